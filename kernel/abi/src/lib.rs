@@ -1,0 +1,3 @@
+//! The Ethos ABI.
+#![no_std]
+#![forbid(unsafe_code)]

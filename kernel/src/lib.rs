@@ -1,0 +1,2 @@
+//! The Ethos kernel: portable core.
+#![no_std]
