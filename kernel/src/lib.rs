@@ -1,2 +1,14 @@
-//! The Ethos kernel: portable core.
-#![no_std]
+//! The Ethos kernel's portable core.
+//!
+//! Everything here is logic that needs no register, page table or interrupt, so it
+//! builds for Linux as well and is unit-tested there. The bootable kernel (`main.rs`
+//! and `arch/`) calls into it. Nothing in this library may contain `unsafe`.
+#![cfg_attr(not(test), no_std)]
+#![forbid(unsafe_code)]
+
+pub mod clock;
+pub mod command_line;
+pub mod frames;
+pub mod heap_stress;
+pub mod memory_map;
+pub mod self_tests;

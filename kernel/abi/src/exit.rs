@@ -1,0 +1,70 @@
+//! How the kernel ends a QEMU run: codes written to the `isa-debug-exit` device.
+//!
+//! QEMU turns a value `v` written to the device into the process exit status
+//! `(v << 1) | 1`, so a status of 0 or any even number can never come from the kernel:
+//! the harness treats those as "QEMU stopped without the kernel's word".
+
+/// The I/O port of the `isa-debug-exit` device (`-device isa-debug-exit,iobase=0xf4,iosize=0x04`).
+pub const DEBUG_EXIT_PORT: u16 = 0xf4;
+
+/// QEMU options that attach the exit device at [`DEBUG_EXIT_PORT`].
+pub const DEBUG_EXIT_DEVICE: &str = "isa-debug-exit,iobase=0xf4,iosize=0x04";
+
+/// Why the kernel ended the machine.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u32)]
+pub enum ExitCode {
+    /// The requested test passed (or the kernel was asked to stop after boot).
+    Success = 0x10,
+    /// A test failed, the kernel panicked, or the command line named no known test.
+    Failure = 0x11,
+    /// A CPU exception nobody expected: the kernel printed the fault and stopped.
+    Fault = 0x12,
+}
+
+impl ExitCode {
+    /// Every code, for tables and exhaustive tests.
+    pub const ALL: [ExitCode; 3] = [ExitCode::Success, ExitCode::Failure, ExitCode::Fault];
+
+    /// The value the kernel writes to the exit port.
+    pub const fn port_value(self) -> u32 {
+        self as u32
+    }
+
+    /// The exit status the QEMU process ends with after the kernel wrote this code.
+    pub const fn qemu_status(self) -> i32 {
+        ((self as u32 as i32) << 1) | 1
+    }
+
+    /// The code behind a QEMU exit status, if the kernel wrote one.
+    pub fn from_qemu_status(status: i32) -> Option<ExitCode> {
+        Self::ALL
+            .into_iter()
+            .find(|code| code.qemu_status() == status)
+    }
+
+    /// A short lower-case name used in reports.
+    pub const fn name(self) -> &'static str {
+        match self {
+            ExitCode::Success => "success",
+            ExitCode::Failure => "failure",
+            ExitCode::Fault => "fault",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn statuses_round_trip_and_are_distinct() {
+        for code in ExitCode::ALL {
+            assert_eq!(ExitCode::from_qemu_status(code.qemu_status()), Some(code));
+            assert_eq!(code.qemu_status() & 1, 1, "QEMU statuses are always odd");
+        }
+        assert_eq!(ExitCode::Success.qemu_status(), 33);
+        assert_eq!(ExitCode::from_qemu_status(0), None);
+        assert_eq!(ExitCode::from_qemu_status(1), None);
+    }
+}

@@ -1,0 +1,28 @@
+//! x86_64 on bare hardware or a hypervisor (KVM, Xen PVH, TCG): boot, CPU tables,
+//! interrupts, timers and paging.
+
+mod apic;
+mod boot;
+mod cpu;
+mod gdt;
+mod interrupts;
+mod paging;
+mod tsc;
+
+pub(crate) use apic::{
+    PIT_VECTOR, SPURIOUS_VECTORS, TIMER_VECTOR, TimerDevice, end_of_interrupt, start_timer,
+};
+pub(crate) use boot::{BOOT_PROTOCOL_MULTIBOOT2, BOOT_PROTOCOL_PVH, entry_tsc};
+pub(crate) use cpu::{exit_qemu, read_tsc, wait_for_interrupt};
+pub(crate) use interrupts::{TrapFrame, enable_interrupts, exception_name};
+pub(crate) use paging::{PagingError, build_kernel_page_tables, kernel_image};
+pub(crate) use tsc::{TscSource, discover_tsc_frequency};
+
+/// Loads the GDT with its TSS, the IDT, masks the legacy interrupt controller and
+/// turns on no-execute pages where the CPU has them. Interrupts stay off.
+pub(crate) fn init_cpu() {
+    gdt::init();
+    interrupts::init();
+    apic::mask_legacy_pic();
+    cpu::enable_no_execute();
+}

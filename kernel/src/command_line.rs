@@ -1,0 +1,175 @@
+//! The kernel command line: `key=value` words separated by spaces.
+//!
+//! Known keys: `test=NAME` (run one in-kernel test, then exit), `log=LEVEL`
+//! (`error`, `warn`, `info`, `debug`, `trace`), `timer=lapic|pit` (force a timer).
+//! Every other word is an error: a typo must not silently change what a test boots.
+
+use core::fmt;
+
+use crate::self_tests::KernelTest;
+
+/// How verbose the console log is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum LogLevel {
+    Error,
+    Warn,
+    Info,
+    Debug,
+    Trace,
+}
+
+/// Which device drives the periodic tick.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TimerChoice {
+    /// The local APIC timer, calibrated against the TSC (the default).
+    LocalApic,
+    /// The legacy PIT through the 8259 interrupt controller.
+    Pit,
+}
+
+/// What the command line asked for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CommandLine<'a> {
+    /// The test to run, by name as written (it may name no known test).
+    pub test: Option<&'a str>,
+    pub log_level: LogLevel,
+    /// `None` lets the kernel pick the best timer the machine has.
+    pub timer: Option<TimerChoice>,
+}
+
+/// A word of the command line the kernel does not understand.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CommandLineError<'a> {
+    /// A word without `=`, or with a key the kernel does not know.
+    UnknownWord(&'a str),
+    /// `log=` with a level that does not exist.
+    BadLogLevel(&'a str),
+    /// `timer=` with a timer that does not exist.
+    BadTimer(&'a str),
+    /// The same key twice: which one wins would be a guess.
+    Repeated(&'a str),
+}
+
+impl fmt::Display for CommandLineError<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CommandLineError::UnknownWord(word) => write!(
+                f,
+                "unknown command line word `{word}` (known: test=NAME log=LEVEL timer=lapic|pit)"
+            ),
+            CommandLineError::BadLogLevel(level) => write!(
+                f,
+                "unknown log level `{level}` (known: error warn info debug trace)"
+            ),
+            CommandLineError::BadTimer(timer) => {
+                write!(f, "unknown timer `{timer}` (known: lapic pit)")
+            }
+            CommandLineError::Repeated(key) => write!(f, "`{key}=` is given more than once"),
+        }
+    }
+}
+
+impl<'a> CommandLine<'a> {
+    /// Parses the whole command line; the first bad word is the error.
+    pub fn parse(text: &'a str) -> Result<CommandLine<'a>, CommandLineError<'a>> {
+        let mut line = CommandLine {
+            test: None,
+            log_level: LogLevel::Info,
+            timer: None,
+        };
+        let (mut saw_log, mut saw_timer) = (false, false);
+        for word in text.split_ascii_whitespace() {
+            let Some((key, value)) = word.split_once('=') else {
+                return Err(CommandLineError::UnknownWord(word));
+            };
+            match key {
+                "test" if line.test.is_some() => return Err(CommandLineError::Repeated(key)),
+                "test" => line.test = Some(value),
+                "log" if saw_log => return Err(CommandLineError::Repeated(key)),
+                "log" => {
+                    saw_log = true;
+                    line.log_level = match value {
+                        "error" => LogLevel::Error,
+                        "warn" => LogLevel::Warn,
+                        "info" => LogLevel::Info,
+                        "debug" => LogLevel::Debug,
+                        "trace" => LogLevel::Trace,
+                        _ => return Err(CommandLineError::BadLogLevel(value)),
+                    };
+                }
+                "timer" if saw_timer => return Err(CommandLineError::Repeated(key)),
+                "timer" => {
+                    saw_timer = true;
+                    line.timer = Some(match value {
+                        "lapic" => TimerChoice::LocalApic,
+                        "pit" => TimerChoice::Pit,
+                        _ => return Err(CommandLineError::BadTimer(value)),
+                    });
+                }
+                _ => return Err(CommandLineError::UnknownWord(word)),
+            }
+        }
+        Ok(line)
+    }
+
+    /// The test the command line names, if it names a known one.
+    pub fn known_test(&self) -> Option<Option<KernelTest>> {
+        match self.test {
+            None => Some(None),
+            Some(name) => KernelTest::from_name(name).map(Some),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_line_means_defaults() {
+        let line = CommandLine::parse("").unwrap();
+        assert_eq!(line.test, None);
+        assert_eq!(line.log_level, LogLevel::Info);
+        assert_eq!(line.timer, None);
+    }
+
+    #[test]
+    fn every_key_is_read() {
+        let line = CommandLine::parse("  test=heap   log=debug timer=pit ").unwrap();
+        assert_eq!(line.test, Some("heap"));
+        assert_eq!(line.log_level, LogLevel::Debug);
+        assert_eq!(line.timer, Some(TimerChoice::Pit));
+        assert_eq!(line.known_test(), Some(Some(KernelTest::Heap)));
+    }
+
+    #[test]
+    fn unknown_test_names_are_kept_for_the_report() {
+        let line = CommandLine::parse("test=no_such_test").unwrap();
+        assert_eq!(line.test, Some("no_such_test"));
+        assert_eq!(line.known_test(), None);
+    }
+
+    #[test]
+    fn bad_words_are_errors() {
+        assert_eq!(
+            CommandLine::parse("quiet"),
+            Err(CommandLineError::UnknownWord("quiet"))
+        );
+        assert_eq!(
+            CommandLine::parse("tset=heap"),
+            Err(CommandLineError::UnknownWord("tset=heap"))
+        );
+        assert_eq!(
+            CommandLine::parse("log=loud"),
+            Err(CommandLineError::BadLogLevel("loud"))
+        );
+        assert_eq!(
+            CommandLine::parse("timer=hpet"),
+            Err(CommandLineError::BadTimer("hpet"))
+        );
+        assert_eq!(
+            CommandLine::parse("test=a test=b"),
+            Err(CommandLineError::Repeated("test"))
+        );
+    }
+}

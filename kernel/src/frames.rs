@@ -1,0 +1,287 @@
+//! The physical frame allocator: one bit per 4 KiB frame, set while the frame is in use.
+//!
+//! Written by hand because it must work before the heap exists, over storage the
+//! platform carves out of the memory map, and must answer contiguous and aligned
+//! requests (page tables, heaps, DMA) as well as single frames. A frame is handed
+//! out at most once until it is freed; freeing a frame that is not allocated is an
+//! error, never silent corruption of the free count.
+
+use core::fmt;
+
+use crate::memory_map::{MemoryMap, PAGE_SIZE, PhysicalRange};
+
+const BITS: usize = u64::BITS as usize;
+
+/// Why a frame operation failed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FrameError {
+    /// The bitmap storage is too small for the memory it must describe.
+    StorageTooSmall {
+        needed_words: usize,
+        given_words: usize,
+    },
+    /// The address is not the start of a frame.
+    Misaligned(u64),
+    /// The address is beyond the memory this allocator manages.
+    OutOfRange(u64),
+    /// The frame is not allocated: a double free, or a frame that was never usable.
+    NotAllocated(u64),
+}
+
+impl fmt::Display for FrameError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            FrameError::StorageTooSmall {
+                needed_words,
+                given_words,
+            } => write!(
+                f,
+                "frame bitmap needs {needed_words} words of storage, got {given_words}"
+            ),
+            FrameError::Misaligned(address) => {
+                write!(f, "{address:#x} is not the start of a frame")
+            }
+            FrameError::OutOfRange(address) => {
+                write!(f, "{address:#x} is beyond managed physical memory")
+            }
+            FrameError::NotAllocated(address) => {
+                write!(f, "frame {address:#x} is not allocated (double free?)")
+            }
+        }
+    }
+}
+
+/// Allocates physical frames from the usable memory of a [`MemoryMap`].
+#[derive(Debug)]
+pub struct FrameBitmap<'storage> {
+    /// Bit `i` set: frame `i` (address `i * PAGE_SIZE`) is in use or not usable.
+    bits: &'storage mut [u64],
+    frames: usize,
+    free: usize,
+    /// Where the next single-frame search starts: lowest frame that may be free.
+    search_from: usize,
+}
+
+impl<'storage> FrameBitmap<'storage> {
+    /// Words of storage needed to manage the memory in `map`.
+    pub fn words_needed(map: &MemoryMap) -> usize {
+        let frames = (map.highest_end() / PAGE_SIZE) as usize;
+        frames.div_ceil(BITS)
+    }
+
+    /// An allocator for the usable memory in `map`, keeping its bitmap in `storage`.
+    /// The caller reserves the storage's own frames in `map` before calling this.
+    pub fn new(
+        storage: &'storage mut [u64],
+        map: &MemoryMap,
+    ) -> Result<FrameBitmap<'storage>, FrameError> {
+        let needed_words = Self::words_needed(map);
+        if storage.len() < needed_words {
+            return Err(FrameError::StorageTooSmall {
+                needed_words,
+                given_words: storage.len(),
+            });
+        }
+        storage.fill(u64::MAX);
+        let mut bitmap = FrameBitmap {
+            bits: storage,
+            frames: (map.highest_end() / PAGE_SIZE) as usize,
+            free: 0,
+            search_from: usize::MAX,
+        };
+        for range in map.usable() {
+            let first = (range.start / PAGE_SIZE) as usize;
+            let last = (range.end / PAGE_SIZE) as usize;
+            for frame in first..last {
+                bitmap.clear(frame);
+            }
+            bitmap.free += last - first;
+            bitmap.search_from = bitmap.search_from.min(first);
+        }
+        bitmap.search_from = bitmap.search_from.min(bitmap.frames);
+        Ok(bitmap)
+    }
+
+    /// Frames currently free.
+    pub fn free_frames(&self) -> usize {
+        self.free
+    }
+
+    /// The lowest free frame, marked in use.
+    pub fn allocate(&mut self) -> Option<u64> {
+        let mut word = self.search_from / BITS;
+        while word < self.bits.len() {
+            let bits = self.bits[word];
+            if bits != u64::MAX {
+                let frame = word * BITS + bits.trailing_ones() as usize;
+                if frame >= self.frames {
+                    return None;
+                }
+                self.set(frame);
+                self.free -= 1;
+                self.search_from = frame + 1;
+                return Some(frame as u64 * PAGE_SIZE);
+            }
+            word += 1;
+        }
+        None
+    }
+
+    /// `count` contiguous free frames whose first address is a multiple of
+    /// `align_frames` frames (a power of two), all marked in use.
+    pub fn allocate_contiguous(&mut self, count: usize, align_frames: usize) -> Option<u64> {
+        if count == 0 || !align_frames.is_power_of_two() {
+            return None;
+        }
+        let mut start = self.search_from.next_multiple_of(align_frames);
+        while start.checked_add(count)? <= self.frames {
+            match (start..start + count)
+                .rev()
+                .find(|&frame| self.is_set(frame))
+            {
+                // Restart after the last used frame of the window.
+                Some(used) => start = (used + 1).next_multiple_of(align_frames),
+                None => {
+                    for frame in start..start + count {
+                        self.set(frame);
+                    }
+                    self.free -= count;
+                    if start == self.search_from {
+                        self.search_from = start + count;
+                    }
+                    return Some(start as u64 * PAGE_SIZE);
+                }
+            }
+        }
+        None
+    }
+
+    /// Returns a frame allocated earlier.
+    pub fn free(&mut self, address: u64) -> Result<(), FrameError> {
+        if !address.is_multiple_of(PAGE_SIZE) {
+            return Err(FrameError::Misaligned(address));
+        }
+        let frame = (address / PAGE_SIZE) as usize;
+        if frame >= self.frames {
+            return Err(FrameError::OutOfRange(address));
+        }
+        if !self.is_set(frame) {
+            return Err(FrameError::NotAllocated(address));
+        }
+        self.clear(frame);
+        self.free += 1;
+        self.search_from = self.search_from.min(frame);
+        Ok(())
+    }
+
+    /// Returns `count` contiguous frames allocated earlier, starting at `address`.
+    pub fn free_contiguous(&mut self, address: u64, count: usize) -> Result<(), FrameError> {
+        for index in 0..count as u64 {
+            self.free(address + index * PAGE_SIZE)?;
+        }
+        Ok(())
+    }
+
+    /// Whether every frame of `range` is currently allocated (or not usable).
+    pub fn is_range_in_use(&self, range: PhysicalRange) -> bool {
+        let first = (range.start / PAGE_SIZE) as usize;
+        let last = range.end.div_ceil(PAGE_SIZE) as usize;
+        (first..last).all(|frame| frame >= self.frames || self.is_set(frame))
+    }
+
+    fn is_set(&self, frame: usize) -> bool {
+        self.bits[frame / BITS] & (1 << (frame % BITS)) != 0
+    }
+
+    fn set(&mut self, frame: usize) {
+        self.bits[frame / BITS] |= 1 << (frame % BITS);
+    }
+
+    fn clear(&mut self, frame: usize) {
+        self.bits[frame / BITS] &= !(1 << (frame % BITS));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashSet;
+
+    fn map(ranges: &[(u64, u64)]) -> MemoryMap {
+        let mut map = MemoryMap::new();
+        for &(start, end) in ranges {
+            map.add_usable(PhysicalRange { start, end }).unwrap();
+        }
+        map
+    }
+
+    #[test]
+    fn hands_out_every_usable_frame_exactly_once() {
+        let map = map(&[(0x1000, 0x9000), (0x20000, 0x30000)]);
+        let mut storage = vec![0u64; FrameBitmap::words_needed(&map)];
+        let mut frames = FrameBitmap::new(&mut storage, &map).unwrap();
+        assert_eq!(frames.free_frames(), 8 + 16);
+        let mut seen = HashSet::new();
+        while let Some(frame) = frames.allocate() {
+            assert!(map.usable().iter().any(|r| r.contains(frame)), "{frame:#x}");
+            assert!(seen.insert(frame), "{frame:#x} handed out twice");
+        }
+        assert_eq!(seen.len(), 24);
+        assert_eq!(frames.free_frames(), 0);
+        // Freed frames are reused.
+        frames.free(0x5000).unwrap();
+        assert_eq!(frames.allocate(), Some(0x5000));
+    }
+
+    #[test]
+    fn bad_frees_are_errors() {
+        let map = map(&[(0x1000, 0x9000)]);
+        let mut storage = vec![0u64; FrameBitmap::words_needed(&map)];
+        let mut frames = FrameBitmap::new(&mut storage, &map).unwrap();
+        let frame = frames.allocate().unwrap();
+        assert_eq!(
+            frames.free(frame + 1),
+            Err(FrameError::Misaligned(frame + 1))
+        );
+        assert_eq!(
+            frames.free(0x100_0000),
+            Err(FrameError::OutOfRange(0x100_0000))
+        );
+        frames.free(frame).unwrap();
+        assert_eq!(frames.free(frame), Err(FrameError::NotAllocated(frame)));
+        assert_eq!(frames.free_frames(), 8);
+    }
+
+    #[test]
+    fn contiguous_requests_respect_alignment_and_holes() {
+        let map = map(&[(0x1000, 0x3000), (0x4000, 0x40000)]);
+        let mut storage = vec![0u64; FrameBitmap::words_needed(&map)];
+        let mut frames = FrameBitmap::new(&mut storage, &map).unwrap();
+        let block = frames.allocate_contiguous(4, 4).unwrap();
+        assert_eq!(block % (4 * PAGE_SIZE), 0);
+        assert_eq!(block, 0x4000);
+        assert!(frames.is_range_in_use(PhysicalRange::from_start_length(block, 0x4000)));
+        let big = frames.allocate_contiguous(16, 16).unwrap();
+        assert_eq!(big, 0x10000);
+        // Single frames still come from the low hole first.
+        assert_eq!(frames.allocate(), Some(0x1000));
+        assert_eq!(frames.allocate_contiguous(1000, 1), None);
+        assert_eq!(frames.allocate_contiguous(0, 1), None);
+        assert_eq!(frames.allocate_contiguous(1, 3), None);
+        frames.free_contiguous(big, 16).unwrap();
+        assert_eq!(frames.allocate_contiguous(16, 16), Some(big));
+    }
+
+    #[test]
+    fn storage_too_small_is_reported() {
+        let map = map(&[(0, 0x100_0000)]);
+        let mut storage = vec![0u64; 3];
+        assert!(matches!(
+            FrameBitmap::new(&mut storage, &map),
+            Err(FrameError::StorageTooSmall {
+                needed_words: 64,
+                given_words: 3
+            })
+        ));
+    }
+}
