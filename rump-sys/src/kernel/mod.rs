@@ -8,6 +8,9 @@ mod error;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
+pub mod fs;
+pub mod net;
+
 pub use error::RumpError;
 
 use crate::bindings;
