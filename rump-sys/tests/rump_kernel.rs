@@ -6,7 +6,15 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-#[cfg(rump_linked)]
+// The scenarios use every component the tests need.
+#[cfg(all(
+    rump_linked,
+    feature = "tmpfs",
+    feature = "kernfs",
+    feature = "ext2fs",
+    feature = "inet6",
+    feature = "shmif"
+))]
 #[path = "support/scenarios.rs"]
 mod scenarios;
 
@@ -50,10 +58,24 @@ fn scratch_directory(name: &str) -> PathBuf {
 #[ignore = "entry point of the child processes the other tests start"]
 fn scenario_entry() {
     let scenario = std::env::var(SCENARIO_VARIABLE).expect("started by a test with a scenario");
-    #[cfg(rump_linked)]
+    #[cfg(all(
+        rump_linked,
+        feature = "tmpfs",
+        feature = "kernfs",
+        feature = "ext2fs",
+        feature = "inet6",
+        feature = "shmif"
+    ))]
     scenarios::run(&scenario);
-    #[cfg(not(rump_linked))]
-    panic!("scenario {scenario} needs a rump kernel");
+    #[cfg(not(all(
+        rump_linked,
+        feature = "tmpfs",
+        feature = "kernfs",
+        feature = "ext2fs",
+        feature = "inet6",
+        feature = "shmif"
+    )))]
+    panic!("scenario {scenario} needs a rump kernel with features tmpfs,kernfs,ext2fs,inet6,shmif");
 }
 
 #[test]

@@ -8,7 +8,9 @@ mod error;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
+#[cfg(feature = "vfs")]
 pub mod fs;
+#[cfg(feature = "inet")]
 pub mod net;
 
 pub use error::RumpError;

@@ -22,6 +22,7 @@ fn public_status(call: &'static str, result: c_int) -> Result<(), RumpError> {
     }
 }
 
+#[cfg(feature = "shmif")]
 /// Creates a shared-memory Ethernet interface on the bus file `bus_path` (shared by every
 /// rump kernel that attaches to it) and returns its name (`shmifN`).
 pub fn create_shared_memory_interface(bus_path: &str) -> Result<String, RumpError> {
