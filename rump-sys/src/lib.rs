@@ -1,4 +1,42 @@
-//! rumpuser hypercalls implemented in Rust, and bindings to rump kernel entry points.
+//! rumpuser hypercalls implemented in Rust, and bindings to NetBSD rump kernel entry points.
 //!
-//! Filled in by the rump-sys work; until then this crate links nothing.
-#![no_std]
+//! NetBSD's rump kernels (drivers, TCP/IP and file systems as unmodified kernel code) run on
+//! any host that provides the revision-17 `rumpuser` hypercall interface. This crate
+//! provides it:
+//!
+//! - [`hypercalls`]: every hypercall librump, librumpvfs, librumpdev and librumpnet* need,
+//!   exported with the C names and types, as thin shells over safe functions;
+//! - [`sync`], [`upcall`], [`parameters`], [`errno`]: the semantics (locks and condition
+//!   variables with the scheduling protocol, the upcall table, getparam, errno translation);
+//! - [`host`]: the small trait the semantics are written against, with the hosted
+//!   implementation in [`std_host`];
+//! - `bindings` and `kernel` (only when a rump kernel is linked, `cfg(rump_linked)`): the
+//!   generated bindings to `rump_init`, `rump_sys_*`, `rump_pub_*` and a safe facade.
+//!
+//! Which rump kernel is linked is decided at build time by `RUMPKERNEL_DIR` and the cargo
+//! features; see the crate README.
+
+#![cfg_attr(feature = "c-rumpuser", allow(dead_code))]
+
+pub mod abi;
+pub mod daemon;
+pub mod errno;
+pub mod error;
+pub mod host;
+pub mod hypercalls;
+pub mod parameters;
+pub mod pointer;
+pub mod std_host;
+pub mod sync;
+pub mod upcall;
+
+#[cfg(rump_linked)]
+pub mod bindings;
+#[cfg(rump_linked)]
+pub mod kernel;
+
+#[cfg(test)]
+mod test_upcalls;
+
+pub use errno::NetbsdErrno;
+pub use error::HypercallError;

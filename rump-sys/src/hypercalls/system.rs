@@ -1,0 +1,283 @@
+//! Shells of the initialisation, parameter, memory, clock, entropy, console, termination,
+//! errno, signal, dynamic-linking and daemonisation hypercalls (spec §3.1–§3.3, §3.5–§3.7,
+//! §3.12, §3.13).
+//!
+//! Only `clock_sleep` may release the virtual CPU here; everything else is called in busy
+//! or early-boot paths and must never block or call an upcall.
+
+use core::ffi::{c_char, c_int, c_long, c_void};
+use core::ptr::NonNull;
+use core::time::Duration;
+
+use super::status;
+use crate::abi::{
+    CLOCK_ABSMONO, CLOCK_RELWALL, ComponentLoad, HyperUpcalls, ModuleInit, PID_SELF, RANDOM_NOWAIT,
+    RUMPUSER_PANIC, RUMPUSER_VERSION, SymbolLoad,
+};
+use crate::daemon;
+use crate::errno::host_signal_from_netbsd;
+use crate::error::HypercallError;
+use crate::host::{ActiveHost, Host};
+use crate::parameters::{self, HostParameters};
+use crate::pointer::{self, ForeignPointer};
+use crate::upcall;
+
+/// `int rumpuser_init(int version, const struct rumpuser_hyperup *hyp)`
+///
+/// # Safety
+/// `upcalls` must point to the rump kernel's upcall table.
+#[cfg_attr(not(feature = "c-rumpuser"), unsafe(no_mangle))]
+pub unsafe extern "C" fn rumpuser_init(version: c_int, upcalls: *const HyperUpcalls) -> c_int {
+    status(initialise(version, upcalls))
+}
+
+fn initialise(version: c_int, upcalls: *const HyperUpcalls) -> Result<(), HypercallError> {
+    if version != RUMPUSER_VERSION {
+        let message = format!(
+            "rumpuser: rump kernel wants hypercall revision {version}, this host has {RUMPUSER_VERSION}\n"
+        );
+        ActiveHost::console_write(message.as_bytes());
+        return Err(HypercallError::VersionMismatch { requested: version });
+    }
+    let table = ForeignPointer::check(upcalls, 1)?;
+    // SAFETY: checked; the kernel's table is a static object that outlives the process.
+    upcall::install(*unsafe { table.as_ref() })
+}
+
+/// `int rumpuser_getparam(const char *name, void *buf, size_t buflen)`
+///
+/// # Safety
+/// `name` must be a NUL-terminated string; `buffer` writable for `length` bytes.
+#[cfg_attr(not(feature = "c-rumpuser"), unsafe(no_mangle))]
+pub unsafe extern "C" fn rumpuser_getparam(
+    name: *const c_char,
+    buffer: *mut c_void,
+    length: usize,
+) -> c_int {
+    // SAFETY: forwarded caller promises.
+    let arguments = unsafe { pointer::c_string(name) }
+        .and_then(|name| name.to_str().map_err(|_| HypercallError::NotUtf8))
+        .and_then(|name| {
+            // SAFETY: forwarded caller promise.
+            unsafe { pointer::byte_buffer(buffer.cast(), length) }.map(|buffer| (name, buffer))
+        });
+    status(arguments.and_then(|(name, buffer)| {
+        let value = parameters::parameter_value(name, &HostParameters)?;
+        parameters::copy_with_nul(&value, buffer)
+    }))
+}
+
+/// `int rumpuser_malloc(size_t len, int alignment, void **memp)`
+///
+/// # Safety
+/// `memory_out` must be writable for one pointer.
+#[cfg_attr(not(feature = "c-rumpuser"), unsafe(no_mangle))]
+pub unsafe extern "C" fn rumpuser_malloc(
+    length: usize,
+    alignment: c_int,
+    memory_out: *mut *mut c_void,
+) -> c_int {
+    status((|| {
+        let out = ForeignPointer::check(memory_out, 1)?;
+        let alignment = usize::try_from(alignment).map_err(|_| HypercallError::InvalidArgument)?;
+        let memory = ActiveHost::allocate(length, alignment)?;
+        // SAFETY: checked; writability is the caller's promise.
+        unsafe { out.write(memory.as_ptr().cast()) };
+        Ok(())
+    })())
+}
+
+/// `void rumpuser_free(void *mem, size_t len)`
+///
+/// # Safety
+/// `memory` must come from `rumpuser_malloc` with this `length`, and be unused afterwards.
+#[cfg_attr(not(feature = "c-rumpuser"), unsafe(no_mangle))]
+pub unsafe extern "C" fn rumpuser_free(memory: *mut c_void, length: usize) {
+    if let Some(memory) = NonNull::new(memory.cast::<u8>()) {
+        // SAFETY: forwarded caller promise.
+        unsafe { ActiveHost::deallocate(memory, length) };
+    }
+}
+
+/// `int rumpuser_anonmmap(void *prefaddr, size_t size, int alignbit, int exec, void **memp)`
+///
+/// # Safety
+/// `memory_out` must be writable for one pointer.
+#[cfg_attr(not(feature = "c-rumpuser"), unsafe(no_mangle))]
+pub unsafe extern "C" fn rumpuser_anonmmap(
+    preferred: *mut c_void,
+    size: usize,
+    alignment_bits: c_int,
+    executable: c_int,
+    memory_out: *mut *mut c_void,
+) -> c_int {
+    status((|| {
+        let out = ForeignPointer::check(memory_out, 1)?;
+        let bits = u32::try_from(alignment_bits).map_err(|_| HypercallError::InvalidArgument)?;
+        let memory = ActiveHost::map_anonymous(preferred.addr(), size, bits, executable != 0)?;
+        // SAFETY: checked; writability is the caller's promise.
+        unsafe { out.write(memory.as_ptr().cast()) };
+        Ok(())
+    })())
+}
+
+/// `void rumpuser_unmap(void *addr, size_t len)`
+///
+/// # Safety
+/// The range must be a mapping nothing uses afterwards.
+#[cfg_attr(not(feature = "c-rumpuser"), unsafe(no_mangle))]
+pub unsafe extern "C" fn rumpuser_unmap(address: *mut c_void, length: usize) {
+    if let Some(address) = NonNull::new(address.cast::<u8>()) {
+        // SAFETY: forwarded caller promise.
+        unsafe { ActiveHost::unmap(address, length) };
+    }
+}
+
+/// `int rumpuser_clock_gettime(int clk, int64_t *sec, long *nsec)`
+///
+/// # Safety
+/// `seconds_out` and `nanoseconds_out` must be writable.
+#[cfg_attr(not(feature = "c-rumpuser"), unsafe(no_mangle))]
+pub unsafe extern "C" fn rumpuser_clock_gettime(
+    clock: c_int,
+    seconds_out: *mut i64,
+    nanoseconds_out: *mut c_long,
+) -> c_int {
+    status((|| {
+        let now = match clock {
+            CLOCK_RELWALL => ActiveHost::wall_clock_now(),
+            CLOCK_ABSMONO => ActiveHost::monotonic_now(),
+            _ => return Err(HypercallError::InvalidArgument),
+        };
+        let seconds = ForeignPointer::check(seconds_out, 1)?;
+        let nanoseconds = ForeignPointer::check(nanoseconds_out, 1)?;
+        // SAFETY: both checked; writability is the caller's promise.
+        unsafe {
+            seconds.write(i64::try_from(now.as_secs()).unwrap_or(i64::MAX));
+            nanoseconds.write(c_long::from(now.subsec_nanos()));
+        }
+        Ok(())
+    })())
+}
+
+/// `int rumpuser_clock_sleep(int clk, int64_t sec, long nsec)`: releases the virtual CPU.
+///
+/// # Safety
+/// Called by the rump kernel with a virtual CPU.
+#[cfg_attr(not(feature = "c-rumpuser"), unsafe(no_mangle))]
+pub unsafe extern "C" fn rumpuser_clock_sleep(
+    clock: c_int,
+    seconds: i64,
+    nanoseconds: c_long,
+) -> c_int {
+    let time = Duration::from_secs(u64::try_from(seconds).unwrap_or(0)).saturating_add(
+        Duration::from_nanos(u64::try_from(nanoseconds).unwrap_or(0)),
+    );
+    status(sleep(clock, time))
+}
+
+/// Sleeps for a duration (RELWALL) or until an absolute monotonic time (ABSMONO).
+pub fn sleep(clock: c_int, time: Duration) -> Result<(), HypercallError> {
+    let deadline = match clock {
+        CLOCK_RELWALL => ActiveHost::monotonic_now().saturating_add(time),
+        CLOCK_ABSMONO => time,
+        _ => return Err(HypercallError::InvalidArgument),
+    };
+    upcall::while_unscheduled(|| ActiveHost::sleep_until(deadline));
+    Ok(())
+}
+
+/// `int rumpuser_getrandom(void *buf, size_t buflen, int flags, size_t *retp)`
+///
+/// # Safety
+/// `buffer` must be writable for `length` bytes; `count_out` for one `size_t`.
+#[cfg_attr(not(feature = "c-rumpuser"), unsafe(no_mangle))]
+pub unsafe extern "C" fn rumpuser_getrandom(
+    buffer: *mut c_void,
+    length: usize,
+    flags: c_int,
+    count_out: *mut usize,
+) -> c_int {
+    status((|| {
+        let count_out = ForeignPointer::check(count_out, 1)?;
+        // SAFETY: forwarded caller promise.
+        let buffer = unsafe { pointer::byte_buffer(buffer.cast(), length) }?;
+        let count = ActiveHost::fill_random(buffer, flags & RANDOM_NOWAIT == 0)?;
+        // SAFETY: checked; writability is the caller's promise.
+        unsafe { count_out.write(count) };
+        Ok(())
+    })())
+}
+
+/// `void rumpuser_putchar(int ch)`
+#[cfg_attr(not(feature = "c-rumpuser"), unsafe(no_mangle))]
+pub extern "C" fn rumpuser_putchar(character: c_int) {
+    // The console carries bytes: the kernel passes an unsigned char widened to int.
+    ActiveHost::console_write(&[character as u8]);
+}
+
+/// Console output of the C `rumpuser_dprintf` front end (which formats the variadic
+/// arguments) and of diagnostics.
+///
+/// # Safety
+/// `text` must be readable for `length` bytes.
+#[cfg_attr(not(feature = "c-rumpuser"), unsafe(no_mangle))]
+pub unsafe extern "C" fn rumpsys_console_write(text: *const c_char, length: usize) {
+    if let Ok(text) = ForeignPointer::check(text.cast::<u8>(), length) {
+        // SAFETY: checked; readability is the caller's promise.
+        ActiveHost::console_write(unsafe { text.as_slice() });
+    }
+}
+
+/// `void rumpuser_exit(int value)`: never returns.
+#[cfg_attr(not(feature = "c-rumpuser"), unsafe(no_mangle))]
+pub extern "C" fn rumpuser_exit(value: c_int) -> ! {
+    if value == RUMPUSER_PANIC {
+        ActiveHost::console_write(b"rump kernel panic: aborting\n");
+        ActiveHost::abort_process()
+    }
+    ActiveHost::exit_process(value)
+}
+
+/// `void rumpuser_seterrno(int error)`: the value is already in NetBSD numbering.
+#[cfg_attr(not(feature = "c-rumpuser"), unsafe(no_mangle))]
+pub extern "C" fn rumpuser_seterrno(error: c_int) {
+    ActiveHost::set_thread_errno(error);
+}
+
+/// `int rumpuser_kill(int64_t pid, int sig)`: raises the translated signal in this process.
+#[cfg_attr(not(feature = "c-rumpuser"), unsafe(no_mangle))]
+pub extern "C" fn rumpuser_kill(pid: i64, netbsd_signal: c_int) -> c_int {
+    // Only the hosting process can be signalled; other pids are hints with no host meaning.
+    if pid == PID_SELF
+        && let Some(host_signal) = host_signal_from_netbsd(netbsd_signal)
+    {
+        ActiveHost::raise_signal(host_signal);
+    }
+    0
+}
+
+/// `void rumpuser_dl_bootstrap(rump_modinit_fn, rump_symload_fn, rump_compload_fn)`.
+///
+/// This crate links the rump kernel statically with constructors (`RUMP_USE_CTOR`), so every
+/// component and module registered itself before `rump_init`; there are no shared objects to
+/// walk and nothing to hand to the callbacks.
+#[cfg_attr(not(feature = "c-rumpuser"), unsafe(no_mangle))]
+pub extern "C" fn rumpuser_dl_bootstrap(
+    _module_init: Option<ModuleInit>,
+    _symbol_load: Option<SymbolLoad>,
+    _component_load: Option<ComponentLoad>,
+) {
+}
+
+/// `int rumpuser_daemonize_begin(void)`
+#[cfg_attr(not(feature = "c-rumpuser"), unsafe(no_mangle))]
+pub extern "C" fn rumpuser_daemonize_begin() -> c_int {
+    status(daemon::begin())
+}
+
+/// `int rumpuser_daemonize_done(int error)`
+#[cfg_attr(not(feature = "c-rumpuser"), unsafe(no_mangle))]
+pub extern "C" fn rumpuser_daemonize_done(error: c_int) -> c_int {
+    status(daemon::done(error))
+}
