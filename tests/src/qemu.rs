@@ -245,13 +245,22 @@ pub struct QemuProcess {
 }
 
 impl QemuProcess {
-    /// Spawns `command` with the given stdout and registers the process.
-    pub fn spawn(mut command: Command, stdout: Stdio) -> std::io::Result<QemuProcess> {
+    /// Spawns `command` with the given stdout (stderr captured) and registers it.
+    pub fn spawn(command: Command, stdout: Stdio) -> std::io::Result<QemuProcess> {
+        Self::spawn_with(command, stdout, Stdio::piped())
+    }
+
+    /// Spawns `command` with the given stdout and stderr and registers it.
+    pub fn spawn_with(
+        mut command: Command,
+        stdout: Stdio,
+        stderr: Stdio,
+    ) -> std::io::Result<QemuProcess> {
         install_interrupt_handler();
         let child = command
             .stdin(Stdio::null())
             .stdout(stdout)
-            .stderr(Stdio::piped())
+            .stderr(stderr)
             .spawn()?;
         if let Ok(mut pids) = RUNNING.lock() {
             pids.push(child.id());
