@@ -95,6 +95,15 @@ pub enum BootMedia {
     Iso { image: PathBuf },
 }
 
+/// Which guest device carries the console to QEMU's standard output.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum GuestConsole {
+    /// The 16550 UART (`-serial stdio`).
+    Serial,
+    /// The debug port 0xe9 (`-debugcon stdio`), as on Xen; no UART at all.
+    DebugPort,
+}
+
 /// One QEMU invocation.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct QemuConfig {
@@ -102,6 +111,7 @@ pub struct QemuConfig {
     pub accelerator: Accelerator,
     pub memory_mib: u32,
     pub media: BootMedia,
+    pub console: GuestConsole,
     /// More options, appended as given (devices, netdevs, drives).
     pub extra: Vec<String>,
 }
@@ -122,6 +132,7 @@ impl QemuConfig {
                 kernel: kernel.to_path_buf(),
                 command_line: command_line.to_string(),
             },
+            console: GuestConsole::Serial,
             extra: Vec::new(),
         }
     }
@@ -146,11 +157,17 @@ impl QemuConfig {
             "-display".into(),
             "none".into(),
             "-no-reboot".into(),
-            "-serial".into(),
-            "stdio".into(),
-            "-device".into(),
-            DEBUG_EXIT_DEVICE.into(),
         ];
+        match self.console {
+            GuestConsole::Serial => arguments.extend(["-serial".into(), "stdio".into()]),
+            GuestConsole::DebugPort => arguments.extend([
+                "-serial".into(),
+                "none".into(),
+                "-debugcon".into(),
+                "stdio".into(),
+            ]),
+        }
+        arguments.extend(["-device".into(), DEBUG_EXIT_DEVICE.into()]);
         match &self.media {
             BootMedia::PvhKernel {
                 kernel,

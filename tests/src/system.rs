@@ -10,7 +10,7 @@ use ethos_abi::report::contract::PAGE_FAULT_ADDRESS;
 use ethos_abi::{ExitCode, Report};
 
 use crate::harness::{self, Expectation, Transcript, Verdict};
-use crate::qemu::{Accelerator, BootMedia, Machine, QemuConfig, kvm_usable};
+use crate::qemu::{Accelerator, BootMedia, GuestConsole, Machine, QemuConfig, kvm_usable};
 
 /// What a row boots.
 #[derive(Clone, Copy, Debug)]
@@ -29,6 +29,7 @@ pub struct SystemTest {
     pub machine: Machine,
     pub accelerator: Accelerator,
     pub media: Media,
+    pub console: GuestConsole,
     pub expectation: Expectation,
     /// For tests of the harness itself: the run must be judged *failed*, with a
     /// reason containing this text.
@@ -70,6 +71,7 @@ const fn pvh(
         machine,
         accelerator,
         media: Media::Pvh { command_line },
+        console: GuestConsole::Serial,
         expectation,
         must_fail_with: None,
     }
@@ -212,6 +214,7 @@ pub fn all() -> Vec<SystemTest> {
             machine: Pc,
             accelerator: Tcg,
             media: Media::BootIso,
+            console: GuestConsole::Serial,
             expectation: pass("boot"),
             must_fail_with: None,
         },
@@ -303,6 +306,17 @@ pub fn all() -> Vec<SystemTest> {
             },
         ),
         SystemTest {
+            console: GuestConsole::DebugPort,
+            ..pvh(
+                "console-debug-port",
+                "with console=debugcon the kernel speaks on port 0xe9 alone, as under Xen",
+                Microvm,
+                Tcg,
+                "console=debugcon test=boot",
+                pass("boot"),
+            )
+        },
+        SystemTest {
             must_fail_with: Some("deliberate failure"),
             ..pvh(
                 "harness-reports-failure",
@@ -320,6 +334,7 @@ impl SystemTest {
     /// The QEMU configuration of this row.
     pub fn config(&self, inputs: &Inputs) -> QemuConfig {
         let mut config = QemuConfig::pvh(&inputs.kernel, "", self.machine, self.accelerator);
+        config.console = self.console;
         config.media = match self.media {
             Media::Pvh { command_line } => BootMedia::PvhKernel {
                 kernel: inputs.kernel.clone(),
