@@ -154,13 +154,69 @@ fn map_range(
                 .ignore();
             address += HUGE_PAGE;
         } else {
-            if !skip.contains(&address) {
-                map_small(table, frames, address, flags)?;
-            }
-            address += PAGE_SIZE;
+            let window_end = (address / HUGE_PAGE + 1)
+                .saturating_mul(HUGE_PAGE)
+                .min(range.end.next_multiple_of(PAGE_SIZE));
+            map_window(table, frames, address, window_end, flags, skip)?;
+            address = window_end;
         }
     }
     Ok(())
+}
+
+/// Maps the small pages `start..end`, all inside one 2 MiB window: the first
+/// through the mapper, which creates the tables, the rest by writing the shared
+/// level-1 table directly (a full walk per page costs far more than the write,
+/// which matters where the hypervisor emulates the kernel's instructions).
+fn map_window(
+    table: &mut OffsetPageTable<'_>,
+    frames: &mut TableFrames<'_, '_>,
+    start: u64,
+    end: u64,
+    flags: PageTableFlags,
+    skip: &[u64],
+) -> Result<(), PagingError> {
+    let mut pages = (start..end)
+        .step_by(PAGE_SIZE as usize)
+        .filter(|page| !skip.contains(page));
+    let Some(first) = pages.next() else {
+        return Ok(());
+    };
+    map_small(table, frames, first, flags)?;
+    let level_1 = level_1_table(table, first).ok_or(PagingError::AlreadyMapped(first))?;
+    for page in pages {
+        let entry = &mut level_1[VirtAddr::new(page).p1_index()];
+        if !entry.is_unused() {
+            return Err(PagingError::AlreadyMapped(page));
+        }
+        entry.set_addr(PhysAddr::new(page), flags);
+    }
+    Ok(())
+}
+
+/// The level-1 table that maps `address`, if the walk reaches one.
+fn level_1_table<'t>(
+    table: &'t mut OffsetPageTable<'_>,
+    address: u64,
+) -> Option<&'t mut PageTable> {
+    let virtual_address = VirtAddr::new(address);
+    let mut current: *mut PageTable = table.level_4_table_mut();
+    for index in [
+        virtual_address.p4_index(),
+        virtual_address.p3_index(),
+        virtual_address.p2_index(),
+    ] {
+        // SAFETY: `current` points at a live page table: the root, or a table frame
+        // the mapper allocated, reached through its identity-mapped address.
+        let entry = unsafe { &(&*current)[index] };
+        if entry.is_unused() || entry.flags().contains(PageTableFlags::HUGE_PAGE) {
+            return None;
+        }
+        current = entry.addr().as_u64() as *mut PageTable;
+    }
+    // SAFETY: as above; the returned borrow is tied to `table`, so no other path
+    // to these tables is used while it lives.
+    Some(unsafe { &mut *current })
 }
 
 /// Builds the kernel page tables over `ram` (all RAM the firmware reported) and
