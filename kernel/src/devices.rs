@@ -240,6 +240,45 @@ pub trait Console {
     fn read_byte(&mut self) -> Result<Option<u8>, ConsoleError>;
 }
 
+impl<T: BlockDevice + ?Sized> BlockDevice for alloc::boxed::Box<T> {
+    fn block_size(&self) -> usize {
+        (**self).block_size()
+    }
+    fn capacity_blocks(&self) -> u64 {
+        (**self).capacity_blocks()
+    }
+    fn read_blocks(&mut self, first_block: u64, buffer: &mut [u8]) -> Result<(), BlockError> {
+        (**self).read_blocks(first_block, buffer)
+    }
+    fn write_blocks(&mut self, first_block: u64, data: &[u8]) -> Result<(), BlockError> {
+        (**self).write_blocks(first_block, data)
+    }
+    fn flush(&mut self) -> Result<(), BlockError> {
+        (**self).flush()
+    }
+}
+
+impl<T: NetworkDevice + ?Sized> NetworkDevice for alloc::boxed::Box<T> {
+    fn mac_address(&self) -> [u8; 6] {
+        (**self).mac_address()
+    }
+    fn link_up(&self) -> bool {
+        (**self).link_up()
+    }
+    fn max_frame_length(&self) -> usize {
+        (**self).max_frame_length()
+    }
+    fn can_transmit(&mut self) -> bool {
+        (**self).can_transmit()
+    }
+    fn transmit(&mut self, frame: &[u8]) -> Result<(), NetworkError> {
+        (**self).transmit(frame)
+    }
+    fn receive(&mut self, buffer: &mut [u8]) -> Result<Option<usize>, NetworkError> {
+        (**self).receive(buffer)
+    }
+}
+
 /// Which classes a probe found a device for.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Inventory {
