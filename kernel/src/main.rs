@@ -3,7 +3,8 @@
 //! Boot order: console and log, CPU tables, boot information and command line,
 //! memory (frames, page tables, heap), time (TSC, tick), interrupts on, devices
 //! (PCI probe, native drivers), ready. Then the test the command line names runs,
-//! or the kernel idles. Every failure on the way is reported on the console and ends the run with a code from `ethos-abi`.
+//! or the kernel idles. Every failure on the way is reported on the console and
+//! ends the run with a code from `ethos-abi`.
 #![cfg_attr(target_os = "none", no_std, no_main)]
 
 #[cfg(target_os = "none")]
