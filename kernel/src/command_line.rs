@@ -1,7 +1,9 @@
 //! The kernel command line: `key=value` words separated by spaces.
 //!
 //! Known keys: `test=NAME` (run one in-kernel test, then exit), `log=LEVEL`
-//! (`error`, `warn`, `info`, `debug`, `trace`), `timer=lapic|pit` (force a timer).
+//! (`error`, `warn`, `info`, `debug`, `trace`), `timer=lapic|pit` (force a timer),
+//! `console=serial|debugcon|both` (where the console goes; `debugcon` is I/O port
+//! 0xe9, which Xen and QEMU's `-debugcon` read).
 //! Every other word is an error: a typo must not silently change what a test boots.
 
 use core::fmt;
@@ -27,6 +29,27 @@ pub enum TimerChoice {
     Pit,
 }
 
+/// Where console output goes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ConsoleChoice {
+    /// The 16550 UART at COM1 (the default).
+    Serial,
+    /// The debug port 0xe9 only.
+    DebugPort,
+    /// Both.
+    Both,
+}
+
+impl ConsoleChoice {
+    pub fn serial(self) -> bool {
+        matches!(self, ConsoleChoice::Serial | ConsoleChoice::Both)
+    }
+
+    pub fn debug_port(self) -> bool {
+        matches!(self, ConsoleChoice::DebugPort | ConsoleChoice::Both)
+    }
+}
+
 /// What the command line asked for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct CommandLine<'a> {
@@ -35,6 +58,8 @@ pub struct CommandLine<'a> {
     pub log_level: LogLevel,
     /// `None` lets the kernel pick the best timer the machine has.
     pub timer: Option<TimerChoice>,
+    /// `None` lets the kernel pick (the debug port is added under Xen).
+    pub console: Option<ConsoleChoice>,
 }
 
 /// A word of the command line the kernel does not understand.
@@ -46,6 +71,8 @@ pub enum CommandLineError<'a> {
     BadLogLevel(&'a str),
     /// `timer=` with a timer that does not exist.
     BadTimer(&'a str),
+    /// `console=` with a console that does not exist.
+    BadConsole(&'a str),
     /// The same key twice: which one wins would be a guess.
     Repeated(&'a str),
 }
@@ -55,7 +82,7 @@ impl fmt::Display for CommandLineError<'_> {
         match self {
             CommandLineError::UnknownWord(word) => write!(
                 f,
-                "unknown command line word `{word}` (known: test=NAME log=LEVEL timer=lapic|pit)"
+                "unknown command line word `{word}` (known: test=NAME log=LEVEL timer=lapic|pit console=serial|debugcon|both)"
             ),
             CommandLineError::BadLogLevel(level) => write!(
                 f,
@@ -63,6 +90,12 @@ impl fmt::Display for CommandLineError<'_> {
             ),
             CommandLineError::BadTimer(timer) => {
                 write!(f, "unknown timer `{timer}` (known: lapic pit)")
+            }
+            CommandLineError::BadConsole(console) => {
+                write!(
+                    f,
+                    "unknown console `{console}` (known: serial debugcon both)"
+                )
             }
             CommandLineError::Repeated(key) => write!(f, "`{key}=` is given more than once"),
         }
@@ -76,6 +109,7 @@ impl<'a> CommandLine<'a> {
             test: None,
             log_level: LogLevel::Info,
             timer: None,
+            console: None,
         };
         let (mut saw_log, mut saw_timer) = (false, false);
         for word in text.split_ascii_whitespace() {
@@ -104,6 +138,17 @@ impl<'a> CommandLine<'a> {
                         "lapic" => TimerChoice::LocalApic,
                         "pit" => TimerChoice::Pit,
                         _ => return Err(CommandLineError::BadTimer(value)),
+                    });
+                }
+                "console" if line.console.is_some() => {
+                    return Err(CommandLineError::Repeated(key));
+                }
+                "console" => {
+                    line.console = Some(match value {
+                        "serial" => ConsoleChoice::Serial,
+                        "debugcon" => ConsoleChoice::DebugPort,
+                        "both" => ConsoleChoice::Both,
+                        _ => return Err(CommandLineError::BadConsole(value)),
                     });
                 }
                 _ => return Err(CommandLineError::UnknownWord(word)),
@@ -135,7 +180,8 @@ mod tests {
 
     #[test]
     fn every_key_is_read() {
-        let line = CommandLine::parse("  test=heap   log=debug timer=pit ").unwrap();
+        let line = CommandLine::parse("  test=heap   log=debug timer=pit console=both").unwrap();
+        assert_eq!(line.console, Some(ConsoleChoice::Both));
         assert_eq!(line.test, Some("heap"));
         assert_eq!(line.log_level, LogLevel::Debug);
         assert_eq!(line.timer, Some(TimerChoice::Pit));
@@ -166,6 +212,10 @@ mod tests {
         assert_eq!(
             CommandLine::parse("timer=hpet"),
             Err(CommandLineError::BadTimer("hpet"))
+        );
+        assert_eq!(
+            CommandLine::parse("console=vga"),
+            Err(CommandLineError::BadConsole("vga"))
         );
         assert_eq!(
             CommandLine::parse("test=a test=b"),

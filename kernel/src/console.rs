@@ -4,6 +4,10 @@
 //! it is: under a hypervisor every UART register access is a VM exit, and boot time
 //! is measured up to the ready line. A panic or fault flushes the buffer first, so
 //! nothing is lost. The console must never allocate: it runs before the heap.
+//!
+//! A second sink, the debug port 0xe9, carries the same text where there is no
+//! UART: Xen passes what a PVH guest writes there to its console log, and QEMU
+//! shows it with `-debugcon`.
 
 use core::fmt::{self, Write};
 
@@ -12,10 +16,13 @@ use uart_16550::Uart16550;
 use uart_16550::backend::PioBackend;
 
 const COM1: u16 = 0x3f8;
+const DEBUG_PORT: u16 = 0xe9;
 const EARLY_BUFFER: usize = 16 * 1024;
 
 struct Console {
     uart: Option<Uart16550<PioBackend>>,
+    serial: bool,
+    debug_port: bool,
     early: [u8; EARLY_BUFFER],
     early_length: usize,
     early_lost: usize,
@@ -24,6 +31,8 @@ struct Console {
 
 static CONSOLE: Mutex<Console> = Mutex::new(Console {
     uart: None,
+    serial: true,
+    debug_port: false,
     early: [0; EARLY_BUFFER],
     early_length: 0,
     early_lost: 0,
@@ -32,8 +41,25 @@ static CONSOLE: Mutex<Console> = Mutex::new(Console {
 
 impl Console {
     fn emit(&mut self, bytes: &[u8]) {
-        if let Some(uart) = self.uart.as_mut() {
+        Self::emit_to(self.serial, self.debug_port, &mut self.uart, bytes);
+    }
+
+    fn emit_to(
+        serial: bool,
+        debug_port: bool,
+        uart: &mut Option<Uart16550<PioBackend>>,
+        bytes: &[u8],
+    ) {
+        if serial && let Some(uart) = uart.as_mut() {
             uart.send_bytes_exact(bytes);
+        }
+        if debug_port {
+            let mut port = x86_64::instructions::port::Port::<u8>::new(DEBUG_PORT);
+            for &byte in bytes {
+                // SAFETY: port 0xe9 is the debug console by convention (Xen, QEMU's
+                // debugcon, Bochs); where nothing listens, writes are ignored.
+                unsafe { port.write(byte) };
+            }
         }
     }
 
@@ -56,9 +82,12 @@ impl Console {
         self.live = true;
         // Borrow the fields apart: copying the buffer would need 16 KiB of stack,
         // more than an interrupt stack has.
-        if let Some(uart) = self.uart.as_mut() {
-            uart.send_bytes_exact(&self.early[..self.early_length]);
-        }
+        Self::emit_to(
+            self.serial,
+            self.debug_port,
+            &mut self.uart,
+            &self.early[..self.early_length],
+        );
         if self.early_lost > 0 {
             let mut line = LineBuffer::new();
             let _ = writeln!(
@@ -80,6 +109,13 @@ pub(crate) fn init() {
     {
         console.uart = Some(uart);
     }
+}
+
+/// Chooses the sinks (before the console goes live; early output is kept until then).
+pub(crate) fn select(serial: bool, debug_port: bool) {
+    let mut console = CONSOLE.lock();
+    console.serial = serial;
+    console.debug_port = debug_port;
 }
 
 /// Writes out everything buffered so far; from now on output goes straight out.

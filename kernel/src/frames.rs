@@ -92,9 +92,7 @@ impl<'storage> FrameBitmap<'storage> {
         for range in map.usable() {
             let first = (range.start / PAGE_SIZE) as usize;
             let last = (range.end / PAGE_SIZE) as usize;
-            for frame in first..last {
-                bitmap.clear(frame);
-            }
+            bitmap.update_range(first, last, false);
             bitmap.free += last - first;
             bitmap.search_from = bitmap.search_from.min(first);
         }
@@ -135,16 +133,11 @@ impl<'storage> FrameBitmap<'storage> {
         }
         let mut start = self.search_from.next_multiple_of(align_frames);
         while start.checked_add(count)? <= self.frames {
-            match (start..start + count)
-                .rev()
-                .find(|&frame| self.is_set(frame))
-            {
+            match self.last_used_in(start, start + count) {
                 // Restart after the last used frame of the window.
                 Some(used) => start = (used + 1).next_multiple_of(align_frames),
                 None => {
-                    for frame in start..start + count {
-                        self.set(frame);
-                    }
+                    self.update_range(start, start + count, true);
                     self.free -= count;
                     if start == self.search_from {
                         self.search_from = start + count;
@@ -187,6 +180,48 @@ impl<'storage> FrameBitmap<'storage> {
         let first = (range.start / PAGE_SIZE) as usize;
         let last = range.end.div_ceil(PAGE_SIZE) as usize;
         (first..last).all(|frame| frame >= self.frames || self.is_set(frame))
+    }
+
+    /// Sets (`used`) or clears the bits of frames `first..last`, a word at a time.
+    fn update_range(&mut self, first: usize, last: usize, used: bool) {
+        let mut frame = first;
+        while frame < last {
+            let word = frame / BITS;
+            let low = frame % BITS;
+            let high = (last - word * BITS).min(BITS);
+            let mask = if high - low == BITS {
+                u64::MAX
+            } else {
+                ((1u64 << (high - low)) - 1) << low
+            };
+            if used {
+                self.bits[word] |= mask;
+            } else {
+                self.bits[word] &= !mask;
+            }
+            frame = word * BITS + high;
+        }
+    }
+
+    /// The highest used frame in `first..last`, looking a word at a time.
+    fn last_used_in(&self, first: usize, last: usize) -> Option<usize> {
+        let mut end = last;
+        while end > first {
+            let word = (end - 1) / BITS;
+            let low = first.max(word * BITS) - word * BITS;
+            let high = end - word * BITS;
+            let mask = if high - low == BITS {
+                u64::MAX
+            } else {
+                ((1u64 << (high - low)) - 1) << low
+            };
+            let used = self.bits[word] & mask;
+            if used != 0 {
+                return Some(word * BITS + (BITS - 1 - used.leading_zeros() as usize));
+            }
+            end = word * BITS;
+        }
+        None
     }
 
     fn is_set(&self, frame: usize) -> bool {
@@ -270,6 +305,32 @@ mod tests {
         assert_eq!(frames.allocate_contiguous(1, 3), None);
         frames.free_contiguous(big, 16).unwrap();
         assert_eq!(frames.allocate_contiguous(16, 16), Some(big));
+    }
+
+    #[test]
+    fn word_range_operations_match_a_bit_by_bit_model() {
+        let map = map(&[(0, 0x100_0000)]);
+        let mut storage = vec![0u64; FrameBitmap::words_needed(&map)];
+        let mut frames = FrameBitmap::new(&mut storage, &map).unwrap();
+        let mut model = vec![false; frames.frames];
+        let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+        for _ in 0..2000 {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            let first = (seed % 4096) as usize;
+            let last = (first + (seed >> 20) as usize % 300).min(4096);
+            let used = seed & 1 == 1;
+            frames.update_range(first, last, used);
+            model[first..last].fill(used);
+            let probe_first = ((seed >> 32) % 4096) as usize;
+            let probe_last = (probe_first + (seed >> 44) as usize % 200).min(4096);
+            let expected = (probe_first..probe_last).rev().find(|&frame| model[frame]);
+            assert_eq!(frames.last_used_in(probe_first, probe_last), expected);
+        }
+        for (frame, &used) in model.iter().enumerate() {
+            assert_eq!(frames.is_set(frame), used, "frame {frame}");
+        }
     }
 
     #[test]

@@ -274,21 +274,25 @@ fn frames() -> Result<(), Failure> {
     Ok(())
 }
 
-/// Called by the exception handler before it ends the run: completes the test
-/// that expected this fault, or fails the running test that did not.
+/// Called by the exception handler before it ends the run with the fault code:
+/// completes (and ends) the test that expected exactly this fault, or reports the
+/// running test failed and returns.
 pub(crate) fn after_fault(vector: u64, address: u64) {
     let Some(test) = running() else { return };
     let expected = EXPECTED_FAULT.load(Ordering::SeqCst);
     if vector == 14 && expected != 0 && address == expected {
         pass(test);
     }
-    fail(
-        test,
-        format_args!(
-            "unexpected CPU exception {} at address {address:#x}",
-            arch::exception_name(vector)
-        ),
+    let mut reason = LineBuffer::new();
+    let _ = write!(
+        reason,
+        "unexpected CPU exception {} at address {address:#x}",
+        arch::exception_name(vector)
     );
+    console::report(Report::TestFail {
+        name: test.name(),
+        reason: reason.as_str(),
+    });
 }
 
 /// Called by the panic handler: fails the running test with the panic message.

@@ -71,6 +71,11 @@ mod kernel {
         let line = CommandLine::parse(boot.command_line)
             .unwrap_or_else(|error| fatal("command line", format_args!("{error}")));
         logging::set_level(line.log_level);
+        match line.console {
+            Some(choice) => console::select(choice.serial(), choice.debug_port()),
+            // A Xen PVH guest has no UART; its console log reads the debug port.
+            None => console::select(true, arch::under_xen()),
+        }
         time::mark_stage(2);
         let Some(test) = line.known_test() else {
             unknown_test(line.test.unwrap_or_default());

@@ -1,1 +1,13 @@
-//! The QEMU harness.
+//! The QEMU harness and the system tests that judge booted kernels.
+//!
+//! [`qemu`] turns a boot description into a QEMU command line and owns the process;
+//! [`harness`] boots it, reads the kernel's structured report lines from the serial
+//! console, enforces a deadline and decides a verdict; [`system`] is the list of
+//! system tests `cargo xtask test` runs. The harness must never call a run passed
+//! without the kernel's own word for it: a verdict of pass needs the exit code *and*
+//! the report lines the test expects.
+#![forbid(unsafe_code)]
+
+pub mod harness;
+pub mod qemu;
+pub mod system;

@@ -23,6 +23,15 @@ pub(crate) fn under_hypervisor() -> bool {
     cpuid(1).ecx & (1 << 31) != 0
 }
 
+/// Whether the hypervisor is Xen (CPUID 0x4000_0000 signature "XenVMMXenVMM").
+pub(crate) fn under_xen() -> bool {
+    if !under_hypervisor() {
+        return false;
+    }
+    let signature = cpuid(0x4000_0000);
+    [signature.ebx, signature.ecx, signature.edx] == [0x566e_6558, 0x65584d4d, 0x4d4d_566e]
+}
+
 /// Sets EFER.NXE when the CPU has no-execute pages (CPUID 0x8000_0001 EDX bit 20),
 /// so page tables may carry the NX bit.
 pub(crate) fn enable_no_execute() {

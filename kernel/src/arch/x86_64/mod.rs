@@ -15,7 +15,7 @@ pub(crate) use apic::{
     PIT_VECTOR, SPURIOUS_VECTORS, TIMER_VECTOR, TimerDevice, end_of_interrupt, start_timer,
 };
 pub(crate) use boot::{BOOT_PROTOCOL_MULTIBOOT2, BOOT_PROTOCOL_PVH, entry_tsc};
-pub(crate) use cpu::{exit_qemu, read_tsc, wait_for_interrupt};
+pub(crate) use cpu::{exit_qemu, read_tsc, under_xen, wait_for_interrupt};
 pub(crate) use interrupts::{TrapFrame, enable_interrupts, exception_name};
 pub(crate) use ioapic::{DEVICE_VECTOR_BASE, mask_line, route_pci_line, unmask_line};
 pub(crate) use paging::{PagingError, build_kernel_page_tables, kernel_image, map_device_memory};

@@ -1,0 +1,106 @@
+//! `cargo xtask`: the one door to building, imaging, running, testing and
+//! benchmarking Ethos-on-rump. Every external command is printed before it runs.
+#![forbid(unsafe_code)]
+
+mod bench;
+mod run;
+mod test;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use ethos_images::platform::{self, Platform};
+use ethos_images::{XtaskError, kernel};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "cargo xtask",
+    about = "Build, image, run, test and benchmark Ethos-on-rump"
+)]
+struct Arguments {
+    #[command(subcommand)]
+    command: Task,
+}
+
+#[derive(Debug, Subcommand)]
+enum Task {
+    /// Build the kernel (x86_64-unknown-none, release) and every program under
+    /// images/programs.
+    Build,
+    /// Build a bootable image and print each artifact's path and size.
+    Image {
+        /// kvm: the PVH kernel ELF; xen: the ELF and an `xl` config (type "pvh");
+        /// metal: a GRUB ISO booting the kernel through multiboot2.
+        #[arg(long, value_enum, default_value_t = Platform::Kvm)]
+        platform: Platform,
+        /// The kernel command line baked into the image (xen, metal).
+        #[arg(long, default_value = "")]
+        command_line: String,
+    },
+    /// Build the default image and boot it in QEMU with the serial console on this
+    /// terminal, until the kernel exits or Ctrl-C. Uses KVM when /dev/kvm is usable,
+    /// else TCG.
+    Run(run::RunArguments),
+    /// Run every host test (cargo test) and every QEMU system test; ends with
+    /// `N passed, N failed, N skipped` and fails if any test failed.
+    Test(test::TestArguments),
+    /// Benchmarks.
+    Bench {
+        #[command(subcommand)]
+        benchmark: Benchmark,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum Benchmark {
+    /// Boot the kernel many times per machine and accelerator; print the median and
+    /// spread of kernel entry → ready (by the kernel's TSC) and QEMU start → ready
+    /// line (by the host clock).
+    Boot(bench::BootArguments),
+}
+
+fn main() -> ExitCode {
+    let arguments = Arguments::parse();
+    let result = match arguments.command {
+        Task::Build => build(),
+        Task::Image {
+            platform,
+            command_line,
+        } => image(platform, &command_line),
+        Task::Run(arguments) => run::run(&arguments),
+        Task::Test(arguments) => test::test(&arguments),
+        Task::Bench {
+            benchmark: Benchmark::Boot(arguments),
+        } => bench::boot(&arguments),
+    };
+    match result {
+        Ok(code) => code,
+        Err(error) => {
+            eprintln!("error: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn build() -> Result<ExitCode, XtaskError> {
+    let kernel = kernel::build_kernel()?;
+    println!("kernel: {}", kernel.display());
+    for program in kernel::build_programs()? {
+        println!("program: {}", program.display());
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn image(platform: Platform, command_line: &str) -> Result<ExitCode, XtaskError> {
+    let kernel = kernel::build_kernel()?;
+    let artifacts = platform::build_image(
+        platform,
+        &kernel,
+        command_line,
+        &platform::image_directory(platform),
+    )?;
+    for artifact in artifacts {
+        println!("{artifact}");
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,277 @@
+//! `cargo xtask test`: every host test, the image checks, and every QEMU system
+//! test, counted into one closing line `N passed, N failed, N skipped`.
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Command, ExitCode, Stdio};
+
+use ethos_images::inspect::{multiboot2_header, pvh_entry};
+use ethos_images::platform::{self, Platform};
+use ethos_images::{XtaskError, command, kernel, prerequisites, target_directory, workspace_root};
+use ethos_tests::harness::Verdict;
+use ethos_tests::system::{self, Inputs};
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct TestArguments {
+    /// Run only the system tests whose name contains this text.
+    filter: Option<String>,
+    /// Skip the QEMU system tests.
+    #[arg(long, conflicts_with = "qemu_only")]
+    host_only: bool,
+    /// Skip the host tests (cargo test) and image checks.
+    #[arg(long)]
+    qemu_only: bool,
+}
+
+/// What the features the rump kernel tests need (see rump-sys/README.md).
+const RUMP_TEST_FEATURES: &str = "tmpfs,kernfs,ext2fs,inet6,shmif";
+
+#[derive(Debug, Default)]
+struct Tally {
+    passed: u64,
+    failed: u64,
+    skipped: u64,
+}
+
+impl Tally {
+    fn record(&mut self, name: &str, verdict: &Verdict, seconds: f64, log: Option<&Path>) {
+        match verdict {
+            Verdict::Passed => {
+                self.passed += 1;
+                println!("PASS {name} ({seconds:.2} s)");
+            }
+            Verdict::Failed(reason) => {
+                self.failed += 1;
+                println!("FAIL {name}: {reason}");
+                if let Some(log) = log {
+                    println!("     serial log: {}", log.display());
+                }
+            }
+            Verdict::Skipped(reason) => {
+                self.skipped += 1;
+                println!("SKIP {name}: {reason}");
+            }
+        }
+    }
+}
+
+/// Adds the counts from cargo's `test result:` lines.
+fn parse_cargo_result(line: &str, tally: &mut Tally) -> bool {
+    let Some(rest) = line.trim().strip_prefix("test result: ") else {
+        return false;
+    };
+    let count = |label: &str| {
+        rest.split(';')
+            .find_map(|part| part.trim().strip_suffix(label))
+            .and_then(|number| number.trim().rsplit(' ').next()?.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    tally.passed += count(" passed");
+    tally.failed += count(" failed");
+    tally.skipped += count(" ignored");
+    true
+}
+
+/// Runs one `cargo test` invocation, echoing its output and counting its results.
+fn cargo_test(arguments: &[&str], tally: &mut Tally) -> Result<(), XtaskError> {
+    let mut cargo = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
+    cargo
+        .current_dir(workspace_root())
+        .arg("test")
+        .args(arguments)
+        .stdout(Stdio::piped());
+    command::echo(&cargo);
+    let mut child = cargo.spawn().map_err(|error| XtaskError::Spawn {
+        program: "cargo".into(),
+        error,
+    })?;
+    let mut saw_result = false;
+    if let Some(stdout) = child.stdout.take() {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            println!("{line}");
+            saw_result |= parse_cargo_result(&line, tally);
+        }
+    }
+    let status = child.wait().map_err(|error| XtaskError::Spawn {
+        program: "cargo".into(),
+        error,
+    })?;
+    if !status.success() && !saw_result {
+        // It did not get as far as running tests: a build failure counts as a failure.
+        tally.record(
+            "cargo test (build)",
+            &Verdict::Failed(format!("{status}")),
+            0.0,
+            None,
+        );
+    }
+    Ok(())
+}
+
+fn host_tests(tally: &mut Tally) -> Result<(), XtaskError> {
+    match std::env::var_os("RUMPKERNEL_DIR") {
+        None => cargo_test(&["--workspace"], tally),
+        Some(directory) => {
+            println!(
+                "RUMPKERNEL_DIR={}: rump kernel tests run",
+                directory.to_string_lossy()
+            );
+            cargo_test(&["--workspace", "--exclude", "rump-sys"], tally)?;
+            cargo_test(&["-p", "rump-sys", "--features", RUMP_TEST_FEATURES], tally)
+        }
+    }
+}
+
+fn check(name: &str, tally: &mut Tally, result: Result<String, String>) {
+    match result {
+        Ok(detail) => {
+            tally.record(name, &Verdict::Passed, 0.0, None);
+            println!("     {detail}");
+        }
+        Err(reason) => tally.record(name, &Verdict::Failed(reason), 0.0, None),
+    }
+}
+
+/// Host checks of the built images.
+fn image_checks(kernel: &Path, tally: &mut Tally) -> Result<(), XtaskError> {
+    let bytes = std::fs::read(kernel).map_err(|error| XtaskError::File {
+        path: kernel.to_path_buf(),
+        error,
+    })?;
+    check(
+        "image-pvh-note",
+        tally,
+        pvh_entry(&bytes)
+            .map(|entry| format!("Xen PHYS32_ENTRY note: entry {entry:#x}"))
+            .map_err(|error| error.to_string()),
+    );
+    check(
+        "image-multiboot2-header",
+        tally,
+        multiboot2_header(&bytes)
+            .map(|offset| format!("multiboot2 header at file offset {offset:#x}"))
+            .map_err(|error| error.to_string()),
+    );
+    // The checks must be able to fail: damaged copies are rejected.
+    let corrupted = {
+        let mut without_note = bytes.clone();
+        let note = without_note
+            .windows(4)
+            .position(|window| window == b"Xen\0");
+        let mut without_header = bytes.clone();
+        let header = multiboot2_header(&bytes).ok();
+        match (note, header) {
+            (Some(note), Some(header)) => {
+                without_note[note] = b'x';
+                without_header[header + 12] ^= 1;
+                match (pvh_entry(&without_note), multiboot2_header(&without_header)) {
+                    (Err(a), Err(b)) => Ok(format!("damaged copies rejected: {a}; {b}")),
+                    (note, header) => Err(format!(
+                        "a damaged image was accepted: note {note:?}, header {header:?}"
+                    )),
+                }
+            }
+            _ => Err("the intact image lacks a note or header to damage".to_string()),
+        }
+    };
+    check("image-damage-detected", tally, corrupted);
+
+    let xen_directory = target_directory().join("images").join("test-xen");
+    let xen = platform::build_image(Platform::Xen, kernel, "test=boot", &xen_directory)?;
+    let config_check = xen
+        .iter()
+        .find(|artifact| artifact.path.extension().is_some_and(|e| e == "cfg"))
+        .ok_or_else(|| "no xl config written".to_string())
+        .and_then(|artifact| {
+            let text = std::fs::read_to_string(&artifact.path).map_err(|e| e.to_string())?;
+            let value = |key: &str| {
+                text.lines()
+                    .find_map(|line| line.strip_prefix(&format!("{key} = \"")))
+                    .and_then(|rest| rest.strip_suffix('"'))
+                    .map(str::to_string)
+            };
+            if value("type").as_deref() != Some("pvh") {
+                return Err(format!("{}: type is not \"pvh\"", artifact.path.display()));
+            }
+            let named = value("kernel").ok_or("no kernel line")?;
+            let named_bytes = std::fs::read(&named).map_err(|e| format!("kernel {named}: {e}"))?;
+            pvh_entry(&named_bytes).map_err(|error| format!("kernel {named}: {error}"))?;
+            Ok(format!(
+                "{} names {named} (type \"pvh\")",
+                artifact.path.display()
+            ))
+        });
+    check("image-xen-config", tally, config_check);
+    Ok(())
+}
+
+pub(crate) fn test(arguments: &TestArguments) -> Result<ExitCode, XtaskError> {
+    let mut tally = Tally::default();
+    if !arguments.host_only {
+        prerequisites::ensure(&[prerequisites::QEMU])?;
+        prerequisites::ensure(&prerequisites::GRUB_ISO)?;
+    }
+    let kernel = kernel::build_kernel()?;
+    if !arguments.qemu_only {
+        host_tests(&mut tally)?;
+        image_checks(&kernel, &mut tally)?;
+    }
+    if !arguments.host_only {
+        let iso_directory = target_directory().join("images").join("test-metal");
+        let boot_iso =
+            platform::build_image(Platform::Metal, &kernel, "test=boot", &iso_directory)?
+                .into_iter()
+                .next()
+                .map(|artifact| artifact.path)
+                .unwrap_or_else(|| iso_directory.join("ethos.iso"));
+        let inputs = Inputs {
+            kernel: kernel.clone(),
+            boot_iso,
+            log_directory: system::log_directory(&target_directory()),
+        };
+        let rows = system::select(arguments.filter.as_deref());
+        if rows.is_empty() {
+            println!("no system test matches {:?}", arguments.filter);
+        }
+        for row in rows {
+            println!("---- {}: {}", row.name, row.about);
+            println!("$ {}", row.config(&inputs).display());
+            let outcome = row.run(&inputs);
+            tally.record(
+                row.name,
+                &outcome.verdict,
+                outcome.elapsed.as_secs_f64(),
+                outcome.log.as_deref(),
+            );
+        }
+    }
+    println!(
+        "{} passed, {} failed, {} skipped",
+        tally.passed, tally.failed, tally.skipped
+    );
+    Ok(if tally.failed == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cargo_result_lines_are_counted() {
+        let mut tally = Tally::default();
+        assert!(parse_cargo_result(
+            "test result: ok. 26 passed; 0 failed; 7 ignored; 0 measured; 0 filtered out; finished in 0.12s",
+            &mut tally
+        ));
+        assert!(parse_cargo_result(
+            "test result: FAILED. 3 passed; 2 failed; 0 ignored; 0 measured; 0 filtered out",
+            &mut tally
+        ));
+        assert!(!parse_cargo_result("running 3 tests", &mut tally));
+        assert_eq!((tally.passed, tally.failed, tally.skipped), (29, 2, 7));
+    }
+}

@@ -1,0 +1,434 @@
+//! The system tests: each boots the real kernel in QEMU and judges what it says.
+//!
+//! The table is data; `cargo xtask test` runs every row (or those matching a
+//! filter). A row needing KVM is skipped, with the reason, where KVM is not usable.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use ethos_abi::report::contract::PAGE_FAULT_ADDRESS;
+use ethos_abi::{ExitCode, Report};
+
+use crate::harness::{self, Expectation, Transcript, Verdict};
+use crate::qemu::{Accelerator, BootMedia, GuestConsole, Machine, QemuConfig, kvm_usable};
+
+/// What a row boots.
+#[derive(Clone, Copy, Debug)]
+pub enum Media {
+    /// The kernel ELF through PVH, with this command line.
+    Pvh { command_line: &'static str },
+    /// The GRUB ISO built with `test=boot` (multiboot2 under SeaBIOS).
+    BootIso,
+}
+
+/// One system test.
+#[derive(Clone, Copy, Debug)]
+pub struct SystemTest {
+    pub name: &'static str,
+    pub about: &'static str,
+    pub machine: Machine,
+    pub accelerator: Accelerator,
+    pub media: Media,
+    pub console: GuestConsole,
+    pub expectation: Expectation,
+    /// For tests of the harness itself: the run must be judged *failed*, with a
+    /// reason containing this text.
+    pub must_fail_with: Option<&'static str>,
+}
+
+/// What the rows need from the build.
+#[derive(Clone, Debug)]
+pub struct Inputs {
+    pub kernel: PathBuf,
+    pub boot_iso: PathBuf,
+    pub log_directory: PathBuf,
+}
+
+/// The outcome of one row.
+#[derive(Clone, Debug)]
+pub struct Outcome {
+    pub verdict: Verdict,
+    pub elapsed: Duration,
+    /// Where the serial log was kept (only for failures).
+    pub log: Option<PathBuf>,
+}
+
+const TCG_TIMEOUT: Duration = Duration::from_secs(60);
+/// KVM here may be nested, where every exit is slow; boots can take seconds.
+const KVM_TIMEOUT: Duration = Duration::from_secs(180);
+
+const fn pvh(
+    name: &'static str,
+    about: &'static str,
+    machine: Machine,
+    accelerator: Accelerator,
+    command_line: &'static str,
+    expectation: Expectation,
+) -> SystemTest {
+    SystemTest {
+        name,
+        about,
+        machine,
+        accelerator,
+        media: Media::Pvh { command_line },
+        console: GuestConsole::Serial,
+        expectation,
+        must_fail_with: None,
+    }
+}
+
+fn reports(transcript: &Transcript) -> Vec<Report<'_>> {
+    transcript.reports().filter_map(Result::ok).collect()
+}
+
+fn fault_at_contract_address(transcript: &Transcript) -> Result<(), String> {
+    let reports = reports(transcript);
+    let fault = reports
+        .iter()
+        .find_map(|report| match report {
+            Report::Fault {
+                vector, address, ..
+            } => Some((*vector, *address)),
+            _ => None,
+        })
+        .ok_or("no fault report")?;
+    if fault != (14, PAGE_FAULT_ADDRESS) {
+        return Err(format!(
+            "fault report names vector {} at {:#x}, expected a page fault at {PAGE_FAULT_ADDRESS:#x}",
+            fault.0, fault.1
+        ));
+    }
+    if !reports
+        .iter()
+        .any(|r| matches!(r, Report::TestPass { name } if *name == "page_fault"))
+    {
+        return Err("no test-pass report for `page_fault`".into());
+    }
+    let printed = transcript
+        .lines
+        .iter()
+        .any(|(_, line)| line.contains(&format!("faulting address {PAGE_FAULT_ADDRESS:#018x}")));
+    printed
+        .then_some(())
+        .ok_or_else(|| "the console report does not name the faulting address".into())
+}
+
+fn invalid_opcode_reported(transcript: &Transcript) -> Result<(), String> {
+    let reports = reports(transcript);
+    if !reports
+        .iter()
+        .any(|r| matches!(r, Report::Fault { vector: 6, .. }))
+    {
+        return Err("no fault report for vector 6 (#UD)".into());
+    }
+    let text: String = transcript
+        .lines
+        .iter()
+        .map(|(_, line)| line.as_str())
+        .collect();
+    for register in ["rip=", "rsp=", "rax=", "r15="] {
+        if !text.contains(register) {
+            return Err(format!("the register dump lacks `{register}`"));
+        }
+    }
+    if !reports.iter().any(|r| {
+        matches!(r, Report::TestFail { name, reason } if *name == "invalid_opcode" && reason.contains("invalid opcode"))
+    }) {
+        return Err("the running test was not failed with the exception's name".into());
+    }
+    Ok(())
+}
+
+fn panic_reported(transcript: &Transcript) -> Result<(), String> {
+    let printed = transcript
+        .lines
+        .iter()
+        .any(|(_, line)| line.starts_with("kernel panic: deliberate panic"));
+    if !printed {
+        return Err("no `kernel panic:` line with the message".into());
+    }
+    reports(transcript)
+        .iter()
+        .any(|r| matches!(r, Report::TestFail { name, reason } if *name == "panic" && reason.starts_with("panicked: deliberate panic")))
+        .then_some(())
+        .ok_or_else(|| "no test-fail report for `panic` carrying the panic message".into())
+}
+
+fn unknown_test_reported(transcript: &Transcript) -> Result<(), String> {
+    reports(transcript)
+        .iter()
+        .any(|r| matches!(r, Report::TestFail { name, reason } if *name == "no_such_test" && reason.contains("unknown test `no_such_test`") && reason.contains("known tests: boot")))
+        .then_some(())
+        .ok_or_else(|| "the kernel did not report the unknown test with the known names".into())
+}
+
+fn bad_word_reported(transcript: &Transcript) -> Result<(), String> {
+    reports(transcript)
+        .iter()
+        .any(|r| matches!(r, Report::TestFail { reason, .. } if reason.contains("unknown command line word `bogus`")))
+        .then_some(())
+        .ok_or_else(|| "the kernel did not report the bad command line word".into())
+}
+
+/// Every system test, in the order they run.
+pub fn all() -> Vec<SystemTest> {
+    use Accelerator::{Kvm, Tcg};
+    use Machine::{Microvm, Pc};
+    let pass = |test| Expectation::Pass { test };
+    vec![
+        pvh(
+            "boot-pvh-tcg-pc",
+            "PVH through SeaBIOS's option ROM, TCG",
+            Pc,
+            Tcg,
+            "test=boot",
+            pass("boot"),
+        ),
+        pvh(
+            "boot-pvh-tcg-microvm",
+            "PVH on microvm, TCG",
+            Microvm,
+            Tcg,
+            "test=boot",
+            pass("boot"),
+        ),
+        pvh(
+            "boot-pvh-kvm-pc",
+            "PVH through SeaBIOS's option ROM, KVM",
+            Pc,
+            Kvm,
+            "test=boot",
+            pass("boot"),
+        ),
+        pvh(
+            "boot-pvh-kvm-microvm",
+            "PVH on microvm, KVM",
+            Microvm,
+            Kvm,
+            "test=boot",
+            pass("boot"),
+        ),
+        SystemTest {
+            name: "boot-iso-multiboot2",
+            about: "the GRUB ISO boots the kernel through multiboot2 under SeaBIOS",
+            machine: Pc,
+            accelerator: Tcg,
+            media: Media::BootIso,
+            console: GuestConsole::Serial,
+            expectation: pass("boot"),
+            must_fail_with: None,
+        },
+        pvh(
+            "timer-lapic",
+            "LAPIC timer ticks agree with the TSC clock",
+            Microvm,
+            Tcg,
+            "test=timer",
+            pass("timer"),
+        ),
+        pvh(
+            "timer-pit",
+            "PIT fallback ticks agree with the TSC clock",
+            Pc,
+            Tcg,
+            "test=timer timer=pit",
+            pass("timer"),
+        ),
+        pvh(
+            "page-fault",
+            "an unmapped read is caught and reported with its address",
+            Microvm,
+            Tcg,
+            "test=page_fault",
+            Expectation::Ends {
+                code: ExitCode::Success,
+                check: fault_at_contract_address,
+            },
+        ),
+        pvh(
+            "invalid-opcode",
+            "an unexpected #UD is reported with registers and ends the run as a fault",
+            Microvm,
+            Tcg,
+            "test=invalid_opcode",
+            Expectation::Ends {
+                code: ExitCode::Fault,
+                check: invalid_opcode_reported,
+            },
+        ),
+        pvh(
+            "heap",
+            "heap stress: many sizes, freed, reused, contents checked",
+            Microvm,
+            Tcg,
+            "test=heap",
+            pass("heap"),
+        ),
+        pvh(
+            "frames",
+            "frame allocator on real memory",
+            Microvm,
+            Tcg,
+            "test=frames",
+            pass("frames"),
+        ),
+        pvh(
+            "panic",
+            "a panic exits with the failure code and its message",
+            Microvm,
+            Tcg,
+            "test=panic",
+            Expectation::Ends {
+                code: ExitCode::Failure,
+                check: panic_reported,
+            },
+        ),
+        pvh(
+            "unknown-test",
+            "a test name that does not exist is reported and fails the run",
+            Microvm,
+            Tcg,
+            "test=no_such_test",
+            Expectation::Ends {
+                code: ExitCode::Failure,
+                check: unknown_test_reported,
+            },
+        ),
+        pvh(
+            "bad-command-line",
+            "an unknown command line word is reported and fails the run",
+            Microvm,
+            Tcg,
+            "bogus",
+            Expectation::Ends {
+                code: ExitCode::Failure,
+                check: bad_word_reported,
+            },
+        ),
+        SystemTest {
+            console: GuestConsole::DebugPort,
+            ..pvh(
+                "console-debug-port",
+                "with console=debugcon the kernel speaks on port 0xe9 alone, as under Xen",
+                Microvm,
+                Tcg,
+                "console=debugcon test=boot",
+                pass("boot"),
+            )
+        },
+        SystemTest {
+            must_fail_with: Some("deliberate failure"),
+            ..pvh(
+                "harness-reports-failure",
+                "a kernel test that fails on purpose is judged failed by the harness",
+                Microvm,
+                Tcg,
+                "test=fail",
+                pass("fail"),
+            )
+        },
+    ]
+}
+
+impl SystemTest {
+    /// The QEMU configuration of this row.
+    pub fn config(&self, inputs: &Inputs) -> QemuConfig {
+        let mut config = QemuConfig::pvh(&inputs.kernel, "", self.machine, self.accelerator);
+        config.console = self.console;
+        config.media = match self.media {
+            Media::Pvh { command_line } => BootMedia::PvhKernel {
+                kernel: inputs.kernel.clone(),
+                command_line: command_line.to_string(),
+            },
+            Media::BootIso => BootMedia::Iso {
+                image: inputs.boot_iso.clone(),
+            },
+        };
+        config
+    }
+
+    /// Runs this row and judges it.
+    pub fn run(&self, inputs: &Inputs) -> Outcome {
+        let started = Instant::now();
+        if self.accelerator == Accelerator::Kvm
+            && let Err(reason) = kvm_usable()
+        {
+            return Outcome {
+                verdict: Verdict::Skipped(reason.to_string()),
+                elapsed: started.elapsed(),
+                log: None,
+            };
+        }
+        let timeout = match self.accelerator {
+            Accelerator::Kvm => KVM_TIMEOUT,
+            Accelerator::Tcg => TCG_TIMEOUT,
+        };
+        let transcript = harness::run(&self.config(inputs), timeout);
+        let judged = harness::judge(&transcript, &self.expectation);
+        let verdict = match (self.must_fail_with, judged) {
+            (None, verdict) => verdict,
+            (Some(needle), Verdict::Failed(reason)) if reason.contains(needle) => Verdict::Passed,
+            (Some(needle), Verdict::Failed(reason)) => Verdict::Failed(format!(
+                "the harness failed the run, but for `{reason}` instead of `{needle}`"
+            )),
+            (Some(_), other) => Verdict::Failed(format!(
+                "a kernel test that always fails was judged {other:?}: the harness passes vacuously"
+            )),
+        };
+        let log = match verdict {
+            Verdict::Failed(_) => transcript.keep(&inputs.log_directory, self.name).ok(),
+            _ => None,
+        };
+        Outcome {
+            verdict,
+            elapsed: started.elapsed(),
+            log,
+        }
+    }
+}
+
+/// The rows whose name contains `filter` (all rows for `None`).
+pub fn select(filter: Option<&str>) -> Vec<SystemTest> {
+    all()
+        .into_iter()
+        .filter(|test| filter.is_none_or(|filter| test.name.contains(filter)))
+        .collect()
+}
+
+/// Where failed runs' logs go, under a target directory.
+pub fn log_directory(target: &Path) -> PathBuf {
+    target.join("test-logs")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_unique_and_every_row_can_fail() {
+        let rows = all();
+        let mut names: Vec<_> = rows.iter().map(|row| row.name).collect();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), rows.len());
+        // Every pass expectation names a kernel test; the harness self-test is the
+        // only row that must fail.
+        assert_eq!(
+            rows.iter()
+                .filter(|row| row.must_fail_with.is_some())
+                .count(),
+            1
+        );
+    }
+
+    #[test]
+    fn filter_selects_by_substring() {
+        assert!(
+            select(Some("boot-pvh"))
+                .iter()
+                .all(|row| row.name.starts_with("boot-pvh"))
+        );
+        assert_eq!(select(Some("no-such-row")).len(), 0);
+        assert_eq!(select(None).len(), all().len());
+    }
+}
