@@ -9,6 +9,7 @@
 //! the report lines the test expects.
 #![forbid(unsafe_code)]
 
+pub mod driver_bench;
 pub mod harness;
 pub mod matrix;
 pub mod matrix_host;
