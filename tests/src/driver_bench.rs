@@ -13,14 +13,16 @@ use crate::matrix_host::{free_udp_port, udp_echo_client};
 use crate::qemu::{Accelerator, Machine, QemuConfig};
 
 /// What one backend measured on one accelerator.
-#[derive(Clone, Copy, Debug, Default)]
+#[derive(Clone, Debug, Default)]
 pub struct DriverFigures {
     /// Echo payload carried one way per second, in Mbit/s (one datagram in flight).
-    pub udp_mbit_per_s: f64,
+    pub udp_mbit_per_s: Option<f64>,
     /// Mean round trip host → guest → host, in microseconds.
-    pub udp_round_trip_us: f64,
-    pub block_write_mb_per_s: f64,
-    pub block_read_mb_per_s: f64,
+    pub udp_round_trip_us: Option<f64>,
+    pub block_write_mb_per_s: Option<f64>,
+    pub block_read_mb_per_s: Option<f64>,
+    /// Why a figure is missing.
+    pub errors: Vec<String>,
 }
 
 fn timeout(accelerator: Accelerator) -> Duration {
@@ -48,16 +50,31 @@ fn arguments(options: &str) -> Vec<String> {
     options.split_whitespace().map(str::to_string).collect()
 }
 
-/// Measures the native virtio-net and virtio-blk drivers (modern transport).
+/// Measures the native virtio-net and virtio-blk drivers (modern transport); a
+/// figure that could not be measured is `None`, with the reason in `errors`.
 pub fn measure_native(
     kernel: &Path,
     scratch: &Path,
     accelerator: Accelerator,
     datagrams: u32,
     disk_mib: u64,
-) -> Result<DriverFigures, String> {
+) -> DriverFigures {
     let mut figures = DriverFigures::default();
+    if let Err(reason) = measure_udp(kernel, accelerator, datagrams, &mut figures) {
+        figures.errors.push(format!("UDP: {reason}"));
+    }
+    if let Err(reason) = measure_block(kernel, scratch, accelerator, disk_mib, &mut figures) {
+        figures.errors.push(format!("block: {reason}"));
+    }
+    figures
+}
 
+fn measure_udp(
+    kernel: &Path,
+    accelerator: Accelerator,
+    datagrams: u32,
+    figures: &mut DriverFigures,
+) -> Result<(), String> {
     let port = free_udp_port().ok_or("no free UDP port")?;
     let mut config = QemuConfig::pvh(kernel, "test=udp_echo", Machine::Pc, accelerator);
     config.extra = arguments(&format!(
@@ -72,8 +89,19 @@ pub fn measure_native(
     let summary = client?;
     judged(&transcript, "udp_echo")?;
     let seconds = summary.elapsed.as_secs_f64().max(1e-9);
-    figures.udp_mbit_per_s = summary.bytes as f64 * 8.0 / seconds / 1e6;
-    figures.udp_round_trip_us = summary.mean_round_trip.as_secs_f64() * 1e6;
+    figures.udp_mbit_per_s = Some(summary.bytes as f64 * 8.0 / seconds / 1e6);
+    figures.udp_round_trip_us = Some(summary.mean_round_trip.as_secs_f64() * 1e6);
+    Ok(())
+}
+
+fn measure_block(
+    kernel: &Path,
+    scratch: &Path,
+    accelerator: Accelerator,
+    disk_mib: u64,
+    figures: &mut DriverFigures,
+) -> Result<(), String> {
+    let limit = timeout(accelerator);
 
     fs::create_dir_all(scratch).map_err(|error| error.to_string())?;
     let disk = scratch.join("bench-disk.img");
@@ -88,10 +116,10 @@ pub fn measure_native(
     ));
     println!("$ {}", config.display());
     let transcript = harness::run(&config, limit);
-    judged(&transcript, "block")?;
     let rate = |name| metric(&transcript, name).map(|kib| kib as f64 * 1024.0 / 1e6);
-    figures.block_write_mb_per_s = rate("block_write_rate").ok_or("no block_write_rate")?;
-    figures.block_read_mb_per_s = rate("block_read_rate").ok_or("no block_read_rate")?;
     let _ = fs::remove_file(&disk);
-    Ok(figures)
+    judged(&transcript, "block")?;
+    figures.block_write_mb_per_s = Some(rate("block_write_rate").ok_or("no block_write_rate")?);
+    figures.block_read_mb_per_s = Some(rate("block_read_rate").ok_or("no block_read_rate")?);
+    Ok(())
 }
