@@ -1,4 +1,4 @@
-//! What happens on each vector: timer ticks, spurious interrupts, and CPU
+//! What happens on each vector: timer ticks, device INTx lines, spurious interrupts, and CPU
 //! exceptions, which are reported with every register and end the run unless the
 //! running test expected exactly that fault.
 
@@ -8,8 +8,10 @@ use core::sync::atomic::{AtomicBool, Ordering};
 use ethos_abi::{ExitCode, Report};
 use x86_64::registers::control::Cr2;
 
-use crate::arch::{self, PIT_VECTOR, SPURIOUS_VECTORS, TIMER_VECTOR, TrapFrame};
-use crate::{console, kernel_tests, time};
+use crate::arch::{
+    self, DEVICE_VECTOR_BASE, PIT_VECTOR, SPURIOUS_VECTORS, TIMER_VECTOR, TrapFrame,
+};
+use crate::{console, drivers, kernel_tests, time};
 
 const PAGE_FAULT: u64 = 14;
 
@@ -25,6 +27,10 @@ pub(crate) fn handle(frame: &mut TrapFrame) {
             arch::end_of_interrupt(vector as u8);
         }
         spurious if SPURIOUS_VECTORS.contains(&spurious) => {}
+        device if (DEVICE_VECTOR_BASE..DEVICE_VECTOR_BASE + 24).contains(&device) => {
+            drivers::line_fired(device - DEVICE_VECTOR_BASE);
+            arch::end_of_interrupt(device);
+        }
         other => {
             tracing::warn!(vector = other, "unexpected interrupt");
             arch::end_of_interrupt(other);

@@ -14,7 +14,7 @@ use ethos_kernel::memory_map::PAGE_SIZE;
 use ethos_kernel::self_tests::KernelTest;
 
 use crate::console::{self, LineBuffer};
-use crate::{arch, memory, time};
+use crate::{arch, driver_tests, memory, net_tests, time};
 
 /// Index into `KernelTest::ALL` plus one; 0 while no test runs.
 static RUNNING: AtomicUsize = AtomicUsize::new(0);
@@ -57,6 +57,13 @@ pub(crate) fn run(test: KernelTest) -> ! {
         KernelTest::InvalidOpcode => invalid_opcode(),
         KernelTest::Heap => heap(),
         KernelTest::Frames => frames(),
+        KernelTest::Devices => driver_tests::devices().map_err(Failure::Driver),
+        KernelTest::Block => driver_tests::block().map_err(Failure::Driver),
+        KernelTest::BlockFaults => driver_tests::block_faults().map_err(Failure::Driver),
+        KernelTest::Entropy => driver_tests::entropy().map_err(Failure::Driver),
+        KernelTest::NetPing => net_tests::ping().map_err(Failure::Driver),
+        KernelTest::UdpEcho => net_tests::udp_echo().map_err(Failure::Driver),
+        KernelTest::NetPeer => net_tests::peer().map_err(Failure::Driver),
         KernelTest::Panic => panic!("deliberate panic from the `panic` test"),
         KernelTest::Fail => Err(Failure::Deliberate),
     };
@@ -84,6 +91,7 @@ enum Failure {
     FrameFree(ethos_kernel::frames::FrameError),
     FreeCountChanged { before: usize, after: usize },
     DoubleFreeAccepted(u64),
+    Driver(driver_tests::DriverFailure),
 }
 
 impl fmt::Display for Failure {
@@ -129,6 +137,7 @@ impl fmt::Display for Failure {
             Failure::DoubleFreeAccepted(frame) => {
                 write!(f, "a second free of frame {frame:#x} was accepted")
             }
+            Failure::Driver(failure) => write!(f, "{failure}"),
         }
     }
 }

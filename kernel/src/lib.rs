@@ -6,9 +6,15 @@
 #![cfg_attr(not(test), no_std)]
 #![forbid(unsafe_code)]
 
+extern crate alloc;
+
+pub mod block_check;
 pub mod clock;
 pub mod command_line;
+pub mod devices;
 pub mod frames;
 pub mod heap_stress;
 pub mod memory_map;
+pub mod net_stack;
+pub mod pci;
 pub mod self_tests;

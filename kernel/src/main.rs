@@ -1,10 +1,14 @@
 //! The bootable Ethos kernel for `x86_64-unknown-none`.
 //!
 //! Boot order: console and log, CPU tables, boot information and command line,
-//! memory (frames, page tables, heap), time (TSC, tick), interrupts on, ready. Then
-//! the test the command line names runs, or the kernel idles. Every failure on the
-//! way is reported on the console and ends the run with a code from `ethos-abi`.
+//! memory (frames, page tables, heap), time (TSC, tick), interrupts on, devices
+//! (PCI probe, native drivers), ready. Then the test the command line names runs,
+//! or the kernel idles. Every failure on the way is reported on the console and
+//! ends the run with a code from `ethos-abi`.
 #![cfg_attr(target_os = "none", no_std, no_main)]
+
+#[cfg(target_os = "none")]
+extern crate alloc;
 
 #[cfg(target_os = "none")]
 mod arch;
@@ -13,6 +17,10 @@ mod boot_info;
 #[cfg(target_os = "none")]
 mod console;
 #[cfg(target_os = "none")]
+mod driver_tests;
+#[cfg(target_os = "none")]
+mod drivers;
+#[cfg(target_os = "none")]
 mod interrupt;
 #[cfg(target_os = "none")]
 mod kernel_tests;
@@ -20,6 +28,8 @@ mod kernel_tests;
 mod logging;
 #[cfg(target_os = "none")]
 mod memory;
+#[cfg(target_os = "none")]
+mod net_tests;
 #[cfg(target_os = "none")]
 mod time;
 
@@ -32,7 +42,7 @@ mod kernel {
     use ethos_kernel::self_tests::KernelTest;
 
     use crate::console::{self, LineBuffer};
-    use crate::{arch, boot_info, kernel_tests, logging, memory, time};
+    use crate::{arch, boot_info, drivers, kernel_tests, logging, memory, time};
 
     /// Reports a boot failure and ends the run.
     fn fatal(what: &str, error: fmt::Arguments<'_>) -> ! {
@@ -98,6 +108,7 @@ mod kernel {
             "time ready"
         );
         time::log_boot_profile(&time.clock);
+        drivers::probe();
 
         let ready = arch::read_tsc();
         let boot_nanos = time.clock.ticks_to_nanos(ready - arch::entry_tsc());

@@ -18,6 +18,23 @@ pub enum KernelTest {
     Heap,
     /// The physical frame allocator on real memory: allocate, write, verify, free.
     Frames,
+    /// Lists PCI functions and bound drivers; reports a count per device class and
+    /// passes whatever is missing: the kernel goes on without a class.
+    Devices,
+    /// Writes a pattern over the whole disk, flushes, reads it back and compares;
+    /// requests past the end must fail with an error.
+    Block,
+    /// Runs on a disk with injected read and write errors: every failed request is
+    /// reported as failed and the kernel stays up.
+    BlockFaults,
+    /// Reads bytes from the entropy device.
+    Entropy,
+    /// Pings the gateway (user networking) or the other peer (socket networking).
+    NetPing,
+    /// Echoes UDP datagrams on the echo port until the host sends the stop datagram.
+    UdpEcho,
+    /// Two guests on one socket network exchange UDP datagrams both ways.
+    NetPeer,
     /// Panics on purpose: the panic path must exit with the failure code.
     Panic,
     /// Fails on purpose: proves the harness reports a failed kernel test as failed.
@@ -26,13 +43,20 @@ pub enum KernelTest {
 
 impl KernelTest {
     /// Every test, in the order `--help` texts list them.
-    pub const ALL: [KernelTest; 8] = [
+    pub const ALL: [KernelTest; 15] = [
         KernelTest::Boot,
         KernelTest::Timer,
         KernelTest::PageFault,
         KernelTest::InvalidOpcode,
         KernelTest::Heap,
         KernelTest::Frames,
+        KernelTest::Devices,
+        KernelTest::Block,
+        KernelTest::BlockFaults,
+        KernelTest::Entropy,
+        KernelTest::NetPing,
+        KernelTest::UdpEcho,
+        KernelTest::NetPeer,
         KernelTest::Panic,
         KernelTest::Fail,
     ];
@@ -46,6 +70,13 @@ impl KernelTest {
             KernelTest::InvalidOpcode => "invalid_opcode",
             KernelTest::Heap => "heap",
             KernelTest::Frames => "frames",
+            KernelTest::Devices => "devices",
+            KernelTest::Block => "block",
+            KernelTest::BlockFaults => "block_faults",
+            KernelTest::Entropy => "entropy",
+            KernelTest::NetPing => "net_ping",
+            KernelTest::UdpEcho => "udp_echo",
+            KernelTest::NetPeer => "net_peer",
             KernelTest::Panic => "panic",
             KernelTest::Fail => "fail",
         }

@@ -6,6 +6,7 @@
 #![no_std]
 #![forbid(unsafe_code)]
 
+pub mod drivers;
 pub mod exit;
 pub mod report;
 

@@ -3,6 +3,7 @@
 #![forbid(unsafe_code)]
 
 mod bench;
+mod bench_drivers;
 mod run;
 mod test;
 
@@ -57,6 +58,9 @@ enum Benchmark {
     /// spread of kernel entry → ready (by the kernel's TSC) and QEMU start → ready
     /// line (by the host clock).
     Boot(bench::BootArguments),
+    /// UDP throughput and round trip (host process ↔ guest) and sequential block
+    /// write/read rates, one column per backend, under KVM (when usable) and TCG.
+    Drivers(bench_drivers::DriverArguments),
 }
 
 fn main() -> ExitCode {
@@ -72,6 +76,9 @@ fn main() -> ExitCode {
         Task::Bench {
             benchmark: Benchmark::Boot(arguments),
         } => bench::boot(&arguments),
+        Task::Bench {
+            benchmark: Benchmark::Drivers(arguments),
+        } => bench_drivers::drivers(&arguments),
     };
     match result {
         Ok(code) => code,

@@ -1,5 +1,6 @@
 //! `cargo xtask test`: every host test, the image checks, and every QEMU system
-//! test, counted into one closing line `N passed, N failed, N skipped`.
+//! test and driver regression matrix row, counted into one closing line
+//! `N passed, N failed, N skipped`.
 
 use std::io::{BufRead, BufReader};
 use std::path::Path;
@@ -9,6 +10,7 @@ use ethos_images::inspect::{multiboot2_header, pvh_entry};
 use ethos_images::platform::{self, Platform};
 use ethos_images::{XtaskError, command, kernel, prerequisites, target_directory, workspace_root};
 use ethos_tests::harness::Verdict;
+use ethos_tests::matrix;
 use ethos_tests::system::{self, Inputs};
 
 #[derive(Debug, clap::Args)]
@@ -21,6 +23,10 @@ pub(crate) struct TestArguments {
     /// Skip the host tests (cargo test) and image checks.
     #[arg(long)]
     qemu_only: bool,
+    /// Run only the driver regression matrix: the rows whose name, device model or
+    /// backend contains this text (every row when no text is given).
+    #[arg(long, num_args = 0..=1, default_missing_value = "")]
+    matrix: Option<String>,
 }
 
 /// What the features the rump kernel tests need (see rump-sys/README.md).
@@ -229,13 +235,37 @@ pub(crate) fn test(arguments: &TestArguments) -> Result<ExitCode, XtaskError> {
             boot_iso,
             log_directory: system::log_directory(&target_directory()),
         };
-        let rows = system::select(arguments.filter.as_deref());
-        if rows.is_empty() {
+        let rows = match arguments.matrix {
+            Some(_) => Vec::new(),
+            None => system::select(arguments.filter.as_deref()),
+        };
+        let matrix_rows = match arguments.matrix.as_deref() {
+            Some(filter) => matrix::select(Some(filter).filter(|text| !text.is_empty())),
+            None => matrix::select(arguments.filter.as_deref()),
+        };
+        if rows.is_empty() && matrix_rows.is_empty() {
             println!("no system test matches {:?}", arguments.filter);
         }
         for row in rows {
             println!("---- {}: {}", row.name, row.about);
             println!("$ {}", row.config(&inputs).display());
+            let outcome = row.run(&inputs);
+            tally.record(
+                row.name,
+                &outcome.verdict,
+                outcome.elapsed.as_secs_f64(),
+                outcome.log.as_deref(),
+            );
+        }
+        for row in matrix_rows {
+            println!(
+                "---- {}: {} | backend {} | test={}",
+                row.name,
+                row.device_model,
+                row.backend.name(),
+                row.test
+            );
+            println!("$ {}", row.display(&inputs));
             let outcome = row.run(&inputs);
             tally.record(
                 row.name,

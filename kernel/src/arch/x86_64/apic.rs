@@ -55,6 +55,11 @@ pub(crate) fn has_local_apic() -> bool {
     cpuid(1).edx & (1 << 9) != 0
 }
 
+/// This CPU's local APIC identifier (CPUID 1, EBX bits 24–31).
+pub(crate) fn local_apic_id() -> u8 {
+    (cpuid(1).ebx >> 24) as u8
+}
+
 /// The physical address of this CPU's LAPIC page.
 pub(crate) fn local_apic_base() -> u64 {
     // SAFETY: IA32_APIC_BASE exists on every CPU with a local APIC, which the callers

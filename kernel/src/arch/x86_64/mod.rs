@@ -6,7 +6,9 @@ mod boot;
 mod cpu;
 mod gdt;
 mod interrupts;
+mod ioapic;
 mod paging;
+mod port_io;
 mod tsc;
 
 pub(crate) use apic::{
@@ -15,7 +17,9 @@ pub(crate) use apic::{
 pub(crate) use boot::{BOOT_PROTOCOL_MULTIBOOT2, BOOT_PROTOCOL_PVH, entry_tsc};
 pub(crate) use cpu::{exit_qemu, read_tsc, under_xen, wait_for_interrupt};
 pub(crate) use interrupts::{TrapFrame, enable_interrupts, exception_name};
-pub(crate) use paging::{PagingError, build_kernel_page_tables, kernel_image};
+pub(crate) use ioapic::{DEVICE_VECTOR_BASE, mask_line, route_pci_line, unmask_line};
+pub(crate) use paging::{PagingError, build_kernel_page_tables, kernel_image, map_device_memory};
+pub(crate) use port_io::{IoWindow, PortConfigSpace};
 pub(crate) use tsc::{TscSource, discover_tsc_frequency};
 
 /// Loads the GDT with its TSS, the IDT, masks the legacy interrupt controller and

@@ -306,3 +306,53 @@ pub(crate) fn build_kernel_page_tables(
     unsafe { Cr3::write(root_frame, Cr3Flags::empty()) };
     Ok(free_before - bitmap.free_frames())
 }
+
+/// Maps device registers at `[start, start + length)` identity, uncached, writable
+/// and not executable, in the live kernel tables. Pages already mapped to the same
+/// frame are left as they are, so mapping a BAR twice is harmless. Page-table frames
+/// come from the kernel frame allocator.
+pub(crate) fn map_device_memory(
+    start: u64,
+    length: u64,
+    bitmap: &mut FrameBitmap<'_>,
+) -> Result<(), PagingError> {
+    let flags = PageTableFlags::PRESENT
+        | PageTableFlags::WRITABLE
+        | PageTableFlags::NO_CACHE
+        | PageTableFlags::WRITE_THROUGH
+        | if no_execute_supported() {
+            PageTableFlags::NO_EXECUTE
+        } else {
+            PageTableFlags::empty()
+        };
+    let (root_frame, _) = Cr3::read();
+    // SAFETY: CR3 holds the kernel tables built by `build_kernel_page_tables`, whose
+    // frames are RAM identity-mapped writable; interrupts handlers never edit them,
+    // and the caller holds the frame allocator lock, which serialises every edit.
+    let root = unsafe { &mut *(root_frame.start_address().as_u64() as *mut PageTable) };
+    // SAFETY: physical memory is identity-mapped (offset 0) for every table frame.
+    let mut table = unsafe { OffsetPageTable::new(root, VirtAddr::new(0)) };
+    let mut frames = TableFrames(bitmap);
+    let end = start
+        .checked_add(length)
+        .ok_or(PagingError::AlreadyMapped(start))?;
+    let mut address = start & !(PAGE_SIZE - 1);
+    while address < end {
+        let page = Page::<Size4KiB>::containing_address(VirtAddr::new(address));
+        let frame = PhysFrame::<Size4KiB>::containing_address(PhysAddr::new(address));
+        // SAFETY: the range is device memory (a BAR), not RAM the kernel uses, so a
+        // new identity mapping aliases nothing.
+        match unsafe { table.map_to(page, frame, flags, &mut frames) } {
+            Ok(flush) => flush.flush(),
+            Err(MapToError::PageAlreadyMapped(existing)) if existing == frame => {}
+            Err(error) => {
+                return Err(match PagingError::from(error) {
+                    PagingError::AlreadyMapped(_) => PagingError::AlreadyMapped(address),
+                    other => other,
+                });
+            }
+        }
+        address += PAGE_SIZE;
+    }
+    Ok(())
+}

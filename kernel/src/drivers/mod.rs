@@ -1,0 +1,306 @@
+//! Finds devices at boot and binds drivers to them: PCI enumeration, the registry of
+//! native drivers, BAR mapping, INTx routing, and the slots the rest of the kernel
+//! takes devices from, one per class.
+//!
+//! A device whose driver fails to start is reported and left alone; a class with
+//! no device is reported by name and the kernel goes on. Nothing here may panic on
+//! what a device reports.
+
+mod interrupts;
+mod virtio_devices;
+mod virtio_hal;
+mod virtio_legacy;
+mod virtio_transport;
+
+use alloc::boxed::Box;
+use alloc::vec::Vec;
+use core::fmt;
+
+use ethos_kernel::devices::{
+    Backend, BlockDevice, DeviceClass, EntropySource, Inventory, NetworkDevice,
+};
+use ethos_kernel::pci::{self, Bar, ConfigSpace, DeviceMatch, PciFunction, Registry, register};
+use spin::Mutex;
+use virtio_drivers::transport::DeviceType;
+use virtio_drivers::transport::pci::PciTransport;
+use virtio_drivers::transport::pci::bus::{DeviceFunction, PciRoot};
+
+pub(crate) use interrupts::{InterruptLine, line_fired, total as interrupts_total};
+use virtio_devices::{
+    BLOCK_QUEUE_SIZE, ENTROPY_QUEUE_SIZE, NET_QUEUE_SIZE, VirtioBlock, VirtioEntropy, VirtioNetwork,
+};
+use virtio_legacy::LegacyTransport;
+use virtio_transport::VirtioTransport;
+
+use crate::{arch, memory};
+
+const VIRTIO_VENDOR: u16 = 0x1af4;
+
+/// A native driver the registry can bind.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Driver {
+    Virtio(DeviceClass),
+}
+
+fn registry() -> Registry<Driver> {
+    let mut registry = Registry::default();
+    for (device_id, class) in [
+        (0x1000, DeviceClass::Network),
+        (0x1041, DeviceClass::Network),
+        (0x1001, DeviceClass::Block),
+        (0x1042, DeviceClass::Block),
+        (0x1005, DeviceClass::Entropy),
+        (0x1044, DeviceClass::Entropy),
+    ] {
+        registry.register(
+            DeviceMatch::vendor_device(VIRTIO_VENDOR, device_id),
+            Driver::Virtio(class),
+        );
+    }
+    registry
+}
+
+/// One device a driver was bound to.
+#[derive(Debug)]
+pub(crate) struct BoundDevice {
+    pub(crate) function: PciFunction,
+    pub(crate) class: DeviceClass,
+    pub(crate) driver: &'static str,
+    pub(crate) transport: &'static str,
+    pub(crate) line: InterruptLine,
+}
+
+/// Why a driver did not start on a device.
+#[derive(Debug)]
+enum BindError {
+    NoUsableTransport,
+    LegacyQueueSize {
+        queue: u16,
+        device: u16,
+        driver: u16,
+    },
+    MapBar(u64),
+    Virtio(virtio_drivers::Error),
+}
+
+impl fmt::Display for BindError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            BindError::NoUsableTransport => {
+                write!(f, "neither a modern nor a legacy virtio transport answers")
+            }
+            BindError::LegacyQueueSize {
+                queue,
+                device,
+                driver,
+            } => write!(
+                f,
+                "legacy queue {queue} has {device} entries, the driver needs {driver} \
+                 (give the device `queue-size={driver}`)"
+            ),
+            BindError::MapBar(address) => write!(f, "cannot map the BAR at {address:#x}"),
+            BindError::Virtio(error) => write!(f, "virtio: {error}"),
+        }
+    }
+}
+
+/// What the probe found and the devices it holds until a user takes them.
+pub(crate) struct Devices {
+    pub(crate) functions: Vec<PciFunction>,
+    pub(crate) bound: Vec<BoundDevice>,
+    pub(crate) inventory: Inventory,
+    network: Option<Box<dyn NetworkDevice + Send>>,
+    block: Option<Box<dyn BlockDevice + Send>>,
+    entropy: Option<Box<dyn EntropySource + Send>>,
+}
+
+static DEVICES: Mutex<Option<Devices>> = Mutex::new(None);
+
+/// Runs `body` on what the probe found (nothing before the probe).
+pub(crate) fn with_devices<R>(body: impl FnOnce(&mut Devices) -> R) -> Option<R> {
+    DEVICES.lock().as_mut().map(body)
+}
+
+/// Takes the first network device out of its slot.
+pub(crate) fn take_network() -> Option<Box<dyn NetworkDevice + Send>> {
+    with_devices(|devices| devices.network.take()).flatten()
+}
+
+/// Takes the first block device out of its slot.
+pub(crate) fn take_block() -> Option<Box<dyn BlockDevice + Send>> {
+    with_devices(|devices| devices.block.take()).flatten()
+}
+
+/// Takes the first entropy source out of its slot.
+pub(crate) fn take_entropy() -> Option<Box<dyn EntropySource + Send>> {
+    with_devices(|devices| devices.entropy.take()).flatten()
+}
+
+fn enable(config: &mut arch::PortConfigSpace, function: &PciFunction) {
+    let command = config.read(function.address, register::COMMAND_STATUS) & 0xffff;
+    let command =
+        (command | register::COMMAND_IO | register::COMMAND_MEMORY | register::COMMAND_BUS_MASTER)
+            & !register::COMMAND_INTX_DISABLE;
+    config.write(function.address, register::COMMAND_STATUS, command);
+}
+
+fn map_bars(function: &PciFunction) -> Result<(), BindError> {
+    for bar in function.bars.iter().flatten() {
+        if let Bar::Memory { address, size, .. } = *bar
+            && address != 0
+        {
+            let mut guard = memory::FRAMES.lock();
+            let frames = guard.as_mut().ok_or(BindError::MapBar(address))?;
+            arch::map_device_memory(address, size, frames)
+                .map_err(|_| BindError::MapBar(address))?;
+        }
+    }
+    Ok(())
+}
+
+fn legacy_device_type(device_id: u16) -> Option<DeviceType> {
+    match device_id {
+        0x1000 => Some(DeviceType::Network),
+        0x1001 => Some(DeviceType::Block),
+        0x1005 => Some(DeviceType::EntropySource),
+        _ => None,
+    }
+}
+
+/// The modern transport where the device has one, else the legacy one.
+fn transport(function: &PciFunction, class: DeviceClass) -> Result<VirtioTransport, BindError> {
+    let mut root = PciRoot::new(arch::PortConfigSpace);
+    let device_function = DeviceFunction {
+        bus: function.address.bus,
+        device: function.address.device,
+        function: function.address.function,
+    };
+    if let Ok(modern) = PciTransport::new::<virtio_hal::KernelHal, _>(&mut root, device_function) {
+        return Ok(VirtioTransport::Modern(modern));
+    }
+    let (Some(device_type), Some(Bar::Io { port, size })) =
+        (legacy_device_type(function.device_id), function.bars[0])
+    else {
+        return Err(BindError::NoUsableTransport);
+    };
+    let (Ok(port), Ok(size)) = (u16::try_from(port), u16::try_from(size)) else {
+        return Err(BindError::NoUsableTransport);
+    };
+    // SAFETY: BAR 0 of this function is an I/O BAR the firmware assigned, and this
+    // probe binds exactly one driver to the function.
+    let window = unsafe { arch::IoWindow::new(port, size) };
+    let mut legacy = LegacyTransport::new(device_type, window);
+    let needed: &[(u16, u16)] = match class {
+        DeviceClass::Network => &[(0, NET_QUEUE_SIZE as u16), (1, NET_QUEUE_SIZE as u16)],
+        DeviceClass::Block => &[(0, BLOCK_QUEUE_SIZE)],
+        DeviceClass::Entropy => &[(0, ENTROPY_QUEUE_SIZE)],
+        DeviceClass::Console => &[],
+    };
+    for &(queue, driver) in needed {
+        let device = legacy.fixed_queue_size(queue);
+        if device != driver {
+            return Err(BindError::LegacyQueueSize {
+                queue,
+                device,
+                driver,
+            });
+        }
+    }
+    Ok(VirtioTransport::Legacy(legacy))
+}
+
+fn bind(
+    devices: &mut Devices,
+    function: &PciFunction,
+    class: DeviceClass,
+) -> Result<(), BindError> {
+    let mut config = arch::PortConfigSpace;
+    enable(&mut config, function);
+    map_bars(function)?;
+    let transport = transport(function, class)?;
+    let generation = transport.generation();
+    let line = if function.interrupt_pin != 0 && function.interrupt_line != 0xff {
+        InterruptLine::route(function.interrupt_line)
+    } else {
+        InterruptLine::NONE
+    };
+    let (driver, slot_taken) = match class {
+        DeviceClass::Network => {
+            let device = VirtioNetwork::new(transport, line).map_err(BindError::Virtio)?;
+            let taken = devices.network.is_some();
+            devices.network.get_or_insert_with(|| Box::new(device));
+            ("virtio-net", taken)
+        }
+        DeviceClass::Block => {
+            let device = VirtioBlock::new(transport, line).map_err(BindError::Virtio)?;
+            let taken = devices.block.is_some();
+            devices.block.get_or_insert_with(|| Box::new(device));
+            ("virtio-blk", taken)
+        }
+        DeviceClass::Entropy => {
+            let device = VirtioEntropy::new(transport, line).map_err(BindError::Virtio)?;
+            let taken = devices.entropy.is_some();
+            devices.entropy.get_or_insert_with(|| Box::new(device));
+            ("virtio-rng", taken)
+        }
+        DeviceClass::Console => return Err(BindError::NoUsableTransport),
+    };
+    if slot_taken {
+        tracing::info!(%function, driver, "a second device of the class is not used yet");
+    }
+    devices.inventory.add(class);
+    devices.bound.push(BoundDevice {
+        function: function.clone(),
+        class,
+        driver,
+        transport: generation,
+        line,
+    });
+    Ok(())
+}
+
+/// Enumerates PCI, binds every native driver that matches, and says which classes
+/// have no device. The serial console always exists, so it is always counted.
+pub(crate) fn probe() {
+    let mut config = arch::PortConfigSpace;
+    let functions = pci::enumerate(&mut config);
+    let registry = registry();
+    let mut devices = Devices {
+        functions: Vec::new(),
+        bound: Vec::new(),
+        inventory: Inventory::default(),
+        network: None,
+        block: None,
+        entropy: None,
+    };
+    devices.inventory.add(DeviceClass::Console);
+    for function in &functions {
+        tracing::debug!(%function, "PCI function");
+        let Some(Driver::Virtio(class)) = registry.driver_for(function) else {
+            continue;
+        };
+        match bind(&mut devices, function, class) {
+            Ok(()) => {
+                if let Some(bound) = devices.bound.last() {
+                    tracing::info!(
+                        function = %bound.function,
+                        driver = bound.driver,
+                        transport = bound.transport,
+                        line = ?bound.line.line(),
+                        backend = Backend::Native.name(),
+                        "device bound"
+                    );
+                }
+            }
+            Err(error) => tracing::warn!(%function, %error, "driver did not start"),
+        }
+    }
+    for class in devices.inventory.missing() {
+        tracing::warn!(
+            class = class.name(),
+            "no device of this class; going on without"
+        );
+    }
+    devices.functions = functions;
+    *DEVICES.lock() = Some(devices);
+}

@@ -1,0 +1,156 @@
+//! Host tests: two stacks on an in-memory wire resolve each other with ARP, answer
+//! pings and exchange UDP datagrams byte-exact.
+
+use std::cell::RefCell;
+use std::collections::VecDeque;
+use std::rc::Rc;
+
+use super::*;
+
+type Queue = Rc<RefCell<VecDeque<Vec<u8>>>>;
+
+/// One end of a wire: frames sent here arrive at the other end.
+struct WireEnd {
+    mac: [u8; 6],
+    outgoing: Queue,
+    incoming: Queue,
+    /// Refuse every transmit, as a broken device would.
+    broken: bool,
+}
+
+impl NetworkDevice for WireEnd {
+    fn mac_address(&self) -> [u8; 6] {
+        self.mac
+    }
+    fn link_up(&self) -> bool {
+        true
+    }
+    fn max_frame_length(&self) -> usize {
+        1514
+    }
+    fn can_transmit(&mut self) -> bool {
+        true
+    }
+    fn transmit(&mut self, frame: &[u8]) -> Result<(), NetworkError> {
+        if self.broken {
+            return Err(NetworkError::Device);
+        }
+        self.outgoing.borrow_mut().push_back(frame.to_vec());
+        Ok(())
+    }
+    fn receive(&mut self, buffer: &mut [u8]) -> Result<Option<usize>, NetworkError> {
+        let Some(frame) = self.incoming.borrow_mut().pop_front() else {
+            return Ok(None);
+        };
+        buffer[..frame.len()].copy_from_slice(&frame);
+        Ok(Some(frame.len()))
+    }
+}
+
+fn peer_mac(number: u8) -> [u8; 6] {
+    let mut mac = [0; 6];
+    mac[..5].copy_from_slice(&PEER_MAC_PREFIX);
+    mac[5] = number;
+    mac
+}
+
+fn wire() -> (NetStack<WireEnd>, NetStack<WireEnd>) {
+    let one_to_two = Queue::default();
+    let two_to_one = Queue::default();
+    let one = WireEnd {
+        mac: peer_mac(1),
+        outgoing: one_to_two.clone(),
+        incoming: two_to_one.clone(),
+        broken: false,
+    };
+    let two = WireEnd {
+        mac: peer_mac(2),
+        outgoing: two_to_one,
+        incoming: one_to_two,
+        broken: false,
+    };
+    (
+        NetStack::new(one, NetConfig::for_mac(peer_mac(1)), 0),
+        NetStack::new(two, NetConfig::for_mac(peer_mac(2)), 0),
+    )
+}
+
+fn run(one: &mut NetStack<WireEnd>, two: &mut NetStack<WireEnd>, now: &mut u64) {
+    for _ in 0..8 {
+        *now += 1;
+        one.poll(*now);
+        two.poll(*now);
+    }
+}
+
+#[test]
+fn configuration_follows_the_mac() {
+    assert_eq!(
+        NetConfig::for_mac([0x52, 0x54, 0, 0x12, 0x34, 0x56]),
+        NetConfig::USER_NETWORKING
+    );
+    let peer = NetConfig::for_mac(peer_mac(2));
+    assert_eq!(peer.address, Ipv4Address::new(10, 0, 7, 2));
+    assert_eq!(peer.gateway, None);
+    assert_eq!(NetConfig::peer_number(peer_mac(0)), None);
+}
+
+#[test]
+fn udp_crosses_the_wire_both_ways_byte_exact() {
+    let (mut one, mut two) = wire();
+    let socket_one = one.udp_bind(7000, 8).unwrap();
+    let socket_two = two.udp_bind(7000, 8).unwrap();
+    let mut now = 0;
+    let address_two = NetConfig::peer_address(2);
+    let address_one = NetConfig::peer_address(1);
+    let mut buffer = [0u8; 2048];
+    for size in [1usize, 17, 512, 1472] {
+        let data: Vec<u8> = (0..size).map(|index| (index * 7 + size) as u8).collect();
+        one.udp_send(socket_one, (address_two, 7000), &data)
+            .unwrap();
+        run(&mut one, &mut two, &mut now);
+        let (length, from, port) = two.udp_receive(socket_two, &mut buffer).unwrap();
+        assert_eq!(
+            (&buffer[..length], from, port),
+            (&data[..], address_one, 7000)
+        );
+        two.udp_send(socket_two, (from, port), &buffer[..length])
+            .unwrap();
+        run(&mut one, &mut two, &mut now);
+        let (length, from, _) = one.udp_receive(socket_one, &mut buffer).unwrap();
+        assert_eq!((&buffer[..length], from), (&data[..], address_two));
+    }
+    assert!(one.statistics().frames_sent >= 5, "ARP plus four datagrams");
+}
+
+#[test]
+fn pings_are_answered() {
+    let (mut one, mut two) = wire();
+    let mut now = 0;
+    one.ping(NetConfig::peer_address(2), 1).unwrap();
+    run(&mut one, &mut two, &mut now);
+    // The first request may wait on ARP; ask again once the neighbour is known.
+    one.ping(NetConfig::peer_address(2), 2).unwrap();
+    run(&mut one, &mut two, &mut now);
+    let mut replies = Vec::new();
+    while let Some(reply) = one.ping_reply() {
+        replies.push(reply);
+    }
+    assert!(
+        replies.contains(&(2, NetConfig::peer_address(2))),
+        "{replies:?}"
+    );
+}
+
+#[test]
+fn a_device_that_refuses_frames_is_counted_not_fatal() {
+    let (mut one, mut two) = wire();
+    one.device().broken = true;
+    let socket = one.udp_bind(7000, 4).unwrap();
+    one.udp_send(socket, (NetConfig::peer_address(2), 7000), b"lost")
+        .unwrap();
+    let mut now = 0;
+    run(&mut one, &mut two, &mut now);
+    assert!(one.statistics().send_errors > 0);
+    assert_eq!(one.statistics().frames_sent, 0);
+}

@@ -1,0 +1,539 @@
+//! The driver regression matrix: (device model, QEMU options, backend, test) rows
+//! that `cargo xtask test` expands into QEMU runs, with host-side work where a row
+//! needs it (a UDP echo client, a second guest, a disk image checked afterwards).
+//!
+//! The same rows will carry a `rump` backend once rump-backed drivers exist; a row
+//! judges the device class, not the driver. Every row is a real boot that can fail:
+//! the kernel's report lines *and* the host's own checks must agree.
+
+use std::fs;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use ethos_abi::Report;
+use ethos_abi::drivers::{BLOCK_PATTERN_SEED, PATTERN_SECTOR, fill_sector_pattern};
+
+use crate::harness::{self, Expectation, RunEnd, Transcript, Verdict};
+use crate::matrix_host::{EchoSummary, free_tcp_port, free_udp_port, udp_echo_client};
+use crate::qemu::{Accelerator, Machine, QemuConfig};
+use crate::system::{Inputs, Outcome};
+
+/// Which driver stack a row runs on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    Native,
+    Rump,
+}
+
+impl Backend {
+    pub fn name(self) -> &'static str {
+        match self {
+            Backend::Native => "native",
+            Backend::Rump => "rump",
+        }
+    }
+}
+
+/// What a row does besides booting.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Scenario {
+    /// The kernel test passes on its own.
+    Kernel,
+    /// The whole-disk pattern test; the host then checks the image file.
+    BlockPattern,
+    /// The pattern test on a disk whose reads and writes fail at chosen sectors.
+    BlockFaults,
+    /// A host process sends this many datagrams of mixed sizes through a host
+    /// forward and checks every echo byte for byte.
+    UdpEcho { datagrams: u32 },
+    /// Two guests on a socket network; both must pass.
+    Peers,
+    /// No device of any class: the kernel names each missing class and goes on.
+    NoDevices,
+}
+
+/// One row of the matrix.
+#[derive(Clone, Copy, Debug)]
+pub struct MatrixRow {
+    pub name: &'static str,
+    pub device_model: &'static str,
+    /// Options for QEMU; `{disk}`, `{port}` and `{peer}` are filled in per run.
+    pub qemu_options: &'static str,
+    pub backend: Backend,
+    /// The kernel test (`test=NAME`).
+    pub test: &'static str,
+    pub scenario: Scenario,
+}
+
+const DISK_BYTES: u64 = 8 * 1024 * 1024;
+/// Sectors the fault row's `blkdebug` rules fail: one write, one read.
+const FAULT_WRITE_SECTOR: u64 = 2048;
+const FAULT_READ_SECTOR: u64 = 8192;
+const TCG_TIMEOUT: Duration = Duration::from_secs(120);
+
+const fn row(
+    name: &'static str,
+    device_model: &'static str,
+    qemu_options: &'static str,
+    test: &'static str,
+    scenario: Scenario,
+) -> MatrixRow {
+    MatrixRow {
+        name,
+        device_model,
+        qemu_options,
+        backend: Backend::Native,
+        test,
+        scenario,
+    }
+}
+
+/// Every row, in the order they run.
+pub fn rows() -> Vec<MatrixRow> {
+    use Scenario::*;
+    vec![
+        row(
+            "matrix-virtio-net-legacy-ping",
+            "virtio-net-pci (legacy)",
+            "-netdev user,id=n0 -device virtio-net-pci,netdev=n0,disable-modern=on",
+            "net_ping",
+            Kernel,
+        ),
+        row(
+            "matrix-virtio-net-modern-ping",
+            "virtio-net-pci (modern)",
+            "-netdev user,id=n0 -device virtio-net-pci,netdev=n0,disable-legacy=on",
+            "net_ping",
+            Kernel,
+        ),
+        row(
+            "matrix-virtio-net-legacy-udp-echo",
+            "virtio-net-pci (legacy)",
+            concat!(
+                "-netdev user,id=n0,hostfwd=udp:127.0.0.1:{port}-:7",
+                " -device virtio-net-pci,netdev=n0,disable-modern=on"
+            ),
+            "udp_echo",
+            UdpEcho { datagrams: 10_000 },
+        ),
+        row(
+            "matrix-virtio-net-modern-udp-echo",
+            "virtio-net-pci (modern)",
+            concat!(
+                "-netdev user,id=n0,hostfwd=udp:127.0.0.1:{port}-:7",
+                " -device virtio-net-pci,netdev=n0,disable-legacy=on"
+            ),
+            "udp_echo",
+            UdpEcho { datagrams: 10_000 },
+        ),
+        row(
+            "matrix-virtio-net-socket-peers",
+            "virtio-net-pci (modern and legacy)",
+            "-netdev socket,id=n0,{peer} -device virtio-net-pci,netdev=n0,mac={mac},{generation}",
+            "net_peer",
+            Peers,
+        ),
+        row(
+            "matrix-virtio-blk-legacy",
+            "virtio-blk-pci (legacy)",
+            concat!(
+                "-drive file={disk},format=raw,if=none,id=d0",
+                " -device virtio-blk-pci,drive=d0,disable-modern=on,queue-size=16"
+            ),
+            "block",
+            BlockPattern,
+        ),
+        row(
+            "matrix-virtio-blk-modern",
+            "virtio-blk-pci (modern)",
+            concat!(
+                "-drive file={disk},format=raw,if=none,id=d0",
+                " -device virtio-blk-pci,drive=d0,disable-legacy=on"
+            ),
+            "block",
+            BlockPattern,
+        ),
+        row(
+            "matrix-virtio-blk-blkdebug",
+            "virtio-blk-pci (modern) on blkdebug",
+            concat!(
+                "-drive file=blkdebug:{rules}:{disk},format=raw,if=none,id=d0",
+                " -device virtio-blk-pci,drive=d0,disable-legacy=on"
+            ),
+            "block_faults",
+            BlockFaults,
+        ),
+        row(
+            "matrix-virtio-rng-legacy",
+            "virtio-rng-pci (legacy)",
+            "-device virtio-rng-pci,disable-modern=on",
+            "entropy",
+            Kernel,
+        ),
+        row(
+            "matrix-virtio-rng-modern",
+            "virtio-rng-pci (modern)",
+            "-device virtio-rng-pci,disable-legacy=on",
+            "entropy",
+            Kernel,
+        ),
+        row("matrix-no-devices", "none", "", "devices", NoDevices),
+    ]
+}
+
+/// Rows whose name, device model or backend contains `filter`.
+pub fn select(filter: Option<&str>) -> Vec<MatrixRow> {
+    rows()
+        .into_iter()
+        .filter(|row| {
+            filter.is_none_or(|filter| {
+                row.name.contains(filter)
+                    || row.device_model.contains(filter)
+                    || row.backend.name() == filter
+            })
+        })
+        .collect()
+}
+
+/// Values for a row's placeholders.
+#[derive(Clone, Debug, Default)]
+struct Fill {
+    disk: String,
+    rules: String,
+    port: u16,
+    peer: String,
+    mac: String,
+    generation: String,
+}
+
+fn expand(options: &str, fill: &Fill) -> Vec<String> {
+    options
+        .split_whitespace()
+        .map(|word| {
+            word.replace("{disk}", &fill.disk)
+                .replace("{rules}", &fill.rules)
+                .replace("{port}", &fill.port.to_string())
+                .replace("{peer}", &fill.peer)
+                .replace("{mac}", &fill.mac)
+                .replace("{generation}", &fill.generation)
+        })
+        .collect()
+}
+
+impl MatrixRow {
+    fn config(&self, inputs: &Inputs, fill: &Fill) -> QemuConfig {
+        let mut config = QemuConfig::pvh(
+            &inputs.kernel,
+            &format!("test={}", self.test),
+            Machine::Pc,
+            Accelerator::Tcg,
+        );
+        config.extra = expand(self.qemu_options, fill);
+        config
+    }
+
+    /// The QEMU command a run of this row uses (placeholders shown as names).
+    pub fn display(&self, inputs: &Inputs) -> String {
+        let fill = Fill {
+            disk: "DISK".into(),
+            rules: "RULES".into(),
+            port: 0,
+            peer: "listen=127.0.0.1:PORT".into(),
+            mac: "52:54:00:e7:00:01".into(),
+            generation: "disable-legacy=on".into(),
+        };
+        self.config(inputs, &fill).display()
+    }
+
+    /// Runs the row and judges it.
+    pub fn run(&self, inputs: &Inputs) -> Outcome {
+        let started = Instant::now();
+        let scratch = inputs.log_directory.join("matrix").join(self.name);
+        let (verdict, transcripts) = match fs::create_dir_all(&scratch) {
+            Ok(()) => self.run_in(inputs, &scratch),
+            Err(error) => (
+                Verdict::Failed(format!("{}: {error}", scratch.display())),
+                Vec::new(),
+            ),
+        };
+        let log = match verdict {
+            Verdict::Failed(_) => transcripts
+                .iter()
+                .enumerate()
+                .filter_map(|(index, transcript)| {
+                    transcript
+                        .keep(&inputs.log_directory, &format!("{}-{index}", self.name))
+                        .ok()
+                })
+                .next_back(),
+            _ => None,
+        };
+        Outcome {
+            verdict,
+            elapsed: started.elapsed(),
+            log,
+        }
+    }
+
+    fn run_in(&self, inputs: &Inputs, scratch: &Path) -> (Verdict, Vec<Transcript>) {
+        let pass = Expectation::Pass { test: self.test };
+        match self.scenario {
+            Scenario::Kernel => {
+                let transcript = harness::run(&self.config(inputs, &Fill::default()), TCG_TIMEOUT);
+                (harness::judge(&transcript, &pass), vec![transcript])
+            }
+            Scenario::NoDevices => {
+                let transcript = harness::run(&self.config(inputs, &Fill::default()), TCG_TIMEOUT);
+                let verdict = match harness::judge(&transcript, &pass) {
+                    Verdict::Passed => no_devices_reported(&transcript)
+                        .map_or_else(Verdict::Failed, |()| Verdict::Passed),
+                    other => other,
+                };
+                (verdict, vec![transcript])
+            }
+            Scenario::BlockPattern | Scenario::BlockFaults => {
+                self.run_block(inputs, scratch, &pass)
+            }
+            Scenario::UdpEcho { datagrams } => self.run_echo(inputs, datagrams, &pass),
+            Scenario::Peers => self.run_peers(inputs, &pass),
+        }
+    }
+
+    fn run_block(
+        &self,
+        inputs: &Inputs,
+        scratch: &Path,
+        pass: &Expectation,
+    ) -> (Verdict, Vec<Transcript>) {
+        let disk = scratch.join("disk.img");
+        let rules = scratch.join("blkdebug.conf");
+        let prepared = fs::File::create(&disk)
+            .and_then(|file| file.set_len(DISK_BYTES))
+            .and_then(|()| fs::write(&rules, blkdebug_rules()));
+        if let Err(error) = prepared {
+            return (Verdict::Failed(format!("disk image: {error}")), Vec::new());
+        }
+        let fill = Fill {
+            disk: disk.display().to_string(),
+            rules: rules.display().to_string(),
+            ..Fill::default()
+        };
+        let transcript = harness::run(&self.config(inputs, &fill), TCG_TIMEOUT);
+        let verdict = match (harness::judge(&transcript, pass), self.scenario) {
+            (Verdict::Passed, Scenario::BlockPattern) => {
+                image_holds_pattern(&disk).map_or_else(Verdict::Failed, |()| Verdict::Passed)
+            }
+            (verdict, _) => verdict,
+        };
+        (verdict, vec![transcript])
+    }
+
+    fn run_echo(
+        &self,
+        inputs: &Inputs,
+        datagrams: u32,
+        pass: &Expectation,
+    ) -> (Verdict, Vec<Transcript>) {
+        let Some(port) = free_udp_port() else {
+            return (Verdict::Failed("no free UDP port".into()), Vec::new());
+        };
+        let fill = Fill {
+            port,
+            ..Fill::default()
+        };
+        let config = self.config(inputs, &fill);
+        let guest = std::thread::spawn(move || harness::run(&config, TCG_TIMEOUT));
+        let client = udp_echo_client(port, datagrams, Duration::from_secs(60));
+        let transcript = guest.join().unwrap_or_else(|_| lost_run());
+        let verdict = match (client, harness::judge(&transcript, pass)) {
+            (Err(reason), _) => Verdict::Failed(format!("host echo client: {reason}")),
+            (Ok(summary), Verdict::Passed) => echo_counts_agree(&transcript, &summary)
+                .map_or_else(Verdict::Failed, |()| Verdict::Passed),
+            (Ok(_), other) => other,
+        };
+        (verdict, vec![transcript])
+    }
+
+    fn run_peers(&self, inputs: &Inputs, pass: &Expectation) -> (Verdict, Vec<Transcript>) {
+        let Some(port) = free_tcp_port() else {
+            return (Verdict::Failed("no free TCP port".into()), Vec::new());
+        };
+        let one = Fill {
+            peer: format!("listen=127.0.0.1:{port}"),
+            mac: "52:54:00:e7:00:01".into(),
+            generation: "disable-legacy=on".into(),
+            ..Fill::default()
+        };
+        let two = Fill {
+            peer: format!("connect=127.0.0.1:{port}"),
+            mac: "52:54:00:e7:00:02".into(),
+            generation: "disable-modern=on".into(),
+            ..Fill::default()
+        };
+        let first = self.config(inputs, &one);
+        let second = self.config(inputs, &two);
+        let listener = std::thread::spawn(move || harness::run(&first, TCG_TIMEOUT));
+        // The listening QEMU must be up before the other connects.
+        std::thread::sleep(Duration::from_millis(1500));
+        let connector = harness::run(&second, TCG_TIMEOUT);
+        let listener = listener.join().unwrap_or_else(|_| lost_run());
+        let verdict = match (
+            harness::judge(&listener, pass),
+            harness::judge(&connector, pass),
+        ) {
+            (Verdict::Passed, Verdict::Passed) => Verdict::Passed,
+            (Verdict::Failed(reason), _) => Verdict::Failed(format!("guest 1: {reason}")),
+            (_, Verdict::Failed(reason)) => Verdict::Failed(format!("guest 2: {reason}")),
+            (other, _) => other,
+        };
+        (verdict, vec![listener, connector])
+    }
+}
+
+/// `blkdebug` rules failing one write and one read with EIO.
+fn blkdebug_rules() -> String {
+    format!(
+        "[inject-error]\nevent = \"write_aio\"\nerrno = \"5\"\nsector = \"{FAULT_WRITE_SECTOR}\"\n\n\
+         [inject-error]\nevent = \"read_aio\"\nerrno = \"5\"\nsector = \"{FAULT_READ_SECTOR}\"\n"
+    )
+}
+
+/// Checks, on the host, that every sector of the image holds the pattern.
+fn image_holds_pattern(path: &Path) -> Result<(), String> {
+    let bytes = fs::read(path).map_err(|error| format!("{}: {error}", path.display()))?;
+    if bytes.len() as u64 != DISK_BYTES {
+        return Err(format!(
+            "the image has {} bytes, not {DISK_BYTES}",
+            bytes.len()
+        ));
+    }
+    let mut expected = [0u8; PATTERN_SECTOR];
+    for (sector, actual) in bytes.chunks(PATTERN_SECTOR).enumerate() {
+        fill_sector_pattern(BLOCK_PATTERN_SEED, sector as u64, &mut expected);
+        if actual != expected {
+            return Err(format!(
+                "after the guest exited, sector {sector} of the image does not hold the pattern"
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn metric(transcript: &Transcript, wanted: &str) -> Option<u64> {
+    transcript.reports().find_map(|report| match report {
+        Ok(Report::Metric { name, value, .. }) if name == wanted => Some(value),
+        _ => None,
+    })
+}
+
+fn echo_counts_agree(transcript: &Transcript, summary: &EchoSummary) -> Result<(), String> {
+    let echoed = metric(transcript, "udp_echoed").ok_or("no udp_echoed metric")?;
+    // Retransmissions may make the guest echo more than the host counted, never less.
+    if echoed < u64::from(summary.datagrams) {
+        return Err(format!(
+            "the guest echoed {echoed} datagrams, the host got {} back",
+            summary.datagrams
+        ));
+    }
+    Ok(())
+}
+
+fn no_devices_reported(transcript: &Transcript) -> Result<(), String> {
+    for class in ["network", "block", "entropy"] {
+        let count = metric(transcript, &format!("devices_{class}"))
+            .ok_or_else(|| format!("no devices_{class} metric"))?;
+        if count != 0 {
+            return Err(format!("{count} {class} devices on a machine with none"));
+        }
+        let named = transcript
+            .lines
+            .iter()
+            .any(|(_, line)| line.contains("no device of this class") && line.contains(class));
+        if !named {
+            return Err(format!(
+                "the kernel did not say the {class} class is missing"
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The transcript of a run whose thread died before it could return one.
+fn lost_run() -> Transcript {
+    Transcript {
+        command: String::new(),
+        lines: Vec::new(),
+        stderr: String::new(),
+        end: RunEnd::SpawnFailed("the thread running QEMU panicked".into()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_unique_and_every_class_has_both_generations() {
+        let rows = rows();
+        let mut names: Vec<_> = rows.iter().map(|row| row.name).collect();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), rows.len());
+        for model in ["virtio-net-pci", "virtio-blk-pci", "virtio-rng-pci"] {
+            for generation in ["disable-modern=on", "disable-legacy=on"] {
+                assert!(
+                    rows.iter().any(|row| row.qemu_options.contains(model)
+                        && row.qemu_options.contains(generation)),
+                    "{model} lacks a {generation} row"
+                );
+            }
+        }
+        assert!(rows.iter().any(|row| row.scenario == Scenario::NoDevices));
+    }
+
+    #[test]
+    fn placeholders_are_filled() {
+        let fill = Fill {
+            disk: "/tmp/d.img".into(),
+            port: 5555,
+            ..Fill::default()
+        };
+        let options = "-drive file={disk},format=raw -netdev user,hostfwd=udp:127.0.0.1:{port}-:7";
+        let words = expand(options, &fill);
+        assert!(words.iter().any(|word| word.contains("file=/tmp/d.img")));
+        assert!(words.iter().any(|word| word.contains("127.0.0.1:5555-:7")));
+        assert!(words.iter().all(|word| !word.contains('{')));
+    }
+
+    #[test]
+    fn the_filter_matches_names_models_and_backends() {
+        assert!(
+            select(Some("virtio-blk"))
+                .iter()
+                .all(|row| row.device_model.contains("virtio-blk"))
+        );
+        assert_eq!(select(Some("native")).len(), rows().len());
+        assert!(select(Some("rump")).is_empty());
+    }
+
+    #[test]
+    fn a_damaged_image_is_detected() {
+        let directory = std::env::temp_dir().join(format!("ethos-matrix-{}", std::process::id()));
+        fs::create_dir_all(&directory).unwrap();
+        let path = directory.join("disk.img");
+        let mut bytes = vec![0u8; DISK_BYTES as usize];
+        for (sector, chunk) in bytes.chunks_mut(PATTERN_SECTOR).enumerate() {
+            fill_sector_pattern(BLOCK_PATTERN_SEED, sector as u64, chunk);
+        }
+        fs::write(&path, &bytes).unwrap();
+        assert_eq!(image_holds_pattern(&path), Ok(()));
+        bytes[5000 * 512 + 1] ^= 0x40;
+        fs::write(&path, &bytes).unwrap();
+        assert!(
+            image_holds_pattern(&path)
+                .unwrap_err()
+                .contains("sector 5000")
+        );
+        fs::remove_dir_all(&directory).unwrap();
+    }
+}
