@@ -41,3 +41,15 @@ pub trait EtnType {
     /// The type's 64-byte identity.
     const TYPE_HASH: TypeHash;
 }
+
+/// Paths generated code uses, so that it works in `no_std` crates and whatever names
+/// the ETN declares (a type named `Box` or `Vec` cannot shadow these).
+#[doc(hidden)]
+pub mod __private {
+    pub use alloc::borrow::Cow;
+    pub use alloc::boxed::Box;
+    pub use alloc::string::String;
+    pub use alloc::vec::Vec;
+    pub use core::option::Option;
+    pub use core::result::Result;
+}
