@@ -144,6 +144,20 @@ fn emit_any(schema: &Schema, names: &Names, output: &mut String) {
             "            AnyValue::{variant}(_) => {variant}::TYPE_HASH,\n"
         ));
     }
+    output.push_str("        }\n    }\n\n");
+    output.push_str("    /// Decodes `bytes` as exactly one value of the named type `type_hash` (no hash\n    /// in front); `None` when no type of this schema has that hash.\n    pub fn decode_as(type_hash: &::ethos_typesys::TypeHash, bytes: &[u8]) -> ::ethos_typesys::__private::Option<::ethos_typesys::__private::Result<AnyValue, ::ethos_typesys::wire::WireError>> {\n");
+    for variant in &variants {
+        output.push_str(&format!(
+            "        if *type_hash == {variant}::TYPE_HASH {{\n            return Some(::ethos_typesys::wire::decode::<{variant}>(bytes).map(|value| AnyValue::{variant}(::ethos_typesys::__private::Box::new(value))));\n        }}\n"
+        ));
+    }
+    output.push_str("        None\n    }\n\n");
+    output.push_str("    /// Encodes the carried value alone, without its hash.\n    pub fn encode_value(&self) -> ::ethos_typesys::__private::Result<::ethos_typesys::__private::Vec<u8>, ::ethos_typesys::wire::WireError> {\n        match self {\n");
+    for variant in &variants {
+        output.push_str(&format!(
+            "            AnyValue::{variant}(value) => ::ethos_typesys::wire::encode(&**value),\n"
+        ));
+    }
     output.push_str("        }\n    }\n}\n\n");
     output.push_str("impl ::ethos_typesys::serde::Serialize for AnyValue {\n    fn serialize<S: ::ethos_typesys::serde::Serializer>(&self, serializer: S) -> ::ethos_typesys::__private::Result<S::Ok, S::Error> {\n        use ::ethos_typesys::serde::ser::SerializeTuple as _;\n        let mut tuple = serializer.serialize_tuple(2)?;\n        tuple.serialize_element(&self.type_hash())?;\n        match self {\n");
     for variant in &variants {
