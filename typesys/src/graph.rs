@@ -382,8 +382,11 @@ impl<'a> TypeGraph<'a> {
         search(&self.named_by_hash, hash)
     }
 
-    /// The node declared with this name.
+    /// The node declared with this name; anonymous nodes have none.
     pub fn find_by_name(&self, name: &str) -> Option<NodeIndex> {
+        if name.is_empty() {
+            return None;
+        }
         self.nodes
             .iter()
             .position(|node| node.name == name)
