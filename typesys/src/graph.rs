@@ -275,18 +275,30 @@ pub(crate) fn child(kind: &Kind<'_>, position: usize, indirect: bool) -> Option<
     }
 }
 
+/// One step of recognizing a struct: skip `skip` bytes of plain fields, then recognize
+/// `field`, if any. Runs of plain fields become one skip.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct StructStep {
+    pub(crate) skip: u64,
+    pub(crate) field: Option<NodeIndex>,
+}
+
 /// A checked type graph with identities and layout facts.
 #[derive(Clone, Debug)]
 pub struct TypeGraph<'a> {
     nodes: Cow<'a, [Node<'a>]>,
     hashes: Vec<TypeHash>,
+    /// The steps of every struct node, concatenated; see `step_ranges`.
+    struct_steps: Vec<StructStep>,
+    /// For each node, the start and length of its steps in `struct_steps`.
+    step_ranges: Vec<(u32, u32)>,
     /// `Some(size)` when every value has `size` bytes and every byte pattern of that
     /// size is a value: such values are skipped without looking at them.
     plain_sizes: Vec<Option<u64>>,
-    /// Every node by hash, sorted for binary search.
-    by_hash: Vec<(TypeHash, NodeIndex)>,
-    /// Named non-interface nodes by hash: the types an `any` may carry.
-    named_by_hash: Vec<(TypeHash, NodeIndex)>,
+    /// Every node by the first 8 bytes of its hash, sorted for binary search.
+    by_hash: Vec<(u64, NodeIndex)>,
+    /// Named non-interface nodes by hash prefix: the types an `any` may carry.
+    named_by_hash: Vec<(u64, NodeIndex)>,
     maximum_depth: usize,
 }
 
@@ -309,14 +321,15 @@ impl<'a> TypeGraph<'a> {
                 });
             }
         }
+        let (struct_steps, step_ranges) = struct_steps(&nodes, &plain_sizes)?;
         let hashes = hash::compute_hashes(&nodes);
-        let mut by_hash: Vec<(TypeHash, NodeIndex)> = hashes
+        let mut by_hash: Vec<(u64, NodeIndex)> = hashes
             .iter()
             .enumerate()
-            .map(|(index, hash)| (*hash, index as NodeIndex))
+            .map(|(index, hash)| (hash.prefix(), index as NodeIndex))
             .collect();
         by_hash.sort_unstable();
-        let mut named_by_hash: Vec<(TypeHash, NodeIndex)> = by_hash
+        let named_by_hash: Vec<(u64, NodeIndex)> = by_hash
             .iter()
             .copied()
             .filter(|(_, index)| {
@@ -325,10 +338,11 @@ impl<'a> TypeGraph<'a> {
                 })
             })
             .collect();
-        named_by_hash.dedup_by_key(|(hash, _)| *hash);
         Ok(TypeGraph {
             nodes,
             hashes,
+            struct_steps,
+            step_ranges,
             plain_sizes,
             by_hash,
             named_by_hash,
@@ -373,13 +387,43 @@ impl<'a> TypeGraph<'a> {
     }
 
     /// A node with this identity, if any.
+    #[inline]
     pub fn find(&self, hash: &TypeHash) -> Option<NodeIndex> {
-        search(&self.by_hash, hash)
+        self.search(&self.by_hash, hash)
     }
 
     /// A named, non-interface node with this identity: what an `any` may carry.
+    #[inline]
     pub fn find_named(&self, hash: &TypeHash) -> Option<NodeIndex> {
-        search(&self.named_by_hash, hash)
+        self.search(&self.named_by_hash, hash)
+    }
+
+    /// The struct steps of a struct node (empty for other nodes).
+    #[inline]
+    pub(crate) fn struct_steps(&self, index: NodeIndex) -> &[StructStep] {
+        let (start, length) = self
+            .step_ranges
+            .get(index as usize)
+            .copied()
+            .unwrap_or((0, 0));
+        let start = start as usize;
+        self.struct_steps
+            .get(start..start + length as usize)
+            .unwrap_or(&[])
+    }
+
+    /// Binary search on the hash prefix, then a full comparison; equal prefixes are
+    /// compared in turn, so a prefix collision cannot confuse two types.
+    #[inline]
+    fn search(&self, table: &[(u64, NodeIndex)], hash: &TypeHash) -> Option<NodeIndex> {
+        let prefix = hash.prefix();
+        let first = table.partition_point(|(candidate, _)| *candidate < prefix);
+        table
+            .get(first..)?
+            .iter()
+            .take_while(|(candidate, _)| *candidate == prefix)
+            .map(|(_, index)| *index)
+            .find(|index| self.hashes.get(*index as usize) == Some(hash))
     }
 
     /// The node declared with this name; anonymous nodes have none.
@@ -394,12 +438,42 @@ impl<'a> TypeGraph<'a> {
     }
 }
 
-fn search(table: &[(TypeHash, NodeIndex)], hash: &TypeHash) -> Option<NodeIndex> {
-    table
-        .binary_search_by(|(candidate, _)| candidate.cmp(hash))
-        .ok()
-        .and_then(|position| table.get(position))
-        .map(|(_, index)| *index)
+/// Splits every struct into steps: each run of plain fields becomes one skip.
+#[allow(clippy::type_complexity)]
+fn struct_steps(
+    nodes: &[Node<'_>],
+    plain_sizes: &[Option<u64>],
+) -> Result<(Vec<StructStep>, Vec<(u32, u32)>), GraphError> {
+    let mut steps = Vec::new();
+    let mut ranges = vec![(0u32, 0u32); nodes.len()];
+    for (index, node) in nodes.iter().enumerate() {
+        let Kind::Struct { fields } = &node.kind else {
+            continue;
+        };
+        let overflow = || GraphError::SizeOverflow {
+            node: index as NodeIndex,
+        };
+        let start = u32::try_from(steps.len()).map_err(|_| GraphError::TooManyNodes)?;
+        let mut skip = 0u64;
+        for field in fields.iter() {
+            match plain_sizes.get(field.node as usize).copied().flatten() {
+                Some(size) => skip = skip.checked_add(size).ok_or_else(overflow)?,
+                None => {
+                    steps.push(StructStep {
+                        skip,
+                        field: Some(field.node),
+                    });
+                    skip = 0;
+                }
+            }
+        }
+        if skip > 0 {
+            steps.push(StructStep { skip, field: None });
+        }
+        let end = u32::try_from(steps.len()).map_err(|_| GraphError::TooManyNodes)?;
+        ranges[index] = (start, end - start);
+    }
+    Ok((steps, ranges))
 }
 
 fn check_children(nodes: &[Node<'_>]) -> Result<(), GraphError> {

@@ -53,6 +53,13 @@ pub const DOMAIN: &[u8] = b"ethos etn type v1\0";
 pub struct TypeHash(pub [u8; 64]);
 
 impl TypeHash {
+    /// The first 8 bytes as an integer: a fast, non-unique sort key.
+    #[inline]
+    pub fn prefix(&self) -> u64 {
+        let [b0, b1, b2, b3, b4, b5, b6, b7, ..] = self.0;
+        u64::from_le_bytes([b0, b1, b2, b3, b4, b5, b6, b7])
+    }
+
     /// The hash as lowercase hexadecimal, 128 characters.
     pub fn to_hex(&self) -> alloc::string::String {
         use core::fmt::Write;

@@ -16,6 +16,10 @@
 //!   such elements costs O(1) and any other element consumes at least one byte;
 //! - messages longer than [`MAXIMUM_MESSAGE_SIZE`] are refused, as the decoder does.
 //!
+//! UTF-8 is checked with `simdutf8`, which accepts exactly what `core::str::from_utf8`
+//! accepts: with its `std` feature (this crate's `std`) it picks SIMD code at run time,
+//! without it SIMD code only when the target enables it, else the portable check.
+//!
 //! Depth counts the values being recognized: the root is at depth 1, and a struct
 //! field, array or tuple element, union variant, optional value, `any` value or method
 //! struct is one deeper than its container; an alias adds nothing, and a skipped
@@ -217,12 +221,28 @@ pub fn recognize(
             length: bytes.len(),
         });
     }
+    let maximum_depth = graph.maximum_depth().min(DEPTH_CAPACITY);
+    // A plain root, the common small message, needs no walk at all.
+    if let Some(size) = graph.plain_size(root)
+        && maximum_depth >= 1
+    {
+        return match (bytes.len() as u64).cmp(&size) {
+            core::cmp::Ordering::Equal => Ok(()),
+            core::cmp::Ordering::Less => Err(TypeError::Truncated {
+                offset: 0,
+                needed: size,
+            }),
+            core::cmp::Ordering::Greater => Err(TypeError::TrailingBytes {
+                offset: size as usize,
+            }),
+        };
+    }
     let mut walk = Walk {
         graph,
         input: Input { bytes, offset: 0 },
         stack: [Frame::EMPTY; DEPTH_CAPACITY],
         height: 0,
-        maximum_depth: graph.maximum_depth().min(DEPTH_CAPACITY),
+        maximum_depth,
         direction,
     };
     walk.run(root)?;
@@ -249,15 +269,18 @@ impl<'bytes> Input<'bytes> {
 
     #[inline(always)]
     fn take(&mut self, count: u64) -> Result<&'bytes [u8], TypeError> {
-        let truncated = TypeError::Truncated {
-            offset: self.offset,
-            needed: count,
-        };
-        let count = usize::try_from(count).map_err(|_| truncated.clone())?;
-        let end = self.offset.checked_add(count).ok_or(truncated.clone())?;
-        let taken = self.bytes.get(self.offset..end).ok_or(truncated)?;
-        self.offset = end;
-        Ok(taken)
+        if count > self.remaining() as u64 {
+            return Err(TypeError::Truncated {
+                offset: self.offset,
+                needed: count,
+            });
+        }
+        let start = self.offset;
+        // `count` fits: it is at most the remaining length, a `usize`.
+        self.offset += count as usize;
+        self.bytes
+            .get(start..self.offset)
+            .ok_or(TypeError::MalformedGraph)
     }
 
     #[inline(always)]
@@ -325,6 +348,7 @@ impl Walk<'_, '_, '_> {
 
     /// The next value to recognize from the open containers, closing finished ones.
     fn next_from_stack(&mut self) -> Result<Option<(NodeIndex, usize)>, TypeError> {
+        let graph = self.graph;
         while self.height > 0 {
             let top = self.height - 1;
             let frame = self.stack.get_mut(top).ok_or(TypeError::MalformedGraph)?;
@@ -339,19 +363,19 @@ impl Walk<'_, '_, '_> {
                     return Ok(Some((node, depth)));
                 }
             } else {
-                let fields = match self.graph.node(frame.node).map(|node| &node.kind) {
-                    Some(Kind::Struct { fields }) => fields,
-                    _ => return Err(TypeError::MalformedGraph),
-                };
-                if let Some(field) = usize::try_from(frame.counter)
+                let steps = graph.struct_steps(frame.node);
+                while let Some(step) = usize::try_from(frame.counter)
                     .ok()
-                    .and_then(|position| fields.get(position))
+                    .and_then(|position| steps.get(position))
                 {
                     frame.counter += 1;
-                    if frame.counter >= fields.len() as u64 {
-                        self.height = top;
+                    self.input.take(step.skip)?;
+                    if let Some(field) = step.field {
+                        if frame.counter >= steps.len() as u64 {
+                            self.height = top;
+                        }
+                        return Ok(Some((field, depth)));
                     }
-                    return Ok(Some((field.node, depth)));
                 }
             }
             self.height = top;
@@ -409,7 +433,7 @@ impl Walk<'_, '_, '_> {
                     return Err(TypeError::LengthTooLong { offset, length });
                 }
                 let text = self.input.take(length)?;
-                if core::str::from_utf8(text).is_err() {
+                if simdutf8::basic::from_utf8(text).is_err() {
                     return Err(TypeError::InvalidUtf8 { offset: start });
                 }
             }
@@ -451,8 +475,8 @@ impl Walk<'_, '_, '_> {
                 let count = self.input.u64()?;
                 self.sequence(*element, count, depth, offset, true)?;
             }
-            Kind::Struct { fields } => {
-                if !fields.is_empty() {
+            Kind::Struct { .. } => {
+                if !graph.struct_steps(node).is_empty() {
                     self.push(Frame {
                         counter: 0,
                         node,
@@ -498,8 +522,15 @@ impl Walk<'_, '_, '_> {
             return Ok(());
         }
         // Every element that is not plain takes at least one byte.
-        if counted && count > remaining {
-            return Err(too_long);
+        if count > remaining {
+            return Err(if counted {
+                too_long
+            } else {
+                TypeError::Truncated {
+                    offset: self.input.offset,
+                    needed: count,
+                }
+            });
         }
         if let Some(Kind::Scalar(Scalar::Bool)) = self.graph.node(element).map(|node| &node.kind) {
             let start = self.input.offset;
