@@ -37,17 +37,29 @@ fn message<T: serde::Serialize + DeserializeOwned + ethos_typesys::EtnType>(
     }
 }
 
-/// Seconds per call of `run`, over at least [`MINIMUM_TIME`].
+/// Seconds per call of `run`, over at least [`MINIMUM_TIME`]. Calls run in batches
+/// of at least a millisecond, so reading the clock costs nothing measurable.
 fn time_per_call(mut run: impl FnMut() -> bool) -> f64 {
+    let mut batch = 1u64;
+    loop {
+        let start = Instant::now();
+        for _ in 0..batch {
+            assert!(run(), "benchmark message rejected");
+        }
+        if start.elapsed() >= Duration::from_millis(1) {
+            break;
+        }
+        batch *= 2;
+    }
     let mut iterations = 0u64;
     let start = Instant::now();
-    loop {
-        assert!(run(), "benchmark message rejected");
-        iterations += 1;
-        if iterations >= 3 && start.elapsed() >= MINIMUM_TIME {
-            return start.elapsed().as_secs_f64() / iterations as f64;
+    while start.elapsed() < MINIMUM_TIME {
+        for _ in 0..batch {
+            assert!(run(), "benchmark message rejected");
         }
+        iterations += batch;
     }
+    start.elapsed().as_secs_f64() / iterations as f64
 }
 
 fn text(length: usize) -> String {

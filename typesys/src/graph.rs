@@ -12,6 +12,7 @@ use alloc::vec;
 use alloc::vec::Vec;
 
 use crate::hash::{self, TypeHash};
+use crate::layout::{self, Layout, Operation};
 
 /// Index of a node in its graph.
 pub type NodeIndex = u32;
@@ -275,30 +276,13 @@ pub(crate) fn child(kind: &Kind<'_>, position: usize, indirect: bool) -> Option<
     }
 }
 
-/// One step of recognizing a struct: skip `skip` bytes of plain fields, then recognize
-/// `field`, if any. Runs of plain fields become one skip.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) struct StructStep {
-    pub(crate) skip: u64,
-    pub(crate) field: Option<NodeIndex>,
-}
-
 /// A checked type graph with identities and layout facts.
 #[derive(Clone, Debug)]
 pub struct TypeGraph<'a> {
     nodes: Cow<'a, [Node<'a>]>,
     hashes: Vec<TypeHash>,
-    /// The steps of every struct node, concatenated; see `step_ranges`.
-    struct_steps: Vec<StructStep>,
-    /// For each node, the start and length of its steps in `struct_steps`.
-    step_ranges: Vec<(u32, u32)>,
-    /// `Some(size)` when every value has `size` bytes and every byte pattern of that
-    /// size is a value: such values are skipped without looking at them.
-    plain_sizes: Vec<Option<u64>>,
-    /// Every node by the first 8 bytes of its hash, sorted for binary search.
-    by_hash: Vec<(u64, NodeIndex)>,
-    /// Named non-interface nodes by hash prefix: the types an `any` may carry.
-    named_by_hash: Vec<(u64, NodeIndex)>,
+    /// What the recognizer does for each node, and the hash lookup tables.
+    layout: Layout,
     maximum_depth: usize,
 }
 
@@ -311,7 +295,7 @@ impl<'a> TypeGraph<'a> {
         }
         check_children(&nodes)?;
         let post_order = embedded_post_order(&nodes)?;
-        let plain_sizes = plain_sizes(&nodes, &post_order)?;
+        let plain_sizes = layout::plain_sizes(&nodes, &post_order)?;
         for (index, node) in nodes.iter().enumerate() {
             if let Kind::Tuple { element } = node.kind
                 && plain_sizes.get(element as usize).copied().flatten() == Some(0)
@@ -321,31 +305,12 @@ impl<'a> TypeGraph<'a> {
                 });
             }
         }
-        let (struct_steps, step_ranges) = struct_steps(&nodes, &plain_sizes)?;
         let hashes = hash::compute_hashes(&nodes);
-        let mut by_hash: Vec<(u64, NodeIndex)> = hashes
-            .iter()
-            .enumerate()
-            .map(|(index, hash)| (hash.prefix(), index as NodeIndex))
-            .collect();
-        by_hash.sort_unstable();
-        let named_by_hash: Vec<(u64, NodeIndex)> = by_hash
-            .iter()
-            .copied()
-            .filter(|(_, index)| {
-                nodes.get(*index as usize).is_some_and(|node| {
-                    !node.name.is_empty() && !matches!(node.kind, Kind::Interface { .. })
-                })
-            })
-            .collect();
+        let layout = Layout::new(&nodes, &plain_sizes, &hashes)?;
         Ok(TypeGraph {
             nodes,
             hashes,
-            struct_steps,
-            step_ranges,
-            plain_sizes,
-            by_hash,
-            named_by_hash,
+            layout,
             maximum_depth: DEFAULT_MAXIMUM_DEPTH,
         })
     }
@@ -383,47 +348,28 @@ impl<'a> TypeGraph<'a> {
 
     /// The encoded size of a node when it is fixed and every byte pattern is valid.
     pub fn plain_size(&self, index: NodeIndex) -> Option<u64> {
-        self.plain_sizes.get(index as usize).copied().flatten()
+        match self.layout.operation(index) {
+            Some(Operation::Skip(size)) => Some(size),
+            _ => None,
+        }
     }
 
     /// A node with this identity, if any.
     #[inline]
     pub fn find(&self, hash: &TypeHash) -> Option<NodeIndex> {
-        self.search(&self.by_hash, hash)
+        self.layout.all.find(&self.hashes, hash)
     }
 
     /// A named, non-interface node with this identity: what an `any` may carry.
     #[inline]
     pub fn find_named(&self, hash: &TypeHash) -> Option<NodeIndex> {
-        self.search(&self.named_by_hash, hash)
+        self.layout.named.find(&self.hashes, hash)
     }
 
-    /// The struct steps of a struct node (empty for other nodes).
+    /// What the recognizer does for each node.
     #[inline]
-    pub(crate) fn struct_steps(&self, index: NodeIndex) -> &[StructStep] {
-        let (start, length) = self
-            .step_ranges
-            .get(index as usize)
-            .copied()
-            .unwrap_or((0, 0));
-        let start = start as usize;
-        self.struct_steps
-            .get(start..start + length as usize)
-            .unwrap_or(&[])
-    }
-
-    /// Binary search on the hash prefix, then a full comparison; equal prefixes are
-    /// compared in turn, so a prefix collision cannot confuse two types.
-    #[inline]
-    fn search(&self, table: &[(u64, NodeIndex)], hash: &TypeHash) -> Option<NodeIndex> {
-        let prefix = hash.prefix();
-        let first = table.partition_point(|(candidate, _)| *candidate < prefix);
-        table
-            .get(first..)?
-            .iter()
-            .take_while(|(candidate, _)| *candidate == prefix)
-            .map(|(_, index)| *index)
-            .find(|index| self.hashes.get(*index as usize) == Some(hash))
+    pub(crate) fn layout(&self) -> &Layout {
+        &self.layout
     }
 
     /// The node declared with this name; anonymous nodes have none.
@@ -436,44 +382,6 @@ impl<'a> TypeGraph<'a> {
             .position(|node| node.name == name)
             .map(|index| index as NodeIndex)
     }
-}
-
-/// Splits every struct into steps: each run of plain fields becomes one skip.
-#[allow(clippy::type_complexity)]
-fn struct_steps(
-    nodes: &[Node<'_>],
-    plain_sizes: &[Option<u64>],
-) -> Result<(Vec<StructStep>, Vec<(u32, u32)>), GraphError> {
-    let mut steps = Vec::new();
-    let mut ranges = vec![(0u32, 0u32); nodes.len()];
-    for (index, node) in nodes.iter().enumerate() {
-        let Kind::Struct { fields } = &node.kind else {
-            continue;
-        };
-        let overflow = || GraphError::SizeOverflow {
-            node: index as NodeIndex,
-        };
-        let start = u32::try_from(steps.len()).map_err(|_| GraphError::TooManyNodes)?;
-        let mut skip = 0u64;
-        for field in fields.iter() {
-            match plain_sizes.get(field.node as usize).copied().flatten() {
-                Some(size) => skip = skip.checked_add(size).ok_or_else(overflow)?,
-                None => {
-                    steps.push(StructStep {
-                        skip,
-                        field: Some(field.node),
-                    });
-                    skip = 0;
-                }
-            }
-        }
-        if skip > 0 {
-            steps.push(StructStep { skip, field: None });
-        }
-        let end = u32::try_from(steps.len()).map_err(|_| GraphError::TooManyNodes)?;
-        ranges[index] = (start, end - start);
-    }
-    Ok((steps, ranges))
 }
 
 fn check_children(nodes: &[Node<'_>]) -> Result<(), GraphError> {
@@ -550,47 +458,4 @@ fn embedded_post_order(nodes: &[Node<'_>]) -> Result<Vec<NodeIndex>, GraphError>
         }
     }
     Ok(order)
-}
-
-fn plain_sizes(
-    nodes: &[Node<'_>],
-    post_order: &[NodeIndex],
-) -> Result<Vec<Option<u64>>, GraphError> {
-    let mut sizes: Vec<Option<u64>> = vec![None; nodes.len()];
-    for &index in post_order {
-        let Some(node) = nodes.get(index as usize) else {
-            continue;
-        };
-        let size_of = |child: NodeIndex| sizes.get(child as usize).copied().flatten();
-        let overflow = GraphError::SizeOverflow { node: index };
-        let size = match &node.kind {
-            Kind::Scalar(Scalar::Bool) => None,
-            Kind::Scalar(scalar) => Some(scalar.width()),
-            Kind::String
-            | Kind::Any
-            | Kind::Tuple { .. }
-            | Kind::Optional { .. }
-            | Kind::Union { .. }
-            | Kind::Interface { .. } => None,
-            Kind::Alias { target } => size_of(*target),
-            Kind::Array { length, element } => match size_of(*element) {
-                Some(element_size) => Some(element_size.checked_mul(*length).ok_or(overflow)?),
-                None => None,
-            },
-            Kind::Struct { fields } => {
-                let mut total = Some(0u64);
-                for field in fields.iter() {
-                    total = match (total, size_of(field.node)) {
-                        (Some(sum), Some(field_size)) => {
-                            Some(sum.checked_add(field_size).ok_or(overflow.clone())?)
-                        }
-                        _ => None,
-                    };
-                }
-                total
-            }
-        };
-        sizes[index as usize] = size;
-    }
-    Ok(sizes)
 }

@@ -25,6 +25,7 @@ pub mod codegen;
 pub mod etn;
 pub mod graph;
 pub mod hash;
+mod layout;
 pub mod recognizer;
 pub mod rpc;
 pub mod wire;

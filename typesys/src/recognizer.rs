@@ -25,8 +25,9 @@
 //! struct is one deeper than its container; an alias adds nothing, and a skipped
 //! fixed-size value counts as one leaf.
 
-use crate::graph::{DEPTH_CAPACITY, Kind, NodeIndex, Scalar, TypeGraph};
+use crate::graph::{DEPTH_CAPACITY, Kind, NodeIndex, TypeGraph};
 use crate::hash::TypeHash;
+use crate::layout::Operation;
 use crate::wire::MAXIMUM_MESSAGE_SIZE;
 
 /// Why bytes are not a value of the type. Offsets count bytes from the start.
@@ -307,12 +308,14 @@ impl<'bytes> Input<'bytes> {
     }
 }
 
-/// An open container: a struct whose next field is `counter`, or a sequence with
-/// `counter` elements of type `node` left.
+/// An open container: a struct at step `counter` of its steps `first ..
+/// first + count`, or a sequence with `counter` elements of type `node` left.
 #[derive(Clone, Copy)]
 struct Frame {
     counter: u64,
     node: NodeIndex,
+    first: u32,
+    count: u32,
     depth: u16,
     sequence: bool,
 }
@@ -321,6 +324,8 @@ impl Frame {
     const EMPTY: Frame = Frame {
         counter: 0,
         node: 0,
+        first: 0,
+        count: 0,
         depth: 0,
         sequence: false,
     };
@@ -336,22 +341,34 @@ struct Walk<'graph, 'nodes, 'bytes> {
 }
 
 impl Walk<'_, '_, '_> {
-    fn push(&mut self, frame: Frame) -> Result<(), TypeError> {
-        let slot = self.stack.get_mut(self.height).ok_or(TypeError::TooDeep {
+    fn too_deep(&self) -> TypeError {
+        TypeError::TooDeep {
             offset: self.input.offset,
             maximum_depth: self.maximum_depth,
-        })?;
-        *slot = frame;
-        self.height += 1;
-        Ok(())
+        }
+    }
+
+    #[inline]
+    fn push(&mut self, frame: Frame) -> Result<(), TypeError> {
+        match self.stack.get_mut(self.height) {
+            Some(slot) => {
+                *slot = frame;
+                self.height += 1;
+                Ok(())
+            }
+            None => Err(self.too_deep()),
+        }
     }
 
     /// The next value to recognize from the open containers, closing finished ones.
+    #[inline]
     fn next_from_stack(&mut self) -> Result<Option<(NodeIndex, usize)>, TypeError> {
-        let graph = self.graph;
+        let layout = self.graph.layout();
         while self.height > 0 {
             let top = self.height - 1;
-            let frame = self.stack.get_mut(top).ok_or(TypeError::MalformedGraph)?;
+            let Some(frame) = self.stack.get_mut(top) else {
+                return Err(TypeError::MalformedGraph);
+            };
             let depth = usize::from(frame.depth) + 1;
             if frame.sequence {
                 if frame.counter > 0 {
@@ -363,11 +380,8 @@ impl Walk<'_, '_, '_> {
                     return Ok(Some((node, depth)));
                 }
             } else {
-                let steps = graph.struct_steps(frame.node);
-                while let Some(step) = usize::try_from(frame.counter)
-                    .ok()
-                    .and_then(|position| steps.get(position))
-                {
+                let steps = layout.steps(frame.first, frame.count);
+                while let Some(step) = steps.get(frame.counter as usize) {
                     frame.counter += 1;
                     self.input.take(step.skip)?;
                     if let Some(field) = step.field {
@@ -405,28 +419,20 @@ impl Walk<'_, '_, '_> {
     ) -> Result<Option<(NodeIndex, usize)>, TypeError> {
         let offset = self.input.offset;
         if depth > self.maximum_depth {
-            return Err(TypeError::TooDeep {
-                offset,
-                maximum_depth: self.maximum_depth,
-            });
+            return Err(self.too_deep());
         }
-        if let Some(size) = self.graph.plain_size(node) {
-            self.input.take(size)?;
-            return Ok(None);
-        }
-        let graph = self.graph;
-        let kind = &graph.node(node).ok_or(TypeError::MalformedGraph)?.kind;
-        match kind {
-            Kind::Scalar(Scalar::Bool) => {
+        let layout = self.graph.layout();
+        match layout.operation(node).ok_or(TypeError::MalformedGraph)? {
+            Operation::Skip(size) => {
+                self.input.take(size)?;
+            }
+            Operation::Bool => {
                 let value = self.input.u8()?;
                 if value > 1 {
                     return Err(TypeError::InvalidBool { offset, value });
                 }
             }
-            Kind::Scalar(scalar) => {
-                self.input.take(scalar.width())?;
-            }
-            Kind::String => {
+            Operation::String => {
                 let length = self.input.u64()?;
                 let start = self.input.offset;
                 if length > self.input.remaining() as u64 {
@@ -437,49 +443,58 @@ impl Walk<'_, '_, '_> {
                     return Err(TypeError::InvalidUtf8 { offset: start });
                 }
             }
-            Kind::Any => {
+            Operation::Any => {
                 let hash = TypeHash(self.input.array::<64>()?);
-                let target = graph
+                let target = self
+                    .graph
                     .find_named(&hash)
                     .ok_or(TypeError::UnknownAnyType { offset })?;
                 return Ok(Some((target, depth + 1)));
             }
-            Kind::Alias { target } => return Ok(Some((*target, depth))),
-            Kind::Optional { element } => match self.input.u8()? {
+            Operation::Alias(target) => return Ok(Some((target, depth))),
+            Operation::Optional(element) => match self.input.u8()? {
                 0 => {}
-                1 => return Ok(Some((*element, depth + 1))),
+                1 => return Ok(Some((element, depth + 1))),
                 value => return Err(TypeError::InvalidOptionalTag { offset, value }),
             },
-            Kind::Union { variants } => {
+            Operation::Union { first, count } => {
                 let tag = self.input.u32()?;
-                let variant = variants
-                    .get(tag as usize)
-                    .ok_or(TypeError::UnknownUnionVariant { offset, tag })?;
-                return Ok(Some((variant.node, depth + 1)));
+                if tag >= count {
+                    return Err(TypeError::UnknownUnionVariant { offset, tag });
+                }
+                let variant = layout
+                    .target(u64::from(first) + u64::from(tag))
+                    .ok_or(TypeError::MalformedGraph)?;
+                return Ok(Some((variant, depth + 1)));
             }
-            Kind::Interface { methods } => {
+            Operation::Interface { first, count } => {
                 let index = self.input.u32()?;
-                let method = methods
-                    .get(index as usize)
-                    .ok_or(TypeError::UnknownMethod { offset, index })?;
-                let body = match self.direction {
-                    Direction::Request => method.arguments,
-                    Direction::Reply => method.results,
+                if index >= count {
+                    return Err(TypeError::UnknownMethod { offset, index });
+                }
+                let results = match self.direction {
+                    Direction::Request => 0,
+                    Direction::Reply => 1,
                 };
+                let body = layout
+                    .target(u64::from(first) + 2 * u64::from(index) + results)
+                    .ok_or(TypeError::MalformedGraph)?;
                 return Ok(Some((body, depth + 1)));
             }
-            Kind::Array { length, element } => {
-                self.sequence(*element, *length, depth, offset, false)?;
+            Operation::Array { length, element } => {
+                self.sequence(element, length, depth, offset, false)?;
             }
-            Kind::Tuple { element } => {
+            Operation::Tuple { element } => {
                 let count = self.input.u64()?;
-                self.sequence(*element, count, depth, offset, true)?;
+                self.sequence(element, count, depth, offset, true)?;
             }
-            Kind::Struct { .. } => {
-                if !graph.struct_steps(node).is_empty() {
+            Operation::Struct { first, count } => {
+                if count > 0 {
                     self.push(Frame {
                         counter: 0,
                         node,
+                        first,
+                        count,
                         depth: depth as u16,
                         sequence: false,
                     })?;
@@ -503,20 +518,22 @@ impl Walk<'_, '_, '_> {
             return Ok(());
         }
         if depth + 1 > self.maximum_depth {
-            return Err(TypeError::TooDeep {
-                offset: self.input.offset,
-                maximum_depth: self.maximum_depth,
-            });
+            return Err(self.too_deep());
         }
         let remaining = self.input.remaining() as u64;
-        let too_long = TypeError::LengthTooLong {
+        let too_long = || TypeError::LengthTooLong {
             offset,
             length: count,
         };
-        if let Some(size) = self.graph.plain_size(element) {
-            let total = size.checked_mul(count).ok_or(too_long.clone())?;
+        let operation = self
+            .graph
+            .layout()
+            .operation(element)
+            .ok_or(TypeError::MalformedGraph)?;
+        if let Operation::Skip(size) = operation {
+            let total = size.checked_mul(count).ok_or_else(too_long)?;
             if counted && total > remaining {
-                return Err(too_long);
+                return Err(too_long());
             }
             self.input.take(total)?;
             return Ok(());
@@ -524,7 +541,7 @@ impl Walk<'_, '_, '_> {
         // Every element that is not plain takes at least one byte.
         if count > remaining {
             return Err(if counted {
-                too_long
+                too_long()
             } else {
                 TypeError::Truncated {
                     offset: self.input.offset,
@@ -532,7 +549,7 @@ impl Walk<'_, '_, '_> {
                 }
             });
         }
-        if let Some(Kind::Scalar(Scalar::Bool)) = self.graph.node(element).map(|node| &node.kind) {
+        if operation == Operation::Bool {
             let start = self.input.offset;
             let bytes = self.input.take(count)?;
             if let Some(position) = bytes.iter().position(|&byte| byte > 1) {
@@ -546,6 +563,8 @@ impl Walk<'_, '_, '_> {
         self.push(Frame {
             counter: count,
             node: element,
+            first: 0,
+            count: 0,
             depth: depth as u16,
             sequence: true,
         })
