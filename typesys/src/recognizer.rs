@@ -308,26 +308,25 @@ impl<'bytes> Input<'bytes> {
     }
 }
 
-/// An open container: a struct at step `counter` of its steps `first ..
-/// first + count`, or a sequence with `counter` elements of type `node` left.
+/// An open container. A struct frame is at step `counter` of its steps `first ..
+/// first + count`; a sequence frame (`count` = [`Frame::SEQUENCE`]) has `counter`
+/// elements of type `first` left. Counters fit in 32 bits: a count is never above the
+/// remaining input, which is at most [`MAXIMUM_MESSAGE_SIZE`].
 #[derive(Clone, Copy)]
 struct Frame {
-    counter: u64,
-    node: NodeIndex,
+    counter: u32,
     first: u32,
     count: u32,
-    depth: u16,
-    sequence: bool,
+    depth: u32,
 }
 
 impl Frame {
+    const SEQUENCE: u32 = u32::MAX;
     const EMPTY: Frame = Frame {
         counter: 0,
-        node: 0,
         first: 0,
         count: 0,
         depth: 0,
-        sequence: false,
     };
 }
 
@@ -369,11 +368,11 @@ impl Walk<'_, '_, '_> {
             let Some(frame) = self.stack.get_mut(top) else {
                 return Err(TypeError::MalformedGraph);
             };
-            let depth = usize::from(frame.depth) + 1;
-            if frame.sequence {
+            let depth = frame.depth as usize + 1;
+            if frame.count == Frame::SEQUENCE {
                 if frame.counter > 0 {
                     frame.counter -= 1;
-                    let node = frame.node;
+                    let node = frame.first;
                     if frame.counter == 0 {
                         self.height = top;
                     }
@@ -385,7 +384,7 @@ impl Walk<'_, '_, '_> {
                     frame.counter += 1;
                     self.input.take(step.skip)?;
                     if let Some(field) = step.field {
-                        if frame.counter >= steps.len() as u64 {
+                        if frame.counter as usize >= steps.len() {
                             self.height = top;
                         }
                         return Ok(Some((field, depth)));
@@ -492,11 +491,9 @@ impl Walk<'_, '_, '_> {
                 if count > 0 {
                     self.push(Frame {
                         counter: 0,
-                        node,
                         first,
                         count,
-                        depth: depth as u16,
-                        sequence: false,
+                        depth: depth as u32,
                     })?;
                 }
             }
@@ -560,13 +557,12 @@ impl Walk<'_, '_, '_> {
             }
             return Ok(());
         }
+        let counter = u32::try_from(count).map_err(|_| too_long())?;
         self.push(Frame {
-            counter: count,
-            node: element,
-            first: 0,
-            count: 0,
-            depth: depth as u16,
-            sequence: true,
+            counter,
+            first: element,
+            count: Frame::SEQUENCE,
+            depth: depth as u32,
         })
     }
 }
