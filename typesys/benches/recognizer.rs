@@ -143,6 +143,18 @@ fn main() {
     let mut total_resolved = 0f64;
     let mut total_decoder = 0f64;
     let mut log_ratios = 0f64;
+    // `cargo bench -p ethos-typesys -- WORD` measures only messages whose name has WORD.
+    let filter = std::env::args()
+        .skip(1)
+        .find(|argument| !argument.starts_with('-'));
+    let messages: Vec<Message> = messages
+        .into_iter()
+        .filter(|message| {
+            filter
+                .as_ref()
+                .is_none_or(|word| message.name.contains(word.as_str()))
+        })
+        .collect();
     for message in &messages {
         let bytes = message.bytes.as_slice();
         let recognizer = time_per_call(|| {

@@ -17,6 +17,9 @@ use crate::layout::{self, Layout, Operation};
 /// Index of a node in its graph.
 pub type NodeIndex = u32;
 
+/// The most nodes a graph may have; the recognizer packs a node index in 23 bits.
+pub const MAXIMUM_NODES: usize = 1 << 23;
+
 /// The largest nesting bound a graph may be given; the recognizer keeps a fixed stack
 /// of this many entries, so it never allocates.
 pub const DEPTH_CAPACITY: usize = 64;
@@ -175,7 +178,7 @@ pub struct Node<'a> {
 /// Why a list of nodes is not a valid type graph.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum GraphError {
-    /// More nodes than a [`NodeIndex`] can address.
+    /// More than [`MAXIMUM_NODES`] nodes.
     TooManyNodes,
     /// A child index past the end of the node list.
     ChildOutOfRange {
@@ -290,7 +293,7 @@ impl<'a> TypeGraph<'a> {
     /// Checks `nodes` and computes hashes and layout.
     pub fn new(nodes: Cow<'a, [Node<'a>]>) -> Result<Self, GraphError> {
         let count = nodes.len();
-        if u32::try_from(count).is_err() {
+        if count > MAXIMUM_NODES {
             return Err(GraphError::TooManyNodes);
         }
         check_children(&nodes)?;

@@ -308,26 +308,45 @@ impl<'bytes> Input<'bytes> {
     }
 }
 
-/// An open container. A struct frame is at step `counter` of its steps `first ..
-/// first + count`; a sequence frame (`count` = [`Frame::SEQUENCE`]) has `counter`
-/// elements of type `first` left. Counters fit in 32 bits: a count is never above the
-/// remaining input, which is at most [`MAXIMUM_MESSAGE_SIZE`].
+/// An open container, packed in 8 bytes so the fixed stack is cheap to set up: a
+/// struct node at step `counter` of its steps, or a sequence with `counter` elements of
+/// type `node` left. `packed` holds the node (bits 0–22, see
+/// [`crate::graph::MAXIMUM_NODES`]), the sequence flag (bit 23) and the depth (bits
+/// 24–31). Counters fit in 32 bits: a count is never above the remaining input, which
+/// is at most [`MAXIMUM_MESSAGE_SIZE`].
 #[derive(Clone, Copy)]
 struct Frame {
     counter: u32,
-    first: u32,
-    count: u32,
-    depth: u32,
+    packed: u32,
 }
 
 impl Frame {
-    const SEQUENCE: u32 = u32::MAX;
+    const NODE_MASK: u32 = (1 << 23) - 1;
+    const SEQUENCE: u32 = 1 << 23;
     const EMPTY: Frame = Frame {
         counter: 0,
-        first: 0,
-        count: 0,
-        depth: 0,
+        packed: 0,
     };
+
+    fn new(node: NodeIndex, counter: u32, depth: usize, sequence: bool) -> Frame {
+        let flag = if sequence { Frame::SEQUENCE } else { 0 };
+        Frame {
+            counter,
+            packed: (node & Frame::NODE_MASK) | flag | ((depth as u32) << 24),
+        }
+    }
+
+    fn node(self) -> NodeIndex {
+        self.packed & Frame::NODE_MASK
+    }
+
+    fn is_sequence(self) -> bool {
+        self.packed & Frame::SEQUENCE != 0
+    }
+
+    fn depth(self) -> usize {
+        (self.packed >> 24) as usize
+    }
 }
 
 struct Walk<'graph, 'nodes, 'bytes> {
@@ -368,18 +387,22 @@ impl Walk<'_, '_, '_> {
             let Some(frame) = self.stack.get_mut(top) else {
                 return Err(TypeError::MalformedGraph);
             };
-            let depth = frame.depth as usize + 1;
-            if frame.count == Frame::SEQUENCE {
+            let depth = frame.depth() + 1;
+            if frame.is_sequence() {
                 if frame.counter > 0 {
                     frame.counter -= 1;
-                    let node = frame.first;
+                    let node = frame.node();
                     if frame.counter == 0 {
                         self.height = top;
                     }
                     return Ok(Some((node, depth)));
                 }
             } else {
-                let steps = layout.steps(frame.first, frame.count);
+                let Some(Operation::Struct { first, count }) = layout.operation(frame.node())
+                else {
+                    return Err(TypeError::MalformedGraph);
+                };
+                let steps = layout.steps(first, count);
                 while let Some(step) = steps.get(frame.counter as usize) {
                     frame.counter += 1;
                     self.input.take(step.skip)?;
@@ -487,14 +510,9 @@ impl Walk<'_, '_, '_> {
                 let count = self.input.u64()?;
                 self.sequence(element, count, depth, offset, true)?;
             }
-            Operation::Struct { first, count } => {
+            Operation::Struct { count, .. } => {
                 if count > 0 {
-                    self.push(Frame {
-                        counter: 0,
-                        first,
-                        count,
-                        depth: depth as u32,
-                    })?;
+                    self.push(Frame::new(node, 0, depth, false))?;
                 }
             }
         }
@@ -558,11 +576,6 @@ impl Walk<'_, '_, '_> {
             return Ok(());
         }
         let counter = u32::try_from(count).map_err(|_| too_long())?;
-        self.push(Frame {
-            counter,
-            first: element,
-            count: Frame::SEQUENCE,
-            depth: depth as u32,
-        })
+        self.push(Frame::new(element, counter, depth, true))
     }
 }
