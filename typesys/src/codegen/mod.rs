@@ -203,11 +203,16 @@ impl Names {
         self.by_node.get(&node).map(String::as_str)
     }
 
-    /// The Rust type of a value of `node`.
+    /// The Rust type of a value of `node`: its name if it has one.
     pub(crate) fn rust_type(&self, schema: &Schema, node: NodeIndex) -> String {
-        if let Some(name) = self.of(node) {
-            return name.to_string();
+        match self.of(node) {
+            Some(name) => name.to_string(),
+            None => self.kind_type(schema, node),
         }
+    }
+
+    /// The Rust type of `node`'s kind, ignoring its own name.
+    pub(crate) fn kind_type(&self, schema: &Schema, node: NodeIndex) -> String {
         let Some(entry) = schema.graph.node(node) else {
             return "()".to_string();
         };
@@ -227,9 +232,9 @@ impl Names {
                 "::ethos_typesys::__private::Option<::ethos_typesys::__private::Box<{}>>",
                 self.rust_type(schema, *element)
             ),
-            // Only declared types are aliases, structs, unions and interfaces, and
-            // those have names; the parser never produces these anonymously.
             Kind::Alias { target } => self.rust_type(schema, *target),
+            // Structs, unions and interfaces always have names (declared, or given to
+            // method structs above), so they never reach here.
             Kind::Struct { .. } | Kind::Union { .. } | Kind::Interface { .. } => "()".to_string(),
         }
     }

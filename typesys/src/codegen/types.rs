@@ -41,10 +41,7 @@ pub(super) fn emit(
             _ => {
                 // Scalars, strings, `any`, arrays, tuples, optionals and aliases get a
                 // newtype: `serde` encodes a newtype exactly as its content.
-                let inner = match &entry.kind {
-                    Kind::Alias { target } => names.rust_type(schema, *target),
-                    _ => anonymous_type(schema, names, node),
-                };
+                let inner = names.kind_type(schema, node);
                 output.push_str(&format!("/// ETN type `{}`.\n", declaration.name));
                 output.push_str(DERIVES);
                 output.push_str(&format!("pub struct {name}(pub {inner});\n\n"));
@@ -54,32 +51,6 @@ pub(super) fn emit(
     }
     emit_any(schema, names, output);
     Ok(())
-}
-
-/// The Rust type of `node`'s own kind, ignoring its name.
-fn anonymous_type(schema: &Schema, names: &Names, node: NodeIndex) -> String {
-    let Some(entry) = schema.graph.node(node) else {
-        return String::from("()");
-    };
-    match &entry.kind {
-        Kind::Scalar(scalar) => String::from(super::scalar_type(*scalar)),
-        Kind::String => String::from("::ethos_typesys::__private::String"),
-        Kind::Any => String::from("AnyValue"),
-        Kind::Array { length, element } => format!(
-            "::ethos_typesys::wire::Array<{}, {length}>",
-            names.rust_type(schema, *element)
-        ),
-        Kind::Tuple { element } => format!(
-            "::ethos_typesys::__private::Vec<{}>",
-            names.rust_type(schema, *element)
-        ),
-        Kind::Optional { element } => format!(
-            "::ethos_typesys::__private::Option<::ethos_typesys::__private::Box<{}>>",
-            names.rust_type(schema, *element)
-        ),
-        Kind::Alias { target } => names.rust_type(schema, *target),
-        Kind::Struct { .. } | Kind::Union { .. } | Kind::Interface { .. } => String::from("()"),
-    }
 }
 
 /// A struct with one public field per member, in order.
