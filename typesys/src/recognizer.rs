@@ -461,7 +461,8 @@ impl Walk<'_, '_, '_> {
                     return Err(TypeError::LengthTooLong { offset, length });
                 }
                 let text = self.input.take(length)?;
-                if simdutf8::basic::from_utf8(text).is_err() {
+                // Short ASCII text, the common case, skips the general check's call.
+                if !text.is_ascii() && simdutf8::basic::from_utf8(text).is_err() {
                     return Err(TypeError::InvalidUtf8 { offset: start });
                 }
             }
