@@ -1,0 +1,76 @@
+//! Fuzzes the recognizer against the generated decoder. The first input byte picks a
+//! type of the sample schema (every named type, then the `Counter` request and reply);
+//! the rest is the message. The recognizer must not panic, and must accept exactly when
+//! the generated decoder decodes the whole message; a `TooDeep` rejection is the one
+//! case the decoder, which has no depth bound, cannot judge.
+#![no_main]
+
+use std::sync::OnceLock;
+
+use ethos_typesys::graph::{Kind, NodeIndex};
+use ethos_typesys::recognizer::{Direction, TypeError, recognize};
+use ethos_typesys::{TypeGraph, wire};
+use ethos_typesys_sample as sample;
+use libfuzzer_sys::fuzz_target;
+
+struct Roots {
+    graph: TypeGraph<'static>,
+    named: Vec<NodeIndex>,
+    counter: NodeIndex,
+}
+
+fn roots() -> &'static Roots {
+    static ROOTS: OnceLock<Roots> = OnceLock::new();
+    ROOTS.get_or_init(|| {
+        let graph = sample::type_graph().expect("the sample graph is valid");
+        let named = (0..graph.nodes().len() as NodeIndex)
+            .filter(|&index| {
+                graph.node(index).is_some_and(|node| {
+                    !node.name.is_empty() && !matches!(node.kind, Kind::Interface { .. })
+                })
+            })
+            .collect();
+        let counter = graph
+            .find(&sample::Counter::TYPE_HASH)
+            .expect("Counter is in the graph");
+        Roots {
+            graph,
+            named,
+            counter,
+        }
+    })
+}
+
+fuzz_target!(|data: &[u8]| {
+    let Some((&selector, message)) = data.split_first() else {
+        return;
+    };
+    let roots = roots();
+    let choice = usize::from(selector) % (roots.named.len() + 2);
+    let (verdict, decoded) = if let Some(&node) = roots.named.get(choice) {
+        let hash = roots.graph.hash(node).expect("node has a hash");
+        let decoded = sample::AnyValue::decode_as(hash, message).expect("named type decodes");
+        (
+            recognize(&roots.graph, node, Direction::Request, message),
+            decoded.is_ok(),
+        )
+    } else if choice == roots.named.len() {
+        (
+            recognize(&roots.graph, roots.counter, Direction::Request, message),
+            wire::decode::<sample::CounterRequest>(message).is_ok(),
+        )
+    } else {
+        (
+            recognize(&roots.graph, roots.counter, Direction::Reply, message),
+            wire::decode::<sample::CounterReply>(message).is_ok(),
+        )
+    };
+    if let Err(TypeError::TooDeep { .. }) = verdict {
+        return;
+    }
+    assert_eq!(
+        verdict.is_ok(),
+        decoded,
+        "recognizer {verdict:?} disagrees with the decoder on type {choice}"
+    );
+});
