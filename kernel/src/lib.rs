@@ -6,9 +6,12 @@
 #![cfg_attr(not(test), no_std)]
 #![forbid(unsafe_code)]
 
+extern crate alloc;
+
 pub mod clock;
 pub mod command_line;
 pub mod frames;
 pub mod heap_stress;
 pub mod memory_map;
+pub mod process_model;
 pub mod self_tests;
