@@ -343,8 +343,10 @@ impl ProcessModel {
         };
         match message {
             Some(bytes) => {
-                if !keep && let Some(connection) = self.connections.get_mut(&id) {
-                    connection.end_mut(side).inbox_bytes -= bytes.len();
+                // A peek leaves the message, so only a read gives its bytes back.
+                let consumed = if keep { 0 } else { bytes.len() };
+                if let Some(connection) = self.connections.get_mut(&id) {
+                    connection.end_mut(side).inbox_bytes -= consumed;
                 }
                 self.process_mut(process)?
                     .events
