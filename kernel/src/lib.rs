@@ -17,4 +17,5 @@ pub mod heap_stress;
 pub mod memory_map;
 pub mod net_stack;
 pub mod pci;
+pub mod process_model;
 pub mod self_tests;

@@ -1,0 +1,207 @@
+//! Argument layouts: what each call expects in its argument registers, the limits the
+//! kernel checks them against, and how `retire` lays out each call's result.
+//!
+//! Registers, in order: `rdi, rsi, rdx, r10, r8, r9`. A name, a value or a buffer is an
+//! (address, length) pair; names are UTF-8. The kernel turns these words into a typed
+//! request, checking every one, before any handler runs; this module only describes
+//! them and never touches memory.
+
+use crate::call::Call;
+
+/// Longest user, program, service, host or file name, in bytes.
+pub const MAXIMUM_NAME_LENGTH: u64 = 255;
+/// Largest value a call may carry or return, in bytes (files, messages, objects).
+pub const MAXIMUM_VALUE_SIZE: u64 = 32 << 20;
+/// Descriptors per process; numbers run from 0 to one less than this.
+pub const DESCRIPTOR_TABLE_SIZE: u32 = 1024;
+/// Most events one `block` may wait on.
+pub const MAXIMUM_BLOCK_EVENTS: u64 = 64;
+/// Most descriptors one `fdSend` may carry.
+pub const MAXIMUM_FD_SEND: u64 = 16;
+/// Most events a process may hold at once, pending or completed.
+pub const MAXIMUM_EVENTS: usize = 4096;
+/// The first address a program may not name: the end of the lower canonical half.
+pub const USER_SPACE_END: u64 = 0x0000_8000_0000_0000;
+
+/// Descriptor numbers that a process is given at start and that `copyFd` never hands
+/// out: the only ambient authority a process has.
+pub mod reserved {
+    /// The root directory.
+    pub const ROOT_DIRECTORY: u32 = 1;
+    /// The current directory.
+    pub const CURRENT_DIRECTORY: u32 = 2;
+    /// The environment directory.
+    pub const ENVIRONMENT: u32 = 3;
+    /// The argument directory.
+    pub const ARGUMENTS: u32 = 4;
+    /// The first number that is never reserved.
+    pub const FIRST_FREE: u32 = 5;
+}
+
+/// What one argument register holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Argument {
+    /// A descriptor number below [`DESCRIPTOR_TABLE_SIZE`].
+    Descriptor,
+    /// The address of a UTF-8 name; the next register is its length (≤ [`MAXIMUM_NAME_LENGTH`]).
+    NameAddress,
+    /// The length of the name before it.
+    NameLength,
+    /// The address of a value; the next register is its length (≤ [`MAXIMUM_VALUE_SIZE`]).
+    ValueAddress,
+    /// The length of the value before it.
+    ValueLength,
+    /// The address of a buffer the kernel writes; the next register is its length.
+    BufferAddress,
+    /// The length of the buffer before it.
+    BufferLength,
+    /// The address of an array of `u32` descriptor numbers; the next register counts them.
+    DescriptorsAddress,
+    /// How many descriptors the array before it holds (≤ [`MAXIMUM_FD_SEND`]).
+    DescriptorCount,
+    /// The address of an array of `u64` event ids; the next register counts them.
+    EventsAddress,
+    /// How many events the array before it holds (1 to [`MAXIMUM_BLOCK_EVENTS`]).
+    EventCount,
+    /// An event id returned by an earlier call.
+    Event,
+    /// The address of a 64-byte type hash.
+    TypeHashAddress,
+    /// A [`crate::DescriptorRights`] word.
+    Rights,
+    /// A kernel clock time in nanoseconds.
+    Time,
+    /// A byte count for `random` (≤ [`MAXIMUM_VALUE_SIZE`]).
+    Size,
+    /// A process identifier.
+    Process,
+    /// A program's exit status.
+    ExitStatus,
+}
+
+/// The argument registers `call` reads, in order; registers past them are ignored.
+pub const fn layout(call: Call) -> &'static [Argument] {
+    use Argument::*;
+    match call {
+        Call::Advertise => &[NameAddress, NameLength],
+        Call::Import => &[Descriptor],
+        Call::Ipc => &[
+            NameAddress,
+            NameLength,
+            NameAddress,
+            NameLength,
+            ValueAddress,
+            ValueLength,
+        ],
+        Call::Read | Call::Peek => &[Descriptor],
+        Call::Write => &[Descriptor, ValueAddress, ValueLength],
+        Call::ReadVar => &[Descriptor, NameAddress, NameLength],
+        Call::WriteVar => &[
+            Descriptor,
+            NameAddress,
+            NameLength,
+            ValueAddress,
+            ValueLength,
+        ],
+        Call::CreateDirectory => &[
+            Descriptor,
+            NameAddress,
+            NameLength,
+            NameAddress,
+            NameLength,
+            TypeHashAddress,
+        ],
+        Call::OpenDirectory => &[Descriptor, NameAddress, NameLength],
+        Call::GetNextName => &[
+            Descriptor,
+            NameAddress,
+            NameLength,
+            BufferAddress,
+            BufferLength,
+        ],
+        Call::FileInformation => &[
+            Descriptor,
+            NameAddress,
+            NameLength,
+            BufferAddress,
+            BufferLength,
+        ],
+        Call::RemoveDirectoryOrFile => &[Descriptor, NameAddress, NameLength],
+        Call::FdSend => &[
+            DescriptorsAddress,
+            DescriptorCount,
+            NameAddress,
+            NameLength,
+            NameAddress,
+            NameLength,
+        ],
+        Call::FdReceive => &[],
+        Call::Close => &[Descriptor],
+        Call::CopyFd => &[Descriptor, Rights],
+        Call::Fork => &[],
+        Call::Exec => &[Descriptor, NameAddress, NameLength],
+        Call::Exit => &[ExitStatus],
+        Call::Kill => &[Process],
+        Call::GetPid => &[],
+        Call::GetUser => &[BufferAddress, BufferLength],
+        Call::GetTime => &[],
+        Call::Beep => &[Time],
+        Call::Random => &[Size],
+        Call::Print => &[ValueAddress, ValueLength],
+        Call::Block => &[EventsAddress, EventCount],
+        Call::Retire => &[Event, BufferAddress, BufferLength],
+        Call::Cancel => &[Event],
+        Call::Sign => &[Descriptor, NameAddress, NameLength],
+        Call::Authenticate => &[],
+    }
+}
+
+/// How `retire` lays out results in the caller's buffer; `rdx` holds the length used.
+///
+/// - `read`, `peek`, `readVar`, `random`, `sign`: the bytes themselves.
+/// - `ipc`: the new connection's descriptor number, `u32` little-endian.
+/// - `import`: the connection's descriptor number (`u32` LE), then the client user's
+///   name in UTF-8 filling the rest.
+/// - `fdReceive`: the received descriptor numbers, each `u32` LE.
+/// - `beep`, `writeVar`: nothing (length 0).
+///
+/// A call that completed with a failure (for example a read whose peer closed)
+/// returns that status from `retire` and writes nothing.
+pub mod results {
+    /// Bytes of one descriptor number in a result.
+    pub const DESCRIPTOR_BYTES: usize = 4;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_layout_fits_the_six_registers_and_pairs_lengths() {
+        for call in Call::ALL {
+            let arguments = layout(call);
+            assert!(arguments.len() <= 6, "{call} takes too many registers");
+            for (index, argument) in arguments.iter().enumerate() {
+                let needs_length = match argument {
+                    Argument::NameAddress => Some(Argument::NameLength),
+                    Argument::ValueAddress => Some(Argument::ValueLength),
+                    Argument::BufferAddress => Some(Argument::BufferLength),
+                    Argument::DescriptorsAddress => Some(Argument::DescriptorCount),
+                    Argument::EventsAddress => Some(Argument::EventCount),
+                    _ => None,
+                };
+                if let Some(length) = needs_length {
+                    assert_eq!(
+                        arguments.get(index + 1),
+                        Some(&length),
+                        "{call}: argument {index} needs its length next"
+                    );
+                }
+            }
+        }
+    }
+
+    // Checked when the crate builds: a reserved number outside the table could never
+    // be handed to a process.
+    const _: () = assert!(reserved::FIRST_FREE < DESCRIPTOR_TABLE_SIZE);
+}

@@ -1,0 +1,119 @@
+//! Status codes: what every call returns in `rax`.
+//!
+//! A call returns its status in `rax` and, when the status is [`Status::Ok`], its value
+//! (an event id, a descriptor, a length, a time) in `rdx`. Codes are stable numbers;
+//! a code that goes away leaves a gap.
+
+use core::fmt;
+
+/// The outcome of a call.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[repr(u32)]
+pub enum Status {
+    /// The call did what was asked.
+    Ok = 0,
+    /// The policy or the descriptor's rights do not allow this.
+    NotAuthorized = 1,
+    /// The bytes are not a value of the type the object carries.
+    InvalidType = 2,
+    /// An argument is out of range: a bad pointer, length, name or flag.
+    InvalidArgument = 3,
+    /// No object has this name, descriptor number or event id.
+    NoSuchObject = 4,
+    /// The result is not ready, or the peer cannot take more now; try again later.
+    WouldBlock = 5,
+    /// The number in `rax` names no call.
+    UnknownCall = 6,
+    /// The peer closed the connection.
+    Closed = 7,
+    /// A fixed-size table or queue (descriptors, events, messages) is full.
+    LimitReached = 8,
+    /// The name is already taken (a service advertised twice).
+    AlreadyExists = 9,
+    /// The result does not fit the buffer given to `retire`; the event stays completed.
+    BufferTooSmall = 10,
+    /// No tunnel to the named host could be created.
+    TunnelNotCreated = 11,
+    /// The descriptor names an object of another kind than the call works on.
+    WrongObject = 12,
+    /// The call is part of the contract, but this kernel has no subsystem for it yet.
+    NotSupported = 13,
+}
+
+impl Status {
+    /// Every code, for tables and exhaustive tests.
+    pub const ALL: [Status; 14] = [
+        Status::Ok,
+        Status::NotAuthorized,
+        Status::InvalidType,
+        Status::InvalidArgument,
+        Status::NoSuchObject,
+        Status::WouldBlock,
+        Status::UnknownCall,
+        Status::Closed,
+        Status::LimitReached,
+        Status::AlreadyExists,
+        Status::BufferTooSmall,
+        Status::TunnelNotCreated,
+        Status::WrongObject,
+        Status::NotSupported,
+    ];
+
+    /// The value the kernel puts in `rax`.
+    pub const fn code(self) -> u32 {
+        self as u32
+    }
+
+    /// The status behind a code, if it is one.
+    pub fn from_code(code: u64) -> Option<Status> {
+        Self::ALL
+            .into_iter()
+            .find(|status| u64::from(status.code()) == code)
+    }
+
+    /// A sentence for logs and reports.
+    pub const fn message(self) -> &'static str {
+        match self {
+            Status::Ok => "success",
+            Status::NotAuthorized => "not authorized",
+            Status::InvalidType => "value is not of the object's type",
+            Status::InvalidArgument => "argument out of range",
+            Status::NoSuchObject => "no such object",
+            Status::WouldBlock => "not ready; the call would block",
+            Status::UnknownCall => "no such system call",
+            Status::Closed => "the peer closed the connection",
+            Status::LimitReached => "a table or queue is full",
+            Status::AlreadyExists => "the name is already taken",
+            Status::BufferTooSmall => "the result does not fit the buffer",
+            Status::TunnelNotCreated => "no tunnel to the host could be created",
+            Status::WrongObject => "the descriptor names another kind of object",
+            Status::NotSupported => "this kernel does not provide the call yet",
+        }
+    }
+}
+
+impl fmt::Display for Status {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        formatter.write_str(self.message())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_round_trip_and_are_distinct() {
+        for (index, status) in Status::ALL.into_iter().enumerate() {
+            assert_eq!(status.code() as usize, index);
+            assert_eq!(Status::from_code(u64::from(status.code())), Some(status));
+        }
+        assert_eq!(Status::from_code(14), None);
+        assert_eq!(Status::from_code(u64::MAX), None);
+    }
+
+    #[test]
+    fn success_is_zero() {
+        assert_eq!(Status::Ok.code(), 0);
+    }
+}

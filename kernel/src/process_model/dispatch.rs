@@ -1,0 +1,255 @@
+//! Dispatch: runs a checked [`Request`] against the [`ProcessModel`], reading and
+//! writing the caller's memory only through the platform's [`Environment`].
+//!
+//! A call answers a [`Status`] in `rax` and, on success, one word in `rdx`. Names read
+//! from memory must be UTF-8 and valid names, else `InvalidArgument`. Calls whose
+//! subsystem this kernel does not have yet (the typed file system, `fork`, `exec`,
+//! `kill`, `sign`, `authenticate`) answer `NotSupported`. This module never trusts a
+//! length or a pointer that did not come through [`UserRange`].
+
+use alloc::vec::Vec;
+
+use ethos_abi::arguments::results::DESCRIPTOR_BYTES;
+use ethos_abi::{DescriptorNumber, EventId, ProcessId, Status};
+
+use super::events::{Instant, Outcome};
+use super::identity::{ProgramName, ServiceName, UserName};
+use super::model::ProcessModel;
+use super::request::{Request, UserRange};
+
+/// What the platform gives dispatch: the caller's memory, the clock, randomness and
+/// the console.
+pub trait Environment {
+    /// The bytes of `range` in the calling process; `InvalidArgument` if any byte is
+    /// not mapped readable for it.
+    fn read_memory(&self, range: UserRange) -> Result<Vec<u8>, Status>;
+    /// Writes `bytes` at the start of `range` (which is at least as long); `InvalidArgument`
+    /// if any byte is not mapped writable for the calling process.
+    fn write_memory(&mut self, range: UserRange, bytes: &[u8]) -> Result<(), Status>;
+    /// The kernel clock.
+    fn now(&self) -> Instant;
+    /// Fills `buffer` from the kernel's random generator.
+    fn fill_random(&mut self, buffer: &mut [u8]);
+    /// Writes `text` from `user`'s process to the console log.
+    fn print(&mut self, user: &UserName, text: &str);
+}
+
+/// What a call that succeeded answers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Answer {
+    /// The word for `rdx`.
+    Value(u64),
+    /// The process ended with this status; the platform stops running it.
+    Exited(i32),
+}
+
+/// Parses the raw registers and dispatches them: the whole path of a system call
+/// through the portable core. Returns the words for `rax` and `rdx`.
+pub fn system_call(
+    model: &mut ProcessModel,
+    environment: &mut dyn Environment,
+    process: ProcessId,
+    number: u64,
+    arguments: [u64; 6],
+) -> (u64, u64) {
+    match Request::parse(number, arguments)
+        .and_then(|request| dispatch(model, environment, process, request))
+    {
+        Ok(Answer::Value(value)) => (u64::from(Status::Ok.code()), value),
+        Ok(Answer::Exited(status)) => (u64::from(Status::Ok.code()), u64::from(status as u32)),
+        Err(status) => (u64::from(status.code()), 0),
+    }
+}
+
+fn read_text(
+    environment: &dyn Environment,
+    range: UserRange,
+) -> Result<alloc::string::String, Status> {
+    let bytes = environment.read_memory(range)?;
+    alloc::string::String::from_utf8(bytes).map_err(|_| Status::InvalidArgument)
+}
+
+fn event_value(event: EventId) -> Answer {
+    Answer::Value(event.0)
+}
+
+fn descriptor_value(number: DescriptorNumber) -> Answer {
+    Answer::Value(u64::from(number.get()))
+}
+
+/// The bytes `retire` writes for an outcome, or the status a failed call completed with.
+pub fn encode_outcome(outcome: &Outcome) -> Result<Vec<u8>, Status> {
+    let mut bytes = Vec::new();
+    match outcome {
+        Outcome::Value(value) => bytes.extend_from_slice(value),
+        Outcome::Connected(number) => bytes.extend_from_slice(&number.get().to_le_bytes()),
+        Outcome::Imported { descriptor, client } => {
+            bytes.extend_from_slice(&descriptor.get().to_le_bytes());
+            bytes.extend_from_slice(client.as_str().as_bytes());
+        }
+        Outcome::Descriptors(numbers) => {
+            bytes.reserve(numbers.len() * DESCRIPTOR_BYTES);
+            for number in numbers {
+                bytes.extend_from_slice(&number.get().to_le_bytes());
+            }
+        }
+        Outcome::TimerExpired => {}
+        Outcome::Failed(status) => return Err(*status),
+    }
+    Ok(bytes)
+}
+
+/// Runs one checked request for `process`.
+pub fn dispatch(
+    model: &mut ProcessModel,
+    environment: &mut dyn Environment,
+    process: ProcessId,
+    request: Request,
+) -> Result<Answer, Status> {
+    match request {
+        Request::Advertise { service } => {
+            let service = service_name(environment, service)?;
+            model.advertise(process, &service).map(descriptor_value)
+        }
+        Request::Import { listening } => model.import(process, listening).map(event_value),
+        Request::Ipc {
+            service,
+            host,
+            first_value,
+        } => {
+            let service = service_name(environment, service)?;
+            let host = read_text(environment, host)?;
+            let first_value = environment.read_memory(first_value)?;
+            model
+                .ipc(process, &service, &host, &first_value)
+                .map(event_value)
+        }
+        Request::Read { descriptor } => model.read(process, descriptor).map(event_value),
+        Request::Peek { descriptor } => model.peek(process, descriptor).map(event_value),
+        Request::Write { descriptor, value } => {
+            let value = environment.read_memory(value)?;
+            model.write(process, descriptor, &value)?;
+            Ok(Answer::Value(0))
+        }
+        Request::FdSend {
+            descriptors,
+            user,
+            program,
+        } => {
+            let words = environment.read_memory(descriptors)?;
+            let numbers = words
+                .chunks_exact(DESCRIPTOR_BYTES)
+                .map(|word| {
+                    let mut bytes = [0; DESCRIPTOR_BYTES];
+                    bytes.copy_from_slice(word);
+                    DescriptorNumber::new(u64::from(u32::from_le_bytes(bytes)))
+                        .map_err(|_| Status::InvalidArgument)
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            let user = UserName::new(&read_text(environment, user)?)
+                .map_err(|_| Status::InvalidArgument)?;
+            let program = ProgramName::new(&read_text(environment, program)?)
+                .map_err(|_| Status::InvalidArgument)?;
+            model.fd_send(process, &numbers, &user, &program)?;
+            Ok(Answer::Value(0))
+        }
+        Request::FdReceive => model.fd_receive(process).map(event_value),
+        Request::Close { descriptor } => {
+            model.close(process, descriptor)?;
+            Ok(Answer::Value(0))
+        }
+        Request::CopyFd { descriptor, rights } => model
+            .copy_descriptor(process, descriptor, rights)
+            .map(descriptor_value),
+        Request::Exit { status } => {
+            model.end_process(process)?;
+            Ok(Answer::Exited(status))
+        }
+        Request::GetPid => {
+            model.user_of(process)?;
+            Ok(Answer::Value(process.0))
+        }
+        Request::GetUser { buffer } => {
+            let name = model.user_of(process)?.clone();
+            let bytes = name.as_str().as_bytes();
+            if bytes.len() as u64 > buffer.length() {
+                return Err(Status::BufferTooSmall);
+            }
+            environment.write_memory(buffer, bytes)?;
+            Ok(Answer::Value(bytes.len() as u64))
+        }
+        Request::GetTime => {
+            model.user_of(process)?;
+            Ok(Answer::Value(environment.now().0))
+        }
+        Request::Beep { deadline } => {
+            let now = environment.now();
+            model.beep(process, deadline, now).map(event_value)
+        }
+        Request::Random { size } => {
+            let length = usize::try_from(size).map_err(|_| Status::InvalidArgument)?;
+            let mut bytes = alloc::vec![0; length];
+            environment.fill_random(&mut bytes);
+            model.completed_value(process, bytes).map(event_value)
+        }
+        Request::Print { text } => {
+            let text = read_text(environment, text)?;
+            let user = model.user_of(process)?.clone();
+            environment.print(&user, &text);
+            Ok(Answer::Value(0))
+        }
+        Request::Block { events } => {
+            let words = environment.read_memory(events)?;
+            let set: Vec<EventId> = words
+                .chunks_exact(8)
+                .map(|word| {
+                    let mut bytes = [0; 8];
+                    bytes.copy_from_slice(word);
+                    EventId(u64::from_le_bytes(bytes))
+                })
+                .collect();
+            let now = environment.now();
+            model.block(process, &set, now).map(event_value)
+        }
+        Request::Retire { event, buffer } => {
+            let encoded = encode_outcome(model.outcome(process, event)?);
+            match encoded {
+                Ok(bytes) => {
+                    if bytes.len() as u64 > buffer.length() {
+                        return Err(Status::BufferTooSmall);
+                    }
+                    environment.write_memory(buffer, &bytes)?;
+                    model.retire(process, event)?;
+                    Ok(Answer::Value(bytes.len() as u64))
+                }
+                Err(status) => {
+                    model.retire(process, event)?;
+                    Err(status)
+                }
+            }
+        }
+        Request::Cancel { event } => {
+            model.cancel(process, event)?;
+            Ok(Answer::Value(0))
+        }
+        Request::ReadVar { .. }
+        | Request::WriteVar { .. }
+        | Request::CreateDirectory { .. }
+        | Request::OpenDirectory { .. }
+        | Request::GetNextName { .. }
+        | Request::FileInformation { .. }
+        | Request::RemoveDirectoryOrFile { .. }
+        | Request::Fork
+        | Request::Exec { .. }
+        | Request::Kill { .. }
+        | Request::Sign { .. }
+        | Request::Authenticate => {
+            model.user_of(process)?;
+            Err(Status::NotSupported)
+        }
+    }
+}
+
+fn service_name(environment: &dyn Environment, range: UserRange) -> Result<ServiceName, Status> {
+    ServiceName::new(&read_text(environment, range)?).map_err(|_| Status::InvalidArgument)
+}

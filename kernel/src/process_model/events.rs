@@ -1,0 +1,262 @@
+//! Events: the results of asynchronous calls, per process.
+//!
+//! A call that may block creates an event and returns its id at once. The event is
+//! either completed on the spot (the value was there) or pending, waiting on an object;
+//! the process model completes it when that object changes. `block` on a set answers
+//! the event that completed first, `retire` takes a completed event's outcome and
+//! forgets the event, `cancel` forgets an event in either state. Ids are never reused
+//! within a process. This module keeps the bookkeeping only: it must never look at
+//! other processes or at the objects events wait on.
+
+use alloc::collections::BTreeMap;
+use alloc::vec::Vec;
+
+use ethos_abi::arguments::MAXIMUM_EVENTS;
+use ethos_abi::{DescriptorNumber, EventId, Status};
+
+use super::descriptors::{ConnectionId, ListenerId, Side};
+use super::identity::UserName;
+
+/// A point on the kernel clock, in nanoseconds since boot.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Instant(pub u64);
+
+/// What a pending event waits for.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Waiting {
+    /// A client connecting to the listener (`import`).
+    Import(ListenerId),
+    /// A message arriving at this end (`read`).
+    Read(ConnectionId, Side),
+    /// A message arriving at this end, to be copied, not consumed (`peek`).
+    Peek(ConnectionId, Side),
+    /// Descriptors sent to the process's virtual process (`fdReceive`).
+    FdReceive,
+    /// The clock reaching the deadline (`beep`).
+    Beep(Instant),
+}
+
+/// What a completed event holds until it is retired.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// A value's bytes (`read`, `peek`).
+    Value(Vec<u8>),
+    /// A new connection descriptor (`ipc`).
+    Connected(DescriptorNumber),
+    /// An accepted connection and the user on the other end (`import`).
+    Imported {
+        /// The server end's descriptor.
+        descriptor: DescriptorNumber,
+        /// The client's user.
+        client: UserName,
+    },
+    /// Descriptors that arrived for the virtual process (`fdReceive`).
+    Descriptors(Vec<DescriptorNumber>),
+    /// The deadline passed (`beep`).
+    TimerExpired,
+    /// The call failed after it was made (the peer closed, the table filled).
+    Failed(Status),
+}
+
+#[derive(Clone, Debug)]
+enum State {
+    Pending(Waiting),
+    Completed { order: u64, outcome: Outcome },
+}
+
+/// One process's events.
+#[derive(Clone, Debug, Default)]
+pub struct EventTable {
+    next_id: u64,
+    completions: u64,
+    events: BTreeMap<EventId, State>,
+}
+
+impl EventTable {
+    /// A table with no events.
+    pub fn new() -> EventTable {
+        EventTable::default()
+    }
+
+    /// How many events the process holds, pending or completed.
+    pub fn len(&self) -> usize {
+        self.events.len()
+    }
+
+    /// Whether the process holds no event.
+    pub fn is_empty(&self) -> bool {
+        self.events.is_empty()
+    }
+
+    fn allocate(&mut self, state: State) -> Result<EventId, Status> {
+        if self.events.len() >= MAXIMUM_EVENTS {
+            return Err(Status::LimitReached);
+        }
+        self.next_id += 1;
+        let id = EventId(self.next_id);
+        self.events.insert(id, state);
+        Ok(id)
+    }
+
+    /// Whether a new event can be made.
+    pub fn has_room(&self) -> bool {
+        self.events.len() < MAXIMUM_EVENTS
+    }
+
+    /// A new event waiting for `waiting`.
+    pub fn pending(&mut self, waiting: Waiting) -> Result<EventId, Status> {
+        self.allocate(State::Pending(waiting))
+    }
+
+    /// A new event that completed as it was made.
+    pub fn completed(&mut self, outcome: Outcome) -> Result<EventId, Status> {
+        self.completions += 1;
+        let order = self.completions;
+        self.allocate(State::Completed { order, outcome })
+    }
+
+    /// What event `id` waits for, if it is pending.
+    pub fn waiting(&self, id: EventId) -> Option<&Waiting> {
+        match self.events.get(&id) {
+            Some(State::Pending(waiting)) => Some(waiting),
+            _ => None,
+        }
+    }
+
+    /// Completes the pending event `id`; false if it is not pending (cancelled or
+    /// already completed), in which case nothing changes.
+    pub fn complete(&mut self, id: EventId, outcome: Outcome) -> bool {
+        match self.events.get_mut(&id) {
+            Some(state @ State::Pending(_)) => {
+                self.completions += 1;
+                *state = State::Completed {
+                    order: self.completions,
+                    outcome,
+                };
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// The outcome of the completed event `id`, left in place.
+    pub fn outcome(&self, id: EventId) -> Result<&Outcome, Status> {
+        match self.events.get(&id) {
+            None => Err(Status::NoSuchObject),
+            Some(State::Pending(_)) => Err(Status::WouldBlock),
+            Some(State::Completed { outcome, .. }) => Ok(outcome),
+        }
+    }
+
+    /// Takes the outcome of the completed event `id` and forgets the event.
+    pub fn retire(&mut self, id: EventId) -> Result<Outcome, Status> {
+        self.outcome(id)?;
+        match self.events.remove(&id) {
+            Some(State::Completed { outcome, .. }) => Ok(outcome),
+            _ => Err(Status::NoSuchObject),
+        }
+    }
+
+    /// Forgets event `id`, pending or completed, returning its outcome if it had one so
+    /// the caller can release what the outcome holds.
+    pub fn cancel(&mut self, id: EventId) -> Result<Option<Outcome>, Status> {
+        match self.events.remove(&id) {
+            None => Err(Status::NoSuchObject),
+            Some(State::Pending(_)) => Ok(None),
+            Some(State::Completed { outcome, .. }) => Ok(Some(outcome)),
+        }
+    }
+
+    /// Of the events in `set`, the one that completed first. Every id must exist;
+    /// `WouldBlock` when none has completed yet.
+    pub fn first_completed(&self, set: &[EventId]) -> Result<EventId, Status> {
+        let mut first: Option<(u64, EventId)> = None;
+        for id in set {
+            match self.events.get(id) {
+                None => return Err(Status::NoSuchObject),
+                Some(State::Pending(_)) => {}
+                Some(State::Completed { order, .. }) => {
+                    if first.is_none_or(|(earliest, _)| *order < earliest) {
+                        first = Some((*order, *id));
+                    }
+                }
+            }
+        }
+        first.map(|(_, id)| id).ok_or(Status::WouldBlock)
+    }
+
+    /// Every pending event and what it waits for.
+    pub fn pending_events(&self) -> impl Iterator<Item = (EventId, &Waiting)> {
+        self.events.iter().filter_map(|(id, state)| match state {
+            State::Pending(waiting) => Some((*id, waiting)),
+            State::Completed { .. } => None,
+        })
+    }
+
+    /// Forgets every event, returning the outcomes that completed (a process ending).
+    pub fn drain(&mut self) -> Vec<Outcome> {
+        core::mem::take(&mut self.events)
+            .into_values()
+            .filter_map(|state| match state {
+                State::Completed { outcome, .. } => Some(outcome),
+                State::Pending(_) => None,
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn block_answers_the_first_completion_not_the_first_id() {
+        let mut events = EventTable::new();
+        let early = events.pending(Waiting::Beep(Instant(10))).unwrap();
+        let late = events.pending(Waiting::Beep(Instant(20))).unwrap();
+        assert_eq!(
+            events.first_completed(&[early, late]),
+            Err(Status::WouldBlock)
+        );
+        assert!(events.complete(late, Outcome::TimerExpired));
+        assert!(events.complete(early, Outcome::TimerExpired));
+        assert_eq!(events.first_completed(&[early, late]), Ok(late));
+        assert_eq!(events.first_completed(&[early]), Ok(early));
+        assert_eq!(
+            events.first_completed(&[early, EventId(99)]),
+            Err(Status::NoSuchObject)
+        );
+    }
+
+    #[test]
+    fn retire_and_cancel() {
+        let mut events = EventTable::new();
+        let pending = events.pending(Waiting::FdReceive).unwrap();
+        assert_eq!(events.retire(pending), Err(Status::WouldBlock));
+        let done = events.completed(Outcome::Value(alloc::vec![1, 2])).unwrap();
+        assert_ne!(pending, done);
+        assert_eq!(events.retire(done), Ok(Outcome::Value(alloc::vec![1, 2])));
+        assert_eq!(events.retire(done), Err(Status::NoSuchObject));
+        assert_eq!(events.cancel(pending), Ok(None));
+        // A cancelled event can no longer be completed.
+        assert!(!events.complete(pending, Outcome::TimerExpired));
+        assert!(events.is_empty());
+    }
+
+    #[test]
+    fn ids_are_never_reused_and_the_table_is_bounded() {
+        let mut events = EventTable::new();
+        let first = events.completed(Outcome::TimerExpired).unwrap();
+        events.retire(first).unwrap();
+        let second = events.completed(Outcome::TimerExpired).unwrap();
+        assert!(second > first);
+        while events.has_room() {
+            events.pending(Waiting::FdReceive).unwrap();
+        }
+        assert_eq!(
+            events.pending(Waiting::FdReceive),
+            Err(Status::LimitReached)
+        );
+        assert_eq!(events.len(), MAXIMUM_EVENTS);
+    }
+}

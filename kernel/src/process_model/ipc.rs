@@ -1,0 +1,370 @@
+//! Typed local IPC: `advertise`, `import`, `ipc`, `read`, `write`, `peek`.
+//!
+//! Every byte a program sends is checked by the `ethos-typesys` recognizer against the
+//! connection's type before it is queued: for an interface type, the client writes
+//! requests and the server writes replies; for any other type both directions carry
+//! values of it. A write that fails the check returns `InvalidType` and leaves no trace
+//! the peer could see. `advertise`, `import` and `ipc` are decided by the policy on the
+//! service's label for the caller's (user, program). This module must never hand a
+//! program bytes that did not pass the recognizer.
+
+use alloc::collections::VecDeque;
+use alloc::vec::Vec;
+
+use ethos_abi::{DescriptorNumber, DescriptorRights, EventId, LabelRights, ProcessId, Status};
+use ethos_typesys::graph::Kind;
+use ethos_typesys::{validate, validate_reply};
+
+use super::descriptors::{Capability, ConnectionId, ListenerId, Object, Side};
+use super::events::{Outcome, Waiting};
+use super::identity::ServiceName;
+use super::model::{Connection, End, Listener, ProcessModel};
+
+/// Most messages waiting at one end before writes to it would block.
+pub const INBOX_MESSAGES: usize = 1024;
+/// Most bytes waiting at one end before writes to it would block; always room for one
+/// largest message.
+pub const INBOX_BYTES: usize = 64 << 20;
+
+/// Rights of a listening descriptor from `advertise`.
+pub const LISTENER_RIGHTS: DescriptorRights = DescriptorRights::IMPORT
+    .union(DescriptorRights::TRANSFER)
+    .union(DescriptorRights::COPY);
+/// Rights of a connection descriptor from `ipc` or `import`.
+pub const CONNECTION_RIGHTS: DescriptorRights = DescriptorRights::READ
+    .union(DescriptorRights::WRITE)
+    .union(DescriptorRights::TRANSFER)
+    .union(DescriptorRights::COPY);
+
+fn empty_end(references: usize) -> End {
+    End {
+        inbox: VecDeque::new(),
+        inbox_bytes: 0,
+        readers: VecDeque::new(),
+        references,
+    }
+}
+
+impl ProcessModel {
+    /// `advertise`: publishes a declared service and returns its listening descriptor.
+    pub fn advertise(
+        &mut self,
+        process: ProcessId,
+        service: &ServiceName,
+    ) -> Result<DescriptorNumber, Status> {
+        let label = self
+            .services
+            .get(service)
+            .ok_or(Status::NoSuchObject)?
+            .label
+            .clone();
+        self.authorize(process, &label, LabelRights::ADVERTISE)?;
+        if self.advertised.contains_key(service) {
+            return Err(Status::AlreadyExists);
+        }
+        let id = ListenerId(self.allocate_object());
+        self.listeners.insert(
+            id,
+            Listener {
+                service: service.clone(),
+                references: 0,
+                backlog: VecDeque::new(),
+                importers: VecDeque::new(),
+            },
+        );
+        let capability = Capability {
+            object: Object::Listener(id),
+            rights: LISTENER_RIGHTS,
+        };
+        match self.install(process, capability) {
+            Ok(number) => {
+                self.advertised.insert(service.clone(), id);
+                Ok(number)
+            }
+            Err(status) => {
+                self.listeners.remove(&id);
+                Err(status)
+            }
+        }
+    }
+
+    /// `import`: an event that completes with the next connection to the service and
+    /// its client's user.
+    pub fn import(
+        &mut self,
+        process: ProcessId,
+        listening: DescriptorNumber,
+    ) -> Result<EventId, Status> {
+        let capability = self
+            .process(process)?
+            .descriptors
+            .require(listening, DescriptorRights::IMPORT)?;
+        let Object::Listener(id) = capability.object else {
+            return Err(Status::WrongObject);
+        };
+        let service = &self.listeners.get(&id).ok_or(Status::Closed)?.service;
+        let label = self
+            .services
+            .get(service)
+            .ok_or(Status::NoSuchObject)?
+            .label
+            .clone();
+        self.authorize(process, &label, LabelRights::IMPORT)?;
+        let event = self
+            .process_mut(process)?
+            .events
+            .pending(Waiting::Import(id))?;
+        if let Some(listener) = self.listeners.get_mut(&id) {
+            listener.importers.push_back((process, event));
+        }
+        self.match_backlog(id);
+        Ok(event)
+    }
+
+    /// Hands waiting connections to waiting importers, oldest first.
+    fn match_backlog(&mut self, id: ListenerId) {
+        loop {
+            let Some(listener) = self.listeners.get_mut(&id) else {
+                return;
+            };
+            let (Some(&waiter), Some(&connection)) =
+                (listener.importers.front(), listener.backlog.front())
+            else {
+                return;
+            };
+            listener.importers.pop_front();
+            if !self.still_waiting(waiter) {
+                continue;
+            }
+            let capability = Capability {
+                object: Object::Connection(connection, Side::Server),
+                rights: CONNECTION_RIGHTS,
+            };
+            match self.install_counted(waiter.0, capability) {
+                Ok(descriptor) => {
+                    if let Some(listener) = self.listeners.get_mut(&id) {
+                        listener.backlog.pop_front();
+                    }
+                    let client = match self.connections.get(&connection) {
+                        Some(connection) => connection.client.clone(),
+                        None => continue,
+                    };
+                    self.complete(waiter, Outcome::Imported { descriptor, client });
+                }
+                // The importer's table is full: its import fails and the connection
+                // waits for the next importer.
+                Err(status) => {
+                    self.complete(waiter, Outcome::Failed(status));
+                }
+            }
+        }
+    }
+
+    /// `ipc`: connects to a local service, queueing `first_value` (if not empty) as the
+    /// first request. The event completes at once with the connection.
+    pub fn ipc(
+        &mut self,
+        process: ProcessId,
+        service: &ServiceName,
+        host: &str,
+        first_value: &[u8],
+    ) -> Result<EventId, Status> {
+        if !host.is_empty() {
+            // Remote services are reached over MinimaLT tunnels, which this kernel
+            // cannot create yet.
+            return Err(Status::TunnelNotCreated);
+        }
+        let declaration = self.services.get(service).ok_or(Status::NoSuchObject)?;
+        let (label, type_hash) = (declaration.label.clone(), declaration.type_hash);
+        self.authorize(process, &label, LabelRights::IPC)?;
+        let listener = *self.advertised.get(service).ok_or(Status::NoSuchObject)?;
+        let interface = matches!(
+            self.types
+                .find(&type_hash)
+                .and_then(|node| self.types.node(node))
+                .map(|node| &node.kind),
+            Some(Kind::Interface { .. })
+        );
+        if !first_value.is_empty() {
+            self.check_type(&type_hash, interface, Side::Client, first_value)?;
+        }
+        let running = self.process(process)?;
+        if !running.events.has_room() {
+            return Err(Status::LimitReached);
+        }
+        let client = running.user.clone();
+        let id = ConnectionId(self.allocate_object());
+        let mut server_end = empty_end(1);
+        if !first_value.is_empty() {
+            server_end.inbox_bytes = first_value.len();
+            server_end.inbox.push_back(first_value.to_vec());
+        }
+        self.connections.insert(
+            id,
+            Connection {
+                type_hash,
+                interface,
+                client,
+                ends: [empty_end(0), server_end],
+            },
+        );
+        let capability = Capability {
+            object: Object::Connection(id, Side::Client),
+            rights: CONNECTION_RIGHTS,
+        };
+        let descriptor = match self.install(process, capability) {
+            Ok(descriptor) => descriptor,
+            Err(status) => {
+                self.connections.remove(&id);
+                return Err(status);
+            }
+        };
+        let event = self
+            .process_mut(process)?
+            .events
+            .completed(Outcome::Connected(descriptor))?;
+        if let Some(listening) = self.listeners.get_mut(&listener) {
+            listening.backlog.push_back(id);
+        }
+        self.match_backlog(listener);
+        Ok(event)
+    }
+
+    fn check_type(
+        &self,
+        type_hash: &ethos_typesys::TypeHash,
+        interface: bool,
+        writer: Side,
+        bytes: &[u8],
+    ) -> Result<(), Status> {
+        let checked = match (interface, writer) {
+            (true, Side::Server) => validate_reply(&self.types, type_hash, bytes),
+            _ => validate(&self.types, type_hash, bytes),
+        };
+        checked.map_err(|_| Status::InvalidType)
+    }
+
+    fn connection_end(
+        &self,
+        process: ProcessId,
+        number: DescriptorNumber,
+        needed: DescriptorRights,
+    ) -> Result<(ConnectionId, Side), Status> {
+        let capability = self.process(process)?.descriptors.require(number, needed)?;
+        match capability.object {
+            Object::Connection(id, side) => Ok((id, side)),
+            Object::Listener(_) => Err(Status::WrongObject),
+        }
+    }
+
+    /// `write`: checks `bytes` against the connection's type and queues them for the
+    /// peer, or hands them straight to a waiting read.
+    pub fn write(
+        &mut self,
+        process: ProcessId,
+        number: DescriptorNumber,
+        bytes: &[u8],
+    ) -> Result<(), Status> {
+        let (id, side) = self.connection_end(process, number, DescriptorRights::WRITE)?;
+        let connection = self.connections.get(&id).ok_or(Status::Closed)?;
+        self.check_type(&connection.type_hash, connection.interface, side, bytes)?;
+        let peer = connection.end(side.peer());
+        if peer.references == 0 {
+            return Err(Status::Closed);
+        }
+        if peer.inbox.len() >= INBOX_MESSAGES || peer.inbox_bytes + bytes.len() > INBOX_BYTES {
+            return Err(Status::WouldBlock);
+        }
+        // Waiting peeks get a copy; the first waiting read takes the message.
+        while let Some(waiter) = self
+            .connections
+            .get_mut(&id)
+            .and_then(|connection| connection.end_mut(side.peer()).readers.pop_front())
+        {
+            let is_peek = match self
+                .processes
+                .get(&waiter.0)
+                .and_then(|running| running.events.waiting(waiter.1))
+            {
+                Some(Waiting::Peek(..)) => true,
+                Some(_) => false,
+                None => continue,
+            };
+            self.complete(waiter, Outcome::Value(bytes.to_vec()));
+            if !is_peek {
+                return Ok(());
+            }
+        }
+        let peer = self
+            .connections
+            .get_mut(&id)
+            .ok_or(Status::Closed)?
+            .end_mut(side.peer());
+        peer.inbox_bytes += bytes.len();
+        peer.inbox.push_back(bytes.to_vec());
+        Ok(())
+    }
+
+    /// `read`: an event that completes with the next message, consuming it.
+    pub fn read(
+        &mut self,
+        process: ProcessId,
+        number: DescriptorNumber,
+    ) -> Result<EventId, Status> {
+        self.receive(process, number, false)
+    }
+
+    /// `peek`: an event that completes with a copy of the next message, leaving it.
+    pub fn peek(
+        &mut self,
+        process: ProcessId,
+        number: DescriptorNumber,
+    ) -> Result<EventId, Status> {
+        self.receive(process, number, true)
+    }
+
+    fn receive(
+        &mut self,
+        process: ProcessId,
+        number: DescriptorNumber,
+        keep: bool,
+    ) -> Result<EventId, Status> {
+        let (id, side) = self.connection_end(process, number, DescriptorRights::READ)?;
+        if !self.process(process)?.events.has_room() {
+            return Err(Status::LimitReached);
+        }
+        let connection = self.connections.get_mut(&id).ok_or(Status::Closed)?;
+        let peer_open = connection.end(side.peer()).references > 0;
+        let end = connection.end_mut(side);
+        let message: Option<Vec<u8>> = if keep {
+            end.inbox.front().cloned()
+        } else {
+            end.inbox.pop_front()
+        };
+        match message {
+            Some(bytes) => {
+                // A peek leaves the message, so only a read gives its bytes back.
+                let consumed = if keep { 0 } else { bytes.len() };
+                if let Some(connection) = self.connections.get_mut(&id) {
+                    connection.end_mut(side).inbox_bytes -= consumed;
+                }
+                self.process_mut(process)?
+                    .events
+                    .completed(Outcome::Value(bytes))
+            }
+            None if !peer_open => Err(Status::Closed),
+            None => {
+                let waiting = if keep {
+                    Waiting::Peek(id, side)
+                } else {
+                    Waiting::Read(id, side)
+                };
+                let event = self.process_mut(process)?.events.pending(waiting)?;
+                if let Some(connection) = self.connections.get_mut(&id) {
+                    connection.end_mut(side).readers.push_back((process, event));
+                }
+                Ok(event)
+            }
+        }
+    }
+}

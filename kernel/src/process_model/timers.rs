@@ -1,0 +1,106 @@
+//! The event calls: `beep`, `block`, `retire` and `cancel`, and the clock that drives
+//! timers.
+//!
+//! The kernel clock is supplied by the caller (the platform's timer, or a test), so
+//! this module never reads hardware. `block` never waits itself: it answers the first
+//! completed event of the set or `WouldBlock`, and the scheduler parks the process
+//! until [`ProcessModel::take_woken`] names it.
+
+use alloc::vec::Vec;
+
+use ethos_abi::{EventId, ProcessId, Status};
+
+use super::events::{Instant, Outcome, Waiting};
+use super::model::ProcessModel;
+
+impl ProcessModel {
+    /// `beep`: an event that completes when the clock reaches `deadline`.
+    pub fn beep(
+        &mut self,
+        process: ProcessId,
+        deadline: Instant,
+        now: Instant,
+    ) -> Result<EventId, Status> {
+        let events = &mut self.process_mut(process)?.events;
+        if deadline <= now {
+            return events.completed(Outcome::TimerExpired);
+        }
+        let event = events.pending(Waiting::Beep(deadline))?;
+        self.timers.insert((deadline, process, event));
+        Ok(event)
+    }
+
+    /// Completes every timer due at `now`.
+    pub fn advance_clock(&mut self, now: Instant) {
+        while let Some(&(deadline, process, event)) = self.timers.first() {
+            if deadline > now {
+                return;
+            }
+            self.timers.pop_first();
+            self.complete((process, event), Outcome::TimerExpired);
+        }
+    }
+
+    /// The earliest pending timer, for the platform to program its timer.
+    pub fn next_deadline(&self) -> Option<Instant> {
+        self.timers.first().map(|(deadline, _, _)| *deadline)
+    }
+
+    /// `block`: the first completed event of `set`, after running timers due at `now`.
+    pub fn block(
+        &mut self,
+        process: ProcessId,
+        set: &[EventId],
+        now: Instant,
+    ) -> Result<EventId, Status> {
+        if set.is_empty() || set.len() as u64 > ethos_abi::arguments::MAXIMUM_BLOCK_EVENTS {
+            return Err(Status::InvalidArgument);
+        }
+        self.process(process)?;
+        self.advance_clock(now);
+        self.process(process)?.events.first_completed(set)
+    }
+
+    /// The outcome of a completed event, left in place so the caller can check it fits
+    /// before retiring.
+    pub fn outcome(&self, process: ProcessId, event: EventId) -> Result<&Outcome, Status> {
+        self.process(process)?.events.outcome(event)
+    }
+
+    /// `retire`: takes a completed event's outcome.
+    pub fn retire(&mut self, process: ProcessId, event: EventId) -> Result<Outcome, Status> {
+        self.process_mut(process)?.events.retire(event)
+    }
+
+    /// `cancel`: forgets an event; descriptors its outcome brought are closed.
+    pub fn cancel(&mut self, process: ProcessId, event: EventId) -> Result<(), Status> {
+        let dropped = self.process_mut(process)?.events.cancel(event)?;
+        if let Some(outcome) = dropped {
+            self.release_outcome(process, outcome);
+        }
+        Ok(())
+    }
+
+    /// Every event `process` still waits on; for tests and diagnostics.
+    pub fn pending_events(&self, process: ProcessId) -> Result<Vec<EventId>, Status> {
+        Ok(self
+            .process(process)?
+            .events
+            .pending_events()
+            .map(|(id, _)| id)
+            .collect())
+    }
+}
+
+impl ProcessModel {
+    /// An event that completed as it was made with `bytes` (`random`).
+    pub fn completed_value(
+        &mut self,
+        process: ProcessId,
+        bytes: Vec<u8>,
+    ) -> Result<EventId, Status> {
+        self.process_mut(process)?
+            .events
+            .completed(Outcome::Value(bytes))
+    }
+}
