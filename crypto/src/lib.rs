@@ -55,3 +55,5 @@ pub use requests::{EndpointSummary, MAX_FIRST_VALUE, TunnelSummary};
 pub use time::Time;
 pub use tunnel::Role;
 pub use wire::{MAX_DATAGRAM, WireError};
+#[cfg(test)]
+mod bad_input_tests;
