@@ -45,7 +45,11 @@ impl Tunnel {
         max_connections: usize,
         events: &mut VecDeque<Event>,
     ) {
-        self.commit_nonce(&opened);
+        if self.commit_nonce(&opened) {
+            events.push_back(Event::TunnelRekeyed {
+                tunnel: self.handle,
+            });
+        }
         self.reliability.on_acknowledgement(now, &opened.header);
         self.reliability.note_received(now, opened.arrival);
         match opened.arrival {

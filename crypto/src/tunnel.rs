@@ -228,7 +228,8 @@ impl Tunnel {
     }
 
     /// Records what an accepted packet proves: its nonce, and which key the peer uses.
-    pub(crate) fn commit_nonce(&mut self, opened: &OpenedPacket) {
+    /// Returns true when it completes a move to a new tunnel id and key.
+    pub(crate) fn commit_nonce(&mut self, opened: &OpenedPacket) -> bool {
         self.receive_nonces.accept(opened.nonce);
         self.first_phase = false;
         match opened.slot {
@@ -238,9 +239,13 @@ impl Tunnel {
                     self.id_changes
                         .push(TunnelIdChange::Remove(previous.tunnel_id));
                 }
+                false
             }
-            KeySlot::Previous => {}
-            KeySlot::Next => self.promote_next(),
+            KeySlot::Previous => false,
+            KeySlot::Next => {
+                self.promote_next();
+                true
+            }
         }
     }
 
