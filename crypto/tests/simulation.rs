@@ -32,11 +32,14 @@ struct Conditions {
     rekey_after_packets: Option<u64>,
 }
 
+/// A datagram in flight: arrival time, send order, destination, payload.
+type InFlight = Reverse<(u64, u64, usize, Vec<u8>)>;
+
 /// In-flight datagrams ordered by arrival time (ties by send order).
 struct Network {
     rng: ChaCha20Rng,
     conditions: Conditions,
-    in_flight: BinaryHeap<Reverse<(u64, u64, usize, Vec<u8>)>>,
+    in_flight: BinaryHeap<InFlight>,
     sent: u64,
 }
 
@@ -69,7 +72,7 @@ impl Network {
 
 fn endpoint(seed: u64, index: usize, config: EndpointConfig) -> Endpoint {
     let mut key = [0u8; 32];
-    ChaCha20Rng::seed_from_u64(seed ^ (index as u64 + 1) * 0x9e37_79b9).fill_bytes(&mut key);
+    ChaCha20Rng::seed_from_u64(seed ^ ((index as u64 + 1) * 0x9e37_79b9)).fill_bytes(&mut key);
     Endpoint::new(
         config,
         SecretKey::from_bytes(key),
