@@ -393,3 +393,43 @@ fn wrong_and_stale_puzzle_solutions_are_dropped() {
         .expect("fresh solution");
     assert_eq!(server.tunnel_count(), 1);
 }
+
+#[test]
+fn a_replayed_first_packet_after_a_rekey_is_dropped() {
+    let mut state = established();
+    let mut now = Time::from_milliseconds(2);
+    state.client.rekey(state.tunnel).expect("rekey");
+    // Exchange until both sides use the new id and key.
+    for _ in 0..4 {
+        now = now.plus_milliseconds(50);
+        let packet = next_client_packet(&mut state, now);
+        let _ = state.server.handle_datagram(now, address(1), &packet);
+        for packet in drain(&mut state.client, now) {
+            let _ = state.server.handle_datagram(now, address(1), &packet);
+        }
+        for packet in drain(&mut state.server, now) {
+            let _ = state.client.handle_datagram(now, address(2), &packet);
+        }
+    }
+    let original = state.client.tunnels[&state.tunnel].original_tunnel_id;
+    assert_ne!(
+        state.client.tunnels[&state.tunnel].tunnel_id, original,
+        "moved"
+    );
+    assert_ne!(
+        state.server.tunnels.values().next().map(|t| t.tunnel_id),
+        Some(original)
+    );
+    let first = state.first_packet.clone();
+    assert_dropped(
+        &mut state.server,
+        now,
+        &first,
+        Some(DropReason::UnknownTunnel),
+    );
+    assert_eq!(
+        state.server.tunnel_count(),
+        1,
+        "no second tunnel from a replay"
+    );
+}

@@ -456,13 +456,14 @@ impl Endpoint {
         let Some(tunnel) = self.tunnels.get_mut(&handle) else {
             return;
         };
+        let original = tunnel.original_tunnel_id;
         for change in tunnel.id_changes.drain(..) {
             match change {
                 TunnelIdChange::Add(id) => {
                     self.tunnel_ids.insert(id, handle);
                 }
                 TunnelIdChange::Remove(id) => {
-                    if self.tunnel_ids.get(&id) == Some(&handle) {
+                    if id != original && self.tunnel_ids.get(&id) == Some(&handle) {
                         self.tunnel_ids.remove(&id);
                     }
                 }

@@ -69,6 +69,9 @@ pub(crate) struct Tunnel {
     /// The server's long-term key, known to the client from the directory record.
     pub(crate) peer_host: Option<PublicKeyBytes>,
     pub(crate) tunnel_id: u64,
+    /// The id of the first packet. It stays reserved for the tunnel's life so that a
+    /// replayed first packet finds this tunnel (and is dropped) instead of starting anew.
+    pub(crate) original_tunnel_id: u64,
     pub(crate) key: SymmetricKey,
     /// Names this tunnel for user authenticators; fixed for the tunnel's life.
     pub(crate) binding: [u8; KEY_LENGTH],
@@ -118,6 +121,7 @@ impl Tunnel {
             peer_address,
             peer_host: None,
             tunnel_id,
+            original_tunnel_id: tunnel_id,
             key,
             binding,
             client_ephemeral,
