@@ -489,13 +489,17 @@ impl Endpoint {
             self.statistics.datagrams_sent += 1;
             return Some(transmit);
         }
-        let handles: Vec<TunnelHandle> = self
-            .tunnels
-            .range(TunnelHandle(self.last_served_tunnel.saturating_add(1))..)
-            .chain(self.tunnels.range(..=TunnelHandle(self.last_served_tunnel)))
-            .map(|(&handle, _)| handle)
-            .collect();
-        for handle in handles {
+        let mut cursor = self.last_served_tunnel;
+        for _ in 0..self.tunnels.len() {
+            // Round-robin from the tunnel after the last one served, without allocating.
+            let next = self
+                .tunnels
+                .range(TunnelHandle(cursor.saturating_add(1))..)
+                .next()
+                .or_else(|| self.tunnels.iter().next())
+                .map(|(&handle, _)| handle);
+            let Some(handle) = next else { break };
+            cursor = handle.0;
             self.maybe_rekey(handle);
             let Some(tunnel) = self.tunnels.get_mut(&handle) else {
                 continue;

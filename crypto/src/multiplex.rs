@@ -54,12 +54,13 @@ impl Tunnel {
         self.reliability.note_received(now, opened.arrival);
         match opened.arrival {
             Arrival::AcknowledgementOnly | Arrival::Duplicate => {}
-            Arrival::Ahead => self
-                .reliability
-                .store_ahead(opened.header.sequence, opened.frames),
+            Arrival::Ahead => {
+                let frames = opened.frames().to_vec();
+                self.reliability.store_ahead(opened.header.sequence, frames);
+            }
             Arrival::InOrder => {
                 self.reliability.mark_delivered(opened.header.sequence);
-                self.apply_frames(&opened.frames, max_connections, events);
+                self.apply_frames(opened.frames(), max_connections, events);
                 while let Some((sequence, frames)) = self.reliability.take_next_in_order() {
                     self.reliability.mark_delivered(sequence);
                     self.apply_frames(&frames, max_connections, events);
@@ -215,14 +216,18 @@ impl Tunnel {
                 }
             }
         }
-        let ids: Vec<u32> = self
-            .connections
-            .range(self.last_served_connection.saturating_add(1)..)
-            .chain(self.connections.range(..=self.last_served_connection))
-            .map(|(&id, _)| id)
-            .collect();
+        let mut cursor = self.last_served_connection;
         let mut closed = Vec::new();
-        for id in ids {
+        for _ in 0..self.connections.len() {
+            // Round-robin from the connection after the last one served, without allocating.
+            let next = self
+                .connections
+                .range(cursor.saturating_add(1)..)
+                .next()
+                .or_else(|| self.connections.iter().next())
+                .map(|(&id, _)| id);
+            let Some(id) = next else { break };
+            cursor = id;
             let Some(connection) = self.connections.get_mut(&id) else {
                 continue;
             };
@@ -252,15 +257,13 @@ impl Tunnel {
 
     /// The next packet this tunnel wants to send, if any.
     pub(crate) fn build_packet(&mut self, now: Time) -> Option<Vec<u8>> {
-        if let Some((sequence, body)) = self.reliability.next_retransmission(now) {
-            let body = body.to_vec();
-            return self.seal(sequence, &body);
+        if let Some(sequence) = self.reliability.next_retransmission(now) {
+            return self.seal_stored(sequence);
         }
         if self.reliability.can_send_new() && self.has_new_frames() {
             let body = self.gather_frames();
-            let packet_body = body.clone();
             let sequence = self.reliability.record_sent(now, body);
-            return self.seal(sequence, &packet_body);
+            return self.seal_stored(sequence);
         }
         if self.reliability.acknowledgement_due(now) {
             return self.seal(0, &[]);

@@ -21,7 +21,7 @@ const MAX_RETRANSMISSION_TIMEOUT_MILLISECONDS: u64 = 4_000;
 const MAX_BACKOFF: u32 = 5;
 /// Longest a received packet waits for its acknowledgement to ride on other traffic.
 pub const ACK_DELAY_MILLISECONDS: u64 = 10;
-const PACKETS_PER_ACK: u32 = 4;
+const PACKETS_PER_ACK: u32 = 8;
 
 #[derive(Debug)]
 struct SentPacket {
@@ -129,8 +129,17 @@ impl Reliability {
         sequence
     }
 
+    /// The body of an unacknowledged packet.
+    pub(crate) fn body_of(&self, sequence: u64) -> Option<&[u8]> {
+        self.unacknowledged
+            .iter()
+            .rev()
+            .find(|packet| packet.sequence == sequence)
+            .map(|packet| packet.body.as_slice())
+    }
+
     /// The oldest packet due for retransmission, marked as sent again at `now`.
-    pub(crate) fn next_retransmission(&mut self, now: Time) -> Option<(u64, &[u8])> {
+    pub(crate) fn next_retransmission(&mut self, now: Time) -> Option<u64> {
         let packet = self.unacknowledged.iter_mut().find(|packet| packet.due)?;
         packet.due = false;
         packet.retransmitted = true;
@@ -139,7 +148,7 @@ impl Reliability {
         self.ack_eager = false;
         self.packets_since_ack = 0;
         self.ack_deadline = None;
-        Some((packet.sequence, &packet.body))
+        Some(packet.sequence)
     }
 
     /// Marks every unacknowledged packet for retransmission (a new path or a puzzle).
@@ -302,8 +311,8 @@ mod tests {
         );
         let deadline = sender.next_timeout().expect("a timer runs");
         sender.on_timeout(deadline);
-        let (sequence, body) = sender.next_retransmission(deadline).expect("due");
-        assert_eq!((sequence, body), (2, &[1u8][..]));
+        let sequence = sender.next_retransmission(deadline).expect("due");
+        assert_eq!((sequence, sender.body_of(sequence)), (2, Some(&[1u8][..])));
     }
 
     #[test]

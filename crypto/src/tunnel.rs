@@ -36,6 +36,13 @@ pub(crate) enum TunnelIdChange {
     Remove(u64),
 }
 
+impl OpenedPacket {
+    /// The frames, after the reliability header.
+    pub(crate) fn frames(&self) -> &[u8] {
+        &self.plaintext[frame::RELIABILITY_HEADER_LENGTH..]
+    }
+}
+
 /// Which of the tunnel's keys opened a packet.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum KeySlot {
@@ -51,8 +58,8 @@ pub(crate) struct OpenedPacket {
     pub(crate) slot: KeySlot,
     pub(crate) header: ReliabilityHeader,
     pub(crate) arrival: Arrival,
-    /// The frames, after the reliability header.
-    pub(crate) frames: Vec<u8>,
+    /// The decrypted box; its frames start after the reliability header.
+    pub(crate) plaintext: Vec<u8>,
 }
 
 #[derive(Debug)]
@@ -194,7 +201,7 @@ impl Tunnel {
         &self,
         nonce: u64,
         slot: KeySlot,
-        mut plaintext: Vec<u8>,
+        plaintext: Vec<u8>,
         host: &SecretKey,
     ) -> Result<OpenedPacket, DropReason> {
         let (header, reader) = frame::split(&plaintext).map_err(DropReason::MalformedBox)?;
@@ -221,13 +228,12 @@ impl Tunnel {
                 }
             }
         }
-        plaintext.drain(..frame::RELIABILITY_HEADER_LENGTH);
         Ok(OpenedPacket {
             nonce,
             slot,
             header,
             arrival,
-            frames: plaintext,
+            plaintext,
         })
     }
 
@@ -318,12 +324,30 @@ impl Tunnel {
         self.verified_users.push((user, authenticator));
     }
 
-    /// Seals `body` (frames) with the current key under the next nonce.
-    pub(crate) fn seal(&mut self, sequence: u64, body: &[u8]) -> Option<Vec<u8>> {
+    /// Takes the next nonce and the current acknowledgement state for a packet.
+    fn next_packet_fields(&mut self, sequence: u64) -> Option<(u64, ReliabilityHeader)> {
         let nonce = self.next_nonce;
         self.next_nonce = nonce.checked_add(2)?;
         self.packets_under_key += 1;
-        let header = self.reliability.header(sequence);
+        self.reliability.acknowledgement_sent();
+        Some((nonce, self.reliability.header(sequence)))
+    }
+
+    /// Seals `body` (frames) with the current key under the next nonce.
+    pub(crate) fn seal(&mut self, sequence: u64, body: &[u8]) -> Option<Vec<u8>> {
+        let (nonce, header) = self.next_packet_fields(sequence)?;
+        Some(self.seal_parts(nonce, &header, body))
+    }
+
+    /// Seals the stored body of packet `sequence` (new or retransmitted) without copying
+    /// it out of the retransmission queue first.
+    pub(crate) fn seal_stored(&mut self, sequence: u64) -> Option<Vec<u8>> {
+        let (nonce, header) = self.next_packet_fields(sequence)?;
+        let body = self.reliability.body_of(sequence)?;
+        Some(self.seal_parts(nonce, &header, body))
+    }
+
+    fn seal_parts(&self, nonce: u64, header: &ReliabilityHeader, body: &[u8]) -> Vec<u8> {
         let mut output = Vec::with_capacity(wire::MAX_DATAGRAM);
         let (ephemeral, solution) = if self.first_phase {
             (Some(&self.client_ephemeral), self.puzzle_solution.as_ref())
@@ -340,8 +364,7 @@ impl Tunnel {
             &mut output[plaintext_start..],
         );
         output[tag_offset..plaintext_start].copy_from_slice(&tag);
-        self.reliability.acknowledgement_sent();
-        Some(output)
+        output
     }
 
     /// Room for frames in one packet. Packets built while the client is still in its
