@@ -229,6 +229,29 @@ fn raw_seal_open(total: usize, chunk: usize) -> f64 {
     start.elapsed().as_secs_f64()
 }
 
+/// Microseconds for one key generation (fixed-base) and for one key agreement (measured
+/// as verifying a directory record: one agreement and a 92-byte box).
+fn primitive_costs(count: usize) -> (f64, f64) {
+    let start = CpuClock::now();
+    for index in 0..count {
+        black_box(SecretKey::from_bytes([index as u8; 32]).public_key());
+    }
+    let generation = start.elapsed().as_secs_f64() * 1e6 / count as f64;
+    let now = Time::from_milliseconds(1);
+    let mut client = endpoint(1, 4);
+    let mut server = endpoint(2, 4);
+    let record = server
+        .directory_record(address(2), &client.host_public_key())
+        .expect("record");
+    let host = server.host_public_key();
+    let start = CpuClock::now();
+    for _ in 0..count {
+        black_box(client.verify_record(&record, &host, now).expect("verified"));
+    }
+    let agreement = start.elapsed().as_secs_f64() * 1e6 / count as f64;
+    (generation, agreement)
+}
+
 fn tls_configs() -> (Arc<rustls::ClientConfig>, Arc<rustls::ServerConfig>) {
     let certified =
         rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).expect("certificate");
@@ -329,6 +352,7 @@ fn main() {
     let tls = median(tls_setup);
     let setup_ratio = median(setup_ratios);
     let chunk = bulk_bytes.div_ceil(packets.max(1));
+    let (generation, agreement) = primitive_costs(setups);
 
     println!("MinimaLT benchmarks ({} rounds, median)", rounds);
     println!();
@@ -342,6 +366,7 @@ fn main() {
         x25519.1
     );
     println!("  both sides                      {ours_total:>10.1} us");
+    println!("  (one key generation {generation:.1} us, one key agreement {agreement:.1} us)");
     println!("  rustls TLS 1.3 full handshake   {tls:>10.1} us   (both sides, ring, ECDSA P-256)");
     println!(
         "  MinimaLT / TLS                  {:>10.3}      (goal <= 0.333)",

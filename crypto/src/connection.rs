@@ -23,7 +23,6 @@ pub(crate) enum ConnectionState {
     Open,
 }
 
-#[derive(Debug)]
 pub(crate) struct Connection {
     pub(crate) state: ConnectionState,
     /// Our opening frame (create or accept) is in a packet, so data may follow it.
@@ -35,6 +34,24 @@ pub(crate) struct Connection {
     pub(crate) consumed_bytes: u64,
     pub(crate) advertised_maximum: u64,
     pub(crate) close_requested: bool,
+}
+
+// The send buffer is plaintext: debug output shows its length, never its bytes.
+impl core::fmt::Debug for Connection {
+    fn fmt(&self, formatter: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        formatter
+            .debug_struct("Connection")
+            .field("state", &self.state)
+            .field("announced", &self.announced)
+            .field("send_buffer_length", &self.send_buffer.len())
+            .field("sent_bytes", &self.sent_bytes)
+            .field("peer_maximum", &self.peer_maximum)
+            .field("received_bytes", &self.received_bytes)
+            .field("consumed_bytes", &self.consumed_bytes)
+            .field("advertised_maximum", &self.advertised_maximum)
+            .field("close_requested", &self.close_requested)
+            .finish()
+    }
 }
 
 impl Connection {

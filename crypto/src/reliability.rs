@@ -23,13 +23,26 @@ const MAX_BACKOFF: u32 = 5;
 pub const ACK_DELAY_MILLISECONDS: u64 = 10;
 const PACKETS_PER_ACK: u32 = 8;
 
-#[derive(Debug)]
 struct SentPacket {
     sequence: u64,
     body: Vec<u8>,
     sent_at: Time,
     retransmitted: bool,
     due: bool,
+}
+
+// Bodies are plaintext: debug output shows their length, never their bytes.
+impl core::fmt::Debug for SentPacket {
+    fn fmt(&self, formatter: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        formatter
+            .debug_struct("SentPacket")
+            .field("sequence", &self.sequence)
+            .field("body_length", &self.body.len())
+            .field("sent_at", &self.sent_at)
+            .field("retransmitted", &self.retransmitted)
+            .field("due", &self.due)
+            .finish()
+    }
 }
 
 /// What to do with a received packet, decided before any state changes.
@@ -49,7 +62,6 @@ pub(crate) enum Arrival {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct BeyondWindow;
 
-#[derive(Debug)]
 pub(crate) struct Reliability {
     next_sequence: u64,
     unacknowledged: VecDeque<SentPacket>,
@@ -61,6 +73,25 @@ pub(crate) struct Reliability {
     ack_eager: bool,
     packets_since_ack: u32,
     ack_deadline: Option<Time>,
+}
+
+impl core::fmt::Debug for Reliability {
+    fn fmt(&self, formatter: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        let ahead: Vec<(u64, usize)> = self.ahead.iter().map(|(s, f)| (*s, f.len())).collect();
+        formatter
+            .debug_struct("Reliability")
+            .field("next_sequence", &self.next_sequence)
+            .field("unacknowledged", &self.unacknowledged)
+            .field("smoothed_round_trip", &self.smoothed_round_trip)
+            .field("backoff", &self.backoff)
+            .field("delivered", &self.delivered)
+            .field("ahead_lengths", &ahead)
+            .field("ack_pending", &self.ack_pending)
+            .field("ack_eager", &self.ack_eager)
+            .field("packets_since_ack", &self.packets_since_ack)
+            .field("ack_deadline", &self.ack_deadline)
+            .finish()
+    }
 }
 
 impl Reliability {
