@@ -4,11 +4,14 @@
 //!
 //! Bounds on what a peer can make it hold: at most `max_tunnels` tunnels (each made only
 //! after an authentic first packet, and, while puzzles are on, a correct fresh solution);
-//! per tunnel at most `max_connections_per_tunnel` connections, [`SEND_WINDOW`] buffered
-//! packets of at most [`MAX_DATAGRAM`] bytes, [`MAX_PENDING_CONTROL_FRAMES`] queued replies,
-//! and per connection one receive window ([`CONNECTION_RECEIVE_WINDOW`]) of undelivered
-//! data; at most [`MAX_PENDING_CHALLENGES`] unsent puzzle challenges. A datagram that
-//! fails any check is dropped whole and changes nothing.
+//! per tunnel at most `max_connections_per_tunnel` connections,
+//! [`SEND_WINDOW`](crate::SEND_WINDOW) buffered packets of at most
+//! [`MAX_DATAGRAM`](crate::MAX_DATAGRAM) bytes and
+//! [`MAX_PENDING_CONTROL_FRAMES`](crate::MAX_PENDING_CONTROL_FRAMES) queued replies; per
+//! connection one receive window
+//! ([`CONNECTION_RECEIVE_WINDOW`](crate::CONNECTION_RECEIVE_WINDOW)) of undelivered data;
+//! at most [`MAX_PENDING_CHALLENGES`] unsent puzzle challenges. A datagram that fails any
+//! check is dropped whole and changes nothing.
 //!
 //! This module must never act on a datagram before it authenticated, and never send a
 //! datagram it did not seal.
@@ -21,16 +24,10 @@ use core::net::SocketAddr;
 
 use rand_core::CryptoRngCore;
 
-#[allow(unused_imports)] // Named in the module documentation.
-use crate::connection::CONNECTION_RECEIVE_WINDOW;
 use crate::frame::{FrameError, TypeHash};
 use crate::keys::{KEY_LENGTH, NONCE_LENGTH, PublicKeyBytes, SecretKey};
-#[allow(unused_imports)] // Named in the module documentation.
-use crate::multiplex::MAX_PENDING_CONTROL_FRAMES;
 use crate::puzzle::{PuzzleError, PuzzleKey};
 use crate::record::{DirectoryRecord, RecordError};
-#[allow(unused_imports)] // Named in the module documentation.
-use crate::reliability::SEND_WINDOW;
 use crate::time::Time;
 use crate::tunnel::{Role, Tunnel, TunnelIdChange};
 use crate::wire::{self, MAX_DATAGRAM, Packet, WireError};

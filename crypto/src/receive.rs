@@ -11,10 +11,10 @@ use core::net::SocketAddr;
 use crate::endpoint::{
     DropReason, Endpoint, Event, MAX_PENDING_CHALLENGES, Transmit, TunnelHandle,
 };
-use crate::keys::{Label, SecretKey};
+use crate::keys::Label;
 use crate::puzzle::PuzzleChallenge;
 use crate::time::Time;
-use crate::tunnel::{OpenedPacket, Role, Tunnel};
+use crate::tunnel::{Role, Tunnel};
 use crate::wire::{self, BoxedPacket};
 
 impl Endpoint {
@@ -124,7 +124,7 @@ impl Endpoint {
                 key,
                 client_ephemeral,
             );
-            match open_first(&tunnel, packet, &self.host) {
+            match tunnel.open(packet, &self.host) {
                 Ok(opened) => {
                     outcome = Ok((tunnel, opened));
                     break;
@@ -149,12 +149,4 @@ impl Endpoint {
         self.apply_id_changes(handle);
         Ok(())
     }
-}
-
-fn open_first(
-    tunnel: &Tunnel,
-    packet: &BoxedPacket<'_>,
-    host: &SecretKey,
-) -> Result<OpenedPacket, DropReason> {
-    tunnel.open(packet, host)
 }
