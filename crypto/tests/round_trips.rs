@@ -154,3 +154,75 @@ fn refused_and_closed_connections_are_reported_to_the_client() {
         Err(ethos_crypto::EndpointError::UnknownConnection)
     );
 }
+
+#[test]
+fn incoming_keys_rotate_and_retired_keys_open_nothing() {
+    let lifetime = 1_000;
+    let config = EndpointConfig {
+        incoming_key_lifetime_milliseconds: lifetime,
+        ..EndpointConfig::default()
+    };
+    let start = Time::from_milliseconds(0);
+    let mut server = Endpoint::new(
+        config,
+        SecretKey::from_bytes([2; 32]),
+        Box::new(ChaCha20Rng::seed_from_u64(2)),
+        start,
+    );
+    let verifier = |seed: u8| endpoint(seed);
+    let mut early = verifier(10);
+    let mut late = verifier(11);
+    let old_record = server
+        .directory_record(address(2), &early.host_public_key())
+        .expect("record");
+    let old_record = early
+        .verify_record(&old_record, &server.host_public_key(), start)
+        .expect("verified");
+    assert_eq!(old_record.expiry, Time::from_milliseconds(2 * lifetime));
+    assert_eq!(
+        server.poll_timeout(),
+        Some(Time::from_milliseconds(lifetime))
+    );
+
+    // Rotation: a new key is advertised; the old one still opens tunnels for a while.
+    let rotated = Time::from_milliseconds(lifetime);
+    server.handle_timeout(rotated);
+    let new_record = server
+        .directory_record(address(2), &late.host_public_key())
+        .expect("record");
+    let new_record = late
+        .verify_record(&new_record, &server.host_public_key(), rotated)
+        .expect("verified");
+    assert_ne!(new_record.ephemeral_key, old_record.ephemeral_key);
+    let tunnel = early.connect(rotated, &old_record).expect("tunnel");
+    early
+        .open_connection(tunnel, b"a", TypeHash([1; 64]), b"", None)
+        .expect("open");
+    let packet = early.poll_transmit(rotated).expect("first packet");
+    server
+        .handle_datagram(rotated, address(1), &packet.payload)
+        .expect("previous key still accepted");
+
+    // A first packet under the old key, delivered after the old key was erased, opens nothing.
+    let mut straggler = verifier(12);
+    let stale = straggler.connect(rotated, &old_record).expect("tunnel");
+    straggler
+        .open_connection(stale, b"a", TypeHash([1; 64]), b"", None)
+        .expect("open");
+    let stale_packet = straggler.poll_transmit(rotated).expect("first packet");
+    let retired = Time::from_milliseconds(2 * lifetime);
+    server.handle_timeout(retired);
+    let before = server.summary();
+    assert_eq!(
+        server.handle_datagram(retired, address(3), &stale_packet.payload),
+        Err(ethos_crypto::DropReason::NotAuthentic)
+    );
+    assert_eq!(server.summary(), before);
+    let mut newcomer = verifier(13);
+    assert_eq!(
+        newcomer.connect(retired, &old_record),
+        Err(ethos_crypto::EndpointError::Record(
+            ethos_crypto::RecordError::Expired
+        ))
+    );
+}
