@@ -36,7 +36,7 @@ fn hex(bytes: &[u8]) -> String {
 }
 
 fn unhex(text: &str) -> Result<Vec<u8>, String> {
-    if !text.len().is_multiple_of(2) {
+    if text.len() & 1 == 1 {
         return Err(format!("odd-length hex: {text}"));
     }
     (0..text.len())

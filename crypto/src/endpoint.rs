@@ -472,10 +472,11 @@ impl Endpoint {
     /// receive window.
     pub fn poll_event(&mut self) -> Option<Event> {
         let event = self.events.pop_front()?;
-        if let Event::Data { connection, bytes } = &event
-            && let Some(tunnel) = self.tunnels.get_mut(&connection.tunnel)
-        {
-            tunnel.consumed(connection.id, bytes.len() as u64);
+        if let Event::Data { connection, bytes } = &event {
+            let tunnel = self.tunnels.get_mut(&connection.tunnel);
+            if let Some(tunnel) = tunnel {
+                tunnel.consumed(connection.id, bytes.len() as u64);
+            }
         }
         Some(event)
     }

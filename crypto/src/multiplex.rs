@@ -111,13 +111,13 @@ impl Tunnel {
                 });
             }
             Frame::Accept { connection } => {
-                if let Some(state) = self.connections.get_mut(&connection)
-                    && state.state == ConnectionState::Opening
-                {
+                let handle = self.handle_for(connection);
+                let Some(state) = self.connections.get_mut(&connection) else {
+                    return;
+                };
+                if state.state == ConnectionState::Opening {
                     state.state = ConnectionState::Open;
-                    events.push_back(Event::ConnectionAccepted {
-                        connection: self.handle_for(connection),
-                    });
+                    events.push_back(Event::ConnectionAccepted { connection: handle });
                 }
             }
             Frame::Refuse { connection } => {

@@ -53,7 +53,18 @@ impl World {
             connection,
             now: Time::from_milliseconds(1),
         };
+        // Establish the tunnel and the connection; the genuine datagrams stay in the pool
+        // to be replayed, reordered and damaged.
         world.pump();
+        for _ in 0..3 {
+            let in_flight = world.pool.clone();
+            for (to, bytes) in &in_flight {
+                let from = address(if *to == 0 { 2 } else { 1 });
+                let _ = world.endpoints[*to].handle_datagram(world.now, from, bytes);
+            }
+            world.now = world.now.plus_milliseconds(20);
+            world.pump();
+        }
         Some(world)
     }
 
