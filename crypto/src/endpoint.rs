@@ -10,7 +10,8 @@
 //! [`MAX_PENDING_CONTROL_FRAMES`](crate::MAX_PENDING_CONTROL_FRAMES) queued replies; per
 //! connection one receive window
 //! ([`CONNECTION_RECEIVE_WINDOW`](crate::CONNECTION_RECEIVE_WINDOW)) of undelivered data;
-//! at most [`MAX_PENDING_CHALLENGES`] unsent puzzle challenges. A datagram that fails any
+//! at most [`MAX_PENDING_CHALLENGES`] unsent puzzle challenges and
+//! [`MAX_PENDING_EVENTS`] events the application has not taken. A datagram that fails any
 //! check is dropped whole and changes nothing.
 //!
 //! This module must never act on a datagram before it authenticated, and never send a
@@ -24,16 +25,20 @@ use core::net::SocketAddr;
 
 use rand_core::CryptoRngCore;
 
-use crate::frame::{FrameError, TypeHash};
+pub use crate::failures::{DropReason, EndpointError};
+use crate::frame::TypeHash;
 use crate::keys::{KEY_LENGTH, NONCE_LENGTH, PublicKeyBytes, SecretKey};
-use crate::puzzle::{PuzzleError, PuzzleKey};
+use crate::puzzle::PuzzleKey;
 use crate::record::{DirectoryRecord, RecordError};
 use crate::time::Time;
 use crate::tunnel::{Role, Tunnel, TunnelIdChange};
-use crate::wire::{self, MAX_DATAGRAM, Packet, WireError};
+use crate::wire::{self, MAX_DATAGRAM, Packet};
 
 /// Most puzzle challenges waiting in the outgoing queue; beyond it none are made.
 pub const MAX_PENDING_CHALLENGES: usize = 64;
+/// Most events waiting for the application; while the queue is this long, datagrams are
+/// dropped unread (peers retransmit), so a peer cannot grow it without the application.
+pub const MAX_PENDING_EVENTS: usize = 65_536;
 
 /// Names a tunnel for as long as it lives, across rekeys.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -106,119 +111,6 @@ pub struct Transmit {
     pub destination: SocketAddr,
     /// The UDP payload.
     pub payload: Vec<u8>,
-}
-
-/// Why a datagram was dropped. In every case nothing changed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum DropReason {
-    /// Not a well-formed packet.
-    Malformed(WireError),
-    /// No tunnel has this id, and the packet is not a first packet.
-    UnknownTunnel,
-    /// The box did not authenticate under any key that could apply.
-    NotAuthentic,
-    /// The nonce was already accepted.
-    ReplayedNonce,
-    /// The nonce is older than the reorder window.
-    StaleNonce,
-    /// The nonce has the other side's parity.
-    WrongNonceParity,
-    /// The box authenticated but its contents are malformed.
-    MalformedBox(FrameError),
-    /// The sequence number is further ahead than the receive window.
-    BeyondReceiveWindow,
-    /// A connection's user authenticator does not verify for this tunnel.
-    UserAuthenticationFailed,
-    /// A first packet carries a client key other than its tunnel's, or a server sent one.
-    EphemeralKeyMismatch,
-    /// The endpoint is under load and answered with a puzzle instead.
-    PuzzleIssued,
-    /// The puzzle solution was refused.
-    Puzzle(PuzzleError),
-    /// A puzzle challenge for no tunnel we are opening, or one we will not solve.
-    UnexpectedChallenge,
-    /// The endpoint holds as many tunnels as it may.
-    TooManyTunnels,
-    /// The client's ephemeral key is of small order.
-    WeakKey,
-}
-
-impl fmt::Display for DropReason {
-    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            DropReason::Malformed(error) => write!(formatter, "malformed packet: {error}"),
-            DropReason::UnknownTunnel => formatter.write_str("unknown tunnel id"),
-            DropReason::NotAuthentic => formatter.write_str("box does not authenticate"),
-            DropReason::ReplayedNonce => formatter.write_str("nonce already seen"),
-            DropReason::StaleNonce => formatter.write_str("nonce older than the reorder window"),
-            DropReason::WrongNonceParity => formatter.write_str("nonce of the wrong parity"),
-            DropReason::MalformedBox(error) => write!(formatter, "malformed box: {error}"),
-            DropReason::BeyondReceiveWindow => formatter.write_str("sequence beyond the window"),
-            DropReason::UserAuthenticationFailed => {
-                formatter.write_str("user authenticator does not verify for this tunnel")
-            }
-            DropReason::EphemeralKeyMismatch => {
-                formatter.write_str("client ephemeral key does not match the tunnel")
-            }
-            DropReason::PuzzleIssued => formatter.write_str("answered with a puzzle"),
-            DropReason::Puzzle(error) => write!(formatter, "{error}"),
-            DropReason::UnexpectedChallenge => formatter.write_str("unexpected puzzle challenge"),
-            DropReason::TooManyTunnels => formatter.write_str("too many tunnels"),
-            DropReason::WeakKey => formatter.write_str("client ephemeral key of small order"),
-        }
-    }
-}
-
-/// Why an application request failed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum EndpointError {
-    /// The directory record could not be used.
-    Record(RecordError),
-    /// No such tunnel.
-    UnknownTunnel,
-    /// No such connection (or it was closed).
-    UnknownConnection,
-    /// The service name is longer than the protocol allows.
-    ServiceNameTooLong,
-    /// The first value does not fit in one packet.
-    FirstValueTooLarge,
-    /// Data cannot be sent before the connection was accepted.
-    NotAccepted,
-    /// The connection is not waiting to be accepted or refused.
-    NotAwaitingAnswer,
-    /// Users can be authenticated only to a server whose host key we know.
-    UserAuthenticationUnavailable,
-    /// A key agreement with the peer's key failed (small-order key).
-    WeakKey,
-    /// The tunnel holds as many connections as it may, or ran out of ids.
-    TooManyConnections,
-    /// The endpoint holds as many tunnels as it may.
-    TooManyTunnels,
-    /// Only a tunnel's client moves it, one move at a time, after its first reply.
-    RekeyNotPossible,
-}
-
-impl fmt::Display for EndpointError {
-    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            EndpointError::Record(error) => write!(formatter, "{error}"),
-            EndpointError::UnknownTunnel => formatter.write_str("no such tunnel"),
-            EndpointError::UnknownConnection => formatter.write_str("no such connection"),
-            EndpointError::ServiceNameTooLong => formatter.write_str("service name too long"),
-            EndpointError::FirstValueTooLarge => formatter.write_str("first value too large"),
-            EndpointError::NotAccepted => formatter.write_str("connection not accepted yet"),
-            EndpointError::NotAwaitingAnswer => {
-                formatter.write_str("connection is not waiting for an answer")
-            }
-            EndpointError::UserAuthenticationUnavailable => {
-                formatter.write_str("user authentication needs the server's host key")
-            }
-            EndpointError::WeakKey => formatter.write_str("peer key of small order"),
-            EndpointError::TooManyConnections => formatter.write_str("too many connections"),
-            EndpointError::TooManyTunnels => formatter.write_str("too many tunnels"),
-            EndpointError::RekeyNotPossible => formatter.write_str("tunnel cannot be rekeyed now"),
-        }
-    }
 }
 
 /// Policy and limits of an endpoint.
@@ -577,18 +469,26 @@ impl Endpoint {
         from: SocketAddr,
         bytes: &[u8],
     ) -> Result<(), DropReason> {
-        let verdict = match wire::parse(bytes) {
-            Err(error) => Err(DropReason::Malformed(error)),
-            Ok(Packet::Challenge {
-                tunnel_id,
-                challenge,
-            }) => self.handle_challenge(tunnel_id, &challenge),
-            Ok(Packet::Boxed(packet)) => self.handle_boxed(now, from, &packet),
+        let verdict = if self.events.len() >= MAX_PENDING_EVENTS {
+            Err(DropReason::EventQueueFull)
+        } else {
+            self.dispatch(now, from, bytes)
         };
         match verdict {
             Ok(()) => self.statistics.datagrams_accepted += 1,
             Err(_) => self.statistics.datagrams_dropped += 1,
         }
         verdict
+    }
+
+    fn dispatch(&mut self, now: Time, from: SocketAddr, bytes: &[u8]) -> Result<(), DropReason> {
+        match wire::parse(bytes) {
+            Err(error) => Err(DropReason::Malformed(error)),
+            Ok(Packet::Challenge {
+                tunnel_id,
+                challenge,
+            }) => self.handle_challenge(tunnel_id, &challenge),
+            Ok(Packet::Boxed(packet)) => self.handle_boxed(now, from, &packet),
+        }
     }
 }
