@@ -1,0 +1,194 @@
+//! Stateful fuzzing of `Endpoint::handle_datagram`: a client and a server with a live
+//! tunnel receive a sequence of datagrams — arbitrary bytes, genuine packets replayed or
+//! with bytes changed — interleaved with timers, new data, rekeys and puzzle mode. Beyond
+//! not panicking, every dropped datagram must leave the endpoint's state unchanged.
+#![no_main]
+
+use std::net::SocketAddr;
+
+use ethos_crypto::{ConnectionHandle, Endpoint, EndpointConfig, Event, SecretKey, Time, TypeHash};
+use libfuzzer_sys::fuzz_target;
+use rand_chacha::ChaCha20Rng;
+use rand_core::SeedableRng;
+
+fn address(port: u16) -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], port))
+}
+
+fn endpoint(seed: u8) -> Endpoint {
+    Endpoint::new(
+        EndpointConfig::default(),
+        SecretKey::from_bytes([seed; 32]),
+        Box::new(ChaCha20Rng::seed_from_u64(u64::from(seed))),
+        Time::from_milliseconds(0),
+    )
+}
+
+struct World {
+    endpoints: [Endpoint; 2],
+    /// Genuine datagrams seen so far, with the index of the endpoint they were for.
+    pool: Vec<(usize, Vec<u8>)>,
+    connection: ConnectionHandle,
+    now: Time,
+}
+
+impl World {
+    fn new() -> Option<World> {
+        let mut client = endpoint(1);
+        let mut server = endpoint(2);
+        let record = server
+            .directory_record(address(2), &client.host_public_key())
+            .ok()?;
+        let record = client
+            .verify_record(&record, &server.host_public_key(), Time::from_milliseconds(0))
+            .ok()?;
+        let tunnel = client.connect(Time::from_milliseconds(0), &record).ok()?;
+        let user = SecretKey::from_bytes([3; 32]);
+        let connection = client
+            .open_connection(tunnel, b"echo", TypeHash([1; 64]), b"first", Some(&user))
+            .ok()?;
+        let mut world = World {
+            endpoints: [client, server],
+            pool: Vec::new(),
+            connection,
+            now: Time::from_milliseconds(1),
+        };
+        // Establish the tunnel and the connection; the genuine datagrams stay in the pool
+        // to be replayed, reordered and damaged.
+        world.pump();
+        for _ in 0..3 {
+            let in_flight = world.pool.clone();
+            for (to, bytes) in &in_flight {
+                let from = address(if *to == 0 { 2 } else { 1 });
+                let _ = world.endpoints[*to].handle_datagram(world.now, from, bytes);
+            }
+            world.now = world.now.plus_milliseconds(20);
+            world.pump();
+        }
+        Some(world)
+    }
+
+    /// Moves every pending datagram into the pool and answers events like an application.
+    fn pump(&mut self) {
+        for index in 0..2 {
+            while let Some(transmit) = self.endpoints[index].poll_transmit(self.now) {
+                self.pool.push((1 - index, transmit.payload));
+            }
+            while let Some(event) = self.endpoints[index].poll_event() {
+                if let Event::IncomingConnection { connection, .. } = event {
+                    let _ = self.endpoints[index].accept(connection);
+                }
+            }
+        }
+        if self.pool.len() > 256 {
+            self.pool.drain(..128);
+        }
+    }
+
+    fn deliver(&mut self, to: usize, bytes: &[u8]) {
+        let from = address(if to == 0 { 2 } else { 1 });
+        let before = self.endpoints[to].summary();
+        let verdict = self.endpoints[to].handle_datagram(self.now, from, bytes);
+        if verdict.is_err() {
+            let after = self.endpoints[to].summary();
+            // A puzzle answer queues a challenge; everything else must change nothing.
+            if verdict != Err(ethos_crypto::DropReason::PuzzleIssued) {
+                assert_eq!(before, after, "state changed on {verdict:?}");
+            }
+        }
+    }
+}
+
+/// The fuzzer's input, read front to back.
+struct Cursor<'a>(&'a [u8]);
+
+impl Cursor<'_> {
+    /// `count` bytes, or `None` when fewer are left.
+    fn take(&mut self, count: usize) -> Option<Vec<u8>> {
+        if self.0.len() < count {
+            return None;
+        }
+        let (head, tail) = self.0.split_at(count);
+        self.0 = tail;
+        Some(head.to_vec())
+    }
+}
+
+fuzz_target!(|data: &[u8]| {
+    let Some(mut world) = World::new() else {
+        return;
+    };
+    let mut input = Cursor(data);
+    let mut take = |count: usize| input.take(count);
+    for _ in 0..64 {
+        let Some(operation) = take(1) else { break };
+        match operation[0] % 10 {
+            0 | 1 => {
+                let Some(length) = take(2) else { break };
+                let length = usize::from(u16::from_le_bytes([length[0], length[1]]) % 1500);
+                let bytes = take(length).unwrap_or_default();
+                world.deliver(usize::from(operation[0] % 2), &bytes);
+            }
+            2 | 3 => {
+                let Some(choice) = take(4) else { break };
+                if world.pool.is_empty() {
+                    continue;
+                }
+                let (to, mut bytes) = world.pool[usize::from(choice[0]) % world.pool.len()].clone();
+                if !bytes.is_empty() {
+                    let at = usize::from(u16::from_le_bytes([choice[1], choice[2]])) % bytes.len();
+                    bytes[at] ^= choice[3] | 1;
+                }
+                if operation[0] % 2 == 1 {
+                    bytes.truncate(usize::from(choice[3]) % (bytes.len() + 1));
+                }
+                world.deliver(to, &bytes);
+            }
+            4 => {
+                let Some(step) = take(2) else { break };
+                let step = u64::from(u16::from_le_bytes([step[0], step[1]]));
+                world.now = world.now.plus_milliseconds(step);
+                for endpoint in &mut world.endpoints {
+                    endpoint.handle_timeout(world.now);
+                }
+                world.pump();
+            }
+            5 => {
+                let Some(length) = take(1) else { break };
+                let bytes = vec![length[0]; usize::from(length[0]) * 8];
+                let _ = world.endpoints[0].send(world.connection, &bytes);
+                world.pump();
+            }
+            6 => {
+                let Some(choice) = take(1) else { break };
+                if world.pool.is_empty() {
+                    continue;
+                }
+                let (to, bytes) = world.pool[usize::from(choice[0]) % world.pool.len()].clone();
+                let from = address(if to == 0 { 2 } else { 1 });
+                let _ = world.endpoints[to].handle_datagram(world.now, from, &bytes);
+                world.pump();
+            }
+            7 => {
+                let _ = world.endpoints[0].rekey(world.connection.tunnel);
+                world.pump();
+            }
+            8 => {
+                let Some(difficulty) = take(1) else { break };
+                let difficulty = (difficulty[0] % 6 != 0).then_some(difficulty[0] % 6);
+                world.endpoints[1].set_puzzle_difficulty(difficulty);
+            }
+            _ => {
+                let user = SecretKey::from_bytes([4; 32]);
+                let _ = world.endpoints[0].open_connection(
+                    world.connection.tunnel,
+                    b"other",
+                    TypeHash([2; 64]),
+                    b"value",
+                    Some(&user),
+                );
+                world.pump();
+            }
+        }
+    }
+});
