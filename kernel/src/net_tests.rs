@@ -246,10 +246,11 @@ pub(crate) fn peer() -> Result<(), DriverFailure> {
 }
 
 /// Answers ARP and ICMP echo requests until the stop datagram arrives on the echo
-/// port (at most three minutes), then passes only if it answered at least
-/// [`HOST_PING_COUNT`] echo requests: a guest nobody reached fails.
+/// port (at most ninety seconds, within the host harness's limit), then passes only
+/// if it answered at least [`HOST_PING_COUNT`] echo requests: a guest nobody reached
+/// fails.
 pub(crate) fn serve() -> Result<(), DriverFailure> {
-    const LIMIT_S: u64 = 180;
+    const LIMIT_S: u64 = 90;
     let mut stack = stack()?;
     let socket = stack
         .udp_bind(UDP_ECHO_PORT, 8)
