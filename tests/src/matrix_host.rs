@@ -320,6 +320,20 @@ mod tests {
     }
 
     #[test]
+    fn a_user_other_than_root_is_told_why_the_tap_rows_skip() {
+        let uid = std::fs::read_to_string("/proc/self/status")
+            .ok()
+            .as_deref()
+            .and_then(effective_uid);
+        if uid != Some(0) {
+            assert_eq!(
+                tap_unavailable().as_deref(),
+                Some("not root: creating a tap device needs root")
+            );
+        }
+    }
+
+    #[test]
     fn the_effective_uid_is_read_from_the_status_text() {
         let status = "Name:\tcargo\nUid:\t1000\t0\t1000\t1000\nGid:\t0\t0\t0\t0\n";
         assert_eq!(effective_uid(status), Some(0));
