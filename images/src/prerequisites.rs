@@ -42,6 +42,19 @@ pub const GRUB_ISO: [Tool; 4] = [
     },
 ];
 
+/// What the host-ping matrix rows need: `ip` to make a tap device, `ping` to ping
+/// the guest through it.
+pub const HOST_NETWORK: [Tool; 2] = [
+    Tool {
+        program: "ip",
+        package: "iproute2",
+    },
+    Tool {
+        program: "ping",
+        package: "iputils-ping",
+    },
+];
+
 fn present(tool: &Tool) -> bool {
     if tool.program.starts_with('/') {
         return Path::new(tool.program).exists();

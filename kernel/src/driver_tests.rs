@@ -28,6 +28,7 @@ pub(crate) enum DriverFailure {
     EntropyConstant,
     Network(&'static str),
     Timeout { what: &'static str, seconds: u64 },
+    TooFewEchoesAnswered { answered: u64, wanted: u64 },
 }
 
 impl fmt::Display for DriverFailure {
@@ -68,6 +69,10 @@ impl fmt::Display for DriverFailure {
             DriverFailure::Timeout { what, seconds } => {
                 write!(f, "{what} did not happen within {seconds} s")
             }
+            DriverFailure::TooFewEchoesAnswered { answered, wanted } => write!(
+                f,
+                "answered {answered} ICMP echo requests, fewer than the {wanted} expected"
+            ),
         }
     }
 }

@@ -64,6 +64,7 @@ pub(crate) fn run(test: KernelTest) -> ! {
         KernelTest::NetPing => net_tests::ping().map_err(Failure::Driver),
         KernelTest::UdpEcho => net_tests::udp_echo().map_err(Failure::Driver),
         KernelTest::NetPeer => net_tests::peer().map_err(Failure::Driver),
+        KernelTest::NetServe => net_tests::serve().map_err(Failure::Driver),
         KernelTest::Panic => panic!("deliberate panic from the `panic` test"),
         KernelTest::Fail => Err(Failure::Deliberate),
     };

@@ -10,13 +10,16 @@ use alloc::vec;
 use alloc::vec::Vec;
 use core::fmt;
 
-use ethos_abi::drivers::PEER_MAC_PREFIX;
+use ethos_abi::drivers::{
+    PEER_MAC_PREFIX, TAP_HOST_ADDRESS, TAP_PREFIX_LENGTH, tap_guest_address, tap_guest_number,
+};
 use smoltcp::iface::{Config, Interface, SocketHandle, SocketSet};
 use smoltcp::phy::{self, DeviceCapabilities, Medium};
 use smoltcp::socket::{icmp, udp};
 use smoltcp::time::Instant;
 use smoltcp::wire::{
-    EthernetAddress, HardwareAddress, Icmpv4Packet, Icmpv4Repr, IpAddress, IpCidr, Ipv4Address,
+    EthernetAddress, EthernetFrame, EthernetProtocol, HardwareAddress, Icmpv4Message, Icmpv4Packet,
+    Icmpv4Repr, IpAddress, IpCidr, IpProtocol, Ipv4Address, Ipv4Packet,
 };
 
 use crate::devices::{NetworkDevice, NetworkError};
@@ -38,16 +41,32 @@ impl NetConfig {
     };
 
     /// The configuration a MAC implies: `52:54:00:e7:00:N` is peer `N` on a socket
-    /// network (`10.0.7.N/24`, no gateway); any other MAC takes user networking's.
+    /// network (`10.0.7.N/24`, no gateway); `52:54:00:e8:00:N` is guest `N` on a host
+    /// tap network (`10.0.8.N/24`, no gateway; the host is `10.0.8.1`); any other MAC
+    /// takes user networking's.
     pub fn for_mac(mac: [u8; 6]) -> NetConfig {
-        match Self::peer_number(mac) {
-            Some(number) => NetConfig {
+        if let Some(number) = Self::peer_number(mac) {
+            return NetConfig {
                 address: Self::peer_address(number),
                 prefix_length: 24,
                 gateway: None,
-            },
-            None => Self::USER_NETWORKING,
+            };
         }
+        if let Some(number) = tap_guest_number(mac) {
+            let [a, b, c, d] = tap_guest_address(number);
+            return NetConfig {
+                address: Ipv4Address::new(a, b, c, d),
+                prefix_length: TAP_PREFIX_LENGTH,
+                gateway: None,
+            };
+        }
+        Self::USER_NETWORKING
+    }
+
+    /// The host's end of a tap network.
+    pub fn tap_host_address() -> Ipv4Address {
+        let [a, b, c, d] = TAP_HOST_ADDRESS;
+        Ipv4Address::new(a, b, c, d)
     }
 
     /// The peer number a MAC carries, if it has the peer prefix.
@@ -68,6 +87,26 @@ pub struct NetStatistics {
     pub frames_sent: u64,
     pub send_errors: u64,
     pub receive_errors: u64,
+    /// ICMP echo replies the device accepted: pings this interface answered.
+    pub echo_replies_sent: u64,
+}
+
+/// Whether `frame` is an Ethernet frame carrying an IPv4 ICMP echo reply.
+pub fn is_icmp_echo_reply(frame: &[u8]) -> bool {
+    let Ok(ethernet) = EthernetFrame::new_checked(frame) else {
+        return false;
+    };
+    if ethernet.ethertype() != EthernetProtocol::Ipv4 {
+        return false;
+    }
+    let Ok(ip) = Ipv4Packet::new_checked(ethernet.payload()) else {
+        return false;
+    };
+    if ip.next_header() != IpProtocol::Icmp {
+        return false;
+    }
+    Icmpv4Packet::new_checked(ip.payload())
+        .is_ok_and(|icmp| icmp.msg_type() == Icmpv4Message::EchoReply)
 }
 
 /// Lends a [`NetworkDevice`] to smoltcp with one receive buffer.
@@ -97,7 +136,12 @@ impl<D: NetworkDevice> phy::TxToken for TransmitSlot<'_, D> {
         let mut frame = vec![0u8; length];
         let result = f(&mut frame);
         match self.device.transmit(&frame) {
-            Ok(()) => self.statistics.frames_sent += 1,
+            Ok(()) => {
+                self.statistics.frames_sent += 1;
+                if is_icmp_echo_reply(&frame) {
+                    self.statistics.echo_replies_sent += 1;
+                }
+            }
             Err(_) => self.statistics.send_errors += 1,
         }
         result

@@ -96,6 +96,23 @@ fn configuration_follows_the_mac() {
 }
 
 #[test]
+fn a_tap_mac_gives_the_tap_network_and_never_the_host_address() {
+    use ethos_abi::drivers::{TAP_GUEST_NUMBER, tap_guest_mac};
+    let guest = NetConfig::for_mac(tap_guest_mac(TAP_GUEST_NUMBER));
+    assert_eq!(guest.address, Ipv4Address::new(10, 0, 8, 2));
+    assert_eq!(guest.prefix_length, 24);
+    assert_eq!(guest.gateway, None);
+    assert_eq!(NetConfig::tap_host_address(), Ipv4Address::new(10, 0, 8, 1));
+    // The host's own number, and the network and broadcast numbers, are not guests.
+    for reserved in [0, 1, 255] {
+        assert_eq!(
+            NetConfig::for_mac(tap_guest_mac(reserved)),
+            NetConfig::USER_NETWORKING
+        );
+    }
+}
+
+#[test]
 fn udp_crosses_the_wire_both_ways_byte_exact() {
     let (mut one, mut two) = wire();
     let socket_one = one.udp_bind(7000, 8).unwrap();
@@ -140,6 +157,34 @@ fn pings_are_answered() {
         replies.contains(&(2, NetConfig::peer_address(2))),
         "{replies:?}"
     );
+    // Only the pinged side answered, and it counted what it answered.
+    assert_eq!(
+        two.statistics().echo_replies_sent,
+        replies.len() as u64,
+        "{replies:?}"
+    );
+    assert_eq!(one.statistics().echo_replies_sent, 0);
+}
+
+#[test]
+fn only_echo_replies_are_counted_as_answers() {
+    let (mut one, mut two) = wire();
+    let mut now = 0;
+    let socket_one = one.udp_bind(7000, 4).unwrap();
+    let socket_two = two.udp_bind(7000, 4).unwrap();
+    one.udp_send(
+        socket_one,
+        (NetConfig::peer_address(2), 7000),
+        b"not a ping",
+    )
+    .unwrap();
+    run(&mut one, &mut two, &mut now);
+    let mut buffer = [0u8; 64];
+    assert!(two.udp_receive(socket_two, &mut buffer).is_some());
+    assert_eq!(one.statistics().echo_replies_sent, 0);
+    assert_eq!(two.statistics().echo_replies_sent, 0);
+    assert!(!is_icmp_echo_reply(&[]));
+    assert!(!is_icmp_echo_reply(&[0xff; 60]));
 }
 
 #[test]

@@ -1,13 +1,15 @@
 //! Kernel tests of the native network stack over whatever network device the probe
-//! bound: ICMP echo, a UDP echo service for a host process, and UDP between two
-//! guests on one socket network.
+//! bound: ICMP echo, a UDP echo service for a host process, UDP between two guests
+//! on one socket network, and serving the host's pings on a tap network.
 //!
 //! Every loop here is bounded in time; a test that waits too long fails.
 
 use alloc::boxed::Box;
 use alloc::vec;
 
-use ethos_abi::drivers::{PEER_UDP_PORT, UDP_ECHO_PORT, UDP_ECHO_STOP};
+use ethos_abi::drivers::{
+    HOST_PING_COUNT, NET_SERVING_METRIC, PEER_UDP_PORT, UDP_ECHO_PORT, UDP_ECHO_STOP,
+};
 use ethos_kernel::devices::{DeviceClass, NetworkDevice};
 use ethos_kernel::net_stack::{NetConfig, NetStack};
 use smoltcp::wire::Ipv4Address;
@@ -240,5 +242,47 @@ pub(crate) fn peer() -> Result<(), DriverFailure> {
         stack.poll(now_ms());
     }
     report_statistics(&stack);
+    Ok(())
+}
+
+/// Answers ARP and ICMP echo requests until the stop datagram arrives on the echo
+/// port (at most ninety seconds, within the host harness's limit), then passes only
+/// if it answered at least [`HOST_PING_COUNT`] echo requests: a guest nobody reached
+/// fails.
+pub(crate) fn serve() -> Result<(), DriverFailure> {
+    const LIMIT_S: u64 = 90;
+    let mut stack = stack()?;
+    let socket = stack
+        .udp_bind(UDP_ECHO_PORT, 8)
+        .map_err(|_| DriverFailure::Network("cannot bind the echo port"))?;
+    let address = stack.config().address;
+    tracing::info!(%address, "serving ICMP echo until the stop datagram");
+    metric(
+        NET_SERVING_METRIC,
+        u64::from(u32::from_be_bytes(address.octets())),
+        "ipv4",
+    );
+    let deadline = now_ms() + LIMIT_S * 1000;
+    let mut buffer = vec![0u8; 2048];
+    let mut stopped = false;
+    while !stopped && now_ms() < deadline {
+        stack.poll(now_ms());
+        while let Some((length, from, _)) = stack.udp_receive(socket, &mut buffer) {
+            if &buffer[..length] == UDP_ECHO_STOP {
+                tracing::info!(%from, "stop datagram received");
+                stopped = true;
+            }
+        }
+    }
+    let answered = stack.statistics().echo_replies_sent;
+    metric("echo_replies_sent", answered, "count");
+    report_statistics(&stack);
+    if !stopped {
+        tracing::warn!(seconds = LIMIT_S, "no stop datagram arrived");
+    }
+    let wanted = u64::from(HOST_PING_COUNT);
+    if answered < wanted {
+        return Err(DriverFailure::TooFewEchoesAnswered { answered, wanted });
+    }
     Ok(())
 }

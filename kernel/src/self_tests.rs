@@ -35,6 +35,9 @@ pub enum KernelTest {
     UdpEcho,
     /// Two guests on one socket network exchange UDP datagrams both ways.
     NetPeer,
+    /// Answers ARP and ICMP echo until the host sends the stop datagram to the echo
+    /// port; passes only if enough echo requests were answered.
+    NetServe,
     /// Panics on purpose: the panic path must exit with the failure code.
     Panic,
     /// Fails on purpose: proves the harness reports a failed kernel test as failed.
@@ -43,7 +46,7 @@ pub enum KernelTest {
 
 impl KernelTest {
     /// Every test, in the order `--help` texts list them.
-    pub const ALL: [KernelTest; 15] = [
+    pub const ALL: [KernelTest; 16] = [
         KernelTest::Boot,
         KernelTest::Timer,
         KernelTest::PageFault,
@@ -57,6 +60,7 @@ impl KernelTest {
         KernelTest::NetPing,
         KernelTest::UdpEcho,
         KernelTest::NetPeer,
+        KernelTest::NetServe,
         KernelTest::Panic,
         KernelTest::Fail,
     ];
@@ -77,6 +81,7 @@ impl KernelTest {
             KernelTest::NetPing => "net_ping",
             KernelTest::UdpEcho => "udp_echo",
             KernelTest::NetPeer => "net_peer",
+            KernelTest::NetServe => "net_serve",
             KernelTest::Panic => "panic",
             KernelTest::Fail => "fail",
         }

@@ -113,6 +113,16 @@ impl Transcript {
 /// Boots `config`, waits at most `timeout`, and returns the transcript. QEMU is
 /// always gone when this returns.
 pub fn run(config: &QemuConfig, timeout: Duration) -> Transcript {
+    run_observed(config, timeout, |_| {})
+}
+
+/// Like [`run`], and hands every serial line to `observe` as it arrives, so host
+/// work can start when the kernel says it is ready for it.
+pub fn run_observed(
+    config: &QemuConfig,
+    timeout: Duration,
+    mut observe: impl FnMut(&str),
+) -> Transcript {
     let command = config.display();
     let spawned = Instant::now();
     let mut process = match QemuProcess::spawn(config.command(), Stdio::piped()) {
@@ -165,7 +175,10 @@ pub fn run(config: &QemuConfig, timeout: Duration) -> Transcript {
             break RunEnd::TimedOut(timeout);
         }
         match receiver.recv_timeout((deadline - now).min(Duration::from_millis(50))) {
-            Ok(line) => lines.push(line),
+            Ok(line) => {
+                observe(&line.1);
+                lines.push(line);
+            }
             Err(mpsc::RecvTimeoutError::Timeout) => {}
             Err(mpsc::RecvTimeoutError::Disconnected) => {
                 // Output closed: QEMU is exiting. Give it until the deadline.

@@ -1,6 +1,7 @@
 //! The driver regression matrix: (device model, QEMU options, backend, test) rows
 //! that `cargo xtask test` expands into QEMU runs, with host-side work where a row
-//! needs it (a UDP echo client, a second guest, a disk image checked afterwards).
+//! needs it (a UDP echo client, a second guest, a disk image checked afterwards, the
+//! host's own `ping` through a tap device).
 //!
 //! The same rows will carry a `rump` backend once rump-backed drivers exist; a row
 //! judges the device class, not the driver. Every row is a real boot that can fail:
@@ -11,10 +12,19 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use ethos_abi::Report;
-use ethos_abi::drivers::{BLOCK_PATTERN_SEED, PATTERN_SECTOR, fill_sector_pattern};
+use std::net::Ipv4Addr;
+use std::sync::mpsc;
+
+use ethos_abi::drivers::{
+    BLOCK_PATTERN_SEED, HOST_PING_COUNT, NET_SERVING_METRIC, PATTERN_SECTOR, TAP_GUEST_NUMBER,
+    fill_sector_pattern, tap_guest_address, tap_guest_mac,
+};
 
 use crate::harness::{self, Expectation, RunEnd, Transcript, Verdict};
-use crate::matrix_host::{EchoSummary, free_tcp_port, free_udp_port, udp_echo_client};
+use crate::matrix_host::{
+    EchoSummary, PingSummary, TapDevice, free_tcp_port, free_udp_port, ping_through, send_stop,
+    tap_unavailable, udp_echo_client,
+};
 use crate::qemu::{Accelerator, Machine, QemuConfig};
 use crate::system::{Inputs, Outcome};
 
@@ -48,6 +58,10 @@ pub enum Scenario {
     UdpEcho { datagrams: u32 },
     /// Two guests on a socket network; both must pass.
     Peers,
+    /// The host pings the guest through a tap device with the system `ping`; every
+    /// echo must come back, and the guest must count them answered. Skipped (never
+    /// passed) where the host cannot make a tap device.
+    HostPing,
     /// No device of any class: the kernel names each missing class and goes on.
     NoDevices,
 }
@@ -57,7 +71,8 @@ pub enum Scenario {
 pub struct MatrixRow {
     pub name: &'static str,
     pub device_model: &'static str,
-    /// Options for QEMU; `{disk}`, `{port}` and `{peer}` are filled in per run.
+    /// Options for QEMU; `{disk}`, `{port}`, `{peer}`, `{mac}`, `{generation}`,
+    /// `{tap}` and `{tap_mac}` are filled in per run.
     pub qemu_options: &'static str,
     pub backend: Backend,
     /// The kernel test (`test=NAME`).
@@ -134,6 +149,26 @@ pub fn rows() -> Vec<MatrixRow> {
             Peers,
         ),
         row(
+            "matrix-virtio-net-legacy-host-ping",
+            "virtio-net-pci (legacy) on a tap device",
+            concat!(
+                "-netdev tap,id=n0,ifname={tap},script=no,downscript=no",
+                " -device virtio-net-pci,netdev=n0,mac={tap_mac},disable-modern=on"
+            ),
+            "net_serve",
+            HostPing,
+        ),
+        row(
+            "matrix-virtio-net-modern-host-ping",
+            "virtio-net-pci (modern) on a tap device",
+            concat!(
+                "-netdev tap,id=n0,ifname={tap},script=no,downscript=no",
+                " -device virtio-net-pci,netdev=n0,mac={tap_mac},disable-legacy=on"
+            ),
+            "net_serve",
+            HostPing,
+        ),
+        row(
             "matrix-virtio-blk-legacy",
             "virtio-blk-pci (legacy)",
             concat!(
@@ -204,6 +239,7 @@ struct Fill {
     peer: String,
     mac: String,
     generation: String,
+    tap: String,
 }
 
 fn expand(options: &str, fill: &Fill) -> Vec<String> {
@@ -216,6 +252,8 @@ fn expand(options: &str, fill: &Fill) -> Vec<String> {
                 .replace("{peer}", &fill.peer)
                 .replace("{mac}", &fill.mac)
                 .replace("{generation}", &fill.generation)
+                .replace("{tap_mac}", &tap_mac_text())
+                .replace("{tap}", &fill.tap)
         })
         .collect()
 }
@@ -241,6 +279,7 @@ impl MatrixRow {
             peer: "listen=127.0.0.1:PORT".into(),
             mac: "52:54:00:e7:00:01".into(),
             generation: "disable-legacy=on".into(),
+            tap: "ethos-tapN".into(),
         };
         self.config(inputs, &fill).display()
     }
@@ -296,6 +335,10 @@ impl MatrixRow {
             }
             Scenario::UdpEcho { datagrams } => self.run_echo(inputs, datagrams, &pass),
             Scenario::Peers => self.run_peers(inputs, &pass),
+            Scenario::HostPing => match tap_unavailable() {
+                Some(reason) => (Verdict::Skipped(reason), Vec::new()),
+                None => self.run_host_ping(inputs, &pass),
+            },
         }
     }
 
@@ -388,6 +431,84 @@ impl MatrixRow {
         };
         (verdict, vec![listener, connector])
     }
+}
+
+impl MatrixRow {
+    /// Makes a tap device, boots the guest on it, waits for it to serve, pings it
+    /// with the system `ping`, stops it, and deletes the tap device in every case.
+    fn run_host_ping(&self, inputs: &Inputs, pass: &Expectation) -> (Verdict, Vec<Transcript>) {
+        let tap = match TapDevice::create() {
+            Ok(tap) => tap,
+            Err(reason) => return (Verdict::Failed(format!("tap device: {reason}")), Vec::new()),
+        };
+        let fill = Fill {
+            tap: tap.name().to_string(),
+            ..Fill::default()
+        };
+        let config = self.config(inputs, &fill);
+        let (serving_sender, serving) = mpsc::channel::<()>();
+        let guest = std::thread::spawn(move || {
+            harness::run_observed(&config, TCG_TIMEOUT, |line| {
+                if matches!(
+                    ethos_abi::Report::parse(line),
+                    Ok(Some(Report::Metric { name, .. })) if name == NET_SERVING_METRIC
+                ) {
+                    let _ = serving_sender.send(());
+                }
+            })
+        });
+        let [a, b, c, d] = tap_guest_address(TAP_GUEST_NUMBER);
+        let target = Ipv4Addr::new(a, b, c, d);
+        let pinged = match serving.recv_timeout(Duration::from_secs(60)) {
+            Ok(()) => ping_through(&tap, target, HOST_PING_COUNT),
+            Err(_) => Err("the guest never reported that it serves".to_string()),
+        };
+        if let Ok(summary) = &pinged {
+            println!("     {}", summary.line);
+        }
+        // Stop the guest whatever the ping did, so its own verdict comes promptly.
+        let stopped = send_stop(target);
+        let transcript = guest.join().unwrap_or_else(|_| lost_run());
+        drop(tap);
+        let verdict = match (pinged, stopped, harness::judge(&transcript, pass)) {
+            (Err(reason), _, _) => Verdict::Failed(format!("host ping: {reason}")),
+            (Ok(summary), _, _) if !every_echo_returned(&summary) => Verdict::Failed(format!(
+                "host ping: not every echo came back: {}",
+                summary.line
+            )),
+            (_, Err(reason), _) => Verdict::Failed(format!("host stop datagram: {reason}")),
+            (Ok(summary), Ok(()), Verdict::Passed) => answers_agree(&transcript, &summary)
+                .map_or_else(Verdict::Failed, |()| Verdict::Passed),
+            (Ok(_), Ok(()), other) => other,
+        };
+        (verdict, vec![transcript])
+    }
+}
+
+/// Whether `ping` got back every echo it sent, and sent as many as asked.
+fn every_echo_returned(summary: &PingSummary) -> bool {
+    summary.transmitted == HOST_PING_COUNT && summary.received == summary.transmitted
+}
+
+/// The guest must have answered at least the echoes the host got back.
+fn answers_agree(transcript: &Transcript, summary: &PingSummary) -> Result<(), String> {
+    let answered = metric(transcript, "echo_replies_sent").ok_or("no echo_replies_sent metric")?;
+    if answered < u64::from(summary.received) {
+        return Err(format!(
+            "the guest answered {answered} echo requests, the host got {} replies",
+            summary.received
+        ));
+    }
+    Ok(())
+}
+
+/// The tap guest's MAC as QEMU writes it.
+fn tap_mac_text() -> String {
+    tap_guest_mac(TAP_GUEST_NUMBER)
+        .iter()
+        .map(|byte| format!("{byte:02x}"))
+        .collect::<Vec<_>>()
+        .join(":")
 }
 
 /// `blkdebug` rules failing one write and one read with EIO.
@@ -498,11 +619,56 @@ mod tests {
             port: 5555,
             ..Fill::default()
         };
-        let options = "-drive file={disk},format=raw -netdev user,hostfwd=udp:127.0.0.1:{port}-:7";
+        let options = "-drive file={disk},format=raw -netdev user,hostfwd=udp:127.0.0.1:{port}-:7 \
+                       -netdev tap,ifname={tap} -device virtio-net-pci,mac={tap_mac}";
+        let fill = Fill {
+            tap: "ethos-tap7".into(),
+            ..fill
+        };
         let words = expand(options, &fill);
+        assert!(words.iter().any(|word| word.ends_with("ifname=ethos-tap7")));
+        assert!(
+            words
+                .iter()
+                .any(|word| word.ends_with("mac=52:54:00:e8:00:02"))
+        );
         assert!(words.iter().any(|word| word.contains("file=/tmp/d.img")));
         assert!(words.iter().any(|word| word.contains("127.0.0.1:5555-:7")));
         assert!(words.iter().all(|word| !word.contains('{')));
+    }
+
+    #[test]
+    fn a_host_ping_needs_every_echo_and_the_guest_to_agree() {
+        let summary = |transmitted, received| PingSummary {
+            transmitted,
+            received,
+            line: String::new(),
+        };
+        assert!(every_echo_returned(&summary(
+            HOST_PING_COUNT,
+            HOST_PING_COUNT
+        )));
+        assert!(!every_echo_returned(&summary(
+            HOST_PING_COUNT,
+            HOST_PING_COUNT - 1
+        )));
+        assert!(!every_echo_returned(&summary(0, 0)));
+        let transcript = |answered: u64| Transcript {
+            command: String::new(),
+            lines: vec![(
+                Duration::ZERO,
+                format!("@ethos metric name=echo_replies_sent value={answered} unit=count"),
+            )],
+            stderr: String::new(),
+            end: RunEnd::Kernel(ethos_abi::ExitCode::Success),
+        };
+        assert_eq!(answers_agree(&transcript(5), &summary(5, 5)), Ok(()));
+        assert!(answers_agree(&transcript(4), &summary(5, 5)).is_err());
+        assert_eq!(
+            select(Some("host-ping")).len(),
+            2,
+            "a legacy and a modern host-ping row"
+        );
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! Contracts between the driver kernel tests and the host side that judges them: the
 //! disk pattern the block test writes (the host re-derives it to check the image
-//! file), the UDP echo port, and the addresses of two guests on one socket network.
+//! file), the UDP echo port, the addresses of two guests on one socket network, and
+//! the addresses of a guest and its host on a tap network.
 //!
 //! Only definitions live here; nothing may allocate or depend on a driver.
 
@@ -42,6 +43,50 @@ pub const PEER_MAC_PREFIX: [u8; 5] = [0x52, 0x54, 0x00, 0xe7, 0x00];
 /// The UDP port two peer guests exchange datagrams on.
 pub const PEER_UDP_PORT: u16 = 7000;
 
+/// The MAC prefix of a guest on a host tap network; the last byte `N` (2 to 254)
+/// gives the guest the address `10.0.8.N/24`. The host's end of the tap is
+/// [`TAP_HOST_ADDRESS`].
+pub const TAP_MAC_PREFIX: [u8; 5] = [0x52, 0x54, 0x00, 0xe8, 0x00];
+
+/// The first three octets of the tap network's addresses.
+pub const TAP_NETWORK: [u8; 3] = [10, 0, 8];
+
+/// The prefix length of the tap network.
+pub const TAP_PREFIX_LENGTH: u8 = 24;
+
+/// The host's address on the tap network; no guest MAC may map to it.
+pub const TAP_HOST_ADDRESS: [u8; 4] = [10, 0, 8, 1];
+
+/// The guest number the host-ping rows give their guest.
+pub const TAP_GUEST_NUMBER: u8 = 2;
+
+/// The guest number a MAC carries on a tap network, if it has the tap prefix and a
+/// number that is neither the network, the host nor the broadcast address.
+pub fn tap_guest_number(mac: [u8; 6]) -> Option<u8> {
+    (mac[..5] == TAP_MAC_PREFIX && !matches!(mac[5], 0 | 1 | 255)).then_some(mac[5])
+}
+
+/// The MAC of tap guest `number`.
+pub const fn tap_guest_mac(number: u8) -> [u8; 6] {
+    let prefix = TAP_MAC_PREFIX;
+    [
+        prefix[0], prefix[1], prefix[2], prefix[3], prefix[4], number,
+    ]
+}
+
+/// The IPv4 address of tap guest `number`.
+pub const fn tap_guest_address(number: u8) -> [u8; 4] {
+    [TAP_NETWORK[0], TAP_NETWORK[1], TAP_NETWORK[2], number]
+}
+
+/// How many echo requests the host sends a serving guest; the guest's `net_serve`
+/// test passes only if it answered at least this many.
+pub const HOST_PING_COUNT: u32 = 5;
+
+/// The metric a serving guest reports once it answers ARP and ICMP echo; its value
+/// is the guest's IPv4 address as a big-endian number.
+pub const NET_SERVING_METRIC: &str = "net_serving";
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -57,5 +102,22 @@ mod tests {
         fill_sector_pattern(BLOCK_PATTERN_SEED, 0, &mut again);
         assert_eq!(first, again);
         assert!(first.iter().any(|&byte| byte != first[0]));
+    }
+
+    #[test]
+    fn tap_macs_map_to_guest_addresses_and_never_to_the_host() {
+        assert_eq!(
+            tap_guest_number(tap_guest_mac(TAP_GUEST_NUMBER)),
+            Some(TAP_GUEST_NUMBER)
+        );
+        assert_eq!(tap_guest_address(TAP_GUEST_NUMBER), [10, 0, 8, 2]);
+        for reserved in [0, 1, 255] {
+            assert_eq!(tap_guest_number(tap_guest_mac(reserved)), None);
+        }
+        assert_ne!(tap_guest_address(TAP_GUEST_NUMBER), TAP_HOST_ADDRESS);
+        assert_eq!(TAP_HOST_ADDRESS[..3], TAP_NETWORK);
+        let mut peer = tap_guest_mac(2);
+        peer[..5].copy_from_slice(&PEER_MAC_PREFIX);
+        assert_eq!(tap_guest_number(peer), None);
     }
 }

@@ -257,6 +257,15 @@ pub(crate) fn test(arguments: &TestArguments) -> Result<ExitCode, XtaskError> {
                 outcome.log.as_deref(),
             );
         }
+        if matrix_rows
+            .iter()
+            .any(|row| row.scenario == matrix::Scenario::HostPing)
+        {
+            // Without the tools the host-ping rows skip themselves, naming what is missing.
+            if let Err(error) = prerequisites::ensure(&prerequisites::HOST_NETWORK) {
+                println!("the host-ping rows cannot run here: {error}");
+            }
+        }
         for row in matrix_rows {
             println!(
                 "---- {}: {} | backend {} | test={}",
