@@ -1,4 +1,5 @@
-//! What the boot loader tells the kernel: protocol, memory map, command line.
+//! What the boot loader tells the kernel: protocol, memory map, command line, and
+//! (PVH) where the ACPI RSDP is.
 //!
 //! PVH start info (Xen's `hvm_start_info`, also used by QEMU and Firecracker) is
 //! read by hand, it is four fields; multiboot2 information through the `multiboot2`
@@ -40,6 +41,8 @@ pub(crate) struct BootInfo {
     /// RAM as the firmware reported it, before the kernel reserves anything.
     pub(crate) ram: MemoryMap,
     pub(crate) command_line: &'static str,
+    /// The ACPI RSDP's physical address, when the loader handed one over.
+    pub(crate) rsdp: Option<u64>,
 }
 
 /// Why the boot information cannot be used.
@@ -184,6 +187,7 @@ fn parse_pvh(address: u32) -> Result<BootInfo, BootInfoError> {
         protocol: BootProtocol::Pvh,
         ram,
         command_line,
+        rsdp: (info.rsdp_address != 0).then_some(info.rsdp_address),
     })
 }
 
@@ -217,6 +221,9 @@ fn parse_multiboot2(address: u32) -> Result<BootInfo, BootInfoError> {
         protocol: BootProtocol::Multiboot2,
         ram,
         command_line,
+        // Multiboot2 loaders copy the RSDP into a tag; the kernel finds the
+        // original in the BIOS areas instead.
+        rsdp: None,
     })
 }
 

@@ -87,7 +87,7 @@ pub(crate) fn now_ms() -> u64 {
 }
 
 pub(crate) fn devices() -> Result<(), DriverFailure> {
-    let (functions, counts) = drivers::with_devices(|devices| {
+    let (functions, counts, ecam) = drivers::with_devices(|devices| {
         for function in &devices.functions {
             tracing::info!(%function, "PCI");
         }
@@ -106,10 +106,13 @@ pub(crate) fn devices() -> Result<(), DriverFailure> {
             tracing::info!(class = class.name(), "missing");
         }
         let counts = DeviceClass::ALL.map(|class| devices.inventory.count(class) as u64);
-        (devices.functions.len() as u64, counts)
+        tracing::info!(access = devices.config_access, "PCI configuration space");
+        let ecam = u64::from(devices.config_access == "ecam");
+        (devices.functions.len() as u64, counts, ecam)
     })
     .ok_or(DriverFailure::NotProbed)?;
     metric("pci_functions", functions, "count");
+    metric("pci_config_ecam", ecam, "bool");
     metric("devices_network", counts[0], "count");
     metric("devices_block", counts[1], "count");
     metric("devices_entropy", counts[2], "count");

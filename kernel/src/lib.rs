@@ -8,6 +8,7 @@
 
 extern crate alloc;
 
+pub mod acpi;
 pub mod block_check;
 pub mod clock;
 pub mod command_line;

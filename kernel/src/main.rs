@@ -80,6 +80,8 @@ mod kernel {
         let Some(test) = line.known_test() else {
             unknown_test(line.test.unwrap_or_default());
         };
+        // Before `memory::init`: the tables are read through the boot identity map.
+        arch::discover_firmware_tables(boot.rsdp);
         let memory = memory::init(&boot.ram)
             .unwrap_or_else(|error| fatal("memory", format_args!("{error}")));
         time::mark_stage(3);

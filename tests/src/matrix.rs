@@ -64,12 +64,17 @@ pub enum Scenario {
     HostPing,
     /// No device of any class: the kernel names each missing class and goes on.
     NoDevices,
+    /// The `devices` test; the kernel must report reaching configuration space
+    /// through ECAM (`true`) or port I/O (`false`), and have bound a block device.
+    ConfigAccess { ecam: bool },
 }
 
 /// One row of the matrix.
 #[derive(Clone, Copy, Debug)]
 pub struct MatrixRow {
     pub name: &'static str,
+    /// The emulated machine: the PC unless a row needs PCI Express.
+    pub machine: Machine,
     pub device_model: &'static str,
     /// Options for QEMU; `{disk}`, `{port}`, `{peer}`, `{mac}`, `{generation}`,
     /// `{tap}` and `{tap_mac}` are filled in per run.
@@ -95,6 +100,7 @@ const fn row(
 ) -> MatrixRow {
     MatrixRow {
         name,
+        machine: Machine::Pc,
         device_model,
         qemu_options,
         backend: Backend::Native,
@@ -213,7 +219,44 @@ pub fn rows() -> Vec<MatrixRow> {
             Kernel,
         ),
         row("matrix-no-devices", "none", "", "devices", NoDevices),
+        row(
+            "matrix-pc-port-io",
+            "virtio-blk-pci (modern) on the PC",
+            concat!(
+                "-drive file={disk},format=raw,if=none,id=d0",
+                " -device virtio-blk-pci,drive=d0,disable-legacy=on"
+            ),
+            "devices",
+            ConfigAccess { ecam: false },
+        ),
+        on_q35(row(
+            "matrix-q35-ecam",
+            "virtio-blk-pci (modern) on Q35",
+            concat!(
+                "-drive file={disk},format=raw,if=none,id=d0",
+                " -device virtio-blk-pci,drive=d0,disable-legacy=on"
+            ),
+            "devices",
+            ConfigAccess { ecam: true },
+        )),
+        on_q35(row(
+            "matrix-q35-virtio-blk-modern",
+            "virtio-blk-pci (modern) on Q35",
+            concat!(
+                "-drive file={disk},format=raw,if=none,id=d0",
+                " -device virtio-blk-pci,drive=d0,disable-legacy=on"
+            ),
+            "block",
+            BlockPattern,
+        )),
     ]
+}
+
+const fn on_q35(row: MatrixRow) -> MatrixRow {
+    MatrixRow {
+        machine: Machine::Q35,
+        ..row
+    }
 }
 
 /// Rows whose name, device model or backend contains `filter`.
@@ -263,7 +306,7 @@ impl MatrixRow {
         let mut config = QemuConfig::pvh(
             &inputs.kernel,
             &format!("test={}", self.test),
-            Machine::Pc,
+            self.machine,
             Accelerator::Tcg,
         );
         config.extra = expand(self.qemu_options, fill);
@@ -330,7 +373,7 @@ impl MatrixRow {
                 };
                 (verdict, vec![transcript])
             }
-            Scenario::BlockPattern | Scenario::BlockFaults => {
+            Scenario::BlockPattern | Scenario::BlockFaults | Scenario::ConfigAccess { .. } => {
                 self.run_block(inputs, scratch, &pass)
             }
             Scenario::UdpEcho { datagrams } => self.run_echo(inputs, datagrams, &pass),
@@ -365,6 +408,10 @@ impl MatrixRow {
         let verdict = match (harness::judge(&transcript, pass), self.scenario) {
             (Verdict::Passed, Scenario::BlockPattern) => {
                 image_holds_pattern(&disk).map_or_else(Verdict::Failed, |()| Verdict::Passed)
+            }
+            (Verdict::Passed, Scenario::ConfigAccess { ecam }) => {
+                config_access_reported(&transcript, ecam)
+                    .map_or_else(Verdict::Failed, |()| Verdict::Passed)
             }
             (verdict, _) => verdict,
         };
@@ -577,6 +624,24 @@ fn no_devices_reported(transcript: &Transcript) -> Result<(), String> {
         }
     }
     Ok(())
+}
+
+fn config_access_reported(transcript: &Transcript, ecam: bool) -> Result<(), String> {
+    let reported = metric(transcript, "pci_config_ecam").ok_or("no pci_config_ecam metric")?;
+    let wanted = u64::from(ecam);
+    if reported != wanted {
+        return Err(format!(
+            "configuration space was reached by {}, not {}",
+            if reported == 1 { "ECAM" } else { "port I/O" },
+            if ecam { "ECAM" } else { "port I/O" }
+        ));
+    }
+    match metric(transcript, "devices_block") {
+        Some(1) => Ok(()),
+        other => Err(format!(
+            "the virtio-blk device was not bound (devices_block {other:?})"
+        )),
+    }
 }
 
 /// The transcript of a run whose thread died before it could return one.

@@ -72,6 +72,8 @@ pub enum Machine {
     Pc,
     /// QEMU's firmware-light microvm: PVH straight from `-kernel`.
     Microvm,
+    /// The PC with PCI Express (Q35): SeaBIOS, and an ACPI MCFG describing ECAM.
+    Q35,
 }
 
 impl Machine {
@@ -79,6 +81,7 @@ impl Machine {
         match self {
             Machine::Pc => "pc",
             Machine::Microvm => "microvm",
+            Machine::Q35 => "q35",
         }
     }
 }

@@ -1,5 +1,6 @@
-//! Finds devices at boot and binds drivers to them: PCI enumeration, the registry of
-//! native drivers, BAR mapping, INTx routing, and the slots the rest of the kernel
+//! Finds devices at boot and binds drivers to them: PCI enumeration (through ECAM
+//! where the ACPI MCFG describes a window, else port I/O), the registry of native
+//! drivers, BAR mapping, INTx routing, and the slots the rest of the kernel
 //! takes devices from, one per class.
 //!
 //! A device whose driver fails to start is reported and left alone; a class with
@@ -109,6 +110,8 @@ pub(crate) struct Devices {
     pub(crate) functions: Vec<PciFunction>,
     pub(crate) bound: Vec<BoundDevice>,
     pub(crate) inventory: Inventory,
+    /// How configuration space was reached: `ecam` or `port-io`.
+    pub(crate) config_access: &'static str,
     network: Option<Box<dyn NetworkDevice + Send>>,
     block: Option<Box<dyn BlockDevice + Send>>,
     entropy: Option<Box<dyn EntropySource + Send>>,
@@ -136,7 +139,7 @@ pub(crate) fn take_entropy() -> Option<Box<dyn EntropySource + Send>> {
     with_devices(|devices| devices.entropy.take()).flatten()
 }
 
-fn enable(config: &mut arch::PortConfigSpace, function: &PciFunction) {
+fn enable(config: &mut arch::PciConfig, function: &PciFunction) {
     let command = config.read(function.address, register::COMMAND_STATUS) & 0xffff;
     let command =
         (command | register::COMMAND_IO | register::COMMAND_MEMORY | register::COMMAND_BUS_MASTER)
@@ -168,8 +171,12 @@ fn legacy_device_type(device_id: u16) -> Option<DeviceType> {
 }
 
 /// The modern transport where the device has one, else the legacy one.
-fn transport(function: &PciFunction, class: DeviceClass) -> Result<VirtioTransport, BindError> {
-    let mut root = PciRoot::new(arch::PortConfigSpace);
+fn transport(
+    config: arch::PciConfig,
+    function: &PciFunction,
+    class: DeviceClass,
+) -> Result<VirtioTransport, BindError> {
+    let mut root = PciRoot::new(config);
     let device_function = DeviceFunction {
         bus: function.address.bus,
         device: function.address.device,
@@ -211,13 +218,13 @@ fn transport(function: &PciFunction, class: DeviceClass) -> Result<VirtioTranspo
 
 fn bind(
     devices: &mut Devices,
+    mut config: arch::PciConfig,
     function: &PciFunction,
     class: DeviceClass,
 ) -> Result<(), BindError> {
-    let mut config = arch::PortConfigSpace;
     enable(&mut config, function);
     map_bars(function)?;
-    let transport = transport(function, class)?;
+    let transport = transport(config, function, class)?;
     let generation = transport.generation();
     let line = if function.interrupt_pin != 0 && function.interrupt_line != 0xff {
         InterruptLine::route(function.interrupt_line)
@@ -261,14 +268,44 @@ fn bind(
 
 /// Enumerates PCI, binds every native driver that matches, and says which classes
 /// have no device. The serial console always exists, so it is always counted.
+/// The configuration-space access this machine offers: ECAM when the firmware
+/// tables describe a window that maps, else port I/O.
+fn config_access() -> arch::PciConfig {
+    let ecam = match arch::firmware_platform() {
+        Ok(platform) => {
+            tracing::info!(
+                rsdp = %format_args!("{:#x}", platform.rsdp),
+                ecam = ?platform.ecam,
+                io_apic = ?platform.io_apic,
+                "ACPI tables"
+            );
+            platform.ecam
+        }
+        Err(error) => {
+            tracing::warn!(%error, "ACPI tables not usable; port I/O and defaults");
+            None
+        }
+    };
+    let mut guard = memory::FRAMES.lock();
+    let Some(frames) = guard.as_mut() else {
+        return arch::PciConfig::Port(arch::PortConfigSpace);
+    };
+    arch::PciConfig::for_platform(ecam, frames).unwrap_or_else(|error| {
+        tracing::warn!(%error, "ECAM window not mapped; port I/O");
+        arch::PciConfig::Port(arch::PortConfigSpace)
+    })
+}
+
 pub(crate) fn probe() {
-    let mut config = arch::PortConfigSpace;
+    let mut config = config_access();
+    tracing::info!(access = config.name(), "PCI configuration space");
     let functions = pci::enumerate(&mut config);
     let registry = registry();
     let mut devices = Devices {
         functions: Vec::new(),
         bound: Vec::new(),
         inventory: Inventory::default(),
+        config_access: config.name(),
         network: None,
         block: None,
         entropy: None,
@@ -279,7 +316,7 @@ pub(crate) fn probe() {
         let Some(Driver::Virtio(class)) = registry.driver_for(function) else {
             continue;
         };
-        match bind(&mut devices, function, class) {
+        match bind(&mut devices, config, function, class) {
             Ok(()) => {
                 if let Some(bound) = devices.bound.last() {
                     tracing::info!(

@@ -2,9 +2,9 @@
 //! interrupt, which on PC machines equals the line number the firmware wrote in
 //! configuration space) to a vector on the boot CPU.
 //!
-//! The I/O APIC sits at its architectural default address; machines that move it
-//! (described by the ACPI MADT) are not supported yet and are reported as having
-//! none. Nothing here may unmask a line without a handler behind its vector.
+//! The I/O APIC serving GSI 0 is where the ACPI MADT says; without a MADT it is
+//! assumed at its architectural default address. Nothing here may unmask a line
+//! without a handler behind its vector.
 
 use core::sync::atomic::{AtomicU64, Ordering};
 
@@ -12,7 +12,7 @@ use crate::memory;
 
 use super::paging::map_device_memory;
 
-/// The default physical address of the first I/O APIC.
+/// The physical address of the first I/O APIC when no MADT says otherwise.
 const DEFAULT_BASE: u64 = 0xfec0_0000;
 /// The first vector handed to device interrupts; GSI `n` gets `DEVICE_VECTOR_BASE + n`.
 pub(crate) const DEVICE_VECTOR_BASE: u8 = 0x40;
@@ -24,7 +24,7 @@ static BASE: AtomicU64 = AtomicU64::new(0);
 pub(crate) enum IoApicError {
     NoFrameAllocator,
     Map,
-    Absent,
+    Absent(u64),
     NoSuchLine { line: u8, lines: u8 },
 }
 
@@ -33,7 +33,7 @@ impl core::fmt::Display for IoApicError {
         match self {
             IoApicError::NoFrameAllocator => write!(f, "memory is not set up"),
             IoApicError::Map => write!(f, "the I/O APIC page could not be mapped"),
-            IoApicError::Absent => write!(f, "no I/O APIC answers at {DEFAULT_BASE:#x}"),
+            IoApicError::Absent(address) => write!(f, "no I/O APIC answers at {address:#x}"),
             IoApicError::NoSuchLine { line, lines } => {
                 write!(f, "line {line} is beyond the I/O APIC's {lines} inputs")
             }
@@ -64,15 +64,19 @@ fn base() -> Result<u64, IoApicError> {
     if known != 0 {
         return Ok(known);
     }
+    let address = super::firmware::firmware_platform()
+        .ok()
+        .and_then(|platform| platform.io_apic)
+        .map_or(DEFAULT_BASE, |io_apic| u64::from(io_apic.address));
     let mut guard = memory::FRAMES.lock();
     let frames = guard.as_mut().ok_or(IoApicError::NoFrameAllocator)?;
-    map_device_memory(DEFAULT_BASE, 0x1000, frames).map_err(|_| IoApicError::Map)?;
+    map_device_memory(address, 0x1000, frames).map_err(|_| IoApicError::Map)?;
     drop(guard);
-    if read(DEFAULT_BASE, 1) == u32::MAX {
-        return Err(IoApicError::Absent);
+    if read(address, 1) == u32::MAX {
+        return Err(IoApicError::Absent(address));
     }
-    BASE.store(DEFAULT_BASE, Ordering::Release);
-    Ok(DEFAULT_BASE)
+    BASE.store(address, Ordering::Release);
+    Ok(address)
 }
 
 /// Routes `line` to vector [`DEVICE_VECTOR_BASE`]` + line` on the boot CPU, level

@@ -4,6 +4,8 @@
 mod apic;
 mod boot;
 mod cpu;
+mod ecam;
+mod firmware;
 mod gdt;
 mod interrupts;
 mod ioapic;
@@ -16,6 +18,8 @@ pub(crate) use apic::{
 };
 pub(crate) use boot::{BOOT_PROTOCOL_MULTIBOOT2, BOOT_PROTOCOL_PVH, entry_tsc};
 pub(crate) use cpu::{exit_qemu, read_tsc, under_xen, wait_for_interrupt};
+pub(crate) use ecam::PciConfig;
+pub(crate) use firmware::{discover_firmware_tables, firmware_platform};
 pub(crate) use interrupts::{TrapFrame, enable_interrupts, exception_name};
 pub(crate) use ioapic::{DEVICE_VECTOR_BASE, mask_line, route_pci_line, unmask_line};
 pub(crate) use paging::{PagingError, build_kernel_page_tables, kernel_image, map_device_memory};

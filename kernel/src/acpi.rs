@@ -1,0 +1,372 @@
+//! ACPI tables, as far as the device layer needs them: the RSDP, the root table
+//! (RSDT or XSDT), the MCFG (where PCI Express configuration space is memory-mapped,
+//! ECAM) and the MADT (where the I/O APICs are).
+//!
+//! The tables are parsed by hand rather than with the `acpi` crate: the kernel reads
+//! five fields from four tables, and this parser needs neither an allocator nor a
+//! page-mapping handler, so it runs before memory is set up (while the boot map
+//! still covers the tables) and is host-tested on byte fixtures through the small
+//! [`PhysicalReader`] trait. The crate's current line is also a pre-release.
+//!
+//! Everything read is firmware data and is checked before use (signatures,
+//! checksums, lengths); a table that fails a check is reported as an error, never
+//! trusted into a panic or an out-of-bounds read. Nothing here may write memory.
+
+use core::fmt;
+
+/// Reads physical memory: the kernel reads the identity map, host tests a fixture.
+pub trait PhysicalReader {
+    /// Fills `into` from physical address `address`, or says the range is unreadable.
+    fn read(&self, address: u64, into: &mut [u8]) -> Result<(), AcpiError>;
+}
+
+/// Why the tables could not be used.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AcpiError {
+    /// No RSDP was handed over and none was found in the BIOS areas.
+    NoRsdp,
+    /// The RSDP at this address has a wrong signature or checksum.
+    BadRsdp(u64),
+    /// A read of this physical range was refused.
+    Unreadable { address: u64, length: usize },
+    /// The table at `address` does not carry `signature`.
+    WrongSignature { address: u64, expected: [u8; 4] },
+    /// The table at `address` does not sum to zero.
+    BadChecksum { address: u64, signature: [u8; 4] },
+    /// The table at `address` claims an impossible length.
+    BadLength {
+        address: u64,
+        signature: [u8; 4],
+        length: u32,
+    },
+}
+
+fn signature_text(signature: &[u8; 4]) -> &str {
+    core::str::from_utf8(signature).unwrap_or("????")
+}
+
+impl fmt::Display for AcpiError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            AcpiError::NoRsdp => write!(f, "no ACPI RSDP was handed over or found"),
+            AcpiError::BadRsdp(address) => {
+                write!(
+                    f,
+                    "the RSDP at {address:#x} has a bad signature or checksum"
+                )
+            }
+            AcpiError::Unreadable { address, length } => {
+                write!(f, "{length} bytes at {address:#x} cannot be read")
+            }
+            AcpiError::WrongSignature { address, expected } => write!(
+                f,
+                "the table at {address:#x} is not the {} it should be",
+                signature_text(expected)
+            ),
+            AcpiError::BadChecksum { address, signature } => write!(
+                f,
+                "the {} table at {address:#x} has a bad checksum",
+                signature_text(signature)
+            ),
+            AcpiError::BadLength {
+                address,
+                signature,
+                length,
+            } => write!(
+                f,
+                "the {} table at {address:#x} claims {length} bytes",
+                signature_text(signature)
+            ),
+        }
+    }
+}
+
+/// One ECAM window from the MCFG: buses `start_bus..=end_bus` of `segment`, each
+/// bus 1 MiB from `base` (which is the address of bus 0, even when `start_bus` > 0).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct EcamRegion {
+    pub base: u64,
+    pub segment: u16,
+    pub start_bus: u8,
+    pub end_bus: u8,
+}
+
+impl EcamRegion {
+    /// The physical address of the first byte of `start_bus`.
+    pub fn window_start(&self) -> u64 {
+        self.base + (u64::from(self.start_bus) << 20)
+    }
+
+    /// The bytes the window spans, from [`EcamRegion::window_start`].
+    pub fn window_length(&self) -> u64 {
+        (u64::from(self.end_bus) - u64::from(self.start_bus) + 1) << 20
+    }
+
+    /// The address of a register, or `None` outside the window.
+    pub fn register_address(&self, bus: u8, device: u8, function: u8, offset: u16) -> Option<u64> {
+        if bus < self.start_bus || bus > self.end_bus || device > 31 || function > 7 {
+            return None;
+        }
+        if offset >= 4096 {
+            return None;
+        }
+        Some(
+            self.base
+                + (u64::from(bus) << 20)
+                + (u64::from(device) << 15)
+                + (u64::from(function) << 12)
+                + u64::from(offset),
+        )
+    }
+}
+
+/// One I/O APIC from the MADT.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct IoApicEntry {
+    pub id: u8,
+    pub address: u32,
+    /// The first global system interrupt the I/O APIC serves.
+    pub gsi_base: u32,
+}
+
+/// What the device layer takes from ACPI.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Platform {
+    pub rsdp: u64,
+    /// The ECAM window of segment 0 that covers bus 0, if the machine has an MCFG.
+    pub ecam: Option<EcamRegion>,
+    /// The I/O APIC serving GSI 0, if the MADT lists one.
+    pub io_apic: Option<IoApicEntry>,
+}
+
+const HEADER_LENGTH: usize = 36;
+/// Longer than any MCFG, MADT or root table a machine this kernel boots has.
+const MAX_TABLE_LENGTH: u32 = 1 << 20;
+
+fn read_array<const N: usize>(
+    reader: &dyn PhysicalReader,
+    address: u64,
+) -> Result<[u8; N], AcpiError> {
+    let mut bytes = [0u8; N];
+    reader.read(address, &mut bytes)?;
+    Ok(bytes)
+}
+
+fn u16_at(bytes: &[u8], offset: usize) -> u16 {
+    u16::from_le_bytes([bytes[offset], bytes[offset + 1]])
+}
+
+fn u32_at(bytes: &[u8], offset: usize) -> u32 {
+    u32::from_le_bytes([
+        bytes[offset],
+        bytes[offset + 1],
+        bytes[offset + 2],
+        bytes[offset + 3],
+    ])
+}
+
+fn u64_at(bytes: &[u8], offset: usize) -> u64 {
+    u64::from(u32_at(bytes, offset)) | (u64::from(u32_at(bytes, offset + 4)) << 32)
+}
+
+fn sums_to_zero(bytes: &[u8]) -> bool {
+    bytes.iter().fold(0u8, |sum, byte| sum.wrapping_add(*byte)) == 0
+}
+
+/// Checks the RSDP at `address` and returns the root table's address and whether it
+/// is the XSDT (64-bit entries).
+fn check_rsdp(reader: &dyn PhysicalReader, address: u64) -> Result<(u64, bool), AcpiError> {
+    let first: [u8; 20] = read_array(reader, address)?;
+    if &first[..8] != b"RSD PTR " || !sums_to_zero(&first) {
+        return Err(AcpiError::BadRsdp(address));
+    }
+    let revision = first[15];
+    if revision >= 2 {
+        let whole: [u8; 36] = read_array(reader, address)?;
+        let length = u32_at(&whole, 20) as usize;
+        let xsdt = u64_at(&whole, 24);
+        if (36..=64).contains(&length) && xsdt != 0 {
+            let mut extended = [0u8; 64];
+            reader.read(address, &mut extended[..length])?;
+            if sums_to_zero(&extended[..length]) {
+                return Ok((xsdt, true));
+            }
+        }
+    }
+    Ok((u64::from(u32_at(&first, 16)), false))
+}
+
+fn scan(reader: &dyn PhysicalReader, start: u64, length: u64) -> Option<u64> {
+    let mut address = start & !15;
+    while address + 20 <= start + length {
+        if let Ok(signature) = read_array::<8>(reader, address)
+            && &signature == b"RSD PTR "
+            && check_rsdp(reader, address).is_ok()
+        {
+            return Some(address);
+        }
+        address += 16;
+    }
+    None
+}
+
+/// The RSDP: `hint` (from the boot loader) when given and valid, else the first
+/// valid one in the first KiB of the EBDA or in `0xe0000..0x100000`.
+pub fn find_rsdp(reader: &dyn PhysicalReader, hint: Option<u64>) -> Result<u64, AcpiError> {
+    if let Some(address) = hint.filter(|address| *address != 0) {
+        check_rsdp(reader, address)?;
+        return Ok(address);
+    }
+    let ebda = read_array::<2>(reader, 0x40e)
+        .map(|segment| u64::from(u16::from_le_bytes(segment)) << 4)
+        .unwrap_or(0);
+    if ebda >= 0x400
+        && let Some(found) = scan(reader, ebda, 1024)
+    {
+        return Ok(found);
+    }
+    scan(reader, 0xe_0000, 0x2_0000).ok_or(AcpiError::NoRsdp)
+}
+
+/// Checks a table's header and checksum; returns its length.
+fn check_table(
+    reader: &dyn PhysicalReader,
+    address: u64,
+    expected: [u8; 4],
+) -> Result<usize, AcpiError> {
+    let header: [u8; HEADER_LENGTH] = read_array(reader, address)?;
+    let signature = [header[0], header[1], header[2], header[3]];
+    if signature != expected {
+        return Err(AcpiError::WrongSignature { address, expected });
+    }
+    let length = u32_at(&header, 4);
+    if !(HEADER_LENGTH as u32..=MAX_TABLE_LENGTH).contains(&length) {
+        return Err(AcpiError::BadLength {
+            address,
+            signature,
+            length,
+        });
+    }
+    let mut sum = 0u8;
+    let mut chunk = [0u8; 64];
+    let mut done = 0usize;
+    while done < length as usize {
+        let take = (length as usize - done).min(chunk.len());
+        reader.read(address + done as u64, &mut chunk[..take])?;
+        sum = chunk[..take]
+            .iter()
+            .fold(sum, |sum, byte| sum.wrapping_add(*byte));
+        done += take;
+    }
+    if sum != 0 {
+        return Err(AcpiError::BadChecksum { address, signature });
+    }
+    Ok(length as usize)
+}
+
+/// The address of the first table with `signature` the root table lists, if any.
+/// Listed tables with other signatures are not checksummed; the one returned is.
+pub fn find_table(
+    reader: &dyn PhysicalReader,
+    rsdp: u64,
+    signature: [u8; 4],
+) -> Result<Option<u64>, AcpiError> {
+    let (root, wide) = check_rsdp(reader, rsdp)?;
+    let root_signature = if wide { *b"XSDT" } else { *b"RSDT" };
+    let length = check_table(reader, root, root_signature)?;
+    let entry_size = if wide { 8 } else { 4 };
+    let entries = (length - HEADER_LENGTH) / entry_size;
+    for index in 0..entries {
+        let at = root + (HEADER_LENGTH + index * entry_size) as u64;
+        let table = if wide {
+            u64::from_le_bytes(read_array::<8>(reader, at)?)
+        } else {
+            u64::from(u32::from_le_bytes(read_array::<4>(reader, at)?))
+        };
+        if table == 0 {
+            continue;
+        }
+        let Ok(found) = read_array::<4>(reader, table) else {
+            continue;
+        };
+        if found == signature {
+            check_table(reader, table, signature)?;
+            return Ok(Some(table));
+        }
+    }
+    Ok(None)
+}
+
+/// The MCFG's window for segment 0 that covers bus 0 (the one the kernel
+/// enumerates from), if the machine has an MCFG.
+pub fn ecam(reader: &dyn PhysicalReader, rsdp: u64) -> Result<Option<EcamRegion>, AcpiError> {
+    let Some(table) = find_table(reader, rsdp, *b"MCFG")? else {
+        return Ok(None);
+    };
+    let length = check_table(reader, table, *b"MCFG")?;
+    // Header, 8 reserved bytes, then 16-byte allocation entries.
+    let mut offset = HEADER_LENGTH + 8;
+    while offset + 16 <= length {
+        let entry: [u8; 16] = read_array(reader, table + offset as u64)?;
+        let region = EcamRegion {
+            base: u64_at(&entry, 0),
+            segment: u16_at(&entry, 8),
+            start_bus: entry[10],
+            end_bus: entry[11],
+        };
+        if region.segment == 0
+            && region.start_bus == 0
+            && region.end_bus >= region.start_bus
+            && region.base != 0
+        {
+            return Ok(Some(region));
+        }
+        offset += 16;
+    }
+    Ok(None)
+}
+
+/// The MADT's I/O APIC that serves GSI 0, if the MADT lists one.
+pub fn io_apic(reader: &dyn PhysicalReader, rsdp: u64) -> Result<Option<IoApicEntry>, AcpiError> {
+    let Some(table) = find_table(reader, rsdp, *b"APIC")? else {
+        return Ok(None);
+    };
+    let length = check_table(reader, table, *b"APIC")?;
+    // Header, local APIC address and flags, then variable-length entries.
+    let mut offset = HEADER_LENGTH + 8;
+    while offset + 2 <= length {
+        let [kind, entry_length] = read_array::<2>(reader, table + offset as u64)?;
+        let entry_length = entry_length as usize;
+        if entry_length < 2 || offset + entry_length > length {
+            break;
+        }
+        if kind == 1 && entry_length >= 12 {
+            let entry: [u8; 12] = read_array(reader, table + offset as u64)?;
+            let found = IoApicEntry {
+                id: entry[2],
+                address: u32_at(&entry, 4),
+                gsi_base: u32_at(&entry, 8),
+            };
+            if found.gsi_base == 0 && found.address != 0 {
+                return Ok(Some(found));
+            }
+        }
+        offset += entry_length;
+    }
+    Ok(None)
+}
+
+/// Finds the RSDP and reads the ECAM window and the I/O APIC from it. A missing
+/// MCFG or MADT is not an error (`None` there); a damaged one is.
+pub fn discover(reader: &dyn PhysicalReader, hint: Option<u64>) -> Result<Platform, AcpiError> {
+    let rsdp = find_rsdp(reader, hint)?;
+    Ok(Platform {
+        rsdp,
+        ecam: ecam(reader, rsdp)?,
+        io_apic: io_apic(reader, rsdp)?,
+    })
+}
+
+#[cfg(test)]
+#[path = "acpi_tests.rs"]
+mod tests;

@@ -1,0 +1,272 @@
+//! Host tests of the ACPI parser on byte fixtures built here: an RSDP, RSDT or XSDT,
+//! MCFG and MADT laid out at chosen physical addresses.
+
+use std::collections::BTreeMap;
+
+use super::*;
+
+/// Physical memory as a few byte regions; anything else is unreadable.
+#[derive(Default)]
+struct Memory {
+    regions: BTreeMap<u64, Vec<u8>>,
+}
+
+impl Memory {
+    fn place(&mut self, address: u64, bytes: Vec<u8>) {
+        self.regions.insert(address, bytes);
+    }
+}
+
+impl PhysicalReader for Memory {
+    fn read(&self, address: u64, into: &mut [u8]) -> Result<(), AcpiError> {
+        let unreadable = AcpiError::Unreadable {
+            address,
+            length: into.len(),
+        };
+        let (start, bytes) = self
+            .regions
+            .range(..=address)
+            .next_back()
+            .ok_or(unreadable)?;
+        let offset = (address - start) as usize;
+        let end = offset.checked_add(into.len()).ok_or(unreadable)?;
+        into.copy_from_slice(bytes.get(offset..end).ok_or(unreadable)?);
+        Ok(())
+    }
+}
+
+fn fix_checksum(bytes: &mut [u8], at: usize) {
+    bytes[at] = 0;
+    let sum = bytes.iter().fold(0u8, |sum, byte| sum.wrapping_add(*byte));
+    bytes[at] = 0u8.wrapping_sub(sum);
+}
+
+fn table(signature: &[u8; 4], body: &[u8]) -> Vec<u8> {
+    let mut bytes = Vec::new();
+    bytes.extend_from_slice(signature);
+    bytes.extend_from_slice(&((36 + body.len()) as u32).to_le_bytes());
+    bytes.push(1); // revision
+    bytes.push(0); // checksum, fixed below
+    bytes.extend_from_slice(b"ETHOS ");
+    bytes.extend_from_slice(b"FIXTURE ");
+    bytes.extend_from_slice(&1u32.to_le_bytes());
+    bytes.extend_from_slice(b"TEST");
+    bytes.extend_from_slice(&1u32.to_le_bytes());
+    assert_eq!(bytes.len(), 36);
+    bytes.extend_from_slice(body);
+    fix_checksum(&mut bytes, 9);
+    bytes
+}
+
+fn rsdp_v1(rsdt: u32) -> Vec<u8> {
+    let mut bytes = Vec::new();
+    bytes.extend_from_slice(b"RSD PTR ");
+    bytes.push(0);
+    bytes.extend_from_slice(b"ETHOS ");
+    bytes.push(0); // revision
+    bytes.extend_from_slice(&rsdt.to_le_bytes());
+    fix_checksum(&mut bytes, 8);
+    bytes
+}
+
+fn rsdp_v2(rsdt: u32, xsdt: u64) -> Vec<u8> {
+    let mut bytes = rsdp_v1(rsdt);
+    bytes[15] = 2;
+    fix_checksum(&mut bytes, 8);
+    bytes.extend_from_slice(&36u32.to_le_bytes());
+    bytes.extend_from_slice(&xsdt.to_le_bytes());
+    bytes.extend_from_slice(&[0, 0, 0, 0]); // extended checksum and reserved
+    fix_checksum(&mut bytes, 32);
+    bytes
+}
+
+fn mcfg(entries: &[(u64, u16, u8, u8)]) -> Vec<u8> {
+    let mut body = vec![0u8; 8];
+    for &(base, segment, start, end) in entries {
+        body.extend_from_slice(&base.to_le_bytes());
+        body.extend_from_slice(&segment.to_le_bytes());
+        body.extend_from_slice(&[start, end, 0, 0, 0, 0]);
+    }
+    table(b"MCFG", &body)
+}
+
+fn madt(io_apics: &[(u8, u32, u32)]) -> Vec<u8> {
+    let mut body = Vec::new();
+    body.extend_from_slice(&0xfee0_0000u32.to_le_bytes());
+    body.extend_from_slice(&1u32.to_le_bytes());
+    // A local APIC entry first, as firmware writes it.
+    body.extend_from_slice(&[0, 8, 0, 0, 1, 0, 0, 0]);
+    for &(id, address, gsi_base) in io_apics {
+        body.extend_from_slice(&[1, 12, id, 0]);
+        body.extend_from_slice(&address.to_le_bytes());
+        body.extend_from_slice(&gsi_base.to_le_bytes());
+    }
+    // An interrupt source override after, which must be skipped by its length.
+    body.extend_from_slice(&[2, 10, 0, 0, 2, 0, 0, 0, 0, 0]);
+    table(b"APIC", &body)
+}
+
+fn rsdt(entries: &[u32]) -> Vec<u8> {
+    let body: Vec<u8> = entries
+        .iter()
+        .flat_map(|entry| entry.to_le_bytes())
+        .collect();
+    table(b"RSDT", &body)
+}
+
+fn xsdt(entries: &[u64]) -> Vec<u8> {
+    let body: Vec<u8> = entries
+        .iter()
+        .flat_map(|entry| entry.to_le_bytes())
+        .collect();
+    table(b"XSDT", &body)
+}
+
+/// A q35-like machine: RSDP v2 at `0xf5a0`... in the BIOS area, XSDT listing a FACP
+/// stand-in, the MADT and the MCFG.
+fn q35_like() -> Memory {
+    let mut memory = Memory::default();
+    memory.place(0xf_5a00, rsdp_v2(0x7fe_1000, 0x7fe_2000));
+    memory.place(0x7fe_1000, rsdt(&[0x7fe_3000, 0x7fe_4000, 0x7fe_5000]));
+    memory.place(0x7fe_2000, xsdt(&[0x7fe_3000, 0x7fe_4000, 0x7fe_5000]));
+    memory.place(0x7fe_3000, table(b"FACP", &[0u8; 20]));
+    memory.place(0x7fe_4000, madt(&[(0, 0xfec0_0000, 0)]));
+    memory.place(0x7fe_5000, mcfg(&[(0xb000_0000, 0, 0, 0xff)]));
+    memory
+}
+
+#[test]
+fn q35_tables_give_the_ecam_window_and_the_io_apic() {
+    let memory = q35_like();
+    let platform = discover(&memory, Some(0xf_5a00)).unwrap();
+    assert_eq!(
+        platform.ecam,
+        Some(EcamRegion {
+            base: 0xb000_0000,
+            segment: 0,
+            start_bus: 0,
+            end_bus: 0xff
+        })
+    );
+    assert_eq!(
+        platform.io_apic,
+        Some(IoApicEntry {
+            id: 0,
+            address: 0xfec0_0000,
+            gsi_base: 0
+        })
+    );
+    let ecam = platform.ecam.unwrap();
+    assert_eq!(ecam.window_length(), 256 << 20);
+    assert_eq!(
+        ecam.register_address(1, 2, 3, 0x40),
+        Some(0xb000_0000 + (1 << 20) + (2 << 15) + (3 << 12) + 0x40)
+    );
+    assert_eq!(ecam.register_address(0, 32, 0, 0), None);
+    assert_eq!(ecam.register_address(0, 0, 0, 4096), None);
+}
+
+#[test]
+fn the_rsdp_is_found_by_scanning_when_not_handed_over() {
+    let memory = q35_like();
+    assert_eq!(find_rsdp(&memory, None), Ok(0xf_5a00));
+    assert_eq!(find_rsdp(&memory, Some(0)), Ok(0xf_5a00));
+    assert_eq!(find_rsdp(&Memory::default(), None), Err(AcpiError::NoRsdp));
+}
+
+#[test]
+fn an_rsdt_only_machine_without_mcfg_has_no_ecam() {
+    // The PC (i440FX): revision 0 RSDP, no MCFG.
+    let mut memory = Memory::default();
+    memory.place(0xf_6000, rsdp_v1(0x7fe_1000));
+    memory.place(0x7fe_1000, rsdt(&[0x7fe_4000]));
+    memory.place(0x7fe_4000, madt(&[(1, 0xfec1_0000, 0)]));
+    let platform = discover(&memory, None).unwrap();
+    assert_eq!(platform.ecam, None);
+    assert_eq!(platform.io_apic.map(|io| io.address), Some(0xfec1_0000));
+}
+
+#[test]
+fn only_the_io_apic_serving_gsi_0_is_taken() {
+    let mut memory = q35_like();
+    memory.place(
+        0x7fe_4000,
+        madt(&[(2, 0xfec8_0000, 24), (3, 0xfec4_0000, 0)]),
+    );
+    let platform = discover(&memory, Some(0xf_5a00)).unwrap();
+    assert_eq!(
+        platform.io_apic.map(|io| (io.id, io.address)),
+        Some((3, 0xfec4_0000))
+    );
+}
+
+#[test]
+fn an_mcfg_window_not_covering_bus_0_of_segment_0_is_not_used() {
+    let mut memory = q35_like();
+    memory.place(
+        0x7fe_5000,
+        mcfg(&[(0xc000_0000, 1, 0, 0xff), (0xd000_0000, 0, 0x80, 0xff)]),
+    );
+    assert_eq!(discover(&memory, Some(0xf_5a00)).unwrap().ecam, None);
+}
+
+#[test]
+fn damaged_tables_are_errors_not_panics() {
+    // A bad table checksum.
+    let mut memory = q35_like();
+    let mut broken = mcfg(&[(0xb000_0000, 0, 0, 0xff)]);
+    broken[40] ^= 0xff;
+    memory.place(0x7fe_5000, broken);
+    assert_eq!(
+        discover(&memory, Some(0xf_5a00)),
+        Err(AcpiError::BadChecksum {
+            address: 0x7fe_5000,
+            signature: *b"MCFG"
+        })
+    );
+    // A length beyond what was placed: unreadable, not an out-of-bounds read.
+    let mut memory = q35_like();
+    let mut long = madt(&[(0, 0xfec0_0000, 0)]);
+    long[4..8].copy_from_slice(&4000u32.to_le_bytes());
+    memory.place(0x7fe_4000, long);
+    assert!(matches!(
+        discover(&memory, Some(0xf_5a00)),
+        Err(AcpiError::Unreadable { .. })
+    ));
+    // An impossible length.
+    let mut memory = q35_like();
+    let mut short = table(b"APIC", &[]);
+    short[4..8].copy_from_slice(&10u32.to_le_bytes());
+    memory.place(0x7fe_4000, short);
+    assert!(matches!(
+        discover(&memory, Some(0xf_5a00)),
+        Err(AcpiError::BadLength { length: 10, .. })
+    ));
+    // A handed-over RSDP that is not one.
+    let memory = q35_like();
+    assert_eq!(
+        discover(&memory, Some(0x7fe_3000)),
+        Err(AcpiError::BadRsdp(0x7fe_3000))
+    );
+    // A root table entry of the wrong kind.
+    let mut memory = q35_like();
+    memory.place(0xf_5a00, rsdp_v2(0x7fe_3000, 0x7fe_3000));
+    assert_eq!(
+        discover(&memory, None),
+        Err(AcpiError::WrongSignature {
+            address: 0x7fe_3000,
+            expected: *b"XSDT"
+        })
+    );
+}
+
+#[test]
+fn madt_entries_with_zero_length_end_the_walk() {
+    let mut body = Vec::new();
+    body.extend_from_slice(&0xfee0_0000u32.to_le_bytes());
+    body.extend_from_slice(&1u32.to_le_bytes());
+    body.extend_from_slice(&[1, 0, 0, 0, 0, 0, 0xc0, 0xfe, 0, 0, 0, 0]);
+    let mut memory = q35_like();
+    memory.place(0x7fe_4000, table(b"APIC", &body));
+    assert_eq!(discover(&memory, Some(0xf_5a00)).unwrap().io_apic, None);
+}
