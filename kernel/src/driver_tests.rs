@@ -97,6 +97,7 @@ pub(crate) fn devices() -> Result<(), DriverFailure> {
                 class = bound.class.name(),
                 driver = bound.driver,
                 transport = bound.transport,
+                interrupt = bound.line.kind(),
                 line = ?bound.line.line(),
                 interrupts = bound.line.count(),
                 "bound"
@@ -127,6 +128,7 @@ fn rate_kib_per_s(bytes: u64, start_ms: u64) -> u64 {
 pub(crate) fn block() -> Result<(), DriverFailure> {
     let mut disk = drivers::take_block().ok_or(DriverFailure::Missing(DeviceClass::Block))?;
     let interrupts_before = drivers::interrupts_total();
+    let (intx_before, messages_before) = drivers::interrupt_totals();
     let start = now_ms();
     let written =
         block_check::write_pattern(&mut *disk, BLOCK_PATTERN_SEED).map_err(DriverFailure::Block)?;
@@ -148,6 +150,14 @@ pub(crate) fn block() -> Result<(), DriverFailure> {
     metric(
         "device_interrupts",
         drivers::interrupts_total() - interrupts_before,
+        "count",
+    );
+    // How the disk interrupted: the matrix checks MSI-X rows by these.
+    let (intx, messages) = drivers::interrupt_totals();
+    metric("device_interrupts_intx", intx - intx_before, "count");
+    metric(
+        "device_interrupts_msix",
+        messages - messages_before,
         "count",
     );
     Ok(())

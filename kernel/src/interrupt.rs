@@ -1,4 +1,4 @@
-//! What happens on each vector: timer ticks, device INTx lines, spurious interrupts, and CPU
+//! What happens on each vector: timer ticks, device INTx lines and MSI-X messages, spurious interrupts, and CPU
 //! exceptions, which are reported with every register and end the run unless the
 //! running test expected exactly that fault.
 
@@ -9,7 +9,8 @@ use ethos_abi::{ExitCode, Report};
 use x86_64::registers::control::Cr2;
 
 use crate::arch::{
-    self, DEVICE_VECTOR_BASE, PIT_VECTOR, SPURIOUS_VECTORS, TIMER_VECTOR, TrapFrame,
+    self, DEVICE_VECTOR_BASE, MSI_SLOTS, MSI_VECTOR_BASE, PIT_VECTOR, SPURIOUS_VECTORS,
+    TIMER_VECTOR, TrapFrame,
 };
 use crate::{console, drivers, kernel_tests, time};
 
@@ -30,6 +31,10 @@ pub(crate) fn handle(frame: &mut TrapFrame) {
         device if (DEVICE_VECTOR_BASE..DEVICE_VECTOR_BASE + 24).contains(&device) => {
             drivers::line_fired(device - DEVICE_VECTOR_BASE);
             arch::end_of_interrupt(device);
+        }
+        message if (MSI_VECTOR_BASE..MSI_VECTOR_BASE + MSI_SLOTS).contains(&message) => {
+            drivers::message_fired(message - MSI_VECTOR_BASE);
+            arch::end_of_interrupt(message);
         }
         other => {
             tracing::warn!(vector = other, "unexpected interrupt");

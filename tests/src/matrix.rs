@@ -51,6 +51,9 @@ pub enum Scenario {
     Kernel,
     /// The whole-disk pattern test; the host then checks the image file.
     BlockPattern,
+    /// The whole-disk pattern test, checked as `BlockPattern`; the disk's interrupts
+    /// must also have come by MSI-X (`msix`) or by INTx only.
+    BlockInterrupts { msix: bool },
     /// The pattern test on a disk whose reads and writes fail at chosen sectors.
     BlockFaults,
     /// A host process sends this many datagrams of mixed sizes through a host
@@ -240,15 +243,25 @@ pub fn rows() -> Vec<MatrixRow> {
             ConfigAccess { ecam: true },
         )),
         on_q35(row(
-            "matrix-q35-virtio-blk-modern",
-            "virtio-blk-pci (modern) on Q35",
+            "matrix-q35-virtio-blk-modern-msix",
+            "virtio-blk-pci (modern, MSI-X) on Q35",
             concat!(
                 "-drive file={disk},format=raw,if=none,id=d0",
                 " -device virtio-blk-pci,drive=d0,disable-legacy=on"
             ),
             "block",
-            BlockPattern,
+            BlockInterrupts { msix: true },
         )),
+        row(
+            "matrix-virtio-blk-legacy-intx",
+            "virtio-blk-pci (legacy, INTx)",
+            concat!(
+                "-drive file={disk},format=raw,if=none,id=d0",
+                " -device virtio-blk-pci,drive=d0,disable-modern=on,queue-size=16"
+            ),
+            "block",
+            BlockInterrupts { msix: false },
+        ),
     ]
 }
 
@@ -373,9 +386,10 @@ impl MatrixRow {
                 };
                 (verdict, vec![transcript])
             }
-            Scenario::BlockPattern | Scenario::BlockFaults | Scenario::ConfigAccess { .. } => {
-                self.run_block(inputs, scratch, &pass)
-            }
+            Scenario::BlockPattern
+            | Scenario::BlockFaults
+            | Scenario::BlockInterrupts { .. }
+            | Scenario::ConfigAccess { .. } => self.run_block(inputs, scratch, &pass),
             Scenario::UdpEcho { datagrams } => self.run_echo(inputs, datagrams, &pass),
             Scenario::Peers => self.run_peers(inputs, &pass),
             Scenario::HostPing => match tap_unavailable() {
@@ -409,6 +423,9 @@ impl MatrixRow {
             (Verdict::Passed, Scenario::BlockPattern) => {
                 image_holds_pattern(&disk).map_or_else(Verdict::Failed, |()| Verdict::Passed)
             }
+            (Verdict::Passed, Scenario::BlockInterrupts { msix }) => image_holds_pattern(&disk)
+                .and_then(|()| interrupts_came_by(&transcript, msix))
+                .map_or_else(Verdict::Failed, |()| Verdict::Passed),
             (Verdict::Passed, Scenario::ConfigAccess { ecam }) => {
                 config_access_reported(&transcript, ecam)
                     .map_or_else(Verdict::Failed, |()| Verdict::Passed)
@@ -622,6 +639,29 @@ fn no_devices_reported(transcript: &Transcript) -> Result<(), String> {
                 "the kernel did not say the {class} class is missing"
             ));
         }
+    }
+    Ok(())
+}
+
+fn interrupts_came_by(transcript: &Transcript, msix: bool) -> Result<(), String> {
+    let messages =
+        metric(transcript, "device_interrupts_msix").ok_or("no device_interrupts_msix metric")?;
+    let intx =
+        metric(transcript, "device_interrupts_intx").ok_or("no device_interrupts_intx metric")?;
+    let (wanted, unwanted, how) = if msix {
+        (messages, intx, "MSI-X")
+    } else {
+        (intx, messages, "INTx")
+    };
+    if wanted == 0 {
+        return Err(format!(
+            "the disk raised no interrupt by {how} (MSI-X {messages}, INTx {intx})"
+        ));
+    }
+    if unwanted != 0 {
+        return Err(format!(
+            "the disk should interrupt by {how} only (MSI-X {messages}, INTx {intx})"
+        ));
     }
     Ok(())
 }

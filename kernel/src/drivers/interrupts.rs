@@ -1,11 +1,15 @@
-//! Legacy INTx for drivers: the interrupt path counts a line's interrupt and masks
-//! the line; the driver, on its next operation, acknowledges its device and unmasks
-//! the line.
+//! Device interrupts for drivers: legacy INTx through the I/O APIC, or MSI-X
+//! messages straight to the local APIC.
+//!
+//! For INTx the interrupt path counts a line's interrupt and masks the line; the
+//! driver, on its next operation, acknowledges its device and unmasks the line. An
+//! MSI-X message is edge-like: the path only counts it, and the driver's
+//! acknowledgement needs no unmasking.
 //!
 //! Drivers run outside interrupt context and hold their own locks, so the interrupt
 //! path never touches a device: it must never take a lock a driver may hold.
 
-use core::sync::atomic::{AtomicU64, Ordering};
+use core::sync::atomic::{AtomicU8, AtomicU64, Ordering};
 
 use virtio_drivers::transport::InterruptStatus;
 
@@ -13,15 +17,26 @@ use crate::arch;
 
 /// How many lines the I/O APIC routing covers (the first I/O APIC's 24 inputs).
 pub(crate) const LINES: usize = 24;
+const SLOTS: usize = arch::MSI_SLOTS as usize;
 
 static COUNTS: [AtomicU64; LINES] = [const { AtomicU64::new(0) }; LINES];
+static MESSAGE_COUNTS: [AtomicU64; SLOTS] = [const { AtomicU64::new(0) }; SLOTS];
+static NEXT_SLOT: AtomicU8 = AtomicU8::new(0);
 
-/// A device's routed interrupt line, or none (the driver then polls only).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Route {
+    None,
+    Intx(u8),
+    MsiX(u8),
+}
+
+/// How a device interrupts: a routed INTx line, an MSI-X slot, or not at all (the
+/// driver then polls only).
 #[derive(Clone, Copy, Debug)]
-pub(crate) struct InterruptLine(Option<u8>);
+pub(crate) struct InterruptLine(Route);
 
 impl InterruptLine {
-    pub(crate) const NONE: InterruptLine = InterruptLine(None);
+    pub(crate) const NONE: InterruptLine = InterruptLine(Route::None);
 
     /// Routes `line` through the I/O APIC; on failure the device is polled only.
     pub(crate) fn route(line: u8) -> InterruptLine {
@@ -31,7 +46,7 @@ impl InterruptLine {
         match arch::route_pci_line(line) {
             Ok(vector) => {
                 tracing::debug!(line, vector, "INTx routed");
-                InterruptLine(Some(line))
+                InterruptLine(Route::Intx(line))
             }
             Err(error) => {
                 tracing::warn!(line, %error, "INTx not routed; polling only");
@@ -40,26 +55,56 @@ impl InterruptLine {
         }
     }
 
+    /// A message slot of its own for one device, while any is left.
+    pub(crate) fn allocate_message_slot() -> Option<u8> {
+        NEXT_SLOT
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |next| {
+                (usize::from(next) < SLOTS).then_some(next + 1)
+            })
+            .ok()
+    }
+
+    /// The device signals slot `slot` (set up by the caller) by MSI-X.
+    pub(crate) fn message(slot: u8) -> InterruptLine {
+        InterruptLine(Route::MsiX(slot))
+    }
+
+    /// The INTx line, when the device interrupts that way.
     pub(crate) fn line(self) -> Option<u8> {
-        self.0
+        match self.0 {
+            Route::Intx(line) => Some(line),
+            _ => None,
+        }
     }
 
-    /// Interrupts seen on this line since boot.
+    /// `intx`, `msi-x` or `none`.
+    pub(crate) fn kind(self) -> &'static str {
+        match self.0 {
+            Route::None => "none",
+            Route::Intx(_) => "intx",
+            Route::MsiX(_) => "msi-x",
+        }
+    }
+
+    /// Interrupts seen on this line or slot since boot.
     pub(crate) fn count(self) -> u64 {
-        self.0
-            .map_or(0, |line| COUNTS[line as usize].load(Ordering::Relaxed))
+        match self.0 {
+            Route::None => 0,
+            Route::Intx(line) => COUNTS[line as usize].load(Ordering::Relaxed),
+            Route::MsiX(slot) => MESSAGE_COUNTS[slot as usize].load(Ordering::Relaxed),
+        }
     }
 
-    /// Acknowledges the device with `acknowledge` and lets the line fire again.
+    /// Acknowledges the device with `acknowledge` and lets an INTx line fire again.
     pub(crate) fn service(self, acknowledge: impl FnOnce() -> InterruptStatus) {
         let _ = acknowledge();
-        if let Some(line) = self.0 {
+        if let Route::Intx(line) = self.0 {
             arch::unmask_line(line);
         }
     }
 }
 
-/// From the interrupt path: a device vector fired.
+/// From the interrupt path: a device's INTx vector fired.
 pub(crate) fn line_fired(line: u8) {
     if let Some(count) = COUNTS.get(line as usize) {
         count.fetch_add(1, Ordering::Relaxed);
@@ -67,10 +112,26 @@ pub(crate) fn line_fired(line: u8) {
     }
 }
 
+/// From the interrupt path: an MSI-X message arrived in `slot`.
+pub(crate) fn message_fired(slot: u8) {
+    if let Some(count) = MESSAGE_COUNTS.get(slot as usize) {
+        count.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// Device interrupts since boot, INTx and MSI-X.
+pub(crate) fn totals() -> (u64, u64) {
+    let sum = |counts: &[AtomicU64]| {
+        counts
+            .iter()
+            .map(|count| count.load(Ordering::Relaxed))
+            .sum()
+    };
+    (sum(&COUNTS), sum(&MESSAGE_COUNTS))
+}
+
 /// Total device interrupts since boot.
 pub(crate) fn total() -> u64 {
-    COUNTS
-        .iter()
-        .map(|count| count.load(Ordering::Relaxed))
-        .sum()
+    let (intx, messages) = totals();
+    intx + messages
 }

@@ -8,6 +8,7 @@
 //! what a device reports.
 
 mod interrupts;
+mod msix;
 mod virtio_devices;
 mod virtio_hal;
 mod virtio_legacy;
@@ -26,7 +27,9 @@ use virtio_drivers::transport::DeviceType;
 use virtio_drivers::transport::pci::PciTransport;
 use virtio_drivers::transport::pci::bus::{DeviceFunction, PciRoot};
 
-pub(crate) use interrupts::{InterruptLine, line_fired, total as interrupts_total};
+pub(crate) use interrupts::{
+    InterruptLine, line_fired, message_fired, total as interrupts_total, totals as interrupt_totals,
+};
 use virtio_devices::{
     BLOCK_QUEUE_SIZE, ENTROPY_QUEUE_SIZE, NET_QUEUE_SIZE, VirtioBlock, VirtioEntropy, VirtioNetwork,
 };
@@ -226,10 +229,25 @@ fn bind(
     map_bars(function)?;
     let transport = transport(config, function, class)?;
     let generation = transport.generation();
-    let line = if function.interrupt_pin != 0 && function.interrupt_line != 0xff {
-        InterruptLine::route(function.interrupt_line)
-    } else {
-        InterruptLine::NONE
+    let intx = || {
+        if function.interrupt_pin != 0 && function.interrupt_line != 0xff {
+            InterruptLine::route(function.interrupt_line)
+        } else {
+            InterruptLine::NONE
+        }
+    };
+    // MSI-X only on the modern transport (see `msix`); INTx otherwise.
+    let (msix, line) = match &transport {
+        VirtioTransport::Modern(_) if function.capability(pci::capability::MSI_X).is_some() => {
+            match msix::enable(&mut config, function) {
+                Ok((msix, line)) => (Some(msix), line),
+                Err(error) => {
+                    tracing::warn!(%function, %error, "MSI-X not used; INTx");
+                    (None, intx())
+                }
+            }
+        }
+        _ => (None, intx()),
     };
     let (driver, slot_taken) = match class {
         DeviceClass::Network => {
@@ -252,6 +270,12 @@ fn bind(
         }
         DeviceClass::Console => return Err(BindError::NoUsableTransport),
     };
+    if let Some(msix) = msix
+        && let Err(error) = msix.route_queues()
+    {
+        msix.disable(&mut config, function);
+        tracing::warn!(%function, %error, "MSI-X queues not routed; polling only");
+    }
     if slot_taken {
         tracing::info!(%function, driver, "a second device of the class is not used yet");
     }
@@ -323,6 +347,7 @@ pub(crate) fn probe() {
                         function = %bound.function,
                         driver = bound.driver,
                         transport = bound.transport,
+                        interrupt = bound.line.kind(),
                         line = ?bound.line.line(),
                         backend = Backend::Native.name(),
                         "device bound"
