@@ -65,6 +65,7 @@ pub(crate) fn run(test: KernelTest) -> ! {
         KernelTest::UdpEcho => net_tests::udp_echo().map_err(Failure::Driver),
         KernelTest::NetPeer => net_tests::peer().map_err(Failure::Driver),
         KernelTest::NetServe => net_tests::serve().map_err(Failure::Driver),
+        KernelTest::NetDhcp => net_tests::dhcp().map_err(Failure::Driver),
         KernelTest::Panic => panic!("deliberate panic from the `panic` test"),
         KernelTest::Fail => Err(Failure::Deliberate),
     };

@@ -1,8 +1,10 @@
 //! The native network stack: `smoltcp` over any [`NetworkDevice`], giving the kernel
-//! ARP, IPv4, ICMP echo (answered automatically) and UDP, with static addresses.
+//! ARP, IPv4, ICMP echo (answered automatically) and UDP, with static addresses or
+//! an address leased by DHCP.
 //!
-//! Addresses come from the interface's MAC (see [`NetConfig::for_mac`]), so a test
-//! machine is configured by its QEMU options alone. The stack never blocks and never
+//! Static addresses come from the interface's MAC (see [`NetConfig::for_mac`]), so a
+//! test machine is configured by its QEMU options alone; [`NetStack::with_dhcp`]
+//! asks the network instead. The stack never blocks and never
 //! reads a clock: the caller passes the time to every poll. Frames the device refuses
 //! are dropped and counted, as a real wire would drop them; they never panic.
 
@@ -15,7 +17,7 @@ use ethos_abi::drivers::{
 };
 use smoltcp::iface::{Config, Interface, SocketHandle, SocketSet};
 use smoltcp::phy::{self, DeviceCapabilities, Medium};
-use smoltcp::socket::{icmp, udp};
+use smoltcp::socket::{dhcpv4, icmp, udp};
 use smoltcp::time::Instant;
 use smoltcp::wire::{
     EthernetAddress, EthernetFrame, EthernetProtocol, HardwareAddress, Icmpv4Message, Icmpv4Packet,
@@ -33,6 +35,13 @@ pub struct NetConfig {
 }
 
 impl NetConfig {
+    /// No address yet: what a DHCP interface has until its first lease.
+    pub const UNCONFIGURED: NetConfig = NetConfig {
+        address: Ipv4Address::UNSPECIFIED,
+        prefix_length: 0,
+        gateway: None,
+    };
+
     /// QEMU user networking's guest address, mask and gateway.
     pub const USER_NETWORKING: NetConfig = NetConfig {
         address: Ipv4Address::new(10, 0, 2, 15),
@@ -230,6 +239,10 @@ pub struct NetStack<D> {
     sockets: SocketSet<'static>,
     icmp: SocketHandle,
     config: NetConfig,
+    /// The DHCP client, when the address is leased rather than static.
+    dhcp: Option<SocketHandle>,
+    /// Whether `config` holds an address (always, when static).
+    configured: bool,
 }
 
 impl<D> fmt::Debug for NetStack<D> {
@@ -247,6 +260,16 @@ const PING_IDENTIFIER: u16 = 0x4554;
 impl<D: NetworkDevice> NetStack<D> {
     /// Brings the interface up with `config` at time `now_ms`.
     pub fn new(device: D, config: NetConfig, now_ms: u64) -> NetStack<D> {
+        Self::build(device, Some(config), now_ms)
+    }
+
+    /// Brings the interface up without an address at time `now_ms`; a DHCP client
+    /// asks for one on the following polls (see [`NetStack::is_configured`]).
+    pub fn with_dhcp(device: D, now_ms: u64) -> NetStack<D> {
+        Self::build(device, None, now_ms)
+    }
+
+    fn build(device: D, config: Option<NetConfig>, now_ms: u64) -> NetStack<D> {
         let mac = EthernetAddress(device.mac_address());
         let frame_limit = device.max_frame_length();
         let mut adapter = Adapter {
@@ -260,18 +283,14 @@ impl<D: NetworkDevice> NetStack<D> {
             &mut adapter,
             now,
         );
-        interface.update_ip_addrs(|addresses| {
-            // A fresh interface has room for one address.
-            let _ = addresses.push(IpCidr::new(
-                IpAddress::Ipv4(config.address),
-                config.prefix_length,
-            ));
-        });
-        if let Some(gateway) = config.gateway {
-            // Only fails when the route table is full; a fresh one is empty.
-            let _ = interface.routes_mut().add_default_ipv4_route(gateway);
-        }
         let mut sockets = SocketSet::new(Vec::new());
+        let dhcp = match config {
+            Some(config) => {
+                apply(&mut interface, config);
+                None
+            }
+            None => Some(sockets.add(dhcpv4::Socket::new())),
+        };
         let icmp_socket = icmp::Socket::new(
             icmp::PacketBuffer::new(vec![icmp::PacketMetadata::EMPTY; 16], vec![0; 4096]),
             icmp::PacketBuffer::new(vec![icmp::PacketMetadata::EMPTY; 16], vec![0; 4096]),
@@ -282,7 +301,9 @@ impl<D: NetworkDevice> NetStack<D> {
             interface,
             sockets,
             icmp,
-            config,
+            config: config.unwrap_or(NetConfig::UNCONFIGURED),
+            dhcp,
+            configured: config.is_some(),
         };
         let socket = stack.sockets.get_mut::<icmp::Socket>(stack.icmp);
         // Binding an unused identifier on a fresh socket cannot fail.
@@ -290,8 +311,20 @@ impl<D: NetworkDevice> NetStack<D> {
         stack
     }
 
+    /// The interface's configuration ([`NetConfig::UNCONFIGURED`] while a DHCP
+    /// interface has no lease).
     pub fn config(&self) -> NetConfig {
         self.config
+    }
+
+    /// Whether the interface has an address: always when static, once leased by DHCP.
+    pub fn is_configured(&self) -> bool {
+        self.configured
+    }
+
+    /// Whether the address comes from DHCP.
+    pub fn uses_dhcp(&self) -> bool {
+        self.dhcp.is_some()
     }
 
     pub fn statistics(&self) -> NetStatistics {
@@ -306,11 +339,27 @@ impl<D: NetworkDevice> NetStack<D> {
     /// Moves frames both ways and runs timers; returns whether a socket changed.
     pub fn poll(&mut self, now_ms: u64) -> bool {
         let now = Instant::from_millis(now_ms as i64);
-        !matches!(
+        let changed = !matches!(
             self.interface
                 .poll(now, &mut self.adapter, &mut self.sockets),
             smoltcp::iface::PollResult::None
-        )
+        );
+        let Some(dhcp) = self.dhcp else {
+            return changed;
+        };
+        let leased = match self.sockets.get_mut::<dhcpv4::Socket>(dhcp).poll() {
+            None => return changed,
+            Some(dhcpv4::Event::Configured(lease)) => Some(NetConfig {
+                address: lease.address.address(),
+                prefix_length: lease.address.prefix_len(),
+                gateway: lease.router,
+            }),
+            Some(dhcpv4::Event::Deconfigured) => None,
+        };
+        self.configured = leased.is_some();
+        self.config = leased.unwrap_or(NetConfig::UNCONFIGURED);
+        apply(&mut self.interface, self.config);
+        true
     }
 
     /// Opens a UDP socket on `port` with room for `packets` datagrams each way.
@@ -382,6 +431,25 @@ impl<D: NetworkDevice> NetStack<D> {
             }
         }
         None
+    }
+}
+
+/// Gives the interface `config`'s address and default route, replacing any.
+fn apply(interface: &mut Interface, config: NetConfig) {
+    interface.update_ip_addrs(|addresses| {
+        addresses.clear();
+        if config != NetConfig::UNCONFIGURED {
+            // The list was just emptied; it has room for one address.
+            let _ = addresses.push(IpCidr::new(
+                IpAddress::Ipv4(config.address),
+                config.prefix_length,
+            ));
+        }
+    });
+    interface.routes_mut().remove_default_ipv4_route();
+    if let Some(gateway) = config.gateway {
+        // Only fails when the route table is full; the default route was just removed.
+        let _ = interface.routes_mut().add_default_ipv4_route(gateway);
     }
 }
 

@@ -1,5 +1,6 @@
 //! Host tests: two stacks on an in-memory wire resolve each other with ARP, answer
-//! pings and exchange UDP datagrams byte-exact.
+//! pings and exchange UDP datagrams byte-exact; a DHCP interface takes its lease
+//! from a server on the wire.
 
 use std::cell::RefCell;
 use std::collections::VecDeque;
@@ -198,4 +199,152 @@ fn a_device_that_refuses_frames_is_counted_not_fatal() {
     run(&mut one, &mut two, &mut now);
     assert!(one.statistics().send_errors > 0);
     assert_eq!(one.statistics().frames_sent, 0);
+}
+
+mod dhcp {
+    //! A DHCP server on the wire's far end, built from smoltcp's own wire types:
+    //! it answers DISCOVER with OFFER and REQUEST with ACK.
+
+    use smoltcp::phy::ChecksumCapabilities;
+    use smoltcp::wire::{
+        DhcpMessageType, DhcpPacket, DhcpRepr, EthernetRepr, Ipv4Repr, UdpPacket, UdpRepr,
+    };
+
+    use super::*;
+
+    const SERVER_MAC: [u8; 6] = [0x52, 0x55, 0x0a, 0x00, 0x02, 0x02];
+    const SERVER: Ipv4Address = Ipv4Address::new(10, 0, 2, 2);
+    const LEASED: Ipv4Address = Ipv4Address::new(10, 0, 2, 15);
+    const MASK: Ipv4Address = Ipv4Address::new(255, 255, 255, 0);
+
+    /// The server's answer to one client frame, if it is a DHCP request it serves.
+    fn answer(frame: &[u8]) -> Option<Vec<u8>> {
+        let ethernet = EthernetFrame::new_checked(frame).ok()?;
+        let ip = Ipv4Packet::new_checked(ethernet.payload()).ok()?;
+        let udp = UdpPacket::new_checked(ip.payload()).ok()?;
+        if udp.dst_port() != 67 {
+            return None;
+        }
+        let packet = DhcpPacket::new_checked(udp.payload()).ok()?;
+        let request = DhcpRepr::parse(&packet).ok()?;
+        let message_type = match request.message_type {
+            DhcpMessageType::Discover => DhcpMessageType::Offer,
+            DhcpMessageType::Request => DhcpMessageType::Ack,
+            _ => return None,
+        };
+        let reply = DhcpRepr {
+            message_type,
+            transaction_id: request.transaction_id,
+            secs: 0,
+            client_hardware_address: request.client_hardware_address,
+            client_ip: Ipv4Address::UNSPECIFIED,
+            your_ip: LEASED,
+            server_ip: SERVER,
+            router: Some(SERVER),
+            subnet_mask: Some(MASK),
+            relay_agent_ip: Ipv4Address::UNSPECIFIED,
+            broadcast: false,
+            requested_ip: None,
+            client_identifier: None,
+            server_identifier: Some(SERVER),
+            parameter_request_list: None,
+            dns_servers: None,
+            max_size: None,
+            lease_duration: Some(86_400),
+            renew_duration: None,
+            rebind_duration: None,
+            additional_options: &[],
+        };
+        let mut dhcp_bytes = vec![0u8; reply.buffer_len()];
+        reply
+            .emit(&mut DhcpPacket::new_unchecked(&mut dhcp_bytes[..]))
+            .ok()?;
+        let udp_repr = UdpRepr {
+            src_port: 67,
+            dst_port: 68,
+        };
+        let broadcast = Ipv4Address::BROADCAST;
+        let ip_repr = Ipv4Repr {
+            src_addr: SERVER,
+            dst_addr: broadcast,
+            next_header: IpProtocol::Udp,
+            payload_len: udp_repr.header_len() + dhcp_bytes.len(),
+            hop_limit: 64,
+        };
+        let ethernet_repr = EthernetRepr {
+            src_addr: EthernetAddress(SERVER_MAC),
+            dst_addr: EthernetAddress::BROADCAST,
+            ethertype: EthernetProtocol::Ipv4,
+        };
+        let mut out =
+            vec![0u8; ethernet_repr.buffer_len() + ip_repr.buffer_len() + ip_repr.payload_len];
+        let mut frame = EthernetFrame::new_unchecked(&mut out[..]);
+        ethernet_repr.emit(&mut frame);
+        let mut packet = Ipv4Packet::new_unchecked(frame.payload_mut());
+        let checksums = ChecksumCapabilities::default();
+        ip_repr.emit(&mut packet, &checksums);
+        udp_repr.emit(
+            &mut UdpPacket::new_unchecked(packet.payload_mut()),
+            &IpAddress::Ipv4(SERVER),
+            &IpAddress::Ipv4(broadcast),
+            dhcp_bytes.len(),
+            |payload| payload.copy_from_slice(&dhcp_bytes),
+            &checksums,
+        );
+        Some(out)
+    }
+
+    #[test]
+    fn a_dhcp_interface_takes_the_leased_address_and_router() {
+        let to_server = Queue::default();
+        let to_client = Queue::default();
+        let device = WireEnd {
+            mac: [0x52, 0x54, 0x00, 0x12, 0x34, 0x56],
+            outgoing: to_server.clone(),
+            incoming: to_client.clone(),
+            broken: false,
+        };
+        let mut stack = NetStack::with_dhcp(device, 0);
+        assert!(stack.uses_dhcp());
+        assert!(!stack.is_configured());
+        assert_eq!(stack.config(), NetConfig::UNCONFIGURED);
+        let mut now = 0;
+        let mut answered = 0;
+        while !stack.is_configured() && now < 10_000 {
+            now += 10;
+            stack.poll(now);
+            while let Some(frame) = to_server.borrow_mut().pop_front() {
+                if let Some(reply) = answer(&frame) {
+                    answered += 1;
+                    to_client.borrow_mut().push_back(reply);
+                }
+            }
+        }
+        assert!(stack.is_configured(), "no lease after {now} ms");
+        assert_eq!(answered, 2, "one OFFER and one ACK");
+        assert_eq!(
+            stack.config(),
+            NetConfig {
+                address: LEASED,
+                prefix_length: 24,
+                gateway: Some(SERVER),
+            }
+        );
+    }
+
+    #[test]
+    fn without_a_server_a_dhcp_interface_stays_unconfigured() {
+        let device = WireEnd {
+            mac: [0x52, 0x54, 0x00, 0x12, 0x34, 0x57],
+            outgoing: Queue::default(),
+            incoming: Queue::default(),
+            broken: false,
+        };
+        let mut stack = NetStack::with_dhcp(device, 0);
+        for now in (0..5_000).step_by(50) {
+            stack.poll(now);
+        }
+        assert!(!stack.is_configured());
+        assert!(stack.statistics().frames_sent >= 1, "no DISCOVER was sent");
+    }
 }

@@ -99,6 +99,50 @@ fn ping_until_answered(
     Ok(total_ns / 1000 / u64::from(count))
 }
 
+/// How long a DHCP lease may take: QEMU's server answers at once, but smoltcp
+/// retransmits its DISCOVER only after a backoff when the first is lost.
+const DHCP_SECONDS: u64 = 30;
+
+pub(crate) fn dhcp() -> Result<(), DriverFailure> {
+    let device = drivers::take_network().ok_or(DriverFailure::Missing(DeviceClass::Network))?;
+    let start = now_ms();
+    let mut stack = NetStack::with_dhcp(device, start);
+    while !stack.is_configured() {
+        stack.poll(now_ms());
+        if now_ms() > start + DHCP_SECONDS * 1000 {
+            return Err(DriverFailure::Timeout {
+                what: "a DHCP lease",
+                seconds: DHCP_SECONDS,
+            });
+        }
+    }
+    let config = stack.config();
+    tracing::info!(
+        address = %config.address,
+        prefix = config.prefix_length,
+        gateway = ?config.gateway,
+        "DHCP lease"
+    );
+    metric("dhcp_lease_ms", now_ms() - start, "ms");
+    metric(
+        "dhcp_address",
+        u64::from(u32::from_be_bytes(config.address.octets())),
+        "ipv4",
+    );
+    metric(
+        "dhcp_prefix_length",
+        u64::from(config.prefix_length),
+        "bits",
+    );
+    let gateway = config
+        .gateway
+        .ok_or(DriverFailure::Network("the DHCP lease names no router"))?;
+    let mean_us = ping_until_answered(&mut stack, gateway, 3, 30)?;
+    metric("ping_rtt_mean", mean_us, "us");
+    report_statistics(&stack);
+    Ok(())
+}
+
 pub(crate) fn ping() -> Result<(), DriverFailure> {
     let mut stack = stack()?;
     let target = ping_target(stack.config()).ok_or(DriverFailure::Network("no address to ping"))?;

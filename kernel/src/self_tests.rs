@@ -38,6 +38,9 @@ pub enum KernelTest {
     /// Answers ARP and ICMP echo until the host sends the stop datagram to the echo
     /// port; passes only if enough echo requests were answered.
     NetServe,
+    /// Leases an address by DHCP (QEMU user networking) and pings the gateway the
+    /// lease names.
+    NetDhcp,
     /// Panics on purpose: the panic path must exit with the failure code.
     Panic,
     /// Fails on purpose: proves the harness reports a failed kernel test as failed.
@@ -46,7 +49,7 @@ pub enum KernelTest {
 
 impl KernelTest {
     /// Every test, in the order `--help` texts list them.
-    pub const ALL: [KernelTest; 16] = [
+    pub const ALL: [KernelTest; 17] = [
         KernelTest::Boot,
         KernelTest::Timer,
         KernelTest::PageFault,
@@ -61,6 +64,7 @@ impl KernelTest {
         KernelTest::UdpEcho,
         KernelTest::NetPeer,
         KernelTest::NetServe,
+        KernelTest::NetDhcp,
         KernelTest::Panic,
         KernelTest::Fail,
     ];
@@ -82,6 +86,7 @@ impl KernelTest {
             KernelTest::UdpEcho => "udp_echo",
             KernelTest::NetPeer => "net_peer",
             KernelTest::NetServe => "net_serve",
+            KernelTest::NetDhcp => "net_dhcp",
             KernelTest::Panic => "panic",
             KernelTest::Fail => "fail",
         }

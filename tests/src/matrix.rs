@@ -67,6 +67,9 @@ pub enum Scenario {
     HostPing,
     /// No device of any class: the kernel names each missing class and goes on.
     NoDevices,
+    /// The guest leases its address by DHCP from QEMU user networking and pings the
+    /// router; the lease must be user networking's first guest address.
+    Dhcp,
     /// The `devices` test; the kernel must report reaching configuration space
     /// through ECAM (`true`) or port I/O (`false`), and have bound a block device.
     ConfigAccess { ecam: bool },
@@ -220,6 +223,13 @@ pub fn rows() -> Vec<MatrixRow> {
             "-device virtio-rng-pci,disable-legacy=on",
             "entropy",
             Kernel,
+        ),
+        row(
+            "matrix-virtio-net-modern-dhcp",
+            "virtio-net-pci (modern), DHCP",
+            "-netdev user,id=n0 -device virtio-net-pci,netdev=n0,disable-legacy=on",
+            "net_dhcp",
+            Dhcp,
         ),
         row("matrix-no-devices", "none", "", "devices", NoDevices),
         row(
@@ -377,9 +387,13 @@ impl MatrixRow {
                 let transcript = harness::run(&self.config(inputs, &Fill::default()), TCG_TIMEOUT);
                 (harness::judge(&transcript, &pass), vec![transcript])
             }
-            Scenario::NoDevices => {
+            Scenario::NoDevices | Scenario::Dhcp => {
                 let transcript = harness::run(&self.config(inputs, &Fill::default()), TCG_TIMEOUT);
                 let verdict = match harness::judge(&transcript, &pass) {
+                    Verdict::Passed if self.scenario == Scenario::Dhcp => {
+                        lease_reported(&transcript)
+                            .map_or_else(Verdict::Failed, |()| Verdict::Passed)
+                    }
                     Verdict::Passed => no_devices_reported(&transcript)
                         .map_or_else(Verdict::Failed, |()| Verdict::Passed),
                     other => other,
@@ -639,6 +653,19 @@ fn no_devices_reported(transcript: &Transcript) -> Result<(), String> {
                 "the kernel did not say the {class} class is missing"
             ));
         }
+    }
+    Ok(())
+}
+
+/// QEMU user networking leases `10.0.2.15/24` to its first guest.
+fn lease_reported(transcript: &Transcript) -> Result<(), String> {
+    let address = metric(transcript, "dhcp_address").ok_or("no dhcp_address metric")?;
+    let prefix = metric(transcript, "dhcp_prefix_length").ok_or("no dhcp_prefix_length metric")?;
+    let leased = Ipv4Addr::from(u32::try_from(address).map_err(|_| "dhcp_address is not IPv4")?);
+    if leased != Ipv4Addr::new(10, 0, 2, 15) || prefix != 24 {
+        return Err(format!(
+            "leased {leased}/{prefix}, not user networking's 10.0.2.15/24"
+        ));
     }
     Ok(())
 }
