@@ -299,9 +299,10 @@ fn config_access() -> arch::PciConfig {
         Ok(platform) => {
             tracing::info!(
                 rsdp = %format_args!("{:#x}", platform.rsdp),
-                ecam = ?platform.ecam,
-                io_apic = ?platform.io_apic,
-                "ACPI tables"
+                ecam_base = %format_args!("{:#x}", platform.ecam.map_or(0, |ecam| ecam.base)),
+                ecam_buses = ?platform.ecam.map(|ecam| ecam.start_bus..=ecam.end_bus),
+                io_apic = %format_args!("{:#x}", platform.io_apic.map_or(0, |io| io.address)),
+                "ACPI tables (0: absent)"
             );
             platform.ecam
         }
