@@ -6,7 +6,7 @@
 //! five fields from four tables, and this parser needs neither an allocator nor a
 //! page-mapping handler, so it runs before memory is set up (while the boot map
 //! still covers the tables) and is host-tested on byte fixtures through the small
-//! [`PhysicalReader`] trait. The crate's current line is also a pre-release.
+//! [`PhysicalReader`] trait. (The crate's newest release is also a pre-release.)
 //!
 //! Everything read is firmware data and is checked before use (signatures,
 //! checksums, lengths); a table that fails a check is reported as an error, never

@@ -122,7 +122,7 @@ fn xsdt(entries: &[u64]) -> Vec<u8> {
     table(b"XSDT", &body)
 }
 
-/// A q35-like machine: RSDP v2 at `0xf5a0`... in the BIOS area, XSDT listing a FACP
+/// A Q35-like machine: RSDP v2 at `0xf5a00` in the BIOS area, XSDT listing a FACP
 /// stand-in, the MADT and the MCFG.
 fn q35_like() -> Memory {
     let mut memory = Memory::default();
