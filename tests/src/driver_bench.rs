@@ -1,16 +1,23 @@
 //! Driver benchmarks behind `cargo xtask bench drivers`: UDP echo throughput and
 //! round trip between a host process and the guest, and sequential block write and
 //! read rates as the guest measures them. Figures are printed, never asserted.
+//!
+//! Beside them, [`measure_host_baseline`] measures the same work on the host in the
+//! same run (a UDP echo on loopback, direct I/O on a file of the same size), so the
+//! table can print ratios against a baseline rather than bare figures.
 
 use std::fs;
+use std::io::{Read, Write};
+use std::net::UdpSocket;
 use std::path::Path;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use ethos_abi::Report;
 
 use crate::harness::{self, Expectation, Transcript, Verdict};
 use crate::matrix_host::{free_udp_port, udp_echo_client};
 use crate::qemu::{Accelerator, Machine, QemuConfig};
+use ethos_abi::drivers::UDP_ECHO_STOP;
 
 /// What one backend measured on one accelerator.
 #[derive(Clone, Debug, Default)]
@@ -122,4 +129,101 @@ fn measure_block(
     figures.block_write_mb_per_s = Some(rate("block_write_rate").ok_or("no block_write_rate")?);
     figures.block_read_mb_per_s = Some(rate("block_read_rate").ok_or("no block_read_rate")?);
     Ok(())
+}
+
+/// `O_DIRECT` on Linux x86_64: the guest's disk runs with `cache=none`, so the host
+/// baseline bypasses the page cache too.
+const OPEN_DIRECT: i32 = 0o40000;
+
+/// One aligned chunk for direct I/O.
+#[repr(C, align(4096))]
+struct Chunk([u8; 64 * 1024]);
+
+/// The same work on the host, in this run: `datagrams` echoes over loopback UDP to
+/// a thread of this process, and a sequential direct write and read of `disk_mib`.
+pub fn measure_host_baseline(scratch: &Path, datagrams: u32, disk_mib: u64) -> DriverFigures {
+    let mut figures = DriverFigures::default();
+    match host_udp(datagrams) {
+        Ok((throughput, round_trip)) => {
+            figures.udp_mbit_per_s = Some(throughput);
+            figures.udp_round_trip_us = Some(round_trip);
+        }
+        Err(reason) => figures.errors.push(format!("host UDP: {reason}")),
+    }
+    match host_block(scratch, disk_mib) {
+        Ok((write, read)) => {
+            figures.block_write_mb_per_s = Some(write);
+            figures.block_read_mb_per_s = Some(read);
+        }
+        Err(reason) => figures.errors.push(format!("host block: {reason}")),
+    }
+    figures
+}
+
+fn host_udp(datagrams: u32) -> Result<(f64, f64), String> {
+    let server = UdpSocket::bind("127.0.0.1:0").map_err(|error| error.to_string())?;
+    server
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .map_err(|error| error.to_string())?;
+    let port = server
+        .local_addr()
+        .map_err(|error| error.to_string())?
+        .port();
+    let echo = std::thread::spawn(move || {
+        let mut buffer = vec![0u8; 4096];
+        while let Ok((length, from)) = server.recv_from(&mut buffer) {
+            if &buffer[..length] == UDP_ECHO_STOP {
+                return;
+            }
+            let _ = server.send_to(&buffer[..length], from);
+        }
+    });
+    let summary = udp_echo_client(port, datagrams, Duration::from_secs(5));
+    let _ = echo.join();
+    let summary = summary?;
+    let seconds = summary.elapsed.as_secs_f64().max(1e-9);
+    Ok((
+        summary.bytes as f64 * 8.0 / seconds / 1e6,
+        summary.mean_round_trip.as_secs_f64() * 1e6,
+    ))
+}
+
+fn host_block(scratch: &Path, disk_mib: u64) -> Result<(f64, f64), String> {
+    use std::os::unix::fs::OpenOptionsExt;
+    fs::create_dir_all(scratch).map_err(|error| error.to_string())?;
+    let path = scratch.join("baseline-disk.img");
+    let failed = |error: std::io::Error| format!("{}: {error}", path.display());
+    let mut chunk = Box::new(Chunk([0x5a; 64 * 1024]));
+    let chunks = disk_mib * 1024 * 1024 / chunk.0.len() as u64;
+    let mut file = fs::OpenOptions::new()
+        .create(true)
+        .truncate(true)
+        .write(true)
+        .read(true)
+        .custom_flags(OPEN_DIRECT)
+        .open(&path)
+        .map_err(failed)?;
+    let started = Instant::now();
+    for index in 0..chunks {
+        chunk.0[0] = index as u8;
+        file.write_all(&chunk.0).map_err(failed)?;
+    }
+    file.sync_all().map_err(failed)?;
+    let write_seconds = started.elapsed().as_secs_f64().max(1e-9);
+    let mut file = fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(OPEN_DIRECT)
+        .open(&path)
+        .map_err(failed)?;
+    let started = Instant::now();
+    for index in 0..chunks {
+        file.read_exact(&mut chunk.0).map_err(failed)?;
+        if chunk.0[0] != index as u8 {
+            return Err(format!("{}: chunk {index} read back wrong", path.display()));
+        }
+    }
+    let read_seconds = started.elapsed().as_secs_f64().max(1e-9);
+    let _ = fs::remove_file(&path);
+    let megabytes = (chunks * chunk.0.len() as u64) as f64 / 1e6;
+    Ok((megabytes / write_seconds, megabytes / read_seconds))
 }
