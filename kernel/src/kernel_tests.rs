@@ -14,7 +14,7 @@ use ethos_kernel::memory_map::PAGE_SIZE;
 use ethos_kernel::self_tests::KernelTest;
 
 use crate::console::{self, LineBuffer};
-use crate::{arch, driver_tests, memory, net_tests, time};
+use crate::{arch, driver_tests, memory, net_tests, time, user_tests};
 
 /// Index into `KernelTest::ALL` plus one; 0 while no test runs.
 static RUNNING: AtomicUsize = AtomicUsize::new(0);
@@ -65,6 +65,8 @@ pub(crate) fn run(test: KernelTest) -> ! {
         KernelTest::UdpEcho => net_tests::udp_echo().map_err(Failure::Driver),
         KernelTest::NetPeer => net_tests::peer().map_err(Failure::Driver),
         KernelTest::NetServe => net_tests::serve().map_err(Failure::Driver),
+        KernelTest::UserHello => user_tests::hello().map_err(Failure::User),
+        KernelTest::UserFault => user_tests::faults().map_err(Failure::User),
         KernelTest::Panic => panic!("deliberate panic from the `panic` test"),
         KernelTest::Fail => Err(Failure::Deliberate),
     };
@@ -93,6 +95,7 @@ enum Failure {
     FreeCountChanged { before: usize, after: usize },
     DoubleFreeAccepted(u64),
     Driver(driver_tests::DriverFailure),
+    User(user_tests::UserFailure),
 }
 
 impl fmt::Display for Failure {
@@ -139,6 +142,7 @@ impl fmt::Display for Failure {
                 write!(f, "a second free of frame {frame:#x} was accepted")
             }
             Failure::Driver(failure) => write!(f, "{failure}"),
+            Failure::User(failure) => write!(f, "{failure}"),
         }
     }
 }

@@ -38,6 +38,12 @@ pub enum KernelTest {
     /// Answers ARP and ICMP echo until the host sends the stop datagram to the echo
     /// port; passes only if enough echo requests were answered.
     NetServe,
+    /// Runs a program in ring 3 that prints through `print`, has a kernel address
+    /// refused by `print`, and ends with `exit`.
+    UserHello,
+    /// Programs that read a kernel address and execute an invalid instruction are
+    /// killed with their fault reported; the kernel then runs another program.
+    UserFault,
     /// Panics on purpose: the panic path must exit with the failure code.
     Panic,
     /// Fails on purpose: proves the harness reports a failed kernel test as failed.
@@ -46,7 +52,7 @@ pub enum KernelTest {
 
 impl KernelTest {
     /// Every test, in the order `--help` texts list them.
-    pub const ALL: [KernelTest; 16] = [
+    pub const ALL: [KernelTest; 18] = [
         KernelTest::Boot,
         KernelTest::Timer,
         KernelTest::PageFault,
@@ -61,6 +67,8 @@ impl KernelTest {
         KernelTest::UdpEcho,
         KernelTest::NetPeer,
         KernelTest::NetServe,
+        KernelTest::UserHello,
+        KernelTest::UserFault,
         KernelTest::Panic,
         KernelTest::Fail,
     ];
@@ -82,6 +90,8 @@ impl KernelTest {
             KernelTest::UdpEcho => "udp_echo",
             KernelTest::NetPeer => "net_peer",
             KernelTest::NetServe => "net_serve",
+            KernelTest::UserHello => "user_hello",
+            KernelTest::UserFault => "user_fault",
             KernelTest::Panic => "panic",
             KernelTest::Fail => "fail",
         }

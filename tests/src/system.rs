@@ -170,6 +170,61 @@ fn bad_word_reported(transcript: &Transcript) -> Result<(), String> {
         .ok_or_else(|| "the kernel did not report the bad command line word".into())
 }
 
+fn user_hello_checked(transcript: &Transcript) -> Result<(), String> {
+    passed(transcript, "user_hello")?;
+    let printed = transcript
+        .lines
+        .iter()
+        .any(|(_, line)| line == "user ethos: hello from ring 3");
+    printed
+        .then_some(())
+        .ok_or_else(|| "the program's text is not on the console under its user's name".into())
+}
+
+/// The kernel address the `user_fault` test's program reads.
+const USER_FAULT_KERNEL_ADDRESS: u64 = 0x10_0000;
+
+fn user_fault_checked(transcript: &Transcript) -> Result<(), String> {
+    passed(transcript, "user_fault")?;
+    let faults: Vec<(u8, u64)> = reports(transcript)
+        .iter()
+        .filter_map(|report| match report {
+            Report::Fault {
+                vector, address, ..
+            } => Some((*vector, *address)),
+            _ => None,
+        })
+        .collect();
+    if faults != [(14, USER_FAULT_KERNEL_ADDRESS), (6, 0)] {
+        return Err(format!(
+            "fault reports {faults:?}, expected a page fault at {USER_FAULT_KERNEL_ADDRESS:#x} then #UD"
+        ));
+    }
+    let killed = transcript
+        .lines
+        .iter()
+        .filter(|(_, line)| line.starts_with("user process killed by"))
+        .count();
+    if killed != 2 {
+        return Err(format!("{killed} kill lines on the console, expected 2"));
+    }
+    let hello = transcript
+        .lines
+        .iter()
+        .any(|(_, line)| line == "user ethos: hello from ring 3");
+    hello
+        .then_some(())
+        .ok_or_else(|| "no program ran to its print after the faults".into())
+}
+
+fn passed(transcript: &Transcript, test: &str) -> Result<(), String> {
+    reports(transcript)
+        .iter()
+        .any(|r| matches!(r, Report::TestPass { name } if *name == test))
+        .then_some(())
+        .ok_or_else(|| format!("no test-pass report for `{test}`"))
+}
+
 /// Every system test, in the order they run.
 pub fn all() -> Vec<SystemTest> {
     use Accelerator::{Kvm, Tcg};
@@ -271,6 +326,28 @@ pub fn all() -> Vec<SystemTest> {
             Tcg,
             "test=frames",
             pass("frames"),
+        ),
+        pvh(
+            "user-hello",
+            "a program in ring 3 prints through a system call, has a kernel pointer refused, exits",
+            Microvm,
+            Tcg,
+            "test=user_hello",
+            Expectation::Ends {
+                code: ExitCode::Success,
+                check: user_hello_checked,
+            },
+        ),
+        pvh(
+            "user-fault",
+            "programs reading a kernel address or running #UD are killed and reported; the kernel runs on",
+            Microvm,
+            Tcg,
+            "test=user_fault",
+            Expectation::Ends {
+                code: ExitCode::Success,
+                check: user_fault_checked,
+            },
         ),
         pvh(
             "panic",

@@ -10,6 +10,7 @@ mod ioapic;
 mod paging;
 mod port_io;
 mod tsc;
+mod user;
 
 pub(crate) use apic::{
     PIT_VECTOR, SPURIOUS_VECTORS, TIMER_VECTOR, TimerDevice, end_of_interrupt, start_timer,
@@ -21,11 +22,16 @@ pub(crate) use ioapic::{DEVICE_VECTOR_BASE, mask_line, route_pci_line, unmask_li
 pub(crate) use paging::{PagingError, build_kernel_page_tables, kernel_image, map_device_memory};
 pub(crate) use port_io::{IoWindow, PortConfigSpace};
 pub(crate) use tsc::{TscSource, discover_tsc_frequency};
+pub(crate) use user::{
+    AddressSpace, MapError, PageRights, SyscallFrame, USER_STACK_TOP, USER_START, current_root,
+    enter as enter_user, resume_kernel, switch_to_root,
+};
 
 /// Loads the GDT with its TSS, the IDT, masks the legacy interrupt controller and
-/// turns on no-execute pages where the CPU has them. Interrupts stay off.
+/// turns on no-execute pages where the CPU has them and `syscall`. Interrupts stay off.
 pub(crate) fn init_cpu() {
     gdt::init();
+    user::init_system_calls();
     interrupts::init();
     apic::mask_legacy_pic();
     cpu::enable_no_execute();
