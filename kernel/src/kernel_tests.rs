@@ -66,6 +66,7 @@ pub(crate) fn run(test: KernelTest) -> ! {
         KernelTest::NetPeer => net_tests::peer().map_err(Failure::Driver),
         KernelTest::NetServe => net_tests::serve().map_err(Failure::Driver),
         KernelTest::UserHello => user_tests::hello().map_err(Failure::User),
+        KernelTest::UserPointers => user_tests::pointers().map_err(Failure::User),
         KernelTest::UserFault => user_tests::faults().map_err(Failure::User),
         KernelTest::Panic => panic!("deliberate panic from the `panic` test"),
         KernelTest::Fail => Err(Failure::Deliberate),

@@ -38,9 +38,12 @@ pub enum KernelTest {
     /// Answers ARP and ICMP echo until the host sends the stop datagram to the echo
     /// port; passes only if enough echo requests were answered.
     NetServe,
-    /// Runs a program in ring 3 that prints through `print`, has a kernel address
-    /// refused by `print`, and ends with `exit`.
+    /// Runs the `hello` program from its ELF file in ring 3: it prints through
+    /// `print` and ends with `exit`.
     UserHello,
+    /// A program's addresses are checked: the kernel's, unmapped ones and read-only
+    /// buffers for results are refused; its stack takes a result.
+    UserPointers,
     /// Programs that read a kernel address and execute an invalid instruction are
     /// killed with their fault reported; the kernel then runs another program.
     UserFault,
@@ -52,7 +55,7 @@ pub enum KernelTest {
 
 impl KernelTest {
     /// Every test, in the order `--help` texts list them.
-    pub const ALL: [KernelTest; 18] = [
+    pub const ALL: [KernelTest; 19] = [
         KernelTest::Boot,
         KernelTest::Timer,
         KernelTest::PageFault,
@@ -68,6 +71,7 @@ impl KernelTest {
         KernelTest::NetPeer,
         KernelTest::NetServe,
         KernelTest::UserHello,
+        KernelTest::UserPointers,
         KernelTest::UserFault,
         KernelTest::Panic,
         KernelTest::Fail,
@@ -91,6 +95,7 @@ impl KernelTest {
             KernelTest::NetPeer => "net_peer",
             KernelTest::NetServe => "net_serve",
             KernelTest::UserHello => "user_hello",
+            KernelTest::UserPointers => "user_pointers",
             KernelTest::UserFault => "user_fault",
             KernelTest::Panic => "panic",
             KernelTest::Fail => "fail",

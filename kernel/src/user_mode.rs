@@ -25,30 +25,18 @@ use ethos_kernel::process_model::dispatch::{Answer, Environment, dispatch};
 use ethos_kernel::process_model::events::Instant;
 use ethos_kernel::process_model::identity::UserName;
 use ethos_kernel::process_model::request::{Request, UserRange};
+use ethos_kernel::program_image::Image;
 use spin::Mutex;
 
 use crate::arch::{self, AddressSpace, PageRights, SyscallFrame, TrapFrame};
 use crate::{console, memory, time};
 
-/// A loadable segment of a program: bytes at a user address, zero-filled up to
-/// `memory_size`.
-#[derive(Clone, Copy, Debug)]
-pub(crate) struct Segment<'a> {
-    pub(crate) address: u64,
-    pub(crate) bytes: &'a [u8],
-    pub(crate) memory_size: u64,
-    pub(crate) rights: PageRights,
-}
-
-/// What a process starts from.
-#[derive(Clone, Debug)]
-pub(crate) struct Image<'a> {
-    pub(crate) entry: u64,
-    pub(crate) segments: Vec<Segment<'a>>,
-}
-
 /// How many pages the user stack has.
 const STACK_PAGES: u64 = 4;
+/// Where a program's image may lie: from the start of the user range to below its
+/// stack.
+pub(crate) const IMAGE_RANGE: core::ops::Range<u64> =
+    arch::USER_START..arch::USER_STACK_TOP - STACK_PAGES * PAGE_SIZE;
 /// The size of each process's kernel stack (system calls run on it).
 const KERNEL_STACK_BYTES: usize = 16 * 1024;
 
@@ -144,15 +132,19 @@ fn build_space(image: &Image<'_>) -> Result<AddressSpace, RunError> {
             let end = segment
                 .address
                 .checked_add(segment.memory_size.max(segment.bytes.len() as u64))
-                .filter(|end| *end <= arch::USER_STACK_TOP - STACK_PAGES * PAGE_SIZE)
+                .filter(|end| *end <= IMAGE_RANGE.end)
                 .ok_or(RunError::SegmentOutsideUserRange(segment.address))?;
-            if segment.address < arch::USER_START {
+            if segment.address < IMAGE_RANGE.start {
                 return Err(RunError::SegmentOutsideUserRange(segment.address));
             }
             let mut page = segment.address & !(PAGE_SIZE - 1);
             while page < end {
+                let rights = PageRights {
+                    write: segment.writable,
+                    execute: segment.executable,
+                };
                 let frame = space
-                    .map_new_page(page, segment.rights, frames)
+                    .map_new_page(page, rights, frames)
                     .map_err(RunError::Map)?;
                 // The part of the segment's file bytes that falls in this page.
                 let copy_start = page.max(segment.address);
@@ -202,7 +194,9 @@ pub(crate) fn run(process: ProcessId, image: &Image<'_>) -> Result<Ending, RunEr
         space,
         ending: None,
     });
-    arch::enter_user(image.entry, arch::USER_STACK_TOP, kernel_stack_top);
+    // The stack is as after a call (8 bytes below a 16-byte boundary), so an entry
+    // point may be an ordinary function.
+    arch::enter_user(image.entry, arch::USER_STACK_TOP - 8, kernel_stack_top);
     arch::switch_to_root(kernel_root);
     drop(kernel_stack);
     let running = RUNNING

@@ -18,9 +18,10 @@ use ethos_kernel::process_model::policy::Policy;
 use ethos_kernel::process_model::{Configuration, ProcessModel};
 use ethos_typesys::TypeGraph;
 
-use crate::arch::{self, PageRights};
-use crate::console;
-use crate::user_mode::{self, Ending, Image, Segment};
+use crate::arch;
+use crate::user_mode::{self, Ending};
+use crate::{console, memory};
+use ethos_kernel::program_image::{self, Image, Segment};
 
 /// The kernel address the fault program reads (the start of the identity map's RAM).
 pub(crate) const KERNEL_ADDRESS: u64 = 0x10_0000;
@@ -29,10 +30,10 @@ global_asm!(
     r#"
     .section .rodata.user_programs, "a"
 
-    .global user_hello_start
-user_hello_start:
-    leaq user_hello_text(%rip), %rdi
-    movl $(user_hello_text_end - user_hello_text), %esi
+    .global user_pointers_start
+user_pointers_start:
+    leaq user_pointers_text(%rip), %rdi
+    movl $(user_pointers_text_end - user_pointers_text), %esi
     movl $27, %eax
     syscall
     movq %rax, %r12
@@ -41,16 +42,37 @@ user_hello_start:
     movl $27, %eax
     syscall
     shlq $8, %rax
-    orq %r12, %rax
-    movq %rax, %rdi
+    orq %rax, %r12
+    movabsq $0x400000100000, %rdi
+    movl $16, %esi
+    movl $27, %eax
+    syscall
+    shlq $16, %rax
+    orq %rax, %r12
+    leaq user_pointers_start(%rip), %rdi
+    movl $16, %esi
+    movl $23, %eax
+    syscall
+    shlq $24, %rax
+    orq %rax, %r12
+    subq $24, %rsp
+    movq %rsp, %rdi
+    movl $16, %esi
+    movl $23, %eax
+    syscall
+    movq %rsp, %rdi
+    movq %rdx, %rsi
+    movl $27, %eax
+    syscall
+    movq %r12, %rdi
     movl $20, %eax
     syscall
     ud2
-user_hello_text:
+user_pointers_text:
     .ascii "hello from ring 3"
-user_hello_text_end:
-    .global user_hello_end
-user_hello_end:
+user_pointers_text_end:
+    .global user_pointers_end
+user_pointers_end:
 
     .global user_read_kernel_start
 user_read_kernel_start:
@@ -73,8 +95,8 @@ user_invalid_opcode_end:
 );
 
 unsafe extern "C" {
-    static user_hello_start: u8;
-    static user_hello_end: u8;
+    static user_pointers_start: u8;
+    static user_pointers_end: u8;
     static user_read_kernel_start: u8;
     static user_read_kernel_end: u8;
     static user_invalid_opcode_start: u8;
@@ -89,8 +111,19 @@ fn between(start: *const u8, end: *const u8) -> &'static [u8] {
     unsafe { core::slice::from_raw_parts(start, length) }
 }
 
-fn hello_code() -> &'static [u8] {
-    between(&raw const user_hello_start, &raw const user_hello_end)
+fn pointers_code() -> &'static [u8] {
+    between(&raw const user_pointers_start, &raw const user_pointers_end)
+}
+
+/// The `hello` program's executable, as the build embedded it (empty when the
+/// kernel was built without `cargo xtask`).
+static HELLO_ELF: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/hello.elf"));
+
+fn hello_image() -> Result<Image<'static>, UserFailure> {
+    if HELLO_ELF.is_empty() {
+        return Err(UserFailure::Missing("hello"));
+    }
+    program_image::parse(HELLO_ELF, user_mode::IMAGE_RANGE).map_err(UserFailure::Image)
 }
 
 fn read_kernel_code() -> &'static [u8] {
@@ -115,10 +148,8 @@ fn flat_image(code: &[u8]) -> Image<'_> {
             address: arch::USER_START,
             bytes: code,
             memory_size: code.len() as u64,
-            rights: PageRights {
-                write: false,
-                execute: true,
-            },
+            writable: false,
+            executable: true,
         }],
     }
 }
@@ -127,11 +158,17 @@ fn flat_image(code: &[u8]) -> Image<'_> {
 #[derive(Debug)]
 pub(crate) enum UserFailure {
     Model(&'static str),
+    Missing(&'static str),
+    Image(program_image::ImageError),
     Run(user_mode::RunError),
     Ending {
         program: &'static str,
         ending: Ending,
         expected: &'static str,
+    },
+    FramesLeaked {
+        before: usize,
+        after: usize,
     },
 }
 
@@ -139,12 +176,21 @@ impl fmt::Display for UserFailure {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             UserFailure::Model(what) => write!(f, "process model: {what}"),
+            UserFailure::Missing(program) => write!(
+                f,
+                "the kernel was built without the `{program}` program (build with `cargo xtask`)"
+            ),
+            UserFailure::Image(error) => write!(f, "the program's executable: {error}"),
             UserFailure::Run(error) => write!(f, "starting the program: {error}"),
             UserFailure::Ending {
                 program,
                 ending,
                 expected,
             } => write!(f, "program `{program}` {ending}; expected {expected}"),
+            UserFailure::FramesLeaked { before, after } => write!(
+                f,
+                "free frames were {before} before the programs ran and {after} after"
+            ),
         }
     }
 }
@@ -189,44 +235,77 @@ fn start(program: &str) -> Result<ProcessId, UserFailure> {
         .map_err(|_| UserFailure::Model("create_process refused"))
 }
 
-fn run_one(name: &'static str, code: &[u8]) -> Result<Ending, UserFailure> {
+fn run_one(name: &'static str, image: &Image<'_>) -> Result<Ending, UserFailure> {
     let process = start(name)?;
-    let ending = user_mode::run(process, &flat_image(code)).map_err(UserFailure::Run)?;
+    let ending = user_mode::run(process, image).map_err(UserFailure::Run)?;
     let mut line = console::LineBuffer::new();
     let _ = fmt::Write::write_fmt(&mut line, format_args!("program {name}: {ending}\n"));
     console::write_str(line.as_str());
     Ok(ending)
 }
 
-/// What `hello` exits with: `print`'s status for its text (low byte) and for a
-/// kernel address (next byte).
-fn hello_expected_status() -> i32 {
-    i32::from(Status::Ok.code() as u8) | (i32::from(Status::InvalidArgument.code() as u8) << 8)
+/// What `pointers` exits with: `print`'s status for its text, for a kernel address
+/// and for an unmapped user address, and `getUser`'s for a read-only buffer, one per
+/// byte.
+fn pointers_expected_status() -> i32 {
+    let invalid = i32::from(Status::InvalidArgument.code() as u8);
+    i32::from(Status::Ok.code() as u8) | invalid << 8 | invalid << 16 | invalid << 24
 }
 
-/// `user_hello`: print, a refused pointer, exit.
+/// The models' programs: the embedded `hello` (when there) and the assembled ones.
+fn test_model() -> Result<(), UserFailure> {
+    user_mode::install_model(model(&[
+        ("hello", HELLO_ELF),
+        ("pointers", pointers_code()),
+        ("read_kernel", read_kernel_code()),
+        ("invalid_opcode", invalid_opcode_code()),
+    ])?);
+    Ok(())
+}
+
+fn free_frames() -> usize {
+    memory::FRAMES
+        .lock()
+        .as_ref()
+        .map_or(0, |frames| frames.free_frames())
+}
+
+/// `user_hello`: the `hello` program, built from its own crate, loaded from its ELF
+/// file, prints and exits with 0.
 pub(crate) fn hello() -> Result<(), UserFailure> {
-    user_mode::install_model(model(&[("hello", hello_code())])?);
-    let ending = run_one("hello", hello_code())?;
-    if ending != Ending::Exited(hello_expected_status()) {
+    test_model()?;
+    let ending = run_one("hello", &hello_image()?)?;
+    if ending != Ending::Exited(0) {
         return Err(UserFailure::Ending {
             program: "hello",
             ending,
-            expected: "exit with print's statuses (ok, then invalid argument)",
+            expected: "exit with status 0",
+        });
+    }
+    Ok(())
+}
+
+/// `user_pointers`: a program's text is printed, and addresses of the kernel,
+/// unmapped addresses and read-only buffers are refused with `InvalidArgument`.
+pub(crate) fn pointers() -> Result<(), UserFailure> {
+    test_model()?;
+    let ending = run_one("pointers", &flat_image(pointers_code()))?;
+    if ending != Ending::Exited(pointers_expected_status()) {
+        return Err(UserFailure::Ending {
+            program: "pointers",
+            ending,
+            expected: "exit with the statuses ok, then three invalid arguments",
         });
     }
     Ok(())
 }
 
 /// `user_fault`: a kernel read and an invalid instruction each kill their program;
-/// then a program runs to its exit.
+/// then a program runs to its exit, and every frame the three took is free again.
 pub(crate) fn faults() -> Result<(), UserFailure> {
-    user_mode::install_model(model(&[
-        ("hello", hello_code()),
-        ("read_kernel", read_kernel_code()),
-        ("invalid_opcode", invalid_opcode_code()),
-    ])?);
-    let ending = run_one("read_kernel", read_kernel_code())?;
+    test_model()?;
+    let before = free_frames();
+    let ending = run_one("read_kernel", &flat_image(read_kernel_code()))?;
     if !matches!(
         ending,
         Ending::Faulted {
@@ -242,7 +321,7 @@ pub(crate) fn faults() -> Result<(), UserFailure> {
             expected: "a user-mode page fault at the kernel address",
         });
     }
-    let ending = run_one("invalid_opcode", invalid_opcode_code())?;
+    let ending = run_one("invalid_opcode", &flat_image(invalid_opcode_code()))?;
     if !matches!(ending, Ending::Faulted { vector: 6, instruction, .. } if instruction == arch::USER_START + 1)
     {
         return Err(UserFailure::Ending {
@@ -251,13 +330,17 @@ pub(crate) fn faults() -> Result<(), UserFailure> {
             expected: "#UD at the program's second byte",
         });
     }
-    let ending = run_one("hello", hello_code())?;
-    if ending != Ending::Exited(hello_expected_status()) {
+    let ending = run_one("hello", &hello_image()?)?;
+    if ending != Ending::Exited(0) {
         return Err(UserFailure::Ending {
             program: "hello",
             ending,
             expected: "a clean exit after the faults",
         });
+    }
+    let after = free_frames();
+    if after != before {
+        return Err(UserFailure::FramesLeaked { before, after });
     }
     console::report(Report::Metric {
         name: "user_processes_killed",

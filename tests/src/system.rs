@@ -170,15 +170,28 @@ fn bad_word_reported(transcript: &Transcript) -> Result<(), String> {
         .ok_or_else(|| "the kernel did not report the bad command line word".into())
 }
 
-fn user_hello_checked(transcript: &Transcript) -> Result<(), String> {
-    passed(transcript, "user_hello")?;
-    let printed = transcript
+/// What the `hello` program prints, as the console shows it.
+const HELLO_LINE: &str = "user ethos: hello, world, from an ELF program";
+
+fn printed(transcript: &Transcript, expected: &str) -> Result<(), String> {
+    transcript
         .lines
         .iter()
-        .any(|(_, line)| line == "user ethos: hello from ring 3");
-    printed
+        .any(|(_, line)| line == expected)
         .then_some(())
-        .ok_or_else(|| "the program's text is not on the console under its user's name".into())
+        .ok_or_else(|| format!("no console line `{expected}`"))
+}
+
+fn user_hello_checked(transcript: &Transcript) -> Result<(), String> {
+    passed(transcript, "user_hello")?;
+    printed(transcript, HELLO_LINE)
+}
+
+fn user_pointers_checked(transcript: &Transcript) -> Result<(), String> {
+    passed(transcript, "user_pointers")?;
+    printed(transcript, "user ethos: hello from ring 3")?;
+    // `getUser` wrote the name onto the program's stack, which printed it.
+    printed(transcript, "user ethos: ethos")
 }
 
 /// The kernel address the `user_fault` test's program reads.
@@ -208,13 +221,7 @@ fn user_fault_checked(transcript: &Transcript) -> Result<(), String> {
     if killed != 2 {
         return Err(format!("{killed} kill lines on the console, expected 2"));
     }
-    let hello = transcript
-        .lines
-        .iter()
-        .any(|(_, line)| line == "user ethos: hello from ring 3");
-    hello
-        .then_some(())
-        .ok_or_else(|| "no program ran to its print after the faults".into())
+    printed(transcript, HELLO_LINE)
 }
 
 fn passed(transcript: &Transcript, test: &str) -> Result<(), String> {
@@ -329,13 +336,24 @@ pub fn all() -> Vec<SystemTest> {
         ),
         pvh(
             "user-hello",
-            "a program in ring 3 prints through a system call, has a kernel pointer refused, exits",
+            "the hello program, loaded from its ELF file, prints in ring 3 and exits",
             Microvm,
             Tcg,
             "test=user_hello",
             Expectation::Ends {
                 code: ExitCode::Success,
                 check: user_hello_checked,
+            },
+        ),
+        pvh(
+            "user-pointers",
+            "a program's kernel, unmapped and read-only addresses are refused; its stack takes a result",
+            Microvm,
+            Tcg,
+            "test=user_pointers",
+            Expectation::Ends {
+                code: ExitCode::Success,
+                check: user_pointers_checked,
             },
         ),
         pvh(

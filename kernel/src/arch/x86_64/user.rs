@@ -5,7 +5,9 @@
 //!
 //! - PML4 entries outside the user range are copied from the kernel's tables when
 //!   the space is made: the identity map of RAM, the kernel image and device
-//!   memory, all without the user bit, so a program can touch none of it.
+//!   memory, all without the user bit, so a program can touch none of it. Lower
+//!   tables are shared, so later kernel mappings under those entries show in every
+//!   space; a mapping that needs a new top-level entry would not (none does today).
 //! - [`USER_START`]`..`[`USER_END`] (PML4 entries 128 to 255, 64 TiB up to the top of
 //!   the lower canonical half) belongs to the program. Nothing physical lives that
 //!   high, so it never collides with the identity map. Programs are placed at
