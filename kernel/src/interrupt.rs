@@ -46,6 +46,9 @@ pub(crate) fn handle(frame: &mut TrapFrame) {
             arch::end_of_interrupt(other);
         }
     }
+    if frame.cs & 3 == 3 {
+        user_mode::after_user_interrupt();
+    }
 }
 
 /// Set while an exception is being reported: a second one means the report itself

@@ -45,7 +45,8 @@ pub enum KernelTest {
     /// buffers for results are refused; its stack takes a result.
     UserPointers,
     /// Programs that read a kernel address and execute an invalid instruction are
-    /// killed with their fault reported; the kernel then runs another program.
+    /// killed with their fault reported, one that never ends is stopped by the
+    /// timer; the kernel then runs another program.
     UserFault,
     /// Panics on purpose: the panic path must exit with the failure code.
     Panic,

@@ -31,6 +31,11 @@ use spin::Mutex;
 use crate::arch::{self, AddressSpace, PageRights, SyscallFrame, TrapFrame};
 use crate::{console, memory, time};
 
+/// How long a process may run, in timer ticks, before the timer stops it. There is
+/// no scheduler yet: this only keeps a program that never ends from stopping the
+/// kernel.
+const TIME_LIMIT_TICKS: u64 = time::TICK_HZ as u64;
+
 /// How many pages the user stack has.
 const STACK_PAGES: u64 = 4;
 /// Where a program's image may lie: from the start of the user range to below its
@@ -54,6 +59,8 @@ pub(crate) enum Ending {
     },
     /// Its `syscall` came from an address `sysret` cannot return to.
     BadReturn(u64),
+    /// It ran past its time limit and was stopped by the timer.
+    TimeLimit { ticks: u64 },
 }
 
 impl fmt::Display for Ending {
@@ -72,6 +79,9 @@ impl fmt::Display for Ending {
             ),
             Ending::BadReturn(address) => {
                 write!(f, "killed: system call from {address:#x}")
+            }
+            Ending::TimeLimit { ticks } => {
+                write!(f, "killed: ran past its time limit ({ticks} timer ticks)")
             }
         }
     }
@@ -100,6 +110,8 @@ impl fmt::Display for RunError {
 /// The running process.
 struct Running {
     process: ProcessId,
+    /// The timer tick at which the process is stopped.
+    deadline: u64,
     space: AddressSpace,
     ending: Option<Ending>,
 }
@@ -191,6 +203,7 @@ pub(crate) fn run(process: ProcessId, image: &Image<'_>) -> Result<Ending, RunEr
     space.activate();
     *RUNNING.lock() = Some(Running {
         process,
+        deadline: time::ticks() + TIME_LIMIT_TICKS,
         space,
         ending: None,
     });
@@ -227,6 +240,20 @@ fn end(ending: Ending) -> ! {
         }
     }
     arch::resume_kernel()
+}
+
+/// After an interrupt taken in ring 3 was handled: stops the process if it ran
+/// past its time limit.
+pub(crate) fn after_user_interrupt() {
+    let over = RUNNING
+        .try_lock()
+        .and_then(|guard| guard.as_ref().map(|running| running.deadline))
+        .is_some_and(|deadline| time::ticks() >= deadline);
+    if over {
+        end(Ending::TimeLimit {
+            ticks: TIME_LIMIT_TICKS,
+        });
+    }
 }
 
 /// An exception taken in ring 3: reports it and kills the process.

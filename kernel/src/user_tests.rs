@@ -84,6 +84,12 @@ user_read_kernel_start:
     .global user_read_kernel_end
 user_read_kernel_end:
 
+    .global user_spin_start
+user_spin_start:
+    jmp user_spin_start
+    .global user_spin_end
+user_spin_end:
+
     .global user_invalid_opcode_start
 user_invalid_opcode_start:
     nop
@@ -99,6 +105,8 @@ unsafe extern "C" {
     static user_pointers_end: u8;
     static user_read_kernel_start: u8;
     static user_read_kernel_end: u8;
+    static user_spin_start: u8;
+    static user_spin_end: u8;
     static user_invalid_opcode_start: u8;
     static user_invalid_opcode_end: u8;
 }
@@ -131,6 +139,10 @@ fn read_kernel_code() -> &'static [u8] {
         &raw const user_read_kernel_start,
         &raw const user_read_kernel_end,
     )
+}
+
+fn spin_code() -> &'static [u8] {
+    between(&raw const user_spin_start, &raw const user_spin_end)
 }
 
 fn invalid_opcode_code() -> &'static [u8] {
@@ -236,6 +248,8 @@ fn start(program: &str) -> Result<ProcessId, UserFailure> {
 }
 
 fn run_one(name: &'static str, image: &Image<'_>) -> Result<Ending, UserFailure> {
+    let (smep, smap) = arch::supervisor_protection();
+    tracing::info!(smep, smap, program = name, "running a program in ring 3");
     let process = start(name)?;
     let ending = user_mode::run(process, image).map_err(UserFailure::Run)?;
     let mut line = console::LineBuffer::new();
@@ -259,6 +273,7 @@ fn test_model() -> Result<(), UserFailure> {
         ("pointers", pointers_code()),
         ("read_kernel", read_kernel_code()),
         ("invalid_opcode", invalid_opcode_code()),
+        ("spin", spin_code()),
     ])?);
     Ok(())
 }
@@ -300,8 +315,9 @@ pub(crate) fn pointers() -> Result<(), UserFailure> {
     Ok(())
 }
 
-/// `user_fault`: a kernel read and an invalid instruction each kill their program;
-/// then a program runs to its exit, and every frame the three took is free again.
+/// `user_fault`: a kernel read and an invalid instruction each kill their program,
+/// a program that never ends is stopped at its time limit; then a program runs to
+/// its exit, and every frame the three took is free again.
 pub(crate) fn faults() -> Result<(), UserFailure> {
     test_model()?;
     let before = free_frames();
@@ -330,6 +346,14 @@ pub(crate) fn faults() -> Result<(), UserFailure> {
             expected: "#UD at the program's second byte",
         });
     }
+    let ending = run_one("spin", &flat_image(spin_code()))?;
+    if !matches!(ending, Ending::TimeLimit { .. }) {
+        return Err(UserFailure::Ending {
+            program: "spin",
+            ending,
+            expected: "stopped at its time limit",
+        });
+    }
     let ending = run_one("hello", &hello_image()?)?;
     if ending != Ending::Exited(0) {
         return Err(UserFailure::Ending {
@@ -344,7 +368,7 @@ pub(crate) fn faults() -> Result<(), UserFailure> {
     }
     console::report(Report::Metric {
         name: "user_processes_killed",
-        value: 2,
+        value: 3,
         unit: "count",
     });
     Ok(())

@@ -221,6 +221,10 @@ fn user_fault_checked(transcript: &Transcript) -> Result<(), String> {
     if killed != 2 {
         return Err(format!("{killed} kill lines on the console, expected 2"));
     }
+    printed(
+        transcript,
+        "program spin: killed: ran past its time limit (100 timer ticks)",
+    )?;
     printed(transcript, HELLO_LINE)
 }
 
@@ -346,6 +350,17 @@ pub fn all() -> Vec<SystemTest> {
             },
         ),
         pvh(
+            "user-hello-pc",
+            "the hello program on the PC machine (SeaBIOS, legacy devices present)",
+            Pc,
+            Tcg,
+            "test=user_hello",
+            Expectation::Ends {
+                code: ExitCode::Success,
+                check: user_hello_checked,
+            },
+        ),
+        pvh(
             "user-pointers",
             "a program's kernel, unmapped and read-only addresses are refused; its stack takes a result",
             Microvm,
@@ -358,7 +373,7 @@ pub fn all() -> Vec<SystemTest> {
         ),
         pvh(
             "user-fault",
-            "programs reading a kernel address or running #UD are killed and reported; the kernel runs on",
+            "programs reading a kernel address or running #UD are killed and reported, one that never ends is stopped; the kernel runs on",
             Microvm,
             Tcg,
             "test=user_fault",

@@ -24,14 +24,15 @@ pub(crate) use port_io::{IoWindow, PortConfigSpace};
 pub(crate) use tsc::{TscSource, discover_tsc_frequency};
 pub(crate) use user::{
     AddressSpace, MapError, PageRights, SyscallFrame, USER_STACK_TOP, USER_START, current_root,
-    enter as enter_user, resume_kernel, switch_to_root,
+    enter as enter_user, resume_kernel, supervisor_protection, switch_to_root,
 };
 
 /// Loads the GDT with its TSS, the IDT, masks the legacy interrupt controller and
-/// turns on no-execute pages where the CPU has them and `syscall`. Interrupts stay off.
+/// turns on no-execute pages, SMEP and SMAP where the CPU has them, and `syscall`.
+/// Interrupts stay off.
 pub(crate) fn init_cpu() {
     gdt::init();
-    user::init_system_calls();
+    user::init();
     interrupts::init();
     apic::mask_legacy_pic();
     cpu::enable_no_execute();

@@ -32,7 +32,7 @@ use core::arch::global_asm;
 
 use ethos_kernel::frames::FrameBitmap;
 use ethos_kernel::memory_map::PAGE_SIZE;
-use x86_64::registers::control::{Cr3, Cr3Flags};
+use x86_64::registers::control::{Cr3, Cr3Flags, Cr4, Cr4Flags};
 use x86_64::registers::model_specific::{Efer, EferFlags, LStar, SFMask, Star};
 use x86_64::registers::rflags::RFlags;
 use x86_64::structures::paging::{PageTable, PageTableFlags, PhysFrame};
@@ -166,9 +166,40 @@ unsafe extern "C" {
     static mut syscall_kernel_stack: u64;
 }
 
+/// Turns on `syscall`/`sysret` and, where the CPU has them, SMEP and SMAP: the
+/// kernel then can neither run a program's code nor read or write its pages by
+/// their user addresses (it reaches them only through the identity map).
+pub(crate) fn init() {
+    init_system_calls();
+    let leaf_7 = if super::cpu::cpuid(0).eax >= 7 {
+        core::arch::x86_64::__cpuid_count(7, 0).ebx
+    } else {
+        0
+    };
+    let mut protection = Cr4Flags::empty();
+    if leaf_7 & (1 << 7) != 0 {
+        protection |= Cr4Flags::SUPERVISOR_MODE_EXECUTION_PROTECTION;
+    }
+    if leaf_7 & (1 << 20) != 0 {
+        protection |= Cr4Flags::SUPERVISOR_MODE_ACCESS_PREVENTION;
+    }
+    // SAFETY: no kernel code lies in, and no kernel access goes to, a page with the
+    // user bit: the kernel's own mappings never carry it.
+    unsafe { Cr4::update(|flags| flags.insert(protection)) };
+}
+
+/// Whether SMEP and SMAP are on.
+pub(crate) fn supervisor_protection() -> (bool, bool) {
+    let flags = Cr4::read();
+    (
+        flags.contains(Cr4Flags::SUPERVISOR_MODE_EXECUTION_PROTECTION),
+        flags.contains(Cr4Flags::SUPERVISOR_MODE_ACCESS_PREVENTION),
+    )
+}
+
 /// Turns on `syscall`/`sysret`: the segments in `STAR`, the entry in `LSTAR`, and
 /// interrupts, direction and trap flags cleared on entry (`SFMASK`).
-pub(crate) fn init_system_calls() {
+fn init_system_calls() {
     let selectors = gdt::selectors();
     Star::write(
         selectors.user_code,
