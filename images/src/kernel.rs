@@ -13,10 +13,22 @@ fn cargo() -> Command {
     Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
 }
 
-/// Builds the kernel in release mode and returns the path of its ELF.
+/// Builds the programs, then the kernel in release mode with the programs it embeds
+/// (see the kernel's `build.rs`), and returns the path of the kernel's ELF.
 pub fn build_kernel() -> Result<PathBuf, XtaskError> {
     prerequisites::ensure_kernel_target()?;
-    command::run(cargo().current_dir(workspace_root()).args([
+    let programs = build_programs()?;
+    let mut build = cargo();
+    for program in &programs {
+        if let Some(name) = program.file_name() {
+            let variable = format!(
+                "ETHOS_PROGRAM_{}",
+                name.to_string_lossy().to_uppercase().replace('-', "_")
+            );
+            build.env(variable, program);
+        }
+    }
+    command::run(build.current_dir(workspace_root()).args([
         "build",
         "--release",
         "-p",
@@ -31,8 +43,8 @@ pub fn build_kernel() -> Result<PathBuf, XtaskError> {
 }
 
 /// Builds every program under `images/programs/` (each a cargo package for the
-/// kernel target) and returns their paths. There are none until the process model
-/// lands; the directory may be absent.
+/// kernel target, built from its own directory so that its `.cargo/config.toml`
+/// adds its code generation flags) and returns their paths.
 pub fn build_programs() -> Result<Vec<PathBuf>, XtaskError> {
     let directory = workspace_root().join("images").join("programs");
     let Ok(entries) = std::fs::read_dir(&directory) else {
@@ -47,7 +59,7 @@ pub fn build_programs() -> Result<Vec<PathBuf>, XtaskError> {
     names.sort();
     for name in names {
         let manifest = directory.join(&name).join("Cargo.toml");
-        command::run(cargo().current_dir(workspace_root()).args([
+        command::run(cargo().current_dir(directory.join(&name)).args([
             "build",
             "--release",
             "--target",

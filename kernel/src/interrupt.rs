@@ -1,6 +1,7 @@
 //! What happens on each vector: timer ticks, device INTx lines and MSI-X messages, spurious interrupts, and CPU
 //! exceptions, which are reported with every register and end the run unless the
-//! running test expected exactly that fault.
+//! running test expected exactly that fault. An exception taken in ring 3 kills only
+//! the program (see `user_mode`).
 
 use core::fmt::Write;
 use core::sync::atomic::{AtomicBool, Ordering};
@@ -12,7 +13,7 @@ use crate::arch::{
     self, DEVICE_VECTOR_BASE, MSI_SLOTS, MSI_VECTOR_BASE, PIT_VECTOR, SPURIOUS_VECTORS,
     TIMER_VECTOR, TrapFrame,
 };
-use crate::{console, drivers, kernel_tests, time};
+use crate::{console, drivers, kernel_tests, time, user_mode};
 
 const PAGE_FAULT: u64 = 14;
 
@@ -20,6 +21,15 @@ const PAGE_FAULT: u64 = 14;
 pub(crate) fn handle(frame: &mut TrapFrame) {
     let vector = frame.vector;
     if vector < 32 {
+        if frame.cs & 3 == 3 {
+            // A program's fault ends the program, never the kernel.
+            let address = if vector == PAGE_FAULT {
+                Cr2::read_raw()
+            } else {
+                0
+            };
+            user_mode::user_fault(frame, address);
+        }
         exception(frame);
     }
     match vector as u8 {
@@ -40,6 +50,9 @@ pub(crate) fn handle(frame: &mut TrapFrame) {
             tracing::warn!(vector = other, "unexpected interrupt");
             arch::end_of_interrupt(other);
         }
+    }
+    if frame.cs & 3 == 3 {
+        user_mode::after_user_interrupt();
     }
 }
 

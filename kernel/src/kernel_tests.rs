@@ -14,7 +14,7 @@ use ethos_kernel::memory_map::PAGE_SIZE;
 use ethos_kernel::self_tests::KernelTest;
 
 use crate::console::{self, LineBuffer};
-use crate::{arch, driver_tests, memory, net_tests, time};
+use crate::{arch, driver_tests, memory, net_tests, time, user_tests};
 
 /// Index into `KernelTest::ALL` plus one; 0 while no test runs.
 static RUNNING: AtomicUsize = AtomicUsize::new(0);
@@ -66,6 +66,9 @@ pub(crate) fn run(test: KernelTest) -> ! {
         KernelTest::NetPeer => net_tests::peer().map_err(Failure::Driver),
         KernelTest::NetServe => net_tests::serve().map_err(Failure::Driver),
         KernelTest::NetDhcp => net_tests::dhcp().map_err(Failure::Driver),
+        KernelTest::UserHello => user_tests::hello().map_err(Failure::User),
+        KernelTest::UserPointers => user_tests::pointers().map_err(Failure::User),
+        KernelTest::UserFault => user_tests::faults().map_err(Failure::User),
         KernelTest::Panic => panic!("deliberate panic from the `panic` test"),
         KernelTest::Fail => Err(Failure::Deliberate),
     };
@@ -94,6 +97,7 @@ enum Failure {
     FreeCountChanged { before: usize, after: usize },
     DoubleFreeAccepted(u64),
     Driver(driver_tests::DriverFailure),
+    User(user_tests::UserFailure),
 }
 
 impl fmt::Display for Failure {
@@ -140,6 +144,7 @@ impl fmt::Display for Failure {
                 write!(f, "a second free of frame {frame:#x} was accepted")
             }
             Failure::Driver(failure) => write!(f, "{failure}"),
+            Failure::User(failure) => write!(f, "{failure}"),
         }
     }
 }

@@ -19,4 +19,5 @@ pub mod memory_map;
 pub mod net_stack;
 pub mod pci;
 pub mod process_model;
+pub mod program_image;
 pub mod self_tests;

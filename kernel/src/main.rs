@@ -32,6 +32,10 @@ mod memory;
 mod net_tests;
 #[cfg(target_os = "none")]
 mod time;
+#[cfg(target_os = "none")]
+mod user_mode;
+#[cfg(target_os = "none")]
+mod user_tests;
 
 #[cfg(target_os = "none")]
 mod kernel {

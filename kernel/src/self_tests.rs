@@ -41,6 +41,16 @@ pub enum KernelTest {
     /// Leases an address by DHCP (QEMU user networking) and pings the gateway the
     /// lease names.
     NetDhcp,
+    /// Runs the `hello` program from its ELF file in ring 3: it prints through
+    /// `print` and ends with `exit`.
+    UserHello,
+    /// A program's addresses are checked: the kernel's, unmapped ones and read-only
+    /// buffers for results are refused; its stack takes a result.
+    UserPointers,
+    /// Programs that read a kernel address and execute an invalid instruction are
+    /// killed with their fault reported, one that never ends is stopped by the
+    /// timer; the kernel then runs another program.
+    UserFault,
     /// Panics on purpose: the panic path must exit with the failure code.
     Panic,
     /// Fails on purpose: proves the harness reports a failed kernel test as failed.
@@ -49,7 +59,7 @@ pub enum KernelTest {
 
 impl KernelTest {
     /// Every test, in the order `--help` texts list them.
-    pub const ALL: [KernelTest; 17] = [
+    pub const ALL: [KernelTest; 20] = [
         KernelTest::Boot,
         KernelTest::Timer,
         KernelTest::PageFault,
@@ -65,6 +75,9 @@ impl KernelTest {
         KernelTest::NetPeer,
         KernelTest::NetServe,
         KernelTest::NetDhcp,
+        KernelTest::UserHello,
+        KernelTest::UserPointers,
+        KernelTest::UserFault,
         KernelTest::Panic,
         KernelTest::Fail,
     ];
@@ -87,6 +100,9 @@ impl KernelTest {
             KernelTest::NetPeer => "net_peer",
             KernelTest::NetServe => "net_serve",
             KernelTest::NetDhcp => "net_dhcp",
+            KernelTest::UserHello => "user_hello",
+            KernelTest::UserPointers => "user_pointers",
+            KernelTest::UserFault => "user_fault",
             KernelTest::Panic => "panic",
             KernelTest::Fail => "fail",
         }

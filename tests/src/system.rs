@@ -170,6 +170,72 @@ fn bad_word_reported(transcript: &Transcript) -> Result<(), String> {
         .ok_or_else(|| "the kernel did not report the bad command line word".into())
 }
 
+/// What the `hello` program prints, as the console shows it.
+const HELLO_LINE: &str = "user ethos: hello, world, from an ELF program";
+
+fn printed(transcript: &Transcript, expected: &str) -> Result<(), String> {
+    transcript
+        .lines
+        .iter()
+        .any(|(_, line)| line == expected)
+        .then_some(())
+        .ok_or_else(|| format!("no console line `{expected}`"))
+}
+
+fn user_hello_checked(transcript: &Transcript) -> Result<(), String> {
+    passed(transcript, "user_hello")?;
+    printed(transcript, HELLO_LINE)
+}
+
+fn user_pointers_checked(transcript: &Transcript) -> Result<(), String> {
+    passed(transcript, "user_pointers")?;
+    printed(transcript, "user ethos: hello from ring 3")?;
+    // `getUser` wrote the name onto the program's stack, which printed it.
+    printed(transcript, "user ethos: ethos")
+}
+
+/// The kernel address the `user_fault` test's program reads.
+const USER_FAULT_KERNEL_ADDRESS: u64 = 0x10_0000;
+
+fn user_fault_checked(transcript: &Transcript) -> Result<(), String> {
+    passed(transcript, "user_fault")?;
+    let faults: Vec<(u8, u64)> = reports(transcript)
+        .iter()
+        .filter_map(|report| match report {
+            Report::Fault {
+                vector, address, ..
+            } => Some((*vector, *address)),
+            _ => None,
+        })
+        .collect();
+    if faults != [(14, USER_FAULT_KERNEL_ADDRESS), (6, 0)] {
+        return Err(format!(
+            "fault reports {faults:?}, expected a page fault at {USER_FAULT_KERNEL_ADDRESS:#x} then #UD"
+        ));
+    }
+    let killed = transcript
+        .lines
+        .iter()
+        .filter(|(_, line)| line.starts_with("user process killed by"))
+        .count();
+    if killed != 2 {
+        return Err(format!("{killed} kill lines on the console, expected 2"));
+    }
+    printed(
+        transcript,
+        "program spin: killed: ran past its time limit (100 timer ticks)",
+    )?;
+    printed(transcript, HELLO_LINE)
+}
+
+fn passed(transcript: &Transcript, test: &str) -> Result<(), String> {
+    reports(transcript)
+        .iter()
+        .any(|r| matches!(r, Report::TestPass { name } if *name == test))
+        .then_some(())
+        .ok_or_else(|| format!("no test-pass report for `{test}`"))
+}
+
 /// Every system test, in the order they run.
 pub fn all() -> Vec<SystemTest> {
     use Accelerator::{Kvm, Tcg};
@@ -271,6 +337,50 @@ pub fn all() -> Vec<SystemTest> {
             Tcg,
             "test=frames",
             pass("frames"),
+        ),
+        pvh(
+            "user-hello",
+            "the hello program, loaded from its ELF file, prints in ring 3 and exits",
+            Microvm,
+            Tcg,
+            "test=user_hello",
+            Expectation::Ends {
+                code: ExitCode::Success,
+                check: user_hello_checked,
+            },
+        ),
+        pvh(
+            "user-hello-pc",
+            "the hello program on the PC machine (SeaBIOS, legacy devices present)",
+            Pc,
+            Tcg,
+            "test=user_hello",
+            Expectation::Ends {
+                code: ExitCode::Success,
+                check: user_hello_checked,
+            },
+        ),
+        pvh(
+            "user-pointers",
+            "a program's kernel, unmapped and read-only addresses are refused; its stack takes a result",
+            Microvm,
+            Tcg,
+            "test=user_pointers",
+            Expectation::Ends {
+                code: ExitCode::Success,
+                check: user_pointers_checked,
+            },
+        ),
+        pvh(
+            "user-fault",
+            "programs reading a kernel address or running #UD are killed and reported, one that never ends is stopped; the kernel runs on",
+            Microvm,
+            Tcg,
+            "test=user_fault",
+            Expectation::Ends {
+                code: ExitCode::Success,
+                check: user_fault_checked,
+            },
         ),
         pvh(
             "panic",

@@ -3,6 +3,10 @@
 //! Every exception and interrupt runs on an IST stack of its own class, so a fault
 //! on a broken stack (overflow, corrupted RSP) still reaches a handler that can
 //! report it. Each stack sits above an unmapped guard page (see `paging`).
+//!
+//! The table also holds the ring-3 segments, in the order `syscall`/`sysret` need:
+//! kernel code, kernel data, TSS, user data, user code. The TSS's `rsp0` is the
+//! running process's kernel stack (see `user`).
 
 use spin::Once;
 use x86_64::VirtAddr;
@@ -56,35 +60,76 @@ struct Tables {
     code: SegmentSelector,
     data: SegmentSelector,
     tss: SegmentSelector,
+    user_data: SegmentSelector,
+    user_code: SegmentSelector,
 }
 
-static TSS: Once<TaskStateSegment> = Once::new();
+/// The selectors of the four flat segments.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Selectors {
+    pub(crate) kernel_code: SegmentSelector,
+    pub(crate) kernel_data: SegmentSelector,
+    pub(crate) user_code: SegmentSelector,
+    pub(crate) user_data: SegmentSelector,
+}
+
+/// The task state segment. Written only by `init` (before it is loaded) and by
+/// `set_kernel_stack` (its `rsp0` field, with interrupts off), always through raw
+/// pointers: no reference to it is ever made.
+static mut TSS: TaskStateSegment = TaskStateSegment::new();
 static TABLES: Once<Tables> = Once::new();
+
+/// The segment selectors; `init` must have run.
+pub(crate) fn selectors() -> Selectors {
+    let tables = TABLES.get().expect("the GDT is loaded at boot");
+    Selectors {
+        kernel_code: tables.code,
+        kernel_data: tables.data,
+        user_code: tables.user_code,
+        user_data: tables.user_data,
+    }
+}
+
+/// Makes `top` the stack the CPU switches to when an interrupt without an IST slot
+/// arrives in ring 3 (`rsp0`).
+pub(crate) fn set_kernel_stack(top: u64) {
+    x86_64::instructions::interrupts::without_interrupts(|| {
+        // SAFETY: a single unaligned-safe field write through a raw pointer, with
+        // interrupts off on the only CPU; the CPU reads the field only on a ring
+        // change, which cannot happen during the write.
+        unsafe {
+            core::ptr::addr_of_mut!(TSS.privilege_stack_table[0])
+                .write_unaligned(VirtAddr::new(top));
+        }
+    });
+}
 
 /// Loads the GDT and TSS and reloads every segment register.
 pub(crate) fn init() {
-    let tss = TSS.call_once(|| {
-        let mut tss = TaskStateSegment::new();
+    let tables = TABLES.call_once(|| {
         let mut tops = [VirtAddr::zero(); STACK_COUNT];
         for (index, top) in tops.iter_mut().enumerate() {
             // SAFETY: only the address is taken; the CPU is the only writer.
             let stack = unsafe { core::ptr::addr_of!(INTERRUPT_STACKS[index].stack) };
             *top = VirtAddr::from_ptr(stack) + STACK_SIZE as u64;
         }
-        // The TSS is packed: the table is written whole, never borrowed.
-        tss.interrupt_stack_table = tops;
-        tss
-    });
-    let tables = TABLES.call_once(|| {
+        // SAFETY: runs once, before the TSS is loaded; the TSS is packed, so the
+        // table is written whole through a raw pointer, never borrowed.
+        unsafe { core::ptr::addr_of_mut!(TSS.interrupt_stack_table).write_unaligned(tops) };
         let mut gdt = GlobalDescriptorTable::new();
         let code = gdt.append(Descriptor::kernel_code_segment());
         let data = gdt.append(Descriptor::kernel_data_segment());
-        let tss = gdt.append(Descriptor::tss_segment(tss));
+        // SAFETY: the TSS is a static that lives for the rest of the kernel's life.
+        let tss = gdt.append(unsafe { Descriptor::tss_segment_unchecked(&raw const TSS) });
+        let user_data = gdt.append(Descriptor::user_data_segment());
+        let user_code = gdt.append(Descriptor::user_code_segment());
         Tables {
             gdt,
             code,
             data,
             tss,
+            user_data,
+            user_code,
         }
     });
     tables.gdt.load();

@@ -13,6 +13,7 @@ mod msi;
 mod paging;
 mod port_io;
 mod tsc;
+mod user;
 
 pub(crate) use apic::{
     PIT_VECTOR, SPURIOUS_VECTORS, TIMER_VECTOR, TimerDevice, end_of_interrupt, start_timer,
@@ -27,11 +28,17 @@ pub(crate) use msi::{MSI_SLOTS, MSI_VECTOR_BASE, msi_message};
 pub(crate) use paging::{PagingError, build_kernel_page_tables, kernel_image, map_device_memory};
 pub(crate) use port_io::{IoWindow, PortConfigSpace};
 pub(crate) use tsc::{TscSource, discover_tsc_frequency};
+pub(crate) use user::{
+    AddressSpace, MapError, PageRights, SyscallFrame, USER_STACK_TOP, USER_START, current_root,
+    enter as enter_user, resume_kernel, supervisor_protection, switch_to_root,
+};
 
 /// Loads the GDT with its TSS, the IDT, masks the legacy interrupt controller and
-/// turns on no-execute pages where the CPU has them. Interrupts stay off.
+/// turns on no-execute pages, SMEP and SMAP where the CPU has them, and `syscall`.
+/// Interrupts stay off.
 pub(crate) fn init_cpu() {
     gdt::init();
+    user::init();
     interrupts::init();
     apic::mask_legacy_pic();
     cpu::enable_no_execute();

@@ -1,0 +1,439 @@
+//! Ring 3: process address spaces, the way into user mode and back, and the
+//! `syscall` entry shell.
+//!
+//! # Address layout of a process
+//!
+//! - PML4 entries outside the user range are copied from the kernel's tables when
+//!   the space is made: the identity map of RAM, the kernel image and device
+//!   memory, all without the user bit, so a program can touch none of it. Lower
+//!   tables are shared, so later kernel mappings under those entries show in every
+//!   space; a mapping that needs a new top-level entry would not (none does today).
+//! - [`USER_START`]`..`[`USER_END`] (PML4 entries 128 to 255, 64 TiB up to the top of
+//!   the lower canonical half) belongs to the program. Nothing physical lives that
+//!   high, so it never collides with the identity map. Programs are placed at
+//!   [`USER_START`]; the stack ends at [`USER_STACK_TOP`], one unmapped page below
+//!   [`USER_END`].
+//!
+//! The kernel never dereferences a program's address: it translates it through the
+//! process's tables (present, user, and writable for writes) and copies through the
+//! identity map of the frame. This module must never map a kernel frame into the
+//! user range nor give a kernel entry the user bit.
+//!
+//! # Entering and leaving
+//!
+//! [`enter`] saves the kernel's callee-saved registers and stack pointer, then
+//! `iretq`s into ring 3. The process comes back to the kernel by `syscall` (the
+//! shell switches to the process's kernel stack and calls `syscall_dispatch`,
+//! returning with `sysretq`) or by an exception. When the process ends, by `exit`
+//! or by a fault, [`resume_kernel`] abandons whatever kernel stack it runs on and
+//! returns from [`enter`]. One process runs at a time, on one CPU.
+
+use core::arch::global_asm;
+
+use ethos_kernel::frames::FrameBitmap;
+use ethos_kernel::memory_map::PAGE_SIZE;
+use x86_64::registers::control::{Cr3, Cr3Flags, Cr4, Cr4Flags};
+use x86_64::registers::model_specific::{Efer, EferFlags, LStar, SFMask, Star};
+use x86_64::registers::rflags::RFlags;
+use x86_64::structures::paging::{PageTable, PageTableFlags, PhysFrame};
+use x86_64::{PhysAddr, VirtAddr};
+
+use super::cpu::no_execute_supported;
+use super::gdt;
+
+/// The first address a program may use.
+pub(crate) const USER_START: u64 = 0x0000_4000_0000_0000;
+/// One past the last address a program may use: the end of the lower canonical half.
+pub(crate) const USER_END: u64 = ethos_abi::arguments::USER_SPACE_END;
+/// Where a program's stack starts (it grows down); the page above stays unmapped.
+pub(crate) const USER_STACK_TOP: u64 = USER_END - PAGE_SIZE;
+
+const USER_PML4_FIRST: usize = (USER_START >> 39) as usize;
+const USER_PML4_END: usize = (USER_END >> 39) as usize;
+
+/// The registers the `syscall` shell saves, in its push order reversed.
+#[derive(Clone, Copy, Debug)]
+#[repr(C)]
+pub(crate) struct SyscallFrame {
+    pub(crate) rax: u64,
+    pub(crate) rdi: u64,
+    pub(crate) rsi: u64,
+    pub(crate) rdx: u64,
+    pub(crate) r10: u64,
+    pub(crate) r8: u64,
+    pub(crate) r9: u64,
+    /// The program's `rip` after its `syscall` instruction.
+    pub(crate) rcx: u64,
+    /// The program's `rflags`.
+    pub(crate) r11: u64,
+    padding: u64,
+}
+
+global_asm!(
+    r#"
+    .section .text.user_mode, "ax"
+
+    .global user_enter
+user_enter:
+    push rbx
+    push rbp
+    push r12
+    push r13
+    push r14
+    push r15
+    pushfq
+    mov [rip + user_resume_rsp], rsp
+    push rcx
+    push rsi
+    push 0x202
+    push rdx
+    push rdi
+    xor eax, eax
+    xor ebx, ebx
+    xor ecx, ecx
+    xor edx, edx
+    xor esi, esi
+    xor edi, edi
+    xor ebp, ebp
+    xor r8d, r8d
+    xor r9d, r9d
+    xor r10d, r10d
+    xor r11d, r11d
+    xor r12d, r12d
+    xor r13d, r13d
+    xor r14d, r14d
+    xor r15d, r15d
+    iretq
+
+    .global user_resume
+user_resume:
+    mov rsp, [rip + user_resume_rsp]
+    popfq
+    pop r15
+    pop r14
+    pop r13
+    pop r12
+    pop rbp
+    pop rbx
+    ret
+
+    .global syscall_entry
+syscall_entry:
+    mov [rip + syscall_user_rsp], rsp
+    mov rsp, [rip + syscall_kernel_stack]
+    push 0
+    push r11
+    push rcx
+    push r9
+    push r8
+    push r10
+    push rdx
+    push rsi
+    push rdi
+    push rax
+    cld
+    mov rdi, rsp
+    call syscall_dispatch
+    pop rax
+    pop rdi
+    pop rsi
+    pop rdx
+    pop r10
+    pop r8
+    pop r9
+    pop rcx
+    pop r11
+    add rsp, 8
+    mov rsp, [rip + syscall_user_rsp]
+    sysretq
+
+    .section .bss.user_mode, "aw", @nobits
+    .balign 8
+user_resume_rsp:
+    .quad 0
+syscall_user_rsp:
+    .quad 0
+    .global syscall_kernel_stack
+syscall_kernel_stack:
+    .quad 0
+"#
+);
+
+unsafe extern "C" {
+    fn user_enter(entry: u64, stack: u64, code_selector: u64, data_selector: u64);
+    fn user_resume() -> !;
+    fn syscall_entry();
+    static mut syscall_kernel_stack: u64;
+}
+
+/// Turns on `syscall`/`sysret` and, where the CPU has them, SMEP and SMAP: the
+/// kernel then can neither run a program's code nor read or write its pages by
+/// their user addresses (it reaches them only through the identity map).
+pub(crate) fn init() {
+    init_system_calls();
+    let leaf_7 = if super::cpu::cpuid(0).eax >= 7 {
+        core::arch::x86_64::__cpuid_count(7, 0).ebx
+    } else {
+        0
+    };
+    let mut protection = Cr4Flags::empty();
+    if leaf_7 & (1 << 7) != 0 {
+        protection |= Cr4Flags::SUPERVISOR_MODE_EXECUTION_PROTECTION;
+    }
+    if leaf_7 & (1 << 20) != 0 {
+        protection |= Cr4Flags::SUPERVISOR_MODE_ACCESS_PREVENTION;
+    }
+    // SAFETY: no kernel code lies in, and no kernel access goes to, a page with the
+    // user bit: the kernel's own mappings never carry it.
+    unsafe { Cr4::update(|flags| flags.insert(protection)) };
+}
+
+/// Whether SMEP and SMAP are on.
+pub(crate) fn supervisor_protection() -> (bool, bool) {
+    let flags = Cr4::read();
+    (
+        flags.contains(Cr4Flags::SUPERVISOR_MODE_EXECUTION_PROTECTION),
+        flags.contains(Cr4Flags::SUPERVISOR_MODE_ACCESS_PREVENTION),
+    )
+}
+
+/// Turns on `syscall`/`sysret`: the segments in `STAR`, the entry in `LSTAR`, and
+/// interrupts, direction and trap flags cleared on entry (`SFMASK`).
+fn init_system_calls() {
+    let selectors = gdt::selectors();
+    Star::write(
+        selectors.user_code,
+        selectors.user_data,
+        selectors.kernel_code,
+        selectors.kernel_data,
+    )
+    .expect("the GDT orders its segments for sysret");
+    LStar::write(VirtAddr::new(syscall_entry as *const () as u64));
+    SFMask::write(
+        RFlags::INTERRUPT_FLAG
+            | RFlags::DIRECTION_FLAG
+            | RFlags::TRAP_FLAG
+            | RFlags::ALIGNMENT_CHECK
+            | RFlags::NESTED_TASK,
+    );
+    // SAFETY: enabling the system-call extension changes nothing else; `LSTAR` and
+    // `STAR` are set above, so a `syscall` lands in `syscall_entry`.
+    unsafe { Efer::update(|flags| flags.insert(EferFlags::SYSTEM_CALL_EXTENSIONS)) };
+}
+
+/// Runs the program of the active address space at `entry` with its stack at
+/// `stack`, on the kernel stack whose top is `kernel_stack`, until it ends and
+/// [`resume_kernel`] is called. Interrupts must be on.
+pub(crate) fn enter(entry: u64, stack: u64, kernel_stack: u64) {
+    let selectors = gdt::selectors();
+    gdt::set_kernel_stack(kernel_stack);
+    // SAFETY: the shell reads this word only while a process runs, which begins below.
+    unsafe { (&raw mut syscall_kernel_stack).write(kernel_stack) };
+    // SAFETY: `user_enter` saves every callee-saved register and returns here, with
+    // them restored, when `resume_kernel` is called; `entry` and `stack` are user
+    // addresses of the active address space, so ring 3 can touch nothing else.
+    unsafe {
+        user_enter(
+            entry,
+            stack,
+            u64::from(selectors.user_code.0),
+            u64::from(selectors.user_data.0),
+        )
+    };
+}
+
+/// Ends the running process: returns from [`enter`] on the kernel stack that called
+/// it. The caller must hold no lock and own nothing that needs dropping.
+pub(crate) fn resume_kernel() -> ! {
+    // SAFETY: called only while a process runs, so `user_enter` saved a stack
+    // pointer whose frame is still live below the caller's stack.
+    unsafe { user_resume() }
+}
+
+/// Why a user page could not be mapped.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum MapError {
+    OutOfFrames,
+    OutsideUserRange(u64),
+    AlreadyMapped(u64),
+}
+
+impl core::fmt::Display for MapError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            MapError::OutOfFrames => write!(f, "no free frame"),
+            MapError::OutsideUserRange(address) => {
+                write!(f, "{address:#x} is outside the user range")
+            }
+            MapError::AlreadyMapped(address) => write!(f, "{address:#x} is mapped twice"),
+        }
+    }
+}
+
+/// The rights a user page is mapped with.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct PageRights {
+    pub(crate) write: bool,
+    pub(crate) execute: bool,
+}
+
+/// A process's page tables: the kernel entries shared, the user range its own.
+#[derive(Debug)]
+pub(crate) struct AddressSpace {
+    root: u64,
+}
+
+fn table(address: u64) -> *mut PageTable {
+    address as *mut PageTable
+}
+
+fn zeroed_frame(frames: &mut FrameBitmap<'_>) -> Result<u64, MapError> {
+    let frame = frames.allocate().ok_or(MapError::OutOfFrames)?;
+    // SAFETY: the frame is free RAM just handed to us, identity-mapped writable.
+    unsafe { core::ptr::write_bytes(frame as *mut u8, 0, PAGE_SIZE as usize) };
+    Ok(frame)
+}
+
+impl AddressSpace {
+    /// A space with the kernel's entries and nothing in the user range.
+    pub(crate) fn new(frames: &mut FrameBitmap<'_>) -> Result<AddressSpace, MapError> {
+        let root = zeroed_frame(frames)?;
+        let (kernel_root, _) = Cr3::read();
+        let kernel = table(kernel_root.start_address().as_u64());
+        for index in (0..512).filter(|index| !(USER_PML4_FIRST..USER_PML4_END).contains(index)) {
+            // SAFETY: both are page tables in identity-mapped RAM; the kernel's is
+            // only read, the new one is ours alone.
+            unsafe {
+                let entry = (&(*kernel))[index].clone();
+                (&mut (*table(root)))[index] = entry;
+            }
+        }
+        Ok(AddressSpace { root })
+    }
+
+    /// Maps a fresh zeroed frame at the page `address` with `rights` and returns the
+    /// frame's (identity-mapped) address.
+    pub(crate) fn map_new_page(
+        &mut self,
+        address: u64,
+        rights: PageRights,
+        frames: &mut FrameBitmap<'_>,
+    ) -> Result<u64, MapError> {
+        if !(USER_START..USER_END).contains(&address) {
+            return Err(MapError::OutsideUserRange(address));
+        }
+        let page = VirtAddr::new(address);
+        let parent =
+            PageTableFlags::PRESENT | PageTableFlags::WRITABLE | PageTableFlags::USER_ACCESSIBLE;
+        let mut current = self.root;
+        for index in [page.p4_index(), page.p3_index(), page.p2_index()] {
+            // SAFETY: `current` is a table of this space (user range), identity-mapped.
+            let entry = unsafe { &mut (&mut (*table(current)))[index] };
+            if entry.is_unused() {
+                let next = zeroed_frame(frames)?;
+                entry.set_addr(PhysAddr::new(next), parent);
+            }
+            current = entry.addr().as_u64();
+        }
+        // SAFETY: as above, the level-1 table of this space.
+        let entry = unsafe { &mut (&mut (*table(current)))[page.p1_index()] };
+        if !entry.is_unused() {
+            return Err(MapError::AlreadyMapped(address));
+        }
+        let frame = zeroed_frame(frames)?;
+        let mut flags = PageTableFlags::PRESENT | PageTableFlags::USER_ACCESSIBLE;
+        if rights.write {
+            flags |= PageTableFlags::WRITABLE;
+        }
+        if !rights.execute && no_execute_supported() {
+            flags |= PageTableFlags::NO_EXECUTE;
+        }
+        entry.set_addr(PhysAddr::new(frame), flags);
+        Ok(frame)
+    }
+
+    /// The identity-mapped address of the byte at user address `address`, if its
+    /// page is mapped for the program (and writable, when `write`).
+    pub(crate) fn translate(&self, address: u64, write: bool) -> Option<u64> {
+        if !(USER_START..USER_END).contains(&address) {
+            return None;
+        }
+        let virtual_address = VirtAddr::new(address);
+        let mut current = self.root;
+        let needed = PageTableFlags::PRESENT
+            | PageTableFlags::USER_ACCESSIBLE
+            | if write {
+                PageTableFlags::WRITABLE
+            } else {
+                PageTableFlags::empty()
+            };
+        for index in [
+            virtual_address.p4_index(),
+            virtual_address.p3_index(),
+            virtual_address.p2_index(),
+            virtual_address.p1_index(),
+        ] {
+            // SAFETY: `current` is a table of this space, identity-mapped; only read.
+            let entry = unsafe { &(&(*table(current)))[index] };
+            if !entry.flags().contains(needed) || entry.flags().contains(PageTableFlags::HUGE_PAGE)
+            {
+                return None;
+            }
+            current = entry.addr().as_u64();
+        }
+        Some(current + (address & (PAGE_SIZE - 1)))
+    }
+
+    /// Makes this space the live one.
+    pub(crate) fn activate(&self) {
+        let frame = PhysFrame::containing_address(PhysAddr::new(self.root));
+        // SAFETY: the space holds every kernel entry unchanged, so the running code,
+        // its stack and all kernel data stay mapped at the same addresses.
+        unsafe { Cr3::write(frame, Cr3Flags::empty()) };
+    }
+
+    /// Returns every frame of the user range and the root to `frames`. `kernel_root`
+    /// must be live, not this space.
+    pub(crate) fn release(self, frames: &mut FrameBitmap<'_>) {
+        fn free_level(address: u64, level: u8, frames: &mut FrameBitmap<'_>) {
+            if level > 1 {
+                for index in 0..512 {
+                    // SAFETY: a table of a released space, identity-mapped; only read.
+                    let entry = unsafe { &(&(*table(address)))[index] };
+                    if !entry.is_unused() {
+                        free_level(entry.addr().as_u64(), level - 1, frames);
+                    }
+                }
+            } else {
+                for index in 0..512 {
+                    // SAFETY: as above.
+                    let entry = unsafe { &(&(*table(address)))[index] };
+                    if !entry.is_unused() {
+                        let _ = frames.free(entry.addr().as_u64());
+                    }
+                }
+            }
+            let _ = frames.free(address);
+        }
+        for index in USER_PML4_FIRST..USER_PML4_END {
+            // SAFETY: the root of this space, identity-mapped; only read.
+            let entry = unsafe { &(&(*table(self.root)))[index] };
+            if !entry.is_unused() {
+                free_level(entry.addr().as_u64(), 3, frames);
+            }
+        }
+        let _ = frames.free(self.root);
+    }
+}
+
+/// The kernel's own page-table root, to return to when a process ends.
+pub(crate) fn current_root() -> u64 {
+    Cr3::read().0.start_address().as_u64()
+}
+
+/// Makes the tables at `root` live (a root [`current_root`] gave).
+pub(crate) fn switch_to_root(root: u64) {
+    let frame = PhysFrame::containing_address(PhysAddr::new(root));
+    // SAFETY: `root` is the kernel's tables, read from CR3 before a process ran.
+    unsafe { Cr3::write(frame, Cr3Flags::empty()) };
+}
