@@ -338,6 +338,26 @@ pub(crate) fn map_device_memory(
         .ok_or(PagingError::AlreadyMapped(start))?;
     let mut address = start & !(PAGE_SIZE - 1);
     while address < end {
+        // Whole 2 MiB chunks take one large page, as RAM does: a large window (the
+        // 256 MiB of an ECAM region) costs 128 entries instead of 65,536 walks.
+        if address.is_multiple_of(HUGE_PAGE) && end - address >= HUGE_PAGE {
+            let page = Page::<Size2MiB>::containing_address(VirtAddr::new(address));
+            let frame = PhysFrame::<Size2MiB>::containing_address(PhysAddr::new(address));
+            // SAFETY: as for small pages below.
+            match unsafe { table.map_to(page, frame, flags, &mut frames) } {
+                Ok(flush) => {
+                    flush.flush();
+                    address += HUGE_PAGE;
+                    continue;
+                }
+                Err(MapToError::PageAlreadyMapped(existing)) if existing == frame => {
+                    address += HUGE_PAGE;
+                    continue;
+                }
+                // Small pages already map part of the chunk: go page by page.
+                Err(_) => {}
+            }
+        }
         let page = Page::<Size4KiB>::containing_address(VirtAddr::new(address));
         let frame = PhysFrame::<Size4KiB>::containing_address(PhysAddr::new(address));
         // SAFETY: the range is device memory (a BAR), not RAM the kernel uses, so a
