@@ -4,7 +4,7 @@
 
 use std::net::SocketAddr;
 
-use ethos_crypto::{Endpoint, EndpointConfig, Event, SecretKey, Time, TypeHash};
+use ethos_crypto::{Endpoint, EndpointConfig, Event, SecretKey, Time, TunnelHandle, TypeHash};
 use rand_chacha::ChaCha20Rng;
 use rand_core::SeedableRng;
 
@@ -21,6 +21,18 @@ fn endpoint(seed: u8) -> Endpoint {
     )
 }
 
+/// The server publishes its directory record, the client verifies it and starts a
+/// tunnel to the server.
+fn open_tunnel(client: &mut Endpoint, server: &mut Endpoint, now: Time) -> TunnelHandle {
+    let record = server
+        .directory_record(address(2), &client.host_public_key())
+        .expect("record");
+    let record = client
+        .verify_record(&record, &server.host_public_key(), now)
+        .expect("verified");
+    client.connect(now, &record).expect("tunnel")
+}
+
 fn server_events(server: &mut Endpoint) -> Vec<Event> {
     std::iter::from_fn(|| server.poll_event()).collect()
 }
@@ -30,13 +42,7 @@ fn first_datagram_opens_tunnel_and_connection_and_later_connections_need_no_roun
     let now = Time::from_milliseconds(1);
     let mut client = endpoint(1);
     let mut server = endpoint(2);
-    let record = server
-        .directory_record(address(2), &client.host_public_key())
-        .expect("record");
-    let record = client
-        .verify_record(&record, &server.host_public_key(), now)
-        .expect("verified");
-    let tunnel = client.connect(now, &record).expect("tunnel");
+    let tunnel = open_tunnel(&mut client, &mut server, now);
     let user = SecretKey::from_bytes([9; 32]);
     let first = client
         .open_connection(
@@ -101,13 +107,7 @@ fn refused_and_closed_connections_are_reported_to_the_client() {
     let now = Time::from_milliseconds(1);
     let mut client = endpoint(1);
     let mut server = endpoint(2);
-    let record = server
-        .directory_record(address(2), &client.host_public_key())
-        .expect("record");
-    let record = client
-        .verify_record(&record, &server.host_public_key(), now)
-        .expect("verified");
-    let tunnel = client.connect(now, &record).expect("tunnel");
+    let tunnel = open_tunnel(&mut client, &mut server, now);
     let refused = client
         .open_connection(tunnel, b"nobody", TypeHash([5; 64]), b"", None)
         .expect("open");

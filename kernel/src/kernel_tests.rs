@@ -27,13 +27,18 @@ pub(crate) fn running() -> Option<KernelTest> {
     index.checked_sub(1).map(|index| KernelTest::ALL[index])
 }
 
-fn fail(test: KernelTest, reason: fmt::Arguments<'_>) -> ! {
+/// Reports `test` failed for `reason`, without ending the run.
+fn report_failure(test: KernelTest, reason: fmt::Arguments<'_>) {
     let mut text = LineBuffer::new();
     let _ = text.write_fmt(reason);
     console::report(Report::TestFail {
         name: test.name(),
         reason: text.as_str(),
     });
+}
+
+fn fail(test: KernelTest, reason: fmt::Arguments<'_>) -> ! {
+    report_failure(test, reason);
     arch::exit_qemu(ExitCode::Failure)
 }
 
@@ -290,16 +295,13 @@ pub(crate) fn after_fault(vector: u64, address: u64) {
     if vector == 14 && expected != 0 && address == expected {
         pass(test);
     }
-    let mut reason = LineBuffer::new();
-    let _ = write!(
-        reason,
-        "unexpected CPU exception {} at address {address:#x}",
-        arch::exception_name(vector)
+    report_failure(
+        test,
+        format_args!(
+            "unexpected CPU exception {} at address {address:#x}",
+            arch::exception_name(vector)
+        ),
     );
-    console::report(Report::TestFail {
-        name: test.name(),
-        reason: reason.as_str(),
-    });
 }
 
 /// Called by the panic handler: fails the running test with the panic message.

@@ -61,6 +61,24 @@ fn mac_of(config: NetConfig) -> [u8; 6] {
     }
 }
 
+/// Pings `target` until `count` echoes come back and reports the mean round trip,
+/// then keeps answering for two seconds, so a host or peer pinging this guest at the
+/// same time is answered too.
+fn ping_then_keep_answering(
+    stack: &mut Stack,
+    target: Ipv4Address,
+    count: u16,
+) -> Result<(), DriverFailure> {
+    let mean_us = ping_until_answered(stack, target, count, 30)?;
+    metric("ping_rtt_mean", mean_us, "us");
+    let until = now_ms() + 2000;
+    while now_ms() < until {
+        stack.poll(now_ms());
+    }
+    report_statistics(stack);
+    Ok(())
+}
+
 /// Pings until `count` replies came back; returns the mean round trip in µs.
 fn ping_until_answered(
     stack: &mut Stack,
@@ -146,15 +164,7 @@ pub(crate) fn dhcp() -> Result<(), DriverFailure> {
 pub(crate) fn ping() -> Result<(), DriverFailure> {
     let mut stack = stack()?;
     let target = ping_target(stack.config()).ok_or(DriverFailure::Network("no address to ping"))?;
-    let mean_us = ping_until_answered(&mut stack, target, 10, 30)?;
-    metric("ping_rtt_mean", mean_us, "us");
-    // Answer pings aimed at us for a moment, so a host or peer can ping this guest.
-    let until = now_ms() + 2000;
-    while now_ms() < until {
-        stack.poll(now_ms());
-    }
-    report_statistics(&stack);
-    Ok(())
+    ping_then_keep_answering(&mut stack, target, 10)
 }
 
 /// Echoes every datagram to the echo port back to its sender, byte for byte, until
@@ -278,15 +288,7 @@ pub(crate) fn peer() -> Result<(), DriverFailure> {
         u64::from(received_count),
         "count",
     );
-    let mean_us = ping_until_answered(&mut stack, other, 3, 30)?;
-    metric("ping_rtt_mean", mean_us, "us");
-    // Keep answering for a moment, so the other peer's pings are answered too.
-    let until = now_ms() + 2000;
-    while now_ms() < until {
-        stack.poll(now_ms());
-    }
-    report_statistics(&stack);
-    Ok(())
+    ping_then_keep_answering(&mut stack, other, 3)
 }
 
 /// Answers ARP and ICMP echo requests until the stop datagram arrives on the echo
