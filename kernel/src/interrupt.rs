@@ -52,7 +52,7 @@ pub(crate) fn handle(frame: &mut TrapFrame) {
         }
     }
     if frame.cs & 3 == 3 {
-        user_mode::after_user_interrupt();
+        user_mode::after_user_interrupt(frame);
     }
 }
 

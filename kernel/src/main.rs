@@ -31,6 +31,8 @@ mod memory;
 #[cfg(target_os = "none")]
 mod net_tests;
 #[cfg(target_os = "none")]
+mod scheduler;
+#[cfg(target_os = "none")]
 mod time;
 #[cfg(target_os = "none")]
 mod user_mode;

@@ -1,20 +1,20 @@
-//! Running one program in ring 3 against the portable process model.
+//! Running programs in ring 3 against the portable process model.
 //!
-//! [`run`] builds an address space from an [`Image`], enters it and returns how the
-//! process ended: by `exit`, or killed by a fault it took, which is reported and
-//! never stops the kernel. System calls arrive in [`syscall_dispatch`], which hands
-//! the raw registers to `Request::parse` and `dispatch` with a
-//! [`ProcessEnvironment`] for memory access.
+//! [`install`] makes a process model and the programs its processes may run the
+//! kernel's; [`spawn`] starts a process; `scheduler::run` runs them all. System
+//! calls arrive in [`syscall_dispatch`], which hands the raw registers to
+//! `Request::parse` and `dispatch` with a [`ProcessEnvironment`] for memory access,
+//! then does what only the platform can: copy an address space (`fork`), load a
+//! program (`exec`), park a process in `block`, stop one (`exit`, `kill`, faults).
 //!
 //! Every address a program gives is an allegation: `UserRange` (in the portable core)
 //! checks its bounds, and [`MappedRange::new`] is the one place that turns it into
 //! kernel-readable memory, page by page through the process's own tables. This
 //! module must never dereference a program's pointer directly, and never lets a
 //! program's text start a console line the test harness would read as a report.
-//!
-//! One process runs at a time and runs until it ends; there is no preemption yet.
 //! System calls run with interrupts off.
 
+use alloc::collections::BTreeMap;
 use alloc::vec::Vec;
 use core::fmt;
 
@@ -23,27 +23,25 @@ use ethos_kernel::memory_map::PAGE_SIZE;
 use ethos_kernel::process_model::ProcessModel;
 use ethos_kernel::process_model::dispatch::{Answer, Environment, dispatch};
 use ethos_kernel::process_model::events::Instant;
-use ethos_kernel::process_model::identity::UserName;
+use ethos_kernel::process_model::identity::{ProgramName, UserName};
 use ethos_kernel::process_model::request::{Request, UserRange};
 use ethos_kernel::program_image::Image;
 use spin::Mutex;
+use x86_64::instructions::interrupts;
 
-use crate::arch::{self, AddressSpace, PageRights, SyscallFrame, TrapFrame};
+use crate::arch::{self, AddressSpace, PageRights, SyscallFrame, TrapFrame, UserContext};
+use crate::scheduler::{SCHEDULER, Scheduler, Task};
 use crate::{console, memory, time};
 
-/// How long a process may run, in timer ticks, before the timer stops it. There is
-/// no scheduler yet: this only keeps a program that never ends from stopping the
-/// kernel.
-const TIME_LIMIT_TICKS: u64 = time::TICK_HZ as u64;
-
 /// How many pages the user stack has.
-const STACK_PAGES: u64 = 4;
+const STACK_PAGES: u64 = 16;
 /// Where a program's image may lie: from the start of the user range to below its
 /// stack.
 pub(crate) const IMAGE_RANGE: core::ops::Range<u64> =
     arch::USER_START..arch::USER_STACK_TOP - STACK_PAGES * PAGE_SIZE;
-/// The size of each process's kernel stack (system calls run on it).
-const KERNEL_STACK_BYTES: usize = 16 * 1024;
+/// A program's first stack pointer: as after a call (8 bytes below a 16-byte
+/// boundary), so an entry point may be an ordinary function.
+const FIRST_STACK_POINTER: u64 = arch::USER_STACK_TOP - 8;
 
 /// How a process ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -59,8 +57,30 @@ pub(crate) enum Ending {
     },
     /// Its `syscall` came from an address `sysret` cannot return to.
     BadReturn(u64),
-    /// It ran past its time limit and was stopped by the timer.
+    /// It used up its CPU time limit and was stopped by the timer.
     TimeLimit { ticks: u64 },
+    /// Another process of its user ended it with `kill`.
+    Killed { by: ProcessId },
+    /// It waited with every other process and nothing could wake it.
+    Deadlocked,
+    /// `exec` named a program whose image could not be built.
+    ExecFailed,
+}
+
+impl Ending {
+    /// The report's `how` word and its number: the exit status, the exception
+    /// vector, the killer's process id, or the tick limit.
+    pub(crate) fn summary(&self) -> (&'static str, i64) {
+        match *self {
+            Ending::Exited(status) => ("exit", i64::from(status)),
+            Ending::Faulted { vector, .. } => ("fault", vector as i64),
+            Ending::BadReturn(_) => ("bad-return", 0),
+            Ending::TimeLimit { ticks } => ("time-limit", ticks as i64),
+            Ending::Killed { by } => ("killed", by.0 as i64),
+            Ending::Deadlocked => ("deadlock", 0),
+            Ending::ExecFailed => ("exec-failed", 0),
+        }
+    }
 }
 
 impl fmt::Display for Ending {
@@ -81,16 +101,22 @@ impl fmt::Display for Ending {
                 write!(f, "killed: system call from {address:#x}")
             }
             Ending::TimeLimit { ticks } => {
-                write!(f, "killed: ran past its time limit ({ticks} timer ticks)")
+                write!(f, "killed: used up its time limit ({ticks} timer ticks)")
             }
+            Ending::Killed { by } => write!(f, "killed by process {}", by.0),
+            Ending::Deadlocked => write!(f, "ended: deadlock"),
+            Ending::ExecFailed => write!(f, "killed: exec could not load the program"),
         }
     }
 }
 
-/// Why a program could not be started.
+/// Why a process could not be started.
 #[derive(Debug)]
 pub(crate) enum RunError {
+    NoModel,
     NoFrameAllocator,
+    UnknownProgram(ProgramName),
+    Model(Status),
     Map(arch::MapError),
     SegmentOutsideUserRange(u64),
 }
@@ -98,7 +124,10 @@ pub(crate) enum RunError {
 impl fmt::Display for RunError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
+            RunError::NoModel => write!(f, "no process model is installed"),
             RunError::NoFrameAllocator => write!(f, "the frame allocator is not set up"),
+            RunError::UnknownProgram(name) => write!(f, "no program `{name}` is installed"),
+            RunError::Model(status) => write!(f, "the process model refused: {status}"),
             RunError::Map(error) => write!(f, "mapping the program: {error}"),
             RunError::SegmentOutsideUserRange(address) => {
                 write!(f, "a segment at {address:#x} is outside the user range")
@@ -107,33 +136,31 @@ impl fmt::Display for RunError {
     }
 }
 
-/// The running process.
-struct Running {
-    process: ProcessId,
-    /// The timer tick at which the process is stopped.
-    deadline: u64,
-    space: AddressSpace,
-    ending: Option<Ending>,
+/// The process model and the programs its processes may run.
+struct System {
+    model: ProcessModel,
+    programs: BTreeMap<ProgramName, Image<'static>>,
 }
 
-/// The kernel's process model, once installed. Locked after [`RUNNING`] where both
-/// are needed.
-static MODEL: Mutex<Option<ProcessModel>> = Mutex::new(None);
+/// The kernel's process model, once installed. Locked after [`SCHEDULER`].
+static SYSTEM: Mutex<Option<System>> = Mutex::new(None);
 
-/// Makes `model` the kernel's process model, replacing any earlier one.
-pub(crate) fn install_model(model: ProcessModel) {
-    *MODEL.lock() = Some(model);
+/// Makes `model` the kernel's process model, with `programs` the images `spawn`
+/// and `exec` load by name, replacing any earlier one. No process may be running.
+pub(crate) fn install(model: ProcessModel, programs: BTreeMap<ProgramName, Image<'static>>) {
+    interrupts::without_interrupts(|| *SYSTEM.lock() = Some(System { model, programs }));
 }
 
-/// Runs `action` on the installed process model, if there is one. Not while a
-/// process runs.
+/// Runs `action` on the installed process model, if there is one. Not inside a
+/// system call (the model is locked there).
 pub(crate) fn with_model<T>(action: impl FnOnce(&mut ProcessModel) -> T) -> Option<T> {
-    MODEL.lock().as_mut().map(action)
+    interrupts::without_interrupts(|| {
+        SYSTEM
+            .lock()
+            .as_mut()
+            .map(|system| action(&mut system.model))
+    })
 }
-
-/// Set while a process runs. Locked by system calls (interrupts off) and by the
-/// fault path (only for faults taken in ring 3, so never while a call holds it).
-static RUNNING: Mutex<Option<Running>> = Mutex::new(None);
 
 fn build_space(image: &Image<'_>) -> Result<AddressSpace, RunError> {
     let mut guard = memory::FRAMES.lock();
@@ -194,65 +221,79 @@ fn build_space(image: &Image<'_>) -> Result<AddressSpace, RunError> {
     }
 }
 
-/// Runs `process` (of the installed model) from `image` until it ends.
-pub(crate) fn run(process: ProcessId, image: &Image<'_>) -> Result<Ending, RunError> {
-    let space = build_space(image)?;
-    let mut kernel_stack = alloc::vec![0u8; KERNEL_STACK_BYTES];
-    let kernel_stack_top = (kernel_stack.as_mut_ptr() as u64 + KERNEL_STACK_BYTES as u64) & !15;
-    let kernel_root = arch::current_root();
-    space.activate();
-    *RUNNING.lock() = Some(Running {
-        process,
-        deadline: time::ticks() + TIME_LIMIT_TICKS,
-        space,
-        ending: None,
-    });
-    // The stack is as after a call (8 bytes below a 16-byte boundary), so an entry
-    // point may be an ordinary function.
-    arch::enter_user(image.entry, arch::USER_STACK_TOP - 8, kernel_stack_top);
-    arch::switch_to_root(kernel_root);
-    drop(kernel_stack);
-    let running = RUNNING
-        .lock()
-        .take()
-        .expect("a process that ended leaves its state");
-    if let Some(frames) = memory::FRAMES.lock().as_mut() {
-        running.space.release(frames);
-    }
-    let ending = running
-        .ending
-        .expect("a process leaves only by exit or a fault");
-    Ok(ending)
+/// Starts `program` for `user` as a new ready process, stopped by the timer after
+/// `limit_ticks` of CPU if given.
+pub(crate) fn spawn(
+    user: &UserName,
+    program: &ProgramName,
+    limit_ticks: Option<u64>,
+) -> Result<ProcessId, RunError> {
+    interrupts::without_interrupts(|| {
+        let mut scheduler = SCHEDULER.lock();
+        let mut guard = SYSTEM.lock();
+        let system = guard.as_mut().ok_or(RunError::NoModel)?;
+        let image = system
+            .programs
+            .get(program)
+            .ok_or_else(|| RunError::UnknownProgram(program.clone()))?;
+        let space = build_space(image)?;
+        let process = match system.model.create_process(user, program) {
+            Ok(process) => process,
+            Err(status) => {
+                if let Some(frames) = memory::FRAMES.lock().as_mut() {
+                    space.release(frames);
+                }
+                return Err(RunError::Model(status));
+            }
+        };
+        let context = UserContext::start(image.entry, FIRST_STACK_POINTER);
+        scheduler.add(
+            process,
+            Task::new(user.clone(), program.clone(), space, context, limit_ticks),
+        );
+        Ok(process)
+    })
 }
 
-/// Ends the running process with `ending`: records it, drops the process from the
-/// model and returns to [`run`]. Nothing may be held by the caller.
-fn end(ending: Ending) -> ! {
+/// Ends the running process with `ending`, which the model may not have seen yet,
+/// and gives the CPU back to the scheduler. Nothing may be held by the caller.
+fn end_current(ending: Ending) -> ! {
     {
-        let mut guard = RUNNING.lock();
-        if let Some(running) = guard.as_mut() {
-            if !matches!(ending, Ending::Exited(_))
-                && let Some(model) = MODEL.lock().as_mut()
-            {
-                let _ = model.end_process(running.process);
+        let mut scheduler = SCHEDULER.lock();
+        if let Some(process) = scheduler.current() {
+            if let Some(system) = SYSTEM.lock().as_mut() {
+                // Already gone from the model if it called `exit`.
+                let _ = system.model.end_process(process);
             }
-            running.ending = Some(ending);
+            scheduler.finish(process, ending);
         }
     }
     arch::resume_kernel()
 }
 
-/// After an interrupt taken in ring 3 was handled: stops the process if it ran
-/// past its time limit.
-pub(crate) fn after_user_interrupt() {
-    let over = RUNNING
-        .try_lock()
-        .and_then(|guard| guard.as_ref().map(|running| running.deadline))
-        .is_some_and(|deadline| time::ticks() >= deadline);
-    if over {
-        end(Ending::TimeLimit {
-            ticks: TIME_LIMIT_TICKS,
-        });
+/// After an interrupt taken in ring 3 was handled: runs due timers, stops the
+/// process if it used up its CPU limit, and takes the CPU from it if its slice is
+/// over and another process is ready.
+pub(crate) fn after_user_interrupt(frame: &TrapFrame) {
+    let Some(mut scheduler) = SCHEDULER.try_lock() else {
+        return;
+    };
+    if let Some(ticks) = scheduler.over_limit() {
+        drop(scheduler);
+        end_current(Ending::TimeLimit { ticks });
+    }
+    if let Some(mut guard) = SYSTEM.try_lock()
+        && let Some(system) = guard.as_mut()
+    {
+        if let Some(now) = time::since_boot_nanos() {
+            system.model.advance_clock(Instant(now));
+        }
+        scheduler.wake(system.model.take_woken());
+    }
+    if scheduler.slice_over() {
+        scheduler.preempt(UserContext::interrupted(frame));
+        drop(scheduler);
+        arch::resume_kernel();
     }
 }
 
@@ -264,18 +305,21 @@ pub(crate) fn user_fault(frame: &TrapFrame, address: u64) -> ! {
         address,
         instruction: frame.rip,
     };
-    let mut line = console::LineBuffer::new();
-    let _ = fmt::Write::write_fmt(&mut line, format_args!("user process {ending}\n"));
-    console::write_str(line.as_str());
     console::report(Report::Fault {
         vector: frame.vector as u8,
         address,
         instruction: frame.rip,
     });
-    end(ending)
+    end_current(ending)
 }
 
-/// Where the `syscall` shell lands, on the process's kernel stack, interrupts off.
+/// What happens after a system call: back to the program, or off the CPU.
+enum Next {
+    Return,
+    Leave,
+}
+
+/// Where the `syscall` shell lands, on the system-call stack, interrupts off.
 ///
 /// # Safety
 /// Called only by `syscall_entry`, with `frame` pointing at the frame it pushed.
@@ -285,43 +329,141 @@ unsafe extern "C" fn syscall_dispatch(frame: *mut SyscallFrame) {
     let frame = unsafe { &mut *frame };
     // `sysret` to a non-canonical or kernel address would fault in ring 0.
     if !(arch::USER_START..arch::USER_STACK_TOP).contains(&frame.rcx) {
-        end(Ending::BadReturn(frame.rcx));
+        end_current(Ending::BadReturn(frame.rcx));
     }
-    let exited = {
-        let mut guard = RUNNING.lock();
-        let mut model_guard = MODEL.lock();
-        let (Some(running), Some(model)) = (guard.as_mut(), model_guard.as_mut()) else {
-            drop(model_guard);
-            drop(guard);
-            end(Ending::BadReturn(frame.rcx));
-        };
-        let mut environment = ProcessEnvironment {
-            space: &running.space,
-        };
-        let answer = Request::parse(
-            frame.rax,
-            [
-                frame.rdi, frame.rsi, frame.rdx, frame.r10, frame.r8, frame.r9,
-            ],
-        )
-        .and_then(|request| dispatch(model, &mut environment, running.process, request));
-        match answer {
-            Ok(Answer::Value(value)) => {
-                frame.rax = u64::from(Status::Ok.code());
-                frame.rdx = value;
-                None
-            }
-            Ok(Answer::Exited(status)) => Some(status),
-            Err(status) => {
-                frame.rax = u64::from(status.code());
-                frame.rdx = 0;
-                None
-            }
+    frame.r11 = arch::user_flags(frame.r11);
+    match system_call(frame) {
+        Next::Return => {}
+        Next::Leave => arch::resume_kernel(),
+    }
+}
+
+fn answer(frame: &mut SyscallFrame, result: Result<u64, Status>) -> Next {
+    match result {
+        Ok(value) => {
+            frame.rax = u64::from(Status::Ok.code());
+            frame.rdx = value;
         }
-    };
-    if let Some(status) = exited {
-        end(Ending::Exited(status));
+        Err(status) => {
+            frame.rax = u64::from(status.code());
+            frame.rdx = 0;
+        }
     }
+    Next::Return
+}
+
+/// One system call of the current process, with the scheduler and the model locked.
+fn system_call(frame: &mut SyscallFrame) -> Next {
+    let mut scheduler = SCHEDULER.lock();
+    let mut guard = SYSTEM.lock();
+    let (Some(process), Some(system)) = (scheduler.current(), guard.as_mut()) else {
+        return answer(frame, Err(Status::NoSuchObject));
+    };
+    let Some(task) = scheduler.task(process) else {
+        return answer(frame, Err(Status::NoSuchObject));
+    };
+    let request = Request::parse(
+        frame.rax,
+        [
+            frame.rdi, frame.rsi, frame.rdx, frame.r10, frame.r8, frame.r9,
+        ],
+    );
+    let waits = matches!(request, Ok(Request::Block { .. }));
+    let mut environment = ProcessEnvironment { space: &task.space };
+    let result =
+        request.and_then(|request| dispatch(&mut system.model, &mut environment, process, request));
+    match result {
+        Ok(Answer::Value(value)) => answer(frame, Ok(value)),
+        Err(Status::WouldBlock) if waits => {
+            // Parked: when an event completes, the program makes the same `block`
+            // again, from the same registers.
+            let mut context = UserContext::after_system_call(frame);
+            context.rip -= arch::SYSCALL_INSTRUCTION_BYTES;
+            scheduler.park(context);
+            Next::Leave
+        }
+        Err(status) => answer(frame, Err(status)),
+        Ok(Answer::Exited(status)) => {
+            scheduler.finish(process, Ending::Exited(status));
+            Next::Leave
+        }
+        Ok(Answer::Killed(target)) => {
+            scheduler.finish(target, Ending::Killed { by: process });
+            answer(frame, Ok(target.0))
+        }
+        Ok(Answer::Forked(child)) => fork(&mut scheduler, system, frame, process, child),
+        Ok(Answer::Executed(program)) => exec(&mut scheduler, system, frame, process, program),
+    }
+}
+
+/// `fork`: the child gets a copy of the parent's pages and registers, and 0 for
+/// the call's answer; the parent gets the child's id.
+fn fork(
+    scheduler: &mut Scheduler,
+    system: &mut System,
+    frame: &mut SyscallFrame,
+    parent: ProcessId,
+    child: ProcessId,
+) -> Next {
+    let Some(task) = scheduler.task(parent) else {
+        return answer(frame, Err(Status::NoSuchObject));
+    };
+    let copied = memory::FRAMES
+        .lock()
+        .as_mut()
+        .map(|frames| task.space.duplicate(frames));
+    let Some(Ok(space)) = copied else {
+        // Out of memory: the child never existed.
+        let _ = system.model.end_process(child);
+        return answer(frame, Err(Status::LimitReached));
+    };
+    let mut context = UserContext::after_system_call(frame);
+    context.rax = u64::from(Status::Ok.code());
+    context.rdx = 0;
+    let child_task = Task::new(
+        task.user.clone(),
+        task.program.clone(),
+        space,
+        context,
+        task.limit(),
+    );
+    scheduler.add(child, child_task);
+    answer(frame, Ok(child.0))
+}
+
+/// `exec`: the process's address space is replaced by `program`'s image and the
+/// call returns into its entry point with a fresh stack.
+fn exec(
+    scheduler: &mut Scheduler,
+    system: &mut System,
+    frame: &mut SyscallFrame,
+    process: ProcessId,
+    program: ProgramName,
+) -> Next {
+    let built = match system.programs.get(&program) {
+        Some(image) => build_space(image).map(|space| (image.entry, space)).ok(),
+        None => None,
+    };
+    let Some((entry, space)) = built else {
+        // The model already names the new program: the process cannot go on as the old.
+        let _ = system.model.end_process(process);
+        scheduler.finish(process, Ending::ExecFailed);
+        return Next::Leave;
+    };
+    let Some(task) = scheduler.task_mut(process) else {
+        if let Some(frames) = memory::FRAMES.lock().as_mut() {
+            space.release(frames);
+        }
+        return answer(frame, Err(Status::NoSuchObject));
+    };
+    space.activate();
+    let old = core::mem::replace(&mut task.space, space);
+    task.program = program;
+    if let Some(frames) = memory::FRAMES.lock().as_mut() {
+        old.release(frames);
+    }
+    frame.restart(entry, FIRST_STACK_POINTER);
+    Next::Return
 }
 
 /// Whether a range is read or written.

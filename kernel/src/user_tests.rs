@@ -5,12 +5,13 @@
 //! page at `USER_START`; they are never executed where they lie in the kernel.
 
 use alloc::borrow::Cow;
+use alloc::collections::BTreeMap;
 use alloc::vec;
 use alloc::vec::Vec;
 use core::arch::global_asm;
 use core::fmt;
 
-use ethos_abi::{ProcessId, Report, Status};
+use ethos_abi::{Report, Status};
 use ethos_kernel::process_model::identity::{
     Label, Program, ProgramId, ProgramName, PublicKey, User, UserName,
 };
@@ -20,7 +21,7 @@ use ethos_typesys::TypeGraph;
 
 use crate::arch;
 use crate::user_mode::{self, Ending};
-use crate::{console, memory};
+use crate::{console, memory, scheduler, time};
 use ethos_kernel::program_image::{self, Image, Segment};
 
 /// The kernel address the fault program reads (the start of the identity map's RAM).
@@ -173,6 +174,7 @@ pub(crate) enum UserFailure {
     Missing(&'static str),
     Image(program_image::ImageError),
     Run(user_mode::RunError),
+    Count(usize),
     Ending {
         program: &'static str,
         ending: Ending,
@@ -194,6 +196,7 @@ impl fmt::Display for UserFailure {
             ),
             UserFailure::Image(error) => write!(f, "the program's executable: {error}"),
             UserFailure::Run(error) => write!(f, "starting the program: {error}"),
+            UserFailure::Count(count) => write!(f, "{count} processes ended; expected one"),
             UserFailure::Ending {
                 program,
                 ending,
@@ -208,6 +211,9 @@ impl fmt::Display for UserFailure {
 }
 
 const USER: &str = "ethos";
+
+/// The CPU the `spin` program may use before the timer stops it: one second.
+const SPIN_LIMIT_TICKS: u64 = time::TICK_HZ as u64;
 
 /// A model with one user and the test programs.
 fn model(programs: &[(&'static str, &[u8])]) -> Result<ProcessModel, UserFailure> {
@@ -239,23 +245,17 @@ fn model(programs: &[(&'static str, &[u8])]) -> Result<ProcessModel, UserFailure
     .map_err(|_| UserFailure::Model("configuration refused"))
 }
 
-fn start(program: &str) -> Result<ProcessId, UserFailure> {
-    let user = UserName::new(USER).map_err(|_| UserFailure::Model("user name"))?;
-    let program = ProgramName::new(program).map_err(|_| UserFailure::Model("program name"))?;
-    user_mode::with_model(|model| model.create_process(&user, &program))
-        .ok_or(UserFailure::Model("no model installed"))?
-        .map_err(|_| UserFailure::Model("create_process refused"))
-}
-
-fn run_one(name: &'static str, image: &Image<'_>) -> Result<Ending, UserFailure> {
+fn run_one(name: &'static str, limit_ticks: Option<u64>) -> Result<Ending, UserFailure> {
     let (smep, smap) = arch::supervisor_protection();
     tracing::info!(smep, smap, program = name, "running a program in ring 3");
-    let process = start(name)?;
-    let ending = user_mode::run(process, image).map_err(UserFailure::Run)?;
-    let mut line = console::LineBuffer::new();
-    let _ = fmt::Write::write_fmt(&mut line, format_args!("program {name}: {ending}\n"));
-    console::write_str(line.as_str());
-    Ok(ending)
+    let user = UserName::new(USER).map_err(|_| UserFailure::Model("user name"))?;
+    let program = ProgramName::new(name).map_err(|_| UserFailure::Model("program name"))?;
+    user_mode::spawn(&user, &program, limit_ticks).map_err(UserFailure::Run)?;
+    let finished = scheduler::run();
+    match finished.as_slice() {
+        [one] => Ok(one.ending),
+        other => Err(UserFailure::Count(other.len())),
+    }
 }
 
 /// What `pointers` exits with: `print`'s status for its text, for a kernel address
@@ -268,14 +268,33 @@ fn pointers_expected_status() -> i32 {
 
 /// The models' programs: the embedded `hello` (when there) and the assembled ones.
 fn test_model() -> Result<(), UserFailure> {
-    user_mode::install_model(model(&[
-        ("hello", HELLO_ELF),
+    let mut images = BTreeMap::new();
+    if !HELLO_ELF.is_empty() {
+        images.insert(program_name("hello")?, hello_image()?);
+    }
+    for (name, code) in [
         ("pointers", pointers_code()),
         ("read_kernel", read_kernel_code()),
         ("invalid_opcode", invalid_opcode_code()),
         ("spin", spin_code()),
-    ])?);
+    ] {
+        images.insert(program_name(name)?, flat_image(code));
+    }
+    user_mode::install(
+        model(&[
+            ("hello", HELLO_ELF),
+            ("pointers", pointers_code()),
+            ("read_kernel", read_kernel_code()),
+            ("invalid_opcode", invalid_opcode_code()),
+            ("spin", spin_code()),
+        ])?,
+        images,
+    );
     Ok(())
+}
+
+fn program_name(name: &str) -> Result<ProgramName, UserFailure> {
+    ProgramName::new(name).map_err(|_| UserFailure::Model("program name"))
 }
 
 fn free_frames() -> usize {
@@ -289,7 +308,8 @@ fn free_frames() -> usize {
 /// file, prints and exits with 0.
 pub(crate) fn hello() -> Result<(), UserFailure> {
     test_model()?;
-    let ending = run_one("hello", &hello_image()?)?;
+    hello_image()?;
+    let ending = run_one("hello", None)?;
     if ending != Ending::Exited(0) {
         return Err(UserFailure::Ending {
             program: "hello",
@@ -304,7 +324,7 @@ pub(crate) fn hello() -> Result<(), UserFailure> {
 /// unmapped addresses and read-only buffers are refused with `InvalidArgument`.
 pub(crate) fn pointers() -> Result<(), UserFailure> {
     test_model()?;
-    let ending = run_one("pointers", &flat_image(pointers_code()))?;
+    let ending = run_one("pointers", None)?;
     if ending != Ending::Exited(pointers_expected_status()) {
         return Err(UserFailure::Ending {
             program: "pointers",
@@ -321,7 +341,7 @@ pub(crate) fn pointers() -> Result<(), UserFailure> {
 pub(crate) fn faults() -> Result<(), UserFailure> {
     test_model()?;
     let before = free_frames();
-    let ending = run_one("read_kernel", &flat_image(read_kernel_code()))?;
+    let ending = run_one("read_kernel", None)?;
     if !matches!(
         ending,
         Ending::Faulted {
@@ -337,7 +357,7 @@ pub(crate) fn faults() -> Result<(), UserFailure> {
             expected: "a user-mode page fault at the kernel address",
         });
     }
-    let ending = run_one("invalid_opcode", &flat_image(invalid_opcode_code()))?;
+    let ending = run_one("invalid_opcode", None)?;
     if !matches!(ending, Ending::Faulted { vector: 6, instruction, .. } if instruction == arch::USER_START + 1)
     {
         return Err(UserFailure::Ending {
@@ -346,7 +366,7 @@ pub(crate) fn faults() -> Result<(), UserFailure> {
             expected: "#UD at the program's second byte",
         });
     }
-    let ending = run_one("spin", &flat_image(spin_code()))?;
+    let ending = run_one("spin", Some(SPIN_LIMIT_TICKS))?;
     if !matches!(ending, Ending::TimeLimit { .. }) {
         return Err(UserFailure::Ending {
             program: "spin",
@@ -354,7 +374,8 @@ pub(crate) fn faults() -> Result<(), UserFailure> {
             expected: "stopped at its time limit",
         });
     }
-    let ending = run_one("hello", &hello_image()?)?;
+    hello_image()?;
+    let ending = run_one("hello", None)?;
     if ending != Ending::Exited(0) {
         return Err(UserFailure::Ending {
             program: "hello",

@@ -213,18 +213,29 @@ fn user_fault_checked(transcript: &Transcript) -> Result<(), String> {
             "fault reports {faults:?}, expected a page fault at {USER_FAULT_KERNEL_ADDRESS:#x} then #UD"
         ));
     }
-    let killed = transcript
-        .lines
+    let endings: Vec<(&str, &str, i64)> = reports(transcript)
         .iter()
-        .filter(|(_, line)| line.starts_with("user process killed by"))
-        .count();
-    if killed != 2 {
-        return Err(format!("{killed} kill lines on the console, expected 2"));
+        .filter_map(|report| match report {
+            Report::ProcessEnd {
+                program,
+                how,
+                status,
+                ..
+            } => Some((*program, *how, *status)),
+            _ => None,
+        })
+        .collect();
+    let expected = [
+        ("read_kernel", "fault", 14),
+        ("invalid_opcode", "fault", 6),
+        ("spin", "time-limit", 100),
+        ("hello", "exit", 0),
+    ];
+    if endings != expected {
+        return Err(format!(
+            "process endings {endings:?}, expected {expected:?}"
+        ));
     }
-    printed(
-        transcript,
-        "program spin: killed: ran past its time limit (100 timer ticks)",
-    )?;
     printed(transcript, HELLO_LINE)
 }
 

@@ -33,6 +33,16 @@ pub enum Report<'a> {
         address: u64,
         instruction: u64,
     },
+    /// A process ended: `how` is `exit` (with its status), `fault` (with the vector),
+    /// `killed` (with the killer's process id), `time-limit` (with the ticks it used),
+    /// `deadlock`, `bad-return` or `exec-failed` (with 0).
+    ProcessEnd {
+        process: u64,
+        user: &'a str,
+        program: &'a str,
+        how: &'a str,
+        status: i64,
+    },
     /// A measured figure a test reports beside its verdict.
     Metric {
         name: &'a str,
@@ -90,6 +100,12 @@ impl<'a> Fields<'a> {
             .ok_or(ReportError::MissingField(key))
     }
 
+    fn signed(&self, key: &'static str) -> Result<i64, ReportError> {
+        self.text(key)?
+            .parse()
+            .map_err(|_| ReportError::BadNumber(key))
+    }
+
     fn number(&self, key: &'static str) -> Result<u64, ReportError> {
         let text = self.text(key)?;
         let parsed = match text.strip_prefix("0x") {
@@ -131,6 +147,13 @@ impl<'a> Report<'a> {
                 address: fields.number("address")?,
                 instruction: fields.number("rip")?,
             },
+            "process-end" => Report::ProcessEnd {
+                process: fields.number("pid")?,
+                user: fields.text("user")?,
+                program: fields.text("program")?,
+                how: fields.text("how")?,
+                status: fields.signed("status")?,
+            },
             "metric" => Report::Metric {
                 name: fields.text("name")?,
                 value: fields.number("value")?,
@@ -167,6 +190,16 @@ impl fmt::Display for Report<'_> {
             } => write!(
                 f,
                 "fault vector={vector} address={address:#x} rip={instruction:#x}"
+            ),
+            Report::ProcessEnd {
+                process,
+                user,
+                program,
+                how,
+                status,
+            } => write!(
+                f,
+                "process-end pid={process} user={user} program={program} how={how} status={status}"
             ),
             Report::Metric { name, value, unit } => {
                 write!(f, "metric name={name} value={value} unit={unit}")
@@ -211,6 +244,13 @@ mod tests {
             vector: 14,
             address: contract::PAGE_FAULT_ADDRESS,
             instruction: 0xffff_8000_0010_2345,
+        });
+        round_trip(Report::ProcessEnd {
+            process: 7,
+            user: "alice",
+            program: "calc-server",
+            how: "exit",
+            status: -3,
         });
         round_trip(Report::Metric {
             name: "ticks",

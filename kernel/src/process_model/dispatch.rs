@@ -3,8 +3,10 @@
 //!
 //! A call answers a [`Status`] in `rax` and, on success, one word in `rdx`. Names read
 //! from memory must be UTF-8 and valid names, else `InvalidArgument`. Calls whose
-//! subsystem this kernel does not have yet (the typed file system, `fork`, `exec`,
-//! `kill`, `sign`, `authenticate`) answer `NotSupported`. This module never trusts a
+//! subsystem this kernel does not have yet (the typed file system, `sign`,
+//! `authenticate`) answer `NotSupported`. `fork`, `exec` and `kill` change the model
+//! here and tell the platform, through their [`Answer`], what to do with address
+//! spaces and registers. This module never trusts a
 //! length or a pointer that did not come through [`UserRange`].
 
 use alloc::vec::Vec;
@@ -34,13 +36,25 @@ pub trait Environment {
     fn print(&mut self, user: &UserName, text: &str);
 }
 
+/// The exit status of a process that named itself in `kill`, as a shell reports a
+/// process ended by SIGKILL.
+pub const KILLED_ITSELF: i32 = 137;
+
 /// What a call that succeeded answers.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Answer {
     /// The word for `rdx`.
     Value(u64),
     /// The process ended with this status; the platform stops running it.
     Exited(i32),
+    /// `fork` made this child in the model; the platform copies the caller's address
+    /// space and registers for it, or ends it again if it cannot.
+    Forked(ProcessId),
+    /// `exec`: the model now names this program for the caller; the platform replaces
+    /// the address space with it and starts it at its entry.
+    Executed(ProgramName),
+    /// `kill` ended this process in the model; the platform stops running it.
+    Killed(ProcessId),
 }
 
 /// Parses the raw registers and dispatches them: the whole path of a system call
@@ -57,6 +71,10 @@ pub fn system_call(
     {
         Ok(Answer::Value(value)) => (u64::from(Status::Ok.code()), value),
         Ok(Answer::Exited(status)) => (u64::from(Status::Ok.code()), u64::from(status as u32)),
+        Ok(Answer::Forked(child)) | Ok(Answer::Killed(child)) => {
+            (u64::from(Status::Ok.code()), child.0)
+        }
+        Ok(Answer::Executed(_)) => (u64::from(Status::Ok.code()), 0),
         Err(status) => (u64::from(status.code()), 0),
     }
 }
@@ -165,6 +183,21 @@ pub fn dispatch(
             model.end_process(process)?;
             Ok(Answer::Exited(status))
         }
+        Request::Fork => model.fork_process(process).map(Answer::Forked),
+        Request::Exec { directory, name } => {
+            let name = ProgramName::new(&read_text(environment, name)?)
+                .map_err(|_| Status::InvalidArgument)?;
+            model.exec(process, directory, &name)?;
+            Ok(Answer::Executed(name))
+        }
+        Request::Kill { process: target } => {
+            if target == process {
+                model.end_process(process)?;
+                return Ok(Answer::Exited(KILLED_ITSELF));
+            }
+            model.kill(process, target)?;
+            Ok(Answer::Killed(target))
+        }
         Request::GetPid => {
             model.user_of(process)?;
             Ok(Answer::Value(process.0))
@@ -239,9 +272,6 @@ pub fn dispatch(
         | Request::GetNextName { .. }
         | Request::FileInformation { .. }
         | Request::RemoveDirectoryOrFile { .. }
-        | Request::Fork
-        | Request::Exec { .. }
-        | Request::Kill { .. }
         | Request::Sign { .. }
         | Request::Authenticate => {
             model.user_of(process)?;

@@ -7,7 +7,7 @@
 //! - [`descriptors`]: per-process tables of (object, rights);
 //! - [`events`]: per-process event bookkeeping;
 //! - [`model`]: the state and object lifetimes; the calls are in [`ipc`],
-//!   [`transfer`] and [`timers`];
+//!   [`transfer`] and [`timers`]; `fork`, `exec` and `kill` in [`lifecycle`];
 //! - [`request`]: raw registers to a checked, typed request;
 //! - [`dispatch`]: a typed request to the model, reading and writing program memory
 //!   through the platform's checked accessors.
@@ -20,6 +20,7 @@ pub mod dispatch;
 pub mod events;
 pub mod identity;
 pub mod ipc;
+pub mod lifecycle;
 pub mod model;
 pub mod policy;
 pub mod request;

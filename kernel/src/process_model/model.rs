@@ -222,8 +222,7 @@ impl ProcessModel {
             .program_names
             .get(program)
             .ok_or(Status::NoSuchObject)?;
-        self.next_process += 1;
-        let id = ProcessId(self.next_process);
+        let id = self.allocate_process();
         self.processes.insert(
             id,
             Process {
@@ -325,6 +324,11 @@ impl ProcessModel {
         self.processes
             .get(&waiter.0)
             .is_some_and(|running| running.events.waiting(waiter.1).is_some())
+    }
+
+    pub(super) fn allocate_process(&mut self) -> ProcessId {
+        self.next_process += 1;
+        ProcessId(self.next_process)
     }
 
     pub(super) fn allocate_object(&mut self) -> u64 {

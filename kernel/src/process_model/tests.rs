@@ -573,3 +573,80 @@ fn a_process_keeps_its_user() {
         Err(Status::NoSuchObject)
     );
 }
+
+#[test]
+fn fork_copies_descriptors_and_keeps_user_and_program() {
+    let Connected {
+        mut model,
+        client,
+        client_end,
+        ..
+    } = connected();
+    let child = model.fork_process(client).unwrap();
+    assert_ne!(child, client);
+    assert_eq!(model.user_of(child).unwrap(), &user("bob"));
+    assert_eq!(model.program_of(child), model.program_of(client));
+    assert_eq!(
+        model.descriptor_count(child),
+        model.descriptor_count(client)
+    );
+    assert_eq!(
+        model.event_count(child).unwrap(),
+        0,
+        "events stay with the parent"
+    );
+    // The parent's end stays open while the child holds its copy.
+    model.close(client, client_end).unwrap();
+    model
+        .write(child, client_end, &say("from the child"))
+        .unwrap();
+    model.end_process(child).unwrap();
+    assert_eq!(
+        model.write(client, client_end, &say("gone")),
+        Err(Status::NoSuchObject)
+    );
+}
+
+#[test]
+fn exec_changes_the_program_never_the_user() {
+    let mut model = model();
+    let process = model
+        .create_process(&user("carol"), &program("client"))
+        .unwrap();
+    let root = DescriptorNumber::new(1).unwrap();
+    model.exec(process, root, &program("relay")).unwrap();
+    assert_eq!(model.program_of(process).unwrap(), identity("relay"));
+    assert_eq!(model.user_of(process).unwrap(), &user("carol"));
+    // Now running `relay`, carol holds fdReceive on the relays label.
+    assert!(model.fd_receive(process).is_ok());
+    assert_eq!(
+        model.exec(process, root, &program("missing")),
+        Err(Status::NoSuchObject)
+    );
+    let current = DescriptorNumber::new(2).unwrap();
+    assert_eq!(
+        model.exec(process, current, &program("server")),
+        Err(Status::NoSuchObject)
+    );
+}
+
+#[test]
+fn kill_ends_only_processes_of_the_same_user() {
+    let Connected {
+        mut model,
+        server,
+        client,
+        ..
+    } = connected();
+    let sibling = model
+        .create_process(&user("bob"), &program("client"))
+        .unwrap();
+    assert_eq!(model.kill(client, server), Err(Status::NotAuthorized));
+    assert_eq!(
+        model.kill(client, ProcessId(9_999)),
+        Err(Status::NoSuchObject)
+    );
+    model.kill(client, sibling).unwrap();
+    assert_eq!(model.user_of(sibling), Err(Status::NoSuchObject));
+    assert!(model.user_of(server).is_ok());
+}

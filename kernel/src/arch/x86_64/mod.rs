@@ -29,8 +29,9 @@ pub(crate) use paging::{PagingError, build_kernel_page_tables, kernel_image, map
 pub(crate) use port_io::{IoWindow, PortConfigSpace};
 pub(crate) use tsc::{TscSource, discover_tsc_frequency};
 pub(crate) use user::{
-    AddressSpace, MapError, PageRights, SyscallFrame, USER_STACK_TOP, USER_START, current_root,
-    enter as enter_user, resume_kernel, supervisor_protection, switch_to_root,
+    AddressSpace, MapError, PageRights, SYSCALL_INSTRUCTION_BYTES, SyscallFrame, USER_STACK_TOP,
+    USER_START, UserContext, current_root, enter as enter_user, resume_kernel,
+    supervisor_protection, switch_to_root, user_flags,
 };
 
 /// Loads the GDT with its TSS, the IDT, masks the legacy interrupt controller and

@@ -21,12 +21,16 @@
 //!
 //! # Entering and leaving
 //!
-//! [`enter`] saves the kernel's callee-saved registers and stack pointer, then
-//! `iretq`s into ring 3. The process comes back to the kernel by `syscall` (the
-//! shell switches to the process's kernel stack and calls `syscall_dispatch`,
-//! returning with `sysretq`) or by an exception. When the process ends, by `exit`
-//! or by a fault, [`resume_kernel`] abandons whatever kernel stack it runs on and
-//! returns from [`enter`]. One process runs at a time, on one CPU.
+//! [`enter`] saves the kernel's callee-saved registers and stack pointer, loads a
+//! program's whole [`UserContext`] and `iretq`s into ring 3. The program comes back
+//! to the kernel by `syscall` (the shell saves every register on the one system-call
+//! stack, calls `syscall_dispatch` and returns with `sysretq`) or by an interrupt or
+//! exception (on its IST stack). When the program must leave the CPU (it waits,
+//! its time slice is over, it ended), the kernel copies its registers into its
+//! context and [`resume_kernel`] abandons whichever stack it runs on and returns
+//! from [`enter`]. So no kernel stack ever holds a waiting program's state: one
+//! system-call stack serves every process, on one CPU. A program never chooses the
+//! flags it runs with: they pass through [`user_flags`].
 
 use core::arch::global_asm;
 
@@ -51,7 +55,9 @@ pub(crate) const USER_STACK_TOP: u64 = USER_END - PAGE_SIZE;
 const USER_PML4_FIRST: usize = (USER_START >> 39) as usize;
 const USER_PML4_END: usize = (USER_END >> 39) as usize;
 
-/// The registers the `syscall` shell saves, in its push order reversed.
+/// The registers the `syscall` shell saves, in its push order reversed: every
+/// general register a program can see after `syscall` (which overwrote `rcx` and
+/// `r11` with its return address and flags).
 #[derive(Clone, Copy, Debug)]
 #[repr(C)]
 pub(crate) struct SyscallFrame {
@@ -66,8 +72,174 @@ pub(crate) struct SyscallFrame {
     pub(crate) rcx: u64,
     /// The program's `rflags`.
     pub(crate) r11: u64,
-    padding: u64,
+    pub(crate) rbx: u64,
+    pub(crate) rbp: u64,
+    pub(crate) r12: u64,
+    pub(crate) r13: u64,
+    pub(crate) r14: u64,
+    pub(crate) r15: u64,
+    /// The program's stack pointer.
+    pub(crate) rsp: u64,
 }
+
+impl SyscallFrame {
+    /// Makes the frame start a new program at `entry` with its stack at `stack` and
+    /// every other register zero, as `sysret` leaves it (`exec`).
+    pub(crate) fn restart(&mut self, entry: u64, stack: u64) {
+        *self = SyscallFrame {
+            rax: 0,
+            rdi: 0,
+            rsi: 0,
+            rdx: 0,
+            r10: 0,
+            r8: 0,
+            r9: 0,
+            rcx: entry,
+            r11: user_flags(0),
+            rbx: 0,
+            rbp: 0,
+            r12: 0,
+            r13: 0,
+            r14: 0,
+            r15: 0,
+            rsp: stack,
+        };
+    }
+}
+
+/// Everything of a program's state that the kernel keeps while it does not run: its
+/// general registers, where it continues, its flags and its stack. (The target has
+/// no vector registers in use, so there are none to keep.)
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[repr(C)]
+pub(crate) struct UserContext {
+    pub(crate) rax: u64,
+    pub(crate) rbx: u64,
+    pub(crate) rcx: u64,
+    pub(crate) rdx: u64,
+    pub(crate) rsi: u64,
+    pub(crate) rdi: u64,
+    pub(crate) rbp: u64,
+    pub(crate) r8: u64,
+    pub(crate) r9: u64,
+    pub(crate) r10: u64,
+    pub(crate) r11: u64,
+    pub(crate) r12: u64,
+    pub(crate) r13: u64,
+    pub(crate) r14: u64,
+    pub(crate) r15: u64,
+    pub(crate) rip: u64,
+    pub(crate) rflags: u64,
+    pub(crate) rsp: u64,
+}
+
+// `user_enter` reads the context by these offsets.
+const _: () = {
+    use core::mem::offset_of;
+    assert!(offset_of!(UserContext, rdi) == 40);
+    assert!(offset_of!(UserContext, r15) == 112);
+    assert!(offset_of!(UserContext, rip) == 120);
+    assert!(offset_of!(UserContext, rflags) == 128);
+    assert!(offset_of!(UserContext, rsp) == 136);
+    assert!(size_of::<SyscallFrame>() == 16 * 8);
+};
+
+/// The flags a program may choose for itself: arithmetic flags, direction,
+/// alignment check and the CPUID-probe bit. Interrupts are always on in ring 3 (or
+/// the timer could never take the CPU back), and I/O privilege, nested task, trap
+/// and virtual-8086 bits are never the program's to set.
+const USER_FLAGS: u64 = 0x0000_0001 // CF
+    | 0x0000_0004 // PF
+    | 0x0000_0010 // AF
+    | 0x0000_0040 // ZF
+    | 0x0000_0080 // SF
+    | 0x0000_0400 // DF
+    | 0x0000_0800 // OF
+    | 0x0004_0000 // AC
+    | 0x0020_0000; // ID
+/// The interrupt flag, always set for ring 3.
+const INTERRUPT_FLAG: u64 = 0x200;
+
+/// The flags a program runs with when it asked for `requested` (the `r11` of its
+/// `syscall`, which `sysret` would otherwise load as it stands).
+pub(crate) fn user_flags(requested: u64) -> u64 {
+    (requested & USER_FLAGS) | INTERRUPT_FLAG | 0x2
+}
+
+impl UserContext {
+    /// A program's first state: at `entry` with its stack at `stack`, every register zero.
+    pub(crate) fn start(entry: u64, stack: u64) -> UserContext {
+        UserContext {
+            rip: entry,
+            rsp: stack,
+            rflags: user_flags(0),
+            ..UserContext::default()
+        }
+    }
+
+    /// The state of a program that made the system call `frame`, to continue after it
+    /// (the frame's `rax` and `rdx` are the call's answer).
+    pub(crate) fn after_system_call(frame: &SyscallFrame) -> UserContext {
+        UserContext {
+            rax: frame.rax,
+            rbx: frame.rbx,
+            // As `sysret` leaves them: the return address and the flags.
+            rcx: frame.rcx,
+            rdx: frame.rdx,
+            rsi: frame.rsi,
+            rdi: frame.rdi,
+            rbp: frame.rbp,
+            r8: frame.r8,
+            r9: frame.r9,
+            r10: frame.r10,
+            r11: frame.r11,
+            r12: frame.r12,
+            r13: frame.r13,
+            r14: frame.r14,
+            r15: frame.r15,
+            rip: frame.rcx,
+            rflags: user_flags(frame.r11),
+            rsp: frame.rsp,
+        }
+    }
+
+    /// The state of a program interrupted at `frame`, to continue where it was.
+    pub(crate) fn interrupted(frame: &super::TrapFrame) -> UserContext {
+        UserContext {
+            rax: frame.rax,
+            rbx: frame.rbx,
+            rcx: frame.rcx,
+            rdx: frame.rdx,
+            rsi: frame.rsi,
+            rdi: frame.rdi,
+            rbp: frame.rbp,
+            r8: frame.r8,
+            r9: frame.r9,
+            r10: frame.r10,
+            r11: frame.r11,
+            r12: frame.r12,
+            r13: frame.r13,
+            r14: frame.r14,
+            r15: frame.r15,
+            rip: frame.rip,
+            rflags: user_flags(frame.rflags),
+            rsp: frame.rsp,
+        }
+    }
+}
+
+/// The bytes of the `syscall` instruction, to step back over when a call is made again.
+pub(crate) const SYSCALL_INSTRUCTION_BYTES: u64 = 2;
+
+/// The size of the one kernel stack system calls run on. Calls never wait on it: a
+/// call that must wait saves the program's state and leaves the stack.
+const SYSCALL_STACK_BYTES: usize = 64 * 1024;
+
+#[repr(C, align(16))]
+struct SyscallStack([u8; SYSCALL_STACK_BYTES]);
+
+/// Written only by the CPU while a system call runs, never by Rust code.
+static mut SYSCALL_STACK: SyscallStack = SyscallStack([0; SYSCALL_STACK_BYTES]);
 
 global_asm!(
     r#"
@@ -75,6 +247,7 @@ global_asm!(
 
     .global user_enter
 user_enter:
+    cli
     push rbx
     push rbp
     push r12
@@ -83,26 +256,26 @@ user_enter:
     push r15
     pushfq
     mov [rip + user_resume_rsp], rsp
-    push rcx
-    push rsi
-    push 0x202
     push rdx
-    push rdi
-    xor eax, eax
-    xor ebx, ebx
-    xor ecx, ecx
-    xor edx, edx
-    xor esi, esi
-    xor edi, edi
-    xor ebp, ebp
-    xor r8d, r8d
-    xor r9d, r9d
-    xor r10d, r10d
-    xor r11d, r11d
-    xor r12d, r12d
-    xor r13d, r13d
-    xor r14d, r14d
-    xor r15d, r15d
+    push qword ptr [rdi + 136]
+    push qword ptr [rdi + 128]
+    push rsi
+    push qword ptr [rdi + 120]
+    mov rax, [rdi + 0]
+    mov rbx, [rdi + 8]
+    mov rcx, [rdi + 16]
+    mov rdx, [rdi + 24]
+    mov rsi, [rdi + 32]
+    mov rbp, [rdi + 48]
+    mov r8, [rdi + 56]
+    mov r9, [rdi + 64]
+    mov r10, [rdi + 72]
+    mov r11, [rdi + 80]
+    mov r12, [rdi + 88]
+    mov r13, [rdi + 96]
+    mov r14, [rdi + 104]
+    mov r15, [rdi + 112]
+    mov rdi, [rdi + 40]
     iretq
 
     .global user_resume
@@ -121,7 +294,13 @@ user_resume:
 syscall_entry:
     mov [rip + syscall_user_rsp], rsp
     mov rsp, [rip + syscall_kernel_stack]
-    push 0
+    push qword ptr [rip + syscall_user_rsp]
+    push r15
+    push r14
+    push r13
+    push r12
+    push rbp
+    push rbx
     push r11
     push rcx
     push r9
@@ -143,8 +322,13 @@ syscall_entry:
     pop r9
     pop rcx
     pop r11
-    add rsp, 8
-    mov rsp, [rip + syscall_user_rsp]
+    pop rbx
+    pop rbp
+    pop r12
+    pop r13
+    pop r14
+    pop r15
+    pop rsp
     sysretq
 
     .section .bss.user_mode, "aw", @nobits
@@ -160,7 +344,7 @@ syscall_kernel_stack:
 );
 
 unsafe extern "C" {
-    fn user_enter(entry: u64, stack: u64, code_selector: u64, data_selector: u64);
+    fn user_enter(context: *const UserContext, code_selector: u64, data_selector: u64);
     fn user_resume() -> !;
     fn syscall_entry();
     static mut syscall_kernel_stack: u64;
@@ -171,6 +355,11 @@ unsafe extern "C" {
 /// their user addresses (it reaches them only through the identity map).
 pub(crate) fn init() {
     init_system_calls();
+    let top = (&raw const SYSCALL_STACK) as u64 + SYSCALL_STACK_BYTES as u64;
+    gdt::set_kernel_stack(top);
+    // SAFETY: the shell reads this word only on `syscall`, which no program can make
+    // before one is entered, after this.
+    unsafe { (&raw mut syscall_kernel_stack).write(top) };
     let leaf_7 = if super::cpu::cpuid(0).eax >= 7 {
         core::arch::x86_64::__cpuid_count(7, 0).ebx
     } else {
@@ -221,32 +410,30 @@ fn init_system_calls() {
     unsafe { Efer::update(|flags| flags.insert(EferFlags::SYSTEM_CALL_EXTENSIONS)) };
 }
 
-/// Runs the program of the active address space at `entry` with its stack at
-/// `stack`, on the kernel stack whose top is `kernel_stack`, until it ends and
-/// [`resume_kernel`] is called. Interrupts must be on.
-pub(crate) fn enter(entry: u64, stack: u64, kernel_stack: u64) {
+/// Runs the program of the active address space from `context` until it leaves the
+/// CPU and [`resume_kernel`] is called: it waits, its time is up or it ended.
+pub(crate) fn enter(context: &UserContext) {
     let selectors = gdt::selectors();
-    gdt::set_kernel_stack(kernel_stack);
-    // SAFETY: the shell reads this word only while a process runs, which begins below.
-    unsafe { (&raw mut syscall_kernel_stack).write(kernel_stack) };
-    // SAFETY: `user_enter` saves every callee-saved register and returns here, with
-    // them restored, when `resume_kernel` is called; `entry` and `stack` are user
-    // addresses of the active address space, so ring 3 can touch nothing else.
+    // SAFETY: `user_enter` saves every callee-saved register and the flags and
+    // returns here, with them restored, when `resume_kernel` is called; the context
+    // is read before `iretq`, and its `rip` and `rsp` are addresses of the active
+    // address space with flags from `user_flags`, so ring 3 can touch nothing else.
     unsafe {
         user_enter(
-            entry,
-            stack,
+            context,
             u64::from(selectors.user_code.0),
             u64::from(selectors.user_data.0),
         )
     };
 }
 
-/// Ends the running process: returns from [`enter`] on the kernel stack that called
-/// it. The caller must hold no lock and own nothing that needs dropping.
+/// Takes the CPU back from the running program: returns from [`enter`] on the kernel
+/// stack that called it, abandoning the stack the caller runs on (the system-call
+/// stack or an interrupt stack). The caller must hold no lock and own nothing that
+/// needs dropping, and must have saved the program's state if it is to run again.
 pub(crate) fn resume_kernel() -> ! {
     // SAFETY: called only while a process runs, so `user_enter` saved a stack
-    // pointer whose frame is still live below the caller's stack.
+    // pointer whose frame is still live on the kernel stack that entered it.
     unsafe { user_resume() }
 }
 
@@ -390,6 +577,67 @@ impl AddressSpace {
         // SAFETY: the space holds every kernel entry unchanged, so the running code,
         // its stack and all kernel data stay mapped at the same addresses.
         unsafe { Cr3::write(frame, Cr3Flags::empty()) };
+    }
+
+    /// A new space with a copy of every user page of this one, with the same rights
+    /// (`fork`). Pages are copied now, not shared: there is no copy-on-write yet.
+    pub(crate) fn duplicate(&self, frames: &mut FrameBitmap<'_>) -> Result<AddressSpace, MapError> {
+        let mut copy = AddressSpace::new(frames)?;
+        let mut pages = alloc::vec::Vec::new();
+        self.for_each_page(|address, frame, flags| pages.push((address, frame, flags)));
+        for (address, frame, flags) in pages {
+            let rights = PageRights {
+                write: flags.contains(PageTableFlags::WRITABLE),
+                execute: !flags.contains(PageTableFlags::NO_EXECUTE),
+            };
+            match copy.map_new_page(address, rights, frames) {
+                // SAFETY: both are whole RAM frames, identity-mapped; the new one is
+                // fresh and nobody else refers to it.
+                Ok(new) => unsafe {
+                    core::ptr::copy_nonoverlapping(
+                        frame as *const u8,
+                        new as *mut u8,
+                        PAGE_SIZE as usize,
+                    )
+                },
+                Err(error) => {
+                    copy.release(frames);
+                    return Err(error);
+                }
+            }
+        }
+        Ok(copy)
+    }
+
+    /// Calls `visit(address, frame, flags)` for every mapped user page.
+    fn for_each_page(&self, mut visit: impl FnMut(u64, u64, PageTableFlags)) {
+        fn walk(
+            table_address: u64,
+            level: u8,
+            base: u64,
+            visit: &mut dyn FnMut(u64, u64, PageTableFlags),
+        ) {
+            for index in 0..512u64 {
+                // SAFETY: a table of this space, identity-mapped; only read.
+                let entry = unsafe { &(&(*table(table_address)))[index as usize] };
+                if entry.is_unused() {
+                    continue;
+                }
+                let address = base | index << (12 + 9 * (u64::from(level) - 1));
+                if level == 1 {
+                    visit(address, entry.addr().as_u64(), entry.flags());
+                } else {
+                    walk(entry.addr().as_u64(), level - 1, address, visit);
+                }
+            }
+        }
+        for index in USER_PML4_FIRST..USER_PML4_END {
+            // SAFETY: the root of this space, identity-mapped; only read.
+            let entry = unsafe { &(&(*table(self.root)))[index] };
+            if !entry.is_unused() {
+                walk(entry.addr().as_u64(), 3, (index as u64) << 39, &mut visit);
+            }
+        }
     }
 
     /// Returns every frame of the user range and the root to `frames`. `kernel_root`

@@ -212,9 +212,6 @@ fn every_call_without_its_right_answers_its_documented_status() {
         Call::GetNextName,
         Call::FileInformation,
         Call::RemoveDirectoryOrFile,
-        Call::Fork,
-        Call::Exec,
-        Call::Kill,
         Call::Sign,
         Call::Authenticate,
     ] {
@@ -225,6 +222,43 @@ fn every_call_without_its_right_answers_its_documented_status() {
             Status::NotSupported,
         ));
     }
+    // exec names a directory that is not the root, or a program that is not there;
+    // kill names another user's process, or none.
+    let client_name = environment.place(256, b"client");
+    let nowhere = environment.place(272, b"nowhere");
+    rows.extend([
+        (
+            Call::Exec,
+            client,
+            [2, client_name.0, client_name.1, 0, 0, 0],
+            Status::NoSuchObject,
+        ),
+        (
+            Call::Exec,
+            client,
+            [1, nowhere.0, nowhere.1, 0, 0, 0],
+            Status::NoSuchObject,
+        ),
+        (
+            Call::Exec,
+            client,
+            [1, UNMAPPED, 6, 0, 0, 0],
+            Status::InvalidArgument,
+        ),
+        (
+            Call::Kill,
+            client,
+            [server.0, 0, 0, 0, 0, 0],
+            Status::NotAuthorized,
+        ),
+        (
+            Call::Kill,
+            client,
+            [9_999, 0, 0, 0, 0, 0],
+            Status::NoSuchObject,
+        ),
+        (Call::Kill, client, [0; 6], Status::InvalidArgument),
+    ]);
     // bob is staff, so ipc is granted; carol is not.
     let carol_process = model
         .create_process(&user("carol"), &program("client"))
