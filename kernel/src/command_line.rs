@@ -1,6 +1,8 @@
 //! The kernel command line: `key=value` words separated by spaces.
 //!
-//! Known keys: `test=NAME` (run one in-kernel test, then exit), `log=LEVEL`
+//! Known keys: `test=NAME` (run one in-kernel test, then exit), `init=NAME` (start
+//! the initial image's process set NAME, run it to its end, report, then exit; not
+//! with `test=`), `log=LEVEL`
 //! (`error`, `warn`, `info`, `debug`, `trace`), `timer=lapic|pit` (force a timer),
 //! `console=serial|debugcon|both` (where the console goes; `debugcon` is I/O port
 //! 0xe9, which Xen and QEMU's `-debugcon` read).
@@ -55,6 +57,8 @@ impl ConsoleChoice {
 pub struct CommandLine<'a> {
     /// The test to run, by name as written (it may name no known test).
     pub test: Option<&'a str>,
+    /// The initial image's process set to run, by name as written.
+    pub init: Option<&'a str>,
     pub log_level: LogLevel,
     /// `None` lets the kernel pick the best timer the machine has.
     pub timer: Option<TimerChoice>,
@@ -75,6 +79,8 @@ pub enum CommandLineError<'a> {
     BadConsole(&'a str),
     /// The same key twice: which one wins would be a guess.
     Repeated(&'a str),
+    /// Both a test and a process set: the kernel runs one or the other.
+    TestAndInit,
 }
 
 impl fmt::Display for CommandLineError<'_> {
@@ -98,6 +104,9 @@ impl fmt::Display for CommandLineError<'_> {
                 )
             }
             CommandLineError::Repeated(key) => write!(f, "`{key}=` is given more than once"),
+            CommandLineError::TestAndInit => {
+                write!(f, "`test=` and `init=` cannot be given together")
+            }
         }
     }
 }
@@ -107,6 +116,7 @@ impl<'a> CommandLine<'a> {
     pub fn parse(text: &'a str) -> Result<CommandLine<'a>, CommandLineError<'a>> {
         let mut line = CommandLine {
             test: None,
+            init: None,
             log_level: LogLevel::Info,
             timer: None,
             console: None,
@@ -119,6 +129,8 @@ impl<'a> CommandLine<'a> {
             match key {
                 "test" if line.test.is_some() => return Err(CommandLineError::Repeated(key)),
                 "test" => line.test = Some(value),
+                "init" if line.init.is_some() => return Err(CommandLineError::Repeated(key)),
+                "init" => line.init = Some(value),
                 "log" if saw_log => return Err(CommandLineError::Repeated(key)),
                 "log" => {
                     saw_log = true;
@@ -153,6 +165,9 @@ impl<'a> CommandLine<'a> {
                 }
                 _ => return Err(CommandLineError::UnknownWord(word)),
             }
+        }
+        if line.test.is_some() && line.init.is_some() {
+            return Err(CommandLineError::TestAndInit);
         }
         Ok(line)
     }
@@ -221,5 +236,14 @@ mod tests {
             CommandLine::parse("test=a test=b"),
             Err(CommandLineError::Repeated("test"))
         );
+        assert_eq!(
+            CommandLine::parse("init=a init=b"),
+            Err(CommandLineError::Repeated("init"))
+        );
+        assert_eq!(
+            CommandLine::parse("init=ipc test=heap"),
+            Err(CommandLineError::TestAndInit)
+        );
+        assert_eq!(CommandLine::parse("init=ipc").unwrap().init, Some("ipc"));
     }
 }

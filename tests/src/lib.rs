@@ -11,7 +11,9 @@
 
 pub mod driver_bench;
 pub mod harness;
+pub mod ipc_bench;
 pub mod matrix;
 pub mod matrix_host;
 pub mod qemu;
+pub mod scenarios;
 pub mod system;

@@ -34,6 +34,8 @@ pub struct SystemTest {
     /// For tests of the harness itself: the run must be judged *failed*, with a
     /// reason containing this text.
     pub must_fail_with: Option<&'static str>,
+    /// How long the run may take, where the accelerator's default is too short.
+    pub timeout: Option<Duration>,
 }
 
 /// What the rows need from the build.
@@ -74,6 +76,7 @@ const fn pvh(
         console: GuestConsole::Serial,
         expectation,
         must_fail_with: None,
+        timeout: None,
     }
 }
 
@@ -252,7 +255,7 @@ pub fn all() -> Vec<SystemTest> {
     use Accelerator::{Kvm, Tcg};
     use Machine::{Microvm, Pc};
     let pass = |test| Expectation::Pass { test };
-    vec![
+    let rows = vec![
         pvh(
             "boot-pvh-tcg-pc",
             "PVH through SeaBIOS's option ROM, TCG",
@@ -294,6 +297,7 @@ pub fn all() -> Vec<SystemTest> {
             console: GuestConsole::Serial,
             expectation: pass("boot"),
             must_fail_with: None,
+            timeout: None,
         },
         pvh(
             "timer-lapic",
@@ -448,7 +452,10 @@ pub fn all() -> Vec<SystemTest> {
                 pass("fail"),
             )
         },
-    ]
+    ];
+    // SCENARIOS
+
+    rows
 }
 
 impl SystemTest {
@@ -480,10 +487,10 @@ impl SystemTest {
                 log: None,
             };
         }
-        let timeout = match self.accelerator {
+        let timeout = self.timeout.unwrap_or(match self.accelerator {
             Accelerator::Kvm => KVM_TIMEOUT,
             Accelerator::Tcg => TCG_TIMEOUT,
-        };
+        });
         let transcript = harness::run(&self.config(inputs), timeout);
         let judged = harness::judge(&transcript, &self.expectation);
         let verdict = match (self.must_fail_with, judged) {

@@ -4,6 +4,7 @@
 
 mod bench;
 mod bench_drivers;
+mod bench_ipc;
 mod run;
 mod test;
 
@@ -50,6 +51,9 @@ enum Task {
         #[command(subcommand)]
         benchmark: Benchmark,
     },
+    /// The echo process of `bench ipc`'s host baseline: copies stdin to stdout.
+    #[command(hide = true)]
+    PipeEcho,
 }
 
 #[derive(Debug, Subcommand)]
@@ -61,6 +65,10 @@ enum Benchmark {
     /// UDP throughput and round trip (host process ↔ guest) and sequential block
     /// write/read rates, one column per backend, under KVM (when usable) and TCG.
     Drivers(bench_drivers::DriverArguments),
+    /// The typed round trip between two Ethos processes (64 B, 4 KiB) and a null
+    /// system call, beside a Linux pipe round trip between two host processes with
+    /// the same payloads, measured in the same run; under KVM (when usable) and TCG.
+    Ipc(bench_ipc::IpcArguments),
 }
 
 fn main() -> ExitCode {
@@ -79,6 +87,15 @@ fn main() -> ExitCode {
         Task::Bench {
             benchmark: Benchmark::Drivers(arguments),
         } => bench_drivers::drivers(&arguments),
+        Task::Bench {
+            benchmark: Benchmark::Ipc(arguments),
+        } => bench_ipc::ipc(&arguments),
+        Task::PipeEcho => ethos_tests::ipc_bench::serve_pipe_echo()
+            .map(|()| ExitCode::SUCCESS)
+            .map_err(|error| XtaskError::File {
+                path: "standard input and output".into(),
+                error,
+            }),
     };
     match result {
         Ok(code) => code,

@@ -1,0 +1,306 @@
+//! The process-model rows: each boots the kernel with `init=SET`, which starts the
+//! initial image's process set SET (`images/boot/image.toml`) and runs it to its end.
+//!
+//! A row is judged on how every process ended (the kernel's `process-end` reports:
+//! exactly the expected set, no more, no fewer) and on lines the programs print,
+//! which the kernel prefixes with the user's name so no program can forge a report.
+
+use std::time::Duration;
+
+use ethos_abi::{ExitCode, Report};
+
+use crate::harness::{Expectation, Transcript};
+use crate::qemu::{Accelerator, GuestConsole, Machine};
+use crate::system::{Media, SystemTest};
+
+/// One expected ending: user, program, how (`exit`, `fault`, `killed`, …) and its number.
+type Ending = (&'static str, &'static str, &'static str, i64);
+
+fn endings(transcript: &Transcript) -> Vec<(String, String, String, i64)> {
+    transcript
+        .reports()
+        .filter_map(Result::ok)
+        .filter_map(|report| match report {
+            Report::ProcessEnd {
+                user,
+                program,
+                how,
+                status,
+                ..
+            } => Some((
+                user.to_string(),
+                program.to_string(),
+                how.to_string(),
+                status,
+            )),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Every process ended as `expected` says, in any order, and no other process ended.
+fn ended(transcript: &Transcript, expected: &[Ending]) -> Result<(), String> {
+    let mut seen = endings(transcript);
+    let mut wanted: Vec<(String, String, String, i64)> = expected
+        .iter()
+        .map(|(user, program, how, status)| {
+            (
+                user.to_string(),
+                program.to_string(),
+                how.to_string(),
+                *status,
+            )
+        })
+        .collect();
+    seen.sort();
+    wanted.sort();
+    if seen == wanted {
+        Ok(())
+    } else {
+        Err(format!("processes ended as {seen:?}; expected {wanted:?}"))
+    }
+}
+
+/// A console line from `user`'s program: exactly `text`.
+fn printed(transcript: &Transcript, user: &str, text: &str) -> Result<(), String> {
+    let expected = format!("user {user}: {text}");
+    transcript
+        .lines
+        .iter()
+        .any(|(_, line)| *line == expected)
+        .then_some(())
+        .ok_or_else(|| format!("no console line `{expected}`"))
+}
+
+/// A metric the kernel reported.
+fn metric(transcript: &Transcript, wanted: &str) -> Option<u64> {
+    transcript
+        .reports()
+        .filter_map(Result::ok)
+        .find_map(|report| match report {
+            Report::Metric { name, value, .. } if name == wanted => Some(value),
+            _ => None,
+        })
+}
+
+fn ipc_checked(transcript: &Transcript) -> Result<(), String> {
+    ended(
+        transcript,
+        &[
+            ("alice", "calc-server", "exit", 0),
+            ("bob", "calc-client", "exit", 0),
+        ],
+    )?;
+    printed(transcript, "alice", "calc-server: connection from bob")?;
+    printed(transcript, "bob", "calc-client: 110 replies correct")
+}
+
+fn typecheck_checked(transcript: &Transcript) -> Result<(), String> {
+    ended(
+        transcript,
+        &[
+            ("alice", "calc-server", "exit", 0),
+            ("bob", "calc-ill-typed", "exit", 0),
+        ],
+    )?;
+    // The server decoded every request it read: the bad bytes never reached it.
+    printed(
+        transcript,
+        "alice",
+        "calc-server: served 2 requests, 0 malformed",
+    )
+}
+
+fn authorization_checked(transcript: &Transcript) -> Result<(), String> {
+    ended(
+        transcript,
+        &[
+            ("alice", "calc-server", "exit", 0),
+            ("bob", "calc-client", "exit", 0),
+            // The program is granted, its user is not.
+            ("carol", "calc-client", "exit", 3),
+            // The user is granted for another program, not for this one.
+            ("bob", "calc-probe", "exit", 0),
+        ],
+    )?;
+    printed(transcript, "carol", "calc-client: not authorized")
+}
+
+fn faults_checked(transcript: &Transcript) -> Result<(), String> {
+    ended(
+        transcript,
+        &[
+            ("alice", "calc-server", "exit", 0),
+            ("bob", "calc-client", "exit", 0),
+            ("bob", "bad-pointer", "exit", 0),
+            ("bob", "fault-kernel-read", "fault", 14),
+            ("bob", "fault-invalid-opcode", "fault", 6),
+        ],
+    )?;
+    let faults = transcript
+        .reports()
+        .filter_map(Result::ok)
+        .filter(|report| matches!(report, Report::Fault { .. }))
+        .count();
+    if faults != 2 {
+        return Err(format!("{faults} fault reports, expected 2"));
+    }
+    printed(transcript, "bob", "calc-client: 110 replies correct")
+}
+
+fn fdsend_checked(transcript: &Transcript) -> Result<(), String> {
+    ended(
+        transcript,
+        &[
+            ("alice", "desk-dispatcher", "exit", 0),
+            ("carol", "desk-worker", "exit", 0),
+            ("bob", "desk-client", "exit", 0),
+        ],
+    )
+}
+
+fn events_checked(transcript: &Transcript) -> Result<(), String> {
+    ended(transcript, &[("alice", "events", "exit", 0)])
+}
+
+fn family_checked(transcript: &Transcript) -> Result<(), String> {
+    let seen = endings(transcript);
+    // The parent, the child that became `hello`, and the spinning child it killed.
+    let parent = seen
+        .iter()
+        .find(|(_, program, _, _)| program == "family")
+        .ok_or("the `family` process never ended")?;
+    if (parent.2.as_str(), parent.3) != ("exit", 0) {
+        return Err(format!("`family` ended as {parent:?}"));
+    }
+    if !seen.iter().any(|(user, program, how, status)| {
+        user == "alice" && program == "hello" && how == "exit" && *status == 0
+    }) {
+        return Err(format!("no child ran `hello` to exit 0: {seen:?}"));
+    }
+    if !seen.iter().any(|(_, _, how, _)| how == "killed") {
+        return Err(format!("no process was killed: {seen:?}"));
+    }
+    if seen.len() != 3 {
+        return Err(format!(
+            "{} processes ended, expected 3: {seen:?}",
+            seen.len()
+        ));
+    }
+    printed(transcript, "alice", "hello, world, from an ELF program")
+}
+
+/// How far the kernel heap may be from where it started once the soak ended, in bytes.
+const HEAP_SLACK_AFTER: u64 = 16 * 1024;
+/// How far above its start the kernel heap may go while the soak runs, in bytes.
+const HEAP_SLACK_PEAK: u64 = 256 * 1024;
+
+fn soak_checked(transcript: &Transcript) -> Result<(), String> {
+    ended(
+        transcript,
+        &[
+            ("alice", "soak-server", "exit", 0),
+            ("bob", "soak-client", "exit", 0),
+        ],
+    )?;
+    printed(transcript, "bob", "soak-client: 1000000 messages")?;
+    let before = metric(transcript, "heap_before").ok_or("no heap_before metric")?;
+    let peak = metric(transcript, "heap_peak").ok_or("no heap_peak metric")?;
+    let after = metric(transcript, "heap_after").ok_or("no heap_after metric")?;
+    // Tables the run grew keep their capacity, and while the processes live their
+    // descriptor and event tables and the messages in flight take room: constants,
+    // whatever the count of messages. A leak of one byte per message would be
+    // 1,000,000 bytes, far beyond either bound.
+    if after.abs_diff(before) > HEAP_SLACK_AFTER || peak.saturating_sub(before) > HEAP_SLACK_PEAK {
+        return Err(format!(
+            "kernel heap use was {before} bytes before the soak, {peak} at most and {after} after \
+             (allowed: {HEAP_SLACK_AFTER} bytes apart at the end, {HEAP_SLACK_PEAK} at the peak)"
+        ));
+    }
+    Ok(())
+}
+
+const fn row(
+    name: &'static str,
+    about: &'static str,
+    command_line: &'static str,
+    check: fn(&Transcript) -> Result<(), String>,
+    timeout: Option<Duration>,
+) -> SystemTest {
+    SystemTest {
+        name,
+        about,
+        machine: Machine::Microvm,
+        accelerator: Accelerator::Tcg,
+        media: Media::Pvh { command_line },
+        console: GuestConsole::Serial,
+        expectation: Expectation::Ends {
+            code: ExitCode::Success,
+            check,
+        },
+        must_fail_with: None,
+        timeout,
+    }
+}
+
+/// The process-model rows.
+pub fn all() -> Vec<SystemTest> {
+    vec![
+        row(
+            "process-ipc",
+            "two programs of different users exchange typed requests and replies over a service",
+            "init=ipc",
+            ipc_checked,
+            None,
+        ),
+        row(
+            "process-typecheck",
+            "an ill-typed write is refused with invalid-type and the server never sees it",
+            "init=typecheck",
+            typecheck_checked,
+            None,
+        ),
+        row(
+            "process-authorization",
+            "ipc is refused unless the policy grants both the user and the program",
+            "init=authorization",
+            authorization_checked,
+            None,
+        ),
+        row(
+            "process-faults",
+            "a kernel read and #UD kill their programs, a bad pointer gets invalid-argument, the rest finish",
+            "init=faults",
+            faults_checked,
+            None,
+        ),
+        row(
+            "process-fdsend",
+            "fdSend hands a connection to another user's virtual process, which serves it",
+            "init=fdsend",
+            fdsend_checked,
+            None,
+        ),
+        row(
+            "process-events",
+            "block answers the first completed event, cancel drops one, beep wakes",
+            "init=events",
+            events_checked,
+            None,
+        ),
+        row(
+            "process-family",
+            "fork, exec and kill: a child becomes hello, a spinning child is killed by its parent",
+            "init=family",
+            family_checked,
+            None,
+        ),
+        row(
+            "process-soak",
+            "1,000,000 typed messages with the kernel heap the same size before and after",
+            "init=soak",
+            soak_checked,
+            Some(Duration::from_secs(900)),
+        ),
+    ]
+}
