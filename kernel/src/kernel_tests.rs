@@ -14,7 +14,7 @@ use ethos_kernel::memory_map::PAGE_SIZE;
 use ethos_kernel::self_tests::KernelTest;
 
 use crate::console::{self, LineBuffer};
-use crate::{arch, driver_tests, memory, net_tests, time, user_tests};
+use crate::{arch, driver_tests, memory, net_tests, random_tests, time, user_tests};
 
 /// Index into `KernelTest::ALL` plus one; 0 while no test runs.
 static RUNNING: AtomicUsize = AtomicUsize::new(0);
@@ -66,6 +66,7 @@ pub(crate) fn run(test: KernelTest) -> ! {
         KernelTest::Block => driver_tests::block().map_err(Failure::Driver),
         KernelTest::BlockFaults => driver_tests::block_faults().map_err(Failure::Driver),
         KernelTest::Entropy => driver_tests::entropy().map_err(Failure::Driver),
+        KernelTest::Random => random_tests::random().map_err(Failure::Random),
         KernelTest::NetPing => net_tests::ping().map_err(Failure::Driver),
         KernelTest::UdpEcho => net_tests::udp_echo().map_err(Failure::Driver),
         KernelTest::NetPeer => net_tests::peer().map_err(Failure::Driver),
@@ -102,6 +103,7 @@ enum Failure {
     FreeCountChanged { before: usize, after: usize },
     DoubleFreeAccepted(u64),
     Driver(driver_tests::DriverFailure),
+    Random(random_tests::RandomFailure),
     User(user_tests::UserFailure),
 }
 
@@ -149,6 +151,7 @@ impl fmt::Display for Failure {
                 write!(f, "a second free of frame {frame:#x} was accepted")
             }
             Failure::Driver(failure) => write!(f, "{failure}"),
+            Failure::Random(failure) => write!(f, "{failure}"),
             Failure::User(failure) => write!(f, "{failure}"),
         }
     }

@@ -20,4 +20,5 @@ pub mod net_stack;
 pub mod pci;
 pub mod process_model;
 pub mod program_image;
+pub mod random;
 pub mod self_tests;

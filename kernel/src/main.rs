@@ -2,9 +2,9 @@
 //!
 //! Boot order: console and log, CPU tables, boot information and command line,
 //! memory (frames, page tables, heap), time (TSC, tick), interrupts on, devices
-//! (PCI probe, native drivers), ready. Then the test the command line names runs,
-//! or the kernel idles. Every failure on the way is reported on the console and
-//! ends the run with a code from `ethos-abi`.
+//! (PCI probe, native drivers), the random generator's seed, ready. Then the test
+//! the command line names runs, or the kernel idles. Every failure on the way is
+//! reported on the console and ends the run with a code from `ethos-abi`.
 #![cfg_attr(target_os = "none", no_std, no_main)]
 
 #[cfg(target_os = "none")]
@@ -21,6 +21,8 @@ mod driver_tests;
 #[cfg(target_os = "none")]
 mod drivers;
 #[cfg(target_os = "none")]
+mod entropy;
+#[cfg(target_os = "none")]
 mod interrupt;
 #[cfg(target_os = "none")]
 mod kernel_tests;
@@ -30,6 +32,8 @@ mod logging;
 mod memory;
 #[cfg(target_os = "none")]
 mod net_tests;
+#[cfg(target_os = "none")]
+mod random_tests;
 #[cfg(target_os = "none")]
 mod scheduler;
 #[cfg(target_os = "none")]
@@ -48,7 +52,7 @@ mod kernel {
     use ethos_kernel::self_tests::KernelTest;
 
     use crate::console::{self, LineBuffer};
-    use crate::{arch, boot_info, drivers, kernel_tests, logging, memory, time};
+    use crate::{arch, boot_info, drivers, entropy, kernel_tests, logging, memory, time};
 
     /// Reports a boot failure and ends the run.
     fn fatal(what: &str, error: fmt::Arguments<'_>) -> ! {
@@ -117,6 +121,9 @@ mod kernel {
         );
         time::log_boot_profile(&time.clock);
         drivers::probe();
+        // After the clock (jitter is timed by the TSC) and the probe (an entropy
+        // device is one of the sources).
+        entropy::seed_at_boot();
 
         let ready = arch::read_tsc();
         let boot_nanos = time.clock.ticks_to_nanos(ready - arch::entry_tsc());

@@ -29,6 +29,9 @@ pub enum KernelTest {
     BlockFaults,
     /// Reads bytes from the entropy device.
     Entropy,
+    /// Draws a mebibyte from the kernel random generator and checks it; boot must
+    /// have seeded it from every source the machine has.
+    Random,
     /// Pings the gateway (user networking) or the other peer (socket networking).
     NetPing,
     /// Echoes UDP datagrams on the echo port until the host sends the stop datagram.
@@ -59,7 +62,7 @@ pub enum KernelTest {
 
 impl KernelTest {
     /// Every test, in the order `--help` texts list them.
-    pub const ALL: [KernelTest; 20] = [
+    pub const ALL: [KernelTest; 21] = [
         KernelTest::Boot,
         KernelTest::Timer,
         KernelTest::PageFault,
@@ -70,6 +73,7 @@ impl KernelTest {
         KernelTest::Block,
         KernelTest::BlockFaults,
         KernelTest::Entropy,
+        KernelTest::Random,
         KernelTest::NetPing,
         KernelTest::UdpEcho,
         KernelTest::NetPeer,
@@ -95,6 +99,7 @@ impl KernelTest {
             KernelTest::Block => "block",
             KernelTest::BlockFaults => "block_faults",
             KernelTest::Entropy => "entropy",
+            KernelTest::Random => "random",
             KernelTest::NetPing => "net_ping",
             KernelTest::UdpEcho => "udp_echo",
             KernelTest::NetPeer => "net_peer",

@@ -540,15 +540,7 @@ impl Environment for ProcessEnvironment<'_> {
     }
 
     fn fill_random(&mut self, buffer: &mut [u8]) {
-        // A placeholder until the kernel has a random generator: mixed TSC readings,
-        // not fit for keys.
-        let mut state = arch::read_tsc();
-        for byte in buffer {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            *byte = (state >> 24) as u8;
-        }
+        crate::entropy::fill(buffer);
     }
 
     fn print(&mut self, user: &UserName, text: &str) {

@@ -77,6 +77,14 @@ impl Transcript {
             })
     }
 
+    /// The value of the first metric report named `wanted`.
+    pub fn metric(&self, wanted: &str) -> Option<u64> {
+        self.reports().find_map(|report| match report {
+            Ok(Report::Metric { name, value, .. }) if name == wanted => Some(value),
+            _ => None,
+        })
+    }
+
     /// Time from QEMU's spawn to the kernel's ready line.
     pub fn ready_after(&self) -> Option<Duration> {
         self.lines

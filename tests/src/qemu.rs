@@ -115,6 +115,8 @@ pub struct QemuConfig {
     pub memory_mib: u32,
     pub media: BootMedia,
     pub console: GuestConsole,
+    /// The CPU model; `None` for the accelerator's default (see [`QemuConfig::arguments`]).
+    pub cpu: Option<String>,
     /// More options, appended as given (devices, netdevs, drives).
     pub extra: Vec<String>,
 }
@@ -136,6 +138,7 @@ impl QemuConfig {
                 command_line: command_line.to_string(),
             },
             console: GuestConsole::Serial,
+            cpu: None,
             extra: Vec::new(),
         }
     }
@@ -150,9 +153,10 @@ impl QemuConfig {
             "-cpu".into(),
             // `max` exposes every feature the accelerator can; under KVM here it
             // fails on an MSR the host refuses, so KVM gets QEMU's default model.
-            match self.accelerator {
-                Accelerator::Kvm => "qemu64".into(),
-                Accelerator::Tcg => "max".into(),
+            match (&self.cpu, self.accelerator) {
+                (Some(model), _) => model.clone(),
+                (None, Accelerator::Kvm) => "qemu64".into(),
+                (None, Accelerator::Tcg) => "max".into(),
             },
             "-m".into(),
             format!("{}M", self.memory_mib),
@@ -381,6 +385,19 @@ mod tests {
         let joined = config.arguments().join(" ");
         assert!(joined.contains("-cdrom /i/ethos.iso -boot d"), "{joined}");
         assert!(!joined.contains("-kernel"));
+    }
+
+    #[test]
+    fn a_cpu_model_replaces_the_default() {
+        let default = QemuConfig::pvh(Path::new("/k"), "", Machine::Microvm, Accelerator::Tcg);
+        assert!(default.arguments().join(" ").contains("-cpu max"));
+        let chosen = QemuConfig {
+            cpu: Some("qemu64".into()),
+            ..default
+        };
+        let joined = chosen.arguments().join(" ");
+        assert!(joined.contains("-cpu qemu64"), "{joined}");
+        assert!(!joined.contains("-cpu max"), "{joined}");
     }
 
     #[test]

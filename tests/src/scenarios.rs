@@ -239,6 +239,7 @@ const fn row(
             check,
         },
         must_fail_with: None,
+        cpu: None,
         timeout,
     }
 }

@@ -29,6 +29,8 @@ pub struct SystemTest {
     pub machine: Machine,
     pub accelerator: Accelerator,
     pub media: Media,
+    /// The CPU model, where the row needs one other than the accelerator's default.
+    pub cpu: Option<&'static str>,
     pub console: GuestConsole,
     pub expectation: Expectation,
     /// For tests of the harness itself: the run must be judged *failed*, with a
@@ -73,6 +75,7 @@ const fn pvh(
         machine,
         accelerator,
         media: Media::Pvh { command_line },
+        cpu: None,
         console: GuestConsole::Serial,
         expectation,
         must_fail_with: None,
@@ -242,6 +245,62 @@ fn user_fault_checked(transcript: &Transcript) -> Result<(), String> {
     printed(transcript, HELLO_LINE)
 }
 
+/// The sources the kernel's seeding line names (`sources=rdrand+jitter`).
+fn seed_sources(transcript: &Transcript) -> Result<Vec<String>, String> {
+    let line = transcript
+        .lines
+        .iter()
+        .map(|(_, line)| line)
+        .find(|line| line.contains("random generator seeded"))
+        .ok_or("no `random generator seeded` line")?;
+    let sources = line
+        .split_whitespace()
+        .find_map(|word| word.strip_prefix("sources="))
+        .ok_or_else(|| format!("the seeding line names no sources: {line}"))?;
+    Ok(sources.split('+').map(str::to_string).collect())
+}
+
+fn seed_metric(transcript: &Transcript, name: &str) -> Result<u64, String> {
+    transcript
+        .metric(name)
+        .ok_or_else(|| format!("no `{name}` metric"))
+}
+
+/// The `random` test passed with a CPU instruction among the credited sources.
+fn random_from_cpu_checked(transcript: &Transcript) -> Result<(), String> {
+    passed(transcript, "random")?;
+    let sources = seed_sources(transcript)?;
+    let cpu_bits = seed_metric(transcript, "random_rdseed_bits")?
+        + seed_metric(transcript, "random_rdrand_bits")?;
+    if cpu_bits == 0 || !sources.iter().any(|s| s == "rdseed" || s == "rdrand") {
+        return Err(format!(
+            "no RDSEED or RDRAND credit (sources {sources:?}, {cpu_bits} bits)"
+        ));
+    }
+    // Timing samples are always mixed in; under TCG they may look too regular to
+    // earn credit, so the count of samples is what shows they were taken.
+    if seed_metric(transcript, "random_jitter_samples")? == 0 {
+        return Err(format!(
+            "no jitter samples were mixed in (sources {sources:?})"
+        ));
+    }
+    Ok(())
+}
+
+/// The `random` test passed on timing jitter alone.
+fn random_from_jitter_checked(transcript: &Transcript) -> Result<(), String> {
+    passed(transcript, "random")?;
+    let sources = seed_sources(transcript)?;
+    if sources != ["jitter"] {
+        return Err(format!("sources {sources:?}, expected jitter alone"));
+    }
+    let jitter = seed_metric(transcript, "random_jitter_bits")?;
+    if jitter < 256 {
+        return Err(format!("jitter credited {jitter} bits, fewer than 256"));
+    }
+    Ok(())
+}
+
 fn passed(transcript: &Transcript, test: &str) -> Result<(), String> {
     reports(transcript)
         .iter()
@@ -294,6 +353,7 @@ pub fn all() -> Vec<SystemTest> {
             machine: Pc,
             accelerator: Tcg,
             media: Media::BootIso,
+            cpu: None,
             console: GuestConsole::Serial,
             expectation: pass("boot"),
             must_fail_with: None,
@@ -353,6 +413,31 @@ pub fn all() -> Vec<SystemTest> {
             "test=frames",
             pass("frames"),
         ),
+        pvh(
+            "random-tcg-max",
+            "the kernel generator seeded with RDRAND (TCG's `max` CPU) and jitter; 1 MiB checked",
+            Microvm,
+            Tcg,
+            "test=random",
+            Expectation::Ends {
+                code: ExitCode::Success,
+                check: random_from_cpu_checked,
+            },
+        ),
+        SystemTest {
+            cpu: Some("qemu64"),
+            ..pvh(
+                "random-tcg-jitter",
+                "the kernel generator seeded from timing jitter alone (qemu64: no RDRAND, no RDSEED)",
+                Microvm,
+                Tcg,
+                "test=random",
+                Expectation::Ends {
+                    code: ExitCode::Success,
+                    check: random_from_jitter_checked,
+                },
+            )
+        },
         pvh(
             "user-hello",
             "the hello program, loaded from its ELF file, prints in ring 3 and exits",
@@ -463,6 +548,7 @@ impl SystemTest {
     pub fn config(&self, inputs: &Inputs) -> QemuConfig {
         let mut config = QemuConfig::pvh(&inputs.kernel, "", self.machine, self.accelerator);
         config.console = self.console;
+        config.cpu = self.cpu.map(str::to_string);
         config.media = match self.media {
             Media::Pvh { command_line } => BootMedia::PvhKernel {
                 kernel: inputs.kernel.clone(),
@@ -547,6 +633,51 @@ mod tests {
                 .count(),
             1
         );
+    }
+
+    fn seeded_run(
+        sources: &str,
+        rdrand_bits: u64,
+        jitter_bits: u64,
+        jitter_samples: u64,
+    ) -> Transcript {
+        let lines = [
+            format!(
+                "[ 0.03] INFO  ethos_kernel::entropy: random generator seeded sources={sources} credited_bits=356"
+            ),
+            "@ethos test-begin name=random".to_string(),
+            "@ethos metric name=random_rdseed_bits value=0 unit=bits".to_string(),
+            format!("@ethos metric name=random_rdrand_bits value={rdrand_bits} unit=bits"),
+            format!("@ethos metric name=random_jitter_bits value={jitter_bits} unit=bits"),
+            format!("@ethos metric name=random_jitter_samples value={jitter_samples} unit=count"),
+            "@ethos test-pass name=random".to_string(),
+        ];
+        Transcript {
+            command: String::new(),
+            lines: lines
+                .into_iter()
+                .map(|line| (Duration::ZERO, line))
+                .collect(),
+            stderr: String::new(),
+            end: harness::RunEnd::Kernel(ExitCode::Success),
+        }
+    }
+
+    #[test]
+    fn seeding_checks_name_the_sources_they_need() {
+        let cpu = seeded_run("rdrand+jitter", 256, 100, 256);
+        let jitter = seeded_run("jitter", 0, 364, 768);
+        assert_eq!(random_from_cpu_checked(&cpu), Ok(()));
+        assert!(random_from_cpu_checked(&jitter).is_err());
+        assert_eq!(random_from_jitter_checked(&jitter), Ok(()));
+        assert!(random_from_jitter_checked(&cpu).is_err());
+        // Jitter mixed in without credit is still mixed in; none taken at all is not.
+        assert_eq!(
+            random_from_cpu_checked(&seeded_run("rdrand", 256, 0, 256)),
+            Ok(())
+        );
+        assert!(random_from_cpu_checked(&seeded_run("rdrand", 256, 0, 0)).is_err());
+        assert!(random_from_jitter_checked(&seeded_run("jitter", 0, 200, 512)).is_err());
     }
 
     #[test]

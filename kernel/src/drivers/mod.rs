@@ -19,7 +19,7 @@ use alloc::vec::Vec;
 use core::fmt;
 
 use ethos_kernel::devices::{
-    Backend, BlockDevice, DeviceClass, EntropySource, Inventory, NetworkDevice,
+    Backend, BlockDevice, DeviceClass, EntropyError, EntropySource, Inventory, NetworkDevice,
 };
 use ethos_kernel::pci::{self, Bar, ConfigSpace, DeviceMatch, PciFunction, Registry, register};
 use spin::Mutex;
@@ -140,6 +140,18 @@ pub(crate) fn take_block() -> Option<Box<dyn BlockDevice + Send>> {
 /// Takes the first entropy source out of its slot.
 pub(crate) fn take_entropy() -> Option<Box<dyn EntropySource + Send>> {
     with_devices(|devices| devices.entropy.take()).flatten()
+}
+
+/// Fills `buffer` from the first entropy source, leaving it in its slot; `None` when
+/// there is none (or it was taken).
+pub(crate) fn read_entropy(buffer: &mut [u8]) -> Option<Result<(), EntropyError>> {
+    with_devices(|devices| {
+        devices
+            .entropy
+            .as_mut()
+            .map(|source| source.fill_all(buffer))
+    })
+    .flatten()
 }
 
 fn enable(config: &mut arch::PciConfig, function: &PciFunction) {

@@ -1,10 +1,11 @@
 //! x86_64 on bare hardware or a hypervisor (KVM, Xen PVH, TCG): boot, CPU tables,
-//! interrupts, timers and paging.
+//! interrupts, timers, paging and entropy sources.
 
 mod apic;
 mod boot;
 mod cpu;
 mod ecam;
+mod entropy;
 mod firmware;
 mod gdt;
 mod interrupts;
@@ -21,6 +22,7 @@ pub(crate) use apic::{
 pub(crate) use boot::{BOOT_PROTOCOL_MULTIBOOT2, BOOT_PROTOCOL_PVH, entry_tsc};
 pub(crate) use cpu::{exit_qemu, read_tsc, under_xen, wait_for_interrupt};
 pub(crate) use ecam::PciConfig;
+pub(crate) use entropy::{cpu_random, read_rdrand, read_rdseed, timing_jitter};
 pub(crate) use firmware::{discover_firmware_tables, firmware_platform};
 pub(crate) use interrupts::{TrapFrame, enable_interrupts, exception_name};
 pub(crate) use ioapic::{DEVICE_VECTOR_BASE, mask_line, route_pci_line, unmask_line};
