@@ -53,7 +53,7 @@ impl<T: Termination, E: fmt::Display> Termination for Result<T, E> {
 /// Defines the program's entry point `_start`, which runs `main` (a function
 /// returning an `i32` status, `()` or a `Result`) and exits with its status.
 ///
-/// ```ignore
+/// ```text
 /// fn main() -> i32 { 0 }
 /// ethos_compat::entry!(main);
 /// ```
