@@ -10,7 +10,9 @@
 //!   generated client stubs call through;
 //! - [`println!`] over `print`; [`runtime`] with [`entry!`]: `_start`, the heap and
 //!   the panic handler of a program (feature `runtime`, on Ethos only);
-//! - [`kernel`]: the seam every call goes through, which host tests fill with a fake.
+//! - [`kernel`]: the seam every call goes through; on a host, [`host`] installs the
+//!   kernel of a thread (a fake one in tests) and [`hosted`] runs programs as threads
+//!   against the hosted kernel core.
 //!
 //! The only `unsafe` code is the `syscall` instruction, in one module built only for
 //! Ethos. The library never checks what the kernel decides (rights, types, limits):
@@ -31,6 +33,8 @@ pub mod future;
 pub mod handles;
 #[cfg(not(target_os = "none"))]
 pub mod host;
+#[cfg(not(target_os = "none"))]
+pub mod hosted;
 pub mod kernel;
 mod reactor;
 pub mod results;

@@ -5,6 +5,7 @@
 mod blocking;
 mod executor;
 mod fake;
+mod hosted;
 mod marshalling;
 mod results;
 mod typed;
