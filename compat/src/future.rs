@@ -17,6 +17,7 @@
 //! This module never blocks anywhere but in `block`.
 
 use alloc::boxed::Box;
+use alloc::string::String;
 use alloc::sync::Arc;
 use alloc::task::Wake;
 use alloc::vec::Vec;
@@ -99,7 +100,7 @@ impl<T> Drop for Completion<T> {
 }
 
 /// The bytes of the event's result (`read`, `peek`, `random`, ...).
-pub fn wait(event: Event) -> Completion<alloc::vec::Vec<u8>> {
+pub fn wait(event: Event) -> Completion<Vec<u8>> {
     Completion::new(event, &results::VALUE)
 }
 
@@ -114,7 +115,7 @@ pub async fn peek(descriptor: Descriptor) -> Result<Vec<u8>, Status> {
 }
 
 /// The next connection to a listening descriptor and its client's user.
-pub async fn import(listening: Descriptor) -> Result<(Descriptor, alloc::string::String), Status> {
+pub async fn import(listening: Descriptor) -> Result<(Descriptor, String), Status> {
     Completion::new(calls::import(listening)?, &results::IMPORT).await
 }
 

@@ -18,7 +18,7 @@
 //! Ethos. The library never checks what the kernel decides (rights, types, limits):
 //! it passes arguments exactly as the ABI lays them out and reports the kernel's
 //! answer. It is `no_std` with `alloc`; on a host it also uses `std` for per-thread
-//! state.
+//! state and threads, and the kernel core for [`hosted`].
 #![no_std]
 
 extern crate alloc;
