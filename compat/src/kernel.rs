@@ -177,7 +177,9 @@ impl RawAnswer {
     }
 }
 
-/// Something that answers system calls.
+/// Something that answers system calls. On Ethos the library reaches the real kernel
+/// only through its own functions; on a host, [`crate::host::install`] puts an
+/// implementation of this trait in its place.
 pub trait Kernel {
     /// Makes `call` with `arguments` (in the ABI's order) and answers its two words.
     /// A buffer argument holds what the kernel wrote when this returns.

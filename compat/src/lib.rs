@@ -55,6 +55,4 @@ pub use calls::*;
 pub use ethos_abi::{DescriptorRights, LabelRights, ProcessId, Status};
 pub use event_set::EventSet;
 pub use handles::{Descriptor, Event};
-#[cfg(target_os = "none")]
-pub use syscall::Syscalls;
 pub use typed::{Channel, RpcConnection, TypedConnection, TypedError};

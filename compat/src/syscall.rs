@@ -14,8 +14,13 @@ use ethos_abi::Call;
 use crate::kernel::{Argument, Kernel, RawAnswer, registers};
 
 /// The kernel this program runs on, reached with `syscall`.
+///
+/// Private to the library on purpose: through [`Kernel::system_call`] any argument
+/// could be put in any place, a shared slice where the kernel writes, or an unchecked
+/// range where it writes; only the library's functions, which follow the ABI's
+/// layouts, may reach it.
 #[derive(Clone, Copy, Debug, Default)]
-pub struct Syscalls;
+pub(crate) struct Syscalls;
 
 impl Kernel for Syscalls {
     fn system_call(&self, call: Call, arguments: &mut [Argument<'_>]) -> RawAnswer {
