@@ -6,11 +6,9 @@
 use alloc::vec;
 use alloc::vec::Vec;
 
-use ethos_compat::{
-    RpcConnection, advertise, get_pid, get_time, import_blocking, println, read_blocking,
-};
+use ethos_compat::{RpcConnection, advertise, get_pid, get_time, import_blocking, println};
 
-use crate::serving::{Bouncer, Counted, Next, connect};
+use crate::serving::{Bouncer, Interrupted, connect, serve_until_shutdown};
 use crate::types::{BouncerClient, Payload, serve_bouncer};
 
 /// The soak's service.
@@ -61,24 +59,11 @@ fn serve_one_client(program: &str, service: &str) -> i32 {
             return server_status::IMPORT;
         }
     };
-    let mut bouncer = Counted::<Bouncer>::default();
-    loop {
-        let request = match read_blocking(connection) {
-            Ok(request) => request,
-            Err(status) => {
-                println!("{program}: read failed: {status}");
-                return server_status::READ;
-            }
-        };
-        match bouncer.handle(connection, &request, serve_bouncer) {
-            Ok(Next::Continue) => {}
-            Ok(Next::Stop) => break,
-            Err(status) => {
-                println!("{program}: reply failed: {status}");
-                return server_status::REPLY;
-            }
-        }
-    }
+    let bouncer = match serve_until_shutdown::<Bouncer>(program, connection, serve_bouncer) {
+        Ok(bouncer) => bouncer,
+        Err(Interrupted::Read(_)) => return server_status::READ,
+        Err(Interrupted::Reply(_)) => return server_status::REPLY,
+    };
     println!(
         "{program}: served {} requests, {} malformed",
         bouncer.answered, bouncer.malformed

@@ -6,11 +6,10 @@
 
 use ethos_compat::{
     advertise, close, fd_receive_blocking, fd_send, get_user, import_blocking, println,
-    read_blocking,
 };
 
 use crate::calc::check_calculator;
-use crate::serving::{Calculator, Counted, Next};
+use crate::serving::{Calculator, Interrupted, serve_until_shutdown};
 use crate::types::serve_calculator;
 
 /// The service's name.
@@ -98,24 +97,12 @@ pub fn worker() -> i32 {
         }
     };
     println!("desk-worker: received a connection");
-    let mut calculator = Counted::<Calculator>::default();
-    loop {
-        let request = match read_blocking(connection) {
-            Ok(request) => request,
-            Err(status) => {
-                println!("desk-worker: read failed: {status}");
-                return worker_status::READ;
-            }
+    let calculator =
+        match serve_until_shutdown::<Calculator>("desk-worker", connection, serve_calculator) {
+            Ok(calculator) => calculator,
+            Err(Interrupted::Read(_)) => return worker_status::READ,
+            Err(Interrupted::Reply(_)) => return worker_status::REPLY,
         };
-        match calculator.handle(connection, &request, serve_calculator) {
-            Ok(Next::Continue) => {}
-            Ok(Next::Stop) => break,
-            Err(status) => {
-                println!("desk-worker: reply failed: {status}");
-                return worker_status::REPLY;
-            }
-        }
-    }
     let user = match get_user() {
         Ok(user) => user,
         Err(status) => {

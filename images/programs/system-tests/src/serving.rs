@@ -11,7 +11,7 @@ use alloc::vec::Vec;
 
 use ethos_abi::Status;
 use ethos_compat::typed::{Served, serve_one};
-use ethos_compat::{Descriptor, ipc_when_advertised};
+use ethos_compat::{Descriptor, ipc_when_advertised, println, read_blocking};
 use ethos_typesys::wire::WireError;
 
 use crate::types::{
@@ -71,6 +71,40 @@ impl<Server: Stoppable> Counted<Server> {
         } else {
             Next::Continue
         })
+    }
+}
+
+/// Why serving a connection stopped before a `Shutdown`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Interrupted {
+    /// A `read` failed (`Closed`: the client left).
+    Read(Status),
+    /// A reply could not be written.
+    Reply(Status),
+}
+
+/// Serves the requests read from `connection` through the generated `serve` until a
+/// `Shutdown` has been answered, and answers the counts; a failure is printed as
+/// `program`'s.
+pub fn serve_until_shutdown<Server: Stoppable + Default>(
+    program: &str,
+    connection: Descriptor,
+    serve: fn(&mut Server, &[u8]) -> Result<Vec<u8>, WireError>,
+) -> Result<Counted<Server>, Interrupted> {
+    let mut server = Counted::<Server>::default();
+    loop {
+        let request = read_blocking(connection).map_err(|status| {
+            println!("{program}: read failed: {status}");
+            Interrupted::Read(status)
+        })?;
+        match server.handle(connection, &request, serve) {
+            Ok(Next::Continue) => {}
+            Ok(Next::Stop) => return Ok(server),
+            Err(status) => {
+                println!("{program}: reply failed: {status}");
+                return Err(Interrupted::Reply(status));
+            }
+        }
     }
 }
 
