@@ -1,0 +1,145 @@
+//! Results of completed events: collecting them with `retire`, and decoding the
+//! layouts [`ethos_abi::arguments::results`] documents.
+//!
+//! `retire` writes into a buffer the program gives and fails with `BufferTooSmall`,
+//! leaving the event completed, when the result does not fit; the kernel does not say
+//! how long it is. So a result of unknown length is collected into a buffer that
+//! grows eightfold from [`FIRST_VALUE_BUFFER`] up to the largest value there is.
+//! Bytes from the kernel that do not follow the layout are reported as
+//! [`MALFORMED_RESULT`]; this module never panics on them.
+
+use alloc::string::String;
+use alloc::vec::Vec;
+
+use ethos_abi::Status;
+use ethos_abi::arguments::results::DESCRIPTOR_BYTES;
+use ethos_abi::arguments::{MAXIMUM_FD_SEND, MAXIMUM_NAME_LENGTH, MAXIMUM_VALUE_SIZE};
+
+use crate::calls::retire;
+use crate::handles::{Descriptor, Event};
+
+/// The status for result bytes that break their documented layout: they are not a
+/// value of the result's type.
+pub const MALFORMED_RESULT: Status = Status::InvalidType;
+
+/// The first buffer for a result of unknown length: a few pages, so most messages
+/// are collected with one `retire`.
+pub const FIRST_VALUE_BUFFER: usize = 8 << 10;
+
+/// How one kind of result is laid out: the buffer to offer `retire` first, and how
+/// the bytes become a value.
+#[derive(Debug)]
+pub struct ResultLayout<T> {
+    /// Bytes to offer first; the buffer grows if the result is longer.
+    pub first_buffer: usize,
+    /// Turns the bytes `retire` wrote into the result.
+    pub decode: fn(Vec<u8>) -> Result<T, Status>,
+}
+
+/// `read`, `peek`, `readVar`, `random`, `sign`: the bytes themselves.
+pub const VALUE: ResultLayout<Vec<u8>> = ResultLayout {
+    first_buffer: FIRST_VALUE_BUFFER,
+    decode: Ok,
+};
+
+/// `ipc`: the new connection's descriptor.
+pub const CONNECTION: ResultLayout<Descriptor> = ResultLayout {
+    first_buffer: DESCRIPTOR_BYTES,
+    decode: |bytes| decode_connection(&bytes),
+};
+
+/// `import`: the connection's descriptor and the client user's name.
+pub const IMPORT: ResultLayout<(Descriptor, String)> = ResultLayout {
+    first_buffer: DESCRIPTOR_BYTES + MAXIMUM_NAME_LENGTH as usize,
+    decode: decode_import,
+};
+
+/// `fdReceive`: the received descriptors.
+pub const DESCRIPTORS: ResultLayout<Vec<Descriptor>> = ResultLayout {
+    first_buffer: DESCRIPTOR_BYTES * MAXIMUM_FD_SEND as usize,
+    decode: |bytes| decode_descriptors(&bytes),
+};
+
+/// `beep`, `writeVar`: nothing.
+pub const NOTHING: ResultLayout<()> = ResultLayout {
+    first_buffer: 0,
+    decode: |bytes| decode_nothing(&bytes),
+};
+
+fn descriptor_at(bytes: &[u8]) -> Result<Descriptor, Status> {
+    let word: [u8; DESCRIPTOR_BYTES] = bytes.try_into().map_err(|_| MALFORMED_RESULT)?;
+    Ok(Descriptor::from_number(u32::from_le_bytes(word)))
+}
+
+/// An `ipc` result: exactly one descriptor number.
+pub fn decode_connection(bytes: &[u8]) -> Result<Descriptor, Status> {
+    descriptor_at(bytes)
+}
+
+/// An `import` result: a descriptor number, then a UTF-8 user name of at most
+/// [`MAXIMUM_NAME_LENGTH`] bytes.
+pub fn decode_import(mut bytes: Vec<u8>) -> Result<(Descriptor, String), Status> {
+    if bytes.len() < DESCRIPTOR_BYTES
+        || bytes.len() - DESCRIPTOR_BYTES > MAXIMUM_NAME_LENGTH as usize
+    {
+        return Err(MALFORMED_RESULT);
+    }
+    let user = bytes.split_off(DESCRIPTOR_BYTES);
+    let descriptor = descriptor_at(&bytes)?;
+    let user = String::from_utf8(user).map_err(|_| MALFORMED_RESULT)?;
+    Ok((descriptor, user))
+}
+
+/// An `fdReceive` result: descriptor numbers, at most [`MAXIMUM_FD_SEND`] of them.
+pub fn decode_descriptors(bytes: &[u8]) -> Result<Vec<Descriptor>, Status> {
+    if !bytes.len().is_multiple_of(DESCRIPTOR_BYTES)
+        || bytes.len() / DESCRIPTOR_BYTES > MAXIMUM_FD_SEND as usize
+    {
+        return Err(MALFORMED_RESULT);
+    }
+    bytes
+        .chunks_exact(DESCRIPTOR_BYTES)
+        .map(descriptor_at)
+        .collect()
+}
+
+/// A `beep` or `writeVar` result: no bytes.
+pub fn decode_nothing(bytes: &[u8]) -> Result<(), Status> {
+    if bytes.is_empty() {
+        Ok(())
+    } else {
+        Err(MALFORMED_RESULT)
+    }
+}
+
+/// A zeroed buffer of `length` bytes, or `LimitReached` when the heap cannot hold it.
+fn buffer(length: usize) -> Result<Vec<u8>, Status> {
+    let mut buffer = Vec::new();
+    buffer
+        .try_reserve_exact(length)
+        .map_err(|_| Status::LimitReached)?;
+    buffer.resize(length, 0);
+    Ok(buffer)
+}
+
+/// Collects the completed `event`'s result and decodes it per `layout`. The status of a
+/// call that completed with a failure (a read whose peer closed) comes back as the
+/// error; `WouldBlock` means the event has not completed.
+pub fn retire_as<T>(event: Event, layout: &ResultLayout<T>) -> Result<T, Status> {
+    let largest = MAXIMUM_VALUE_SIZE as usize;
+    let mut length = layout.first_buffer.min(largest);
+    loop {
+        let mut bytes = buffer(length)?;
+        match retire(event, &mut bytes) {
+            Ok(used) if used > bytes.len() => return Err(MALFORMED_RESULT),
+            Ok(used) => {
+                bytes.truncate(used);
+                return (layout.decode)(bytes);
+            }
+            Err(Status::BufferTooSmall) if length < largest => {
+                length = length.saturating_mul(8).clamp(64, largest);
+            }
+            Err(status) => return Err(status),
+        }
+    }
+}

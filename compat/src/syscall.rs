@@ -1,0 +1,64 @@
+//! The `syscall` instruction: the only `unsafe` code of the library, built only for
+//! Ethos (`target_os = "none"`).
+//!
+//! The call number goes in `rax` and the arguments, lowered by
+//! [`crate::kernel::registers`], in `rdi, rsi, rdx, r10, r8, r9`. The kernel answers
+//! the status in `rax` and one value in `rdx`, and preserves every other register but
+//! `rcx` and `r11`, which `syscall` itself overwrites. This module must never do more
+//! than that: every check and every decoding happens in safe code around it.
+
+use core::arch::asm;
+
+use ethos_abi::Call;
+
+use crate::kernel::{Argument, Kernel, RawAnswer, registers};
+
+/// The kernel this program runs on, reached with `syscall`.
+///
+/// Private to the library on purpose: through [`Kernel::system_call`] any argument
+/// could be put in any place, a shared slice where the kernel writes, or an unchecked
+/// range where it writes; only the library's functions, which follow the ABI's
+/// layouts, may reach it.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct Syscalls;
+
+impl Kernel for Syscalls {
+    fn system_call(&self, call: Call, arguments: &mut [Argument<'_>]) -> RawAnswer {
+        // The words hold addresses into `arguments`, which stays borrowed (and so the
+        // memory alive and unaliased) until the kernel has answered.
+        match registers(arguments) {
+            Ok(words) => raw_system_call(u64::from(call.number()), words),
+            Err(status) => RawAnswer::failed(status),
+        }
+    }
+}
+
+fn raw_system_call(number: u64, words: [u64; 6]) -> RawAnswer {
+    let [first, second, third, fourth, fifth, sixth] = words;
+    let status: u64;
+    let value: u64;
+    // SAFETY: the kernel checks every word: addresses are only read or written
+    // through the process's own page tables, so no word can make it touch memory the
+    // program does not own. The addresses the library passes name memory the caller
+    // borrows for the whole call (shared for what the kernel reads, exclusive for
+    // buffers it writes); the kernel writes nothing else of ours. `syscall` overwrites
+    // `rcx` and `r11`, declared clobbered; the kernel preserves every other register
+    // and does not use the user stack. Memory is not declared untouched, so the
+    // compiler makes no assumption about buffers across the instruction.
+    unsafe {
+        asm!(
+            "syscall",
+            inlateout("rax") number => status,
+            in("rdi") first,
+            in("rsi") second,
+            inlateout("rdx") third => value,
+            in("r10") fourth,
+            in("r8") fifth,
+            in("r9") sixth,
+            out("rcx") _,
+            out("r11") _,
+            options(nostack),
+        );
+    }
+    RawAnswer { status, value }
+}

@@ -1,0 +1,32 @@
+//! The system-test programs: what they share, and every program that needs no
+//! `unsafe` (the binaries under `src/bin` are thin entry points).
+//!
+//! - [`types`]: the Rust of `images/boot/types/services.etn`, generated at build time;
+//! - [`serving`]: request counting around the generated server dispatch, and how
+//!   clients reach a service that may not be advertised yet;
+//! - [`calc`], [`desk`]: the `Calculator` services, their clients and the policy's
+//!   refusals; [`events`], [`family`]: the event calls and process calls;
+//!   [`bounce`]: the `Bouncer` services of the soak and the benchmark.
+//!
+//! Each program prints what it checks, each line starting with its name, and returns
+//! its exit status: 0 when every check passed, else the status its documentation
+//! gives for the first check that failed. Nothing here may panic on what the kernel
+//! answers: an unexpected answer is a failed check with its own status.
+#![no_std]
+#![forbid(unsafe_code)]
+
+extern crate alloc;
+
+pub mod bounce;
+pub mod calc;
+pub mod desk;
+pub mod events;
+pub mod family;
+pub mod serving;
+
+/// The Rust of the services' ETN types: `Calculator` and `Bouncer`, with their
+/// request and reply enums, client stubs and server traits.
+#[allow(missing_docs)]
+pub mod types {
+    include!(concat!(env!("OUT_DIR"), "/services.rs"));
+}

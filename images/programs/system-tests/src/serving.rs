@@ -1,0 +1,161 @@
+//! Serving and reaching the test services.
+//!
+//! A server runs each request through the generated `serve_*` dispatch and counts it:
+//! answered, or malformed when it does not decode (the kernel checks every request
+//! against the service's type, so a malformed request means the kernel let one
+//! through). Clients connect with [`connect`], which waits a bounded time for the
+//! service to be advertised, since the programs of an init set start in no
+//! particular order. The `Calculator` and `Bouncer` implementations are here too.
+
+use alloc::vec::Vec;
+
+use ethos_abi::Status;
+use ethos_compat::typed::{Served, serve_one};
+use ethos_compat::{Descriptor, ipc_when_advertised, println, read_blocking};
+use ethos_typesys::wire::WireError;
+
+use crate::types::{
+    BouncerBounceReply, BouncerServer, BouncerShutdownReply, CalculatorAddReply,
+    CalculatorEchoReply, CalculatorServer, CalculatorShutdownReply, Payload,
+};
+
+/// How long a client waits for its service to be advertised: 5 s.
+pub const CONNECT_PATIENCE_NANOSECONDS: u64 = 5_000_000_000;
+
+/// A connection to the local `service`, trying again every millisecond for
+/// [`CONNECT_PATIENCE_NANOSECONDS`] while it is not advertised.
+pub fn connect(service: &str) -> Result<Descriptor, Status> {
+    ipc_when_advertised(service, CONNECT_PATIENCE_NANOSECONDS)
+}
+
+/// A server implementation that a `Shutdown` request stops.
+pub trait Stoppable {
+    /// Whether a `Shutdown` request has been answered.
+    fn stop_requested(&self) -> bool;
+}
+
+/// A server with the count of requests it answered and of those that did not decode.
+#[derive(Debug, Default)]
+pub struct Counted<Server> {
+    /// The implementation of the generated server trait.
+    pub server: Server,
+    /// Requests answered.
+    pub answered: u64,
+    /// Requests that did not decode; nothing was sent back for them.
+    pub malformed: u64,
+}
+
+/// Whether a server goes on after a request.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Next {
+    /// Read the next request.
+    Continue,
+    /// A `Shutdown` was answered.
+    Stop,
+}
+
+impl<Server: Stoppable> Counted<Server> {
+    /// Answers `request`, read from `connection`, through the generated `serve`.
+    pub fn handle(
+        &mut self,
+        connection: Descriptor,
+        request: &[u8],
+        serve: fn(&mut Server, &[u8]) -> Result<Vec<u8>, WireError>,
+    ) -> Result<Next, Status> {
+        match serve_one(connection, &mut self.server, serve, request)? {
+            Served::Answered => self.answered += 1,
+            Served::Malformed(_) => self.malformed += 1,
+        }
+        Ok(if self.server.stop_requested() {
+            Next::Stop
+        } else {
+            Next::Continue
+        })
+    }
+}
+
+/// Why serving a connection stopped before a `Shutdown`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Interrupted {
+    /// A `read` failed (`Closed`: the client left).
+    Read(Status),
+    /// A reply could not be written.
+    Reply(Status),
+}
+
+/// Serves the requests read from `connection` through the generated `serve` until a
+/// `Shutdown` has been answered, and answers the counts; a failure is printed as
+/// `program`'s.
+pub fn serve_until_shutdown<Server: Stoppable + Default>(
+    program: &str,
+    connection: Descriptor,
+    serve: fn(&mut Server, &[u8]) -> Result<Vec<u8>, WireError>,
+) -> Result<Counted<Server>, Interrupted> {
+    let mut server = Counted::<Server>::default();
+    loop {
+        let request = read_blocking(connection).map_err(|status| {
+            println!("{program}: read failed: {status}");
+            Interrupted::Read(status)
+        })?;
+        match server.handle(connection, &request, serve) {
+            Ok(Next::Continue) => {}
+            Ok(Next::Stop) => return Ok(server),
+            Err(status) => {
+                println!("{program}: reply failed: {status}");
+                return Err(Interrupted::Reply(status));
+            }
+        }
+    }
+}
+
+/// The `Calculator` every calc and desk server runs.
+#[derive(Debug, Default)]
+pub struct Calculator {
+    stopped: bool,
+}
+
+impl CalculatorServer for Calculator {
+    fn add(&mut self, a: u64, b: u64) -> CalculatorAddReply {
+        CalculatorAddReply {
+            sum: a.wrapping_add(b),
+        }
+    }
+
+    fn echo(&mut self, text: alloc::string::String) -> CalculatorEchoReply {
+        CalculatorEchoReply { text }
+    }
+
+    fn shutdown(&mut self) -> CalculatorShutdownReply {
+        self.stopped = true;
+        CalculatorShutdownReply {}
+    }
+}
+
+impl Stoppable for Calculator {
+    fn stop_requested(&self) -> bool {
+        self.stopped
+    }
+}
+
+/// The `Bouncer` of the soak and benchmark servers.
+#[derive(Debug, Default)]
+pub struct Bouncer {
+    stopped: bool,
+}
+
+impl BouncerServer for Bouncer {
+    fn bounce(&mut self, data: Payload) -> BouncerBounceReply {
+        BouncerBounceReply { data }
+    }
+
+    fn shutdown(&mut self) -> BouncerShutdownReply {
+        self.stopped = true;
+        BouncerShutdownReply {}
+    }
+}
+
+impl Stoppable for Bouncer {
+    fn stop_requested(&self) -> bool {
+        self.stopped
+    }
+}
