@@ -1,5 +1,5 @@
 //! The initial image on the host: its description (`images/boot/image.toml`, see
-//! [`description`]), packing it with the kernel library's writer, and listing a
+//! `description.rs`), packing it with the kernel library's writer, and listing a
 //! packed image.
 //!
 //! The description is checked where a line and column help; then the packed image is

@@ -9,7 +9,7 @@
 //! | entry | holds |
 //! |-------|-------|
 //! | `programs/NAME` | the program's ELF executable; its identity is the SHA-512 of these bytes |
-//! | `types/NAME.etn` | ETN source (UTF-8); each file stands alone (see [`types`]) |
+//! | `types/NAME.etn` | ETN source (UTF-8); each file stands alone (see `types.rs`) |
 //! | `users/NAME` | a [`UserRecord`] |
 //! | `labels` | a [`LabelsRecord`]: the label of every program, exactly one each |
 //! | `policy` | a [`PolicyRecord`] |
