@@ -1,17 +1,22 @@
-//! Links the bootable kernel with its linker script, and puts the programs the kernel
-//! embeds into the build's output directory; host builds need no linker script.
+//! Links the bootable kernel with its linker script, and puts the files the kernel
+//! embeds (programs, the initial image) into the build's output directory; host
+//! builds need no linker script.
 //!
-//! `cargo xtask build` builds the programs first and names each in an environment
-//! variable (`ETHOS_PROGRAM_HELLO`); a build without it embeds an empty file, which
-//! the tests that run the program report as missing.
+//! `cargo xtask build` builds the programs and packs the initial image first and
+//! names each file in an environment variable (`ETHOS_PROGRAM_HELLO`,
+//! `ETHOS_INITIAL_IMAGE`); a build without one embeds an empty file, which the tests
+//! that need it report as missing.
 
-/// The embedded programs: the variable naming the built file, and the file name
-/// under the output directory.
-const PROGRAMS: [(&str, &str); 1] = [("ETHOS_PROGRAM_HELLO", "hello.elf")];
+/// The embedded files: the variable naming the built file, and the file name under
+/// the output directory.
+const EMBEDDED: [(&str, &str); 2] = [
+    ("ETHOS_PROGRAM_HELLO", "hello.elf"),
+    ("ETHOS_INITIAL_IMAGE", "initial.tar"),
+];
 
 fn main() {
     let output = std::path::PathBuf::from(std::env::var("OUT_DIR").expect("cargo sets OUT_DIR"));
-    for (variable, file) in PROGRAMS {
+    for (variable, file) in EMBEDDED {
         println!("cargo::rerun-if-env-changed={variable}");
         let bytes = match std::env::var(variable) {
             Ok(path) => {

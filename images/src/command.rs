@@ -6,16 +6,24 @@ use ethos_tests::qemu::shell_quote;
 
 use crate::XtaskError;
 
-/// The command as a shell line.
+/// The command as a shell line, starting with `cd DIRECTORY &&` when it runs
+/// somewhere other than here (where it runs can change what it does: cargo reads
+/// `.cargo/config.toml` from there).
 pub fn display(command: &Command) -> String {
-    std::iter::once(command.get_program().to_string_lossy().into_owned())
+    let here = std::env::current_dir().ok();
+    let directory = command
+        .get_current_dir()
+        .filter(|directory| here.as_deref() != Some(*directory))
+        .map(|directory| format!("cd {} && ", shell_quote(&directory.to_string_lossy())));
+    let line = std::iter::once(command.get_program().to_string_lossy().into_owned())
         .chain(
             command
                 .get_args()
                 .map(|argument| shell_quote(&argument.to_string_lossy())),
         )
         .collect::<Vec<_>>()
-        .join(" ")
+        .join(" ");
+    directory.unwrap_or_default() + &line
 }
 
 /// Prints `$ command` to standard error.
@@ -54,5 +62,22 @@ pub fn output(command: &mut Command) -> Result<Output, XtaskError> {
             command: display(command),
             status: output.status,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_command_run_elsewhere_shows_where() {
+        let mut command = Command::new("cargo");
+        command.args(["build", "-p", "two words"]);
+        assert_eq!(display(&command), "cargo build -p 'two words'");
+        command.current_dir("/elsewhere");
+        assert_eq!(
+            display(&command),
+            "cd /elsewhere && cargo build -p 'two words'"
+        );
     }
 }

@@ -25,6 +25,13 @@ pub enum XtaskError {
     },
     /// A built image does not have the structure its platform needs.
     BadImage { path: PathBuf, problem: String },
+    /// A description file (such as `images/boot/image.toml`) is wrong, at this line
+    /// and column when that is known.
+    Description {
+        path: PathBuf,
+        location: Option<(usize, usize)>,
+        problem: String,
+    },
 }
 
 impl fmt::Display for XtaskError {
@@ -37,6 +44,16 @@ impl fmt::Display for XtaskError {
             }
             XtaskError::File { path, error } => write!(f, "{}: {error}", path.display()),
             XtaskError::BadImage { path, problem } => write!(f, "{}: {problem}", path.display()),
+            XtaskError::Description {
+                path,
+                location: Some((line, column)),
+                problem,
+            } => write!(f, "{}:{line}:{column}: {problem}", path.display()),
+            XtaskError::Description {
+                path,
+                location: None,
+                problem,
+            } => write!(f, "{}: {problem}", path.display()),
         }
     }
 }

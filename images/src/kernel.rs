@@ -1,23 +1,46 @@
-//! Building the kernel and the programs.
+//! Building the kernel, the programs and the initial image.
 
-use std::path::PathBuf;
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use ethos_kernel::initial_image::Counts;
+
+use crate::error::FileContext;
+use crate::initial_image::{LoadedDescription, PACKED};
 use crate::{XtaskError, command, prerequisites, target_directory, workspace_root};
 
 /// The Rust target the kernel is built for.
 pub const TARGET: &str = "x86_64-unknown-none";
+
+/// The variable naming the packed initial image for the kernel's `build.rs`.
+pub const INITIAL_IMAGE_VARIABLE: &str = "ETHOS_INITIAL_IMAGE";
 
 /// The cargo binary that runs this xtask.
 fn cargo() -> Command {
     Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
 }
 
-/// Builds the programs, then the kernel in release mode with the programs it embeds
-/// (see the kernel's `build.rs`), and returns the path of the kernel's ELF.
-pub fn build_kernel() -> Result<PathBuf, XtaskError> {
+/// What a build produced.
+#[derive(Clone, Debug)]
+pub struct Build {
+    /// The kernel's ELF.
+    pub kernel: PathBuf,
+    /// Every program's executable.
+    pub programs: Vec<PathBuf>,
+    /// The packed initial image the kernel embeds.
+    pub initial_image: PathBuf,
+    /// What the initial image's description declares.
+    pub image_counts: Counts,
+}
+
+/// Builds the programs, packs the initial image, then builds the kernel in release
+/// mode embedding both (see the kernel's `build.rs`).
+pub fn build() -> Result<Build, XtaskError> {
     prerequisites::ensure_kernel_target()?;
-    let programs = build_programs()?;
+    let description = LoadedDescription::load_default()?;
+    let programs = build_programs(&description)?;
+    let initial_image = pack_initial_image(&description)?;
     let mut build = cargo();
     for program in &programs {
         if let Some(name) = program.file_name() {
@@ -28,6 +51,7 @@ pub fn build_kernel() -> Result<PathBuf, XtaskError> {
             build.env(variable, program);
         }
     }
+    build.env(INITIAL_IMAGE_VARIABLE, &initial_image);
     command::run(build.current_dir(workspace_root()).args([
         "build",
         "--release",
@@ -36,38 +60,104 @@ pub fn build_kernel() -> Result<PathBuf, XtaskError> {
         "--target",
         TARGET,
     ]))?;
-    Ok(target_directory()
-        .join(TARGET)
-        .join("release")
-        .join("ethos-kernel"))
+    Ok(Build {
+        kernel: release_directory().join("ethos-kernel"),
+        programs,
+        initial_image,
+        image_counts: description.counts(),
+    })
 }
 
-/// Builds every program under `images/programs/` (each a cargo package for the
-/// kernel target, built from its own directory so that its `.cargo/config.toml`
-/// adds its code generation flags) and returns their paths.
-pub fn build_programs() -> Result<Vec<PathBuf>, XtaskError> {
+/// Builds everything and returns the path of the kernel's ELF.
+pub fn build_kernel() -> Result<PathBuf, XtaskError> {
+    build().map(|build| build.kernel)
+}
+
+/// Where cargo puts release builds for the kernel target.
+fn release_directory() -> PathBuf {
+    target_directory().join(TARGET).join("release")
+}
+
+/// The packages under `images/programs/`: the `[package] name` of each directory's
+/// `Cargo.toml`.
+fn program_packages() -> Result<Vec<String>, XtaskError> {
     let directory = workspace_root().join("images").join("programs");
     let Ok(entries) = std::fs::read_dir(&directory) else {
         return Ok(Vec::new());
     };
-    let mut programs = Vec::new();
-    let mut names: Vec<_> = entries
-        .filter_map(Result::ok)
-        .filter(|entry| entry.path().join("Cargo.toml").is_file())
-        .map(|entry| entry.file_name().to_string_lossy().into_owned())
-        .collect();
-    names.sort();
-    for name in names {
-        let manifest = directory.join(&name).join("Cargo.toml");
-        command::run(cargo().current_dir(directory.join(&name)).args([
-            "build",
-            "--release",
-            "--target",
-            TARGET,
-            "--manifest-path",
-            &manifest.display().to_string(),
-        ]))?;
-        programs.push(target_directory().join(TARGET).join("release").join(&name));
+    let mut names = Vec::new();
+    for entry in entries.filter_map(Result::ok) {
+        let manifest = entry.path().join("Cargo.toml");
+        if !manifest.is_file() {
+            continue;
+        }
+        let text = std::fs::read_to_string(&manifest).at(&manifest)?;
+        let name = text
+            .parse::<toml::Table>()
+            .ok()
+            .and_then(|table| {
+                table
+                    .get("package")?
+                    .get("name")?
+                    .as_str()
+                    .map(str::to_string)
+            })
+            .ok_or_else(|| XtaskError::BadImage {
+                path: manifest.clone(),
+                problem: "no `[package] name`".into(),
+            })?;
+        names.push(name);
     }
-    Ok(programs)
+    names.sort();
+    Ok(names)
+}
+
+/// Builds every program the initial image lists and every package under
+/// `images/programs/`, in one cargo invocation run from that directory so that its
+/// `.cargo/config.toml` adds the programs' code generation flags; returns the paths
+/// of their executables.
+pub fn build_programs(description: &LoadedDescription) -> Result<Vec<PathBuf>, XtaskError> {
+    // Every program package builds (so none rots unseen); the image's description
+    // says which binaries are programs.
+    let mut packages: BTreeSet<String> = program_packages()?.into_iter().collect();
+    let mut binaries = BTreeSet::new();
+    for (package, binary) in description.packages() {
+        packages.insert(package);
+        binaries.insert(binary);
+    }
+    if packages.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut build = cargo();
+    build
+        .current_dir(workspace_root().join("images").join("programs"))
+        .args(["build", "--release", "--target", TARGET]);
+    for package in &packages {
+        build.args(["-p", package]);
+    }
+    command::run(&mut build)?;
+    Ok(binaries
+        .iter()
+        .map(|binary| release_directory().join(binary))
+        .collect())
+}
+
+/// Packs the initial image the description declares into the target directory
+/// (rewriting the file only when its bytes change, so the kernel is rebuilt only
+/// then) and returns its path. The programs must be built.
+pub fn pack_initial_image(description: &LoadedDescription) -> Result<PathBuf, XtaskError> {
+    let bytes = description.pack(&release_directory())?;
+    let path = target_directory().join(PACKED);
+    write_if_changed(&path, &bytes)?;
+    Ok(path)
+}
+
+fn write_if_changed(path: &Path, bytes: &[u8]) -> Result<(), XtaskError> {
+    if std::fs::read(path).is_ok_and(|old| old == bytes) {
+        return Ok(());
+    }
+    if let Some(directory) = path.parent() {
+        std::fs::create_dir_all(directory).at(directory)?;
+    }
+    std::fs::write(path, bytes).at(path)
 }

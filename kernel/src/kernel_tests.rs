@@ -14,7 +14,7 @@ use ethos_kernel::memory_map::PAGE_SIZE;
 use ethos_kernel::self_tests::KernelTest;
 
 use crate::console::{self, LineBuffer};
-use crate::{arch, driver_tests, memory, net_tests, random_tests, time, user_tests};
+use crate::{arch, boot_image, driver_tests, memory, net_tests, random_tests, time, user_tests};
 
 /// Index into `KernelTest::ALL` plus one; 0 while no test runs.
 static RUNNING: AtomicUsize = AtomicUsize::new(0);
@@ -75,6 +75,7 @@ pub(crate) fn run(test: KernelTest) -> ! {
         KernelTest::UserHello => user_tests::hello().map_err(Failure::User),
         KernelTest::UserPointers => user_tests::pointers().map_err(Failure::User),
         KernelTest::UserFault => user_tests::faults().map_err(Failure::User),
+        KernelTest::InitialImage => boot_image::check().map_err(Failure::InitialImage),
         KernelTest::Panic => panic!("deliberate panic from the `panic` test"),
         KernelTest::Fail => Err(Failure::Deliberate),
     };
@@ -105,6 +106,7 @@ enum Failure {
     Driver(driver_tests::DriverFailure),
     Random(random_tests::RandomFailure),
     User(user_tests::UserFailure),
+    InitialImage(boot_image::BootImageError),
 }
 
 impl fmt::Display for Failure {
@@ -153,6 +155,7 @@ impl fmt::Display for Failure {
             Failure::Driver(failure) => write!(f, "{failure}"),
             Failure::Random(failure) => write!(f, "{failure}"),
             Failure::User(failure) => write!(f, "{failure}"),
+            Failure::InitialImage(error) => write!(f, "{error}"),
         }
     }
 }

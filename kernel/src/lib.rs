@@ -15,6 +15,7 @@ pub mod command_line;
 pub mod devices;
 pub mod frames;
 pub mod heap_stress;
+pub mod initial_image;
 pub mod memory_map;
 pub mod net_stack;
 pub mod pci;

@@ -13,6 +13,8 @@ extern crate alloc;
 #[cfg(target_os = "none")]
 mod arch;
 #[cfg(target_os = "none")]
+mod boot_image;
+#[cfg(target_os = "none")]
 mod boot_info;
 #[cfg(target_os = "none")]
 mod console;

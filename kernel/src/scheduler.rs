@@ -320,7 +320,6 @@ impl Scheduler {
     fn take_finished(&mut self) -> Vec<Finished> {
         core::mem::take(&mut self.finished)
     }
-
 }
 
 /// Every process waits and no timer can wake one: ends them all.

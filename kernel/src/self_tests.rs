@@ -54,6 +54,10 @@ pub enum KernelTest {
     /// killed with their fault reported, one that never ends is stopped by the
     /// timer; the kernel then runs another program.
     UserFault,
+    /// Reads the initial image the build embedded, reports how many users, programs,
+    /// type files, services, grants and init sets it holds, and builds a process
+    /// model from it in which every init set's processes can be created.
+    InitialImage,
     /// Panics on purpose: the panic path must exit with the failure code.
     Panic,
     /// Fails on purpose: proves the harness reports a failed kernel test as failed.
@@ -62,7 +66,7 @@ pub enum KernelTest {
 
 impl KernelTest {
     /// Every test, in the order `--help` texts list them.
-    pub const ALL: [KernelTest; 21] = [
+    pub const ALL: [KernelTest; 22] = [
         KernelTest::Boot,
         KernelTest::Timer,
         KernelTest::PageFault,
@@ -82,6 +86,7 @@ impl KernelTest {
         KernelTest::UserHello,
         KernelTest::UserPointers,
         KernelTest::UserFault,
+        KernelTest::InitialImage,
         KernelTest::Panic,
         KernelTest::Fail,
     ];
@@ -108,6 +113,7 @@ impl KernelTest {
             KernelTest::UserHello => "user_hello",
             KernelTest::UserPointers => "user_pointers",
             KernelTest::UserFault => "user_fault",
+            KernelTest::InitialImage => "initial_image",
             KernelTest::Panic => "panic",
             KernelTest::Fail => "fail",
         }

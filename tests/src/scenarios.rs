@@ -240,6 +240,7 @@ const fn row(
         },
         must_fail_with: None,
         cpu: None,
+        reports_initial_image: false,
         timeout,
     }
 }

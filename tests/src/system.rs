@@ -38,6 +38,9 @@ pub struct SystemTest {
     pub must_fail_with: Option<&'static str>,
     /// How long the run may take, where the accelerator's default is too short.
     pub timeout: Option<Duration>,
+    /// Whether the kernel test must report every metric of
+    /// [`Inputs::initial_image_counts`] with exactly that value.
+    pub reports_initial_image: bool,
 }
 
 /// What the rows need from the build.
@@ -46,6 +49,9 @@ pub struct Inputs {
     pub kernel: PathBuf,
     pub boot_iso: PathBuf,
     pub log_directory: PathBuf,
+    /// What the initial image's description declares, as (metric name, count): the
+    /// counts the `initial_image` kernel test must report.
+    pub initial_image_counts: Vec<(&'static str, u64)>,
 }
 
 /// The outcome of one row.
@@ -80,6 +86,7 @@ const fn pvh(
         expectation,
         must_fail_with: None,
         timeout: None,
+        reports_initial_image: false,
     }
 }
 
@@ -301,6 +308,31 @@ fn random_from_jitter_checked(transcript: &Transcript) -> Result<(), String> {
     Ok(())
 }
 
+/// Whether the transcript reports every `(metric, value)` of `expected`, each with
+/// exactly that value.
+pub fn metrics_match(transcript: &Transcript, expected: &[(&str, u64)]) -> Result<(), String> {
+    if expected.is_empty() {
+        return Err("the build declared no counts to compare".into());
+    }
+    let reports = reports(transcript);
+    for (wanted, value) in expected {
+        let reported = reports.iter().find_map(|report| match report {
+            Report::Metric { name, value, .. } if name == wanted => Some(*value),
+            _ => None,
+        });
+        match reported {
+            Some(reported) if reported == *value => {}
+            Some(reported) => {
+                return Err(format!(
+                    "metric `{wanted}` is {reported}; the description declares {value}"
+                ));
+            }
+            None => return Err(format!("no metric `{wanted}` was reported")),
+        }
+    }
+    Ok(())
+}
+
 fn passed(transcript: &Transcript, test: &str) -> Result<(), String> {
     reports(transcript)
         .iter()
@@ -358,6 +390,7 @@ pub fn all() -> Vec<SystemTest> {
             expectation: pass("boot"),
             must_fail_with: None,
             timeout: None,
+            reports_initial_image: false,
         },
         pvh(
             "timer-lapic",
@@ -482,6 +515,17 @@ pub fn all() -> Vec<SystemTest> {
                 check: user_fault_checked,
             },
         ),
+        SystemTest {
+            reports_initial_image: true,
+            ..pvh(
+                "initial-image",
+                "the embedded initial image is read, holds what images/boot/image.toml declares, and makes a process model",
+                Microvm,
+                Tcg,
+                "test=initial_image",
+                pass("initial_image"),
+            )
+        },
         pvh(
             "panic",
             "a panic exits with the failure code and its message",
@@ -578,7 +622,15 @@ impl SystemTest {
             Accelerator::Tcg => TCG_TIMEOUT,
         });
         let transcript = harness::run(&self.config(inputs), timeout);
-        let judged = harness::judge(&transcript, &self.expectation);
+        let judged = match harness::judge(&transcript, &self.expectation) {
+            Verdict::Passed if self.reports_initial_image => {
+                match metrics_match(&transcript, &inputs.initial_image_counts) {
+                    Ok(()) => Verdict::Passed,
+                    Err(reason) => Verdict::Failed(reason),
+                }
+            }
+            verdict => verdict,
+        };
         let verdict = match (self.must_fail_with, judged) {
             (None, verdict) => verdict,
             (Some(needle), Verdict::Failed(reason)) if reason.contains(needle) => Verdict::Passed,
@@ -678,6 +730,35 @@ mod tests {
         );
         assert!(random_from_cpu_checked(&seeded_run("rdrand", 256, 0, 0)).is_err());
         assert!(random_from_jitter_checked(&seeded_run("jitter", 0, 200, 512)).is_err());
+    }
+
+    #[test]
+    fn reported_metrics_are_compared_with_the_declared_counts() {
+        let transcript = Transcript {
+            command: "qemu".into(),
+            lines: [
+                "@ethos metric name=image_users value=4 unit=count",
+                "@ethos metric name=image_programs value=1 unit=count",
+            ]
+            .iter()
+            .map(|line| (Duration::ZERO, line.to_string()))
+            .collect(),
+            stderr: String::new(),
+            end: harness::RunEnd::Kernel(ExitCode::Success),
+        };
+        assert_eq!(
+            metrics_match(&transcript, &[("image_users", 4), ("image_programs", 1)]),
+            Ok(())
+        );
+        assert_eq!(
+            metrics_match(&transcript, &[("image_users", 3)]),
+            Err("metric `image_users` is 4; the description declares 3".into())
+        );
+        assert_eq!(
+            metrics_match(&transcript, &[("image_services", 1)]),
+            Err("no metric `image_services` was reported".into())
+        );
+        assert!(metrics_match(&transcript, &[]).is_err());
     }
 
     #[test]

@@ -106,6 +106,25 @@ impl LabelRights {
     pub const READ: LabelRights = LabelRights(1 << 4);
     /// Writing, creating and removing files in a directory carrying the label.
     pub const WRITE: LabelRights = LabelRights(1 << 5);
+
+    /// Every right with its name, as descriptions of the policy (`image.toml`, the
+    /// initial image's `policy` record) write it.
+    pub const NAMES: [(&'static str, LabelRights); 6] = [
+        ("advertise", LabelRights::ADVERTISE),
+        ("import", LabelRights::IMPORT),
+        ("ipc", LabelRights::IPC),
+        ("fd-receive", LabelRights::FD_RECEIVE),
+        ("read", LabelRights::READ),
+        ("write", LabelRights::WRITE),
+    ];
+
+    /// The right with this name in [`LabelRights::NAMES`].
+    pub fn from_name(name: &str) -> Option<LabelRights> {
+        Self::NAMES
+            .iter()
+            .find(|(known, _)| *known == name)
+            .map(|(_, right)| *right)
+    }
 }
 
 rights_set!(LabelRights, 0b11_1111);
@@ -143,5 +162,17 @@ mod tests {
         );
         assert!(DescriptorRights::NONE.is_empty());
         assert!(LabelRights::ALL.contains(LabelRights::FD_RECEIVE));
+    }
+
+    #[test]
+    fn every_label_right_has_one_name() {
+        let named = LabelRights::NAMES
+            .iter()
+            .fold(LabelRights::NONE, |all, (_, right)| all | *right);
+        assert_eq!(named, LabelRights::ALL);
+        for (name, right) in LabelRights::NAMES {
+            assert_eq!(LabelRights::from_name(name), Some(right));
+        }
+        assert_eq!(LabelRights::from_name("fd_receive"), None);
     }
 }

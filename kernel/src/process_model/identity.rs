@@ -33,7 +33,9 @@ impl fmt::Display for NameError {
     }
 }
 
-fn check_name(text: &str) -> Result<(), NameError> {
+/// Whether `text` is a valid name of any kind: non-empty, at most
+/// [`MAXIMUM_NAME_LENGTH`] bytes, free of `/` and control characters.
+pub fn check_name(text: &str) -> Result<(), NameError> {
     if text.is_empty() {
         return Err(NameError::Empty);
     }

@@ -8,11 +8,14 @@ mod bench_ipc;
 mod run;
 mod test;
 
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use ethos_images::error::FileContext;
+use ethos_images::initial_image::{self, LoadedDescription};
 use ethos_images::platform::{self, Platform};
-use ethos_images::{XtaskError, kernel};
+use ethos_images::{XtaskError, kernel, prerequisites};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -26,9 +29,20 @@ struct Arguments {
 
 #[derive(Debug, Subcommand)]
 enum Task {
-    /// Build the kernel (x86_64-unknown-none, release) and every program under
-    /// images/programs.
+    /// Build every program under images/programs and every program the initial
+    /// image lists, pack the initial image described by images/boot/image.toml
+    /// (target/images/initial.tar), and build the kernel (x86_64-unknown-none,
+    /// release) embedding it.
     Build,
+    /// List what the initial image holds: each entry with its size (programs with
+    /// the start of their SHA-512 identity), then the users, programs, types,
+    /// services, policy and init sets the kernel reads from it. Builds the programs
+    /// and packs the image first, unless --file names an image to list.
+    ImageContents {
+        /// An initial image (a ustar archive) to list instead of building one.
+        #[arg(long)]
+        file: Option<PathBuf>,
+    },
     /// Build a bootable image and print each artifact's path and size.
     Image {
         /// kvm: the PVH kernel ELF; xen: the ELF and an `xl` config (type "pvh");
@@ -75,6 +89,7 @@ fn main() -> ExitCode {
     let arguments = Arguments::parse();
     let result = match arguments.command {
         Task::Build => build(),
+        Task::ImageContents { file } => image_contents(file),
         Task::Image {
             platform,
             command_line,
@@ -107,10 +122,29 @@ fn main() -> ExitCode {
 }
 
 fn build() -> Result<ExitCode, XtaskError> {
-    let kernel = kernel::build_kernel()?;
-    println!("kernel: {}", kernel.display());
-    for program in kernel::build_programs()? {
+    let build = kernel::build()?;
+    println!("kernel: {}", build.kernel.display());
+    for program in &build.programs {
         println!("program: {}", program.display());
+    }
+    println!("initial image: {}", build.initial_image.display());
+    Ok(ExitCode::SUCCESS)
+}
+
+fn image_contents(file: Option<PathBuf>) -> Result<ExitCode, XtaskError> {
+    let path = match file {
+        Some(path) => path,
+        None => {
+            prerequisites::ensure_kernel_target()?;
+            let description = LoadedDescription::load_default()?;
+            kernel::build_programs(&description)?;
+            kernel::pack_initial_image(&description)?
+        }
+    };
+    let bytes = std::fs::read(&path).at(&path)?;
+    println!("{}:", path.display());
+    for line in initial_image::list(&path, &bytes)? {
+        println!("{line}");
     }
     Ok(ExitCode::SUCCESS)
 }

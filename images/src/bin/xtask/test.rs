@@ -217,7 +217,8 @@ pub(crate) fn test(arguments: &TestArguments) -> Result<ExitCode, XtaskError> {
         prerequisites::ensure(&[prerequisites::QEMU])?;
         prerequisites::ensure(&prerequisites::GRUB_ISO)?;
     }
-    let kernel = kernel::build_kernel()?;
+    let build = kernel::build()?;
+    let kernel = build.kernel;
     if !arguments.qemu_only {
         host_tests(&mut tally)?;
         image_checks(&kernel, &mut tally)?;
@@ -234,6 +235,7 @@ pub(crate) fn test(arguments: &TestArguments) -> Result<ExitCode, XtaskError> {
             kernel: kernel.clone(),
             boot_iso,
             log_directory: system::log_directory(&target_directory()),
+            initial_image_counts: build.image_counts.metrics().to_vec(),
         };
         let rows = match arguments.matrix {
             Some(_) => Vec::new(),

@@ -1,0 +1,474 @@
+//! The description of the initial image (`images/boot/image.toml`): its tables as
+//! serde structs, and the checks where a line and column help: syntax, keys, and the
+//! references between tables. It reads one file and runs no command.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+
+use ethos_abi::LabelRights;
+use ethos_kernel::initial_image::{Counts, ETN_EXTENSION, EntryPath};
+use serde::Deserialize;
+use toml::Spanned;
+
+use super::{ANY_PROGRAM, DESCRIPTION};
+use crate::error::FileContext;
+use crate::{XtaskError, workspace_root};
+
+/// `[[user]]`
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UserEntry {
+    pub name: String,
+    /// 64 hexadecimal digits: the 32 bytes of a Curve25519 public key.
+    pub public_key: String,
+    #[serde(default)]
+    pub groups: Vec<String>,
+}
+
+/// `[[program]]`
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProgramEntry {
+    /// Its name in `/programs`.
+    pub name: String,
+    /// The cargo package that builds it.
+    pub package: String,
+    /// The package's `[[bin]]`; the program's name when absent.
+    pub binary: Option<String>,
+    pub label: String,
+}
+
+impl ProgramEntry {
+    /// The name of the executable cargo builds.
+    pub fn binary(&self) -> &str {
+        self.binary.as_deref().unwrap_or(&self.name)
+    }
+}
+
+/// `[[types]]`
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TypesEntry {
+    /// An ETN file, relative to the description's directory.
+    pub file: String,
+}
+
+/// `[[service]]`
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServiceEntry {
+    pub name: String,
+    /// A type declared in one of the `[[types]]` files.
+    #[serde(rename = "type")]
+    pub type_name: String,
+    pub label: String,
+}
+
+/// `[[grant]]`
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GrantEntry {
+    pub label: String,
+    pub user: Option<String>,
+    pub group: Option<String>,
+    /// A `[[program]]` name, or [`ANY_PROGRAM`].
+    pub program: String,
+    /// Names from [`LabelRights::NAMES`].
+    pub rights: Vec<String>,
+}
+
+/// One process of an `[init.NAME]` set.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InitProcessEntry {
+    pub user: String,
+    pub program: String,
+}
+
+/// `[init.NAME]`
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InitEntry {
+    pub processes: Vec<InitProcessEntry>,
+}
+
+/// The whole description, as written.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Description {
+    #[serde(default)]
+    pub user: Vec<Spanned<UserEntry>>,
+    #[serde(default)]
+    pub program: Vec<Spanned<ProgramEntry>>,
+    #[serde(default)]
+    pub types: Vec<Spanned<TypesEntry>>,
+    #[serde(default)]
+    pub service: Vec<Spanned<ServiceEntry>>,
+    #[serde(default)]
+    pub grant: Vec<Spanned<GrantEntry>>,
+    #[serde(default)]
+    pub init: BTreeMap<String, Spanned<InitEntry>>,
+}
+
+/// A description read from its file, with what is needed to report on it.
+#[derive(Clone, Debug)]
+pub struct LoadedDescription {
+    pub path: PathBuf,
+    pub text: String,
+    pub description: Description,
+}
+
+/// The line and column (from 1) of byte `offset` of `text`.
+fn line_column(text: &str, offset: usize) -> (usize, usize) {
+    let before = &text[..offset.min(text.len())];
+    let line = before.matches('\n').count() + 1;
+    let column = before
+        .rsplit('\n')
+        .next()
+        .map_or(0, |line| line.chars().count())
+        + 1;
+    (line, column)
+}
+
+impl LoadedDescription {
+    /// Reads and checks the description at `path`.
+    pub fn load(path: &Path) -> Result<LoadedDescription, XtaskError> {
+        let text = std::fs::read_to_string(path).at(path)?;
+        LoadedDescription::parse(path, text)
+    }
+
+    /// Reads and checks the description of the workspace's initial image.
+    pub fn load_default() -> Result<LoadedDescription, XtaskError> {
+        LoadedDescription::load(&workspace_root().join(DESCRIPTION))
+    }
+
+    /// Checks the description `text`, read from `path`.
+    pub fn parse(path: &Path, text: String) -> Result<LoadedDescription, XtaskError> {
+        let description: Description = toml::from_str(&text).map_err(|error| {
+            let location = error.span().map(|span| line_column(&text, span.start));
+            XtaskError::Description {
+                path: path.to_path_buf(),
+                location,
+                problem: error.message().trim_end().to_string(),
+            }
+        })?;
+        let loaded = LoadedDescription {
+            path: path.to_path_buf(),
+            text,
+            description,
+        };
+        loaded.check()?;
+        Ok(loaded)
+    }
+
+    /// An error about the entry at `span`.
+    fn error(&self, span: Range<usize>, problem: String) -> XtaskError {
+        XtaskError::Description {
+            path: self.path.clone(),
+            location: Some(line_column(&self.text, span.start)),
+            problem,
+        }
+    }
+
+    /// The references between tables, the keys and the right names.
+    fn check(&self) -> Result<(), XtaskError> {
+        let description = &self.description;
+        let mut users = BTreeSet::new();
+        let mut groups = BTreeSet::new();
+        for user in &description.user {
+            if !users.insert(user.get_ref().name.as_str()) {
+                return Err(self.error(
+                    user.span(),
+                    format!("[[user]] `{}` is declared twice", user.get_ref().name),
+                ));
+            }
+            public_key(&user.get_ref().public_key).map_err(|problem| {
+                self.error(
+                    user.span(),
+                    format!("[[user]] `{}`: public_key {problem}", user.get_ref().name),
+                )
+            })?;
+            groups.extend(user.get_ref().groups.iter().map(String::as_str));
+        }
+        let mut programs = BTreeSet::new();
+        for program in &description.program {
+            if !programs.insert(program.get_ref().name.as_str()) {
+                return Err(self.error(
+                    program.span(),
+                    format!("[[program]] `{}` is declared twice", program.get_ref().name),
+                ));
+            }
+        }
+        let mut type_files = BTreeSet::new();
+        for types in &description.types {
+            let file = type_file_name(&types.get_ref().file).map_err(|problem| {
+                self.error(
+                    types.span(),
+                    format!("[[types]] file {:?}: {problem}", types.get_ref().file),
+                )
+            })?;
+            if !type_files.insert(file) {
+                return Err(self.error(
+                    types.span(),
+                    format!(
+                        "[[types]] file {:?}: another [[types]] file has the name `{file}`",
+                        types.get_ref().file
+                    ),
+                ));
+            }
+        }
+        let mut services = BTreeSet::new();
+        for service in &description.service {
+            if !services.insert(service.get_ref().name.as_str()) {
+                return Err(self.error(
+                    service.span(),
+                    format!("[[service]] `{}` is declared twice", service.get_ref().name),
+                ));
+            }
+        }
+        for grant in &description.grant {
+            let entry = grant.get_ref();
+            let at = |problem: String| {
+                self.error(
+                    grant.span(),
+                    format!("[[grant]] on label `{}`: {problem}", entry.label),
+                )
+            };
+            match (&entry.user, &entry.group) {
+                (Some(user), None) if !users.contains(user.as_str()) => {
+                    return Err(at(format!("user `{user}` is not a [[user]]")));
+                }
+                (None, Some(group)) if !groups.contains(group.as_str()) => {
+                    return Err(at(format!("no [[user]] is in group `{group}`")));
+                }
+                (Some(_), None) | (None, Some(_)) => {}
+                _ => return Err(at("give exactly one of `user` and `group`".to_string())),
+            }
+            if entry.program != ANY_PROGRAM && !programs.contains(entry.program.as_str()) {
+                return Err(at(format!(
+                    "program `{}` is neither a [[program]] nor \"{ANY_PROGRAM}\"",
+                    entry.program
+                )));
+            }
+            if entry.rights.is_empty() {
+                return Err(at("`rights` is empty".to_string()));
+            }
+            for right in &entry.rights {
+                if LabelRights::from_name(right).is_none() {
+                    let known: Vec<_> = LabelRights::NAMES.iter().map(|(name, _)| *name).collect();
+                    return Err(at(format!(
+                        "unknown right {right:?} (the rights are {})",
+                        known.join(", ")
+                    )));
+                }
+            }
+        }
+        for (set, entry) in &description.init {
+            for process in &entry.get_ref().processes {
+                let at =
+                    |problem: String| self.error(entry.span(), format!("[init.{set}]: {problem}"));
+                if !users.contains(process.user.as_str()) {
+                    return Err(at(format!("user `{}` is not a [[user]]", process.user)));
+                }
+                if !programs.contains(process.program.as_str()) {
+                    return Err(at(format!(
+                        "program `{}` is not a [[program]]",
+                        process.program
+                    )));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The directory the description's relative paths start from.
+    pub fn directory(&self) -> PathBuf {
+        self.path
+            .parent()
+            .map(Path::to_path_buf)
+            .unwrap_or_default()
+    }
+
+    /// The (package, binary) pairs that build the image's programs.
+    pub fn packages(&self) -> Vec<(String, String)> {
+        self.description
+            .program
+            .iter()
+            .map(|program| {
+                let program = program.get_ref();
+                (program.package.clone(), program.binary().to_string())
+            })
+            .collect()
+    }
+
+    /// What the description declares, counted as the kernel counts the image.
+    pub fn counts(&self) -> Counts {
+        let description = &self.description;
+        let count = |length: usize| length as u64;
+        Counts {
+            users: count(description.user.len()),
+            programs: count(description.program.len()),
+            type_files: count(description.types.len()),
+            services: count(description.service.len()),
+            grants: count(description.grant.len()),
+            init_sets: count(description.init.len()),
+        }
+    }
+}
+
+/// The 32 bytes of a key written as 64 hexadecimal digits.
+pub(super) fn public_key(text: &str) -> Result<[u8; 32], String> {
+    let digits = text.as_bytes();
+    if digits.len() != 64 {
+        return Err(format!(
+            "must be 64 hexadecimal digits (32 bytes), not {} characters",
+            text.chars().count()
+        ));
+    }
+    let mut key = [0; 32];
+    for (byte, pair) in key.iter_mut().zip(digits.chunks(2)) {
+        let pair = std::str::from_utf8(pair).map_err(|_| "holds a non-ASCII character")?;
+        *byte = u8::from_str_radix(pair, 16)
+            .map_err(|_| format!("holds {pair:?}, which is not two hexadecimal digits"))?;
+    }
+    Ok(key)
+}
+
+/// The name a `[[types]]` file has in the image's `types/`.
+pub(super) fn type_file_name(file: &str) -> Result<&str, String> {
+    let name = Path::new(file)
+        .file_name()
+        .and_then(|name| name.to_str())
+        .ok_or("names no file")?;
+    match EntryPath::parse(&format!("types/{name}")) {
+        Some(EntryPath::TypeFile(_)) => Ok(name),
+        _ => Err(format!("the file name must end with `{ETN_EXTENSION}`")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parsed(text: &str) -> Result<LoadedDescription, String> {
+        LoadedDescription::parse(Path::new("image.toml"), text.to_string())
+            .map_err(|error| error.to_string())
+    }
+
+    const GOOD: &str = r#"
+[[user]]
+name = "alice"
+public_key = "a11ce0a11ce0a11ce0a11ce0a11ce0a11ce0a11ce0a11ce0a11ce0a11ce0a11c"
+groups = ["staff"]
+
+[[program]]
+name = "hello"
+package = "hello"
+label = "programs"
+
+[[grant]]
+label = "programs"
+group = "staff"
+program = "*"
+rights = ["fd-receive"]
+
+[init.default]
+processes = [{ user = "alice", program = "hello" }]
+"#;
+
+    #[test]
+    fn the_workspace_description_is_valid() {
+        let loaded = LoadedDescription::load_default().unwrap();
+        let counts = loaded.counts();
+        assert!(counts.users > 0 && counts.programs > 0 && counts.services > 0);
+        assert!(loaded.description.init.contains_key("default"));
+        assert!(
+            loaded
+                .packages()
+                .iter()
+                .any(|(package, binary)| package == "hello" && binary == "hello")
+        );
+    }
+
+    #[test]
+    fn a_good_description_counts() {
+        let loaded = parsed(GOOD).unwrap();
+        assert_eq!(
+            loaded.counts(),
+            Counts {
+                users: 1,
+                programs: 1,
+                type_files: 0,
+                services: 0,
+                grants: 1,
+                init_sets: 1,
+            }
+        );
+    }
+
+    #[test]
+    fn bad_descriptions_name_the_line_and_entry() {
+        let cases = [
+            (
+                GOOD.replace("a11c\"", "a11\""),
+                "image.toml:2:1: [[user]] `alice`: public_key must be 64 hexadecimal digits \
+                 (32 bytes), not 63 characters",
+            ),
+            (
+                GOOD.replace("a11c\"", "a1xc\""),
+                "image.toml:2:1: [[user]] `alice`: public_key holds \"xc\", which is not two \
+                 hexadecimal digits",
+            ),
+            (
+                GOOD.replace("group = \"staff\"", "group = \"wheel\""),
+                "image.toml:12:1: [[grant]] on label `programs`: no [[user]] is in group `wheel`",
+            ),
+            (
+                GOOD.replace("group = \"staff\"", "group = \"staff\"\nuser = \"alice\""),
+                "image.toml:12:1: [[grant]] on label `programs`: give exactly one of `user` \
+                 and `group`",
+            ),
+            (
+                GOOD.replace("program = \"*\"", "program = \"chat\""),
+                "image.toml:12:1: [[grant]] on label `programs`: program `chat` is neither a \
+                 [[program]] nor \"*\"",
+            ),
+            (
+                GOOD.replace("[\"fd-receive\"]", "[\"fd_receive\"]"),
+                "image.toml:12:1: [[grant]] on label `programs`: unknown right \"fd_receive\" \
+                 (the rights are advertise, import, ipc, fd-receive, read, write)",
+            ),
+            (
+                GOOD.replace("user = \"alice\", program", "user = \"bob\", program"),
+                "image.toml:18:1: [init.default]: user `bob` is not a [[user]]",
+            ),
+            (
+                GOOD.replace(
+                    "label = \"programs\"\n\n[[grant]]",
+                    "lable = \"programs\"\n\n[[grant]]",
+                ),
+                "image.toml:10:1: unknown field `lable`, expected one of `name`, `package`, \
+                 `binary`, `label`",
+            ),
+            (
+                format!("{GOOD}\n[[types]]\nfile = \"types/boot.txt\"\n"),
+                "image.toml:21:1: [[types]] file \"types/boot.txt\": the file name must end \
+                 with `.etn`",
+            ),
+            (
+                GOOD.replace("[[program]]", "[[program]\n"),
+                "image.toml:7:11: unclosed array table, expected `]`",
+            ),
+        ];
+        for (text, expected) in cases {
+            assert_eq!(parsed(&text).unwrap_err(), expected, "{text}");
+        }
+    }
+
+    #[test]
+    fn keys_are_hexadecimal() {
+        assert_eq!(public_key(&"0f".repeat(32)), Ok([0x0f; 32]));
+        assert!(public_key(&"é".repeat(32)).is_err());
+    }
+}

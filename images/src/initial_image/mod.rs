@@ -1,0 +1,277 @@
+//! The initial image on the host: its description (`images/boot/image.toml`, see
+//! `description.rs`), packing it with the kernel library's writer, and listing a
+//! packed image.
+//!
+//! The description is checked where a line and column help; then the packed image is
+//! read back with the kernel's own reader, which judges everything else (names, ETN),
+//! so an image the kernel would refuse is never written. This module runs no
+//! command; building the programs is [`crate::kernel`]'s work.
+
+mod description;
+
+use std::fmt::Write as _;
+use std::path::Path;
+
+use ethos_kernel::initial_image::{
+    self, EntryPath, GrantRecord, ImageContents, InitProcessRecord, InitSetRecord, LabelRecord,
+    LabelsRecord, PolicyRecord, PrincipalRecord, ProgramMatchRecord, ServiceRecord, ServicesRecord,
+    UserRecord,
+};
+use ethos_kernel::process_model::identity::ProgramId;
+
+pub use description::{
+    Description, GrantEntry, InitEntry, InitProcessEntry, LoadedDescription, ProgramEntry,
+    ServiceEntry, TypesEntry, UserEntry,
+};
+use description::{public_key, type_file_name};
+
+use crate::XtaskError;
+use crate::error::FileContext;
+
+/// The description of the initial image, relative to the workspace root.
+pub const DESCRIPTION: &str = "images/boot/image.toml";
+
+/// The packed image's path under the target directory.
+pub const PACKED: &str = "images/initial.tar";
+
+/// What a grant's `program` says to mean every program.
+pub const ANY_PROGRAM: &str = "*";
+
+impl LoadedDescription {
+    /// Packs the image, taking each program's executable from `binaries` (the
+    /// directory cargo built them in), and reads it back with the kernel's reader.
+    pub fn pack(&self, binaries: &Path) -> Result<Vec<u8>, XtaskError> {
+        let description = &self.description;
+        let mut executables = Vec::new();
+        for program in &description.program {
+            let path = binaries.join(program.get_ref().binary());
+            executables.push(std::fs::read(&path).at(path)?);
+        }
+        let mut sources = Vec::new();
+        for types in &description.types {
+            let path = self.directory().join(&types.get_ref().file);
+            sources.push(std::fs::read(&path).at(path)?);
+        }
+        let contents = ImageContents {
+            users: description
+                .user
+                .iter()
+                .map(|user| {
+                    let user = user.get_ref();
+                    let record = UserRecord {
+                        public_key: public_key(&user.public_key).unwrap_or([0; 32]),
+                        groups: user.groups.clone(),
+                    };
+                    (user.name.clone(), record)
+                })
+                .collect(),
+            programs: description
+                .program
+                .iter()
+                .zip(&executables)
+                .map(|(program, bytes)| (program.get_ref().name.clone(), bytes.as_slice()))
+                .collect(),
+            type_files: description
+                .types
+                .iter()
+                .zip(&sources)
+                .map(|(types, source)| {
+                    let name = type_file_name(&types.get_ref().file).unwrap_or_default();
+                    (name.to_string(), source.as_slice())
+                })
+                .collect(),
+            labels: LabelsRecord {
+                labels: description
+                    .program
+                    .iter()
+                    .map(|program| LabelRecord {
+                        path: EntryPath::Program(&program.get_ref().name).path(),
+                        label: program.get_ref().label.clone(),
+                    })
+                    .collect(),
+            },
+            policy: PolicyRecord {
+                grants: description
+                    .grant
+                    .iter()
+                    .map(|grant| grant_record(grant.get_ref()))
+                    .collect(),
+            },
+            services: ServicesRecord {
+                services: description
+                    .service
+                    .iter()
+                    .map(|service| {
+                        let service = service.get_ref();
+                        ServiceRecord {
+                            name: service.name.clone(),
+                            type_name: service.type_name.clone(),
+                            label: service.label.clone(),
+                        }
+                    })
+                    .collect(),
+            },
+            init_sets: description
+                .init
+                .iter()
+                .map(|(name, set)| {
+                    let processes = set
+                        .get_ref()
+                        .processes
+                        .iter()
+                        .map(|process| InitProcessRecord {
+                            user: process.user.clone(),
+                            program: process.program.clone(),
+                        })
+                        .collect();
+                    (name.clone(), InitSetRecord { processes })
+                })
+                .collect(),
+        };
+        let bytes = initial_image::write(&contents).map_err(|error| XtaskError::Description {
+            path: self.path.clone(),
+            location: None,
+            problem: format!("the image cannot be packed: {error}"),
+        })?;
+        initial_image::read(&bytes).map_err(|error| XtaskError::Description {
+            path: self.path.clone(),
+            location: None,
+            problem: format!("the image it describes is refused: {error}"),
+        })?;
+        Ok(bytes)
+    }
+}
+
+fn grant_record(grant: &GrantEntry) -> GrantRecord {
+    let principal = match (&grant.user, &grant.group) {
+        (Some(user), _) => PrincipalRecord::User(user.clone()),
+        (None, group) => PrincipalRecord::Group(group.clone().unwrap_or_default()),
+    };
+    let program = match grant.program.as_str() {
+        ANY_PROGRAM => ProgramMatchRecord::Any,
+        name => ProgramMatchRecord::Program(name.to_string()),
+    };
+    GrantRecord {
+        label: grant.label.clone(),
+        principal,
+        program,
+        rights: grant.rights.clone(),
+    }
+}
+
+/// The first eight bytes of a hash, in hexadecimal: enough to tell identities apart
+/// by eye.
+fn hash_prefix(hash: &[u8]) -> String {
+    hash.iter().take(8).fold(String::new(), |mut text, byte| {
+        let _ = write!(text, "{byte:02x}");
+        text
+    })
+}
+
+/// The start of a program's identity (the SHA-512 of its executable), in hexadecimal.
+pub fn identity_prefix(executable: &[u8]) -> String {
+    hash_prefix(&ProgramId::of_executable(executable).0)
+}
+
+/// One line per entry of a packed image (path, size, and a program's identity), then
+/// what the kernel reads from it.
+pub fn list(path: &Path, bytes: &[u8]) -> Result<Vec<String>, XtaskError> {
+    let bad = |problem: String| XtaskError::BadImage {
+        path: path.to_path_buf(),
+        problem,
+    };
+    let image = initial_image::read(bytes).map_err(|error| bad(error.to_string()))?;
+    let mut lines = vec![format!("{:<32} {:>10}  detail", "entry", "bytes")];
+    let mut archive = tar::Archive::new(bytes);
+    for entry in archive.entries().at(path)? {
+        let entry = entry.at(path)?;
+        let name = entry.path().at(path)?.to_string_lossy().into_owned();
+        let size = entry.size();
+        let detail = match EntryPath::parse(&name) {
+            Some(EntryPath::Program(program)) => image
+                .executables
+                .iter()
+                .find(|(known, _)| known.as_str() == program)
+                .map(|(_, executable)| format!("sha512 {}…", identity_prefix(executable)))
+                .unwrap_or_default(),
+            _ => String::new(),
+        };
+        lines.push(
+            format!("{name:<32} {size:>10}  {detail}")
+                .trim_end()
+                .to_string(),
+        );
+    }
+    let configuration = &image.configuration;
+    lines.push(String::new());
+    for user in &configuration.users {
+        let groups: Vec<_> = user.groups.iter().map(|group| group.as_str()).collect();
+        lines.push(format!(
+            "user {}: groups [{}]",
+            user.name,
+            groups.join(", ")
+        ));
+    }
+    for program in &configuration.programs {
+        lines.push(format!("program {}: label {}", program.name, program.label));
+    }
+    lines.push(format!(
+        "types: {} named types in {} files",
+        configuration
+            .types
+            .nodes()
+            .iter()
+            .filter(|node| !node.name.is_empty())
+            .count(),
+        image.counts.type_files
+    ));
+    for service in &configuration.services {
+        lines.push(format!(
+            "service {}: type {}…, label {}",
+            service.name,
+            hash_prefix(&service.type_hash.0),
+            service.label
+        ));
+    }
+    lines.push(format!("policy: {} grants", image.counts.grants));
+    for (set, processes) in &image.init_sets {
+        let processes: Vec<_> = processes
+            .iter()
+            .map(|(user, program)| format!("{program} as {user}"))
+            .collect();
+        lines.push(format!("init {set}: {}", processes.join(", ")));
+    }
+    Ok(lines)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_workspace_image_packs_to_what_it_declares() {
+        let loaded = LoadedDescription::load_default().unwrap();
+        let binaries =
+            std::env::temp_dir().join(format!("ethos-image-test-{}", std::process::id()));
+        std::fs::create_dir_all(&binaries).unwrap();
+        for (_, binary) in loaded.packages() {
+            std::fs::write(binaries.join(binary), b"\x7fELF stand-in").unwrap();
+        }
+        let packed = loaded.pack(&binaries);
+        std::fs::remove_dir_all(&binaries).unwrap();
+        let bytes = packed.unwrap();
+        let image = initial_image::read(&bytes).unwrap();
+        assert_eq!(image.counts, loaded.counts());
+        let lines = list(Path::new("initial.tar"), &bytes).unwrap();
+        assert!(
+            lines
+                .iter()
+                .any(|line| line.starts_with("programs/hello ") && line.contains("sha512 "))
+        );
+        assert!(
+            lines
+                .iter()
+                .any(|line| line.starts_with("service echo: type "))
+        );
+    }
+}

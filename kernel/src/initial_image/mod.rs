@@ -1,0 +1,184 @@
+//! The initial image: the read-only files the kernel starts from until the typed file
+//! system exists — programs, types, users, the policy, the services and the sets of
+//! processes `init` may start — packed by the host tools into one ustar archive.
+//!
+//! # Layout
+//!
+//! Every entry is a regular file; nothing else may be in the archive.
+//!
+//! | entry | holds |
+//! |-------|-------|
+//! | `programs/NAME` | the program's ELF executable; its identity is the SHA-512 of these bytes |
+//! | `types/NAME.etn` | ETN source (UTF-8); each file stands alone (see `types.rs`) |
+//! | `users/NAME` | a [`UserRecord`] |
+//! | `labels` | a [`LabelsRecord`]: the label of every program, exactly one each |
+//! | `policy` | a [`PolicyRecord`] |
+//! | `services` | a [`ServicesRecord`]; each names its type by an ETN type name |
+//! | `init/NAME` | an [`InitSetRecord`]: the processes the init set `NAME` starts |
+//!
+//! Records are ETE values ([`ethos_typesys::wire`]) of the types in
+//! [`RECORD_TYPES`]. `labels`, `policy` and `services` must be present; the others may
+//! be absent or many.
+//!
+//! [`read`] checks everything before the kernel uses any of it: every name, every
+//! cross reference (a grant's user, group and program; a service's type; an init
+//! set's users and programs), every ETN file. It never panics, whatever the bytes:
+//! a malformed image is an [`ImageError`] naming the entry at fault. This module only
+//! reads; it never starts a process or changes any state of the kernel.
+
+mod error;
+mod reader;
+pub mod records;
+mod types;
+#[cfg(any(test, feature = "image-writer"))]
+mod writer;
+
+#[cfg(test)]
+mod tests;
+
+use alloc::collections::BTreeMap;
+use alloc::format;
+use alloc::string::String;
+use alloc::vec::Vec;
+use core::fmt;
+
+use crate::process_model::Configuration;
+use crate::process_model::identity::{ProgramName, UserName};
+
+pub use error::ImageError;
+pub use reader::read;
+pub use records::{
+    GrantRecord, InitProcessRecord, InitSetRecord, LabelRecord, LabelsRecord, PolicyRecord,
+    PrincipalRecord, ProgramMatchRecord, RECORD_TYPES, ServiceRecord, ServicesRecord, UserRecord,
+};
+#[cfg(any(test, feature = "image-writer"))]
+pub use writer::{ImageContents, WriteError, write};
+
+/// Where an entry sits in the image: the one definition of the layout, for the
+/// reader and the writer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EntryPath<'a> {
+    /// `programs/NAME`
+    Program(&'a str),
+    /// `types/NAME.etn`, with the file name (`NAME.etn`).
+    TypeFile(&'a str),
+    /// `users/NAME`
+    User(&'a str),
+    /// `init/NAME`
+    InitSet(&'a str),
+    /// `labels`
+    Labels,
+    /// `policy`
+    Policy,
+    /// `services`
+    Services,
+}
+
+/// The extension of ETN files in `types/`.
+pub const ETN_EXTENSION: &str = ".etn";
+
+impl<'a> EntryPath<'a> {
+    /// The entry at `path`, if the layout has one there.
+    pub fn parse(path: &'a str) -> Option<EntryPath<'a>> {
+        let file = |directory: &str| {
+            path.strip_prefix(directory)
+                .and_then(|rest| rest.strip_prefix('/'))
+                .filter(|name| !name.is_empty() && !name.contains('/'))
+        };
+        match path {
+            "labels" => return Some(EntryPath::Labels),
+            "policy" => return Some(EntryPath::Policy),
+            "services" => return Some(EntryPath::Services),
+            _ => {}
+        }
+        if let Some(name) = file("programs") {
+            return Some(EntryPath::Program(name));
+        }
+        if let Some(name) = file("types") {
+            let stem = name.strip_suffix(ETN_EXTENSION)?;
+            return (!stem.is_empty()).then_some(EntryPath::TypeFile(name));
+        }
+        if let Some(name) = file("users") {
+            return Some(EntryPath::User(name));
+        }
+        file("init").map(EntryPath::InitSet)
+    }
+
+    /// The entry's path in the archive.
+    pub fn path(&self) -> String {
+        match self {
+            EntryPath::Program(name) => format!("programs/{name}"),
+            EntryPath::TypeFile(name) => format!("types/{name}"),
+            EntryPath::User(name) => format!("users/{name}"),
+            EntryPath::InitSet(name) => format!("init/{name}"),
+            EntryPath::Labels => String::from("labels"),
+            EntryPath::Policy => String::from("policy"),
+            EntryPath::Services => String::from("services"),
+        }
+    }
+}
+
+/// How many of each thing an image holds: what the `initial_image` kernel test
+/// reports and what the description of the image declares.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Counts {
+    /// `users/` entries.
+    pub users: u64,
+    /// `programs/` entries.
+    pub programs: u64,
+    /// `types/` entries.
+    pub type_files: u64,
+    /// Services in `services`.
+    pub services: u64,
+    /// Grants in `policy`.
+    pub grants: u64,
+    /// `init/` entries.
+    pub init_sets: u64,
+}
+
+impl Counts {
+    /// Each count with the name of the metric that reports it.
+    pub fn metrics(&self) -> [(&'static str, u64); 6] {
+        [
+            ("image_users", self.users),
+            ("image_programs", self.programs),
+            ("image_type_files", self.type_files),
+            ("image_services", self.services),
+            ("image_grants", self.grants),
+            ("image_init_sets", self.init_sets),
+        ]
+    }
+}
+
+/// The processes of one init set: (user, program) pairs, in the order they start.
+pub type InitSet = Vec<(UserName, ProgramName)>;
+
+/// Everything the kernel takes from a checked initial image.
+pub struct InitialImage<'a> {
+    /// What [`crate::process_model::ProcessModel::new`] starts from.
+    pub configuration: Configuration,
+    /// Each program's executable, borrowed from the image.
+    pub executables: BTreeMap<ProgramName, &'a [u8]>,
+    /// The init sets, by name.
+    pub init_sets: BTreeMap<String, InitSet>,
+    /// How many of each thing the image holds.
+    pub counts: Counts,
+}
+
+impl fmt::Debug for InitialImage<'_> {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        formatter
+            .debug_struct("InitialImage")
+            .field("counts", &self.counts)
+            .field(
+                "executables",
+                &self
+                    .executables
+                    .iter()
+                    .map(|(name, bytes)| (name.as_str(), bytes.len()))
+                    .collect::<Vec<_>>(),
+            )
+            .field("init_sets", &self.init_sets)
+            .finish_non_exhaustive()
+    }
+}

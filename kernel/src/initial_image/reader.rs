@@ -1,0 +1,359 @@
+//! Reading an initial image: the archive's entries sorted by kind, then each kind
+//! checked and its cross references resolved, in an order where everything an entry
+//! names is known before it is checked (types and users before services and grants).
+//! Nothing here panics or trusts a length, a name or a reference in the image.
+
+use alloc::collections::{BTreeMap, BTreeSet};
+use alloc::string::{String, ToString};
+use alloc::vec::Vec;
+
+use ethos_abi::LabelRights;
+use ethos_typesys::TypeGraph;
+use ethos_typesys::wire;
+use serde::de::DeserializeOwned;
+use tar_no_std::TarArchiveRef;
+
+use super::records::{
+    InitSetRecord, LabelsRecord, PolicyRecord, PrincipalRecord, ProgramMatchRecord, ServicesRecord,
+    UserRecord,
+};
+use super::{Counts, EntryPath, ImageError, InitSet, InitialImage, types};
+use crate::process_model::identity::{
+    GroupName, Label, NameError, Program, ProgramId, ProgramName, PublicKey, ServiceName, User,
+    UserName, check_name,
+};
+use crate::process_model::policy::{Grant, Policy, Principal, ProgramMatch};
+use crate::process_model::{Configuration, ServiceDeclaration};
+
+/// The entries of an archive, sorted by kind, not yet checked.
+#[derive(Default)]
+struct Entries<'a> {
+    programs: Vec<(String, &'a [u8])>,
+    type_files: Vec<(String, &'a [u8])>,
+    users: Vec<(String, &'a [u8])>,
+    init_sets: Vec<(String, &'a [u8])>,
+    labels: Option<&'a [u8]>,
+    policy: Option<&'a [u8]>,
+    services: Option<&'a [u8]>,
+}
+
+/// Reads and checks the initial image in `bytes`.
+pub fn read(bytes: &[u8]) -> Result<InitialImage<'_>, ImageError> {
+    let entries = entries(bytes)?;
+    let types = types::type_graph(&entries.type_files)?;
+    let users = users(&entries.users)?;
+    let labels = labels(entries.labels.ok_or(ImageError::MissingEntry("labels"))?)?;
+    let (programs, executables) = programs(&entries.programs, labels)?;
+    let grants = grants(
+        entries.policy.ok_or(ImageError::MissingEntry("policy"))?,
+        &users,
+        &programs,
+    )?;
+    let services = services(
+        entries
+            .services
+            .ok_or(ImageError::MissingEntry("services"))?,
+        &types,
+    )?;
+    let init_sets = init_sets(&entries.init_sets, &users, &programs)?;
+    let counts = Counts {
+        users: users.len() as u64,
+        programs: programs.len() as u64,
+        type_files: entries.type_files.len() as u64,
+        services: services.len() as u64,
+        grants: grants.len() as u64,
+        init_sets: init_sets.len() as u64,
+    };
+    Ok(InitialImage {
+        configuration: Configuration {
+            users: users.into_values().collect(),
+            programs: programs.into_values().collect(),
+            policy: Policy::new(grants),
+            types,
+            services,
+        },
+        executables,
+        init_sets,
+        counts,
+    })
+}
+
+/// Every entry of the archive by kind; refuses anything but regular files at paths
+/// of the layout, each path once.
+fn entries(bytes: &[u8]) -> Result<Entries<'_>, ImageError> {
+    let archive = TarArchiveRef::new(bytes).map_err(ImageError::Archive)?;
+    for (index, (_, header)) in archive.headers().enumerate() {
+        let regular = header
+            .typeflag
+            .try_to_type_flag()
+            .is_ok_and(|flag| flag.is_regular_file());
+        if !regular {
+            let path = header
+                .name
+                .as_str()
+                .map_err(|_| ImageError::PathNotUtf8 { index })?;
+            return Err(ImageError::NotAFile {
+                path: String::from(path),
+                type_flag: header_type_flag(header),
+            });
+        }
+    }
+    let mut seen = BTreeSet::new();
+    let mut entries = Entries::default();
+    for (index, entry) in archive.entries().enumerate() {
+        let name = entry.filename();
+        let path = name
+            .as_str()
+            .map_err(|_| ImageError::PathNotUtf8 { index })?;
+        if !seen.insert(String::from(path)) {
+            return Err(ImageError::DuplicateEntry(String::from(path)));
+        }
+        let data = entry.data();
+        let owned = |name: &str| (String::from(name), data);
+        match EntryPath::parse(path).ok_or_else(|| ImageError::UnknownEntry(path.to_string()))? {
+            EntryPath::Program(name) => entries.programs.push(owned(name)),
+            EntryPath::TypeFile(_) => entries.type_files.push(owned(path)),
+            EntryPath::User(name) => entries.users.push(owned(name)),
+            EntryPath::InitSet(name) => entries.init_sets.push(owned(name)),
+            EntryPath::Labels => entries.labels = Some(data),
+            EntryPath::Policy => entries.policy = Some(data),
+            EntryPath::Services => entries.services = Some(data),
+        }
+    }
+    Ok(entries)
+}
+
+/// The raw type flag byte of a header, for messages.
+fn header_type_flag(header: &tar_no_std::PosixHeader) -> u8 {
+    match header.typeflag.try_to_type_flag() {
+        Ok(flag) => flag as u8,
+        Err(_) => b'?',
+    }
+}
+
+fn record<T: DeserializeOwned>(entry: &EntryPath<'_>, bytes: &[u8]) -> Result<T, ImageError> {
+    wire::decode(bytes).map_err(|error| ImageError::Record {
+        entry: entry.path(),
+        error,
+    })
+}
+
+/// A checked name, or the error naming the entry and what the name is for.
+fn name<T>(
+    entry: &EntryPath<'_>,
+    what: &'static str,
+    text: &str,
+    new: fn(&str) -> Result<T, NameError>,
+) -> Result<T, ImageError> {
+    new(text).map_err(|error| ImageError::BadName {
+        entry: entry.path(),
+        what,
+        name: String::from(text),
+        error,
+    })
+}
+
+fn users(entries: &[(String, &[u8])]) -> Result<BTreeMap<UserName, User>, ImageError> {
+    let mut users = BTreeMap::new();
+    for (user, bytes) in entries {
+        let entry = EntryPath::User(user);
+        let name = name(&entry, "user", user, UserName::new)?;
+        let record: UserRecord = record(&entry, bytes)?;
+        let groups = record
+            .groups
+            .iter()
+            .map(|group| self::name(&entry, "group", group, GroupName::new))
+            .collect::<Result<Vec<_>, _>>()?;
+        users.insert(
+            name.clone(),
+            User {
+                name,
+                public_key: PublicKey(record.public_key),
+                groups,
+            },
+        );
+    }
+    Ok(users)
+}
+
+/// Each program's label, by program name as written.
+fn labels(bytes: &[u8]) -> Result<BTreeMap<String, Label>, ImageError> {
+    let entry = EntryPath::Labels;
+    let record: LabelsRecord = record(&entry, bytes)?;
+    let mut labels = BTreeMap::new();
+    for labelled in record.labels {
+        let Some(EntryPath::Program(program)) = EntryPath::parse(&labelled.path) else {
+            return Err(ImageError::LabelForUnknownEntry(labelled.path));
+        };
+        let label = name(&entry, "label", &labelled.label, Label::new)?;
+        if labels.insert(String::from(program), label).is_some() {
+            return Err(ImageError::DuplicateLabel(labelled.path));
+        }
+    }
+    Ok(labels)
+}
+
+type Programs<'a> = (
+    BTreeMap<ProgramName, Program>,
+    BTreeMap<ProgramName, &'a [u8]>,
+);
+
+fn programs<'a>(
+    entries: &[(String, &'a [u8])],
+    mut labels: BTreeMap<String, Label>,
+) -> Result<Programs<'a>, ImageError> {
+    let mut programs = BTreeMap::new();
+    let mut executables = BTreeMap::new();
+    for (program, bytes) in entries {
+        let entry = EntryPath::Program(program);
+        let name = name(&entry, "program", program, ProgramName::new)?;
+        if !bytes.starts_with(b"\x7fELF") {
+            return Err(ImageError::NotElf(entry.path()));
+        }
+        let label = labels
+            .remove(program.as_str())
+            .ok_or_else(|| ImageError::MissingLabel(entry.path()))?;
+        programs.insert(
+            name.clone(),
+            Program {
+                name: name.clone(),
+                identity: ProgramId::of_executable(bytes),
+                label,
+            },
+        );
+        executables.insert(name, *bytes);
+    }
+    if let Some(program) = labels.into_keys().next() {
+        return Err(ImageError::LabelForUnknownEntry(
+            EntryPath::Program(&program).path(),
+        ));
+    }
+    Ok((programs, executables))
+}
+
+fn known_user(
+    entry: &EntryPath<'_>,
+    users: &BTreeMap<UserName, User>,
+    user: &str,
+) -> Result<UserName, ImageError> {
+    let name = name(entry, "user", user, UserName::new)?;
+    if !users.contains_key(&name) {
+        return Err(ImageError::UnknownUser {
+            entry: entry.path(),
+            user: String::from(user),
+        });
+    }
+    Ok(name)
+}
+
+fn known_program<'p>(
+    entry: &EntryPath<'_>,
+    programs: &'p BTreeMap<ProgramName, Program>,
+    program: &str,
+) -> Result<&'p Program, ImageError> {
+    let name = name(entry, "program", program, ProgramName::new)?;
+    programs
+        .get(&name)
+        .ok_or_else(|| ImageError::UnknownProgram {
+            entry: entry.path(),
+            program: String::from(program),
+        })
+}
+
+fn grants(
+    bytes: &[u8],
+    users: &BTreeMap<UserName, User>,
+    programs: &BTreeMap<ProgramName, Program>,
+) -> Result<Vec<Grant>, ImageError> {
+    let entry = EntryPath::Policy;
+    let record: PolicyRecord = record(&entry, bytes)?;
+    let groups: BTreeSet<&GroupName> = users.values().flat_map(|user| &user.groups).collect();
+    let mut grants = Vec::new();
+    for grant in record.grants {
+        let label = name(&entry, "label", &grant.label, Label::new)?;
+        let principal = match &grant.principal {
+            PrincipalRecord::User(user) => Principal::User(known_user(&entry, users, user)?),
+            PrincipalRecord::Group(group) => {
+                let name = name(&entry, "group", group, GroupName::new)?;
+                if !groups.contains(&name) {
+                    return Err(ImageError::UnknownGroup {
+                        entry: entry.path(),
+                        group: group.clone(),
+                    });
+                }
+                Principal::Group(name)
+            }
+        };
+        let program = match &grant.program {
+            ProgramMatchRecord::Program(program) => {
+                ProgramMatch::Program(known_program(&entry, programs, program)?.identity)
+            }
+            ProgramMatchRecord::Any => ProgramMatch::Any,
+        };
+        let mut rights = LabelRights::NONE;
+        for right in &grant.rights {
+            rights = rights
+                | LabelRights::from_name(right).ok_or_else(|| ImageError::UnknownRight {
+                    label: grant.label.clone(),
+                    right: right.clone(),
+                })?;
+        }
+        if rights.is_empty() {
+            return Err(ImageError::NoRights { label: grant.label });
+        }
+        grants.push(Grant {
+            label,
+            principal,
+            program,
+            rights,
+        });
+    }
+    Ok(grants)
+}
+
+fn services(bytes: &[u8], types: &TypeGraph<'_>) -> Result<Vec<ServiceDeclaration>, ImageError> {
+    let entry = EntryPath::Services;
+    let record: ServicesRecord = record(&entry, bytes)?;
+    let mut names = BTreeSet::new();
+    let mut services = Vec::new();
+    for service in record.services {
+        let name = name(&entry, "service", &service.name, ServiceName::new)?;
+        if !names.insert(name.clone()) {
+            return Err(ImageError::DuplicateService(service.name));
+        }
+        let type_hash = types
+            .find_by_name(&service.type_name)
+            .and_then(|node| types.hash(node))
+            .ok_or_else(|| ImageError::UnknownType {
+                service: service.name.clone(),
+                type_name: service.type_name.clone(),
+            })?;
+        services.push(ServiceDeclaration {
+            name,
+            type_hash: *type_hash,
+            label: self::name(&entry, "label", &service.label, Label::new)?,
+        });
+    }
+    Ok(services)
+}
+
+fn init_sets(
+    entries: &[(String, &[u8])],
+    users: &BTreeMap<UserName, User>,
+    programs: &BTreeMap<ProgramName, Program>,
+) -> Result<BTreeMap<String, InitSet>, ImageError> {
+    let mut sets = BTreeMap::new();
+    for (set, bytes) in entries {
+        let entry = EntryPath::InitSet(set);
+        name(&entry, "init set", set, check_name)?;
+        let record: InitSetRecord = record(&entry, bytes)?;
+        let mut processes = Vec::new();
+        for process in &record.processes {
+            let user = known_user(&entry, users, &process.user)?;
+            let program = known_program(&entry, programs, &process.program)?;
+            processes.push((user, program.name.clone()));
+        }
+        sets.insert(set.clone(), processes);
+    }
+    Ok(sets)
+}

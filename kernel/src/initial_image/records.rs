@@ -1,0 +1,129 @@
+//! The records of the initial image: every entry that is not an executable or ETN
+//! source is one ETE value of one of these types.
+//!
+//! These structs are the only definition of the records; the host tools write them
+//! and the kernel reads them. Records name things by text: checking that a name is
+//! valid and that it names something the image holds is the reader's work
+//! ([`super::read`]), never the writer's, so a damaged image is caught where it is
+//! used. [`RECORD_TYPES`] declares the same records in ETN, and a host test checks
+//! that every record the writer produces is a value of its type.
+
+use alloc::string::String;
+use alloc::vec::Vec;
+
+use serde::{Deserialize, Serialize};
+
+/// The records' types in ETN, in the order of this module.
+pub const RECORD_TYPES: &str = "
+// The records of the initial image, as ETE values.
+User         struct { PublicKey [32]byte; Groups []string }
+Nothing      struct {}
+Principal    union { User string; Group string }
+ProgramMatch union { Program string; Any Nothing }
+Grant        struct { Label string; Principal Principal; Program ProgramMatch; Rights []string }
+Policy       struct { Grants []Grant }
+Labelled     struct { Path string; Label string }
+Labels       struct { Labels []Labelled }
+Service      struct { Name string; Type string; Label string }
+Services     struct { Services []Service }
+InitProcess  struct { User string; Program string }
+InitSet      struct { Processes []InitProcess }
+";
+
+/// `users/<name>` (ETN `User`): one user; the entry's name is the user's name.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UserRecord {
+    /// The user's Curve25519 public key.
+    pub public_key: [u8; 32],
+    /// The groups the user belongs to.
+    pub groups: Vec<String>,
+}
+
+/// Whom a grant names (ETN `Principal`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum PrincipalRecord {
+    /// One user, by name.
+    User(String),
+    /// Every member of a group, by name.
+    Group(String),
+}
+
+/// Which programs a grant covers (ETN `ProgramMatch`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ProgramMatchRecord {
+    /// The program of this name in `programs/`.
+    Program(String),
+    /// Any program.
+    Any,
+}
+
+/// One rule of the policy (ETN `Grant`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GrantRecord {
+    /// The label the rule is about.
+    pub label: String,
+    /// Whom it grants to.
+    pub principal: PrincipalRecord,
+    /// For which programs.
+    pub program: ProgramMatchRecord,
+    /// The rights, by name (see [`ethos_abi::LabelRights::NAMES`]).
+    pub rights: Vec<String>,
+}
+
+/// `policy` (ETN `Policy`): every grant.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PolicyRecord {
+    /// The grants, in no particular order: rights only add up.
+    pub grants: Vec<GrantRecord>,
+}
+
+/// The label of one entry of the image (ETN `Labelled`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LabelRecord {
+    /// The entry's path in the image, such as `programs/hello`.
+    pub path: String,
+    /// Its label.
+    pub label: String,
+}
+
+/// `labels` (ETN `Labels`): the label of every program.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LabelsRecord {
+    /// One record per labelled entry.
+    pub labels: Vec<LabelRecord>,
+}
+
+/// A service `init` may advertise (ETN `Service`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ServiceRecord {
+    /// The service's name.
+    pub name: String,
+    /// The name of its type, declared in one of the image's ETN files.
+    pub type_name: String,
+    /// The label the policy decides `advertise`, `import` and `ipc` on.
+    pub label: String,
+}
+
+/// `services` (ETN `Services`): every service.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ServicesRecord {
+    /// The services.
+    pub services: Vec<ServiceRecord>,
+}
+
+/// One process an init set starts (ETN `InitProcess`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InitProcessRecord {
+    /// The user it runs for.
+    pub user: String,
+    /// The program it runs, by name in `programs/`.
+    pub program: String,
+}
+
+/// `init/<set>` (ETN `InitSet`): the processes one init set starts, in order; the
+/// entry's name is the set's name.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InitSetRecord {
+    /// The processes.
+    pub processes: Vec<InitProcessRecord>,
+}

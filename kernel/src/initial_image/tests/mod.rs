@@ -1,0 +1,286 @@
+//! Host tests of the initial image: a round trip through the writer, the layout,
+//! the records' ETN types and arbitrary bytes; damaged images are in [`damage`].
+
+use alloc::string::{String, ToString};
+use alloc::vec;
+use alloc::vec::Vec;
+
+use ethos_abi::LabelRights;
+use ethos_typesys::etn;
+use proptest::prelude::*;
+
+use super::*;
+use crate::process_model::ProcessModel;
+use crate::process_model::identity::{GroupName, Label, ProgramId, PublicKey};
+
+mod damage;
+
+use damage::rechecksum;
+
+/// Stands in for an executable: only the ELF magic is checked when reading.
+const HELLO: &[u8] = b"\x7fELF hello";
+const ECHO: &[u8] = b"\x7fELF echo";
+
+const TYPES: &str = "\
+Message string
+Echo interface { Say(Text Message) (Text Message) }
+";
+
+fn user(key: u8, groups: &[&str]) -> UserRecord {
+    UserRecord {
+        public_key: [key; 32],
+        groups: groups.iter().map(|group| group.to_string()).collect(),
+    }
+}
+
+fn labelled(program: &str, label: &str) -> LabelRecord {
+    LabelRecord {
+        path: EntryPath::Program(program).path(),
+        label: String::from(label),
+    }
+}
+
+fn grant(
+    label: &str,
+    principal: PrincipalRecord,
+    program: ProgramMatchRecord,
+    rights: &[&str],
+) -> GrantRecord {
+    GrantRecord {
+        label: String::from(label),
+        principal,
+        program,
+        rights: rights.iter().map(|right| right.to_string()).collect(),
+    }
+}
+
+fn process(user: &str, program: &str) -> InitProcessRecord {
+    InitProcessRecord {
+        user: String::from(user),
+        program: String::from(program),
+    }
+}
+
+/// A small, valid image.
+fn sample() -> ImageContents<'static> {
+    ImageContents {
+        users: vec![
+            (String::from("alice"), user(1, &["staff"])),
+            (String::from("bob"), user(2, &[])),
+        ],
+        programs: vec![(String::from("hello"), HELLO), (String::from("echo"), ECHO)],
+        type_files: vec![(String::from("boot.etn"), TYPES.as_bytes())],
+        labels: LabelsRecord {
+            labels: vec![labelled("hello", "programs"), labelled("echo", "programs")],
+        },
+        policy: PolicyRecord {
+            grants: vec![
+                grant(
+                    "echo",
+                    PrincipalRecord::User(String::from("alice")),
+                    ProgramMatchRecord::Program(String::from("echo")),
+                    &["advertise", "import"],
+                ),
+                grant(
+                    "echo",
+                    PrincipalRecord::Group(String::from("staff")),
+                    ProgramMatchRecord::Any,
+                    &["ipc"],
+                ),
+            ],
+        },
+        services: ServicesRecord {
+            services: vec![ServiceRecord {
+                name: String::from("echo"),
+                type_name: String::from("Echo"),
+                label: String::from("echo"),
+            }],
+        },
+        init_sets: vec![
+            (
+                String::from("default"),
+                InitSetRecord {
+                    processes: vec![process("alice", "echo"), process("bob", "hello")],
+                },
+            ),
+            (String::from("empty"), InitSetRecord::default()),
+        ],
+    }
+}
+
+fn written(contents: &ImageContents<'_>) -> Vec<u8> {
+    write(contents).expect("the sample is writable")
+}
+
+#[test]
+fn an_image_reads_back_as_written() {
+    let bytes = written(&sample());
+    let image = read(&bytes).unwrap();
+    assert_eq!(
+        image.counts,
+        Counts {
+            users: 2,
+            programs: 2,
+            type_files: 1,
+            services: 1,
+            grants: 2,
+            init_sets: 2,
+        }
+    );
+    let configuration = &image.configuration;
+    let alice = &configuration.users[0];
+    assert_eq!(alice.name.as_str(), "alice");
+    assert_eq!(alice.public_key, PublicKey([1; 32]));
+    assert!(alice.is_member_of(&GroupName::new("staff").unwrap()));
+    let echo = ProgramName::new("echo").unwrap();
+    assert_eq!(image.executables[&echo], ECHO);
+    let program = configuration
+        .programs
+        .iter()
+        .find(|program| program.name == echo)
+        .unwrap();
+    assert_eq!(program.identity, ProgramId::of_executable(ECHO));
+    assert_eq!(program.label.as_str(), "programs");
+
+    let schema = etn::parse("boot.etn", TYPES).unwrap();
+    let echo_type = schema.graph.find_by_name("Echo").unwrap();
+    let service = &configuration.services[0];
+    assert_eq!(service.name.as_str(), "echo");
+    assert_eq!(&service.type_hash, schema.graph.hash(echo_type).unwrap());
+
+    let label = Label::new("echo").unwrap();
+    let bob = configuration
+        .users
+        .iter()
+        .find(|user| user.name.as_str() == "bob")
+        .unwrap();
+    let echo_id = ProgramId::of_executable(ECHO);
+    let hello_id = ProgramId::of_executable(HELLO);
+    let policy = &configuration.policy;
+    assert_eq!(
+        policy.rights(&label, alice, &echo_id),
+        LabelRights::ADVERTISE | LabelRights::IMPORT | LabelRights::IPC
+    );
+    assert_eq!(policy.rights(&label, alice, &hello_id), LabelRights::IPC);
+    assert_eq!(policy.rights(&label, bob, &echo_id), LabelRights::NONE);
+
+    let default = &image.init_sets["default"];
+    assert_eq!(default.len(), 2);
+    assert_eq!(default[0].0.as_str(), "alice");
+    assert_eq!(default[0].1, echo);
+    assert!(image.init_sets["empty"].is_empty());
+
+    let mut model = ProcessModel::new(image.configuration).unwrap();
+    for (user, program) in default {
+        model.create_process(user, program).unwrap();
+    }
+}
+
+#[test]
+fn writing_is_reproducible() {
+    assert_eq!(written(&sample()), written(&sample()));
+}
+
+#[test]
+fn an_image_without_types_or_users_is_valid() {
+    let bytes = written(&ImageContents::default());
+    let image = read(&bytes).unwrap();
+    assert_eq!(image.counts, Counts::default());
+    assert!(image.configuration.types.nodes().is_empty());
+}
+
+#[test]
+fn the_layout_round_trips() {
+    for path in [
+        "programs/hello",
+        "types/boot.etn",
+        "users/alice",
+        "init/default",
+        "labels",
+        "policy",
+        "services",
+    ] {
+        assert_eq!(EntryPath::parse(path).unwrap().path(), path);
+    }
+    for path in [
+        "programs/",
+        "programs",
+        "programs/a/b",
+        "types/boot",
+        "types/.etn",
+        "users//x",
+        "init",
+        "policy/x",
+        "/policy",
+    ] {
+        assert_eq!(EntryPath::parse(path), None, "{path}");
+    }
+}
+
+#[test]
+fn records_are_values_of_their_etn_types() {
+    let schema = etn::parse("records", RECORD_TYPES).unwrap();
+    let check = |type_name: &str, value: &dyn erased::Encode| {
+        let node = schema.graph.find_by_name(type_name).unwrap();
+        let hash = schema.graph.hash(node).unwrap();
+        let bytes = value.encode();
+        ethos_typesys::validate(&schema.graph, hash, &bytes)
+            .unwrap_or_else(|error| panic!("{type_name}: {error:?}"));
+    };
+    let contents = sample();
+    check("User", &contents.users[0].1);
+    check("Policy", &contents.policy);
+    check("Labels", &contents.labels);
+    check("Services", &contents.services);
+    check("InitSet", &contents.init_sets[0].1);
+}
+
+/// Encoding through a trait object, for the table above.
+mod erased {
+    use alloc::vec::Vec;
+
+    pub(super) trait Encode {
+        fn encode(&self) -> Vec<u8>;
+    }
+
+    impl<T: serde::Serialize> Encode for T {
+        fn encode(&self) -> Vec<u8> {
+            ethos_typesys::wire::encode(self).unwrap()
+        }
+    }
+}
+
+/// The offsets of the sample's header blocks.
+fn header_offsets(bytes: &[u8]) -> Vec<usize> {
+    let mut archive = tar::Archive::new(bytes);
+    archive
+        .entries()
+        .unwrap()
+        .map(|entry| entry.unwrap().raw_header_position() as usize)
+        .collect()
+}
+
+proptest! {
+    #[test]
+    fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..4096)) {
+        let _ = read(&bytes);
+    }
+
+    #[test]
+    fn damaged_images_never_panic(
+        changes in proptest::collection::vec((any::<usize>(), any::<u8>()), 1..16),
+        fix_checksums in any::<bool>(),
+    ) {
+        let mut bytes = written(&sample());
+        for (position, value) in changes {
+            let position = position % bytes.len();
+            bytes[position] = value;
+        }
+        if fix_checksums {
+            for offset in header_offsets(&written(&sample())) {
+                rechecksum(&mut bytes, offset);
+            }
+        }
+        let _ = read(&bytes);
+    }
+}
