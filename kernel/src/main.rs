@@ -25,6 +25,8 @@ mod drivers;
 #[cfg(target_os = "none")]
 mod entropy;
 #[cfg(target_os = "none")]
+mod init;
+#[cfg(target_os = "none")]
 mod interrupt;
 #[cfg(target_os = "none")]
 mod kernel_tests;
@@ -54,7 +56,7 @@ mod kernel {
     use ethos_kernel::self_tests::KernelTest;
 
     use crate::console::{self, LineBuffer};
-    use crate::{arch, boot_info, drivers, entropy, kernel_tests, logging, memory, time};
+    use crate::{arch, boot_info, drivers, entropy, init, kernel_tests, logging, memory, time};
 
     /// Reports a boot failure and ends the run.
     fn fatal(what: &str, error: fmt::Arguments<'_>) -> ! {
@@ -136,9 +138,10 @@ mod kernel {
             timer: time.timer.name(),
             boot_protocol: boot.protocol.name(),
         });
-        match test {
-            Some(test) => kernel_tests::run(test),
-            None => idle(),
+        match (test, line.init) {
+            (Some(test), _) => kernel_tests::run(test),
+            (None, Some(set)) => init::run(set),
+            (None, None) => idle(),
         }
     }
 

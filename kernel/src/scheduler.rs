@@ -19,6 +19,7 @@
 use alloc::collections::{BTreeMap, VecDeque};
 use alloc::vec::Vec;
 use core::fmt;
+use core::sync::atomic::{AtomicUsize, Ordering};
 
 use ethos_abi::{ProcessId, Report};
 use ethos_kernel::process_model::identity::{ProgramName, UserName};
@@ -28,6 +29,14 @@ use x86_64::instructions::interrupts;
 use crate::arch::{self, AddressSpace, UserContext};
 use crate::user_mode::{self, Ending};
 use crate::{console, memory, time};
+
+/// The most heap the kernel used at any scheduling decision since boot.
+static HEAP_PEAK: AtomicUsize = AtomicUsize::new(0);
+
+/// The most heap the kernel used at any scheduling decision since boot.
+pub(crate) fn heap_peak() -> usize {
+    HEAP_PEAK.load(Ordering::Relaxed)
+}
 
 /// How many timer ticks a process may run while another is ready.
 const SLICE_TICKS: u64 = 2;
@@ -264,6 +273,7 @@ pub(crate) fn run() -> Vec<Finished> {
         let step = interrupts::without_interrupts(|| {
             let mut scheduler = SCHEDULER.lock();
             scheduler.release_dying();
+            HEAP_PEAK.fetch_max(memory::heap_used(), Ordering::Relaxed);
             let next_deadline = user_mode::with_model(|model| {
                 if let Some(now) = time::since_boot_nanos() {
                     model.advance_clock(ethos_kernel::process_model::events::Instant(now));

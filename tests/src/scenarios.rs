@@ -123,7 +123,12 @@ fn authorization_checked(transcript: &Transcript) -> Result<(), String> {
             ("bob", "calc-probe", "exit", 0),
         ],
     )?;
-    printed(transcript, "carol", "calc-client: not authorized")
+    printed(transcript, "carol", "calc-client: not authorized")?;
+    printed(
+        transcript,
+        "bob",
+        "calc-probe: not authorized, as the policy says",
+    )
 }
 
 fn faults_checked(transcript: &Transcript) -> Result<(), String> {
@@ -132,9 +137,9 @@ fn faults_checked(transcript: &Transcript) -> Result<(), String> {
         &[
             ("alice", "calc-server", "exit", 0),
             ("bob", "calc-client", "exit", 0),
-            ("bob", "bad-pointer", "exit", 0),
-            ("bob", "fault-kernel-read", "fault", 14),
-            ("bob", "fault-invalid-opcode", "fault", 6),
+            ("carol", "bad-pointer", "exit", 0),
+            ("carol", "fault-kernel-read", "fault", 14),
+            ("carol", "fault-invalid-opcode", "fault", 6),
         ],
     )?;
     let faults = transcript
@@ -145,7 +150,12 @@ fn faults_checked(transcript: &Transcript) -> Result<(), String> {
     if faults != 2 {
         return Err(format!("{faults} fault reports, expected 2"));
     }
-    printed(transcript, "bob", "calc-client: 110 replies correct")
+    printed(transcript, "bob", "calc-client: 110 replies correct")?;
+    printed(
+        transcript,
+        "alice",
+        "calc-server: served 111 requests, 0 malformed",
+    )
 }
 
 fn fdsend_checked(transcript: &Transcript) -> Result<(), String> {
@@ -156,35 +166,63 @@ fn fdsend_checked(transcript: &Transcript) -> Result<(), String> {
             ("carol", "desk-worker", "exit", 0),
             ("bob", "desk-client", "exit", 0),
         ],
-    )
+    )?;
+    printed(
+        transcript,
+        "carol",
+        "desk-worker: served 11 requests for carol, 0 malformed",
+    )?;
+    printed(transcript, "bob", "desk-client: 10 replies correct")
 }
 
 fn events_checked(transcript: &Transcript) -> Result<(), String> {
-    ended(transcript, &[("alice", "events", "exit", 0)])
+    ended(transcript, &[("alice", "events", "exit", 0)])?;
+    printed(transcript, "alice", "events: every check passed")
 }
 
 fn family_checked(transcript: &Transcript) -> Result<(), String> {
-    let seen = endings(transcript);
-    // The parent, the child that became `hello`, and the spinning child it killed.
-    let parent = seen
+    // The parent exits 0, the child that exec'd `hello` exits 0 as `hello`, and the
+    // spinning child (still `family`) is killed by the parent.
+    let ends: Vec<(u64, String, String, String, i64)> = transcript
+        .reports()
+        .filter_map(Result::ok)
+        .filter_map(|report| match report {
+            Report::ProcessEnd {
+                process,
+                user,
+                program,
+                how,
+                status,
+            } => Some((
+                process,
+                user.to_string(),
+                program.to_string(),
+                how.to_string(),
+                status,
+            )),
+            _ => None,
+        })
+        .collect();
+    let parent = ends
         .iter()
-        .find(|(_, program, _, _)| program == "family")
-        .ok_or("the `family` process never ended")?;
-    if (parent.2.as_str(), parent.3) != ("exit", 0) {
-        return Err(format!("`family` ended as {parent:?}"));
-    }
-    if !seen.iter().any(|(user, program, how, status)| {
+        .find(|(_, user, program, how, status)| {
+            user == "alice" && program == "family" && how == "exit" && *status == 0
+        })
+        .ok_or_else(|| format!("`family` did not exit 0: {ends:?}"))?
+        .0;
+    let killed = ends.iter().any(|(process, user, program, how, status)| {
+        *process != parent
+            && user == "alice"
+            && program == "family"
+            && how == "killed"
+            && *status == parent as i64
+    });
+    let became_hello = ends.iter().any(|(_, user, program, how, status)| {
         user == "alice" && program == "hello" && how == "exit" && *status == 0
-    }) {
-        return Err(format!("no child ran `hello` to exit 0: {seen:?}"));
-    }
-    if !seen.iter().any(|(_, _, how, _)| how == "killed") {
-        return Err(format!("no process was killed: {seen:?}"));
-    }
-    if seen.len() != 3 {
+    });
+    if !killed || !became_hello || ends.len() != 3 {
         return Err(format!(
-            "{} processes ended, expected 3: {seen:?}",
-            seen.len()
+            "expected the parent's exit, a child killed by it and a child ending as hello: {ends:?}"
         ));
     }
     printed(transcript, "alice", "hello, world, from an ELF program")

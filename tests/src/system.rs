@@ -346,7 +346,7 @@ pub fn all() -> Vec<SystemTest> {
     use Accelerator::{Kvm, Tcg};
     use Machine::{Microvm, Pc};
     let pass = |test| Expectation::Pass { test };
-    let rows = vec![
+    let mut rows = vec![
         pvh(
             "boot-pvh-tcg-pc",
             "PVH through SeaBIOS's option ROM, TCG",
@@ -582,8 +582,7 @@ pub fn all() -> Vec<SystemTest> {
             )
         },
     ];
-    // SCENARIOS
-
+    rows.extend(crate::scenarios::all());
     rows
 }
 

@@ -1,5 +1,5 @@
 //! The system-test programs on the host, as threads against the hosted kernel core:
-//! the init sets of `image-entries.toml` that need no fork, no fault and no long soak,
+//! the init sets of `images/boot/image.toml` that need no fork, no fault and no long soak,
 //! with the users, labels, services and grants that file declares. The QEMU tests run
 //! the same programs on the kernel itself; this checks the programs and the core
 //! together where it is quick to.
@@ -15,7 +15,7 @@ use ethos_typesys::TypeHash;
 use system_test_programs::types::{Bouncer, Calculator};
 use system_test_programs::{bounce, calc, desk, events};
 
-/// The programs and their labels, as `image-entries.toml` declares them.
+/// The programs and their labels, as `images/boot/image.toml` declares them.
 const PROGRAMS: [(&str, &str); 16] = [
     ("calc-server", "calc-programs"),
     ("calc-client", "calc-programs"),
@@ -37,7 +37,7 @@ const PROGRAMS: [(&str, &str); 16] = [
 
 const SERVE: LabelRights = LabelRights::ADVERTISE.union(LabelRights::IMPORT);
 
-/// The grants, as `image-entries.toml` declares them: (label, user, program, rights).
+/// The grants, as `images/boot/image.toml` declares them: (label, user, program, rights).
 const GRANTS: [(&str, &str, &str, LabelRights); 11] = [
     ("calc", "alice", "calc-server", SERVE),
     ("calc", "bob", "calc-client", LabelRights::IPC),
