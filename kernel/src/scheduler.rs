@@ -22,6 +22,8 @@ use core::fmt;
 use core::sync::atomic::{AtomicUsize, Ordering};
 
 use ethos_abi::{ProcessId, Report};
+use ethos_kernel::process_model::ProcessModel;
+use ethos_kernel::process_model::events::Instant;
 use ethos_kernel::process_model::identity::{ProgramName, UserName};
 use spin::Mutex;
 use x86_64::instructions::interrupts;
@@ -111,8 +113,8 @@ pub(crate) struct Scheduler {
     current: Option<ProcessId>,
     /// The tick at which the current process was entered.
     slice_start: u64,
-    /// Ended processes whose address spaces are released once no longer live.
-    dying: Vec<(ProcessId, Task, Ending)>,
+    /// Address spaces of ended processes, released once no longer live.
+    dying: Vec<AddressSpace>,
     finished: Vec<Finished>,
     /// How many times a process was entered, for the statistics line.
     entries: u64,
@@ -148,8 +150,17 @@ impl Scheduler {
         self.ready.push_back(process);
     }
 
+    /// Runs the model's timers due now and makes every process the model woke
+    /// ready again.
+    pub(crate) fn wake_due(&mut self, model: &mut ProcessModel) {
+        if let Some(now) = time::since_boot_nanos() {
+            model.advance_clock(Instant(now));
+        }
+        self.wake(model.take_woken());
+    }
+
     /// Makes waiting processes ready again.
-    pub(crate) fn wake(&mut self, processes: impl IntoIterator<Item = ProcessId>) {
+    fn wake(&mut self, processes: impl IntoIterator<Item = ProcessId>) {
         for process in processes {
             if let Some(task) = self.tasks.get_mut(&process)
                 && task.state == State::Waiting
@@ -225,7 +236,7 @@ impl Scheduler {
             };
             report(&finished);
             self.finished.push(finished);
-            self.dying.push((process, task, ending));
+            self.dying.push(task.space);
         }
     }
 
@@ -235,8 +246,8 @@ impl Scheduler {
             return;
         }
         if let Some(frames) = memory::FRAMES.lock().as_mut() {
-            for (_, task, _) in dying {
-                task.space.release(frames);
+            for space in dying {
+                space.release(frames);
             }
         }
     }
@@ -274,20 +285,11 @@ pub(crate) fn run() -> Vec<Finished> {
             let mut scheduler = SCHEDULER.lock();
             scheduler.release_dying();
             HEAP_PEAK.fetch_max(memory::heap_used(), Ordering::Relaxed);
-            let next_deadline = user_mode::with_model(|model| {
-                if let Some(now) = time::since_boot_nanos() {
-                    model.advance_clock(ethos_kernel::process_model::events::Instant(now));
-                }
-                let woken = model.take_woken();
-                (woken, model.next_deadline())
-            });
-            let deadline = match next_deadline {
-                Some((woken, deadline)) => {
-                    scheduler.wake(woken);
-                    deadline
-                }
-                None => None,
-            };
+            let deadline = user_mode::with_model(|model| {
+                scheduler.wake_due(model);
+                model.next_deadline()
+            })
+            .flatten();
             if scheduler.tasks.is_empty() {
                 return Step::Done;
             }

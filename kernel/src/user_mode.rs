@@ -285,10 +285,7 @@ pub(crate) fn after_user_interrupt(frame: &TrapFrame) {
     if let Some(mut guard) = SYSTEM.try_lock()
         && let Some(system) = guard.as_mut()
     {
-        if let Some(now) = time::since_boot_nanos() {
-            system.model.advance_clock(Instant(now));
-        }
-        scheduler.wake(system.model.take_woken());
+        scheduler.wake_due(&mut system.model);
     }
     if scheduler.slice_over() {
         scheduler.preempt(UserContext::interrupted(frame));

@@ -268,28 +268,22 @@ fn pointers_expected_status() -> i32 {
 
 /// The models' programs: the embedded `hello` (when there) and the assembled ones.
 fn test_model() -> Result<(), UserFailure> {
-    let mut images = BTreeMap::new();
-    if !HELLO_ELF.is_empty() {
-        images.insert(program_name("hello")?, hello_image()?);
-    }
-    for (name, code) in [
+    let assembled = [
         ("pointers", pointers_code()),
         ("read_kernel", read_kernel_code()),
         ("invalid_opcode", invalid_opcode_code()),
         ("spin", spin_code()),
-    ] {
+    ];
+    let mut images = BTreeMap::new();
+    if !HELLO_ELF.is_empty() {
+        images.insert(program_name("hello")?, hello_image()?);
+    }
+    for (name, code) in assembled {
         images.insert(program_name(name)?, flat_image(code));
     }
-    user_mode::install(
-        model(&[
-            ("hello", HELLO_ELF),
-            ("pointers", pointers_code()),
-            ("read_kernel", read_kernel_code()),
-            ("invalid_opcode", invalid_opcode_code()),
-            ("spin", spin_code()),
-        ])?,
-        images,
-    );
+    let mut executables = vec![("hello", HELLO_ELF)];
+    executables.extend(assembled);
+    user_mode::install(model(&executables)?, images);
     Ok(())
 }
 

@@ -12,8 +12,6 @@ use std::net::UdpSocket;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use ethos_abi::Report;
-
 use crate::harness::{self, Expectation, Transcript, Verdict};
 use crate::matrix_host::{free_udp_port, udp_echo_client};
 use crate::qemu::{Accelerator, Machine, QemuConfig};
@@ -37,13 +35,6 @@ fn timeout(accelerator: Accelerator) -> Duration {
         Accelerator::Kvm => Duration::from_secs(300),
         Accelerator::Tcg => Duration::from_secs(180),
     }
-}
-
-fn metric(transcript: &Transcript, wanted: &str) -> Option<u64> {
-    transcript.reports().find_map(|report| match report {
-        Ok(Report::Metric { name, value, .. }) if name == wanted => Some(value),
-        _ => None,
-    })
 }
 
 fn judged(transcript: &Transcript, test: &'static str) -> Result<(), String> {
@@ -123,7 +114,7 @@ fn measure_block(
     ));
     println!("$ {}", config.display());
     let transcript = harness::run(&config, limit);
-    let rate = |name| metric(&transcript, name).map(|kib| kib as f64 * 1024.0 / 1e6);
+    let rate = |name| transcript.metric(name).map(|kib| kib as f64 * 1024.0 / 1e6);
     let _ = fs::remove_file(&disk);
     judged(&transcript, "block")?;
     figures.block_write_mb_per_s = Some(rate("block_write_rate").ok_or("no block_write_rate")?);

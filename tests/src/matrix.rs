@@ -578,7 +578,9 @@ fn every_echo_returned(summary: &PingSummary) -> bool {
 
 /// The guest must have answered at least the echoes the host got back.
 fn answers_agree(transcript: &Transcript, summary: &PingSummary) -> Result<(), String> {
-    let answered = metric(transcript, "echo_replies_sent").ok_or("no echo_replies_sent metric")?;
+    let answered = transcript
+        .metric("echo_replies_sent")
+        .ok_or("no echo_replies_sent metric")?;
     if answered < u64::from(summary.received) {
         return Err(format!(
             "the guest answered {answered} echo requests, the host got {} replies",
@@ -626,15 +628,10 @@ fn image_holds_pattern(path: &Path) -> Result<(), String> {
     Ok(())
 }
 
-fn metric(transcript: &Transcript, wanted: &str) -> Option<u64> {
-    transcript.reports().find_map(|report| match report {
-        Ok(Report::Metric { name, value, .. }) if name == wanted => Some(value),
-        _ => None,
-    })
-}
-
 fn echo_counts_agree(transcript: &Transcript, summary: &EchoSummary) -> Result<(), String> {
-    let echoed = metric(transcript, "udp_echoed").ok_or("no udp_echoed metric")?;
+    let echoed = transcript
+        .metric("udp_echoed")
+        .ok_or("no udp_echoed metric")?;
     // Retransmissions may make the guest echo more than the host counted, never less.
     if echoed < u64::from(summary.datagrams) {
         return Err(format!(
@@ -647,7 +644,8 @@ fn echo_counts_agree(transcript: &Transcript, summary: &EchoSummary) -> Result<(
 
 fn no_devices_reported(transcript: &Transcript) -> Result<(), String> {
     for class in ["network", "block", "entropy"] {
-        let count = metric(transcript, &format!("devices_{class}"))
+        let count = transcript
+            .metric(&format!("devices_{class}"))
             .ok_or_else(|| format!("no devices_{class} metric"))?;
         if count != 0 {
             return Err(format!("{count} {class} devices on a machine with none"));
@@ -667,8 +665,12 @@ fn no_devices_reported(transcript: &Transcript) -> Result<(), String> {
 
 /// QEMU user networking leases `10.0.2.15/24` to its first guest.
 fn lease_reported(transcript: &Transcript) -> Result<(), String> {
-    let address = metric(transcript, "dhcp_address").ok_or("no dhcp_address metric")?;
-    let prefix = metric(transcript, "dhcp_prefix_length").ok_or("no dhcp_prefix_length metric")?;
+    let address = transcript
+        .metric("dhcp_address")
+        .ok_or("no dhcp_address metric")?;
+    let prefix = transcript
+        .metric("dhcp_prefix_length")
+        .ok_or("no dhcp_prefix_length metric")?;
     let leased = Ipv4Addr::from(u32::try_from(address).map_err(|_| "dhcp_address is not IPv4")?);
     if leased != Ipv4Addr::new(10, 0, 2, 15) || prefix != 24 {
         return Err(format!(
@@ -679,10 +681,12 @@ fn lease_reported(transcript: &Transcript) -> Result<(), String> {
 }
 
 fn interrupts_came_by(transcript: &Transcript, msix: bool) -> Result<(), String> {
-    let messages =
-        metric(transcript, "device_interrupts_msix").ok_or("no device_interrupts_msix metric")?;
-    let intx =
-        metric(transcript, "device_interrupts_intx").ok_or("no device_interrupts_intx metric")?;
+    let messages = transcript
+        .metric("device_interrupts_msix")
+        .ok_or("no device_interrupts_msix metric")?;
+    let intx = transcript
+        .metric("device_interrupts_intx")
+        .ok_or("no device_interrupts_intx metric")?;
     let (wanted, unwanted, how) = if msix {
         (messages, intx, "MSI-X")
     } else {
@@ -702,7 +706,9 @@ fn interrupts_came_by(transcript: &Transcript, msix: bool) -> Result<(), String>
 }
 
 fn config_access_reported(transcript: &Transcript, ecam: bool) -> Result<(), String> {
-    let reported = metric(transcript, "pci_config_ecam").ok_or("no pci_config_ecam metric")?;
+    let reported = transcript
+        .metric("pci_config_ecam")
+        .ok_or("no pci_config_ecam metric")?;
     let wanted = u64::from(ecam);
     if reported != wanted {
         return Err(format!(
@@ -711,7 +717,7 @@ fn config_access_reported(transcript: &Transcript, ecam: bool) -> Result<(), Str
             if ecam { "ECAM" } else { "port I/O" }
         ));
     }
-    match metric(transcript, "devices_block") {
+    match transcript.metric("devices_block") {
         Some(1) => Ok(()),
         other => Err(format!(
             "the virtio-blk device was not bound (devices_block {other:?})"

@@ -16,18 +16,22 @@ use crate::system::{Media, SystemTest};
 /// One expected ending: user, program, how (`exit`, `fault`, `killed`, …) and its number.
 type Ending = (&'static str, &'static str, &'static str, i64);
 
-fn endings(transcript: &Transcript) -> Vec<(String, String, String, i64)> {
+/// One reported ending: process id, user, program, how and its number.
+type Reported = (u64, String, String, String, i64);
+
+fn endings(transcript: &Transcript) -> Vec<Reported> {
     transcript
         .reports()
         .filter_map(Result::ok)
         .filter_map(|report| match report {
             Report::ProcessEnd {
+                process,
                 user,
                 program,
                 how,
                 status,
-                ..
             } => Some((
+                process,
                 user.to_string(),
                 program.to_string(),
                 how.to_string(),
@@ -40,7 +44,10 @@ fn endings(transcript: &Transcript) -> Vec<(String, String, String, i64)> {
 
 /// Every process ended as `expected` says, in any order, and no other process ended.
 fn ended(transcript: &Transcript, expected: &[Ending]) -> Result<(), String> {
-    let mut seen = endings(transcript);
+    let mut seen: Vec<(String, String, String, i64)> = endings(transcript)
+        .into_iter()
+        .map(|(_, user, program, how, status)| (user, program, how, status))
+        .collect();
     let mut wanted: Vec<(String, String, String, i64)> = expected
         .iter()
         .map(|(user, program, how, status)| {
@@ -70,17 +77,6 @@ fn printed(transcript: &Transcript, user: &str, text: &str) -> Result<(), String
         .any(|(_, line)| *line == expected)
         .then_some(())
         .ok_or_else(|| format!("no console line `{expected}`"))
-}
-
-/// A metric the kernel reported.
-fn metric(transcript: &Transcript, wanted: &str) -> Option<u64> {
-    transcript
-        .reports()
-        .filter_map(Result::ok)
-        .find_map(|report| match report {
-            Report::Metric { name, value, .. } if name == wanted => Some(value),
-            _ => None,
-        })
 }
 
 fn ipc_checked(transcript: &Transcript) -> Result<(), String> {
@@ -183,26 +179,7 @@ fn events_checked(transcript: &Transcript) -> Result<(), String> {
 fn family_checked(transcript: &Transcript) -> Result<(), String> {
     // The parent exits 0, the child that exec'd `hello` exits 0 as `hello`, and the
     // spinning child (still `family`) is killed by the parent.
-    let ends: Vec<(u64, String, String, String, i64)> = transcript
-        .reports()
-        .filter_map(Result::ok)
-        .filter_map(|report| match report {
-            Report::ProcessEnd {
-                process,
-                user,
-                program,
-                how,
-                status,
-            } => Some((
-                process,
-                user.to_string(),
-                program.to_string(),
-                how.to_string(),
-                status,
-            )),
-            _ => None,
-        })
-        .collect();
+    let ends = endings(transcript);
     let parent = ends
         .iter()
         .find(|(_, user, program, how, status)| {
@@ -242,9 +219,15 @@ fn soak_checked(transcript: &Transcript) -> Result<(), String> {
         ],
     )?;
     printed(transcript, "bob", "soak-client: 1000000 messages")?;
-    let before = metric(transcript, "heap_before").ok_or("no heap_before metric")?;
-    let peak = metric(transcript, "heap_peak").ok_or("no heap_peak metric")?;
-    let after = metric(transcript, "heap_after").ok_or("no heap_after metric")?;
+    let before = transcript
+        .metric("heap_before")
+        .ok_or("no heap_before metric")?;
+    let peak = transcript
+        .metric("heap_peak")
+        .ok_or("no heap_peak metric")?;
+    let after = transcript
+        .metric("heap_after")
+        .ok_or("no heap_after metric")?;
     // Tables the run grew keep their capacity, and while the processes live their
     // descriptor and event tables and the messages in flight take room: constants,
     // whatever the count of messages. A leak of one byte per message would be
