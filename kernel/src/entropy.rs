@@ -1,5 +1,8 @@
-//! The kernel's random generator: one [`Generator`] for the whole kernel, seeded at
-//! boot from every source the machine offers, serving the `random` system call.
+//! The kernel's random generator: one [`Generator`] for the whole kernel, seeded
+//! from every source the machine offers when randomness is first asked for, serving
+//! the `random` system call. Seeding is not part of boot: under a hypervisor where
+//! each port read exits, the jitter batches alone cost a second, which a boot that
+//! never draws a random byte should not pay.
 //!
 //! What each source is credited with (the generator needs [`SEED_BITS`]):
 //! - RDSEED, else RDRAND: 64 bytes, credited with half their bits (256);
@@ -12,11 +15,11 @@
 //! Under QEMU's TCG the TSC follows the host's clock through translated code: the
 //! samples vary, but much of that variation could be predicted by whoever watches
 //! the host, so a TCG guest without RDRAND or an entropy device has a weak seed.
-//! The boot log line says which sources were used.
+//! The log line at seeding says which sources were used.
 //!
 //! This module must never hand out bytes from an unseeded generator: [`fill`] seeds
-//! it on first use if boot did not, and panics rather than return predictable bytes
-//! when no source gives enough.
+//! it on first use, and panics rather than return predictable bytes when no source
+//! gives enough.
 
 use alloc::vec;
 use core::fmt;
@@ -151,11 +154,9 @@ fn gather(generator: &mut Generator, report: &mut SeedReport) {
     report.credited_bits = generator.credited_bits();
 }
 
-/// Seeds the generator from every source; called once at boot, after the devices
-/// are probed. Logs what was gathered.
-pub(crate) fn seed_at_boot() {
-    let mut guard = GENERATOR.lock();
-    let generator = guard.get_or_insert_with(Generator::new);
+/// Seeds the generator from every source (the devices must be probed and the clock
+/// running). Logs what was gathered.
+fn seed(generator: &mut Generator) {
     let mut report = REPORT.lock();
     gather(generator, &mut report);
     let cpu = arch::cpu_random();
@@ -180,7 +181,7 @@ pub(crate) fn seed_at_boot() {
             rdseed = cpu.rdseed,
             rdrand = cpu.rdrand,
             jitter_samples = report.jitter_samples,
-            "random generator not seeded; it will gather again at first use"
+            "random generator not seeded yet; gathering again"
         );
     }
 }
@@ -192,8 +193,8 @@ pub(crate) fn seed_report() -> SeedReport {
 
 /// Fills `buffer` with random bytes from the kernel generator.
 ///
-/// If boot could not seed the generator, the sources are gathered again here; if
-/// they still give too little, this panics: predictable bytes are never returned.
+/// The first call seeds the generator, gathering again up to a few times; if the
+/// sources still give too little, this panics: predictable bytes are never returned.
 pub(crate) fn fill(buffer: &mut [u8]) {
     let mut guard = GENERATOR.lock();
     let generator = guard.get_or_insert_with(Generator::new);
@@ -201,13 +202,7 @@ pub(crate) fn fill(buffer: &mut [u8]) {
         if generator.is_seeded() {
             break;
         }
-        let mut report = REPORT.lock();
-        gather(generator, &mut report);
-        tracing::warn!(
-            sources = %report.sources(),
-            credited_bits = report.credited_bits,
-            "random generator gathered entropy at first use"
-        );
+        seed(generator);
     }
     if let Err(error) = generator.fill(buffer) {
         panic!("{error}: no entropy source of this machine gave enough");

@@ -56,7 +56,7 @@ mod kernel {
     use ethos_kernel::self_tests::KernelTest;
 
     use crate::console::{self, LineBuffer};
-    use crate::{arch, boot_info, drivers, entropy, init, kernel_tests, logging, memory, time};
+    use crate::{arch, boot_info, drivers, init, kernel_tests, logging, memory, time};
 
     /// Reports a boot failure and ends the run.
     fn fatal(what: &str, error: fmt::Arguments<'_>) -> ! {
@@ -125,9 +125,6 @@ mod kernel {
         );
         time::log_boot_profile(&time.clock);
         drivers::probe();
-        // After the clock (jitter is timed by the TSC) and the probe (an entropy
-        // device is one of the sources).
-        entropy::seed_at_boot();
 
         let ready = arch::read_tsc();
         let boot_nanos = time.clock.ticks_to_nanos(ready - arch::entry_tsc());
