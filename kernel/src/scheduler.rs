@@ -240,10 +240,16 @@ impl Scheduler {
         }
     }
 
-    fn release_dying(&mut self) {
+    /// Releases the spaces of ended processes; if one is still live (the kernel
+    /// runs on the tables of the last process it entered), `kernel_root` takes its
+    /// place first.
+    fn release_dying(&mut self, kernel_root: u64) {
         let dying = core::mem::take(&mut self.dying);
         if dying.is_empty() {
             return;
+        }
+        if dying.iter().any(AddressSpace::is_live) {
+            arch::switch_to_root(kernel_root);
         }
         if let Some(frames) = memory::FRAMES.lock().as_mut() {
             for space in dying {
@@ -283,7 +289,7 @@ pub(crate) fn run() -> Vec<Finished> {
     loop {
         let step = interrupts::without_interrupts(|| {
             let mut scheduler = SCHEDULER.lock();
-            scheduler.release_dying();
+            scheduler.release_dying(kernel_root);
             HEAP_PEAK.fetch_max(memory::heap_used(), Ordering::Relaxed);
             let deadline = user_mode::with_model(|model| {
                 scheduler.wake_due(model);
@@ -312,15 +318,16 @@ pub(crate) fn run() -> Vec<Finished> {
             Step::Wait
         });
         match step {
-            Step::Run(context) => {
-                arch::enter_user(&context);
-                arch::switch_to_root(kernel_root);
-            }
+            // The kernel stays on the tables of the process it left (every space
+            // maps the kernel alike) until another process runs or the space is
+            // released: a switch writes CR3 once, not twice.
+            Step::Run(context) => arch::enter_user(&context),
             Step::Wait => interrupts::enable_and_hlt(),
             Step::Again => {}
             Step::Done => break,
         }
     }
+    arch::switch_to_root(kernel_root);
     interrupts::without_interrupts(|| {
         let mut scheduler = SCHEDULER.lock();
         tracing::info!(entries = scheduler.entries, "every process ended");

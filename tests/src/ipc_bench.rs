@@ -4,9 +4,16 @@
 //!
 //! The baseline's echo side is a child process copying its stdin to its stdout,
 //! such as one running [`serve_pipe_echo`]: the caller says how to start it (a
-//! command whose stdin and stdout become the pipes).
+//! command whose stdin and stdout become the pipes). Both host processes run on one
+//! CPU, as the Ethos processes do: then a round trip is two process switches on
+//! both sides. (Spread over two CPUs of a virtual machine, the host's round trip
+//! also waits for a halted CPU to wake, and its median moved between 15 and 93 µs
+//! from run to run, against about 10 µs on one CPU.)
 
 use std::io::{Read, Write};
+
+use nix::sched::{CpuSet, sched_getaffinity, sched_setaffinity};
+use nix::unistd::Pid;
 use std::process::{Command, Stdio};
 use std::time::Instant;
 
@@ -93,6 +100,8 @@ fn median(samples: &mut [f64]) -> f64 {
 /// Measures round trips through pipes to `echo` (a command running
 /// [`serve_pipe_echo`]), `samples` per payload size after a warm-up.
 pub fn measure_pipe_baseline(mut echo: Command, samples: usize) -> Result<PipeFigures, String> {
+    // The child inherits the one CPU; the caller gets its own set back on return.
+    let _one_cpu = OneCpu::pin()?;
     let mut child = echo
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -134,6 +143,35 @@ pub fn measure_pipe_baseline(mut echo: Command, samples: usize) -> Result<PipeFi
     drop(to_child);
     let _ = child.wait();
     figures
+}
+
+/// Keeps the calling thread, and the processes it starts meanwhile, on the first
+/// CPU it may use; its own CPU set comes back on drop.
+struct OneCpu {
+    saved: CpuSet,
+}
+
+impl OneCpu {
+    fn pin() -> Result<OneCpu, String> {
+        let this_thread = Pid::from_raw(0);
+        let saved = sched_getaffinity(this_thread)
+            .map_err(|error| format!("reading this thread's CPU set: {error}"))?;
+        let first = (0..CpuSet::count())
+            .find(|&cpu| saved.is_set(cpu).unwrap_or(false))
+            .ok_or("this thread may run on no CPU")?;
+        let mut one = CpuSet::new();
+        one.set(first)
+            .map_err(|error| format!("naming CPU {first}: {error}"))?;
+        sched_setaffinity(this_thread, &one)
+            .map_err(|error| format!("keeping the baseline on CPU {first}: {error}"))?;
+        Ok(OneCpu { saved })
+    }
+}
+
+impl Drop for OneCpu {
+    fn drop(&mut self) {
+        let _ = sched_setaffinity(Pid::from_raw(0), &self.saved);
+    }
 }
 
 #[cfg(test)]

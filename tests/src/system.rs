@@ -515,6 +515,28 @@ pub fn all() -> Vec<SystemTest> {
                 check: user_fault_checked,
             },
         ),
+        pvh(
+            "user-pointers-kvm",
+            "user-pointers under KVM: every check of a call's pointers, with system calls made the way the hypervisor lets them",
+            Microvm,
+            Kvm,
+            "test=user_pointers",
+            Expectation::Ends {
+                code: ExitCode::Success,
+                check: user_pointers_checked,
+            },
+        ),
+        pvh(
+            "user-fault-kvm",
+            "user-fault under KVM: faults kill only their program, the timer stops a spinning one, and hello's calls work after them",
+            Microvm,
+            Kvm,
+            "test=user_fault",
+            Expectation::Ends {
+                code: ExitCode::Success,
+                check: user_fault_checked,
+            },
+        ),
         SystemTest {
             reports_initial_image: true,
             ..pvh(

@@ -20,6 +20,9 @@ pub(crate) struct IpcArguments {
     /// Round trips per payload size for the host pipe baseline.
     #[arg(long, default_value_t = 20_000, value_parser = clap::value_parser!(u64).range(100..=10_000_000))]
     pipe_samples: u64,
+    /// Measure under KVM, when it is usable.
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+    kvm: bool,
     /// Also measure under TCG (software emulation).
     #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
     tcg: bool,
@@ -40,12 +43,18 @@ pub(crate) fn ipc(arguments: &IpcArguments) -> Result<ExitCode, XtaskError> {
     prerequisites::ensure(&[prerequisites::QEMU])?;
     let kernel = kernel::build_kernel()?;
     let mut accelerators = Vec::new();
-    match kvm_usable() {
-        Ok(()) => accelerators.push(Accelerator::Kvm),
-        Err(reason) => println!("skipping KVM: {reason}"),
+    if arguments.kvm {
+        match kvm_usable() {
+            Ok(()) => accelerators.push(Accelerator::Kvm),
+            Err(reason) => println!("skipping KVM: {reason}"),
+        }
     }
     if arguments.tcg {
         accelerators.push(Accelerator::Tcg);
+    }
+    if accelerators.is_empty() {
+        println!("nothing to measure: KVM is not usable or not chosen, and TCG is not chosen");
+        return Ok(ExitCode::FAILURE);
     }
     let mut failed = false;
     println!("== host baseline: pipe round trip between two processes");

@@ -32,8 +32,8 @@ pub(crate) use port_io::{IoWindow, PortConfigSpace};
 pub(crate) use tsc::{TscSource, discover_tsc_frequency};
 pub(crate) use user::{
     AddressSpace, MapError, PageRights, SYSCALL_INSTRUCTION_BYTES, SyscallFrame, USER_STACK_TOP,
-    USER_START, UserContext, current_root, enter as enter_user, resume_kernel,
-    supervisor_protection, switch_to_root, user_flags,
+    USER_START, UserContext, current_root, enter as enter_user, finish_unfinished_syscall,
+    resume_kernel, supervisor_protection, switch_to_root, user_flags,
 };
 
 /// Loads the GDT with its TSS, the IDT, masks the legacy interrupt controller and

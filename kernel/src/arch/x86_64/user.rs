@@ -25,10 +25,12 @@
 //! program's whole [`UserContext`] and `iretq`s into ring 3. The program comes back
 //! to the kernel by `syscall` (the shell saves every register on the one system-call
 //! stack, calls `syscall_dispatch` and returns with `sysretq`) or by an interrupt or
-//! exception (on its IST stack). When the program must leave the CPU (it waits,
-//! its time slice is over, it ended), the kernel copies its registers into its
-//! context and [`resume_kernel`] abandons whichever stack it runs on and returns
-//! from [`enter`]. So no kernel stack ever holds a waiting program's state: one
+//! exception (on its IST stack). Under a hypervisor that leaves `syscall` in ring
+//! 3, the call arrives as a page fault on the shell's first instruction and is
+//! finished from there (see [`finish_unfinished_syscall`]). When the program must
+//! leave the CPU (it waits, its time slice is over, it ended), the kernel copies its
+//! registers into its context and [`resume_kernel`] abandons whichever stack it runs
+//! on and returns from [`enter`]. So no kernel stack ever holds a waiting program's state: one
 //! system-call stack serves every process, on one CPU. A program never chooses the
 //! flags it runs with: they pass through [`user_flags`].
 
@@ -42,8 +44,9 @@ use x86_64::registers::rflags::RFlags;
 use x86_64::structures::paging::{PageTable, PageTableFlags, PhysFrame};
 use x86_64::{PhysAddr, VirtAddr};
 
-use super::cpu::no_execute_supported;
+use super::cpu::{no_execute_supported, under_hypervisor};
 use super::gdt;
+use super::interrupts::TrapFrame;
 
 /// The first address a program may use.
 pub(crate) const USER_START: u64 = 0x0000_4000_0000_0000;
@@ -313,6 +316,8 @@ syscall_entry:
     cld
     mov rdi, rsp
     call syscall_dispatch
+    cmp byte ptr [rip + syscall_return_by_iretq], 0
+    jne 2f
     pop rax
     pop rdi
     pop rsi
@@ -331,6 +336,32 @@ syscall_entry:
     pop rsp
     sysretq
 
+    // The same return through an `iretq` frame built below the saved registers
+    // (see `finish_unfinished_syscall`). A memory operand based on `rsp` is read
+    // before `push` moves `rsp`, so each offset counts the pushes before it.
+2:
+    push qword ptr [rip + syscall_user_data]
+    push qword ptr [rsp + 8 + 120]
+    push qword ptr [rsp + 16 + 64]
+    push qword ptr [rip + syscall_user_code]
+    push qword ptr [rsp + 32 + 56]
+    mov rax, [rsp + 40 + 0]
+    mov rdi, [rsp + 40 + 8]
+    mov rsi, [rsp + 40 + 16]
+    mov rdx, [rsp + 40 + 24]
+    mov r10, [rsp + 40 + 32]
+    mov r8, [rsp + 40 + 40]
+    mov r9, [rsp + 40 + 48]
+    mov rcx, [rsp + 40 + 56]
+    mov r11, [rsp + 40 + 64]
+    mov rbx, [rsp + 40 + 72]
+    mov rbp, [rsp + 40 + 80]
+    mov r12, [rsp + 40 + 88]
+    mov r13, [rsp + 40 + 96]
+    mov r14, [rsp + 40 + 104]
+    mov r15, [rsp + 40 + 112]
+    iretq
+
     .section .bss.user_mode, "aw", @nobits
     .balign 8
 user_resume_rsp:
@@ -340,6 +371,15 @@ syscall_user_rsp:
     .global syscall_kernel_stack
 syscall_kernel_stack:
     .quad 0
+    .global syscall_user_code
+syscall_user_code:
+    .quad 0
+    .global syscall_user_data
+syscall_user_data:
+    .quad 0
+    .global syscall_return_by_iretq
+syscall_return_by_iretq:
+    .byte 0
 "#
 );
 
@@ -348,6 +388,9 @@ unsafe extern "C" {
     fn user_resume() -> !;
     fn syscall_entry();
     static mut syscall_kernel_stack: u64;
+    static mut syscall_user_code: u64;
+    static mut syscall_user_data: u64;
+    static mut syscall_return_by_iretq: u8;
 }
 
 /// Turns on `syscall`/`sysret` and, where the CPU has them, SMEP and SMAP: the
@@ -357,9 +400,14 @@ pub(crate) fn init() {
     init_system_calls();
     let top = (&raw const SYSCALL_STACK) as u64 + SYSCALL_STACK_BYTES as u64;
     gdt::set_kernel_stack(top);
-    // SAFETY: the shell reads this word only on `syscall`, which no program can make
-    // before one is entered, after this.
-    unsafe { (&raw mut syscall_kernel_stack).write(top) };
+    let selectors = gdt::selectors();
+    // SAFETY: the shell reads these words only on `syscall`, which no program can
+    // make before one is entered, after this.
+    unsafe {
+        (&raw mut syscall_kernel_stack).write(top);
+        (&raw mut syscall_user_code).write(u64::from(selectors.user_code.0));
+        (&raw mut syscall_user_data).write(u64::from(selectors.user_data.0));
+    }
     let leaf_7 = if super::cpu::cpuid(0).eax >= 7 {
         core::arch::x86_64::__cpuid_count(7, 0).ebx
     } else {
@@ -409,6 +457,52 @@ fn init_system_calls() {
     // `STAR` are set above, so a `syscall` lands in `syscall_entry`.
     unsafe { Efer::update(|flags| flags.insert(EferFlags::SYSTEM_CALL_EXTENSIONS)) };
 }
+
+/// The page-fault error code bits of an instruction fetch made in ring 3.
+const USER_FETCH_FAULT: u64 = (1 << 2) | (1 << 4);
+
+/// Finishes a `syscall` that a hypervisor left half done, and says whether it did.
+///
+/// Some hypervisors emulate `syscall` from ring 3 only in part: they load `rcx`,
+/// `r11`, the masked flags and `rip` from `LSTAR`, but leave the CPU in ring 3 on
+/// the program's segments. (Seen on a KVM whose guest kernel runs emulated: every
+/// program's first call faulted on fetching `syscall_entry` from user mode.) The
+/// fetch then faults, and the fault's frame holds exactly the registers `syscall`
+/// would have handed the shell. So `frame` is turned into the entry the CPU should
+/// have made: ring 0, interrupts off, at `syscall_entry` with the program's stack
+/// pointer, where the shell runs as always. From then on the shell returns with
+/// `iretq`, because such a hypervisor cannot be trusted to leave ring 0 on `sysretq`
+/// either.
+///
+/// Only under a hypervisor (CPUID says so), and only for a ring-3 fetch of the
+/// entry itself. A program that jumps there on purpose makes a system call with
+/// registers it chose: what `syscall` already lets it do, since the shell checks the
+/// return address and the flags as for any call.
+pub(crate) fn finish_unfinished_syscall(frame: &mut TrapFrame, fault_address: u64) -> bool {
+    let entry = syscall_entry as *const () as u64;
+    let unfinished = frame.vector == PAGE_FAULT_VECTOR
+        && frame.cs & 3 == 3
+        && frame.rip == entry
+        && fault_address == entry
+        && frame.error_code & USER_FETCH_FAULT == USER_FETCH_FAULT
+        && under_hypervisor();
+    if !unfinished {
+        return false;
+    }
+    // SAFETY: a byte the shell reads only after `syscall_dispatch`; this runs with
+    // interrupts off on the only CPU, between two system calls.
+    unsafe { (&raw mut syscall_return_by_iretq).write(1) };
+    let selectors = gdt::selectors();
+    frame.cs = u64::from(selectors.kernel_code.0);
+    frame.ss = u64::from(selectors.kernel_data.0);
+    frame.rflags = KERNEL_ENTRY_FLAGS;
+    true
+}
+
+/// The page-fault vector.
+const PAGE_FAULT_VECTOR: u64 = 14;
+/// The flags the shell starts with: only the bit that is always one (interrupts off).
+const KERNEL_ENTRY_FLAGS: u64 = 1 << 1;
 
 /// Runs the program of the active address space from `context` until it leaves the
 /// CPU and [`resume_kernel`] is called: it waits, its time is up or it ended.
@@ -571,8 +665,17 @@ impl AddressSpace {
         Some(current + (address & (PAGE_SIZE - 1)))
     }
 
-    /// Makes this space the live one.
+    /// Whether these are the tables the CPU runs on.
+    pub(crate) fn is_live(&self) -> bool {
+        current_root() == self.root
+    }
+
+    /// Makes this space the live one (no CR3 write, and so no TLB flush, when it
+    /// already is).
     pub(crate) fn activate(&self) {
+        if self.is_live() {
+            return;
+        }
         let frame = PhysFrame::containing_address(PhysAddr::new(self.root));
         // SAFETY: the space holds every kernel entry unchanged, so the running code,
         // its stack and all kernel data stay mapped at the same addresses.
