@@ -271,4 +271,19 @@ pub(crate) fn hash_literal(schema: &Schema, node: NodeIndex) -> String {
     literal
 }
 
+/// The Rust type of an unnamed `[]uint8` (and so of `[]byte`).
+const BYTE_VECTOR: &str = "::ethos_typesys::__private::Vec<u8>";
+
+/// What goes before a field or newtype content of Rust type `rust_type`: the `serde`
+/// attribute that moves a byte vector as one slice (see
+/// `ethos_typesys::wire::byte_sequence`), or nothing. The bytes on the wire are
+/// the same either way.
+pub(crate) fn field_attribute(rust_type: &str) -> &'static str {
+    if rust_type == BYTE_VECTOR {
+        "#[serde(with = \"::ethos_typesys::wire::byte_sequence\")] "
+    } else {
+        ""
+    }
+}
+
 pub(crate) const DERIVES: &str = "#[derive(Clone, Debug, PartialEq, ::ethos_typesys::serde::Serialize, ::ethos_typesys::serde::Deserialize)]\n#[serde(crate = \"::ethos_typesys::serde\")]\n";

@@ -5,7 +5,7 @@ use alloc::collections::BTreeSet;
 use alloc::format;
 use alloc::string::String;
 
-use super::{CodegenError, DERIVES, Names, hash_literal, identifier, snake_case};
+use super::{CodegenError, DERIVES, Names, field_attribute, hash_literal, identifier, snake_case};
 use crate::etn::Schema;
 use crate::graph::{Kind, Member, NodeIndex};
 
@@ -34,7 +34,8 @@ pub(super) fn emit(
                         return Err(CodegenError::NameCollision(variant_name));
                     }
                     let payload = names.rust_type(schema, variant.node);
-                    output.push_str(&format!("    {variant_name}({payload}),\n"));
+                    let attribute = field_attribute(&payload);
+                    output.push_str(&format!("    {variant_name}({attribute}{payload}),\n"));
                 }
                 output.push_str("}\n\n");
             }
@@ -44,7 +45,8 @@ pub(super) fn emit(
                 let inner = names.kind_type(schema, node);
                 output.push_str(&format!("/// ETN type `{}`.\n", declaration.name));
                 output.push_str(DERIVES);
-                output.push_str(&format!("pub struct {name}(pub {inner});\n\n"));
+                let attribute = field_attribute(&inner);
+                output.push_str(&format!("pub struct {name}({attribute}pub {inner});\n\n"));
             }
         }
         emit_hash(schema, name, node, output);
@@ -71,7 +73,8 @@ pub(super) fn emit_struct(
             return Err(CodegenError::NameCollision(format!("{name}::{field_name}")));
         }
         let field_type = names.rust_type(schema, field.node);
-        output.push_str(&format!("    pub {field_name}: {field_type},\n"));
+        let attribute = field_attribute(&field_type);
+        output.push_str(&format!("    {attribute}pub {field_name}: {field_type},\n"));
     }
     output.push_str("}\n\n");
     Ok(())
