@@ -28,8 +28,7 @@ pub(crate) fn handle(frame: &mut TrapFrame) {
             } else {
                 0
             };
-            if arch::finish_unfinished_syscall(frame, address) {
-                report_unfinished_syscalls();
+            if vector == PAGE_FAULT && arch::finish_unfinished_syscall(frame, address) {
                 return;
             }
             user_mode::user_fault(frame, address);
@@ -57,17 +56,6 @@ pub(crate) fn handle(frame: &mut TrapFrame) {
     }
     if frame.cs & 3 == 3 {
         user_mode::after_user_interrupt(frame);
-    }
-}
-
-/// Says once that system calls come through the page-fault path on this machine.
-fn report_unfinished_syscalls() {
-    static REPORTED: AtomicBool = AtomicBool::new(false);
-    if !REPORTED.swap(true, Ordering::Relaxed) {
-        tracing::warn!(
-            "the hypervisor leaves `syscall` in ring 3; system calls are finished from the \
-             page fault it causes and return with iretq"
-        );
     }
 }
 

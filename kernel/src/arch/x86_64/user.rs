@@ -461,7 +461,8 @@ fn init_system_calls() {
 /// The page-fault error code bits of an instruction fetch made in ring 3.
 const USER_FETCH_FAULT: u64 = (1 << 2) | (1 << 4);
 
-/// Finishes a `syscall` that a hypervisor left half done, and says whether it did.
+/// Finishes a `syscall` that a hypervisor left half done, and says whether it did;
+/// `frame` must be a page fault's.
 ///
 /// Some hypervisors emulate `syscall` from ring 3 only in part: they load `rcx`,
 /// `r11`, the masked flags and `rip` from `LSTAR`, but leave the CPU in ring 3 on
@@ -480,18 +481,26 @@ const USER_FETCH_FAULT: u64 = (1 << 2) | (1 << 4);
 /// return address and the flags as for any call.
 pub(crate) fn finish_unfinished_syscall(frame: &mut TrapFrame, fault_address: u64) -> bool {
     let entry = syscall_entry as *const () as u64;
-    let unfinished = frame.vector == PAGE_FAULT_VECTOR
-        && frame.cs & 3 == 3
+    // SAFETY: a byte written only below, read with interrupts off on the only CPU.
+    let seen_before = unsafe { (&raw const syscall_return_by_iretq).read() } != 0;
+    // CPUID exits to the hypervisor, so it is asked only until the first such call.
+    let unfinished = frame.cs & 3 == 3
         && frame.rip == entry
         && fault_address == entry
         && frame.error_code & USER_FETCH_FAULT == USER_FETCH_FAULT
-        && under_hypervisor();
+        && (seen_before || under_hypervisor());
     if !unfinished {
         return false;
     }
-    // SAFETY: a byte the shell reads only after `syscall_dispatch`; this runs with
-    // interrupts off on the only CPU, between two system calls.
-    unsafe { (&raw mut syscall_return_by_iretq).write(1) };
+    if !seen_before {
+        // SAFETY: a byte the shell reads only after `syscall_dispatch`; this runs
+        // with interrupts off on the only CPU, between two system calls.
+        unsafe { (&raw mut syscall_return_by_iretq).write(1) };
+        tracing::warn!(
+            "the hypervisor leaves `syscall` in ring 3; system calls are finished from the \
+             page fault it causes and return with iretq"
+        );
+    }
     let selectors = gdt::selectors();
     frame.cs = u64::from(selectors.kernel_code.0);
     frame.ss = u64::from(selectors.kernel_data.0);
@@ -499,8 +508,6 @@ pub(crate) fn finish_unfinished_syscall(frame: &mut TrapFrame, fault_address: u6
     true
 }
 
-/// The page-fault vector.
-const PAGE_FAULT_VECTOR: u64 = 14;
 /// The flags the shell starts with: only the bit that is always one (interrupts off).
 const KERNEL_ENTRY_FLAGS: u64 = 1 << 1;
 
