@@ -5,6 +5,7 @@
 mod bench;
 mod bench_drivers;
 mod bench_ipc;
+mod check;
 mod run;
 mod test;
 
@@ -60,6 +61,9 @@ enum Task {
     /// Run every host test (cargo test) and every QEMU system test; ends with
     /// `N passed, N failed, N skipped` and fails if any test failed.
     Test(test::TestArguments),
+    /// The gate before the tests: `cargo fmt --check`, and clippy with `-D warnings`
+    /// for the host crates and for the kernel target (the kernel and the programs).
+    Check,
     /// Benchmarks.
     Bench {
         #[command(subcommand)]
@@ -96,6 +100,7 @@ fn main() -> ExitCode {
         } => image(platform, &command_line),
         Task::Run(arguments) => run::run(&arguments),
         Task::Test(arguments) => test::test(&arguments),
+        Task::Check => check::check(),
         Task::Bench {
             benchmark: Benchmark::Boot(arguments),
         } => bench::boot(&arguments),

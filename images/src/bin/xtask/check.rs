@@ -1,0 +1,86 @@
+//! `cargo xtask check`: the gate every change passes before its tests run.
+//!
+//! Formatting (`cargo fmt --check`) over the whole workspace, then clippy with
+//! `-D warnings` twice: once for the host (every workspace crate, tests and examples
+//! included) and once for `x86_64-unknown-none` (the kernel and the programs, each
+//! built from the directory whose `.cargo/config.toml` sets its code generation, as
+//! `cargo xtask build` builds them). Every step runs even when one fails, so one run
+//! lists every finding; the command fails if any step did.
+
+use std::path::PathBuf;
+use std::process::{Command, ExitCode};
+
+use ethos_images::kernel::TARGET;
+use ethos_images::{XtaskError, command, prerequisites, workspace_root};
+
+/// The packages built for the kernel target, and the directory each is built from.
+const KERNEL_TARGET_PACKAGES: [(&[&str], &str); 2] = [
+    (&["ethos-kernel"], "."),
+    (&["hello", "system-test-programs"], "images/programs"),
+];
+
+/// One step of the gate: what it checks and the command that checks it.
+struct Step {
+    what: String,
+    command: Command,
+}
+
+fn cargo(directory: PathBuf, arguments: &[&str]) -> Command {
+    let mut command = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
+    command.current_dir(directory).args(arguments);
+    command
+}
+
+fn steps() -> Vec<Step> {
+    let root = workspace_root();
+    let mut steps = vec![
+        Step {
+            what: "formatting".into(),
+            command: cargo(root.clone(), &["fmt", "--all", "--check"]),
+        },
+        Step {
+            what: "clippy, host".into(),
+            command: cargo(
+                root.clone(),
+                &[
+                    "clippy",
+                    "--workspace",
+                    "--all-targets",
+                    "--",
+                    "-D",
+                    "warnings",
+                ],
+            ),
+        },
+    ];
+    for (packages, directory) in KERNEL_TARGET_PACKAGES {
+        let mut arguments = vec!["clippy", "--target", TARGET];
+        for package in packages {
+            arguments.extend(["-p", package]);
+        }
+        arguments.extend(["--", "-D", "warnings"]);
+        steps.push(Step {
+            what: format!("clippy, {TARGET}: {}", packages.join(", ")),
+            command: cargo(root.join(directory), &arguments),
+        });
+    }
+    steps
+}
+
+pub(crate) fn check() -> Result<ExitCode, XtaskError> {
+    prerequisites::ensure_kernel_target()?;
+    let mut failed = Vec::new();
+    for mut step in steps() {
+        if let Err(error) = command::run(&mut step.command) {
+            eprintln!("error: {error}");
+            failed.push(step.what);
+        }
+    }
+    if failed.is_empty() {
+        println!("check passed: formatting and clippy (host and {TARGET})");
+        Ok(ExitCode::SUCCESS)
+    } else {
+        println!("check failed: {}", failed.join("; "));
+        Ok(ExitCode::FAILURE)
+    }
+}
