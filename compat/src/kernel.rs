@@ -154,26 +154,21 @@ pub struct RawAnswer {
 
 impl RawAnswer {
     /// A success answering `value`.
-    pub const fn ok(value: u64) -> RawAnswer {
-        RawAnswer { status: 0, value }
+    pub fn ok(value: u64) -> RawAnswer {
+        let (status, value) = Status::to_registers(Ok(value));
+        RawAnswer { status, value }
     }
 
     /// A failure with `status`.
-    pub const fn failed(status: Status) -> RawAnswer {
-        RawAnswer {
-            status: status.code() as u64,
-            value: 0,
-        }
+    pub fn failed(status: Status) -> RawAnswer {
+        let (status, value) = Status::to_registers(Err(status));
+        RawAnswer { status, value }
     }
 
     /// The value, or the status the call failed with. A code this library does not
     /// know (a newer kernel's) reads as [`Status::NotSupported`].
     pub fn result(self) -> Result<u64, Status> {
-        match Status::from_code(self.status) {
-            Some(Status::Ok) => Ok(self.value),
-            Some(status) => Err(status),
-            None => Err(Status::NotSupported),
-        }
+        Status::from_registers(self.status, self.value)
     }
 }
 

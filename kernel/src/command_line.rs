@@ -10,7 +10,7 @@
 
 use core::fmt;
 
-use crate::self_tests::KernelTest;
+use ethos_abi::KernelTest;
 
 /// How verbose the console log is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]

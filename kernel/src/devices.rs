@@ -8,52 +8,7 @@
 
 use core::fmt;
 
-/// A class of device the kernel can use.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum DeviceClass {
-    Network,
-    Block,
-    Entropy,
-    Console,
-}
-
-impl DeviceClass {
-    /// Every class, in the order the kernel reports them.
-    pub const ALL: [DeviceClass; 4] = [
-        DeviceClass::Network,
-        DeviceClass::Block,
-        DeviceClass::Entropy,
-        DeviceClass::Console,
-    ];
-
-    /// A short lower-case name used in reports and logs.
-    pub const fn name(self) -> &'static str {
-        match self {
-            DeviceClass::Network => "network",
-            DeviceClass::Block => "block",
-            DeviceClass::Entropy => "entropy",
-            DeviceClass::Console => "console",
-        }
-    }
-}
-
-/// Which backend drives a device: the regression matrix's backend column.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Backend {
-    /// A driver written in Rust in this kernel.
-    Native,
-    /// A NetBSD driver in a rump kernel.
-    Rump,
-}
-
-impl Backend {
-    pub const fn name(self) -> &'static str {
-        match self {
-            Backend::Native => "native",
-            Backend::Rump => "rump",
-        }
-    }
-}
+pub use ethos_abi::drivers::{Backend, DeviceClass};
 
 /// Why a block request failed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -7,11 +7,11 @@
 use core::fmt::{self, Write};
 use core::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
+use ethos_abi::KernelTest;
 use ethos_abi::report::contract::PAGE_FAULT_ADDRESS;
 use ethos_abi::{ExitCode, Report};
 use ethos_kernel::heap_stress;
 use ethos_kernel::memory_map::PAGE_SIZE;
-use ethos_kernel::self_tests::KernelTest;
 
 use crate::console::{self, LineBuffer};
 use crate::{arch, boot_image, driver_tests, memory, net_tests, random_tests, time, user_tests};

@@ -22,4 +22,3 @@ pub mod pci;
 pub mod process_model;
 pub mod program_image;
 pub mod random;
-pub mod self_tests;

@@ -51,9 +51,9 @@ mod user_tests;
 mod kernel {
     use core::fmt::{self, Write};
 
+    use ethos_abi::KernelTest;
     use ethos_abi::{ExitCode, Report};
     use ethos_kernel::command_line::CommandLine;
-    use ethos_kernel::self_tests::KernelTest;
 
     use crate::console::{self, LineBuffer};
     use crate::{arch, boot_info, drivers, init, kernel_tests, logging, memory, time};

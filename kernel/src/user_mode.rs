@@ -336,16 +336,7 @@ unsafe extern "C" fn syscall_dispatch(frame: *mut SyscallFrame) {
 }
 
 fn answer(frame: &mut SyscallFrame, result: Result<u64, Status>) -> Next {
-    match result {
-        Ok(value) => {
-            frame.rax = u64::from(Status::Ok.code());
-            frame.rdx = value;
-        }
-        Err(status) => {
-            frame.rax = u64::from(status.code());
-            frame.rdx = 0;
-        }
-    }
+    (frame.rax, frame.rdx) = Status::to_registers(result);
     Next::Return
 }
 
@@ -415,8 +406,7 @@ fn fork(
         return answer(frame, Err(Status::LimitReached));
     };
     let mut context = UserContext::after_system_call(frame);
-    context.rax = u64::from(Status::Ok.code());
-    context.rdx = 0;
+    (context.rax, context.rdx) = Status::to_registers(Ok(0));
     let child_task = Task::new(
         task.user.clone(),
         task.program.clone(),

@@ -15,6 +15,8 @@ use std::time::{Duration, Instant};
 use crate::harness::{self, Expectation, Transcript, Verdict};
 use crate::matrix_host::{free_udp_port, udp_echo_client};
 use crate::qemu::{Accelerator, Machine, QemuConfig};
+use crate::system::command_line;
+use ethos_abi::KernelTest;
 use ethos_abi::drivers::UDP_ECHO_STOP;
 
 /// What one backend measured on one accelerator.
@@ -37,7 +39,7 @@ fn timeout(accelerator: Accelerator) -> Duration {
     }
 }
 
-fn judged(transcript: &Transcript, test: &'static str) -> Result<(), String> {
+fn judged(transcript: &Transcript, test: KernelTest) -> Result<(), String> {
     match harness::judge(transcript, &Expectation::Pass { test }) {
         Verdict::Passed => Ok(()),
         Verdict::Failed(reason) | Verdict::Skipped(reason) => Err(reason),
@@ -74,7 +76,12 @@ fn measure_udp(
     figures: &mut DriverFigures,
 ) -> Result<(), String> {
     let port = free_udp_port().ok_or("no free UDP port")?;
-    let mut config = QemuConfig::pvh(kernel, "test=udp_echo", Machine::Pc, accelerator);
+    let mut config = QemuConfig::pvh(
+        kernel,
+        &command_line(Some(KernelTest::UdpEcho), ""),
+        Machine::Pc,
+        accelerator,
+    );
     config.extra = arguments(&format!(
         "-netdev user,id=n0,hostfwd=udp:127.0.0.1:{port}-:7 \
          -device virtio-net-pci,netdev=n0,disable-legacy=on"
@@ -85,7 +92,7 @@ fn measure_udp(
     let client = udp_echo_client(port, datagrams, limit / 2);
     let transcript = guest.join().map_err(|_| "the QEMU thread panicked")?;
     let summary = client?;
-    judged(&transcript, "udp_echo")?;
+    judged(&transcript, KernelTest::UdpEcho)?;
     let seconds = summary.elapsed.as_secs_f64().max(1e-9);
     figures.udp_mbit_per_s = Some(summary.bytes as f64 * 8.0 / seconds / 1e6);
     figures.udp_round_trip_us = Some(summary.mean_round_trip.as_secs_f64() * 1e6);
@@ -106,7 +113,12 @@ fn measure_block(
     fs::File::create(&disk)
         .and_then(|file| file.set_len(disk_mib * 1024 * 1024))
         .map_err(|error| format!("{}: {error}", disk.display()))?;
-    let mut config = QemuConfig::pvh(kernel, "test=block", Machine::Pc, accelerator);
+    let mut config = QemuConfig::pvh(
+        kernel,
+        &command_line(Some(KernelTest::Block), ""),
+        Machine::Pc,
+        accelerator,
+    );
     config.extra = arguments(&format!(
         "-drive file={},format=raw,if=none,id=d0,cache=none \
          -device virtio-blk-pci,drive=d0,disable-legacy=on",
@@ -116,7 +128,7 @@ fn measure_block(
     let transcript = harness::run(&config, limit);
     let rate = |name| transcript.metric(name).map(|kib| kib as f64 * 1024.0 / 1e6);
     let _ = fs::remove_file(&disk);
-    judged(&transcript, "block")?;
+    judged(&transcript, KernelTest::Block)?;
     figures.block_write_mb_per_s = Some(rate("block_write_rate").ok_or("no block_write_rate")?);
     figures.block_read_mb_per_s = Some(rate("block_read_rate").ok_or("no block_read_rate")?);
     Ok(())

@@ -12,7 +12,7 @@ use std::process::Stdio;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use ethos_abi::{ExitCode, Report};
+use ethos_abi::{ExitCode, KernelTest, Report};
 
 use crate::qemu::{QemuConfig, QemuProcess};
 
@@ -227,7 +227,7 @@ fn classify(status: std::process::ExitStatus) -> RunEnd {
 #[derive(Clone, Copy, Debug)]
 pub enum Expectation {
     /// The named kernel test reaches `test-pass` and the kernel exits with success.
-    Pass { test: &'static str },
+    Pass { test: KernelTest },
     /// The run ends with `code`, and `check` accepts the transcript.
     Ends {
         code: ExitCode,
@@ -254,6 +254,7 @@ pub fn judge(transcript: &Transcript, expectation: &Expectation) -> Verdict {
     }
     match expectation {
         Expectation::Pass { test } => {
+            let test = test.name();
             if let Some(reason) = reports.iter().find_map(|report| match report {
                 Report::TestFail { name, reason } => Some(format!("`{name}` failed: {reason}")),
                 _ => None,
@@ -268,7 +269,7 @@ pub fn judge(transcript: &Transcript, expectation: &Expectation) -> Verdict {
             }
             if !reports
                 .iter()
-                .any(|r| matches!(r, Report::TestPass { name } if name == test))
+                .any(|r| matches!(r, Report::TestPass { name } if *name == test))
             {
                 return Verdict::Failed(format!(
                     "no test-pass report for `{test}` ({})",
@@ -317,7 +318,9 @@ mod tests {
 
     #[test]
     fn a_pass_needs_ready_the_pass_report_and_the_success_code() {
-        let pass = Expectation::Pass { test: "heap" };
+        let pass = Expectation::Pass {
+            test: KernelTest::Heap,
+        };
         let good = transcript(
             &[
                 READY,
@@ -371,7 +374,9 @@ mod tests {
             RunEnd::Kernel(ExitCode::Success),
         );
         assert!(matches!(
-            judge(&garbled, &Expectation::Pass { test: "heap" }),
+            judge(&garbled, &Expectation::Pass {
+            test: KernelTest::Heap,
+        }),
             Verdict::Failed(reason) if reason.contains("malformed")
         ));
     }

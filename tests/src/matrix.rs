@@ -11,13 +11,13 @@ use std::fs;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use ethos_abi::Report;
+use ethos_abi::{KernelTest, Report};
 use std::net::Ipv4Addr;
 use std::sync::mpsc;
 
 use ethos_abi::drivers::{
-    BLOCK_PATTERN_SEED, HOST_PING_COUNT, NET_SERVING_METRIC, PATTERN_SECTOR, TAP_GUEST_NUMBER,
-    fill_sector_pattern, tap_guest_address, tap_guest_mac,
+    BLOCK_PATTERN_SEED, Backend, HOST_PING_COUNT, NET_SERVING_METRIC, PATTERN_SECTOR,
+    TAP_GUEST_NUMBER, fill_sector_pattern, tap_guest_address, tap_guest_mac,
 };
 
 use crate::harness::{self, Expectation, RunEnd, Transcript, Verdict};
@@ -27,22 +27,6 @@ use crate::matrix_host::{
 };
 use crate::qemu::{Accelerator, Machine, QemuConfig};
 use crate::system::{Inputs, Outcome};
-
-/// Which driver stack a row runs on.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Backend {
-    Native,
-    Rump,
-}
-
-impl Backend {
-    pub fn name(self) -> &'static str {
-        match self {
-            Backend::Native => "native",
-            Backend::Rump => "rump",
-        }
-    }
-}
 
 /// What a row does besides booting.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -87,7 +71,7 @@ pub struct MatrixRow {
     pub qemu_options: &'static str,
     pub backend: Backend,
     /// The kernel test (`test=NAME`).
-    pub test: &'static str,
+    pub test: KernelTest,
     pub scenario: Scenario,
 }
 
@@ -101,7 +85,7 @@ const fn row(
     name: &'static str,
     device_model: &'static str,
     qemu_options: &'static str,
-    test: &'static str,
+    test: KernelTest,
     scenario: Scenario,
 ) -> MatrixRow {
     MatrixRow {
@@ -123,14 +107,14 @@ pub fn rows() -> Vec<MatrixRow> {
             "matrix-virtio-net-legacy-ping",
             "virtio-net-pci (legacy)",
             "-netdev user,id=n0 -device virtio-net-pci,netdev=n0,disable-modern=on",
-            "net_ping",
+            KernelTest::NetPing,
             Kernel,
         ),
         row(
             "matrix-virtio-net-modern-ping",
             "virtio-net-pci (modern)",
             "-netdev user,id=n0 -device virtio-net-pci,netdev=n0,disable-legacy=on",
-            "net_ping",
+            KernelTest::NetPing,
             Kernel,
         ),
         row(
@@ -140,7 +124,7 @@ pub fn rows() -> Vec<MatrixRow> {
                 "-netdev user,id=n0,hostfwd=udp:127.0.0.1:{port}-:7",
                 " -device virtio-net-pci,netdev=n0,disable-modern=on"
             ),
-            "udp_echo",
+            KernelTest::UdpEcho,
             UdpEcho { datagrams: 10_000 },
         ),
         row(
@@ -150,14 +134,14 @@ pub fn rows() -> Vec<MatrixRow> {
                 "-netdev user,id=n0,hostfwd=udp:127.0.0.1:{port}-:7",
                 " -device virtio-net-pci,netdev=n0,disable-legacy=on"
             ),
-            "udp_echo",
+            KernelTest::UdpEcho,
             UdpEcho { datagrams: 10_000 },
         ),
         row(
             "matrix-virtio-net-socket-peers",
             "virtio-net-pci (modern and legacy)",
             "-netdev socket,id=n0,{peer} -device virtio-net-pci,netdev=n0,mac={mac},{generation}",
-            "net_peer",
+            KernelTest::NetPeer,
             Peers,
         ),
         row(
@@ -167,7 +151,7 @@ pub fn rows() -> Vec<MatrixRow> {
                 "-netdev tap,id=n0,ifname={tap},script=no,downscript=no",
                 " -device virtio-net-pci,netdev=n0,mac={tap_mac},disable-modern=on"
             ),
-            "net_serve",
+            KernelTest::NetServe,
             HostPing,
         ),
         row(
@@ -177,7 +161,7 @@ pub fn rows() -> Vec<MatrixRow> {
                 "-netdev tap,id=n0,ifname={tap},script=no,downscript=no",
                 " -device virtio-net-pci,netdev=n0,mac={tap_mac},disable-legacy=on"
             ),
-            "net_serve",
+            KernelTest::NetServe,
             HostPing,
         ),
         row(
@@ -187,7 +171,7 @@ pub fn rows() -> Vec<MatrixRow> {
                 "-drive file={disk},format=raw,if=none,id=d0",
                 " -device virtio-blk-pci,drive=d0,disable-modern=on,queue-size=16"
             ),
-            "block",
+            KernelTest::Block,
             BlockPattern,
         ),
         row(
@@ -197,7 +181,7 @@ pub fn rows() -> Vec<MatrixRow> {
                 "-drive file={disk},format=raw,if=none,id=d0",
                 " -device virtio-blk-pci,drive=d0,disable-legacy=on"
             ),
-            "block",
+            KernelTest::Block,
             BlockPattern,
         ),
         row(
@@ -207,21 +191,21 @@ pub fn rows() -> Vec<MatrixRow> {
                 "-drive file=blkdebug:{rules}:{disk},format=raw,if=none,id=d0",
                 " -device virtio-blk-pci,drive=d0,disable-legacy=on"
             ),
-            "block_faults",
+            KernelTest::BlockFaults,
             BlockFaults,
         ),
         row(
             "matrix-virtio-rng-legacy",
             "virtio-rng-pci (legacy)",
             "-device virtio-rng-pci,disable-modern=on",
-            "entropy",
+            KernelTest::Entropy,
             Kernel,
         ),
         row(
             "matrix-virtio-rng-modern",
             "virtio-rng-pci (modern)",
             "-device virtio-rng-pci,disable-legacy=on",
-            "entropy",
+            KernelTest::Entropy,
             Kernel,
         ),
         // The kernel test fails if a bound entropy device gave its generator nothing.
@@ -229,17 +213,23 @@ pub fn rows() -> Vec<MatrixRow> {
             "matrix-virtio-rng-random",
             "virtio-rng-pci (modern), seeding the kernel generator",
             "-device virtio-rng-pci,disable-legacy=on",
-            "random",
+            KernelTest::Random,
             Kernel,
         ),
         row(
             "matrix-virtio-net-modern-dhcp",
             "virtio-net-pci (modern), DHCP",
             "-netdev user,id=n0 -device virtio-net-pci,netdev=n0,disable-legacy=on",
-            "net_dhcp",
+            KernelTest::NetDhcp,
             Dhcp,
         ),
-        row("matrix-no-devices", "none", "", "devices", NoDevices),
+        row(
+            "matrix-no-devices",
+            "none",
+            "",
+            KernelTest::Devices,
+            NoDevices,
+        ),
         row(
             "matrix-pc-port-io",
             "virtio-blk-pci (modern) on the PC",
@@ -247,7 +237,7 @@ pub fn rows() -> Vec<MatrixRow> {
                 "-drive file={disk},format=raw,if=none,id=d0",
                 " -device virtio-blk-pci,drive=d0,disable-legacy=on"
             ),
-            "devices",
+            KernelTest::Devices,
             ConfigAccess { ecam: false },
         ),
         on_q35(row(
@@ -257,7 +247,7 @@ pub fn rows() -> Vec<MatrixRow> {
                 "-drive file={disk},format=raw,if=none,id=d0",
                 " -device virtio-blk-pci,drive=d0,disable-legacy=on"
             ),
-            "devices",
+            KernelTest::Devices,
             ConfigAccess { ecam: true },
         )),
         on_q35(row(
@@ -267,7 +257,7 @@ pub fn rows() -> Vec<MatrixRow> {
                 "-drive file={disk},format=raw,if=none,id=d0",
                 " -device virtio-blk-pci,drive=d0,disable-legacy=on"
             ),
-            "block",
+            KernelTest::Block,
             BlockInterrupts { msix: true },
         )),
         row(
@@ -277,7 +267,7 @@ pub fn rows() -> Vec<MatrixRow> {
                 "-drive file={disk},format=raw,if=none,id=d0",
                 " -device virtio-blk-pci,drive=d0,disable-modern=on,queue-size=16"
             ),
-            "block",
+            KernelTest::Block,
             BlockInterrupts { msix: false },
         ),
     ]
@@ -336,7 +326,7 @@ impl MatrixRow {
     fn config(&self, inputs: &Inputs, fill: &Fill) -> QemuConfig {
         let mut config = QemuConfig::pvh(
             &inputs.kernel,
-            &format!("test={}", self.test),
+            &format!("test={}", self.test.name()),
             self.machine,
             Accelerator::Tcg,
         );

@@ -253,7 +253,10 @@ const fn row(
         about,
         machine: Machine::Microvm,
         accelerator: Accelerator::Tcg,
-        media: Media::Pvh { command_line },
+        media: Media::Pvh {
+            test: None,
+            words: command_line,
+        },
         console: GuestConsole::Serial,
         expectation: Expectation::Ends {
             code: ExitCode::Success,

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use ethos_abi::report::contract::PAGE_FAULT_ADDRESS;
-use ethos_abi::{ExitCode, Report};
+use ethos_abi::{ExitCode, KernelTest, Report};
 
 use crate::harness::{self, Expectation, Transcript, Verdict};
 use crate::qemu::{Accelerator, BootMedia, GuestConsole, Machine, QemuConfig, kvm_usable};
@@ -15,8 +15,12 @@ use crate::qemu::{Accelerator, BootMedia, GuestConsole, Machine, QemuConfig, kvm
 /// What a row boots.
 #[derive(Clone, Copy, Debug)]
 pub enum Media {
-    /// The kernel ELF through PVH, with this command line.
-    Pvh { command_line: &'static str },
+    /// The kernel ELF through PVH, with a command line of `test=NAME` for the
+    /// kernel test (if any) followed by `words`.
+    Pvh {
+        test: Option<KernelTest>,
+        words: &'static str,
+    },
     /// The GRUB ISO built with `test=boot` (multiboot2 under SeaBIOS).
     BootIso,
 }
@@ -72,7 +76,7 @@ const fn pvh(
     about: &'static str,
     machine: Machine,
     accelerator: Accelerator,
-    command_line: &'static str,
+    (test, words): (Option<KernelTest>, &'static str),
     expectation: Expectation,
 ) -> SystemTest {
     SystemTest {
@@ -80,7 +84,7 @@ const fn pvh(
         about,
         machine,
         accelerator,
-        media: Media::Pvh { command_line },
+        media: Media::Pvh { test, words },
         cpu: None,
         console: GuestConsole::Serial,
         expectation,
@@ -196,12 +200,12 @@ fn printed(transcript: &Transcript, expected: &str) -> Result<(), String> {
 }
 
 fn user_hello_checked(transcript: &Transcript) -> Result<(), String> {
-    passed(transcript, "user_hello")?;
+    passed(transcript, KernelTest::UserHello)?;
     printed(transcript, HELLO_LINE)
 }
 
 fn user_pointers_checked(transcript: &Transcript) -> Result<(), String> {
-    passed(transcript, "user_pointers")?;
+    passed(transcript, KernelTest::UserPointers)?;
     printed(transcript, "user ethos: hello from ring 3")?;
     // `getUser` wrote the name onto the program's stack, which printed it.
     printed(transcript, "user ethos: ethos")
@@ -211,7 +215,7 @@ fn user_pointers_checked(transcript: &Transcript) -> Result<(), String> {
 const USER_FAULT_KERNEL_ADDRESS: u64 = 0x10_0000;
 
 fn user_fault_checked(transcript: &Transcript) -> Result<(), String> {
-    passed(transcript, "user_fault")?;
+    passed(transcript, KernelTest::UserFault)?;
     let faults: Vec<(u8, u64)> = reports(transcript)
         .iter()
         .filter_map(|report| match report {
@@ -275,7 +279,7 @@ fn seed_metric(transcript: &Transcript, name: &str) -> Result<u64, String> {
 
 /// The `random` test passed with a CPU instruction among the credited sources.
 fn random_from_cpu_checked(transcript: &Transcript) -> Result<(), String> {
-    passed(transcript, "random")?;
+    passed(transcript, KernelTest::Random)?;
     let sources = seed_sources(transcript)?;
     let cpu_bits = seed_metric(transcript, "random_rdseed_bits")?
         + seed_metric(transcript, "random_rdrand_bits")?;
@@ -296,7 +300,7 @@ fn random_from_cpu_checked(transcript: &Transcript) -> Result<(), String> {
 
 /// The `random` test passed on timing jitter alone.
 fn random_from_jitter_checked(transcript: &Transcript) -> Result<(), String> {
-    passed(transcript, "random")?;
+    passed(transcript, KernelTest::Random)?;
     let sources = seed_sources(transcript)?;
     if sources != ["jitter"] {
         return Err(format!("sources {sources:?}, expected jitter alone"));
@@ -333,7 +337,8 @@ pub fn metrics_match(transcript: &Transcript, expected: &[(&str, u64)]) -> Resul
     Ok(())
 }
 
-fn passed(transcript: &Transcript, test: &str) -> Result<(), String> {
+fn passed(transcript: &Transcript, test: KernelTest) -> Result<(), String> {
+    let test = test.name();
     reports(transcript)
         .iter()
         .any(|r| matches!(r, Report::TestPass { name } if *name == test))
@@ -352,32 +357,32 @@ pub fn all() -> Vec<SystemTest> {
             "PVH through SeaBIOS's option ROM, TCG",
             Pc,
             Tcg,
-            "test=boot",
-            pass("boot"),
+            run_test(KernelTest::Boot, ""),
+            pass(KernelTest::Boot),
         ),
         pvh(
             "boot-pvh-tcg-microvm",
             "PVH on microvm, TCG",
             Microvm,
             Tcg,
-            "test=boot",
-            pass("boot"),
+            run_test(KernelTest::Boot, ""),
+            pass(KernelTest::Boot),
         ),
         pvh(
             "boot-pvh-kvm-pc",
             "PVH through SeaBIOS's option ROM, KVM",
             Pc,
             Kvm,
-            "test=boot",
-            pass("boot"),
+            run_test(KernelTest::Boot, ""),
+            pass(KernelTest::Boot),
         ),
         pvh(
             "boot-pvh-kvm-microvm",
             "PVH on microvm, KVM",
             Microvm,
             Kvm,
-            "test=boot",
-            pass("boot"),
+            run_test(KernelTest::Boot, ""),
+            pass(KernelTest::Boot),
         ),
         SystemTest {
             name: "boot-iso-multiboot2",
@@ -387,7 +392,7 @@ pub fn all() -> Vec<SystemTest> {
             media: Media::BootIso,
             cpu: None,
             console: GuestConsole::Serial,
-            expectation: pass("boot"),
+            expectation: pass(KernelTest::Boot),
             must_fail_with: None,
             timeout: None,
             reports_initial_image: false,
@@ -397,23 +402,23 @@ pub fn all() -> Vec<SystemTest> {
             "LAPIC timer ticks agree with the TSC clock",
             Microvm,
             Tcg,
-            "test=timer",
-            pass("timer"),
+            run_test(KernelTest::Timer, ""),
+            pass(KernelTest::Timer),
         ),
         pvh(
             "timer-pit",
             "PIT fallback ticks agree with the TSC clock",
             Pc,
             Tcg,
-            "test=timer timer=pit",
-            pass("timer"),
+            run_test(KernelTest::Timer, "timer=pit"),
+            pass(KernelTest::Timer),
         ),
         pvh(
             "page-fault",
             "an unmapped read is caught and reported with its address",
             Microvm,
             Tcg,
-            "test=page_fault",
+            run_test(KernelTest::PageFault, ""),
             Expectation::Ends {
                 code: ExitCode::Success,
                 check: fault_at_contract_address,
@@ -424,7 +429,7 @@ pub fn all() -> Vec<SystemTest> {
             "an unexpected #UD is reported with registers and ends the run as a fault",
             Microvm,
             Tcg,
-            "test=invalid_opcode",
+            run_test(KernelTest::InvalidOpcode, ""),
             Expectation::Ends {
                 code: ExitCode::Fault,
                 check: invalid_opcode_reported,
@@ -435,23 +440,23 @@ pub fn all() -> Vec<SystemTest> {
             "heap stress: many sizes, freed, reused, contents checked",
             Microvm,
             Tcg,
-            "test=heap",
-            pass("heap"),
+            run_test(KernelTest::Heap, ""),
+            pass(KernelTest::Heap),
         ),
         pvh(
             "frames",
             "frame allocator on real memory",
             Microvm,
             Tcg,
-            "test=frames",
-            pass("frames"),
+            run_test(KernelTest::Frames, ""),
+            pass(KernelTest::Frames),
         ),
         pvh(
             "random-tcg-max",
             "the kernel generator seeded with RDRAND (TCG's `max` CPU) and jitter; 1 MiB checked",
             Microvm,
             Tcg,
-            "test=random",
+            run_test(KernelTest::Random, ""),
             Expectation::Ends {
                 code: ExitCode::Success,
                 check: random_from_cpu_checked,
@@ -464,7 +469,7 @@ pub fn all() -> Vec<SystemTest> {
                 "the kernel generator seeded from timing jitter alone (qemu64: no RDRAND, no RDSEED)",
                 Microvm,
                 Tcg,
-                "test=random",
+                run_test(KernelTest::Random, ""),
                 Expectation::Ends {
                     code: ExitCode::Success,
                     check: random_from_jitter_checked,
@@ -476,7 +481,7 @@ pub fn all() -> Vec<SystemTest> {
             "the hello program, loaded from its ELF file, prints in ring 3 and exits",
             Microvm,
             Tcg,
-            "test=user_hello",
+            run_test(KernelTest::UserHello, ""),
             Expectation::Ends {
                 code: ExitCode::Success,
                 check: user_hello_checked,
@@ -487,7 +492,7 @@ pub fn all() -> Vec<SystemTest> {
             "the hello program on the PC machine (SeaBIOS, legacy devices present)",
             Pc,
             Tcg,
-            "test=user_hello",
+            run_test(KernelTest::UserHello, ""),
             Expectation::Ends {
                 code: ExitCode::Success,
                 check: user_hello_checked,
@@ -498,7 +503,7 @@ pub fn all() -> Vec<SystemTest> {
             "a program's kernel, unmapped and read-only addresses are refused; its stack takes a result",
             Microvm,
             Tcg,
-            "test=user_pointers",
+            run_test(KernelTest::UserPointers, ""),
             Expectation::Ends {
                 code: ExitCode::Success,
                 check: user_pointers_checked,
@@ -509,7 +514,7 @@ pub fn all() -> Vec<SystemTest> {
             "programs reading a kernel address or running #UD are killed and reported, one that never ends is stopped; the kernel runs on",
             Microvm,
             Tcg,
-            "test=user_fault",
+            run_test(KernelTest::UserFault, ""),
             Expectation::Ends {
                 code: ExitCode::Success,
                 check: user_fault_checked,
@@ -520,7 +525,7 @@ pub fn all() -> Vec<SystemTest> {
             "user-pointers under KVM: every check of a call's pointers, with system calls made the way the hypervisor lets them",
             Microvm,
             Kvm,
-            "test=user_pointers",
+            run_test(KernelTest::UserPointers, ""),
             Expectation::Ends {
                 code: ExitCode::Success,
                 check: user_pointers_checked,
@@ -531,7 +536,7 @@ pub fn all() -> Vec<SystemTest> {
             "user-fault under KVM: faults kill only their program, the timer stops a spinning one, and hello's calls work after them",
             Microvm,
             Kvm,
-            "test=user_fault",
+            run_test(KernelTest::UserFault, ""),
             Expectation::Ends {
                 code: ExitCode::Success,
                 check: user_fault_checked,
@@ -544,8 +549,8 @@ pub fn all() -> Vec<SystemTest> {
                 "the embedded initial image is read, holds what images/boot/image.toml declares, and makes a process model",
                 Microvm,
                 Tcg,
-                "test=initial_image",
-                pass("initial_image"),
+                run_test(KernelTest::InitialImage, ""),
+                pass(KernelTest::InitialImage),
             )
         },
         pvh(
@@ -553,7 +558,7 @@ pub fn all() -> Vec<SystemTest> {
             "a panic exits with the failure code and its message",
             Microvm,
             Tcg,
-            "test=panic",
+            run_test(KernelTest::Panic, ""),
             Expectation::Ends {
                 code: ExitCode::Failure,
                 check: panic_reported,
@@ -564,7 +569,7 @@ pub fn all() -> Vec<SystemTest> {
             "a test name that does not exist is reported and fails the run",
             Microvm,
             Tcg,
-            "test=no_such_test",
+            words("test=no_such_test"),
             Expectation::Ends {
                 code: ExitCode::Failure,
                 check: unknown_test_reported,
@@ -575,7 +580,7 @@ pub fn all() -> Vec<SystemTest> {
             "an unknown command line word is reported and fails the run",
             Microvm,
             Tcg,
-            "bogus",
+            words("bogus"),
             Expectation::Ends {
                 code: ExitCode::Failure,
                 check: bad_word_reported,
@@ -588,8 +593,8 @@ pub fn all() -> Vec<SystemTest> {
                 "with console=debugcon the kernel speaks on port 0xe9 alone, as under Xen",
                 Microvm,
                 Tcg,
-                "console=debugcon test=boot",
-                pass("boot"),
+                run_test(KernelTest::Boot, "console=debugcon"),
+                pass(KernelTest::Boot),
             )
         },
         SystemTest {
@@ -599,13 +604,35 @@ pub fn all() -> Vec<SystemTest> {
                 "a kernel test that fails on purpose is judged failed by the harness",
                 Microvm,
                 Tcg,
-                "test=fail",
-                pass("fail"),
+                run_test(KernelTest::Fail, ""),
+                pass(KernelTest::Fail),
             )
         },
     ];
     rows.extend(crate::scenarios::all());
     rows
+}
+
+/// The words of a kernel test's row: `test=NAME` then the rest.
+pub(crate) const fn run_test(
+    test: KernelTest,
+    words: &'static str,
+) -> (Option<KernelTest>, &'static str) {
+    (Some(test), words)
+}
+
+/// A row's command line without a kernel test.
+pub(crate) const fn words(words: &'static str) -> (Option<KernelTest>, &'static str) {
+    (None, words)
+}
+
+/// The command line of a row: `test=NAME` for its kernel test, then its words.
+pub fn command_line(test: Option<KernelTest>, words: &str) -> String {
+    let test = test.map(|test| format!("test={}", test.name()));
+    test.into_iter()
+        .chain((!words.is_empty()).then(|| words.to_string()))
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 impl SystemTest {
@@ -615,9 +642,9 @@ impl SystemTest {
         config.console = self.console;
         config.cpu = self.cpu.map(str::to_string);
         config.media = match self.media {
-            Media::Pvh { command_line } => BootMedia::PvhKernel {
+            Media::Pvh { test, words } => BootMedia::PvhKernel {
                 kernel: inputs.kernel.clone(),
-                command_line: command_line.to_string(),
+                command_line: command_line(test, words),
             },
             Media::BootIso => BootMedia::Iso {
                 image: inputs.boot_iso.clone(),

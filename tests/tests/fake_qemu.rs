@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
 
-use ethos_abi::ExitCode;
+use ethos_abi::{ExitCode, KernelTest};
 use ethos_tests::harness::{self, Expectation, RunEnd, Verdict};
 use ethos_tests::qemu::{Accelerator, Machine, QemuConfig, QemuProcess};
 
@@ -73,7 +73,12 @@ fn a_reported_pass_with_the_success_code_passes() {
     let transcript = harness::run(&config("pass"), Duration::from_secs(20));
     assert_eq!(transcript.end, RunEnd::Kernel(ExitCode::Success));
     assert_eq!(
-        harness::judge(&transcript, &Expectation::Pass { test: "boot" }),
+        harness::judge(
+            &transcript,
+            &Expectation::Pass {
+                test: KernelTest::Boot
+            }
+        ),
         Verdict::Passed
     );
 }
@@ -82,7 +87,12 @@ fn a_reported_pass_with_the_success_code_passes() {
 fn the_success_code_alone_does_not_pass() {
     let transcript = harness::run(&config("silent-success"), Duration::from_secs(20));
     assert!(matches!(
-        harness::judge(&transcript, &Expectation::Pass { test: "boot" }),
+        harness::judge(
+            &transcript,
+            &Expectation::Pass {
+                test: KernelTest::Boot
+            }
+        ),
         Verdict::Failed(_)
     ));
 }
@@ -92,7 +102,12 @@ fn a_reported_failure_fails_with_its_reason() {
     let transcript = harness::run(&config("fail"), Duration::from_secs(20));
     assert_eq!(transcript.end, RunEnd::Kernel(ExitCode::Failure));
     assert_eq!(
-        harness::judge(&transcript, &Expectation::Pass { test: "boot" }),
+        harness::judge(
+            &transcript,
+            &Expectation::Pass {
+                test: KernelTest::Boot
+            }
+        ),
         Verdict::Failed("`boot` failed: it broke".into())
     );
 }
@@ -102,7 +117,7 @@ fn an_exit_without_the_kernel_code_fails() {
     let transcript = harness::run(&config("poweroff"), Duration::from_secs(20));
     assert_eq!(transcript.end, RunEnd::QemuStatus(0));
     assert!(matches!(
-        harness::judge(&transcript, &Expectation::Pass { test: "boot" }),
+        harness::judge(&transcript, &Expectation::Pass { test: KernelTest::Boot }),
         Verdict::Failed(reason) if reason.contains("status 0")
     ));
 }
@@ -111,7 +126,7 @@ fn an_exit_without_the_kernel_code_fails() {
 fn garbled_reports_fail() {
     let transcript = harness::run(&config("garbled"), Duration::from_secs(20));
     assert!(matches!(
-        harness::judge(&transcript, &Expectation::Pass { test: "boot" }),
+        harness::judge(&transcript, &Expectation::Pass { test: KernelTest::Boot }),
         Verdict::Failed(reason) if reason.contains("malformed")
     ));
 }

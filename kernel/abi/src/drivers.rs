@@ -1,9 +1,79 @@
-//! Contracts between the driver kernel tests and the host side that judges them: the
-//! disk pattern the block test writes (the host re-derives it to check the image
+//! Contracts between the drivers, the driver kernel tests and the host side that
+//! judges them: the device classes and backends (the matrix's columns), the disk
+//! pattern the block test writes (the host re-derives it to check the image
 //! file), the UDP echo port, the addresses of two guests on one socket network, and
 //! the addresses of a guest and its host on a tap network.
 //!
 //! Only definitions live here; nothing may allocate or depend on a driver.
+
+/// A class of device the kernel can use.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DeviceClass {
+    /// Ethernet frames.
+    Network,
+    /// Sectors of a disk.
+    Block,
+    /// Random bytes from the machine.
+    Entropy,
+    /// Text for a person.
+    Console,
+}
+
+impl DeviceClass {
+    /// Every class, in the order the kernel reports them.
+    pub const ALL: [DeviceClass; 4] = [
+        DeviceClass::Network,
+        DeviceClass::Block,
+        DeviceClass::Entropy,
+        DeviceClass::Console,
+    ];
+
+    /// A short lower-case name used in reports and logs.
+    pub const fn name(self) -> &'static str {
+        match self {
+            DeviceClass::Network => "network",
+            DeviceClass::Block => "block",
+            DeviceClass::Entropy => "entropy",
+            DeviceClass::Console => "console",
+        }
+    }
+}
+
+/// Which backend drives a device: the regression matrix's backend column.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    /// A driver written in Rust in this kernel.
+    Native,
+    /// A NetBSD driver in a rump kernel.
+    Rump,
+}
+
+impl Backend {
+    /// Every backend, in the order the kernel reports them.
+    pub const ALL: [Backend; 2] = [Backend::Native, Backend::Rump];
+
+    /// The name used in image descriptions, reports and the matrix.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Backend::Native => "native",
+            Backend::Rump => "rump",
+        }
+    }
+}
+
+impl Backend {
+    /// The backend with this name, if there is one.
+    pub fn from_name(name: &str) -> Option<Backend> {
+        Self::ALL.into_iter().find(|backend| backend.name() == name)
+    }
+}
+
+impl DeviceClass {
+    /// The class with this name, if there is one.
+    pub fn from_name(name: &str) -> Option<DeviceClass> {
+        Self::ALL.into_iter().find(|class| class.name() == name)
+    }
+}
 
 /// The seed the `block` kernel test writes its pattern with.
 pub const BLOCK_PATTERN_SEED: u64 = 0x4574_686f_7344_6973;

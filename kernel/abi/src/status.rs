@@ -71,6 +71,27 @@ impl Status {
             .find(|status| u64::from(status.code()) == code)
     }
 
+    /// How a call's result travels back to the program: `(rax, rdx)`, the status code
+    /// and the value. A failure carries the value 0. [`Status::from_registers`] is the
+    /// program's side of the same encoding.
+    pub fn to_registers(result: Result<u64, Status>) -> (u64, u64) {
+        match result {
+            Ok(value) => (u64::from(Status::Ok.code()), value),
+            Err(status) => (u64::from(status.code()), 0),
+        }
+    }
+
+    /// The result a program reads from `rax` and `rdx`. A code this side does not know
+    /// (a newer kernel's) reads as [`Status::NotSupported`]; [`Status::Ok`] itself is
+    /// never an error.
+    pub fn from_registers(status: u64, value: u64) -> Result<u64, Status> {
+        match Status::from_code(status) {
+            Some(Status::Ok) => Ok(value),
+            Some(status) => Err(status),
+            None => Err(Status::NotSupported),
+        }
+    }
+
     /// A sentence for logs and reports.
     pub const fn message(self) -> &'static str {
         match self {
@@ -115,5 +136,20 @@ mod tests {
     #[test]
     fn success_is_zero() {
         assert_eq!(Status::Ok.code(), 0);
+    }
+
+    #[test]
+    fn results_round_trip_through_registers() {
+        for value in [0, 1, u64::MAX] {
+            let (rax, rdx) = Status::to_registers(Ok(value));
+            assert_eq!((rax, rdx), (0, value));
+            assert_eq!(Status::from_registers(rax, rdx), Ok(value));
+        }
+        for status in Status::ALL.into_iter().skip(1) {
+            let (rax, rdx) = Status::to_registers(Err(status));
+            assert_eq!((rax, rdx), (u64::from(status.code()), 0));
+            assert_eq!(Status::from_registers(rax, rdx), Err(status));
+        }
+        assert_eq!(Status::from_registers(14, 5), Err(Status::NotSupported));
     }
 }

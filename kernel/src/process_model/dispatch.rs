@@ -66,17 +66,15 @@ pub fn system_call(
     number: u64,
     arguments: [u64; 6],
 ) -> (u64, u64) {
-    match Request::parse(number, arguments)
+    let result = Request::parse(number, arguments)
         .and_then(|request| dispatch(model, environment, process, request))
-    {
-        Ok(Answer::Value(value)) => (u64::from(Status::Ok.code()), value),
-        Ok(Answer::Exited(status)) => (u64::from(Status::Ok.code()), u64::from(status as u32)),
-        Ok(Answer::Forked(child)) | Ok(Answer::Killed(child)) => {
-            (u64::from(Status::Ok.code()), child.0)
-        }
-        Ok(Answer::Executed(_)) => (u64::from(Status::Ok.code()), 0),
-        Err(status) => (u64::from(status.code()), 0),
-    }
+        .map(|answer| match answer {
+            Answer::Value(value) => value,
+            Answer::Exited(status) => u64::from(status as u32),
+            Answer::Forked(child) | Answer::Killed(child) => child.0,
+            Answer::Executed(_) => 0,
+        });
+    Status::to_registers(result)
 }
 
 fn read_text(

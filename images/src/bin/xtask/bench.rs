@@ -6,9 +6,11 @@
 use std::process::ExitCode;
 use std::time::Duration;
 
+use ethos_abi::KernelTest;
 use ethos_images::{XtaskError, kernel, prerequisites};
 use ethos_tests::harness::{self, Expectation, Verdict};
 use ethos_tests::qemu::{Accelerator, Machine, QemuConfig, kvm_usable};
+use ethos_tests::system::command_line;
 
 #[derive(Debug, clap::Args)]
 pub(crate) struct BootArguments {
@@ -56,12 +58,22 @@ pub(crate) fn boot(arguments: &BootArguments) -> Result<ExitCode, XtaskError> {
     }
     let mut rows = Vec::new();
     for (machine, accelerator) in configurations {
-        let config = QemuConfig::pvh(&kernel, "test=boot", machine, accelerator);
+        let config = QemuConfig::pvh(
+            &kernel,
+            &command_line(Some(KernelTest::Boot), ""),
+            machine,
+            accelerator,
+        );
         println!("$ {}   (x{})", config.display(), arguments.boots);
         let (mut kernel_ms, mut host_ms, mut failures) = (Vec::new(), Vec::new(), 0);
         for _ in 0..arguments.boots {
             let transcript = harness::run(&config, Duration::from_secs(180));
-            let verdict = harness::judge(&transcript, &Expectation::Pass { test: "boot" });
+            let verdict = harness::judge(
+                &transcript,
+                &Expectation::Pass {
+                    test: KernelTest::Boot,
+                },
+            );
             match (
                 verdict,
                 transcript.kernel_boot_nanos(),

@@ -6,6 +6,7 @@ use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Command, ExitCode, Stdio};
 
+use ethos_abi::KernelTest;
 use ethos_images::inspect::{multiboot2_header, pvh_entry};
 use ethos_images::platform::{self, Platform};
 use ethos_images::{XtaskError, command, kernel, prerequisites, target_directory, workspace_root};
@@ -27,6 +28,11 @@ pub(crate) struct TestArguments {
     /// backend contains this text (every row when no text is given).
     #[arg(long, num_args = 0..=1, default_missing_value = "")]
     matrix: Option<String>,
+}
+
+/// The command line of images that only have to boot.
+fn boot_test() -> String {
+    system::command_line(Some(KernelTest::Boot), "")
 }
 
 /// What the features the rump kernel tests need (see rump-sys/README.md).
@@ -183,7 +189,7 @@ fn image_checks(kernel: &Path, tally: &mut Tally) -> Result<(), XtaskError> {
     check("image-damage-detected", tally, corrupted);
 
     let xen_directory = target_directory().join("images").join("test-xen");
-    let xen = platform::build_image(Platform::Xen, kernel, "test=boot", &xen_directory)?;
+    let xen = platform::build_image(Platform::Xen, kernel, &boot_test(), &xen_directory)?;
     let config_check = xen
         .iter()
         .find(|artifact| artifact.path.extension().is_some_and(|e| e == "cfg"))
@@ -226,7 +232,7 @@ pub(crate) fn test(arguments: &TestArguments) -> Result<ExitCode, XtaskError> {
     if !arguments.host_only {
         let iso_directory = target_directory().join("images").join("test-metal");
         let boot_iso =
-            platform::build_image(Platform::Metal, &kernel, "test=boot", &iso_directory)?
+            platform::build_image(Platform::Metal, &kernel, &boot_test(), &iso_directory)?
                 .into_iter()
                 .next()
                 .map(|artifact| artifact.path)
@@ -274,7 +280,7 @@ pub(crate) fn test(arguments: &TestArguments) -> Result<ExitCode, XtaskError> {
                 row.name,
                 row.device_model,
                 row.backend.name(),
-                row.test
+                row.test.name()
             );
             println!("$ {}", row.display(&inputs));
             let outcome = row.run(&inputs);

@@ -1,7 +1,8 @@
 //! The names of the in-kernel tests a command line can select with `test=NAME`.
 //!
-//! The bodies live with the platform (they touch the machine); the names live here so
-//! the parser, the kernel and host tests agree on them.
+//! The bodies live with the kernel's self-tests (they touch the machine); the names
+//! live here, once, so the command-line parser, the kernel and the harness's test
+//! table agree on them.
 
 /// One in-kernel test.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
