@@ -24,14 +24,14 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant as Clock};
 
 use ethos_abi::{Call, ProcessId, Status};
-use ethos_kernel::process_model::dispatch::{self, Environment};
-use ethos_kernel::process_model::events::Instant;
-use ethos_kernel::process_model::identity::{ProgramName, UserName};
-use ethos_kernel::process_model::request::UserRange;
-use ethos_kernel::process_model::{Configuration, ConfigurationError, ProcessModel};
+use ethos_core::process_model::dispatch::{self, Environment};
+use ethos_core::process_model::events::Instant;
+use ethos_core::process_model::identity::{ProgramName, UserName};
+use ethos_core::process_model::request::UserRange;
+use ethos_core::process_model::{Configuration, ConfigurationError, ProcessModel};
 
 /// The kernel core, for building a [`Configuration`].
-pub use ethos_kernel::process_model;
+pub use ethos_core::process_model;
 
 use crate::host::{Exited, install};
 use crate::kernel::{Argument, Kernel, RawAnswer, registers};

@@ -4,7 +4,7 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use ethos_kernel::initial_image::Counts;
+use ethos_core::initial_image::Counts;
 
 use crate::error::FileContext;
 use crate::initial_image::{LoadedDescription, PACKED};
@@ -19,6 +19,30 @@ pub const INITIAL_IMAGE_VARIABLE: &str = "ETHOS_INITIAL_IMAGE";
 /// The cargo binary that runs this xtask.
 fn cargo() -> Command {
     Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
+}
+
+/// Which kernel to build.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Flavour {
+    /// The kernel users boot: no in-kernel tests (`test=NAME` is refused).
+    Production,
+    /// With the in-kernel tests (`ethos-kernel`'s `selftest` feature), as the
+    /// system tests and the driver benchmarks boot it.
+    Selftest,
+}
+
+impl Flavour {
+    /// The flavour a command line needs: `test=NAME` runs an in-kernel test.
+    pub fn for_command_line(command_line: &str) -> Flavour {
+        if command_line
+            .split_whitespace()
+            .any(|word| word.starts_with("test="))
+        {
+            Flavour::Selftest
+        } else {
+            Flavour::Production
+        }
+    }
 }
 
 /// What a build produced.
@@ -36,7 +60,7 @@ pub struct Build {
 
 /// Builds the programs, packs the initial image, then builds the kernel in release
 /// mode embedding both (see the kernel's `build.rs`).
-pub fn build() -> Result<Build, XtaskError> {
+pub fn build(flavour: Flavour) -> Result<Build, XtaskError> {
     prerequisites::ensure_kernel_target()?;
     let description = LoadedDescription::load_default()?;
     let programs = build_programs(&description)?;
@@ -52,14 +76,18 @@ pub fn build() -> Result<Build, XtaskError> {
         }
     }
     build.env(INITIAL_IMAGE_VARIABLE, &initial_image);
-    command::run(build.current_dir(workspace_root()).args([
+    build.current_dir(workspace_root()).args([
         "build",
         "--release",
         "-p",
         "ethos-kernel",
         "--target",
         TARGET,
-    ]))?;
+    ]);
+    if flavour == Flavour::Selftest {
+        build.args(["--features", "selftest"]);
+    }
+    command::run(&mut build)?;
     Ok(Build {
         kernel: release_directory().join("ethos-kernel"),
         programs,
@@ -69,8 +97,8 @@ pub fn build() -> Result<Build, XtaskError> {
 }
 
 /// Builds everything and returns the path of the kernel's ELF.
-pub fn build_kernel() -> Result<PathBuf, XtaskError> {
-    build().map(|build| build.kernel)
+pub fn build_kernel(flavour: Flavour) -> Result<PathBuf, XtaskError> {
+    build(flavour).map(|build| build.kernel)
 }
 
 /// Where cargo puts release builds for the kernel target.

@@ -3,7 +3,9 @@
 //! Boot order: console and log, CPU tables, boot information and command line,
 //! memory (frames, page tables, heap), time (TSC, tick), interrupts on, devices
 //! (PCI probe, native drivers), the random generator's seed, ready. Then the test
-//! the command line names runs, or the kernel idles. Every failure on the way is
+//! the command line names runs (in a kernel built with the `selftest` feature), the
+//! init set it names runs, or the kernel idles. The machine is reached only
+//! through `ethos-platform-x86_64`; the decisions are `ethos-core`'s. Every failure on the way is
 //! reported on the console and ends the run with a code from `ethos-abi`.
 #![cfg_attr(target_os = "none", no_std, no_main)]
 
@@ -11,52 +13,13 @@
 extern crate alloc;
 
 #[cfg(target_os = "none")]
-mod arch;
-#[cfg(target_os = "none")]
-mod boot_image;
-#[cfg(target_os = "none")]
-mod boot_info;
-#[cfg(target_os = "none")]
-mod console;
-#[cfg(target_os = "none")]
-mod driver_tests;
-#[cfg(target_os = "none")]
-mod drivers;
-#[cfg(target_os = "none")]
-mod entropy;
-#[cfg(target_os = "none")]
-mod init;
-#[cfg(target_os = "none")]
-mod interrupt;
-#[cfg(target_os = "none")]
-mod kernel_tests;
-#[cfg(target_os = "none")]
-mod logging;
-#[cfg(target_os = "none")]
-mod memory;
-#[cfg(target_os = "none")]
-mod net_tests;
-#[cfg(target_os = "none")]
-mod random_tests;
-#[cfg(target_os = "none")]
-mod scheduler;
-#[cfg(target_os = "none")]
-mod time;
-#[cfg(target_os = "none")]
-mod user_mode;
-#[cfg(target_os = "none")]
-mod user_tests;
-
-#[cfg(target_os = "none")]
 mod kernel {
     use core::fmt::{self, Write};
 
-    use ethos_abi::KernelTest;
-    use ethos_abi::{ExitCode, Report};
-    use ethos_kernel::command_line::CommandLine;
-
-    use crate::console::{self, LineBuffer};
-    use crate::{arch, boot_info, drivers, init, kernel_tests, logging, memory, time};
+    use ethos_abi::{ExitCode, KernelTest, Report};
+    use ethos_core::command_line::CommandLine;
+    use ethos_platform_x86_64::console::{self, LineBuffer};
+    use ethos_platform_x86_64::{arch, boot_info, drivers, init, logging, memory, time};
 
     /// Reports a boot failure and ends the run.
     fn fatal(what: &str, error: fmt::Arguments<'_>) -> ! {
@@ -136,10 +99,27 @@ mod kernel {
             boot_protocol: boot.protocol.name(),
         });
         match (test, line.init) {
-            (Some(test), _) => kernel_tests::run(test),
+            (Some(test), _) => run_test(test),
             (None, Some(set)) => init::run(set),
             (None, None) => idle(),
         }
+    }
+
+    /// Runs the in-kernel test the command line names.
+    #[cfg(feature = "selftest")]
+    fn run_test(test: KernelTest) -> ! {
+        ethos_selftest::run(test)
+    }
+
+    /// A production kernel carries no in-kernel tests: it says so and fails the run.
+    #[cfg(not(feature = "selftest"))]
+    fn run_test(test: KernelTest) -> ! {
+        console::report(Report::TestFail {
+            name: test.name(),
+            reason: "this kernel was built without its in-kernel tests; build it with the \
+                     `selftest` feature (`cargo xtask build --selftest`)",
+        });
+        arch::exit_qemu(ExitCode::Failure)
     }
 
     fn unknown_test(name: &str) -> ! {
@@ -173,7 +153,8 @@ mod kernel {
         }
         let mut out = console::emergency();
         let _ = writeln!(out, "\nkernel panic: {}", message.as_str());
-        kernel_tests::after_panic(message.as_str());
+        #[cfg(feature = "selftest")]
+        ethos_selftest::after_panic(message.as_str());
         arch::exit_qemu(ExitCode::Failure)
     }
 }

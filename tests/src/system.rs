@@ -743,7 +743,7 @@ mod tests {
     ) -> Transcript {
         let lines = [
             format!(
-                "[ 0.03] INFO  ethos_kernel::entropy: random generator seeded sources={sources} credited_bits=356"
+                "[ 0.03] INFO  ethos_platform_x86_64::entropy: random generator seeded sources={sources} credited_bits=356"
             ),
             "@ethos test-begin name=random".to_string(),
             "@ethos metric name=random_rdseed_bits value=0 unit=bits".to_string(),

@@ -9,11 +9,11 @@ use alloc::string::String;
 use alloc::vec;
 
 use ethos_abi::{LabelRights, Status};
-use ethos_kernel::process_model::identity::{
+use ethos_core::process_model::identity::{
     Label, Program, ProgramId, ProgramName, PublicKey, ServiceName, User, UserName,
 };
-use ethos_kernel::process_model::policy::{Grant, Policy, Principal, ProgramMatch};
-use ethos_kernel::process_model::{Configuration, ServiceDeclaration};
+use ethos_core::process_model::policy::{Grant, Policy, Principal, ProgramMatch};
+use ethos_core::process_model::{Configuration, ServiceDeclaration};
 use ethos_typesys_sample::{
     Counter, CounterClient, CounterDescribeReply, CounterIncrementReply, CounterResetReply,
     CounterServer, Label as SampleLabel, Shape, serve_counter,

@@ -7,7 +7,7 @@ use std::ops::Range;
 use std::path::{Path, PathBuf};
 
 use ethos_abi::LabelRights;
-use ethos_kernel::initial_image::{Counts, ETN_EXTENSION, EntryPath};
+use ethos_core::initial_image::{Counts, ETN_EXTENSION, EntryPath};
 use serde::Deserialize;
 use toml::Spanned;
 

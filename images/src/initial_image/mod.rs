@@ -12,12 +12,12 @@ mod description;
 use std::fmt::Write as _;
 use std::path::Path;
 
-use ethos_kernel::initial_image::{
+use ethos_core::initial_image::{
     self, EntryPath, GrantRecord, ImageContents, InitProcessRecord, InitSetRecord, LabelRecord,
     LabelsRecord, PolicyRecord, PrincipalRecord, ProgramMatchRecord, ServiceRecord, ServicesRecord,
     UserRecord,
 };
-use ethos_kernel::process_model::identity::ProgramId;
+use ethos_core::process_model::identity::ProgramId;
 
 pub use description::{
     Description, GrantEntry, InitEntry, InitProcessEntry, LoadedDescription, ProgramEntry,

@@ -43,7 +43,7 @@ struct Row {
 
 pub(crate) fn boot(arguments: &BootArguments) -> Result<ExitCode, XtaskError> {
     prerequisites::ensure(&[prerequisites::QEMU])?;
-    let kernel = kernel::build_kernel()?;
+    let kernel = kernel::build_kernel(kernel::Flavour::Selftest)?;
     let mut configurations = Vec::new();
     match kvm_usable() {
         Ok(()) => {

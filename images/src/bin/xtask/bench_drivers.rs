@@ -27,7 +27,7 @@ pub(crate) struct DriverArguments {
 
 pub(crate) fn drivers(arguments: &DriverArguments) -> Result<ExitCode, XtaskError> {
     prerequisites::ensure(&[prerequisites::QEMU])?;
-    let kernel = kernel::build_kernel()?;
+    let kernel = kernel::build_kernel(kernel::Flavour::Selftest)?;
     let scratch = target_directory().join("bench-drivers");
     let mut accelerators = Vec::new();
     match kvm_usable() {

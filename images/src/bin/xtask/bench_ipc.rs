@@ -41,7 +41,7 @@ fn echo_command() -> Result<Command, XtaskError> {
 
 pub(crate) fn ipc(arguments: &IpcArguments) -> Result<ExitCode, XtaskError> {
     prerequisites::ensure(&[prerequisites::QEMU])?;
-    let kernel = kernel::build_kernel()?;
+    let kernel = kernel::build_kernel(kernel::Flavour::Production)?;
     let mut accelerators = Vec::new();
     if arguments.kvm {
         match kvm_usable() {

@@ -13,10 +13,16 @@ use std::process::{Command, ExitCode};
 use ethos_images::kernel::TARGET;
 use ethos_images::{XtaskError, command, prerequisites, workspace_root};
 
-/// The packages built for the kernel target, and the directory each is built from.
-const KERNEL_TARGET_PACKAGES: [(&[&str], &str); 2] = [
-    (&["ethos-kernel"], "."),
-    (&["hello", "system-test-programs"], "images/programs"),
+/// What is built for the kernel target (package and feature arguments), and the
+/// directory each is built from: the kernel as users get it and with its in-kernel
+/// tests, and the programs.
+const KERNEL_TARGET_BUILDS: [(&[&str], &str); 3] = [
+    (&["-p", "ethos-kernel"], "."),
+    (&["-p", "ethos-kernel", "--features", "selftest"], "."),
+    (
+        &["-p", "hello", "-p", "system-test-programs"],
+        "images/programs",
+    ),
 ];
 
 /// One step of the gate: what it checks and the command that checks it.
@@ -53,14 +59,12 @@ fn steps() -> Vec<Step> {
             ),
         },
     ];
-    for (packages, directory) in KERNEL_TARGET_PACKAGES {
+    for (selection, directory) in KERNEL_TARGET_BUILDS {
         let mut arguments = vec!["clippy", "--target", TARGET];
-        for package in packages {
-            arguments.extend(["-p", package]);
-        }
+        arguments.extend(selection);
         arguments.extend(["--", "-D", "warnings"]);
         steps.push(Step {
-            what: format!("clippy, {TARGET}: {}", packages.join(", ")),
+            what: format!("clippy, {TARGET}: {}", selection.join(" ")),
             command: cargo(root.join(directory), &arguments),
         });
     }

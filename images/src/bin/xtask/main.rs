@@ -33,8 +33,13 @@ enum Task {
     /// Build every program under images/programs and every program the initial
     /// image lists, pack the initial image described by images/boot/image.toml
     /// (target/images/initial.tar), and build the kernel (x86_64-unknown-none,
-    /// release) embedding it.
-    Build,
+    /// release) embedding it. The kernel carries no in-kernel tests unless
+    /// --selftest asks for them.
+    Build {
+        /// Build the kernel with its in-kernel tests (`test=NAME`).
+        #[arg(long)]
+        selftest: bool,
+    },
     /// List what the initial image holds: each entry with its size (programs with
     /// the start of their SHA-512 identity), then the users, programs, types,
     /// services, policy and init sets the kernel reads from it. Builds the programs
@@ -92,7 +97,11 @@ enum Benchmark {
 fn main() -> ExitCode {
     let arguments = Arguments::parse();
     let result = match arguments.command {
-        Task::Build => build(),
+        Task::Build { selftest } => build(if selftest {
+            kernel::Flavour::Selftest
+        } else {
+            kernel::Flavour::Production
+        }),
         Task::ImageContents { file } => image_contents(file),
         Task::Image {
             platform,
@@ -126,8 +135,8 @@ fn main() -> ExitCode {
     }
 }
 
-fn build() -> Result<ExitCode, XtaskError> {
-    let build = kernel::build()?;
+fn build(flavour: kernel::Flavour) -> Result<ExitCode, XtaskError> {
+    let build = kernel::build(flavour)?;
     println!("kernel: {}", build.kernel.display());
     for program in &build.programs {
         println!("program: {}", program.display());
@@ -155,7 +164,7 @@ fn image_contents(file: Option<PathBuf>) -> Result<ExitCode, XtaskError> {
 }
 
 fn image(platform: Platform, command_line: &str) -> Result<ExitCode, XtaskError> {
-    let kernel = kernel::build_kernel()?;
+    let kernel = kernel::build_kernel(kernel::Flavour::for_command_line(command_line))?;
     let artifacts = platform::build_image(
         platform,
         &kernel,

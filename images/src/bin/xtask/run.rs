@@ -35,7 +35,8 @@ pub(crate) struct RunArguments {
     /// The machine for the PVH ELF (the ISO always boots on `pc`).
     #[arg(long, value_enum, default_value_t = MachineChoice::Microvm)]
     machine: MachineChoice,
-    /// The kernel command line, e.g. `test=heap log=debug`.
+    /// The kernel command line, e.g. `test=heap log=debug` (a `test=` word builds the
+    /// kernel with its in-kernel tests).
     #[arg(long, default_value = "")]
     command_line: String,
 }
@@ -58,7 +59,7 @@ pub(crate) fn accelerator(choice: AcceleratorChoice) -> Result<Accelerator, Xtas
 pub(crate) fn run(arguments: &RunArguments) -> Result<ExitCode, XtaskError> {
     prerequisites::ensure(&[prerequisites::QEMU])?;
     let accelerator = accelerator(arguments.accel)?;
-    let kernel = kernel::build_kernel()?;
+    let kernel = kernel::build_kernel(kernel::Flavour::for_command_line(&arguments.command_line))?;
     let (machine, media) = match arguments.platform {
         Platform::Kvm | Platform::Xen => {
             let machine = match arguments.machine {

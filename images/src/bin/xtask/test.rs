@@ -223,7 +223,7 @@ pub(crate) fn test(arguments: &TestArguments) -> Result<ExitCode, XtaskError> {
         prerequisites::ensure(&[prerequisites::QEMU])?;
         prerequisites::ensure(&prerequisites::GRUB_ISO)?;
     }
-    let build = kernel::build()?;
+    let build = kernel::build(kernel::Flavour::Selftest)?;
     let kernel = build.kernel;
     if !arguments.qemu_only {
         host_tests(&mut tally)?;

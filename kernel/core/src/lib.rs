@@ -1,0 +1,23 @@
+//! The Ethos kernel's portable core.
+//!
+//! Everything here is logic that needs no register, page table or interrupt, so it
+//! builds for Linux as well and is unit-tested there: the process model and its one
+//! system-call path, the initial and program images, the command line, the memory
+//! map and frames, the clock, ACPI and PCI parsing, and the random generator. The
+//! platforms (`kernel/platform/*`) call into it; nothing in this library may contain
+//! `unsafe`.
+#![cfg_attr(not(test), no_std)]
+#![forbid(unsafe_code)]
+
+extern crate alloc;
+
+pub mod acpi;
+pub mod clock;
+pub mod command_line;
+pub mod frames;
+pub mod initial_image;
+pub mod memory_map;
+pub mod pci;
+pub mod process_model;
+pub mod program_image;
+pub mod random;

@@ -1,0 +1,51 @@
+//! Reads the ACPI tables the device layer needs (the MCFG's ECAM window, the MADT's
+//! I/O APIC) once, at boot, before the kernel's own page tables replace the boot map.
+//!
+//! The parsing is the portable core's (`ethos_core::acpi`); this module only lends
+//! it physical memory through the boot identity map of the first 4 GiB, and keeps the
+//! result. It must never read above 4 GiB or after the boot map is gone: every read
+//! is checked against that bound, and [`discover_firmware_tables`] runs before `memory::init`.
+
+use ethos_core::acpi::{self, AcpiError, PhysicalReader, Platform};
+use spin::Once;
+
+/// The boot map's identity-mapped extent.
+const BOOT_MAP_END: u64 = 1 << 32;
+
+static PLATFORM: Once<Result<Platform, AcpiError>> = Once::new();
+
+/// Physical memory through the boot identity map.
+struct BootMapReader;
+
+impl PhysicalReader for BootMapReader {
+    fn read(&self, address: u64, into: &mut [u8]) -> Result<(), AcpiError> {
+        let refused = AcpiError::Unreadable {
+            address,
+            length: into.len(),
+        };
+        let end = address.checked_add(into.len() as u64).ok_or(refused)?;
+        if end > BOOT_MAP_END {
+            return Err(refused);
+        }
+        for (index, byte) in into.iter_mut().enumerate() {
+            // SAFETY: the boot tables identity-map all of the first 4 GiB and are
+            // still live (this runs before `memory::init`); the range was checked to
+            // lie below 4 GiB. Firmware tables are plain memory: reading has no effect.
+            *byte = unsafe { ((address + index as u64) as usize as *const u8).read_volatile() };
+        }
+        Ok(())
+    }
+}
+
+/// Reads the tables from the RSDP the loader handed over (or one found in the BIOS
+/// areas) and keeps what it found. Runs before logging: the device probe reports
+/// the result. A machine without usable ACPI gets the error, and the kernel falls
+/// back to port I/O and the I/O APIC's default address.
+pub fn discover_firmware_tables(rsdp_hint: Option<u64>) {
+    PLATFORM.call_once(|| acpi::discover(&BootMapReader, rsdp_hint));
+}
+
+/// What [`discover_firmware_tables`] found, or why nothing (also when it never ran).
+pub fn firmware_platform() -> Result<Platform, AcpiError> {
+    PLATFORM.get().copied().unwrap_or(Err(AcpiError::NoRsdp))
+}

@@ -1,0 +1,225 @@
+//! The interrupt descriptor table and the path from any vector to Rust.
+//!
+//! Each of the 256 vectors has a 16-byte assembly stub that pushes an error code
+//! (zero where the CPU pushes none) and the vector number, then a common shell saves
+//! every general register into a [`TrapFrame`] and calls `interrupt_dispatch`. The
+//! gate table is written by hand: the `x86_64` crate's typed IDT needs the unstable
+//! `x86-interrupt` ABI for its handlers, and a fault report needs all registers,
+//! which that ABI does not give.
+
+use core::arch::global_asm;
+use core::mem::size_of;
+
+use spin::Once;
+use x86_64::VirtAddr;
+use x86_64::instructions::segmentation::{CS, Segment};
+use x86_64::instructions::tables::lidt;
+use x86_64::structures::DescriptorTablePointer;
+
+use super::gdt::InterruptStack;
+
+/// The registers of the interrupted context, as the stubs leave them on the stack.
+#[derive(Clone, Copy, Debug)]
+#[repr(C)]
+pub struct TrapFrame {
+    pub r15: u64,
+    pub r14: u64,
+    pub r13: u64,
+    pub r12: u64,
+    pub r11: u64,
+    pub r10: u64,
+    pub r9: u64,
+    pub r8: u64,
+    pub rbp: u64,
+    pub rdi: u64,
+    pub rsi: u64,
+    pub rdx: u64,
+    pub rcx: u64,
+    pub rbx: u64,
+    pub rax: u64,
+    pub vector: u64,
+    pub error_code: u64,
+    pub rip: u64,
+    pub cs: u64,
+    pub rflags: u64,
+    pub rsp: u64,
+    pub ss: u64,
+}
+
+const STUB_SIZE: u64 = 16;
+
+global_asm!(
+    r#"
+    .section .text.interrupts, "ax"
+    .balign 16
+    .global interrupt_stubs
+interrupt_stubs:
+    .set vector, 0
+    .rept 256
+    .balign 16
+    .if (vector == 8) || (vector == 10) || (vector == 11) || (vector == 12) || (vector == 13) || (vector == 14) || (vector == 17) || (vector == 21) || (vector == 29) || (vector == 30)
+    .else
+    pushq $0
+    .endif
+    pushq $vector
+    jmp interrupt_common
+    .set vector, vector + 1
+    .endr
+
+interrupt_common:
+    pushq %rax
+    pushq %rbx
+    pushq %rcx
+    pushq %rdx
+    pushq %rsi
+    pushq %rdi
+    pushq %rbp
+    pushq %r8
+    pushq %r9
+    pushq %r10
+    pushq %r11
+    pushq %r12
+    pushq %r13
+    pushq %r14
+    pushq %r15
+    cld
+    movq %rsp, %rdi
+    call interrupt_dispatch
+    popq %r15
+    popq %r14
+    popq %r13
+    popq %r12
+    popq %r11
+    popq %r10
+    popq %r9
+    popq %r8
+    popq %rbp
+    popq %rdi
+    popq %rsi
+    popq %rdx
+    popq %rcx
+    popq %rbx
+    popq %rax
+    addq $16, %rsp
+    iretq
+"#,
+    options(att_syntax)
+);
+
+unsafe extern "C" {
+    /// The first of 256 stubs, [`STUB_SIZE`] bytes apart.
+    static interrupt_stubs: u8;
+}
+
+/// One 16-byte interrupt gate.
+#[derive(Clone, Copy, Debug, Default)]
+#[repr(C)]
+struct Gate {
+    offset_low: u16,
+    selector: u16,
+    stack_index: u8,
+    attributes: u8,
+    offset_middle: u16,
+    offset_high: u32,
+    reserved: u32,
+}
+
+impl Gate {
+    /// A present, ring-0 64-bit interrupt gate (interrupts off on entry).
+    fn new(handler: u64, selector: u16, stack: InterruptStack) -> Gate {
+        Gate {
+            offset_low: handler as u16,
+            selector,
+            stack_index: stack as u8,
+            attributes: 0x8e,
+            offset_middle: (handler >> 16) as u16,
+            offset_high: (handler >> 32) as u32,
+            reserved: 0,
+        }
+    }
+}
+
+#[repr(C, align(16))]
+struct Table([Gate; 256]);
+
+static TABLE: Once<Table> = Once::new();
+
+fn stack_for(vector: u8) -> InterruptStack {
+    match vector {
+        1 | 3 => InterruptStack::Debug,
+        2 => InterruptStack::NonMaskable,
+        8 => InterruptStack::DoubleFault,
+        14 => InterruptStack::PageFault,
+        18 => InterruptStack::MachineCheck,
+        0..=31 => InterruptStack::OtherException,
+        _ => InterruptStack::HardwareInterrupt,
+    }
+}
+
+/// Loads an IDT routing every vector to its stub.
+pub(super) fn init() {
+    let selector = CS::get_reg().0;
+    let table = TABLE.call_once(|| {
+        let base = core::ptr::addr_of!(interrupt_stubs) as u64;
+        let mut gates = [Gate::default(); 256];
+        for (vector, gate) in gates.iter_mut().enumerate() {
+            let handler = base + vector as u64 * STUB_SIZE;
+            *gate = Gate::new(handler, selector, stack_for(vector as u8));
+        }
+        Table(gates)
+    });
+    let pointer = DescriptorTablePointer {
+        limit: (size_of::<Table>() - 1) as u16,
+        base: VirtAddr::from_ptr(table),
+    };
+    // SAFETY: the table lives in a static forever and every gate points at a stub
+    // that saves state and calls `interrupt_dispatch`.
+    unsafe { lidt(&pointer) };
+}
+
+/// Lets interrupts in.
+pub fn enable_interrupts() {
+    x86_64::instructions::interrupts::enable();
+}
+
+/// Where every vector lands, on its IST stack, with interrupts off.
+///
+/// # Safety
+/// Called only by `interrupt_common`, with `frame` pointing at the frame it built.
+#[unsafe(no_mangle)]
+unsafe extern "C" fn interrupt_dispatch(frame: *mut TrapFrame) {
+    // SAFETY: the stub passes the frame it just pushed on this stack; nothing else
+    // refers to it until this function returns.
+    let frame = unsafe { &mut *frame };
+    crate::interrupt::handle(frame);
+}
+
+/// The architectural name of an exception vector.
+pub fn exception_name(vector: u64) -> &'static str {
+    match vector {
+        0 => "divide error (#DE)",
+        1 => "debug (#DB)",
+        2 => "non-maskable interrupt",
+        3 => "breakpoint (#BP)",
+        4 => "overflow (#OF)",
+        5 => "bound range exceeded (#BR)",
+        6 => "invalid opcode (#UD)",
+        7 => "device not available (#NM)",
+        8 => "double fault (#DF)",
+        10 => "invalid TSS (#TS)",
+        11 => "segment not present (#NP)",
+        12 => "stack-segment fault (#SS)",
+        13 => "general protection (#GP)",
+        14 => "page fault (#PF)",
+        16 => "x87 floating point (#MF)",
+        17 => "alignment check (#AC)",
+        18 => "machine check (#MC)",
+        19 => "SIMD floating point (#XM)",
+        20 => "virtualization (#VE)",
+        21 => "control protection (#CP)",
+        28 => "hypervisor injection (#HV)",
+        29 => "VMM communication (#VC)",
+        30 => "security (#SX)",
+        _ => "reserved exception",
+    }
+}

@@ -1,0 +1,48 @@
+//! x86_64 on bare hardware or a hypervisor (KVM, Xen PVH, TCG): boot, CPU tables,
+//! interrupts, timers, paging and entropy sources.
+
+mod apic;
+mod boot;
+mod cpu;
+mod ecam;
+mod entropy;
+mod firmware;
+mod gdt;
+mod interrupts;
+mod ioapic;
+mod msi;
+mod paging;
+mod port_io;
+mod tsc;
+mod user;
+
+pub use apic::{
+    PIT_VECTOR, SPURIOUS_VECTORS, TIMER_VECTOR, TimerDevice, end_of_interrupt, start_timer,
+};
+pub use boot::{BOOT_PROTOCOL_MULTIBOOT2, BOOT_PROTOCOL_PVH, entry_tsc};
+pub use cpu::{exit_qemu, read_tsc, under_xen, wait_for_interrupt};
+pub use ecam::PciConfig;
+pub use entropy::{cpu_random, read_rdrand, read_rdseed, timing_jitter};
+pub use firmware::{discover_firmware_tables, firmware_platform};
+pub use interrupts::{TrapFrame, enable_interrupts, exception_name};
+pub use ioapic::{DEVICE_VECTOR_BASE, mask_line, route_pci_line, unmask_line};
+pub use msi::{MSI_SLOTS, MSI_VECTOR_BASE, msi_message};
+pub use paging::{PagingError, build_kernel_page_tables, kernel_image, map_device_memory};
+pub use port_io::{IoWindow, PortConfigSpace};
+pub use tsc::{TscSource, discover_tsc_frequency};
+pub use user::{
+    AddressSpace, MapError, PageRights, SYSCALL_INSTRUCTION_BYTES, SyscallFrame, USER_STACK_TOP,
+    USER_START, UserContext, current_root, enter as enter_user, finish_unfinished_syscall,
+    resume_kernel, supervisor_protection, switch_to_root, user_flags,
+};
+
+/// Loads the GDT with its TSS, the IDT, masks the legacy interrupt controller and
+/// turns on no-execute pages, SMEP and SMAP where the CPU has them, and `syscall`.
+/// Interrupts stay off.
+pub fn init_cpu() {
+    gdt::init();
+    user::init();
+    interrupts::init();
+    apic::mask_legacy_pic();
+    cpu::enable_no_execute();
+}

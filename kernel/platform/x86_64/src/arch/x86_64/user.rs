@@ -1,0 +1,797 @@
+//! Ring 3: process address spaces, the way into user mode and back, and the
+//! `syscall` entry shell.
+//!
+//! # Address layout of a process
+//!
+//! - PML4 entries outside the user range are copied from the kernel's tables when
+//!   the space is made: the identity map of RAM, the kernel image and device
+//!   memory, all without the user bit, so a program can touch none of it. Lower
+//!   tables are shared, so later kernel mappings under those entries show in every
+//!   space; a mapping that needs a new top-level entry would not (none does today).
+//! - [`USER_START`]`..`[`USER_END`] (PML4 entries 128 to 255, 64 TiB up to the top of
+//!   the lower canonical half) belongs to the program. Nothing physical lives that
+//!   high, so it never collides with the identity map. Programs are placed at
+//!   [`USER_START`]; the stack ends at [`USER_STACK_TOP`], one unmapped page below
+//!   [`USER_END`].
+//!
+//! The kernel never dereferences a program's address: it translates it through the
+//! process's tables (present, user, and writable for writes) and copies through the
+//! identity map of the frame. This module must never map a kernel frame into the
+//! user range nor give a kernel entry the user bit.
+//!
+//! # Entering and leaving
+//!
+//! [`enter`] saves the kernel's callee-saved registers and stack pointer, loads a
+//! program's whole [`UserContext`] and `iretq`s into ring 3. The program comes back
+//! to the kernel by `syscall` (the shell saves every register on the one system-call
+//! stack, calls `syscall_dispatch` and returns with `sysretq`) or by an interrupt or
+//! exception (on its IST stack). Under a hypervisor that leaves `syscall` in ring
+//! 3, the call arrives as a page fault on the shell's first instruction and is
+//! finished from there (see [`finish_unfinished_syscall`]). When the program must
+//! leave the CPU (it waits, its time slice is over, it ended), the kernel copies its
+//! registers into its context and [`resume_kernel`] abandons whichever stack it runs
+//! on and returns from [`enter`]. So no kernel stack ever holds a waiting program's state: one
+//! system-call stack serves every process, on one CPU. A program never chooses the
+//! flags it runs with: they pass through [`user_flags`].
+
+use core::arch::global_asm;
+
+use ethos_core::frames::FrameBitmap;
+use ethos_core::memory_map::PAGE_SIZE;
+use x86_64::registers::control::{Cr3, Cr3Flags, Cr4, Cr4Flags};
+use x86_64::registers::model_specific::{Efer, EferFlags, LStar, SFMask, Star};
+use x86_64::registers::rflags::RFlags;
+use x86_64::structures::paging::{PageTable, PageTableFlags, PhysFrame};
+use x86_64::{PhysAddr, VirtAddr};
+
+use super::cpu::{no_execute_supported, under_hypervisor};
+use super::gdt;
+use super::interrupts::TrapFrame;
+
+/// The first address a program may use.
+pub const USER_START: u64 = 0x0000_4000_0000_0000;
+/// One past the last address a program may use: the end of the lower canonical half.
+pub(super) const USER_END: u64 = ethos_abi::arguments::USER_SPACE_END;
+/// Where a program's stack starts (it grows down); the page above stays unmapped.
+pub const USER_STACK_TOP: u64 = USER_END - PAGE_SIZE;
+
+const USER_PML4_FIRST: usize = (USER_START >> 39) as usize;
+const USER_PML4_END: usize = (USER_END >> 39) as usize;
+
+/// The registers the `syscall` shell saves, in its push order reversed: every
+/// general register a program can see after `syscall` (which overwrote `rcx` and
+/// `r11` with its return address and flags).
+#[derive(Clone, Copy, Debug)]
+#[repr(C)]
+pub struct SyscallFrame {
+    pub rax: u64,
+    pub rdi: u64,
+    pub rsi: u64,
+    pub rdx: u64,
+    pub r10: u64,
+    pub r8: u64,
+    pub r9: u64,
+    /// The program's `rip` after its `syscall` instruction.
+    pub rcx: u64,
+    /// The program's `rflags`.
+    pub r11: u64,
+    pub rbx: u64,
+    pub rbp: u64,
+    pub r12: u64,
+    pub r13: u64,
+    pub r14: u64,
+    pub r15: u64,
+    /// The program's stack pointer.
+    pub rsp: u64,
+}
+
+impl SyscallFrame {
+    /// Makes the frame start a new program at `entry` with its stack at `stack` and
+    /// every other register zero, as `sysret` leaves it (`exec`).
+    pub fn restart(&mut self, entry: u64, stack: u64) {
+        *self = SyscallFrame {
+            rax: 0,
+            rdi: 0,
+            rsi: 0,
+            rdx: 0,
+            r10: 0,
+            r8: 0,
+            r9: 0,
+            rcx: entry,
+            r11: user_flags(0),
+            rbx: 0,
+            rbp: 0,
+            r12: 0,
+            r13: 0,
+            r14: 0,
+            r15: 0,
+            rsp: stack,
+        };
+    }
+}
+
+/// Everything of a program's state that the kernel keeps while it does not run: its
+/// general registers, where it continues, its flags and its stack. (The target has
+/// no vector registers in use, so there are none to keep.)
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[repr(C)]
+pub struct UserContext {
+    pub rax: u64,
+    pub rbx: u64,
+    pub rcx: u64,
+    pub rdx: u64,
+    pub rsi: u64,
+    pub rdi: u64,
+    pub rbp: u64,
+    pub r8: u64,
+    pub r9: u64,
+    pub r10: u64,
+    pub r11: u64,
+    pub r12: u64,
+    pub r13: u64,
+    pub r14: u64,
+    pub r15: u64,
+    pub rip: u64,
+    pub rflags: u64,
+    pub rsp: u64,
+}
+
+// `user_enter` reads the context by these offsets.
+const _: () = {
+    use core::mem::offset_of;
+    assert!(offset_of!(UserContext, rdi) == 40);
+    assert!(offset_of!(UserContext, r15) == 112);
+    assert!(offset_of!(UserContext, rip) == 120);
+    assert!(offset_of!(UserContext, rflags) == 128);
+    assert!(offset_of!(UserContext, rsp) == 136);
+    assert!(size_of::<SyscallFrame>() == 16 * 8);
+};
+
+/// The flags a program may choose for itself: arithmetic flags, direction,
+/// alignment check and the CPUID-probe bit. Interrupts are always on in ring 3 (or
+/// the timer could never take the CPU back), and I/O privilege, nested task, trap
+/// and virtual-8086 bits are never the program's to set.
+const USER_FLAGS: u64 = 0x0000_0001 // CF
+    | 0x0000_0004 // PF
+    | 0x0000_0010 // AF
+    | 0x0000_0040 // ZF
+    | 0x0000_0080 // SF
+    | 0x0000_0400 // DF
+    | 0x0000_0800 // OF
+    | 0x0004_0000 // AC
+    | 0x0020_0000; // ID
+/// The interrupt flag, always set for ring 3.
+const INTERRUPT_FLAG: u64 = 0x200;
+
+/// The flags a program runs with when it asked for `requested` (the `r11` of its
+/// `syscall`, which `sysret` would otherwise load as it stands).
+pub fn user_flags(requested: u64) -> u64 {
+    (requested & USER_FLAGS) | INTERRUPT_FLAG | 0x2
+}
+
+impl UserContext {
+    /// A program's first state: at `entry` with its stack at `stack`, every register zero.
+    pub fn start(entry: u64, stack: u64) -> UserContext {
+        UserContext {
+            rip: entry,
+            rsp: stack,
+            rflags: user_flags(0),
+            ..UserContext::default()
+        }
+    }
+
+    /// The state of a program that made the system call `frame`, to continue after it
+    /// (the frame's `rax` and `rdx` are the call's answer).
+    pub fn after_system_call(frame: &SyscallFrame) -> UserContext {
+        UserContext {
+            rax: frame.rax,
+            rbx: frame.rbx,
+            // As `sysret` leaves them: the return address and the flags.
+            rcx: frame.rcx,
+            rdx: frame.rdx,
+            rsi: frame.rsi,
+            rdi: frame.rdi,
+            rbp: frame.rbp,
+            r8: frame.r8,
+            r9: frame.r9,
+            r10: frame.r10,
+            r11: frame.r11,
+            r12: frame.r12,
+            r13: frame.r13,
+            r14: frame.r14,
+            r15: frame.r15,
+            rip: frame.rcx,
+            rflags: user_flags(frame.r11),
+            rsp: frame.rsp,
+        }
+    }
+
+    /// The state of a program interrupted at `frame`, to continue where it was.
+    pub fn interrupted(frame: &super::TrapFrame) -> UserContext {
+        UserContext {
+            rax: frame.rax,
+            rbx: frame.rbx,
+            rcx: frame.rcx,
+            rdx: frame.rdx,
+            rsi: frame.rsi,
+            rdi: frame.rdi,
+            rbp: frame.rbp,
+            r8: frame.r8,
+            r9: frame.r9,
+            r10: frame.r10,
+            r11: frame.r11,
+            r12: frame.r12,
+            r13: frame.r13,
+            r14: frame.r14,
+            r15: frame.r15,
+            rip: frame.rip,
+            rflags: user_flags(frame.rflags),
+            rsp: frame.rsp,
+        }
+    }
+}
+
+/// The bytes of the `syscall` instruction, to step back over when a call is made again.
+pub const SYSCALL_INSTRUCTION_BYTES: u64 = 2;
+
+/// The size of the one kernel stack system calls run on. Calls never wait on it: a
+/// call that must wait saves the program's state and leaves the stack.
+const SYSCALL_STACK_BYTES: usize = 64 * 1024;
+
+#[repr(C, align(16))]
+struct SyscallStack([u8; SYSCALL_STACK_BYTES]);
+
+/// Written only by the CPU while a system call runs, never by Rust code.
+static mut SYSCALL_STACK: SyscallStack = SyscallStack([0; SYSCALL_STACK_BYTES]);
+
+global_asm!(
+    r#"
+    .section .text.user_mode, "ax"
+
+    .global user_enter
+user_enter:
+    cli
+    push rbx
+    push rbp
+    push r12
+    push r13
+    push r14
+    push r15
+    pushfq
+    mov [rip + user_resume_rsp], rsp
+    push rdx
+    push qword ptr [rdi + 136]
+    push qword ptr [rdi + 128]
+    push rsi
+    push qword ptr [rdi + 120]
+    mov rax, [rdi + 0]
+    mov rbx, [rdi + 8]
+    mov rcx, [rdi + 16]
+    mov rdx, [rdi + 24]
+    mov rsi, [rdi + 32]
+    mov rbp, [rdi + 48]
+    mov r8, [rdi + 56]
+    mov r9, [rdi + 64]
+    mov r10, [rdi + 72]
+    mov r11, [rdi + 80]
+    mov r12, [rdi + 88]
+    mov r13, [rdi + 96]
+    mov r14, [rdi + 104]
+    mov r15, [rdi + 112]
+    mov rdi, [rdi + 40]
+    iretq
+
+    .global user_resume
+user_resume:
+    mov rsp, [rip + user_resume_rsp]
+    popfq
+    pop r15
+    pop r14
+    pop r13
+    pop r12
+    pop rbp
+    pop rbx
+    ret
+
+    .global syscall_entry
+syscall_entry:
+    mov [rip + syscall_user_rsp], rsp
+    mov rsp, [rip + syscall_kernel_stack]
+    push qword ptr [rip + syscall_user_rsp]
+    push r15
+    push r14
+    push r13
+    push r12
+    push rbp
+    push rbx
+    push r11
+    push rcx
+    push r9
+    push r8
+    push r10
+    push rdx
+    push rsi
+    push rdi
+    push rax
+    cld
+    mov rdi, rsp
+    call syscall_dispatch
+    cmp byte ptr [rip + syscall_return_by_iretq], 0
+    jne 2f
+    pop rax
+    pop rdi
+    pop rsi
+    pop rdx
+    pop r10
+    pop r8
+    pop r9
+    pop rcx
+    pop r11
+    pop rbx
+    pop rbp
+    pop r12
+    pop r13
+    pop r14
+    pop r15
+    pop rsp
+    sysretq
+
+    // The same return through an `iretq` frame built below the saved registers
+    // (see `finish_unfinished_syscall`). A memory operand based on `rsp` is read
+    // before `push` moves `rsp`, so each offset counts the pushes before it.
+2:
+    push qword ptr [rip + syscall_user_data]
+    push qword ptr [rsp + 8 + 120]
+    push qword ptr [rsp + 16 + 64]
+    push qword ptr [rip + syscall_user_code]
+    push qword ptr [rsp + 32 + 56]
+    mov rax, [rsp + 40 + 0]
+    mov rdi, [rsp + 40 + 8]
+    mov rsi, [rsp + 40 + 16]
+    mov rdx, [rsp + 40 + 24]
+    mov r10, [rsp + 40 + 32]
+    mov r8, [rsp + 40 + 40]
+    mov r9, [rsp + 40 + 48]
+    mov rcx, [rsp + 40 + 56]
+    mov r11, [rsp + 40 + 64]
+    mov rbx, [rsp + 40 + 72]
+    mov rbp, [rsp + 40 + 80]
+    mov r12, [rsp + 40 + 88]
+    mov r13, [rsp + 40 + 96]
+    mov r14, [rsp + 40 + 104]
+    mov r15, [rsp + 40 + 112]
+    iretq
+
+    .section .bss.user_mode, "aw", @nobits
+    .balign 8
+user_resume_rsp:
+    .quad 0
+syscall_user_rsp:
+    .quad 0
+    .global syscall_kernel_stack
+syscall_kernel_stack:
+    .quad 0
+    .global syscall_user_code
+syscall_user_code:
+    .quad 0
+    .global syscall_user_data
+syscall_user_data:
+    .quad 0
+    .global syscall_return_by_iretq
+syscall_return_by_iretq:
+    .byte 0
+"#
+);
+
+unsafe extern "C" {
+    fn user_enter(context: *const UserContext, code_selector: u64, data_selector: u64);
+    fn user_resume() -> !;
+    fn syscall_entry();
+    static mut syscall_kernel_stack: u64;
+    static mut syscall_user_code: u64;
+    static mut syscall_user_data: u64;
+    static mut syscall_return_by_iretq: u8;
+}
+
+/// Turns on `syscall`/`sysret` and, where the CPU has them, SMEP and SMAP: the
+/// kernel then can neither run a program's code nor read or write its pages by
+/// their user addresses (it reaches them only through the identity map).
+pub(super) fn init() {
+    init_system_calls();
+    let top = (&raw const SYSCALL_STACK) as u64 + SYSCALL_STACK_BYTES as u64;
+    gdt::set_kernel_stack(top);
+    let selectors = gdt::selectors();
+    // SAFETY: the shell reads these words only on `syscall`, which no program can
+    // make before one is entered, after this.
+    unsafe {
+        (&raw mut syscall_kernel_stack).write(top);
+        (&raw mut syscall_user_code).write(u64::from(selectors.user_code.0));
+        (&raw mut syscall_user_data).write(u64::from(selectors.user_data.0));
+    }
+    let leaf_7 = if super::cpu::cpuid(0).eax >= 7 {
+        core::arch::x86_64::__cpuid_count(7, 0).ebx
+    } else {
+        0
+    };
+    let mut protection = Cr4Flags::empty();
+    if leaf_7 & (1 << 7) != 0 {
+        protection |= Cr4Flags::SUPERVISOR_MODE_EXECUTION_PROTECTION;
+    }
+    if leaf_7 & (1 << 20) != 0 {
+        protection |= Cr4Flags::SUPERVISOR_MODE_ACCESS_PREVENTION;
+    }
+    // SAFETY: no kernel code lies in, and no kernel access goes to, a page with the
+    // user bit: the kernel's own mappings never carry it.
+    unsafe { Cr4::update(|flags| flags.insert(protection)) };
+}
+
+/// Whether SMEP and SMAP are on.
+pub fn supervisor_protection() -> (bool, bool) {
+    let flags = Cr4::read();
+    (
+        flags.contains(Cr4Flags::SUPERVISOR_MODE_EXECUTION_PROTECTION),
+        flags.contains(Cr4Flags::SUPERVISOR_MODE_ACCESS_PREVENTION),
+    )
+}
+
+/// Turns on `syscall`/`sysret`: the segments in `STAR`, the entry in `LSTAR`, and
+/// interrupts, direction and trap flags cleared on entry (`SFMASK`).
+fn init_system_calls() {
+    let selectors = gdt::selectors();
+    Star::write(
+        selectors.user_code,
+        selectors.user_data,
+        selectors.kernel_code,
+        selectors.kernel_data,
+    )
+    .expect("the GDT orders its segments for sysret");
+    LStar::write(VirtAddr::new(syscall_entry as *const () as u64));
+    SFMask::write(
+        RFlags::INTERRUPT_FLAG
+            | RFlags::DIRECTION_FLAG
+            | RFlags::TRAP_FLAG
+            | RFlags::ALIGNMENT_CHECK
+            | RFlags::NESTED_TASK,
+    );
+    // SAFETY: enabling the system-call extension changes nothing else; `LSTAR` and
+    // `STAR` are set above, so a `syscall` lands in `syscall_entry`.
+    unsafe { Efer::update(|flags| flags.insert(EferFlags::SYSTEM_CALL_EXTENSIONS)) };
+}
+
+/// The page-fault error code bits of an instruction fetch made in ring 3.
+const USER_FETCH_FAULT: u64 = (1 << 2) | (1 << 4);
+
+/// Finishes a `syscall` that a hypervisor left half done, and says whether it did;
+/// `frame` must be a page fault's.
+///
+/// Some hypervisors emulate `syscall` from ring 3 only in part: they load `rcx`,
+/// `r11`, the masked flags and `rip` from `LSTAR`, but leave the CPU in ring 3 on
+/// the program's segments. (Seen on a KVM whose guest kernel runs emulated: every
+/// program's first call faulted on fetching `syscall_entry` from user mode.) The
+/// fetch then faults, and the fault's frame holds exactly the registers `syscall`
+/// would have handed the shell. So `frame` is turned into the entry the CPU should
+/// have made: ring 0, interrupts off, at `syscall_entry` with the program's stack
+/// pointer, where the shell runs as always. From then on the shell returns with
+/// `iretq`, because such a hypervisor cannot be trusted to leave ring 0 on `sysretq`
+/// either.
+///
+/// Only under a hypervisor (CPUID says so), and only for a ring-3 fetch of the
+/// entry itself. A program that jumps there on purpose makes a system call with
+/// registers it chose: what `syscall` already lets it do, since the shell checks the
+/// return address and the flags as for any call.
+pub fn finish_unfinished_syscall(frame: &mut TrapFrame, fault_address: u64) -> bool {
+    let entry = syscall_entry as *const () as u64;
+    // SAFETY: a byte written only below, read with interrupts off on the only CPU.
+    let seen_before = unsafe { (&raw const syscall_return_by_iretq).read() } != 0;
+    // CPUID exits to the hypervisor, so it is asked only until the first such call.
+    let unfinished = frame.cs & 3 == 3
+        && frame.rip == entry
+        && fault_address == entry
+        && frame.error_code & USER_FETCH_FAULT == USER_FETCH_FAULT
+        && (seen_before || under_hypervisor());
+    if !unfinished {
+        return false;
+    }
+    if !seen_before {
+        // SAFETY: a byte the shell reads only after `syscall_dispatch`; this runs
+        // with interrupts off on the only CPU, between two system calls.
+        unsafe { (&raw mut syscall_return_by_iretq).write(1) };
+        tracing::warn!(
+            "the hypervisor leaves `syscall` in ring 3; system calls are finished from the \
+             page fault it causes and return with iretq"
+        );
+    }
+    let selectors = gdt::selectors();
+    frame.cs = u64::from(selectors.kernel_code.0);
+    frame.ss = u64::from(selectors.kernel_data.0);
+    frame.rflags = KERNEL_ENTRY_FLAGS;
+    true
+}
+
+/// The flags the shell starts with: only the bit that is always one (interrupts off).
+const KERNEL_ENTRY_FLAGS: u64 = 1 << 1;
+
+/// Runs the program of the active address space from `context` until it leaves the
+/// CPU and [`resume_kernel`] is called: it waits, its time is up or it ended.
+pub fn enter(context: &UserContext) {
+    let selectors = gdt::selectors();
+    // SAFETY: `user_enter` saves every callee-saved register and the flags and
+    // returns here, with them restored, when `resume_kernel` is called; the context
+    // is read before `iretq`, and its `rip` and `rsp` are addresses of the active
+    // address space with flags from `user_flags`, so ring 3 can touch nothing else.
+    unsafe {
+        user_enter(
+            context,
+            u64::from(selectors.user_code.0),
+            u64::from(selectors.user_data.0),
+        )
+    };
+}
+
+/// Takes the CPU back from the running program: returns from [`enter`] on the kernel
+/// stack that called it, abandoning the stack the caller runs on (the system-call
+/// stack or an interrupt stack). The caller must hold no lock and own nothing that
+/// needs dropping, and must have saved the program's state if it is to run again.
+pub fn resume_kernel() -> ! {
+    // SAFETY: called only while a process runs, so `user_enter` saved a stack
+    // pointer whose frame is still live on the kernel stack that entered it.
+    unsafe { user_resume() }
+}
+
+/// Why a user page could not be mapped.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MapError {
+    OutOfFrames,
+    OutsideUserRange(u64),
+    AlreadyMapped(u64),
+}
+
+impl core::fmt::Display for MapError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            MapError::OutOfFrames => write!(f, "no free frame"),
+            MapError::OutsideUserRange(address) => {
+                write!(f, "{address:#x} is outside the user range")
+            }
+            MapError::AlreadyMapped(address) => write!(f, "{address:#x} is mapped twice"),
+        }
+    }
+}
+
+/// The rights a user page is mapped with.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PageRights {
+    pub write: bool,
+    pub execute: bool,
+}
+
+/// A process's page tables: the kernel entries shared, the user range its own.
+#[derive(Debug)]
+pub struct AddressSpace {
+    root: u64,
+}
+
+fn table(address: u64) -> *mut PageTable {
+    address as *mut PageTable
+}
+
+fn zeroed_frame(frames: &mut FrameBitmap<'_>) -> Result<u64, MapError> {
+    let frame = frames.allocate().ok_or(MapError::OutOfFrames)?;
+    // SAFETY: the frame is free RAM just handed to us, identity-mapped writable.
+    unsafe { core::ptr::write_bytes(frame as *mut u8, 0, PAGE_SIZE as usize) };
+    Ok(frame)
+}
+
+impl AddressSpace {
+    /// A space with the kernel's entries and nothing in the user range.
+    pub fn new(frames: &mut FrameBitmap<'_>) -> Result<AddressSpace, MapError> {
+        let root = zeroed_frame(frames)?;
+        let (kernel_root, _) = Cr3::read();
+        let kernel = table(kernel_root.start_address().as_u64());
+        for index in (0..512).filter(|index| !(USER_PML4_FIRST..USER_PML4_END).contains(index)) {
+            // SAFETY: both are page tables in identity-mapped RAM; the kernel's is
+            // only read, the new one is ours alone.
+            unsafe {
+                let entry = (&(*kernel))[index].clone();
+                (&mut (*table(root)))[index] = entry;
+            }
+        }
+        Ok(AddressSpace { root })
+    }
+
+    /// Maps a fresh zeroed frame at the page `address` with `rights` and returns the
+    /// frame's (identity-mapped) address.
+    pub fn map_new_page(
+        &mut self,
+        address: u64,
+        rights: PageRights,
+        frames: &mut FrameBitmap<'_>,
+    ) -> Result<u64, MapError> {
+        if !(USER_START..USER_END).contains(&address) {
+            return Err(MapError::OutsideUserRange(address));
+        }
+        let page = VirtAddr::new(address);
+        let parent =
+            PageTableFlags::PRESENT | PageTableFlags::WRITABLE | PageTableFlags::USER_ACCESSIBLE;
+        let mut current = self.root;
+        for index in [page.p4_index(), page.p3_index(), page.p2_index()] {
+            // SAFETY: `current` is a table of this space (user range), identity-mapped.
+            let entry = unsafe { &mut (&mut (*table(current)))[index] };
+            if entry.is_unused() {
+                let next = zeroed_frame(frames)?;
+                entry.set_addr(PhysAddr::new(next), parent);
+            }
+            current = entry.addr().as_u64();
+        }
+        // SAFETY: as above, the level-1 table of this space.
+        let entry = unsafe { &mut (&mut (*table(current)))[page.p1_index()] };
+        if !entry.is_unused() {
+            return Err(MapError::AlreadyMapped(address));
+        }
+        let frame = zeroed_frame(frames)?;
+        let mut flags = PageTableFlags::PRESENT | PageTableFlags::USER_ACCESSIBLE;
+        if rights.write {
+            flags |= PageTableFlags::WRITABLE;
+        }
+        if !rights.execute && no_execute_supported() {
+            flags |= PageTableFlags::NO_EXECUTE;
+        }
+        entry.set_addr(PhysAddr::new(frame), flags);
+        Ok(frame)
+    }
+
+    /// The identity-mapped address of the byte at user address `address`, if its
+    /// page is mapped for the program (and writable, when `write`).
+    pub fn translate(&self, address: u64, write: bool) -> Option<u64> {
+        if !(USER_START..USER_END).contains(&address) {
+            return None;
+        }
+        let virtual_address = VirtAddr::new(address);
+        let mut current = self.root;
+        let needed = PageTableFlags::PRESENT
+            | PageTableFlags::USER_ACCESSIBLE
+            | if write {
+                PageTableFlags::WRITABLE
+            } else {
+                PageTableFlags::empty()
+            };
+        for index in [
+            virtual_address.p4_index(),
+            virtual_address.p3_index(),
+            virtual_address.p2_index(),
+            virtual_address.p1_index(),
+        ] {
+            // SAFETY: `current` is a table of this space, identity-mapped; only read.
+            let entry = unsafe { &(&(*table(current)))[index] };
+            if !entry.flags().contains(needed) || entry.flags().contains(PageTableFlags::HUGE_PAGE)
+            {
+                return None;
+            }
+            current = entry.addr().as_u64();
+        }
+        Some(current + (address & (PAGE_SIZE - 1)))
+    }
+
+    /// Whether these are the tables the CPU runs on.
+    pub fn is_live(&self) -> bool {
+        current_root() == self.root
+    }
+
+    /// Makes this space the live one (no CR3 write, and so no TLB flush, when it
+    /// already is).
+    pub fn activate(&self) {
+        if self.is_live() {
+            return;
+        }
+        let frame = PhysFrame::containing_address(PhysAddr::new(self.root));
+        // SAFETY: the space holds every kernel entry unchanged, so the running code,
+        // its stack and all kernel data stay mapped at the same addresses.
+        unsafe { Cr3::write(frame, Cr3Flags::empty()) };
+    }
+
+    /// A new space with a copy of every user page of this one, with the same rights
+    /// (`fork`). Pages are copied now, not shared: there is no copy-on-write yet.
+    pub fn duplicate(&self, frames: &mut FrameBitmap<'_>) -> Result<AddressSpace, MapError> {
+        let mut copy = AddressSpace::new(frames)?;
+        let mut pages = alloc::vec::Vec::new();
+        self.for_each_page(|address, frame, flags| pages.push((address, frame, flags)));
+        for (address, frame, flags) in pages {
+            let rights = PageRights {
+                write: flags.contains(PageTableFlags::WRITABLE),
+                execute: !flags.contains(PageTableFlags::NO_EXECUTE),
+            };
+            match copy.map_new_page(address, rights, frames) {
+                // SAFETY: both are whole RAM frames, identity-mapped; the new one is
+                // fresh and nobody else refers to it.
+                Ok(new) => unsafe {
+                    core::ptr::copy_nonoverlapping(
+                        frame as *const u8,
+                        new as *mut u8,
+                        PAGE_SIZE as usize,
+                    )
+                },
+                Err(error) => {
+                    copy.release(frames);
+                    return Err(error);
+                }
+            }
+        }
+        Ok(copy)
+    }
+
+    /// Calls `visit(address, frame, flags)` for every mapped user page.
+    fn for_each_page(&self, mut visit: impl FnMut(u64, u64, PageTableFlags)) {
+        fn walk(
+            table_address: u64,
+            level: u8,
+            base: u64,
+            visit: &mut dyn FnMut(u64, u64, PageTableFlags),
+        ) {
+            for index in 0..512u64 {
+                // SAFETY: a table of this space, identity-mapped; only read.
+                let entry = unsafe { &(&(*table(table_address)))[index as usize] };
+                if entry.is_unused() {
+                    continue;
+                }
+                let address = base | index << (12 + 9 * (u64::from(level) - 1));
+                if level == 1 {
+                    visit(address, entry.addr().as_u64(), entry.flags());
+                } else {
+                    walk(entry.addr().as_u64(), level - 1, address, visit);
+                }
+            }
+        }
+        for index in USER_PML4_FIRST..USER_PML4_END {
+            // SAFETY: the root of this space, identity-mapped; only read.
+            let entry = unsafe { &(&(*table(self.root)))[index] };
+            if !entry.is_unused() {
+                walk(entry.addr().as_u64(), 3, (index as u64) << 39, &mut visit);
+            }
+        }
+    }
+
+    /// Returns every frame of the user range and the root to `frames`. `kernel_root`
+    /// must be live, not this space.
+    pub fn release(self, frames: &mut FrameBitmap<'_>) {
+        fn free_level(address: u64, level: u8, frames: &mut FrameBitmap<'_>) {
+            if level > 1 {
+                for index in 0..512 {
+                    // SAFETY: a table of a released space, identity-mapped; only read.
+                    let entry = unsafe { &(&(*table(address)))[index] };
+                    if !entry.is_unused() {
+                        free_level(entry.addr().as_u64(), level - 1, frames);
+                    }
+                }
+            } else {
+                for index in 0..512 {
+                    // SAFETY: as above.
+                    let entry = unsafe { &(&(*table(address)))[index] };
+                    if !entry.is_unused() {
+                        let _ = frames.free(entry.addr().as_u64());
+                    }
+                }
+            }
+            let _ = frames.free(address);
+        }
+        for index in USER_PML4_FIRST..USER_PML4_END {
+            // SAFETY: the root of this space, identity-mapped; only read.
+            let entry = unsafe { &(&(*table(self.root)))[index] };
+            if !entry.is_unused() {
+                free_level(entry.addr().as_u64(), 3, frames);
+            }
+        }
+        let _ = frames.free(self.root);
+    }
+}
+
+/// The kernel's own page-table root, to return to when a process ends.
+pub fn current_root() -> u64 {
+    Cr3::read().0.start_address().as_u64()
+}
+
+/// Makes the tables at `root` live (a root [`current_root`] gave).
+pub fn switch_to_root(root: u64) {
+    let frame = PhysFrame::containing_address(PhysAddr::new(root));
+    // SAFETY: `root` is the kernel's tables, read from CR3 before a process ran.
+    unsafe { Cr3::write(frame, Cr3Flags::empty()) };
+}

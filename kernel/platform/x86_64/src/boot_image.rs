@@ -1,0 +1,113 @@
+//! The initial image the build embedded (`ETHOS_INITIAL_IMAGE`, see `build.rs`), read
+//! with the portable reader in `ethos_core::initial_image`, and the
+//! `initial_image` kernel test.
+//!
+//! This module only reads the image and tries it on scratch process models; starting
+//! the processes of an init set is `init`'s work, never this module's.
+
+use core::fmt;
+
+use ethos_abi::{Report, Status};
+use ethos_core::initial_image::{self, ImageError, InitialImage};
+use ethos_core::process_model::identity::{ProgramName, UserName};
+use ethos_core::process_model::{ConfigurationError, ProcessModel};
+
+use crate::console;
+
+/// The packed initial image (empty when the kernel was built without `cargo xtask`).
+static INITIAL_IMAGE: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/initial.tar"));
+
+/// Why the embedded initial image cannot be used.
+#[derive(Debug)]
+pub enum BootImageError {
+    /// The build embedded no image.
+    Missing,
+    /// The image is malformed.
+    Image(ImageError),
+    /// The process model refuses the image's configuration.
+    Configuration(ConfigurationError),
+    /// A process of an init set cannot be created.
+    InitProcess {
+        set: alloc::string::String,
+        user: UserName,
+        program: ProgramName,
+        status: Status,
+    },
+}
+
+impl fmt::Display for BootImageError {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            BootImageError::Missing => formatter.write_str(
+                "the kernel was built without an initial image (build with `cargo xtask build`)",
+            ),
+            BootImageError::Image(error) => write!(formatter, "the initial image: {error}"),
+            BootImageError::Configuration(error) => write!(
+                formatter,
+                "the process model refuses the initial image: {error}"
+            ),
+            BootImageError::InitProcess {
+                set,
+                user,
+                program,
+                status,
+            } => write!(
+                formatter,
+                "init set `{set}`: program `{program}` for user `{user}` cannot be created: \
+                 {status}"
+            ),
+        }
+    }
+}
+
+/// The embedded initial image, read and checked.
+pub fn initial_image() -> Result<InitialImage<'static>, BootImageError> {
+    if INITIAL_IMAGE.is_empty() {
+        return Err(BootImageError::Missing);
+    }
+    initial_image::read(INITIAL_IMAGE).map_err(BootImageError::Image)
+}
+
+/// `initial_image`: reads the embedded image, reports how many of each thing it
+/// holds, builds a process model from it, and creates every init set's processes in
+/// a model of their own.
+pub fn check() -> Result<(), BootImageError> {
+    let image = initial_image()?;
+    for (name, value) in image.counts.metrics() {
+        console::report(Report::Metric {
+            name,
+            value,
+            unit: "count",
+        });
+    }
+    ProcessModel::new(image.configuration.clone()).map_err(BootImageError::Configuration)?;
+    let mut processes = 0;
+    for (set, members) in &image.init_sets {
+        let mut model = ProcessModel::new(image.configuration.clone())
+            .map_err(BootImageError::Configuration)?;
+        for (user, program) in members {
+            model
+                .create_process(user, program)
+                .map_err(|status| BootImageError::InitProcess {
+                    set: set.clone(),
+                    user: user.clone(),
+                    program: program.clone(),
+                    status,
+                })?;
+            processes += 1;
+        }
+    }
+    console::report(Report::Metric {
+        name: "image_init_processes",
+        value: processes,
+        unit: "count",
+    });
+    tracing::info!(
+        bytes = INITIAL_IMAGE.len(),
+        users = image.counts.users,
+        programs = image.counts.programs,
+        services = image.counts.services,
+        "initial image read"
+    );
+    Ok(())
+}

@@ -1,0 +1,137 @@
+//! Device interrupts for drivers: legacy INTx through the I/O APIC, or MSI-X
+//! messages straight to the local APIC.
+//!
+//! For INTx the interrupt path counts a line's interrupt and masks the line; the
+//! driver, on its next operation, acknowledges its device and unmasks the line. An
+//! MSI-X message is edge-like: the path only counts it, and the driver's
+//! acknowledgement needs no unmasking.
+//!
+//! Drivers run outside interrupt context and hold their own locks, so the interrupt
+//! path never touches a device: it must never take a lock a driver may hold.
+
+use core::sync::atomic::{AtomicU8, AtomicU64, Ordering};
+
+use virtio_drivers::transport::InterruptStatus;
+
+use crate::arch;
+
+/// How many lines the I/O APIC routing covers (the first I/O APIC's 24 inputs).
+pub(super) const LINES: usize = 24;
+const SLOTS: usize = arch::MSI_SLOTS as usize;
+
+static COUNTS: [AtomicU64; LINES] = [const { AtomicU64::new(0) }; LINES];
+static MESSAGE_COUNTS: [AtomicU64; SLOTS] = [const { AtomicU64::new(0) }; SLOTS];
+static NEXT_SLOT: AtomicU8 = AtomicU8::new(0);
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Route {
+    None,
+    Intx(u8),
+    MsiX(u8),
+}
+
+/// How a device interrupts: a routed INTx line, an MSI-X slot, or not at all (the
+/// driver then polls only).
+#[derive(Clone, Copy, Debug)]
+pub struct InterruptLine(Route);
+
+impl InterruptLine {
+    pub const NONE: InterruptLine = InterruptLine(Route::None);
+
+    /// Routes `line` through the I/O APIC; on failure the device is polled only.
+    pub fn route(line: u8) -> InterruptLine {
+        if line as usize >= LINES {
+            return InterruptLine::NONE;
+        }
+        match arch::route_pci_line(line) {
+            Ok(vector) => {
+                tracing::debug!(line, vector, "INTx routed");
+                InterruptLine(Route::Intx(line))
+            }
+            Err(error) => {
+                tracing::warn!(line, %error, "INTx not routed; polling only");
+                InterruptLine::NONE
+            }
+        }
+    }
+
+    /// A message slot of its own for one device, while any is left.
+    pub fn allocate_message_slot() -> Option<u8> {
+        NEXT_SLOT
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |next| {
+                (usize::from(next) < SLOTS).then_some(next + 1)
+            })
+            .ok()
+    }
+
+    /// The device signals slot `slot` (set up by the caller) by MSI-X.
+    pub fn message(slot: u8) -> InterruptLine {
+        InterruptLine(Route::MsiX(slot))
+    }
+
+    /// The INTx line, when the device interrupts that way.
+    pub fn line(self) -> Option<u8> {
+        match self.0 {
+            Route::Intx(line) => Some(line),
+            _ => None,
+        }
+    }
+
+    /// `intx`, `msi-x` or `none`.
+    pub fn kind(self) -> &'static str {
+        match self.0 {
+            Route::None => "none",
+            Route::Intx(_) => "intx",
+            Route::MsiX(_) => "msi-x",
+        }
+    }
+
+    /// Interrupts seen on this line or slot since boot.
+    pub fn count(self) -> u64 {
+        match self.0 {
+            Route::None => 0,
+            Route::Intx(line) => COUNTS[line as usize].load(Ordering::Relaxed),
+            Route::MsiX(slot) => MESSAGE_COUNTS[slot as usize].load(Ordering::Relaxed),
+        }
+    }
+
+    /// Acknowledges the device with `acknowledge` and lets an INTx line fire again.
+    pub fn service(self, acknowledge: impl FnOnce() -> InterruptStatus) {
+        let _ = acknowledge();
+        if let Route::Intx(line) = self.0 {
+            arch::unmask_line(line);
+        }
+    }
+}
+
+/// From the interrupt path: a device's INTx vector fired.
+pub fn line_fired(line: u8) {
+    if let Some(count) = COUNTS.get(line as usize) {
+        count.fetch_add(1, Ordering::Relaxed);
+        arch::mask_line(line);
+    }
+}
+
+/// From the interrupt path: an MSI-X message arrived in `slot`.
+pub fn message_fired(slot: u8) {
+    if let Some(count) = MESSAGE_COUNTS.get(slot as usize) {
+        count.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// Device interrupts since boot, INTx and MSI-X.
+pub fn totals() -> (u64, u64) {
+    let sum = |counts: &[AtomicU64]| {
+        counts
+            .iter()
+            .map(|count| count.load(Ordering::Relaxed))
+            .sum()
+    };
+    (sum(&COUNTS), sum(&MESSAGE_COUNTS))
+}
+
+/// Total device interrupts since boot.
+pub fn total() -> u64 {
+    let (intx, messages) = totals();
+    intx + messages
+}

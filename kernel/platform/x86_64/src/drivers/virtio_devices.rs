@@ -1,0 +1,236 @@
+//! virtio-blk, virtio-net and virtio-rng as the kernel's device classes, over the
+//! `virtio-drivers` crate's device drivers.
+//!
+//! Each wrapper checks requests with the portable core's rules before the device
+//! sees them, maps the crate's errors to the class's error, and acknowledges the
+//! device's interrupt after each operation so its INTx line can be unmasked. None of
+//! them may turn a device error into success.
+
+use ethos_devices::{
+    BlockDevice, BlockError, EntropyError, EntropySource, NetworkDevice, NetworkError,
+    check_block_request,
+};
+use virtio_drivers::Error as VirtioError;
+use virtio_drivers::device::blk::{SECTOR_SIZE, VirtIOBlk};
+use virtio_drivers::device::net::VirtIONet;
+use virtio_drivers::device::rng::VirtIORng;
+
+use super::interrupts::InterruptLine;
+use super::virtio_hal::KernelHal;
+use super::virtio_transport::VirtioTransport;
+
+/// Receive and transmit queue entries. QEMU's legacy virtio-net fixes both queues at
+/// 256 entries, and the modern device accepts the same, so one size serves both.
+pub(super) const NET_QUEUE_SIZE: usize = 256;
+/// Receive buffer bytes: a 1514-byte frame plus the 12-byte virtio-net header.
+const NET_BUFFER_LENGTH: usize = 2048;
+/// The queue size the crate's block driver uses; a legacy device must match it.
+pub(super) const BLOCK_QUEUE_SIZE: u16 = 16;
+/// The queue size the crate's entropy driver uses.
+pub(super) const ENTROPY_QUEUE_SIZE: u16 = 8;
+
+/// A virtio block device.
+pub(super) struct VirtioBlock {
+    device: VirtIOBlk<KernelHal, VirtioTransport>,
+    capacity: u64,
+    read_only: bool,
+    line: InterruptLine,
+}
+
+impl core::fmt::Debug for VirtioBlock {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("VirtioBlock")
+            .field("capacity", &self.capacity)
+            .field("read_only", &self.read_only)
+            .finish_non_exhaustive()
+    }
+}
+
+fn block_error(error: VirtioError, first_block: u64) -> BlockError {
+    match error {
+        VirtioError::IoError => BlockError::Io { first_block },
+        VirtioError::Unsupported => BlockError::Unsupported,
+        _ => BlockError::Device,
+    }
+}
+
+impl VirtioBlock {
+    pub(super) fn new(
+        transport: VirtioTransport,
+        line: InterruptLine,
+    ) -> Result<VirtioBlock, VirtioError> {
+        let device = VirtIOBlk::<KernelHal, _>::new(transport)?;
+        Ok(VirtioBlock {
+            capacity: device.capacity(),
+            read_only: device.readonly(),
+            device,
+            line,
+        })
+    }
+
+    fn finish<T>(&mut self, outcome: Result<T, VirtioError>) -> Result<T, VirtioError> {
+        self.line.service(|| self.device.ack_interrupt());
+        outcome
+    }
+}
+
+impl BlockDevice for VirtioBlock {
+    fn block_size(&self) -> usize {
+        SECTOR_SIZE
+    }
+
+    fn capacity_blocks(&self) -> u64 {
+        self.capacity
+    }
+
+    fn read_blocks(&mut self, first_block: u64, buffer: &mut [u8]) -> Result<(), BlockError> {
+        check_block_request(first_block, buffer.len(), SECTOR_SIZE, self.capacity)?;
+        let outcome = self.device.read_blocks(first_block as usize, buffer);
+        self.finish(outcome)
+            .map_err(|error| block_error(error, first_block))
+    }
+
+    fn write_blocks(&mut self, first_block: u64, data: &[u8]) -> Result<(), BlockError> {
+        check_block_request(first_block, data.len(), SECTOR_SIZE, self.capacity)?;
+        if self.read_only {
+            return Err(BlockError::ReadOnly);
+        }
+        let outcome = self.device.write_blocks(first_block as usize, data);
+        self.finish(outcome)
+            .map_err(|error| block_error(error, first_block))
+    }
+
+    fn flush(&mut self) -> Result<(), BlockError> {
+        let outcome = self.device.flush();
+        self.finish(outcome).map_err(|error| block_error(error, 0))
+    }
+}
+
+/// A virtio network interface.
+pub(super) struct VirtioNetwork {
+    device: VirtIONet<KernelHal, VirtioTransport, NET_QUEUE_SIZE>,
+    mac: [u8; 6],
+    line: InterruptLine,
+}
+
+impl core::fmt::Debug for VirtioNetwork {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("VirtioNetwork")
+            .field("mac", &self.mac)
+            .finish_non_exhaustive()
+    }
+}
+
+impl VirtioNetwork {
+    pub(super) fn new(
+        transport: VirtioTransport,
+        line: InterruptLine,
+    ) -> Result<VirtioNetwork, VirtioError> {
+        let device = VirtIONet::<KernelHal, _, NET_QUEUE_SIZE>::new(transport, NET_BUFFER_LENGTH)?;
+        Ok(VirtioNetwork {
+            mac: device.mac_address(),
+            device,
+            line,
+        })
+    }
+}
+
+impl NetworkDevice for VirtioNetwork {
+    fn mac_address(&self) -> [u8; 6] {
+        self.mac
+    }
+
+    fn link_up(&self) -> bool {
+        // The crate does not negotiate VIRTIO_NET_F_STATUS; without it the link is
+        // up by definition.
+        true
+    }
+
+    fn max_frame_length(&self) -> usize {
+        1514
+    }
+
+    fn can_transmit(&mut self) -> bool {
+        self.device.can_send()
+    }
+
+    fn transmit(&mut self, frame: &[u8]) -> Result<(), NetworkError> {
+        if frame.len() > self.max_frame_length() {
+            return Err(NetworkError::FrameTooLarge {
+                length: frame.len(),
+                limit: self.max_frame_length(),
+            });
+        }
+        let mut buffer = self.device.new_tx_buffer(frame.len());
+        buffer.packet_mut().copy_from_slice(frame);
+        let outcome = self.device.send(buffer);
+        self.line.service(|| self.device.ack_interrupt());
+        match outcome {
+            Ok(()) => Ok(()),
+            Err(VirtioError::QueueFull) => Err(NetworkError::Busy),
+            Err(_) => Err(NetworkError::Device),
+        }
+    }
+
+    fn receive(&mut self, buffer: &mut [u8]) -> Result<Option<usize>, NetworkError> {
+        let outcome = self.device.receive();
+        self.line.service(|| self.device.ack_interrupt());
+        let received = match outcome {
+            Ok(received) => received,
+            Err(VirtioError::NotReady) => return Ok(None),
+            Err(_) => return Err(NetworkError::Device),
+        };
+        let frame = received.packet();
+        let length = frame.len();
+        let copied = buffer
+            .get_mut(..length)
+            .map(|target| target.copy_from_slice(frame));
+        // The buffer goes back to the device whether or not the frame fitted.
+        self.device
+            .recycle_rx_buffer(received)
+            .map_err(|_| NetworkError::Device)?;
+        match copied {
+            Some(()) => Ok(Some(length)),
+            None => Err(NetworkError::FrameTooLarge {
+                length,
+                limit: buffer.len(),
+            }),
+        }
+    }
+}
+
+/// A virtio entropy device.
+pub(super) struct VirtioEntropy {
+    device: VirtIORng<KernelHal, VirtioTransport>,
+    line: InterruptLine,
+}
+
+impl core::fmt::Debug for VirtioEntropy {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("VirtioEntropy").finish_non_exhaustive()
+    }
+}
+
+impl VirtioEntropy {
+    pub(super) fn new(
+        transport: VirtioTransport,
+        line: InterruptLine,
+    ) -> Result<VirtioEntropy, VirtioError> {
+        Ok(VirtioEntropy {
+            device: VirtIORng::new(transport)?,
+            line,
+        })
+    }
+}
+
+impl EntropySource for VirtioEntropy {
+    fn fill(&mut self, buffer: &mut [u8]) -> Result<usize, EntropyError> {
+        let outcome = self.device.request_entropy(buffer);
+        self.line.service(|| self.device.ack_interrupt());
+        match outcome {
+            Ok(0) => Err(EntropyError::Exhausted),
+            Ok(count) => Ok(count.min(buffer.len())),
+            Err(_) => Err(EntropyError::Device),
+        }
+    }
+}

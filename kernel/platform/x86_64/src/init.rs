@@ -1,0 +1,94 @@
+//! `init=SET`: starts the initial image's process set SET, runs it to its end and
+//! reports.
+//!
+//! The image's configuration becomes the process model; its programs are parsed
+//! once, here, so `spawn` and `exec` only copy them. Every process's end is reported
+//! by the scheduler as it happens. Around the run the kernel reports its heap use
+//! (before the first process starts, at its highest while they ran, after the last
+//! ended) and its free frames, so a test can see that nothing grows with the work
+//! done. Then the run ends with success: whether the processes did what they should
+//! is for the harness to judge from the reports. A bad image or an unknown set ends
+//! the run with a failure that names it.
+
+use alloc::collections::BTreeMap;
+use alloc::string::String;
+use core::fmt::Write;
+
+use ethos_abi::{ExitCode, Report};
+use ethos_core::process_model::ProcessModel;
+use ethos_core::program_image;
+
+use crate::console::{self, LineBuffer};
+use crate::{arch, boot_image, memory, scheduler, user_mode};
+
+fn fail(reason: core::fmt::Arguments<'_>) -> ! {
+    let mut line = LineBuffer::new();
+    let _ = line.write_fmt(reason);
+    console::report(Report::TestFail {
+        name: "init",
+        reason: line.as_str(),
+    });
+    arch::exit_qemu(ExitCode::Failure)
+}
+
+fn metric(name: &str, value: u64, unit: &str) {
+    console::report(Report::Metric { name, value, unit });
+}
+
+fn free_frames() -> u64 {
+    memory::FRAMES
+        .lock()
+        .as_ref()
+        .map_or(0, |frames| frames.free_frames() as u64)
+}
+
+/// Runs the process set `name` and ends the run.
+pub fn run(name: &str) -> ! {
+    let image = boot_image::initial_image()
+        .unwrap_or_else(|error| fail(format_args!("the initial image: {error}")));
+    let Some(set) = image.init_sets.get(name) else {
+        let mut known = String::new();
+        for set in image.init_sets.keys() {
+            known.push(' ');
+            known.push_str(set);
+        }
+        fail(format_args!(
+            "the initial image has no init set `{name}`; it has:{known}"
+        ));
+    };
+    let mut programs = BTreeMap::new();
+    for (program, executable) in &image.executables {
+        match program_image::parse(executable, user_mode::IMAGE_RANGE) {
+            Ok(parsed) => {
+                programs.insert(program.clone(), parsed);
+            }
+            Err(error) => fail(format_args!("program `{program}`: {error}")),
+        }
+    }
+    let model = ProcessModel::new(image.configuration)
+        .unwrap_or_else(|error| fail(format_args!("the initial image's configuration: {error}")));
+    user_mode::install(model, programs);
+    let frames_before = free_frames();
+    let heap_before = memory::heap_used() as u64;
+    metric("heap_before", heap_before, "bytes");
+    for (user, program) in set {
+        if let Err(error) = user_mode::spawn(user, program, None) {
+            fail(format_args!("starting `{program}` as {user}: {error}"));
+        }
+    }
+    let finished = scheduler::run();
+    // The model keeps what the set's processes left behind (advertised names,
+    // virtual processes with queued descriptors); the heap is measured with it, so a
+    // leak anywhere shows.
+    let heap_after = memory::heap_used() as u64;
+    metric("heap_peak", scheduler::heap_peak() as u64, "bytes");
+    metric("heap_after", heap_after, "bytes");
+    metric("processes_ended", finished.len() as u64, "count");
+    let frames_after = free_frames();
+    if frames_after != frames_before {
+        fail(format_args!(
+            "{frames_before} frames were free before the set ran and {frames_after} after"
+        ));
+    }
+    arch::exit_qemu(ExitCode::Success)
+}

@@ -1,0 +1,116 @@
+//! Physical memory at boot: the frame allocator, the kernel page tables, the heap.
+//!
+//! The frame bitmap lives in the first free RAM large enough for it; the heap is one
+//! contiguous run of frames, a quarter of free memory (at least 1 MiB, at most
+//! 64 MiB). Both are identity-mapped, so a physical address is also a pointer.
+
+use core::fmt;
+
+use ethos_core::frames::{FrameBitmap, FrameError};
+use ethos_core::memory_map::{MemoryMap, MemoryMapError, PAGE_SIZE, PhysicalRange};
+use linked_list_allocator::LockedHeap;
+use spin::Mutex;
+
+use crate::arch::{self, PagingError};
+
+#[global_allocator]
+static HEAP: LockedHeap = LockedHeap::empty();
+
+/// The frame allocator, once memory is set up.
+pub static FRAMES: Mutex<Option<FrameBitmap<'static>>> = Mutex::new(None);
+
+const MIB: u64 = 1024 * 1024;
+/// The first MiB holds firmware data (BIOS areas, PVH start info, ACPI pointers).
+const LOW_MEMORY: PhysicalRange = PhysicalRange { start: 0, end: MIB };
+/// The boot page tables map only this much; early allocations must stay below it.
+const BOOT_MAPPED: u64 = 4 * 1024 * MIB;
+
+/// What memory setup found.
+#[derive(Clone, Copy, Debug)]
+pub struct MemorySummary {
+    pub usable_bytes: u64,
+    pub free_frames: usize,
+    pub page_table_frames: usize,
+    pub heap: PhysicalRange,
+}
+
+/// Why memory could not be set up.
+#[derive(Debug)]
+pub enum MemoryError {
+    Map(MemoryMapError),
+    NoRoomForBitmap { bytes: u64 },
+    Frames(FrameError),
+    Paging(PagingError),
+    NoRoomForHeap { bytes: u64 },
+}
+
+impl fmt::Display for MemoryError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            MemoryError::Map(error) => write!(f, "memory map: {error}"),
+            MemoryError::NoRoomForBitmap { bytes } => {
+                write!(
+                    f,
+                    "no free RAM below 4 GiB for the {bytes}-byte frame bitmap"
+                )
+            }
+            MemoryError::Frames(error) => write!(f, "frame allocator: {error}"),
+            MemoryError::Paging(error) => write!(f, "kernel page tables: {error}"),
+            MemoryError::NoRoomForHeap { bytes } => {
+                write!(f, "no contiguous {bytes} bytes of RAM for the heap")
+            }
+        }
+    }
+}
+
+/// Sets up frames, page tables and heap from the firmware's RAM map.
+pub fn init(ram: &MemoryMap) -> Result<MemorySummary, MemoryError> {
+    let mut free = ram.clone();
+    free.reserve(LOW_MEMORY).map_err(MemoryError::Map)?;
+    free.reserve(arch::kernel_image().whole)
+        .map_err(MemoryError::Map)?;
+
+    let words = FrameBitmap::words_needed(&free);
+    let bitmap_bytes = (words as u64 * 8).next_multiple_of(PAGE_SIZE);
+    let bitmap_range = free
+        .usable()
+        .iter()
+        .find(|range| range.length() >= bitmap_bytes && range.start + bitmap_bytes <= BOOT_MAPPED)
+        .map(|range| PhysicalRange::from_start_length(range.start, bitmap_bytes))
+        .ok_or(MemoryError::NoRoomForBitmap {
+            bytes: bitmap_bytes,
+        })?;
+    free.reserve(bitmap_range).map_err(MemoryError::Map)?;
+    // SAFETY: the range is usable RAM below 4 GiB (identity-mapped by the boot tables
+    // and by the kernel tables, which map all RAM), reserved just above so nothing
+    // else will be placed there, suitably aligned (page-aligned), and `words` long.
+    let storage: &'static mut [u64] =
+        unsafe { core::slice::from_raw_parts_mut(bitmap_range.start as *mut u64, words) };
+    let mut bitmap = FrameBitmap::new(storage, &free).map_err(MemoryError::Frames)?;
+
+    let page_table_frames =
+        arch::build_kernel_page_tables(ram, &mut bitmap).map_err(MemoryError::Paging)?;
+
+    let heap_frames = (bitmap.free_frames() / 4).clamp(256, 16 * 1024);
+    let heap_bytes = heap_frames as u64 * PAGE_SIZE;
+    let heap_start = bitmap
+        .allocate_contiguous(heap_frames, 1)
+        .ok_or(MemoryError::NoRoomForHeap { bytes: heap_bytes })?;
+    // SAFETY: the frames were just allocated for the heap alone and are mapped
+    // writable at their physical address; they stay allocated forever.
+    unsafe { HEAP.lock().init(heap_start as *mut u8, heap_bytes as usize) };
+
+    let summary = MemorySummary {
+        usable_bytes: ram.total_usable(),
+        free_frames: bitmap.free_frames(),
+        page_table_frames,
+        heap: PhysicalRange::from_start_length(heap_start, heap_bytes),
+    };
+    *FRAMES.lock() = Some(bitmap);
+    Ok(summary)
+}
+
+/// Bytes of heap in use now.
+pub fn heap_used() -> usize {
+    HEAP.lock().used()
+}

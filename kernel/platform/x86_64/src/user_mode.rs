@@ -1,0 +1,552 @@
+//! Running programs in ring 3 against the portable process model.
+//!
+//! [`install`] makes a process model and the programs its processes may run the
+//! kernel's; [`spawn`] starts a process; `scheduler::run` runs them all. System
+//! calls arrive in [`syscall_dispatch`], which hands the raw registers to
+//! `Request::parse` and `dispatch` with a [`ProcessEnvironment`] for memory access,
+//! then does what only the platform can: copy an address space (`fork`), load a
+//! program (`exec`), park a process in `block`, stop one (`exit`, `kill`, faults).
+//!
+//! Every address a program gives is an allegation: `UserRange` (in the portable core)
+//! checks its bounds, and [`MappedRange::new`] is the one place that turns it into
+//! kernel-readable memory, page by page through the process's own tables. This
+//! module must never dereference a program's pointer directly, and never lets a
+//! program's text start a console line the test harness would read as a report.
+//! System calls run with interrupts off.
+
+use alloc::collections::BTreeMap;
+use alloc::vec::Vec;
+use core::fmt;
+
+use ethos_abi::{ProcessId, Report, Status};
+use ethos_core::memory_map::PAGE_SIZE;
+use ethos_core::process_model::ProcessModel;
+use ethos_core::process_model::dispatch::{Answer, Environment, dispatch};
+use ethos_core::process_model::events::Instant;
+use ethos_core::process_model::identity::{ProgramName, UserName};
+use ethos_core::process_model::request::{Request, UserRange};
+use ethos_core::program_image::Image;
+use spin::Mutex;
+use x86_64::instructions::interrupts;
+
+use crate::arch::{self, AddressSpace, PageRights, SyscallFrame, TrapFrame, UserContext};
+use crate::scheduler::{SCHEDULER, Scheduler, Task};
+use crate::{console, memory, time};
+
+/// How many pages the user stack has.
+const STACK_PAGES: u64 = 16;
+/// Where a program's image may lie: from the start of the user range to below its
+/// stack.
+pub const IMAGE_RANGE: core::ops::Range<u64> =
+    arch::USER_START..arch::USER_STACK_TOP - STACK_PAGES * PAGE_SIZE;
+/// A program's first stack pointer: as after a call (8 bytes below a 16-byte
+/// boundary), so an entry point may be an ordinary function.
+const FIRST_STACK_POINTER: u64 = arch::USER_STACK_TOP - 8;
+
+/// How a process ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Ending {
+    /// It called `exit` with this status.
+    Exited(i32),
+    /// It took a CPU exception and was killed.
+    Faulted {
+        vector: u64,
+        error_code: u64,
+        address: u64,
+        instruction: u64,
+    },
+    /// Its `syscall` came from an address `sysret` cannot return to.
+    BadReturn(u64),
+    /// It used up its CPU time limit and was stopped by the timer.
+    TimeLimit { ticks: u64 },
+    /// Another process of its user ended it with `kill`.
+    Killed { by: ProcessId },
+    /// It waited with every other process and nothing could wake it.
+    Deadlocked,
+    /// `exec` named a program whose image could not be built.
+    ExecFailed,
+}
+
+impl Ending {
+    /// The report's `how` word and its number: the exit status, the exception
+    /// vector, the killer's process id, or the tick limit.
+    pub fn summary(&self) -> (&'static str, i64) {
+        match *self {
+            Ending::Exited(status) => ("exit", i64::from(status)),
+            Ending::Faulted { vector, .. } => ("fault", vector as i64),
+            Ending::BadReturn(_) => ("bad-return", 0),
+            Ending::TimeLimit { ticks } => ("time-limit", ticks as i64),
+            Ending::Killed { by } => ("killed", by.0 as i64),
+            Ending::Deadlocked => ("deadlock", 0),
+            Ending::ExecFailed => ("exec-failed", 0),
+        }
+    }
+}
+
+impl fmt::Display for Ending {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Ending::Exited(status) => write!(f, "exited with status {status}"),
+            Ending::Faulted {
+                vector,
+                error_code,
+                address,
+                instruction,
+            } => write!(
+                f,
+                "killed by {} (vector {vector}, error code {error_code:#x}) at rip {instruction:#x}, address {address:#x}",
+                arch::exception_name(*vector)
+            ),
+            Ending::BadReturn(address) => {
+                write!(f, "killed: system call from {address:#x}")
+            }
+            Ending::TimeLimit { ticks } => {
+                write!(f, "killed: used up its time limit ({ticks} timer ticks)")
+            }
+            Ending::Killed { by } => write!(f, "killed by process {}", by.0),
+            Ending::Deadlocked => write!(f, "ended: deadlock"),
+            Ending::ExecFailed => write!(f, "killed: exec could not load the program"),
+        }
+    }
+}
+
+/// Why a process could not be started.
+#[derive(Debug)]
+pub enum RunError {
+    NoModel,
+    NoFrameAllocator,
+    UnknownProgram(ProgramName),
+    Model(Status),
+    Map(arch::MapError),
+    SegmentOutsideUserRange(u64),
+}
+
+impl fmt::Display for RunError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RunError::NoModel => write!(f, "no process model is installed"),
+            RunError::NoFrameAllocator => write!(f, "the frame allocator is not set up"),
+            RunError::UnknownProgram(name) => write!(f, "no program `{name}` is installed"),
+            RunError::Model(status) => write!(f, "the process model refused: {status}"),
+            RunError::Map(error) => write!(f, "mapping the program: {error}"),
+            RunError::SegmentOutsideUserRange(address) => {
+                write!(f, "a segment at {address:#x} is outside the user range")
+            }
+        }
+    }
+}
+
+/// The process model and the programs its processes may run.
+struct System {
+    model: ProcessModel,
+    programs: BTreeMap<ProgramName, Image<'static>>,
+}
+
+/// The kernel's process model, once installed. Locked after [`SCHEDULER`].
+static SYSTEM: Mutex<Option<System>> = Mutex::new(None);
+
+/// Makes `model` the kernel's process model, with `programs` the images `spawn`
+/// and `exec` load by name, replacing any earlier one. No process may be running.
+pub fn install(model: ProcessModel, programs: BTreeMap<ProgramName, Image<'static>>) {
+    interrupts::without_interrupts(|| *SYSTEM.lock() = Some(System { model, programs }));
+}
+
+/// Runs `action` on the installed process model, if there is one. Not inside a
+/// system call (the model is locked there).
+pub fn with_model<T>(action: impl FnOnce(&mut ProcessModel) -> T) -> Option<T> {
+    interrupts::without_interrupts(|| {
+        SYSTEM
+            .lock()
+            .as_mut()
+            .map(|system| action(&mut system.model))
+    })
+}
+
+fn build_space(image: &Image<'_>) -> Result<AddressSpace, RunError> {
+    let mut guard = memory::FRAMES.lock();
+    let frames = guard.as_mut().ok_or(RunError::NoFrameAllocator)?;
+    let mut space = AddressSpace::new(frames).map_err(RunError::Map)?;
+    let result = (|| {
+        for segment in &image.segments {
+            let end = segment
+                .address
+                .checked_add(segment.memory_size.max(segment.bytes.len() as u64))
+                .filter(|end| *end <= IMAGE_RANGE.end)
+                .ok_or(RunError::SegmentOutsideUserRange(segment.address))?;
+            if segment.address < IMAGE_RANGE.start {
+                return Err(RunError::SegmentOutsideUserRange(segment.address));
+            }
+            let mut page = segment.address & !(PAGE_SIZE - 1);
+            while page < end {
+                let rights = PageRights {
+                    write: segment.writable,
+                    execute: segment.executable,
+                };
+                let frame = space
+                    .map_new_page(page, rights, frames)
+                    .map_err(RunError::Map)?;
+                // The part of the segment's file bytes that falls in this page.
+                let copy_start = page.max(segment.address);
+                let copy_end = (page + PAGE_SIZE).min(segment.address + segment.bytes.len() as u64);
+                if copy_start < copy_end {
+                    let source = &segment.bytes[(copy_start - segment.address) as usize
+                        ..(copy_end - segment.address) as usize];
+                    let destination = (frame + (copy_start - page)) as *mut u8;
+                    // SAFETY: the frame is fresh RAM of this space, identity-mapped,
+                    // and `source` fits within the page by construction.
+                    unsafe {
+                        core::ptr::copy_nonoverlapping(source.as_ptr(), destination, source.len())
+                    };
+                }
+                page += PAGE_SIZE;
+            }
+        }
+        for index in 1..=STACK_PAGES {
+            let rights = PageRights {
+                write: true,
+                execute: false,
+            };
+            space
+                .map_new_page(arch::USER_STACK_TOP - index * PAGE_SIZE, rights, frames)
+                .map_err(RunError::Map)?;
+        }
+        Ok(())
+    })();
+    match result {
+        Ok(()) => Ok(space),
+        Err(error) => {
+            space.release(frames);
+            Err(error)
+        }
+    }
+}
+
+/// Starts `program` for `user` as a new ready process, stopped by the timer after
+/// `limit_ticks` of CPU if given.
+pub fn spawn(
+    user: &UserName,
+    program: &ProgramName,
+    limit_ticks: Option<u64>,
+) -> Result<ProcessId, RunError> {
+    interrupts::without_interrupts(|| {
+        let mut scheduler = SCHEDULER.lock();
+        let mut guard = SYSTEM.lock();
+        let system = guard.as_mut().ok_or(RunError::NoModel)?;
+        let image = system
+            .programs
+            .get(program)
+            .ok_or_else(|| RunError::UnknownProgram(program.clone()))?;
+        let space = build_space(image)?;
+        let process = match system.model.create_process(user, program) {
+            Ok(process) => process,
+            Err(status) => {
+                if let Some(frames) = memory::FRAMES.lock().as_mut() {
+                    space.release(frames);
+                }
+                return Err(RunError::Model(status));
+            }
+        };
+        let context = UserContext::start(image.entry, FIRST_STACK_POINTER);
+        scheduler.add(
+            process,
+            Task::new(user.clone(), program.clone(), space, context, limit_ticks),
+        );
+        Ok(process)
+    })
+}
+
+/// Ends the running process with `ending`, which the model may not have seen yet,
+/// and gives the CPU back to the scheduler. Nothing may be held by the caller.
+fn end_current(ending: Ending) -> ! {
+    {
+        let mut scheduler = SCHEDULER.lock();
+        if let Some(process) = scheduler.current() {
+            if let Some(system) = SYSTEM.lock().as_mut() {
+                // Already gone from the model if it called `exit`.
+                let _ = system.model.end_process(process);
+            }
+            scheduler.finish(process, ending);
+        }
+    }
+    arch::resume_kernel()
+}
+
+/// After an interrupt taken in ring 3 was handled: runs due timers, stops the
+/// process if it used up its CPU limit, and takes the CPU from it if its slice is
+/// over and another process is ready.
+pub fn after_user_interrupt(frame: &TrapFrame) {
+    let Some(mut scheduler) = SCHEDULER.try_lock() else {
+        return;
+    };
+    if let Some(ticks) = scheduler.over_limit() {
+        drop(scheduler);
+        end_current(Ending::TimeLimit { ticks });
+    }
+    if let Some(mut guard) = SYSTEM.try_lock()
+        && let Some(system) = guard.as_mut()
+    {
+        scheduler.wake_due(&mut system.model);
+    }
+    if scheduler.slice_over() {
+        scheduler.preempt(UserContext::interrupted(frame));
+        drop(scheduler);
+        arch::resume_kernel();
+    }
+}
+
+/// An exception taken in ring 3: reports it and kills the process.
+pub fn user_fault(frame: &TrapFrame, address: u64) -> ! {
+    let ending = Ending::Faulted {
+        vector: frame.vector,
+        error_code: frame.error_code,
+        address,
+        instruction: frame.rip,
+    };
+    console::report(Report::Fault {
+        vector: frame.vector as u8,
+        address,
+        instruction: frame.rip,
+    });
+    end_current(ending)
+}
+
+/// What happens after a system call: back to the program, or off the CPU.
+enum Next {
+    Return,
+    Leave,
+}
+
+/// Where the `syscall` shell lands, on the system-call stack, interrupts off.
+///
+/// # Safety
+/// Called only by `syscall_entry`, with `frame` pointing at the frame it pushed.
+#[unsafe(no_mangle)]
+unsafe extern "C" fn syscall_dispatch(frame: *mut SyscallFrame) {
+    // SAFETY: the shell passes the frame it just pushed; nothing else refers to it.
+    let frame = unsafe { &mut *frame };
+    // `sysret` to a non-canonical or kernel address would fault in ring 0.
+    if !(arch::USER_START..arch::USER_STACK_TOP).contains(&frame.rcx) {
+        end_current(Ending::BadReturn(frame.rcx));
+    }
+    frame.r11 = arch::user_flags(frame.r11);
+    match system_call(frame) {
+        Next::Return => {}
+        Next::Leave => arch::resume_kernel(),
+    }
+}
+
+fn answer(frame: &mut SyscallFrame, result: Result<u64, Status>) -> Next {
+    (frame.rax, frame.rdx) = Status::to_registers(result);
+    Next::Return
+}
+
+/// One system call of the current process, with the scheduler and the model locked.
+fn system_call(frame: &mut SyscallFrame) -> Next {
+    let mut scheduler = SCHEDULER.lock();
+    let mut guard = SYSTEM.lock();
+    let (Some(process), Some(system)) = (scheduler.current(), guard.as_mut()) else {
+        return answer(frame, Err(Status::NoSuchObject));
+    };
+    let Some(task) = scheduler.task(process) else {
+        return answer(frame, Err(Status::NoSuchObject));
+    };
+    let request = Request::parse(
+        frame.rax,
+        [
+            frame.rdi, frame.rsi, frame.rdx, frame.r10, frame.r8, frame.r9,
+        ],
+    );
+    let waits = matches!(request, Ok(Request::Block { .. }));
+    let mut environment = ProcessEnvironment { space: &task.space };
+    let result =
+        request.and_then(|request| dispatch(&mut system.model, &mut environment, process, request));
+    match result {
+        Ok(Answer::Value(value)) => answer(frame, Ok(value)),
+        Err(Status::WouldBlock) if waits => {
+            // Parked: when an event completes, the program makes the same `block`
+            // again, from the same registers.
+            let mut context = UserContext::after_system_call(frame);
+            context.rip -= arch::SYSCALL_INSTRUCTION_BYTES;
+            scheduler.park(context);
+            Next::Leave
+        }
+        Err(status) => answer(frame, Err(status)),
+        Ok(Answer::Exited(status)) => {
+            scheduler.finish(process, Ending::Exited(status));
+            Next::Leave
+        }
+        Ok(Answer::Killed(target)) => {
+            scheduler.finish(target, Ending::Killed { by: process });
+            answer(frame, Ok(target.0))
+        }
+        Ok(Answer::Forked(child)) => fork(&mut scheduler, system, frame, process, child),
+        Ok(Answer::Executed(program)) => exec(&mut scheduler, system, frame, process, program),
+    }
+}
+
+/// `fork`: the child gets a copy of the parent's pages and registers, and 0 for
+/// the call's answer; the parent gets the child's id.
+fn fork(
+    scheduler: &mut Scheduler,
+    system: &mut System,
+    frame: &mut SyscallFrame,
+    parent: ProcessId,
+    child: ProcessId,
+) -> Next {
+    let Some(task) = scheduler.task(parent) else {
+        return answer(frame, Err(Status::NoSuchObject));
+    };
+    let copied = memory::FRAMES
+        .lock()
+        .as_mut()
+        .map(|frames| task.space.duplicate(frames));
+    let Some(Ok(space)) = copied else {
+        // Out of memory: the child never existed.
+        let _ = system.model.end_process(child);
+        return answer(frame, Err(Status::LimitReached));
+    };
+    let mut context = UserContext::after_system_call(frame);
+    (context.rax, context.rdx) = Status::to_registers(Ok(0));
+    let child_task = Task::new(
+        task.user.clone(),
+        task.program.clone(),
+        space,
+        context,
+        task.limit(),
+    );
+    scheduler.add(child, child_task);
+    answer(frame, Ok(child.0))
+}
+
+/// `exec`: the process's address space is replaced by `program`'s image and the
+/// call returns into its entry point with a fresh stack.
+fn exec(
+    scheduler: &mut Scheduler,
+    system: &mut System,
+    frame: &mut SyscallFrame,
+    process: ProcessId,
+    program: ProgramName,
+) -> Next {
+    let built = match system.programs.get(&program) {
+        Some(image) => build_space(image).map(|space| (image.entry, space)).ok(),
+        None => None,
+    };
+    let Some((entry, space)) = built else {
+        // The model already names the new program: the process cannot go on as the old.
+        let _ = system.model.end_process(process);
+        scheduler.finish(process, Ending::ExecFailed);
+        return Next::Leave;
+    };
+    let Some(task) = scheduler.task_mut(process) else {
+        if let Some(frames) = memory::FRAMES.lock().as_mut() {
+            space.release(frames);
+        }
+        return answer(frame, Err(Status::NoSuchObject));
+    };
+    space.activate();
+    let old = core::mem::replace(&mut task.space, space);
+    task.program = program;
+    if let Some(frames) = memory::FRAMES.lock().as_mut() {
+        old.release(frames);
+    }
+    frame.restart(entry, FIRST_STACK_POINTER);
+    Next::Return
+}
+
+/// Whether a range is read or written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Access {
+    Read,
+    Write,
+}
+
+/// A program's range, every page of it checked mapped for the program with the
+/// access asked: the pieces are identity-mapped kernel addresses and lengths.
+struct MappedRange {
+    pieces: Vec<(u64, usize)>,
+}
+
+impl MappedRange {
+    /// The only way from a program's alleged range to memory the kernel touches.
+    fn new(space: &AddressSpace, range: UserRange, access: Access) -> Result<MappedRange, Status> {
+        let mut pieces = Vec::new();
+        let mut address = range.address();
+        let end = address
+            .checked_add(range.length())
+            .ok_or(Status::InvalidArgument)?;
+        while address < end {
+            let page_end = (address & !(PAGE_SIZE - 1)) + PAGE_SIZE;
+            let piece_end = page_end.min(end);
+            let kernel_address = space
+                .translate(address, access == Access::Write)
+                .ok_or(Status::InvalidArgument)?;
+            pieces.push((kernel_address, (piece_end - address) as usize));
+            address = piece_end;
+        }
+        Ok(MappedRange { pieces })
+    }
+}
+
+/// The platform side of a system call: the caller's memory, the clock, randomness
+/// and the console.
+struct ProcessEnvironment<'a> {
+    space: &'a AddressSpace,
+}
+
+impl Environment for ProcessEnvironment<'_> {
+    fn read_memory(&self, range: UserRange) -> Result<Vec<u8>, Status> {
+        let mapped = MappedRange::new(self.space, range, Access::Read)?;
+        let mut bytes = Vec::with_capacity(range.length() as usize);
+        for (address, length) in mapped.pieces {
+            // SAFETY: `MappedRange::new` checked the piece lies in one page mapped for
+            // the process; its frame is RAM, identity-mapped for the kernel.
+            let piece = unsafe { core::slice::from_raw_parts(address as *const u8, length) };
+            bytes.extend_from_slice(piece);
+        }
+        Ok(bytes)
+    }
+
+    fn write_memory(&mut self, range: UserRange, bytes: &[u8]) -> Result<(), Status> {
+        if (bytes.len() as u64) > range.length() {
+            return Err(Status::InvalidArgument);
+        }
+        let range = UserRange::new(range.address(), bytes.len() as u64, range.length())?;
+        let mapped = MappedRange::new(self.space, range, Access::Write)?;
+        let mut rest = bytes;
+        for (address, length) in mapped.pieces {
+            let (piece, after) = rest.split_at(length);
+            // SAFETY: as in `read_memory`, and the pages were checked writable.
+            unsafe { core::ptr::copy_nonoverlapping(piece.as_ptr(), address as *mut u8, length) };
+            rest = after;
+        }
+        Ok(())
+    }
+
+    fn now(&self) -> Instant {
+        Instant(time::since_boot_nanos().unwrap_or(0))
+    }
+
+    fn fill_random(&mut self, buffer: &mut [u8]) {
+        crate::entropy::fill(buffer);
+    }
+
+    fn print(&mut self, user: &UserName, text: &str) {
+        // Each line carries the user's name first, so no program text can pass for
+        // a harness report.
+        for line in text.split('\n') {
+            console::write_str("user ");
+            console::write_str(user.as_str());
+            console::write_str(": ");
+            for character in line.chars() {
+                let mut buffer = [0; 4];
+                let shown = if character.is_control() {
+                    '?'
+                } else {
+                    character
+                };
+                console::write_str(shown.encode_utf8(&mut buffer));
+            }
+            console::write_str("\n");
+        }
+    }
+}

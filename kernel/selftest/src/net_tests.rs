@@ -1,0 +1,334 @@
+//! Kernel tests of the native network stack over whatever network device the probe
+//! bound: ICMP echo, a UDP echo service for a host process, UDP between two guests
+//! on one socket network, and serving the host's pings on a tap network.
+//!
+//! Every loop here is bounded in time; a test that waits too long fails.
+
+use alloc::boxed::Box;
+use alloc::vec;
+
+use ethos_abi::drivers::{
+    HOST_PING_COUNT, NET_SERVING_METRIC, PEER_UDP_PORT, UDP_ECHO_PORT, UDP_ECHO_STOP,
+};
+use ethos_devices::{DeviceClass, NetworkDevice};
+use ethos_net::{NetConfig, NetStack};
+use smoltcp::wire::Ipv4Address;
+
+use crate::driver_tests::{DriverFailure, metric, now_ms};
+use ethos_platform_x86_64::{drivers, time};
+
+type Stack = NetStack<Box<dyn NetworkDevice + Send>>;
+
+fn stack() -> Result<Stack, DriverFailure> {
+    let device = drivers::take_network().ok_or(DriverFailure::Missing(DeviceClass::Network))?;
+    let config = NetConfig::for_mac(device.mac_address());
+    let mac = device.mac_address();
+    tracing::info!(
+        address = %config.address,
+        prefix = config.prefix_length,
+        mac = ?mac,
+        "network up"
+    );
+    Ok(NetStack::new(device, config, now_ms()))
+}
+
+fn report_statistics(stack: &Stack) {
+    let statistics = stack.statistics();
+    metric("frames_received", statistics.frames_received, "count");
+    metric("frames_sent", statistics.frames_sent, "count");
+    metric("send_errors", statistics.send_errors, "count");
+    metric("device_interrupts", drivers::interrupts_total(), "count");
+}
+
+/// The address a ping test aims at: the gateway, or the other peer.
+fn ping_target(config: NetConfig) -> Option<Ipv4Address> {
+    match NetConfig::peer_number(mac_of(config)) {
+        Some(number) => Some(NetConfig::peer_address(3 - number.min(2))),
+        None => config.gateway,
+    }
+}
+
+/// Recovers the peer MAC a configuration came from (peers are `10.0.7.N`).
+fn mac_of(config: NetConfig) -> [u8; 6] {
+    let octets = config.address.octets();
+    if octets[..3] == [10, 0, 7] {
+        let mut mac = [0; 6];
+        mac[..5].copy_from_slice(&ethos_abi::drivers::PEER_MAC_PREFIX);
+        mac[5] = octets[3];
+        mac
+    } else {
+        [0; 6]
+    }
+}
+
+/// Pings `target` until `count` echoes come back and reports the mean round trip,
+/// then keeps answering for two seconds, so a host or peer pinging this guest at the
+/// same time is answered too.
+fn ping_then_keep_answering(
+    stack: &mut Stack,
+    target: Ipv4Address,
+    count: u16,
+) -> Result<(), DriverFailure> {
+    let mean_us = ping_until_answered(stack, target, count, 30)?;
+    metric("ping_rtt_mean", mean_us, "us");
+    let until = now_ms() + 2000;
+    while now_ms() < until {
+        stack.poll(now_ms());
+    }
+    report_statistics(stack);
+    Ok(())
+}
+
+/// Pings until `count` replies came back; returns the mean round trip in µs.
+fn ping_until_answered(
+    stack: &mut Stack,
+    target: Ipv4Address,
+    count: u16,
+    seconds: u64,
+) -> Result<u64, DriverFailure> {
+    let deadline = now_ms() + seconds * 1000;
+    let mut answered = 0u16;
+    let mut total_ns = 0u64;
+    let mut sequence = 0u16;
+    while answered < count {
+        sequence = sequence.wrapping_add(1);
+        stack
+            .ping(target, sequence)
+            .map_err(|_| DriverFailure::Network("the ICMP send queue is full"))?;
+        let sent = time::since_boot_nanos().unwrap_or(0);
+        let resend = now_ms() + 500;
+        'wait: while now_ms() < resend {
+            stack.poll(now_ms());
+            while let Some((reply, from)) = stack.ping_reply() {
+                if reply == sequence && from == target {
+                    total_ns += time::since_boot_nanos().unwrap_or(0) - sent;
+                    answered += 1;
+                    break 'wait;
+                }
+            }
+            if now_ms() > deadline {
+                return Err(DriverFailure::Timeout {
+                    what: "an ICMP echo reply",
+                    seconds,
+                });
+            }
+        }
+    }
+    Ok(total_ns / 1000 / u64::from(count))
+}
+
+/// How long a DHCP lease may take: QEMU's server answers at once, but smoltcp
+/// retransmits its DISCOVER only after a backoff when the first is lost.
+const DHCP_SECONDS: u64 = 30;
+
+pub(crate) fn dhcp() -> Result<(), DriverFailure> {
+    let device = drivers::take_network().ok_or(DriverFailure::Missing(DeviceClass::Network))?;
+    let start = now_ms();
+    let mut stack = NetStack::with_dhcp(device, start);
+    while !stack.is_configured() {
+        stack.poll(now_ms());
+        if now_ms() > start + DHCP_SECONDS * 1000 {
+            return Err(DriverFailure::Timeout {
+                what: "a DHCP lease",
+                seconds: DHCP_SECONDS,
+            });
+        }
+    }
+    let config = stack.config();
+    tracing::info!(
+        address = %config.address,
+        prefix = config.prefix_length,
+        gateway = ?config.gateway,
+        "DHCP lease"
+    );
+    metric("dhcp_lease_ms", now_ms() - start, "ms");
+    metric(
+        "dhcp_address",
+        u64::from(u32::from_be_bytes(config.address.octets())),
+        "ipv4",
+    );
+    metric(
+        "dhcp_prefix_length",
+        u64::from(config.prefix_length),
+        "bits",
+    );
+    let gateway = config
+        .gateway
+        .ok_or(DriverFailure::Network("the DHCP lease names no router"))?;
+    let mean_us = ping_until_answered(&mut stack, gateway, 3, 30)?;
+    metric("ping_rtt_mean", mean_us, "us");
+    report_statistics(&stack);
+    Ok(())
+}
+
+pub(crate) fn ping() -> Result<(), DriverFailure> {
+    let mut stack = stack()?;
+    let target = ping_target(stack.config()).ok_or(DriverFailure::Network("no address to ping"))?;
+    ping_then_keep_answering(&mut stack, target, 10)
+}
+
+/// Echoes every datagram to the echo port back to its sender, byte for byte, until
+/// the stop datagram arrives (at most ten minutes).
+pub(crate) fn udp_echo() -> Result<(), DriverFailure> {
+    const LIMIT_S: u64 = 600;
+    let mut stack = stack()?;
+    let socket = stack
+        .udp_bind(UDP_ECHO_PORT, 64)
+        .map_err(|_| DriverFailure::Network("cannot bind the echo port"))?;
+    tracing::info!(port = UDP_ECHO_PORT, "UDP echo listening");
+    ethos_platform_x86_64::console::report(ethos_abi::Report::Metric {
+        name: "udp_echo_listening",
+        value: u64::from(UDP_ECHO_PORT),
+        unit: "port",
+    });
+    let deadline = now_ms() + LIMIT_S * 1000;
+    let mut buffer = vec![0u8; 2048];
+    let (mut datagrams, mut bytes) = (0u64, 0u64);
+    loop {
+        stack.poll(now_ms());
+        while let Some((length, from, port)) = stack.udp_receive(socket, &mut buffer) {
+            if &buffer[..length] == UDP_ECHO_STOP {
+                stack.poll(now_ms());
+                metric("udp_echoed", datagrams, "count");
+                metric("udp_echoed_bytes", bytes, "bytes");
+                report_statistics(&stack);
+                return Ok(());
+            }
+            // A full send queue drops the echo, as a busy host would; the sender
+            // sees the loss and the test on the host fails.
+            if stack
+                .udp_send(socket, (from, port), &buffer[..length])
+                .is_ok()
+            {
+                datagrams += 1;
+                bytes += length as u64;
+            }
+            stack.poll(now_ms());
+        }
+        if now_ms() > deadline {
+            return Err(DriverFailure::Timeout {
+                what: "the UDP echo stop datagram",
+                seconds: LIMIT_S,
+            });
+        }
+    }
+}
+
+/// Sends numbered datagrams to the other peer and collects its; passes once every
+/// number arrived and one ping was answered, after lingering so the peer finishes.
+pub(crate) fn peer() -> Result<(), DriverFailure> {
+    const COUNT: u16 = 200;
+    const LIMIT_S: u64 = 120;
+    let mut stack = stack()?;
+    let own = stack.config().address;
+    let own_number = own.octets()[3];
+    if own.octets()[..3] != [10, 0, 7] {
+        return Err(DriverFailure::Network(
+            "this test needs a peer MAC (52:54:00:e7:00:N)",
+        ));
+    }
+    let other = NetConfig::peer_address(if own_number == 1 { 2 } else { 1 });
+    let socket = stack
+        .udp_bind(PEER_UDP_PORT, 64)
+        .map_err(|_| DriverFailure::Network("cannot bind the peer port"))?;
+    let deadline = now_ms() + LIMIT_S * 1000;
+    let mut received = vec![false; COUNT as usize];
+    let mut received_count = 0u16;
+    let mut next = 0u16;
+    let mut done_at = None;
+    let mut buffer = vec![0u8; 2048];
+    let mut last_send = 0;
+    while done_at.is_none_or(|at| now_ms() < at + 2000) {
+        let now = now_ms();
+        if now > deadline {
+            return Err(DriverFailure::Timeout {
+                what: "every datagram from the other peer",
+                seconds: LIMIT_S,
+            });
+        }
+        if now != last_send {
+            last_send = now;
+            let mut datagram = [0u8; 64];
+            datagram[0] = own_number;
+            datagram[1..3].copy_from_slice(&next.to_le_bytes());
+            for (index, byte) in datagram[3..].iter_mut().enumerate() {
+                *byte = (index as u8) ^ (next as u8);
+            }
+            if stack
+                .udp_send(socket, (other, PEER_UDP_PORT), &datagram)
+                .is_ok()
+            {
+                next = (next + 1) % COUNT;
+            }
+        }
+        stack.poll(now);
+        while let Some((length, from, _)) = stack.udp_receive(socket, &mut buffer) {
+            if from != other || length != 64 {
+                continue;
+            }
+            let sequence = u16::from_le_bytes([buffer[1], buffer[2]]);
+            let intact = buffer[3..64]
+                .iter()
+                .enumerate()
+                .all(|(index, byte)| *byte == (index as u8) ^ (sequence as u8));
+            if let Some(seen) = received.get_mut(sequence as usize)
+                && intact
+                && !*seen
+            {
+                *seen = true;
+                received_count += 1;
+            }
+        }
+        if received_count == COUNT && done_at.is_none() {
+            done_at = Some(now_ms());
+        }
+    }
+    metric(
+        "peer_datagrams_received",
+        u64::from(received_count),
+        "count",
+    );
+    ping_then_keep_answering(&mut stack, other, 3)
+}
+
+/// Answers ARP and ICMP echo requests until the stop datagram arrives on the echo
+/// port (at most ninety seconds, within the host harness's limit), then passes only
+/// if it answered at least [`HOST_PING_COUNT`] echo requests: a guest nobody reached
+/// fails.
+pub(crate) fn serve() -> Result<(), DriverFailure> {
+    const LIMIT_S: u64 = 90;
+    let mut stack = stack()?;
+    let socket = stack
+        .udp_bind(UDP_ECHO_PORT, 8)
+        .map_err(|_| DriverFailure::Network("cannot bind the echo port"))?;
+    let address = stack.config().address;
+    tracing::info!(%address, "serving ICMP echo until the stop datagram");
+    metric(
+        NET_SERVING_METRIC,
+        u64::from(u32::from_be_bytes(address.octets())),
+        "ipv4",
+    );
+    let deadline = now_ms() + LIMIT_S * 1000;
+    let mut buffer = vec![0u8; 2048];
+    let mut stopped = false;
+    while !stopped && now_ms() < deadline {
+        stack.poll(now_ms());
+        while let Some((length, from, _)) = stack.udp_receive(socket, &mut buffer) {
+            if &buffer[..length] == UDP_ECHO_STOP {
+                tracing::info!(%from, "stop datagram received");
+                stopped = true;
+            }
+        }
+    }
+    let answered = stack.statistics().echo_replies_sent;
+    metric("echo_replies_sent", answered, "count");
+    report_statistics(&stack);
+    if !stopped {
+        tracing::warn!(seconds = LIMIT_S, "no stop datagram arrived");
+    }
+    let wanted = u64::from(HOST_PING_COUNT);
+    if answered < wanted {
+        return Err(DriverFailure::TooFewEchoesAnswered { answered, wanted });
+    }
+    Ok(())
+}
