@@ -14,7 +14,7 @@ use alloc::vec::Vec;
 use ethos_abi::arguments::results::DESCRIPTOR_BYTES;
 use ethos_abi::{DescriptorNumber, EventId, ProcessId, Status};
 
-use super::events::{Instant, Outcome};
+use super::events::{self, Instant};
 use super::identity::{ProgramName, ServiceName, UserName};
 use super::model::ProcessModel;
 use super::request::{Request, UserRange};
@@ -57,8 +57,55 @@ pub enum Answer {
     Killed(ProcessId),
 }
 
-/// Parses the raw registers and dispatches them: the whole path of a system call
-/// through the portable core. Returns the words for `rax` and `rdx`.
+/// What the platform does with the caller after a system call: the one answer of
+/// [`handle`], the same for every platform.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// Answer the caller with this result; it goes on.
+    Return(Result<u64, Status>),
+    /// `block` found nothing completed: the caller waits until the model wakes it,
+    /// then makes the same call again.
+    Park,
+    /// The caller ended with this status; it never runs again.
+    Exit(i32),
+    /// `fork` made this child in the model: the platform copies the caller for it
+    /// (the child's answer is 0, the caller's the child's id), or ends the child
+    /// again if it cannot.
+    Fork(ProcessId),
+    /// `exec`: the model now names this program for the caller; the platform
+    /// replaces the caller's image with it, or ends the caller if it cannot.
+    Exec(ProgramName),
+    /// `kill` ended this process in the model: the platform stops running it, and
+    /// the caller's answer is its id (the caller itself, if it named itself).
+    Kill(ProcessId),
+}
+
+/// One system call of `process`, from its raw registers: parsed, checked and carried
+/// out on the model; the answer says what the platform does with the caller.
+pub fn handle(
+    model: &mut ProcessModel,
+    environment: &mut dyn Environment,
+    process: ProcessId,
+    number: u64,
+    arguments: [u64; 6],
+) -> Outcome {
+    let request = Request::parse(number, arguments);
+    let waits = matches!(request, Ok(Request::Block { .. }));
+    match request.and_then(|request| dispatch(model, environment, process, request)) {
+        Ok(Answer::Value(value)) => Outcome::Return(Ok(value)),
+        Ok(Answer::Exited(status)) => Outcome::Exit(status),
+        Ok(Answer::Forked(child)) => Outcome::Fork(child),
+        Ok(Answer::Executed(program)) => Outcome::Exec(program),
+        Ok(Answer::Killed(target)) => Outcome::Kill(target),
+        Err(Status::WouldBlock) if waits => Outcome::Park,
+        Err(status) => Outcome::Return(Err(status)),
+    }
+}
+
+/// [`handle`] for a platform that answers every call in registers and parks the
+/// caller itself: the words for `rax` and `rdx`. A parked `block` answers
+/// would-block; an ended caller, its status; `fork` and `kill`, the process id;
+/// `exec`, 0.
 pub fn system_call(
     model: &mut ProcessModel,
     environment: &mut dyn Environment,
@@ -66,14 +113,13 @@ pub fn system_call(
     number: u64,
     arguments: [u64; 6],
 ) -> (u64, u64) {
-    let result = Request::parse(number, arguments)
-        .and_then(|request| dispatch(model, environment, process, request))
-        .map(|answer| match answer {
-            Answer::Value(value) => value,
-            Answer::Exited(status) => u64::from(status as u32),
-            Answer::Forked(child) | Answer::Killed(child) => child.0,
-            Answer::Executed(_) => 0,
-        });
+    let result = match handle(model, environment, process, number, arguments) {
+        Outcome::Return(result) => result,
+        Outcome::Park => Err(Status::WouldBlock),
+        Outcome::Exit(status) => Ok(u64::from(status as u32)),
+        Outcome::Fork(child) | Outcome::Kill(child) => Ok(child.0),
+        Outcome::Exec(_) => Ok(0),
+    };
     Status::to_registers(result)
 }
 
@@ -94,23 +140,23 @@ fn descriptor_value(number: DescriptorNumber) -> Answer {
 }
 
 /// The bytes `retire` writes for an outcome, or the status a failed call completed with.
-pub fn encode_outcome(outcome: &Outcome) -> Result<Vec<u8>, Status> {
+pub fn encode_outcome(outcome: &events::Outcome) -> Result<Vec<u8>, Status> {
     let mut bytes = Vec::new();
     match outcome {
-        Outcome::Value(value) => bytes.extend_from_slice(value),
-        Outcome::Connected(number) => bytes.extend_from_slice(&number.get().to_le_bytes()),
-        Outcome::Imported { descriptor, client } => {
+        events::Outcome::Value(value) => bytes.extend_from_slice(value),
+        events::Outcome::Connected(number) => bytes.extend_from_slice(&number.get().to_le_bytes()),
+        events::Outcome::Imported { descriptor, client } => {
             bytes.extend_from_slice(&descriptor.get().to_le_bytes());
             bytes.extend_from_slice(client.as_str().as_bytes());
         }
-        Outcome::Descriptors(numbers) => {
+        events::Outcome::Descriptors(numbers) => {
             bytes.reserve(numbers.len() * DESCRIPTOR_BYTES);
             for number in numbers {
                 bytes.extend_from_slice(&number.get().to_le_bytes());
             }
         }
-        Outcome::TimerExpired => {}
-        Outcome::Failed(status) => return Err(*status),
+        events::Outcome::TimerExpired => {}
+        events::Outcome::Failed(status) => return Err(*status),
     }
     Ok(bytes)
 }

@@ -1,22 +1,20 @@
-//! The scheduler: which process has the CPU, round robin with a time slice, on one
-//! CPU.
+//! The scheduler's mechanism: the kernel's loop that enters processes, and the
+//! platform's side of a process (address space, saved registers).
 //!
-//! A process is ready, running or waiting (parked in `block` until one of its events
-//! completes). The kernel's own loop, [`run`], picks the next ready process and
-//! enters it; the process comes back to that loop only when it leaves the CPU: its
-//! slice ended while another was ready, it waits, or it ended. A process that leaves
-//! has its registers saved in its task first, so no kernel stack ever holds a
-//! waiting process. Processes the model woke (their events completed) become ready
-//! at the next decision. When every process waits and no timer is pending, nothing
-//! can ever wake them: the kernel reports a deadlock and ends them, rather than
-//! hang.
+//! Which process runs is the core's policy (`ethos_core::scheduling::RunQueue`:
+//! round robin with a time slice, park and wake, deadlock detection); this module
+//! carries its decisions out. The kernel's own loop, [`run`], asks the policy for
+//! the next process and enters it; the process comes back to that loop only when it
+//! leaves the CPU: its slice ended while another was ready, it waits, or it ended. A
+//! process that leaves has its registers saved in its task first, so no kernel stack
+//! ever holds a waiting process. When every process waits and no timer is pending,
+//! the kernel reports a deadlock and ends them, rather than hang.
 //!
 //! Lock order: [`SCHEDULER`] before the process model (`user_mode::SYSTEM`). Both
 //! are taken only with interrupts off: in system calls, in interrupts taken from
 //! ring 3, and in [`run`] inside `without_interrupts`. This module never touches a
 //! program's memory.
 
-use alloc::collections::{BTreeMap, VecDeque};
 use alloc::vec::Vec;
 use core::fmt;
 use core::sync::atomic::{AtomicUsize, Ordering};
@@ -25,6 +23,7 @@ use ethos_abi::{ProcessId, Report};
 use ethos_core::process_model::ProcessModel;
 use ethos_core::process_model::events::Instant;
 use ethos_core::process_model::identity::{ProgramName, UserName};
+use ethos_core::scheduling::{Decision, RunQueue};
 use spin::Mutex;
 use x86_64::instructions::interrupts;
 
@@ -40,27 +39,12 @@ pub fn heap_peak() -> usize {
     HEAP_PEAK.load(Ordering::Relaxed)
 }
 
-/// How many timer ticks a process may run while another is ready.
-const SLICE_TICKS: u64 = 2;
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum State {
-    Ready,
-    Running,
-    Waiting,
-}
-
 /// One process as the platform knows it: its address space and saved registers.
 pub struct Task {
     pub user: UserName,
     pub program: ProgramName,
     pub space: AddressSpace,
     context: UserContext,
-    state: State,
-    /// Timer ticks it ran, up to its last time off the CPU.
-    cpu_ticks: u64,
-    /// At most this many ticks of CPU, if limited.
-    limit: Option<u64>,
 }
 
 impl fmt::Debug for Task {
@@ -69,7 +53,6 @@ impl fmt::Debug for Task {
             .debug_struct("Task")
             .field("user", &self.user)
             .field("program", &self.program)
-            .field("state", &self.state)
             .finish_non_exhaustive()
     }
 }
@@ -80,22 +63,13 @@ impl Task {
         program: ProgramName,
         space: AddressSpace,
         context: UserContext,
-        limit: Option<u64>,
     ) -> Task {
         Task {
             user,
             program,
             space,
             context,
-            state: State::Ready,
-            cpu_ticks: 0,
-            limit,
         }
-    }
-
-    /// The CPU limit a child of this task inherits.
-    pub fn limit(&self) -> Option<u64> {
-        self.limit
     }
 }
 
@@ -118,58 +92,53 @@ impl fmt::Display for Finished {
     }
 }
 
+/// The processes, the policy's queue of them, and what the loop must still release
+/// and report.
 pub struct Scheduler {
-    tasks: BTreeMap<ProcessId, Task>,
-    ready: VecDeque<ProcessId>,
-    current: Option<ProcessId>,
-    /// The tick at which the current process was entered.
-    slice_start: u64,
+    queue: RunQueue<Task>,
     /// Address spaces of ended processes, released once no longer live.
     dying: Vec<AddressSpace>,
     finished: Vec<Finished>,
-    /// How many times a process was entered, for the statistics line.
-    entries: u64,
 }
 
 impl fmt::Debug for Scheduler {
     fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
         formatter
             .debug_struct("Scheduler")
-            .field("tasks", &self.tasks.len())
-            .field("ready", &self.ready)
-            .field("current", &self.current)
+            .field("queue", &self.queue)
+            .field("dying", &self.dying.len())
             .finish_non_exhaustive()
     }
 }
 
 pub static SCHEDULER: Mutex<Scheduler> = Mutex::new(Scheduler {
-    tasks: BTreeMap::new(),
-    ready: VecDeque::new(),
-    current: None,
-    slice_start: 0,
+    queue: RunQueue::new(),
     dying: Vec::new(),
     finished: Vec::new(),
-    entries: 0,
 });
 
 impl Scheduler {
     /// The running process.
     pub fn current(&self) -> Option<ProcessId> {
-        self.current
+        self.queue.current()
     }
 
     pub fn task(&self, process: ProcessId) -> Option<&Task> {
-        self.tasks.get(&process)
+        self.queue.get(process)
     }
 
     pub fn task_mut(&mut self, process: ProcessId) -> Option<&mut Task> {
-        self.tasks.get_mut(&process)
+        self.queue.get_mut(process)
     }
 
-    /// Adds a ready process.
-    pub fn add(&mut self, process: ProcessId, task: Task) {
-        self.tasks.insert(process, task);
-        self.ready.push_back(process);
+    /// The CPU limit of `process`, which a child it forks inherits.
+    pub fn limit(&self, process: ProcessId) -> Option<u64> {
+        self.queue.limit(process)
+    }
+
+    /// Adds a ready process, limited to `limit` timer ticks of CPU if given.
+    pub fn add(&mut self, process: ProcessId, task: Task, limit: Option<u64>) {
+        self.queue.add(process, task, limit);
     }
 
     /// Runs the model's timers due now and makes every process the model woke
@@ -178,82 +147,44 @@ impl Scheduler {
         if let Some(now) = time::since_boot_nanos() {
             model.advance_clock(Instant(now));
         }
-        self.wake(model.take_woken());
-    }
-
-    /// Makes waiting processes ready again.
-    fn wake(&mut self, processes: impl IntoIterator<Item = ProcessId>) {
-        for process in processes {
-            if let Some(task) = self.tasks.get_mut(&process)
-                && task.state == State::Waiting
-            {
-                task.state = State::Ready;
-                self.ready.push_back(process);
-            }
-        }
-    }
-
-    /// Ticks of CPU the current process has used, this slice included.
-    fn current_cpu_ticks(&self) -> Option<(u64, Option<u64>)> {
-        let task = self.tasks.get(&self.current?)?;
-        let now = time::ticks();
-        Some((
-            task.cpu_ticks + now.saturating_sub(self.slice_start),
-            task.limit,
-        ))
+        self.queue.wake(model.take_woken());
     }
 
     /// Whether the current process has run out of its CPU limit.
     pub fn over_limit(&self) -> Option<u64> {
-        let (used, limit) = self.current_cpu_ticks()?;
-        limit.filter(|limit| used >= *limit)
+        self.queue.over_limit(time::ticks())
     }
 
     /// Whether the current process should give way: its slice is over and another
     /// process is ready.
     pub fn slice_over(&self) -> bool {
-        !self.ready.is_empty() && time::ticks().saturating_sub(self.slice_start) >= SLICE_TICKS
-    }
-
-    fn off_cpu(&mut self, context: UserContext, state: State) {
-        let Some(process) = self.current.take() else {
-            return;
-        };
-        let used = time::ticks().saturating_sub(self.slice_start);
-        if let Some(task) = self.tasks.get_mut(&process) {
-            task.context = context;
-            task.cpu_ticks += used;
-            task.state = state;
-            if state == State::Ready {
-                self.ready.push_back(process);
-            }
-        }
+        self.queue.slice_over(time::ticks())
     }
 
     /// The current process leaves the CPU but stays ready (its slice is over).
     pub fn preempt(&mut self, context: UserContext) {
-        self.off_cpu(context, State::Ready);
+        if let Some(task) = self.queue.preempt(time::ticks()) {
+            task.context = context;
+        }
     }
 
     /// The current process waits until the model wakes it; `context` makes its
     /// `block` again.
     pub fn park(&mut self, context: UserContext) {
-        self.off_cpu(context, State::Waiting);
+        if let Some(task) = self.queue.park(time::ticks()) {
+            task.context = context;
+        }
     }
 
     /// Ends `process` (the current one or another) with `ending`. The model must
     /// already have dropped it. Its address space is released by [`run`], once the
     /// kernel's tables are live again.
     pub fn finish(&mut self, process: ProcessId, ending: Ending) {
-        if self.current == Some(process) {
-            self.current = None;
-        }
-        self.ready.retain(|ready| *ready != process);
-        if let Some(task) = self.tasks.remove(&process) {
+        if let Some(task) = self.queue.remove(process) {
             let finished = Finished {
                 process,
-                user: task.user.clone(),
-                program: task.program.clone(),
+                user: task.user,
+                program: task.program,
                 ending,
             };
             report(&finished);
@@ -318,26 +249,21 @@ pub fn run() -> Vec<Finished> {
                 model.next_deadline()
             })
             .flatten();
-            if scheduler.tasks.is_empty() {
-                return Step::Done;
+            match scheduler.queue.decide(time::ticks(), deadline.is_some()) {
+                Decision::Run(next) => match scheduler.queue.get(next) {
+                    Some(task) => {
+                        task.space.activate();
+                        Step::Run(task.context)
+                    }
+                    None => Step::Again,
+                },
+                Decision::Wait => Step::Wait,
+                Decision::Deadlock(waiting) => {
+                    deadlock(&mut scheduler, waiting);
+                    Step::Again
+                }
+                Decision::Done => Step::Done,
             }
-            if let Some(next) = scheduler.ready.pop_front() {
-                scheduler.current = Some(next);
-                scheduler.slice_start = time::ticks();
-                scheduler.entries += 1;
-                let Some(task) = scheduler.tasks.get_mut(&next) else {
-                    scheduler.current = None;
-                    return Step::Again;
-                };
-                task.state = State::Running;
-                task.space.activate();
-                return Step::Run(task.context);
-            }
-            if deadline.is_none() {
-                deadlock(&mut scheduler);
-                return Step::Again;
-            }
-            Step::Wait
         });
         match step {
             // The kernel stays on the tables of the process it left (every space
@@ -352,20 +278,13 @@ pub fn run() -> Vec<Finished> {
     arch::switch_to_root(kernel_root);
     interrupts::without_interrupts(|| {
         let mut scheduler = SCHEDULER.lock();
-        tracing::info!(entries = scheduler.entries, "every process ended");
-        scheduler.take_finished()
+        tracing::info!(entries = scheduler.queue.switches(), "every process ended");
+        core::mem::take(&mut scheduler.finished)
     })
 }
 
-impl Scheduler {
-    fn take_finished(&mut self) -> Vec<Finished> {
-        core::mem::take(&mut self.finished)
-    }
-}
-
 /// Every process waits and no timer can wake one: ends them all.
-fn deadlock(scheduler: &mut Scheduler) {
-    let waiting: Vec<ProcessId> = scheduler.tasks.keys().copied().collect();
+fn deadlock(scheduler: &mut Scheduler, waiting: Vec<ProcessId>) {
     console::write_str("every process waits and nothing can wake one: deadlock\n");
     for process in waiting {
         user_mode::with_model(|model| model.end_process(process));

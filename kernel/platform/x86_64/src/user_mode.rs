@@ -2,9 +2,9 @@
 //!
 //! [`install`] makes a process model and the programs its processes may run the
 //! kernel's; [`spawn`] starts a process; `scheduler::run` runs them all. System
-//! calls arrive in [`syscall_dispatch`], which hands the raw registers to
-//! `Request::parse` and `dispatch` with a [`ProcessEnvironment`] for memory access,
-//! then does what only the platform can: copy an address space (`fork`), load a
+//! calls arrive in [`syscall_dispatch`], which hands the raw registers to the core's
+//! one system-call path (`dispatch::handle`) with a [`ProcessEnvironment`] for memory
+//! access, then does what the answer asks and only the platform can: copy an address space (`fork`), load a
 //! program (`exec`), park a process in `block`, stop one (`exit`, `kill`, faults).
 //!
 //! Every address a program gives is an allegation: `UserRange` (in the portable core)
@@ -21,10 +21,10 @@ use core::fmt;
 use ethos_abi::{ProcessId, Report, Status};
 use ethos_core::memory_map::PAGE_SIZE;
 use ethos_core::process_model::ProcessModel;
-use ethos_core::process_model::dispatch::{Answer, Environment, dispatch};
+use ethos_core::process_model::dispatch::{Environment, Outcome, handle};
 use ethos_core::process_model::events::Instant;
 use ethos_core::process_model::identity::{ProgramName, UserName};
-use ethos_core::process_model::request::{Request, UserRange};
+use ethos_core::process_model::request::UserRange;
 use ethos_core::program_image::Image;
 use spin::Mutex;
 use x86_64::instructions::interrupts;
@@ -249,7 +249,8 @@ pub fn spawn(
         let context = UserContext::start(image.entry, FIRST_STACK_POINTER);
         scheduler.add(
             process,
-            Task::new(user.clone(), program.clone(), space, context, limit_ticks),
+            Task::new(user.clone(), program.clone(), space, context),
+            limit_ticks,
         );
         Ok(process)
     })
@@ -350,19 +351,19 @@ fn system_call(frame: &mut SyscallFrame) -> Next {
     let Some(task) = scheduler.task(process) else {
         return answer(frame, Err(Status::NoSuchObject));
     };
-    let request = Request::parse(
+    let mut environment = ProcessEnvironment { space: &task.space };
+    let outcome = handle(
+        &mut system.model,
+        &mut environment,
+        process,
         frame.rax,
         [
             frame.rdi, frame.rsi, frame.rdx, frame.r10, frame.r8, frame.r9,
         ],
     );
-    let waits = matches!(request, Ok(Request::Block { .. }));
-    let mut environment = ProcessEnvironment { space: &task.space };
-    let result =
-        request.and_then(|request| dispatch(&mut system.model, &mut environment, process, request));
-    match result {
-        Ok(Answer::Value(value)) => answer(frame, Ok(value)),
-        Err(Status::WouldBlock) if waits => {
+    match outcome {
+        Outcome::Return(result) => answer(frame, result),
+        Outcome::Park => {
             // Parked: when an event completes, the program makes the same `block`
             // again, from the same registers.
             let mut context = UserContext::after_system_call(frame);
@@ -370,17 +371,16 @@ fn system_call(frame: &mut SyscallFrame) -> Next {
             scheduler.park(context);
             Next::Leave
         }
-        Err(status) => answer(frame, Err(status)),
-        Ok(Answer::Exited(status)) => {
+        Outcome::Exit(status) => {
             scheduler.finish(process, Ending::Exited(status));
             Next::Leave
         }
-        Ok(Answer::Killed(target)) => {
+        Outcome::Kill(target) => {
             scheduler.finish(target, Ending::Killed { by: process });
             answer(frame, Ok(target.0))
         }
-        Ok(Answer::Forked(child)) => fork(&mut scheduler, system, frame, process, child),
-        Ok(Answer::Executed(program)) => exec(&mut scheduler, system, frame, process, program),
+        Outcome::Fork(child) => fork(&mut scheduler, system, frame, process, child),
+        Outcome::Exec(program) => exec(&mut scheduler, system, frame, process, program),
     }
 }
 
@@ -407,14 +407,9 @@ fn fork(
     };
     let mut context = UserContext::after_system_call(frame);
     (context.rax, context.rdx) = Status::to_registers(Ok(0));
-    let child_task = Task::new(
-        task.user.clone(),
-        task.program.clone(),
-        space,
-        context,
-        task.limit(),
-    );
-    scheduler.add(child, child_task);
+    let child_task = Task::new(task.user.clone(), task.program.clone(), space, context);
+    let limit = scheduler.limit(parent);
+    scheduler.add(child, child_task, limit);
     answer(frame, Ok(child.0))
 }
 

@@ -8,7 +8,7 @@ use alloc::vec::Vec;
 use ethos_abi::arguments::{MAXIMUM_NAME_LENGTH, MAXIMUM_VALUE_SIZE, USER_SPACE_END};
 use ethos_abi::{Call, DescriptorRights, ProcessId, Status};
 
-use super::super::dispatch::{Environment, system_call};
+use super::super::dispatch::{Environment, Outcome, handle, system_call};
 use super::super::events::Instant;
 use super::super::identity::UserName;
 use super::super::request::UserRange;
@@ -550,4 +550,110 @@ fn the_register_path_runs_a_whole_exchange() {
     );
     assert_eq!((status, length), (Status::Ok, 4));
     assert_eq!(&environment.memory[3000..3004], &[0x5a; 4]);
+}
+
+fn outcome_of(
+    model: &mut ProcessModel,
+    environment: &mut FakeEnvironment,
+    process: ProcessId,
+    call: Call,
+    arguments: [u64; 6],
+) -> Outcome {
+    handle(
+        model,
+        environment,
+        process,
+        u64::from(call.number()),
+        arguments,
+    )
+}
+
+/// The platform-facing answer of every call that changes who runs: each platform
+/// acts on these alone.
+#[test]
+fn handle_answers_what_the_platform_does_with_the_caller() {
+    let Setup {
+        mut model,
+        mut environment,
+        server,
+        client,
+        ..
+    } = setup();
+    let env = &mut environment;
+    // fork: a new process in the model, of the same user.
+    let Outcome::Fork(child) = outcome_of(&mut model, env, client, Call::Fork, [0; 6]) else {
+        panic!("fork did not fork");
+    };
+    assert_eq!(model.user_of(child).unwrap(), &user("bob"));
+    // exec from the root directory (1): the model names the new program.
+    let (address, length) = env.place(512, b"relay");
+    assert_eq!(
+        outcome_of(
+            &mut model,
+            env,
+            child,
+            Call::Exec,
+            [1, address, length, 0, 0, 0]
+        ),
+        Outcome::Exec(program("relay"))
+    );
+    // block on a timer far in the future: the caller parks.
+    let (status, timer) = status_of(
+        &mut model,
+        env,
+        server,
+        Call::Beep,
+        [u64::MAX / 2, 0, 0, 0, 0, 0],
+    );
+    assert_eq!(status, Status::Ok);
+    let (events, count) = env.place(1024, &timer.to_le_bytes());
+    assert_eq!(
+        outcome_of(
+            &mut model,
+            env,
+            server,
+            Call::Block,
+            [events, count / 8, 0, 0, 0, 0]
+        ),
+        Outcome::Park
+    );
+    // kill of another user's process is refused and answered, not acted on.
+    assert_eq!(
+        outcome_of(
+            &mut model,
+            env,
+            child,
+            Call::Kill,
+            [server.0, 0, 0, 0, 0, 0]
+        ),
+        Outcome::Return(Err(Status::NotAuthorized))
+    );
+    // kill of one's own: the platform stops the target; the caller gets its id.
+    assert_eq!(
+        outcome_of(
+            &mut model,
+            env,
+            client,
+            Call::Kill,
+            [child.0, 0, 0, 0, 0, 0]
+        ),
+        Outcome::Kill(child)
+    );
+    assert_eq!(model.user_of(child), Err(Status::NoSuchObject));
+    // exit: the caller ends with its status (the low 32 bits).
+    assert_eq!(
+        outcome_of(
+            &mut model,
+            env,
+            client,
+            Call::Exit,
+            [u64::from((-3i32) as u32), 0, 0, 0, 0, 0]
+        ),
+        Outcome::Exit(-3)
+    );
+    // Any other call is answered in registers.
+    assert_eq!(
+        outcome_of(&mut model, env, server, Call::GetPid, [0; 6]),
+        Outcome::Return(Ok(server.0))
+    );
 }
