@@ -158,6 +158,12 @@ pub struct LineBuffer {
     length: usize,
 }
 
+impl Default for LineBuffer {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 impl core::fmt::Debug for LineBuffer {
     fn fmt(&self, formatter: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         formatter
