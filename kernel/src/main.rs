@@ -8,6 +8,7 @@
 //! through `ethos-platform-x86_64`; the decisions are `ethos-core`'s. Every failure on the way is
 //! reported on the console and ends the run with a code from `ethos-abi`.
 #![cfg_attr(target_os = "none", no_std, no_main)]
+#![forbid(unsafe_code)]
 
 #[cfg(target_os = "none")]
 extern crate alloc;
@@ -36,9 +37,10 @@ mod kernel {
         arch::exit_qemu(ExitCode::Failure)
     }
 
+    ethos_platform_x86_64::entry_point!(kernel_main);
+
     /// Entered from the boot assembly, in long mode on the boot stack.
-    #[unsafe(no_mangle)]
-    extern "C" fn kernel_entry(protocol: u32, info_address: u32) -> ! {
+    fn kernel_main(protocol: u32, info_address: u32) -> ! {
         console::init();
         time::mark_stage(0);
         arch::init_cpu();

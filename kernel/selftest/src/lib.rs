@@ -10,6 +10,7 @@
 //! crate only when built with its `selftest` feature, so a production kernel carries
 //! none of them. [`heap_stress`] is portable and tested on the host too.
 #![cfg_attr(target_os = "none", no_std)]
+#![forbid(unsafe_code)]
 
 #[cfg(target_os = "none")]
 extern crate alloc;

@@ -8,11 +8,11 @@ use crate::heap_stress;
 use ethos_abi::KernelTest;
 use ethos_abi::report::contract::PAGE_FAULT_ADDRESS;
 use ethos_abi::{ExitCode, Report};
-use ethos_core::memory_map::PAGE_SIZE;
 
 use crate::{driver_tests, net_tests, random_tests, user_tests};
+use ethos_platform_x86_64::arch::{self, probe};
 use ethos_platform_x86_64::console::{self, LineBuffer};
-use ethos_platform_x86_64::{arch, boot_image, interrupt, memory, time};
+use ethos_platform_x86_64::{boot_image, interrupt, memory, time};
 
 /// Index into `KernelTest::ALL` plus one; 0 while no test runs.
 static RUNNING: AtomicUsize = AtomicUsize::new(0);
@@ -203,16 +203,15 @@ fn timer() -> Result<(), Failure> {
 
 fn page_fault() -> Result<(), Failure> {
     EXPECTED_FAULT.store(PAGE_FAULT_ADDRESS, Ordering::SeqCst);
-    // SAFETY: the address is unmapped by construction (above all RAM the kernel maps);
-    // the access is meant to fault, and the page fault handler ends the test.
-    let value = unsafe { (PAGE_FAULT_ADDRESS as *const u64).read_volatile() };
+    // The address is unmapped by construction (above all RAM the kernel maps); the
+    // read faults, and the page-fault handler ends the test.
+    let value = probe::read_unmapped(PAGE_FAULT_ADDRESS);
     tracing::error!(value, "the unmapped read returned");
     Err(Failure::FaultDidNotHappen)
 }
 
 fn invalid_opcode() -> Result<(), Failure> {
-    // SAFETY: `ud2` raises #UD, whose handler reports it and ends the run.
-    unsafe { core::arch::asm!("ud2", options(nomem, nostack)) };
+    probe::invalid_opcode();
     Ok(())
 }
 
@@ -246,10 +245,8 @@ fn frames() -> Result<(), Failure> {
         let frame = frames
             .allocate()
             .ok_or(Failure::OutOfFrames { allocated: index })?;
-        // SAFETY: a freshly allocated frame, identity-mapped writable, owned here.
-        unsafe {
-            core::ptr::write_bytes(frame as *mut u8, (index % 251) as u8, PAGE_SIZE as usize)
-        };
+        // A freshly allocated frame, owned here until the end of the test.
+        probe::fill_frame(frame, (index % 251) as u8);
         *slot = frame;
     }
     let mut sorted = taken;
@@ -258,9 +255,8 @@ fn frames() -> Result<(), Failure> {
         return Err(Failure::FrameTwice(pair[0]));
     }
     for (index, &frame) in taken.iter().enumerate() {
-        // SAFETY: the frame is still allocated to this test and was filled above.
-        let bytes = unsafe { core::slice::from_raw_parts(frame as *const u8, PAGE_SIZE as usize) };
-        if let Some(offset) = bytes.iter().position(|&byte| byte != (index % 251) as u8) {
+        // The frame is still allocated to this test and was filled above.
+        if let Some(offset) = probe::frame_mismatch(frame, (index % 251) as u8) {
             return Err(Failure::FrameContent { frame, offset });
         }
     }

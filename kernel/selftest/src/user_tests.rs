@@ -8,7 +8,6 @@ use alloc::borrow::Cow;
 use alloc::collections::BTreeMap;
 use alloc::vec;
 use alloc::vec::Vec;
-use core::arch::global_asm;
 use core::fmt;
 
 use ethos_abi::{Report, Status};
@@ -20,109 +19,12 @@ use ethos_core::process_model::{Configuration, ProcessModel};
 use ethos_typesys::TypeGraph;
 
 use ethos_core::program_image::{self, Image, Segment};
-use ethos_platform_x86_64::arch;
+use ethos_platform_x86_64::arch::{self, probe};
 use ethos_platform_x86_64::user_mode::{self, Ending};
 use ethos_platform_x86_64::{console, memory, scheduler, time};
 
 /// The kernel address the fault program reads (the start of the identity map's RAM).
 pub(crate) const KERNEL_ADDRESS: u64 = 0x10_0000;
-
-global_asm!(
-    r#"
-    .section .rodata.user_programs, "a"
-
-    .global user_pointers_start
-user_pointers_start:
-    leaq user_pointers_text(%rip), %rdi
-    movl $(user_pointers_text_end - user_pointers_text), %esi
-    movl $27, %eax
-    syscall
-    movq %rax, %r12
-    movl $0x100000, %edi
-    movl $16, %esi
-    movl $27, %eax
-    syscall
-    shlq $8, %rax
-    orq %rax, %r12
-    movabsq $0x400000100000, %rdi
-    movl $16, %esi
-    movl $27, %eax
-    syscall
-    shlq $16, %rax
-    orq %rax, %r12
-    leaq user_pointers_start(%rip), %rdi
-    movl $16, %esi
-    movl $23, %eax
-    syscall
-    shlq $24, %rax
-    orq %rax, %r12
-    subq $24, %rsp
-    movq %rsp, %rdi
-    movl $16, %esi
-    movl $23, %eax
-    syscall
-    movq %rsp, %rdi
-    movq %rdx, %rsi
-    movl $27, %eax
-    syscall
-    movq %r12, %rdi
-    movl $20, %eax
-    syscall
-    ud2
-user_pointers_text:
-    .ascii "hello from ring 3"
-user_pointers_text_end:
-    .global user_pointers_end
-user_pointers_end:
-
-    .global user_read_kernel_start
-user_read_kernel_start:
-    movl $0x100000, %eax
-    movq (%rax), %rax
-    movl $20, %eax
-    xorl %edi, %edi
-    syscall
-    .global user_read_kernel_end
-user_read_kernel_end:
-
-    .global user_spin_start
-user_spin_start:
-    jmp user_spin_start
-    .global user_spin_end
-user_spin_end:
-
-    .global user_invalid_opcode_start
-user_invalid_opcode_start:
-    nop
-    ud2
-    .global user_invalid_opcode_end
-user_invalid_opcode_end:
-"#,
-    options(att_syntax)
-);
-
-unsafe extern "C" {
-    static user_pointers_start: u8;
-    static user_pointers_end: u8;
-    static user_read_kernel_start: u8;
-    static user_read_kernel_end: u8;
-    static user_spin_start: u8;
-    static user_spin_end: u8;
-    static user_invalid_opcode_start: u8;
-    static user_invalid_opcode_end: u8;
-}
-
-/// The bytes between two symbols of the kernel's read-only data.
-fn between(start: *const u8, end: *const u8) -> &'static [u8] {
-    let length = end as usize - start as usize;
-    // SAFETY: both symbols bound one blob in `.rodata`, which lives and never changes
-    // for the kernel's life.
-    unsafe { core::slice::from_raw_parts(start, length) }
-}
-
-fn pointers_code() -> &'static [u8] {
-    between(&raw const user_pointers_start, &raw const user_pointers_end)
-}
 
 /// The `hello` program's executable, as the build embedded it (empty when the
 /// kernel was built without `cargo xtask`).
@@ -133,24 +35,6 @@ fn hello_image() -> Result<Image<'static>, UserFailure> {
         return Err(UserFailure::Missing("hello"));
     }
     program_image::parse(HELLO_ELF, user_mode::IMAGE_RANGE).map_err(UserFailure::Image)
-}
-
-fn read_kernel_code() -> &'static [u8] {
-    between(
-        &raw const user_read_kernel_start,
-        &raw const user_read_kernel_end,
-    )
-}
-
-fn spin_code() -> &'static [u8] {
-    between(&raw const user_spin_start, &raw const user_spin_end)
-}
-
-fn invalid_opcode_code() -> &'static [u8] {
-    between(
-        &raw const user_invalid_opcode_start,
-        &raw const user_invalid_opcode_end,
-    )
 }
 
 /// A flat program: its code in one read-execute region at `USER_START`.
@@ -269,10 +153,10 @@ fn pointers_expected_status() -> i32 {
 /// The models' programs: the embedded `hello` (when there) and the assembled ones.
 fn test_model() -> Result<(), UserFailure> {
     let assembled = [
-        ("pointers", pointers_code()),
-        ("read_kernel", read_kernel_code()),
-        ("invalid_opcode", invalid_opcode_code()),
-        ("spin", spin_code()),
+        ("pointers", probe::pointers_program()),
+        ("read_kernel", probe::read_kernel_program()),
+        ("invalid_opcode", probe::invalid_opcode_program()),
+        ("spin", probe::spin_program()),
     ];
     let mut images = BTreeMap::new();
     if !HELLO_ELF.is_empty() {

@@ -40,3 +40,18 @@ pub mod scheduler;
 pub mod time;
 #[cfg(target_os = "none")]
 pub mod user_mode;
+
+/// Names the kernel's main function as the entry the boot code calls, with the boot
+/// protocol and the physical address of its information block, in long mode on the
+/// boot stack. The one symbol the platform's assembly reaches by name; the binary
+/// invokes this once.
+#[macro_export]
+macro_rules! entry_point {
+    ($main:path) => {
+        #[unsafe(no_mangle)]
+        extern "C" fn kernel_entry(protocol: u32, info_address: u32) -> ! {
+            let main: fn(u32, u32) -> ! = $main;
+            main(protocol, info_address)
+        }
+    };
+}

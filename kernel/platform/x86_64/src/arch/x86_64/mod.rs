@@ -13,6 +13,8 @@ mod ioapic;
 mod msi;
 mod paging;
 mod port_io;
+#[cfg(feature = "selftest-support")]
+pub mod probe;
 mod tsc;
 mod user;
 
