@@ -18,14 +18,18 @@
 
 #![cfg_attr(feature = "c-rumpuser", allow(dead_code))]
 
+extern crate alloc;
+
 pub mod abi;
 pub mod daemon;
 pub mod errno;
 pub mod error;
 pub mod host;
 pub mod hypercalls;
+mod once;
 pub mod parameters;
 pub mod pointer;
+#[cfg(feature = "std")]
 pub mod std_host;
 pub mod sync;
 pub mod upcall;

@@ -8,12 +8,11 @@
 
 use core::ffi::{c_int, c_void};
 use std::collections::VecDeque;
-use std::io::{IoSlice, IoSliceMut};
 use std::sync::{Condvar, Mutex, OnceLock, PoisonError};
 
 use crate::abi::{BIO_READ, BIO_SYNC, BIO_WRITE, BioDone};
 use crate::error::HypercallError;
-use crate::host::{ActiveHost, Host};
+use crate::host::{self, IoBuffer, IoBufferMut};
 use crate::upcall::{self, BigLockCount};
 
 /// Worker threads serving block I/O.
@@ -109,12 +108,19 @@ fn transfer(request: &BlockRequest) -> Result<usize, HypercallError> {
     // SAFETY: the kernel lends `length` bytes at `data` until the completion is called.
     let buffer = unsafe { core::slice::from_raw_parts_mut(request.data, request.length) };
     if request.operation & BIO_READ != 0 {
-        ActiveHost::read_vectored(request.handle, &mut [IoSliceMut::new(buffer)], Some(offset))
+        host::active().read_vectored(
+            request.handle,
+            &mut [IoBufferMut::new(buffer)],
+            Some(offset),
+        )
     } else {
-        let written =
-            ActiveHost::write_vectored(request.handle, &[IoSlice::new(buffer)], Some(offset))?;
+        let written = host::active().write_vectored(
+            request.handle,
+            &[IoBuffer::new(buffer)],
+            Some(offset),
+        )?;
         if request.operation & BIO_SYNC != 0 {
-            ActiveHost::sync(request.handle)?;
+            host::active().sync(request.handle)?;
         }
         Ok(written)
     }
@@ -123,8 +129,12 @@ fn transfer(request: &BlockRequest) -> Result<usize, HypercallError> {
 /// Whether kernel threads are disabled (`RUMP_THREADS=0`); then I/O completes in the call.
 fn runs_synchronously() -> bool {
     static SYNCHRONOUS: OnceLock<bool> = OnceLock::new();
-    *SYNCHRONOUS
-        .get_or_init(|| ActiveHost::configuration_value("RUMP_THREADS").as_deref() == Some("0"))
+    *SYNCHRONOUS.get_or_init(|| {
+        host::active()
+            .configuration_value("RUMP_THREADS")
+            .as_deref()
+            == Some("0")
+    })
 }
 
 /// `void rumpuser_bio(int fd, int op, void *data, size_t dlen, int64_t off,

@@ -11,7 +11,7 @@
 use core::ffi::c_int;
 
 use crate::error::HypercallError;
-use crate::host::{ActiveHost, Host};
+use crate::host;
 
 pub mod block_io;
 pub mod component;
@@ -32,8 +32,8 @@ fn status(result: Result<(), HypercallError>) -> c_int {
 /// given arguments it cannot act on, as the reference implementation does.
 fn fatal(hypercall: &str, error: HypercallError) -> ! {
     let message = format!("rumpuser: {hypercall}: {error}\n");
-    ActiveHost::console_write(message.as_bytes());
-    ActiveHost::abort_process()
+    host::active().console_write(message.as_bytes());
+    host::active().abort_process()
 }
 
 /// Unwraps the result of a `void` hypercall's argument check, or ends the process.

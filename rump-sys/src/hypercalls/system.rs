@@ -17,7 +17,7 @@ use crate::abi::{
 use crate::daemon;
 use crate::errno::host_signal_from_netbsd;
 use crate::error::HypercallError;
-use crate::host::{ActiveHost, Host};
+use crate::host;
 use crate::parameters::{self, HostParameters};
 use crate::pointer::{self, ForeignPointer};
 use crate::upcall;
@@ -36,7 +36,7 @@ fn initialise(version: c_int, upcalls: *const HyperUpcalls) -> Result<(), Hyperc
         let message = format!(
             "rumpuser: rump kernel wants hypercall revision {version}, this host has {RUMPUSER_VERSION}\n"
         );
-        ActiveHost::console_write(message.as_bytes());
+        host::active().console_write(message.as_bytes());
         return Err(HypercallError::VersionMismatch { requested: version });
     }
     let table = ForeignPointer::check(upcalls, 1)?;
@@ -80,7 +80,7 @@ pub unsafe extern "C" fn rumpuser_malloc(
     status((|| {
         let out = ForeignPointer::check(memory_out, 1)?;
         let alignment = usize::try_from(alignment).map_err(|_| HypercallError::InvalidArgument)?;
-        let memory = ActiveHost::allocate(length, alignment)?;
+        let memory = host::active().allocate(length, alignment)?;
         // SAFETY: checked; writability is the caller's promise.
         unsafe { out.write(memory.as_ptr().cast()) };
         Ok(())
@@ -95,7 +95,7 @@ pub unsafe extern "C" fn rumpuser_malloc(
 pub unsafe extern "C" fn rumpuser_free(memory: *mut c_void, length: usize) {
     if let Some(memory) = NonNull::new(memory.cast::<u8>()) {
         // SAFETY: forwarded caller promise.
-        unsafe { ActiveHost::deallocate(memory, length) };
+        unsafe { host::active().deallocate(memory, length) };
     }
 }
 
@@ -114,7 +114,7 @@ pub unsafe extern "C" fn rumpuser_anonmmap(
     status((|| {
         let out = ForeignPointer::check(memory_out, 1)?;
         let bits = u32::try_from(alignment_bits).map_err(|_| HypercallError::InvalidArgument)?;
-        let memory = ActiveHost::map_anonymous(preferred.addr(), size, bits, executable != 0)?;
+        let memory = host::active().map_anonymous(preferred.addr(), size, bits, executable != 0)?;
         // SAFETY: checked; writability is the caller's promise.
         unsafe { out.write(memory.as_ptr().cast()) };
         Ok(())
@@ -129,7 +129,7 @@ pub unsafe extern "C" fn rumpuser_anonmmap(
 pub unsafe extern "C" fn rumpuser_unmap(address: *mut c_void, length: usize) {
     if let Some(address) = NonNull::new(address.cast::<u8>()) {
         // SAFETY: forwarded caller promise.
-        unsafe { ActiveHost::unmap(address, length) };
+        unsafe { host::active().unmap(address, length) };
     }
 }
 
@@ -145,8 +145,8 @@ pub unsafe extern "C" fn rumpuser_clock_gettime(
 ) -> c_int {
     status((|| {
         let now = match clock {
-            CLOCK_RELWALL => ActiveHost::wall_clock_now(),
-            CLOCK_ABSMONO => ActiveHost::monotonic_now(),
+            CLOCK_RELWALL => host::active().wall_clock_now(),
+            CLOCK_ABSMONO => host::active().monotonic_now(),
             _ => return Err(HypercallError::InvalidArgument),
         };
         let seconds = ForeignPointer::check(seconds_out, 1)?;
@@ -179,11 +179,11 @@ pub unsafe extern "C" fn rumpuser_clock_sleep(
 /// Sleeps for a duration (RELWALL) or until an absolute monotonic time (ABSMONO).
 pub fn sleep(clock: c_int, time: Duration) -> Result<(), HypercallError> {
     let deadline = match clock {
-        CLOCK_RELWALL => ActiveHost::monotonic_now().saturating_add(time),
+        CLOCK_RELWALL => host::active().monotonic_now().saturating_add(time),
         CLOCK_ABSMONO => time,
         _ => return Err(HypercallError::InvalidArgument),
     };
-    upcall::while_unscheduled(|| ActiveHost::sleep_until(deadline));
+    upcall::while_unscheduled(|| host::active().sleep_until(deadline));
     Ok(())
 }
 
@@ -202,7 +202,7 @@ pub unsafe extern "C" fn rumpuser_getrandom(
         let count_out = ForeignPointer::check(count_out, 1)?;
         // SAFETY: forwarded caller promise.
         let buffer = unsafe { pointer::byte_buffer(buffer.cast(), length) }?;
-        let count = ActiveHost::fill_random(buffer, flags & RANDOM_NOWAIT == 0)?;
+        let count = host::active().fill_random(buffer, flags & RANDOM_NOWAIT == 0)?;
         // SAFETY: checked; writability is the caller's promise.
         unsafe { count_out.write(count) };
         Ok(())
@@ -213,7 +213,7 @@ pub unsafe extern "C" fn rumpuser_getrandom(
 #[cfg_attr(not(feature = "c-rumpuser"), unsafe(no_mangle))]
 pub extern "C" fn rumpuser_putchar(character: c_int) {
     // The console carries bytes: the kernel passes an unsigned char widened to int.
-    ActiveHost::console_write(&[character as u8]);
+    host::active().console_write(&[character as u8]);
 }
 
 /// Console output of the C `rumpuser_dprintf` front end (which formats the variadic
@@ -225,7 +225,7 @@ pub extern "C" fn rumpuser_putchar(character: c_int) {
 pub unsafe extern "C" fn rumpsys_console_write(text: *const c_char, length: usize) {
     if let Ok(text) = ForeignPointer::check(text.cast::<u8>(), length) {
         // SAFETY: checked; readability is the caller's promise.
-        ActiveHost::console_write(unsafe { text.as_slice() });
+        host::active().console_write(unsafe { text.as_slice() });
     }
 }
 
@@ -233,16 +233,16 @@ pub unsafe extern "C" fn rumpsys_console_write(text: *const c_char, length: usiz
 #[cfg_attr(not(feature = "c-rumpuser"), unsafe(no_mangle))]
 pub extern "C" fn rumpuser_exit(value: c_int) -> ! {
     if value == RUMPUSER_PANIC {
-        ActiveHost::console_write(b"rump kernel panic: aborting\n");
-        ActiveHost::abort_process()
+        host::active().console_write(b"rump kernel panic: aborting\n");
+        host::active().abort_process()
     }
-    ActiveHost::exit_process(value)
+    host::active().exit_process(value)
 }
 
 /// `void rumpuser_seterrno(int error)`: the value is already in NetBSD numbering.
 #[cfg_attr(not(feature = "c-rumpuser"), unsafe(no_mangle))]
 pub extern "C" fn rumpuser_seterrno(error: c_int) {
-    ActiveHost::set_thread_errno(error);
+    host::active().set_thread_errno(error);
 }
 
 /// `int rumpuser_kill(int64_t pid, int sig)`: raises the translated signal in this process.
@@ -252,7 +252,7 @@ pub extern "C" fn rumpuser_kill(pid: i64, netbsd_signal: c_int) -> c_int {
     if pid == PID_SELF
         && let Some(host_signal) = host_signal_from_netbsd(netbsd_signal)
     {
-        ActiveHost::raise_signal(host_signal);
+        host::active().raise_signal(host_signal);
     }
     0
 }

@@ -52,9 +52,8 @@ impl std::error::Error for RumpError {}
 
 /// The NetBSD errno the last failed `rump_sys_*` call on this thread stored.
 pub(crate) fn last_errno() -> NetbsdErrno {
-    // rumpuser_seterrno stores the kernel's (NetBSD) number in the thread's errno.
-    let value = std::io::Error::last_os_error().raw_os_error().unwrap_or(0);
-    NetbsdErrno::from_netbsd(value)
+    // rumpuser_seterrno stores the kernel's (NetBSD) number through the host.
+    NetbsdErrno::from_netbsd(crate::host::active().thread_errno())
 }
 
 /// Turns the `-1`-and-errno convention of `rump_sys_*` into a `Result`.

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use crate::abi::Lwp;
 use crate::error::HypercallError;
-use crate::host::{ActiveHost, Host};
+use crate::host;
 use crate::sync::condvar::KernelCondvar;
 use crate::sync::mutex::{KernelMutex, MutexKind};
 use crate::sync::rwlock::{KernelRwLock, LockMode};
@@ -32,7 +32,7 @@ const SCHEDULER_SPIN: MutexKind = MutexKind {
 fn enter_as_lwp(identity: usize) -> *mut Lwp {
     test_upcalls::install();
     let lwp = (identity * 64) as *mut Lwp;
-    ActiveHost::set_current_lwp(lwp);
+    host::active().set_current_lwp(lwp);
     lwp
 }
 
