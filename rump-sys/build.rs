@@ -131,6 +131,8 @@ fn generate_bindings(include: &Path, archives: &[&str]) {
     let bindings = bindgen::Builder::default()
         .header_contents("rump_wrapper.h", &wrapper)
         .clang_arg(format!("-I{}", include.display()))
+        // core::ffi types, so the bindings build without std.
+        .use_core()
         .allowlist_function("rump_init")
         .allowlist_function("rump_boot_.*")
         .allowlist_function("rump_sys_.*")

@@ -53,6 +53,7 @@ pub enum HypercallError {
 
 impl HypercallError {
     /// Wraps the calling thread's last host error (`errno`).
+    #[cfg(feature = "std")]
     pub fn last_host_error() -> HypercallError {
         let host_errno = std::io::Error::last_os_error()
             .raw_os_error()
@@ -86,6 +87,7 @@ impl HypercallError {
     }
 }
 
+#[cfg(feature = "std")]
 impl From<std::io::Error> for HypercallError {
     fn from(error: std::io::Error) -> HypercallError {
         match error.raw_os_error() {
@@ -131,4 +133,4 @@ impl fmt::Display for HypercallError {
     }
 }
 
-impl std::error::Error for HypercallError {}
+impl core::error::Error for HypercallError {}

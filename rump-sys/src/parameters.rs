@@ -5,6 +5,9 @@
 //! Pure functions over a source of configuration, so the rules are testable without a rump
 //! kernel. Called before the rump kernel's scheduler exists: must never block.
 
+use alloc::format;
+use alloc::string::{String, ToString};
+
 use crate::abi::{PARAMETER_HOSTNAME, PARAMETER_NCPU};
 use crate::error::HypercallError;
 use crate::host;
@@ -96,6 +99,7 @@ impl ParameterSource for HostParameters {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use alloc::borrow::ToOwned;
     use std::collections::HashMap;
 
     struct FixedSource {

@@ -23,7 +23,7 @@ use crate::host::{
 #[derive(Debug)]
 pub struct StdHost;
 
-thread_local! {
+std::thread_local! {
     /// The lwp the rump kernel bound to this host thread (`rumpuser_curlwpop`).
     static CURRENT_LWP: Cell<*mut Lwp> = const { Cell::new(ptr::null_mut()) };
 }

@@ -3,6 +3,7 @@
 //!
 //! Every call that touches a file releases the virtual CPU around the host call.
 
+use alloc::vec::Vec;
 use core::ffi::{c_char, c_int};
 
 use super::status;

@@ -8,6 +8,7 @@
 //! With the `c-rumpuser` feature the symbols are not exported (upstream's C `librumpuser`
 //! provides them, for benchmarks), but the shells still exist for this crate's own tests.
 
+use alloc::format;
 use core::ffi::c_int;
 
 use crate::error::HypercallError;

@@ -5,6 +5,7 @@
 //! Only `clock_sleep` may release the virtual CPU here; everything else is called in busy
 //! or early-boot paths and must never block or call an upcall.
 
+use alloc::format;
 use core::ffi::{c_char, c_int, c_long, c_void};
 use core::ptr::NonNull;
 use core::time::Duration;
@@ -14,7 +15,6 @@ use crate::abi::{
     CLOCK_ABSMONO, CLOCK_RELWALL, ComponentLoad, HyperUpcalls, ModuleInit, PID_SELF, RANDOM_NOWAIT,
     RUMPUSER_PANIC, RUMPUSER_VERSION, SymbolLoad,
 };
-use crate::daemon;
 use crate::errno::host_signal_from_netbsd;
 use crate::error::HypercallError;
 use crate::host;
@@ -270,14 +270,26 @@ pub extern "C" fn rumpuser_dl_bootstrap(
 ) {
 }
 
-/// `int rumpuser_daemonize_begin(void)`
+/// `int rumpuser_daemonize_begin(void)`: forks when hosted; ENOSYS without `std`, where
+/// there is no process to fork (as on rumprun).
 #[cfg_attr(not(feature = "c-rumpuser"), unsafe(no_mangle))]
 pub extern "C" fn rumpuser_daemonize_begin() -> c_int {
-    status(daemon::begin())
+    #[cfg(feature = "std")]
+    let result = crate::daemon::begin();
+    #[cfg(not(feature = "std"))]
+    let result = Err(HypercallError::Unsupported);
+    status(result)
 }
 
-/// `int rumpuser_daemonize_done(int error)`
+/// `int rumpuser_daemonize_done(int error)`: ENOSYS without `std`.
 #[cfg_attr(not(feature = "c-rumpuser"), unsafe(no_mangle))]
 pub extern "C" fn rumpuser_daemonize_done(error: c_int) -> c_int {
-    status(daemon::done(error))
+    #[cfg(feature = "std")]
+    let result = crate::daemon::done(error);
+    #[cfg(not(feature = "std"))]
+    let result = {
+        let _ = error;
+        Err(HypercallError::Unsupported)
+    };
+    status(result)
 }

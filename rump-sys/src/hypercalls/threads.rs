@@ -3,6 +3,8 @@
 //! Threads are host threads running the rump kernel's own entry function; they start outside
 //! the kernel. Only `thread_join` may release the virtual CPU here.
 
+use alloc::borrow::ToOwned;
+use alloc::boxed::Box;
 use core::ffi::{c_char, c_int, c_void};
 
 use super::{fatal, status};

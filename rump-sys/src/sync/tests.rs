@@ -2,10 +2,12 @@
 //! owner tracking, timed waits, wakeups, the interlock case and the unschedule rules,
 //! checked against the recording upcall table of `crate::test_upcalls`.
 
+use std::boxed::Box;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Barrier};
 use std::thread;
 use std::time::{Duration, Instant};
+use std::vec::Vec;
 
 use crate::abi::Lwp;
 use crate::error::HypercallError;
