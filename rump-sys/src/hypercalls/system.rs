@@ -293,3 +293,153 @@ pub extern "C" fn rumpuser_daemonize_done(error: c_int) -> c_int {
     };
     status(result)
 }
+
+/// The freestanding formatter of `dprintf.c` (what a bare-metal build formats
+/// `rumpuser_dprintf` with), checked against the C library's `snprintf` on the host.
+#[cfg(all(test, feature = "std", not(feature = "c-rumpuser")))]
+mod format_tests {
+    use core::ffi::{CStr, c_char, c_int, c_long, c_longlong, c_uint, c_ulong, c_void};
+
+    unsafe extern "C" {
+        fn rumpsys_format(buffer: *mut c_char, size: usize, format: *const c_char, ...) -> c_int;
+    }
+
+    /// Formats with both and compares text and returned length.
+    macro_rules! same_as_libc {
+        ($format:literal $(, $argument:expr)*) => {{
+            let mut ours = [0 as c_char; 256];
+            let mut theirs = [0 as c_char; 256];
+            // SAFETY: the buffers are writable for their length; the arguments match the
+            // format's conversions.
+            let (ours_length, theirs_length) = unsafe {
+                (
+                    rumpsys_format(ours.as_mut_ptr(), ours.len(), $format.as_ptr() $(, $argument)*),
+                    libc::snprintf(theirs.as_mut_ptr(), theirs.len(), $format.as_ptr() $(, $argument)*),
+                )
+            };
+            // SAFETY: both formatters NUL-terminate within the buffer.
+            let (ours, theirs) = unsafe {
+                (CStr::from_ptr(ours.as_ptr()), CStr::from_ptr(theirs.as_ptr()))
+            };
+            assert_eq!(ours, theirs, "format {:?}", $format);
+            assert_eq!(ours_length, theirs_length, "length of format {:?}", $format);
+        }};
+    }
+
+    #[test]
+    fn integers_match_the_c_library() {
+        same_as_libc!(c"plain text, 100%% sure");
+        same_as_libc!(
+            c"%d %i %u",
+            -42 as c_int,
+            7 as c_int,
+            4_000_000_000u32 as c_uint
+        );
+        same_as_libc!(c"[%5d] [%-5d] [%05d] [%+d] [% d]", 42, 42, -42, 42, 42);
+        same_as_libc!(c"[%.3d] [%8.3d] [%-8.3x] [%.0d]", 7, -7, 255u32, 0);
+        same_as_libc!(
+            c"%x %X %#x %#X %#o %o %#o",
+            48879u32,
+            48879u32,
+            255u32,
+            255u32,
+            8u32,
+            0u32,
+            0u32
+        );
+        same_as_libc!(
+            c"%ld %lu %lx",
+            -1 as c_long,
+            c_ulong::MAX,
+            0xdead_beef_u64 as c_ulong
+        );
+        same_as_libc!(
+            c"%lld %llu %qd",
+            c_longlong::MIN,
+            u64::MAX,
+            -5 as c_longlong
+        );
+        same_as_libc!(c"%zu %zd %jd %td", 12usize, -3isize, -9i64, 11isize);
+        same_as_libc!(
+            c"%hd %hu %hhd %hhu",
+            70000 as c_int,
+            70000 as c_int,
+            300 as c_int,
+            300 as c_int
+        );
+        same_as_libc!(
+            c"[%*d] [%-*d] [%.*d]",
+            6 as c_int,
+            1 as c_int,
+            6 as c_int,
+            1 as c_int,
+            3 as c_int,
+            5 as c_int
+        );
+    }
+
+    #[test]
+    fn strings_characters_and_pointers_match_the_c_library() {
+        same_as_libc!(
+            c"[%s] [%8s] [%-8s] [%.2s] [%*.*s]",
+            c"vnode".as_ptr(),
+            c"abc".as_ptr(),
+            c"abc".as_ptr(),
+            c"abc".as_ptr(),
+            5 as c_int,
+            1 as c_int,
+            c"xyz".as_ptr()
+        );
+        same_as_libc!(
+            c"[%c] [%3c] [%-3c]",
+            'a' as c_int,
+            'b' as c_int,
+            'c' as c_int
+        );
+        let pointer = 0x1234_5678usize as *const c_void;
+        same_as_libc!(c"%p [%20p] [%-20p]", pointer, pointer, pointer);
+        same_as_libc!(
+            c"mount at ``%s'': lookup error %d\n",
+            c"/mnt".as_ptr(),
+            2 as c_int
+        );
+    }
+
+    #[test]
+    fn output_is_cut_to_the_buffer_and_the_full_length_returned() {
+        let mut buffer = [0x55 as c_char; 8];
+        // SAFETY: the buffer is writable for its length; the argument matches `%s`.
+        let length = unsafe {
+            rumpsys_format(
+                buffer.as_mut_ptr(),
+                buffer.len(),
+                c"%s!".as_ptr(),
+                c"0123456789".as_ptr(),
+            )
+        };
+        assert_eq!(length, 11);
+        // SAFETY: the formatter NUL-terminates within the buffer.
+        assert_eq!(unsafe { CStr::from_ptr(buffer.as_ptr()) }, c"0123456");
+        // SAFETY: a zero size writes nothing.
+        let length =
+            unsafe { rumpsys_format(core::ptr::null_mut(), 0, c"%d".as_ptr(), 12345 as c_int) };
+        assert_eq!(length, 5);
+    }
+
+    #[test]
+    fn unknown_and_floating_conversions_are_copied_unconsumed() {
+        let mut buffer = [0 as c_char; 64];
+        // SAFETY: the buffer is writable; `%f` and `%y` consume nothing, `%d` takes the int.
+        let length = unsafe {
+            rumpsys_format(
+                buffer.as_mut_ptr(),
+                buffer.len(),
+                c"%5.2f %y %d".as_ptr(),
+                3 as c_int,
+            )
+        };
+        // SAFETY: NUL-terminated within the buffer.
+        assert_eq!(unsafe { CStr::from_ptr(buffer.as_ptr()) }, c"%5.2f %y 3");
+        assert_eq!(length, 10);
+    }
+}
