@@ -26,7 +26,8 @@ pub enum HypercallError {
         /// The revision the rump kernel was built for.
         requested: i32,
     },
-    /// A second `rumpuser_init` came with a different upcall table.
+    /// A second `rumpuser_init` came with a different upcall table, or a host was
+    /// registered when one was already in place ([`crate::host::register`]).
     AlreadyInitialized,
     /// A parameter name starting with `_` that revision 17 does not define.
     UnknownMandatoryParameter,
@@ -114,7 +115,7 @@ impl fmt::Display for HypercallError {
                 "rump kernel wants hypercall revision {requested}, this layer implements 17"
             ),
             HypercallError::AlreadyInitialized => {
-                formatter.write_str("hypercall layer already initialised with another upcall table")
+                formatter.write_str("hypercall layer already initialised (upcall table or host)")
             }
             HypercallError::UnknownMandatoryParameter => {
                 formatter.write_str("unknown mandatory parameter name")

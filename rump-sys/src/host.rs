@@ -16,7 +16,7 @@
 //!
 //! - With the `std` feature (a Linux process), registering is optional: if no host was
 //!   registered when the first hypercall asks for one, [`active`] registers the hosted
-//!   [`StdHost`](crate::std_host::StdHost) itself, and a later [`register`] fails.
+//!   `std_host::StdHost` itself, and a later [`register`] fails.
 //! - Without `std` (the bare kernel), the platform must register its host; a hypercall that
 //!   finds none panics with a message that says so.
 
@@ -45,7 +45,7 @@ pub fn register(host: &'static dyn Host) -> Result<(), HypercallError> {
 }
 
 /// The registered host. With the `std` feature, registers and returns the hosted
-/// [`StdHost`](crate::std_host::StdHost) if no platform registered a host.
+/// `std_host::StdHost` if no platform registered a host.
 ///
 /// # Panics
 /// Without the `std` feature, if no host has been registered.
