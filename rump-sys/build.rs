@@ -1,7 +1,9 @@
 //! Build script of rump-sys.
 //!
 //! - Always: compiles the C front end of the variadic `rumpuser_dprintf` hypercall (unless the
-//!   `c-rumpuser` baseline provides it) and declares the `rump_linked` cfg.
+//!   `c-rumpuser` baseline provides it) and declares the `rump_linked` cfg. For a bare-metal
+//!   target (`target_os = "none"`) it is compiled freestanding, with its own formatter and
+//!   the kernel's code-generation constraints.
 //! - With `RUMPKERNEL_DIR` naming a rump kernel build (`include/rump/*.h`, `lib/lib*.a`):
 //!   generates bindings to `rump_init`, `rump_boot_*`, `rump_sys_*` and `rump_pub_*` into
 //!   `OUT_DIR`, links the components chosen by cargo features whole (their registration is
@@ -51,11 +53,35 @@ fn main() {
 }
 
 fn compile_dprintf_front_end() {
-    cc::Build::new()
+    let mut build = cc::Build::new();
+    build
         .file("src/dprintf.c")
         .warnings(true)
-        .cargo_metadata(false)
-        .compile("rumpsys_dprintf");
+        .cargo_metadata(false);
+    if env::var("CARGO_CFG_TARGET_OS").as_deref() == Ok("none") {
+        // A bare-metal kernel (x86_64-unknown-none): no C library, so the front end uses its
+        // own formatter, and code generation follows the Rust target: no red zone
+        // (interrupts push onto the kernel stack), no SSE/MMX/AVX registers (the kernel
+        // does not save them), no stack protector or unwind tables (nothing provides
+        // them). The code is position-independent (RIP-relative), so it links both into
+        // the target's default static-pie image and into a kernel linked at a fixed
+        // address such as this project's (relocation-model=static, 1 MiB).
+        // `-mcmodel=kernel` is not used: GCC refuses it with position-independent code,
+        // and its absolute addresses could not go into a static-pie image.
+        build
+            .define("RUMPSYS_FREESTANDING", None)
+            .flag("-ffreestanding")
+            .flag("-fno-builtin")
+            .flag("-fno-stack-protector")
+            .flag("-fno-asynchronous-unwind-tables")
+            .flag("-fPIE")
+            .flag("-mno-red-zone")
+            .flag("-mno-mmx")
+            .flag("-mno-sse")
+            .flag("-mno-sse2")
+            .flag("-mno-avx");
+    }
+    build.compile("rumpsys_dprintf");
     let out = PathBuf::from(env::var_os("OUT_DIR").expect("cargo sets OUT_DIR"));
     println!("cargo::rustc-link-search=native={}", out.display());
     // Whole, because only the rump archives reference it.
@@ -131,6 +157,8 @@ fn generate_bindings(include: &Path, archives: &[&str]) {
     let bindings = bindgen::Builder::default()
         .header_contents("rump_wrapper.h", &wrapper)
         .clang_arg(format!("-I{}", include.display()))
+        // core::ffi types, so the bindings build without std.
+        .use_core()
         .allowlist_function("rump_init")
         .allowlist_function("rump_boot_.*")
         .allowlist_function("rump_sys_.*")

@@ -167,40 +167,43 @@ impl fmt::Display for NetbsdErrno {
     }
 }
 
-/// Translates a NetBSD signal number to the host's, for `rumpuser_kill`. `None` for signals
-/// the host does not have (NetBSD's SIGEMT, SIGINFO, SIGPWR has a different number).
+/// Translates a NetBSD signal number to the host's (Linux numbering, like
+/// [`NetbsdErrno::from_host`]), for `rumpuser_kill`. `None` for signals Linux does not have
+/// (NetBSD's SIGEMT, SIGINFO). The numbers are Linux's own (x86_64 and the generic ABI),
+/// written out so the table needs no C library; the tests check them against `libc`.
 pub const fn host_signal_from_netbsd(netbsd_signal: i32) -> Option<i32> {
     // Signals 1-9, 11, 13-15 share their numbers; the rest differ.
     let host = match netbsd_signal {
         1..=6 | 8 | 9 | 11 | 13..=15 => netbsd_signal,
-        7 => return None, // SIGEMT
-        10 => libc::SIGBUS,
-        12 => libc::SIGSYS,
-        16 => libc::SIGURG,
-        17 => libc::SIGSTOP,
-        18 => libc::SIGTSTP,
-        19 => libc::SIGCONT,
-        20 => libc::SIGCHLD,
-        21 => libc::SIGTTIN,
-        22 => libc::SIGTTOU,
-        23 => libc::SIGIO,
-        24 => libc::SIGXCPU,
-        25 => libc::SIGXFSZ,
-        26 => libc::SIGVTALRM,
-        27 => libc::SIGPROF,
-        28 => libc::SIGWINCH,
+        7 => return None,  // SIGEMT
+        10 => 7,           // SIGBUS
+        12 => 31,          // SIGSYS
+        16 => 23,          // SIGURG
+        17 => 19,          // SIGSTOP
+        18 => 20,          // SIGTSTP
+        19 => 18,          // SIGCONT
+        20 => 17,          // SIGCHLD
+        21 => 21,          // SIGTTIN
+        22 => 22,          // SIGTTOU
+        23 => 29,          // SIGIO
+        24 => 24,          // SIGXCPU
+        25 => 25,          // SIGXFSZ
+        26 => 26,          // SIGVTALRM
+        27 => 27,          // SIGPROF
+        28 => 28,          // SIGWINCH
         29 => return None, // SIGINFO
-        30 => libc::SIGUSR1,
-        31 => libc::SIGUSR2,
-        32 => libc::SIGPWR,
+        30 => 10,          // SIGUSR1
+        31 => 12,          // SIGUSR2
+        32 => 30,          // SIGPWR
         _ => return None,
     };
     Some(host)
 }
 
-#[cfg(test)]
+#[cfg(all(test, feature = "std"))]
 mod tests {
     use super::*;
+    use std::format;
 
     #[test]
     fn identical_low_numbers_pass_through() {
@@ -280,5 +283,49 @@ mod tests {
         assert_eq!(host_signal_from_netbsd(10), Some(libc::SIGBUS));
         assert_eq!(host_signal_from_netbsd(7), None);
         assert_eq!(host_signal_from_netbsd(64), None);
+    }
+
+    #[test]
+    fn the_written_out_signal_numbers_are_the_c_librarys() {
+        let expected = [
+            (1, libc::SIGHUP),
+            (2, libc::SIGINT),
+            (3, libc::SIGQUIT),
+            (4, libc::SIGILL),
+            (5, libc::SIGTRAP),
+            (6, libc::SIGABRT),
+            (8, libc::SIGFPE),
+            (9, libc::SIGKILL),
+            (10, libc::SIGBUS),
+            (11, libc::SIGSEGV),
+            (12, libc::SIGSYS),
+            (13, libc::SIGPIPE),
+            (14, libc::SIGALRM),
+            (15, libc::SIGTERM),
+            (16, libc::SIGURG),
+            (17, libc::SIGSTOP),
+            (18, libc::SIGTSTP),
+            (19, libc::SIGCONT),
+            (20, libc::SIGCHLD),
+            (21, libc::SIGTTIN),
+            (22, libc::SIGTTOU),
+            (23, libc::SIGIO),
+            (24, libc::SIGXCPU),
+            (25, libc::SIGXFSZ),
+            (26, libc::SIGVTALRM),
+            (27, libc::SIGPROF),
+            (28, libc::SIGWINCH),
+            (30, libc::SIGUSR1),
+            (31, libc::SIGUSR2),
+            (32, libc::SIGPWR),
+        ];
+        for (netbsd, host) in expected {
+            assert_eq!(
+                host_signal_from_netbsd(netbsd),
+                Some(host),
+                "NetBSD signal {netbsd}"
+            );
+        }
+        assert_eq!(host_signal_from_netbsd(29), None);
     }
 }

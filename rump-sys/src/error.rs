@@ -26,7 +26,8 @@ pub enum HypercallError {
         /// The revision the rump kernel was built for.
         requested: i32,
     },
-    /// A second `rumpuser_init` came with a different upcall table.
+    /// A second `rumpuser_init` came with a different upcall table, or a host was
+    /// registered when one was already in place ([`crate::host::register`]).
     AlreadyInitialized,
     /// A parameter name starting with `_` that revision 17 does not define.
     UnknownMandatoryParameter,
@@ -53,6 +54,7 @@ pub enum HypercallError {
 
 impl HypercallError {
     /// Wraps the calling thread's last host error (`errno`).
+    #[cfg(feature = "std")]
     pub fn last_host_error() -> HypercallError {
         let host_errno = std::io::Error::last_os_error()
             .raw_os_error()
@@ -86,6 +88,7 @@ impl HypercallError {
     }
 }
 
+#[cfg(feature = "std")]
 impl From<std::io::Error> for HypercallError {
     fn from(error: std::io::Error) -> HypercallError {
         match error.raw_os_error() {
@@ -112,7 +115,7 @@ impl fmt::Display for HypercallError {
                 "rump kernel wants hypercall revision {requested}, this layer implements 17"
             ),
             HypercallError::AlreadyInitialized => {
-                formatter.write_str("hypercall layer already initialised with another upcall table")
+                formatter.write_str("hypercall layer already initialised (upcall table or host)")
             }
             HypercallError::UnknownMandatoryParameter => {
                 formatter.write_str("unknown mandatory parameter name")
@@ -131,4 +134,4 @@ impl fmt::Display for HypercallError {
     }
 }
 
-impl std::error::Error for HypercallError {}
+impl core::error::Error for HypercallError {}

@@ -8,24 +8,36 @@
 //!   exported with the C names and types, as thin shells over safe functions;
 //! - [`sync`], [`upcall`], [`parameters`], [`errno`]: the semantics (locks and condition
 //!   variables with the scheduling protocol, the upcall table, getparam, errno translation);
-//! - [`host`]: the small trait the semantics are written against, with the hosted
-//!   implementation in [`std_host`];
+//! - [`host`]: the small trait the semantics are written against, and how a platform
+//!   registers its implementation; the hosted one (a Linux process) is `std_host`;
 //! - `bindings` and `kernel` (only when a rump kernel is linked, `cfg(rump_linked)`): the
 //!   generated bindings to `rump_init`, `rump_sys_*`, `rump_pub_*` and a safe facade.
 //!
 //! Which rump kernel is linked is decided at build time by `RUMPKERNEL_DIR` and the cargo
 //! features; see the crate README.
+//!
+//! The crate is `no_std` with `alloc`. The `std` feature (on by default) adds the hosted
+//! host (`std_host`), daemonisation and the C library; a kernel depends on rump-sys with
+//! `default-features = false` and registers its own [`host::Host`].
 
+#![no_std]
 #![cfg_attr(feature = "c-rumpuser", allow(dead_code))]
 
+extern crate alloc;
+#[cfg(any(feature = "std", test))]
+extern crate std;
+
 pub mod abi;
+#[cfg(feature = "std")]
 pub mod daemon;
 pub mod errno;
 pub mod error;
 pub mod host;
 pub mod hypercalls;
+mod once;
 pub mod parameters;
 pub mod pointer;
+#[cfg(feature = "std")]
 pub mod std_host;
 pub mod sync;
 pub mod upcall;
@@ -35,7 +47,7 @@ pub mod bindings;
 #[cfg(rump_linked)]
 pub mod kernel;
 
-#[cfg(test)]
+#[cfg(all(test, feature = "std"))]
 mod test_upcalls;
 
 pub use errno::NetbsdErrno;

@@ -5,8 +5,12 @@
 //! Pure functions over a source of configuration, so the rules are testable without a rump
 //! kernel. Called before the rump kernel's scheduler exists: must never block.
 
+use alloc::format;
+use alloc::string::{String, ToString};
+
 use crate::abi::{PARAMETER_HOSTNAME, PARAMETER_NCPU};
 use crate::error::HypercallError;
+use crate::host;
 
 /// Number of virtual CPUs when `RUMP_NCPU` is unset (as the reference implementation).
 pub const DEFAULT_VIRTUAL_CPUS: usize = 2;
@@ -76,29 +80,26 @@ pub struct HostParameters;
 
 impl ParameterSource for HostParameters {
     fn variable(&self, name: &str) -> Option<String> {
-        use crate::host::{ActiveHost, Host};
-        ActiveHost::configuration_value(name)
+        host::active().configuration_value(name)
     }
 
     fn host_cpu_count(&self) -> usize {
-        use crate::host::{ActiveHost, Host};
-        ActiveHost::host_cpu_count()
+        host::active().host_cpu_count()
     }
 
     fn host_name(&self) -> Option<String> {
-        use crate::host::{ActiveHost, Host};
-        ActiveHost::host_name()
+        host::active().host_name()
     }
 
     fn process_id(&self) -> u32 {
-        use crate::host::{ActiveHost, Host};
-        ActiveHost::process_id()
+        host::active().process_id()
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use alloc::borrow::ToOwned;
     use std::collections::HashMap;
 
     struct FixedSource {

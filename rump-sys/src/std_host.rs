@@ -9,23 +9,21 @@ use core::ffi::{CStr, c_int, c_void};
 use core::ptr::{self, NonNull};
 use core::sync::atomic::AtomicU32;
 use core::time::Duration;
-use std::io::{IoSlice, IoSliceMut, Write};
+use std::borrow::ToOwned;
+use std::io::Write;
+use std::string::String;
 
 use crate::abi::{Lwp, ThreadEntry};
 use crate::error::HypercallError;
-use crate::host::{FileInfo, FileKind, Host, JoinableThread, OpenOptions, WaitOutcome, Wake};
+use crate::host::{
+    FileInfo, FileKind, Host, IoBuffer, IoBufferMut, OpenOptions, ThreadHandle, WaitOutcome, Wake,
+};
 
-/// The hosted Linux implementation of [`Host`].
+/// The hosted Linux implementation of [`Host`]; the default host of `std` builds.
 #[derive(Debug)]
 pub struct StdHost;
 
-/// A joinable pthread made for the rump kernel.
-#[derive(Debug)]
-pub struct StdThread(libc::pthread_t);
-
-impl JoinableThread for StdThread {}
-
-thread_local! {
+std::thread_local! {
     /// The lwp the rump kernel bound to this host thread (`rumpuser_curlwpop`).
     static CURRENT_LWP: Cell<*mut Lwp> = const { Cell::new(ptr::null_mut()) };
 }
@@ -88,17 +86,15 @@ fn block_device_size(handle: c_int) -> Result<u64, HypercallError> {
 }
 
 impl Host for StdHost {
-    type Thread = StdThread;
-
-    fn monotonic_now() -> Duration {
+    fn monotonic_now(&self) -> Duration {
         read_clock(libc::CLOCK_MONOTONIC)
     }
 
-    fn wall_clock_now() -> Duration {
+    fn wall_clock_now(&self) -> Duration {
         read_clock(libc::CLOCK_REALTIME)
     }
 
-    fn sleep_until(deadline: Duration) {
+    fn sleep_until(&self, deadline: Duration) {
         let deadline = timespec_from_duration(deadline);
         loop {
             // SAFETY: `deadline` is a valid timespec; the remainder pointer may be null with
@@ -117,7 +113,12 @@ impl Host for StdHost {
         }
     }
 
-    fn wait_on_word(word: &AtomicU32, expected: u32, deadline: Option<Duration>) -> WaitOutcome {
+    fn wait_on_word(
+        &self,
+        word: &AtomicU32,
+        expected: u32,
+        deadline: Option<Duration>,
+    ) -> WaitOutcome {
         let deadline = deadline.map(timespec_from_duration);
         let deadline_pointer = deadline
             .as_ref()
@@ -142,7 +143,7 @@ impl Host for StdHost {
         }
     }
 
-    fn wake_word(word: &AtomicU32, wake: Wake) {
+    fn wake_word(&self, word: &AtomicU32, wake: Wake) {
         let count = match wake {
             Wake::One => 1,
             Wake::All => i32::MAX,
@@ -158,7 +159,7 @@ impl Host for StdHost {
         };
     }
 
-    fn fill_random(buffer: &mut [u8], may_block: bool) -> Result<usize, HypercallError> {
+    fn fill_random(&self, buffer: &mut [u8], may_block: bool) -> Result<usize, HypercallError> {
         let flags = if may_block { 0 } else { libc::GRND_NONBLOCK };
         loop {
             // SAFETY: the kernel writes at most `buffer.len()` bytes into `buffer`.
@@ -174,7 +175,7 @@ impl Host for StdHost {
         }
     }
 
-    fn console_write(bytes: &[u8]) {
+    fn console_write(&self, bytes: &[u8]) {
         let mut output = std::io::stdout().lock();
         // The console has nowhere to report its own failure.
         let _ = output.write_all(bytes);
@@ -183,15 +184,15 @@ impl Host for StdHost {
         }
     }
 
-    fn configuration_value(name: &str) -> Option<String> {
+    fn configuration_value(&self, name: &str) -> Option<String> {
         std::env::var(name).ok()
     }
 
-    fn host_cpu_count() -> usize {
+    fn host_cpu_count(&self) -> usize {
         std::thread::available_parallelism().map_or(1, |count| count.get())
     }
 
-    fn host_name() -> Option<String> {
+    fn host_name(&self) -> Option<String> {
         let mut buffer = [0u8; 256];
         // SAFETY: gethostname writes at most `buffer.len()` bytes into `buffer`.
         let result = unsafe { libc::gethostname(buffer.as_mut_ptr().cast(), buffer.len()) };
@@ -202,24 +203,29 @@ impl Host for StdHost {
         name.to_str().ok().map(str::to_owned)
     }
 
-    fn process_id() -> u32 {
+    fn process_id(&self) -> u32 {
         std::process::id()
     }
 
-    fn current_lwp() -> *mut Lwp {
+    fn current_lwp(&self) -> *mut Lwp {
         CURRENT_LWP.with(Cell::get)
     }
 
-    fn set_current_lwp(lwp: *mut Lwp) {
+    fn set_current_lwp(&self, lwp: *mut Lwp) {
         CURRENT_LWP.with(|slot| slot.set(lwp));
     }
 
-    fn set_thread_errno(value: i32) {
+    fn set_thread_errno(&self, value: i32) {
         // SAFETY: __errno_location returns the calling thread's errno slot, always valid.
         unsafe { *libc::__errno_location() = value };
     }
 
-    fn allocate(length: usize, alignment: usize) -> Result<NonNull<u8>, HypercallError> {
+    fn thread_errno(&self) -> i32 {
+        // SAFETY: as above.
+        unsafe { *libc::__errno_location() }
+    }
+
+    fn allocate(&self, length: usize, alignment: usize) -> Result<NonNull<u8>, HypercallError> {
         let alignment = alignment.max(core::mem::size_of::<*mut c_void>());
         if !alignment.is_power_of_two() {
             return Err(HypercallError::InvalidArgument);
@@ -234,12 +240,13 @@ impl Host for StdHost {
         NonNull::new(memory.cast()).ok_or(HypercallError::OutOfMemory)
     }
 
-    unsafe fn deallocate(pointer: NonNull<u8>, _length: usize) {
+    unsafe fn deallocate(&self, pointer: NonNull<u8>, _length: usize) {
         // SAFETY: the caller guarantees `pointer` came from posix_memalign in `allocate`.
         unsafe { libc::free(pointer.as_ptr().cast()) };
     }
 
     fn map_anonymous(
+        &self,
         preferred_address: usize,
         size: usize,
         alignment_bits: u32,
@@ -294,17 +301,18 @@ impl Host for StdHost {
         NonNull::new(aligned as *mut u8).ok_or(HypercallError::OutOfMemory)
     }
 
-    unsafe fn unmap(address: NonNull<u8>, size: usize) {
+    unsafe fn unmap(&self, address: NonNull<u8>, size: usize) {
         // SAFETY: the caller guarantees nothing uses the range afterwards.
         unsafe { libc::munmap(address.as_ptr().cast(), size) };
     }
 
     fn spawn_thread(
+        &self,
         entry: ThreadEntry,
         argument: usize,
         name: &str,
         joinable: bool,
-    ) -> Result<Option<StdThread>, HypercallError> {
+    ) -> Result<Option<ThreadHandle>, HypercallError> {
         let mut thread: libc::pthread_t = 0;
         // SAFETY: `thread` is a valid out-pointer, default attributes; `entry` is the rump
         // kernel's thread function, which expects exactly `argument`.
@@ -321,7 +329,7 @@ impl Host for StdHost {
         // SAFETY: `thread` is a live thread; `short_name` is NUL-terminated.
         unsafe { libc::pthread_setname_np(thread, short_name.as_ptr().cast()) };
         if joinable {
-            Ok(Some(StdThread(thread)))
+            Ok(Some(ThreadHandle::new(thread as usize)))
         } else {
             // SAFETY: `thread` is live and nobody will join it.
             unsafe { libc::pthread_detach(thread) };
@@ -329,39 +337,40 @@ impl Host for StdHost {
         }
     }
 
-    fn join_thread(thread: StdThread) -> Result<(), HypercallError> {
+    fn join_thread(&self, thread: ThreadHandle) -> Result<(), HypercallError> {
         // SAFETY: `thread` is a joinable thread made by `spawn_thread`, joined only once
         // because the handle is consumed.
-        let result = unsafe { libc::pthread_join(thread.0, ptr::null_mut()) };
+        let result =
+            unsafe { libc::pthread_join(thread.raw() as libc::pthread_t, ptr::null_mut()) };
         if result != 0 {
             return Err(HypercallError::from_host_errno(result));
         }
         Ok(())
     }
 
-    fn exit_thread() -> ! {
+    fn exit_thread(&self) -> ! {
         // SAFETY: called on a thread made by `spawn_thread`, whose stack holds only C frames
         // of the rump kernel and hypercall frames without destructors, so the forced unwind
         // skips no Rust cleanup.
         unsafe { pthread_exit_unwinding(ptr::null_mut()) }
     }
 
-    fn exit_process(status: i32) -> ! {
+    fn exit_process(&self, status: i32) -> ! {
         let _ = std::io::stdout().flush();
         std::process::exit(status)
     }
 
-    fn abort_process() -> ! {
+    fn abort_process(&self) -> ! {
         let _ = std::io::stdout().flush();
         std::process::abort()
     }
 
-    fn raise_signal(host_signal: i32) {
+    fn raise_signal(&self, host_signal: i32) {
         // SAFETY: raise has no memory-safety preconditions.
         unsafe { libc::raise(host_signal) };
     }
 
-    fn open(path: &CStr, options: OpenOptions) -> Result<i32, HypercallError> {
+    fn open(&self, path: &CStr, options: OpenOptions) -> Result<i32, HypercallError> {
         let mut flags = match (options.read, options.write) {
             (true, true) => libc::O_RDWR,
             (false, true) => libc::O_WRONLY,
@@ -382,7 +391,7 @@ impl Host for StdHost {
         Ok(handle)
     }
 
-    fn close(handle: i32) -> Result<(), HypercallError> {
+    fn close(&self, handle: i32) -> Result<(), HypercallError> {
         // Like the reference implementation: make writes durable before closing.
         // SAFETY: fsync and close take a plain descriptor number.
         unsafe { libc::fsync(handle) };
@@ -393,7 +402,7 @@ impl Host for StdHost {
         Ok(())
     }
 
-    fn file_info(path: &CStr) -> Result<FileInfo, HypercallError> {
+    fn file_info(&self, path: &CStr) -> Result<FileInfo, HypercallError> {
         // SAFETY: an all-zero `stat` is a valid value of the plain C struct.
         let mut status: libc::stat = unsafe { core::mem::zeroed() };
         // SAFETY: `path` is NUL-terminated and `status` is writable.
@@ -408,7 +417,7 @@ impl Host for StdHost {
             _ => FileKind::Other,
         };
         let size = if kind == FileKind::BlockDevice {
-            let handle = Self::open(
+            let handle = self.open(
                 path,
                 OpenOptions {
                     read: true,
@@ -428,12 +437,13 @@ impl Host for StdHost {
     }
 
     fn read_vectored(
+        &self,
         handle: i32,
-        buffers: &mut [IoSliceMut<'_>],
+        buffers: &mut [IoBufferMut<'_>],
         offset: Option<u64>,
     ) -> Result<usize, HypercallError> {
         let count = c_int::try_from(buffers.len()).map_err(|_| HypercallError::InvalidArgument)?;
-        // IoSliceMut is ABI-compatible with struct iovec on Unix.
+        // IoBufferMut is laid out as struct iovec (base, length).
         let vectors = buffers.as_mut_ptr().cast::<libc::iovec>();
         let result = match offset {
             // SAFETY: `vectors` describes `count` writable buffers borrowed for this call.
@@ -449,12 +459,13 @@ impl Host for StdHost {
     }
 
     fn write_vectored(
+        &self,
         handle: i32,
-        buffers: &[IoSlice<'_>],
+        buffers: &[IoBuffer<'_>],
         offset: Option<u64>,
     ) -> Result<usize, HypercallError> {
         let count = c_int::try_from(buffers.len()).map_err(|_| HypercallError::InvalidArgument)?;
-        // IoSlice is ABI-compatible with struct iovec on Unix.
+        // IoBuffer is laid out as struct iovec (base, length).
         let vectors = buffers.as_ptr().cast::<libc::iovec>();
         let result = match offset {
             // SAFETY: `vectors` describes `count` readable buffers borrowed for this call.
@@ -469,7 +480,7 @@ impl Host for StdHost {
         usize::try_from(result).map_err(|_| HypercallError::last_host_error())
     }
 
-    fn sync(handle: i32) -> Result<(), HypercallError> {
+    fn sync(&self, handle: i32) -> Result<(), HypercallError> {
         // SAFETY: fsync takes a plain descriptor number.
         if unsafe { libc::fsync(handle) } == -1 {
             return Err(HypercallError::last_host_error());

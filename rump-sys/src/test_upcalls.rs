@@ -17,7 +17,7 @@ const PRETEND_LOCK_LEVELS: c_int = 3;
 static VIOLATIONS: AtomicU32 = AtomicU32::new(0);
 static SCHEDULER_INTERLOCK: AtomicPtr<c_void> = AtomicPtr::new(ptr::null_mut());
 
-thread_local! {
+std::thread_local! {
     static OUTSIDE: Cell<bool> = const { Cell::new(false) };
     static UNSCHEDULE_COUNT: Cell<u32> = const { Cell::new(0) };
 }

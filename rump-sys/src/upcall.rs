@@ -9,13 +9,13 @@
 
 use core::ffi::{c_int, c_void};
 use core::ptr;
-use std::sync::OnceLock;
 
 use crate::abi::{HyperUpcalls, Lwp};
 use crate::error::HypercallError;
+use crate::once::OnceSlot;
 use crate::sync::mutex::KernelMutex;
 
-static UPCALLS: OnceLock<HyperUpcalls> = OnceLock::new();
+static UPCALLS: OnceSlot<HyperUpcalls> = OnceSlot::new();
 
 /// Stores the rump kernel's upcall table; a process boots one rump kernel, so only once.
 pub fn install(table: HyperUpcalls) -> Result<(), HypercallError> {

@@ -3,8 +3,8 @@
 //!
 //! Every call that touches a file releases the virtual CPU around the host call.
 
+use alloc::vec::Vec;
 use core::ffi::{c_char, c_int};
-use std::io::{IoSlice, IoSliceMut};
 
 use super::status;
 use crate::abi::{
@@ -13,7 +13,7 @@ use crate::abi::{
     OPEN_WRONLY, RumpuserIovec, SYNCFD_BARRIER, SYNCFD_READ, SYNCFD_SYNC, SYNCFD_WRITE,
 };
 use crate::error::HypercallError;
-use crate::host::{ActiveHost, FileKind, Host, OpenOptions};
+use crate::host::{self, FileKind, IoBuffer, IoBufferMut, OpenOptions};
 use crate::pointer::{self, ForeignPointer};
 use crate::upcall;
 
@@ -52,7 +52,7 @@ pub unsafe extern "C" fn rumpuser_open(
         let path = unsafe { pointer::c_string(name) }?;
         let out = ForeignPointer::check(handle_out, 1)?;
         let options = open_options(mode)?;
-        let handle = upcall::while_unscheduled(|| ActiveHost::open(path, options))?;
+        let handle = upcall::while_unscheduled(|| host::active().open(path, options))?;
         // SAFETY: checked; writability is the caller's promise.
         unsafe { out.write(handle) };
         Ok(())
@@ -62,7 +62,7 @@ pub unsafe extern "C" fn rumpuser_open(
 /// `int rumpuser_close(int fd)`
 #[cfg_attr(not(feature = "c-rumpuser"), unsafe(no_mangle))]
 pub extern "C" fn rumpuser_close(handle: c_int) -> c_int {
-    status(upcall::while_unscheduled(|| ActiveHost::close(handle)))
+    status(upcall::while_unscheduled(|| host::active().close(handle)))
 }
 
 /// `int rumpuser_getfileinfo(const char *name, uint64_t *size, int *type)`; either
@@ -81,7 +81,7 @@ pub unsafe extern "C" fn rumpuser_getfileinfo(
         let path = unsafe { pointer::c_string(name) }?;
         let size_out = ForeignPointer::check_optional(size_out, 1)?;
         let type_out = ForeignPointer::check_optional(type_out, 1)?;
-        let info = upcall::while_unscheduled(|| ActiveHost::file_info(path))?;
+        let info = upcall::while_unscheduled(|| host::active().file_info(path))?;
         let kind = match info.kind {
             FileKind::Other => FILE_TYPE_OTHER,
             FileKind::Directory => FILE_TYPE_DIRECTORY,
@@ -152,9 +152,10 @@ pub unsafe extern "C" fn rumpuser_iovread(
         let offset = offset_from(offset)?;
         // SAFETY: forwarded caller promise.
         let buffers = unsafe { checked_vectors(vectors, count) }?;
-        let mut slices: Vec<IoSliceMut<'_>> = buffers.into_iter().map(IoSliceMut::new).collect();
-        let read =
-            upcall::while_unscheduled(|| ActiveHost::read_vectored(handle, &mut slices, offset))?;
+        let mut slices: Vec<IoBufferMut<'_>> = buffers.into_iter().map(IoBufferMut::new).collect();
+        let read = upcall::while_unscheduled(|| {
+            host::active().read_vectored(handle, &mut slices, offset)
+        })?;
         // SAFETY: checked; writability is the caller's promise.
         unsafe { out.write(read) };
         Ok(())
@@ -179,9 +180,10 @@ pub unsafe extern "C" fn rumpuser_iovwrite(
         let offset = offset_from(offset)?;
         // SAFETY: forwarded caller promise; the buffers are only read.
         let buffers = unsafe { checked_vectors(vectors, count) }?;
-        let slices: Vec<IoSlice<'_>> = buffers.iter().map(|buffer| IoSlice::new(buffer)).collect();
+        let slices: Vec<IoBuffer<'_>> =
+            buffers.iter().map(|buffer| IoBuffer::new(buffer)).collect();
         let written =
-            upcall::while_unscheduled(|| ActiveHost::write_vectored(handle, &slices, offset))?;
+            upcall::while_unscheduled(|| host::active().write_vectored(handle, &slices, offset))?;
         // SAFETY: checked; writability is the caller's promise.
         unsafe { out.write(written) };
         Ok(())
@@ -199,7 +201,7 @@ pub extern "C" fn rumpuser_syncfd(handle: c_int, flags: c_int, _start: u64, _len
     if flags & (SYNCFD_WRITE | SYNCFD_BARRIER | SYNCFD_SYNC) == 0 {
         return 0;
     }
-    status(upcall::while_unscheduled(|| ActiveHost::sync(handle)))
+    status(upcall::while_unscheduled(|| host::active().sync(handle)))
 }
 
 #[cfg(test)]

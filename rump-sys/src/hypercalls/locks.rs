@@ -3,6 +3,7 @@
 //! Handles are `Box`ed kernel objects whose addresses the rump kernel stores; every handle
 //! is checked by [`ForeignPointer::check`] before use. No locking logic lives here.
 
+use alloc::boxed::Box;
 use core::ffi::c_int;
 use core::time::Duration;
 

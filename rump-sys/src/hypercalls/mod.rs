@@ -8,10 +8,11 @@
 //! With the `c-rumpuser` feature the symbols are not exported (upstream's C `librumpuser`
 //! provides them, for benchmarks), but the shells still exist for this crate's own tests.
 
+use alloc::format;
 use core::ffi::c_int;
 
 use crate::error::HypercallError;
-use crate::host::{ActiveHost, Host};
+use crate::host;
 
 pub mod block_io;
 pub mod component;
@@ -32,8 +33,8 @@ fn status(result: Result<(), HypercallError>) -> c_int {
 /// given arguments it cannot act on, as the reference implementation does.
 fn fatal(hypercall: &str, error: HypercallError) -> ! {
     let message = format!("rumpuser: {hypercall}: {error}\n");
-    ActiveHost::console_write(message.as_bytes());
-    ActiveHost::abort_process()
+    host::active().console_write(message.as_bytes());
+    host::active().abort_process()
 }
 
 /// Unwraps the result of a `void` hypercall's argument check, or ends the process.

@@ -5,6 +5,7 @@
 //! Only `clock_sleep` may release the virtual CPU here; everything else is called in busy
 //! or early-boot paths and must never block or call an upcall.
 
+use alloc::format;
 use core::ffi::{c_char, c_int, c_long, c_void};
 use core::ptr::NonNull;
 use core::time::Duration;
@@ -14,10 +15,9 @@ use crate::abi::{
     CLOCK_ABSMONO, CLOCK_RELWALL, ComponentLoad, HyperUpcalls, ModuleInit, PID_SELF, RANDOM_NOWAIT,
     RUMPUSER_PANIC, RUMPUSER_VERSION, SymbolLoad,
 };
-use crate::daemon;
 use crate::errno::host_signal_from_netbsd;
 use crate::error::HypercallError;
-use crate::host::{ActiveHost, Host};
+use crate::host;
 use crate::parameters::{self, HostParameters};
 use crate::pointer::{self, ForeignPointer};
 use crate::upcall;
@@ -36,7 +36,7 @@ fn initialise(version: c_int, upcalls: *const HyperUpcalls) -> Result<(), Hyperc
         let message = format!(
             "rumpuser: rump kernel wants hypercall revision {version}, this host has {RUMPUSER_VERSION}\n"
         );
-        ActiveHost::console_write(message.as_bytes());
+        host::active().console_write(message.as_bytes());
         return Err(HypercallError::VersionMismatch { requested: version });
     }
     let table = ForeignPointer::check(upcalls, 1)?;
@@ -80,7 +80,7 @@ pub unsafe extern "C" fn rumpuser_malloc(
     status((|| {
         let out = ForeignPointer::check(memory_out, 1)?;
         let alignment = usize::try_from(alignment).map_err(|_| HypercallError::InvalidArgument)?;
-        let memory = ActiveHost::allocate(length, alignment)?;
+        let memory = host::active().allocate(length, alignment)?;
         // SAFETY: checked; writability is the caller's promise.
         unsafe { out.write(memory.as_ptr().cast()) };
         Ok(())
@@ -95,7 +95,7 @@ pub unsafe extern "C" fn rumpuser_malloc(
 pub unsafe extern "C" fn rumpuser_free(memory: *mut c_void, length: usize) {
     if let Some(memory) = NonNull::new(memory.cast::<u8>()) {
         // SAFETY: forwarded caller promise.
-        unsafe { ActiveHost::deallocate(memory, length) };
+        unsafe { host::active().deallocate(memory, length) };
     }
 }
 
@@ -114,7 +114,7 @@ pub unsafe extern "C" fn rumpuser_anonmmap(
     status((|| {
         let out = ForeignPointer::check(memory_out, 1)?;
         let bits = u32::try_from(alignment_bits).map_err(|_| HypercallError::InvalidArgument)?;
-        let memory = ActiveHost::map_anonymous(preferred.addr(), size, bits, executable != 0)?;
+        let memory = host::active().map_anonymous(preferred.addr(), size, bits, executable != 0)?;
         // SAFETY: checked; writability is the caller's promise.
         unsafe { out.write(memory.as_ptr().cast()) };
         Ok(())
@@ -129,7 +129,7 @@ pub unsafe extern "C" fn rumpuser_anonmmap(
 pub unsafe extern "C" fn rumpuser_unmap(address: *mut c_void, length: usize) {
     if let Some(address) = NonNull::new(address.cast::<u8>()) {
         // SAFETY: forwarded caller promise.
-        unsafe { ActiveHost::unmap(address, length) };
+        unsafe { host::active().unmap(address, length) };
     }
 }
 
@@ -145,8 +145,8 @@ pub unsafe extern "C" fn rumpuser_clock_gettime(
 ) -> c_int {
     status((|| {
         let now = match clock {
-            CLOCK_RELWALL => ActiveHost::wall_clock_now(),
-            CLOCK_ABSMONO => ActiveHost::monotonic_now(),
+            CLOCK_RELWALL => host::active().wall_clock_now(),
+            CLOCK_ABSMONO => host::active().monotonic_now(),
             _ => return Err(HypercallError::InvalidArgument),
         };
         let seconds = ForeignPointer::check(seconds_out, 1)?;
@@ -179,11 +179,11 @@ pub unsafe extern "C" fn rumpuser_clock_sleep(
 /// Sleeps for a duration (RELWALL) or until an absolute monotonic time (ABSMONO).
 pub fn sleep(clock: c_int, time: Duration) -> Result<(), HypercallError> {
     let deadline = match clock {
-        CLOCK_RELWALL => ActiveHost::monotonic_now().saturating_add(time),
+        CLOCK_RELWALL => host::active().monotonic_now().saturating_add(time),
         CLOCK_ABSMONO => time,
         _ => return Err(HypercallError::InvalidArgument),
     };
-    upcall::while_unscheduled(|| ActiveHost::sleep_until(deadline));
+    upcall::while_unscheduled(|| host::active().sleep_until(deadline));
     Ok(())
 }
 
@@ -202,7 +202,7 @@ pub unsafe extern "C" fn rumpuser_getrandom(
         let count_out = ForeignPointer::check(count_out, 1)?;
         // SAFETY: forwarded caller promise.
         let buffer = unsafe { pointer::byte_buffer(buffer.cast(), length) }?;
-        let count = ActiveHost::fill_random(buffer, flags & RANDOM_NOWAIT == 0)?;
+        let count = host::active().fill_random(buffer, flags & RANDOM_NOWAIT == 0)?;
         // SAFETY: checked; writability is the caller's promise.
         unsafe { count_out.write(count) };
         Ok(())
@@ -213,7 +213,7 @@ pub unsafe extern "C" fn rumpuser_getrandom(
 #[cfg_attr(not(feature = "c-rumpuser"), unsafe(no_mangle))]
 pub extern "C" fn rumpuser_putchar(character: c_int) {
     // The console carries bytes: the kernel passes an unsigned char widened to int.
-    ActiveHost::console_write(&[character as u8]);
+    host::active().console_write(&[character as u8]);
 }
 
 /// Console output of the C `rumpuser_dprintf` front end (which formats the variadic
@@ -225,7 +225,7 @@ pub extern "C" fn rumpuser_putchar(character: c_int) {
 pub unsafe extern "C" fn rumpsys_console_write(text: *const c_char, length: usize) {
     if let Ok(text) = ForeignPointer::check(text.cast::<u8>(), length) {
         // SAFETY: checked; readability is the caller's promise.
-        ActiveHost::console_write(unsafe { text.as_slice() });
+        host::active().console_write(unsafe { text.as_slice() });
     }
 }
 
@@ -233,16 +233,16 @@ pub unsafe extern "C" fn rumpsys_console_write(text: *const c_char, length: usiz
 #[cfg_attr(not(feature = "c-rumpuser"), unsafe(no_mangle))]
 pub extern "C" fn rumpuser_exit(value: c_int) -> ! {
     if value == RUMPUSER_PANIC {
-        ActiveHost::console_write(b"rump kernel panic: aborting\n");
-        ActiveHost::abort_process()
+        host::active().console_write(b"rump kernel panic: aborting\n");
+        host::active().abort_process()
     }
-    ActiveHost::exit_process(value)
+    host::active().exit_process(value)
 }
 
 /// `void rumpuser_seterrno(int error)`: the value is already in NetBSD numbering.
 #[cfg_attr(not(feature = "c-rumpuser"), unsafe(no_mangle))]
 pub extern "C" fn rumpuser_seterrno(error: c_int) {
-    ActiveHost::set_thread_errno(error);
+    host::active().set_thread_errno(error);
 }
 
 /// `int rumpuser_kill(int64_t pid, int sig)`: raises the translated signal in this process.
@@ -252,7 +252,7 @@ pub extern "C" fn rumpuser_kill(pid: i64, netbsd_signal: c_int) -> c_int {
     if pid == PID_SELF
         && let Some(host_signal) = host_signal_from_netbsd(netbsd_signal)
     {
-        ActiveHost::raise_signal(host_signal);
+        host::active().raise_signal(host_signal);
     }
     0
 }
@@ -270,14 +270,176 @@ pub extern "C" fn rumpuser_dl_bootstrap(
 ) {
 }
 
-/// `int rumpuser_daemonize_begin(void)`
+/// `int rumpuser_daemonize_begin(void)`: forks when hosted; ENOSYS without `std`, where
+/// there is no process to fork (as on rumprun).
 #[cfg_attr(not(feature = "c-rumpuser"), unsafe(no_mangle))]
 pub extern "C" fn rumpuser_daemonize_begin() -> c_int {
-    status(daemon::begin())
+    #[cfg(feature = "std")]
+    let result = crate::daemon::begin();
+    #[cfg(not(feature = "std"))]
+    let result = Err(HypercallError::Unsupported);
+    status(result)
 }
 
-/// `int rumpuser_daemonize_done(int error)`
+/// `int rumpuser_daemonize_done(int error)`: ENOSYS without `std`.
 #[cfg_attr(not(feature = "c-rumpuser"), unsafe(no_mangle))]
 pub extern "C" fn rumpuser_daemonize_done(error: c_int) -> c_int {
-    status(daemon::done(error))
+    #[cfg(feature = "std")]
+    let result = crate::daemon::done(error);
+    #[cfg(not(feature = "std"))]
+    let result = {
+        let _ = error;
+        Err(HypercallError::Unsupported)
+    };
+    status(result)
+}
+
+/// The freestanding formatter of `dprintf.c` (what a bare-metal build formats
+/// `rumpuser_dprintf` with), checked against the C library's `snprintf` on the host.
+#[cfg(all(test, feature = "std", not(feature = "c-rumpuser")))]
+mod format_tests {
+    use core::ffi::{CStr, c_char, c_int, c_long, c_longlong, c_uint, c_ulong, c_void};
+
+    unsafe extern "C" {
+        fn rumpsys_format(buffer: *mut c_char, size: usize, format: *const c_char, ...) -> c_int;
+    }
+
+    /// Formats with both and compares text and returned length.
+    macro_rules! same_as_libc {
+        ($format:literal $(, $argument:expr)*) => {{
+            let mut ours = [0 as c_char; 256];
+            let mut theirs = [0 as c_char; 256];
+            // SAFETY: the buffers are writable for their length; the arguments match the
+            // format's conversions.
+            let (ours_length, theirs_length) = unsafe {
+                (
+                    rumpsys_format(ours.as_mut_ptr(), ours.len(), $format.as_ptr() $(, $argument)*),
+                    libc::snprintf(theirs.as_mut_ptr(), theirs.len(), $format.as_ptr() $(, $argument)*),
+                )
+            };
+            // SAFETY: both formatters NUL-terminate within the buffer.
+            let (ours, theirs) = unsafe {
+                (CStr::from_ptr(ours.as_ptr()), CStr::from_ptr(theirs.as_ptr()))
+            };
+            assert_eq!(ours, theirs, "format {:?}", $format);
+            assert_eq!(ours_length, theirs_length, "length of format {:?}", $format);
+        }};
+    }
+
+    #[test]
+    fn integers_match_the_c_library() {
+        same_as_libc!(c"plain text, 100%% sure");
+        same_as_libc!(
+            c"%d %i %u",
+            -42 as c_int,
+            7 as c_int,
+            4_000_000_000u32 as c_uint
+        );
+        same_as_libc!(c"[%5d] [%-5d] [%05d] [%+d] [% d]", 42, 42, -42, 42, 42);
+        same_as_libc!(c"[%.3d] [%8.3d] [%-8.3x] [%.0d]", 7, -7, 255u32, 0);
+        same_as_libc!(
+            c"%x %X %#x %#X %#o %o %#o",
+            48879u32,
+            48879u32,
+            255u32,
+            255u32,
+            8u32,
+            0u32,
+            0u32
+        );
+        same_as_libc!(
+            c"%ld %lu %lx",
+            -1 as c_long,
+            c_ulong::MAX,
+            0xdead_beef_u64 as c_ulong
+        );
+        same_as_libc!(
+            c"%lld %llu %qd",
+            c_longlong::MIN,
+            u64::MAX,
+            -5 as c_longlong
+        );
+        same_as_libc!(c"%zu %zd %jd %td", 12usize, -3isize, -9i64, 11isize);
+        same_as_libc!(
+            c"%hd %hu %hhd %hhu",
+            70000 as c_int,
+            70000 as c_int,
+            300 as c_int,
+            300 as c_int
+        );
+        same_as_libc!(
+            c"[%*d] [%-*d] [%.*d]",
+            6 as c_int,
+            1 as c_int,
+            6 as c_int,
+            1 as c_int,
+            3 as c_int,
+            5 as c_int
+        );
+    }
+
+    #[test]
+    fn strings_characters_and_pointers_match_the_c_library() {
+        same_as_libc!(
+            c"[%s] [%8s] [%-8s] [%.2s] [%*.*s]",
+            c"vnode".as_ptr(),
+            c"abc".as_ptr(),
+            c"abc".as_ptr(),
+            c"abc".as_ptr(),
+            5 as c_int,
+            1 as c_int,
+            c"xyz".as_ptr()
+        );
+        same_as_libc!(
+            c"[%c] [%3c] [%-3c]",
+            'a' as c_int,
+            'b' as c_int,
+            'c' as c_int
+        );
+        let pointer = 0x1234_5678usize as *const c_void;
+        same_as_libc!(c"%p [%20p] [%-20p]", pointer, pointer, pointer);
+        same_as_libc!(
+            c"mount at ``%s'': lookup error %d\n",
+            c"/mnt".as_ptr(),
+            2 as c_int
+        );
+    }
+
+    #[test]
+    fn output_is_cut_to_the_buffer_and_the_full_length_returned() {
+        let mut buffer = [0x55 as c_char; 8];
+        // SAFETY: the buffer is writable for its length; the argument matches `%s`.
+        let length = unsafe {
+            rumpsys_format(
+                buffer.as_mut_ptr(),
+                buffer.len(),
+                c"%s!".as_ptr(),
+                c"0123456789".as_ptr(),
+            )
+        };
+        assert_eq!(length, 11);
+        // SAFETY: the formatter NUL-terminates within the buffer.
+        assert_eq!(unsafe { CStr::from_ptr(buffer.as_ptr()) }, c"0123456");
+        // SAFETY: a zero size writes nothing.
+        let length =
+            unsafe { rumpsys_format(core::ptr::null_mut(), 0, c"%d".as_ptr(), 12345 as c_int) };
+        assert_eq!(length, 5);
+    }
+
+    #[test]
+    fn unknown_and_floating_conversions_are_copied_unconsumed() {
+        let mut buffer = [0 as c_char; 64];
+        // SAFETY: the buffer is writable; `%f` and `%y` consume nothing, `%d` takes the int.
+        let length = unsafe {
+            rumpsys_format(
+                buffer.as_mut_ptr(),
+                buffer.len(),
+                c"%5.2f %y %d".as_ptr(),
+                3 as c_int,
+            )
+        };
+        // SAFETY: NUL-terminated within the buffer.
+        assert_eq!(unsafe { CStr::from_ptr(buffer.as_ptr()) }, c"%5.2f %y 3");
+        assert_eq!(length, 10);
+    }
 }

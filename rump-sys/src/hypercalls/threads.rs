@@ -3,16 +3,16 @@
 //! Threads are host threads running the rump kernel's own entry function; they start outside
 //! the kernel. Only `thread_join` may release the virtual CPU here.
 
+use alloc::borrow::ToOwned;
+use alloc::boxed::Box;
 use core::ffi::{c_char, c_int, c_void};
 
 use super::{fatal, status};
 use crate::abi::{LWP_CLEAR, LWP_CREATE, LWP_DESTROY, LWP_SET, Lwp, ThreadEntry};
 use crate::error::HypercallError;
-use crate::host::{ActiveHost, Host};
+use crate::host::{self, ThreadHandle};
 use crate::pointer::{self, ForeignPointer};
 use crate::upcall;
-
-type JoinHandle = <ActiveHost as Host>::Thread;
 
 /// `int rumpuser_thread_create(void *(*)(void *), void *, const char *, int mustjoin,
 /// int priority, int cpuidx, void **cookie)`
@@ -46,7 +46,7 @@ pub unsafe extern "C" fn rumpuser_thread_create(
         } else {
             None
         };
-        let handle = ActiveHost::spawn_thread(entry, argument.addr(), &name, joinable)?;
+        let handle = host::active().spawn_thread(entry, argument.addr(), &name, joinable)?;
         if let (Some(out), Some(handle)) = (cookie_out, handle) {
             // SAFETY: checked; writability is the caller's promise.
             unsafe { out.write(Box::into_raw(Box::new(handle)).cast()) };
@@ -60,7 +60,7 @@ pub unsafe extern "C" fn rumpuser_thread_create(
 /// unwinding its stack; this frame holds nothing to clean up.
 #[cfg_attr(not(feature = "c-rumpuser"), unsafe(no_mangle))]
 pub extern "C-unwind" fn rumpuser_thread_exit() -> ! {
-    ActiveHost::exit_thread()
+    host::active().exit_thread()
 }
 
 /// `int rumpuser_thread_join(void *cookie)`: releases the virtual CPU while waiting.
@@ -70,10 +70,11 @@ pub extern "C-unwind" fn rumpuser_thread_exit() -> ! {
 #[cfg_attr(not(feature = "c-rumpuser"), unsafe(no_mangle))]
 pub unsafe extern "C" fn rumpuser_thread_join(cookie: *mut c_void) -> c_int {
     status((|| {
-        let cookie = ForeignPointer::check(cookie.cast::<JoinHandle>(), 1)?;
+        let cookie = ForeignPointer::check(cookie.cast::<ThreadHandle>(), 1)?;
         // SAFETY: made by Box::into_raw in `rumpuser_thread_create`; joined only once.
         let handle = unsafe { Box::from_raw(cookie.as_ptr()) };
-        upcall::while_unscheduled(|| ActiveHost::join_thread(*handle))
+        let host = host::active();
+        upcall::while_unscheduled(|| host.join_thread(*handle))
     })())
 }
 
@@ -83,16 +84,16 @@ pub extern "C" fn rumpuser_curlwpop(operation: c_int, lwp: *mut Lwp) {
     match operation {
         LWP_CREATE | LWP_DESTROY => {}
         LWP_SET => {
-            if !ActiveHost::current_lwp().is_null() {
+            if !host::active().current_lwp().is_null() {
                 fatal("curlwpop", HypercallError::Busy);
             }
-            ActiveHost::set_current_lwp(lwp);
+            host::active().set_current_lwp(lwp);
         }
         LWP_CLEAR => {
-            if ActiveHost::current_lwp() != lwp {
+            if host::active().current_lwp() != lwp {
                 fatal("curlwpop", HypercallError::InvalidArgument);
             }
-            ActiveHost::set_current_lwp(core::ptr::null_mut());
+            host::active().set_current_lwp(core::ptr::null_mut());
         }
         _ => fatal("curlwpop", HypercallError::InvalidArgument),
     }
@@ -101,5 +102,5 @@ pub extern "C" fn rumpuser_curlwpop(operation: c_int, lwp: *mut Lwp) {
 /// `struct lwp *rumpuser_curlwp(void)`
 #[cfg_attr(not(feature = "c-rumpuser"), unsafe(no_mangle))]
 pub extern "C" fn rumpuser_curlwp() -> *mut Lwp {
-    ActiveHost::current_lwp()
+    host::active().current_lwp()
 }

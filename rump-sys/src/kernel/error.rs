@@ -3,6 +3,7 @@
 //! Errors reported by the rump kernel carry NetBSD error numbers; this module must never
 //! interpret them in the host's numbering.
 
+use alloc::ffi::CString;
 use core::fmt;
 
 use crate::errno::NetbsdErrno;
@@ -48,13 +49,12 @@ impl fmt::Display for RumpError {
     }
 }
 
-impl std::error::Error for RumpError {}
+impl core::error::Error for RumpError {}
 
 /// The NetBSD errno the last failed `rump_sys_*` call on this thread stored.
 pub(crate) fn last_errno() -> NetbsdErrno {
-    // rumpuser_seterrno stores the kernel's (NetBSD) number in the thread's errno.
-    let value = std::io::Error::last_os_error().raw_os_error().unwrap_or(0);
-    NetbsdErrno::from_netbsd(value)
+    // rumpuser_seterrno stores the kernel's (NetBSD) number through the host.
+    NetbsdErrno::from_netbsd(crate::host::active().thread_errno())
 }
 
 /// Turns the `-1`-and-errno convention of `rump_sys_*` into a `Result`.
@@ -70,6 +70,6 @@ pub(crate) fn check(call: &'static str, result: i64) -> Result<i64, RumpError> {
 }
 
 /// A Rust string as a C string.
-pub(crate) fn c_text(text: &str) -> Result<std::ffi::CString, RumpError> {
-    std::ffi::CString::new(text).map_err(|_| RumpError::NulInName)
+pub(crate) fn c_text(text: &str) -> Result<CString, RumpError> {
+    CString::new(text).map_err(|_| RumpError::NulInName)
 }

@@ -5,6 +5,9 @@
 //! NetBSD structure layouts (`struct stat`, `struct dirent`, mount arguments) are defined
 //! here because the rump headers only declare them; they must match NetBSD amd64 exactly.
 
+use alloc::string::String;
+use alloc::vec;
+use alloc::vec::Vec;
 use core::ffi::{c_int, c_void};
 
 use super::error::{RumpError, c_text, check};

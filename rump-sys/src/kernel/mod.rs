@@ -6,7 +6,7 @@
 
 mod error;
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use core::sync::atomic::{AtomicBool, Ordering};
 
 #[cfg(feature = "vfs")]
 pub mod fs;

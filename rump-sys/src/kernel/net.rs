@@ -2,10 +2,11 @@
 //! addresses, and TCP sockets with NetBSD socket addresses.
 //!
 //! NetBSD socket addresses carry a length byte before the family; the conversions from
-//! `std::net` types live here and nowhere else.
+//! `core::net` types live here and nowhere else.
 
+use alloc::string::ToString;
 use core::ffi::c_int;
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use core::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
 use super::error::{RumpError, c_text, check};
 use crate::bindings;
@@ -25,13 +26,13 @@ fn public_status(call: &'static str, result: c_int) -> Result<(), RumpError> {
 #[cfg(feature = "shmif")]
 /// Creates a shared-memory Ethernet interface on the bus file `bus_path` (shared by every
 /// rump kernel that attaches to it) and returns its name (`shmifN`).
-pub fn create_shared_memory_interface(bus_path: &str) -> Result<String, RumpError> {
+pub fn create_shared_memory_interface(bus_path: &str) -> Result<alloc::string::String, RumpError> {
     let bus_path = c_text(bus_path)?;
     let mut unit: c_int = 0;
     // SAFETY: `bus_path` is NUL-terminated; `unit` is writable.
     let result = unsafe { bindings::rump_pub_shmif_create(bus_path.as_ptr(), &mut unit) };
     public_status("shmif_create", result)?;
-    Ok(format!("shmif{unit}"))
+    Ok(alloc::format!("shmif{unit}"))
 }
 
 /// Brings interface `name` up.

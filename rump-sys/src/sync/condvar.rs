@@ -10,7 +10,7 @@ use core::sync::atomic::{AtomicU32, Ordering};
 use core::time::Duration;
 
 use crate::error::HypercallError;
-use crate::host::{ActiveHost, Host, WaitOutcome, Wake};
+use crate::host::{self, WaitOutcome, Wake};
 use crate::sync::mutex::KernelMutex;
 use crate::upcall::{self, Interlock};
 
@@ -37,7 +37,7 @@ impl KernelCondvar {
     /// The deadline is taken before the CPU is released, so time spent waiting for a CPU
     /// counts against it.
     pub fn timed_wait(&self, mutex: &KernelMutex, timeout: Duration) -> Result<(), HypercallError> {
-        let deadline = ActiveHost::monotonic_now().saturating_add(timeout);
+        let deadline = host::active().monotonic_now().saturating_add(timeout);
         self.wait_scheduled(mutex, Some(deadline))
     }
 
@@ -48,7 +48,7 @@ impl KernelCondvar {
         let observed = self.sequence.load(Ordering::SeqCst);
         mutex.clear_owner();
         mutex.release();
-        ActiveHost::wait_on_word(&self.sequence, observed, None);
+        host::active().wait_on_word(&self.sequence, observed, None);
         mutex.enter_without_unscheduling();
         self.waiters.fetch_sub(1, Ordering::SeqCst);
     }
@@ -57,7 +57,7 @@ impl KernelCondvar {
     pub fn signal(&self) {
         if self.waiters.load(Ordering::SeqCst) != 0 {
             self.sequence.fetch_add(1, Ordering::SeqCst);
-            ActiveHost::wake_word(&self.sequence, Wake::One);
+            host::active().wake_word(&self.sequence, Wake::One);
         }
     }
 
@@ -65,7 +65,7 @@ impl KernelCondvar {
     pub fn broadcast(&self) {
         if self.waiters.load(Ordering::SeqCst) != 0 {
             self.sequence.fetch_add(1, Ordering::SeqCst);
-            ActiveHost::wake_word(&self.sequence, Wake::All);
+            host::active().wake_word(&self.sequence, Wake::All);
         }
     }
 
@@ -109,7 +109,7 @@ impl KernelCondvar {
             if self.sequence.load(Ordering::SeqCst) != observed {
                 return Ok(());
             }
-            match ActiveHost::wait_on_word(&self.sequence, observed, deadline) {
+            match host::active().wait_on_word(&self.sequence, observed, deadline) {
                 WaitOutcome::DeadlinePassed => {
                     return if self.sequence.load(Ordering::SeqCst) != observed {
                         Ok(())
@@ -118,7 +118,7 @@ impl KernelCondvar {
                     };
                 }
                 WaitOutcome::Returned => {
-                    if deadline.is_some_and(|deadline| ActiveHost::monotonic_now() >= deadline)
+                    if deadline.is_some_and(|deadline| host::active().monotonic_now() >= deadline)
                         && self.sequence.load(Ordering::SeqCst) == observed
                     {
                         return Err(HypercallError::TimedOut);

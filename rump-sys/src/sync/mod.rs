@@ -8,5 +8,5 @@ pub mod condvar;
 pub mod mutex;
 pub mod rwlock;
 
-#[cfg(test)]
+#[cfg(all(test, feature = "std"))]
 mod tests;

@@ -11,7 +11,7 @@ use core::sync::atomic::{AtomicPtr, AtomicU32, Ordering};
 
 use crate::abi::{Lwp, MUTEX_KMUTEX, MUTEX_SPIN};
 use crate::error::HypercallError;
-use crate::host::{ActiveHost, Host, Wake};
+use crate::host::{self, Wake};
 use crate::upcall;
 
 const UNLOCKED: u32 = 0;
@@ -117,7 +117,7 @@ impl KernelMutex {
     /// after clearing the owner themselves.
     pub(crate) fn release(&self) {
         if self.state.swap(UNLOCKED, Ordering::Release) == LOCKED_WITH_WAITERS {
-            ActiveHost::wake_word(&self.state, Wake::One);
+            host::active().wake_word(&self.state, Wake::One);
         }
     }
 
@@ -130,7 +130,7 @@ impl KernelMutex {
     pub(crate) fn record_owner(&self) {
         if self.kind.kernel_mutex {
             self.owner
-                .store(ActiveHost::current_lwp(), Ordering::Relaxed);
+                .store(host::active().current_lwp(), Ordering::Relaxed);
         }
     }
 
@@ -159,7 +159,7 @@ impl KernelMutex {
 
     fn acquire_blocking(&self) {
         while self.state.swap(LOCKED_WITH_WAITERS, Ordering::Acquire) != UNLOCKED {
-            ActiveHost::wait_on_word(&self.state, LOCKED_WITH_WAITERS, None);
+            host::active().wait_on_word(&self.state, LOCKED_WITH_WAITERS, None);
         }
     }
 }

@@ -11,7 +11,7 @@ use core::sync::atomic::{AtomicPtr, AtomicU32, Ordering};
 
 use crate::abi::{Lwp, RW_READER, RW_WRITER};
 use crate::error::HypercallError;
-use crate::host::{ActiveHost, Host, Wake};
+use crate::host::{self, Wake};
 use crate::upcall;
 
 const WRITER: u32 = 1 << 31;
@@ -69,7 +69,7 @@ impl KernelRwLock {
                 upcall::while_unscheduled(|| self.wait_until(|| self.try_write()));
                 self.writers_waiting.fetch_sub(1, Ordering::SeqCst);
                 self.writer
-                    .store(ActiveHost::current_lwp(), Ordering::Relaxed);
+                    .store(host::active().current_lwp(), Ordering::Relaxed);
             }
         }
     }
@@ -85,7 +85,7 @@ impl KernelRwLock {
         }
         if mode == LockMode::Writer {
             self.writer
-                .store(ActiveHost::current_lwp(), Ordering::Relaxed);
+                .store(host::active().current_lwp(), Ordering::Relaxed);
         }
         Ok(())
     }
@@ -97,7 +97,7 @@ impl KernelRwLock {
             .compare_exchange(1, WRITER, Ordering::Acquire, Ordering::Relaxed)
             .map_err(|_| HypercallError::Busy)?;
         self.writer
-            .store(ActiveHost::current_lwp(), Ordering::Relaxed);
+            .store(host::active().current_lwp(), Ordering::Relaxed);
         Ok(())
     }
 
@@ -128,7 +128,7 @@ impl KernelRwLock {
         match mode {
             LockMode::Writer => {
                 state & WRITER != 0
-                    && self.writer.load(Ordering::Relaxed) == ActiveHost::current_lwp()
+                    && self.writer.load(Ordering::Relaxed) == host::active().current_lwp()
             }
             LockMode::Reader => state & READER_MASK != 0,
         }
@@ -166,7 +166,7 @@ impl KernelRwLock {
                 self.sleepers.fetch_sub(1, Ordering::SeqCst);
                 return;
             }
-            ActiveHost::wait_on_word(&self.wakeups, observed, None);
+            host::active().wait_on_word(&self.wakeups, observed, None);
             self.sleepers.fetch_sub(1, Ordering::SeqCst);
         }
     }
@@ -174,7 +174,7 @@ impl KernelRwLock {
     fn wake_sleepers(&self) {
         if self.sleepers.load(Ordering::SeqCst) != 0 {
             self.wakeups.fetch_add(1, Ordering::SeqCst);
-            ActiveHost::wake_word(&self.wakeups, Wake::All);
+            host::active().wake_word(&self.wakeups, Wake::All);
         }
     }
 }

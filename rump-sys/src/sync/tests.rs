@@ -2,14 +2,16 @@
 //! owner tracking, timed waits, wakeups, the interlock case and the unschedule rules,
 //! checked against the recording upcall table of `crate::test_upcalls`.
 
+use std::boxed::Box;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Barrier};
 use std::thread;
 use std::time::{Duration, Instant};
+use std::vec::Vec;
 
 use crate::abi::Lwp;
 use crate::error::HypercallError;
-use crate::host::{ActiveHost, Host};
+use crate::host;
 use crate::sync::condvar::KernelCondvar;
 use crate::sync::mutex::{KernelMutex, MutexKind};
 use crate::sync::rwlock::{KernelRwLock, LockMode};
@@ -32,7 +34,7 @@ const SCHEDULER_SPIN: MutexKind = MutexKind {
 fn enter_as_lwp(identity: usize) -> *mut Lwp {
     test_upcalls::install();
     let lwp = (identity * 64) as *mut Lwp;
-    ActiveHost::set_current_lwp(lwp);
+    host::active().set_current_lwp(lwp);
     lwp
 }
 
