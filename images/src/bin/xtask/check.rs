@@ -15,10 +15,11 @@ use ethos_images::{XtaskError, command, prerequisites, workspace_root};
 
 /// What is built for the kernel target (package and feature arguments), and the
 /// directory each is built from: the kernel as users get it and with its in-kernel
-/// tests, and the programs.
-const KERNEL_TARGET_BUILDS: [(&[&str], &str); 3] = [
+/// tests, the rump hypercalls without the standard library, and the programs.
+const KERNEL_TARGET_BUILDS: [(&[&str], &str); 4] = [
     (&["-p", "ethos-kernel"], "."),
     (&["-p", "ethos-kernel", "--features", "selftest"], "."),
+    (&["-p", "rump-sys", "--no-default-features"], "."),
     (
         &["-p", "hello", "-p", "system-test-programs"],
         "images/programs",
