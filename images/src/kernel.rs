@@ -32,6 +32,14 @@ pub enum Flavour {
 }
 
 impl Flavour {
+    /// The name of its ELF under `target/kernels/`.
+    pub fn file_name(self) -> &'static str {
+        match self {
+            Flavour::Production => "ethos-kernel",
+            Flavour::Selftest => "ethos-kernel-selftest",
+        }
+    }
+
     /// The flavour a command line needs: `test=NAME` runs an in-kernel test.
     pub fn for_command_line(command_line: &str) -> Flavour {
         if command_line
@@ -88,8 +96,14 @@ pub fn build(flavour: Flavour) -> Result<Build, XtaskError> {
         build.args(["--features", "selftest"]);
     }
     command::run(&mut build)?;
+    // Both flavours are kept side by side, so a run can boot either.
+    let built = release_directory().join("ethos-kernel");
+    let kernels = target_directory().join("kernels");
+    std::fs::create_dir_all(&kernels).at(&kernels)?;
+    let kernel = kernels.join(flavour.file_name());
+    std::fs::copy(&built, &kernel).at(&kernel)?;
     Ok(Build {
-        kernel: release_directory().join("ethos-kernel"),
+        kernel,
         programs,
         initial_image,
         image_counts: description.counts(),

@@ -241,6 +241,25 @@ fn soak_checked(transcript: &Transcript) -> Result<(), String> {
     Ok(())
 }
 
+/// The production kernel said it has no in-kernel tests and ran none.
+fn self_tests_absent(transcript: &Transcript) -> Result<(), String> {
+    let reports: Vec<Report<'_>> = transcript.reports().filter_map(Result::ok).collect();
+    if reports
+        .iter()
+        .any(|report| matches!(report, Report::TestBegin { .. } | Report::TestPass { .. }))
+    {
+        return Err("the production kernel began or passed an in-kernel test".into());
+    }
+    reports
+        .iter()
+        .any(|report| {
+            matches!(report, Report::TestFail { name, reason }
+                if *name == "boot" && reason.contains("built without its in-kernel tests"))
+        })
+        .then_some(())
+        .ok_or_else(|| "no report that the kernel was built without its in-kernel tests".into())
+}
+
 const fn row(
     name: &'static str,
     about: &'static str,
@@ -328,5 +347,30 @@ pub fn all() -> Vec<SystemTest> {
             soak_checked,
             Some(Duration::from_secs(900)),
         ),
+        // The kernel users boot carries no in-kernel tests, yet runs programs alike.
+        SystemTest {
+            media: Media::ProductionPvh { words: "init=ipc" },
+            ..row(
+                "production-process-ipc",
+                "the production kernel (no in-kernel tests) runs the typed exchange of process-ipc",
+                "",
+                ipc_checked,
+                None,
+            )
+        },
+        SystemTest {
+            media: Media::ProductionPvh { words: "test=boot" },
+            expectation: Expectation::Ends {
+                code: ExitCode::Failure,
+                check: self_tests_absent,
+            },
+            ..row(
+                "production-refuses-tests",
+                "the production kernel refuses test=NAME: its in-kernel tests are not linked",
+                "",
+                self_tests_absent,
+                None,
+            )
+        },
     ]
 }

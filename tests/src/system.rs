@@ -21,6 +21,8 @@ pub enum Media {
         test: Option<KernelTest>,
         words: &'static str,
     },
+    /// The production kernel (no in-kernel tests) through PVH, with these words.
+    ProductionPvh { words: &'static str },
     /// The GRUB ISO built with `test=boot` (multiboot2 under SeaBIOS).
     BootIso,
 }
@@ -50,7 +52,10 @@ pub struct SystemTest {
 /// What the rows need from the build.
 #[derive(Clone, Debug)]
 pub struct Inputs {
+    /// The kernel with its in-kernel tests (`test=NAME`).
     pub kernel: PathBuf,
+    /// The kernel as users get it: no in-kernel tests.
+    pub production_kernel: PathBuf,
     pub boot_iso: PathBuf,
     pub log_directory: PathBuf,
     /// What the initial image's description declares, as (metric name, count): the
@@ -645,6 +650,10 @@ impl SystemTest {
             Media::Pvh { test, words } => BootMedia::PvhKernel {
                 kernel: inputs.kernel.clone(),
                 command_line: command_line(test, words),
+            },
+            Media::ProductionPvh { words } => BootMedia::PvhKernel {
+                kernel: inputs.production_kernel.clone(),
+                command_line: words.to_string(),
             },
             Media::BootIso => BootMedia::Iso {
                 image: inputs.boot_iso.clone(),

@@ -223,6 +223,9 @@ pub(crate) fn test(arguments: &TestArguments) -> Result<ExitCode, XtaskError> {
         prerequisites::ensure(&[prerequisites::QEMU])?;
         prerequisites::ensure(&prerequisites::GRUB_ISO)?;
     }
+    // The kernel users boot first, then the one with the in-kernel tests: both are
+    // kept, and rows say which they boot.
+    let production_kernel = kernel::build_kernel(kernel::Flavour::Production)?;
     let build = kernel::build(kernel::Flavour::Selftest)?;
     let kernel = build.kernel;
     if !arguments.qemu_only {
@@ -239,6 +242,7 @@ pub(crate) fn test(arguments: &TestArguments) -> Result<ExitCode, XtaskError> {
                 .unwrap_or_else(|| iso_directory.join("ethos.iso"));
         let inputs = Inputs {
             kernel: kernel.clone(),
+            production_kernel,
             boot_iso,
             log_directory: system::log_directory(&target_directory()),
             initial_image_counts: build.image_counts.metrics().to_vec(),
