@@ -15,29 +15,28 @@ use virtio_drivers::device::blk::{SECTOR_SIZE, VirtIOBlk};
 use virtio_drivers::device::net::VirtIONet;
 use virtio_drivers::device::rng::VirtIORng;
 
-use super::interrupts::InterruptLine;
-use super::virtio_hal::KernelHal;
-use super::virtio_transport::VirtioTransport;
+use crate::transport::VirtioTransport;
+use crate::{DeviceInterrupt, Machine};
 
 /// Receive and transmit queue entries. QEMU's legacy virtio-net fixes both queues at
 /// 256 entries, and the modern device accepts the same, so one size serves both.
-pub(super) const NET_QUEUE_SIZE: usize = 256;
+pub const NET_QUEUE_SIZE: usize = 256;
 /// Receive buffer bytes: a 1514-byte frame plus the 12-byte virtio-net header.
 const NET_BUFFER_LENGTH: usize = 2048;
 /// The queue size the crate's block driver uses; a legacy device must match it.
-pub(super) const BLOCK_QUEUE_SIZE: u16 = 16;
+pub const BLOCK_QUEUE_SIZE: u16 = 16;
 /// The queue size the crate's entropy driver uses.
-pub(super) const ENTROPY_QUEUE_SIZE: u16 = 8;
+pub const ENTROPY_QUEUE_SIZE: u16 = 8;
 
 /// A virtio block device.
-pub(super) struct VirtioBlock {
-    device: VirtIOBlk<KernelHal, VirtioTransport>,
+pub struct VirtioBlock<M: Machine> {
+    device: VirtIOBlk<M::Hal, VirtioTransport<M::Ports>>,
     capacity: u64,
     read_only: bool,
-    line: InterruptLine,
+    line: M::Interrupt,
 }
 
-impl core::fmt::Debug for VirtioBlock {
+impl<M: Machine> core::fmt::Debug for VirtioBlock<M> {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.debug_struct("VirtioBlock")
             .field("capacity", &self.capacity)
@@ -54,12 +53,12 @@ fn block_error(error: VirtioError, first_block: u64) -> BlockError {
     }
 }
 
-impl VirtioBlock {
-    pub(super) fn new(
-        transport: VirtioTransport,
-        line: InterruptLine,
-    ) -> Result<VirtioBlock, VirtioError> {
-        let device = VirtIOBlk::<KernelHal, _>::new(transport)?;
+impl<M: Machine> VirtioBlock<M> {
+    pub fn new(
+        transport: VirtioTransport<M::Ports>,
+        line: M::Interrupt,
+    ) -> Result<VirtioBlock<M>, VirtioError> {
+        let device = VirtIOBlk::<M::Hal, _>::new(transport)?;
         Ok(VirtioBlock {
             capacity: device.capacity(),
             read_only: device.readonly(),
@@ -74,7 +73,7 @@ impl VirtioBlock {
     }
 }
 
-impl BlockDevice for VirtioBlock {
+impl<M: Machine> BlockDevice for VirtioBlock<M> {
     fn block_size(&self) -> usize {
         SECTOR_SIZE
     }
@@ -107,13 +106,13 @@ impl BlockDevice for VirtioBlock {
 }
 
 /// A virtio network interface.
-pub(super) struct VirtioNetwork {
-    device: VirtIONet<KernelHal, VirtioTransport, NET_QUEUE_SIZE>,
+pub struct VirtioNetwork<M: Machine> {
+    device: VirtIONet<M::Hal, VirtioTransport<M::Ports>, NET_QUEUE_SIZE>,
     mac: [u8; 6],
-    line: InterruptLine,
+    line: M::Interrupt,
 }
 
-impl core::fmt::Debug for VirtioNetwork {
+impl<M: Machine> core::fmt::Debug for VirtioNetwork<M> {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.debug_struct("VirtioNetwork")
             .field("mac", &self.mac)
@@ -121,12 +120,12 @@ impl core::fmt::Debug for VirtioNetwork {
     }
 }
 
-impl VirtioNetwork {
-    pub(super) fn new(
-        transport: VirtioTransport,
-        line: InterruptLine,
-    ) -> Result<VirtioNetwork, VirtioError> {
-        let device = VirtIONet::<KernelHal, _, NET_QUEUE_SIZE>::new(transport, NET_BUFFER_LENGTH)?;
+impl<M: Machine> VirtioNetwork<M> {
+    pub fn new(
+        transport: VirtioTransport<M::Ports>,
+        line: M::Interrupt,
+    ) -> Result<VirtioNetwork<M>, VirtioError> {
+        let device = VirtIONet::<M::Hal, _, NET_QUEUE_SIZE>::new(transport, NET_BUFFER_LENGTH)?;
         Ok(VirtioNetwork {
             mac: device.mac_address(),
             device,
@@ -135,7 +134,7 @@ impl VirtioNetwork {
     }
 }
 
-impl NetworkDevice for VirtioNetwork {
+impl<M: Machine> NetworkDevice for VirtioNetwork<M> {
     fn mac_address(&self) -> [u8; 6] {
         self.mac
     }
@@ -200,22 +199,22 @@ impl NetworkDevice for VirtioNetwork {
 }
 
 /// A virtio entropy device.
-pub(super) struct VirtioEntropy {
-    device: VirtIORng<KernelHal, VirtioTransport>,
-    line: InterruptLine,
+pub struct VirtioEntropy<M: Machine> {
+    device: VirtIORng<M::Hal, VirtioTransport<M::Ports>>,
+    line: M::Interrupt,
 }
 
-impl core::fmt::Debug for VirtioEntropy {
+impl<M: Machine> core::fmt::Debug for VirtioEntropy<M> {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.debug_struct("VirtioEntropy").finish_non_exhaustive()
     }
 }
 
-impl VirtioEntropy {
-    pub(super) fn new(
-        transport: VirtioTransport,
-        line: InterruptLine,
-    ) -> Result<VirtioEntropy, VirtioError> {
+impl<M: Machine> VirtioEntropy<M> {
+    pub fn new(
+        transport: VirtioTransport<M::Ports>,
+        line: M::Interrupt,
+    ) -> Result<VirtioEntropy<M>, VirtioError> {
         Ok(VirtioEntropy {
             device: VirtIORng::new(transport)?,
             line,
@@ -223,7 +222,7 @@ impl VirtioEntropy {
     }
 }
 
-impl EntropySource for VirtioEntropy {
+impl<M: Machine> EntropySource for VirtioEntropy<M> {
     fn fill(&mut self, buffer: &mut [u8]) -> Result<usize, EntropyError> {
         let outcome = self.device.request_entropy(buffer);
         self.line.service(|| self.device.ack_interrupt());

@@ -14,7 +14,7 @@ use virtio_drivers::transport::{DeviceStatus, DeviceType, InterruptStatus, Trans
 use virtio_drivers::{Error as VirtioError, PhysAddr};
 use zerocopy::{FromBytes, Immutable, IntoBytes};
 
-use crate::arch::IoWindow;
+use crate::PortWindow;
 
 mod register {
     pub(super) const DEVICE_FEATURES: u16 = 0x00;
@@ -34,13 +34,13 @@ const QUEUE_ADDRESS_SHIFT: u32 = 12;
 
 /// A legacy virtio device behind an I/O window.
 #[derive(Debug)]
-pub(super) struct LegacyTransport {
+pub struct LegacyTransport<P> {
     device_type: DeviceType,
-    window: IoWindow,
+    window: P,
 }
 
-impl LegacyTransport {
-    pub(super) fn new(device_type: DeviceType, window: IoWindow) -> LegacyTransport {
+impl<P: PortWindow> LegacyTransport<P> {
+    pub fn new(device_type: DeviceType, window: P) -> LegacyTransport<P> {
         LegacyTransport {
             device_type,
             window,
@@ -48,13 +48,13 @@ impl LegacyTransport {
     }
 
     /// The size the device gives `queue` (0: no such queue).
-    pub(super) fn fixed_queue_size(&mut self, queue: u16) -> u16 {
+    pub fn fixed_queue_size(&mut self, queue: u16) -> u16 {
         self.window.write16(register::QUEUE_SELECT, queue);
         self.window.read16(register::QUEUE_SIZE)
     }
 }
 
-impl Transport for LegacyTransport {
+impl<P: PortWindow> Transport for LegacyTransport<P> {
     fn device_type(&self) -> DeviceType {
         self.device_type
     }

@@ -6,17 +6,20 @@ use virtio_drivers::transport::{DeviceStatus, DeviceType, InterruptStatus, Trans
 use virtio_drivers::{Error as VirtioError, PhysAddr};
 use zerocopy::{FromBytes, Immutable, IntoBytes};
 
-use super::virtio_legacy::LegacyTransport;
+use crate::PortWindow;
+use crate::legacy::LegacyTransport;
 
 /// A virtio PCI transport of either generation.
 #[derive(Debug)]
-pub(super) enum VirtioTransport {
+pub enum VirtioTransport<P> {
+    /// Capabilities in memory BARs (the crate's transport).
     Modern(PciTransport),
-    Legacy(LegacyTransport),
+    /// Registers in I/O BAR 0 (virtio 0.9.5).
+    Legacy(LegacyTransport<P>),
 }
 
-impl VirtioTransport {
-    pub(super) fn generation(&self) -> &'static str {
+impl<P> VirtioTransport<P> {
+    pub fn generation(&self) -> &'static str {
         match self {
             VirtioTransport::Modern(_) => "modern",
             VirtioTransport::Legacy(_) => "legacy",
@@ -33,7 +36,7 @@ macro_rules! each {
     };
 }
 
-impl Transport for VirtioTransport {
+impl<P: PortWindow> Transport for VirtioTransport<P> {
     fn device_type(&self) -> DeviceType {
         each!(self, transport => transport.device_type())
     }

@@ -9,10 +9,7 @@
 
 mod interrupts;
 mod msix;
-mod virtio_devices;
 mod virtio_hal;
-mod virtio_legacy;
-mod virtio_transport;
 
 use alloc::boxed::Box;
 use alloc::vec::Vec;
@@ -27,16 +24,56 @@ use virtio_drivers::transport::DeviceType;
 use virtio_drivers::transport::pci::PciTransport;
 use virtio_drivers::transport::pci::bus::{DeviceFunction, PciRoot};
 
+use ethos_virtio::devices::{BLOCK_QUEUE_SIZE, ENTROPY_QUEUE_SIZE, NET_QUEUE_SIZE};
+use ethos_virtio::{DeviceInterrupt, LegacyTransport, Machine, PortWindow};
 pub use interrupts::{
     InterruptLine, line_fired, message_fired, total as interrupts_total, totals as interrupt_totals,
 };
-use virtio_devices::{
-    BLOCK_QUEUE_SIZE, ENTROPY_QUEUE_SIZE, NET_QUEUE_SIZE, VirtioBlock, VirtioEntropy, VirtioNetwork,
-};
-use virtio_legacy::LegacyTransport;
-use virtio_transport::VirtioTransport;
+use virtio_drivers::transport::InterruptStatus;
 
 use crate::{arch, memory};
+
+/// This platform, as the native virtio drivers see it.
+#[derive(Debug)]
+struct X86Machine;
+
+impl Machine for X86Machine {
+    type Hal = virtio_hal::KernelHal;
+    type Ports = arch::IoWindow;
+    type Interrupt = InterruptLine;
+}
+
+impl PortWindow for arch::IoWindow {
+    fn read8(&self, offset: u16) -> u8 {
+        arch::IoWindow::read8(self, offset)
+    }
+    fn read16(&self, offset: u16) -> u16 {
+        arch::IoWindow::read16(self, offset)
+    }
+    fn read32(&self, offset: u16) -> u32 {
+        arch::IoWindow::read32(self, offset)
+    }
+    fn write8(&mut self, offset: u16, value: u8) {
+        arch::IoWindow::write8(self, offset, value);
+    }
+    fn write16(&mut self, offset: u16, value: u16) {
+        arch::IoWindow::write16(self, offset, value);
+    }
+    fn write32(&mut self, offset: u16, value: u32) {
+        arch::IoWindow::write32(self, offset, value);
+    }
+}
+
+impl DeviceInterrupt for InterruptLine {
+    fn service(self, acknowledge: impl FnOnce() -> InterruptStatus) {
+        InterruptLine::service(self, acknowledge);
+    }
+}
+
+type VirtioTransport = ethos_virtio::VirtioTransport<arch::IoWindow>;
+type VirtioBlock = ethos_virtio::VirtioBlock<X86Machine>;
+type VirtioNetwork = ethos_virtio::VirtioNetwork<X86Machine>;
+type VirtioEntropy = ethos_virtio::VirtioEntropy<X86Machine>;
 
 const VIRTIO_VENDOR: u16 = 0x1af4;
 
