@@ -11,6 +11,7 @@ pub mod error;
 pub mod initial_image;
 pub mod inspect;
 pub mod kernel;
+pub mod layers;
 pub mod platform;
 pub mod prerequisites;
 

@@ -1,6 +1,7 @@
 //! `etn-codegen INPUT.etn [OUTPUT.rs]`: generates Rust from an ETN file, to OUTPUT or
 //! to standard output. Build scripts use `ethos_typesys::codegen::build_script`
 //! instead; this command is for looking at what is generated.
+#![forbid(unsafe_code)]
 
 use std::process::ExitCode;
 

@@ -4,14 +4,16 @@
 //! `-D warnings` twice: once for the host (every workspace crate, tests and examples
 //! included) and once for `x86_64-unknown-none` (the kernel and the programs, each
 //! built from the directory whose `.cargo/config.toml` sets its code generation, as
-//! `cargo xtask build` builds them). Every step runs even when one fails, so one run
+//! `cargo xtask build` builds them), and the kernel's layering (no crate imports
+//! one above it; only the platforms, rump-sys and compat's `syscall` hold `unsafe`;
+//! see `ethos_images::layers`). Every step runs even when one fails, so one run
 //! lists every finding; the command fails if any step did.
 
 use std::path::PathBuf;
 use std::process::{Command, ExitCode};
 
 use ethos_images::kernel::TARGET;
-use ethos_images::{XtaskError, command, prerequisites, workspace_root};
+use ethos_images::{XtaskError, command, layers, prerequisites, workspace_root};
 
 /// What is built for the kernel target (package and feature arguments), and the
 /// directory each is built from: the kernel as users get it and with its in-kernel
@@ -75,6 +77,21 @@ fn steps() -> Vec<Step> {
 pub(crate) fn check() -> Result<ExitCode, XtaskError> {
     prerequisites::ensure_kernel_target()?;
     let mut failed = Vec::new();
+    match layers::violations(&workspace_root(), layers::LAYERS) {
+        Ok(found) if found.is_empty() => {
+            println!("layers: every crate imports only crates below it")
+        }
+        Ok(found) => {
+            for violation in &found {
+                eprintln!("error: {violation}");
+            }
+            failed.push("layers".to_string());
+        }
+        Err(error) => {
+            eprintln!("error: layers: {error}");
+            failed.push("layers".to_string());
+        }
+    }
     for mut step in steps() {
         if let Err(error) = command::run(&mut step.command) {
             eprintln!("error: {error}");
@@ -82,7 +99,7 @@ pub(crate) fn check() -> Result<ExitCode, XtaskError> {
         }
     }
     if failed.is_empty() {
-        println!("check passed: formatting and clippy (host and {TARGET})");
+        println!("check passed: layers, formatting and clippy (host and {TARGET})");
         Ok(ExitCode::SUCCESS)
     } else {
         println!("check failed: {}", failed.join("; "));
