@@ -20,7 +20,8 @@ use ethos_typesys::TypeGraph;
 
 use ethos_core::program_image::{self, Image, Segment};
 use ethos_platform_x86_64::arch::{self, probe};
-use ethos_platform_x86_64::user_mode::{self, Ending};
+use ethos_platform_x86_64::processes::{self, Ending};
+use ethos_platform_x86_64::user_mode;
 use ethos_platform_x86_64::{console, memory, scheduler, time};
 
 /// The kernel address the fault program reads (the start of the identity map's RAM).
@@ -167,7 +168,7 @@ fn test_model() -> Result<(), UserFailure> {
     }
     let mut executables = vec![("hello", HELLO_ELF)];
     executables.extend(assembled);
-    user_mode::install(model(&executables)?, images);
+    processes::install(model(&executables)?, images);
     Ok(())
 }
 

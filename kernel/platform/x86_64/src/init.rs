@@ -19,7 +19,7 @@ use ethos_core::process_model::ProcessModel;
 use ethos_core::program_image;
 
 use crate::console::{self, LineBuffer};
-use crate::{arch, boot_image, memory, scheduler, user_mode};
+use crate::{arch, boot_image, memory, processes, scheduler, user_mode};
 
 fn fail(reason: core::fmt::Arguments<'_>) -> ! {
     let mut line = LineBuffer::new();
@@ -67,7 +67,7 @@ pub fn run(name: &str) -> ! {
     }
     let model = ProcessModel::new(image.configuration)
         .unwrap_or_else(|error| fail(format_args!("the initial image's configuration: {error}")));
-    user_mode::install(model, programs);
+    processes::install(model, programs);
     let frames_before = free_frames();
     let heap_before = memory::heap_used() as u64;
     metric("heap_before", heap_before, "bytes");

@@ -35,6 +35,8 @@ pub mod logging;
 #[cfg(target_os = "none")]
 pub mod memory;
 #[cfg(target_os = "none")]
+pub mod processes;
+#[cfg(target_os = "none")]
 pub mod scheduler;
 #[cfg(target_os = "none")]
 pub mod time;

@@ -10,7 +10,7 @@
 //! ever holds a waiting process. When every process waits and no timer is pending,
 //! the kernel reports a deadlock and ends them, rather than hang.
 //!
-//! Lock order: [`SCHEDULER`] before the process model (`user_mode::SYSTEM`). Both
+//! Lock order: [`SCHEDULER`] before the process model (`processes::SYSTEM`). Both
 //! are taken only with interrupts off: in system calls, in interrupts taken from
 //! ring 3, and in [`run`] inside `without_interrupts`. This module never touches a
 //! program's memory.
@@ -28,7 +28,7 @@ use spin::Mutex;
 use x86_64::instructions::interrupts;
 
 use crate::arch::{self, AddressSpace, UserContext};
-use crate::user_mode::{self, Ending};
+use crate::processes::{self, Ending};
 use crate::{console, memory, time};
 
 /// The most heap the kernel used at any scheduling decision since boot.
@@ -244,7 +244,7 @@ pub fn run() -> Vec<Finished> {
             let mut scheduler = SCHEDULER.lock();
             scheduler.release_dying(kernel_root);
             HEAP_PEAK.fetch_max(memory::heap_used(), Ordering::Relaxed);
-            let deadline = user_mode::with_model(|model| {
+            let deadline = processes::with_model(|model| {
                 scheduler.wake_due(model);
                 model.next_deadline()
             })
@@ -287,7 +287,7 @@ pub fn run() -> Vec<Finished> {
 fn deadlock(scheduler: &mut Scheduler, waiting: Vec<ProcessId>) {
     console::write_str("every process waits and nothing can wake one: deadlock\n");
     for process in waiting {
-        user_mode::with_model(|model| model.end_process(process));
+        processes::with_model(|model| model.end_process(process));
         scheduler.finish(process, Ending::Deadlocked);
     }
 }
