@@ -36,6 +36,15 @@ pub enum Waiting {
     Beep(Instant),
 }
 
+/// What a cancelled event left behind.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Cancelled {
+    /// It was pending, waiting for this: the waiter registered for it must go.
+    Waiting(Waiting),
+    /// It had completed with this outcome, which may hold descriptors to release.
+    Completed(Outcome),
+}
+
 /// What a completed event holds until it is retired.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Outcome {
@@ -157,13 +166,13 @@ impl EventTable {
         }
     }
 
-    /// Forgets event `id`, pending or completed, returning its outcome if it had one so
-    /// the caller can release what the outcome holds.
-    pub fn cancel(&mut self, id: EventId) -> Result<Option<Outcome>, Status> {
+    /// Forgets event `id`, pending or completed, returning what it waited for or its
+    /// outcome, so the caller can drop the waiter or release what the outcome holds.
+    pub fn cancel(&mut self, id: EventId) -> Result<Cancelled, Status> {
         match self.events.remove(&id) {
             None => Err(Status::NoSuchObject),
-            Some(State::Pending(_)) => Ok(None),
-            Some(State::Completed { outcome, .. }) => Ok(Some(outcome)),
+            Some(State::Pending(waiting)) => Ok(Cancelled::Waiting(waiting)),
+            Some(State::Completed { outcome, .. }) => Ok(Cancelled::Completed(outcome)),
         }
     }
 
@@ -237,7 +246,10 @@ mod tests {
         assert_ne!(pending, done);
         assert_eq!(events.retire(done), Ok(Outcome::Value(alloc::vec![1, 2])));
         assert_eq!(events.retire(done), Err(Status::NoSuchObject));
-        assert_eq!(events.cancel(pending), Ok(None));
+        assert_eq!(
+            events.cancel(pending),
+            Ok(Cancelled::Waiting(Waiting::FdReceive))
+        );
         // A cancelled event can no longer be completed.
         assert!(!events.complete(pending, Outcome::TimerExpired));
         assert!(events.is_empty());

@@ -17,7 +17,7 @@ use ethos_abi::{DescriptorNumber, EventId, LabelRights, ProcessId, Status};
 use ethos_typesys::{TypeGraph, TypeHash};
 
 use super::descriptors::{Capability, ConnectionId, DescriptorTable, ListenerId, Object, Side};
-use super::events::{EventTable, Instant, Outcome};
+use super::events::{EventTable, Instant, Outcome, Waiting};
 use super::identity::{Label, Program, ProgramId, ProgramName, ServiceName, User, UserName};
 use super::policy::Policy;
 
@@ -243,6 +243,16 @@ impl ProcessModel {
             .ok_or(Status::NoSuchObject)?;
         for capability in ended.descriptors.drain() {
             self.release(capability.object);
+        }
+        // Its waiters go with it: no timer of an ended process keeps the machine
+        // waiting, and no queue keeps its place.
+        let waiting: Vec<(EventId, Waiting)> = ended
+            .events
+            .pending_events()
+            .map(|(event, waiting)| (event, waiting.clone()))
+            .collect();
+        for (event, waiting) in &waiting {
+            self.forget_waiter(process, *event, waiting);
         }
         // Descriptors that completed events brought are already in the table, so the
         // outcomes hold nothing more to release.

@@ -650,3 +650,62 @@ fn kill_ends_only_processes_of_the_same_user() {
     assert_eq!(model.user_of(sibling), Err(Status::NoSuchObject));
     assert!(model.user_of(server).is_ok());
 }
+
+/// `cancel` takes the waiter with the event: cancelling over and over never grows
+/// the model, and a cancelled timer no longer counts as something that can wake.
+#[test]
+fn cancel_removes_the_waiter_it_names() {
+    let Connected {
+        mut model,
+        server,
+        client,
+        client_end,
+        listening,
+        ..
+    } = connected();
+    let relay = model
+        .create_process(&user("carol"), &program("relay"))
+        .unwrap();
+    let baseline = model.waiter_count();
+    for round in 0..1_000u64 {
+        let timer = model
+            .beep(client, Instant(1_000_000 + round), Instant(0))
+            .unwrap();
+        let read = model.read(client, client_end).unwrap();
+        let peek = model.peek(client, client_end).unwrap();
+        let import = model.import(server, listening).unwrap();
+        let receive = model.fd_receive(relay).unwrap();
+        assert_eq!(model.waiter_count(), baseline + 5);
+        for (process, event) in [
+            (client, timer),
+            (client, read),
+            (client, peek),
+            (server, import),
+            (relay, receive),
+        ] {
+            model.cancel(process, event).unwrap();
+        }
+        assert_eq!(model.waiter_count(), baseline, "round {round} left a waiter");
+    }
+    assert_eq!(model.next_deadline(), None, "a cancelled timer still counts");
+    assert_eq!(model.event_count(client).unwrap(), 0);
+}
+
+/// A process that ends takes its timers and its places in queues with it.
+#[test]
+fn ending_a_process_removes_its_waiters() {
+    let Connected {
+        mut model,
+        client,
+        client_end,
+        ..
+    } = connected();
+    let baseline = model.waiter_count();
+    model.beep(client, Instant(5_000), Instant(0)).unwrap();
+    model.read(client, client_end).unwrap();
+    assert_eq!(model.waiter_count(), baseline + 2);
+    assert_eq!(model.next_deadline(), Some(Instant(5_000)));
+    model.end_process(client).unwrap();
+    assert_eq!(model.waiter_count(), 0, "the connection's readers went too");
+    assert_eq!(model.next_deadline(), None);
+}

@@ -10,7 +10,7 @@ use alloc::vec::Vec;
 
 use ethos_abi::{EventId, ProcessId, Status};
 
-use super::events::{Instant, Outcome, Waiting};
+use super::events::{Cancelled, Instant, Outcome, Waiting};
 use super::model::ProcessModel;
 
 impl ProcessModel {
@@ -72,13 +72,71 @@ impl ProcessModel {
         self.process_mut(process)?.events.retire(event)
     }
 
-    /// `cancel`: forgets an event; descriptors its outcome brought are closed.
+    /// `cancel`: forgets an event. A pending one's waiter goes with it (a timer no
+    /// longer counts as something that can wake the process); descriptors a
+    /// completed one's outcome brought are closed.
     pub fn cancel(&mut self, process: ProcessId, event: EventId) -> Result<(), Status> {
-        let dropped = self.process_mut(process)?.events.cancel(event)?;
-        if let Some(outcome) = dropped {
-            self.release_outcome(process, outcome);
+        match self.process_mut(process)?.events.cancel(event)? {
+            Cancelled::Waiting(waiting) => self.forget_waiter(process, event, &waiting),
+            Cancelled::Completed(outcome) => self.release_outcome(process, outcome),
         }
         Ok(())
+    }
+
+    /// Removes the waiter `event` of `process` registered for `waiting`: its timer,
+    /// or its place in a read, import or fdReceive queue.
+    pub(super) fn forget_waiter(&mut self, process: ProcessId, event: EventId, waiting: &Waiting) {
+        let waiter = (process, event);
+        match *waiting {
+            Waiting::Beep(deadline) => {
+                self.timers.remove(&(deadline, process, event));
+            }
+            Waiting::Import(listener) => {
+                if let Some(listener) = self.listeners.get_mut(&listener) {
+                    listener.importers.retain(|queued| *queued != waiter);
+                }
+            }
+            Waiting::Read(connection, side) | Waiting::Peek(connection, side) => {
+                if let Some(connection) = self.connections.get_mut(&connection) {
+                    connection
+                        .end_mut(side)
+                        .readers
+                        .retain(|queued| *queued != waiter);
+                }
+            }
+            Waiting::FdReceive => {
+                for virtual_process in self.virtual_processes.values_mut() {
+                    virtual_process.receivers.retain(|queued| *queued != waiter);
+                }
+            }
+        }
+    }
+
+    /// How many waiters the model keeps in its timer set and its read, import and
+    /// fdReceive queues: every one belongs to a live pending event.
+    pub fn waiter_count(&self) -> usize {
+        self.timers.len()
+            + self
+                .listeners
+                .values()
+                .map(|listener| listener.importers.len())
+                .sum::<usize>()
+            + self
+                .connections
+                .values()
+                .map(|connection| {
+                    connection
+                        .ends
+                        .iter()
+                        .map(|end| end.readers.len())
+                        .sum::<usize>()
+                })
+                .sum::<usize>()
+            + self
+                .virtual_processes
+                .values()
+                .map(|virtual_process| virtual_process.receivers.len())
+                .sum::<usize>()
     }
 
     /// Every event `process` still waits on; for tests and diagnostics.
