@@ -241,6 +241,41 @@ fn soak_checked(transcript: &Transcript) -> Result<(), String> {
     Ok(())
 }
 
+/// Most bytes the kernel heap may hold after `memory-hog` beyond what it held before:
+/// the 32 MiB values it was given are gone with their events.
+const HEAP_SLACK_AFTER_HOG: u64 = 16 * 1024;
+
+fn memory_checked(transcript: &Transcript) -> Result<(), String> {
+    ended(transcript, &[("carol", "memory-hog", "exit", 0)])?;
+    let refused = transcript.lines.iter().any(|(_, line)| {
+        line.starts_with("user carol: memory-hog: random #")
+            && line.ends_with(" of 32 MiB refused, NoMemory")
+    });
+    if !refused {
+        return Err("no console line of a 32 MiB random refused with NoMemory".into());
+    }
+    for line in [
+        "memory-hog: retire of 32 MiB into 16 bytes refused, BufferTooSmall",
+        "memory-hog: print over the limit refused, InvalidArgument",
+        "memory-hog: every request was answered and the kernel went on",
+    ] {
+        printed(transcript, "carol", line)?;
+    }
+    let before = transcript
+        .metric("heap_before")
+        .ok_or("no heap_before metric")?;
+    let after = transcript
+        .metric("heap_after")
+        .ok_or("no heap_after metric")?;
+    if after.saturating_sub(before) > HEAP_SLACK_AFTER_HOG {
+        return Err(format!(
+            "kernel heap use was {before} bytes before memory-hog and {after} after \
+             (allowed: {HEAP_SLACK_AFTER_HOG} more)"
+        ));
+    }
+    Ok(())
+}
+
 /// The production kernel said it has no in-kernel tests and ran none.
 fn self_tests_absent(transcript: &Transcript) -> Result<(), String> {
     let reports: Vec<Report<'_>> = transcript.reports().filter_map(Result::ok).collect();
@@ -346,6 +381,14 @@ pub fn all() -> Vec<SystemTest> {
             "init=soak",
             soak_checked,
             Some(Duration::from_secs(900)),
+        ),
+        row(
+            "process-memory-hog",
+            "requests for more memory than the kernel has are answered NoMemory, BufferTooSmall \
+             and InvalidArgument; the kernel goes on and its heap ends where it began",
+            "init=memory",
+            memory_checked,
+            None,
         ),
         // The kernel users boot carries no in-kernel tests, yet runs programs alike.
         SystemTest {

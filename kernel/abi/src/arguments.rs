@@ -12,6 +12,9 @@ use crate::call::Call;
 pub const MAXIMUM_NAME_LENGTH: u64 = 255;
 /// Largest value a call may carry or return, in bytes (files, messages, objects).
 pub const MAXIMUM_VALUE_SIZE: u64 = 32 << 20;
+/// Longest text one `print` may carry, in bytes: a call's work stays short, so one
+/// program's output cannot hold the machine.
+pub const MAXIMUM_PRINT_LENGTH: u64 = 64 << 10;
 /// Descriptors per process; numbers run from 0 to one less than this.
 pub const DESCRIPTOR_TABLE_SIZE: u32 = 1024;
 /// Most events one `block` may wait on.

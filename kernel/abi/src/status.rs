@@ -38,11 +38,14 @@ pub enum Status {
     WrongObject = 12,
     /// The call is part of the contract, but this kernel has no subsystem for it yet.
     NotSupported = 13,
+    /// The kernel has no memory for what the call asks now; nothing was done. A
+    /// program may retry with less, or after it retired or cancelled events.
+    NoMemory = 14,
 }
 
 impl Status {
     /// Every code, for tables and exhaustive tests.
-    pub const ALL: [Status; 14] = [
+    pub const ALL: [Status; 15] = [
         Status::Ok,
         Status::NotAuthorized,
         Status::InvalidType,
@@ -57,6 +60,7 @@ impl Status {
         Status::TunnelNotCreated,
         Status::WrongObject,
         Status::NotSupported,
+        Status::NoMemory,
     ];
 
     /// The value the kernel puts in `rax`.
@@ -109,6 +113,7 @@ impl Status {
             Status::TunnelNotCreated => "no tunnel to the host could be created",
             Status::WrongObject => "the descriptor names another kind of object",
             Status::NotSupported => "this kernel does not provide the call yet",
+            Status::NoMemory => "the kernel has no memory for the request",
         }
     }
 }
@@ -129,7 +134,7 @@ mod tests {
             assert_eq!(status.code() as usize, index);
             assert_eq!(Status::from_code(u64::from(status.code())), Some(status));
         }
-        assert_eq!(Status::from_code(14), None);
+        assert_eq!(Status::from_code(15), None);
         assert_eq!(Status::from_code(u64::MAX), None);
     }
 
@@ -150,6 +155,6 @@ mod tests {
             assert_eq!((rax, rdx), (u64::from(status.code()), 0));
             assert_eq!(Status::from_registers(rax, rdx), Err(status));
         }
-        assert_eq!(Status::from_registers(14, 5), Err(Status::NotSupported));
+        assert_eq!(Status::from_registers(15, 5), Err(Status::NotSupported));
     }
 }

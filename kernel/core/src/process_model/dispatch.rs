@@ -9,6 +9,7 @@
 //! spaces and registers. This module never trusts a
 //! length or a pointer that did not come through [`UserRange`].
 
+use alloc::borrow::Cow;
 use alloc::vec::Vec;
 
 use ethos_abi::arguments::results::DESCRIPTOR_BYTES;
@@ -140,10 +141,11 @@ fn descriptor_value(number: DescriptorNumber) -> Answer {
 }
 
 /// The bytes `retire` writes for an outcome, or the status a failed call completed with.
-pub fn encode_outcome(outcome: &events::Outcome) -> Result<Vec<u8>, Status> {
+/// A value is lent, not copied; the other layouts are a few bytes.
+pub fn encode_outcome(outcome: &events::Outcome) -> Result<Cow<'_, [u8]>, Status> {
     let mut bytes = Vec::new();
     match outcome {
-        events::Outcome::Value(value) => bytes.extend_from_slice(value),
+        events::Outcome::Value(value) => return Ok(Cow::Borrowed(value)),
         events::Outcome::Connected(number) => bytes.extend_from_slice(&number.get().to_le_bytes()),
         events::Outcome::Imported { descriptor, client } => {
             bytes.extend_from_slice(&descriptor.get().to_le_bytes());
@@ -158,7 +160,7 @@ pub fn encode_outcome(outcome: &events::Outcome) -> Result<Vec<u8>, Status> {
         events::Outcome::TimerExpired => {}
         events::Outcome::Failed(status) => return Err(*status),
     }
-    Ok(bytes)
+    Ok(Cow::Owned(bytes))
 }
 
 /// Runs one checked request for `process`.
@@ -265,7 +267,7 @@ pub fn dispatch(
         }
         Request::Random { size } => {
             let length = usize::try_from(size).map_err(|_| Status::InvalidArgument)?;
-            let mut bytes = alloc::vec![0; length];
+            let mut bytes = super::zeroed(length)?;
             environment.fill_random(&mut bytes);
             model.completed_value(process, bytes).map(event_value)
         }
@@ -289,15 +291,18 @@ pub fn dispatch(
             model.block(process, &set, now).map(event_value)
         }
         Request::Retire { event, buffer } => {
+            // The outcome is written from where it lies, after its length is checked:
+            // retiring a large value costs no copy, and a too-small buffer none at all.
             let encoded = encode_outcome(model.outcome(process, event)?);
             match encoded {
                 Ok(bytes) => {
                     if bytes.len() as u64 > buffer.length() {
                         return Err(Status::BufferTooSmall);
                     }
+                    let length = bytes.len() as u64;
                     environment.write_memory(buffer, &bytes)?;
                     model.retire(process, event)?;
-                    Ok(Answer::Value(bytes.len() as u64))
+                    Ok(Answer::Value(length))
                 }
                 Err(status) => {
                     model.retire(process, event)?;

@@ -197,7 +197,7 @@ impl ProcessModel {
         let mut server_end = empty_end(1);
         if !first_value.is_empty() {
             server_end.inbox_bytes = first_value.len();
-            server_end.inbox.push_back(first_value.to_vec());
+            server_end.inbox.push_back(super::copied(first_value)?);
         }
         self.connections.insert(
             id,
@@ -275,33 +275,46 @@ impl ProcessModel {
         if peer.inbox.len() >= INBOX_MESSAGES || peer.inbox_bytes + bytes.len() > INBOX_BYTES {
             return Err(Status::WouldBlock);
         }
-        // Waiting peeks get a copy; the first waiting read takes the message.
+        // Waiting peeks get a copy; the first waiting read takes the message. Each copy
+        // is made before its waiter leaves the queue, so a refused allocation leaves
+        // every waiter waiting.
         while let Some(waiter) = self
             .connections
-            .get_mut(&id)
-            .and_then(|connection| connection.end_mut(side.peer()).readers.pop_front())
+            .get(&id)
+            .and_then(|connection| connection.end(side.peer()).readers.front().copied())
         {
             let is_peek = match self
                 .processes
                 .get(&waiter.0)
                 .and_then(|running| running.events.waiting(waiter.1))
             {
-                Some(Waiting::Peek(..)) => true,
-                Some(_) => false,
-                None => continue,
+                Some(Waiting::Peek(..)) => Some(true),
+                Some(_) => Some(false),
+                None => None,
             };
-            self.complete(waiter, Outcome::Value(bytes.to_vec()));
+            let copy = match is_peek {
+                Some(_) => Some(super::copied(bytes)?),
+                None => None,
+            };
+            if let Some(connection) = self.connections.get_mut(&id) {
+                connection.end_mut(side.peer()).readers.pop_front();
+            }
+            let (Some(is_peek), Some(copy)) = (is_peek, copy) else {
+                continue;
+            };
+            self.complete(waiter, Outcome::Value(copy));
             if !is_peek {
                 return Ok(());
             }
         }
+        let copy = super::copied(bytes)?;
         let peer = self
             .connections
             .get_mut(&id)
             .ok_or(Status::Closed)?
             .end_mut(side.peer());
         peer.inbox_bytes += bytes.len();
-        peer.inbox.push_back(bytes.to_vec());
+        peer.inbox.push_back(copy);
         Ok(())
     }
 
@@ -337,7 +350,10 @@ impl ProcessModel {
         let peer_open = connection.end(side.peer()).references > 0;
         let end = connection.end_mut(side);
         let message: Option<Vec<u8>> = if keep {
-            end.inbox.front().cloned()
+            end.inbox
+                .front()
+                .map(|bytes| super::copied(bytes))
+                .transpose()?
         } else {
             end.inbox.pop_front()
         };

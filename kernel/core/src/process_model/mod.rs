@@ -31,3 +31,35 @@ pub mod transfer;
 mod tests;
 
 pub use model::{Configuration, ConfigurationError, ProcessModel, ServiceDeclaration};
+
+/// A copy of `bytes` on the kernel heap, or [`ethos_abi::Status::NoMemory`]: every buffer a
+/// program's request sizes is allocated this way, so no request can abort the kernel.
+pub fn copied(bytes: &[u8]) -> Result<alloc::vec::Vec<u8>, ethos_abi::Status> {
+    let mut copy = alloc::vec::Vec::new();
+    copy.try_reserve_exact(bytes.len())
+        .map_err(|_| ethos_abi::Status::NoMemory)?;
+    copy.extend_from_slice(bytes);
+    Ok(copy)
+}
+
+/// `length` zero bytes on the kernel heap, or [`ethos_abi::Status::NoMemory`].
+pub fn zeroed(length: usize) -> Result<alloc::vec::Vec<u8>, ethos_abi::Status> {
+    let mut bytes = alloc::vec::Vec::new();
+    bytes
+        .try_reserve_exact(length)
+        .map_err(|_| ethos_abi::Status::NoMemory)?;
+    bytes.resize(length, 0);
+    Ok(bytes)
+}
+
+#[cfg(test)]
+mod allocation_tests {
+    use ethos_abi::Status;
+
+    #[test]
+    fn a_request_the_heap_cannot_hold_is_a_status() {
+        assert_eq!(super::zeroed(usize::MAX), Err(Status::NoMemory));
+        assert_eq!(super::zeroed(3), Ok(alloc::vec![0, 0, 0]));
+        assert_eq!(super::copied(b"abc"), Ok(b"abc".to_vec()));
+    }
+}

@@ -9,7 +9,8 @@
 //! module never reads memory.
 
 use ethos_abi::arguments::{
-    MAXIMUM_BLOCK_EVENTS, MAXIMUM_FD_SEND, MAXIMUM_NAME_LENGTH, MAXIMUM_VALUE_SIZE, USER_SPACE_END,
+    MAXIMUM_BLOCK_EVENTS, MAXIMUM_FD_SEND, MAXIMUM_NAME_LENGTH, MAXIMUM_PRINT_LENGTH,
+    MAXIMUM_VALUE_SIZE, USER_SPACE_END,
 };
 use ethos_abi::{Call, DescriptorNumber, DescriptorRights, EventId, ProcessId, Status};
 
@@ -289,7 +290,9 @@ impl Request {
                 }
                 Request::Random { size: a }
             }
-            Call::Print => Request::Print { text: value(a, b)? },
+            Call::Print => Request::Print {
+                text: UserRange::new(a, b, MAXIMUM_PRINT_LENGTH)?,
+            },
             Call::Block => {
                 if b == 0 || b > MAXIMUM_BLOCK_EVENTS {
                     return Err(Status::InvalidArgument);

@@ -685,9 +685,17 @@ fn cancel_removes_the_waiter_it_names() {
         ] {
             model.cancel(process, event).unwrap();
         }
-        assert_eq!(model.waiter_count(), baseline, "round {round} left a waiter");
+        assert_eq!(
+            model.waiter_count(),
+            baseline,
+            "round {round} left a waiter"
+        );
     }
-    assert_eq!(model.next_deadline(), None, "a cancelled timer still counts");
+    assert_eq!(
+        model.next_deadline(),
+        None,
+        "a cancelled timer still counts"
+    );
     assert_eq!(model.event_count(client).unwrap(), 0);
 }
 

@@ -396,7 +396,10 @@ struct ProcessEnvironment<'a> {
 impl Environment for ProcessEnvironment<'_> {
     fn read_memory(&self, range: UserRange) -> Result<Vec<u8>, Status> {
         let mapped = MappedRange::new(self.space, range, Access::Read)?;
-        let mut bytes = Vec::with_capacity(range.length() as usize);
+        let mut bytes = Vec::new();
+        bytes
+            .try_reserve_exact(range.length() as usize)
+            .map_err(|_| Status::NoMemory)?;
         for (address, length) in mapped.pieces {
             // SAFETY: `MappedRange::new` checked the piece lies in one page mapped for
             // the process; its frame is RAM, identity-mapped for the kernel.
