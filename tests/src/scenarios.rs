@@ -267,6 +267,16 @@ fn memory_checked(transcript: &Transcript) -> Result<(), String> {
     let after = transcript
         .metric("heap_after")
         .ok_or("no heap_after metric")?;
+    // The peak is the allocator's own: the 32 MiB value the kernel did hold shows.
+    let peak = transcript
+        .metric("heap_peak")
+        .ok_or("no heap_peak metric")?;
+    if peak.saturating_sub(before) < 32 << 20 {
+        return Err(format!(
+            "heap_peak {peak} is not 32 MiB above heap_before {before}, though the kernel \
+             held a 32 MiB value"
+        ));
+    }
     if after.saturating_sub(before) > HEAP_SLACK_AFTER_HOG {
         return Err(format!(
             "kernel heap use was {before} bytes before memory-hog and {after} after \

@@ -70,6 +70,7 @@ pub fn run(name: &str) -> ! {
     processes::install(model, programs);
     let frames_before = free_frames();
     let heap_before = memory::heap_used() as u64;
+    memory::restart_heap_peak();
     metric("heap_before", heap_before, "bytes");
     for (user, program) in set {
         if let Err(error) = user_mode::spawn(user, program, None) {
@@ -81,7 +82,7 @@ pub fn run(name: &str) -> ! {
     // virtual processes with queued descriptors); the heap is measured with it, so a
     // leak anywhere shows.
     let heap_after = memory::heap_used() as u64;
-    metric("heap_peak", scheduler::heap_peak() as u64, "bytes");
+    metric("heap_peak", memory::heap_peak() as u64, "bytes");
     metric("heap_after", heap_after, "bytes");
     metric("processes_ended", finished.len() as u64, "count");
     let frames_after = free_frames();

@@ -4,7 +4,10 @@
 //! contiguous run of frames, a quarter of free memory (at least 1 MiB, at most
 //! 64 MiB). Both are identity-mapped, so a physical address is also a pointer.
 
+use core::alloc::{GlobalAlloc, Layout};
 use core::fmt;
+use core::ptr::NonNull;
+use core::sync::atomic::{AtomicUsize, Ordering};
 
 use ethos_core::frames::{FrameBitmap, FrameError};
 use ethos_core::memory_map::{MemoryMap, MemoryMapError, PAGE_SIZE, PhysicalRange};
@@ -13,8 +16,38 @@ use spin::Mutex;
 
 use crate::arch::{self, PagingError};
 
+/// The kernel heap, which also keeps the most it ever had in use: the peak is the
+/// true one, whatever allocated it, not a sample.
+struct TrackedHeap {
+    heap: LockedHeap,
+    peak: AtomicUsize,
+}
+
+// SAFETY: allocation and deallocation are the linked-list heap's own, under its lock,
+// exactly as `LockedHeap`'s `GlobalAlloc` does them; the peak is only bookkeeping.
+unsafe impl GlobalAlloc for TrackedHeap {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        let mut heap = self.heap.lock();
+        let allocated = heap
+            .allocate_first_fit(layout)
+            .map_or(core::ptr::null_mut(), NonNull::as_ptr);
+        self.peak.fetch_max(heap.used(), Ordering::Relaxed);
+        allocated
+    }
+
+    unsafe fn dealloc(&self, pointer: *mut u8, layout: Layout) {
+        if let Some(pointer) = NonNull::new(pointer) {
+            // SAFETY: the caller passes a block this allocator gave with `layout`.
+            unsafe { self.heap.lock().deallocate(pointer, layout) };
+        }
+    }
+}
+
 #[global_allocator]
-static HEAP: LockedHeap = LockedHeap::empty();
+static HEAP: TrackedHeap = TrackedHeap {
+    heap: LockedHeap::empty(),
+    peak: AtomicUsize::new(0),
+};
 
 /// The frame allocator, once memory is set up.
 pub static FRAMES: Mutex<Option<FrameBitmap<'static>>> = Mutex::new(None);
@@ -98,7 +131,11 @@ pub fn init(ram: &MemoryMap) -> Result<MemorySummary, MemoryError> {
         .ok_or(MemoryError::NoRoomForHeap { bytes: heap_bytes })?;
     // SAFETY: the frames were just allocated for the heap alone and are mapped
     // writable at their physical address; they stay allocated forever.
-    unsafe { HEAP.lock().init(heap_start as *mut u8, heap_bytes as usize) };
+    unsafe {
+        HEAP.heap
+            .lock()
+            .init(heap_start as *mut u8, heap_bytes as usize)
+    };
 
     let summary = MemorySummary {
         usable_bytes: ram.total_usable(),
@@ -112,5 +149,16 @@ pub fn init(ram: &MemoryMap) -> Result<MemorySummary, MemoryError> {
 
 /// Bytes of heap in use now.
 pub fn heap_used() -> usize {
-    HEAP.lock().used()
+    HEAP.heap.lock().used()
+}
+
+/// The most heap in use at once since boot or the last [`restart_heap_peak`].
+pub fn heap_peak() -> usize {
+    HEAP.peak.load(Ordering::Relaxed)
+}
+
+/// Starts measuring the peak afresh from what is in use now.
+pub fn restart_heap_peak() {
+    let heap = HEAP.heap.lock();
+    HEAP.peak.store(heap.used(), Ordering::Relaxed);
 }

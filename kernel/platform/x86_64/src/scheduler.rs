@@ -17,7 +17,6 @@
 
 use alloc::vec::Vec;
 use core::fmt;
-use core::sync::atomic::{AtomicUsize, Ordering};
 
 use ethos_abi::{ProcessId, Report};
 use ethos_core::process_model::ProcessModel;
@@ -30,14 +29,6 @@ use x86_64::instructions::interrupts;
 use crate::arch::{self, AddressSpace, UserContext};
 use crate::processes::{self, Ending};
 use crate::{console, memory, time};
-
-/// The most heap the kernel used at any scheduling decision since boot.
-static HEAP_PEAK: AtomicUsize = AtomicUsize::new(0);
-
-/// The most heap the kernel used at any scheduling decision since boot.
-pub fn heap_peak() -> usize {
-    HEAP_PEAK.load(Ordering::Relaxed)
-}
 
 /// One process as the platform knows it: its address space and saved registers.
 pub struct Task {
@@ -243,7 +234,6 @@ pub fn run() -> Vec<Finished> {
         let step = interrupts::without_interrupts(|| {
             let mut scheduler = SCHEDULER.lock();
             scheduler.release_dying(kernel_root);
-            HEAP_PEAK.fetch_max(memory::heap_used(), Ordering::Relaxed);
             let deadline = processes::with_model(|model| {
                 scheduler.wake_due(model);
                 model.next_deadline()
