@@ -23,3 +23,4 @@ pub mod process_model;
 pub mod program_image;
 pub mod random;
 pub mod self_tests;
+pub mod threads;
