@@ -14,7 +14,9 @@ use ethos_kernel::memory_map::PAGE_SIZE;
 use ethos_kernel::self_tests::KernelTest;
 
 use crate::console::{self, LineBuffer};
-use crate::{arch, boot_image, driver_tests, memory, net_tests, random_tests, time, user_tests};
+use crate::{
+    arch, boot_image, driver_tests, memory, net_tests, random_tests, thread_tests, time, user_tests,
+};
 
 /// Index into `KernelTest::ALL` plus one; 0 while no test runs.
 static RUNNING: AtomicUsize = AtomicUsize::new(0);
@@ -76,6 +78,12 @@ pub(crate) fn run(test: KernelTest) -> ! {
         KernelTest::UserPointers => user_tests::pointers().map_err(Failure::User),
         KernelTest::UserFault => user_tests::faults().map_err(Failure::User),
         KernelTest::InitialImage => boot_image::check().map_err(Failure::InitialImage),
+        KernelTest::ThreadPingPong => thread_tests::ping_pong().map_err(Failure::Thread),
+        KernelTest::ThreadSleep => thread_tests::sleep().map_err(Failure::Thread),
+        KernelTest::ThreadInterruptWake => thread_tests::interrupt_wake().map_err(Failure::Thread),
+        KernelTest::ThreadTls => thread_tests::tls().map_err(Failure::Thread),
+        KernelTest::ThreadFpu => thread_tests::fpu().map_err(Failure::Thread),
+        KernelTest::ThreadStackOverflow => thread_tests::stack_overflow().map_err(Failure::Thread),
         KernelTest::Panic => panic!("deliberate panic from the `panic` test"),
         KernelTest::Fail => Err(Failure::Deliberate),
     };
@@ -107,6 +115,7 @@ enum Failure {
     Random(random_tests::RandomFailure),
     User(user_tests::UserFailure),
     InitialImage(boot_image::BootImageError),
+    Thread(thread_tests::ThreadTestFailure),
 }
 
 impl fmt::Display for Failure {
@@ -156,6 +165,7 @@ impl fmt::Display for Failure {
             Failure::Random(failure) => write!(f, "{failure}"),
             Failure::User(failure) => write!(f, "{failure}"),
             Failure::InitialImage(error) => write!(f, "{error}"),
+            Failure::Thread(failure) => write!(f, "{failure}"),
         }
     }
 }

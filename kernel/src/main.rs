@@ -31,6 +31,8 @@ mod interrupt;
 #[cfg(target_os = "none")]
 mod kernel_tests;
 #[cfg(target_os = "none")]
+mod kernel_threads;
+#[cfg(target_os = "none")]
 mod logging;
 #[cfg(target_os = "none")]
 mod memory;
@@ -40,6 +42,8 @@ mod net_tests;
 mod random_tests;
 #[cfg(target_os = "none")]
 mod scheduler;
+#[cfg(target_os = "none")]
+mod thread_tests;
 #[cfg(target_os = "none")]
 mod time;
 #[cfg(target_os = "none")]

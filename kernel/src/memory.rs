@@ -110,6 +110,12 @@ pub(crate) fn init(ram: &MemoryMap) -> Result<MemorySummary, MemoryError> {
     Ok(summary)
 }
 
+/// Whether someone holds the heap's lock (a kernel thread must not be preempted
+/// then: the hub allocates too).
+pub(crate) fn heap_busy() -> bool {
+    HEAP.is_locked()
+}
+
 /// Bytes of heap in use now.
 pub(crate) fn heap_used() -> usize {
     HEAP.lock().used()

@@ -126,6 +126,29 @@ fn fault_at_contract_address(transcript: &Transcript) -> Result<(), String> {
         .ok_or_else(|| "the console report does not name the faulting address".into())
 }
 
+/// A page fault reported in the guard page the test names, and the test passed.
+fn guard_page_fault_reported(transcript: &Transcript) -> Result<(), String> {
+    passed(transcript, "thread_stack_overflow")?;
+    let guard = transcript
+        .metric("thread_guard_page")
+        .ok_or("no `thread_guard_page` metric")?;
+    let faults: Vec<(u8, u64)> = reports(transcript)
+        .iter()
+        .filter_map(|report| match report {
+            Report::Fault {
+                vector, address, ..
+            } => Some((*vector, *address)),
+            _ => None,
+        })
+        .collect();
+    match faults.as_slice() {
+        [(14, address)] if (guard..guard + 4096).contains(address) => Ok(()),
+        other => Err(format!(
+            "fault reports {other:?}, expected one page fault in the guard page {guard:#x}"
+        )),
+    }
+}
+
 fn invalid_opcode_reported(transcript: &Transcript) -> Result<(), String> {
     let reports = reports(transcript);
     if !reports
@@ -548,6 +571,57 @@ pub fn all() -> Vec<SystemTest> {
                 pass("initial_image"),
             )
         },
+        pvh(
+            "thread-ping-pong",
+            "eight kernel threads pass a turn 100,000 times through one mutex and one condition variable, in order",
+            Microvm,
+            Tcg,
+            "test=thread_ping_pong",
+            pass("thread_ping_pong"),
+        ),
+        pvh(
+            "thread-sleep",
+            "kernel threads sleeping or waiting with deadlines wake no earlier than their deadlines, in deadline order",
+            Microvm,
+            Tcg,
+            "test=thread_sleep",
+            pass("thread_sleep"),
+        ),
+        pvh(
+            "thread-interrupt-wake",
+            "the timer interrupt handler wakes a kernel thread waiting on an event, which wakes two more",
+            Microvm,
+            Tcg,
+            "test=thread_interrupt_wake",
+            pass("thread_interrupt_wake"),
+        ),
+        pvh(
+            "thread-tls",
+            "kernel threads with TLS blocks read their own %fs-relative values back after switches and preemptions",
+            Microvm,
+            Tcg,
+            "test=thread_tls",
+            pass("thread_tls"),
+        ),
+        pvh(
+            "thread-fpu",
+            "kernel threads that use SSE keep their XMM registers and MXCSR across switches and preemptions",
+            Microvm,
+            Tcg,
+            "test=thread_fpu",
+            pass("thread_fpu"),
+        ),
+        pvh(
+            "thread-stack-overflow",
+            "a kernel thread that overflows its stack faults on its guard page, is reported and ended; the kernel goes on",
+            Microvm,
+            Tcg,
+            "test=thread_stack_overflow",
+            Expectation::Ends {
+                code: ExitCode::Success,
+                check: guard_page_fault_reported,
+            },
+        ),
         pvh(
             "panic",
             "a panic exits with the failure code and its message",

@@ -160,6 +160,8 @@ pub enum ThreadError {
     JoinSelf,
     /// Another thread already waits for this one's end.
     AlreadyJoined(ThreadId),
+    /// The thread has run already.
+    AlreadyStarted(ThreadId),
 }
 
 impl fmt::Display for ThreadError {
@@ -191,6 +193,7 @@ impl fmt::Display for ThreadError {
             ThreadError::AlreadyJoined(thread) => {
                 write!(f, "another thread already joins {thread}")
             }
+            ThreadError::AlreadyStarted(thread) => write!(f, "{thread} has run already"),
         }
     }
 }
@@ -280,6 +283,20 @@ impl Threads {
         );
         self.ready.push_back(id);
         id
+    }
+
+    /// Removes a thread that never ran: the platform could not give it a stack.
+    pub fn remove_unstarted(&mut self, thread: ThreadId) -> Result<(), ThreadError> {
+        let entry = self
+            .threads
+            .get(&thread)
+            .ok_or(ThreadError::NoSuchThread(thread))?;
+        if entry.runs != 0 || entry.state != ThreadState::Ready {
+            return Err(ThreadError::AlreadyStarted(thread));
+        }
+        self.threads.remove(&thread);
+        self.ready.retain(|ready| *ready != thread);
+        Ok(())
     }
 
     /// The thread that has the CPU, if one has.

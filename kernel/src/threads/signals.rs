@@ -77,12 +77,23 @@ impl InterruptSignals {
     /// Takes every signalled event, clearing them; a signal that lands during the
     /// call is either taken now or left for the next call, never lost.
     pub fn take(&self) -> impl Iterator<Item = EventId> + use<> {
-        let taken: [u64; EVENT_COUNT / 64] =
-            core::array::from_fn(|index| self.words[index].swap(0, Ordering::AcqRel));
-        (0..EVENT_COUNT as u16).filter_map(move |index| {
-            let event = EventId(index);
-            let (word, bit) = event.position();
-            (taken[word] & bit != 0).then_some(event)
+        let taken: [u64; EVENT_COUNT / 64] = core::array::from_fn(|index| {
+            // Reading first keeps the common case (nothing signalled) free of writes.
+            if self.words[index].load(Ordering::Relaxed) == 0 {
+                0
+            } else {
+                self.words[index].swap(0, Ordering::AcqRel)
+            }
+        });
+        taken.into_iter().enumerate().flat_map(|(word, mut bits)| {
+            core::iter::from_fn(move || {
+                if bits == 0 {
+                    return None;
+                }
+                let bit = bits.trailing_zeros();
+                bits &= bits - 1;
+                Some(EventId((word * 64) as u16 + bit as u16))
+            })
         })
     }
 }

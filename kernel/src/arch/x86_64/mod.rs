@@ -13,6 +13,9 @@ mod ioapic;
 mod msi;
 mod paging;
 mod port_io;
+mod thread;
+mod thread_probe;
+mod thread_stack;
 mod tsc;
 mod user;
 
@@ -29,6 +32,14 @@ pub(crate) use ioapic::{DEVICE_VECTOR_BASE, mask_line, route_pci_line, unmask_li
 pub(crate) use msi::{MSI_SLOTS, MSI_VECTOR_BASE, msi_message};
 pub(crate) use paging::{PagingError, build_kernel_page_tables, kernel_image, map_device_memory};
 pub(crate) use port_io::{IoWindow, PortConfigSpace};
+pub(crate) use thread::{
+    ThreadMachineError, ThreadSetup, abandon_thread, create_thread, in_thread, leave_thread,
+    preempt_thread, release_thread, run_thread, running_thread_stack,
+};
+pub(crate) use thread_probe::{
+    TLS_INITIAL_VALUE, ThreadLocals, VectorRegisters, load_vector_registers, read_thread_locals,
+    store_vector_registers, write_thread_locals,
+};
 pub(crate) use tsc::{TscSource, discover_tsc_frequency};
 pub(crate) use user::{
     AddressSpace, MapError, PageRights, SYSCALL_INSTRUCTION_BYTES, SyscallFrame, USER_STACK_TOP,
