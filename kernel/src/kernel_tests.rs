@@ -83,6 +83,7 @@ pub(crate) fn run(test: KernelTest) -> ! {
         KernelTest::ThreadInterruptWake => thread_tests::interrupt_wake().map_err(Failure::Thread),
         KernelTest::ThreadTls => thread_tests::tls().map_err(Failure::Thread),
         KernelTest::ThreadFpu => thread_tests::fpu().map_err(Failure::Thread),
+        KernelTest::ThreadWithProcess => thread_tests::with_process().map_err(Failure::Thread),
         KernelTest::ThreadStackOverflow => thread_tests::stack_overflow().map_err(Failure::Thread),
         KernelTest::Panic => panic!("deliberate panic from the `panic` test"),
         KernelTest::Fail => Err(Failure::Deliberate),

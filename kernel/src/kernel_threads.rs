@@ -413,9 +413,11 @@ pub(crate) fn without_preemption<T>(action: impl FnOnce() -> T) -> T {
 /// interrupt signalled an event. Lock-free: the process scheduler asks it from the
 /// timer interrupt.
 pub(crate) fn want_cpu() -> bool {
-    ANY_READY.load(Ordering::Relaxed)
-        || NEXT_DEADLINE.load(Ordering::Relaxed) <= now().0
-        || SIGNALS.any_pending()
+    if ANY_READY.load(Ordering::Relaxed) || SIGNALS.any_pending() {
+        return true;
+    }
+    let deadline = NEXT_DEADLINE.load(Ordering::Relaxed);
+    deadline != u64::MAX && deadline <= now().0
 }
 
 /// Gives one ready thread a turn, from the hub: it runs until it waits, yields, is

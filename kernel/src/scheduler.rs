@@ -11,6 +11,10 @@
 //! can ever wake them: the kernel reports a deadlock and ends them, rather than
 //! hang.
 //!
+//! Kernel threads (`kernel_threads`) share the CPU: the loop gives a ready thread a
+//! turn before each decision, and a process's slice also ends when a thread wants
+//! the CPU, so a busy thread and a busy process alternate slices.
+//!
 //! Lock order: [`SCHEDULER`] before the process model (`user_mode::SYSTEM`). Both
 //! are taken only with interrupts off: in system calls, in interrupts taken from
 //! ring 3, and in [`run`] inside `without_interrupts`. This module never touches a
@@ -30,7 +34,7 @@ use x86_64::instructions::interrupts;
 
 use crate::arch::{self, AddressSpace, UserContext};
 use crate::user_mode::{self, Ending};
-use crate::{console, memory, time};
+use crate::{console, kernel_threads, memory, time};
 
 /// The most heap the kernel used at any scheduling decision since boot.
 static HEAP_PEAK: AtomicUsize = AtomicUsize::new(0);
@@ -188,9 +192,10 @@ impl Scheduler {
     }
 
     /// Whether the current process should give way: its slice is over and another
-    /// process is ready.
+    /// process or a kernel thread is ready.
     pub(crate) fn slice_over(&self) -> bool {
-        !self.ready.is_empty() && time::ticks().saturating_sub(self.slice_start) >= SLICE_TICKS
+        (!self.ready.is_empty() || kernel_threads::want_cpu())
+            && time::ticks().saturating_sub(self.slice_start) >= SLICE_TICKS
     }
 
     fn off_cpu(&mut self, context: UserContext, state: State) {
@@ -287,6 +292,8 @@ enum Step {
 pub(crate) fn run() -> Vec<Finished> {
     let kernel_root = arch::current_root();
     loop {
+        // Kernel threads take turns with the processes (see `kernel_threads`).
+        kernel_threads::run_turn();
         let step = interrupts::without_interrupts(|| {
             let mut scheduler = SCHEDULER.lock();
             scheduler.release_dying(kernel_root);
@@ -310,6 +317,9 @@ pub(crate) fn run() -> Vec<Finished> {
                 task.state = State::Running;
                 task.space.activate();
                 return Step::Run(task.context);
+            }
+            if kernel_threads::want_cpu() {
+                return Step::Again;
             }
             if deadline.is_none() {
                 deadlock(&mut scheduler);

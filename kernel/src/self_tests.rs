@@ -72,6 +72,8 @@ pub enum KernelTest {
     /// Kernel threads that use SSE keep their XMM registers and MXCSR across
     /// switches and preemptions; others cannot use SSE.
     ThreadFpu,
+    /// A kernel thread that never yields and user processes share the CPU.
+    ThreadWithProcess,
     /// A kernel thread that overflows its stack faults on its guard page, is
     /// reported and ended, and the kernel goes on.
     ThreadStackOverflow,
@@ -83,7 +85,7 @@ pub enum KernelTest {
 
 impl KernelTest {
     /// Every test, in the order `--help` texts list them.
-    pub const ALL: [KernelTest; 28] = [
+    pub const ALL: [KernelTest; 29] = [
         KernelTest::Boot,
         KernelTest::Timer,
         KernelTest::PageFault,
@@ -109,6 +111,7 @@ impl KernelTest {
         KernelTest::ThreadInterruptWake,
         KernelTest::ThreadTls,
         KernelTest::ThreadFpu,
+        KernelTest::ThreadWithProcess,
         KernelTest::ThreadStackOverflow,
         KernelTest::Panic,
         KernelTest::Fail,
@@ -142,6 +145,7 @@ impl KernelTest {
             KernelTest::ThreadInterruptWake => "thread_interrupt_wake",
             KernelTest::ThreadTls => "thread_tls",
             KernelTest::ThreadFpu => "thread_fpu",
+            KernelTest::ThreadWithProcess => "thread_with_process",
             KernelTest::ThreadStackOverflow => "thread_stack_overflow",
             KernelTest::Panic => "panic",
             KernelTest::Fail => "fail",

@@ -612,6 +612,14 @@ pub fn all() -> Vec<SystemTest> {
             pass("thread_fpu"),
         ),
         pvh(
+            "thread-with-process",
+            "a kernel thread that never yields and user processes (spin, hello) all progress on one CPU",
+            Microvm,
+            Tcg,
+            "test=thread_with_process",
+            pass("thread_with_process"),
+        ),
+        pvh(
             "thread-stack-overflow",
             "a kernel thread that overflows its stack faults on its guard page, is reported and ended; the kernel goes on",
             Microvm,

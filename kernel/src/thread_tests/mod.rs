@@ -7,6 +7,7 @@
 //! process that never ends (the harness's deadline).
 
 mod machine;
+mod sharing;
 mod sync;
 
 use core::fmt;
@@ -15,9 +16,12 @@ use ethos_abi::Report;
 use ethos_kernel::threads::{ThreadEnd, ThreadError, ThreadId};
 
 use crate::kernel_threads::{self, KernelThreadError, ThreadOptions};
+use crate::user_mode::Ending;
+use crate::user_tests::UserFailure;
 use crate::{console, time};
 
 pub(crate) use machine::{FpuProblem, TlsProblem, fpu, stack_overflow, tls};
+pub(crate) use sharing::with_process;
 use sync::{PASSES, RING, SLEEPERS};
 pub(crate) use sync::{interrupt_wake, ping_pong, sleep};
 
@@ -60,6 +64,15 @@ pub(crate) enum ThreadTestFailure {
     Fpu {
         thread: usize,
         problem: FpuProblem,
+    },
+    User(UserFailure),
+    Process {
+        program: &'static str,
+        ending: Option<Ending>,
+    },
+    Starved {
+        busy_ticks: u64,
+        preemptions: u64,
     },
     NoOverflow {
         end: ThreadEnd,
@@ -115,6 +128,17 @@ impl fmt::Display for ThreadTestFailure {
             ThreadTestFailure::Fpu { thread, problem } => {
                 write!(f, "FPU thread {thread}: {problem:?}")
             }
+            ThreadTestFailure::User(failure) => write!(f, "{failure}"),
+            ThreadTestFailure::Process { program, ending } => {
+                write!(f, "process `{program}` ended {ending:?}")
+            }
+            ThreadTestFailure::Starved {
+                busy_ticks,
+                preemptions,
+            } => write!(
+                f,
+                "the busy thread ran during only {busy_ticks} ticks while the processes ran ({preemptions} preemptions)"
+            ),
             ThreadTestFailure::NoOverflow { end, guard } => write!(
                 f,
                 "the recursing thread ended {end:?}, not by a page fault in its guard page {guard:#x}"
