@@ -24,7 +24,8 @@
 //! - A thread that overflows its stack faults on its guard page: the fault is
 //!   reported, the thread ends as [`ThreadEnd::Faulted`] and the kernel goes on.
 //!
-//! Lock order: [`THREADS`], then the frame allocator; both only with interrupts off.
+//! Lock order: [`THREADS`], then the frame allocator, then `arch`'s table of thread
+//! machine states; all only with interrupts off.
 //! Interrupt handlers take neither: from an interrupt, only
 //! [`signal_from_interrupt`] and the hooks made for the interrupt path
 //! ([`on_timer_tick`], [`after_kernel_interrupt`], [`kernel_fault`], [`want_cpu`])
