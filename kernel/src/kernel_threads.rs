@@ -280,6 +280,11 @@ pub(crate) fn slot() -> Result<usize, ThreadError> {
     with_policy(|policy| policy.slot())
 }
 
+/// Which wakeup, counting all since boot, last made the calling thread ready.
+pub(crate) fn wakeup_number() -> Option<u64> {
+    with_policy(|policy| policy.wakeup_number())
+}
+
 /// How many times `thread` was given the CPU.
 pub(crate) fn runs(thread: ThreadId) -> Option<u64> {
     with_policy(|policy| policy.runs(thread))

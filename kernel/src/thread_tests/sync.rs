@@ -165,31 +165,73 @@ fn wait_out(kind: usize, deadline: u64) -> Result<(), ThreadError> {
     }
 }
 
+/// The wait channel sleepers wait on until every one has started.
+const START_CHANNEL: u64 = 0x57a7;
+/// How long after the start signal the first deadline may come, at least.
+const START_MARGIN_NANOS: u64 = 20_000_000;
+
 /// `thread_sleep`: threads sleeping, or waiting with a deadline on a condition
 /// variable or a wait channel, each wake at or after their deadline, in deadline
 /// order.
 pub(crate) fn sleep() -> Result<(), ThreadTestFailure> {
-    let start = now() + 5_000_000;
-    let sequence = Arc::new(AtomicUsize::new(0));
+    let start = Arc::new(AtomicU64::new(0));
+    let started = Arc::new(AtomicUsize::new(0));
     let woke_at = Arc::new([const { AtomicU64::new(0) }; SLEEPERS]);
-    let rank = Arc::new([const { AtomicUsize::new(0) }; SLEEPERS]);
+    let wakeup = Arc::new([const { AtomicU64::new(0) }; SLEEPERS]);
     let mut threads = Vec::new();
     for (index, milliseconds) in SLEEP_MS.iter().enumerate() {
-        let deadline = start + milliseconds * 1_000_000;
-        let (sequence, woke_at, rank) = (sequence.clone(), woke_at.clone(), rank.clone());
+        let (start, started, woke_at, wakeup) = (
+            start.clone(),
+            started.clone(),
+            woke_at.clone(),
+            wakeup.clone(),
+        );
         threads.push(spawn(&ThreadOptions::named("sleeper"), move || {
-            if wait_out(index, deadline).is_err() {
+            started.fetch_add(1, Ordering::Release);
+            if kernel_threads::wait_channel(START_CHANNEL, None).is_err() {
                 return 1;
             }
+            let deadline = start.load(Ordering::Acquire) + milliseconds * 1_000_000;
+            if now() >= deadline {
+                // Too slow a machine to test anything: say so rather than pass.
+                return 2;
+            }
+            if wait_out(index, deadline).is_err() {
+                return 3;
+            }
             woke_at[index].store(now(), Ordering::Relaxed);
-            rank[index].store(sequence.fetch_add(1, Ordering::Relaxed), Ordering::Relaxed);
+            // The order the kernel woke them in (not the order they got to run
+            // after: a slow machine may preempt one between its wakeup and here).
+            let Some(number) = kernel_threads::wakeup_number() else {
+                return 4;
+            };
+            wakeup[index].store(number, Ordering::Relaxed);
             0
         })?);
+    }
+    // Every sleeper waits for the start: the deadlines then count from one instant.
+    if !kernel_threads::run_until(
+        || started.load(Ordering::Acquire) == SLEEPERS,
+        PATIENCE_NANOS,
+    ) {
+        return Err(ThreadTestFailure::Lost {
+            what: "the sleepers' start",
+        });
+    }
+    let start = {
+        let at = now() + START_MARGIN_NANOS;
+        start.store(at, Ordering::Release);
+        at
+    };
+    let mut woken = 0;
+    while woken < SLEEPERS {
+        woken += kernel_threads::wake_channel(START_CHANNEL, SLEEPERS);
+        kernel_threads::run_turn();
     }
     for thread in threads.iter().copied() {
         join_clean(thread)?;
     }
-    let mut in_wake_order = [0; SLEEPERS];
+    let mut by_wakeup: Vec<(u64, u64)> = Vec::new();
     let mut latest_lateness = 0;
     for (index, milliseconds) in SLEEP_MS.iter().enumerate() {
         let deadline = start + milliseconds * 1_000_000;
@@ -198,9 +240,14 @@ pub(crate) fn sleep() -> Result<(), ThreadTestFailure> {
             return Err(ThreadTestFailure::EarlyWake { deadline, woke });
         }
         latest_lateness = latest_lateness.max(woke - deadline);
-        in_wake_order[rank[index].load(Ordering::Relaxed)] = *milliseconds;
+        by_wakeup.push((wakeup[index].load(Ordering::Relaxed), *milliseconds));
     }
     metric("thread_sleep_max_lateness", latest_lateness / 1000, "us");
+    by_wakeup.sort_unstable();
+    let mut in_wake_order = [0; SLEEPERS];
+    for (slot, (_, milliseconds)) in in_wake_order.iter_mut().zip(&by_wakeup) {
+        *slot = *milliseconds;
+    }
     if in_wake_order.windows(2).any(|pair| pair[0] > pair[1]) {
         return Err(ThreadTestFailure::WakeOrder {
             deadlines_in_wake_order: in_wake_order,

@@ -210,6 +210,8 @@ struct Thread {
     outcome: WaitOutcome,
     /// How many times it was given the CPU.
     runs: u64,
+    /// Which wakeup (counting every wakeup of every thread) made it ready last.
+    woken_as: u64,
 }
 
 /// A deadline and a sequence number, so equal deadlines wake in the order they were
@@ -231,6 +233,8 @@ pub struct Threads {
     released: Vec<ThreadId>,
     next_id: u64,
     sequence: u64,
+    /// Wakeups so far.
+    wakeups: u64,
 }
 
 impl Default for Threads {
@@ -254,6 +258,7 @@ impl Threads {
             released: Vec::new(),
             next_id: 1,
             sequence: 0,
+            wakeups: 0,
         }
     }
 
@@ -279,6 +284,7 @@ impl Threads {
                 deadline: None,
                 outcome: WaitOutcome::Woken,
                 runs: 0,
+                woken_as: 0,
             },
         );
         self.ready.push_back(id);
@@ -500,6 +506,13 @@ impl Threads {
         self.threads.get(&self.current?).map(|entry| entry.outcome)
     }
 
+    /// The number of the wakeup that last made the current thread ready, counting
+    /// every wakeup of every thread in the order the policy made them: what shows
+    /// the order of wakeups even if the threads then run late.
+    pub fn wakeup_number(&self) -> Option<u64> {
+        self.threads.get(&self.current?).map(|entry| entry.woken_as)
+    }
+
     /// Sets the current thread's slot (rump's `curlwp`).
     pub fn set_slot(&mut self, value: usize) -> Result<(), ThreadError> {
         let thread = self.current_thread()?;
@@ -548,6 +561,8 @@ impl Threads {
         }
         entry.state = ThreadState::Ready;
         entry.outcome = outcome;
+        self.wakeups += 1;
+        entry.woken_as = self.wakeups;
         self.ready.push_back(thread);
     }
 }

@@ -272,12 +272,15 @@ fn sleepers_wake_at_their_deadlines_in_deadline_order() {
     }
     assert_eq!(threads.next_deadline(), Some(at(10)));
     assert_eq!(threads.schedule(at(9)), Ok(None));
-    // Both 10s, in the order they slept.
+    // Both 10s, in the order they slept, numbered in that order.
+    let mut numbers = Vec::new();
     for expected in [ids[1], ids[3]] {
         run_next(&mut threads, at(10), expected);
         assert_eq!(threads.outcome(), Some(WaitOutcome::TimedOut));
+        numbers.push(threads.wakeup_number().unwrap());
         threads.exit_current(ThreadEnd::Returned(0)).unwrap();
     }
+    assert!(numbers[0] < numbers[1]);
     assert_eq!(threads.schedule(at(19)), Ok(None));
     run_next(&mut threads, at(25), ids[2]);
     threads.exit_current(ThreadEnd::Returned(0)).unwrap();

@@ -1,7 +1,7 @@
 //! Instructions the kernel thread tests use to look at per-thread machine state:
 //! two thread-local variables reached `%fs`-relative exactly as C's `__thread`
 //! compiles (local-exec: `sym@tpoff`), the thread pointer at `%fs:0`, and all
-//! sixteen XMM registers and MXCSR.
+//! sixteen XMM registers and MXCSR (through `fxsave64`/`fxrstor64`).
 //!
 //! Each function first checks that the state it touches exists (an FS base, SSE
 //! enabled), so none of them can fault in a context without it.
@@ -89,7 +89,6 @@ pub(crate) struct ThreadLocals {
 
 /// The sixteen XMM registers, each as two words, and MXCSR.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[repr(C, align(16))]
 pub(crate) struct VectorRegisters {
     pub(crate) xmm: [[u64; 2]; 16],
     pub(crate) mxcsr: u32,
@@ -99,37 +98,44 @@ fn sse_enabled() -> bool {
     Cr4::read().contains(Cr4Flags::OSFXSR)
 }
 
+/// The `fxsave64` image the probes go through: every register is read and
+/// written by `fxsave64`/`fxrstor64` alone, which even an instruction emulator
+/// that lacks `ldmxcsr` or `movdqa` (as one KVM configuration does) handles.
+#[repr(C, align(16))]
+struct FxImage([u8; 512]);
+
+const FX_MXCSR: usize = 24;
+const FX_XMM: usize = 160;
+
+/// The current FPU/SSE image; SSE must be on.
+fn save_image() -> FxImage {
+    let mut image = FxImage([0; 512]);
+    // SAFETY: the caller checked SSE is on; the image is 16-byte aligned, 512
+    // bytes, writable.
+    unsafe {
+        core::arch::asm!("fxsave64 [{}]", in(reg) &raw mut image, options(nostack, preserves_flags))
+    };
+    image
+}
+
 /// Loads every XMM register and MXCSR from `values`; false where SSE is off (any
 /// context but a thread created to use the FPU).
 pub(crate) fn load_vector_registers(values: &VectorRegisters) -> bool {
     if !sse_enabled() {
         return false;
     }
-    // SAFETY: SSE is enabled (OSFXSR), `values` is 16-byte aligned and readable;
-    // MXCSR's reserved bits are the caller's to keep clear, which `ldmxcsr` checks
-    // by faulting, as any other kernel bug would.
+    let mut image = save_image();
+    image.0[FX_MXCSR..FX_MXCSR + 4].copy_from_slice(&values.mxcsr.to_le_bytes());
+    for (register, words) in values.xmm.iter().enumerate() {
+        let at = FX_XMM + register * 16;
+        image.0[at..at + 8].copy_from_slice(&words[0].to_le_bytes());
+        image.0[at + 8..at + 16].copy_from_slice(&words[1].to_le_bytes());
+    }
+    // SAFETY: SSE is on and the image came from `fxsave64` with only MXCSR (whose
+    // reserved bits the caller keeps clear; `fxrstor64` faults otherwise, as any
+    // other kernel bug would) and the XMM registers changed.
     unsafe {
-        core::arch::asm!(
-            "movdqa xmm0, [{p}]",
-            "movdqa xmm1, [{p} + 16]",
-            "movdqa xmm2, [{p} + 32]",
-            "movdqa xmm3, [{p} + 48]",
-            "movdqa xmm4, [{p} + 64]",
-            "movdqa xmm5, [{p} + 80]",
-            "movdqa xmm6, [{p} + 96]",
-            "movdqa xmm7, [{p} + 112]",
-            "movdqa xmm8, [{p} + 128]",
-            "movdqa xmm9, [{p} + 144]",
-            "movdqa xmm10, [{p} + 160]",
-            "movdqa xmm11, [{p} + 176]",
-            "movdqa xmm12, [{p} + 192]",
-            "movdqa xmm13, [{p} + 208]",
-            "movdqa xmm14, [{p} + 224]",
-            "movdqa xmm15, [{p} + 240]",
-            "ldmxcsr [{p} + 256]",
-            p = in(reg) values,
-            options(nostack, readonly, preserves_flags),
-        )
+        core::arch::asm!("fxrstor64 [{}]", in(reg) &raw const image, options(nostack, preserves_flags))
     };
     true
 }
@@ -139,33 +145,19 @@ pub(crate) fn store_vector_registers() -> Option<VectorRegisters> {
     if !sse_enabled() {
         return None;
     }
-    let mut values = VectorRegisters {
-        xmm: [[0; 2]; 16],
-        mxcsr: 0,
+    let image = save_image();
+    let word = |at: usize| {
+        let mut bytes = [0; 8];
+        bytes.copy_from_slice(&image.0[at..at + 8]);
+        u64::from_le_bytes(bytes)
     };
-    // SAFETY: SSE is enabled and `values` is 16-byte aligned and writable.
-    unsafe {
-        core::arch::asm!(
-            "movdqa [{p}], xmm0",
-            "movdqa [{p} + 16], xmm1",
-            "movdqa [{p} + 32], xmm2",
-            "movdqa [{p} + 48], xmm3",
-            "movdqa [{p} + 64], xmm4",
-            "movdqa [{p} + 80], xmm5",
-            "movdqa [{p} + 96], xmm6",
-            "movdqa [{p} + 112], xmm7",
-            "movdqa [{p} + 128], xmm8",
-            "movdqa [{p} + 144], xmm9",
-            "movdqa [{p} + 160], xmm10",
-            "movdqa [{p} + 176], xmm11",
-            "movdqa [{p} + 192], xmm12",
-            "movdqa [{p} + 208], xmm13",
-            "movdqa [{p} + 224], xmm14",
-            "movdqa [{p} + 240], xmm15",
-            "stmxcsr [{p} + 256]",
-            p = in(reg) &raw mut values,
-            options(nostack, preserves_flags),
-        )
-    };
-    Some(values)
+    let mut mxcsr = [0; 4];
+    mxcsr.copy_from_slice(&image.0[FX_MXCSR..FX_MXCSR + 4]);
+    Some(VectorRegisters {
+        xmm: core::array::from_fn(|register| {
+            let at = FX_XMM + register * 16;
+            [word(at), word(at + 8)]
+        }),
+        mxcsr: u32::from_le_bytes(mxcsr),
+    })
 }
