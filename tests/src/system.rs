@@ -135,6 +135,29 @@ fn fault_at_contract_address(transcript: &Transcript) -> Result<(), String> {
         .ok_or_else(|| "the console report does not name the faulting address".into())
 }
 
+/// A page fault reported in the guard page the test names, and the test passed.
+fn guard_page_fault_reported(transcript: &Transcript) -> Result<(), String> {
+    passed(transcript, KernelTest::ThreadStackOverflow)?;
+    let guard = transcript
+        .metric("thread_guard_page")
+        .ok_or("no `thread_guard_page` metric")?;
+    let faults: Vec<(u8, u64)> = reports(transcript)
+        .iter()
+        .filter_map(|report| match report {
+            Report::Fault {
+                vector, address, ..
+            } => Some((*vector, *address)),
+            _ => None,
+        })
+        .collect();
+    match faults.as_slice() {
+        [(14, address)] if (guard..guard + 4096).contains(address) => Ok(()),
+        other => Err(format!(
+            "fault reports {other:?}, expected one page fault in the guard page {guard:#x}"
+        )),
+    }
+}
+
 fn invalid_opcode_reported(transcript: &Transcript) -> Result<(), String> {
     let reports = reports(transcript);
     if !reports
@@ -558,6 +581,89 @@ pub fn all() -> Vec<SystemTest> {
                 pass(KernelTest::InitialImage),
             )
         },
+        pvh(
+            "thread-ping-pong",
+            "eight kernel threads pass a turn 100,000 times through one mutex and one condition variable, in order",
+            Microvm,
+            Tcg,
+            run_test(KernelTest::ThreadPingPong, ""),
+            pass(KernelTest::ThreadPingPong),
+        ),
+        pvh(
+            "thread-sleep",
+            "kernel threads sleeping or waiting with deadlines wake no earlier than their deadlines, in deadline order",
+            Microvm,
+            Tcg,
+            run_test(KernelTest::ThreadSleep, ""),
+            pass(KernelTest::ThreadSleep),
+        ),
+        pvh(
+            "thread-interrupt-wake",
+            "the timer interrupt handler wakes a kernel thread waiting on an event, which wakes two more",
+            Microvm,
+            Tcg,
+            run_test(KernelTest::ThreadInterruptWake, ""),
+            pass(KernelTest::ThreadInterruptWake),
+        ),
+        pvh(
+            "thread-tls",
+            "kernel threads with TLS blocks read their own %fs-relative values back after switches and preemptions",
+            Microvm,
+            Tcg,
+            run_test(KernelTest::ThreadTls, ""),
+            pass(KernelTest::ThreadTls),
+        ),
+        pvh(
+            "thread-fpu",
+            "kernel threads that use SSE keep their XMM registers and MXCSR across switches and preemptions",
+            Microvm,
+            Tcg,
+            run_test(KernelTest::ThreadFpu, ""),
+            pass(KernelTest::ThreadFpu),
+        ),
+        pvh(
+            "thread-with-process",
+            "a kernel thread that never yields and user processes (spin, hello) all progress on one CPU",
+            Microvm,
+            Tcg,
+            run_test(KernelTest::ThreadWithProcess, ""),
+            pass(KernelTest::ThreadWithProcess),
+        ),
+        pvh(
+            "thread-tls-kvm",
+            "thread-tls under KVM: FS base and TLS blocks per thread with the hypervisor's MSR handling",
+            Microvm,
+            Kvm,
+            run_test(KernelTest::ThreadTls, ""),
+            pass(KernelTest::ThreadTls),
+        ),
+        pvh(
+            "thread-fpu-kvm",
+            "thread-fpu under KVM: CR0/CR4 and fxsave64/fxrstor64 as the hypervisor runs them",
+            Microvm,
+            Kvm,
+            run_test(KernelTest::ThreadFpu, ""),
+            pass(KernelTest::ThreadFpu),
+        ),
+        pvh(
+            "thread-with-process-kvm",
+            "thread-with-process under KVM: ring-0 preemption and ring-3 processes on one CPU",
+            Microvm,
+            Kvm,
+            run_test(KernelTest::ThreadWithProcess, ""),
+            pass(KernelTest::ThreadWithProcess),
+        ),
+        pvh(
+            "thread-stack-overflow",
+            "a kernel thread that overflows its stack faults on its guard page, is reported and ended; the kernel goes on",
+            Microvm,
+            Tcg,
+            run_test(KernelTest::ThreadStackOverflow, ""),
+            Expectation::Ends {
+                code: ExitCode::Success,
+                check: guard_page_fault_reported,
+            },
+        ),
         pvh(
             "panic",
             "a panic exits with the failure code and its message",

@@ -59,6 +59,25 @@ pub enum KernelTest {
     /// type files, services, grants and init sets it holds, and builds a process
     /// model from it in which every init set's processes can be created.
     InitialImage,
+    /// Eight kernel threads pass a turn around a ring 100,000 times through one
+    /// mutex and one condition variable; every pass in order, counted once.
+    ThreadPingPong,
+    /// Kernel threads sleeping to different deadlines wake at or after them, in
+    /// deadline order.
+    ThreadSleep,
+    /// A kernel thread waiting on an event is woken by the timer interrupt handler.
+    ThreadInterruptWake,
+    /// Kernel threads with TLS blocks read back their own `%fs`-relative values
+    /// after many switches and preemptions.
+    ThreadTls,
+    /// Kernel threads that use SSE keep their XMM registers and MXCSR across
+    /// switches and preemptions; others cannot use SSE.
+    ThreadFpu,
+    /// A kernel thread that never yields and user processes share the CPU.
+    ThreadWithProcess,
+    /// A kernel thread that overflows its stack faults on its guard page, is
+    /// reported and ended, and the kernel goes on.
+    ThreadStackOverflow,
     /// Panics on purpose: the panic path must exit with the failure code.
     Panic,
     /// Fails on purpose: proves the harness reports a failed kernel test as failed.
@@ -67,7 +86,7 @@ pub enum KernelTest {
 
 impl KernelTest {
     /// Every test, in the order `--help` texts list them.
-    pub const ALL: [KernelTest; 22] = [
+    pub const ALL: [KernelTest; 29] = [
         KernelTest::Boot,
         KernelTest::Timer,
         KernelTest::PageFault,
@@ -88,6 +107,13 @@ impl KernelTest {
         KernelTest::UserPointers,
         KernelTest::UserFault,
         KernelTest::InitialImage,
+        KernelTest::ThreadPingPong,
+        KernelTest::ThreadSleep,
+        KernelTest::ThreadInterruptWake,
+        KernelTest::ThreadTls,
+        KernelTest::ThreadFpu,
+        KernelTest::ThreadWithProcess,
+        KernelTest::ThreadStackOverflow,
         KernelTest::Panic,
         KernelTest::Fail,
     ];
@@ -115,6 +141,13 @@ impl KernelTest {
             KernelTest::UserPointers => "user_pointers",
             KernelTest::UserFault => "user_fault",
             KernelTest::InitialImage => "initial_image",
+            KernelTest::ThreadPingPong => "thread_ping_pong",
+            KernelTest::ThreadSleep => "thread_sleep",
+            KernelTest::ThreadInterruptWake => "thread_interrupt_wake",
+            KernelTest::ThreadTls => "thread_tls",
+            KernelTest::ThreadFpu => "thread_fpu",
+            KernelTest::ThreadWithProcess => "thread_with_process",
+            KernelTest::ThreadStackOverflow => "thread_stack_overflow",
             KernelTest::Panic => "panic",
             KernelTest::Fail => "fail",
         }

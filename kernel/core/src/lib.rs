@@ -22,3 +22,4 @@ pub mod process_model;
 pub mod program_image;
 pub mod random;
 pub mod scheduling;
+pub mod threads;

@@ -174,6 +174,12 @@ impl<T> RunQueue<T> {
             && now.saturating_sub(self.slice_start) >= SLICE_TICKS
     }
 
+    /// Whether the current process has run a whole slice by tick `now`, whoever
+    /// else wants the CPU (the platform's own threads, say).
+    pub fn slice_elapsed(&self, now: u64) -> bool {
+        self.current.is_some() && now.saturating_sub(self.slice_start) >= SLICE_TICKS
+    }
+
     fn off_cpu(&mut self, now: u64, state: State) -> Option<&mut T> {
         let process = self.current.take()?;
         let used = now.saturating_sub(self.slice_start);

@@ -26,6 +26,8 @@ mod random_tests;
 #[cfg(target_os = "none")]
 mod runner;
 #[cfg(target_os = "none")]
+mod thread_tests;
+#[cfg(target_os = "none")]
 mod user_tests;
 
 #[cfg(target_os = "none")]

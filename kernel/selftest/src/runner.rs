@@ -9,7 +9,7 @@ use ethos_abi::KernelTest;
 use ethos_abi::report::contract::PAGE_FAULT_ADDRESS;
 use ethos_abi::{ExitCode, Report};
 
-use crate::{driver_tests, net_tests, random_tests, user_tests};
+use crate::{driver_tests, net_tests, random_tests, thread_tests, user_tests};
 use ethos_platform_x86_64::arch::{self, probe};
 use ethos_platform_x86_64::console::{self, LineBuffer};
 use ethos_platform_x86_64::{boot_image, interrupt, memory, time};
@@ -75,6 +75,13 @@ pub fn run(test: KernelTest) -> ! {
         KernelTest::UserPointers => user_tests::pointers().map_err(Failure::User),
         KernelTest::UserFault => user_tests::faults().map_err(Failure::User),
         KernelTest::InitialImage => boot_image::check().map_err(Failure::InitialImage),
+        KernelTest::ThreadPingPong => thread_tests::ping_pong().map_err(Failure::Thread),
+        KernelTest::ThreadSleep => thread_tests::sleep().map_err(Failure::Thread),
+        KernelTest::ThreadInterruptWake => thread_tests::interrupt_wake().map_err(Failure::Thread),
+        KernelTest::ThreadTls => thread_tests::tls().map_err(Failure::Thread),
+        KernelTest::ThreadFpu => thread_tests::fpu().map_err(Failure::Thread),
+        KernelTest::ThreadWithProcess => thread_tests::with_process().map_err(Failure::Thread),
+        KernelTest::ThreadStackOverflow => thread_tests::stack_overflow().map_err(Failure::Thread),
         KernelTest::Panic => panic!("deliberate panic from the `panic` test"),
         KernelTest::Fail => Err(Failure::Deliberate),
     };
@@ -106,6 +113,7 @@ enum Failure {
     Random(random_tests::RandomFailure),
     User(user_tests::UserFailure),
     InitialImage(boot_image::BootImageError),
+    Thread(thread_tests::ThreadTestFailure),
 }
 
 impl fmt::Display for Failure {
@@ -155,6 +163,7 @@ impl fmt::Display for Failure {
             Failure::Random(failure) => write!(f, "{failure}"),
             Failure::User(failure) => write!(f, "{failure}"),
             Failure::InitialImage(error) => write!(f, "{error}"),
+            Failure::Thread(failure) => write!(f, "{failure}"),
         }
     }
 }

@@ -95,7 +95,7 @@ impl fmt::Display for UserFailure {
     }
 }
 
-const USER: &str = "ethos";
+pub(crate) const USER: &str = "ethos";
 
 /// The CPU the `spin` program may use before the timer stops it: one second.
 const SPIN_LIMIT_TICKS: u64 = time::TICK_HZ as u64;
@@ -152,7 +152,7 @@ fn pointers_expected_status() -> i32 {
 }
 
 /// The models' programs: the embedded `hello` (when there) and the assembled ones.
-fn test_model() -> Result<(), UserFailure> {
+pub(crate) fn test_model() -> Result<(), UserFailure> {
     let assembled = [
         ("pointers", probe::pointers_program()),
         ("read_kernel", probe::read_kernel_program()),

@@ -128,6 +128,12 @@ pub fn write_str(text: &str) {
     CONSOLE.lock().write(text.as_bytes());
 }
 
+/// Whether someone holds the console's lock (a kernel thread must not be
+/// preempted then: the hub writes too).
+pub(crate) fn busy() -> bool {
+    CONSOLE.is_locked()
+}
+
 /// The console for a path that cannot wait: a fault or panic that may have struck
 /// while the lock was held. Takes the lock by force and flushes early output.
 pub fn emergency() -> EmergencyConsole {

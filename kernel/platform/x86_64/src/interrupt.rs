@@ -13,7 +13,7 @@ use crate::arch::{
     self, DEVICE_VECTOR_BASE, MSI_SLOTS, MSI_VECTOR_BASE, PIT_VECTOR, SPURIOUS_VECTORS,
     TIMER_VECTOR, TrapFrame,
 };
-use crate::{console, drivers, time, user_mode};
+use crate::{console, drivers, kernel_threads, time, user_mode};
 
 /// Called with the vector and faulting address before an unexpected exception ends
 /// the run; the kernel's self-tests install one to judge the fault they expected.
@@ -44,11 +44,15 @@ pub fn handle(frame: &mut TrapFrame) {
             }
             user_mode::user_fault(frame, address);
         }
+        if vector == PAGE_FAULT {
+            kernel_threads::kernel_fault(frame, Cr2::read_raw());
+        }
         exception(frame);
     }
     match vector as u8 {
         TIMER_VECTOR | PIT_VECTOR => {
             time::tick();
+            kernel_threads::on_timer_tick();
             arch::end_of_interrupt(vector as u8);
         }
         spurious if SPURIOUS_VECTORS.contains(&spurious) => {}
@@ -67,6 +71,8 @@ pub fn handle(frame: &mut TrapFrame) {
     }
     if frame.cs & 3 == 3 {
         user_mode::after_user_interrupt(frame);
+    } else {
+        kernel_threads::after_kernel_interrupt(frame);
     }
 }
 

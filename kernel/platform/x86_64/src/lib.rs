@@ -31,6 +31,8 @@ pub mod init;
 #[cfg(target_os = "none")]
 pub mod interrupt;
 #[cfg(target_os = "none")]
+pub mod kernel_threads;
+#[cfg(target_os = "none")]
 pub mod logging;
 #[cfg(target_os = "none")]
 pub mod memory;

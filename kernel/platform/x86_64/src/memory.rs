@@ -147,6 +147,12 @@ pub fn init(ram: &MemoryMap) -> Result<MemorySummary, MemoryError> {
     Ok(summary)
 }
 
+/// Whether someone holds the heap's lock (a kernel thread must not be preempted
+/// then: the hub allocates too).
+pub(crate) fn heap_busy() -> bool {
+    HEAP.heap.is_locked()
+}
+
 /// Bytes of heap in use now.
 pub fn heap_used() -> usize {
     HEAP.heap.lock().used()

@@ -10,6 +10,10 @@
 //! ever holds a waiting process. When every process waits and no timer is pending,
 //! the kernel reports a deadlock and ends them, rather than hang.
 //!
+//! Kernel threads (`kernel_threads`) share the CPU: the loop gives a ready thread a
+//! turn before each decision, and a process's slice also ends when a thread wants
+//! the CPU, so a busy thread and a busy process alternate slices.
+//!
 //! Lock order: [`SCHEDULER`] before the process model (`processes::SYSTEM`). Both
 //! are taken only with interrupts off: in system calls, in interrupts taken from
 //! ring 3, and in [`run`] inside `without_interrupts`. This module never touches a
@@ -28,7 +32,7 @@ use x86_64::instructions::interrupts;
 
 use crate::arch::{self, AddressSpace, UserContext};
 use crate::processes::{self, Ending};
-use crate::{console, memory, time};
+use crate::{console, kernel_threads, memory, time};
 
 /// One process as the platform knows it: its address space and saved registers.
 pub struct Task {
@@ -147,9 +151,10 @@ impl Scheduler {
     }
 
     /// Whether the current process should give way: its slice is over and another
-    /// process is ready.
+    /// process or a kernel thread is ready.
     pub fn slice_over(&self) -> bool {
-        self.queue.slice_over(time::ticks())
+        let now = time::ticks();
+        self.queue.slice_over(now) || (kernel_threads::want_cpu() && self.queue.slice_elapsed(now))
     }
 
     /// The current process leaves the CPU but stays ready (its slice is over).
@@ -231,6 +236,8 @@ enum Step {
 pub fn run() -> Vec<Finished> {
     let kernel_root = arch::current_root();
     loop {
+        // Kernel threads take turns with the processes (see `kernel_threads`).
+        kernel_threads::run_turn();
         let step = interrupts::without_interrupts(|| {
             let mut scheduler = SCHEDULER.lock();
             scheduler.release_dying(kernel_root);
@@ -239,7 +246,10 @@ pub fn run() -> Vec<Finished> {
                 model.next_deadline()
             })
             .flatten();
-            match scheduler.queue.decide(time::ticks(), deadline.is_some()) {
+            // A ready kernel thread can still wake a process: no process waits in
+            // vain while one is.
+            let wake_possible = deadline.is_some() || kernel_threads::want_cpu();
+            match scheduler.queue.decide(time::ticks(), wake_possible) {
                 Decision::Run(next) => match scheduler.queue.get(next) {
                     Some(task) => {
                         task.space.activate();
@@ -247,6 +257,7 @@ pub fn run() -> Vec<Finished> {
                     }
                     None => Step::Again,
                 },
+                Decision::Wait if kernel_threads::want_cpu() => Step::Again,
                 Decision::Wait => Step::Wait,
                 Decision::Deadlock(waiting) => {
                     deadlock(&mut scheduler, waiting);

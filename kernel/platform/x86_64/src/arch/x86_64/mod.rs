@@ -15,6 +15,10 @@ mod paging;
 mod port_io;
 #[cfg(feature = "selftest-support")]
 pub mod probe;
+mod thread;
+#[cfg(feature = "selftest-support")]
+mod thread_probe;
+mod thread_stack;
 mod tsc;
 mod user;
 
@@ -31,6 +35,15 @@ pub use ioapic::{DEVICE_VECTOR_BASE, mask_line, route_pci_line, unmask_line};
 pub use msi::{MSI_SLOTS, MSI_VECTOR_BASE, msi_message};
 pub use paging::{PagingError, build_kernel_page_tables, kernel_image, map_device_memory};
 pub use port_io::{IoWindow, PortConfigSpace};
+pub use thread::{
+    ThreadMachineError, ThreadSetup, abandon_thread, create_thread, in_thread, leave_thread,
+    preempt_thread, release_thread, run_thread, running_thread_stack,
+};
+#[cfg(feature = "selftest-support")]
+pub use thread_probe::{
+    TLS_INITIAL_VALUE, ThreadLocals, VectorRegisters, load_vector_registers, read_thread_locals,
+    store_vector_registers, write_thread_locals,
+};
 pub use tsc::{TscSource, discover_tsc_frequency};
 pub use user::{
     AddressSpace, MapError, PageRights, SYSCALL_INSTRUCTION_BYTES, SyscallFrame, USER_STACK_TOP,
