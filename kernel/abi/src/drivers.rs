@@ -1,5 +1,6 @@
 //! Contracts between the drivers, the driver kernel tests and the host side that
-//! judges them: the device classes and backends (the matrix's columns), the disk
+//! judges them: the device classes and backends (the matrix's columns) and which
+//! backend serves each class, the disk
 //! pattern the block test writes (the host re-derives it to check the image
 //! file), the UDP echo port, the addresses of two guests on one socket network, and
 //! the addresses of a guest and its host on a tap network.
@@ -7,10 +8,12 @@
 //! Only definitions live here; nothing may allocate or depend on a driver.
 
 /// A class of device the kernel can use.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum DeviceClass {
     /// Ethernet frames.
     Network,
+    /// UDP datagrams: a network stack over a network device.
+    Datagram,
     /// Sectors of a disk.
     Block,
     /// Random bytes from the machine.
@@ -21,21 +24,39 @@ pub enum DeviceClass {
 
 impl DeviceClass {
     /// Every class, in the order the kernel reports them.
-    pub const ALL: [DeviceClass; 4] = [
+    pub const ALL: [DeviceClass; 5] = [
         DeviceClass::Network,
+        DeviceClass::Datagram,
         DeviceClass::Block,
         DeviceClass::Entropy,
         DeviceClass::Console,
     ];
 
-    /// A short lower-case name used in reports and logs.
+    /// A short lower-case name used in reports, logs and image descriptions.
     pub const fn name(self) -> &'static str {
         match self {
             DeviceClass::Network => "network",
+            DeviceClass::Datagram => "datagram",
             DeviceClass::Block => "block",
             DeviceClass::Entropy => "entropy",
             DeviceClass::Console => "console",
         }
+    }
+
+    /// The class's place in [`DeviceClass::ALL`], for tables indexed by class.
+    pub const fn index(self) -> usize {
+        match self {
+            DeviceClass::Network => 0,
+            DeviceClass::Datagram => 1,
+            DeviceClass::Block => 2,
+            DeviceClass::Entropy => 3,
+            DeviceClass::Console => 4,
+        }
+    }
+
+    /// The class with this name, if there is one.
+    pub fn from_name(name: &str) -> Option<DeviceClass> {
+        Self::ALL.into_iter().find(|class| class.name() == name)
     }
 }
 
@@ -59,20 +80,70 @@ impl Backend {
             Backend::Rump => "rump",
         }
     }
-}
 
-impl Backend {
     /// The backend with this name, if there is one.
     pub fn from_name(name: &str) -> Option<Backend> {
         Self::ALL.into_iter().find(|backend| backend.name() == name)
     }
 }
 
-impl DeviceClass {
-    /// The class with this name, if there is one.
-    pub fn from_name(name: &str) -> Option<DeviceClass> {
-        Self::ALL.into_iter().find(|class| class.name() == name)
+/// Which backend serves each device class: what the `[devices]` table of an image
+/// description chooses (packed into the initial image), and what the kernel command
+/// line may override per class. A class nobody chose for is served natively.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BackendChoice {
+    backends: [Backend; DeviceClass::ALL.len()],
+}
+
+impl BackendChoice {
+    /// Every class native.
+    pub const NATIVE: BackendChoice = BackendChoice {
+        backends: [Backend::Native; DeviceClass::ALL.len()],
+    };
+
+    /// The backend chosen for `class`.
+    pub const fn backend(&self, class: DeviceClass) -> Backend {
+        self.backends[class.index()]
     }
+
+    /// Chooses `backend` for `class`.
+    pub fn choose(&mut self, class: DeviceClass, backend: Backend) {
+        self.backends[class.index()] = backend;
+    }
+
+    /// Every class with its backend, in [`DeviceClass::ALL`] order.
+    pub fn iter(&self) -> impl Iterator<Item = (DeviceClass, Backend)> + '_ {
+        DeviceClass::ALL
+            .into_iter()
+            .map(|class| (class, self.backend(class)))
+    }
+}
+
+impl Default for BackendChoice {
+    fn default() -> BackendChoice {
+        BackendChoice::NATIVE
+    }
+}
+
+/// The driver names the kernel reports in its `@ethos device` lines and the
+/// regression matrix expects of each row.
+pub mod driver_name {
+    /// The native virtio network driver.
+    pub const VIRTIO_NET: &str = "virtio-net";
+    /// The native virtio block driver.
+    pub const VIRTIO_BLK: &str = "virtio-blk";
+    /// The native virtio entropy driver.
+    pub const VIRTIO_RNG: &str = "virtio-rng";
+    /// The native datagram stack (`ethos-net`).
+    pub const SMOLTCP: &str = "smoltcp";
+    /// The console on the 16550 UART.
+    pub const UART_16550: &str = "uart-16550";
+    /// The console on the debug port 0xe9 alone.
+    pub const DEBUG_PORT: &str = "debugcon";
+    /// NetBSD's virtio network interface, in a rump kernel.
+    pub const RUMP_VIOIF: &str = "vioif";
+    /// NetBSD's TCP/IP stack, in a rump kernel.
+    pub const RUMP_NETINET: &str = "netinet";
 }
 
 /// The seed the `block` kernel test writes its pattern with.
@@ -159,7 +230,9 @@ pub const NET_SERVING_METRIC: &str = "net_serving";
 
 #[cfg(test)]
 mod tests {
+    extern crate std;
     use super::*;
+    use std::vec::Vec;
 
     #[test]
     fn sectors_differ_and_the_pattern_is_stable() {
@@ -172,6 +245,33 @@ mod tests {
         fill_sector_pattern(BLOCK_PATTERN_SEED, 0, &mut again);
         assert_eq!(first, again);
         assert!(first.iter().any(|&byte| byte != first[0]));
+    }
+
+    #[test]
+    fn names_round_trip_and_index_the_tables() {
+        for (index, class) in DeviceClass::ALL.into_iter().enumerate() {
+            assert_eq!(DeviceClass::from_name(class.name()), Some(class));
+            assert_eq!(class.index(), index);
+        }
+        for backend in Backend::ALL {
+            assert_eq!(Backend::from_name(backend.name()), Some(backend));
+        }
+        assert_eq!(DeviceClass::from_name("Network"), None);
+        assert_eq!(Backend::from_name("netbsd"), None);
+    }
+
+    #[test]
+    fn a_choice_changes_one_class_only() {
+        let mut choice = BackendChoice::default();
+        assert!(choice.iter().all(|(_, backend)| backend == Backend::Native));
+        choice.choose(DeviceClass::Datagram, Backend::Rump);
+        assert_eq!(choice.backend(DeviceClass::Datagram), Backend::Rump);
+        let rump: Vec<_> = choice
+            .iter()
+            .filter(|(_, backend)| *backend == Backend::Rump)
+            .map(|(class, _)| class)
+            .collect();
+        assert_eq!(rump, [DeviceClass::Datagram]);
     }
 
     #[test]

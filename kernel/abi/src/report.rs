@@ -8,6 +8,8 @@
 
 use core::fmt;
 
+use crate::drivers::{Backend, DeviceClass};
+
 /// What every report line starts with.
 pub const PREFIX: &str = "@ethos ";
 
@@ -49,6 +51,13 @@ pub enum Report<'a> {
         value: u64,
         unit: &'a str,
     },
+    /// Which backend and driver serve a device class, one line per served class,
+    /// written at boot before `ready`. A class nothing serves has no line.
+    Device {
+        class: DeviceClass,
+        backend: Backend,
+        driver: &'a str,
+    },
 }
 
 /// Why a line that starts with [`PREFIX`] is not a valid report.
@@ -60,6 +69,8 @@ pub enum ReportError {
     MissingField(&'static str),
     /// A numeric field does not hold a number.
     BadNumber(&'static str),
+    /// A field names no known value (a device class or backend).
+    UnknownName(&'static str),
 }
 
 impl fmt::Display for ReportError {
@@ -68,6 +79,9 @@ impl fmt::Display for ReportError {
             ReportError::UnknownKind => write!(f, "unknown report kind"),
             ReportError::MissingField(name) => write!(f, "report lacks the field `{name}`"),
             ReportError::BadNumber(name) => write!(f, "report field `{name}` is not a number"),
+            ReportError::UnknownName(name) => {
+                write!(f, "report field `{name}` names nothing known")
+            }
         }
     }
 }
@@ -159,6 +173,13 @@ impl<'a> Report<'a> {
                 value: fields.number("value")?,
                 unit: fields.text("unit")?,
             },
+            "device" => Report::Device {
+                class: DeviceClass::from_name(fields.text("class")?)
+                    .ok_or(ReportError::UnknownName("class"))?,
+                backend: Backend::from_name(fields.text("backend")?)
+                    .ok_or(ReportError::UnknownName("backend"))?,
+                driver: fields.text("driver")?,
+            },
             _ => return Err(ReportError::UnknownKind),
         };
         Ok(Some(report))
@@ -204,6 +225,16 @@ impl fmt::Display for Report<'_> {
             Report::Metric { name, value, unit } => {
                 write!(f, "metric name={name} value={value} unit={unit}")
             }
+            Report::Device {
+                class,
+                backend,
+                driver,
+            } => write!(
+                f,
+                "device class={} backend={} driver={driver}",
+                class.name(),
+                backend.name()
+            ),
         }
     }
 }
@@ -257,6 +288,38 @@ mod tests {
             value: 17,
             unit: "count",
         });
+        for class in DeviceClass::ALL {
+            for backend in Backend::ALL {
+                round_trip(Report::Device {
+                    class,
+                    backend,
+                    driver: "virtio-net",
+                });
+            }
+        }
+    }
+
+    #[test]
+    fn device_lines_read_as_written() {
+        assert_eq!(
+            Report::parse("@ethos device class=datagram backend=native driver=smoltcp"),
+            Ok(Some(Report::Device {
+                class: DeviceClass::Datagram,
+                backend: Backend::Native,
+                driver: "smoltcp",
+            }))
+        );
+        assert_eq!(
+            format!(
+                "{}",
+                Report::Device {
+                    class: DeviceClass::Network,
+                    backend: Backend::Rump,
+                    driver: "vioif",
+                }
+            ),
+            "@ethos device class=network backend=rump driver=vioif"
+        );
     }
 
     #[test]
@@ -287,6 +350,18 @@ mod tests {
         assert_eq!(
             Report::parse("@ethos test-fail name=x"),
             Err(ReportError::MissingField("reason"))
+        );
+        assert_eq!(
+            Report::parse("@ethos device class=network backend=native"),
+            Err(ReportError::MissingField("driver"))
+        );
+        assert_eq!(
+            Report::parse("@ethos device class=nic backend=native driver=x"),
+            Err(ReportError::UnknownName("class"))
+        );
+        assert_eq!(
+            Report::parse("@ethos device class=block backend=netbsd driver=x"),
+            Err(ReportError::UnknownName("backend"))
         );
     }
 

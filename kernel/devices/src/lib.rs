@@ -1,5 +1,7 @@
-//! The device classes every backend implements: network, block, entropy, console;
-//! and, in [`block_check`], the conformance checks every backend runs unchanged.
+//! The device classes every backend implements: network, datagram ([`datagram`]),
+//! block, entropy, console; in [`block_check`] and [`datagram_check`], the
+//! conformance checks every backend runs unchanged; and, in [`backends`], which
+//! (class, backend) pairs a kernel can serve.
 //!
 //! A class is a trait with one typed error. Native Rust drivers (virtio) and
 //! rump-backed drivers implement the same traits, so the same kernel tests and the
@@ -12,11 +14,16 @@
 
 extern crate alloc;
 
+pub mod backends;
 pub mod block_check;
+pub mod datagram;
+pub mod datagram_check;
 
 use core::fmt;
 
-pub use ethos_abi::drivers::{Backend, DeviceClass};
+pub use backends::{BackendUnavailable, DriverEntry};
+pub use datagram::{Datagram, DatagramError, DatagramSocket, LinkStatistics, Readiness};
+pub use ethos_abi::drivers::{Backend, BackendChoice, DeviceClass};
 
 /// Why a block request failed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -245,27 +252,18 @@ impl<T: NetworkDevice + ?Sized> NetworkDevice for alloc::boxed::Box<T> {
 /// Which classes a probe found a device for.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Inventory {
-    found: [usize; 4],
+    found: [usize; DeviceClass::ALL.len()],
 }
 
 impl Inventory {
-    fn index(class: DeviceClass) -> usize {
-        match class {
-            DeviceClass::Network => 0,
-            DeviceClass::Block => 1,
-            DeviceClass::Entropy => 2,
-            DeviceClass::Console => 3,
-        }
-    }
-
     /// Counts one more device of `class`.
     pub fn add(&mut self, class: DeviceClass) {
-        self.found[Self::index(class)] += 1;
+        self.found[class.index()] += 1;
     }
 
     /// How many devices of `class` were found.
     pub fn count(&self, class: DeviceClass) -> usize {
-        self.found[Self::index(class)]
+        self.found[class.index()]
     }
 
     /// The classes with no device, in [`DeviceClass::ALL`] order.
@@ -345,6 +343,7 @@ mod tests {
             missing,
             [
                 DeviceClass::Network,
+                DeviceClass::Datagram,
                 DeviceClass::Entropy,
                 DeviceClass::Console
             ]

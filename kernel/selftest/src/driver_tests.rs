@@ -114,10 +114,11 @@ pub(crate) fn devices() -> Result<(), DriverFailure> {
     .ok_or(DriverFailure::NotProbed)?;
     metric("pci_functions", functions, "count");
     metric("pci_config_ecam", ecam, "bool");
-    metric("devices_network", counts[0], "count");
-    metric("devices_block", counts[1], "count");
-    metric("devices_entropy", counts[2], "count");
-    metric("devices_console", counts[3], "count");
+    let count = |class: DeviceClass| counts[class.index()];
+    metric("devices_network", count(DeviceClass::Network), "count");
+    metric("devices_block", count(DeviceClass::Block), "count");
+    metric("devices_entropy", count(DeviceClass::Entropy), "count");
+    metric("devices_console", count(DeviceClass::Console), "count");
     Ok(())
 }
 

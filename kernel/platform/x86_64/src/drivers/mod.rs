@@ -263,7 +263,7 @@ fn transport(
         DeviceClass::Network => &[(0, NET_QUEUE_SIZE as u16), (1, NET_QUEUE_SIZE as u16)],
         DeviceClass::Block => &[(0, BLOCK_QUEUE_SIZE)],
         DeviceClass::Entropy => &[(0, ENTROPY_QUEUE_SIZE)],
-        DeviceClass::Console => &[],
+        DeviceClass::Datagram | DeviceClass::Console => &[],
     };
     for &(queue, driver) in needed {
         let device = legacy.fixed_queue_size(queue);
@@ -327,7 +327,9 @@ fn bind(
             devices.entropy.get_or_insert_with(|| Box::new(device));
             ("virtio-rng", taken)
         }
-        DeviceClass::Console => return Err(BindError::NoUsableTransport),
+        DeviceClass::Datagram | DeviceClass::Console => {
+            return Err(BindError::NoUsableTransport);
+        }
     };
     if let Some(msix) = msix
         && let Err(error) = msix.route_queues()
@@ -416,6 +418,10 @@ pub fn probe() {
             }
             Err(error) => tracing::warn!(%function, %error, "driver did not start"),
         }
+    }
+    // The native datagram stack serves over the network device.
+    if devices.inventory.count(DeviceClass::Network) > 0 {
+        devices.inventory.add(DeviceClass::Datagram);
     }
     for class in devices.inventory.missing() {
         tracing::warn!(
