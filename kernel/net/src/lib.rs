@@ -1,6 +1,7 @@
 //! The native network stack: `smoltcp` over any [`NetworkDevice`], giving the kernel
 //! ARP, IPv4, ICMP echo (answered automatically) and UDP, with static addresses or
-//! an address leased by DHCP.
+//! an address leased by DHCP. UDP is offered only through the device class
+//! [`ethos_devices::Datagram`] (see `datagram.rs`), as every datagram backend offers it.
 //!
 //! Static addresses come from the interface's MAC (see [`NetConfig::for_mac`]), so a
 //! test machine is configured by its QEMU options alone; [`NetStack::with_dhcp`]
@@ -13,6 +14,11 @@
 
 extern crate alloc;
 
+mod datagram;
+
+pub use datagram::DATAGRAM_QUEUE;
+
+use alloc::collections::BTreeMap;
 use alloc::vec;
 use alloc::vec::Vec;
 use core::fmt;
@@ -22,7 +28,7 @@ use ethos_abi::drivers::{
 };
 use smoltcp::iface::{Config, Interface, SocketHandle, SocketSet};
 use smoltcp::phy::{self, DeviceCapabilities, Medium};
-use smoltcp::socket::{dhcpv4, icmp, udp};
+use smoltcp::socket::{dhcpv4, icmp};
 use smoltcp::time::Instant;
 use smoltcp::wire::{
     EthernetAddress, EthernetFrame, EthernetProtocol, HardwareAddress, Icmpv4Message, Icmpv4Packet,
@@ -212,12 +218,10 @@ impl<D: NetworkDevice> phy::Device for Adapter<D> {
     }
 }
 
-/// Why a stack operation failed.
+/// Why a stack operation (other than a datagram's) failed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum NetStackError {
-    /// The port is taken or zero.
-    Bind(u16),
-    /// The socket's send queue is full, or the datagram is larger than it.
+    /// The socket's send queue is full, or the message is larger than it.
     SendQueueFull,
     /// The device failed.
     Device(NetworkError),
@@ -226,16 +230,18 @@ pub enum NetStackError {
 impl fmt::Display for NetStackError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            NetStackError::Bind(port) => write!(f, "cannot bind UDP port {port}"),
             NetStackError::SendQueueFull => write!(f, "the send queue is full"),
             NetStackError::Device(error) => write!(f, "network device: {error}"),
         }
     }
 }
 
-/// A UDP socket of the stack.
+/// A UDP socket the stack handed out: its smoltcp socket and its port.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct UdpHandle(SocketHandle);
+struct UdpSocketEntry {
+    handle: SocketHandle,
+    port: u16,
+}
 
 /// One interface with its sockets.
 pub struct NetStack<D> {
@@ -248,6 +254,10 @@ pub struct NetStack<D> {
     dhcp: Option<SocketHandle>,
     /// Whether `config` holds an address (always, when static).
     configured: bool,
+    /// The datagram sockets, by the number their users hold.
+    udp: BTreeMap<u32, UdpSocketEntry>,
+    /// The number the next datagram socket gets, if it is free.
+    next_udp_socket: u32,
 }
 
 impl<D> fmt::Debug for NetStack<D> {
@@ -309,6 +319,8 @@ impl<D: NetworkDevice> NetStack<D> {
             config: config.unwrap_or(NetConfig::UNCONFIGURED),
             dhcp,
             configured: config.is_some(),
+            udp: BTreeMap::new(),
+            next_udp_socket: 1,
         };
         let socket = stack.sockets.get_mut::<icmp::Socket>(stack.icmp);
         // Binding an unused identifier on a fresh socket cannot fail.
@@ -365,44 +377,6 @@ impl<D: NetworkDevice> NetStack<D> {
         self.config = leased.unwrap_or(NetConfig::UNCONFIGURED);
         apply(&mut self.interface, self.config);
         true
-    }
-
-    /// Opens a UDP socket on `port` with room for `packets` datagrams each way.
-    pub fn udp_bind(&mut self, port: u16, packets: usize) -> Result<UdpHandle, NetStackError> {
-        let buffer = || {
-            udp::PacketBuffer::new(
-                vec![udp::PacketMetadata::EMPTY; packets],
-                vec![0; packets * 1536],
-            )
-        };
-        let mut socket = udp::Socket::new(buffer(), buffer());
-        socket.bind(port).map_err(|_| NetStackError::Bind(port))?;
-        Ok(UdpHandle(self.sockets.add(socket)))
-    }
-
-    /// Queues a datagram; it leaves on the next poll.
-    pub fn udp_send(
-        &mut self,
-        handle: UdpHandle,
-        to: (Ipv4Address, u16),
-        data: &[u8],
-    ) -> Result<(), NetStackError> {
-        let socket = self.sockets.get_mut::<udp::Socket>(handle.0);
-        socket
-            .send_slice(data, (IpAddress::Ipv4(to.0), to.1))
-            .map_err(|_| NetStackError::SendQueueFull)
-    }
-
-    /// Takes one received datagram into `buffer`: its length and sender.
-    pub fn udp_receive(
-        &mut self,
-        handle: UdpHandle,
-        buffer: &mut [u8],
-    ) -> Option<(usize, Ipv4Address, u16)> {
-        let socket = self.sockets.get_mut::<udp::Socket>(handle.0);
-        let (length, metadata) = socket.recv_slice(buffer).ok()?;
-        let IpAddress::Ipv4(address) = metadata.endpoint.addr;
-        Some((length, address, metadata.endpoint.port))
     }
 
     /// Sends an ICMP echo request with `sequence` to `target`.

@@ -1,10 +1,17 @@
 //! Host tests: two stacks on an in-memory wire resolve each other with ARP, answer
-//! pings and exchange UDP datagrams byte-exact; a DHCP interface takes its lease
-//! from a server on the wire.
+//! pings and exchange UDP datagrams byte-exact through the datagram class (its
+//! conformance checks included); a DHCP interface takes its lease from a server on
+//! the wire.
 
 use std::cell::RefCell;
 use std::collections::VecDeque;
+use std::net::SocketAddrV4;
 use std::rc::Rc;
+
+use ethos_devices::datagram_check::{
+    self, DatagramCheckError, EchoClient, EchoProgress, EchoServer,
+};
+use ethos_devices::{Datagram, DatagramError, Readiness};
 
 use super::*;
 
@@ -116,27 +123,26 @@ fn a_tap_mac_gives_the_tap_network_and_never_the_host_address() {
 #[test]
 fn udp_crosses_the_wire_both_ways_byte_exact() {
     let (mut one, mut two) = wire();
-    let socket_one = one.udp_bind(7000, 8).unwrap();
-    let socket_two = two.udp_bind(7000, 8).unwrap();
+    let socket_one = one.bind(7000).unwrap();
+    let socket_two = two.bind(7000).unwrap();
     let mut now = 0;
     let address_two = NetConfig::peer_address(2);
     let address_one = NetConfig::peer_address(1);
     let mut buffer = [0u8; 2048];
     for size in [1usize, 17, 512, 1472] {
         let data: Vec<u8> = (0..size).map(|index| (index * 7 + size) as u8).collect();
-        one.udp_send(socket_one, (address_two, 7000), &data)
+        one.send_to(socket_one, SocketAddrV4::new(address_two, 7000), &data)
             .unwrap();
         run(&mut one, &mut two, &mut now);
-        let (length, from, port) = two.udp_receive(socket_two, &mut buffer).unwrap();
+        let (length, from) = two.receive_from(socket_two, &mut buffer).unwrap().unwrap();
         assert_eq!(
-            (&buffer[..length], from, port),
-            (&data[..], address_one, 7000)
+            (&buffer[..length], from),
+            (&data[..], SocketAddrV4::new(address_one, 7000))
         );
-        two.udp_send(socket_two, (from, port), &buffer[..length])
-            .unwrap();
+        two.send_to(socket_two, from, &buffer[..length]).unwrap();
         run(&mut one, &mut two, &mut now);
-        let (length, from, _) = one.udp_receive(socket_one, &mut buffer).unwrap();
-        assert_eq!((&buffer[..length], from), (&data[..], address_two));
+        let (length, from) = one.receive_from(socket_one, &mut buffer).unwrap().unwrap();
+        assert_eq!((&buffer[..length], *from.ip()), (&data[..], address_two));
     }
     assert!(one.statistics().frames_sent >= 5, "ARP plus four datagrams");
 }
@@ -171,17 +177,17 @@ fn pings_are_answered() {
 fn only_echo_replies_are_counted_as_answers() {
     let (mut one, mut two) = wire();
     let mut now = 0;
-    let socket_one = one.udp_bind(7000, 4).unwrap();
-    let socket_two = two.udp_bind(7000, 4).unwrap();
-    one.udp_send(
+    let socket_one = one.bind(7000).unwrap();
+    let socket_two = two.bind(7000).unwrap();
+    one.send_to(
         socket_one,
-        (NetConfig::peer_address(2), 7000),
+        SocketAddrV4::new(NetConfig::peer_address(2), 7000),
         b"not a ping",
     )
     .unwrap();
     run(&mut one, &mut two, &mut now);
     let mut buffer = [0u8; 64];
-    assert!(two.udp_receive(socket_two, &mut buffer).is_some());
+    assert!(two.receive_from(socket_two, &mut buffer).unwrap().is_some());
     assert_eq!(one.statistics().echo_replies_sent, 0);
     assert_eq!(two.statistics().echo_replies_sent, 0);
     assert!(!is_icmp_echo_reply(&[]));
@@ -192,13 +198,160 @@ fn only_echo_replies_are_counted_as_answers() {
 fn a_device_that_refuses_frames_is_counted_not_fatal() {
     let (mut one, mut two) = wire();
     one.device().broken = true;
-    let socket = one.udp_bind(7000, 4).unwrap();
-    one.udp_send(socket, (NetConfig::peer_address(2), 7000), b"lost")
-        .unwrap();
+    let socket = one.bind(7000).unwrap();
+    one.send_to(
+        socket,
+        SocketAddrV4::new(NetConfig::peer_address(2), 7000),
+        b"lost",
+    )
+    .unwrap();
     let mut now = 0;
     run(&mut one, &mut two, &mut now);
     assert!(one.statistics().send_errors > 0);
     assert_eq!(one.statistics().frames_sent, 0);
+}
+
+#[test]
+fn the_native_stack_keeps_the_socket_rules() {
+    let (mut one, _two) = wire();
+    assert_eq!(datagram_check::check_socket_rules(&mut one, 7000), Ok(()));
+    assert_eq!(one.max_datagram_length(), 1472);
+    assert_eq!(one.local_address(), Some(NetConfig::peer_address(1)));
+    // The checked socket is closed again: its port binds, nothing else is open.
+    assert!(one.bind(7000).is_ok());
+    assert_eq!(one.udp.len(), 1);
+}
+
+/// Runs an echo client on stack one against an echo server on stack two until the
+/// client finishes or fails; then stops the server. Returns the client's outcome
+/// and the server's summary, if the stop datagram ended it.
+fn echo_across_the_wire(
+    one: &mut NetStack<WireEnd>,
+    two: &mut NetStack<WireEnd>,
+    count: u32,
+) -> (
+    Result<datagram_check::EchoSummary, DatagramCheckError>,
+    Option<datagram_check::EchoSummary>,
+) {
+    let mut server = EchoServer::bind(two, ethos_abi::drivers::UDP_ECHO_PORT).unwrap();
+    let peer = SocketAddrV4::new(
+        NetConfig::peer_address(2),
+        ethos_abi::drivers::UDP_ECHO_PORT,
+    );
+    let mut client = EchoClient::bind(one, 7001, peer, count).unwrap();
+    let mut now = 0;
+    let outcome = loop {
+        now += 1;
+        match client.step(one, now) {
+            Ok(EchoProgress::Going) => {}
+            Ok(EchoProgress::Finished(summary)) => break Ok(summary),
+            Err(error) => break Err(error),
+        }
+        assert_eq!(server.serve(two, now), Ok(EchoProgress::Going));
+    };
+    let mut stopped = None;
+    if outcome.is_ok() {
+        client.stop(one, now).unwrap();
+        for _ in 0..8 {
+            now += 1;
+            if let Ok(EchoProgress::Finished(summary)) = server.serve(two, now) {
+                stopped = Some(summary);
+                break;
+            }
+        }
+    }
+    (outcome, stopped)
+}
+
+#[test]
+fn the_echo_check_passes_across_the_wire() {
+    let (mut one, mut two) = wire();
+    let (client, server) = echo_across_the_wire(&mut one, &mut two, 200);
+    let client = client.unwrap();
+    assert_eq!(client.datagrams, 200);
+    let expected: u64 = (0..200)
+        .map(|index| datagram_check::echo_payload(index, 1472).len() as u64)
+        .sum();
+    assert_eq!(client.bytes, expected);
+    let server = server.expect("the stop datagram ended the server");
+    assert_eq!((server.datagrams, server.bytes), (200, expected));
+    // The client may resend while ARP resolves; every resend was answered too.
+    assert_eq!(server.datagrams, client.datagrams + client.dropped);
+}
+
+#[test]
+fn a_device_that_drops_every_frame_fails_the_echo_check() {
+    let (mut one, mut two) = wire();
+    two.device().broken = true;
+    let (client, server) = echo_across_the_wire(&mut one, &mut two, 3);
+    assert!(
+        matches!(client, Err(DatagramCheckError::NoEcho { index: 0, .. })),
+        "{client:?}"
+    );
+    assert_eq!(server, None);
+}
+
+#[test]
+fn a_datagram_longer_than_the_buffer_stays_queued() {
+    let (mut one, mut two) = wire();
+    let sender = one.bind(7000).unwrap();
+    let receiver = two.bind(7000).unwrap();
+    assert_eq!(
+        two.readiness(receiver),
+        Ok(Readiness {
+            receive: false,
+            send: true
+        })
+    );
+    one.send_to(
+        sender,
+        SocketAddrV4::new(NetConfig::peer_address(2), 7000),
+        &[0x42; 300],
+    )
+    .unwrap();
+    let mut now = 0;
+    run(&mut one, &mut two, &mut now);
+    assert!(two.readiness(receiver).unwrap().receive);
+    let mut short = [0u8; 100];
+    assert_eq!(
+        two.receive_from(receiver, &mut short),
+        Err(DatagramError::BufferTooSmall {
+            length: 300,
+            capacity: 100
+        })
+    );
+    let mut long = [0u8; 1500];
+    let (length, from) = two.receive_from(receiver, &mut long).unwrap().unwrap();
+    assert_eq!(
+        (length, from),
+        (300, SocketAddrV4::new(NetConfig::peer_address(1), 7000))
+    );
+    assert!(long[..300].iter().all(|byte| *byte == 0x42));
+    assert!(!two.readiness(receiver).unwrap().receive);
+    assert_eq!(two.receive_from(receiver, &mut long), Ok(None));
+}
+
+#[test]
+fn the_poll_hook_asks_for_a_poll_while_a_datagram_waits_to_leave() {
+    let (mut one, _two) = wire();
+    let socket = one.bind(7000).unwrap();
+    one.send_to(
+        socket,
+        SocketAddrV4::new(NetConfig::peer_address(2), 7000),
+        b"soon",
+    )
+    .unwrap();
+    assert_eq!(one.poll_delay(5), Some(0));
+    Datagram::poll(&mut one, 5);
+    assert_eq!(
+        Datagram::statistics(&one).frames_sent,
+        1,
+        "no ARP request left"
+    );
+    // Nobody answers the ARP request: the datagram waits, and the hook names the
+    // time of the next try rather than asking for a poll at once.
+    let delay = one.poll_delay(5);
+    assert!(delay.is_some_and(|delay| delay > 0), "{delay:?}");
 }
 
 mod dhcp {
@@ -345,6 +498,16 @@ mod dhcp {
             stack.poll(now);
         }
         assert!(!stack.is_configured());
+        // Without an address, nothing can be sent.
+        assert_eq!(stack.local_address(), None);
+        // The DHCP client holds its port.
+        assert_eq!(stack.bind(68), Err(DatagramError::PortInUse(68)));
+        let socket = stack.bind(7000).unwrap();
+        let to = SocketAddrV4::new(Ipv4Address::new(10, 0, 2, 2), 7000);
+        assert_eq!(
+            stack.send_to(socket, to, b"too early"),
+            Err(DatagramError::Unaddressable(to))
+        );
         assert!(stack.statistics().frames_sent >= 1, "no DISCOVER was sent");
     }
 }

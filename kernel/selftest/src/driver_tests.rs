@@ -10,6 +10,7 @@ use core::fmt;
 use ethos_abi::Report;
 use ethos_abi::drivers::BLOCK_PATTERN_SEED;
 use ethos_devices::block_check::{self, BlockCheckError, CHUNK_BYTES};
+use ethos_devices::datagram_check::DatagramCheckError;
 use ethos_devices::{BlockError, DeviceClass, EntropyError};
 
 use ethos_platform_x86_64::{arch, console, drivers, time};
@@ -27,6 +28,7 @@ pub(crate) enum DriverFailure {
     Entropy(EntropyError),
     EntropyConstant,
     Network(&'static str),
+    Datagram(DatagramCheckError),
     Timeout { what: &'static str, seconds: u64 },
     TooFewEchoesAnswered { answered: u64, wanted: u64 },
 }
@@ -66,6 +68,7 @@ impl fmt::Display for DriverFailure {
                 write!(f, "4096 entropy bytes took fewer than 128 distinct values")
             }
             DriverFailure::Network(what) => write!(f, "network: {what}"),
+            DriverFailure::Datagram(error) => write!(f, "datagram: {error}"),
             DriverFailure::Timeout { what, seconds } => {
                 write!(f, "{what} did not happen within {seconds} s")
             }

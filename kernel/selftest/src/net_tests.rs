@@ -1,16 +1,21 @@
-//! Kernel tests of the native network stack over whatever network device the probe
-//! bound: ICMP echo, a UDP echo service for a host process, UDP between two guests
-//! on one socket network, and serving the host's pings on a tap network.
+//! Kernel tests of the network over whatever network device the probe bound: ICMP
+//! echo, a UDP echo service for a host process, UDP between two guests on one socket
+//! network, and serving the host's pings on a tap network.
 //!
-//! Every loop here is bounded in time; a test that waits too long fails.
+//! Every datagram goes through the device class [`Datagram`]; the UDP echo service
+//! is the class's conformance check ([`datagram_check`]), so it judges any backend
+//! the same way. Every loop here is bounded in time; a test that waits too long
+//! fails.
 
 use alloc::boxed::Box;
 use alloc::vec;
+use core::net::SocketAddrV4;
 
 use ethos_abi::drivers::{
     HOST_PING_COUNT, NET_SERVING_METRIC, PEER_UDP_PORT, UDP_ECHO_PORT, UDP_ECHO_STOP,
 };
-use ethos_devices::{DeviceClass, NetworkDevice};
+use ethos_devices::datagram_check::{self, EchoProgress, EchoServer};
+use ethos_devices::{Datagram, DeviceClass, NetworkDevice};
 use ethos_net::{NetConfig, NetStack};
 use smoltcp::wire::Ipv4Address;
 
@@ -33,7 +38,12 @@ fn stack() -> Result<Stack, DriverFailure> {
 }
 
 fn report_statistics(stack: &Stack) {
-    let statistics = stack.statistics();
+    report_link_statistics(stack);
+}
+
+/// What crossed the interface under a datagram service, and the device interrupts.
+fn report_link_statistics(service: &dyn Datagram) {
+    let statistics = service.statistics();
     metric("frames_received", statistics.frames_received, "count");
     metric("frames_sent", statistics.frames_sent, "count");
     metric("send_errors", statistics.send_errors, "count");
@@ -167,49 +177,41 @@ pub(crate) fn ping() -> Result<(), DriverFailure> {
     ping_then_keep_answering(&mut stack, target, 10)
 }
 
-/// Echoes every datagram to the echo port back to its sender, byte for byte, until
-/// the stop datagram arrives (at most ten minutes).
+/// A free port the socket rules are checked on before the echo service starts.
+const SOCKET_RULES_PORT: u16 = 7999;
+
+/// Checks the datagram service's socket rules, then echoes every datagram to the
+/// echo port back to its sender, byte for byte, until the stop datagram arrives (at
+/// most ten minutes).
 pub(crate) fn udp_echo() -> Result<(), DriverFailure> {
     const LIMIT_S: u64 = 600;
     let mut stack = stack()?;
-    let socket = stack
-        .udp_bind(UDP_ECHO_PORT, 64)
-        .map_err(|_| DriverFailure::Network("cannot bind the echo port"))?;
+    let service: &mut dyn Datagram = &mut stack;
+    datagram_check::check_socket_rules(service, SOCKET_RULES_PORT)
+        .map_err(DriverFailure::Datagram)?;
+    let mut server = EchoServer::bind(service, UDP_ECHO_PORT).map_err(DriverFailure::Datagram)?;
     tracing::info!(port = UDP_ECHO_PORT, "UDP echo listening");
-    ethos_platform_x86_64::console::report(ethos_abi::Report::Metric {
-        name: "udp_echo_listening",
-        value: u64::from(UDP_ECHO_PORT),
-        unit: "port",
-    });
+    metric("udp_echo_listening", u64::from(UDP_ECHO_PORT), "port");
     let deadline = now_ms() + LIMIT_S * 1000;
-    let mut buffer = vec![0u8; 2048];
-    let (mut datagrams, mut bytes) = (0u64, 0u64);
     loop {
-        stack.poll(now_ms());
-        while let Some((length, from, port)) = stack.udp_receive(socket, &mut buffer) {
-            if &buffer[..length] == UDP_ECHO_STOP {
-                stack.poll(now_ms());
-                metric("udp_echoed", datagrams, "count");
-                metric("udp_echoed_bytes", bytes, "bytes");
-                report_statistics(&stack);
+        match server
+            .serve(service, now_ms())
+            .map_err(DriverFailure::Datagram)?
+        {
+            EchoProgress::Finished(summary) => {
+                metric("udp_echoed", summary.datagrams, "count");
+                metric("udp_echoed_bytes", summary.bytes, "bytes");
+                metric("udp_echo_dropped", summary.dropped, "count");
+                report_link_statistics(service);
                 return Ok(());
             }
-            // A full send queue drops the echo, as a busy host would; the sender
-            // sees the loss and the test on the host fails.
-            if stack
-                .udp_send(socket, (from, port), &buffer[..length])
-                .is_ok()
-            {
-                datagrams += 1;
-                bytes += length as u64;
+            EchoProgress::Going if now_ms() > deadline => {
+                return Err(DriverFailure::Timeout {
+                    what: "the UDP echo stop datagram",
+                    seconds: LIMIT_S,
+                });
             }
-            stack.poll(now_ms());
-        }
-        if now_ms() > deadline {
-            return Err(DriverFailure::Timeout {
-                what: "the UDP echo stop datagram",
-                seconds: LIMIT_S,
-            });
+            EchoProgress::Going => {}
         }
     }
 }
@@ -229,7 +231,7 @@ pub(crate) fn peer() -> Result<(), DriverFailure> {
     }
     let other = NetConfig::peer_address(if own_number == 1 { 2 } else { 1 });
     let socket = stack
-        .udp_bind(PEER_UDP_PORT, 64)
+        .bind(PEER_UDP_PORT)
         .map_err(|_| DriverFailure::Network("cannot bind the peer port"))?;
     let deadline = now_ms() + LIMIT_S * 1000;
     let mut received = vec![false; COUNT as usize];
@@ -255,15 +257,15 @@ pub(crate) fn peer() -> Result<(), DriverFailure> {
                 *byte = (index as u8) ^ (next as u8);
             }
             if stack
-                .udp_send(socket, (other, PEER_UDP_PORT), &datagram)
+                .send_to(socket, SocketAddrV4::new(other, PEER_UDP_PORT), &datagram)
                 .is_ok()
             {
                 next = (next + 1) % COUNT;
             }
         }
         stack.poll(now);
-        while let Some((length, from, _)) = stack.udp_receive(socket, &mut buffer) {
-            if from != other || length != 64 {
+        while let Ok(Some((length, from))) = stack.receive_from(socket, &mut buffer) {
+            if *from.ip() != other || length != 64 {
                 continue;
             }
             let sequence = u16::from_le_bytes([buffer[1], buffer[2]]);
@@ -299,7 +301,7 @@ pub(crate) fn serve() -> Result<(), DriverFailure> {
     const LIMIT_S: u64 = 90;
     let mut stack = stack()?;
     let socket = stack
-        .udp_bind(UDP_ECHO_PORT, 8)
+        .bind(UDP_ECHO_PORT)
         .map_err(|_| DriverFailure::Network("cannot bind the echo port"))?;
     let address = stack.config().address;
     tracing::info!(%address, "serving ICMP echo until the stop datagram");
@@ -313,7 +315,7 @@ pub(crate) fn serve() -> Result<(), DriverFailure> {
     let mut stopped = false;
     while !stopped && now_ms() < deadline {
         stack.poll(now_ms());
-        while let Some((length, from, _)) = stack.udp_receive(socket, &mut buffer) {
+        while let Ok(Some((length, from))) = stack.receive_from(socket, &mut buffer) {
             if &buffer[..length] == UDP_ECHO_STOP {
                 tracing::info!(%from, "stop datagram received");
                 stopped = true;
