@@ -7,6 +7,7 @@ use std::ops::Range;
 use std::path::{Path, PathBuf};
 
 use ethos_abi::LabelRights;
+use ethos_abi::drivers::{Backend, BackendChoice, DeviceClass};
 use ethos_core::initial_image::{Counts, ETN_EXTENSION, EntryPath};
 use serde::Deserialize;
 use toml::Spanned;
@@ -109,6 +110,10 @@ pub struct Description {
     pub grant: Vec<Spanned<GrantEntry>>,
     #[serde(default)]
     pub init: BTreeMap<String, Spanned<InitEntry>>,
+    /// `[devices]`: the backend that serves each device class, by name
+    /// (`network = "native"`); a class not named is served natively.
+    #[serde(default)]
+    pub devices: BTreeMap<Spanned<String>, Spanned<String>>,
 }
 
 /// A description read from its file, with what is needed to report on it.
@@ -264,6 +269,31 @@ impl LoadedDescription {
                 }
             }
         }
+        for (class, backend) in &description.devices {
+            if DeviceClass::from_name(class.get_ref()).is_none() {
+                let known: Vec<_> = DeviceClass::ALL.iter().map(|class| class.name()).collect();
+                return Err(self.error(
+                    class.span(),
+                    format!(
+                        "[devices]: unknown device class `{}` (the classes are {})",
+                        class.get_ref(),
+                        known.join(", ")
+                    ),
+                ));
+            }
+            if Backend::from_name(backend.get_ref()).is_none() {
+                let known: Vec<_> = Backend::ALL.iter().map(|backend| backend.name()).collect();
+                return Err(self.error(
+                    backend.span(),
+                    format!(
+                        "[devices] {}: unknown backend {:?} (the backends are {})",
+                        class.get_ref(),
+                        backend.get_ref(),
+                        known.join(", ")
+                    ),
+                ));
+            }
+        }
         for (set, entry) in &description.init {
             for process in &entry.get_ref().processes {
                 let at =
@@ -300,6 +330,21 @@ impl LoadedDescription {
                 (program.package.clone(), program.binary().to_string())
             })
             .collect()
+    }
+
+    /// The backend of every device class: as `[devices]` names it, else native.
+    /// Names the check refused are left out (a checked description has none).
+    pub fn backend_choice(&self) -> BackendChoice {
+        let mut choice = BackendChoice::NATIVE;
+        for (class, backend) in &self.description.devices {
+            if let (Some(class), Some(backend)) = (
+                DeviceClass::from_name(class.get_ref()),
+                Backend::from_name(backend.get_ref()),
+            ) {
+                choice.choose(class, backend);
+            }
+        }
+        choice
     }
 
     /// What the description declares, counted as the kernel counts the image.
@@ -383,6 +428,16 @@ processes = [{ user = "alice", program = "hello" }]
         let counts = loaded.counts();
         assert!(counts.users > 0 && counts.programs > 0 && counts.services > 0);
         assert!(loaded.description.init.contains_key("default"));
+        // This kernel links no rump kernel: the image it boots must not ask for one.
+        assert_eq!(loaded.backend_choice(), BackendChoice::NATIVE);
+        assert!(
+            DeviceClass::ALL.iter().all(|class| loaded
+                .description
+                .devices
+                .keys()
+                .any(|named| named.get_ref() == class.name())),
+            "the workspace image names the backend of every class"
+        );
         assert!(
             loaded
                 .packages()
@@ -404,6 +459,22 @@ processes = [{ user = "alice", program = "hello" }]
                 grants: 1,
                 init_sets: 1,
             }
+        );
+    }
+
+    #[test]
+    fn a_devices_table_chooses_backends() {
+        let loaded = parsed(&format!(
+            "{GOOD}\n[devices]\nnetwork = \"rump\"\ndatagram = \"rump\"\nblock = \"native\"\n"
+        ))
+        .unwrap();
+        let mut expected = BackendChoice::NATIVE;
+        expected.choose(DeviceClass::Network, Backend::Rump);
+        expected.choose(DeviceClass::Datagram, Backend::Rump);
+        assert_eq!(loaded.backend_choice(), expected);
+        assert_eq!(
+            parsed(GOOD).unwrap().backend_choice(),
+            BackendChoice::NATIVE
         );
     }
 
@@ -459,6 +530,20 @@ processes = [{ user = "alice", program = "hello" }]
             (
                 GOOD.replace("[[program]]", "[[program]\n"),
                 "image.toml:7:11: unclosed array table, expected `]`",
+            ),
+            (
+                format!("{GOOD}\n[devices]\nnetwork = \"native\"\nnic = \"rump\"\n"),
+                "image.toml:23:1: [devices]: unknown device class `nic` (the classes are \
+                 network, datagram, block, entropy, console)",
+            ),
+            (
+                format!("{GOOD}\n[devices]\nblock = \"netbsd\"\n"),
+                "image.toml:22:9: [devices] block: unknown backend \"netbsd\" (the backends \
+                 are native, rump)",
+            ),
+            (
+                format!("{GOOD}\n[devices]\nblock = 1\n"),
+                "image.toml:22:9: invalid type: integer `1`, expected a string",
             ),
         ];
         for (text, expected) in cases {

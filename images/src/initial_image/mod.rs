@@ -13,9 +13,9 @@ use std::fmt::Write as _;
 use std::path::Path;
 
 use ethos_core::initial_image::{
-    self, EntryPath, GrantRecord, ImageContents, InitProcessRecord, InitSetRecord, LabelRecord,
-    LabelsRecord, PolicyRecord, PrincipalRecord, ProgramMatchRecord, ServiceRecord, ServicesRecord,
-    UserRecord,
+    self, DeviceBackendRecord, DevicesRecord, EntryPath, GrantRecord, ImageContents,
+    InitProcessRecord, InitSetRecord, LabelRecord, LabelsRecord, PolicyRecord, PrincipalRecord,
+    ProgramMatchRecord, ServiceRecord, ServicesRecord, UserRecord,
 };
 use ethos_core::process_model::identity::ProgramId;
 
@@ -127,6 +127,17 @@ impl LoadedDescription {
                     (name.clone(), InitSetRecord { processes })
                 })
                 .collect(),
+            // Every class, named or not: the image says what serves each.
+            devices: DevicesRecord {
+                backends: self
+                    .backend_choice()
+                    .iter()
+                    .map(|(class, backend)| DeviceBackendRecord {
+                        class: class.name().to_string(),
+                        backend: backend.name().to_string(),
+                    })
+                    .collect(),
+            },
         };
         let bytes = initial_image::write(&contents).map_err(|error| XtaskError::Description {
             path: self.path.clone(),
@@ -234,6 +245,12 @@ pub fn list(path: &Path, bytes: &[u8]) -> Result<Vec<String>, XtaskError> {
         ));
     }
     lines.push(format!("policy: {} grants", image.counts.grants));
+    let backends: Vec<_> = image
+        .backends
+        .iter()
+        .map(|(class, backend)| format!("{} {}", class.name(), backend.name()))
+        .collect();
+    lines.push(format!("devices: {}", backends.join(", ")));
     for (set, processes) in &image.init_sets {
         let processes: Vec<_> = processes
             .iter()
@@ -273,5 +290,13 @@ mod tests {
                 .iter()
                 .any(|line| line.starts_with("service echo: type "))
         );
+        assert!(
+            lines.contains(
+                &"devices: network native, datagram native, block native, entropy native, \
+              console native"
+                    .to_string()
+            )
+        );
+        assert_eq!(image.backends, loaded.backend_choice());
     }
 }

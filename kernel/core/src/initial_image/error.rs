@@ -5,6 +5,7 @@ use alloc::string::String;
 use core::fmt;
 
 use ethos_abi::LabelRights;
+use ethos_abi::drivers::{Backend, DeviceClass};
 use ethos_typesys::etn::ParseError;
 use ethos_typesys::graph::GraphError;
 use ethos_typesys::wire::WireError;
@@ -123,6 +124,17 @@ pub enum ImageError {
     DuplicateLabel(String),
     /// A program has no label.
     MissingLabel(String),
+    /// `devices` names a class that does not exist.
+    UnknownDeviceClass(String),
+    /// `devices` names a backend that does not exist.
+    UnknownBackend {
+        /// The class it is chosen for.
+        class: String,
+        /// The backend as written.
+        backend: String,
+    },
+    /// `devices` chooses twice for one class.
+    DuplicateDeviceClass(String),
 }
 
 impl fmt::Display for ImageError {
@@ -140,7 +152,7 @@ impl fmt::Display for ImageError {
             ImageError::UnknownEntry(path) => write!(
                 formatter,
                 "entry `{path}` is none of programs/NAME, types/NAME.etn, users/NAME, \
-                 init/NAME, labels, policy, services"
+                 init/NAME, labels, policy, services, devices"
             ),
             ImageError::DuplicateEntry(path) => write!(formatter, "entry `{path}` appears twice"),
             ImageError::MissingEntry(path) => write!(formatter, "the image has no `{path}` entry"),
@@ -217,6 +229,32 @@ impl fmt::Display for ImageError {
             ImageError::MissingLabel(path) => {
                 write!(formatter, "entry `labels` gives no label for `{path}`")
             }
+            ImageError::UnknownDeviceClass(class) => {
+                write!(
+                    formatter,
+                    "entry `devices` names device class {class:?}; the classes are"
+                )?;
+                for (index, class) in DeviceClass::ALL.iter().enumerate() {
+                    let separator = if index == 0 { " " } else { ", " };
+                    write!(formatter, "{separator}{}", class.name())?;
+                }
+                Ok(())
+            }
+            ImageError::UnknownBackend { class, backend } => {
+                write!(
+                    formatter,
+                    "entry `devices` chooses backend {backend:?} for `{class}`; the backends are"
+                )?;
+                for (index, backend) in Backend::ALL.iter().enumerate() {
+                    let separator = if index == 0 { " " } else { ", " };
+                    write!(formatter, "{separator}{}", backend.name())?;
+                }
+                Ok(())
+            }
+            ImageError::DuplicateDeviceClass(class) => write!(
+                formatter,
+                "entry `devices` chooses a backend for `{class}` twice"
+            ),
         }
     }
 }

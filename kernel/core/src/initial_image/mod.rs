@@ -15,10 +15,12 @@
 //! | `policy` | a [`PolicyRecord`] |
 //! | `services` | a [`ServicesRecord`]; each names its type by an ETN type name |
 //! | `init/NAME` | an [`InitSetRecord`]: the processes the init set `NAME` starts |
+//! | `devices` | a [`DevicesRecord`]: the backend that serves each device class |
 //!
 //! Records are ETE values ([`ethos_typesys::wire`]) of the types in
-//! [`RECORD_TYPES`]. `labels`, `policy` and `services` must be present; the others may
-//! be absent or many.
+//! [`RECORD_TYPES`]. `labels`, `policy`, `services` and `devices` must be present;
+//! the others may be absent or many. [`read_backend_choice`] reads `devices` alone,
+//! for the boot, which must not pay for checking (and hashing) everything else.
 //!
 //! [`read`] checks everything before the kernel uses any of it: every name, every
 //! cross reference (a grant's user, group and program; a service's type; an init
@@ -42,14 +44,17 @@ use alloc::string::String;
 use alloc::vec::Vec;
 use core::fmt;
 
+use ethos_abi::drivers::BackendChoice;
+
 use crate::process_model::Configuration;
 use crate::process_model::identity::{ProgramName, UserName};
 
 pub use error::ImageError;
-pub use reader::read;
+pub use reader::{read, read_backend_choice};
 pub use records::{
-    GrantRecord, InitProcessRecord, InitSetRecord, LabelRecord, LabelsRecord, PolicyRecord,
-    PrincipalRecord, ProgramMatchRecord, RECORD_TYPES, ServiceRecord, ServicesRecord, UserRecord,
+    DeviceBackendRecord, DevicesRecord, GrantRecord, InitProcessRecord, InitSetRecord, LabelRecord,
+    LabelsRecord, PolicyRecord, PrincipalRecord, ProgramMatchRecord, RECORD_TYPES, ServiceRecord,
+    ServicesRecord, UserRecord,
 };
 #[cfg(any(test, feature = "image-writer"))]
 pub use writer::{ImageContents, WriteError, write};
@@ -72,6 +77,8 @@ pub enum EntryPath<'a> {
     Policy,
     /// `services`
     Services,
+    /// `devices`
+    Devices,
 }
 
 /// The extension of ETN files in `types/`.
@@ -89,6 +96,7 @@ impl<'a> EntryPath<'a> {
             "labels" => return Some(EntryPath::Labels),
             "policy" => return Some(EntryPath::Policy),
             "services" => return Some(EntryPath::Services),
+            "devices" => return Some(EntryPath::Devices),
             _ => {}
         }
         if let Some(name) = file("programs") {
@@ -114,6 +122,7 @@ impl<'a> EntryPath<'a> {
             EntryPath::Labels => String::from("labels"),
             EntryPath::Policy => String::from("policy"),
             EntryPath::Services => String::from("services"),
+            EntryPath::Devices => String::from("devices"),
         }
     }
 }
@@ -163,6 +172,8 @@ pub struct InitialImage<'a> {
     pub init_sets: BTreeMap<String, InitSet>,
     /// How many of each thing the image holds.
     pub counts: Counts,
+    /// The backend that serves each device class.
+    pub backends: BackendChoice,
 }
 
 impl fmt::Debug for InitialImage<'_> {
@@ -179,6 +190,7 @@ impl fmt::Debug for InitialImage<'_> {
                     .collect::<Vec<_>>(),
             )
             .field("init_sets", &self.init_sets)
+            .field("backends", &self.backends)
             .finish_non_exhaustive()
     }
 }

@@ -8,14 +8,15 @@ use alloc::string::{String, ToString};
 use alloc::vec::Vec;
 
 use ethos_abi::LabelRights;
+use ethos_abi::drivers::{Backend, BackendChoice, DeviceClass};
 use ethos_typesys::TypeGraph;
 use ethos_typesys::wire;
 use serde::de::DeserializeOwned;
 use tar_no_std::TarArchiveRef;
 
 use super::records::{
-    InitSetRecord, LabelsRecord, PolicyRecord, PrincipalRecord, ProgramMatchRecord, ServicesRecord,
-    UserRecord,
+    DevicesRecord, InitSetRecord, LabelsRecord, PolicyRecord, PrincipalRecord, ProgramMatchRecord,
+    ServicesRecord, UserRecord,
 };
 use super::{Counts, EntryPath, ImageError, InitSet, InitialImage, types};
 use crate::process_model::identity::{
@@ -35,6 +36,7 @@ struct Entries<'a> {
     labels: Option<&'a [u8]>,
     policy: Option<&'a [u8]>,
     services: Option<&'a [u8]>,
+    devices: Option<&'a [u8]>,
 }
 
 /// Reads and checks the initial image in `bytes`.
@@ -56,6 +58,7 @@ pub fn read(bytes: &[u8]) -> Result<InitialImage<'_>, ImageError> {
         &types,
     )?;
     let init_sets = init_sets(&entries.init_sets, &users, &programs)?;
+    let backends = backend_choice(entries.devices.ok_or(ImageError::MissingEntry("devices"))?)?;
     let counts = Counts {
         users: users.len() as u64,
         programs: programs.len() as u64,
@@ -75,7 +78,45 @@ pub fn read(bytes: &[u8]) -> Result<InitialImage<'_>, ImageError> {
         executables,
         init_sets,
         counts,
+        backends,
     })
+}
+
+/// The backend choice of the image in `bytes`, from its `devices` entry alone: what
+/// the kernel needs at boot, before (and whether or not) it reads the rest.
+pub fn read_backend_choice(bytes: &[u8]) -> Result<BackendChoice, ImageError> {
+    let archive = TarArchiveRef::new(bytes).map_err(ImageError::Archive)?;
+    let devices = archive
+        .entries()
+        .find(|entry| {
+            entry
+                .filename()
+                .as_str()
+                .is_ok_and(|path| EntryPath::parse(path) == Some(EntryPath::Devices))
+        })
+        .ok_or(ImageError::MissingEntry("devices"))?;
+    backend_choice(devices.data())
+}
+
+/// Every class the record names, with its backend; the others native.
+fn backend_choice(bytes: &[u8]) -> Result<BackendChoice, ImageError> {
+    let record: DevicesRecord = record(&EntryPath::Devices, bytes)?;
+    let mut choice = BackendChoice::NATIVE;
+    let mut chosen = BTreeSet::new();
+    for entry in &record.backends {
+        let class = DeviceClass::from_name(&entry.class)
+            .ok_or_else(|| ImageError::UnknownDeviceClass(entry.class.clone()))?;
+        let backend =
+            Backend::from_name(&entry.backend).ok_or_else(|| ImageError::UnknownBackend {
+                class: entry.class.clone(),
+                backend: entry.backend.clone(),
+            })?;
+        if !chosen.insert(class) {
+            return Err(ImageError::DuplicateDeviceClass(entry.class.clone()));
+        }
+        choice.choose(class, backend);
+    }
+    Ok(choice)
 }
 
 /// Every entry of the archive by kind; refuses anything but regular files at paths
@@ -118,6 +159,7 @@ fn entries(bytes: &[u8]) -> Result<Entries<'_>, ImageError> {
             EntryPath::Labels => entries.labels = Some(data),
             EntryPath::Policy => entries.policy = Some(data),
             EntryPath::Services => entries.services = Some(data),
+            EntryPath::Devices => entries.devices = Some(data),
         }
     }
     Ok(entries)

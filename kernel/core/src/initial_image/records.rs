@@ -28,6 +28,8 @@ Service      struct { Name string; Type string; Label string }
 Services     struct { Services []Service }
 InitProcess  struct { User string; Program string }
 InitSet      struct { Processes []InitProcess }
+DeviceBackend struct { Class string; Backend string }
+Devices      struct { Backends []DeviceBackend }
 ";
 
 /// `users/<name>` (ETN `User`): one user; the entry's name is the user's name.
@@ -126,4 +128,21 @@ pub struct InitProcessRecord {
 pub struct InitSetRecord {
     /// The processes.
     pub processes: Vec<InitProcessRecord>,
+}
+
+/// Which backend serves one device class (ETN `DeviceBackend`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeviceBackendRecord {
+    /// The class, by name (see [`ethos_abi::drivers::DeviceClass::name`]).
+    pub class: String,
+    /// The backend, by name (see [`ethos_abi::drivers::Backend::name`]).
+    pub backend: String,
+}
+
+/// `devices` (ETN `Devices`): the backend of each device class the image chooses;
+/// each class at most once, and a class not named is served natively.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DevicesRecord {
+    /// The choices, in any order.
+    pub backends: Vec<DeviceBackendRecord>,
 }

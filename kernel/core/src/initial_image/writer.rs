@@ -16,7 +16,9 @@ use ethos_typesys::wire::{self, WireError};
 use serde::Serialize;
 
 use super::EntryPath;
-use super::records::{InitSetRecord, LabelsRecord, PolicyRecord, ServicesRecord, UserRecord};
+use super::records::{
+    DevicesRecord, InitSetRecord, LabelsRecord, PolicyRecord, ServicesRecord, UserRecord,
+};
 
 /// Everything an initial image holds, as the writer takes it.
 #[derive(Clone, Debug, Default)]
@@ -33,6 +35,8 @@ pub struct ImageContents<'a> {
     pub policy: PolicyRecord,
     /// `services`.
     pub services: ServicesRecord,
+    /// `devices`.
+    pub devices: DevicesRecord,
     /// `init/NAME`, by set name.
     pub init_sets: Vec<(String, InitSetRecord)>,
 }
@@ -84,6 +88,7 @@ pub fn write(contents: &ImageContents<'_>) -> Result<Vec<u8>, WriteError> {
     archive.record(EntryPath::Labels, &contents.labels)?;
     archive.record(EntryPath::Policy, &contents.policy)?;
     archive.record(EntryPath::Services, &contents.services)?;
+    archive.record(EntryPath::Devices, &contents.devices)?;
     for (name, record) in &contents.init_sets {
         archive.record(EntryPath::InitSet(name), record)?;
     }

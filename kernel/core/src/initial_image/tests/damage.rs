@@ -81,6 +81,22 @@ fn refusal(bytes: &[u8]) -> String {
 }
 
 #[test]
+fn the_boot_reads_a_damaged_choice_as_the_whole_reader_does() {
+    let bytes = changed(|contents| contents.devices.backends[1].backend = String::from("bsd"));
+    assert_eq!(
+        read_backend_choice(&bytes).unwrap_err().to_string(),
+        refusal(&bytes)
+    );
+    assert_eq!(
+        read_backend_choice(&replaced("devices", None))
+            .unwrap_err()
+            .to_string(),
+        "the image has no `devices` entry"
+    );
+    assert!(read_backend_choice(&[]).is_err());
+}
+
+#[test]
 fn damaged_archives_are_refused() {
     let good = written(&sample());
     let cases: Vec<(&str, Vec<u8>, &str)> = vec![
@@ -149,7 +165,7 @@ fn damaged_archives_are_refused() {
                 tar::EntryType::Regular,
             ),
             "entry `etc/passwd` is none of programs/NAME, types/NAME.etn, users/NAME, \
-             init/NAME, labels, policy, services",
+             init/NAME, labels, policy, services, devices",
         ),
         (
             "a type file without .etn",
@@ -158,7 +174,7 @@ fn damaged_archives_are_refused() {
                 tar::EntryType::Regular,
             ),
             "entry `types/boot` is none of programs/NAME, types/NAME.etn, users/NAME, \
-             init/NAME, labels, policy, services",
+             init/NAME, labels, policy, services, devices",
         ),
         (
             "no policy",
@@ -174,6 +190,11 @@ fn damaged_archives_are_refused() {
             "no labels",
             replaced("labels", None),
             "the image has no `labels` entry",
+        ),
+        (
+            "no devices",
+            replaced("devices", None),
+            "the image has no `devices` entry",
         ),
     ];
     for (about, bytes, expected) in cases {
@@ -332,6 +353,30 @@ fn damaged_contents_are_refused() {
                     .push(process("bob", "chat"))
             }),
             "entry `init/default` names program `chat`, which has no `programs/` entry",
+        ),
+        (
+            "a device class that does not exist",
+            changed(|contents| {
+                contents.devices.backends[0].class = String::from("nic");
+            }),
+            "entry `devices` names device class \"nic\"; the classes are network, datagram, \
+             block, entropy, console",
+        ),
+        (
+            "a backend that does not exist",
+            changed(|contents| {
+                contents.devices.backends[1].backend = String::from("netbsd");
+            }),
+            "entry `devices` chooses backend \"netbsd\" for `datagram`; the backends are \
+             native, rump",
+        ),
+        (
+            "a class chosen twice",
+            changed(|contents| {
+                let again = contents.devices.backends[0].clone();
+                contents.devices.backends.push(again);
+            }),
+            "entry `devices` chooses a backend for `network` twice",
         ),
     ];
     for (about, bytes, expected) in cases {

@@ -6,6 +6,7 @@ use alloc::vec;
 use alloc::vec::Vec;
 
 use ethos_abi::LabelRights;
+use ethos_abi::drivers::{Backend, DeviceClass};
 use ethos_typesys::etn;
 use proptest::prelude::*;
 
@@ -105,6 +106,20 @@ fn sample() -> ImageContents<'static> {
             ),
             (String::from("empty"), InitSetRecord::default()),
         ],
+        devices: DevicesRecord {
+            backends: vec![
+                chosen("network", "rump"),
+                chosen("datagram", "rump"),
+                chosen("block", "native"),
+            ],
+        },
+    }
+}
+
+fn chosen(class: &str, backend: &str) -> DeviceBackendRecord {
+    DeviceBackendRecord {
+        class: String::from(class),
+        backend: String::from(backend),
     }
 }
 
@@ -170,6 +185,12 @@ fn an_image_reads_back_as_written() {
     assert_eq!(default[0].1, echo);
     assert!(image.init_sets["empty"].is_empty());
 
+    let mut backends = ethos_abi::drivers::BackendChoice::NATIVE;
+    backends.choose(DeviceClass::Network, Backend::Rump);
+    backends.choose(DeviceClass::Datagram, Backend::Rump);
+    assert_eq!(image.backends, backends);
+    assert_eq!(read_backend_choice(&bytes).unwrap(), backends);
+
     let mut model = ProcessModel::new(image.configuration).unwrap();
     for (user, program) in default {
         model.create_process(user, program).unwrap();
@@ -187,6 +208,8 @@ fn an_image_without_types_or_users_is_valid() {
     let image = read(&bytes).unwrap();
     assert_eq!(image.counts, Counts::default());
     assert!(image.configuration.types.nodes().is_empty());
+    // No class named: every class is served natively.
+    assert_eq!(image.backends, ethos_abi::drivers::BackendChoice::NATIVE);
 }
 
 #[test]
@@ -199,6 +222,7 @@ fn the_layout_round_trips() {
         "labels",
         "policy",
         "services",
+        "devices",
     ] {
         assert_eq!(EntryPath::parse(path).unwrap().path(), path);
     }
@@ -233,6 +257,7 @@ fn records_are_values_of_their_etn_types() {
     check("Labels", &contents.labels);
     check("Services", &contents.services);
     check("InitSet", &contents.init_sets[0].1);
+    check("Devices", &contents.devices);
 }
 
 /// Encoding through a trait object, for the table above.
