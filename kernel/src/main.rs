@@ -2,7 +2,9 @@
 //!
 //! Boot order: console and log, CPU tables, boot information and command line,
 //! memory (frames, page tables, heap), time (TSC, tick), interrupts on, devices
-//! (PCI probe, native drivers), the random generator's seed, ready. Then the test
+//! (the backend of each class from the initial image and the command line, checked
+//! against the drivers this kernel has; PCI probe, native drivers, a device line per
+//! class served), ready. Then the test
 //! the command line names runs (in a kernel built with the `selftest` feature), the
 //! init set it names runs, or the kernel idles. The machine is reached only
 //! through `ethos-platform-x86_64`; the decisions are `ethos-core`'s. Every failure on the way is
@@ -20,7 +22,9 @@ mod kernel {
     use ethos_abi::{ExitCode, KernelTest, Report};
     use ethos_core::command_line::CommandLine;
     use ethos_platform_x86_64::console::{self, LineBuffer};
-    use ethos_platform_x86_64::{arch, boot_info, drivers, init, logging, memory, time};
+    use ethos_platform_x86_64::{
+        arch, boot_image, boot_info, drivers, init, logging, memory, time,
+    };
 
     /// Reports a boot failure and ends the run.
     fn fatal(what: &str, error: fmt::Arguments<'_>) -> ! {
@@ -89,7 +93,10 @@ mod kernel {
             "time ready"
         );
         time::log_boot_profile(&time.clock);
-        drivers::probe();
+        let image_backends = boot_image::backend_choice()
+            .unwrap_or_else(|error| fatal("device backends", format_args!("{error}")));
+        drivers::probe(&line.backends.apply(image_backends))
+            .unwrap_or_else(|error| fatal("devices", format_args!("{error}")));
 
         let ready = arch::read_tsc();
         let boot_nanos = time.clock.ticks_to_nanos(ready - arch::entry_tsc());

@@ -5,12 +5,15 @@
 //! with `test=`), `log=LEVEL`
 //! (`error`, `warn`, `info`, `debug`, `trace`), `timer=lapic|pit` (force a timer),
 //! `console=serial|debugcon|both` (where the console goes; `debugcon` is I/O port
-//! 0xe9, which Xen and QEMU's `-debugcon` read).
+//! 0xe9, which Xen and QEMU's `-debugcon` read), `backend.CLASS=native|rump` (the
+//! backend that serves device class CLASS for this boot, over the initial image's
+//! `devices` choice).
 //! Every other word is an error: a typo must not silently change what a test boots.
 
 use core::fmt;
 
 use ethos_abi::KernelTest;
+use ethos_abi::drivers::{Backend, BackendChoice, DeviceClass};
 
 /// How verbose the console log is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -52,6 +55,29 @@ impl ConsoleChoice {
     }
 }
 
+/// The backends the command line chooses, per class, over the image's choice.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct BackendOverrides {
+    chosen: [Option<Backend>; DeviceClass::ALL.len()],
+}
+
+impl BackendOverrides {
+    /// The backend the command line chose for `class`, if it chose one.
+    pub fn backend(&self, class: DeviceClass) -> Option<Backend> {
+        self.chosen[class.index()]
+    }
+
+    /// `choice` with every class the command line names changed to its backend.
+    pub fn apply(&self, mut choice: BackendChoice) -> BackendChoice {
+        for class in DeviceClass::ALL {
+            if let Some(backend) = self.backend(class) {
+                choice.choose(class, backend);
+            }
+        }
+        choice
+    }
+}
+
 /// What the command line asked for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct CommandLine<'a> {
@@ -64,6 +90,8 @@ pub struct CommandLine<'a> {
     pub timer: Option<TimerChoice>,
     /// `None` lets the kernel pick (the debug port is added under Xen).
     pub console: Option<ConsoleChoice>,
+    /// `backend.CLASS=NAME` words.
+    pub backends: BackendOverrides,
 }
 
 /// A word of the command line the kernel does not understand.
@@ -77,6 +105,10 @@ pub enum CommandLineError<'a> {
     BadTimer(&'a str),
     /// `console=` with a console that does not exist.
     BadConsole(&'a str),
+    /// `backend.CLASS=` with a class that does not exist.
+    BadDeviceClass(&'a str),
+    /// `backend.CLASS=` with a backend that does not exist.
+    BadBackend(&'a str),
     /// The same key twice: which one wins would be a guess.
     Repeated(&'a str),
     /// Both a test and a process set: the kernel runs one or the other.
@@ -88,7 +120,8 @@ impl fmt::Display for CommandLineError<'_> {
         match self {
             CommandLineError::UnknownWord(word) => write!(
                 f,
-                "unknown command line word `{word}` (known: test=NAME log=LEVEL timer=lapic|pit console=serial|debugcon|both)"
+                "unknown command line word `{word}` (known: test=NAME init=SET log=LEVEL \
+                 timer=lapic|pit console=serial|debugcon|both backend.CLASS=native|rump)"
             ),
             CommandLineError::BadLogLevel(level) => write!(
                 f,
@@ -102,6 +135,16 @@ impl fmt::Display for CommandLineError<'_> {
                     f,
                     "unknown console `{console}` (known: serial debugcon both)"
                 )
+            }
+            CommandLineError::BadDeviceClass(class) => {
+                write!(f, "unknown device class `{class}` (known:")?;
+                for class in DeviceClass::ALL {
+                    write!(f, " {}", class.name())?;
+                }
+                write!(f, ")")
+            }
+            CommandLineError::BadBackend(backend) => {
+                write!(f, "unknown backend `{backend}` (known: native rump)")
             }
             CommandLineError::Repeated(key) => write!(f, "`{key}=` is given more than once"),
             CommandLineError::TestAndInit => {
@@ -120,6 +163,7 @@ impl<'a> CommandLine<'a> {
             log_level: LogLevel::Info,
             timer: None,
             console: None,
+            backends: BackendOverrides::default(),
         };
         let (mut saw_log, mut saw_timer) = (false, false);
         for word in text.split_ascii_whitespace() {
@@ -163,7 +207,20 @@ impl<'a> CommandLine<'a> {
                         _ => return Err(CommandLineError::BadConsole(value)),
                     });
                 }
-                _ => return Err(CommandLineError::UnknownWord(word)),
+                _ => match key.strip_prefix("backend.") {
+                    Some(class) => {
+                        let class = DeviceClass::from_name(class)
+                            .ok_or(CommandLineError::BadDeviceClass(class))?;
+                        let backend =
+                            Backend::from_name(value).ok_or(CommandLineError::BadBackend(value))?;
+                        let slot = &mut line.backends.chosen[class.index()];
+                        if slot.is_some() {
+                            return Err(CommandLineError::Repeated(key));
+                        }
+                        *slot = Some(backend);
+                    }
+                    None => return Err(CommandLineError::UnknownWord(word)),
+                },
             }
         }
         if line.test.is_some() && line.init.is_some() {
@@ -201,6 +258,26 @@ mod tests {
         assert_eq!(line.log_level, LogLevel::Debug);
         assert_eq!(line.timer, Some(TimerChoice::Pit));
         assert_eq!(line.known_test(), Some(Some(KernelTest::Heap)));
+        assert_eq!(line.backends, BackendOverrides::default());
+    }
+
+    #[test]
+    fn backend_words_override_the_image_per_class() {
+        let line =
+            CommandLine::parse("test=udp_echo backend.network=rump backend.block=native").unwrap();
+        assert_eq!(
+            line.backends.backend(DeviceClass::Network),
+            Some(Backend::Rump)
+        );
+        assert_eq!(line.backends.backend(DeviceClass::Datagram), None);
+        let mut image = BackendChoice::NATIVE;
+        image.choose(DeviceClass::Block, Backend::Rump);
+        image.choose(DeviceClass::Entropy, Backend::Rump);
+        let chosen = line.backends.apply(image);
+        assert_eq!(chosen.backend(DeviceClass::Network), Backend::Rump);
+        assert_eq!(chosen.backend(DeviceClass::Block), Backend::Native);
+        assert_eq!(chosen.backend(DeviceClass::Entropy), Backend::Rump);
+        assert_eq!(chosen.backend(DeviceClass::Datagram), Backend::Native);
     }
 
     #[test]
@@ -245,5 +322,21 @@ mod tests {
             Err(CommandLineError::TestAndInit)
         );
         assert_eq!(CommandLine::parse("init=ipc").unwrap().init, Some("ipc"));
+        assert_eq!(
+            CommandLine::parse("backend.nic=rump"),
+            Err(CommandLineError::BadDeviceClass("nic"))
+        );
+        assert_eq!(
+            CommandLine::parse("backend.network=netbsd"),
+            Err(CommandLineError::BadBackend("netbsd"))
+        );
+        assert_eq!(
+            CommandLine::parse("backend.network=rump backend.network=native"),
+            Err(CommandLineError::Repeated("backend.network"))
+        );
+        assert_eq!(
+            CommandLine::parse("backend=rump"),
+            Err(CommandLineError::UnknownWord("backend=rump"))
+        );
     }
 }

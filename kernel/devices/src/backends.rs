@@ -47,8 +47,9 @@ impl fmt::Display for BackendUnavailable {
             (Backend::Rump, false) => write!(
                 f,
                 "the {class} class is to be served by the rump backend, but no rump kernel is \
-                 linked into this kernel: build it with RUMPKERNEL_DIR naming a rump kernel \
-                 build (see rump-sys/README.md), or choose `native` for {class}"
+                 linked into this kernel (a rump backend needs a kernel linked with the rump \
+                 kernel build that RUMPKERNEL_DIR names, see rump-sys/README.md); choose \
+                 `native` for {class}"
             ),
             _ => write!(
                 f,

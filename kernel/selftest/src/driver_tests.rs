@@ -98,6 +98,7 @@ pub(crate) fn devices() -> Result<(), DriverFailure> {
             tracing::info!(
                 function = %bound.function,
                 class = bound.class.name(),
+                backend = bound.backend.name(),
                 driver = bound.driver,
                 transport = bound.transport,
                 interrupt = bound.line.kind(),
@@ -106,8 +107,16 @@ pub(crate) fn devices() -> Result<(), DriverFailure> {
                 "bound"
             );
         }
-        for class in devices.inventory.missing() {
-            tracing::info!(class = class.name(), "missing");
+        for class in DeviceClass::ALL {
+            match devices.serving(class) {
+                Some(serving) => tracing::info!(
+                    class = class.name(),
+                    backend = serving.backend.name(),
+                    driver = serving.driver,
+                    "served"
+                ),
+                None => tracing::info!(class = class.name(), "missing"),
+            }
         }
         let counts = DeviceClass::ALL.map(|class| devices.inventory.count(class) as u64);
         tracing::info!(access = devices.config_access, "PCI configuration space");
@@ -119,6 +128,7 @@ pub(crate) fn devices() -> Result<(), DriverFailure> {
     metric("pci_config_ecam", ecam, "bool");
     let count = |class: DeviceClass| counts[class.index()];
     metric("devices_network", count(DeviceClass::Network), "count");
+    metric("devices_datagram", count(DeviceClass::Datagram), "count");
     metric("devices_block", count(DeviceClass::Block), "count");
     metric("devices_entropy", count(DeviceClass::Entropy), "count");
     metric("devices_console", count(DeviceClass::Console), "count");

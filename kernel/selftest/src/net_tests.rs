@@ -180,13 +180,14 @@ pub(crate) fn ping() -> Result<(), DriverFailure> {
 /// A free port the socket rules are checked on before the echo service starts.
 const SOCKET_RULES_PORT: u16 = 7999;
 
-/// Checks the datagram service's socket rules, then echoes every datagram to the
-/// echo port back to its sender, byte for byte, until the stop datagram arrives (at
-/// most ten minutes).
+/// Takes the datagram service of whatever backend serves the class, checks its
+/// socket rules, then echoes every datagram to the echo port back to its sender,
+/// byte for byte, until the stop datagram arrives (at most ten minutes).
 pub(crate) fn udp_echo() -> Result<(), DriverFailure> {
     const LIMIT_S: u64 = 600;
-    let mut stack = stack()?;
-    let service: &mut dyn Datagram = &mut stack;
+    let mut service =
+        drivers::take_datagram().ok_or(DriverFailure::Missing(DeviceClass::Datagram))?;
+    let service: &mut dyn Datagram = &mut *service;
     datagram_check::check_socket_rules(service, SOCKET_RULES_PORT)
         .map_err(DriverFailure::Datagram)?;
     let mut server = EchoServer::bind(service, UDP_ECHO_PORT).map_err(DriverFailure::Datagram)?;

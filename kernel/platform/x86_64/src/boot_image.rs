@@ -7,6 +7,7 @@
 
 use core::fmt;
 
+use ethos_abi::drivers::BackendChoice;
 use ethos_abi::{Report, Status};
 use ethos_core::initial_image::{self, ImageError, InitialImage};
 use ethos_core::process_model::identity::{ProgramName, UserName};
@@ -66,6 +67,16 @@ pub fn initial_image() -> Result<InitialImage<'static>, BootImageError> {
         return Err(BootImageError::Missing);
     }
     initial_image::read(INITIAL_IMAGE).map_err(BootImageError::Image)
+}
+
+/// The backend the embedded image chooses for each device class, read from its
+/// `devices` entry alone; every class native when the build embedded no image.
+pub fn backend_choice() -> Result<BackendChoice, BootImageError> {
+    if INITIAL_IMAGE.is_empty() {
+        tracing::warn!("no initial image: every device class is served natively");
+        return Ok(BackendChoice::NATIVE);
+    }
+    initial_image::read_backend_choice(INITIAL_IMAGE).map_err(BootImageError::Image)
 }
 
 /// `initial_image`: reads the embedded image, reports how many of each thing it

@@ -118,6 +118,17 @@ pub fn select(serial: bool, debug_port: bool) {
     console.debug_port = debug_port;
 }
 
+/// The name of what serves the console class: the UART, the debug port, or both.
+pub fn driver_name() -> &'static str {
+    use ethos_abi::drivers::driver_name::{DEBUG_PORT, UART_16550};
+    let console = CONSOLE.lock();
+    match (console.serial && console.uart.is_some(), console.debug_port) {
+        (true, true) => "uart-16550+debugcon",
+        (true, false) => UART_16550,
+        (false, _) => DEBUG_PORT,
+    }
+}
+
 /// Writes out everything buffered so far; from now on output goes straight out.
 pub fn go_live() {
     CONSOLE.lock().go_live();

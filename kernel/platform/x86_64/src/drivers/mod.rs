@@ -1,11 +1,14 @@
-//! Finds devices at boot and binds drivers to them: PCI enumeration (through ECAM
-//! where the ACPI MCFG describes a window, else port I/O), the registry of native
-//! drivers, BAR mapping, INTx routing, and the slots the rest of the kernel
+//! Finds devices at boot and binds drivers to them: the drivers this kernel has,
+//! keyed by (class, backend) ([`DRIVERS`]), checked against the backend chosen for
+//! each class before anything is probed; PCI enumeration (through ECAM where the
+//! ACPI MCFG describes a window, else port I/O), BAR mapping, INTx routing; the
+//! `@ethos device` line of every class served; and the slots the rest of the kernel
 //! takes devices from, one per class.
 //!
 //! A device whose driver fails to start is reported and left alone; a class with
-//! no device is reported by name and the kernel goes on. Nothing here may panic on
-//! what a device reports.
+//! no device is reported by name (and has no device line) and the kernel goes on. A
+//! class is never served by another backend than the one chosen for it. Nothing
+//! here may panic on what a device reports.
 
 mod interrupts;
 mod msix;
@@ -15,10 +18,15 @@ use alloc::boxed::Box;
 use alloc::vec::Vec;
 use core::fmt;
 
+use ethos_abi::Report;
+use ethos_abi::drivers::driver_name::{SMOLTCP, UART_16550, VIRTIO_BLK, VIRTIO_NET, VIRTIO_RNG};
 use ethos_core::pci::{self, Bar, ConfigSpace, DeviceMatch, PciFunction, Registry, register};
+use ethos_devices::backends::{self, find_driver};
 use ethos_devices::{
-    Backend, BlockDevice, DeviceClass, EntropyError, EntropySource, Inventory, NetworkDevice,
+    Backend, BackendChoice, BackendUnavailable, BlockDevice, Datagram, DeviceClass, DriverEntry,
+    EntropyError, EntropySource, Inventory, NetworkDevice,
 };
+use ethos_net::{NetConfig, NetStack};
 use spin::Mutex;
 use virtio_drivers::transport::DeviceType;
 use virtio_drivers::transport::pci::PciTransport;
@@ -31,7 +39,7 @@ pub use interrupts::{
 };
 use virtio_drivers::transport::InterruptStatus;
 
-use crate::{arch, memory};
+use crate::{arch, console, memory, time};
 
 /// This platform, as the native virtio drivers see it.
 #[derive(Debug)]
@@ -77,7 +85,25 @@ type VirtioEntropy = ethos_virtio::VirtioEntropy<X86Machine>;
 
 const VIRTIO_VENDOR: u16 = 0x1af4;
 
-/// A native driver the registry can bind.
+/// Every driver this kernel has, keyed by (class, backend). No rump kernel is
+/// linked into this kernel, so every entry is native.
+pub const DRIVERS: &[DriverEntry] = &[
+    native(DeviceClass::Network, VIRTIO_NET),
+    native(DeviceClass::Datagram, SMOLTCP),
+    native(DeviceClass::Block, VIRTIO_BLK),
+    native(DeviceClass::Entropy, VIRTIO_RNG),
+    native(DeviceClass::Console, UART_16550),
+];
+
+const fn native(class: DeviceClass, driver: &'static str) -> DriverEntry {
+    DriverEntry {
+        class,
+        backend: Backend::Native,
+        driver,
+    }
+}
+
+/// A PCI driver the registry can bind.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Driver {
     Virtio(DeviceClass),
@@ -106,6 +132,7 @@ fn registry() -> Registry<Driver> {
 pub struct BoundDevice {
     pub function: PciFunction,
     pub class: DeviceClass,
+    pub backend: Backend,
     pub driver: &'static str,
     pub transport: &'static str,
     pub line: InterruptLine,
@@ -145,11 +172,24 @@ impl fmt::Display for BindError {
     }
 }
 
+/// Which backend and driver serve a class.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Serving {
+    pub class: DeviceClass,
+    pub backend: Backend,
+    pub driver: &'static str,
+}
+
 /// What the probe found and the devices it holds until a user takes them.
 pub struct Devices {
     pub functions: Vec<PciFunction>,
     pub bound: Vec<BoundDevice>,
     pub inventory: Inventory,
+    /// The backend chosen for each class.
+    pub backends: BackendChoice,
+    /// What serves each class, by [`DeviceClass::index`]; `None` for a class
+    /// nothing serves.
+    serving: [Option<Serving>; DeviceClass::ALL.len()],
     /// How configuration space was reached: `ecam` or `port-io`.
     pub config_access: &'static str,
     network: Option<Box<dyn NetworkDevice + Send>>,
@@ -169,6 +209,22 @@ impl core::fmt::Debug for Devices {
 
 static DEVICES: Mutex<Option<Devices>> = Mutex::new(None);
 
+impl Devices {
+    /// What serves `class`, if anything does.
+    pub fn serving(&self, class: DeviceClass) -> Option<Serving> {
+        self.serving[class.index()]
+    }
+
+    /// Records what serves `class`; the first device bound for a class serves it.
+    fn serve(&mut self, class: DeviceClass, backend: Backend, driver: &'static str) {
+        self.serving[class.index()].get_or_insert(Serving {
+            class,
+            backend,
+            driver,
+        });
+    }
+}
+
 /// Runs `body` on what the probe found (nothing before the probe).
 pub fn with_devices<R>(body: impl FnOnce(&mut Devices) -> R) -> Option<R> {
     DEVICES.lock().as_mut().map(body)
@@ -177,6 +233,36 @@ pub fn with_devices<R>(body: impl FnOnce(&mut Devices) -> R) -> Option<R> {
 /// Takes the first network device out of its slot.
 pub fn take_network() -> Option<Box<dyn NetworkDevice + Send>> {
     with_devices(|devices| devices.network.take()).flatten()
+}
+
+/// Takes the datagram service: the stack of the backend chosen for the class,
+/// over the network device, which leaves its slot. `None` when no network device
+/// was found or it was taken.
+pub fn take_datagram() -> Option<Box<dyn Datagram + Send>> {
+    let serving = with_devices(|devices| devices.serving(DeviceClass::Datagram)).flatten()?;
+    // The boot check admits only the drivers of `DRIVERS`, whose datagram stack is
+    // the native one; anything else would be a stack this kernel does not have.
+    if (serving.backend, serving.driver) != (Backend::Native, SMOLTCP) {
+        tracing::warn!(
+            backend = serving.backend.name(),
+            driver = serving.driver,
+            "this kernel has no such datagram stack"
+        );
+        return None;
+    }
+    let device = take_network()?;
+    let mac = device.mac_address();
+    let config = NetConfig::for_mac(mac);
+    tracing::info!(
+        address = %config.address,
+        prefix = config.prefix_length,
+        mac = ?mac,
+        backend = serving.backend.name(),
+        driver = serving.driver,
+        "datagram service up"
+    );
+    let now_ms = time::since_boot_nanos().unwrap_or(0) / 1_000_000;
+    Some(Box::new(NetStack::new(device, config, now_ms)))
 }
 
 /// Takes the first block device out of its slot.
@@ -313,19 +399,19 @@ fn bind(
             let device = VirtioNetwork::new(transport, line).map_err(BindError::Virtio)?;
             let taken = devices.network.is_some();
             devices.network.get_or_insert_with(|| Box::new(device));
-            ("virtio-net", taken)
+            (VIRTIO_NET, taken)
         }
         DeviceClass::Block => {
             let device = VirtioBlock::new(transport, line).map_err(BindError::Virtio)?;
             let taken = devices.block.is_some();
             devices.block.get_or_insert_with(|| Box::new(device));
-            ("virtio-blk", taken)
+            (VIRTIO_BLK, taken)
         }
         DeviceClass::Entropy => {
             let device = VirtioEntropy::new(transport, line).map_err(BindError::Virtio)?;
             let taken = devices.entropy.is_some();
             devices.entropy.get_or_insert_with(|| Box::new(device));
-            ("virtio-rng", taken)
+            (VIRTIO_RNG, taken)
         }
         DeviceClass::Datagram | DeviceClass::Console => {
             return Err(BindError::NoUsableTransport);
@@ -341,9 +427,11 @@ fn bind(
         tracing::info!(%function, driver, "a second device of the class is not used yet");
     }
     devices.inventory.add(class);
+    devices.serve(class, Backend::Native, driver);
     devices.bound.push(BoundDevice {
         function: function.clone(),
         class,
+        backend: Backend::Native,
         driver,
         transport: generation,
         line,
@@ -351,8 +439,6 @@ fn bind(
     Ok(())
 }
 
-/// Enumerates PCI, binds every native driver that matches, and says which classes
-/// have no device. The serial console always exists, so it is always counted.
 /// The configuration-space access this machine offers: ECAM when the firmware
 /// tables describe a window that maps, else port I/O.
 fn config_access() -> arch::PciConfig {
@@ -382,7 +468,13 @@ fn config_access() -> arch::PciConfig {
     })
 }
 
-pub fn probe() {
+/// Checks that this kernel has a driver for the backend chosen for every class,
+/// then enumerates PCI, binds the native driver of every device whose class is
+/// chosen native, says which classes have no device, and reports the device line
+/// of every class served. The serial console always exists, so it is always
+/// counted. A choice the kernel cannot serve is the error, and nothing is probed.
+pub fn probe(choice: &BackendChoice) -> Result<(), BackendUnavailable> {
+    backends::check_choice(choice, DRIVERS)?;
     let mut config = config_access();
     tracing::info!(access = config.name(), "PCI configuration space");
     let functions = pci::enumerate(&mut config);
@@ -391,17 +483,30 @@ pub fn probe() {
         functions: Vec::new(),
         bound: Vec::new(),
         inventory: Inventory::default(),
+        backends: *choice,
+        serving: [None; DeviceClass::ALL.len()],
         config_access: config.name(),
         network: None,
         block: None,
         entropy: None,
     };
     devices.inventory.add(DeviceClass::Console);
+    devices.serve(
+        DeviceClass::Console,
+        Backend::Native,
+        console::driver_name(),
+    );
     for function in &functions {
         tracing::debug!(%function, "PCI function");
         let Some(Driver::Virtio(class)) = registry.driver_for(function) else {
             continue;
         };
+        // Only a class chosen native is bound by a native driver.
+        if find_driver(DRIVERS, class, choice.backend(class))
+            .is_none_or(|entry| entry.backend != Backend::Native)
+        {
+            continue;
+        }
         match bind(&mut devices, config, function, class) {
             Ok(()) => {
                 if let Some(bound) = devices.bound.last() {
@@ -411,7 +516,7 @@ pub fn probe() {
                         transport = bound.transport,
                         interrupt = bound.line.kind(),
                         line = ?bound.line.line(),
-                        backend = Backend::Native.name(),
+                        backend = bound.backend.name(),
                         "device bound"
                     );
                 }
@@ -419,9 +524,21 @@ pub fn probe() {
             Err(error) => tracing::warn!(%function, %error, "driver did not start"),
         }
     }
-    // The native datagram stack serves over the network device.
-    if devices.inventory.count(DeviceClass::Network) > 0 {
+    // The datagram stack of the chosen backend serves over the network device.
+    if let Some(network) = devices.serving(DeviceClass::Network)
+        && let Some(stack) = find_driver(
+            DRIVERS,
+            DeviceClass::Datagram,
+            choice.backend(DeviceClass::Datagram),
+        )
+    {
+        tracing::info!(
+            over = network.driver,
+            driver = stack.driver,
+            "datagram stack chosen"
+        );
         devices.inventory.add(DeviceClass::Datagram);
+        devices.serve(DeviceClass::Datagram, stack.backend, stack.driver);
     }
     for class in devices.inventory.missing() {
         tracing::warn!(
@@ -429,6 +546,16 @@ pub fn probe() {
             "no device of this class; going on without"
         );
     }
+    for class in DeviceClass::ALL {
+        if let Some(serving) = devices.serving(class) {
+            console::report(Report::Device {
+                class,
+                backend: serving.backend,
+                driver: serving.driver,
+            });
+        }
+    }
     devices.functions = functions;
     *DEVICES.lock() = Some(devices);
+    Ok(())
 }
