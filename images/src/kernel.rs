@@ -4,6 +4,7 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use ethos_abi::drivers::Backend;
 use ethos_core::initial_image::Counts;
 
 use crate::error::FileContext;
@@ -12,6 +13,11 @@ use crate::{XtaskError, command, prerequisites, target_directory, workspace_root
 
 /// The Rust target the kernel is built for.
 pub const TARGET: &str = "x86_64-unknown-none";
+
+/// The backends the kernel has drivers of. No rump kernel is linked into it yet, so
+/// a class chosen `rump` is refused at boot, and rump rows of the driver matrix are
+/// skipped.
+pub const KERNEL_BACKENDS: &[Backend] = &[Backend::Native];
 
 /// The variable naming the packed initial image for the kernel's `build.rs`.
 pub const INITIAL_IMAGE_VARIABLE: &str = "ETHOS_INITIAL_IMAGE";

@@ -1,6 +1,8 @@
 //! Driver benchmarks behind `cargo xtask bench drivers`: UDP echo throughput and
-//! round trip between a host process and the guest, and sequential block write and
-//! read rates as the guest measures them. Figures are printed, never asserted.
+//! round trip between a host process and the guest (through the datagram class),
+//! and sequential block write and read rates as the guest measures them. Figures
+//! are printed, never asserted; a run counts only if the kernel's device lines show
+//! the native drivers measured.
 //!
 //! Beside them, [`measure_host_baseline`] measures the same work on the host in the
 //! same run (a UDP echo on loopback, direct I/O on a file of the same size), so the
@@ -13,11 +15,21 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use crate::harness::{self, Expectation, Transcript, Verdict};
+use crate::matrix::{backend_words, devices_served};
 use crate::matrix_host::{free_udp_port, udp_echo_client};
 use crate::qemu::{Accelerator, Machine, QemuConfig};
 use crate::system::command_line;
 use ethos_abi::KernelTest;
-use ethos_abi::drivers::UDP_ECHO_STOP;
+use ethos_abi::drivers::driver_name::{SMOLTCP, VIRTIO_BLK, VIRTIO_NET};
+use ethos_abi::drivers::{Backend, DeviceClass, UDP_ECHO_STOP};
+
+/// What the UDP figures measure: the native stack over the native virtio-net driver.
+const UDP_SERVES: &[(DeviceClass, &str)] = &[
+    (DeviceClass::Network, VIRTIO_NET),
+    (DeviceClass::Datagram, SMOLTCP),
+];
+/// What the block figures measure.
+const BLOCK_SERVES: &[(DeviceClass, &str)] = &[(DeviceClass::Block, VIRTIO_BLK)];
 
 /// What one backend measured on one accelerator.
 #[derive(Clone, Debug, Default)]
@@ -78,7 +90,10 @@ fn measure_udp(
     let port = free_udp_port().ok_or("no free UDP port")?;
     let mut config = QemuConfig::pvh(
         kernel,
-        &command_line(Some(KernelTest::UdpEcho), ""),
+        &command_line(
+            Some(KernelTest::UdpEcho),
+            &backend_words(Backend::Native, UDP_SERVES),
+        ),
         Machine::Pc,
         accelerator,
     );
@@ -93,6 +108,7 @@ fn measure_udp(
     let transcript = guest.join().map_err(|_| "the QEMU thread panicked")?;
     let summary = client?;
     judged(&transcript, KernelTest::UdpEcho)?;
+    devices_served(&transcript, Backend::Native, UDP_SERVES)?;
     let seconds = summary.elapsed.as_secs_f64().max(1e-9);
     figures.udp_mbit_per_s = Some(summary.bytes as f64 * 8.0 / seconds / 1e6);
     figures.udp_round_trip_us = Some(summary.mean_round_trip.as_secs_f64() * 1e6);
@@ -115,7 +131,10 @@ fn measure_block(
         .map_err(|error| format!("{}: {error}", disk.display()))?;
     let mut config = QemuConfig::pvh(
         kernel,
-        &command_line(Some(KernelTest::Block), ""),
+        &command_line(
+            Some(KernelTest::Block),
+            &backend_words(Backend::Native, BLOCK_SERVES),
+        ),
         Machine::Pc,
         accelerator,
     );
@@ -129,6 +148,7 @@ fn measure_block(
     let rate = |name| transcript.metric(name).map(|kib| kib as f64 * 1024.0 / 1e6);
     let _ = fs::remove_file(&disk);
     judged(&transcript, KernelTest::Block)?;
+    devices_served(&transcript, Backend::Native, BLOCK_SERVES)?;
     figures.block_write_mb_per_s = Some(rate("block_write_rate").ok_or("no block_write_rate")?);
     figures.block_read_mb_per_s = Some(rate("block_read_rate").ok_or("no block_read_rate")?);
     Ok(())

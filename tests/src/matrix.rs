@@ -3,9 +3,13 @@
 //! needs it (a UDP echo client, a second guest, a disk image checked afterwards, the
 //! host's own `ping` through a tap device).
 //!
-//! The same rows will carry a `rump` backend once rump-backed drivers exist; a row
-//! judges the device class, not the driver. Every row is a real boot that can fail:
-//! the kernel's report lines *and* the host's own checks must agree.
+//! A row asks the kernel for its backend on the command line (`backend.CLASS=NAME`
+//! for each class it exercises) and names the driver it expects for each; the
+//! kernel's `@ethos device` lines must say exactly that backend and driver, so a row
+//! never passes on another backend than its own. A `rump` row on a kernel that
+//! links no rump kernel is skipped with the reason, never run as native. Every row
+//! is a real boot that can fail: the kernel's report lines *and* the host's own
+//! checks must agree.
 
 use std::fs;
 use std::path::Path;
@@ -15,8 +19,11 @@ use ethos_abi::{KernelTest, Report};
 use std::net::Ipv4Addr;
 use std::sync::mpsc;
 
+use ethos_abi::drivers::driver_name::{
+    RUMP_NETINET, RUMP_VIOIF, SMOLTCP, UART_16550, VIRTIO_BLK, VIRTIO_NET, VIRTIO_RNG,
+};
 use ethos_abi::drivers::{
-    BLOCK_PATTERN_SEED, Backend, HOST_PING_COUNT, NET_SERVING_METRIC, PATTERN_SECTOR,
+    BLOCK_PATTERN_SEED, Backend, DeviceClass, HOST_PING_COUNT, NET_SERVING_METRIC, PATTERN_SECTOR,
     TAP_GUEST_NUMBER, fill_sector_pattern, tap_guest_address, tap_guest_mac,
 };
 
@@ -73,7 +80,24 @@ pub struct MatrixRow {
     /// The kernel test (`test=NAME`).
     pub test: KernelTest,
     pub scenario: Scenario,
+    /// The classes the row exercises, each with the driver of [`MatrixRow::backend`]
+    /// that must serve it.
+    pub serves: &'static [(DeviceClass, &'static str)],
 }
+
+/// What a row of the native network stack over virtio-net exercises.
+const NATIVE_DATAGRAMS: &[(DeviceClass, &str)] = &[
+    (DeviceClass::Network, VIRTIO_NET),
+    (DeviceClass::Datagram, SMOLTCP),
+];
+const NATIVE_NETWORK: &[(DeviceClass, &str)] = &[(DeviceClass::Network, VIRTIO_NET)];
+const NATIVE_BLOCK: &[(DeviceClass, &str)] = &[(DeviceClass::Block, VIRTIO_BLK)];
+const NATIVE_ENTROPY: &[(DeviceClass, &str)] = &[(DeviceClass::Entropy, VIRTIO_RNG)];
+/// NetBSD's TCP/IP over its virtio network driver, in a rump kernel.
+const RUMP_DATAGRAMS: &[(DeviceClass, &str)] = &[
+    (DeviceClass::Network, RUMP_VIOIF),
+    (DeviceClass::Datagram, RUMP_NETINET),
+];
 
 const DISK_BYTES: u64 = 8 * 1024 * 1024;
 /// Sectors the fault row's `blkdebug` rules fail: one write, one read.
@@ -87,6 +111,7 @@ const fn row(
     qemu_options: &'static str,
     test: KernelTest,
     scenario: Scenario,
+    serves: &'static [(DeviceClass, &'static str)],
 ) -> MatrixRow {
     MatrixRow {
         name,
@@ -96,6 +121,16 @@ const fn row(
         backend: Backend::Native,
         test,
         scenario,
+        serves,
+    }
+}
+
+/// `row` on the rump backend, served by `serves`.
+const fn on_rump(row: MatrixRow, serves: &'static [(DeviceClass, &'static str)]) -> MatrixRow {
+    MatrixRow {
+        backend: Backend::Rump,
+        serves,
+        ..row
     }
 }
 
@@ -109,6 +144,7 @@ pub fn rows() -> Vec<MatrixRow> {
             "-netdev user,id=n0 -device virtio-net-pci,netdev=n0,disable-modern=on",
             KernelTest::NetPing,
             Kernel,
+            NATIVE_NETWORK,
         ),
         row(
             "matrix-virtio-net-modern-ping",
@@ -116,6 +152,7 @@ pub fn rows() -> Vec<MatrixRow> {
             "-netdev user,id=n0 -device virtio-net-pci,netdev=n0,disable-legacy=on",
             KernelTest::NetPing,
             Kernel,
+            NATIVE_NETWORK,
         ),
         row(
             "matrix-virtio-net-legacy-udp-echo",
@@ -126,6 +163,7 @@ pub fn rows() -> Vec<MatrixRow> {
             ),
             KernelTest::UdpEcho,
             UdpEcho { datagrams: 10_000 },
+            NATIVE_DATAGRAMS,
         ),
         row(
             "matrix-virtio-net-modern-udp-echo",
@@ -136,6 +174,22 @@ pub fn rows() -> Vec<MatrixRow> {
             ),
             KernelTest::UdpEcho,
             UdpEcho { datagrams: 10_000 },
+            NATIVE_DATAGRAMS,
+        ),
+        // NetBSD's virtio transport is legacy only (see rump-sys/README.md).
+        on_rump(
+            row(
+                "matrix-virtio-net-legacy-udp-echo-rump",
+                "virtio-net-pci (legacy)",
+                concat!(
+                    "-netdev user,id=n0,hostfwd=udp:127.0.0.1:{port}-:7",
+                    " -device virtio-net-pci,netdev=n0,disable-modern=on"
+                ),
+                KernelTest::UdpEcho,
+                UdpEcho { datagrams: 10_000 },
+                NATIVE_DATAGRAMS,
+            ),
+            RUMP_DATAGRAMS,
         ),
         row(
             "matrix-virtio-net-socket-peers",
@@ -143,6 +197,7 @@ pub fn rows() -> Vec<MatrixRow> {
             "-netdev socket,id=n0,{peer} -device virtio-net-pci,netdev=n0,mac={mac},{generation}",
             KernelTest::NetPeer,
             Peers,
+            NATIVE_DATAGRAMS,
         ),
         row(
             "matrix-virtio-net-legacy-host-ping",
@@ -153,6 +208,7 @@ pub fn rows() -> Vec<MatrixRow> {
             ),
             KernelTest::NetServe,
             HostPing,
+            NATIVE_DATAGRAMS,
         ),
         row(
             "matrix-virtio-net-modern-host-ping",
@@ -163,6 +219,7 @@ pub fn rows() -> Vec<MatrixRow> {
             ),
             KernelTest::NetServe,
             HostPing,
+            NATIVE_DATAGRAMS,
         ),
         row(
             "matrix-virtio-blk-legacy",
@@ -173,6 +230,7 @@ pub fn rows() -> Vec<MatrixRow> {
             ),
             KernelTest::Block,
             BlockPattern,
+            NATIVE_BLOCK,
         ),
         row(
             "matrix-virtio-blk-modern",
@@ -183,6 +241,7 @@ pub fn rows() -> Vec<MatrixRow> {
             ),
             KernelTest::Block,
             BlockPattern,
+            NATIVE_BLOCK,
         ),
         row(
             "matrix-virtio-blk-blkdebug",
@@ -193,6 +252,7 @@ pub fn rows() -> Vec<MatrixRow> {
             ),
             KernelTest::BlockFaults,
             BlockFaults,
+            NATIVE_BLOCK,
         ),
         row(
             "matrix-virtio-rng-legacy",
@@ -200,6 +260,7 @@ pub fn rows() -> Vec<MatrixRow> {
             "-device virtio-rng-pci,disable-modern=on",
             KernelTest::Entropy,
             Kernel,
+            NATIVE_ENTROPY,
         ),
         row(
             "matrix-virtio-rng-modern",
@@ -207,6 +268,7 @@ pub fn rows() -> Vec<MatrixRow> {
             "-device virtio-rng-pci,disable-legacy=on",
             KernelTest::Entropy,
             Kernel,
+            NATIVE_ENTROPY,
         ),
         // The kernel test fails if a bound entropy device gave its generator nothing.
         row(
@@ -215,6 +277,7 @@ pub fn rows() -> Vec<MatrixRow> {
             "-device virtio-rng-pci,disable-legacy=on",
             KernelTest::Random,
             Kernel,
+            NATIVE_ENTROPY,
         ),
         row(
             "matrix-virtio-net-modern-dhcp",
@@ -222,6 +285,7 @@ pub fn rows() -> Vec<MatrixRow> {
             "-netdev user,id=n0 -device virtio-net-pci,netdev=n0,disable-legacy=on",
             KernelTest::NetDhcp,
             Dhcp,
+            NATIVE_NETWORK,
         ),
         row(
             "matrix-no-devices",
@@ -229,6 +293,7 @@ pub fn rows() -> Vec<MatrixRow> {
             "",
             KernelTest::Devices,
             NoDevices,
+            &[(DeviceClass::Console, UART_16550)],
         ),
         row(
             "matrix-pc-port-io",
@@ -239,6 +304,7 @@ pub fn rows() -> Vec<MatrixRow> {
             ),
             KernelTest::Devices,
             ConfigAccess { ecam: false },
+            NATIVE_BLOCK,
         ),
         on_q35(row(
             "matrix-q35-ecam",
@@ -249,6 +315,7 @@ pub fn rows() -> Vec<MatrixRow> {
             ),
             KernelTest::Devices,
             ConfigAccess { ecam: true },
+            NATIVE_BLOCK,
         )),
         on_q35(row(
             "matrix-q35-virtio-blk-modern-msix",
@@ -259,6 +326,7 @@ pub fn rows() -> Vec<MatrixRow> {
             ),
             KernelTest::Block,
             BlockInterrupts { msix: true },
+            NATIVE_BLOCK,
         )),
         row(
             "matrix-virtio-blk-legacy-intx",
@@ -269,6 +337,7 @@ pub fn rows() -> Vec<MatrixRow> {
             ),
             KernelTest::Block,
             BlockInterrupts { msix: false },
+            NATIVE_BLOCK,
         ),
     ]
 }
@@ -322,11 +391,120 @@ fn expand(options: &str, fill: &Fill) -> Vec<String> {
         .collect()
 }
 
+/// The command line words that ask the kernel for `backend` on every class of
+/// `serves`.
+pub fn backend_words(backend: Backend, serves: &[(DeviceClass, &str)]) -> String {
+    serves
+        .iter()
+        .map(|(class, _)| format!("backend.{}={}", class.name(), backend.name()))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// Whether the kernel's device lines say that `backend` serves every class of
+/// `serves` with the driver named there: exactly one line per class, and that line
+/// names this backend and this driver.
+pub fn devices_served(
+    transcript: &Transcript,
+    backend: Backend,
+    serves: &[(DeviceClass, &str)],
+) -> Result<(), String> {
+    if serves.is_empty() {
+        return Err("the row names no device class to check".into());
+    }
+    for &(class, driver) in serves {
+        let lines: Vec<(Backend, &str)> = transcript
+            .reports()
+            .filter_map(|report| match report {
+                Ok(Report::Device {
+                    class: served,
+                    backend,
+                    driver,
+                }) if served == class => Some((backend, driver)),
+                _ => None,
+            })
+            .collect();
+        let expected = format!("{} {driver}", backend.name());
+        match lines.as_slice() {
+            [] => {
+                return Err(format!(
+                    "no device line for the {} class (the row needs {expected})",
+                    class.name()
+                ));
+            }
+            [(found, found_driver)] if *found == backend && *found_driver == driver => {}
+            [(found, found_driver)] => {
+                return Err(format!(
+                    "the {} class is served by {} {found_driver}, but the row needs {expected}",
+                    class.name(),
+                    found.name()
+                ));
+            }
+            _ => {
+                return Err(format!(
+                    "{} device lines for the {} class; a class has one",
+                    lines.len(),
+                    class.name()
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Why rows of the rump backend cannot run with a kernel that links no rump kernel,
+/// given the value of `RUMPKERNEL_DIR`.
+pub fn rump_skip_reason(rumpkernel_dir: Option<&std::ffi::OsStr>) -> String {
+    match rumpkernel_dir {
+        None => "needs a rump kernel: RUMPKERNEL_DIR is not set, and this kernel links none".into(),
+        Some(directory) => format!(
+            "needs a rump kernel: RUMPKERNEL_DIR={} is set, but this kernel links no rump \
+             kernel yet (it has no rump-backed driver)",
+            directory.to_string_lossy()
+        ),
+    }
+}
+
 impl MatrixRow {
+    /// The kernel command line: the test, then the row's backend for every class it
+    /// exercises.
+    pub fn command_line(&self) -> String {
+        format!(
+            "test={} {}",
+            self.test.name(),
+            backend_words(self.backend, self.serves)
+        )
+    }
+
+    /// Why this row cannot run with the kernel of `inputs`, if it cannot.
+    pub fn skip_reason(&self, inputs: &Inputs) -> Option<String> {
+        match self.backend {
+            Backend::Rump => inputs.rump_unavailable.clone(),
+            Backend::Native => None,
+        }
+    }
+
+    /// The verdict once the kernel's device lines are checked: a run judged passed
+    /// passes only if every transcript shows the row's backend and drivers serving.
+    pub fn judged(&self, verdict: Verdict, transcripts: &[Transcript]) -> Verdict {
+        if verdict != Verdict::Passed {
+            return verdict;
+        }
+        if transcripts.is_empty() {
+            return Verdict::Failed("no run to check the device lines of".into());
+        }
+        for transcript in transcripts {
+            if let Err(reason) = devices_served(transcript, self.backend, self.serves) {
+                return Verdict::Failed(reason);
+            }
+        }
+        Verdict::Passed
+    }
+
     fn config(&self, inputs: &Inputs, fill: &Fill) -> QemuConfig {
         let mut config = QemuConfig::pvh(
             &inputs.kernel,
-            &format!("test={}", self.test.name()),
+            &self.command_line(),
             self.machine,
             Accelerator::Tcg,
         );
@@ -351,6 +529,13 @@ impl MatrixRow {
     /// Runs the row and judges it.
     pub fn run(&self, inputs: &Inputs) -> Outcome {
         let started = Instant::now();
+        if let Some(reason) = self.skip_reason(inputs) {
+            return Outcome {
+                verdict: Verdict::Skipped(reason),
+                elapsed: started.elapsed(),
+                log: None,
+            };
+        }
         let scratch = inputs.log_directory.join("matrix").join(self.name);
         let (verdict, transcripts) = match fs::create_dir_all(&scratch) {
             Ok(()) => self.run_in(inputs, &scratch),
@@ -359,6 +544,7 @@ impl MatrixRow {
                 Vec::new(),
             ),
         };
+        let verdict = self.judged(verdict, &transcripts);
         let log = match verdict {
             Verdict::Failed(_) => transcripts
                 .iter()
@@ -633,7 +819,15 @@ fn echo_counts_agree(transcript: &Transcript, summary: &EchoSummary) -> Result<(
 }
 
 fn no_devices_reported(transcript: &Transcript) -> Result<(), String> {
-    for class in ["network", "block", "entropy"] {
+    for class in ["network", "datagram", "block", "entropy"] {
+        let device_line = transcript.reports().any(|report| {
+            matches!(report, Ok(Report::Device { class: served, .. }) if served.name() == class)
+        });
+        if device_line {
+            return Err(format!(
+                "a device line for the {class} class on a machine with no device"
+            ));
+        }
         let count = transcript
             .metric(&format!("devices_{class}"))
             .ok_or_else(|| format!("no devices_{class} metric"))?;
@@ -814,8 +1008,220 @@ mod tests {
                 .iter()
                 .all(|row| row.device_model.contains("virtio-blk"))
         );
-        assert_eq!(select(Some("native")).len(), rows().len());
-        assert!(select(Some("rump")).is_empty());
+        let native = select(Some("native"));
+        assert!(native.iter().all(|row| row.backend == Backend::Native));
+        let rump = select(Some("rump"));
+        assert!(!rump.is_empty(), "no row of the rump backend");
+        assert!(rump.iter().all(|row| row.backend == Backend::Rump));
+        assert_eq!(native.len() + rump.len(), rows().len());
+    }
+
+    fn transcript(lines: &[&str], end: RunEnd) -> Transcript {
+        Transcript {
+            command: String::new(),
+            lines: lines
+                .iter()
+                .map(|line| (Duration::ZERO, line.to_string()))
+                .collect(),
+            stderr: String::new(),
+            end,
+        }
+    }
+
+    const READY: &str = "@ethos ready boot_ns=1000 tsc_khz=2000000 timer=lapic boot=pvh";
+
+    /// A UDP echo run that passed, on the native stack over virtio-net.
+    fn native_echo_run() -> Transcript {
+        transcript(
+            &[
+                "@ethos device class=network backend=native driver=virtio-net",
+                "@ethos device class=datagram backend=native driver=smoltcp",
+                "@ethos device class=console backend=native driver=uart-16550",
+                READY,
+                "@ethos test-begin name=udp_echo",
+                "@ethos metric name=udp_echoed value=10000 unit=count",
+                "@ethos test-pass name=udp_echo",
+            ],
+            RunEnd::Kernel(ethos_abi::ExitCode::Success),
+        )
+    }
+
+    fn row_named(name: &str) -> MatrixRow {
+        rows()
+            .into_iter()
+            .find(|row| row.name == name)
+            .unwrap_or_else(|| panic!("no row {name}"))
+    }
+
+    fn inputs(rump_unavailable: Option<String>) -> Inputs {
+        Inputs {
+            kernel: "/kernel".into(),
+            production_kernel: "/production-kernel".into(),
+            boot_iso: "/iso".into(),
+            log_directory: std::env::temp_dir(),
+            initial_image_counts: Vec::new(),
+            rump_unavailable,
+        }
+    }
+
+    #[test]
+    fn every_row_asks_for_its_backend_and_names_that_backends_drivers() {
+        let native_drivers = [VIRTIO_NET, VIRTIO_BLK, VIRTIO_RNG, SMOLTCP, UART_16550];
+        let rump_drivers = [RUMP_VIOIF, RUMP_NETINET];
+        for row in rows() {
+            assert!(!row.serves.is_empty(), "{} names no class", row.name);
+            let drivers: &[&str] = match row.backend {
+                Backend::Native => &native_drivers,
+                Backend::Rump => &rump_drivers,
+            };
+            for (class, driver) in row.serves {
+                assert!(drivers.contains(driver), "{}: {driver}", row.name);
+                let word = format!("backend.{}={}", class.name(), row.backend.name());
+                assert!(
+                    row.command_line().split(' ').any(|w| w == word),
+                    "{}: {}",
+                    row.name,
+                    row.command_line()
+                );
+            }
+        }
+        assert_eq!(
+            row_named("matrix-virtio-net-legacy-udp-echo-rump").command_line(),
+            "test=udp_echo backend.network=rump backend.datagram=rump"
+        );
+    }
+
+    #[test]
+    fn a_rump_row_is_skipped_on_a_kernel_without_rump_and_says_why() {
+        let rump = row_named("matrix-virtio-net-legacy-udp-echo-rump");
+        let native = row_named("matrix-virtio-net-legacy-udp-echo");
+        let without = inputs(Some(rump_skip_reason(None)));
+        let reason = rump
+            .skip_reason(&without)
+            .expect("a rump row runs without rump");
+        assert!(reason.contains("RUMPKERNEL_DIR"), "{reason}");
+        assert_eq!(native.skip_reason(&without), None);
+        // Run, the row is skipped before any QEMU starts, with that reason.
+        let outcome = rump.run(&without);
+        assert_eq!(outcome.verdict, Verdict::Skipped(reason));
+        let set = rump_skip_reason(Some(std::ffi::OsStr::new("/opt/rump")));
+        assert!(set.contains("RUMPKERNEL_DIR=/opt/rump"), "{set}");
+        assert_eq!(rump.skip_reason(&inputs(None)), None);
+    }
+
+    #[test]
+    fn a_rump_row_run_on_a_native_only_kernel_fails() {
+        let rump = row_named("matrix-virtio-net-legacy-udp-echo-rump");
+        let pass = Expectation::Pass { test: rump.test };
+        // A kernel that ignored the backend words and echoed natively.
+        let native = native_echo_run();
+        assert_eq!(harness::judge(&native, &pass), Verdict::Passed);
+        assert_eq!(
+            rump.judged(Verdict::Passed, std::slice::from_ref(&native)),
+            Verdict::Failed(
+                "the network class is served by native virtio-net, but the row needs rump vioif"
+                    .into()
+            )
+        );
+        // A kernel that honours them refuses the boot.
+        let refused = transcript(
+            &[
+                "boot failed: devices: the network class is to be served by the rump backend",
+                "@ethos test-fail name=boot reason=devices: the network class is to be served \
+                 by the rump backend, but no rump kernel is linked into this kernel (a rump \
+                 backend needs a kernel linked with the rump kernel build that RUMPKERNEL_DIR \
+                 names, see rump-sys/README.md); choose `native` for network",
+            ],
+            RunEnd::Kernel(ethos_abi::ExitCode::Failure),
+        );
+        let verdict = rump.judged(harness::judge(&refused, &pass), &[refused]);
+        assert!(
+            matches!(&verdict, Verdict::Failed(reason) if reason.contains("RUMPKERNEL_DIR")),
+            "{verdict:?}"
+        );
+        // The same native run passes the native row.
+        let native_row = row_named("matrix-virtio-net-legacy-udp-echo");
+        assert_eq!(
+            native_row.judged(Verdict::Passed, &[native]),
+            Verdict::Passed
+        );
+    }
+
+    #[test]
+    fn device_lines_must_name_the_rows_backend_and_driver_once() {
+        let row = row_named("matrix-virtio-net-modern-udp-echo");
+        let judged = |lines: &[&str]| {
+            let run = transcript(lines, RunEnd::Kernel(ethos_abi::ExitCode::Success));
+            row.judged(Verdict::Passed, &[run])
+        };
+        let network = "@ethos device class=network backend=native driver=virtio-net";
+        let datagram = "@ethos device class=datagram backend=native driver=smoltcp";
+        assert_eq!(judged(&[network, datagram]), Verdict::Passed);
+        assert_eq!(
+            judged(&[network]),
+            Verdict::Failed(
+                "no device line for the datagram class (the row needs native smoltcp)".into()
+            )
+        );
+        assert_eq!(
+            judged(&[
+                "@ethos device class=network backend=native driver=e1000",
+                datagram
+            ]),
+            Verdict::Failed(
+                "the network class is served by native e1000, but the row needs native \
+                 virtio-net"
+                    .into()
+            )
+        );
+        assert_eq!(
+            judged(&[network, network, datagram]),
+            Verdict::Failed("2 device lines for the network class; a class has one".into())
+        );
+        // A failed run stays failed, whatever its device lines.
+        assert_eq!(
+            row.judged(Verdict::Failed("echo lost".into()), &[native_echo_run()]),
+            Verdict::Failed("echo lost".into())
+        );
+        assert!(matches!(
+            row.judged(Verdict::Passed, &[]),
+            Verdict::Failed(_)
+        ));
+        // Two guests: both must show the backend.
+        let peers = row_named("matrix-virtio-net-socket-peers");
+        let bare = transcript(&[READY], RunEnd::Kernel(ethos_abi::ExitCode::Success));
+        assert!(matches!(
+            peers.judged(Verdict::Passed, &[native_echo_run(), bare]),
+            Verdict::Failed(_)
+        ));
+    }
+
+    #[test]
+    fn a_machine_without_devices_has_no_device_line_but_the_consoles() {
+        let lines = |extra: &str| {
+            let mut lines =
+                vec!["@ethos device class=console backend=native driver=uart-16550".to_string()];
+            for class in ["network", "datagram", "block", "entropy"] {
+                lines.push(format!(
+                    "WARN no device of this class; going on without class={class}"
+                ));
+                lines.push(format!(
+                    "@ethos metric name=devices_{class} value=0 unit=count"
+                ));
+            }
+            lines.push(extra.to_string());
+            let lines: Vec<&str> = lines.iter().map(String::as_str).collect();
+            transcript(&lines, RunEnd::Kernel(ethos_abi::ExitCode::Success))
+        };
+        assert_eq!(no_devices_reported(&lines("")), Ok(()));
+        assert_eq!(
+            no_devices_reported(&lines(
+                "@ethos device class=datagram backend=native driver=smoltcp"
+            )),
+            Err("a device line for the datagram class on a machine with no device".into())
+        );
+        let row = row_named("matrix-no-devices");
+        assert_eq!(row.judged(Verdict::Passed, &[lines("")]), Verdict::Passed);
     }
 
     #[test]

@@ -61,6 +61,9 @@ pub struct Inputs {
     /// What the initial image's description declares, as (metric name, count): the
     /// counts the `initial_image` kernel test must report.
     pub initial_image_counts: Vec<(&'static str, u64)>,
+    /// Why the kernel cannot run rows of the rump backend (it links no rump
+    /// kernel); `None` when it can. Such rows are skipped with this reason.
+    pub rump_unavailable: Option<String>,
 }
 
 /// The outcome of one row.
@@ -363,6 +366,39 @@ pub fn metrics_match(transcript: &Transcript, expected: &[(&str, u64)]) -> Resul
         }
     }
     Ok(())
+}
+
+/// The boot ended before `ready`, naming the class, the rump backend and
+/// `RUMPKERNEL_DIR`, and no class was served.
+fn rump_refused_at_boot(transcript: &Transcript) -> Result<(), String> {
+    let reports = reports(transcript);
+    if reports.iter().any(|r| matches!(r, Report::Ready { .. })) {
+        return Err("the kernel reported ready: it booted without the backend asked for".into());
+    }
+    if let Some(Report::Device {
+        class,
+        backend,
+        driver,
+    }) = reports.iter().find(|r| matches!(r, Report::Device { .. }))
+    {
+        return Err(format!(
+            "the {} class was served by {} {driver} on a refused boot",
+            class.name(),
+            backend.name()
+        ));
+    }
+    reports
+        .iter()
+        .any(|r| {
+            matches!(r, Report::TestFail { name, reason } if *name == "boot"
+                && reason.contains("network class")
+                && reason.contains("rump backend")
+                && reason.contains("RUMPKERNEL_DIR"))
+        })
+        .then_some(())
+        .ok_or_else(|| {
+            "no boot failure naming the network class, the rump backend and RUMPKERNEL_DIR".into()
+        })
 }
 
 fn passed(transcript: &Transcript, test: KernelTest) -> Result<(), String> {
@@ -708,6 +744,18 @@ pub fn all() -> Vec<SystemTest> {
                 pass(KernelTest::Boot),
             )
         },
+        pvh(
+            "devices-rump-refused",
+            "a class asked of the rump backend, on a kernel that links no rump kernel, ends the \
+             boot with a failure naming RUMPKERNEL_DIR",
+            Microvm,
+            Tcg,
+            run_test(KernelTest::Boot, "backend.network=rump"),
+            Expectation::Ends {
+                code: ExitCode::Failure,
+                check: rump_refused_at_boot,
+            },
+        ),
         SystemTest {
             must_fail_with: Some("deliberate failure"),
             ..pvh(
@@ -768,9 +816,27 @@ impl SystemTest {
         config
     }
 
+    /// Whether the row asks for a class of the rump backend (`backend.CLASS=rump`).
+    /// Such a row checks how a kernel without a rump kernel refuses, so it is skipped
+    /// for a kernel that links one.
+    pub fn asks_for_rump(&self) -> bool {
+        matches!(self.media, Media::Pvh { words, .. } if words
+            .split_whitespace()
+            .any(|word| word.starts_with("backend.") && word.ends_with("=rump")))
+    }
+
     /// Runs this row and judges it.
     pub fn run(&self, inputs: &Inputs) -> Outcome {
         let started = Instant::now();
+        if self.asks_for_rump() && inputs.rump_unavailable.is_none() {
+            return Outcome {
+                verdict: Verdict::Skipped(
+                    "this kernel links a rump kernel; the row checks a kernel without one".into(),
+                ),
+                elapsed: started.elapsed(),
+                log: None,
+            };
+        }
         if self.accelerator == Accelerator::Kvm
             && let Err(reason) = kvm_usable()
         {
@@ -922,6 +988,39 @@ mod tests {
             Err("no metric `image_services` was reported".into())
         );
         assert!(metrics_match(&transcript, &[]).is_err());
+    }
+
+    #[test]
+    fn a_refused_rump_boot_must_name_the_class_backend_and_variable() {
+        let run = |lines: &[&str]| Transcript {
+            command: String::new(),
+            lines: lines
+                .iter()
+                .map(|line| (Duration::ZERO, line.to_string()))
+                .collect(),
+            stderr: String::new(),
+            end: harness::RunEnd::Kernel(ExitCode::Failure),
+        };
+        let refusal = "@ethos test-fail name=boot reason=devices: the network class is to be \
+                       served by the rump backend, but no rump kernel is linked into this kernel \
+                       (... RUMPKERNEL_DIR ...); choose `native` for network";
+        assert_eq!(rump_refused_at_boot(&run(&[refusal])), Ok(()));
+        let ready = "@ethos ready boot_ns=1 tsc_khz=1 timer=lapic boot=pvh";
+        assert!(rump_refused_at_boot(&run(&[ready, refusal])).is_err());
+        let served = "@ethos device class=network backend=native driver=virtio-net";
+        assert!(rump_refused_at_boot(&run(&[served, refusal])).is_err());
+        assert!(
+            rump_refused_at_boot(&run(&[
+                "@ethos test-fail name=boot reason=devices: something else"
+            ]))
+            .is_err()
+        );
+        let row = all()
+            .into_iter()
+            .find(|row| row.name == "devices-rump-refused")
+            .unwrap();
+        assert!(row.asks_for_rump());
+        assert_eq!(all().iter().filter(|row| row.asks_for_rump()).count(), 1);
     }
 
     #[test]

@@ -1,14 +1,18 @@
 //! The harness against a stand-in QEMU: a shell script whose behaviour is chosen by
 //! the "kernel command line". Proves that exit codes alone never pass a test, that
-//! a hung machine is killed at the deadline, and that a panicking caller still kills
-//! its QEMU.
+//! a hung machine is killed at the deadline, that a panicking caller still kills
+//! its QEMU, and that a matrix row of the rump backend never passes on a kernel
+//! without one.
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
+use std::sync::OnceLock;
 use std::time::Duration;
 
+use ethos_abi::drivers::Backend;
 use ethos_abi::{ExitCode, KernelTest};
 use ethos_tests::harness::{self, Expectation, RunEnd, Verdict};
+use ethos_tests::matrix;
 use ethos_tests::qemu::{Accelerator, Machine, QemuConfig, QemuProcess};
 
 const SCRIPT: &str = r#"#!/bin/sh
@@ -24,22 +28,35 @@ case "$mode" in
   poweroff) echo "$ready"; echo "@ethos test-pass name=boot"; exit 0 ;;
   garbled) echo "$ready"; printf '@ethos test-pass\r\n'; exit 33 ;;
   hang:*) echo "$ready"; echo $$ > "${mode#hang:}"; exec sleep 600 ;;
+  *backend.network=rump*)
+    reason="devices: the network class is to be served by the rump backend, but no rump kernel is linked into this kernel (see RUMPKERNEL_DIR)"
+    echo "boot failed: $reason"; echo "@ethos test-fail name=boot reason=$reason"; exit 35 ;;
+  *backend.network=native*)
+    echo "@ethos device class=network backend=native driver=virtio-net"
+    echo "@ethos device class=datagram backend=native driver=smoltcp"
+    echo "$ready"; echo "@ethos test-begin name=udp_echo"; echo "@ethos test-pass name=udp_echo"; exit 33 ;;
   *) echo "unknown mode $mode" >&2; exit 2 ;;
 esac
 "#;
 
 fn stand_in() -> PathBuf {
-    let directory = Path::new(env!("CARGO_TARGET_TMPDIR")).join("fake-qemu");
-    std::fs::create_dir_all(&directory).unwrap();
-    let path = directory.join("qemu-system-x86_64");
-    if !path.exists() {
-        std::fs::write(&path, SCRIPT).unwrap();
-        let mut permissions = std::fs::metadata(&path).unwrap().permissions();
+    static WRITTEN: OnceLock<PathBuf> = OnceLock::new();
+    let path = WRITTEN.get_or_init(|| {
+        let directory = Path::new(env!("CARGO_TARGET_TMPDIR")).join("fake-qemu");
+        std::fs::create_dir_all(&directory).unwrap();
+        let path = directory.join("qemu-system-x86_64");
+        // Written once per run, whole, then renamed into place: a script left by an
+        // older run is replaced, and one being executed is never written to.
+        let fresh = directory.join(format!("qemu-system-x86_64.{}", std::process::id()));
+        std::fs::write(&fresh, SCRIPT).unwrap();
+        let mut permissions = std::fs::metadata(&fresh).unwrap().permissions();
         std::os::unix::fs::PermissionsExt::set_mode(&mut permissions, 0o755);
-        std::fs::set_permissions(&path, permissions).unwrap();
-    }
-    set_qemu(&path);
-    path
+        std::fs::set_permissions(&fresh, permissions).unwrap();
+        std::fs::rename(&fresh, &path).unwrap();
+        path
+    });
+    set_qemu(path);
+    path.clone()
 }
 
 /// Points the harness at the stand-in through the variable it reads.
@@ -181,4 +198,40 @@ fn a_missing_qemu_is_a_clear_failure() {
     let mut broken = std::process::Command::new("/nonexistent/qemu-system-x86_64");
     broken.args(config.arguments());
     assert!(QemuProcess::spawn(broken, Stdio::null()).is_err());
+}
+
+#[test]
+fn a_rump_row_never_passes_on_a_kernel_without_rump() {
+    let rump = matrix::rows()
+        .into_iter()
+        .find(|row| row.backend == Backend::Rump)
+        .expect("the matrix has a row of the rump backend");
+    let pass = Expectation::Pass { test: rump.test };
+    // A kernel that honours the row's backend words refuses the boot.
+    let refused = harness::run(&config(&rump.command_line()), Duration::from_secs(20));
+    assert_eq!(refused.end, RunEnd::Kernel(ExitCode::Failure));
+    let verdict = rump.judged(harness::judge(&refused, &pass), &[refused]);
+    assert!(
+        matches!(&verdict, Verdict::Failed(reason) if reason.contains("RUMPKERNEL_DIR")),
+        "{verdict:?}"
+    );
+    // A kernel that serves the row's classes natively instead passes its test, and
+    // the row still fails: its device lines name the wrong backend.
+    let native_line = rump.command_line().replace("=rump", "=native");
+    let native = harness::run(&config(&native_line), Duration::from_secs(20));
+    assert_eq!(harness::judge(&native, &pass), Verdict::Passed);
+    let verdict = rump.judged(Verdict::Passed, std::slice::from_ref(&native));
+    assert!(
+        matches!(&verdict, Verdict::Failed(reason) if reason.contains("served by native virtio-net")),
+        "{verdict:?}"
+    );
+    // The native row of the same device passes on that run.
+    let native_row = matrix::rows()
+        .into_iter()
+        .find(|row| row.backend == Backend::Native && row.command_line() == native_line)
+        .expect("a native row for the rump row's device");
+    assert_eq!(
+        native_row.judged(Verdict::Passed, &[native]),
+        Verdict::Passed
+    );
 }

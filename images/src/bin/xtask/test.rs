@@ -7,6 +7,7 @@ use std::path::Path;
 use std::process::{Command, ExitCode, Stdio};
 
 use ethos_abi::KernelTest;
+use ethos_abi::drivers::Backend;
 use ethos_images::inspect::{multiboot2_header, pvh_entry};
 use ethos_images::platform::{self, Platform};
 use ethos_images::{XtaskError, command, kernel, prerequisites, target_directory, workspace_root};
@@ -246,6 +247,8 @@ pub(crate) fn test(arguments: &TestArguments) -> Result<ExitCode, XtaskError> {
             boot_iso,
             log_directory: system::log_directory(&target_directory()),
             initial_image_counts: build.image_counts.metrics().to_vec(),
+            rump_unavailable: (!kernel::KERNEL_BACKENDS.contains(&Backend::Rump))
+                .then(|| matrix::rump_skip_reason(std::env::var_os("RUMPKERNEL_DIR").as_deref())),
         };
         let rows = match arguments.matrix {
             Some(_) => Vec::new(),
