@@ -1,8 +1,10 @@
-//! How the kernel ends a QEMU run: codes written to the `isa-debug-exit` device.
+//! How the kernel ends a run: codes written to QEMU's `isa-debug-exit` device, the
+//! exit status of a hosted run, and the status of a program that panicked.
 //!
 //! QEMU turns a value `v` written to the device into the process exit status
 //! `(v << 1) | 1`, so a status of 0 or any even number can never come from the kernel:
-//! the harness treats those as "QEMU stopped without the kernel's word".
+//! the harness treats those as "QEMU stopped without the kernel's word". A hosted run
+//! (the kernel as a Linux process) ends with [`ExitCode::host_status`] instead.
 
 /// The I/O port of the `isa-debug-exit` device (`-device isa-debug-exit,iobase=0xf4,iosize=0x04`).
 pub const DEBUG_EXIT_PORT: u16 = 0xf4;
@@ -43,6 +45,24 @@ impl ExitCode {
             .find(|code| code.qemu_status() == status)
     }
 
+    /// The exit status of a hosted run (the kernel as a Linux process) that ends this
+    /// way: 0 for success, as Linux programs do.
+    pub const fn host_status(self) -> i32 {
+        match self {
+            ExitCode::Success => 0,
+            ExitCode::Failure => 1,
+            ExitCode::Fault => 2,
+        }
+    }
+
+    /// The code behind a hosted run's exit status, if the kernel chose it (a status
+    /// of 101 is a panic of the runner itself, not a code).
+    pub fn from_host_status(status: i32) -> Option<ExitCode> {
+        Self::ALL
+            .into_iter()
+            .find(|code| code.host_status() == status)
+    }
+
     /// A short lower-case name used in reports.
     pub const fn name(self) -> &'static str {
         match self {
@@ -52,6 +72,11 @@ impl ExitCode {
         }
     }
 }
+
+/// The exit status of a program that panicked: what the program runtime's panic
+/// handler passes to `exit` (Rust's own convention), and how the hosted platform ends
+/// a program thread that unwound without ending its process.
+pub const PANIC_STATUS: i32 = 101;
 
 #[cfg(test)]
 mod tests {
@@ -66,5 +91,14 @@ mod tests {
         assert_eq!(ExitCode::Success.qemu_status(), 33);
         assert_eq!(ExitCode::from_qemu_status(0), None);
         assert_eq!(ExitCode::from_qemu_status(1), None);
+    }
+
+    #[test]
+    fn host_statuses_round_trip_and_a_panic_is_no_code() {
+        for code in ExitCode::ALL {
+            assert_eq!(ExitCode::from_host_status(code.host_status()), Some(code));
+        }
+        assert_eq!(ExitCode::Success.host_status(), 0);
+        assert_eq!(ExitCode::from_host_status(PANIC_STATUS), None);
     }
 }

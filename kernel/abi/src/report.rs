@@ -244,6 +244,11 @@ pub mod contract {
     /// The unmapped address the `page_fault` kernel test touches; the harness checks
     /// that the fault report names exactly this address.
     pub const PAGE_FAULT_ADDRESS: u64 = 0x0000_7fee_dead_b000;
+
+    /// The `name` of the `test-fail` report with which the hosted platform refuses
+    /// what it cannot do (a program that needs an MMU, `fork`): the harness reports
+    /// such a run as skipped, with the report's reason, rather than failed.
+    pub const HOSTED_UNSUPPORTED: &str = "hosted-unsupported";
 }
 
 #[cfg(test)]
