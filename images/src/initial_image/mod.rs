@@ -41,12 +41,33 @@ impl LoadedDescription {
     /// Packs the image, taking each program's executable from `binaries` (the
     /// directory cargo built them in), and reads it back with the kernel's reader.
     pub fn pack(&self, binaries: &Path) -> Result<Vec<u8>, XtaskError> {
-        let description = &self.description;
         let mut executables = Vec::new();
-        for program in &description.program {
+        for program in &self.description.program {
             let path = binaries.join(program.get_ref().binary());
             executables.push(std::fs::read(&path).at(path)?);
         }
+        self.pack_executables(&executables)
+    }
+
+    /// Packs the image with a stand-in for each program's executable — bytes that
+    /// name its binary, so every program keeps an identity of its own — and reads it
+    /// back with the kernel's reader. For host tests that need the image's users,
+    /// labels, policy, services and init sets, and never load a program.
+    pub fn pack_with_stand_ins(&self) -> Result<Vec<u8>, XtaskError> {
+        let executables: Vec<Vec<u8>> = self
+            .description
+            .program
+            .iter()
+            .map(|program| {
+                format!("\x7fELF stand-in for {}", program.get_ref().binary()).into_bytes()
+            })
+            .collect();
+        self.pack_executables(&executables)
+    }
+
+    /// Packs the image with `executables`, one per `[[program]]` in order.
+    fn pack_executables(&self, executables: &[Vec<u8>]) -> Result<Vec<u8>, XtaskError> {
+        let description = &self.description;
         let mut sources = Vec::new();
         for types in &description.types {
             let path = self.directory().join(&types.get_ref().file);
@@ -68,7 +89,7 @@ impl LoadedDescription {
             programs: description
                 .program
                 .iter()
-                .zip(&executables)
+                .zip(executables)
                 .map(|(program, bytes)| (program.get_ref().name.clone(), bytes.as_slice()))
                 .collect(),
             type_files: description
@@ -264,6 +285,23 @@ pub fn list(path: &Path, bytes: &[u8]) -> Result<Vec<String>, XtaskError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn stand_ins_keep_every_program_an_identity_of_its_own() {
+        let loaded = LoadedDescription::load_default().unwrap();
+        let image_bytes = loaded.pack_with_stand_ins().unwrap();
+        let image = initial_image::read(&image_bytes).unwrap();
+        assert_eq!(image.counts, loaded.counts());
+        let mut identities: Vec<ProgramId> = image
+            .configuration
+            .programs
+            .iter()
+            .map(|program| program.identity)
+            .collect();
+        identities.sort();
+        identities.dedup();
+        assert_eq!(identities.len(), image.configuration.programs.len());
+    }
 
     #[test]
     fn the_workspace_image_packs_to_what_it_declares() {
