@@ -1,7 +1,7 @@
 //! On a host (Linux): the kernel each thread's calls go to.
 //!
 //! A thread is one program. It has no kernel until it [`install`]s one — a fake kernel
-//! in tests, or the hosted kernel core — and until then every call answers
+//! in tests, or the hosted platform (see `hosted`) — and until then every call answers
 //! [`Status::NotSupported`]. `exit` ends the program by unwinding its thread with an
 //! [`Exited`] payload, which whoever runs the program catches. This module exists only
 //! on hosts and must never be needed by a program built for Ethos.

@@ -5,7 +5,7 @@
 //! [`ethos_abi::arguments::layout`] gives and hands them to a [`Kernel`]. On Ethos the
 //! kernel is the `syscall` instruction (the `syscall` module lowers the arguments to
 //! the six registers with [`registers`]); on a host it is whatever the thread installed
-//! with [`crate::host::install`]: a fake kernel in tests, or the hosted kernel core.
+//! with [`crate::host::install`]: a fake kernel in tests, or the hosted platform.
 //! Keeping arguments typed until the last step lets host tests check every call's
 //! marshalling against the ABI without touching raw memory. This module never reads
 //! or writes through an address itself.

@@ -11,14 +11,14 @@
 //! - [`println!`] over `print`; [`runtime`] with [`entry!`]: `_start`, the heap and
 //!   the panic handler of a program (feature `runtime`, on Ethos only);
 //! - [`kernel`]: the seam every call goes through; on a host, [`host`] installs the
-//!   kernel of a thread (a fake one in tests) and [`hosted`] runs programs as threads
-//!   against the hosted kernel core.
+//!   kernel of a thread (a fake one in tests) and [`hosted`] makes the hosted
+//!   platform (`ethos-platform-hosted`, programs as threads) that kernel.
 //!
 //! The only `unsafe` code is the `syscall` instruction, in one module built only for
 //! Ethos. The library never checks what the kernel decides (rights, types, limits):
 //! it passes arguments exactly as the ABI lays them out and reports the kernel's
 //! answer. It is `no_std` with `alloc`; on a host it also uses `std` for per-thread
-//! state and threads, and the kernel core for [`hosted`].
+//! state, and the hosted platform for [`hosted`].
 #![no_std]
 
 extern crate alloc;

@@ -12,7 +12,7 @@
 use core::fmt;
 
 /// The exit status of a program that panicked.
-pub const PANIC_STATUS: i32 = 101;
+pub const PANIC_STATUS: i32 = ethos_abi::exit::PANIC_STATUS;
 
 /// The exit status of a program whose `main` returned an error.
 pub const ERROR_STATUS: i32 = 1;

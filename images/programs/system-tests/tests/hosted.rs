@@ -1,16 +1,16 @@
-//! The system-test programs on the host, as threads against the hosted kernel core:
+//! The system-test programs on the host, as threads on the hosted platform:
 //! the init sets of `images/boot/image.toml` that need no fork, no fault and no long soak,
 //! with the users, labels, services and grants that file declares. The QEMU tests run
 //! the same programs on the kernel itself; this checks the programs and the core
 //! together where it is quick to.
 
 use ethos_abi::LabelRights;
-use ethos_compat::hosted::HostedSystem;
 use ethos_compat::hosted::process_model::identity::{
     Label, Program, ProgramId, ProgramName, PublicKey, ServiceName, User, UserName,
 };
 use ethos_compat::hosted::process_model::policy::{Grant, Policy, Principal, ProgramMatch};
 use ethos_compat::hosted::process_model::{Configuration, ServiceDeclaration};
+use ethos_compat::hosted::{Console, Ending, HostedSystem, ProgramTable, program};
 use ethos_typesys::TypeHash;
 use system_test_programs::types::{Bouncer, Calculator};
 use system_test_programs::{bounce, calc, desk, events};
@@ -97,18 +97,22 @@ fn system() -> HostedSystem {
         type_hash,
         label: label(name),
     };
-    HostedSystem::new(Configuration {
-        users,
-        programs,
-        policy: Policy::new(grants),
-        types: system_test_programs::types::type_graph().unwrap(),
-        services: vec![
-            service("calc", Calculator::TYPE_HASH),
-            service("desk", Calculator::TYPE_HASH),
-            service("soak", Bouncer::TYPE_HASH),
-            service("bench", Bouncer::TYPE_HASH),
-        ],
-    })
+    HostedSystem::new(
+        Configuration {
+            users,
+            programs,
+            policy: Policy::new(grants),
+            types: system_test_programs::types::type_graph().unwrap(),
+            services: vec![
+                service("calc", Calculator::TYPE_HASH),
+                service("desk", Calculator::TYPE_HASH),
+                service("soak", Bouncer::TYPE_HASH),
+                service("bench", Bouncer::TYPE_HASH),
+            ],
+        },
+        ProgramTable::new(),
+        Console::collected(),
+    )
     .unwrap()
 }
 
@@ -117,11 +121,11 @@ type Process = (&'static str, &'static str, fn() -> i32);
 
 /// Runs an init set: every process at once; answers the exit statuses in order and
 /// the console.
-fn run(processes: &[Process]) -> (Vec<i32>, Vec<String>) {
+fn run(processes: &[Process]) -> (Vec<Ending>, Vec<String>) {
     let system = system();
     let running: Vec<_> = processes
         .iter()
-        .map(|(user, program, main)| system.spawn(user, program, *main).unwrap())
+        .map(|(user, name, main)| system.spawn_with(user, name, program(*main)).unwrap())
         .collect();
     let statuses = running.into_iter().map(|running| running.wait()).collect();
     (statuses, system.console())
@@ -137,7 +141,11 @@ fn ipc() {
         ("alice", "calc-server", calc::server),
         ("bob", "calc-client", calc::client),
     ]);
-    assert_eq!(statuses, [0, 0], "{console:#?}");
+    assert_eq!(
+        statuses,
+        [Ending::Exited(0), Ending::Exited(0)],
+        "{console:#?}"
+    );
     assert!(printed(
         &console,
         "user alice: calc-server: connection from bob"
@@ -158,7 +166,11 @@ fn typecheck() {
         ("alice", "calc-server", calc::server),
         ("bob", "calc-ill-typed", calc::ill_typed),
     ]);
-    assert_eq!(statuses, [0, 0], "{console:#?}");
+    assert_eq!(
+        statuses,
+        [Ending::Exited(0), Ending::Exited(0)],
+        "{console:#?}"
+    );
     assert!(printed(
         &console,
         "user alice: calc-server: served 2 requests, 0 malformed"
@@ -173,7 +185,16 @@ fn authorization() {
         ("carol", "calc-client", calc::client),
         ("bob", "calc-probe", calc::probe),
     ]);
-    assert_eq!(statuses, [0, 0, 3, 0], "{console:#?}");
+    assert_eq!(
+        statuses,
+        [
+            Ending::Exited(0),
+            Ending::Exited(0),
+            Ending::Exited(3),
+            Ending::Exited(0)
+        ],
+        "{console:#?}"
+    );
     assert!(printed(&console, "user carol: calc-client: not authorized"));
 }
 
@@ -184,7 +205,11 @@ fn fdsend() {
         ("carol", "desk-worker", desk::worker),
         ("bob", "desk-client", desk::client),
     ]);
-    assert_eq!(statuses, [0, 0, 0], "{console:#?}");
+    assert_eq!(
+        statuses,
+        [Ending::Exited(0), Ending::Exited(0), Ending::Exited(0)],
+        "{console:#?}"
+    );
     assert!(printed(
         &console,
         "user carol: desk-worker: served 11 requests for carol, 0 malformed"
@@ -198,7 +223,7 @@ fn fdsend() {
 #[test]
 fn event_calls() {
     let (statuses, console) = run(&[("alice", "events", events::run)]);
-    assert_eq!(statuses, [0], "{console:#?}");
+    assert_eq!(statuses, [Ending::Exited(0)], "{console:#?}");
     assert!(printed(&console, "user alice: events: every check passed"));
 }
 
@@ -208,7 +233,11 @@ fn bench() {
         ("alice", "bench-server", bounce::bench_server),
         ("bob", "bench-client", bounce::bench_client),
     ]);
-    assert_eq!(statuses, [0, 0], "{console:#?}");
+    assert_eq!(
+        statuses,
+        [Ending::Exited(0), Ending::Exited(0)],
+        "{console:#?}"
+    );
     assert!(
         console
             .iter()
