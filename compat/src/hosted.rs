@@ -23,7 +23,8 @@ use ethos_platform_hosted::process_model::request::UserRange;
 
 pub use ethos_platform_hosted::{
     Answer, CallMemory, Console, Ending, Entry, Finished, HostedProcess, HostedSystem,
-    ProgramTable, Running, SpawnError, StartError, Unrunnable, heap, process_model,
+    ProgramTable, Running, SpawnError, StartError, Unrunnable, heap, hosted_main, init,
+    process_model,
 };
 
 use crate::host::{end_thread, install};

@@ -6,7 +6,9 @@
 //!   clients reach a service that may not be advertised yet;
 //! - [`calc`], [`desk`]: the `Calculator` services, their clients and the policy's
 //!   refusals; [`events`], [`family`]: the event calls and process calls;
-//!   [`bounce`]: the `Bouncer` services of the soak and the benchmark.
+//!   [`bounce`]: the `Bouncer` services of the soak and the benchmark;
+//! - `hosted` (on a host only): the table the hosted platform runs these programs
+//!   from, by their names in the initial image.
 //!
 //! Each program prints what it checks, each line starting with its name, and returns
 //! its exit status: 0 when every check passed, else the status its documentation
@@ -22,6 +24,8 @@ pub mod calc;
 pub mod desk;
 pub mod events;
 pub mod family;
+#[cfg(not(target_os = "none"))]
+pub mod hosted;
 pub mod serving;
 
 /// The Rust of the services' ETN types: `Calculator` and `Bouncer`, with their

@@ -1,252 +1,200 @@
-//! The system-test programs on the host, as threads on the hosted platform:
-//! the init sets of `images/boot/image.toml` that need no fork, no fault and no long soak,
-//! with the users, labels, services and grants that file declares. The QEMU tests run
-//! the same programs on the kernel itself; this checks the programs and the core
-//! together where it is quick to.
+//! The system-test programs on the host, as threads on the hosted platform: the init
+//! sets of the real initial image (`images/boot/image.toml`, packed as `cargo xtask
+//! build` packs it and read back with the kernel's reader), run as `cargo xtask run
+//! --platform hosted` runs them. The executables in the image are stand-ins, one
+//! per program with bytes of its own: a host run never loads them, and the policy
+//! names programs through the identities the image gives them.
+//!
+//! The `hosted-process-*` rows of `cargo xtask test` run these sets with the image
+//! of the real programs and judge them as the QEMU rows do; this checks the
+//! programs, the core and the platform together where it is quick: no fork, no
+//! fault and no long soak.
 
-use ethos_abi::LabelRights;
-use ethos_compat::hosted::process_model::identity::{
-    Label, Program, ProgramId, ProgramName, PublicKey, ServiceName, User, UserName,
-};
-use ethos_compat::hosted::process_model::policy::{Grant, Policy, Principal, ProgramMatch};
-use ethos_compat::hosted::process_model::{Configuration, ServiceDeclaration};
-use ethos_compat::hosted::{Console, Ending, HostedSystem, ProgramTable, program};
-use ethos_typesys::TypeHash;
-use system_test_programs::types::{Bouncer, Calculator};
-use system_test_programs::{bounce, calc, desk, events};
+use std::sync::OnceLock;
 
-/// The programs and their labels, as `images/boot/image.toml` declares them.
-const PROGRAMS: [(&str, &str); 16] = [
-    ("calc-server", "calc-programs"),
-    ("calc-client", "calc-programs"),
-    ("calc-probe", "calc-programs"),
-    ("calc-ill-typed", "calc-programs"),
-    ("bad-pointer", "fault-programs"),
-    ("fault-kernel-read", "fault-programs"),
-    ("fault-invalid-opcode", "fault-programs"),
-    ("desk-dispatcher", "desk-programs"),
-    ("desk-worker", "desk-worker"),
-    ("desk-client", "desk-programs"),
-    ("events", "events"),
-    ("family", "family"),
-    ("soak-server", "soak-programs"),
-    ("soak-client", "soak-programs"),
-    ("bench-server", "bench-programs"),
-    ("bench-client", "bench-programs"),
-];
+use ethos_abi::report::contract::HOSTED_UNSUPPORTED;
+use ethos_abi::{ExitCode, Report};
+use ethos_compat::hosted::{Console, init};
+use ethos_images::initial_image::LoadedDescription;
+use system_test_programs::hosted::programs;
 
-const SERVE: LabelRights = LabelRights::ADVERTISE.union(LabelRights::IMPORT);
-
-/// The grants, as `images/boot/image.toml` declares them: (label, user, program, rights).
-const GRANTS: [(&str, &str, &str, LabelRights); 11] = [
-    ("calc", "alice", "calc-server", SERVE),
-    ("calc", "bob", "calc-client", LabelRights::IPC),
-    ("calc", "bob", "calc-ill-typed", LabelRights::IPC),
-    ("desk", "alice", "desk-dispatcher", SERVE),
-    ("desk", "bob", "desk-client", LabelRights::IPC),
-    (
-        "desk-worker",
-        "carol",
-        "desk-worker",
-        LabelRights::FD_RECEIVE,
-    ),
-    ("events", "alice", "events", LabelRights::FD_RECEIVE),
-    ("soak", "alice", "soak-server", SERVE),
-    ("soak", "bob", "soak-client", LabelRights::IPC),
-    ("bench", "alice", "bench-server", SERVE),
-    ("bench", "bob", "bench-client", LabelRights::IPC),
-];
-
-fn identity(program: &str) -> ProgramId {
-    ProgramId::of_executable(program.as_bytes())
+/// The initial image the description declares, packed once.
+fn image() -> &'static [u8] {
+    static IMAGE: OnceLock<Vec<u8>> = OnceLock::new();
+    IMAGE.get_or_init(|| {
+        LoadedDescription::load_default()
+            .and_then(|description| description.pack_with_stand_ins())
+            .unwrap_or_else(|error| panic!("the initial image: {error}"))
+    })
 }
 
-fn label(name: &str) -> Label {
-    Label::new(name).unwrap()
+/// How a run ended: its code, each process's (user, program, how, status) in the
+/// order the set starts them (process ids are given in that order), and the console.
+struct Run {
+    code: ExitCode,
+    ended: Vec<(String, String, String, i64)>,
+    console: Vec<String>,
 }
 
-fn system() -> HostedSystem {
-    let users = ["ethos", "alice", "bob", "carol"]
-        .into_iter()
-        .zip(1u8..)
-        .map(|(name, key)| User {
-            name: UserName::new(name).unwrap(),
-            public_key: PublicKey([key; 32]),
-            groups: Vec::new(),
-        })
-        .collect();
-    let programs = PROGRAMS
-        .into_iter()
-        .map(|(name, program_label)| Program {
-            name: ProgramName::new(name).unwrap(),
-            identity: identity(name),
-            label: label(program_label),
-        })
-        .collect();
-    let grants = GRANTS
-        .into_iter()
-        .map(|(grant_label, user, program, rights)| Grant {
-            label: label(grant_label),
-            principal: Principal::User(UserName::new(user).unwrap()),
-            program: ProgramMatch::Program(identity(program)),
-            rights,
-        })
-        .collect();
-    let service = |name: &str, type_hash: TypeHash| ServiceDeclaration {
-        name: ServiceName::new(name).unwrap(),
-        type_hash,
-        label: label(name),
-    };
-    HostedSystem::new(
-        Configuration {
-            users,
-            programs,
-            policy: Policy::new(grants),
-            types: system_test_programs::types::type_graph().unwrap(),
-            services: vec![
-                service("calc", Calculator::TYPE_HASH),
-                service("desk", Calculator::TYPE_HASH),
-                service("soak", Bouncer::TYPE_HASH),
-                service("bench", Bouncer::TYPE_HASH),
-            ],
-        },
-        ProgramTable::new(),
+fn run(set: &str) -> Run {
+    let outcome = init::run(
+        image(),
+        &format!("init={set}"),
+        programs(),
         Console::collected(),
-    )
-    .unwrap()
-}
-
-/// One process of an init set: user, program, and the program's `main`.
-type Process = (&'static str, &'static str, fn() -> i32);
-
-/// Runs an init set: every process at once; answers the exit statuses in order and
-/// the console.
-fn run(processes: &[Process]) -> (Vec<Ending>, Vec<String>) {
-    let system = system();
-    let running: Vec<_> = processes
+    );
+    let mut ended: Vec<(u64, String, String, String, i64)> = outcome
+        .lines
         .iter()
-        .map(|(user, name, main)| system.spawn_with(user, name, program(*main)).unwrap())
+        .filter_map(|line| match Report::parse(line) {
+            Ok(Some(Report::ProcessEnd {
+                process,
+                user,
+                program,
+                how,
+                status,
+            })) => Some((
+                process,
+                user.to_string(),
+                program.to_string(),
+                how.to_string(),
+                status,
+            )),
+            _ => None,
+        })
         .collect();
-    let statuses = running.into_iter().map(|running| running.wait()).collect();
-    (statuses, system.console())
+    ended.sort_by_key(|(process, ..)| *process);
+    Run {
+        code: outcome.code,
+        ended: ended
+            .into_iter()
+            .map(|(_, user, program, how, status)| (user, program, how, status))
+            .collect(),
+        console: outcome.lines,
+    }
 }
 
-fn printed(console: &[String], line: &str) -> bool {
-    console.iter().any(|printed| printed == line)
+impl Run {
+    /// Every process exited, with these statuses in the set's order, and the run
+    /// ended as a QEMU run does.
+    fn exited(&self, processes: &[(&str, &str, i64)]) {
+        let expected: Vec<(String, String, String, i64)> = processes
+            .iter()
+            .map(|(user, program, status)| {
+                (
+                    user.to_string(),
+                    program.to_string(),
+                    "exit".to_string(),
+                    *status,
+                )
+            })
+            .collect();
+        assert_eq!(self.ended, expected, "{:#?}", self.console);
+        assert_eq!(self.code, ExitCode::Success, "{:#?}", self.console);
+    }
+
+    fn printed(&self, line: &str) -> bool {
+        self.console.iter().any(|printed| printed == line)
+    }
+
+    /// The run was refused as something the hosted platform cannot do, with a
+    /// reason containing `why`, and no process ran.
+    fn refused(&self, why: &str) {
+        assert_eq!(self.code, ExitCode::Failure, "{:#?}", self.console);
+        assert!(self.ended.is_empty(), "{:#?}", self.console);
+        assert!(
+            self.console.iter().any(|line| matches!(
+                Report::parse(line),
+                Ok(Some(Report::TestFail { name, reason }))
+                    if name == HOSTED_UNSUPPORTED && reason.contains(why)
+            )),
+            "no {HOSTED_UNSUPPORTED} report naming `{why}`: {:#?}",
+            self.console
+        );
+    }
 }
 
 #[test]
 fn ipc() {
-    let (statuses, console) = run(&[
-        ("alice", "calc-server", calc::server),
-        ("bob", "calc-client", calc::client),
-    ]);
-    assert_eq!(
-        statuses,
-        [Ending::Exited(0), Ending::Exited(0)],
-        "{console:#?}"
-    );
-    assert!(printed(
-        &console,
-        "user alice: calc-server: connection from bob"
-    ));
-    assert!(printed(
-        &console,
-        "user alice: calc-server: served 111 requests, 0 malformed"
-    ));
-    assert!(printed(
-        &console,
-        "user bob: calc-client: 110 replies correct"
-    ));
+    let run = run("ipc");
+    run.exited(&[("alice", "calc-server", 0), ("bob", "calc-client", 0)]);
+    assert!(run.printed("user alice: calc-server: connection from bob"));
+    assert!(run.printed("user alice: calc-server: served 111 requests, 0 malformed"));
+    assert!(run.printed("user bob: calc-client: 110 replies correct"));
 }
 
 #[test]
 fn typecheck() {
-    let (statuses, console) = run(&[
-        ("alice", "calc-server", calc::server),
-        ("bob", "calc-ill-typed", calc::ill_typed),
-    ]);
-    assert_eq!(
-        statuses,
-        [Ending::Exited(0), Ending::Exited(0)],
-        "{console:#?}"
-    );
-    assert!(printed(
-        &console,
-        "user alice: calc-server: served 2 requests, 0 malformed"
-    ));
+    let run = run("typecheck");
+    run.exited(&[("alice", "calc-server", 0), ("bob", "calc-ill-typed", 0)]);
+    assert!(run.printed("user alice: calc-server: served 2 requests, 0 malformed"));
 }
 
 #[test]
 fn authorization() {
-    let (statuses, console) = run(&[
-        ("alice", "calc-server", calc::server),
-        ("bob", "calc-client", calc::client),
-        ("carol", "calc-client", calc::client),
-        ("bob", "calc-probe", calc::probe),
+    let run = run("authorization");
+    run.exited(&[
+        ("alice", "calc-server", 0),
+        ("bob", "calc-client", 0),
+        ("carol", "calc-client", 3),
+        ("bob", "calc-probe", 0),
     ]);
-    assert_eq!(
-        statuses,
-        [
-            Ending::Exited(0),
-            Ending::Exited(0),
-            Ending::Exited(3),
-            Ending::Exited(0)
-        ],
-        "{console:#?}"
-    );
-    assert!(printed(&console, "user carol: calc-client: not authorized"));
+    assert!(run.printed("user carol: calc-client: not authorized"));
 }
 
 #[test]
 fn fdsend() {
-    let (statuses, console) = run(&[
-        ("alice", "desk-dispatcher", desk::dispatcher),
-        ("carol", "desk-worker", desk::worker),
-        ("bob", "desk-client", desk::client),
+    let run = run("fdsend");
+    run.exited(&[
+        ("alice", "desk-dispatcher", 0),
+        ("carol", "desk-worker", 0),
+        ("bob", "desk-client", 0),
     ]);
-    assert_eq!(
-        statuses,
-        [Ending::Exited(0), Ending::Exited(0), Ending::Exited(0)],
-        "{console:#?}"
-    );
-    assert!(printed(
-        &console,
-        "user carol: desk-worker: served 11 requests for carol, 0 malformed"
-    ));
-    assert!(printed(
-        &console,
-        "user bob: desk-client: 10 replies correct"
-    ));
+    assert!(run.printed("user carol: desk-worker: served 11 requests for carol, 0 malformed"));
+    assert!(run.printed("user bob: desk-client: 10 replies correct"));
 }
 
 #[test]
 fn event_calls() {
-    let (statuses, console) = run(&[("alice", "events", events::run)]);
-    assert_eq!(statuses, [Ending::Exited(0)], "{console:#?}");
-    assert!(printed(&console, "user alice: events: every check passed"));
+    let run = run("events");
+    run.exited(&[("alice", "events", 0)]);
+    assert!(run.printed("user alice: events: every check passed"));
 }
 
 #[test]
 fn bench() {
-    let (statuses, console) = run(&[
-        ("alice", "bench-server", bounce::bench_server),
-        ("bob", "bench-client", bounce::bench_client),
-    ]);
-    assert_eq!(
-        statuses,
-        [Ending::Exited(0), Ending::Exited(0)],
-        "{console:#?}"
-    );
+    let run = run("bench");
+    run.exited(&[("alice", "bench-server", 0), ("bob", "bench-client", 0)]);
     assert!(
-        console
+        run.console
             .iter()
             .any(|line| line.starts_with("user bob: bench null_ns=")
                 && line.ends_with(" samples=2000")),
-        "{console:#?}"
+        "{:#?}",
+        run.console
     );
-    assert!(printed(
-        &console,
-        "user alice: bench-server: served 4001 requests, 0 malformed"
-    ));
+    assert!(run.printed("user alice: bench-server: served 4001 requests, 0 malformed"));
+}
+
+#[test]
+fn sets_the_host_cannot_run_are_refused_with_the_reason() {
+    run("faults").refused("program `fault-kernel-read` cannot run hosted");
+    run("faults").refused("program `fault-invalid-opcode` cannot run hosted");
+    run("family").refused("program `family` cannot run hosted: it forks");
+    run("memory").refused("program `memory-hog` cannot run hosted");
+    run("hello").refused("program `hello` cannot run hosted");
+}
+
+#[test]
+fn an_unknown_set_fails_the_run_and_names_the_sets() {
+    let run = run("no-such-set");
+    assert_eq!(run.code, ExitCode::Failure);
+    assert!(run.ended.is_empty());
+    assert!(
+        run.console.iter().any(|line| line.contains(
+            "the initial image has no init set `no-such-set`; it has: authorization bench"
+        )),
+        "{:#?}",
+        run.console
+    );
 }

@@ -1,0 +1,60 @@
+//! The system-test programs on Linux: the table the hosted platform
+//! (`ethos-platform-hosted`, through `ethos_compat::hosted`) runs them from, by the
+//! names `images/boot/image.toml` gives them.
+//!
+//! Every program whose logic is a function of this library runs as a thread. Those
+//! that cannot be a thread are listed with the reason, so that an init set needing
+//! one is refused with it rather than run without it. The image, not this table,
+//! says who each program is (its identity, its label).
+
+use ethos_compat::hosted::{ProgramTable, program};
+
+use crate::{bounce, calc, desk, events};
+
+/// Every program of the initial image, by name: what a hosted thread runs for it, or
+/// why it cannot run there.
+pub fn programs() -> ProgramTable {
+    ProgramTable::new()
+        .runs("calc-server", program(calc::server))
+        .runs("calc-client", program(calc::client))
+        .runs("calc-probe", program(calc::probe))
+        .runs("calc-ill-typed", program(calc::ill_typed))
+        .runs("desk-dispatcher", program(desk::dispatcher))
+        .runs("desk-worker", program(desk::worker))
+        .runs("desk-client", program(desk::client))
+        .runs("events", program(events::run))
+        .runs("soak-server", program(bounce::soak_server))
+        .runs("soak-client", program(bounce::soak_client))
+        .runs("bench-server", program(bounce::bench_server))
+        .runs("bench-client", program(bounce::bench_client))
+        .cannot_run(
+            "fault-kernel-read",
+            "it reads a kernel address for the MMU to fault and the kernel to end it; a \
+             thread has no MMU of its own, and the read would end the whole host process",
+        )
+        .cannot_run(
+            "fault-invalid-opcode",
+            "it executes `ud2` for the kernel to end it; on a thread the host would end \
+             the whole host process",
+        )
+        .cannot_run(
+            "bad-pointer",
+            "its checks are in its Ethos binary (raw addresses passed with `unsafe`), not \
+             in the library the hosted binary links",
+        )
+        .cannot_run(
+            "memory-hog",
+            "it asks for memory until the kernel has none; the hosted kernel's heap is the \
+             host's, which would be exhausted (or its out-of-memory killer called) long \
+             before a request is refused",
+        )
+        .cannot_run(
+            "family",
+            "it forks, and a thread cannot be copied into a second process",
+        )
+        .cannot_run(
+            "hello",
+            "it is written on the raw `syscall` instruction, not on ethos-compat, so it has \
+             no host function",
+        )
+}
