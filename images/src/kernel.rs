@@ -1,4 +1,5 @@
-//! Building the kernel, the programs and the initial image.
+//! Building the kernel, the programs and the initial image, and the hosted runner
+//! that runs the image's init sets on Linux.
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -119,6 +120,49 @@ pub fn build(flavour: Flavour) -> Result<Build, XtaskError> {
 /// Builds everything and returns the path of the kernel's ELF.
 pub fn build_kernel(flavour: Flavour) -> Result<PathBuf, XtaskError> {
     build(flavour).map(|build| build.kernel)
+}
+
+/// The package and binary of the hosted runner: the system-test programs as threads
+/// on the hosted platform (`kernel/platform/hosted`).
+pub const HOSTED_RUNNER: (&str, &str) = ("system-test-programs", "ethos-hosted");
+
+/// What a hosted run needs.
+#[derive(Clone, Debug)]
+pub struct HostedBuild {
+    /// The hosted runner, built for this host.
+    pub runner: PathBuf,
+    /// The packed initial image: its users, programs' identities, labels, policy,
+    /// services and init sets are what the runner runs.
+    pub initial_image: PathBuf,
+}
+
+/// Builds the programs for Ethos and packs the initial image (the programs'
+/// identities are their Ethos executables'), then builds the hosted runner for this
+/// host in release mode.
+pub fn build_hosted() -> Result<HostedBuild, XtaskError> {
+    prerequisites::ensure_kernel_target()?;
+    let description = LoadedDescription::load_default()?;
+    build_programs(&description)?;
+    let initial_image = pack_initial_image(&description)?;
+    let runner = build_hosted_runner()?;
+    Ok(HostedBuild {
+        runner,
+        initial_image,
+    })
+}
+
+/// Builds the hosted runner for this host and returns its path.
+pub fn build_hosted_runner() -> Result<PathBuf, XtaskError> {
+    let (package, binary) = HOSTED_RUNNER;
+    command::run(cargo().current_dir(workspace_root()).args([
+        "build",
+        "--release",
+        "-p",
+        package,
+        "--bin",
+        binary,
+    ]))?;
+    Ok(target_directory().join("release").join(binary))
 }
 
 /// Where cargo puts release builds for the kernel target.

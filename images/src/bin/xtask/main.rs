@@ -61,7 +61,9 @@ enum Task {
     },
     /// Build the default image and boot it in QEMU with the serial console on this
     /// terminal, until the kernel exits or Ctrl-C. Uses KVM when /dev/kvm is usable,
-    /// else TCG.
+    /// else TCG. With --platform hosted, run the initial image's init set
+    /// (--command-line init=SET) on Linux instead, each program a thread of one
+    /// process (kernel/platform/hosted).
     Run(run::RunArguments),
     /// Run every host test (cargo test) and every QEMU system test; ends with
     /// `N passed, N failed, N skipped` and fails if any test failed.

@@ -1,10 +1,11 @@
-//! `cargo xtask run`: boot the default image with the console on this terminal.
+//! `cargo xtask run`: boot the default image with the console on this terminal, or
+//! run an init set of the initial image on Linux through the hosted platform.
 
-use std::process::{ExitCode, Stdio};
+use std::process::{Command, ExitCode, Stdio};
 
 use ethos_abi::ExitCode as KernelExit;
 use ethos_images::platform::{self, Platform};
-use ethos_images::{XtaskError, kernel, prerequisites};
+use ethos_images::{XtaskError, command, kernel, prerequisites};
 use ethos_tests::qemu::{
     Accelerator, BootMedia, Machine, QemuConfig, QemuProcess, best_accelerator, kvm_usable,
 };
@@ -25,11 +26,26 @@ pub(crate) enum MachineChoice {
     Pc,
 }
 
+/// Where `run` runs the kernel.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum RunPlatform {
+    /// QEMU/KVM: the PVH kernel ELF.
+    Kvm,
+    /// The same ELF, booted by QEMU as Xen's PVH entry would.
+    Xen,
+    /// The GRUB ISO (multiboot2), on QEMU's PC.
+    Metal,
+    /// Linux: the initial image's init set (`init=SET`) as threads of one process
+    /// on the hosted platform (kernel/platform/hosted); no QEMU.
+    Hosted,
+}
+
 #[derive(Debug, clap::Args)]
 pub(crate) struct RunArguments {
-    /// kvm boots the PVH ELF; metal boots the GRUB ISO (multiboot2, on `pc`).
-    #[arg(long, value_enum, default_value_t = Platform::Kvm)]
-    platform: Platform,
+    /// kvm boots the PVH ELF; metal boots the GRUB ISO (multiboot2, on `pc`); hosted
+    /// runs `init=SET` on Linux, each program a thread.
+    #[arg(long, value_enum, default_value_t = RunPlatform::Kvm)]
+    platform: RunPlatform,
     #[arg(long, value_enum, default_value_t = AcceleratorChoice::Auto)]
     accel: AcceleratorChoice,
     /// The machine for the PVH ELF (the ISO always boots on `pc`).
@@ -57,10 +73,16 @@ pub(crate) fn accelerator(choice: AcceleratorChoice) -> Result<Accelerator, Xtas
 }
 
 pub(crate) fn run(arguments: &RunArguments) -> Result<ExitCode, XtaskError> {
+    let platform = match arguments.platform {
+        RunPlatform::Kvm => Platform::Kvm,
+        RunPlatform::Xen => Platform::Xen,
+        RunPlatform::Metal => Platform::Metal,
+        RunPlatform::Hosted => return hosted(&arguments.command_line),
+    };
     prerequisites::ensure(&[prerequisites::QEMU])?;
     let accelerator = accelerator(arguments.accel)?;
     let kernel = kernel::build_kernel(kernel::Flavour::for_command_line(&arguments.command_line))?;
-    let (machine, media) = match arguments.platform {
+    let (machine, media) = match platform {
         Platform::Kvm | Platform::Xen => {
             let machine = match arguments.machine {
                 MachineChoice::Microvm => Machine::Microvm,
@@ -111,6 +133,36 @@ pub(crate) fn run(arguments: &RunArguments) -> Result<ExitCode, XtaskError> {
         }
         None => {
             eprintln!("QEMU ended ({status}) without the kernel's exit code");
+            Ok(ExitCode::FAILURE)
+        }
+    }
+}
+
+/// `--platform hosted`: the hosted runner with the packed initial image and the
+/// command line; success only if the run ended as a QEMU run's kernel would report
+/// success.
+fn hosted(command_line: &str) -> Result<ExitCode, XtaskError> {
+    let build = kernel::build_hosted()?;
+    let mut runner = Command::new(&build.runner);
+    runner
+        .arg(&build.initial_image)
+        .args(command_line.split_whitespace());
+    command::echo(&runner);
+    let status = runner.status().map_err(|error| XtaskError::Spawn {
+        program: build.runner.display().to_string(),
+        error,
+    })?;
+    match status.code().and_then(KernelExit::from_host_status) {
+        Some(KernelExit::Success) => {
+            eprintln!("hosted run ended: success");
+            Ok(ExitCode::SUCCESS)
+        }
+        Some(code) => {
+            eprintln!("hosted run ended: {}", code.name());
+            Ok(ExitCode::FAILURE)
+        }
+        None => {
+            eprintln!("the hosted runner ended ({status}) without the kernel's word");
             Ok(ExitCode::FAILURE)
         }
     }
