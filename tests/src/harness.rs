@@ -1,14 +1,16 @@
-//! Boots one QEMU, collects what the kernel says, and judges it.
+//! Boots one QEMU (or starts one hosted run), collects what the kernel says, and
+//! judges it.
 //!
-//! The serial console is read line by line on a thread; the run ends when QEMU exits
-//! or the deadline passes, in which case QEMU is killed. The verdict comes from the
-//! exit code (mapped through [`ethos_abi::ExitCode`]) *and* the report lines: an exit
-//! code alone never passes a test.
+//! The serial console (a hosted run's standard output) is read line by line on a
+//! thread; the run ends when the process exits or the deadline passes, in which case
+//! it is killed. The verdict comes from the exit code (mapped through
+//! [`ethos_abi::ExitCode`]) *and* the report lines: an exit code alone never passes a
+//! test.
 
 use std::fmt;
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
+use std::process::{Command, ExitStatus, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
@@ -16,7 +18,7 @@ use ethos_abi::{ExitCode, KernelTest, Report};
 
 use crate::qemu::{QemuConfig, QemuProcess};
 
-/// How a QEMU run ended.
+/// How a run ended.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum RunEnd {
     /// The kernel wrote this code to the exit device.
@@ -26,9 +28,12 @@ pub enum RunEnd {
     QemuStatus(i32),
     /// QEMU was ended by a signal.
     Signal,
-    /// The deadline passed; QEMU was killed.
+    /// The hosted runner exited with a status that is no kernel code (a panic of the
+    /// runner itself), or was ended by a signal (`None`).
+    Hosted(Option<i32>),
+    /// The deadline passed; the process was killed.
     TimedOut(Duration),
-    /// QEMU could not be started.
+    /// The process could not be started.
     SpawnFailed(String),
 }
 
@@ -43,14 +48,19 @@ impl fmt::Display for RunEnd {
                 )
             }
             RunEnd::Signal => write!(f, "QEMU was killed by a signal"),
+            RunEnd::Hosted(Some(status)) => write!(
+                f,
+                "the hosted runner exited with status {status} without the kernel's word"
+            ),
+            RunEnd::Hosted(None) => write!(f, "the hosted runner was killed by a signal"),
             RunEnd::TimedOut(limit) => {
                 write!(
                     f,
-                    "no end within {:.0} s; QEMU was killed",
+                    "no end within {:.0} s; the run was killed",
                     limit.as_secs_f64()
                 )
             }
-            RunEnd::SpawnFailed(error) => write!(f, "QEMU could not be started: {error}"),
+            RunEnd::SpawnFailed(error) => write!(f, "the run could not be started: {error}"),
         }
     }
 }
@@ -110,7 +120,7 @@ impl Transcript {
             text.push_str(&format!("[{:9.3}] {line}\n", at.as_secs_f64()));
         }
         if !self.stderr.is_empty() {
-            text.push_str("# QEMU stderr:\n");
+            text.push_str("# stderr:\n");
             text.push_str(&self.stderr);
         }
         std::fs::write(&path, text)?;
@@ -129,18 +139,37 @@ pub fn run(config: &QemuConfig, timeout: Duration) -> Transcript {
 pub fn run_observed(
     config: &QemuConfig,
     timeout: Duration,
-    mut observe: impl FnMut(&str),
+    observe: impl FnMut(&str),
 ) -> Transcript {
-    let command = config.display();
+    run_process(
+        config.command(),
+        config.display(),
+        timeout,
+        observe,
+        classify,
+    )
+}
+
+/// Runs `command` (shown as `display`) as [`run_observed`] runs QEMU: its standard
+/// output is the console, and `classify` says how its exit status ended the run.
+pub fn run_process(
+    to_run: Command,
+    display: String,
+    timeout: Duration,
+    mut observe: impl FnMut(&str),
+    classify: fn(ExitStatus) -> RunEnd,
+) -> Transcript {
+    let program = to_run.get_program().to_string_lossy().into_owned();
+    let command = display;
     let spawned = Instant::now();
-    let mut process = match QemuProcess::spawn(config.command(), Stdio::piped()) {
+    let mut process = match QemuProcess::spawn(to_run, Stdio::piped()) {
         Ok(process) => process,
         Err(error) => {
             return Transcript {
                 command,
                 lines: Vec::new(),
                 stderr: String::new(),
-                end: RunEnd::SpawnFailed(error.to_string()),
+                end: RunEnd::SpawnFailed(format!("{program}: {error}")),
             };
         }
     };
@@ -213,7 +242,8 @@ pub fn run_observed(
     }
 }
 
-fn classify(status: std::process::ExitStatus) -> RunEnd {
+/// How a QEMU run ended, from QEMU's exit status.
+fn classify(status: ExitStatus) -> RunEnd {
     match status.code() {
         Some(code) => match ExitCode::from_qemu_status(code) {
             Some(kernel) => RunEnd::Kernel(kernel),

@@ -1,5 +1,6 @@
-//! `cargo xtask test`: every host test, the image checks, and every QEMU system
-//! test and driver regression matrix row, counted into one closing line
+//! `cargo xtask test`: every host test, the image checks, every hosted row (the init
+//! sets of the QEMU rows on the hosted platform), and every QEMU system test and
+//! driver regression matrix row, counted into one closing line
 //! `N passed, N failed, N skipped`.
 
 use std::io::{BufRead, BufReader};
@@ -12,14 +13,15 @@ use ethos_images::inspect::{multiboot2_header, pvh_entry};
 use ethos_images::platform::{self, Platform};
 use ethos_images::{XtaskError, command, kernel, prerequisites, target_directory, workspace_root};
 use ethos_tests::harness::Verdict;
+use ethos_tests::hosted::{self, HostedInputs};
 use ethos_tests::matrix;
 use ethos_tests::system::{self, Inputs};
 
 #[derive(Debug, clap::Args)]
 pub(crate) struct TestArguments {
-    /// Run only the system tests whose name contains this text.
+    /// Run only the system tests (QEMU and hosted) whose name contains this text.
     filter: Option<String>,
-    /// Skip the QEMU system tests.
+    /// Skip the QEMU system tests (the hosted rows still run).
     #[arg(long, conflicts_with = "qemu_only")]
     host_only: bool,
     /// Skip the host tests (cargo test) and image checks.
@@ -233,6 +235,28 @@ pub(crate) fn test(arguments: &TestArguments) -> Result<ExitCode, XtaskError> {
         host_tests(&mut tally)?;
         image_checks(&kernel, &mut tally)?;
     }
+    let hosted_rows = match arguments.matrix {
+        Some(_) => Vec::new(),
+        None => hosted::select(arguments.filter.as_deref()),
+    };
+    if !hosted_rows.is_empty() {
+        let inputs = HostedInputs {
+            runner: kernel::build_hosted_runner()?,
+            initial_image: build.initial_image.clone(),
+            log_directory: system::log_directory(&target_directory()),
+        };
+        for row in &hosted_rows {
+            println!("---- {}: {}", row.name, row.about);
+            println!("$ {}", row.display(&inputs));
+            let outcome = row.run(&inputs);
+            tally.record(
+                &row.name,
+                &outcome.verdict,
+                outcome.elapsed.as_secs_f64(),
+                outcome.log.as_deref(),
+            );
+        }
+    }
     if !arguments.host_only {
         let iso_directory = target_directory().join("images").join("test-metal");
         let boot_iso =
@@ -258,7 +282,7 @@ pub(crate) fn test(arguments: &TestArguments) -> Result<ExitCode, XtaskError> {
             Some(filter) => matrix::select(Some(filter).filter(|text| !text.is_empty())),
             None => matrix::select(arguments.filter.as_deref()),
         };
-        if rows.is_empty() && matrix_rows.is_empty() {
+        if rows.is_empty() && matrix_rows.is_empty() && hosted_rows.is_empty() {
             println!("no system test matches {:?}", arguments.filter);
         }
         for row in rows {
