@@ -14,6 +14,7 @@
 //!
 //! This module holds the platform's only `unsafe` code: the allocator hands every
 //! request to the system's unchanged. It must never allocate itself.
+#![allow(unsafe_code)]
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
@@ -127,4 +128,42 @@ pub fn peak() -> Option<u64> {
     INSTALLED
         .load(Ordering::Relaxed)
         .then(|| bytes(PEAK.load(Ordering::Relaxed)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // The crate's tests run with the counting allocator, as a hosted binary does.
+    #[global_allocator]
+    static HEAP: KernelHeap = KernelHeap;
+
+    #[test]
+    fn only_what_the_kernel_allocates_is_counted() {
+        const BYTES: usize = 1 << 20;
+        let outside = vec![1u8; BYTES];
+        let before = in_use().unwrap();
+        let kept = {
+            let _kernel = enter();
+            let kept = vec![2u8; BYTES];
+            let transient = vec![3u8; BYTES];
+            drop(transient);
+            kept
+        };
+        let during = in_use().unwrap();
+        assert!(
+            (BYTES as u64..BYTES as u64 + 4096).contains(&(during - before)),
+            "{before} then {during}"
+        );
+        assert!(peak().unwrap() >= during);
+        // Freed inside the kernel, a kernel allocation is gone; a program's
+        // allocation is never counted.
+        {
+            let _kernel = enter();
+            drop(kept);
+        }
+        drop(outside);
+        let after = in_use().unwrap();
+        assert!(after < before + 4096, "{before} then {after}");
+    }
 }

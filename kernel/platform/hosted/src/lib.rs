@@ -15,11 +15,13 @@
 //! A program is a host function that makes its calls through its [`HostedProcess`];
 //! what memory the kernel may read or write during a call is the caller's to say
 //! ([`CallMemory`]), so the platform never reads through a program's address. Only
-//! [`heap`] holds `unsafe` code (the allocator that measures the kernel's heap).
+//! [`heap`] holds `unsafe` code (the allocator that measures the kernel's heap); the
+//! crate denies it everywhere else.
 //!
 //! What a thread cannot be, the platform refuses with a reason rather than pretend:
 //! there is no `fork` (a thread's stack cannot be copied into a second process) and
 //! no MMU (a program that means to fault would bring down the host process).
+#![deny(unsafe_code)]
 
 pub mod console;
 pub mod entropy;

@@ -1,8 +1,8 @@
 //! The hosted system: one process model, each of its processes a thread.
 //!
-//! [`HostedSystem::spawn`] creates a process in the model and starts a thread that
-//! runs a program for it; the thread's calls go through its [`HostedProcess`]. The
-//! state every thread shares — the model, the console, the generator, what each
+//! [`HostedSystem::spawn_with`] creates a process in the model and starts a thread
+//! that runs a program for it; the thread's calls go through its [`HostedProcess`].
+//! The state every thread shares — the model, the console, the generator, what each
 //! thread is doing — sits behind one lock, taken for the length of a call as the
 //! x86_64 kernel runs a call with interrupts off. Each process's end is reported
 //! when it happens, as the x86_64 scheduler reports it: a console line and an
@@ -13,11 +13,13 @@
 //! processes at once, as `init` does, and keeps the core's rule for a deadlock: when
 //! every process with a thread waits in `block` and no timer is pending, none can
 //! ever be woken, and the platform ends them all. Processes started one by one with
-//! [`HostedSystem::spawn`] run at once; since more may come, no deadlock is declared
-//! among them. A program returning from its
-//! function without `exit` ends as if it had passed its status to `exit` (the program
-//! runtime's `start` does that on Ethos); one that panics ends with
-//! [`ethos_abi::exit::PANIC_STATUS`].
+//! [`HostedSystem::spawn_with`] run at once; since more may come, no deadlock is
+//! declared among them. A program returning from its function without `exit` ends
+//! as if it had passed its status to `exit` (the program runtime's `start` does that
+//! on Ethos); one that panics ends with [`ethos_abi::exit::PANIC_STATUS`].
+//!
+//! Everything here runs on the kernel's lock and never reads a program's memory;
+//! the core's rules (who may do what, which event completes) are never decided here.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -426,22 +428,6 @@ impl HostedSystem {
         })
     }
 
-    /// Starts `program` from the system's table for `user`. `Err` names why the
-    /// platform cannot run it, or the model's status (`NoSuchObject` for an unknown
-    /// user or program).
-    pub fn spawn(&self, user: &str, program: &str) -> Result<Running, SpawnError> {
-        let name =
-            ProgramName::new(program).map_err(|_| SpawnError::Model(Status::InvalidArgument))?;
-        let entry = self
-            .shared
-            .lock()
-            .programs
-            .entry(&name)
-            .map_err(SpawnError::Unrunnable)?;
-        self.spawn_with(user, program, move |door| entry(door))
-            .map_err(SpawnError::Model)
-    }
-
     /// Starts `main` as `program` running for `user`: its exit status is what it
     /// returns, unless it ends through the kernel first. `NoSuchObject` for an
     /// unknown user or program.
@@ -569,7 +555,7 @@ impl HostedSystem {
     }
 }
 
-/// Why [`HostedSystem::spawn`] could not start a program.
+/// Why [`HostedSystem::run`] could not start a set.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum SpawnError {
     /// The platform cannot run it.
