@@ -164,6 +164,7 @@ pub fn run(image: &[u8], words: &str, programs: ProgramTable, mut console: Conso
         system.report(Report::Metric { name, value, unit });
     };
     if let Some(before) = heap::in_use() {
+        heap::restart_peak();
         metric("heap_before", before, "bytes");
     }
     let finished = match system.run(set) {
