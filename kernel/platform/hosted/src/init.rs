@@ -150,13 +150,19 @@ pub fn run(image: &[u8], words: &str, programs: ProgramTable, mut console: Conso
         );
     }
     drop(window);
+    // The system takes the console; if it cannot start, the report goes where the
+    // console would have written it.
+    let fallback = match &console {
+        Console::Standard => Console::Standard,
+        Console::Collected(lines) => Console::Collected(lines.clone()),
+    };
     let system = match HostedSystem::new(image.configuration, programs, console) {
         Ok(system) => system,
         Err(error) => {
             return failed(
-                Console::collected(),
+                fallback,
                 "init",
-                &format!("the initial image's configuration: {error}"),
+                &format!("starting the hosted system: {error}"),
             );
         }
     };

@@ -107,7 +107,9 @@ pub enum StartError {
 impl fmt::Display for StartError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            StartError::Configuration(error) => write!(f, "the configuration: {error}"),
+            StartError::Configuration(error) => {
+                write!(f, "the process model refuses the configuration: {error}")
+            }
             StartError::Entropy(error) => write!(
                 f,
                 "no seed for the random generator from {}: {error}",
