@@ -14,6 +14,7 @@ extern crate alloc;
 pub mod acpi;
 pub mod clock;
 pub mod command_line;
+pub mod ending;
 pub mod frames;
 pub mod initial_image;
 pub mod memory_map;

@@ -34,66 +34,12 @@ use ethos_core::process_model::identity::{ProgramName, UserName};
 use ethos_core::process_model::{Configuration, ConfigurationError, ProcessModel};
 use ethos_core::random::Generator;
 
+pub use ethos_core::ending::{Ending, Finished};
+
 use crate::call::HostedProcess;
 use crate::console::Console;
 use crate::programs::{Entry, ProgramTable, Unrunnable};
 use crate::{entropy, heap};
-
-/// How a process ended. The report words are the x86_64 platform's; a thread can end
-/// in fewer ways than a process on a machine (no faults, no CPU limit).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Ending {
-    /// It called `exit` with this status, or its function returned it.
-    Exited(i32),
-    /// Another process of its user ended it with `kill`.
-    Killed { by: ProcessId },
-    /// It waited with every other process and nothing could wake it.
-    Deadlocked,
-    /// `exec` named a program the hosted platform cannot run.
-    ExecFailed,
-}
-
-impl Ending {
-    /// The report's `how` word and its number, as the x86_64 platform reports them.
-    pub fn summary(&self) -> (&'static str, i64) {
-        match *self {
-            Ending::Exited(status) => ("exit", i64::from(status)),
-            Ending::Killed { by } => ("killed", by.0 as i64),
-            Ending::Deadlocked => ("deadlock", 0),
-            Ending::ExecFailed => ("exec-failed", 0),
-        }
-    }
-}
-
-impl fmt::Display for Ending {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Ending::Exited(status) => write!(f, "exited with status {status}"),
-            Ending::Killed { by } => write!(f, "killed by process {}", by.0),
-            Ending::Deadlocked => write!(f, "ended: deadlock"),
-            Ending::ExecFailed => write!(f, "killed: exec could not load the program"),
-        }
-    }
-}
-
-/// A process that ended.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Finished {
-    pub process: ProcessId,
-    pub user: UserName,
-    pub program: ProgramName,
-    pub ending: Ending,
-}
-
-impl fmt::Display for Finished {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "process {} ({} as {}) {}",
-            self.process.0, self.program, self.user, self.ending
-        )
-    }
-}
 
 /// Why a system cannot start.
 #[derive(Debug)]
@@ -193,14 +139,7 @@ impl State {
             ending,
         };
         self.console.line(&finished.to_string());
-        let (how, status) = ending.summary();
-        self.console.report(Report::ProcessEnd {
-            process: process.0,
-            user: finished.user.as_str(),
-            program: finished.program.as_str(),
-            how,
-            status,
-        });
+        self.console.report(finished.report());
         self.finished.push(finished);
     }
 

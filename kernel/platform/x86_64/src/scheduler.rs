@@ -22,7 +22,7 @@
 use alloc::vec::Vec;
 use core::fmt;
 
-use ethos_abi::{ProcessId, Report};
+use ethos_abi::ProcessId;
 use ethos_core::process_model::ProcessModel;
 use ethos_core::process_model::events::Instant;
 use ethos_core::process_model::identity::{ProgramName, UserName};
@@ -31,6 +31,8 @@ use spin::Mutex;
 use x86_64::instructions::interrupts;
 
 use crate::arch::{self, AddressSpace, UserContext};
+pub use ethos_core::ending::Finished;
+
 use crate::processes::{self, Ending};
 use crate::{console, kernel_threads, memory, time};
 
@@ -65,25 +67,6 @@ impl Task {
             space,
             context,
         }
-    }
-}
-
-/// A process that ended, as [`run`] reports it.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Finished {
-    pub process: ProcessId,
-    pub user: UserName,
-    pub program: ProgramName,
-    pub ending: Ending,
-}
-
-impl fmt::Display for Finished {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "process {} ({} as {}) {}",
-            self.process.0, self.program, self.user, self.ending
-        )
     }
 }
 
@@ -213,14 +196,7 @@ fn report(finished: &Finished) {
     let mut line = console::LineBuffer::new();
     let _ = fmt::Write::write_fmt(&mut line, format_args!("{finished}\n"));
     console::write_str(line.as_str());
-    let (how, status) = finished.ending.summary();
-    console::report(Report::ProcessEnd {
-        process: finished.process.0,
-        user: finished.user.as_str(),
-        program: finished.program.as_str(),
-        how,
-        status,
-    });
+    console::report(finished.report());
 }
 
 /// What the kernel's loop does next.

@@ -193,33 +193,3 @@ unsafe extern "C" fn interrupt_dispatch(frame: *mut TrapFrame) {
     let frame = unsafe { &mut *frame };
     crate::interrupt::handle(frame);
 }
-
-/// The architectural name of an exception vector.
-pub fn exception_name(vector: u64) -> &'static str {
-    match vector {
-        0 => "divide error (#DE)",
-        1 => "debug (#DB)",
-        2 => "non-maskable interrupt",
-        3 => "breakpoint (#BP)",
-        4 => "overflow (#OF)",
-        5 => "bound range exceeded (#BR)",
-        6 => "invalid opcode (#UD)",
-        7 => "device not available (#NM)",
-        8 => "double fault (#DF)",
-        10 => "invalid TSS (#TS)",
-        11 => "segment not present (#NP)",
-        12 => "stack-segment fault (#SS)",
-        13 => "general protection (#GP)",
-        14 => "page fault (#PF)",
-        16 => "x87 floating point (#MF)",
-        17 => "alignment check (#AC)",
-        18 => "machine check (#MC)",
-        19 => "SIMD floating point (#XM)",
-        20 => "virtualization (#VE)",
-        21 => "control protection (#CP)",
-        28 => "hypervisor injection (#HV)",
-        29 => "VMM communication (#VC)",
-        30 => "security (#SX)",
-        _ => "reserved exception",
-    }
-}
