@@ -103,27 +103,6 @@ pub fn handle(
     }
 }
 
-/// [`handle`] for a platform that answers every call in registers and parks the
-/// caller itself: the words for `rax` and `rdx`. A parked `block` answers
-/// would-block; an ended caller, its status; `fork` and `kill`, the process id;
-/// `exec`, 0.
-pub fn system_call(
-    model: &mut ProcessModel,
-    environment: &mut dyn Environment,
-    process: ProcessId,
-    number: u64,
-    arguments: [u64; 6],
-) -> (u64, u64) {
-    let result = match handle(model, environment, process, number, arguments) {
-        Outcome::Return(result) => result,
-        Outcome::Park => Err(Status::WouldBlock),
-        Outcome::Exit(status) => Ok(u64::from(status as u32)),
-        Outcome::Fork(child) | Outcome::Kill(child) => Ok(child.0),
-        Outcome::Exec(_) => Ok(0),
-    };
-    Status::to_registers(result)
-}
-
 fn read_text(
     environment: &dyn Environment,
     range: UserRange,

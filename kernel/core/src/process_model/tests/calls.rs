@@ -8,7 +8,7 @@ use alloc::vec::Vec;
 use ethos_abi::arguments::{MAXIMUM_NAME_LENGTH, MAXIMUM_VALUE_SIZE, USER_SPACE_END};
 use ethos_abi::{Call, DescriptorRights, ProcessId, Status};
 
-use super::super::dispatch::{Environment, Outcome, handle, system_call};
+use super::super::dispatch::{Environment, Outcome, handle};
 use super::super::events::Instant;
 use super::super::identity::UserName;
 use super::super::request::UserRange;
@@ -82,6 +82,27 @@ impl Environment for FakeEnvironment {
     fn print(&mut self, user: &UserName, text: &str) {
         self.printed.push((user.clone(), String::from(text)));
     }
+}
+
+/// The register path a platform would take: [`handle`], answered in the words for
+/// `rax` and `rdx`. A parked `block` answers
+/// would-block; an ended caller, its status; `fork` and `kill`, the process id;
+/// `exec`, 0.
+fn system_call(
+    model: &mut ProcessModel,
+    environment: &mut dyn Environment,
+    process: ProcessId,
+    number: u64,
+    arguments: [u64; 6],
+) -> (u64, u64) {
+    let result = match handle(model, environment, process, number, arguments) {
+        Outcome::Return(result) => result,
+        Outcome::Park => Err(Status::WouldBlock),
+        Outcome::Exit(status) => Ok(u64::from(status as u32)),
+        Outcome::Fork(child) | Outcome::Kill(child) => Ok(child.0),
+        Outcome::Exec(_) => Ok(0),
+    };
+    Status::to_registers(result)
 }
 
 fn status_of(
