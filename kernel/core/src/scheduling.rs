@@ -167,17 +167,12 @@ impl<T> RunQueue<T> {
     }
 
     /// Whether the current process should give way at tick `now`: its slice is
-    /// over and another process is ready.
-    pub fn slice_over(&self, now: u64) -> bool {
+    /// over and another process is ready, or `others_waiting` (the platform's own
+    /// work, such as kernel threads, wants the CPU).
+    pub fn slice_over(&self, now: u64, others_waiting: bool) -> bool {
         self.current.is_some()
-            && !self.ready.is_empty()
+            && (others_waiting || !self.ready.is_empty())
             && now.saturating_sub(self.slice_start) >= SLICE_TICKS
-    }
-
-    /// Whether the current process has run a whole slice by tick `now`, whoever
-    /// else wants the CPU (the platform's own threads, say).
-    pub fn slice_elapsed(&self, now: u64) -> bool {
-        self.current.is_some() && now.saturating_sub(self.slice_start) >= SLICE_TICKS
     }
 
     fn off_cpu(&mut self, now: u64, state: State) -> Option<&mut T> {
@@ -280,12 +275,14 @@ mod tests {
         let mut queue = queue(&[1]);
         assert_eq!(queue.decide(10, false), Decision::Run(pid(1)));
         assert!(
-            !queue.slice_over(10 + SLICE_TICKS * 10),
+            !queue.slice_over(10 + SLICE_TICKS * 10, false),
             "alone, it keeps the CPU"
         );
+        assert!(!queue.slice_over(10 + SLICE_TICKS - 1, true));
+        assert!(queue.slice_over(10 + SLICE_TICKS, true), "other work waits");
         queue.add(pid(2), "task", None);
-        assert!(!queue.slice_over(10 + SLICE_TICKS - 1));
-        assert!(queue.slice_over(10 + SLICE_TICKS));
+        assert!(!queue.slice_over(10 + SLICE_TICKS - 1, false));
+        assert!(queue.slice_over(10 + SLICE_TICKS, false));
     }
 
     #[test]

@@ -136,8 +136,8 @@ impl Scheduler {
     /// Whether the current process should give way: its slice is over and another
     /// process or a kernel thread is ready.
     pub fn slice_over(&self) -> bool {
-        let now = time::ticks();
-        self.queue.slice_over(now) || (kernel_threads::want_cpu() && self.queue.slice_elapsed(now))
+        self.queue
+            .slice_over(time::ticks(), kernel_threads::want_cpu())
     }
 
     /// The current process leaves the CPU but stays ready (its slice is over).
