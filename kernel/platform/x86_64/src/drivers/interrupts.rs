@@ -94,9 +94,11 @@ impl InterruptLine {
             Route::MsiX(slot) => MESSAGE_COUNTS[slot as usize].load(Ordering::Relaxed),
         }
     }
+}
 
+impl ethos_virtio::DeviceInterrupt for InterruptLine {
     /// Acknowledges the device with `acknowledge` and lets an INTx line fire again.
-    pub fn service(self, acknowledge: impl FnOnce() -> InterruptStatus) {
+    fn service(self, acknowledge: impl FnOnce() -> InterruptStatus) {
         let _ = acknowledge();
         if let Route::Intx(line) = self.0 {
             arch::unmask_line(line);

@@ -33,11 +33,10 @@ use virtio_drivers::transport::pci::PciTransport;
 use virtio_drivers::transport::pci::bus::{DeviceFunction, PciRoot};
 
 use ethos_virtio::devices::{BLOCK_QUEUE_SIZE, ENTROPY_QUEUE_SIZE, NET_QUEUE_SIZE};
-use ethos_virtio::{DeviceInterrupt, LegacyTransport, Machine, PortWindow};
+use ethos_virtio::{LegacyTransport, Machine};
 pub use interrupts::{
     InterruptLine, line_fired, message_fired, total as interrupts_total, totals as interrupt_totals,
 };
-use virtio_drivers::transport::InterruptStatus;
 
 use crate::{arch, console, memory, time};
 
@@ -49,33 +48,6 @@ impl Machine for X86Machine {
     type Hal = virtio_hal::KernelHal;
     type Ports = arch::IoWindow;
     type Interrupt = InterruptLine;
-}
-
-impl PortWindow for arch::IoWindow {
-    fn read8(&self, offset: u16) -> u8 {
-        arch::IoWindow::read8(self, offset)
-    }
-    fn read16(&self, offset: u16) -> u16 {
-        arch::IoWindow::read16(self, offset)
-    }
-    fn read32(&self, offset: u16) -> u32 {
-        arch::IoWindow::read32(self, offset)
-    }
-    fn write8(&mut self, offset: u16, value: u8) {
-        arch::IoWindow::write8(self, offset, value);
-    }
-    fn write16(&mut self, offset: u16, value: u16) {
-        arch::IoWindow::write16(self, offset, value);
-    }
-    fn write32(&mut self, offset: u16, value: u32) {
-        arch::IoWindow::write32(self, offset, value);
-    }
-}
-
-impl DeviceInterrupt for InterruptLine {
-    fn service(self, acknowledge: impl FnOnce() -> InterruptStatus) {
-        InterruptLine::service(self, acknowledge);
-    }
 }
 
 type VirtioTransport = ethos_virtio::VirtioTransport<arch::IoWindow>;

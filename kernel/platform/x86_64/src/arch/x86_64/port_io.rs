@@ -108,8 +108,12 @@ impl IoWindow {
     fn port(&self, offset: u16, width: u16) -> Option<u16> {
         (offset.checked_add(width)? <= self.size).then(|| self.base + offset)
     }
+}
 
-    pub fn read8(&self, offset: u16) -> u8 {
+/// A window is the native virtio drivers' way to their device's ports; an access
+/// outside it reads all ones and writes nothing.
+impl ethos_virtio::PortWindow for IoWindow {
+    fn read8(&self, offset: u16) -> u8 {
         let Some(port) = self.port(offset, 1) else {
             return u8::MAX;
         };
@@ -117,7 +121,7 @@ impl IoWindow {
         unsafe { Port::<u8>::new(port).read() }
     }
 
-    pub fn read16(&self, offset: u16) -> u16 {
+    fn read16(&self, offset: u16) -> u16 {
         let Some(port) = self.port(offset, 2) else {
             return u16::MAX;
         };
@@ -125,7 +129,7 @@ impl IoWindow {
         unsafe { Port::<u16>::new(port).read() }
     }
 
-    pub fn read32(&self, offset: u16) -> u32 {
+    fn read32(&self, offset: u16) -> u32 {
         let Some(port) = self.port(offset, 4) else {
             return u32::MAX;
         };
@@ -133,21 +137,21 @@ impl IoWindow {
         unsafe { Port::<u32>::new(port).read() }
     }
 
-    pub fn write8(&mut self, offset: u16, value: u8) {
+    fn write8(&mut self, offset: u16, value: u8) {
         if let Some(port) = self.port(offset, 1) {
             // SAFETY: as in `read8`.
             unsafe { Port::<u8>::new(port).write(value) }
         }
     }
 
-    pub fn write16(&mut self, offset: u16, value: u16) {
+    fn write16(&mut self, offset: u16, value: u16) {
         if let Some(port) = self.port(offset, 2) {
             // SAFETY: as in `read8`.
             unsafe { Port::<u16>::new(port).write(value) }
         }
     }
 
-    pub fn write32(&mut self, offset: u16, value: u32) {
+    fn write32(&mut self, offset: u16, value: u32) {
         if let Some(port) = self.port(offset, 4) {
             // SAFETY: as in `read8`.
             unsafe { Port::<u32>::new(port).write(value) }
