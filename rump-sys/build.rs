@@ -5,8 +5,8 @@
 //!   target (`target_os = "none"`) it is compiled freestanding, with its own formatter and
 //!   the kernel's code-generation constraints.
 //! - With `RUMPKERNEL_DIR` naming a rump kernel build (`include/rump/*.h`, `lib/lib*.a`):
-//!   generates bindings to `rump_init`, `rump_boot_*`, `rump_sys_*` and `rump_pub_*` into
-//!   `OUT_DIR`, links the components chosen by cargo features whole (their registration is
+//!   checks the entry points `src/bindings.rs` declares against the build's headers (with
+//!   bindgen, on hosted targets), links the components chosen by cargo features whole (their registration is
 //!   only reachable through constructors and link sets), and sets `cfg(rump_linked)`.
 //! - Without it: links no rump kernel and says so in one warning line.
 
@@ -32,6 +32,7 @@ const FEATURE_ARCHIVES: &[(&str, &[&str])] = &[
 
 fn main() {
     println!("cargo::rustc-check-cfg=cfg(rump_linked)");
+    println!("cargo::rustc-check-cfg=cfg(rump_headers)");
     println!("cargo::rerun-if-env-changed=RUMPKERNEL_DIR");
     println!("cargo::rerun-if-changed=src/dprintf.c");
     println!("cargo::rerun-if-changed=build.rs");
@@ -140,39 +141,87 @@ fn link_rump_kernel(directory: &Path, baseline: bool) {
     println!("cargo::rustc-link-arg=-Wl,-z,nostart-stop-gc");
     println!("cargo::rustc-cfg=rump_linked");
 
-    generate_bindings(&include, &archives);
+    generate_bindings(&include);
 }
 
-fn generate_bindings(include: &Path, archives: &[&str]) {
-    let mut wrapper = String::from(
-        "#include <sys/types.h>\n#include <stdint.h>\n#include <rump/rump.h>\n\
-         #include <rump/rump_syscalls.h>\n#include <rump/rumpdefs.h>\n",
-    );
-    if archives.contains(&"rumpnet_config") {
-        wrapper.push_str("#include <rump/netconfig.h>\n");
+fn generate_bindings(include: &Path) {
+    // The declarations in src/bindings.rs are checked against the headers of the build.
+    // bindgen reads them with the C library's headers of the host; for a bare-metal
+    // target there are none, and the declarations do not depend on the target (the rump
+    // kernel's ABI is the same x86_64 SysV one), so the host build checks them.
+    if env::var("CARGO_CFG_TARGET_OS").as_deref() == Ok("none") {
+        return;
     }
-    if archives.contains(&"rumpnet") {
-        wrapper.push_str("#include <rump/rumpnet_if_pub.h>\n");
-    }
-    let bindings = bindgen::Builder::default()
-        .header_contents("rump_wrapper.h", &wrapper)
+    // Every header of the build is read, whatever components this build links, so every
+    // declaration is checked.
+    let wrapper = "#include <sys/types.h>\n#include <stdint.h>\n#include <rump/rump.h>\n\
+                   #include <rump/rump_syscalls.h>\n#include <rump/rumpdefs.h>\n\
+                   #include <rump/netconfig.h>\n#include <rump/rumpnet_if_pub.h>\n";
+    let declared = declared_entry_points();
+    let mut builder = bindgen::Builder::default()
+        .header_contents("rump_wrapper.h", wrapper)
         .clang_arg(format!("-I{}", include.display()))
         // core::ffi types, so the bindings build without std.
         .use_core()
-        .allowlist_function("rump_init")
-        .allowlist_function("rump_boot_.*")
-        .allowlist_function("rump_sys_.*")
-        .allowlist_function("rump_pub_.*")
         .allowlist_var("RUMP_.*")
-        .allowlist_type("rump_.*")
-        .opaque_type("stat")
-        .opaque_type("sockaddr")
+        .allowlist_var("rump_sigmodel_.*")
+        .allowlist_var("rump_etfs_type_.*")
+        // The declarations' own opaque types stand in for these, so pointers compare.
+        .blocklist_type("sockaddr|stat|pollfd")
         .layout_tests(false)
-        .generate_comments(false)
+        .generate_comments(false);
+    for name in &declared {
+        builder = builder.allowlist_function(name);
+    }
+    let bindings = builder
         .generate()
         .expect("bindgen could not read the rump kernel headers");
+    let text = bindings.to_string();
+    let mut missing: Vec<&String> = declared
+        .iter()
+        .filter(|name| !text.contains(&format!("pub fn {name}(")))
+        .collect();
+    missing.sort();
+    if !missing.is_empty() {
+        panic!(
+            "src/bindings.rs declares rump kernel entry points the headers of RUMPKERNEL_DIR do not: {missing:?}"
+        );
+    }
+    let mut checked = String::from("use super::{pollfd, sockaddr, stat};\n");
+    checked.push_str(&text);
+    // The symbol each generated declaration links to (`link_name`, else its name).
+    checked.push_str("pub(super) mod symbols {\n");
+    let mut link_name: Option<String> = None;
+    for line in text.lines() {
+        let line = line.trim();
+        if let Some(rest) = line.strip_prefix("#[link_name = \"") {
+            let symbol = rest.trim_end_matches("\"]").trim_start_matches("\\u{1}");
+            link_name = Some(symbol.to_string());
+        } else if let Some(rest) = line.strip_prefix("pub fn ") {
+            let name = rest.split('(').next().unwrap_or_default();
+            let symbol = link_name.take().unwrap_or_else(|| name.to_string());
+            checked.push_str(&format!("    pub const {name}: &str = \"{symbol}\";\n"));
+        }
+    }
+    checked.push_str("}\n");
     let out = PathBuf::from(env::var_os("OUT_DIR").expect("cargo sets OUT_DIR"));
-    bindings
-        .write_to_file(out.join("rump_bindings.rs"))
+    std::fs::write(out.join("rump_bindings.rs"), checked)
         .expect("could not write the rump kernel bindings");
+    println!("cargo::rustc-cfg=rump_headers");
+}
+
+/// The names `src/bindings.rs` declares in its `entry_points!` list and extern block.
+fn declared_entry_points() -> Vec<String> {
+    let source = std::fs::read_to_string("src/bindings.rs").expect("src/bindings.rs is readable");
+    source
+        .lines()
+        .filter_map(|line| {
+            let line = line.trim_start();
+            let rest = line
+                .strip_prefix("fn ")
+                .or_else(|| line.strip_prefix("pub fn "))?;
+            let name = rest.split('(').next()?;
+            name.starts_with("rump_").then(|| name.to_string())
+        })
+        .collect()
 }

@@ -10,8 +10,9 @@
 //!   variables with the scheduling protocol, the upcall table, getparam, errno translation);
 //! - [`host`]: the small trait the semantics are written against, and how a platform
 //!   registers its implementation; the hosted one (a Linux process) is `std_host`;
-//! - `bindings` and `kernel` (only when a rump kernel is linked, `cfg(rump_linked)`): the
-//!   generated bindings to `rump_init`, `rump_sys_*`, `rump_pub_*` and a safe facade.
+//! - [`bindings`] and [`kernel`]: the rump kernel entry points this project calls
+//!   (declared by hand, checked against a build's headers where one exists) and a safe
+//!   facade over them. Both compile without a rump kernel; only linking needs one.
 //!
 //! Which rump kernel is linked is decided at build time by `RUMPKERNEL_DIR` and the cargo
 //! features; see the crate README.
@@ -42,9 +43,7 @@ pub mod std_host;
 pub mod sync;
 pub mod upcall;
 
-#[cfg(rump_linked)]
 pub mod bindings;
-#[cfg(rump_linked)]
 pub mod kernel;
 
 #[cfg(all(test, feature = "std"))]

@@ -58,6 +58,7 @@ pub(crate) fn last_errno() -> NetbsdErrno {
 }
 
 /// Turns the `-1`-and-errno convention of `rump_sys_*` into a `Result`.
+#[cfg_attr(not(any(feature = "vfs", feature = "inet")), allow(dead_code))]
 pub(crate) fn check(call: &'static str, result: i64) -> Result<i64, RumpError> {
     if result == -1 {
         Err(RumpError::System {
@@ -70,6 +71,7 @@ pub(crate) fn check(call: &'static str, result: i64) -> Result<i64, RumpError> {
 }
 
 /// A Rust string as a C string.
+#[cfg_attr(not(any(feature = "vfs", feature = "inet")), allow(dead_code))]
 pub(crate) fn c_text(text: &str) -> Result<CString, RumpError> {
     CString::new(text).map_err(|_| RumpError::NulInName)
 }

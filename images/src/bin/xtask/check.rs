@@ -15,13 +15,27 @@ use std::process::{Command, ExitCode};
 use ethos_images::kernel::TARGET;
 use ethos_images::{XtaskError, command, layers, prerequisites, workspace_root};
 
+/// Every rump-sys feature that selects rump kernel components: with them all, the whole
+/// facade over the rump kernel compiles (and is linted) without a rump kernel build.
+const RUMP_COMPONENT_FEATURES: &str =
+    "vfs,dev,tmpfs,kernfs,ffs,ext2fs,disk,net,inet,inet6,shmif,virtif";
+
 /// What is built for the kernel target (package and feature arguments), and the
 /// directory each is built from: the kernel as users get it and with its in-kernel
-/// tests, the rump hypercalls without the standard library, and the programs.
+/// tests, the rump hypercalls and facade without the standard library, and the programs.
 const KERNEL_TARGET_BUILDS: [(&[&str], &str); 4] = [
     (&["-p", "ethos-kernel"], "."),
     (&["-p", "ethos-kernel", "--features", "selftest"], "."),
-    (&["-p", "rump-sys", "--no-default-features"], "."),
+    (
+        &[
+            "-p",
+            "rump-sys",
+            "--no-default-features",
+            "--features",
+            RUMP_COMPONENT_FEATURES,
+        ],
+        ".",
+    ),
     (
         &["-p", "hello", "-p", "system-test-programs"],
         "images/programs",
@@ -55,6 +69,23 @@ fn steps() -> Vec<Step> {
                     "clippy",
                     "--workspace",
                     "--all-targets",
+                    "--",
+                    "-D",
+                    "warnings",
+                ],
+            ),
+        },
+        Step {
+            what: "clippy, host: rump-sys with every component feature".into(),
+            command: cargo(
+                root.clone(),
+                &[
+                    "clippy",
+                    "-p",
+                    "rump-sys",
+                    "--all-targets",
+                    "--features",
+                    RUMP_COMPONENT_FEATURES,
                     "--",
                     "-D",
                     "warnings",
