@@ -9,5 +9,11 @@ fn main() {
         println!("cargo::rustc-link-arg-bins=-T{directory}/{script}");
         println!("cargo::rustc-link-arg-bins=--no-pie");
         println!("cargo::rustc-link-arg-bins=-zmax-page-size=0x1000");
+        // Keep sections reached only through __start_/__stop_ symbols: a linked
+        // rump kernel's link sets.
+        println!("cargo::rustc-link-arg-bins=-znostart-stop-gc");
+        // No loader makes anything read-only after relocation here; the constructor
+        // and TLS sections lie where the linker script puts them.
+        println!("cargo::rustc-link-arg-bins=-znorelro");
     }
 }

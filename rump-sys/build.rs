@@ -16,6 +16,17 @@ use std::path::{Path, PathBuf};
 /// Archives (without `lib` prefix and `.a`) each feature adds, components before the
 /// libraries they depend on.
 const FEATURE_ARCHIVES: &[(&str, &[&str])] = &[
+    (
+        "VIRTIO_NET",
+        &["rumpdev_virtio_if_vioif", "rumpdev_pci_virtio"],
+    ),
+    ("VIRTIO_BLOCK", &["rumpdev_virtio_ld", "rumpdev_pci_virtio"]),
+    (
+        "VIRTIO_ENTROPY",
+        &["rumpdev_virtio_viornd", "rumpdev_pci_virtio"],
+    ),
+    ("WM", &["rumpdev_pci_if_wm", "rumpdev_miiphy"]),
+    ("PCI", &["rumpdev_pci"]),
     ("TMPFS", &["rumpfs_tmpfs"]),
     ("KERNFS", &["rumpfs_kernfs"]),
     ("FFS", &["rumpfs_ffs"]),
@@ -118,6 +129,13 @@ fn link_rump_kernel(directory: &Path, baseline: bool) {
         }
     }
     archives.push("rump");
+    // An archive two features need is linked once, where the first put it.
+    let mut seen = Vec::new();
+    archives.retain(|archive| {
+        let first = !seen.contains(archive);
+        seen.push(*archive);
+        first
+    });
 
     println!("cargo::rustc-link-search=native={}", lib.display());
     for archive in &archives {

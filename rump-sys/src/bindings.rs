@@ -68,6 +68,10 @@ pub const RUMP_AF_INET6: u32 = 24;
 pub const RUMP_SOCK_STREAM: u32 = 1;
 pub const RUMP_SOCK_DGRAM: u32 = 2;
 pub const RUMP_MSG_DONTWAIT: u32 = 0x80;
+pub const RUMP_MSG_PEEK: u32 = 0x2;
+pub const RUMP_SOL_SOCKET: u32 = 0xffff;
+pub const RUMP_SO_SNDBUF: u32 = 0x1001;
+pub const RUMP_SO_RCVBUF: u32 = 0x1002;
 
 /// Declares the entry points, and, where headers were read, checks each against bindgen's.
 ///
@@ -160,6 +164,13 @@ entry_points! {
         address: *mut sockaddr,
         address_length: *mut socklen_t
     ) -> isize = "rump___sysimpl_recvfrom";
+    fn rump_sys_setsockopt(
+        descriptor: c_int,
+        level: c_int,
+        name: c_int,
+        value: *const c_void,
+        length: socklen_t
+    ) -> c_int = "rump___sysimpl_setsockopt";
     fn rump_sys_poll(descriptors: *mut pollfd, count: u_int, timeout_ms: c_int) -> c_int = "rump___sysimpl_poll";
     fn rump_pub_etfs_register(key: *const c_char, host_path: *const c_char, kind: rump_etfs_type)
         -> c_int;
@@ -235,5 +246,9 @@ mod checked {
         assert!(super::RUMP_SOCK_STREAM == RUMP_SOCK_STREAM);
         assert!(super::RUMP_SOCK_DGRAM == RUMP_SOCK_DGRAM);
         assert!(super::RUMP_MSG_DONTWAIT == RUMP_MSG_DONTWAIT);
+        assert!(super::RUMP_MSG_PEEK == RUMP_MSG_PEEK);
+        assert!(super::RUMP_SOL_SOCKET == RUMP_SOL_SOCKET);
+        assert!(super::RUMP_SO_SNDBUF == RUMP_SO_SNDBUF);
+        assert!(super::RUMP_SO_RCVBUF == RUMP_SO_RCVBUF);
     };
 }

@@ -140,8 +140,10 @@ pub mod driver_name {
     pub const UART_16550: &str = "uart-16550";
     /// The console on the debug port 0xe9 alone.
     pub const DEBUG_PORT: &str = "debugcon";
-    /// NetBSD's virtio network interface, in a rump kernel.
-    pub const RUMP_VIOIF: &str = "vioif";
+    /// NetBSD's virtio network interface, in a rump kernel (its first unit).
+    pub const RUMP_VIOIF: &str = "vioif0";
+    /// NetBSD's Intel e1000 network interface, in a rump kernel (its first unit).
+    pub const RUMP_WM: &str = "wm0";
     /// NetBSD's TCP/IP stack, in a rump kernel.
     pub const RUMP_NETINET: &str = "netinet";
 }

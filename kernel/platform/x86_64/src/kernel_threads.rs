@@ -387,6 +387,25 @@ pub fn wait_channel(key: u64, deadline: Option<u64>) -> Result<WaitOutcome, Thre
     wait_for(|policy, now| policy.wait_channel(key, deadline.map(Instant), now))
 }
 
+/// The calling thread waits on channel `key` (until woken or `deadline`) only if
+/// `still_waiting` holds when checked under the thread table's lock, as a futex
+/// does: a waker that changes what `still_waiting` reads and then wakes the channel
+/// cannot slip between the check and the wait. When it does not hold, returns at
+/// once (as woken).
+pub fn wait_channel_while(
+    key: u64,
+    deadline: Option<u64>,
+    still_waiting: impl FnOnce() -> bool,
+) -> Result<WaitOutcome, ThreadError> {
+    wait_for(|policy, now| {
+        if still_waiting() {
+            policy.wait_channel(key, deadline.map(Instant), now)
+        } else {
+            Ok(Next::Continue)
+        }
+    })
+}
+
 /// Wakes up to `count` waiters of channel `key`.
 pub fn wake_channel(key: u64, count: usize) -> usize {
     with_policy(|policy| policy.wake_channel(key, count))

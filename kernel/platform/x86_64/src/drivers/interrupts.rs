@@ -9,7 +9,9 @@
 //! Drivers run outside interrupt context and hold their own locks, so the interrupt
 //! path never touches a device: it must never take a lock a driver may hold.
 
-use core::sync::atomic::{AtomicU8, AtomicU64, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering};
+
+use ethos_core::threads::{EVENT_COUNT, EventId};
 
 use virtio_drivers::transport::InterruptStatus;
 
@@ -20,6 +22,10 @@ pub(super) const LINES: usize = 24;
 const SLOTS: usize = arch::MSI_SLOTS as usize;
 
 static COUNTS: [AtomicU64; LINES] = [const { AtomicU64::new(0) }; LINES];
+/// Lines whose interrupts also wake a kernel thread (see [`line_event`]).
+static LINE_WAKES: [AtomicBool; LINES] = [const { AtomicBool::new(false) }; LINES];
+/// The last [`LINES`] thread events belong to the INTx lines, one each.
+const FIRST_LINE_EVENT: usize = EVENT_COUNT - LINES;
 static MESSAGE_COUNTS: [AtomicU64; SLOTS] = [const { AtomicU64::new(0) }; SLOTS];
 static NEXT_SLOT: AtomicU8 = AtomicU8::new(0);
 
@@ -106,11 +112,37 @@ impl ethos_virtio::DeviceInterrupt for InterruptLine {
     }
 }
 
-/// From the interrupt path: a device's INTx vector fired.
+/// From the interrupt path: a device's INTx vector fired. The line stays masked
+/// until its driver has serviced the device.
 pub fn line_fired(line: u8) {
     if let Some(count) = COUNTS.get(line as usize) {
         count.fetch_add(1, Ordering::Relaxed);
         arch::mask_line(line);
+        if LINE_WAKES[line as usize].load(Ordering::Acquire)
+            && let Some(event) = event_of(line)
+        {
+            crate::kernel_threads::signal_from_interrupt(event);
+        }
+    }
+}
+
+fn event_of(line: u8) -> Option<EventId> {
+    EventId::new(u16::try_from(FIRST_LINE_EVENT + line as usize).ok()?)
+}
+
+/// From now on every interrupt of `line` also signals the thread event this
+/// answers, for a driver that services its device from a kernel thread (the rump
+/// kernel's interrupt threads). `None` for a line past the I/O APIC's.
+pub fn line_event(line: u8) -> Option<EventId> {
+    let event = event_of(line).filter(|_| (line as usize) < LINES)?;
+    LINE_WAKES[line as usize].store(true, Ordering::Release);
+    Some(event)
+}
+
+/// Lets `line` fire again once its driver serviced the device.
+pub fn unmask_line(line: u8) {
+    if (line as usize) < LINES {
+        arch::unmask_line(line);
     }
 }
 

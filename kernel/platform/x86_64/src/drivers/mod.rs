@@ -35,7 +35,8 @@ use virtio_drivers::transport::pci::bus::{DeviceFunction, PciRoot};
 use ethos_virtio::devices::{BLOCK_QUEUE_SIZE, ENTROPY_QUEUE_SIZE, NET_QUEUE_SIZE};
 use ethos_virtio::{LegacyTransport, Machine};
 pub use interrupts::{
-    InterruptLine, line_fired, message_fired, total as interrupts_total, totals as interrupt_totals,
+    InterruptLine, line_event, line_fired, message_fired, total as interrupts_total,
+    totals as interrupt_totals, unmask_line,
 };
 
 use crate::{arch, console, memory, time};
@@ -57,20 +58,40 @@ type VirtioEntropy = ethos_virtio::VirtioEntropy<X86Machine>;
 
 const VIRTIO_VENDOR: u16 = 0x1af4;
 
-/// Every driver this kernel has, keyed by (class, backend). No rump kernel is
-/// linked into this kernel, so every entry is native.
+/// Every driver this kernel has, keyed by (class, backend): the native ones, and,
+/// in a kernel built with the `rump` feature, NetBSD's network interfaces and
+/// TCP/IP in a rump kernel.
 pub const DRIVERS: &[DriverEntry] = &[
     native(DeviceClass::Network, VIRTIO_NET),
     native(DeviceClass::Datagram, SMOLTCP),
     native(DeviceClass::Block, VIRTIO_BLK),
     native(DeviceClass::Entropy, VIRTIO_RNG),
     native(DeviceClass::Console, UART_16550),
+    #[cfg(feature = "rump")]
+    rump(
+        DeviceClass::Network,
+        ethos_abi::drivers::driver_name::RUMP_VIOIF,
+    ),
+    #[cfg(feature = "rump")]
+    rump(
+        DeviceClass::Datagram,
+        ethos_abi::drivers::driver_name::RUMP_NETINET,
+    ),
 ];
 
 const fn native(class: DeviceClass, driver: &'static str) -> DriverEntry {
     DriverEntry {
         class,
         backend: Backend::Native,
+        driver,
+    }
+}
+
+#[cfg(feature = "rump")]
+const fn rump(class: DeviceClass, driver: &'static str) -> DriverEntry {
+    DriverEntry {
+        class,
+        backend: Backend::Rump,
         driver,
     }
 }
@@ -167,6 +188,8 @@ pub struct Devices {
     network: Option<Box<dyn NetworkDevice + Send>>,
     block: Option<Box<dyn BlockDevice + Send>>,
     entropy: Option<Box<dyn EntropySource + Send>>,
+    /// The datagram service of a backend that comes with its own stack (rump).
+    datagram: Option<Box<dyn Datagram + Send>>,
 }
 
 impl core::fmt::Debug for Devices {
@@ -212,8 +235,11 @@ pub fn take_network() -> Option<Box<dyn NetworkDevice + Send>> {
 /// was found or it was taken.
 pub fn take_datagram() -> Option<Box<dyn Datagram + Send>> {
     let serving = with_devices(|devices| devices.serving(DeviceClass::Datagram)).flatten()?;
-    // The boot check admits only the drivers of `DRIVERS`, whose datagram stack is
-    // the native one; anything else would be a stack this kernel does not have.
+    if serving.backend == Backend::Rump {
+        return with_devices(|devices| devices.datagram.take()).flatten();
+    }
+    // The boot check admits only the drivers of `DRIVERS`, whose other datagram
+    // stack is the native one; anything else would be a stack this kernel lacks.
     if (serving.backend, serving.driver) != (Backend::Native, SMOLTCP) {
         tracing::warn!(
             backend = serving.backend.name(),
@@ -440,6 +466,73 @@ fn config_access() -> arch::PciConfig {
     })
 }
 
+/// Whether NetBSD, in the rump kernel, may see `function`: a network device when
+/// the network class is chosen rump. Every other function stays hidden from it, so
+/// no device has two drivers.
+#[cfg(feature = "rump")]
+fn given_to_rump(function: &PciFunction, choice: &BackendChoice) -> bool {
+    let network = choice.backend(DeviceClass::Network) == Backend::Rump;
+    let virtio_net =
+        function.vendor_id == VIRTIO_VENDOR && matches!(function.device_id, 0x1000 | 0x1041);
+    let intel_ethernet = function.vendor_id == 0x8086 && function.class == 0x02;
+    network && (virtio_net || intel_ethernet)
+}
+
+/// Boots the rump kernel with the functions it may drive, then brings up the
+/// interface NetBSD attached and records what serves the rump classes. A failure
+/// is reported and the classes stay unserved (the kernel goes on).
+#[cfg(feature = "rump")]
+fn start_rump(
+    devices: &mut Devices,
+    config: arch::PciConfig,
+    functions: &[PciFunction],
+    choice: &BackendChoice,
+) {
+    use ethos_abi::drivers::driver_name::RUMP_NETINET;
+
+    let visible: Vec<_> = functions
+        .iter()
+        .filter(|function| given_to_rump(function, choice))
+        .map(|function| function.address)
+        .collect();
+    crate::rump::pci::set_visible(visible);
+    let started = match crate::rump::start(config) {
+        Ok(started) => started,
+        Err(error) => {
+            tracing::warn!(%error, "rump kernel not started; its classes are not served");
+            return;
+        }
+    };
+    tracing::info!(
+        boot_ms = started.boot_nanos / 1_000_000,
+        "rump kernel booted"
+    );
+    if choice.backend(DeviceClass::Network) != Backend::Rump {
+        return;
+    }
+    match crate::rump::configure_network(functions) {
+        Ok(interface) => {
+            tracing::info!(
+                interface = interface.name,
+                address = %interface.config.address,
+                prefix = interface.config.prefix_length,
+                mac = ?interface.mac,
+                "rump network interface up"
+            );
+            devices.inventory.add(DeviceClass::Network);
+            devices.serve(DeviceClass::Network, Backend::Rump, interface.name);
+            if choice.backend(DeviceClass::Datagram) == Backend::Rump {
+                devices.inventory.add(DeviceClass::Datagram);
+                devices.serve(DeviceClass::Datagram, Backend::Rump, RUMP_NETINET);
+                devices.datagram = Some(Box::new(crate::rump::datagram::RumpDatagram::new(
+                    interface,
+                )));
+            }
+        }
+        Err(error) => tracing::warn!(%error, "no rump network interface"),
+    }
+}
+
 /// Checks that this kernel has a driver for the backend chosen for every class,
 /// then enumerates PCI, binds the native driver of every device whose class is
 /// chosen native, says which classes have no device, and reports the device line
@@ -461,6 +554,7 @@ pub fn probe(choice: &BackendChoice) -> Result<(), BackendUnavailable> {
         network: None,
         block: None,
         entropy: None,
+        datagram: None,
     };
     devices.inventory.add(DeviceClass::Console);
     devices.serve(
@@ -496,8 +590,17 @@ pub fn probe(choice: &BackendChoice) -> Result<(), BackendUnavailable> {
             Err(error) => tracing::warn!(%function, %error, "driver did not start"),
         }
     }
-    // The datagram stack of the chosen backend serves over the network device.
+    #[cfg(feature = "rump")]
+    if DeviceClass::ALL
+        .iter()
+        .any(|class| choice.backend(*class) == Backend::Rump)
+    {
+        start_rump(&mut devices, config, &functions, choice);
+    }
+    // The datagram stack of the chosen backend serves over the network device (a
+    // rump stack serves over its own, above).
     if let Some(network) = devices.serving(DeviceClass::Network)
+        && choice.backend(DeviceClass::Datagram) == Backend::Native
         && let Some(stack) = find_driver(
             DRIVERS,
             DeviceClass::Datagram,
