@@ -18,6 +18,9 @@ pub enum XtaskError {
     },
     /// A tool is missing and could not be installed here.
     MissingTool { tool: String, install: String },
+    /// Something the build needs from outside the project is missing or wrong (a
+    /// rump kernel build, say); the text says what and where.
+    Prerequisite(String),
     /// Reading or writing a file failed.
     File {
         path: PathBuf,
@@ -42,6 +45,7 @@ impl fmt::Display for XtaskError {
             XtaskError::MissingTool { tool, install } => {
                 write!(f, "`{tool}` is missing; install it with: {install}")
             }
+            XtaskError::Prerequisite(problem) => f.write_str(problem),
             XtaskError::File { path, error } => write!(f, "{}: {error}", path.display()),
             XtaskError::BadImage { path, problem } => write!(f, "{}: {problem}", path.display()),
             XtaskError::Description {

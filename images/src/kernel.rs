@@ -15,10 +15,66 @@ use crate::{XtaskError, command, prerequisites, target_directory, workspace_root
 /// The Rust target the kernel is built for.
 pub const TARGET: &str = "x86_64-unknown-none";
 
-/// The backends the kernel has drivers of. No rump kernel is linked into it yet, so
-/// a class chosen `rump` is refused at boot, and rump rows of the driver matrix are
-/// skipped.
-pub const KERNEL_BACKENDS: &[Backend] = &[Backend::Native];
+/// The rump kernel archives the kernel's `rump` feature links (rump-sys features
+/// `inet`, `virtio-net`, `virtio-block`, `wm`, and what they need), each
+/// `lib<name>.a` under `$RUMPKERNEL_DIR/lib`.
+pub const RUMP_ARCHIVES: &[&str] = &[
+    "rumpdev_virtio_if_vioif",
+    "rumpdev_pci_virtio",
+    "rumpdev_virtio_ld",
+    "rumpdev_pci_if_wm",
+    "rumpdev_miiphy",
+    "rumpdev_pci",
+    "rumpdev_disk",
+    "rumpdev",
+    "rumpvfs",
+    "rumpnet_netinet",
+    "rumpnet_config",
+    "rumpnet_net",
+    "rumpnet",
+    "rump",
+];
+
+/// The rump kernel build `RUMPKERNEL_DIR` names, if it is set (and not empty).
+pub fn rump_kernel_directory() -> Option<PathBuf> {
+    std::env::var_os("RUMPKERNEL_DIR")
+        .filter(|value| !value.is_empty())
+        .map(PathBuf::from)
+}
+
+/// The backends the kernel has drivers of: native always; rump when a rump kernel
+/// build is named (the kernel then links it, see [`build`]).
+pub fn kernel_backends() -> Vec<Backend> {
+    let mut backends = vec![Backend::Native];
+    if rump_kernel_directory().is_some() {
+        backends.push(Backend::Rump);
+    }
+    backends
+}
+
+/// Checks that the named rump kernel build has every archive the kernel links.
+pub fn check_rump_build(directory: &Path) -> Result<(), XtaskError> {
+    let header = directory.join("include").join("rump").join("rump.h");
+    if !header.is_file() {
+        return Err(XtaskError::Prerequisite(format!(
+            "RUMPKERNEL_DIR={} is not a rump kernel build: it has no include/rump/rump.h \
+             (see rump-sys/README.md for what the build must contain)",
+            directory.display()
+        )));
+    }
+    for archive in RUMP_ARCHIVES {
+        let path = directory.join("lib").join(format!("lib{archive}.a"));
+        if !path.is_file() {
+            return Err(XtaskError::Prerequisite(format!(
+                "RUMPKERNEL_DIR={} lacks lib/lib{archive}.a, which the kernel's rump backends \
+                 link (see rump-sys/README.md: the PCI and virtio components are built only \
+                 on request)",
+                directory.display()
+            )));
+        }
+    }
+    Ok(())
+}
 
 /// The variable naming the packed initial image for the kernel's `build.rs`.
 pub const INITIAL_IMAGE_VARIABLE: &str = "ETHOS_INITIAL_IMAGE";
@@ -99,8 +155,25 @@ pub fn build(flavour: Flavour) -> Result<Build, XtaskError> {
         "--target",
         TARGET,
     ]);
+    let mut features = Vec::new();
     if flavour == Flavour::Selftest {
-        build.args(["--features", "selftest"]);
+        features.push("selftest");
+    }
+    match rump_kernel_directory() {
+        Some(directory) => {
+            check_rump_build(&directory)?;
+            println!(
+                "kernel: links the rump kernel of RUMPKERNEL_DIR={} (native and rump backends)",
+                directory.display()
+            );
+            features.push("rump");
+        }
+        None => println!(
+            "kernel: native backends only (no rump kernel linked: RUMPKERNEL_DIR is not set)"
+        ),
+    }
+    if !features.is_empty() {
+        build.args(["--features", &features.join(",")]);
     }
     command::run(&mut build)?;
     // Both flavours are kept side by side, so a run can boot either.

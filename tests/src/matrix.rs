@@ -1119,7 +1119,7 @@ mod tests {
         assert_eq!(
             rump.judged(Verdict::Passed, std::slice::from_ref(&native)),
             Verdict::Failed(
-                "the network class is served by native virtio-net, but the row needs rump vioif"
+                "the network class is served by native virtio-net, but the row needs rump vioif0"
                     .into()
             )
         );

@@ -23,9 +23,11 @@ const RUMP_COMPONENT_FEATURES: &str =
 /// What is built for the kernel target (package and feature arguments), and the
 /// directory each is built from: the kernel as users get it and with its in-kernel
 /// tests, the rump hypercalls and facade without the standard library, and the programs.
-const KERNEL_TARGET_BUILDS: [(&[&str], &str); 4] = [
+const KERNEL_TARGET_BUILDS: [(&[&str], &str); 5] = [
     (&["-p", "ethos-kernel"], "."),
     (&["-p", "ethos-kernel", "--features", "selftest"], "."),
+    // The rump backends, hypercalls and PCI glue: checked without a rump build.
+    (&["-p", "ethos-kernel", "--features", "selftest,rump"], "."),
     (
         &[
             "-p",

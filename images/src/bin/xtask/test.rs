@@ -271,7 +271,7 @@ pub(crate) fn test(arguments: &TestArguments) -> Result<ExitCode, XtaskError> {
             boot_iso,
             log_directory: system::log_directory(&target_directory()),
             initial_image_counts: build.image_counts.metrics().to_vec(),
-            rump_unavailable: (!kernel::KERNEL_BACKENDS.contains(&Backend::Rump))
+            rump_unavailable: (!kernel::kernel_backends().contains(&Backend::Rump))
                 .then(|| matrix::rump_skip_reason(std::env::var_os("RUMPKERNEL_DIR").as_deref())),
         };
         let rows = match arguments.matrix {
