@@ -197,3 +197,16 @@ fn stress_two_cpus_eight_threads_mixed_system_calls() {
     assert_eq!(output.status.code(), Some(0), "{text}");
     assert!(text.contains("stress: 80000 calls, 0 errors"), "{text}");
 }
+
+#[test]
+#[cfg_attr(not(rump_linked), ignore = "needs a rump kernel: set RUMPKERNEL_DIR")]
+fn writing_to_a_closed_pipe_raises_sigpipe_in_the_host_process() {
+    use std::os::unix::process::ExitStatusExt;
+    let output = run_scenario("closed_pipe", &[]);
+    let text = describe(&output);
+    assert!(
+        text.contains("writing to a pipe without a reader"),
+        "{text}"
+    );
+    assert_eq!(output.status.signal(), Some(libc::SIGPIPE), "{text}");
+}

@@ -12,7 +12,7 @@ use core::time::Duration;
 
 use super::status;
 use crate::abi::{
-    CLOCK_ABSMONO, CLOCK_RELWALL, ComponentLoad, HyperUpcalls, ModuleInit, PID_SELF, RANDOM_NOWAIT,
+    CLOCK_ABSMONO, CLOCK_RELWALL, ComponentLoad, HyperUpcalls, ModuleInit, RANDOM_NOWAIT,
     RUMPUSER_PANIC, RUMPUSER_VERSION, SymbolLoad,
 };
 use crate::errno::host_signal_from_netbsd;
@@ -246,12 +246,16 @@ pub extern "C" fn rumpuser_seterrno(error: c_int) {
 }
 
 /// `int rumpuser_kill(int64_t pid, int sig)`: raises the translated signal in this process.
+///
+/// The pid is the rump kernel's own number for the process (its proc1 or any other process
+/// local to the rump kernel, or `RUMPUSER_PID_SELF`), and every local rump process lives
+/// in this host process; a remote client's signals go through `rumpuser_sp_raise`
+/// instead. So, like upstream, the signal is raised whatever the pid: a rump process
+/// writing to a pipe whose reader is gone gets its SIGPIPE here.
 #[cfg_attr(not(feature = "c-rumpuser"), unsafe(no_mangle))]
 pub extern "C" fn rumpuser_kill(pid: i64, netbsd_signal: c_int) -> c_int {
-    // Only the hosting process can be signalled; other pids are hints with no host meaning.
-    if pid == PID_SELF
-        && let Some(host_signal) = host_signal_from_netbsd(netbsd_signal)
-    {
+    let _ = pid;
+    if let Some(host_signal) = host_signal_from_netbsd(netbsd_signal) {
         host::active().raise_signal(host_signal);
     }
     0
