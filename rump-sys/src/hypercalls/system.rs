@@ -36,7 +36,7 @@ fn initialise(version: c_int, upcalls: *const HyperUpcalls) -> Result<(), Hyperc
         let message = format!(
             "rumpuser: rump kernel wants hypercall revision {version}, this host has {RUMPUSER_VERSION}\n"
         );
-        host::active().console_write(message.as_bytes());
+        host::active().diagnostic_write(message.as_bytes());
         return Err(HypercallError::VersionMismatch { requested: version });
     }
     let table = ForeignPointer::check(upcalls, 1)?;
@@ -216,16 +216,16 @@ pub extern "C" fn rumpuser_putchar(character: c_int) {
     host::active().console_write(&[character as u8]);
 }
 
-/// Console output of the C `rumpuser_dprintf` front end (which formats the variadic
-/// arguments) and of diagnostics.
+/// Output of the C `rumpuser_dprintf` front end (which formats the variadic arguments):
+/// diagnostics, which upstream writes to standard error, not to the console.
 ///
 /// # Safety
 /// `text` must be readable for `length` bytes.
 #[cfg_attr(not(feature = "c-rumpuser"), unsafe(no_mangle))]
-pub unsafe extern "C" fn rumpsys_console_write(text: *const c_char, length: usize) {
+pub unsafe extern "C" fn rumpsys_diagnostic_write(text: *const c_char, length: usize) {
     if let Ok(text) = ForeignPointer::check(text.cast::<u8>(), length) {
         // SAFETY: checked; readability is the caller's promise.
-        host::active().console_write(unsafe { text.as_slice() });
+        host::active().diagnostic_write(unsafe { text.as_slice() });
     }
 }
 
@@ -233,7 +233,7 @@ pub unsafe extern "C" fn rumpsys_console_write(text: *const c_char, length: usiz
 #[cfg_attr(not(feature = "c-rumpuser"), unsafe(no_mangle))]
 pub extern "C" fn rumpuser_exit(value: c_int) -> ! {
     if value == RUMPUSER_PANIC {
-        host::active().console_write(b"rump kernel panic: aborting\n");
+        host::active().diagnostic_write(b"rump kernel panic: aborting\n");
         host::active().abort_process()
     }
     host::active().exit_process(value)
