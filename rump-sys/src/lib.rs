@@ -40,6 +40,8 @@ pub mod pointer;
 #[cfg(feature = "std")]
 pub mod std_host;
 pub mod sync;
+#[cfg(feature = "std")]
+pub mod sysproxy;
 pub mod upcall;
 
 #[cfg(rump_linked)]

@@ -20,6 +20,8 @@ pub(crate) fn run(scenario: &str) {
     match scenario {
         "boot" => println!("pid inside the rump kernel: {}", kernel.process_id()),
         "closed_pipe" => write_to_closed_pipe(),
+        #[cfg(feature = "sysproxy")]
+        "sysproxy_server" => serve_remote_client(),
         "tmpfs_kernfs" => tmpfs_and_kernfs(),
         "ext2" => ext2(),
         "tcp_server" => tcp_server(),
@@ -50,6 +52,33 @@ fn write_to_closed_pipe() {
     // SAFETY: `byte` is readable for its length.
     let written = unsafe { bindings::rump_sys_write(ends[1], byte.as_ptr().cast(), 1) };
     println!("write returned {written}: no SIGPIPE reached the host process");
+}
+
+/// Serves remote clients at `RUMP_SYS_SERVER_URL` until one has created `/remote/done`,
+/// then prints what the client left in `/remote/file`, as this rump kernel sees it.
+#[cfg(feature = "sysproxy")]
+fn serve_remote_client() {
+    unsafe extern "C" {
+        fn rump_init_server(url: *const std::ffi::c_char) -> std::ffi::c_int;
+    }
+    let url = std::env::var("RUMP_SYS_SERVER_URL").expect("server URL");
+    let url = std::ffi::CString::new(url).expect("URL without NUL");
+    // SAFETY: `url` is NUL-terminated and the rump kernel is booted.
+    let error = unsafe { rump_init_server(url.as_ptr()) };
+    assert_eq!(error, 0, "rump_init_server");
+    println!("serving at {}", url.to_string_lossy());
+    let start = Instant::now();
+    while fs::status("/remote/done").is_err() {
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "no client finished"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let file = File::open("/remote/file", OpenMode::default()).expect("open the client's file");
+    let mut text = vec![0u8; 128];
+    let count = file.read(&mut text).expect("read the client's file");
+    println!("server reads: {}", String::from_utf8_lossy(&text[..count]));
 }
 
 const WRITE: OpenMode = OpenMode {
