@@ -16,6 +16,7 @@ use std::path::{Path, PathBuf};
 /// Archives (without `lib` prefix and `.a`) each feature adds, components before the
 /// libraries they depend on.
 const FEATURE_ARCHIVES: &[(&str, &[&str])] = &[
+    ("SYSPROXY", &["rumpkern_sysproxy"]),
     (
         "VIRTIO_NET",
         &["rumpdev_virtio_if_vioif", "rumpdev_pci_virtio"],
@@ -46,6 +47,7 @@ fn main() {
     println!("cargo::rustc-check-cfg=cfg(rump_headers)");
     println!("cargo::rerun-if-env-changed=RUMPKERNEL_DIR");
     println!("cargo::rerun-if-changed=src/dprintf.c");
+    println!("cargo::rerun-if-changed=src/bindings.rs");
     println!("cargo::rerun-if-changed=build.rs");
 
     let baseline = env::var_os("CARGO_FEATURE_C_RUMPUSER").is_some();

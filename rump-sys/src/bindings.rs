@@ -126,6 +126,7 @@ entry_points! {
         length: usize,
         offset: off_t
     ) -> isize = "rump___sysimpl_pwrite";
+    fn rump_sys_pipe(descriptors: *mut c_int) -> c_int;
     fn rump_sys_lseek(descriptor: c_int, offset: off_t, whence: c_int) -> off_t = "rump___sysimpl_lseek";
     fn rump_sys_fsync(descriptor: c_int) -> c_int = "rump___sysimpl_fsync";
     fn rump_sys_fstat(descriptor: c_int, status: *mut stat) -> c_int = "rump___sysimpl_fstat50";

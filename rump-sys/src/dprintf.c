@@ -1,6 +1,7 @@
 /*
  * rumpuser_dprintf is the one variadic hypercall. Stable Rust cannot define a C variadic
- * function, so this front end formats the arguments and hands the text to the Rust console.
+ * function, so this front end formats the arguments and hands the text to the Rust side,
+ * which writes it where diagnostics go (standard error when hosted, as upstream does).
  *
  * Hosted builds format with the C library's vsnprintf. Freestanding builds (a bare-metal
  * kernel, RUMPSYS_FREESTANDING: no C library, no SSE) format with rumpsys_vformat below,
@@ -15,7 +16,7 @@
 #include <stdio.h>
 #endif
 
-void rumpsys_console_write(const char *text, size_t length);
+void rumpsys_diagnostic_write(const char *text, size_t length);
 int rumpsys_vformat(char *buffer, size_t size, const char *format, va_list arguments);
 int rumpsys_format(char *buffer, size_t size, const char *format, ...);
 void rumpuser_dprintf(const char *format, ...);
@@ -38,7 +39,7 @@ rumpuser_dprintf(const char *format, ...)
 		return;
 	if ((size_t)length >= sizeof(text))
 		length = sizeof(text) - 1;
-	rumpsys_console_write(text, (size_t)length);
+	rumpsys_diagnostic_write(text, (size_t)length);
 }
 
 /* Output that counts every byte and stores those that fit (with room for the NUL). */

@@ -245,8 +245,13 @@ pub trait Host: Sync {
     /// Fills `buffer` with random bytes, returning how many were written (at least one
     /// unless the host fails).
     fn fill_random(&self, buffer: &mut [u8], may_block: bool) -> Result<usize, HypercallError>;
-    /// Writes bytes to the console.
+    /// Writes bytes to the console (the kernel's console device, `rumpuser_putchar`).
     fn console_write(&self, bytes: &[u8]);
+    /// Writes diagnostics (`rumpuser_dprintf`): standard error when hosted, so they stay
+    /// apart from the console output a program may be capturing. Default: the console.
+    fn diagnostic_write(&self, bytes: &[u8]) {
+        self.console_write(bytes);
+    }
     /// The value of a host configuration variable (an environment variable when hosted).
     fn configuration_value(&self, name: &str) -> Option<String>;
     /// Number of CPUs of the host.

@@ -41,6 +41,8 @@ pub mod pointer;
 #[cfg(feature = "std")]
 pub mod std_host;
 pub mod sync;
+#[cfg(feature = "std")]
+pub mod sysproxy;
 pub mod upcall;
 
 pub mod bindings;

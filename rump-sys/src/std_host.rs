@@ -184,6 +184,11 @@ impl Host for StdHost {
         }
     }
 
+    fn diagnostic_write(&self, bytes: &[u8]) {
+        // Standard error is unbuffered; nowhere to report its own failure either.
+        let _ = std::io::stderr().lock().write_all(bytes);
+    }
+
     fn configuration_value(&self, name: &str) -> Option<String> {
         std::env::var(name).ok()
     }

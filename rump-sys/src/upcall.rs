@@ -165,3 +165,85 @@ pub unsafe fn switch_thread_lwp(lwp: *mut Lwp) {
         }
     });
 }
+
+/// The operations a system call proxy server performs on behalf of a remote client, each
+/// inside its own `hyp_schedule`/`hyp_unschedule` bracket (spec §3.14). They return
+/// ENXIO-like errors from the kernel unless librumpkern_sysproxy is linked.
+pub mod remote {
+    use core::ffi::{c_char, c_int, c_long, c_void};
+
+    use super::with_full_schedule;
+    use crate::abi::{Lwp, NetbsdPid};
+    use crate::errno::NetbsdErrno;
+
+    /// Makes a new process for a remote client identified by `client` (the cookie the
+    /// kernel hands back in `rumpuser_sp_*`) and switches the calling thread to its lwp
+    /// (`hyp_lwproc_rfork`); returns a NetBSD errno.
+    ///
+    /// # Safety
+    /// `command` must be null or a NUL-terminated string; `client` must stay valid for as
+    /// long as the kernel may pass it back.
+    pub unsafe fn fork_process(client: *mut c_void, flags: c_int, command: *const c_char) -> c_int {
+        with_full_schedule(|table| match table.lwproc_rfork {
+            // SAFETY: called while scheduled; the arguments are the caller's promises.
+            Some(rfork) => unsafe { rfork(client, flags, command) },
+            None => NetbsdErrno::ENOSYS.value(),
+        })
+        .unwrap_or(NetbsdErrno::ENOSYS.value())
+    }
+
+    /// Gives the calling thread a new lwp in process `pid` (`hyp_lwproc_newlwp`).
+    pub fn new_lwp(pid: NetbsdPid) -> c_int {
+        with_full_schedule(|table| match table.lwproc_newlwp {
+            // SAFETY: called while scheduled, as the upcall requires.
+            Some(newlwp) => unsafe { newlwp(pid) },
+            None => NetbsdErrno::ENOSYS.value(),
+        })
+        .unwrap_or(NetbsdErrno::ENOSYS.value())
+    }
+
+    /// Runs system call `number` with arguments at `arguments` as the calling thread's lwp
+    /// (`hyp_syscall`); returns a NetBSD errno, the two return registers in `values`.
+    ///
+    /// # Safety
+    /// `arguments` must hold the argument block of that system call, aligned for
+    /// `register_t`.
+    pub unsafe fn system_call(
+        number: c_int,
+        arguments: *mut c_void,
+        values: &mut [c_long; 2],
+    ) -> c_int {
+        with_full_schedule(|table| match table.syscall {
+            // SAFETY: called while scheduled; `values` is writable for two longs and the
+            // argument block is the caller's promise.
+            Some(syscall) => unsafe { syscall(number, arguments, values.as_mut_ptr()) },
+            None => NetbsdErrno::ENOSYS.value(),
+        })
+        .unwrap_or(NetbsdErrno::ENOSYS.value())
+    }
+
+    /// Tells every lwp of the calling thread's process to exit (`hyp_lwpexit`).
+    pub fn exit_lwps() {
+        with_full_schedule(|table| {
+            if let Some(lwpexit) = table.lwpexit {
+                // SAFETY: called while scheduled, as the upcall requires.
+                unsafe { lwpexit() };
+            }
+        });
+    }
+
+    /// The pid of the calling thread's process (`hyp_getpid`); 0 without a kernel.
+    pub fn process_id() -> NetbsdPid {
+        with_full_schedule(|table| match table.getpid {
+            // SAFETY: called while scheduled, as the upcall requires.
+            Some(getpid) => unsafe { getpid() },
+            None => 0,
+        })
+        .unwrap_or(0)
+    }
+
+    /// The calling thread's lwp ([`super::kernel_current_lwp`]).
+    pub fn current_lwp() -> *mut Lwp {
+        super::kernel_current_lwp()
+    }
+}

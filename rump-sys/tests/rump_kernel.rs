@@ -197,3 +197,106 @@ fn stress_two_cpus_eight_threads_mixed_system_calls() {
     assert_eq!(output.status.code(), Some(0), "{text}");
     assert!(text.contains("stress: 80000 calls, 0 errors"), "{text}");
 }
+
+#[test]
+#[cfg_attr(not(rump_linked), ignore = "needs a rump kernel: set RUMPKERNEL_DIR")]
+fn writing_to_a_closed_pipe_raises_sigpipe_in_the_host_process() {
+    use std::os::unix::process::ExitStatusExt;
+    let output = run_scenario("closed_pipe", &[]);
+    let text = describe(&output);
+    assert!(
+        text.contains("writing to a pipe without a reader"),
+        "{text}"
+    );
+    assert_eq!(output.status.signal(), Some(libc::SIGPIPE), "{text}");
+}
+
+/// Builds the C client of `support/sysproxy_client.c` against upstream's librumpclient.
+#[cfg(all(rump_linked, feature = "sysproxy"))]
+fn build_remote_client(directory: &Path) -> PathBuf {
+    let rump = std::env::var("RUMPKERNEL_DIR")
+        .ok()
+        .or(option_env!("RUMPKERNEL_DIR").map(str::to_owned))
+        .expect("RUMPKERNEL_DIR names the rump kernel build");
+    let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/sysproxy_client.c");
+    let program = directory.join("sysproxy_client");
+    let built = Command::new("cc")
+        .arg(format!("-I{rump}/include"))
+        .arg("-o")
+        .arg(&program)
+        .arg(&source)
+        .arg(format!("{rump}/lib/librumpclient.a"))
+        .args(["-lpthread", "-ldl"])
+        .output()
+        .expect("a C compiler (cc) builds the remote client");
+    assert!(built.status.success(), "cc: {}", describe(&built));
+    program
+}
+
+#[test]
+#[cfg_attr(
+    not(all(rump_linked, feature = "sysproxy")),
+    ignore = "needs a rump kernel with the sysproxy feature: set RUMPKERNEL_DIR, add --features sysproxy"
+)]
+fn remote_client_runs_system_calls_in_the_rump_kernel_over_a_unix_socket() {
+    #[cfg(all(rump_linked, feature = "sysproxy"))]
+    {
+        let directory = scratch_directory("sysproxy");
+        let client = build_remote_client(&directory);
+        let socket = directory.join("server.sock");
+        let url = format!("unix://{}", socket.display());
+        let server = {
+            let url = url.clone();
+            std::thread::spawn(move || {
+                run_scenario("sysproxy_server", &[("RUMP_SYS_SERVER_URL", &url)])
+            })
+        };
+        let start = std::time::Instant::now();
+        while !socket.exists() {
+            assert!(
+                start.elapsed() < std::time::Duration::from_secs(30) && !server.is_finished(),
+                "the server never listened"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        let output = Command::new(&client)
+            .env("RUMP_SERVER", &url)
+            .output()
+            .expect("the client runs");
+        let client_text = describe(&output);
+        let server = server.join().expect("server thread");
+        let server_text = describe(&server);
+        assert_eq!(
+            output.status.code(),
+            Some(0),
+            "client: {client_text}\nserver: {server_text}"
+        );
+        assert!(
+            client_text.contains("read back 37 bytes: written through the system call proxy"),
+            "{client_text}"
+        );
+        // Served by the rump kernel: it has its own pid for the client, not the host's, ...
+        let line = client_text
+            .lines()
+            .find(|line| line.starts_with("client: host pid"))
+            .expect("pid line");
+        let numbers: Vec<i64> = line
+            .split(|c: char| !c.is_ascii_digit())
+            .filter_map(|word| word.parse().ok())
+            .collect();
+        assert_eq!(numbers.len(), 2, "{line}");
+        assert_ne!(numbers[0], numbers[1], "{line}");
+        // ... and the rump kernel itself finds the file the client wrote.
+        assert_eq!(
+            server.status.code(),
+            Some(0),
+            "server: {server_text}\nclient: {client_text}"
+        );
+        assert!(
+            server_text.contains("server reads: written through the system call proxy"),
+            "{server_text}"
+        );
+        assert!(!socket.exists(), "the socket file is removed at halt");
+        let _ = std::fs::remove_dir_all(directory);
+    }
+}

@@ -33,7 +33,7 @@ fn status(result: Result<(), HypercallError>) -> c_int {
 /// given arguments it cannot act on, as the reference implementation does.
 fn fatal(hypercall: &str, error: HypercallError) -> ! {
     let message = format!("rumpuser: {hypercall}: {error}\n");
-    host::active().console_write(message.as_bytes());
+    host::active().diagnostic_write(message.as_bytes());
     host::active().abort_process()
 }
 

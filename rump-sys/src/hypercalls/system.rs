@@ -12,7 +12,7 @@ use core::time::Duration;
 
 use super::status;
 use crate::abi::{
-    CLOCK_ABSMONO, CLOCK_RELWALL, ComponentLoad, HyperUpcalls, ModuleInit, PID_SELF, RANDOM_NOWAIT,
+    CLOCK_ABSMONO, CLOCK_RELWALL, ComponentLoad, HyperUpcalls, ModuleInit, RANDOM_NOWAIT,
     RUMPUSER_PANIC, RUMPUSER_VERSION, SymbolLoad,
 };
 use crate::errno::host_signal_from_netbsd;
@@ -36,7 +36,7 @@ fn initialise(version: c_int, upcalls: *const HyperUpcalls) -> Result<(), Hyperc
         let message = format!(
             "rumpuser: rump kernel wants hypercall revision {version}, this host has {RUMPUSER_VERSION}\n"
         );
-        host::active().console_write(message.as_bytes());
+        host::active().diagnostic_write(message.as_bytes());
         return Err(HypercallError::VersionMismatch { requested: version });
     }
     let table = ForeignPointer::check(upcalls, 1)?;
@@ -216,16 +216,16 @@ pub extern "C" fn rumpuser_putchar(character: c_int) {
     host::active().console_write(&[character as u8]);
 }
 
-/// Console output of the C `rumpuser_dprintf` front end (which formats the variadic
-/// arguments) and of diagnostics.
+/// Output of the C `rumpuser_dprintf` front end (which formats the variadic arguments):
+/// diagnostics, which upstream writes to standard error, not to the console.
 ///
 /// # Safety
 /// `text` must be readable for `length` bytes.
 #[cfg_attr(not(feature = "c-rumpuser"), unsafe(no_mangle))]
-pub unsafe extern "C" fn rumpsys_console_write(text: *const c_char, length: usize) {
+pub unsafe extern "C" fn rumpsys_diagnostic_write(text: *const c_char, length: usize) {
     if let Ok(text) = ForeignPointer::check(text.cast::<u8>(), length) {
         // SAFETY: checked; readability is the caller's promise.
-        host::active().console_write(unsafe { text.as_slice() });
+        host::active().diagnostic_write(unsafe { text.as_slice() });
     }
 }
 
@@ -233,7 +233,7 @@ pub unsafe extern "C" fn rumpsys_console_write(text: *const c_char, length: usiz
 #[cfg_attr(not(feature = "c-rumpuser"), unsafe(no_mangle))]
 pub extern "C" fn rumpuser_exit(value: c_int) -> ! {
     if value == RUMPUSER_PANIC {
-        host::active().console_write(b"rump kernel panic: aborting\n");
+        host::active().diagnostic_write(b"rump kernel panic: aborting\n");
         host::active().abort_process()
     }
     host::active().exit_process(value)
@@ -246,12 +246,16 @@ pub extern "C" fn rumpuser_seterrno(error: c_int) {
 }
 
 /// `int rumpuser_kill(int64_t pid, int sig)`: raises the translated signal in this process.
+///
+/// The pid is the rump kernel's own number for the process (its proc1 or any other process
+/// local to the rump kernel, or `RUMPUSER_PID_SELF`), and every local rump process lives
+/// in this host process; a remote client's signals go through `rumpuser_sp_raise`
+/// instead. So, like upstream, the signal is raised whatever the pid: a rump process
+/// writing to a pipe whose reader is gone gets its SIGPIPE here.
 #[cfg_attr(not(feature = "c-rumpuser"), unsafe(no_mangle))]
 pub extern "C" fn rumpuser_kill(pid: i64, netbsd_signal: c_int) -> c_int {
-    // Only the hosting process can be signalled; other pids are hints with no host meaning.
-    if pid == PID_SELF
-        && let Some(host_signal) = host_signal_from_netbsd(netbsd_signal)
-    {
+    let _ = pid;
+    if let Some(host_signal) = host_signal_from_netbsd(netbsd_signal) {
         host::active().raise_signal(host_signal);
     }
     0

@@ -1,10 +1,13 @@
 //! Kernel reader/writer locks (`rumpuser_rw_*`), with try-upgrade and atomic downgrade.
 //!
 //! The lock word counts readers and has one writer bit; writers announce themselves so new
-//! readers queue behind them (writers do not starve). Waiters sleep on a wakeup sequence word
-//! with the virtual CPU released. Releasers and sleepers order the lock word and the sleeper
-//! count sequentially consistently, so a release never misses a sleeper. Nothing here may
-//! hold an internal lock across an upcall.
+//! readers queue behind them (writers do not starve). Readers and writers sleep on separate
+//! wakeup sequence words with the virtual CPU released, so a release wakes either one
+//! writer or every reader, never a crowd that mostly goes back to sleep: with a writer
+//! waiting, the lock goes to a writer (new readers stay out anyway); otherwise all waiting
+//! readers may share it. Releasers and sleepers order the lock word, the writer count and
+//! the sleeper counts sequentially consistently, so a release never misses a sleeper.
+//! Nothing here may hold an internal lock across an upcall.
 
 use core::ptr;
 use core::sync::atomic::{AtomicPtr, AtomicU32, Ordering};
@@ -42,9 +45,21 @@ impl LockMode {
 pub struct KernelRwLock {
     state: AtomicU32,
     writers_waiting: AtomicU32,
-    sleepers: AtomicU32,
-    wakeups: AtomicU32,
+    readers: Sleepers,
+    writers: Sleepers,
     writer: AtomicPtr<Lwp>,
+}
+
+/// Threads of one kind (readers or writers) asleep until the lock may be theirs.
+#[derive(Debug, Default)]
+struct Sleepers {
+    /// How many are asleep or about to sleep; a release with none makes no host call.
+    count: AtomicU32,
+    /// Bumped by every wakeup; a sleeper samples it before trying the lock.
+    sequence: AtomicU32,
+    /// How many times a sleeper came back from the host's wait, for the tests.
+    #[cfg(test)]
+    returns: AtomicU32,
 }
 
 impl KernelRwLock {
@@ -60,13 +75,13 @@ impl KernelRwLock {
         }
         match mode {
             LockMode::Reader => upcall::while_unscheduled(|| {
-                self.wait_until(|| {
+                self.readers.wait_until(|| {
                     self.writers_waiting.load(Ordering::SeqCst) == 0 && self.try_read()
                 })
             }),
             LockMode::Writer => {
                 self.writers_waiting.fetch_add(1, Ordering::SeqCst);
-                upcall::while_unscheduled(|| self.wait_until(|| self.try_write()));
+                upcall::while_unscheduled(|| self.writers.wait_until(|| self.try_write()));
                 self.writers_waiting.fetch_sub(1, Ordering::SeqCst);
                 self.writer
                     .store(host::active().current_lwp(), Ordering::Relaxed);
@@ -106,7 +121,11 @@ impl KernelRwLock {
     pub fn downgrade(&self) {
         self.writer.store(ptr::null_mut(), Ordering::Relaxed);
         self.state.store(1, Ordering::SeqCst);
-        self.wake_sleepers();
+        // Readers may join now unless a writer waits; a writer cannot get in before the
+        // caller's shared hold ends, and that release wakes it.
+        if self.writers_waiting.load(Ordering::SeqCst) == 0 {
+            self.readers.wake(Wake::All);
+        }
     }
 
     /// Releases whichever hold the caller has (`rumpuser_rw_exit`).
@@ -115,10 +134,39 @@ impl KernelRwLock {
         if previous & WRITER != 0 {
             self.writer.store(ptr::null_mut(), Ordering::Relaxed);
             self.state.store(0, Ordering::SeqCst);
-            self.wake_sleepers();
+            self.hand_over();
         } else if self.state.fetch_sub(1, Ordering::SeqCst) == 1 {
-            self.wake_sleepers();
+            self.hand_over();
         }
+    }
+
+    /// After the lock became free: wakes one writer if any waits (readers could not enter
+    /// past it anyway), otherwise every reader. A woken writer that loses the lock to a
+    /// newcomer sleeps again, and the newcomer's release wakes the next one.
+    fn hand_over(&self) {
+        if self.writers_waiting.load(Ordering::SeqCst) != 0 {
+            self.writers.wake(Wake::One);
+        } else {
+            self.readers.wake(Wake::All);
+        }
+    }
+
+    /// How many times sleepers came back from the host's wait: (readers, writers).
+    #[cfg(test)]
+    pub(crate) fn wait_returns(&self) -> (u32, u32) {
+        (
+            self.readers.returns.load(Ordering::SeqCst),
+            self.writers.returns.load(Ordering::SeqCst),
+        )
+    }
+
+    /// How many threads are asleep or about to sleep: (readers, writers).
+    #[cfg(test)]
+    pub(crate) fn sleeper_counts(&self) -> (u32, u32) {
+        (
+            self.readers.count.load(Ordering::SeqCst),
+            self.writers.count.load(Ordering::SeqCst),
+        )
     }
 
     /// Whether the lock is held in `mode`: for writers, by the calling lwp; for readers, by
@@ -157,24 +205,30 @@ impl KernelRwLock {
             .compare_exchange(0, WRITER, Ordering::SeqCst, Ordering::SeqCst)
             .is_ok()
     }
+}
 
+impl Sleepers {
+    /// Sleeps until `acquire` succeeds. The sequence is sampled before each attempt, so a
+    /// wakeup sent after a failed attempt makes the host's wait return at once.
     fn wait_until(&self, mut acquire: impl FnMut() -> bool) {
         loop {
-            self.sleepers.fetch_add(1, Ordering::SeqCst);
-            let observed = self.wakeups.load(Ordering::SeqCst);
+            self.count.fetch_add(1, Ordering::SeqCst);
+            let observed = self.sequence.load(Ordering::SeqCst);
             if acquire() {
-                self.sleepers.fetch_sub(1, Ordering::SeqCst);
+                self.count.fetch_sub(1, Ordering::SeqCst);
                 return;
             }
-            host::active().wait_on_word(&self.wakeups, observed, None);
-            self.sleepers.fetch_sub(1, Ordering::SeqCst);
+            host::active().wait_on_word(&self.sequence, observed, None);
+            #[cfg(test)]
+            self.returns.fetch_add(1, Ordering::SeqCst);
+            self.count.fetch_sub(1, Ordering::SeqCst);
         }
     }
 
-    fn wake_sleepers(&self) {
-        if self.sleepers.load(Ordering::SeqCst) != 0 {
-            self.wakeups.fetch_add(1, Ordering::SeqCst);
-            host::active().wake_word(&self.wakeups, Wake::All);
+    fn wake(&self, wake: Wake) {
+        if self.count.load(Ordering::SeqCst) != 0 {
+            self.sequence.fetch_add(1, Ordering::SeqCst);
+            host::active().wake_word(&self.sequence, wake);
         }
     }
 }

@@ -401,3 +401,97 @@ fn readers_and_writers_never_overlap() {
         worker.join().unwrap();
     }
 }
+
+/// Starts `count` threads that each take `lock` in `mode`, count themselves in `entered`,
+/// hold it for `hold` and release it.
+fn contenders(
+    lock: &Arc<KernelRwLock>,
+    mode: LockMode,
+    count: usize,
+    first_identity: usize,
+    hold: Duration,
+    entered: &Arc<AtomicU32>,
+) -> Vec<thread::JoinHandle<()>> {
+    (0..count)
+        .map(|index| {
+            let (lock, entered) = (Arc::clone(lock), Arc::clone(entered));
+            thread::spawn(move || {
+                enter_as_lwp(first_identity + index);
+                lock.enter(mode);
+                entered.fetch_add(1, Ordering::SeqCst);
+                thread::sleep(hold);
+                lock.exit();
+            })
+        })
+        .collect()
+}
+
+/// Waits until the expected numbers of readers and writers sleep on `lock`, then gives
+/// them time to be inside the host's wait.
+fn until_asleep(lock: &KernelRwLock, readers: u32, writers: u32) {
+    eventually(|| lock.sleeper_counts() == (readers, writers));
+    thread::sleep(Duration::from_millis(50));
+}
+
+#[test]
+fn writer_release_wakes_one_waiting_writer_at_a_time() {
+    enter_as_lwp(20);
+    let lock = Arc::new(KernelRwLock::new());
+    let entered = Arc::new(AtomicU32::new(0));
+    lock.enter(LockMode::Writer);
+    let writers = contenders(
+        &lock,
+        LockMode::Writer,
+        4,
+        400,
+        Duration::from_millis(20),
+        &entered,
+    );
+    until_asleep(&lock, 0, 4);
+    lock.exit();
+    for writer in writers {
+        writer.join().unwrap();
+    }
+    assert_eq!(entered.load(Ordering::SeqCst), 4);
+    // Each release wakes the next writer only: four returns in all. Waking every sleeper
+    // would make 4 + 3 + 2 + 1.
+    assert_eq!(lock.wait_returns(), (0, 4));
+}
+
+#[test]
+fn release_prefers_a_waiting_writer_then_wakes_all_readers_together() {
+    enter_as_lwp(21);
+    let lock = Arc::new(KernelRwLock::new());
+    let entered = Arc::new(AtomicU32::new(0));
+    lock.enter(LockMode::Writer);
+    let readers = contenders(
+        &lock,
+        LockMode::Reader,
+        3,
+        410,
+        Duration::from_millis(50),
+        &entered,
+    );
+    until_asleep(&lock, 3, 0);
+    let writer_entered = Arc::new(AtomicU32::new(0));
+    let writer = contenders(
+        &lock,
+        LockMode::Writer,
+        1,
+        420,
+        Duration::from_millis(300),
+        &writer_entered,
+    );
+    until_asleep(&lock, 3, 1);
+    lock.exit();
+    // The writer goes first, and no reader was woken for it (they wake when it leaves).
+    eventually(|| writer_entered.load(Ordering::SeqCst) == 1);
+    assert_eq!(lock.wait_returns(), (0, 1));
+    for handle in writer.into_iter().chain(readers) {
+        handle.join().unwrap();
+    }
+    // Then one wakeup brought all three readers in at once.
+    assert_eq!(lock.wait_returns(), (3, 1));
+    assert_eq!(entered.load(Ordering::SeqCst), 3);
+    assert_eq!(test_upcalls::violations(), 0);
+}

@@ -10,10 +10,18 @@ use rump_sys::kernel::net::{self, TcpSocket};
 use rump_sys::kernel::{RumpKernel, SignalModel};
 
 pub(crate) fn run(scenario: &str) {
-    let kernel = RumpKernel::boot(SignalModel::Ignore).expect("rump_init");
+    let model = if scenario == "closed_pipe" {
+        SignalModel::Raise
+    } else {
+        SignalModel::Ignore
+    };
+    let kernel = RumpKernel::boot(model).expect("rump_init");
     println!("rump_init returned 0");
     match scenario {
         "boot" => println!("pid inside the rump kernel: {}", kernel.process_id()),
+        "closed_pipe" => write_to_closed_pipe(),
+        #[cfg(feature = "sysproxy")]
+        "sysproxy_server" => serve_remote_client(),
         "tmpfs_kernfs" => tmpfs_and_kernfs(),
         "ext2" => ext2(),
         "tcp_server" => tcp_server(),
@@ -24,6 +32,53 @@ pub(crate) fn run(scenario: &str) {
     let error = kernel.reboot();
     println!("REBOOT RETURNED: {error}");
     std::process::exit(3);
+}
+
+/// Writes to a rump pipe whose read end is closed, under the raise signal model: the rump
+/// kernel's SIGPIPE must reach this process, which then dies of it.
+fn write_to_closed_pipe() {
+    use rump_sys::bindings;
+    // The Rust runtime ignores SIGPIPE; the default action is what is checked.
+    // SAFETY: restoring a default disposition has no memory-safety preconditions.
+    unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
+    let mut ends = [-1i32; 2];
+    // SAFETY: `ends` has room for the two descriptors pipe writes.
+    let made = unsafe { bindings::rump_sys_pipe(ends.as_mut_ptr()) };
+    assert_eq!(made, 0, "pipe");
+    // SAFETY: closing a descriptor number of the rump kernel.
+    assert_eq!(unsafe { bindings::rump_sys_close(ends[0]) }, 0, "close");
+    println!("writing to a pipe without a reader");
+    let byte = [1u8];
+    // SAFETY: `byte` is readable for its length.
+    let written = unsafe { bindings::rump_sys_write(ends[1], byte.as_ptr().cast(), 1) };
+    println!("write returned {written}: no SIGPIPE reached the host process");
+}
+
+/// Serves remote clients at `RUMP_SYS_SERVER_URL` until one has created `/remote/done`,
+/// then prints what the client left in `/remote/file`, as this rump kernel sees it.
+#[cfg(feature = "sysproxy")]
+fn serve_remote_client() {
+    unsafe extern "C" {
+        fn rump_init_server(url: *const std::ffi::c_char) -> std::ffi::c_int;
+    }
+    let url = std::env::var("RUMP_SYS_SERVER_URL").expect("server URL");
+    let url = std::ffi::CString::new(url).expect("URL without NUL");
+    // SAFETY: `url` is NUL-terminated and the rump kernel is booted.
+    let error = unsafe { rump_init_server(url.as_ptr()) };
+    assert_eq!(error, 0, "rump_init_server");
+    println!("serving at {}", url.to_string_lossy());
+    let start = Instant::now();
+    while fs::status("/remote/done").is_err() {
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "no client finished"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let file = File::open("/remote/file", OpenMode::default()).expect("open the client's file");
+    let mut text = vec![0u8; 128];
+    let count = file.read(&mut text).expect("read the client's file");
+    println!("server reads: {}", String::from_utf8_lossy(&text[..count]));
 }
 
 const WRITE: OpenMode = OpenMode {

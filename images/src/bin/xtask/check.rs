@@ -88,6 +88,8 @@ fn steps() -> Vec<Step> {
                     "--all-targets",
                     "--features",
                     RUMP_COMPONENT_FEATURES,
+                    "--features",
+                    "sysproxy",
                     "--",
                     "-D",
                     "warnings",

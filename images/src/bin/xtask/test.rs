@@ -39,7 +39,7 @@ fn boot_test() -> String {
 }
 
 /// What the features the rump kernel tests need (see rump-sys/README.md).
-const RUMP_TEST_FEATURES: &str = "tmpfs,kernfs,ext2fs,inet6,shmif";
+const RUMP_TEST_FEATURES: &str = "tmpfs,kernfs,ext2fs,inet6,shmif,sysproxy";
 
 #[derive(Debug, Default)]
 struct Tally {
