@@ -196,6 +196,9 @@ unsafe extern "C" {
     /// `int rump_sys_open(const char *, int, ...)`: the mode follows when creating.
     #[link_name = "rump___sysimpl_open"]
     pub fn rump_sys_open(path: *const c_char, flags: c_int, ...) -> c_int;
+    /// `int rump_sys_ioctl(int, u_long, ...)`: the request's argument follows.
+    #[link_name = "rump___sysimpl_ioctl"]
+    pub fn rump_sys_ioctl(descriptor: c_int, request: u_long, ...) -> c_int;
 }
 
 /// The generated declarations of the same names, and the comparisons bindgen's types
@@ -219,6 +222,9 @@ mod checked {
         ...
     ) -> core::ffi::c_int = rump_sys_open;
     const _: () = assert!(same(symbols::rump_sys_open, "rump___sysimpl_open"));
+    const _: unsafe extern "C" fn(core::ffi::c_int, super::u_long, ...) -> core::ffi::c_int =
+        rump_sys_ioctl;
+    const _: () = assert!(same(symbols::rump_sys_ioctl, "rump___sysimpl_ioctl"));
 
     /// Whether two strings are equal, at compile time.
     pub(super) const fn same(left: &str, right: &str) -> bool {

@@ -144,6 +144,8 @@ pub mod driver_name {
     pub const RUMP_VIOIF: &str = "vioif0";
     /// NetBSD's Intel e1000 network interface, in a rump kernel (its first unit).
     pub const RUMP_WM: &str = "wm0";
+    /// NetBSD's disk driver at virtio, in a rump kernel (its first unit).
+    pub const RUMP_LD: &str = "ld0";
     /// NetBSD's TCP/IP stack, in a rump kernel.
     pub const RUMP_NETINET: &str = "netinet";
 }

@@ -59,8 +59,8 @@ type VirtioEntropy = ethos_virtio::VirtioEntropy<X86Machine>;
 const VIRTIO_VENDOR: u16 = 0x1af4;
 
 /// Every driver this kernel has, keyed by (class, backend): the native ones, and,
-/// in a kernel built with the `rump` feature, NetBSD's network interfaces and
-/// TCP/IP in a rump kernel.
+/// in a kernel built with the `rump` feature, NetBSD's network interfaces, TCP/IP
+/// and disk driver in a rump kernel.
 pub const DRIVERS: &[DriverEntry] = &[
     native(DeviceClass::Network, VIRTIO_NET),
     native(DeviceClass::Datagram, SMOLTCP),
@@ -77,6 +77,8 @@ pub const DRIVERS: &[DriverEntry] = &[
         DeviceClass::Datagram,
         ethos_abi::drivers::driver_name::RUMP_NETINET,
     ),
+    #[cfg(feature = "rump")]
+    rump(DeviceClass::Block, ethos_abi::drivers::driver_name::RUMP_LD),
 ];
 
 const fn native(class: DeviceClass, driver: &'static str) -> DriverEntry {
@@ -467,15 +469,16 @@ fn config_access() -> arch::PciConfig {
 }
 
 /// Whether NetBSD, in the rump kernel, may see `function`: a network device when
-/// the network class is chosen rump. Every other function stays hidden from it, so
-/// no device has two drivers.
+/// the network class is chosen rump, a virtio disk when the block class is. Every
+/// other function stays hidden from it, so no device has two drivers.
 #[cfg(feature = "rump")]
 fn given_to_rump(function: &PciFunction, choice: &BackendChoice) -> bool {
-    let network = choice.backend(DeviceClass::Network) == Backend::Rump;
-    let virtio_net =
-        function.vendor_id == VIRTIO_VENDOR && matches!(function.device_id, 0x1000 | 0x1041);
+    let rump = |class| choice.backend(class) == Backend::Rump;
+    let virtio =
+        |ids: [u16; 2]| function.vendor_id == VIRTIO_VENDOR && ids.contains(&function.device_id);
     let intel_ethernet = function.vendor_id == 0x8086 && function.class == 0x02;
-    network && (virtio_net || intel_ethernet)
+    (rump(DeviceClass::Network) && (virtio([0x1000, 0x1041]) || intel_ethernet))
+        || (rump(DeviceClass::Block) && virtio([0x1001, 0x1042]))
 }
 
 /// Boots the rump kernel with the functions it may drive, then brings up the
@@ -488,7 +491,7 @@ fn start_rump(
     functions: &[PciFunction],
     choice: &BackendChoice,
 ) {
-    use ethos_abi::drivers::driver_name::RUMP_NETINET;
+    use ethos_abi::drivers::driver_name::{RUMP_LD, RUMP_NETINET};
 
     let visible: Vec<_> = functions
         .iter()
@@ -507,6 +510,22 @@ fn start_rump(
         boot_ms = started.boot_nanos / 1_000_000,
         "rump kernel booted"
     );
+    if choice.backend(DeviceClass::Block) == Backend::Rump {
+        match crate::rump::block::RumpDisk::open() {
+            Ok(disk) => {
+                tracing::info!(
+                    device = %crate::rump::block::WHOLE_DISK.to_string_lossy(),
+                    block_size = disk.block_size(),
+                    blocks = disk.capacity_blocks(),
+                    "rump disk ready"
+                );
+                devices.inventory.add(DeviceClass::Block);
+                devices.serve(DeviceClass::Block, Backend::Rump, RUMP_LD);
+                devices.block = Some(Box::new(disk));
+            }
+            Err(error) => tracing::warn!(%error, "no rump disk"),
+        }
+    }
     if choice.backend(DeviceClass::Network) != Backend::Rump {
         return;
     }

@@ -9,12 +9,14 @@
 //! - `worker`: the rump kernel's own thread, which boots NetBSD and runs every call
 //!   into it ([`worker::call`]);
 //! - [`datagram`]: the datagram class over NetBSD's UDP on the interface the rump
-//!   kernel attached (`vioif0` on virtio-net, `wm0` on an e1000).
+//!   kernel attached (`vioif0` on virtio-net, `wm0` on an e1000);
+//! - [`block`]: the block class over NetBSD's `ld0` at virtio.
 //!
 //! The rump kernel boots once, at kernel start, and only when a class is chosen
 //! `rump` ([`start`]). Its components registered themselves through constructors
 //! (the build's ctor mode), which [`start`] runs first, before `rump_init`.
 
+pub mod block;
 pub mod datagram;
 mod host;
 pub mod pci;
