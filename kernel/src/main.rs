@@ -95,6 +95,7 @@ mod kernel {
         time::log_boot_profile(&time.clock);
         let image_backends = boot_image::backend_choice()
             .unwrap_or_else(|error| fatal("device backends", format_args!("{error}")));
+        drivers::refuse_rump_dma(line.refuse_rump_dma);
         drivers::probe(&line.backends.apply(image_backends))
             .unwrap_or_else(|error| fatal("devices", format_args!("{error}")));
 

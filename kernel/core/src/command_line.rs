@@ -92,6 +92,10 @@ pub struct CommandLine<'a> {
     pub console: Option<ConsoleChoice>,
     /// `backend.CLASS=NAME` words.
     pub backends: BackendOverrides,
+    /// `rump.dma=refuse`: the rump kernel's drivers are refused every DMA allocation,
+    /// so a regression run can show that a driver's failed request is reported and
+    /// the kernel goes on (`rump.dma=grant`, the default, grants them).
+    pub refuse_rump_dma: bool,
 }
 
 /// A word of the command line the kernel does not understand.
@@ -109,6 +113,8 @@ pub enum CommandLineError<'a> {
     BadDeviceClass(&'a str),
     /// `backend.CLASS=` with a backend that does not exist.
     BadBackend(&'a str),
+    /// `rump.dma=` with neither `grant` nor `refuse`.
+    BadRumpDma(&'a str),
     /// The same key twice: which one wins would be a guess.
     Repeated(&'a str),
     /// Both a test and a process set: the kernel runs one or the other.
@@ -121,7 +127,8 @@ impl fmt::Display for CommandLineError<'_> {
             CommandLineError::UnknownWord(word) => write!(
                 f,
                 "unknown command line word `{word}` (known: test=NAME init=SET log=LEVEL \
-                 timer=lapic|pit console=serial|debugcon|both backend.CLASS=native|rump)"
+                 timer=lapic|pit console=serial|debugcon|both backend.CLASS=native|rump \
+                 rump.dma=grant|refuse)"
             ),
             CommandLineError::BadLogLevel(level) => write!(
                 f,
@@ -146,6 +153,9 @@ impl fmt::Display for CommandLineError<'_> {
             CommandLineError::BadBackend(backend) => {
                 write!(f, "unknown backend `{backend}` (known: native rump)")
             }
+            CommandLineError::BadRumpDma(value) => {
+                write!(f, "unknown rump.dma `{value}` (known: grant refuse)")
+            }
             CommandLineError::Repeated(key) => write!(f, "`{key}=` is given more than once"),
             CommandLineError::TestAndInit => {
                 write!(f, "`test=` and `init=` cannot be given together")
@@ -164,8 +174,9 @@ impl<'a> CommandLine<'a> {
             timer: None,
             console: None,
             backends: BackendOverrides::default(),
+            refuse_rump_dma: false,
         };
-        let (mut saw_log, mut saw_timer) = (false, false);
+        let (mut saw_log, mut saw_timer, mut saw_dma) = (false, false, false);
         for word in text.split_ascii_whitespace() {
             let Some((key, value)) = word.split_once('=') else {
                 return Err(CommandLineError::UnknownWord(word));
@@ -207,6 +218,15 @@ impl<'a> CommandLine<'a> {
                         _ => return Err(CommandLineError::BadConsole(value)),
                     });
                 }
+                "rump.dma" if saw_dma => return Err(CommandLineError::Repeated(key)),
+                "rump.dma" => {
+                    saw_dma = true;
+                    line.refuse_rump_dma = match value {
+                        "grant" => false,
+                        "refuse" => true,
+                        _ => return Err(CommandLineError::BadRumpDma(value)),
+                    };
+                }
                 _ => match key.strip_prefix("backend.") {
                     Some(class) => {
                         let class = DeviceClass::from_name(class)
@@ -241,6 +261,29 @@ impl<'a> CommandLine<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn rump_dma_is_granted_unless_refused() {
+        assert!(!CommandLine::parse("").unwrap().refuse_rump_dma);
+        assert!(
+            !CommandLine::parse("rump.dma=grant")
+                .unwrap()
+                .refuse_rump_dma
+        );
+        assert!(
+            CommandLine::parse("rump.dma=refuse")
+                .unwrap()
+                .refuse_rump_dma
+        );
+        assert_eq!(
+            CommandLine::parse("rump.dma=never"),
+            Err(CommandLineError::BadRumpDma("never"))
+        );
+        assert_eq!(
+            CommandLine::parse("rump.dma=refuse rump.dma=grant"),
+            Err(CommandLineError::Repeated("rump.dma"))
+        );
+    }
 
     #[test]
     fn empty_line_means_defaults() {

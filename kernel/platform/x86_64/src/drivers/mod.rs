@@ -206,6 +206,22 @@ impl core::fmt::Debug for Devices {
 
 static DEVICES: Mutex<Option<Devices>> = Mutex::new(None);
 
+/// Whether the rump kernel's drivers are refused DMA memory (`rump.dma=refuse`).
+static REFUSE_RUMP_DMA: core::sync::atomic::AtomicBool = core::sync::atomic::AtomicBool::new(false);
+
+/// Has every DMA allocation a rump kernel's driver asks for refused, so that a
+/// regression run shows the failed request reported and the kernel going on. Takes
+/// effect for a rump kernel started afterwards (by [`probe`]); in a kernel without
+/// one it changes nothing.
+pub fn refuse_rump_dma(refuse: bool) {
+    REFUSE_RUMP_DMA.store(refuse, core::sync::atomic::Ordering::Relaxed);
+}
+
+/// Whether [`refuse_rump_dma`] asked for refusals.
+pub fn rump_dma_refused() -> bool {
+    REFUSE_RUMP_DMA.load(core::sync::atomic::Ordering::Relaxed)
+}
+
 impl Devices {
     /// What serves `class`, if anything does.
     pub fn serving(&self, class: DeviceClass) -> Option<Serving> {

@@ -324,6 +324,14 @@ pub unsafe extern "C" fn rumpcomp_pci_dmalloc(
         tracing::warn!(size, alignment, "rump: DMA allocation refused");
         return EINVAL;
     }
+    if drivers::rump_dma_refused() {
+        tracing::warn!(
+            size,
+            alignment,
+            "rump: DMA allocation refused (rump.dma=refuse)"
+        );
+        return ENOMEM;
+    }
     let page = PAGE_SIZE as usize;
     let count = size.div_ceil(page);
     let align_frames = alignment.max(page) / page;
