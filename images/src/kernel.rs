@@ -52,7 +52,8 @@ pub fn kernel_backends() -> Vec<Backend> {
     backends
 }
 
-/// Checks that the named rump kernel build has every archive the kernel links.
+/// Checks that the named rump kernel build has every archive the kernel links, with
+/// the properties the kernel needs ([`crate::rump_build`]).
 pub fn check_rump_build(directory: &Path) -> Result<(), XtaskError> {
     let header = directory.join("include").join("rump").join("rump.h");
     if !header.is_file() {
@@ -62,18 +63,7 @@ pub fn check_rump_build(directory: &Path) -> Result<(), XtaskError> {
             directory.display()
         )));
     }
-    for archive in RUMP_ARCHIVES {
-        let path = directory.join("lib").join(format!("lib{archive}.a"));
-        if !path.is_file() {
-            return Err(XtaskError::Prerequisite(format!(
-                "RUMPKERNEL_DIR={} lacks lib/lib{archive}.a, which the kernel's rump backends \
-                 link (see rump-sys/README.md: the PCI and virtio components are built only \
-                 on request)",
-                directory.display()
-            )));
-        }
-    }
-    Ok(())
+    crate::rump_build::check_archives(directory, RUMP_ARCHIVES)
 }
 
 /// The variable naming the packed initial image for the kernel's `build.rs`.
@@ -158,6 +148,18 @@ pub fn build(flavour: Flavour) -> Result<Build, XtaskError> {
     let mut features = Vec::new();
     if flavour == Flavour::Selftest {
         features.push("selftest");
+    }
+    let image_rump: Vec<&str> = ethos_abi::drivers::DeviceClass::ALL
+        .iter()
+        .filter(|class| description.backend_choice().backend(**class) == Backend::Rump)
+        .map(|class| class.name())
+        .collect();
+    if !image_rump.is_empty() && rump_kernel_directory().is_none() {
+        return Err(XtaskError::Prerequisite(format!(
+            "the image description chooses the rump backend for {}, but RUMPKERNEL_DIR is \
+             not set: name a rump kernel build (see rump-sys/README.md) or choose `native`",
+            image_rump.join(", ")
+        )));
     }
     match rump_kernel_directory() {
         Some(directory) => {

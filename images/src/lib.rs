@@ -14,6 +14,7 @@ pub mod kernel;
 pub mod layers;
 pub mod platform;
 pub mod prerequisites;
+pub mod rump_build;
 
 pub use error::XtaskError;
 
