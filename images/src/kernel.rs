@@ -120,8 +120,16 @@ pub struct Build {
 }
 
 /// Builds the programs, packs the initial image, then builds the kernel in release
-/// mode embedding both (see the kernel's `build.rs`).
+/// mode embedding both (see the kernel's `build.rs`), linking the rump kernel
+/// `RUMPKERNEL_DIR` names if it is set.
 pub fn build(flavour: Flavour) -> Result<Build, XtaskError> {
+    build_with(flavour, rump_kernel_directory().is_some())
+}
+
+/// [`build`], linking a rump kernel or not (`link_rump` needs `RUMPKERNEL_DIR`). A
+/// kernel built without one while one is named is kept apart, with `-native` after
+/// its name, so both can be compared.
+pub fn build_with(flavour: Flavour, link_rump: bool) -> Result<Build, XtaskError> {
     prerequisites::ensure_kernel_target()?;
     let description = LoadedDescription::load_default()?;
     let programs = build_programs(&description)?;
@@ -154,14 +162,14 @@ pub fn build(flavour: Flavour) -> Result<Build, XtaskError> {
         .filter(|class| description.backend_choice().backend(**class) == Backend::Rump)
         .map(|class| class.name())
         .collect();
-    if !image_rump.is_empty() && rump_kernel_directory().is_none() {
+    if !image_rump.is_empty() && !link_rump {
         return Err(XtaskError::Prerequisite(format!(
             "the image description chooses the rump backend for {}, but RUMPKERNEL_DIR is \
              not set: name a rump kernel build (see rump-sys/README.md) or choose `native`",
             image_rump.join(", ")
         )));
     }
-    match rump_kernel_directory() {
+    match rump_kernel_directory().filter(|_| link_rump) {
         Some(directory) => {
             check_rump_build(&directory)?;
             println!(
@@ -169,6 +177,16 @@ pub fn build(flavour: Flavour) -> Result<Build, XtaskError> {
                 directory.display()
             );
             features.push("rump");
+        }
+        None if link_rump => {
+            return Err(XtaskError::Prerequisite(
+                "a kernel with the rump backends needs RUMPKERNEL_DIR naming a rump kernel build \
+                 (see rump-sys/README.md)"
+                    .into(),
+            ));
+        }
+        None if rump_kernel_directory().is_some() => {
+            println!("kernel: native backends only (built without the rump kernel, for comparison)")
         }
         None => println!(
             "kernel: native backends only (no rump kernel linked: RUMPKERNEL_DIR is not set)"
@@ -182,7 +200,11 @@ pub fn build(flavour: Flavour) -> Result<Build, XtaskError> {
     let built = release_directory().join("ethos-kernel");
     let kernels = target_directory().join("kernels");
     std::fs::create_dir_all(&kernels).at(&kernels)?;
-    let kernel = kernels.join(flavour.file_name());
+    let kernel = if !link_rump && rump_kernel_directory().is_some() {
+        kernels.join(format!("{}-native", flavour.file_name()))
+    } else {
+        kernels.join(flavour.file_name())
+    };
     std::fs::copy(&built, &kernel).at(&kernel)?;
     Ok(Build {
         kernel,
@@ -190,6 +212,25 @@ pub fn build(flavour: Flavour) -> Result<Build, XtaskError> {
         initial_image,
         image_counts: description.counts(),
     })
+}
+
+/// The bytes a kernel ELF loads into memory (its `PT_LOAD` segments' file bytes),
+/// the size of the bootable image without symbols or debug information.
+pub fn loaded_bytes(kernel: &Path) -> Result<u64, XtaskError> {
+    use object::read::elf::{ElfFile64, ProgramHeader};
+    let data = std::fs::read(kernel).at(kernel)?;
+    let elf =
+        ElfFile64::<object::Endianness>::parse(&*data).map_err(|error| XtaskError::BadImage {
+            path: kernel.to_path_buf(),
+            problem: format!("not an ELF64 file: {error}"),
+        })?;
+    let endian = elf.endian();
+    Ok(elf
+        .elf_program_headers()
+        .iter()
+        .filter(|header| header.p_type(endian) == object::elf::PT_LOAD)
+        .map(|header| header.p_filesz(endian))
+        .sum())
 }
 
 /// Builds everything and returns the path of the kernel's ELF.

@@ -1,8 +1,11 @@
 //! Driver benchmarks behind `cargo xtask bench drivers`: UDP echo throughput and
 //! round trip between a host process and the guest (through the datagram class),
-//! and sequential block write and read rates as the guest measures them. Figures
-//! are printed, never asserted; a run counts only if the kernel's device lines show
-//! the native drivers measured.
+//! sequential block write and read rates as the guest measures them, and the
+//! kernel's entry → ready time, for each [`Setup`]: the native drivers on the modern
+//! and on the legacy virtio transport, and NetBSD's drivers in the rump kernel
+//! (legacy only: NetBSD's virtio of these sources speaks nothing else). Figures are
+//! printed, never asserted; a run counts only if the kernel's device lines show the
+//! backend and drivers measured.
 //!
 //! Beside them, [`measure_host_baseline`] measures the same work on the host in the
 //! same run (a UDP echo on loopback, direct I/O on a file of the same size), so the
@@ -20,16 +23,79 @@ use crate::matrix_host::{free_udp_port, udp_echo_client};
 use crate::qemu::{Accelerator, Machine, QemuConfig};
 use crate::system::command_line;
 use ethos_abi::KernelTest;
-use ethos_abi::drivers::driver_name::{SMOLTCP, VIRTIO_BLK, VIRTIO_NET};
+use ethos_abi::drivers::driver_name::{
+    RUMP_LD, RUMP_NETINET, RUMP_VIOIF, SMOLTCP, VIRTIO_BLK, VIRTIO_NET,
+};
 use ethos_abi::drivers::{Backend, DeviceClass, UDP_ECHO_STOP};
 
-/// What the UDP figures measure: the native stack over the native virtio-net driver.
-const UDP_SERVES: &[(DeviceClass, &str)] = &[
-    (DeviceClass::Network, VIRTIO_NET),
-    (DeviceClass::Datagram, SMOLTCP),
-];
-/// What the block figures measure.
-const BLOCK_SERVES: &[(DeviceClass, &str)] = &[(DeviceClass::Block, VIRTIO_BLK)];
+/// Which drivers a measurement runs, and on which virtio transport.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Setup {
+    /// The native drivers and stack, modern virtio transport.
+    NativeModern,
+    /// The native drivers and stack, legacy virtio transport (INTx).
+    NativeLegacy,
+    /// NetBSD's `vioif`, TCP/IP and `ld` in the rump kernel, legacy transport.
+    Rump,
+}
+
+impl Setup {
+    pub const ALL: [Setup; 3] = [Setup::NativeModern, Setup::NativeLegacy, Setup::Rump];
+
+    /// The table's column name.
+    pub fn label(self) -> &'static str {
+        match self {
+            Setup::NativeModern => "native modern",
+            Setup::NativeLegacy => "native legacy",
+            Setup::Rump => "rump legacy",
+        }
+    }
+
+    pub fn backend(self) -> Backend {
+        match self {
+            Setup::Rump => Backend::Rump,
+            Setup::NativeModern | Setup::NativeLegacy => Backend::Native,
+        }
+    }
+
+    /// The virtio device option selecting the transport.
+    fn transport(self) -> &'static str {
+        match self {
+            Setup::NativeModern => "disable-legacy=on",
+            Setup::NativeLegacy | Setup::Rump => "disable-modern=on",
+        }
+    }
+
+    /// The same for the disk: the native legacy driver needs queues of its size.
+    fn block_transport(self) -> &'static str {
+        match self {
+            Setup::NativeLegacy => "disable-modern=on,queue-size=16",
+            other => other.transport(),
+        }
+    }
+
+    /// What the UDP figures measure.
+    fn udp_serves(self) -> &'static [(DeviceClass, &'static str)] {
+        match self {
+            Setup::Rump => &[
+                (DeviceClass::Network, RUMP_VIOIF),
+                (DeviceClass::Datagram, RUMP_NETINET),
+            ],
+            _ => &[
+                (DeviceClass::Network, VIRTIO_NET),
+                (DeviceClass::Datagram, SMOLTCP),
+            ],
+        }
+    }
+
+    /// What the block figures measure.
+    fn block_serves(self) -> &'static [(DeviceClass, &'static str)] {
+        match self {
+            Setup::Rump => &[(DeviceClass::Block, RUMP_LD)],
+            _ => &[(DeviceClass::Block, VIRTIO_BLK)],
+        }
+    }
+}
 
 /// What one backend measured on one accelerator.
 #[derive(Clone, Debug, Default)]
@@ -40,6 +106,9 @@ pub struct DriverFigures {
     pub udp_round_trip_us: Option<f64>,
     pub block_write_mb_per_s: Option<f64>,
     pub block_read_mb_per_s: Option<f64>,
+    /// The kernel's entry → ready time with the UDP devices (a rump setup boots
+    /// NetBSD on the way), in milliseconds.
+    pub boot_ms: Option<f64>,
     /// Why a figure is missing.
     pub errors: Vec<String>,
 }
@@ -62,20 +131,22 @@ fn arguments(options: &str) -> Vec<String> {
     options.split_whitespace().map(str::to_string).collect()
 }
 
-/// Measures the native virtio-net and virtio-blk drivers (modern transport); a
-/// figure that could not be measured is `None`, with the reason in `errors`.
-pub fn measure_native(
+/// Measures the drivers of `setup` (virtio-net and virtio-blk); a figure that
+/// could not be measured is `None`, with the reason in `errors`.
+pub fn measure(
     kernel: &Path,
     scratch: &Path,
     accelerator: Accelerator,
+    setup: Setup,
     datagrams: u32,
     disk_mib: u64,
 ) -> DriverFigures {
     let mut figures = DriverFigures::default();
-    if let Err(reason) = measure_udp(kernel, accelerator, datagrams, &mut figures) {
+    if let Err(reason) = measure_udp(kernel, accelerator, setup, datagrams, &mut figures) {
         figures.errors.push(format!("UDP: {reason}"));
     }
-    if let Err(reason) = measure_block(kernel, scratch, accelerator, disk_mib, &mut figures) {
+    if let Err(reason) = measure_block(kernel, scratch, accelerator, setup, disk_mib, &mut figures)
+    {
         figures.errors.push(format!("block: {reason}"));
     }
     figures
@@ -84,6 +155,7 @@ pub fn measure_native(
 fn measure_udp(
     kernel: &Path,
     accelerator: Accelerator,
+    setup: Setup,
     datagrams: u32,
     figures: &mut DriverFigures,
 ) -> Result<(), String> {
@@ -92,14 +164,15 @@ fn measure_udp(
         kernel,
         &command_line(
             Some(KernelTest::UdpEcho),
-            &backend_words(Backend::Native, UDP_SERVES),
+            &backend_words(setup.backend(), setup.udp_serves()),
         ),
         Machine::Pc,
         accelerator,
     );
     config.extra = arguments(&format!(
         "-netdev user,id=n0,hostfwd=udp:127.0.0.1:{port}-:7 \
-         -device virtio-net-pci,netdev=n0,disable-legacy=on"
+         -device virtio-net-pci,netdev=n0,{}",
+        setup.transport()
     ));
     println!("$ {}", config.display());
     let limit = timeout(accelerator);
@@ -108,7 +181,10 @@ fn measure_udp(
     let transcript = guest.join().map_err(|_| "the QEMU thread panicked")?;
     let summary = client?;
     judged(&transcript, KernelTest::UdpEcho)?;
-    devices_served(&transcript, Backend::Native, UDP_SERVES)?;
+    devices_served(&transcript, setup.backend(), setup.udp_serves())?;
+    figures.boot_ms = transcript
+        .kernel_boot_nanos()
+        .map(|nanos| nanos as f64 / 1e6);
     let seconds = summary.elapsed.as_secs_f64().max(1e-9);
     figures.udp_mbit_per_s = Some(summary.bytes as f64 * 8.0 / seconds / 1e6);
     figures.udp_round_trip_us = Some(summary.mean_round_trip.as_secs_f64() * 1e6);
@@ -119,6 +195,7 @@ fn measure_block(
     kernel: &Path,
     scratch: &Path,
     accelerator: Accelerator,
+    setup: Setup,
     disk_mib: u64,
     figures: &mut DriverFigures,
 ) -> Result<(), String> {
@@ -133,22 +210,23 @@ fn measure_block(
         kernel,
         &command_line(
             Some(KernelTest::Block),
-            &backend_words(Backend::Native, BLOCK_SERVES),
+            &backend_words(setup.backend(), setup.block_serves()),
         ),
         Machine::Pc,
         accelerator,
     );
     config.extra = arguments(&format!(
         "-drive file={},format=raw,if=none,id=d0,cache=none \
-         -device virtio-blk-pci,drive=d0,disable-legacy=on",
-        disk.display()
+         -device virtio-blk-pci,drive=d0,{}",
+        disk.display(),
+        setup.block_transport()
     ));
     println!("$ {}", config.display());
     let transcript = harness::run(&config, limit);
     let rate = |name| transcript.metric(name).map(|kib| kib as f64 * 1024.0 / 1e6);
     let _ = fs::remove_file(&disk);
     judged(&transcript, KernelTest::Block)?;
-    devices_served(&transcript, Backend::Native, BLOCK_SERVES)?;
+    devices_served(&transcript, setup.backend(), setup.block_serves())?;
     figures.block_write_mb_per_s = Some(rate("block_write_rate").ok_or("no block_write_rate")?);
     figures.block_read_mb_per_s = Some(rate("block_read_rate").ok_or("no block_read_rate")?);
     Ok(())

@@ -1,6 +1,9 @@
 //! `cargo xtask bench drivers`: UDP throughput and round trip between a host
-//! process and the guest, and sequential block write and read rates, in a table
-//! whose columns are the backends (native now; rump once rump drivers exist).
+//! process and the guest, sequential block write and read rates, and the kernel's
+//! boot time, in a table whose columns are the drivers measured: native on the
+//! modern and on the legacy virtio transport, and NetBSD's in the rump kernel (when
+//! `RUMPKERNEL_DIR` names a build; the column says why it is empty otherwise), with
+//! the kernel image's size with and without the rump kernel.
 //!
 //! Runs under KVM when it is usable and under TCG; figures are printed, never
 //! asserted. Each is also given as a ratio to the same work done on the host in the
@@ -8,8 +11,9 @@
 
 use std::process::ExitCode;
 
+use ethos_abi::drivers::Backend;
 use ethos_images::{XtaskError, kernel, prerequisites, target_directory};
-use ethos_tests::driver_bench::{DriverFigures, measure_host_baseline, measure_native};
+use ethos_tests::driver_bench::{DriverFigures, Setup, measure, measure_host_baseline};
 use ethos_tests::qemu::{Accelerator, kvm_usable};
 
 #[derive(Debug, clap::Args)]
@@ -20,6 +24,10 @@ pub(crate) struct DriverArguments {
     /// Size of the benchmark disk in MiB.
     #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u64).range(1..=4096))]
     disk_mib: u64,
+    /// Measure under KVM when it is usable (correctness only on a host without
+    /// hardware virtualization, where KVM interprets guest kernel code).
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+    kvm: bool,
     /// Also measure under TCG (software emulation).
     #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
     tcg: bool,
@@ -27,11 +35,20 @@ pub(crate) struct DriverArguments {
 
 pub(crate) fn drivers(arguments: &DriverArguments) -> Result<ExitCode, XtaskError> {
     prerequisites::ensure(&[prerequisites::QEMU])?;
+    let with_rump = kernel::kernel_backends().contains(&Backend::Rump);
+    let sizes = if with_rump {
+        let native_only = kernel::build_with(kernel::Flavour::Selftest, false)?.kernel;
+        Some(kernel::loaded_bytes(&native_only)?)
+    } else {
+        None
+    };
     let kernel = kernel::build_kernel(kernel::Flavour::Selftest)?;
+    let loaded = kernel::loaded_bytes(&kernel)?;
     let scratch = target_directory().join("bench-drivers");
     let mut accelerators = Vec::new();
     match kvm_usable() {
-        Ok(()) => accelerators.push(Accelerator::Kvm),
+        Ok(()) if arguments.kvm => accelerators.push(Accelerator::Kvm),
+        Ok(()) => println!("skipping KVM: --kvm false"),
         Err(reason) => println!("skipping KVM: {reason}"),
     }
     if arguments.tcg {
@@ -46,18 +63,40 @@ pub(crate) fn drivers(arguments: &DriverArguments) -> Result<ExitCode, XtaskErro
     }
     for accelerator in accelerators {
         println!("== {}", accelerator.name());
-        let native = measure_native(
-            &kernel,
-            &scratch,
-            accelerator,
-            arguments.datagrams,
-            arguments.disk_mib,
-        );
-        for reason in &native.errors {
-            println!("native: {reason}");
-            failed = true;
+        let mut columns = Vec::new();
+        for setup in Setup::ALL {
+            if setup.backend() == Backend::Rump && !with_rump {
+                columns.push((setup, None));
+                continue;
+            }
+            let figures = measure(
+                &kernel,
+                &scratch,
+                accelerator,
+                setup,
+                arguments.datagrams,
+                arguments.disk_mib,
+            );
+            for reason in &figures.errors {
+                println!("{}: {reason}", setup.label());
+                failed = true;
+            }
+            columns.push((setup, Some(figures)));
         }
-        print_table(accelerator, &native, &baseline);
+        print_table(accelerator, &columns, &baseline);
+    }
+    println!();
+    match sizes {
+        Some(native_only) => println!(
+            "kernel image (loaded bytes): {:.2} MiB with the rump kernel, {:.2} MiB without ({:+.2} MiB)",
+            mib(loaded),
+            mib(native_only),
+            mib(loaded) - mib(native_only)
+        ),
+        None => println!(
+            "kernel image (loaded bytes): {:.2} MiB (native only: RUMPKERNEL_DIR is not set)",
+            mib(loaded)
+        ),
     }
     Ok(if failed {
         ExitCode::FAILURE
@@ -66,52 +105,56 @@ pub(crate) fn drivers(arguments: &DriverArguments) -> Result<ExitCode, XtaskErro
     })
 }
 
-fn print_table(accelerator: Accelerator, native: &DriverFigures, baseline: &DriverFigures) {
+fn mib(bytes: u64) -> f64 {
+    bytes as f64 / (1024.0 * 1024.0)
+}
+
+fn print_table(
+    accelerator: Accelerator,
+    columns: &[(Setup, Option<DriverFigures>)],
+    baseline: &DriverFigures,
+) {
     let cell = |value: Option<f64>| value.map_or("failed".to_string(), |v| format!("{v:.2}"));
     let ratio = |value: Option<f64>, base: Option<f64>| match (value, base) {
         (Some(value), Some(base)) if base > 0.0 => format!("{:.4}x", value / base),
         _ => "-".to_string(),
     };
-    let rump = "no driver yet";
     println!();
-    println!(
-        "{:<44} | {:>12} | {:>12} | {:>12} | {:>14}",
-        format!("{} (virtio, modern transport)", accelerator.name()),
-        "native",
-        "host",
-        "native/host",
-        "rump"
-    );
-    let rows: [(&str, Option<f64>, Option<f64>); 4] = [
-        (
-            "UDP echo throughput, payload one way (Mbit/s)",
-            native.udp_mbit_per_s,
-            baseline.udp_mbit_per_s,
-        ),
-        (
-            "UDP round trip (µs)",
-            native.udp_round_trip_us,
-            baseline.udp_round_trip_us,
-        ),
-        (
-            "block sequential write (MB/s)",
-            native.block_write_mb_per_s,
-            baseline.block_write_mb_per_s,
-        ),
-        (
-            "block sequential read (MB/s)",
-            native.block_read_mb_per_s,
-            baseline.block_read_mb_per_s,
-        ),
+    let mut header = format!("{:<44} | {:>12}", accelerator.name(), "host");
+    for (setup, _) in columns {
+        header.push_str(&format!(" | {:>14} | {:>8}", setup.label(), "/host"));
+    }
+    println!("{header}");
+    type Pick = fn(&DriverFigures) -> Option<f64>;
+    let rows: [(&str, Pick); 5] = [
+        ("UDP echo throughput, payload one way (Mbit/s)", |f| {
+            f.udp_mbit_per_s
+        }),
+        ("UDP round trip (µs)", |f| f.udp_round_trip_us),
+        ("block sequential write (MB/s)", |f| f.block_write_mb_per_s),
+        ("block sequential read (MB/s)", |f| f.block_read_mb_per_s),
+        ("kernel entry to ready (ms)", |f| f.boot_ms),
     ];
-    for (label, value, base) in rows {
-        println!(
-            "{label:<44} | {:>12} | {:>12} | {:>12} | {rump:>14}",
-            cell(value),
-            cell(base),
-            ratio(value, base)
+    for (label, pick) in rows {
+        let base = pick(baseline);
+        let mut line = format!(
+            "{label:<44} | {:>12}",
+            base.map_or("-".into(), |v| format!("{v:.2}"))
         );
+        for (_, figures) in columns {
+            match figures {
+                Some(figures) => line.push_str(&format!(
+                    " | {:>14} | {:>8}",
+                    cell(pick(figures)),
+                    ratio(pick(figures), base)
+                )),
+                None => line.push_str(&format!(" | {:>14} | {:>8}", "no rump build", "-")),
+            }
+        }
+        println!("{line}");
     }
     println!("(UDP: one datagram in flight, so throughput is bound by the round trip;");
-    println!(" host: the same work between two host sockets / on a host file, this run)");
+    println!(" host: the same work between two host sockets / on a host file, this run;");
+    println!(" rump: NetBSD's vioif, TCP/IP and ld in the rump kernel, boot includes rump_init;");
+    println!(" no rump build: RUMPKERNEL_DIR is not set, see rump-sys/README.md)");
 }
