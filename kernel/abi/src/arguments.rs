@@ -23,6 +23,18 @@ pub const MAXIMUM_BLOCK_EVENTS: u64 = 64;
 pub const MAXIMUM_FD_SEND: u64 = 16;
 /// Most events a process may hold at once, pending or completed.
 pub const MAXIMUM_EVENTS: usize = 4096;
+/// Kernel memory a process may hold on its behalf, in bytes, unless the image
+/// description gives another limit: its events (each [`EVENT_KERNEL_BYTES`] plus the
+/// value an outcome holds until it is retired), the values it queued that no reader
+/// has taken yet, and the descriptors it sent that no process has received yet (each
+/// [`DESCRIPTOR_IN_FLIGHT_BYTES`]). A request that would pass it is refused with
+/// `limit-reached`; what is held is released when it is consumed, cancelled, or the
+/// process ends.
+pub const DEFAULT_PROCESS_KERNEL_MEMORY: usize = 64 << 20;
+/// What one event counts against its process's kernel memory, before any value.
+pub const EVENT_KERNEL_BYTES: usize = 128;
+/// What one descriptor in flight (sent, not yet received) counts against its sender.
+pub const DESCRIPTOR_IN_FLIGHT_BYTES: usize = 64;
 /// The first address a program may not name: the end of the lower canonical half.
 pub const USER_SPACE_END: u64 = 0x0000_8000_0000_0000;
 

@@ -126,6 +126,7 @@ fn model(programs: &[(&'static str, &[u8])]) -> Result<ProcessModel, UserFailure
         policy: Policy::new(Vec::new()),
         types,
         services: Vec::new(),
+        kernel_memory_per_process: ethos_abi::arguments::DEFAULT_PROCESS_KERNEL_MEMORY,
     })
     .map_err(|_| UserFailure::Model("configuration refused"))
 }

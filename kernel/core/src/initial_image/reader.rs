@@ -74,6 +74,7 @@ pub fn read(bytes: &[u8]) -> Result<InitialImage<'_>, ImageError> {
             policy: Policy::new(grants),
             types,
             services,
+            kernel_memory_per_process: ethos_abi::arguments::DEFAULT_PROCESS_KERNEL_MEMORY,
         },
         executables,
         init_sets,

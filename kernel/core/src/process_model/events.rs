@@ -11,7 +11,7 @@
 use alloc::collections::BTreeMap;
 use alloc::vec::Vec;
 
-use ethos_abi::arguments::MAXIMUM_EVENTS;
+use ethos_abi::arguments::{EVENT_KERNEL_BYTES, MAXIMUM_EVENTS};
 use ethos_abi::{DescriptorNumber, EventId, Status};
 
 use super::descriptors::{ConnectionId, ListenerId, Side};
@@ -73,12 +73,28 @@ enum State {
     Completed { order: u64, outcome: Outcome },
 }
 
+impl Outcome {
+    /// Bytes of kernel memory the outcome holds beyond its event.
+    pub fn held_bytes(&self) -> usize {
+        match self {
+            Outcome::Value(bytes) => bytes.len(),
+            Outcome::Descriptors(numbers) => {
+                numbers.len() * core::mem::size_of::<DescriptorNumber>()
+            }
+            _ => 0,
+        }
+    }
+}
+
 /// One process's events.
 #[derive(Clone, Debug, Default)]
 pub struct EventTable {
     next_id: u64,
     completions: u64,
     events: BTreeMap<EventId, State>,
+    /// Kernel memory the events hold: [`EVENT_KERNEL_BYTES`] each, plus what their
+    /// outcomes hold.
+    held: usize,
 }
 
 impl EventTable {
@@ -97,10 +113,16 @@ impl EventTable {
         self.events.is_empty()
     }
 
+    /// Kernel memory the events hold, for their process's account.
+    pub fn held_bytes(&self) -> usize {
+        self.held
+    }
+
     fn allocate(&mut self, state: State) -> Result<EventId, Status> {
         if self.events.len() >= MAXIMUM_EVENTS {
             return Err(Status::LimitReached);
         }
+        self.held += EVENT_KERNEL_BYTES + state_bytes(&state);
         self.next_id += 1;
         let id = EventId(self.next_id);
         self.events.insert(id, state);
@@ -138,6 +160,7 @@ impl EventTable {
         match self.events.get_mut(&id) {
             Some(state @ State::Pending(_)) => {
                 self.completions += 1;
+                self.held += outcome.held_bytes();
                 *state = State::Completed {
                     order: self.completions,
                     outcome,
@@ -161,7 +184,10 @@ impl EventTable {
     pub fn retire(&mut self, id: EventId) -> Result<Outcome, Status> {
         self.outcome(id)?;
         match self.events.remove(&id) {
-            Some(State::Completed { outcome, .. }) => Ok(outcome),
+            Some(State::Completed { outcome, .. }) => {
+                self.held -= EVENT_KERNEL_BYTES + outcome.held_bytes();
+                Ok(outcome)
+            }
             _ => Err(Status::NoSuchObject),
         }
     }
@@ -169,10 +195,11 @@ impl EventTable {
     /// Forgets event `id`, pending or completed, returning what it waited for or its
     /// outcome, so the caller can drop the waiter or release what the outcome holds.
     pub fn cancel(&mut self, id: EventId) -> Result<Cancelled, Status> {
-        match self.events.remove(&id) {
-            None => Err(Status::NoSuchObject),
-            Some(State::Pending(waiting)) => Ok(Cancelled::Waiting(waiting)),
-            Some(State::Completed { outcome, .. }) => Ok(Cancelled::Completed(outcome)),
+        let state = self.events.remove(&id).ok_or(Status::NoSuchObject)?;
+        self.held -= EVENT_KERNEL_BYTES + state_bytes(&state);
+        match state {
+            State::Pending(waiting) => Ok(Cancelled::Waiting(waiting)),
+            State::Completed { outcome, .. } => Ok(Cancelled::Completed(outcome)),
         }
     }
 
@@ -204,6 +231,7 @@ impl EventTable {
 
     /// Forgets every event, returning the outcomes that completed (a process ending).
     pub fn drain(&mut self) -> Vec<Outcome> {
+        self.held = 0;
         core::mem::take(&mut self.events)
             .into_values()
             .filter_map(|state| match state {
@@ -214,9 +242,36 @@ impl EventTable {
     }
 }
 
+fn state_bytes(state: &State) -> usize {
+    match state {
+        State::Pending(_) => 0,
+        State::Completed { outcome, .. } => outcome.held_bytes(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_table_counts_what_its_events_hold() {
+        let mut events = EventTable::new();
+        assert_eq!(events.held_bytes(), 0);
+        let pending = events.pending(Waiting::FdReceive).unwrap();
+        let value = events
+            .completed(Outcome::Value(alloc::vec![0; 1000]))
+            .unwrap();
+        assert_eq!(events.held_bytes(), 2 * EVENT_KERNEL_BYTES + 1000);
+        assert!(events.complete(pending, Outcome::Value(alloc::vec![0; 24])));
+        assert_eq!(events.held_bytes(), 2 * EVENT_KERNEL_BYTES + 1024);
+        events.retire(value).unwrap();
+        assert_eq!(events.held_bytes(), EVENT_KERNEL_BYTES + 24);
+        events.cancel(pending).unwrap();
+        assert_eq!(events.held_bytes(), 0);
+        events.completed(Outcome::TimerExpired).unwrap();
+        events.drain();
+        assert_eq!(events.held_bytes(), 0);
+    }
 
     #[test]
     fn block_answers_the_first_completion_not_the_first_id() {

@@ -9,8 +9,8 @@
 //! program bytes that did not pass the recognizer.
 
 use alloc::collections::VecDeque;
-use alloc::vec::Vec;
 
+use ethos_abi::arguments::EVENT_KERNEL_BYTES;
 use ethos_abi::{DescriptorNumber, DescriptorRights, EventId, LabelRights, ProcessId, Status};
 use ethos_typesys::graph::Kind;
 use ethos_typesys::{validate, validate_reply};
@@ -18,7 +18,7 @@ use ethos_typesys::{validate, validate_reply};
 use super::descriptors::{Capability, ConnectionId, ListenerId, Object, Side};
 use super::events::{Outcome, Waiting};
 use super::identity::ServiceName;
-use super::model::{Connection, End, Listener, ProcessModel};
+use super::model::{Connection, End, Listener, ProcessModel, Queued};
 
 /// Most messages waiting at one end before writes to it would block.
 pub const INBOX_MESSAGES: usize = 1024;
@@ -110,10 +110,7 @@ impl ProcessModel {
             .label
             .clone();
         self.authorize(process, &label, LabelRights::IMPORT)?;
-        let event = self
-            .process_mut(process)?
-            .events
-            .pending(Waiting::Import(id))?;
+        let event = self.new_pending(process, Waiting::Import(id))?;
         if let Some(listener) = self.listeners.get_mut(&id) {
             listener.importers.push_back((process, event));
         }
@@ -193,11 +190,16 @@ impl ProcessModel {
             return Err(Status::LimitReached);
         }
         let client = running.user.clone();
+        // The first value waits in the server's inbox, charged to the caller.
+        self.ensure_room_for(process, EVENT_KERNEL_BYTES + first_value.len())?;
         let id = ConnectionId(self.allocate_object());
         let mut server_end = empty_end(1);
         if !first_value.is_empty() {
             server_end.inbox_bytes = first_value.len();
-            server_end.inbox.push_back(super::copied(first_value)?);
+            server_end.inbox.push_back(Queued {
+                bytes: super::copied(first_value)?,
+                payer: process,
+            });
         }
         self.connections.insert(
             id,
@@ -223,6 +225,7 @@ impl ProcessModel {
             .process_mut(process)?
             .events
             .completed(Outcome::Connected(descriptor))?;
+        self.pay(process, first_value.len());
         if let Some(listening) = self.listeners.get_mut(&listener) {
             listening.backlog.push_back(id);
         }
@@ -275,6 +278,9 @@ impl ProcessModel {
         if peer.inbox.len() >= INBOX_MESSAGES || peer.inbox_bytes + bytes.len() > INBOX_BYTES {
             return Err(Status::WouldBlock);
         }
+        // A writer must be able to hold what it writes until it is read: a peer that
+        // does not read slows it, then refuses it, and never the kernel.
+        self.ensure_room_for(process, bytes.len())?;
         // Waiting peeks get a copy; the first waiting read takes the message. Each copy
         // is made before its waiter leaves the queue, so a refused allocation leaves
         // every waiter waiting.
@@ -292,12 +298,18 @@ impl ProcessModel {
                 Some(_) => Some(false),
                 None => None,
             };
+            // The value will be the reader's to hold until it retires it.
+            let reader_has_room = self.has_room_for(waiter.0, bytes.len());
             let copy = match is_peek {
-                Some(_) => Some(super::copied(bytes)?),
-                None => None,
+                Some(_) if reader_has_room => Some(super::copied(bytes)?),
+                _ => None,
             };
             if let Some(connection) = self.connections.get_mut(&id) {
                 connection.end_mut(side.peer()).readers.pop_front();
+            }
+            if is_peek.is_some() && !reader_has_room {
+                self.complete(waiter, Outcome::Failed(Status::LimitReached));
+                continue;
             }
             let (Some(is_peek), Some(copy)) = (is_peek, copy) else {
                 continue;
@@ -314,7 +326,11 @@ impl ProcessModel {
             .ok_or(Status::Closed)?
             .end_mut(side.peer());
         peer.inbox_bytes += bytes.len();
-        peer.inbox.push_back(copy);
+        peer.inbox.push_back(Queued {
+            bytes: copy,
+            payer: process,
+        });
+        self.pay(process, bytes.len());
         Ok(())
     }
 
@@ -346,27 +362,43 @@ impl ProcessModel {
         if !self.process(process)?.events.has_room() {
             return Err(Status::LimitReached);
         }
-        let connection = self.connections.get_mut(&id).ok_or(Status::Closed)?;
+        let connection = self.connections.get(&id).ok_or(Status::Closed)?;
         let peer_open = connection.end(side.peer()).references > 0;
+        // The value becomes the reader's to hold until it retires it.
+        let waiting_length = connection
+            .end(side)
+            .inbox
+            .front()
+            .map(|queued| queued.bytes.len());
+        self.ensure_room_for(process, EVENT_KERNEL_BYTES + waiting_length.unwrap_or(0))?;
+        let connection = self.connections.get_mut(&id).ok_or(Status::Closed)?;
         let end = connection.end_mut(side);
-        let message: Option<Vec<u8>> = if keep {
+        let message: Option<Queued> = if keep {
             end.inbox
                 .front()
-                .map(|bytes| super::copied(bytes))
+                .map(|queued| {
+                    super::copied(&queued.bytes).map(|bytes| Queued {
+                        bytes,
+                        payer: process,
+                    })
+                })
                 .transpose()?
         } else {
             end.inbox.pop_front()
         };
         match message {
-            Some(bytes) => {
-                // A peek leaves the message, so only a read gives its bytes back.
-                let consumed = if keep { 0 } else { bytes.len() };
-                if let Some(connection) = self.connections.get_mut(&id) {
-                    connection.end_mut(side).inbox_bytes -= consumed;
+            Some(queued) => {
+                // A peek leaves the message, so only a read gives its bytes back, and
+                // its writer its charge.
+                if !keep {
+                    if let Some(connection) = self.connections.get_mut(&id) {
+                        connection.end_mut(side).inbox_bytes -= queued.bytes.len();
+                    }
+                    self.refund(queued.payer, queued.bytes.len());
                 }
                 self.process_mut(process)?
                     .events
-                    .completed(Outcome::Value(bytes))
+                    .completed(Outcome::Value(queued.bytes))
             }
             None if !peer_open => Err(Status::Closed),
             None => {
@@ -375,7 +407,7 @@ impl ProcessModel {
                 } else {
                     Waiting::Read(id, side)
                 };
-                let event = self.process_mut(process)?.events.pending(waiting)?;
+                let event = self.new_pending(process, waiting)?;
                 if let Some(connection) = self.connections.get_mut(&id) {
                     connection.end_mut(side).readers.push_back((process, event));
                 }

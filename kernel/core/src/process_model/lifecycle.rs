@@ -41,6 +41,7 @@ impl ProcessModel {
                 program,
                 descriptors,
                 events: EventTable::new(),
+                paid: 0,
             },
         );
         Ok(child)

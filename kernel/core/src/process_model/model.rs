@@ -45,6 +45,9 @@ pub struct Configuration {
     pub types: TypeGraph<'static>,
     /// The services in `/services`.
     pub services: Vec<ServiceDeclaration>,
+    /// Kernel memory each process may hold on its behalf, in bytes (see
+    /// [`ethos_abi::arguments::DEFAULT_PROCESS_KERNEL_MEMORY`]).
+    pub kernel_memory_per_process: usize,
 }
 
 /// Why a configuration is refused.
@@ -88,6 +91,28 @@ pub(super) struct Process {
     pub(super) program: ProgramId,
     pub(super) descriptors: DescriptorTable,
     pub(super) events: EventTable,
+    /// Kernel memory of values it queued and descriptors it sent that nobody took
+    /// yet (its events count in `events`).
+    pub(super) paid: usize,
+}
+
+/// A value waiting in an inbox, and the process it is charged to.
+pub(super) struct Queued {
+    pub(super) bytes: Vec<u8>,
+    pub(super) payer: ProcessId,
+}
+
+/// Descriptors waiting for a virtual process, and the process they are charged to.
+#[derive(Clone)]
+pub(super) struct Batch {
+    pub(super) capabilities: Vec<Capability>,
+    pub(super) payer: ProcessId,
+}
+
+impl Batch {
+    pub(super) fn charge(&self) -> usize {
+        self.capabilities.len() * ethos_abi::arguments::DESCRIPTOR_IN_FLIGHT_BYTES
+    }
 }
 
 pub(super) struct Listener {
@@ -98,7 +123,7 @@ pub(super) struct Listener {
 }
 
 pub(super) struct End {
-    pub(super) inbox: VecDeque<Vec<u8>>,
+    pub(super) inbox: VecDeque<Queued>,
     pub(super) inbox_bytes: usize,
     pub(super) readers: VecDeque<Waiter>,
     pub(super) references: usize,
@@ -124,7 +149,7 @@ impl Connection {
 
 #[derive(Default)]
 pub(super) struct VirtualProcess {
-    pub(super) queue: VecDeque<Vec<Capability>>,
+    pub(super) queue: VecDeque<Batch>,
     pub(super) receivers: VecDeque<Waiter>,
 }
 
@@ -143,6 +168,8 @@ pub struct ProcessModel {
     pub(super) processes: BTreeMap<ProcessId, Process>,
     pub(super) timers: BTreeSet<(Instant, ProcessId, EventId)>,
     pub(super) woken: BTreeSet<ProcessId>,
+    /// Kernel memory each process may hold.
+    kernel_memory_limit: usize,
     next_process: u64,
     pub(super) next_object: u64,
 }
@@ -204,6 +231,7 @@ impl ProcessModel {
             processes: BTreeMap::new(),
             timers: BTreeSet::new(),
             woken: BTreeSet::new(),
+            kernel_memory_limit: configuration.kernel_memory_per_process,
             next_process: 0,
             next_object: 0,
         })
@@ -230,6 +258,7 @@ impl ProcessModel {
                 program,
                 descriptors: DescriptorTable::new(),
                 events: EventTable::new(),
+                paid: 0,
             },
         );
         Ok(id)
@@ -328,6 +357,67 @@ impl ProcessModel {
         completed
     }
 
+    /// Kernel memory `process` holds: its events and their outcomes, the values it
+    /// queued and the descriptors it sent that nobody took yet.
+    pub fn kernel_memory_held(&self, process: ProcessId) -> Result<usize, Status> {
+        let running = self.process(process)?;
+        Ok(running.events.held_bytes() + running.paid)
+    }
+
+    /// Whether `process` may hold `more` bytes of kernel memory besides what it holds.
+    pub(super) fn has_room_for(&self, process: ProcessId, more: usize) -> bool {
+        self.kernel_memory_held(process)
+            .is_ok_and(|held| held.saturating_add(more) <= self.kernel_memory_limit)
+    }
+
+    /// `LimitReached` unless `process` may hold `more` bytes besides what it holds.
+    pub(super) fn ensure_room_for(&self, process: ProcessId, more: usize) -> Result<(), Status> {
+        self.process(process)?;
+        if self.has_room_for(process, more) {
+            Ok(())
+        } else {
+            Err(Status::LimitReached)
+        }
+    }
+
+    /// Charges `bytes` of queued values or descriptors in flight to `process`.
+    pub(super) fn pay(&mut self, process: ProcessId, bytes: usize) {
+        if let Some(running) = self.processes.get_mut(&process) {
+            running.paid += bytes;
+        }
+    }
+
+    /// Gives back a charge made with [`ProcessModel::pay`] (nothing if the payer ended:
+    /// its account ended with it).
+    pub(super) fn refund(&mut self, payer: ProcessId, bytes: usize) {
+        if let Some(running) = self.processes.get_mut(&payer) {
+            running.paid = running.paid.saturating_sub(bytes);
+        }
+    }
+
+    /// A new event of `process` waiting for `waiting`, if its kernel memory allows.
+    pub(super) fn new_pending(
+        &mut self,
+        process: ProcessId,
+        waiting: Waiting,
+    ) -> Result<EventId, Status> {
+        self.ensure_room_for(process, ethos_abi::arguments::EVENT_KERNEL_BYTES)?;
+        self.process_mut(process)?.events.pending(waiting)
+    }
+
+    /// A new event of `process` completed with `outcome`, if its kernel memory allows.
+    pub(super) fn new_completed(
+        &mut self,
+        process: ProcessId,
+        outcome: Outcome,
+    ) -> Result<EventId, Status> {
+        self.ensure_room_for(
+            process,
+            ethos_abi::arguments::EVENT_KERNEL_BYTES + outcome.held_bytes(),
+        )?;
+        self.process_mut(process)?.events.completed(outcome)
+    }
+
     /// Whether a waiter's event still waits (it may have been cancelled or its process
     /// may have ended).
     pub(super) fn still_waiting(&self, waiter: Waiter) -> bool {
@@ -399,13 +489,17 @@ impl ProcessModel {
         if end.references > 0 {
             return;
         }
-        // Nobody can read this end any more: its messages go, and reads still pending
-        // on it (made before the descriptor was closed) fail.
-        end.inbox.clear();
+        // Nobody can read this end any more: its messages go (their writers get their
+        // charges back), and reads still pending on it (made before the descriptor
+        // was closed) fail.
+        let dropped: Vec<Queued> = end.inbox.drain(..).collect();
         end.inbox_bytes = 0;
         let orphaned: Vec<Waiter> = end.readers.drain(..).collect();
         let peer_readers: Vec<Waiter> = connection.end_mut(side.peer()).readers.drain(..).collect();
         let both_closed = connection.end(side.peer()).references == 0;
+        for queued in dropped {
+            self.refund(queued.payer, queued.bytes.len());
+        }
         for waiter in orphaned.into_iter().chain(peer_readers) {
             self.complete(waiter, Outcome::Failed(Status::Closed));
         }

@@ -14,6 +14,7 @@ use super::identity::{
 use super::policy::{Grant, Policy, Principal, ProgramMatch};
 use super::{Configuration, ProcessModel, ServiceDeclaration};
 
+mod accounting;
 mod calls;
 
 const SCHEMA: &str = "
@@ -53,6 +54,11 @@ pub(super) fn say(text: &str) -> Vec<u8> {
 ///   from any program;
 /// - carol running `relay` may `fdReceive`; nobody running `client` may.
 pub(super) fn model() -> ProcessModel {
+    model_with_limit(ethos_abi::arguments::DEFAULT_PROCESS_KERNEL_MEMORY)
+}
+
+/// [`model`], with each process allowed `limit` bytes of kernel memory.
+pub(super) fn model_with_limit(limit: usize) -> ProcessModel {
     let schema = ethos_typesys::etn::parse("test.etn", SCHEMA).unwrap();
     let hash_of = |name: &str| -> TypeHash {
         let node = schema.graph.find_by_name(name).unwrap();
@@ -127,6 +133,7 @@ pub(super) fn model() -> ProcessModel {
                 label: Label::new("notes").unwrap(),
             },
         ],
+        kernel_memory_per_process: limit,
     })
     .unwrap()
 }

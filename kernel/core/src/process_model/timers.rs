@@ -21,11 +21,10 @@ impl ProcessModel {
         deadline: Instant,
         now: Instant,
     ) -> Result<EventId, Status> {
-        let events = &mut self.process_mut(process)?.events;
         if deadline <= now {
-            return events.completed(Outcome::TimerExpired);
+            return self.new_completed(process, Outcome::TimerExpired);
         }
-        let event = events.pending(Waiting::Beep(deadline))?;
+        let event = self.new_pending(process, Waiting::Beep(deadline))?;
         self.timers.insert((deadline, process, event));
         Ok(event)
     }
@@ -157,8 +156,6 @@ impl ProcessModel {
         process: ProcessId,
         bytes: Vec<u8>,
     ) -> Result<EventId, Status> {
-        self.process_mut(process)?
-            .events
-            .completed(Outcome::Value(bytes))
+        self.new_completed(process, Outcome::Value(bytes))
     }
 }

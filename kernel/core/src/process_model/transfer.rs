@@ -16,7 +16,7 @@ use ethos_abi::{DescriptorNumber, DescriptorRights, EventId, LabelRights, Proces
 use super::descriptors::Capability;
 use super::events::{Outcome, Waiting};
 use super::identity::{ProgramId, ProgramName, UserName};
-use super::model::ProcessModel;
+use super::model::{Batch, ProcessModel};
 
 /// Most batches waiting for one virtual process.
 pub const VIRTUAL_PROCESS_BATCHES: usize = 256;
@@ -46,14 +46,21 @@ impl ProcessModel {
             .get(program)
             .ok_or(Status::NoSuchObject)?;
         let key = (user.clone(), program);
+        let batch = Batch {
+            capabilities: batch,
+            payer: process,
+        };
+        // The descriptors in flight are charged to the sender until received.
+        self.ensure_room_for(process, batch.charge())?;
         let queue = &mut self.virtual_processes.entry(key.clone()).or_default().queue;
         if queue.len() >= VIRTUAL_PROCESS_BATCHES {
             return Err(Status::LimitReached);
         }
         queue.push_back(batch.clone());
-        for capability in &batch {
+        for capability in &batch.capabilities {
             self.retain(capability.object);
         }
+        self.pay(process, batch.charge());
         self.deliver_batches(&key);
         Ok(())
     }
@@ -70,10 +77,7 @@ impl ProcessModel {
             .label
             .clone();
         self.authorize(process, &label, LabelRights::FD_RECEIVE)?;
-        let event = self
-            .process_mut(process)?
-            .events
-            .pending(Waiting::FdReceive)?;
+        let event = self.new_pending(process, Waiting::FdReceive)?;
         let key = (user, program);
         self.virtual_processes
             .entry(key.clone())
@@ -106,9 +110,9 @@ impl ProcessModel {
             else {
                 return;
             };
-            let mut installed = Vec::with_capacity(batch.len());
+            let mut installed = Vec::with_capacity(batch.capabilities.len());
             let mut failure = None;
-            for capability in &batch {
+            for capability in &batch.capabilities {
                 match self.install_counted(waiter.0, *capability) {
                     Ok(number) => installed.push(number),
                     Err(status) => {
@@ -119,6 +123,7 @@ impl ProcessModel {
             }
             match failure {
                 None => {
+                    self.refund(batch.payer, batch.charge());
                     self.complete(waiter, Outcome::Descriptors(installed));
                 }
                 Some(status) => {
