@@ -94,6 +94,16 @@ pub struct InitEntry {
     pub processes: Vec<InitProcessEntry>,
 }
 
+/// `[limits]`: what a process may hold of the kernel; a limit not given is the
+/// kernel's default.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LimitsEntry {
+    /// Bytes of kernel memory a process may hold on its behalf (its events and their
+    /// outcomes, values it queued, descriptors it sent): at least 16384.
+    pub kernel_memory_per_process: Option<Spanned<u64>>,
+}
+
 /// The whole description, as written.
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -114,6 +124,8 @@ pub struct Description {
     /// (`network = "native"`); a class not named is served natively.
     #[serde(default)]
     pub devices: BTreeMap<Spanned<String>, Spanned<String>>,
+    /// `[limits]`.
+    pub limits: Option<LimitsEntry>,
 }
 
 /// A description read from its file, with what is needed to report on it.
@@ -290,6 +302,22 @@ impl LoadedDescription {
                         class.get_ref(),
                         backend.get_ref(),
                         known.join(", ")
+                    ),
+                ));
+            }
+        }
+        if let Some(limit) = description
+            .limits
+            .as_ref()
+            .and_then(|limits| limits.kernel_memory_per_process.as_ref())
+        {
+            let least = ethos_abi::arguments::MINIMUM_PROCESS_KERNEL_MEMORY as u64;
+            if *limit.get_ref() < least {
+                return Err(self.error(
+                    limit.span(),
+                    format!(
+                        "[limits] kernel_memory_per_process: {} bytes is below the least, {least}",
+                        limit.get_ref()
                     ),
                 ));
             }
@@ -545,6 +573,16 @@ processes = [{ user = "alice", program = "hello" }]
             (
                 format!("{GOOD}\n[devices]\nblock = 1\n"),
                 "image.toml:22:9: invalid type: integer `1`, expected a string",
+            ),
+            (
+                format!("{GOOD}\n[limits]\nkernel_memory_per_process = 4096\n"),
+                "image.toml:22:29: [limits] kernel_memory_per_process: 4096 bytes is below \
+                 the least, 16384",
+            ),
+            (
+                format!("{GOOD}\n[limits]\nkernel_memory = 65536\n"),
+                "image.toml:22:1: unknown field `kernel_memory`, expected \
+                 `kernel_memory_per_process`",
             ),
         ];
         for (text, expected) in cases {

@@ -14,8 +14,8 @@ use std::path::Path;
 
 use ethos_core::initial_image::{
     self, DeviceBackendRecord, DevicesRecord, EntryPath, GrantRecord, ImageContents,
-    InitProcessRecord, InitSetRecord, LabelRecord, LabelsRecord, PolicyRecord, PrincipalRecord,
-    ProgramMatchRecord, ServiceRecord, ServicesRecord, UserRecord,
+    InitProcessRecord, InitSetRecord, LabelRecord, LabelsRecord, LimitsRecord, PolicyRecord,
+    PrincipalRecord, ProgramMatchRecord, ServiceRecord, ServicesRecord, UserRecord,
 };
 use ethos_core::process_model::identity::ProgramId;
 
@@ -159,6 +159,13 @@ impl LoadedDescription {
                     })
                     .collect(),
             },
+            limits: description
+                .limits
+                .as_ref()
+                .and_then(|limits| limits.kernel_memory_per_process.as_ref())
+                .map(|limit| LimitsRecord {
+                    kernel_memory_per_process: *limit.get_ref(),
+                }),
         };
         let bytes = initial_image::write(&contents).map_err(|error| XtaskError::Description {
             path: self.path.clone(),

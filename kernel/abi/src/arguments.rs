@@ -31,6 +31,9 @@ pub const MAXIMUM_EVENTS: usize = 4096;
 /// `limit-reached`; what is held is released when it is consumed, cancelled, or the
 /// process ends.
 pub const DEFAULT_PROCESS_KERNEL_MEMORY: usize = 64 << 20;
+/// The least per-process kernel memory limit an image may set: room for a few
+/// events and a page of values, so every process can make progress.
+pub const MINIMUM_PROCESS_KERNEL_MEMORY: usize = 16 * 1024;
 /// What one event counts against its process's kernel memory, before any value.
 pub const EVENT_KERNEL_BYTES: usize = 128;
 /// What one descriptor in flight (sent, not yet received) counts against its sender.

@@ -135,6 +135,8 @@ pub enum ImageError {
     },
     /// `devices` chooses twice for one class.
     DuplicateDeviceClass(String),
+    /// `limits` sets a per-process kernel memory limit below the least allowed.
+    KernelMemoryLimit(u64),
 }
 
 impl fmt::Display for ImageError {
@@ -251,6 +253,12 @@ impl fmt::Display for ImageError {
                 }
                 Ok(())
             }
+            ImageError::KernelMemoryLimit(bytes) => write!(
+                formatter,
+                "entry `limits` lets a process hold {bytes} bytes of kernel memory; the least \
+                 is {} bytes",
+                ethos_abi::arguments::MINIMUM_PROCESS_KERNEL_MEMORY
+            ),
             ImageError::DuplicateDeviceClass(class) => write!(
                 formatter,
                 "entry `devices` chooses a backend for `{class}` twice"

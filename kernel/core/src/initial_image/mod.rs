@@ -53,8 +53,8 @@ pub use error::ImageError;
 pub use reader::{read, read_backend_choice};
 pub use records::{
     DeviceBackendRecord, DevicesRecord, GrantRecord, InitProcessRecord, InitSetRecord, LabelRecord,
-    LabelsRecord, PolicyRecord, PrincipalRecord, ProgramMatchRecord, RECORD_TYPES, ServiceRecord,
-    ServicesRecord, UserRecord,
+    LabelsRecord, LimitsRecord, PolicyRecord, PrincipalRecord, ProgramMatchRecord, RECORD_TYPES,
+    ServiceRecord, ServicesRecord, UserRecord,
 };
 #[cfg(any(test, feature = "image-writer"))]
 pub use writer::{ImageContents, WriteError, write};
@@ -79,6 +79,8 @@ pub enum EntryPath<'a> {
     Services,
     /// `devices`
     Devices,
+    /// `limits`
+    Limits,
 }
 
 /// The extension of ETN files in `types/`.
@@ -97,6 +99,7 @@ impl<'a> EntryPath<'a> {
             "policy" => return Some(EntryPath::Policy),
             "services" => return Some(EntryPath::Services),
             "devices" => return Some(EntryPath::Devices),
+            "limits" => return Some(EntryPath::Limits),
             _ => {}
         }
         if let Some(name) = file("programs") {
@@ -123,6 +126,7 @@ impl<'a> EntryPath<'a> {
             EntryPath::Policy => String::from("policy"),
             EntryPath::Services => String::from("services"),
             EntryPath::Devices => String::from("devices"),
+            EntryPath::Limits => String::from("limits"),
         }
     }
 }

@@ -8,6 +8,7 @@ use alloc::string::{String, ToString};
 use alloc::vec::Vec;
 
 use ethos_abi::LabelRights;
+use ethos_abi::arguments::MINIMUM_PROCESS_KERNEL_MEMORY;
 use ethos_abi::drivers::{Backend, BackendChoice, DeviceClass};
 use ethos_typesys::TypeGraph;
 use ethos_typesys::wire;
@@ -15,8 +16,8 @@ use serde::de::DeserializeOwned;
 use tar_no_std::TarArchiveRef;
 
 use super::records::{
-    DevicesRecord, InitSetRecord, LabelsRecord, PolicyRecord, PrincipalRecord, ProgramMatchRecord,
-    ServicesRecord, UserRecord,
+    DevicesRecord, InitSetRecord, LabelsRecord, LimitsRecord, PolicyRecord, PrincipalRecord,
+    ProgramMatchRecord, ServicesRecord, UserRecord,
 };
 use super::{Counts, EntryPath, ImageError, InitSet, InitialImage, types};
 use crate::process_model::identity::{
@@ -37,6 +38,7 @@ struct Entries<'a> {
     policy: Option<&'a [u8]>,
     services: Option<&'a [u8]>,
     devices: Option<&'a [u8]>,
+    limits: Option<&'a [u8]>,
 }
 
 /// Reads and checks the initial image in `bytes`.
@@ -58,6 +60,10 @@ pub fn read(bytes: &[u8]) -> Result<InitialImage<'_>, ImageError> {
         &types,
     )?;
     let init_sets = init_sets(&entries.init_sets, &users, &programs)?;
+    let kernel_memory_per_process = match entries.limits {
+        Some(bytes) => kernel_memory_limit(bytes)?,
+        None => ethos_abi::arguments::DEFAULT_PROCESS_KERNEL_MEMORY,
+    };
     let backends = backend_choice(entries.devices.ok_or(ImageError::MissingEntry("devices"))?)?;
     let counts = Counts {
         users: users.len() as u64,
@@ -74,7 +80,7 @@ pub fn read(bytes: &[u8]) -> Result<InitialImage<'_>, ImageError> {
             policy: Policy::new(grants),
             types,
             services,
-            kernel_memory_per_process: ethos_abi::arguments::DEFAULT_PROCESS_KERNEL_MEMORY,
+            kernel_memory_per_process,
         },
         executables,
         init_sets,
@@ -97,6 +103,18 @@ pub fn read_backend_choice(bytes: &[u8]) -> Result<BackendChoice, ImageError> {
         })
         .ok_or(ImageError::MissingEntry("devices"))?;
     backend_choice(devices.data())
+}
+
+/// The kernel memory a process may hold, from `limits`: at least
+/// [`MINIMUM_PROCESS_KERNEL_MEMORY`], at most what the kernel can count.
+fn kernel_memory_limit(bytes: &[u8]) -> Result<usize, ImageError> {
+    let record: LimitsRecord = record(&EntryPath::Limits, bytes)?;
+    usize::try_from(record.kernel_memory_per_process)
+        .ok()
+        .filter(|limit| *limit >= MINIMUM_PROCESS_KERNEL_MEMORY)
+        .ok_or(ImageError::KernelMemoryLimit(
+            record.kernel_memory_per_process,
+        ))
 }
 
 /// Every class the record names, with its backend; the others native.
@@ -161,6 +179,7 @@ fn entries(bytes: &[u8]) -> Result<Entries<'_>, ImageError> {
             EntryPath::Policy => entries.policy = Some(data),
             EntryPath::Services => entries.services = Some(data),
             EntryPath::Devices => entries.devices = Some(data),
+            EntryPath::Limits => entries.limits = Some(data),
         }
     }
     Ok(entries)

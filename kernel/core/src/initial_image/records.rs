@@ -30,6 +30,7 @@ InitProcess  struct { User string; Program string }
 InitSet      struct { Processes []InitProcess }
 DeviceBackend struct { Class string; Backend string }
 Devices      struct { Backends []DeviceBackend }
+Limits       struct { KernelMemoryPerProcess uint64 }
 ";
 
 /// `users/<name>` (ETN `User`): one user; the entry's name is the user's name.
@@ -137,6 +138,15 @@ pub struct DeviceBackendRecord {
     pub class: String,
     /// The backend, by name (see [`ethos_abi::drivers::Backend::name`]).
     pub backend: String,
+}
+
+/// `limits` (ETN `Limits`): what a process may hold of the kernel. Optional: without
+/// it, the kernel's defaults apply.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LimitsRecord {
+    /// Kernel memory a process may hold on its behalf, in bytes (see
+    /// [`ethos_abi::arguments::DEFAULT_PROCESS_KERNEL_MEMORY`]).
+    pub kernel_memory_per_process: u64,
 }
 
 /// `devices` (ETN `Devices`): the backend of each device class the image chooses;

@@ -17,7 +17,8 @@ use serde::Serialize;
 
 use super::EntryPath;
 use super::records::{
-    DevicesRecord, InitSetRecord, LabelsRecord, PolicyRecord, ServicesRecord, UserRecord,
+    DevicesRecord, InitSetRecord, LabelsRecord, LimitsRecord, PolicyRecord, ServicesRecord,
+    UserRecord,
 };
 
 /// Everything an initial image holds, as the writer takes it.
@@ -37,6 +38,8 @@ pub struct ImageContents<'a> {
     pub services: ServicesRecord,
     /// `devices`.
     pub devices: DevicesRecord,
+    /// `limits`, if the image sets any.
+    pub limits: Option<LimitsRecord>,
     /// `init/NAME`, by set name.
     pub init_sets: Vec<(String, InitSetRecord)>,
 }
@@ -89,6 +92,9 @@ pub fn write(contents: &ImageContents<'_>) -> Result<Vec<u8>, WriteError> {
     archive.record(EntryPath::Policy, &contents.policy)?;
     archive.record(EntryPath::Services, &contents.services)?;
     archive.record(EntryPath::Devices, &contents.devices)?;
+    if let Some(limits) = &contents.limits {
+        archive.record(EntryPath::Limits, limits)?;
+    }
     for (name, record) in &contents.init_sets {
         archive.record(EntryPath::InitSet(name), record)?;
     }

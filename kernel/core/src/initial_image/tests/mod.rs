@@ -113,6 +113,9 @@ fn sample() -> ImageContents<'static> {
                 chosen("block", "native"),
             ],
         },
+        limits: Some(LimitsRecord {
+            kernel_memory_per_process: 1 << 20,
+        }),
     }
 }
 
@@ -223,6 +226,7 @@ fn the_layout_round_trips() {
         "policy",
         "services",
         "devices",
+        "limits",
     ] {
         assert_eq!(EntryPath::parse(path).unwrap().path(), path);
     }
@@ -258,6 +262,40 @@ fn records_are_values_of_their_etn_types() {
     check("Services", &contents.services);
     check("InitSet", &contents.init_sets[0].1);
     check("Devices", &contents.devices);
+    check("Limits", &contents.limits.unwrap());
+}
+
+#[test]
+fn the_kernel_memory_limit_is_the_images_or_the_default() {
+    let image_bytes = written(&sample());
+    assert_eq!(
+        read(&image_bytes)
+            .unwrap()
+            .configuration
+            .kernel_memory_per_process,
+        1 << 20
+    );
+    let default = written(&ImageContents::default());
+    assert_eq!(
+        read(&default)
+            .unwrap()
+            .configuration
+            .kernel_memory_per_process,
+        ethos_abi::arguments::DEFAULT_PROCESS_KERNEL_MEMORY
+    );
+    let mut tiny = sample();
+    tiny.limits = Some(LimitsRecord {
+        kernel_memory_per_process: 100,
+    });
+    let error = read(&written(&tiny)).unwrap_err();
+    assert!(
+        matches!(error, ImageError::KernelMemoryLimit(100)),
+        "{error:?}"
+    );
+    assert!(
+        error.to_string().contains("the least is 16384 bytes"),
+        "{error}"
+    );
 }
 
 /// Encoding through a trait object, for the table above.
