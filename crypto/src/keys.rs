@@ -11,12 +11,14 @@
 
 use core::fmt;
 
-use curve25519_dalek::{EdwardsPoint, MontgomeryPoint};
 use rand_core::CryptoRngCore;
 use x25519_dalek::StaticSecret;
-use xsalsa20poly1305::aead::AeadInPlace;
-use xsalsa20poly1305::{KeyInit, Tag, XSalsa20Poly1305};
 use zeroize::{Zeroize, ZeroizeOnDrop};
+
+#[cfg(not(fuzzing))]
+use crate::primitives::{self as primitive, public_of, x25519};
+#[cfg(fuzzing)]
+use crate::stand_in::{self as primitive, public_of, x25519};
 
 /// Length of a public key, a secret key and a derived symmetric key.
 pub const KEY_LENGTH: usize = 32;
@@ -37,33 +39,6 @@ impl fmt::Debug for PublicKeyBytes {
         }
         write!(formatter, "…)")
     }
-}
-
-/// X25519 of a secret scalar and a peer's public u-coordinate, or `None` when the result
-/// is all zeros (the peer's key has small order).
-///
-/// A u-coordinate on the curve (every honest key) is mapped to its Edwards point and
-/// multiplied there, which uses the vector backend on CPUs that have one and is about
-/// twice as fast as the Montgomery ladder; the u-coordinate of the product is the X25519
-/// result because the map commutes with scalar multiplication and the clamped scalar is
-/// used unreduced. Points on the twist take the ladder of `x25519_dalek`.
-fn x25519(secret: &[u8; KEY_LENGTH], peer: &PublicKeyBytes) -> Option<[u8; KEY_LENGTH]> {
-    let peer_point = MontgomeryPoint(peer.0);
-    let mut shared = match peer_point.to_edwards(0) {
-        Some(point) => point.mul_clamped(*secret).to_montgomery().0,
-        None => x25519_dalek::x25519(*secret, peer.0),
-    };
-    let zero = shared.iter().fold(0u8, |any, byte| any | byte) == 0;
-    if zero {
-        shared.zeroize();
-        return None;
-    }
-    Some(shared)
-}
-
-/// The public key of a secret scalar: the fixed base, with precomputed tables.
-fn public_of(secret: &[u8; KEY_LENGTH]) -> PublicKeyBytes {
-    PublicKeyBytes(EdwardsPoint::mul_base_clamped(*secret).to_montgomery().0)
 }
 
 /// A long-lived X25519 secret key: a host's permanent key, or a user's key.
@@ -190,7 +165,7 @@ impl Label {
 
 /// A 32-byte symmetric key for XSalsa20-Poly1305 boxes and for derivations.
 #[derive(Clone, Zeroize, ZeroizeOnDrop)]
-#[cfg_attr(test, derive(PartialEq, Eq))]
+#[cfg_attr(any(test, fuzzing), derive(PartialEq, Eq))]
 pub(crate) struct SymmetricKey([u8; KEY_LENGTH]);
 
 impl fmt::Debug for SymmetricKey {
@@ -225,13 +200,7 @@ impl SymmetricKey {
 
     /// Encrypts `buffer` in place and returns the Poly1305 tag.
     pub(crate) fn seal(&self, nonce: &[u8; NONCE_LENGTH], buffer: &mut [u8]) -> [u8; TAG_LENGTH] {
-        let cipher = XSalsa20Poly1305::new((&self.0).into());
-        match cipher.encrypt_in_place_detached(nonce.into(), b"", buffer) {
-            Ok(tag) => tag.into(),
-            // Encryption fails only for messages longer than the cipher's 256 GiB limit,
-            // which no caller can build from a datagram; an all-zero tag cannot verify.
-            Err(_) => [0u8; TAG_LENGTH],
-        }
+        primitive::seal(&self.0, nonce, buffer)
     }
 
     /// Decrypts `buffer` in place if `tag` authenticates it; leaves it unchanged otherwise.
@@ -241,23 +210,12 @@ impl SymmetricKey {
         buffer: &mut [u8],
         tag: &[u8; TAG_LENGTH],
     ) -> Result<(), BoxOpenFailed> {
-        let cipher = XSalsa20Poly1305::new((&self.0).into());
-        cipher
-            .decrypt_in_place_detached(nonce.into(), b"", buffer, Tag::from_slice(tag))
-            .map_err(|_| BoxOpenFailed)
+        primitive::open(&self.0, nonce, buffer, tag)
     }
 }
 
-/// XSalsa20 keystream as a pseudorandom function of (`key`, `label`).
-///
-/// The box's first keystream block is the Poly1305 key; the 32 bytes that follow are what
-/// encrypting 32 zero bytes yields, and they are the output.
 fn pseudorandom(key: &[u8; KEY_LENGTH], label: &Label) -> [u8; KEY_LENGTH] {
-    let cipher = XSalsa20Poly1305::new(key.into());
-    let mut output = [0u8; KEY_LENGTH];
-    // As in `seal`: cannot fail for 32 bytes.
-    let _tag = cipher.encrypt_in_place_detached((&label.0).into(), b"", &mut output);
-    output
+    primitive::pseudorandom(key, &label.0)
 }
 
 /// Proof that the holder of a user's private key opened a connection on one tunnel.
@@ -321,7 +279,7 @@ fn binding_nonce(binding: &[u8; KEY_LENGTH]) -> [u8; NONCE_LENGTH] {
 mod tests {
     use super::*;
     use rand_chacha::ChaCha20Rng;
-    use rand_core::{RngCore, SeedableRng};
+    use rand_core::SeedableRng;
 
     #[test]
     fn both_sides_derive_the_same_key_and_boxes_round_trip() {
@@ -342,23 +300,6 @@ mod tests {
             .open(&nonce, &mut message, &tag)
             .expect("authentic");
         assert_eq!(&message, b"hello, tunnel");
-    }
-
-    #[test]
-    fn fast_agreement_matches_the_reference_ladder() {
-        let mut rng = ChaCha20Rng::seed_from_u64(4);
-        for _ in 0..64 {
-            let mut secret = [0u8; KEY_LENGTH];
-            let mut peer = [0u8; KEY_LENGTH];
-            rng.fill_bytes(&mut secret);
-            rng.fill_bytes(&mut peer);
-            // Random u-coordinates land on the curve or on its twist about equally.
-            peer[31] &= 0x7f;
-            let expected = x25519_dalek::x25519(secret, peer);
-            assert_eq!(x25519(&secret, &PublicKeyBytes(peer)), Some(expected));
-            let reference = x25519_dalek::PublicKey::from(&StaticSecret::from(secret)).to_bytes();
-            assert_eq!(public_of(&secret).0, reference);
-        }
     }
 
     #[test]

@@ -11,7 +11,8 @@
 //! its caller and hands datagrams, events and timer deadlines back, so the same code runs
 //! in the kernel and in a Linux process. It must never panic on input from the network.
 //!
-//! Modules: `keys` (keys and derivations), `record` (directory records), `wire` (packet
+//! Modules: `primitives` (X25519 and XSalsa20-Poly1305; `stand_in` replaces them in
+//! fuzzing builds), `keys` (keys and derivations), `record` (directory records), `wire` (packet
 //! format), `frame` (box contents), `replay` (nonce window), `puzzle`, `reliability`,
 //! `connection`, `tunnel` (per-tunnel crypto and rekeying), `multiplex` (frames and
 //! connections), `endpoint`, `receive` and `requests` (the API).
@@ -28,12 +29,16 @@ mod failures;
 mod frame;
 mod keys;
 mod multiplex;
+#[cfg(not(fuzzing))]
+mod primitives;
 mod puzzle;
 mod receive;
 mod record;
 mod reliability;
 mod replay;
 mod requests;
+#[cfg(fuzzing)]
+mod stand_in;
 mod time;
 mod tunnel;
 mod wire;

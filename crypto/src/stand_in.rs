@@ -1,0 +1,136 @@
+//! Cheap stand-ins for X25519 and XSalsa20-Poly1305, compiled only when fuzzing
+//! (`cargo fuzz` sets `--cfg fuzzing`), so that a fuzzer spends its time in the state
+//! machine instead of in field arithmetic. Same five functions as `primitives`.
+//!
+//! They keep every property the state machine's paths depend on:
+//! - agreement is commutative, so both ends of a tunnel, a record's sealer and opener, and
+//!   a user and the server derive the same key; the all-zero public key agrees on all
+//!   zeros, so the small-order refusal stays reachable;
+//! - a box opens only under the key and nonce that sealed it, and its keyed tag changes
+//!   with every single changed byte, so forged, damaged, truncated and misdirected boxes
+//!   are refused as before and leave the buffer untouched;
+//! - derivations are deterministic and differ per key and label.
+//!
+//! They keep no secret from anyone who reads this file: this module must never be
+//! compiled into anything but a fuzzing build.
+
+use crate::keys::{BoxOpenFailed, KEY_LENGTH, NONCE_LENGTH, PublicKeyBytes, TAG_LENGTH};
+
+/// The 64-bit finalizer of SplitMix64: a bijection that spreads every input bit.
+fn mix(mut value: u64) -> u64 {
+    value = (value ^ (value >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    value = (value ^ (value >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    value ^ (value >> 31)
+}
+
+/// Little-endian 64-bit word `index` of `bytes`, zero-padded past the end.
+fn word(bytes: &[u8], index: usize) -> u64 {
+    let mut padded = [0u8; 8];
+    let start = (index * 8).min(bytes.len());
+    let end = (start + 8).min(bytes.len());
+    padded[..end - start].copy_from_slice(&bytes[start..end]);
+    u64::from_le_bytes(padded)
+}
+
+/// Odd multipliers standing in for the base point, one per 64-bit lane.
+const BASE: [u64; 4] = [
+    0x9e37_79b9_7f4a_7c15,
+    0xc2b2_ae3d_27d4_eb4f,
+    0x1656_67b1_9e37_79f9,
+    0x27d4_eb2f_1656_67c5,
+];
+
+/// Lane-wise `secret · peer` modulo 2^64, which commutes: `a · (b · BASE)` equals
+/// `b · (a · BASE)`. Forcing each secret lane odd makes the result zero only for a zero
+/// peer lane.
+fn multiply(secret: &[u8; KEY_LENGTH], peer: &[u64; 4]) -> [u8; KEY_LENGTH] {
+    let mut product = [0u8; KEY_LENGTH];
+    for (lane, chunk) in product.chunks_exact_mut(8).enumerate() {
+        let scalar = word(secret, lane) | 1;
+        chunk.copy_from_slice(&scalar.wrapping_mul(peer[lane]).to_le_bytes());
+    }
+    product
+}
+
+/// Stands in for X25519; `None` for the all-zero peer key.
+pub(crate) fn x25519(secret: &[u8; KEY_LENGTH], peer: &PublicKeyBytes) -> Option<[u8; KEY_LENGTH]> {
+    let lanes = [0, 1, 2, 3].map(|lane| word(&peer.0, lane));
+    let shared = multiply(secret, &lanes);
+    (shared != [0u8; KEY_LENGTH]).then_some(shared)
+}
+
+/// Stands in for the public key of `secret`.
+pub(crate) fn public_of(secret: &[u8; KEY_LENGTH]) -> PublicKeyBytes {
+    PublicKeyBytes(multiply(secret, &BASE))
+}
+
+/// One 64-bit state per (key, nonce), from which keystream and tag are drawn.
+fn stream_state(key: &[u8; KEY_LENGTH], nonce: &[u8; NONCE_LENGTH]) -> u64 {
+    let key_words = (0..4).map(|index| word(key, index));
+    let nonce_words = (0..3).map(|index| word(nonce, index));
+    key_words
+        .chain(nonce_words)
+        .fold(0x6a09_e667_f3bc_c908, |state, word| mix(state ^ word))
+}
+
+fn keystream(state: u64, block: usize) -> [u8; 8] {
+    mix(state ^ (block as u64 + 1).wrapping_mul(0x9e37_79b9_7f4a_7c15)).to_le_bytes()
+}
+
+fn apply_keystream(state: u64, buffer: &mut [u8]) {
+    for (block, chunk) in buffer.chunks_mut(8).enumerate() {
+        for (byte, key_byte) in chunk.iter_mut().zip(keystream(state, block)) {
+            *byte ^= key_byte;
+        }
+    }
+}
+
+/// Two chains of `mix` over the ciphertext and its length, seeded from the key and nonce.
+/// Each step is a bijection of the chain, so changing one word changes the tag.
+fn tag(state: u64, ciphertext: &[u8]) -> [u8; TAG_LENGTH] {
+    let mut first = mix(state ^ 0x5441_4731);
+    let mut second = mix(state ^ 0x5441_4732);
+    for index in 0..ciphertext.len().div_ceil(8) {
+        let value = word(ciphertext, index);
+        first = mix(first ^ value);
+        second = mix(second.rotate_left(17) ^ value);
+    }
+    let length = ciphertext.len() as u64;
+    let mut output = [0u8; TAG_LENGTH];
+    output[..8].copy_from_slice(&mix(first ^ length).to_le_bytes());
+    output[8..].copy_from_slice(&mix(second ^ length).to_le_bytes());
+    output
+}
+
+/// Stands in for XSalsa20-Poly1305 sealing.
+pub(crate) fn seal(
+    key: &[u8; KEY_LENGTH],
+    nonce: &[u8; NONCE_LENGTH],
+    buffer: &mut [u8],
+) -> [u8; TAG_LENGTH] {
+    let state = stream_state(key, nonce);
+    apply_keystream(state, buffer);
+    tag(state, buffer)
+}
+
+/// Stands in for XSalsa20-Poly1305 opening; leaves `buffer` unchanged on failure.
+pub(crate) fn open(
+    key: &[u8; KEY_LENGTH],
+    nonce: &[u8; NONCE_LENGTH],
+    buffer: &mut [u8],
+    expected: &[u8; TAG_LENGTH],
+) -> Result<(), BoxOpenFailed> {
+    let state = stream_state(key, nonce);
+    if tag(state, buffer) != *expected {
+        return Err(BoxOpenFailed);
+    }
+    apply_keystream(state, buffer);
+    Ok(())
+}
+
+/// Stands in for the XSalsa20 keystream as a pseudorandom function.
+pub(crate) fn pseudorandom(key: &[u8; KEY_LENGTH], label: &[u8; NONCE_LENGTH]) -> [u8; KEY_LENGTH] {
+    let mut output = [0u8; KEY_LENGTH];
+    apply_keystream(stream_state(key, label), &mut output);
+    output
+}
