@@ -401,6 +401,23 @@ fn rump_refused_at_boot(transcript: &Transcript) -> Result<(), String> {
         })
 }
 
+/// One word that makes the command line (`test=boot ` and it) 1106 bytes long, past
+/// the 1024 the kernel reads.
+const OVERLONG_WORDS: &str = concat!(
+    "pad=",
+    "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
+);
+
+fn overlong_command_line_refused(transcript: &Transcript) -> Result<(), String> {
+    let length = command_line(Some(KernelTest::Boot), OVERLONG_WORDS).len();
+    let expected = format!("kernel command line is {length} bytes; at most 1024 are read");
+    reports(transcript)
+        .iter()
+        .any(|r| matches!(r, Report::TestFail { name, reason } if *name == "boot" && reason.contains(&expected)))
+        .then_some(())
+        .ok_or_else(|| format!("no boot failure saying `{expected}`"))
+}
+
 fn passed(transcript: &Transcript, test: KernelTest) -> Result<(), String> {
     let test = test.name();
     reports(transcript)
@@ -754,6 +771,17 @@ pub fn all() -> Vec<SystemTest> {
             Expectation::Ends {
                 code: ExitCode::Failure,
                 check: rump_refused_at_boot,
+            },
+        ),
+        pvh(
+            "command-line-overlong",
+            "a command line longer than the kernel reads ends the boot with its true length",
+            Microvm,
+            Tcg,
+            run_test(KernelTest::Boot, OVERLONG_WORDS),
+            Expectation::Ends {
+                code: ExitCode::Failure,
+                check: overlong_command_line_refused,
             },
         ),
         SystemTest {

@@ -193,6 +193,7 @@ impl LoadedDescription {
         let description = &self.description;
         let mut users = BTreeSet::new();
         let mut groups = BTreeSet::new();
+        let mut keys: BTreeMap<[u8; 32], &str> = BTreeMap::new();
         for user in &description.user {
             if !users.insert(user.get_ref().name.as_str()) {
                 return Err(self.error(
@@ -200,12 +201,21 @@ impl LoadedDescription {
                     format!("[[user]] `{}` is declared twice", user.get_ref().name),
                 ));
             }
-            public_key(&user.get_ref().public_key).map_err(|problem| {
+            let key = public_key(&user.get_ref().public_key).map_err(|problem| {
                 self.error(
                     user.span(),
                     format!("[[user]] `{}`: public_key {problem}", user.get_ref().name),
                 )
             })?;
+            if let Some(other) = keys.insert(key, user.get_ref().name.as_str()) {
+                return Err(self.error(
+                    user.span(),
+                    format!(
+                        "[[user]] `{}`: public_key is also `{other}`'s; a key is one user",
+                        user.get_ref().name
+                    ),
+                ));
+            }
             groups.extend(user.get_ref().groups.iter().map(String::as_str));
         }
         let mut programs = BTreeSet::new();
@@ -244,6 +254,17 @@ impl LoadedDescription {
                 ));
             }
         }
+        let labels: BTreeSet<&str> = description
+            .program
+            .iter()
+            .map(|program| program.get_ref().label.as_str())
+            .chain(
+                description
+                    .service
+                    .iter()
+                    .map(|service| service.get_ref().label.as_str()),
+            )
+            .collect();
         for grant in &description.grant {
             let entry = grant.get_ref();
             let at = |problem: String| {
@@ -252,6 +273,12 @@ impl LoadedDescription {
                     format!("[[grant]] on label `{}`: {problem}", entry.label),
                 )
             };
+            if !labels.contains(entry.label.as_str()) {
+                return Err(at(
+                    "no [[program]] or [[service]] carries the label, so the grant allows nothing"
+                        .to_string(),
+                ));
+            }
             match (&entry.user, &entry.group) {
                 (Some(user), None) if !users.contains(user.as_str()) => {
                     return Err(at(format!("user `{user}` is not a [[user]]")));
@@ -323,6 +350,20 @@ impl LoadedDescription {
             }
         }
         for (set, entry) in &description.init {
+            if set.is_empty()
+                || set
+                    .chars()
+                    .any(|c| c.is_whitespace() || c.is_control() || c == '=')
+            {
+                return Err(self.error(
+                    entry.span(),
+                    format!(
+                        "[init.{}]: `init=NAME` on the kernel command line cannot name this set \
+                         (a name has no spaces, control characters or `=`)",
+                        set.escape_debug()
+                    ),
+                ));
+            }
             for process in &entry.get_ref().processes {
                 let at =
                     |problem: String| self.error(entry.span(), format!("[init.{set}]: {problem}"));
@@ -402,8 +443,23 @@ pub(super) fn public_key(text: &str) -> Result<[u8; 32], String> {
     let mut key = [0; 32];
     for (byte, pair) in key.iter_mut().zip(digits.chunks(2)) {
         let pair = std::str::from_utf8(pair).map_err(|_| "holds a non-ASCII character")?;
+        // Digits only: `from_str_radix` alone would take a sign (`+f`).
+        if !pair.bytes().all(|digit| digit.is_ascii_hexdigit()) {
+            return Err(format!(
+                "holds {pair:?}, which is not two hexadecimal digits"
+            ));
+        }
         *byte = u8::from_str_radix(pair, 16)
             .map_err(|_| format!("holds {pair:?}, which is not two hexadecimal digits"))?;
+    }
+    // A point of small order (the all-zero key among them) gives every peer the same
+    // shared secret whatever its private key: no one could authenticate as the user.
+    // Multiplying by a clamped scalar (a multiple of the cofactor) sends exactly those
+    // points to zero.
+    if x25519_dalek::x25519([0x42; 32], key) == [0; 32] {
+        return Err(String::from(
+            "is a point of small order (the all-zero key is one): no private key goes with it",
+        ));
     }
     Ok(key)
 }
@@ -583,6 +639,43 @@ processes = [{ user = "alice", program = "hello" }]
                 format!("{GOOD}\n[limits]\nkernel_memory = 65536\n"),
                 "image.toml:22:1: unknown field `kernel_memory`, expected \
                  `kernel_memory_per_process`",
+            ),
+        ];
+        for (text, expected) in cases {
+            assert_eq!(parsed(&text).unwrap_err(), expected, "{text}");
+        }
+    }
+
+    #[test]
+    fn silent_mistakes_are_refused_with_their_line() {
+        let alice_key = "a11ce0a11ce0a11ce0a11ce0a11ce0a11ce0a11ce0a11ce0a11ce0a11ce0a11c";
+        let cases = [
+            (
+                format!("{GOOD}\n[[user]]\nname = \"bob\"\npublic_key = \"{alice_key}\"\n"),
+                "image.toml:21:1: [[user]] `bob`: public_key is also `alice`'s; a key is one user",
+            ),
+            (
+                GOOD.replace(alice_key, &"0".repeat(64)),
+                "image.toml:2:1: [[user]] `alice`: public_key is a point of small order (the \
+                 all-zero key is one): no private key goes with it",
+            ),
+            (
+                GOOD.replace(alice_key, &format!("+{}", &alice_key[1..])),
+                "image.toml:2:1: [[user]] `alice`: public_key holds \"+1\", which is not two \
+                 hexadecimal digits",
+            ),
+            (
+                format!(
+                    "{GOOD}\n[[grant]]\nlabel = \"nothing\"\ngroup = \"staff\"\nprogram = \"*\"\n\
+                     rights = [\"ipc\"]\n"
+                ),
+                "image.toml:21:1: [[grant]] on label `nothing`: no [[program]] or [[service]] \
+                 carries the label, so the grant allows nothing",
+            ),
+            (
+                format!("{GOOD}\n[init.\"two words\"]\nprocesses = []\n"),
+                "image.toml:21:1: [init.two words]: `init=NAME` on the kernel command line \
+                 cannot name this set (a name has no spaces, control characters or `=`)",
             ),
         ];
         for (text, expected) in cases {

@@ -17,6 +17,8 @@ use crate::arch::{BOOT_PROTOCOL_MULTIBOOT2, BOOT_PROTOCOL_PVH};
 const PVH_MAGIC: u32 = 0x336e_c578;
 const PVH_MEMORY_TYPE_RAM: u32 = 1;
 const COMMAND_LINE_CAPACITY: usize = 1024;
+/// How far a PVH command line is measured when it is longer than the capacity.
+const LENGTH_SCAN_LIMIT: usize = 64 * 1024;
 
 /// How the kernel was started.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -50,9 +52,13 @@ pub struct BootInfo {
 pub enum BootInfoError {
     UnknownProtocol(u32),
     BadPvhMagic(u32),
-    PvhWithoutMemoryMap { version: u32 },
+    PvhWithoutMemoryMap {
+        version: u32,
+    },
     Multiboot2(multiboot2::LoadError),
     Multiboot2WithoutMemoryMap,
+    /// The command line's length, as far as it was measured ([`LENGTH_SCAN_LIMIT`] at
+    /// most: then it is at least that long).
     CommandLineTooLong(usize),
     CommandLineNotText,
     MemoryMap(MemoryMapError),
@@ -78,6 +84,11 @@ impl fmt::Display for BootInfoError {
             BootInfoError::Multiboot2WithoutMemoryMap => {
                 write!(f, "multiboot2 information has no memory map tag")
             }
+            BootInfoError::CommandLineTooLong(length) if *length >= LENGTH_SCAN_LIMIT => write!(
+                f,
+                "kernel command line is at least {length} bytes; at most \
+                 {COMMAND_LINE_CAPACITY} are read"
+            ),
             BootInfoError::CommandLineTooLong(length) => write!(
                 f,
                 "kernel command line is {length} bytes; at most {COMMAND_LINE_CAPACITY} are read"
@@ -179,9 +190,10 @@ fn parse_pvh(address: u32) -> Result<BootInfo, BootInfoError> {
     let command_line = if info.command_line_address == 0 {
         keep_command_line(&[])?
     } else {
-        // SAFETY: the loader placed a NUL-terminated string there; the scan stops
-        // one byte past the capacity in any case.
-        keep_command_line(unsafe { c_string(info.command_line_address, COMMAND_LINE_CAPACITY) })?
+        // SAFETY: the loader placed a NUL-terminated string there, below 4 GiB (which
+        // the boot tables map); the scan stops at the scan limit in any case. It
+        // measures past the capacity so an overlong line is reported by its length.
+        keep_command_line(unsafe { c_string(info.command_line_address, LENGTH_SCAN_LIMIT) })?
     };
     Ok(BootInfo {
         protocol: BootProtocol::Pvh,
