@@ -385,3 +385,20 @@ pub unsafe fn get_user_unchecked(address: u64, length: u64) -> Result<usize, Sta
         &mut [Argument::UncheckedBuffer { address, length }],
     )?)
 }
+
+/// Any call number with any six argument words, exactly as given: for programs that
+/// check how the kernel answers calls no library function would make (unknown
+/// numbers, wrong layouts, hostile addresses and lengths). Answers both registers
+/// undecoded, so that a status word this library does not know stays visible.
+///
+/// # Safety
+///
+/// The kernel writes wherever a buffer argument of the call `number` names, if the
+/// page tables let the process write there, and `fork`, `exec` and `exit` act on
+/// the whole program. The caller must make sure that every range the words name for
+/// the kernel to write holds no Rust object (or that overwriting it is harmless),
+/// and that the program can go on after whatever the call does to it.
+#[cfg(target_os = "none")]
+pub unsafe fn system_call_unchecked(number: u64, words: [u64; 6]) -> crate::kernel::RawAnswer {
+    crate::syscall::raw_system_call(number, words)
+}

@@ -33,7 +33,11 @@ impl Kernel for Syscalls {
     }
 }
 
-fn raw_system_call(number: u64, words: [u64; 6]) -> RawAnswer {
+/// The `syscall` instruction with call number `number` and argument words `words`.
+/// Safe as a function because it is private to the library: every caller in it
+/// passes only addresses the ABI's layouts allow (see [`Syscalls`]), or is itself an
+/// `unsafe fn` whose caller promises the same ([`crate::calls::system_call_unchecked`]).
+pub(crate) fn raw_system_call(number: u64, words: [u64; 6]) -> RawAnswer {
     let [first, second, third, fourth, fifth, sixth] = words;
     let status: u64;
     let value: u64;
