@@ -9,7 +9,7 @@
 
 use ethos_compat::hosted::{ProgramTable, program};
 
-use crate::{bounce, calc, desk, events};
+use crate::{bounce, calc, desk, events, fuzz};
 
 /// Every program of the initial image, by name: what a hosted thread runs for it, or
 /// why it cannot run there.
@@ -27,6 +27,7 @@ pub fn programs() -> ProgramTable {
         .runs("soak-client", program(bounce::soak_client))
         .runs("bench-server", program(bounce::bench_server))
         .runs("bench-client", program(bounce::bench_client))
+        .runs("fuzz-server", program(fuzz::server))
         .cannot_run(
             "fault-kernel-read",
             "it reads a kernel address for the MMU to fault and the kernel to end it; a \
@@ -47,6 +48,11 @@ pub fn programs() -> ProgramTable {
             "it asks for memory until the kernel has none; the hosted kernel's heap is the \
              host's, which would be exhausted (or its out-of-memory killer called) long \
              before a request is refused",
+        )
+        .cannot_run(
+            "syscall-fuzz",
+            "it issues raw system calls with hostile addresses through `unsafe` and forks; \
+             a thread shares the host's memory and cannot be copied",
         )
         .cannot_run(
             "family",

@@ -6,7 +6,8 @@
 //!   clients reach a service that may not be advertised yet;
 //! - [`calc`], [`desk`]: the `Calculator` services, their clients and the policy's
 //!   refusals; [`events`], [`family`]: the event calls and process calls;
-//!   [`bounce`]: the `Bouncer` services of the soak and the benchmark;
+//!   [`bounce`]: the `Bouncer` services of the soak and the benchmark; [`fuzz`]: what
+//!   `syscall-fuzz` draws and judges, and `fuzz-server`;
 //! - `hosted` (on a host only): the table the hosted platform runs these programs
 //!   from, by their names in the initial image.
 //!
@@ -24,6 +25,7 @@ pub mod calc;
 pub mod desk;
 pub mod events;
 pub mod family;
+pub mod fuzz;
 #[cfg(not(target_os = "none"))]
 pub mod hosted;
 pub mod serving;
