@@ -36,6 +36,22 @@ pub const CANNOT_RUN: &[(&str, &str)] = &[
         "init=memory",
         "`memory-hog` exhausts the kernel heap, which on the host is the host's",
     ),
+    (
+        "init=fuzz-1",
+        "`syscall-fuzz` makes raw calls with hostile addresses and forks",
+    ),
+    (
+        "init=fuzz-7",
+        "`syscall-fuzz` makes raw calls with hostile addresses and forks",
+    ),
+    (
+        "init=fuzz-42",
+        "`syscall-fuzz` makes raw calls with hostile addresses and forks",
+    ),
+    (
+        "init=fuzz-1337",
+        "`syscall-fuzz` makes raw calls with hostile addresses and forks",
+    ),
 ];
 
 /// How long a hosted run may take unless its QEMU row allows longer.
