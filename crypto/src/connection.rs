@@ -23,6 +23,7 @@ pub(crate) enum ConnectionState {
     Open,
 }
 
+#[cfg_attr(fuzzing, derive(PartialEq))]
 pub(crate) struct Connection {
     pub(crate) state: ConnectionState,
     /// Our opening frame (create or accept) is in a packet, so data may follow it.
@@ -51,6 +52,22 @@ impl core::fmt::Debug for Connection {
             .field("advertised_maximum", &self.advertised_maximum)
             .field("close_requested", &self.close_requested)
             .finish()
+    }
+}
+
+// `VecDeque<u8>`'s own clone copies byte by byte; a fuzz target copies whole endpoints
+// for every datagram, so the send buffer is copied as two slices.
+#[cfg(fuzzing)]
+impl Clone for Connection {
+    fn clone(&self) -> Self {
+        let (front, back) = self.send_buffer.as_slices();
+        let mut send_buffer = alloc::vec::Vec::with_capacity(front.len() + back.len());
+        send_buffer.extend_from_slice(front);
+        send_buffer.extend_from_slice(back);
+        Self {
+            send_buffer: VecDeque::from(send_buffer),
+            ..*self
+        }
     }
 }
 

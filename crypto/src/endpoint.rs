@@ -154,6 +154,7 @@ pub struct Statistics {
     pub datagrams_sent: u64,
 }
 
+#[cfg_attr(fuzzing, derive(Clone))]
 pub(crate) struct IncomingKey {
     pub(crate) secret: SecretKey,
     pub(crate) created: Time,

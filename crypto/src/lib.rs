@@ -27,6 +27,8 @@ mod connection;
 mod endpoint;
 mod failures;
 mod frame;
+#[cfg(fuzzing)]
+mod fuzzing;
 mod keys;
 mod multiplex;
 #[cfg(not(fuzzing))]

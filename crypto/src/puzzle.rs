@@ -132,6 +132,7 @@ impl PuzzleChallenge {
 
 /// The server's secret for puzzles; it keeps nothing else.
 #[derive(Debug)]
+#[cfg_attr(fuzzing, derive(Clone, PartialEq))]
 pub(crate) struct PuzzleKey(SymmetricKey);
 
 impl PuzzleKey {

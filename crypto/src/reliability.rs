@@ -23,6 +23,7 @@ const MAX_BACKOFF: u32 = 5;
 pub const ACK_DELAY_MILLISECONDS: u64 = 10;
 const PACKETS_PER_ACK: u32 = 8;
 
+#[cfg_attr(fuzzing, derive(Clone, PartialEq))]
 struct SentPacket {
     sequence: u64,
     body: Vec<u8>,
@@ -62,6 +63,7 @@ pub(crate) enum Arrival {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct BeyondWindow;
 
+#[cfg_attr(fuzzing, derive(Clone, PartialEq))]
 pub(crate) struct Reliability {
     next_sequence: u64,
     unacknowledged: VecDeque<SentPacket>,

@@ -63,12 +63,14 @@ pub(crate) struct OpenedPacket {
 }
 
 #[derive(Debug)]
+#[cfg_attr(fuzzing, derive(Clone, PartialEq))]
 pub(crate) struct RetiredKey {
     pub(crate) tunnel_id: u64,
     pub(crate) key: SymmetricKey,
 }
 
 #[derive(Debug)]
+#[cfg_attr(fuzzing, derive(Clone, PartialEq))]
 pub(crate) struct Tunnel {
     pub(crate) handle: TunnelHandle,
     pub(crate) role: Role,
