@@ -73,6 +73,7 @@ fn system_with(programs: ProgramTable) -> HostedSystem {
                 type_hash: Counter::TYPE_HASH,
                 label: Label::new("counter").unwrap(),
             }],
+            kernel_memory_per_process: ethos_abi::arguments::DEFAULT_PROCESS_KERNEL_MEMORY,
         },
         programs,
         Console::collected(),
