@@ -4,23 +4,25 @@
 //!
 //! Every datagram goes through the device class [`Datagram`]; the UDP echo service
 //! is the class's conformance check ([`datagram_check`]), so it judges any backend
-//! the same way. Every loop here is bounded in time; a test that waits too long
-//! fails.
+//! the same way. The peer and serving tests run on the backend the probe chose for
+//! the class: ICMP is the native stack's own (the class has none), so on the rump
+//! backend NetBSD answers pings and these tests only keep its service up. Every
+//! loop here is bounded in time; a test that waits too long fails.
 
 use alloc::boxed::Box;
 use alloc::vec;
 use core::net::SocketAddrV4;
 
 use ethos_abi::drivers::{
-    HOST_PING_COUNT, NET_SERVING_METRIC, PEER_UDP_PORT, UDP_ECHO_PORT, UDP_ECHO_STOP,
+    Backend, HOST_PING_COUNT, NET_SERVING_METRIC, PEER_UDP_PORT, UDP_ECHO_PORT, UDP_ECHO_STOP,
 };
-use ethos_devices::datagram_check::{self, EchoProgress, EchoServer};
+use ethos_devices::datagram_check::{self, DatagramCheckError, EchoProgress, EchoServer};
 use ethos_devices::{Datagram, DeviceClass, NetworkDevice};
 use ethos_net::{NetConfig, NetStack};
 use smoltcp::wire::Ipv4Address;
 
 use crate::driver_tests::{DriverFailure, metric, now_ms};
-use ethos_platform_x86_64::{drivers, time};
+use ethos_platform_x86_64::{drivers, kernel_threads, time};
 
 type Stack = NetStack<Box<dyn NetworkDevice + Send>>;
 
@@ -217,13 +219,96 @@ pub(crate) fn udp_echo() -> Result<(), DriverFailure> {
     }
 }
 
-/// Sends numbered datagrams to the other peer and collects its; passes once every
-/// number arrived and one ping was answered, after lingering so the peer finishes.
+/// Which backend the probe chose to serve the datagram class, if any serves it.
+fn datagram_backend() -> Option<Backend> {
+    drivers::with_devices(|devices| devices.serving(DeviceClass::Datagram))
+        .flatten()
+        .map(|serving| serving.backend)
+}
+
+/// How a test loop waits between polls of its datagram service.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Pacing {
+    /// Polls again at once: the native stack does all its work in `poll`.
+    Spin,
+    /// Gives the CPU away for as long as the service's `poll_delay` asks (a
+    /// millisecond at most): a rump kernel's stack receives frames and answers ARP
+    /// and ICMP in its own threads, which run only while the test waits (nothing
+    /// preempts the test).
+    Yield,
+}
+
+impl Pacing {
+    fn wait(self, service: &mut dyn Datagram) {
+        if self == Pacing::Spin {
+            return;
+        }
+        let delay_ms = service.poll_delay(now_ms()).unwrap_or(1).min(1);
+        if delay_ms == 0 {
+            return;
+        }
+        let nanos = delay_ms * 1_000_000;
+        let deadline = time::since_boot_nanos().unwrap_or(0) + nanos;
+        // From a thread it sleeps; from the hub, which cannot sleep, it runs the
+        // other threads meanwhile.
+        if kernel_threads::sleep_until(deadline).is_err() {
+            kernel_threads::run_until(|| false, nanos);
+        }
+    }
+}
+
+/// Datagrams each peer sends and must receive, numbered.
+const PEER_COUNT: u16 = 200;
+/// How long a peer goes on sending once it has every datagram of the other, so the
+/// other finishes too.
+const PEER_LINGER_MS: u64 = 2000;
+/// How much longer a rump peer stays up after that: it cannot ping (the class has no
+/// ICMP), but NetBSD answers the other peer's pings while the service is up.
+const RUMP_PEER_ANSWERING_MS: u64 = 10_000;
+
+/// Sends numbered datagrams to the other peer and collects its, through whatever
+/// backend serves the datagram class; passes once every number arrived. On the
+/// native stack one ping to the other peer must then be answered too; a rump peer
+/// sends no ping (the datagram class has no ICMP), and stays up instead while the
+/// other pings it: NetBSD answers ICMP echo itself.
 pub(crate) fn peer() -> Result<(), DriverFailure> {
-    const COUNT: u16 = 200;
-    const LIMIT_S: u64 = 120;
+    if datagram_backend() == Some(Backend::Rump) {
+        let mut service =
+            drivers::take_datagram().ok_or(DriverFailure::Missing(DeviceClass::Datagram))?;
+        let service: &mut dyn Datagram = &mut *service;
+        exchange_with_peer(
+            service,
+            PEER_LINGER_MS + RUMP_PEER_ANSWERING_MS,
+            Pacing::Yield,
+        )?;
+        report_link_statistics(service);
+        return Ok(());
+    }
     let mut stack = stack()?;
-    let own = stack.config().address;
+    let other = exchange_with_peer(&mut stack, PEER_LINGER_MS, Pacing::Spin)?;
+    ping_then_keep_answering(&mut stack, other, 3)
+}
+
+/// Set in a peer datagram's first byte once its sender has every number.
+const PEER_COMPLETE: u8 = 0x80;
+
+/// The UDP half of [`peer`] over any datagram service: own address from the
+/// service (`NetConfig::for_mac` of the device's MAC), the other peer's from it;
+/// sends numbered datagrams and checks every one received. Each datagram says
+/// whether its sender has all of the other's, so neither stops sending before the
+/// other has everything, however late the other could first receive (a rump
+/// peer's NetBSD answers no ARP until it has probed its new address for
+/// duplicates); once both have, it goes on for `linger_ms`. Returns the other
+/// peer's address.
+fn exchange_with_peer(
+    service: &mut dyn Datagram,
+    linger_ms: u64,
+    pacing: Pacing,
+) -> Result<Ipv4Address, DriverFailure> {
+    const LIMIT_S: u64 = 120;
+    let own = service.local_address().ok_or(DriverFailure::Network(
+        "the datagram service has no address",
+    ))?;
     let own_number = own.octets()[3];
     if own.octets()[..3] != [10, 0, 7] {
         return Err(DriverFailure::Network(
@@ -231,21 +316,26 @@ pub(crate) fn peer() -> Result<(), DriverFailure> {
         ));
     }
     let other = NetConfig::peer_address(if own_number == 1 { 2 } else { 1 });
-    let socket = stack
-        .bind(PEER_UDP_PORT)
-        .map_err(|_| DriverFailure::Network("cannot bind the peer port"))?;
+    tracing::info!(%own, %other, "exchanging datagrams with the other peer");
+    let socket = service.bind(PEER_UDP_PORT).map_err(|error| {
+        DriverFailure::Datagram(DatagramCheckError::Failed {
+            step: "binding the peer port",
+            error,
+        })
+    })?;
     let deadline = now_ms() + LIMIT_S * 1000;
-    let mut received = vec![false; COUNT as usize];
+    let mut received = vec![false; PEER_COUNT as usize];
     let mut received_count = 0u16;
+    let mut other_complete = false;
     let mut next = 0u16;
     let mut done_at = None;
     let mut buffer = vec![0u8; 2048];
     let mut last_send = 0;
-    while done_at.is_none_or(|at| now_ms() < at + 2000) {
+    while done_at.is_none_or(|at| now_ms() < at + linger_ms) {
         let now = now_ms();
         if now > deadline {
             return Err(DriverFailure::Timeout {
-                what: "every datagram from the other peer",
+                what: "every datagram from the other peer, and its word that it has ours",
                 seconds: LIMIT_S,
             });
         }
@@ -253,22 +343,28 @@ pub(crate) fn peer() -> Result<(), DriverFailure> {
             last_send = now;
             let mut datagram = [0u8; 64];
             datagram[0] = own_number;
+            if received_count == PEER_COUNT {
+                datagram[0] |= PEER_COMPLETE;
+            }
             datagram[1..3].copy_from_slice(&next.to_le_bytes());
             for (index, byte) in datagram[3..].iter_mut().enumerate() {
                 *byte = (index as u8) ^ (next as u8);
             }
-            if stack
+            // A send the stack refuses (the peer not up yet, a full queue) is
+            // tried again with the next number's turn.
+            if service
                 .send_to(socket, SocketAddrV4::new(other, PEER_UDP_PORT), &datagram)
                 .is_ok()
             {
-                next = (next + 1) % COUNT;
+                next = (next + 1) % PEER_COUNT;
             }
         }
-        stack.poll(now);
-        while let Ok(Some((length, from))) = stack.receive_from(socket, &mut buffer) {
+        service.poll(now);
+        while let Ok(Some((length, from))) = service.receive_from(socket, &mut buffer) {
             if *from.ip() != other || length != 64 {
                 continue;
             }
+            other_complete |= buffer[0] & PEER_COMPLETE != 0;
             let sequence = u16::from_le_bytes([buffer[1], buffer[2]]);
             let intact = buffer[3..64]
                 .iter()
@@ -282,24 +378,78 @@ pub(crate) fn peer() -> Result<(), DriverFailure> {
                 received_count += 1;
             }
         }
-        if received_count == COUNT && done_at.is_none() {
+        if received_count == PEER_COUNT && other_complete && done_at.is_none() {
             done_at = Some(now_ms());
         }
+        pacing.wait(service);
     }
     metric(
         "peer_datagrams_received",
         u64::from(received_count),
         "count",
     );
-    ping_then_keep_answering(&mut stack, other, 3)
+    Ok(other)
 }
 
-/// Answers ARP and ICMP echo requests until the stop datagram arrives on the echo
-/// port (at most ninety seconds, within the host harness's limit), then passes only
-/// if it answered at least [`HOST_PING_COUNT`] echo requests: a guest nobody reached
-/// fails.
+/// How long a serving guest waits for the host's stop datagram: within the host
+/// harness's limit.
+const SERVE_LIMIT_S: u64 = 90;
+
+/// Serves the host's pings on a tap network until the stop datagram arrives on the
+/// echo port. On the native stack, answers ARP and ICMP echo requests itself and
+/// passes only if it answered at least [`HOST_PING_COUNT`] of them: a guest nobody
+/// reached fails. On the rump backend NetBSD answers them, out of this test's
+/// sight, so it keeps the datagram service up and passes only if the host's stop
+/// datagram reached it; the host counts the echoes that came back.
 pub(crate) fn serve() -> Result<(), DriverFailure> {
-    const LIMIT_S: u64 = 90;
+    if datagram_backend() == Some(Backend::Rump) {
+        return serve_on_datagram_service();
+    }
+    serve_native()
+}
+
+fn serve_on_datagram_service() -> Result<(), DriverFailure> {
+    let mut service =
+        drivers::take_datagram().ok_or(DriverFailure::Missing(DeviceClass::Datagram))?;
+    let service: &mut dyn Datagram = &mut *service;
+    let address = service.local_address().ok_or(DriverFailure::Network(
+        "the datagram service has no address",
+    ))?;
+    let socket = service.bind(UDP_ECHO_PORT).map_err(|error| {
+        DriverFailure::Datagram(DatagramCheckError::Failed {
+            step: "binding the echo port",
+            error,
+        })
+    })?;
+    tracing::info!(%address, "serving until the stop datagram; the backend answers ICMP echo");
+    metric(
+        NET_SERVING_METRIC,
+        u64::from(u32::from_be_bytes(address.octets())),
+        "ipv4",
+    );
+    let deadline = now_ms() + SERVE_LIMIT_S * 1000;
+    let mut buffer = vec![0u8; 2048];
+    let mut stopped = false;
+    while !stopped && now_ms() < deadline {
+        service.poll(now_ms());
+        while let Ok(Some((length, from))) = service.receive_from(socket, &mut buffer) {
+            if &buffer[..length] == UDP_ECHO_STOP {
+                tracing::info!(%from, "stop datagram received");
+                stopped = true;
+            }
+        }
+    }
+    report_link_statistics(service);
+    if !stopped {
+        return Err(DriverFailure::Timeout {
+            what: "the host's stop datagram",
+            seconds: SERVE_LIMIT_S,
+        });
+    }
+    Ok(())
+}
+
+fn serve_native() -> Result<(), DriverFailure> {
     let mut stack = stack()?;
     let socket = stack
         .bind(UDP_ECHO_PORT)
@@ -311,7 +461,7 @@ pub(crate) fn serve() -> Result<(), DriverFailure> {
         u64::from(u32::from_be_bytes(address.octets())),
         "ipv4",
     );
-    let deadline = now_ms() + LIMIT_S * 1000;
+    let deadline = now_ms() + SERVE_LIMIT_S * 1000;
     let mut buffer = vec![0u8; 2048];
     let mut stopped = false;
     while !stopped && now_ms() < deadline {
@@ -327,7 +477,7 @@ pub(crate) fn serve() -> Result<(), DriverFailure> {
     metric("echo_replies_sent", answered, "count");
     report_statistics(&stack);
     if !stopped {
-        tracing::warn!(seconds = LIMIT_S, "no stop datagram arrived");
+        tracing::warn!(seconds = SERVE_LIMIT_S, "no stop datagram arrived");
     }
     let wanted = u64::from(HOST_PING_COUNT);
     if answered < wanted {
