@@ -284,6 +284,30 @@ pub fn ping_through(tap: &TapDevice, target: Ipv4Addr, count: u32) -> Result<Pin
     })
 }
 
+/// Pings `target` once at a time until an echo comes back or `patience` runs out;
+/// answers how long that took. For a guest that reports serving before its
+/// address answers (NetBSD probes a new address for duplicates first, RFC 5227,
+/// and answers nothing for it meanwhile).
+pub fn wait_until_answering(
+    tap: &TapDevice,
+    target: Ipv4Addr,
+    patience: Duration,
+) -> Result<Duration, String> {
+    let started = Instant::now();
+    loop {
+        let summary = ping_through(tap, target, 1)?;
+        if summary.received == 1 {
+            return Ok(started.elapsed());
+        }
+        if started.elapsed() > patience {
+            return Err(format!(
+                "{target} answered no ping within {:.0} s",
+                patience.as_secs_f64()
+            ));
+        }
+    }
+}
+
 /// Sends the stop datagram to the guest's echo port a few times (UDP may drop one).
 pub fn send_stop(target: Ipv4Addr) -> Result<(), String> {
     let socket = UdpSocket::bind("0.0.0.0:0").map_err(|error| error.to_string())?;

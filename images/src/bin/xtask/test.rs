@@ -310,10 +310,12 @@ pub(crate) fn test(arguments: &TestArguments) -> Result<ExitCode, XtaskError> {
                 "---- {}: {} | backend {} | test={}",
                 row.name,
                 row.device_model,
-                row.backend.name(),
+                row.backend_names(),
                 row.test.name()
             );
-            println!("$ {}", row.display(&inputs));
+            for command in row.display(&inputs) {
+                println!("$ {command}");
+            }
             let outcome = row.run(&inputs);
             tally.record(
                 row.name,
