@@ -138,9 +138,9 @@ fn run_one(name: &'static str, limit_ticks: Option<u64>) -> Result<Ending, UserF
     let program = ProgramName::new(name).map_err(|_| UserFailure::Model("program name"))?;
     user_mode::spawn(&user, &program, limit_ticks).map_err(UserFailure::Run)?;
     let finished = scheduler::run();
-    match finished.as_slice() {
-        [one] => Ok(one.ending),
-        other => Err(UserFailure::Count(other.len())),
+    match (finished.count, finished.recent.as_slice()) {
+        (1, [one]) => Ok(one.ending),
+        (count, _) => Err(UserFailure::Count(count as usize)),
     }
 }
 

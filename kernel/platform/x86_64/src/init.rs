@@ -84,7 +84,7 @@ pub fn run(name: &str) -> ! {
     let heap_after = memory::heap_used() as u64;
     metric("heap_peak", memory::heap_peak() as u64, "bytes");
     metric("heap_after", heap_after, "bytes");
-    metric("processes_ended", finished.len() as u64, "count");
+    metric("processes_ended", finished.count, "count");
     let frames_after = free_frames();
     if frames_after != frames_before {
         fail(format_args!(

@@ -76,7 +76,10 @@ pub struct Scheduler {
     queue: RunQueue<Task>,
     /// Address spaces of ended processes, released once no longer live.
     dying: Vec<AddressSpace>,
-    finished: Vec<Finished>,
+    /// The most recent ended processes ([`RECENT_ENDINGS`] at most; each was
+    /// reported when it ended) and how many ended in all.
+    finished: alloc::collections::VecDeque<Finished>,
+    ended: u64,
 }
 
 impl fmt::Debug for Scheduler {
@@ -92,7 +95,8 @@ impl fmt::Debug for Scheduler {
 pub static SCHEDULER: Mutex<Scheduler> = Mutex::new(Scheduler {
     queue: RunQueue::new(),
     dying: Vec::new(),
-    finished: Vec::new(),
+    finished: alloc::collections::VecDeque::new(),
+    ended: 0,
 });
 
 impl Scheduler {
@@ -167,7 +171,11 @@ impl Scheduler {
                 ending,
             };
             report(&finished);
-            self.finished.push(finished);
+            self.ended += 1;
+            if self.finished.len() == RECENT_ENDINGS {
+                self.finished.pop_front();
+            }
+            self.finished.push_back(finished);
             self.dying.push(task.space);
         }
     }
@@ -207,9 +215,22 @@ enum Step {
     Done,
 }
 
-/// Runs every process until all have ended, and answers how each ended, in the order
-/// they did.
-pub fn run() -> Vec<Finished> {
+/// How many ended-process records the scheduler keeps: each is reported (console
+/// line and `@ethos` report) when its process ends, so the kernel keeps only the
+/// latest few, whatever number of processes a run ends.
+pub const RECENT_ENDINGS: usize = 64;
+
+/// What a run of processes left: how many ended, and the last [`RECENT_ENDINGS`]
+/// endings in the order they happened.
+#[derive(Debug)]
+pub struct Ended {
+    pub count: u64,
+    pub recent: Vec<Finished>,
+}
+
+/// Runs every process until all have ended, and answers how many did and how the
+/// last ones did.
+pub fn run() -> Ended {
     let kernel_root = arch::current_root();
     loop {
         // Kernel threads take turns with the processes (see `kernel_threads`).
@@ -256,7 +277,10 @@ pub fn run() -> Vec<Finished> {
     interrupts::without_interrupts(|| {
         let mut scheduler = SCHEDULER.lock();
         tracing::info!(entries = scheduler.queue.switches(), "every process ended");
-        core::mem::take(&mut scheduler.finished)
+        Ended {
+            count: core::mem::take(&mut scheduler.ended),
+            recent: core::mem::take(&mut scheduler.finished).into(),
+        }
     })
 }
 

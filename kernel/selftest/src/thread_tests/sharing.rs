@@ -54,6 +54,7 @@ pub(crate) fn with_process() -> Result<(), ThreadTestFailure> {
     join_clean(busy)?;
     let ending = |program: &str| {
         finished
+            .recent
             .iter()
             .find(|process| process.program.as_str() == program)
             .map(|process| process.ending)
