@@ -21,6 +21,8 @@ pub enum XtaskError {
     /// Something the build needs from outside the project is missing or wrong (a
     /// rump kernel build, say); the text says what and where.
     Prerequisite(String),
+    /// The command was asked something it cannot do (a filter that selects nothing).
+    Usage(String),
     /// Reading or writing a file failed.
     File {
         path: PathBuf,
@@ -45,7 +47,7 @@ impl fmt::Display for XtaskError {
             XtaskError::MissingTool { tool, install } => {
                 write!(f, "`{tool}` is missing; install it with: {install}")
             }
-            XtaskError::Prerequisite(problem) => f.write_str(problem),
+            XtaskError::Prerequisite(problem) | XtaskError::Usage(problem) => f.write_str(problem),
             XtaskError::File { path, error } => write!(f, "{}: {error}", path.display()),
             XtaskError::BadImage { path, problem } => write!(f, "{}: {problem}", path.display()),
             XtaskError::Description {

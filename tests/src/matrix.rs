@@ -20,7 +20,8 @@ use std::net::Ipv4Addr;
 use std::sync::mpsc;
 
 use ethos_abi::drivers::driver_name::{
-    RUMP_NETINET, RUMP_VIOIF, RUMP_WM, SMOLTCP, UART_16550, VIRTIO_BLK, VIRTIO_NET, VIRTIO_RNG,
+    RUMP_LD, RUMP_NETINET, RUMP_VIOIF, RUMP_WM, SMOLTCP, UART_16550, VIRTIO_BLK, VIRTIO_NET,
+    VIRTIO_RNG,
 };
 use ethos_abi::drivers::{
     BLOCK_PATTERN_SEED, Backend, DeviceClass, HOST_PING_COUNT, NET_SERVING_METRIC, PATTERN_SECTOR,
@@ -66,6 +67,11 @@ pub enum Scenario {
     /// The `devices` test; the kernel must report reaching configuration space
     /// through ECAM (`true`) or port I/O (`false`), and have bound a block device.
     ConfigAccess { ecam: bool },
+    /// The `devices` test with every DMA allocation of the rump kernel's drivers
+    /// refused (`rump.dma=refuse`): the refusal must be reported, the row's classes
+    /// left unserved (their driver failed to attach), and the kernel must go on to
+    /// pass the test.
+    DmaRefused,
 }
 
 /// A guest of a two-guest row besides the row's own: its QEMU options (with the
@@ -117,8 +123,6 @@ const RUMP_WM_DATAGRAMS: &[(DeviceClass, &str)] = &[
 /// NetBSD's virtio block driver (`ld` over `virtio`), in a rump kernel: the name
 /// its first unit reports.
 const RUMP_BLOCK: &[(DeviceClass, &str)] = &[(DeviceClass::Block, RUMP_LD)];
-/// The driver name of NetBSD's first `ld` unit, as the kernel reports it.
-const RUMP_LD: &str = "ld0";
 
 /// A peer guest's device on a socket network: virtio-net, modern or legacy.
 const SOCKET_PEER_MODERN: &str =
@@ -220,6 +224,19 @@ pub fn rows() -> Vec<MatrixRow> {
                 ),
                 KernelTest::UdpEcho,
                 UdpEcho { datagrams: 10_000 },
+                NATIVE_DATAGRAMS,
+            ),
+            RUMP_DATAGRAMS,
+        ),
+        // A NetBSD driver whose DMA request is refused fails to attach, is reported,
+        // and the kernel goes on.
+        on_rump(
+            row(
+                "matrix-virtio-net-legacy-dma-refused-rump",
+                "virtio-net-pci (legacy), every rump DMA allocation refused",
+                "-netdev user,id=n0 -device virtio-net-pci,netdev=n0,disable-modern=on",
+                KernelTest::Devices,
+                DmaRefused,
                 NATIVE_DATAGRAMS,
             ),
             RUMP_DATAGRAMS,
@@ -648,7 +665,16 @@ impl MatrixRow {
 
     /// The first guest's kernel command line.
     pub fn command_line(&self) -> String {
-        self.first_guest().command_line(self.test)
+        self.guest_command_line(&self.first_guest())
+    }
+
+    /// A guest's kernel command line, with the words the row's scenario adds.
+    fn guest_command_line(&self, guest: &Guest) -> String {
+        let line = guest.command_line(self.test);
+        match self.scenario {
+            Scenario::DmaRefused => format!("{line} rump.dma=refuse"),
+            _ => line,
+        }
     }
 
     /// Why this row cannot run with the kernel of `inputs`, if it cannot: any of
@@ -680,7 +706,12 @@ impl MatrixRow {
             ));
         }
         for (index, (transcript, guest)) in transcripts.iter().zip(&guests).enumerate() {
-            if let Err(reason) = devices_served(transcript, guest.backend, guest.serves) {
+            let checked = match self.scenario {
+                // The drivers were made to fail: their classes must stay unserved.
+                Scenario::DmaRefused => dma_refusal_reported(transcript, guest.serves),
+                _ => devices_served(transcript, guest.backend, guest.serves),
+            };
+            if let Err(reason) = checked {
                 return Verdict::Failed(if guests.len() == 1 {
                     reason
                 } else {
@@ -694,7 +725,7 @@ impl MatrixRow {
     fn config(&self, guest: &Guest, inputs: &Inputs, fill: &Fill) -> QemuConfig {
         let mut config = QemuConfig::pvh(
             &inputs.kernel,
-            &guest.command_line(self.test),
+            &self.guest_command_line(guest),
             self.machine,
             Accelerator::Tcg,
         );
@@ -771,6 +802,13 @@ impl MatrixRow {
         let pass = Expectation::Pass { test: self.test };
         match self.scenario {
             Scenario::Kernel => {
+                let transcript = harness::run(
+                    &self.config(&self.first_guest(), inputs, &Fill::default()),
+                    TCG_TIMEOUT,
+                );
+                (harness::judge(&transcript, &pass), vec![transcript])
+            }
+            Scenario::DmaRefused => {
                 let transcript = harness::run(
                     &self.config(&self.first_guest(), inputs, &Fill::default()),
                     TCG_TIMEOUT,
@@ -1063,6 +1101,33 @@ fn echo_counts_agree(transcript: &Transcript, summary: &EchoSummary) -> Result<(
     Ok(())
 }
 
+/// The kernel refused the rump drivers' DMA, said so, served none of `serves`, and
+/// the run went on (the test's own pass is judged apart).
+fn dma_refusal_reported(
+    transcript: &Transcript,
+    serves: &[(DeviceClass, &str)],
+) -> Result<(), String> {
+    let refused = transcript
+        .lines
+        .iter()
+        .any(|(_, line)| line.contains("DMA allocation refused (rump.dma=refuse)"));
+    if !refused {
+        return Err("no DMA refusal reported".into());
+    }
+    for (class, _) in serves {
+        let served = transcript.reports().any(
+            |report| matches!(report, Ok(Report::Device { class: served, .. }) if served == *class),
+        );
+        if served {
+            return Err(format!(
+                "the {} class was served although its driver's DMA was refused",
+                class.name()
+            ));
+        }
+    }
+    Ok(())
+}
+
 fn no_devices_reported(transcript: &Transcript) -> Result<(), String> {
     for class in ["network", "datagram", "block", "entropy"] {
         let device_line = transcript.reports().any(|report| {
@@ -1296,6 +1361,29 @@ mod tests {
             .count();
         assert_eq!(both, 2, "the two rump-native peer rows");
         assert_eq!(native.len() + rump.len(), rows().len() + both);
+    }
+
+    #[test]
+    fn a_dma_refused_row_needs_the_refusal_and_no_device_of_its_classes() {
+        let refusal = "WARN rump: DMA allocation refused (rump.dma=refuse) size=20480";
+        let end = || RunEnd::Kernel(ethos_abi::ExitCode::Success);
+        let clean = transcript(&[refusal, "@ethos test-pass name=devices"], end());
+        assert_eq!(dma_refusal_reported(&clean, RUMP_DATAGRAMS), Ok(()));
+        let silent = transcript(&["@ethos test-pass name=devices"], end());
+        assert!(dma_refusal_reported(&silent, RUMP_DATAGRAMS).is_err());
+        let served = transcript(
+            &[
+                refusal,
+                "@ethos device class=network backend=rump driver=vioif0",
+            ],
+            end(),
+        );
+        assert!(dma_refusal_reported(&served, RUMP_DATAGRAMS).is_err());
+        assert!(
+            row_named("matrix-virtio-net-legacy-dma-refused-rump")
+                .command_line()
+                .ends_with("backend.network=rump backend.datagram=rump rump.dma=refuse")
+        );
     }
 
     fn transcript(lines: &[&str], end: RunEnd) -> Transcript {

@@ -221,6 +221,7 @@ fn image_checks(kernel: &Path, tally: &mut Tally) -> Result<(), XtaskError> {
 }
 
 pub(crate) fn test(arguments: &TestArguments) -> Result<ExitCode, XtaskError> {
+    refuse_empty_selection(arguments)?;
     let mut tally = Tally::default();
     if !arguments.host_only {
         prerequisites::ensure(&[prerequisites::QEMU])?;
@@ -336,9 +337,65 @@ pub(crate) fn test(arguments: &TestArguments) -> Result<ExitCode, XtaskError> {
     })
 }
 
+/// A filter that selects no test is a mistake (a typo, a renamed row), never a run
+/// of nothing that passes: it is refused before anything is built.
+fn refuse_empty_selection(arguments: &TestArguments) -> Result<(), XtaskError> {
+    let matrix_filter = arguments.matrix.as_deref().filter(|text| !text.is_empty());
+    let (selected, wanted) = match (&arguments.matrix, arguments.filter.as_deref()) {
+        (Some(_), _) => match matrix_filter {
+            Some(filter) => (matrix::select(Some(filter)).len(), filter),
+            None => return Ok(()),
+        },
+        (None, Some(filter)) => (
+            system::select(Some(filter)).len()
+                + matrix::select(Some(filter)).len()
+                + hosted::select(Some(filter)).len(),
+            filter,
+        ),
+        (None, None) => return Ok(()),
+    };
+    if selected == 0 {
+        let kind = if arguments.matrix.is_some() {
+            "matrix row"
+        } else {
+            "system test, matrix row or hosted row"
+        };
+        return Err(XtaskError::Usage(format!(
+            "no {kind} matches {wanted:?}; a filter is a substring of a name (or, for the \
+             matrix, of a device model or backend)"
+        )));
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn arguments(filter: Option<&str>, matrix: Option<&str>) -> TestArguments {
+        TestArguments {
+            filter: filter.map(str::to_string),
+            host_only: false,
+            qemu_only: false,
+            matrix: matrix.map(str::to_string),
+        }
+    }
+
+    #[test]
+    fn a_filter_that_selects_nothing_is_refused() {
+        let error = refuse_empty_selection(&arguments(Some("no-such-test-anywhere"), None))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains("no system test, matrix row or hosted row matches"),
+            "{error}"
+        );
+        assert!(refuse_empty_selection(&arguments(None, Some("no-such-model"))).is_err());
+        assert!(refuse_empty_selection(&arguments(Some("boot"), None)).is_ok());
+        assert!(refuse_empty_selection(&arguments(None, Some("rump"))).is_ok());
+        assert!(refuse_empty_selection(&arguments(None, Some(""))).is_ok());
+        assert!(refuse_empty_selection(&arguments(None, None)).is_ok());
+    }
 
     #[test]
     fn cargo_result_lines_are_counted() {

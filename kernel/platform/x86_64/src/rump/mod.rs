@@ -222,7 +222,9 @@ fn mac_address(interface: &str, functions: &[PciFunction]) -> Option<[u8; 6]> {
             *byte = unsafe { register.read() };
         }
     } else {
-        let function = functions.iter().find(|f| f.vendor_id == 0x8086)?;
+        let function = functions
+            .iter()
+            .find(|f| f.vendor_id == 0x8086 && f.class == 0x02)?;
         let Some(Bar::Memory { address, .. }) = function.bars[0] else {
             return None;
         };
