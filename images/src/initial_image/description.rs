@@ -102,6 +102,9 @@ pub struct LimitsEntry {
     /// Bytes of kernel memory a process may hold on its behalf (its events and their
     /// outcomes, values it queued, descriptors it sent): at least 16384.
     pub kernel_memory_per_process: Option<Spanned<u64>>,
+    /// Bytes of memory the rump kernel may use (NetBSD's `RUMP_MEMLIMIT`): at least
+    /// 8 MiB.
+    pub rump_kernel_memory: Option<Spanned<u64>>,
 }
 
 /// The whole description, as written.
@@ -333,17 +336,26 @@ impl LoadedDescription {
                 ));
             }
         }
-        if let Some(limit) = description
-            .limits
-            .as_ref()
-            .and_then(|limits| limits.kernel_memory_per_process.as_ref())
-        {
-            let least = ethos_abi::arguments::MINIMUM_PROCESS_KERNEL_MEMORY as u64;
-            if *limit.get_ref() < least {
+        let limits = description.limits.as_ref();
+        for (key, limit, least) in [
+            (
+                "kernel_memory_per_process",
+                limits.and_then(|limits| limits.kernel_memory_per_process.as_ref()),
+                ethos_abi::arguments::MINIMUM_PROCESS_KERNEL_MEMORY as u64,
+            ),
+            (
+                "rump_kernel_memory",
+                limits.and_then(|limits| limits.rump_kernel_memory.as_ref()),
+                ethos_abi::arguments::MINIMUM_RUMP_KERNEL_MEMORY,
+            ),
+        ] {
+            if let Some(limit) = limit
+                && *limit.get_ref() < least
+            {
                 return Err(self.error(
                     limit.span(),
                     format!(
-                        "[limits] kernel_memory_per_process: {} bytes is below the least, {least}",
+                        "[limits] {key}: {} bytes is below the least, {least}",
                         limit.get_ref()
                     ),
                 ));
@@ -638,7 +650,12 @@ processes = [{ user = "alice", program = "hello" }]
             (
                 format!("{GOOD}\n[limits]\nkernel_memory = 65536\n"),
                 "image.toml:22:1: unknown field `kernel_memory`, expected \
-                 `kernel_memory_per_process`",
+                 `kernel_memory_per_process` or `rump_kernel_memory`",
+            ),
+            (
+                format!("{GOOD}\n[limits]\nrump_kernel_memory = 1048576\n"),
+                "image.toml:22:22: [limits] rump_kernel_memory: 1048576 bytes is below the \
+                 least, 8388608",
             ),
         ];
         for (text, expected) in cases {

@@ -159,13 +159,20 @@ impl LoadedDescription {
                     })
                     .collect(),
             },
-            limits: description
-                .limits
-                .as_ref()
-                .and_then(|limits| limits.kernel_memory_per_process.as_ref())
-                .map(|limit| LimitsRecord {
-                    kernel_memory_per_process: *limit.get_ref(),
-                }),
+            // A limit not given is the kernel's default.
+            limits: description.limits.as_ref().map(|limits| {
+                let default = LimitsRecord::default();
+                LimitsRecord {
+                    kernel_memory_per_process: limits
+                        .kernel_memory_per_process
+                        .as_ref()
+                        .map_or(default.kernel_memory_per_process, |limit| *limit.get_ref()),
+                    rump_kernel_memory: limits
+                        .rump_kernel_memory
+                        .as_ref()
+                        .map_or(default.rump_kernel_memory, |limit| *limit.get_ref()),
+                }
+            }),
         };
         let bytes = initial_image::write(&contents).map_err(|error| XtaskError::Description {
             path: self.path.clone(),

@@ -34,6 +34,12 @@ pub const DEFAULT_PROCESS_KERNEL_MEMORY: usize = 64 << 20;
 /// The least per-process kernel memory limit an image may set: room for a few
 /// events and a page of values, so every process can make progress.
 pub const MINIMUM_PROCESS_KERNEL_MEMORY: usize = 16 * 1024;
+/// Memory the rump kernel may use (NetBSD's `RUMP_MEMLIMIT`), in bytes, unless the
+/// image description gives another: NetBSD's page daemon keeps its pools and caches
+/// within it.
+pub const DEFAULT_RUMP_KERNEL_MEMORY: u64 = 32 << 20;
+/// The least rump kernel memory an image may set: NetBSD's boot needs a few MiB.
+pub const MINIMUM_RUMP_KERNEL_MEMORY: u64 = 8 << 20;
 /// What one event counts against its process's kernel memory, before any value.
 pub const EVENT_KERNEL_BYTES: usize = 128;
 /// What one descriptor in flight (sent, not yet received) counts against its sender.

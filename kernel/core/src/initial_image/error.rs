@@ -137,6 +137,8 @@ pub enum ImageError {
     DuplicateDeviceClass(String),
     /// `limits` sets a per-process kernel memory limit below the least allowed.
     KernelMemoryLimit(u64),
+    /// `limits` gives the rump kernel less memory than it needs to boot.
+    RumpMemoryLimit(u64),
 }
 
 impl fmt::Display for ImageError {
@@ -253,6 +255,11 @@ impl fmt::Display for ImageError {
                 }
                 Ok(())
             }
+            ImageError::RumpMemoryLimit(bytes) => write!(
+                formatter,
+                "entry `limits` gives the rump kernel {bytes} bytes; the least is {} bytes",
+                ethos_abi::arguments::MINIMUM_RUMP_KERNEL_MEMORY
+            ),
             ImageError::KernelMemoryLimit(bytes) => write!(
                 formatter,
                 "entry `limits` lets a process hold {bytes} bytes of kernel memory; the least \

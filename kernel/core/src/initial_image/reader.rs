@@ -61,7 +61,15 @@ pub fn read(bytes: &[u8]) -> Result<InitialImage<'_>, ImageError> {
     )?;
     let init_sets = init_sets(&entries.init_sets, &users, &programs)?;
     let kernel_memory_per_process = match entries.limits {
-        Some(bytes) => kernel_memory_limit(bytes)?,
+        Some(bytes) => {
+            // The rump limit is the boot's (`read_rump_memory_limit`); checked here too,
+            // so an image is refused whole, before anything runs.
+            let record: LimitsRecord = record(&EntryPath::Limits, bytes)?;
+            if record.rump_kernel_memory < ethos_abi::arguments::MINIMUM_RUMP_KERNEL_MEMORY {
+                return Err(ImageError::RumpMemoryLimit(record.rump_kernel_memory));
+            }
+            kernel_memory_limit(bytes)?
+        }
         None => ethos_abi::arguments::DEFAULT_PROCESS_KERNEL_MEMORY,
     };
     let backends = backend_choice(entries.devices.ok_or(ImageError::MissingEntry("devices"))?)?;
@@ -103,6 +111,25 @@ pub fn read_backend_choice(bytes: &[u8]) -> Result<BackendChoice, ImageError> {
         })
         .ok_or(ImageError::MissingEntry("devices"))?;
     backend_choice(devices.data())
+}
+
+/// The memory the rump kernel may use, from the image's `limits` entry alone (the
+/// default without one): what the kernel needs at boot, before it starts NetBSD.
+pub fn read_rump_memory_limit(bytes: &[u8]) -> Result<u64, ImageError> {
+    let archive = TarArchiveRef::new(bytes).map_err(ImageError::Archive)?;
+    let Some(limits) = archive.entries().find(|entry| {
+        entry
+            .filename()
+            .as_str()
+            .is_ok_and(|path| EntryPath::parse(path) == Some(EntryPath::Limits))
+    }) else {
+        return Ok(ethos_abi::arguments::DEFAULT_RUMP_KERNEL_MEMORY);
+    };
+    let record: LimitsRecord = record(&EntryPath::Limits, limits.data())?;
+    if record.rump_kernel_memory < ethos_abi::arguments::MINIMUM_RUMP_KERNEL_MEMORY {
+        return Err(ImageError::RumpMemoryLimit(record.rump_kernel_memory));
+    }
+    Ok(record.rump_kernel_memory)
 }
 
 /// The kernel memory a process may hold, from `limits`: at least

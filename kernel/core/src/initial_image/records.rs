@@ -30,7 +30,7 @@ InitProcess  struct { User string; Program string }
 InitSet      struct { Processes []InitProcess }
 DeviceBackend struct { Class string; Backend string }
 Devices      struct { Backends []DeviceBackend }
-Limits       struct { KernelMemoryPerProcess uint64 }
+Limits       struct { KernelMemoryPerProcess uint64; RumpKernelMemory uint64 }
 ";
 
 /// `users/<name>` (ETN `User`): one user; the entry's name is the user's name.
@@ -147,6 +147,18 @@ pub struct LimitsRecord {
     /// Kernel memory a process may hold on its behalf, in bytes (see
     /// [`ethos_abi::arguments::DEFAULT_PROCESS_KERNEL_MEMORY`]).
     pub kernel_memory_per_process: u64,
+    /// Memory the rump kernel may use, in bytes (see
+    /// [`ethos_abi::arguments::DEFAULT_RUMP_KERNEL_MEMORY`]).
+    pub rump_kernel_memory: u64,
+}
+
+impl Default for LimitsRecord {
+    fn default() -> LimitsRecord {
+        LimitsRecord {
+            kernel_memory_per_process: ethos_abi::arguments::DEFAULT_PROCESS_KERNEL_MEMORY as u64,
+            rump_kernel_memory: ethos_abi::arguments::DEFAULT_RUMP_KERNEL_MEMORY,
+        }
+    }
 }
 
 /// `devices` (ETN `Devices`): the backend of each device class the image chooses;

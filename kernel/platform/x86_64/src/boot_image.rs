@@ -69,6 +69,15 @@ pub fn initial_image() -> Result<InitialImage<'static>, BootImageError> {
     initial_image::read(INITIAL_IMAGE).map_err(BootImageError::Image)
 }
 
+/// The memory the embedded image lets a rump kernel use, read from its `limits`
+/// entry alone; the default when the build embedded no image or the image sets none.
+pub fn rump_memory_limit() -> Result<u64, BootImageError> {
+    if INITIAL_IMAGE.is_empty() {
+        return Ok(ethos_abi::arguments::DEFAULT_RUMP_KERNEL_MEMORY);
+    }
+    initial_image::read_rump_memory_limit(INITIAL_IMAGE).map_err(BootImageError::Image)
+}
+
 /// The backend the embedded image chooses for each device class, read from its
 /// `devices` entry alone; every class native when the build embedded no image.
 pub fn backend_choice() -> Result<BackendChoice, BootImageError> {

@@ -115,6 +115,7 @@ fn sample() -> ImageContents<'static> {
         },
         limits: Some(LimitsRecord {
             kernel_memory_per_process: 1 << 20,
+            rump_kernel_memory: 48 << 20,
         }),
     }
 }
@@ -286,6 +287,7 @@ fn the_kernel_memory_limit_is_the_images_or_the_default() {
     let mut tiny = sample();
     tiny.limits = Some(LimitsRecord {
         kernel_memory_per_process: 100,
+        ..LimitsRecord::default()
     });
     let error = read(&written(&tiny)).unwrap_err();
     assert!(
@@ -296,6 +298,32 @@ fn the_kernel_memory_limit_is_the_images_or_the_default() {
         error.to_string().contains("the least is 16384 bytes"),
         "{error}"
     );
+}
+
+#[test]
+fn the_rump_memory_limit_is_read_alone_at_boot() {
+    assert_eq!(
+        read_rump_memory_limit(&written(&sample())).unwrap(),
+        48 << 20
+    );
+    assert_eq!(
+        read_rump_memory_limit(&written(&ImageContents::default())).unwrap(),
+        ethos_abi::arguments::DEFAULT_RUMP_KERNEL_MEMORY
+    );
+    let mut small = sample();
+    small.limits = Some(LimitsRecord {
+        rump_kernel_memory: 1 << 20,
+        ..LimitsRecord::default()
+    });
+    let bytes = written(&small);
+    assert!(matches!(
+        read_rump_memory_limit(&bytes),
+        Err(ImageError::RumpMemoryLimit(1048576))
+    ));
+    assert!(matches!(
+        read(&bytes),
+        Err(ImageError::RumpMemoryLimit(1048576))
+    ));
 }
 
 /// Encoding through a trait object, for the table above.

@@ -515,7 +515,11 @@ fn start_rump(
         .map(|function| function.address)
         .collect();
     crate::rump::pci::set_visible(visible);
-    let started = match crate::rump::start(config) {
+    let memory_limit = crate::boot_image::rump_memory_limit().unwrap_or_else(|error| {
+        tracing::warn!(%error, "the image's rump memory limit is unreadable; the default");
+        ethos_abi::arguments::DEFAULT_RUMP_KERNEL_MEMORY
+    });
+    let started = match crate::rump::start(config, memory_limit) {
         Ok(started) => started,
         Err(error) => {
             tracing::warn!(%error, "rump kernel not started; its classes are not served");
@@ -524,6 +528,7 @@ fn start_rump(
     };
     tracing::info!(
         boot_ms = started.boot_nanos / 1_000_000,
+        memory_limit,
         "rump kernel booted"
     );
     if choice.backend(DeviceClass::Block) == Backend::Rump {

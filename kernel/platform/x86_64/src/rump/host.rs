@@ -12,7 +12,8 @@
 //!   is identity-mapped, so an address is both); smaller ones from the kernel heap.
 //!   Neither aborts: a refusal is `ENOMEM` back to NetBSD.
 //! - Random bytes come from the kernel's generator, the console is the kernel's, the
-//!   host is named `ethos`, `RUMP_NCPU` is 1 (the kernel runs on one CPU) and there are
+//!   host is named `ethos`, `RUMP_NCPU` is 1 (the kernel runs on one CPU),
+//!   `RUMP_MEMLIMIT` is the image description's `rump_kernel_memory`, and there are
 //!   no host files (the defaults of the trait: `ENOSYS`).
 //! - The kernel has no wall clock yet: NetBSD's time of day is the time since boot
 //!   (the epoch at boot).
@@ -48,6 +49,8 @@ pub(super) const RUMP_STACK_BYTES: usize = 64 * 1024;
 #[derive(Debug)]
 pub struct KernelHost {
     state: Mutex<HostState>,
+    /// `RUMP_MEMLIMIT`, in bytes.
+    memory_limit: core::sync::atomic::AtomicU64,
 }
 
 #[derive(Debug, Default)]
@@ -73,7 +76,15 @@ impl KernelHost {
                 names: Vec::new(),
                 frame_runs: BTreeMap::new(),
             }),
+            memory_limit: core::sync::atomic::AtomicU64::new(
+                ethos_abi::arguments::DEFAULT_RUMP_KERNEL_MEMORY,
+            ),
         }
+    }
+
+    /// Sets the memory NetBSD may use (before it boots).
+    pub fn set_memory_limit(&self, bytes: u64) {
+        self.memory_limit.store(bytes, Ordering::Relaxed);
     }
 
     /// Runs `action` on the host's bookkeeping (a spin lock a rump thread takes with
@@ -163,6 +174,7 @@ impl Host for KernelHost {
     fn configuration_value(&self, name: &str) -> Option<String> {
         match name {
             "RUMP_NCPU" => Some("1".into()),
+            "RUMP_MEMLIMIT" => Some(self.memory_limit.load(Ordering::Relaxed).to_string()),
             _ => None,
         }
     }

@@ -80,9 +80,10 @@ pub struct Started {
     pub boot_nanos: u64,
 }
 
-/// Boots the rump kernel on its own thread and waits (running threads) until
-/// `rump_init` returned.
-pub fn start(config: PciConfig) -> Result<Started, StartError> {
+/// Boots the rump kernel on its own thread, with `memory_limit` bytes of memory
+/// (`RUMP_MEMLIMIT`), and waits (running threads) until `rump_init` returned.
+pub fn start(config: PciConfig, memory_limit: u64) -> Result<Started, StartError> {
+    HOST.set_memory_limit(memory_limit);
     rump_sys::host::register(&HOST).map_err(|_| StartError::AlreadyStarted)?;
     pci::set_config_access(config);
     static DONE: AtomicBool = AtomicBool::new(false);
