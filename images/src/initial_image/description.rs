@@ -182,12 +182,13 @@ impl LoadedDescription {
         Ok(loaded)
     }
 
-    /// An error about the entry at `span`.
+    /// An error about the entry at `span`. The names and values it echoes come from
+    /// the file: control characters are shown escaped, and the text is cut short.
     fn error(&self, span: Range<usize>, problem: String) -> XtaskError {
         XtaskError::Description {
             path: self.path.clone(),
             location: Some(line_column(&self.text, span.start)),
-            problem,
+            problem: displayable(&problem),
         }
     }
 
@@ -441,6 +442,28 @@ impl LoadedDescription {
             init_sets: count(description.init.len()),
         }
     }
+}
+
+/// Longest message about a description, in characters.
+const MESSAGE_CHARACTERS: usize = 400;
+
+/// `text` fit to print on one terminal line: control characters escaped, and at most
+/// [`MESSAGE_CHARACTERS`] characters, saying how much was cut.
+fn displayable(text: &str) -> String {
+    let mut shown = String::new();
+    for (count, character) in text.chars().enumerate() {
+        if count == MESSAGE_CHARACTERS {
+            let rest = text.chars().count() - count;
+            shown.push_str(&format!("… ({rest} more characters)"));
+            break;
+        }
+        if character.is_control() {
+            shown.extend(character.escape_default());
+        } else {
+            shown.push(character);
+        }
+    }
+    shown
 }
 
 /// The 32 bytes of a key written as 64 hexadecimal digits.
@@ -698,6 +721,22 @@ processes = [{ user = "alice", program = "hello" }]
         for (text, expected) in cases {
             assert_eq!(parsed(&text).unwrap_err(), expected, "{text}");
         }
+    }
+
+    #[test]
+    fn echoed_names_are_escaped_and_cut_short() {
+        let grant_on = |label: &str| {
+            GOOD.replace(
+                "[[grant]]\nlabel = \"programs\"",
+                &format!("[[grant]]\nlabel = \"{label}\""),
+            )
+        };
+        let error = parsed(&grant_on(&"u".repeat(1 << 20))).unwrap_err();
+        assert!(error.chars().count() < 500, "{} characters", error.len());
+        assert!(error.ends_with("more characters)"), "{error}");
+        let error = parsed(&grant_on("pro\\u0007grams")).unwrap_err();
+        assert!(!error.contains('\u{7}'), "{error:?}");
+        assert!(error.contains("pro\\u{7}grams"), "{error}");
     }
 
     #[test]
