@@ -182,6 +182,88 @@ impl LoadedDescription {
         Ok(loaded)
     }
 
+    /// An error about the entry at `span`, for the packing step.
+    pub(super) fn error_at(&self, span: Range<usize>, problem: String) -> XtaskError {
+        self.error(span, problem)
+    }
+
+    /// Where in the file the entry lies that an error of the kernel's image reader
+    /// names: the table of the user, program, service, grant, init set or type file
+    /// it is about. `None` when the error names nothing the description wrote.
+    pub(super) fn entry_at_fault(
+        &self,
+        error: &ethos_core::initial_image::ImageError,
+    ) -> Option<Range<usize>> {
+        use ethos_core::initial_image::ImageError as E;
+        let description = &self.description;
+        let user = |name: &str| {
+            description
+                .user
+                .iter()
+                .find(|entry| entry.get_ref().name == name)
+                .map(Spanned::span)
+        };
+        let program = |name: &str| {
+            description
+                .program
+                .iter()
+                .find(|entry| entry.get_ref().name == name)
+                .map(Spanned::span)
+        };
+        let service = |name: &str| {
+            description
+                .service
+                .iter()
+                .rev()
+                .find(|entry| entry.get_ref().name == name)
+                .map(Spanned::span)
+        };
+        let grant = |label: &str| {
+            description
+                .grant
+                .iter()
+                .find(|entry| entry.get_ref().label == label)
+                .map(Spanned::span)
+        };
+        let types = |file: &str| {
+            description
+                .types
+                .iter()
+                .rev()
+                .find(|entry| type_file_name(&entry.get_ref().file) == Ok(file))
+                .map(Spanned::span)
+        };
+        // An entry path of the image (`users/NAME`, `init/NAME`, ...).
+        let entry = |path: &str| match EntryPath::parse(path)? {
+            EntryPath::User(name) => user(name),
+            EntryPath::Program(name) => program(name),
+            EntryPath::InitSet(name) => description.init.get(name).map(Spanned::span),
+            EntryPath::TypeFile(file) => types(file),
+            _ => None,
+        };
+        match error {
+            E::BadName {
+                entry: path, name, ..
+            } => entry(path)
+                .or_else(|| user(name))
+                .or_else(|| program(name))
+                .or_else(|| service(name))
+                .or_else(|| grant(name)),
+            E::NotElf(name)
+            | E::LabelForUnknownEntry(name)
+            | E::DuplicateLabel(name)
+            | E::MissingLabel(name) => entry(name).or_else(|| program(name)),
+            E::Etn(parse) => entry(&parse.file).or_else(|| types(&parse.file)),
+            E::DuplicateType { second, .. } => entry(second).or_else(|| types(second)),
+            E::UnknownType { service: name, .. } | E::DuplicateService(name) => service(name),
+            E::UnknownUser { entry: path, .. }
+            | E::UnknownGroup { entry: path, .. }
+            | E::UnknownProgram { entry: path, .. } => entry(path),
+            E::UnknownRight { label, .. } | E::NoRights { label } => grant(label),
+            _ => None,
+        }
+    }
+
     /// An error about the entry at `span`. The names and values it echoes come from
     /// the file: control characters are shown escaped, and the text is cut short.
     fn error(&self, span: Range<usize>, problem: String) -> XtaskError {

@@ -179,10 +179,16 @@ impl LoadedDescription {
             location: None,
             problem: format!("the image cannot be packed: {error}"),
         })?;
-        initial_image::read(&bytes).map_err(|error| XtaskError::Description {
-            path: self.path.clone(),
-            location: None,
-            problem: format!("the image it describes is refused: {error}"),
+        initial_image::read(&bytes).map_err(|error| {
+            let problem = format!("the image it describes is refused: {error}");
+            match self.entry_at_fault(&error) {
+                Some(span) => self.error_at(span, problem),
+                None => XtaskError::Description {
+                    path: self.path.clone(),
+                    location: None,
+                    problem,
+                },
+            }
         })?;
         Ok(bytes)
     }
@@ -299,6 +305,38 @@ pub fn list(path: &Path, bytes: &[u8]) -> Result<Vec<String>, XtaskError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A description whose faults only the kernel's reader finds: packing names the
+    /// line of the entry at fault.
+    #[test]
+    fn the_readers_errors_name_the_entry_at_fault() {
+        let directory =
+            std::env::temp_dir().join(format!("ethos-reader-errors-{}", std::process::id()));
+        std::fs::create_dir_all(&directory).unwrap();
+        std::fs::write(
+            directory.join("broken.etn"),
+            "Message string\nEcho interface {\n",
+        )
+        .unwrap();
+        let text = "\
+[[user]]
+name = \"alice\"
+public_key = \"a11ce0a11ce0a11ce0a11ce0a11ce0a11ce0a11ce0a11ce0a11ce0a11ce0a11c\"
+
+[[types]]
+file = \"broken.etn\"
+";
+        let path = directory.join("image.toml");
+        std::fs::write(&path, text).unwrap();
+        let loaded = LoadedDescription::load(&path).unwrap();
+        let error = loaded.pack_with_stand_ins().unwrap_err().to_string();
+        std::fs::remove_dir_all(&directory).unwrap();
+        assert!(
+            error.contains("image.toml:5:1: the image it describes is refused"),
+            "{error}"
+        );
+        assert!(error.contains("broken.etn"), "{error}");
+    }
 
     #[test]
     fn stand_ins_keep_every_program_an_identity_of_its_own() {
