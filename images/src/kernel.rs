@@ -327,10 +327,11 @@ fn program_packages() -> Result<Vec<String>, XtaskError> {
 pub fn build_programs(description: &LoadedDescription) -> Result<Vec<PathBuf>, XtaskError> {
     // Every program package builds (so none rots unseen); the image's description
     // says which binaries are programs.
-    let mut packages: BTreeSet<String> = program_packages()?.into_iter().collect();
+    let packages: BTreeSet<String> = program_packages()?.into_iter().collect();
+    // A package the workspace does not have is refused before anything builds.
+    description.check_programs(&packages, |_| true)?;
     let mut binaries = BTreeSet::new();
-    for (package, binary) in description.packages() {
-        packages.insert(package);
+    for (_, binary) in description.packages() {
         binaries.insert(binary);
     }
     if packages.is_empty() {
@@ -344,6 +345,9 @@ pub fn build_programs(description: &LoadedDescription) -> Result<Vec<PathBuf>, X
         build.args(["-p", package]);
     }
     command::run(&mut build)?;
+    description.check_programs(&packages, |binary| {
+        release_directory().join(binary).is_file()
+    })?;
     Ok(binaries
         .iter()
         .map(|binary| release_directory().join(binary))

@@ -182,6 +182,44 @@ impl LoadedDescription {
         Ok(loaded)
     }
 
+    /// Refuses a `[[program]]` whose package is not one of `packages` (the workspace's
+    /// programs, built for the kernel target), or, once they are built, whose binary
+    /// is not among the files `built` answers for; the error names its line.
+    pub fn check_programs(
+        &self,
+        packages: &BTreeSet<String>,
+        built: impl Fn(&str) -> bool,
+    ) -> Result<(), XtaskError> {
+        for program in &self.description.program {
+            let entry = program.get_ref();
+            if !packages.contains(&entry.package) {
+                let known: Vec<&str> = packages.iter().map(String::as_str).collect();
+                return Err(self.error(
+                    program.span(),
+                    format!(
+                        "[[program]] `{}`: package `{}` is not a program of the workspace \
+                         (images/programs/: {})",
+                        entry.name,
+                        entry.package,
+                        known.join(", ")
+                    ),
+                ));
+            }
+            if !built(entry.binary()) {
+                return Err(self.error(
+                    program.span(),
+                    format!(
+                        "[[program]] `{}`: package `{}` built no binary `{}` for the kernel target",
+                        entry.name,
+                        entry.package,
+                        entry.binary()
+                    ),
+                ));
+            }
+        }
+        Ok(())
+    }
+
     /// An error about the entry at `span`, for the packing step.
     pub(super) fn error_at(&self, span: Range<usize>, problem: String) -> XtaskError {
         self.error(span, problem)
@@ -819,6 +857,33 @@ processes = [{ user = "alice", program = "hello" }]
         let error = parsed(&grant_on("pro\\u0007grams")).unwrap_err();
         assert!(!error.contains('\u{7}'), "{error:?}");
         assert!(error.contains("pro\\u{7}grams"), "{error}");
+    }
+
+    #[test]
+    fn a_program_must_be_a_workspace_program_built_for_the_kernel() {
+        let loaded = parsed(GOOD).unwrap();
+        let others: BTreeSet<String> = ["system-test-programs".to_string()].into();
+        let error = loaded
+            .check_programs(&others, |_| true)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.starts_with(
+                "image.toml:7:1: [[program]] `hello`: package `hello` is not a \
+                               program of the workspace"
+            ),
+            "{error}"
+        );
+        let hello: BTreeSet<String> = ["hello".to_string()].into();
+        assert!(loaded.check_programs(&hello, |_| true).is_ok());
+        let error = loaded
+            .check_programs(&hello, |_| false)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.ends_with("package `hello` built no binary `hello` for the kernel target"),
+            "{error}"
+        );
     }
 
     #[test]
