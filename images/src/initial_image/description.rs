@@ -220,6 +220,47 @@ impl LoadedDescription {
         Ok(())
     }
 
+    /// Services whose type is not an interface: allowed (their connections carry
+    /// values of the type both ways), but with no request and reply for the kernel
+    /// to tell apart, which is rarely what a service wants; one line each, with its
+    /// place in the file.
+    pub fn service_warnings(
+        &self,
+        configuration: &ethos_core::process_model::Configuration,
+    ) -> Vec<String> {
+        let mut warnings = Vec::new();
+        for declared in &configuration.services {
+            let interface = configuration
+                .types
+                .find(&declared.type_hash)
+                .and_then(|node| configuration.types.node(node))
+                .is_some_and(|node| {
+                    matches!(node.kind, ethos_typesys::graph::Kind::Interface { .. })
+                });
+            if interface {
+                continue;
+            }
+            let Some(entry) = self
+                .description
+                .service
+                .iter()
+                .find(|entry| entry.get_ref().name == declared.name.as_str())
+            else {
+                continue;
+            };
+            let (line, column) = line_column(&self.text, entry.span().start);
+            warnings.push(format!(
+                "{}:{line}:{column}: [[service]] `{}`: type `{}` is not an interface, so its \
+                 connections carry `{}` values both ways with no request or reply",
+                self.path.display(),
+                entry.get_ref().name,
+                entry.get_ref().type_name,
+                entry.get_ref().type_name,
+            ));
+        }
+        warnings
+    }
+
     /// An error about the entry at `span`, for the packing step.
     pub(super) fn error_at(&self, span: Range<usize>, problem: String) -> XtaskError {
         self.error(span, problem)

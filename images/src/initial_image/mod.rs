@@ -179,7 +179,7 @@ impl LoadedDescription {
             location: None,
             problem: format!("the image cannot be packed: {error}"),
         })?;
-        initial_image::read(&bytes).map_err(|error| {
+        let image = initial_image::read(&bytes).map_err(|error| {
             let problem = format!("the image it describes is refused: {error}");
             match self.entry_at_fault(&error) {
                 Some(span) => self.error_at(span, problem),
@@ -190,6 +190,9 @@ impl LoadedDescription {
                 },
             }
         })?;
+        for warning in self.service_warnings(&image.configuration) {
+            println!("warning: {warning}");
+        }
         Ok(bytes)
     }
 }
@@ -305,6 +308,47 @@ pub fn list(path: &Path, bytes: &[u8]) -> Result<Vec<String>, XtaskError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_service_of_a_type_that_is_no_interface_is_warned_of() {
+        let workspace = LoadedDescription::load_default().unwrap();
+        let image_bytes = workspace.pack_with_stand_ins().unwrap();
+        let image = initial_image::read(&image_bytes).unwrap();
+        assert_eq!(
+            workspace.service_warnings(&image.configuration),
+            Vec::<String>::new()
+        );
+
+        let directory =
+            std::env::temp_dir().join(format!("ethos-service-warnings-{}", std::process::id()));
+        std::fs::create_dir_all(&directory).unwrap();
+        std::fs::write(directory.join("notes.etn"), "Note struct { Text string }\n").unwrap();
+        let text = "\
+[[types]]
+file = \"notes.etn\"
+
+[[service]]
+name = \"notes\"
+type = \"Note\"
+label = \"notes\"
+";
+        let path = directory.join("image.toml");
+        std::fs::write(&path, text).unwrap();
+        let loaded = LoadedDescription::load(&path).unwrap();
+        let image_bytes = loaded.pack_with_stand_ins().unwrap();
+        std::fs::remove_dir_all(&directory).unwrap();
+        let image = initial_image::read(&image_bytes).unwrap();
+        let warnings = loaded.service_warnings(&image.configuration);
+        assert_eq!(warnings.len(), 1, "{warnings:?}");
+        assert!(
+            warnings[0].ends_with(
+                "image.toml:4:1: [[service]] `notes`: type `Note` is not an \
+                                   interface, so its connections carry `Note` values both ways \
+                                   with no request or reply"
+            ),
+            "{warnings:?}"
+        );
+    }
 
     /// A description whose faults only the kernel's reader finds: packing names the
     /// line of the entry at fault.
