@@ -72,6 +72,7 @@ fn system_with(programs: ProgramTable) -> HostedSystem {
                 name: ServiceName::new("counter").unwrap(),
                 type_hash: Counter::TYPE_HASH,
                 label: Label::new("counter").unwrap(),
+                maximum_value: ethos_abi::arguments::MAXIMUM_VALUE_SIZE as usize,
             }],
             kernel_memory_per_process: ethos_abi::arguments::DEFAULT_PROCESS_KERNEL_MEMORY,
         },

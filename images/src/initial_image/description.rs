@@ -64,6 +64,9 @@ pub struct ServiceEntry {
     #[serde(rename = "type")]
     pub type_name: String,
     pub label: String,
+    /// The largest value its connections carry, in bytes (at most the ABI's 32 MiB,
+    /// which is also the default).
+    pub maximum_value: Option<u64>,
 }
 
 /// `[[grant]]`
@@ -416,6 +419,19 @@ impl LoadedDescription {
                 return Err(self.error(
                     service.span(),
                     format!("[[service]] `{}` is declared twice", service.get_ref().name),
+                ));
+            }
+            let ceiling = ethos_abi::arguments::MAXIMUM_VALUE_SIZE;
+            if let Some(maximum) = service.get_ref().maximum_value
+                && !(1..=ceiling).contains(&maximum)
+            {
+                return Err(self.error(
+                    service.span(),
+                    format!(
+                        "[[service]] `{}`: maximum_value {maximum} is not between 1 and {ceiling} \
+                         bytes",
+                        service.get_ref().name
+                    ),
                 ));
             }
         }
@@ -825,6 +841,14 @@ processes = [{ user = "alice", program = "hello" }]
             (
                 format!("{GOOD}\n[devices]\nblock = 1\n"),
                 "image.toml:22:9: invalid type: integer `1`, expected a string",
+            ),
+            (
+                format!(
+                    "{GOOD}\n[[service]]\nname = \"big\"\ntype = \"T\"\nlabel = \"programs\"\n\
+                     maximum_value = 0\n"
+                ),
+                "image.toml:21:1: [[service]] `big`: maximum_value 0 is not between 1 and \
+                 33554432 bytes",
             ),
             (
                 format!("{GOOD}\n[limits]\nkernel_memory_per_process = 4096\n"),

@@ -128,6 +128,9 @@ impl LoadedDescription {
                             name: service.name.clone(),
                             type_name: service.type_name.clone(),
                             label: service.label.clone(),
+                            maximum_value: service
+                                .maximum_value
+                                .unwrap_or(ethos_abi::arguments::MAXIMUM_VALUE_SIZE),
                         }
                     })
                     .collect(),

@@ -11,6 +11,8 @@ use crate::call::Call;
 /// Longest user, program, service, host or file name, in bytes.
 pub const MAXIMUM_NAME_LENGTH: u64 = 255;
 /// Largest value a call may carry or return, in bytes (files, messages, objects).
+/// A service may set a lower maximum for the values on its connections (the image
+/// description's `maximum_value`); a larger value is refused with `invalid-argument`.
 pub const MAXIMUM_VALUE_SIZE: u64 = 32 << 20;
 /// Longest text one `print` may carry, in bytes: a call's work stays short, so one
 /// program's output cannot hold the machine.

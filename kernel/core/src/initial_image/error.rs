@@ -139,6 +139,13 @@ pub enum ImageError {
     KernelMemoryLimit(u64),
     /// `limits` gives the rump kernel less memory than it needs to boot.
     RumpMemoryLimit(u64),
+    /// A service's largest value is zero or above the ABI's maximum.
+    ServiceMaximumValue {
+        /// The service.
+        service: String,
+        /// Its maximum as written.
+        bytes: u64,
+    },
 }
 
 impl fmt::Display for ImageError {
@@ -255,6 +262,12 @@ impl fmt::Display for ImageError {
                 }
                 Ok(())
             }
+            ImageError::ServiceMaximumValue { service, bytes } => write!(
+                formatter,
+                "entry `services`: service `{service}` carries values of at most {bytes} bytes; \
+                 it must be between 1 and {} bytes",
+                ethos_abi::arguments::MAXIMUM_VALUE_SIZE
+            ),
             ImageError::RumpMemoryLimit(bytes) => write!(
                 formatter,
                 "entry `limits` gives the rump kernel {bytes} bytes; the least is {} bytes",

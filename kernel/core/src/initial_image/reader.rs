@@ -417,10 +417,18 @@ fn services(bytes: &[u8], types: &TypeGraph<'_>) -> Result<Vec<ServiceDeclaratio
                 service: service.name.clone(),
                 type_name: service.type_name.clone(),
             })?;
+        let maximum_value = usize::try_from(service.maximum_value)
+            .ok()
+            .filter(|bytes| *bytes > 0 && *bytes as u64 <= ethos_abi::arguments::MAXIMUM_VALUE_SIZE)
+            .ok_or_else(|| ImageError::ServiceMaximumValue {
+                service: service.name.clone(),
+                bytes: service.maximum_value,
+            })?;
         services.push(ServiceDeclaration {
             name,
             type_hash: *type_hash,
             label: self::name(&entry, "label", &service.label, Label::new)?,
+            maximum_value,
         });
     }
     Ok(services)

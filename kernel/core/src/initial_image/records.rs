@@ -24,7 +24,7 @@ Grant        struct { Label string; Principal Principal; Program ProgramMatch; R
 Policy       struct { Grants []Grant }
 Labelled     struct { Path string; Label string }
 Labels       struct { Labels []Labelled }
-Service      struct { Name string; Type string; Label string }
+Service      struct { Name string; Type string; Label string; MaximumValue uint64 }
 Services     struct { Services []Service }
 InitProcess  struct { User string; Program string }
 InitSet      struct { Processes []InitProcess }
@@ -105,6 +105,9 @@ pub struct ServiceRecord {
     pub type_name: String,
     /// The label the policy decides `advertise`, `import` and `ipc` on.
     pub label: String,
+    /// The largest value its connections carry, in bytes (at most
+    /// [`ethos_abi::arguments::MAXIMUM_VALUE_SIZE`]).
+    pub maximum_value: u64,
 }
 
 /// `services` (ETN `Services`): every service.

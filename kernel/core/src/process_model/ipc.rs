@@ -172,7 +172,14 @@ impl ProcessModel {
             return Err(Status::TunnelNotCreated);
         }
         let declaration = self.services.get(service).ok_or(Status::NoSuchObject)?;
-        let (label, type_hash) = (declaration.label.clone(), declaration.type_hash);
+        let (label, type_hash, maximum_value) = (
+            declaration.label.clone(),
+            declaration.type_hash,
+            declaration.maximum_value,
+        );
+        if first_value.len() > maximum_value {
+            return Err(Status::InvalidArgument);
+        }
         self.authorize(process, &label, LabelRights::IPC)?;
         let listener = *self.advertised.get(service).ok_or(Status::NoSuchObject)?;
         let interface = matches!(
@@ -206,6 +213,7 @@ impl ProcessModel {
             Connection {
                 type_hash,
                 interface,
+                maximum_value,
                 client,
                 ends: [empty_end(0), server_end],
             },
@@ -270,6 +278,9 @@ impl ProcessModel {
     ) -> Result<(), Status> {
         let (id, side) = self.connection_end(process, number, DescriptorRights::WRITE)?;
         let connection = self.connections.get(&id).ok_or(Status::Closed)?;
+        if bytes.len() > connection.maximum_value {
+            return Err(Status::InvalidArgument);
+        }
         self.check_type(&connection.type_hash, connection.interface, side, bytes)?;
         let peer = connection.end(side.peer());
         if peer.references == 0 {

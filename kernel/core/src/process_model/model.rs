@@ -30,6 +30,8 @@ pub struct ServiceDeclaration {
     pub type_hash: TypeHash,
     /// The label the policy decides `advertise`, `import` and `ipc` on.
     pub label: Label,
+    /// The largest value its connections carry, in bytes.
+    pub maximum_value: usize,
 }
 
 /// Everything the process model starts from, read from the boot image.
@@ -133,6 +135,8 @@ pub(super) struct Connection {
     pub(super) type_hash: TypeHash,
     /// Whether the type is an interface: requests go client to server, replies back.
     pub(super) interface: bool,
+    /// The largest value written on it (its service's).
+    pub(super) maximum_value: usize,
     pub(super) client: UserName,
     pub(super) ends: [End; 2],
 }

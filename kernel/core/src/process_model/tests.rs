@@ -48,6 +48,9 @@ pub(super) fn say(text: &str) -> Vec<u8> {
     bytes
 }
 
+/// The largest value on `echo` connections.
+pub(super) const ECHO_MAXIMUM_VALUE: usize = 1024;
+
 /// The model every scenario starts from:
 /// - alice (group staff) runs `server`, which may advertise and import `echo`;
 /// - bob (group staff) and carol (no group) run `client`; staff may `ipc` to `echo`
@@ -126,11 +129,13 @@ pub(super) fn model_with_limit(limit: usize) -> ProcessModel {
                 name: service("echo"),
                 type_hash: echo,
                 label: Label::new("echo").unwrap(),
+                maximum_value: ECHO_MAXIMUM_VALUE,
             },
             ServiceDeclaration {
                 name: service("notes"),
                 type_hash: note,
                 label: Label::new("notes").unwrap(),
+                maximum_value: ethos_abi::arguments::MAXIMUM_VALUE_SIZE as usize,
             },
         ],
         kernel_memory_per_process: limit,

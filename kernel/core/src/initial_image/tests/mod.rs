@@ -95,6 +95,7 @@ fn sample() -> ImageContents<'static> {
                 name: String::from("echo"),
                 type_name: String::from("Echo"),
                 label: String::from("echo"),
+                maximum_value: 4096,
             }],
         },
         init_sets: vec![
@@ -373,5 +374,21 @@ proptest! {
             }
         }
         let _ = read(&bytes);
+    }
+}
+
+#[test]
+fn a_service_maximum_value_must_be_within_the_abis() {
+    let bytes = written(&sample());
+    let image = read(&bytes).unwrap();
+    assert_eq!(image.configuration.services[0].maximum_value, 4096);
+    for bytes in [0, ethos_abi::arguments::MAXIMUM_VALUE_SIZE + 1] {
+        let mut contents = sample();
+        contents.services.services[0].maximum_value = bytes;
+        let error = read(&written(&contents)).unwrap_err();
+        assert!(
+            matches!(&error, ImageError::ServiceMaximumValue { service, bytes: b } if service == "echo" && *b == bytes),
+            "{error:?}"
+        );
     }
 }

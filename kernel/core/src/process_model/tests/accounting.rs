@@ -188,3 +188,23 @@ fn descriptors_in_flight_are_charged_to_their_sender_until_received() {
         Ok(Outcome::Descriptors(numbers)) if numbers.len() == 1
     ));
 }
+
+#[test]
+fn a_service_refuses_values_over_its_maximum() {
+    let (mut model, _, client, _, client_end) = pair(1 << 20);
+    let largest = say(&"x".repeat(super::ECHO_MAXIMUM_VALUE - say("").len()));
+    assert_eq!(largest.len(), super::ECHO_MAXIMUM_VALUE);
+    model.write(client, client_end, &largest).unwrap();
+    let over = say(&"x".repeat(super::ECHO_MAXIMUM_VALUE + 1 - say("").len()));
+    assert_eq!(
+        model.write(client, client_end, &over),
+        Err(Status::InvalidArgument)
+    );
+    let other = model
+        .create_process(&user("bob"), &program("client"))
+        .unwrap();
+    assert_eq!(
+        model.ipc(other, &service("echo"), "", &over),
+        Err(Status::InvalidArgument)
+    );
+}
