@@ -87,6 +87,25 @@ pub struct LinkStatistics {
     pub receive_errors: u64,
 }
 
+/// Checks a datagram of `length` bytes to `to` against the class's rules before a
+/// service hands it to its stack: a destination with an address and a port, a
+/// service with an address of its own (`addressed`), and at most `limit` bytes.
+/// Every backend calls this, so all answer alike.
+pub fn check_send(
+    to: SocketAddrV4,
+    length: usize,
+    limit: usize,
+    addressed: bool,
+) -> Result<(), DatagramError> {
+    if to.port() == 0 || to.ip().is_unspecified() || !addressed {
+        return Err(DatagramError::Unaddressable(to));
+    }
+    if length > limit {
+        return Err(DatagramError::TooLarge { length, limit });
+    }
+    Ok(())
+}
+
 /// UDP over IPv4 on one interface.
 pub trait Datagram {
     /// Opens a socket on UDP `port` of every local address.

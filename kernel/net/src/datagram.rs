@@ -8,6 +8,7 @@
 use alloc::vec;
 use core::net::{Ipv4Addr, SocketAddrV4};
 
+use ethos_devices::datagram::check_send;
 use ethos_devices::{
     Datagram, DatagramError, DatagramSocket, LinkStatistics, NetworkDevice, Readiness,
 };
@@ -78,16 +79,7 @@ impl<D: NetworkDevice> Datagram for NetStack<D> {
         data: &[u8],
     ) -> Result<(), DatagramError> {
         let entry = self.udp_entry(socket)?;
-        if to.port() == 0 || to.ip().is_unspecified() || !self.configured {
-            return Err(DatagramError::Unaddressable(to));
-        }
-        let limit = self.max_datagram_length();
-        if data.len() > limit {
-            return Err(DatagramError::TooLarge {
-                length: data.len(),
-                limit,
-            });
-        }
+        check_send(to, data.len(), self.max_datagram_length(), self.configured)?;
         self.sockets
             .get_mut::<udp::Socket>(entry.handle)
             .send_slice(data, (IpAddress::Ipv4(*to.ip()), to.port()))

@@ -14,6 +14,7 @@ use alloc::vec::Vec;
 use core::ffi::{c_int, c_void};
 use core::net::{Ipv4Addr, SocketAddrV4};
 
+use ethos_devices::datagram::check_send;
 use ethos_devices::{Datagram, DatagramError, DatagramSocket, LinkStatistics, Readiness};
 use rump_sys::NetbsdErrno;
 use rump_sys::bindings::{self, pollfd, sockaddr};
@@ -167,15 +168,7 @@ impl Datagram for RumpDatagram {
         data: &[u8],
     ) -> Result<(), DatagramError> {
         let descriptor = self.descriptor(socket)?;
-        if to.ip().is_unspecified() || to.port() == 0 {
-            return Err(DatagramError::Unaddressable(to));
-        }
-        if data.len() > MAXIMUM_DATAGRAM {
-            return Err(DatagramError::TooLarge {
-                length: data.len(),
-                limit: MAXIMUM_DATAGRAM,
-            });
-        }
+        check_send(to, data.len(), MAXIMUM_DATAGRAM, true)?;
         let address = SocketAddressIn::new(to);
         let sent = worker::call(|| {
             // SAFETY: NetBSD reads `data.len()` bytes of `data` and a sockaddr_in.
