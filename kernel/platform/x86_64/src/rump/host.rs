@@ -38,8 +38,9 @@ use rump_sys::abi::{Lwp, ThreadEntry};
 use rump_sys::host::{Host, ThreadHandle, WaitOutcome, Wake};
 use spin::Mutex;
 
+use super::frames;
 use crate::kernel_threads::{self, ThreadOptions};
-use crate::{console, entropy, memory, time};
+use crate::{console, entropy, time};
 
 /// The stack of every rump thread. NetBSD's kernel code runs deeper than Rust's
 /// kernel threads; rumprun gave its threads 64 KiB as well.
@@ -62,8 +63,6 @@ struct HostState {
     next_handle: usize,
     /// Thread names, kept once each (a thread's name must outlive it).
     names: Vec<&'static str>,
-    /// Runs of frames handed out, by start address: their frame counts.
-    frame_runs: BTreeMap<u64, usize>,
 }
 
 impl KernelHost {
@@ -74,7 +73,6 @@ impl KernelHost {
                 joinable: BTreeMap::new(),
                 next_handle: 1,
                 names: Vec::new(),
-                frame_runs: BTreeMap::new(),
             }),
             memory_limit: core::sync::atomic::AtomicU64::new(
                 ethos_abi::arguments::DEFAULT_RUMP_KERNEL_MEMORY,
@@ -113,11 +111,6 @@ impl Default for KernelHost {
 
 fn nanos(duration: Duration) -> u64 {
     u64::try_from(duration.as_nanos()).unwrap_or(u64::MAX)
-}
-
-/// Frames for `length` bytes.
-fn frames_for(length: usize) -> usize {
-    length.div_ceil(PAGE_SIZE as usize)
 }
 
 impl Host for KernelHost {
@@ -214,21 +207,8 @@ impl Host for KernelHost {
     fn allocate(&self, length: usize, alignment: usize) -> Result<NonNull<u8>, HypercallError> {
         let length = length.max(1);
         if length >= PAGE_SIZE as usize || alignment > PAGE_SIZE as usize {
-            let align_frames = frames_for(alignment.max(PAGE_SIZE as usize));
-            let count = frames_for(length);
-            let start = kernel_threads::without_preemption(|| {
-                memory::FRAMES
-                    .lock()
-                    .as_mut()
-                    .and_then(|frames| frames.allocate_contiguous(count, align_frames))
-            })
-            .ok_or(HypercallError::OutOfMemory)?;
-            self.with_state(|state| state.frame_runs.insert(start, count));
-            let pointer = start as *mut u8;
-            // SAFETY: the frames were just allocated for this caller alone and are
-            // mapped writable at their physical address (RAM is identity-mapped).
-            unsafe { pointer.write_bytes(0, count * PAGE_SIZE as usize) };
-            return NonNull::new(pointer).ok_or(HypercallError::OutOfMemory);
+            let start = frames::allocate(length, alignment).ok_or(HypercallError::OutOfMemory)?;
+            return NonNull::new(start as *mut u8).ok_or(HypercallError::OutOfMemory);
         }
         let layout = Layout::from_size_align(length, alignment.max(1))
             .map_err(|_| HypercallError::InvalidArgument)?;
@@ -238,16 +218,8 @@ impl Host for KernelHost {
 
     unsafe fn deallocate(&self, pointer: NonNull<u8>, length: usize) {
         let address = pointer.as_ptr() as u64;
-        if let Some(count) = self.with_state(|state| state.frame_runs.remove(&address)) {
-            let freed = kernel_threads::without_preemption(|| {
-                memory::FRAMES
-                    .lock()
-                    .as_mut()
-                    .map(|frames| frames.free_contiguous(address, count))
-            });
-            if let Some(Err(error)) = freed {
-                tracing::warn!(%error, address, "rump freed frames the allocator disowns");
-            }
+        if frames::holds(address) {
+            frames::free(address);
             return;
         }
         // The alignment is not passed back; the heap needs only the size to free.

@@ -18,6 +18,7 @@
 
 pub mod block;
 pub mod datagram;
+mod frames;
 mod host;
 pub mod pci;
 pub mod worker;

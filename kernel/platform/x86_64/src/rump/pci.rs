@@ -19,7 +19,6 @@ use alloc::collections::BTreeMap;
 use alloc::vec::Vec;
 use core::ffi::{c_int, c_uint, c_ulong, c_void};
 
-use ethos_core::memory_map::PAGE_SIZE;
 use ethos_core::pci::{ConfigSpace, FunctionAddress};
 use ethos_core::threads::EventId;
 use spin::Mutex;
@@ -29,6 +28,7 @@ use crate::drivers::{self, InterruptLine};
 use crate::kernel_threads::{self, ThreadOptions};
 use crate::memory;
 
+use super::frames;
 use super::host::RUMP_STACK_BYTES;
 
 const EINVAL: c_int = 22;
@@ -58,8 +58,6 @@ struct PciState {
     lines_by_cookie: BTreeMap<c_uint, u8>,
     /// Handlers of each line that has an interrupt thread.
     handlers: BTreeMap<u8, Vec<Establishment>>,
-    /// DMA runs handed out: start address to frame count.
-    dma: BTreeMap<u64, usize>,
 }
 
 static STATE: Mutex<PciState> = Mutex::new(PciState {
@@ -67,7 +65,6 @@ static STATE: Mutex<PciState> = Mutex::new(PciState {
     visible: Vec::new(),
     lines_by_cookie: BTreeMap::new(),
     handlers: BTreeMap::new(),
-    dma: BTreeMap::new(),
 });
 
 fn with_state<T>(action: impl FnOnce(&mut PciState) -> T) -> T {
@@ -332,22 +329,10 @@ pub unsafe extern "C" fn rumpcomp_pci_dmalloc(
         );
         return ENOMEM;
     }
-    let page = PAGE_SIZE as usize;
-    let count = size.div_ceil(page);
-    let align_frames = alignment.max(page) / page;
-    let start = kernel_threads::without_preemption(|| {
-        memory::FRAMES
-            .lock()
-            .as_mut()
-            .and_then(|frames| frames.allocate_contiguous(count, align_frames))
-    });
-    let Some(start) = start else {
+    let Some(start) = frames::allocate(size, alignment) else {
         tracing::warn!(size, alignment, "rump: no contiguous memory for DMA");
         return ENOMEM;
     };
-    with_state(|state| state.dma.insert(start, count));
-    // SAFETY: the frames were just allocated for this request and are identity-mapped.
-    unsafe { (start as *mut u8).write_bytes(0, count * page) };
     // SAFETY: both checked non-null; NetBSD passes writable locals.
     unsafe {
         physical.write(start);
@@ -358,24 +343,8 @@ pub unsafe extern "C" fn rumpcomp_pci_dmalloc(
 
 /// `void rumpcomp_pci_dmafree(unsigned long va, size_t size)`.
 #[unsafe(no_mangle)]
-pub extern "C" fn rumpcomp_pci_dmafree(address: c_ulong, size: usize) {
-    let Some(count) = with_state(|state| state.dma.remove(&address)) else {
-        tracing::warn!(
-            address,
-            size,
-            "rump: freeing DMA memory it was never given; ignored"
-        );
-        return;
-    };
-    let freed = kernel_threads::without_preemption(|| {
-        memory::FRAMES
-            .lock()
-            .as_mut()
-            .map(|frames| frames.free_contiguous(address, count))
-    });
-    if let Some(Err(error)) = freed {
-        tracing::warn!(address, %error, "rump: DMA memory not returned");
-    }
+pub extern "C" fn rumpcomp_pci_dmafree(address: c_ulong, _size: usize) {
+    frames::free(address);
 }
 
 /// `struct rumpcomp_pci_dmaseg`.
