@@ -18,7 +18,7 @@ use ethos_devices::{BlockDevice, BlockError, check_block_request};
 use rump_sys::NetbsdErrno;
 use rump_sys::bindings;
 
-use super::{last_errno, worker};
+use super::{answered, last_errno, worker};
 
 /// NetBSD's raw whole-disk device of the first `ld` unit.
 pub const WHOLE_DISK: &CStr = c"/dev/rld0d";
@@ -101,31 +101,16 @@ impl BlockDevice for RumpDisk {
             (self.descriptor, self.offset(first_block), buffer.len());
         let read = worker::call(|| {
             // SAFETY: NetBSD writes at most `length` bytes into `buffer`.
-            let read = unsafe {
+            answered(unsafe {
                 bindings::rump_sys_pread(
                     descriptor,
                     buffer.as_mut_ptr().cast::<c_void>(),
                     length,
                     offset,
                 )
-            };
-            if read < 0 {
-                Err(last_errno())
-            } else {
-                Ok(read as usize)
-            }
+            })
         });
-        match read {
-            Ok(count) if count == length => Ok(()),
-            Ok(count) => {
-                tracing::warn!(first_block, length, count, "rump: short read from ld0");
-                Err(BlockError::Io { first_block })
-            }
-            Err(errno) => {
-                tracing::warn!(first_block, length, errno = %NetbsdErrno::from_netbsd(errno), "rump: ld0 read failed");
-                Err(BlockError::Io { first_block })
-            }
-        }
+        transferred("read", first_block, length, read)
     }
 
     fn write_blocks(&mut self, first_block: u64, data: &[u8]) -> Result<(), BlockError> {
@@ -133,31 +118,18 @@ impl BlockDevice for RumpDisk {
         let (descriptor, offset, length) = (self.descriptor, self.offset(first_block), data.len());
         let written = worker::call(|| {
             // SAFETY: NetBSD reads `length` bytes of `data`.
-            let written = unsafe {
+            answered(unsafe {
                 bindings::rump_sys_pwrite(
                     descriptor,
                     data.as_ptr().cast::<c_void>(),
                     length,
                     offset,
                 )
-            };
-            if written < 0 {
-                Err(last_errno())
-            } else {
-                Ok(written as usize)
-            }
+            })
         });
         match written {
-            Ok(count) if count == length => Ok(()),
-            Ok(count) => {
-                tracing::warn!(first_block, length, count, "rump: short write to ld0");
-                Err(BlockError::Io { first_block })
-            }
             Err(errno) if errno == NetbsdErrno::EROFS.value() => Err(BlockError::ReadOnly),
-            Err(errno) => {
-                tracing::warn!(first_block, length, errno = %NetbsdErrno::from_netbsd(errno), "rump: ld0 write failed");
-                Err(BlockError::Io { first_block })
-            }
+            other => transferred("write", first_block, length, other),
         }
     }
 
@@ -187,6 +159,33 @@ impl BlockDevice for RumpDisk {
                 tracing::warn!(errno = %NetbsdErrno::from_netbsd(errno), "rump: ld0 cache flush failed");
                 Err(BlockError::Device)
             }
+        }
+    }
+}
+
+/// The block class's answer for a transfer of `length` bytes that moved `moved`:
+/// anything short of the whole request is an I/O error at its first block.
+fn transferred(
+    what: &'static str,
+    first_block: u64,
+    length: usize,
+    moved: Result<usize, c_int>,
+) -> Result<(), BlockError> {
+    match moved {
+        Ok(count) if count == length => Ok(()),
+        Ok(count) => {
+            tracing::warn!(
+                what,
+                first_block,
+                length,
+                count,
+                "rump: short transfer on ld0"
+            );
+            Err(BlockError::Io { first_block })
+        }
+        Err(errno) => {
+            tracing::warn!(what, first_block, length, errno = %NetbsdErrno::from_netbsd(errno), "rump: ld0 transfer failed");
+            Err(BlockError::Io { first_block })
         }
     }
 }

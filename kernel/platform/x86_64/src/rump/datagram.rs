@@ -19,7 +19,7 @@ use ethos_devices::{Datagram, DatagramError, DatagramSocket, LinkStatistics, Rea
 use rump_sys::NetbsdErrno;
 use rump_sys::bindings::{self, pollfd, sockaddr};
 
-use super::{Interface, last_errno, worker};
+use super::{Interface, answered, last_errno, worker};
 
 /// The largest UDP payload in one Ethernet frame (1500 − 20 − 8).
 const MAXIMUM_DATAGRAM: usize = 1472;
@@ -182,7 +182,7 @@ impl Datagram for RumpDatagram {
                     core::mem::size_of::<SocketAddressIn>() as u32,
                 )
             };
-            if sent < 0 { Err(last_errno()) } else { Ok(()) }
+            answered(sent).map(|_| ())
         });
         match sent {
             Ok(()) => {
@@ -227,10 +227,7 @@ impl Datagram for RumpDatagram {
                     core::ptr::null_mut(),
                 )
             };
-            if waiting < 0 {
-                return Err(last_errno());
-            }
-            let waiting = waiting as usize;
+            let waiting = answered(waiting)?;
             if waiting > buffer.len() {
                 return Ok(Err((waiting, buffer.len())));
             }
@@ -247,10 +244,7 @@ impl Datagram for RumpDatagram {
                     &mut from_length,
                 )
             };
-            if taken < 0 {
-                return Err(last_errno());
-            }
-            Ok(Ok((taken as usize, from.to_std())))
+            Ok(Ok((answered(taken)?, from.to_std())))
         });
         match received {
             Ok(Ok(datagram)) => {

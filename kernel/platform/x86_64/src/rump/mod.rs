@@ -248,3 +248,8 @@ fn mac_address(interface: &str, functions: &[PciFunction]) -> Option<[u8; 6]> {
 fn last_errno() -> c_int {
     rump_sys::host::active().thread_errno()
 }
+
+/// A byte count a `rump_sys_*` call answered on the rump thread, or the errno it set.
+fn answered(count: isize) -> Result<usize, c_int> {
+    usize::try_from(count).map_err(|_| last_errno())
+}
