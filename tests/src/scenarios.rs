@@ -207,6 +207,21 @@ fn family_checked(transcript: &Transcript) -> Result<(), String> {
 
 /// How far the kernel heap may be from where it started once the soak ended, in bytes.
 const HEAP_SLACK_AFTER: u64 = 16 * 1024;
+/// The kernel heap's use before the set ran, its true peak, and its use after: the
+/// init set's `heap_before`, `heap_peak` and `heap_after` metrics.
+fn heap_figures(transcript: &Transcript) -> Result<(u64, u64, u64), String> {
+    let metric = |name: &str| {
+        transcript
+            .metric(name)
+            .ok_or_else(|| format!("no {name} metric"))
+    };
+    Ok((
+        metric("heap_before")?,
+        metric("heap_peak")?,
+        metric("heap_after")?,
+    ))
+}
+
 /// How far above its start the kernel heap may go while the soak runs, in bytes.
 const HEAP_SLACK_PEAK: u64 = 256 * 1024;
 
@@ -219,15 +234,7 @@ fn soak_checked(transcript: &Transcript) -> Result<(), String> {
         ],
     )?;
     printed(transcript, "bob", "soak-client: 1000000 messages")?;
-    let before = transcript
-        .metric("heap_before")
-        .ok_or("no heap_before metric")?;
-    let peak = transcript
-        .metric("heap_peak")
-        .ok_or("no heap_peak metric")?;
-    let after = transcript
-        .metric("heap_after")
-        .ok_or("no heap_after metric")?;
+    let (before, peak, after) = heap_figures(transcript)?;
     // Tables the run grew keep their capacity, and while the processes live their
     // descriptor and event tables and the messages in flight take room: constants,
     // whatever the count of messages. A leak of one byte per message would be
@@ -261,16 +268,8 @@ fn memory_checked(transcript: &Transcript) -> Result<(), String> {
     ] {
         printed(transcript, "carol", line)?;
     }
-    let before = transcript
-        .metric("heap_before")
-        .ok_or("no heap_before metric")?;
-    let after = transcript
-        .metric("heap_after")
-        .ok_or("no heap_after metric")?;
     // The peak is the allocator's own: the 32 MiB value the kernel did hold shows.
-    let peak = transcript
-        .metric("heap_peak")
-        .ok_or("no heap_peak metric")?;
+    let (before, peak, after) = heap_figures(transcript)?;
     if peak.saturating_sub(before) < 32 << 20 {
         return Err(format!(
             "heap_peak {peak} is not 32 MiB above heap_before {before}, though the kernel \
@@ -396,15 +395,7 @@ fn fuzz_checked(transcript: &Transcript, seed: u64) -> Result<(), String> {
             "seed {seed}: no line of fuzz-server serving with 0 malformed"
         ));
     }
-    let before = transcript
-        .metric("heap_before")
-        .ok_or("no heap_before metric")?;
-    let after = transcript
-        .metric("heap_after")
-        .ok_or("no heap_after metric")?;
-    let peak = transcript
-        .metric("heap_peak")
-        .ok_or("no heap_peak metric")?;
+    let (before, peak, after) = heap_figures(transcript)?;
     let per_second = calls as f64 / (nanoseconds.max(1) as f64 / 1e9);
     // The figures the issue asks for, beside the row's verdict.
     println!(
