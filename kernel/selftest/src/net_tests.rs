@@ -17,7 +17,7 @@ use ethos_abi::drivers::{
     Backend, HOST_PING_COUNT, NET_SERVING_METRIC, PEER_UDP_PORT, UDP_ECHO_PORT, UDP_ECHO_STOP,
 };
 use ethos_devices::datagram_check::{self, DatagramCheckError, EchoProgress, EchoServer};
-use ethos_devices::{Datagram, DeviceClass, NetworkDevice};
+use ethos_devices::{Datagram, DatagramSocket, DeviceClass, NetworkDevice};
 use ethos_net::{NetConfig, NetStack};
 use smoltcp::wire::Ipv4Address;
 
@@ -422,9 +422,24 @@ fn serve_on_datagram_service() -> Result<(), DriverFailure> {
         })
     })?;
     tracing::info!(%address, "serving until the stop datagram; the backend answers ICMP echo");
+    let stopped = serve_until_stop(service, socket, address.octets());
+    report_link_statistics(service);
+    if !stopped {
+        return Err(DriverFailure::Timeout {
+            what: "the host's stop datagram",
+            seconds: SERVE_LIMIT_S,
+        });
+    }
+    Ok(())
+}
+
+/// Reports `address` as serving, then takes the datagrams that reach `socket`
+/// until the host's stop datagram arrives or [`SERVE_LIMIT_S`] pass; answers
+/// whether it arrived.
+fn serve_until_stop(service: &mut dyn Datagram, socket: DatagramSocket, address: [u8; 4]) -> bool {
     metric(
         NET_SERVING_METRIC,
-        u64::from(u32::from_be_bytes(address.octets())),
+        u64::from(u32::from_be_bytes(address)),
         "ipv4",
     );
     let deadline = now_ms() + SERVE_LIMIT_S * 1000;
@@ -439,14 +454,7 @@ fn serve_on_datagram_service() -> Result<(), DriverFailure> {
             }
         }
     }
-    report_link_statistics(service);
-    if !stopped {
-        return Err(DriverFailure::Timeout {
-            what: "the host's stop datagram",
-            seconds: SERVE_LIMIT_S,
-        });
-    }
-    Ok(())
+    stopped
 }
 
 fn serve_native() -> Result<(), DriverFailure> {
@@ -456,23 +464,7 @@ fn serve_native() -> Result<(), DriverFailure> {
         .map_err(|_| DriverFailure::Network("cannot bind the echo port"))?;
     let address = stack.config().address;
     tracing::info!(%address, "serving ICMP echo until the stop datagram");
-    metric(
-        NET_SERVING_METRIC,
-        u64::from(u32::from_be_bytes(address.octets())),
-        "ipv4",
-    );
-    let deadline = now_ms() + SERVE_LIMIT_S * 1000;
-    let mut buffer = vec![0u8; 2048];
-    let mut stopped = false;
-    while !stopped && now_ms() < deadline {
-        stack.poll(now_ms());
-        while let Ok(Some((length, from))) = stack.receive_from(socket, &mut buffer) {
-            if &buffer[..length] == UDP_ECHO_STOP {
-                tracing::info!(%from, "stop datagram received");
-                stopped = true;
-            }
-        }
-    }
+    let stopped = serve_until_stop(&mut stack, socket, address.octets());
     let answered = stack.statistics().echo_replies_sent;
     metric("echo_replies_sent", answered, "count");
     report_statistics(&stack);
