@@ -138,13 +138,9 @@ fn fault_at_contract_address(transcript: &Transcript) -> Result<(), String> {
         .ok_or_else(|| "the console report does not name the faulting address".into())
 }
 
-/// A page fault reported in the guard page the test names, and the test passed.
-fn guard_page_fault_reported(transcript: &Transcript) -> Result<(), String> {
-    passed(transcript, KernelTest::ThreadStackOverflow)?;
-    let guard = transcript
-        .metric("thread_guard_page")
-        .ok_or("no `thread_guard_page` metric")?;
-    let faults: Vec<(u8, u64)> = reports(transcript)
+/// The (vector, address) of every fault report, in order.
+fn fault_reports(transcript: &Transcript) -> Vec<(u8, u64)> {
+    reports(transcript)
         .iter()
         .filter_map(|report| match report {
             Report::Fault {
@@ -152,7 +148,16 @@ fn guard_page_fault_reported(transcript: &Transcript) -> Result<(), String> {
             } => Some((*vector, *address)),
             _ => None,
         })
-        .collect();
+        .collect()
+}
+
+/// A page fault reported in the guard page the test names, and the test passed.
+fn guard_page_fault_reported(transcript: &Transcript) -> Result<(), String> {
+    passed(transcript, KernelTest::ThreadStackOverflow)?;
+    let guard = transcript
+        .metric("thread_guard_page")
+        .ok_or("no `thread_guard_page` metric")?;
+    let faults = fault_reports(transcript);
     match faults.as_slice() {
         [(14, address)] if (guard..guard + 4096).contains(address) => Ok(()),
         other => Err(format!(
@@ -247,15 +252,7 @@ const USER_FAULT_KERNEL_ADDRESS: u64 = 0x10_0000;
 
 fn user_fault_checked(transcript: &Transcript) -> Result<(), String> {
     passed(transcript, KernelTest::UserFault)?;
-    let faults: Vec<(u8, u64)> = reports(transcript)
-        .iter()
-        .filter_map(|report| match report {
-            Report::Fault {
-                vector, address, ..
-            } => Some((*vector, *address)),
-            _ => None,
-        })
-        .collect();
+    let faults = fault_reports(transcript);
     if faults != [(14, USER_FAULT_KERNEL_ADDRESS), (6, 0)] {
         return Err(format!(
             "fault reports {faults:?}, expected a page fault at {USER_FAULT_KERNEL_ADDRESS:#x} then #UD"
