@@ -22,7 +22,7 @@ type Work = Box<dyn FnOnce() + Send + 'static>;
 
 struct Job {
     work: Work,
-    /// Set when `work` ran; owned by the caller, who frees it once it sees it set.
+    /// Set when `work` ran; on the caller's frame, which stays until it is set.
     done: *const AtomicBool,
 }
 
@@ -89,9 +89,10 @@ pub fn call<R: Send>(work: impl FnOnce() -> R + Send) -> R {
     );
     let mut answer: Option<R> = None;
     let answer_slot = &mut answer;
-    let done_pointer = Box::into_raw(Box::new(AtomicBool::new(false)));
-    // SAFETY: freed below, only after the rump thread set it and stopped using it.
-    let done: &AtomicBool = unsafe { &*done_pointer };
+    // On this frame, which stays until `done` is set; after setting it the rump
+    // thread uses only its address (as the channel to wake).
+    let done = AtomicBool::new(false);
+    let done_pointer: *const AtomicBool = &raw const done;
     let work: Box<dyn FnOnce() + Send + '_> = Box::new(move || *answer_slot = Some(work()));
     // SAFETY: the closure borrows from this frame; it is only called by the rump
     // thread before `done` is set, and this function does not return (so the frame
@@ -107,15 +108,12 @@ pub fn call<R: Send>(work: impl FnOnce() -> R + Send) -> R {
     kernel_threads::wake_channel(channel_of(&QUEUED), 1);
     if arch::in_thread() {
         while !done.load(Ordering::Acquire) {
-            let _ = kernel_threads::wait_channel_while(channel_of(done), None, || {
+            let _ = kernel_threads::wait_channel_while(channel_of(&done), None, || {
                 !done.load(Ordering::Acquire)
             });
         }
     } else {
         while !kernel_threads::run_until(|| done.load(Ordering::Acquire), u64::MAX) {}
     }
-    // SAFETY: from `Box::into_raw` above; the rump thread no longer reads it (it set
-    // it last), and `done` is not used past this point.
-    drop(unsafe { Box::from_raw(done_pointer) });
     answer.expect("the rump thread ran the call")
 }
