@@ -38,7 +38,7 @@ mod kernel {
             name: "boot",
             reason: reason.as_str(),
         });
-        arch::exit_qemu(ExitCode::Failure)
+        console::end_run(ExitCode::Failure)
     }
 
     ethos_platform_x86_64::entry_point!(kernel_main);
@@ -74,6 +74,16 @@ mod kernel {
             command_line = boot.command_line,
             "Ethos-on-rump kernel"
         );
+        // A VMM's words (`reboot=k`, `panic=1`, …) are said once, then left alone.
+        for word in line.ignored.iter() {
+            tracing::info!(word, "command line word ignored: not the kernel's");
+        }
+        if line.ignored.more > 0 {
+            tracing::info!(
+                more = line.ignored.more,
+                "command line words ignored beyond those named"
+            );
+        }
         tracing::info!(
             usable_mib = memory.usable_bytes / (1024 * 1024),
             free_frames = memory.free_frames,
@@ -96,7 +106,7 @@ mod kernel {
         let image_backends = boot_image::backend_choice()
             .unwrap_or_else(|error| fatal("device backends", format_args!("{error}")));
         drivers::refuse_rump_dma(line.refuse_rump_dma);
-        drivers::probe(&line.backends.apply(image_backends))
+        drivers::probe(&line.backends.apply(image_backends), line.pci)
             .unwrap_or_else(|error| fatal("devices", format_args!("{error}")));
 
         let ready = arch::read_tsc();
@@ -129,7 +139,7 @@ mod kernel {
             reason: "this kernel was built without its in-kernel tests; build it with the \
                      `selftest` feature (`cargo xtask build --selftest`)",
         });
-        arch::exit_qemu(ExitCode::Failure)
+        console::end_run(ExitCode::Failure)
     }
 
     fn unknown_test(name: &str) -> ! {
@@ -143,7 +153,7 @@ mod kernel {
             name,
             reason: reason.as_str(),
         });
-        arch::exit_qemu(ExitCode::Failure)
+        console::end_run(ExitCode::Failure)
     }
 
     /// Nothing to run: wait for interrupts until the machine is switched off.
@@ -165,7 +175,7 @@ mod kernel {
         let _ = writeln!(out, "\nkernel panic: {}", message.as_str());
         #[cfg(feature = "selftest")]
         ethos_selftest::after_panic(message.as_str());
-        arch::exit_qemu(ExitCode::Failure)
+        console::end_run(ExitCode::Failure)
     }
 }
 

@@ -23,6 +23,9 @@ use crate::qemu::{QemuConfig, QemuProcess};
 pub enum RunEnd {
     /// The kernel wrote this code to the exit device.
     Kernel(ExitCode),
+    /// The machine had no exit device: QEMU ended on the kernel's reset, and the
+    /// kernel's last `@ethos exit` report gave this code.
+    Reported(ExitCode),
     /// QEMU exited with a status the kernel cannot produce (0: powered off or
     /// triple-faulted with `-no-reboot`; even numbers: QEMU's own errors).
     QemuStatus(i32),
@@ -41,6 +44,11 @@ impl fmt::Display for RunEnd {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             RunEnd::Kernel(code) => write!(f, "the kernel exited with `{}`", code.name()),
+            RunEnd::Reported(code) => write!(
+                f,
+                "the kernel reported `{}` and reset the machine",
+                code.name()
+            ),
             RunEnd::QemuStatus(status) => {
                 write!(
                     f,
@@ -63,6 +71,28 @@ impl fmt::Display for RunEnd {
             RunEnd::SpawnFailed(error) => write!(f, "the run could not be started: {error}"),
         }
     }
+}
+
+impl RunEnd {
+    /// The code the kernel ended the run with, by the exit device or by its report
+    /// before a reset.
+    pub fn kernel_code(&self) -> Option<ExitCode> {
+        match self {
+            RunEnd::Kernel(code) | RunEnd::Reported(code) => Some(*code),
+            _ => None,
+        }
+    }
+}
+
+/// The code of the last `@ethos exit` report among `lines`.
+fn reported_exit(lines: &[(Duration, String)]) -> Option<ExitCode> {
+    lines
+        .iter()
+        .rev()
+        .find_map(|(_, line)| match Report::parse(line) {
+            Ok(Some(Report::Exit { code })) => Some(code),
+            _ => None,
+        })
 }
 
 /// Everything one run produced.
@@ -233,6 +263,12 @@ pub fn run_process(
     process.kill();
     let _ = reader.join();
     lines.extend(receiver.try_iter());
+    // Status 0 is QEMU ending on a reset (`-no-reboot`): on a machine without the
+    // exit device, the kernel's last report is its word.
+    let end = match (end, reported_exit(&lines)) {
+        (RunEnd::QemuStatus(0), Some(code)) => RunEnd::Reported(code),
+        (end, _) => end,
+    };
     let stderr = stderr_reader.join().unwrap_or_default();
     Transcript {
         command,
@@ -282,6 +318,17 @@ pub fn judge(transcript: &Transcript, expectation: &Expectation) -> Verdict {
             Err(error) => return Verdict::Failed(error),
         }
     }
+    // The exit device and the exit report must say the same.
+    if let (RunEnd::Kernel(code), Some(reported)) =
+        (&transcript.end, reported_exit(&transcript.lines))
+        && *code != reported
+    {
+        return Verdict::Failed(format!(
+            "the kernel reported `{}` but exited with `{}`",
+            reported.name(),
+            code.name()
+        ));
+    }
     match expectation {
         Expectation::Pass { test } => {
             let test = test.name();
@@ -306,13 +353,13 @@ pub fn judge(transcript: &Transcript, expectation: &Expectation) -> Verdict {
                     transcript.end
                 ));
             }
-            if transcript.end != RunEnd::Kernel(ExitCode::Success) {
+            if transcript.end.kernel_code() != Some(ExitCode::Success) {
                 return Verdict::Failed(format!("`{test}` reported a pass but {}", transcript.end));
             }
             Verdict::Passed
         }
         Expectation::Ends { code, check } => {
-            if transcript.end != RunEnd::Kernel(*code) {
+            if transcript.end.kernel_code() != Some(*code) {
                 return Verdict::Failed(format!(
                     "expected the kernel to exit with `{}`, but {}",
                     code.name(),
@@ -395,6 +442,50 @@ mod tests {
         assert!(
             matches!(judge(&timed_out, &pass), Verdict::Failed(reason) if reason.contains("no end within 5 s"))
         );
+    }
+
+    #[test]
+    fn without_an_exit_device_the_exit_report_is_the_verdict() {
+        let pass = Expectation::Pass {
+            test: KernelTest::Heap,
+        };
+        let lines = [
+            READY,
+            "@ethos test-pass name=heap",
+            "@ethos exit code=success",
+        ];
+        let lines: Vec<(Duration, String)> = lines
+            .iter()
+            .map(|line| (Duration::ZERO, line.to_string()))
+            .collect();
+        assert_eq!(reported_exit(&lines), Some(ExitCode::Success));
+        let reset = transcript(
+            &[
+                READY,
+                "@ethos test-pass name=heap",
+                "@ethos exit code=success",
+            ],
+            RunEnd::Reported(ExitCode::Success),
+        );
+        assert_eq!(judge(&reset, &pass), Verdict::Passed);
+        let reset_failed = transcript(
+            &[READY, "@ethos exit code=failure"],
+            RunEnd::Reported(ExitCode::Failure),
+        );
+        assert!(matches!(judge(&reset_failed, &pass), Verdict::Failed(_)));
+        // The exit device and the report disagree: the run is failed.
+        let torn = transcript(
+            &[
+                READY,
+                "@ethos test-pass name=heap",
+                "@ethos exit code=failure",
+            ],
+            RunEnd::Kernel(ExitCode::Success),
+        );
+        assert!(
+            matches!(judge(&torn, &pass), Verdict::Failed(reason) if reason.contains("reported `failure`"))
+        );
+        assert_eq!(reported_exit(&[]), None);
     }
 
     #[test]

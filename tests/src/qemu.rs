@@ -119,6 +119,9 @@ pub struct QemuConfig {
     pub cpu: Option<String>,
     /// More options, appended as given (devices, netdevs, drives).
     pub extra: Vec<String>,
+    /// Whether the machine has `isa-debug-exit`; without it the kernel ends the run
+    /// by a reset and its `@ethos exit` report is the verdict.
+    pub exit_device: bool,
 }
 
 impl QemuConfig {
@@ -140,6 +143,7 @@ impl QemuConfig {
             console: GuestConsole::Serial,
             cpu: None,
             extra: Vec::new(),
+            exit_device: true,
         }
     }
 
@@ -174,7 +178,9 @@ impl QemuConfig {
                 "stdio".into(),
             ]),
         }
-        arguments.extend(["-device".into(), DEBUG_EXIT_DEVICE.into()]);
+        if self.exit_device {
+            arguments.extend(["-device".into(), DEBUG_EXIT_DEVICE.into()]);
+        }
         match &self.media {
             BootMedia::PvhKernel {
                 kernel,

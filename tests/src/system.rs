@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use ethos_abi::report::contract::PAGE_FAULT_ADDRESS;
 use ethos_abi::{ExitCode, KernelTest, Report};
 
-use crate::harness::{self, Expectation, Transcript, Verdict};
+use crate::harness::{self, Expectation, RunEnd, Transcript, Verdict};
 use crate::qemu::{Accelerator, BootMedia, GuestConsole, Machine, QemuConfig, kvm_usable};
 
 /// What a row boots.
@@ -25,6 +25,12 @@ pub enum Media {
     ProductionPvh { words: &'static str },
     /// The GRUB ISO built with `test=boot` (multiboot2 under SeaBIOS).
     BootIso,
+    /// As [`Media::Pvh`] on a machine without `isa-debug-exit`, as on Firecracker:
+    /// the kernel ends the run by a reset, and its exit report is the verdict.
+    PvhWithoutExitDevice {
+        test: Option<KernelTest>,
+        words: &'static str,
+    },
 }
 
 /// One system test.
@@ -213,14 +219,6 @@ fn unknown_test_reported(transcript: &Transcript) -> Result<(), String> {
         .any(|r| matches!(r, Report::TestFail { name, reason } if *name == "no_such_test" && reason.contains("unknown test `no_such_test`") && reason.contains("known tests: boot")))
         .then_some(())
         .ok_or_else(|| "the kernel did not report the unknown test with the known names".into())
-}
-
-fn bad_word_reported(transcript: &Transcript) -> Result<(), String> {
-    reports(transcript)
-        .iter()
-        .any(|r| matches!(r, Report::TestFail { reason, .. } if reason.contains("unknown command line word `bogus`")))
-        .then_some(())
-        .ok_or_else(|| "the kernel did not report the bad command line word".into())
 }
 
 /// What the `hello` program prints, as the console shows it.
@@ -413,6 +411,85 @@ fn overlong_command_line_refused(transcript: &Transcript) -> Result<(), String> 
         .any(|r| matches!(r, Report::TestFail { name, reason } if *name == "boot" && reason.contains(&expected)))
         .then_some(())
         .ok_or_else(|| format!("no boot failure saying `{expected}`"))
+}
+
+/// The words Firecracker and a Linux-minded user put beside the kernel's own.
+const VMM_WORDS: &str = "console=ttyS0 reboot=k panic=1 pci=off quiet panic=1";
+
+/// The boot passed, `pci=off` left PCI alone, and every word of [`VMM_WORDS`] the
+/// kernel does not act on was said to be ignored, once.
+fn vmm_words_ignored(transcript: &Transcript) -> Result<(), String> {
+    passed(transcript, KernelTest::Boot)?;
+    for word in ["reboot=k", "panic=1", "quiet"] {
+        let said = transcript
+            .lines
+            .iter()
+            .filter(|(_, line)| {
+                line.contains("command line word ignored")
+                    && line.ends_with(&format!("word={word}"))
+            })
+            .count();
+        if said != 1 {
+            return Err(format!(
+                "`{word}` was said to be ignored {said} times, not once"
+            ));
+        }
+    }
+    let pci_left = transcript
+        .lines
+        .iter()
+        .any(|(_, line)| line.contains("PCI left alone (pci=off)"));
+    let pci_read = transcript
+        .lines
+        .iter()
+        .any(|(_, line)| line.contains("PCI configuration space access="));
+    match (pci_left, pci_read) {
+        (true, false) => Ok(()),
+        _ => Err(format!(
+            "pci=off was not honoured: left alone {pci_left}, configuration space read {pci_read}"
+        )),
+    }
+}
+
+/// A misspelling of `init=` ends the boot with an error that names the word and the
+/// key it resembles.
+fn misspelling_refused(transcript: &Transcript) -> Result<(), String> {
+    reports(transcript)
+        .iter()
+        .any(|r| {
+            matches!(r, Report::TestFail { name, reason } if *name == "boot"
+                && reason.contains("`inti=ipc`")
+                && reason.contains("the kernel's `init=`")
+                && reason.contains("init=SET"))
+        })
+        .then_some(())
+        .ok_or_else(|| "no boot failure naming `inti=ipc` and `init=`".into())
+}
+
+/// The run ended by the kernel's reset, not by the exit device, and its exit report
+/// said `code`.
+fn ended_by_reset(transcript: &Transcript, code: ExitCode) -> Result<(), String> {
+    match &transcript.end {
+        RunEnd::Reported(reported) if *reported == code => Ok(()),
+        other => Err(format!(
+            "expected the kernel to report `{}` and reset the machine, but {other}",
+            code.name()
+        )),
+    }
+}
+
+fn boot_passed_then_reset(transcript: &Transcript) -> Result<(), String> {
+    passed(transcript, KernelTest::Boot)?;
+    ended_by_reset(transcript, ExitCode::Success)
+}
+
+fn failure_reported_then_reset(transcript: &Transcript) -> Result<(), String> {
+    reports(transcript)
+        .iter()
+        .any(|r| matches!(r, Report::TestFail { name, .. } if *name == "fail"))
+        .then_some(())
+        .ok_or("no test-fail report for `fail`")?;
+    ended_by_reset(transcript, ExitCode::Failure)
 }
 
 fn passed(transcript: &Transcript, test: KernelTest) -> Result<(), String> {
@@ -736,17 +813,6 @@ pub fn all() -> Vec<SystemTest> {
                 check: unknown_test_reported,
             },
         ),
-        pvh(
-            "bad-command-line",
-            "an unknown command line word is reported and fails the run",
-            Microvm,
-            Tcg,
-            words("bogus"),
-            Expectation::Ends {
-                code: ExitCode::Failure,
-                check: bad_word_reported,
-            },
-        ),
         SystemTest {
             console: GuestConsole::DebugPort,
             ..pvh(
@@ -770,6 +836,85 @@ pub fn all() -> Vec<SystemTest> {
                 check: rump_refused_at_boot,
             },
         ),
+        pvh(
+            "command-line-vmm-words",
+            "a VMM's and Linux's words (console=ttyS0 reboot=k panic=1 pci=off quiet) boot: \
+             pci=off is honoured, the rest are said to be ignored once each",
+            Microvm,
+            Tcg,
+            run_test(KernelTest::Boot, VMM_WORDS),
+            Expectation::Ends {
+                code: ExitCode::Success,
+                check: vmm_words_ignored,
+            },
+        ),
+        pvh(
+            "command-line-misspelt",
+            "a misspelling of one of the kernel's own words (inti=ipc) is still an error \
+             naming the word, the key it resembles and the known words",
+            Microvm,
+            Tcg,
+            (None, "inti=ipc"),
+            Expectation::Ends {
+                code: ExitCode::Failure,
+                check: misspelling_refused,
+            },
+        ),
+        SystemTest {
+            media: Media::PvhWithoutExitDevice {
+                test: Some(KernelTest::Boot),
+                words: "",
+            },
+            ..pvh(
+                "exit-by-reset-microvm",
+                "without isa-debug-exit the kernel reports its exit and resets the machine \
+                 (a triple fault: microvm has no i8042); the report is the verdict",
+                Microvm,
+                Tcg,
+                run_test(KernelTest::Boot, ""),
+                Expectation::Ends {
+                    code: ExitCode::Success,
+                    check: boot_passed_then_reset,
+                },
+            )
+        },
+        SystemTest {
+            media: Media::PvhWithoutExitDevice {
+                test: Some(KernelTest::Boot),
+                words: "",
+            },
+            ..pvh(
+                "exit-by-reset-pc",
+                "without isa-debug-exit the kernel reports its exit and resets the PC (the \
+                 i8042's reset line, a triple fault if that did nothing); the report is the \
+                 verdict",
+                Pc,
+                Tcg,
+                run_test(KernelTest::Boot, ""),
+                Expectation::Ends {
+                    code: ExitCode::Success,
+                    check: boot_passed_then_reset,
+                },
+            )
+        },
+        SystemTest {
+            media: Media::PvhWithoutExitDevice {
+                test: Some(KernelTest::Fail),
+                words: "",
+            },
+            ..pvh(
+                "exit-by-reset-failure",
+                "a failing test on a machine without isa-debug-exit ends in a reset whose \
+                 exit report says failure",
+                Microvm,
+                Tcg,
+                run_test(KernelTest::Fail, ""),
+                Expectation::Ends {
+                    code: ExitCode::Failure,
+                    check: failure_reported_then_reset,
+                },
+            )
+        },
         pvh(
             "command-line-overlong",
             "a command line longer than the kernel reads ends the boot with its true length",
@@ -837,6 +982,13 @@ impl SystemTest {
             Media::BootIso => BootMedia::Iso {
                 image: inputs.boot_iso.clone(),
             },
+            Media::PvhWithoutExitDevice { test, words } => {
+                config.exit_device = false;
+                BootMedia::PvhKernel {
+                    kernel: inputs.kernel.clone(),
+                    command_line: command_line(test, words),
+                }
+            }
         };
         config
     }

@@ -71,6 +71,11 @@ impl ExitCode {
             ExitCode::Fault => "fault",
         }
     }
+
+    /// The code [`ExitCode::name`] names.
+    pub fn from_name(name: &str) -> Option<ExitCode> {
+        Self::ALL.into_iter().find(|code| code.name() == name)
+    }
 }
 
 /// The exit status of a program that panicked: what the program runtime's panic
@@ -100,5 +105,13 @@ mod tests {
         }
         assert_eq!(ExitCode::Success.host_status(), 0);
         assert_eq!(ExitCode::from_host_status(PANIC_STATUS), None);
+    }
+
+    #[test]
+    fn names_round_trip() {
+        for code in ExitCode::ALL {
+            assert_eq!(ExitCode::from_name(code.name()), Some(code));
+        }
+        assert_eq!(ExitCode::from_name("Success"), None);
     }
 }

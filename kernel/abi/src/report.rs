@@ -8,6 +8,7 @@
 
 use core::fmt;
 
+use crate::ExitCode;
 use crate::drivers::{Backend, DeviceClass};
 
 /// What every report line starts with.
@@ -58,6 +59,11 @@ pub enum Report<'a> {
         backend: Backend,
         driver: &'a str,
     },
+    /// The kernel ends the machine with `code`: the last line of every run. On a
+    /// machine with QEMU's `isa-debug-exit` the exit status says the same; on one
+    /// without (Firecracker, a PC without the device) the kernel resets the machine
+    /// next, and this line is the run's verdict.
+    Exit { code: ExitCode },
 }
 
 /// Why a line that starts with [`PREFIX`] is not a valid report.
@@ -180,6 +186,10 @@ impl<'a> Report<'a> {
                     .ok_or(ReportError::UnknownName("backend"))?,
                 driver: fields.text("driver")?,
             },
+            "exit" => Report::Exit {
+                code: ExitCode::from_name(fields.text("code")?)
+                    .ok_or(ReportError::UnknownName("code"))?,
+            },
             _ => return Err(ReportError::UnknownKind),
         };
         Ok(Some(report))
@@ -235,6 +245,7 @@ impl fmt::Display for Report<'_> {
                 class.name(),
                 backend.name()
             ),
+            Report::Exit { code } => write!(f, "exit code={}", code.name()),
         }
     }
 }
@@ -293,6 +304,9 @@ mod tests {
             value: 17,
             unit: "count",
         });
+        for code in ExitCode::ALL {
+            round_trip(Report::Exit { code });
+        }
         for class in DeviceClass::ALL {
             for backend in Backend::ALL {
                 round_trip(Report::Device {

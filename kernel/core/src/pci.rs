@@ -201,7 +201,10 @@ pub fn capabilities(config: &dyn ConfigSpace, function: FunctionAddress) -> Vec<
 
 fn describe(config: &mut dyn ConfigSpace, address: FunctionAddress) -> Option<PciFunction> {
     let ids = config.read(address, register::VENDOR_DEVICE);
-    if ids & 0xffff == 0xffff {
+    // All ones is the PCI answer for no function; all zeros is what an ECAM window
+    // with nothing behind it reads as on some VMMs (Firecracker's). Neither is a
+    // vendor: 0x0000 and 0xffff are never assigned.
+    if matches!(ids & 0xffff, 0xffff | 0x0000) {
         return None;
     }
     let class = config.read(address, register::CLASS_REVISION);

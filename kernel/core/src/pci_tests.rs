@@ -170,3 +170,27 @@ fn the_registry_prefers_the_first_match() {
     other.class = 0x01;
     assert_eq!(registry.driver_for(&other), None);
 }
+
+/// An ECAM window that reads zeros where no function is, as Firecracker's does.
+struct ZeroWindow(Model);
+
+impl ConfigSpace for ZeroWindow {
+    fn read(&self, function: FunctionAddress, offset: u16) -> u32 {
+        match self.0.functions.get(&function) {
+            Some(_) => self.0.read(function, offset),
+            None => 0,
+        }
+    }
+    fn write(&mut self, function: FunctionAddress, offset: u16, value: u32) {
+        self.0.write(function, offset, value);
+    }
+}
+
+#[test]
+fn a_window_of_zeros_holds_no_ghost_functions() {
+    let mut model = Model::default();
+    model.functions.insert(at(0, 3, 0), virtio_net());
+    let found = enumerate(&mut ZeroWindow(model));
+    let addresses: Vec<FunctionAddress> = found.iter().map(|function| function.address).collect();
+    assert_eq!(addresses, [at(0, 3, 0)]);
+}

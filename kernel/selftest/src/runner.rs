@@ -37,12 +37,12 @@ fn report_failure(test: KernelTest, reason: fmt::Arguments<'_>) {
 
 fn fail(test: KernelTest, reason: fmt::Arguments<'_>) -> ! {
     report_failure(test, reason);
-    arch::exit_qemu(ExitCode::Failure)
+    console::end_run(ExitCode::Failure)
 }
 
 fn pass(test: KernelTest) -> ! {
     console::report(Report::TestPass { name: test.name() });
-    arch::exit_qemu(ExitCode::Success)
+    console::end_run(ExitCode::Success)
 }
 
 /// Runs one test to its verdict.

@@ -229,3 +229,14 @@ pub fn report(report: ethos_abi::Report<'_>) {
     let _ = writeln!(line, "{report}");
     write_str(line.as_str());
 }
+
+/// Ends the run with `code`: writes the `@ethos exit` report, the run's last line
+/// and its verdict on a machine without QEMU's exit device, then ends the machine
+/// ([`arch::end_machine`]). Safe on fatal paths: the console is taken by force if
+/// the interrupted code held it.
+pub fn end_run(code: ethos_abi::ExitCode) -> ! {
+    let mut line = LineBuffer::new();
+    let _ = writeln!(line, "{}", ethos_abi::Report::Exit { code });
+    let _ = emergency().write_str(line.as_str());
+    crate::arch::end_machine(code)
+}

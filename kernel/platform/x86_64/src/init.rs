@@ -19,7 +19,7 @@ use ethos_core::process_model::ProcessModel;
 use ethos_core::program_image;
 
 use crate::console::{self, LineBuffer};
-use crate::{arch, boot_image, memory, processes, scheduler, user_mode};
+use crate::{boot_image, memory, processes, scheduler, user_mode};
 
 fn fail(reason: core::fmt::Arguments<'_>) -> ! {
     let mut line = LineBuffer::new();
@@ -28,7 +28,7 @@ fn fail(reason: core::fmt::Arguments<'_>) -> ! {
         name: "init",
         reason: line.as_str(),
     });
-    arch::exit_qemu(ExitCode::Failure)
+    console::end_run(ExitCode::Failure)
 }
 
 fn metric(name: &str, value: u64, unit: &str) {
@@ -91,5 +91,5 @@ pub fn run(name: &str) -> ! {
             "{frames_before} frames were free before the set ran and {frames_after} after"
         ));
     }
-    arch::exit_qemu(ExitCode::Success)
+    console::end_run(ExitCode::Success)
 }

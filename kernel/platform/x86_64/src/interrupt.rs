@@ -83,7 +83,7 @@ static REPORTING: AtomicBool = AtomicBool::new(false);
 fn exception(frame: &TrapFrame) -> ! {
     if REPORTING.swap(true, Ordering::SeqCst) {
         console::write_str("\nCPU exception while reporting a CPU exception; stopping\n");
-        arch::exit_qemu(ExitCode::Fault);
+        arch::end_machine(ExitCode::Fault);
     }
     let address = if frame.vector == PAGE_FAULT {
         Cr2::read_raw()
@@ -161,5 +161,5 @@ fn exception(frame: &TrapFrame) -> ! {
     if let Some(observer) = FAULT_OBSERVER.get() {
         observer(frame.vector, address);
     }
-    arch::exit_qemu(ExitCode::Fault)
+    console::end_run(ExitCode::Fault)
 }

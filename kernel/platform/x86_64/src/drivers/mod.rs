@@ -574,15 +574,21 @@ fn start_rump(
 }
 
 /// Checks that this kernel has a driver for the backend chosen for every class,
-/// then enumerates PCI, binds the native driver of every device whose class is
-/// chosen native, says which classes have no device, and reports the device line
+/// then enumerates PCI (unless `pci` is false: the command line's `pci=off`), binds
+/// the native driver of every device whose class is chosen native, says which
+/// classes have no device, and reports the device line
 /// of every class served. The serial console always exists, so it is always
 /// counted. A choice the kernel cannot serve is the error, and nothing is probed.
-pub fn probe(choice: &BackendChoice) -> Result<(), BackendUnavailable> {
+pub fn probe(choice: &BackendChoice, pci: bool) -> Result<(), BackendUnavailable> {
     backends::check_choice(choice, DRIVERS)?;
     let mut config = config_access();
-    tracing::info!(access = config.name(), "PCI configuration space");
-    let functions = pci::enumerate(&mut config);
+    let functions = if pci {
+        tracing::info!(access = config.name(), "PCI configuration space");
+        pci::enumerate(&mut config)
+    } else {
+        tracing::info!("PCI left alone (pci=off)");
+        Vec::new()
+    };
     let registry = registry();
     let mut devices = Devices {
         functions: Vec::new(),

@@ -26,7 +26,7 @@ pub use apic::{
     PIT_VECTOR, SPURIOUS_VECTORS, TIMER_VECTOR, TimerDevice, end_of_interrupt, start_timer,
 };
 pub use boot::{BOOT_PROTOCOL_MULTIBOOT2, BOOT_PROTOCOL_PVH, entry_tsc};
-pub use cpu::{exit_qemu, read_tsc, under_xen, wait_for_interrupt};
+pub use cpu::{end_machine, read_tsc, under_xen, wait_for_interrupt};
 pub use ecam::PciConfig;
 pub use entropy::{cpu_random, read_rdrand, read_rdseed, timing_jitter};
 pub use ethos_core::ending::exception_name;

@@ -7,10 +7,20 @@
 //! `console=serial|debugcon|both` (where the console goes; `debugcon` is I/O port
 //! 0xe9, which Xen and QEMU's `-debugcon` read), `backend.CLASS=native|rump` (the
 //! backend that serves device class CLASS for this boot, over the initial image's
-//! `devices` choice).
-//! Every other word is an error: a typo must not silently change what a test boots.
+//! `devices` choice), `rump.dma=grant|refuse`.
+//!
+//! Beside them the kernel reads the words a virtual machine monitor adds ([`vmm`]):
+//! `virtio_mmio.device=SIZE@ADDR:IRQ` announces a virtio-mmio device, `pci=off`
+//! leaves PCI alone, and `console=ttyS0` is the serial console. Every other word is
+//! kept as ignored, for the kernel to report once, unless it looks like a misspelling
+//! of one of the kernel's own keys: that is an error, so a typo cannot silently
+//! change what a test boots.
+
+mod vmm;
 
 use core::fmt;
+
+pub use vmm::{MAXIMUM_MMIO_DEVICES, MINIMUM_MMIO_WINDOW, MmioDevice, MmioDevices};
 
 use ethos_abi::KernelTest;
 use ethos_abi::drivers::{Backend, BackendChoice, DeviceClass};
@@ -96,13 +106,52 @@ pub struct CommandLine<'a> {
     /// so a regression run can show that a driver's failed request is reported and
     /// the kernel goes on (`rump.dma=grant`, the default, grants them).
     pub refuse_rump_dma: bool,
+    /// False after `pci=off`: the kernel then reads no PCI configuration space.
+    pub pci: bool,
+    /// The `virtio_mmio.device=` words, in order.
+    pub mmio_devices: MmioDevices,
+    /// The words the kernel does not act on, each once.
+    pub ignored: IgnoredWords<'a>,
+}
+
+/// How many distinct ignored words are kept by name; the rest are only counted.
+pub const KEPT_IGNORED_WORDS: usize = 16;
+
+/// The words of the command line the kernel does not act on (a VMM's or Linux's),
+/// each kept once, for the kernel to report.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct IgnoredWords<'a> {
+    kept: [Option<&'a str>; KEPT_IGNORED_WORDS],
+    /// Distinct ignored words beyond [`KEPT_IGNORED_WORDS`].
+    pub more: usize,
+}
+
+impl<'a> IgnoredWords<'a> {
+    fn add(&mut self, word: &'a str) {
+        if self.iter().any(|kept| kept == word) {
+            return;
+        }
+        match self.kept.iter_mut().find(|slot| slot.is_none()) {
+            Some(slot) => *slot = Some(word),
+            None => self.more += 1,
+        }
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &'a str> + '_ {
+        self.kept.iter().flatten().copied()
+    }
 }
 
 /// A word of the command line the kernel does not understand.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum CommandLineError<'a> {
-    /// A word without `=`, or with a key the kernel does not know.
-    UnknownWord(&'a str),
+    /// A word whose key looks like a misspelling of the kernel's key `.1`, or one of
+    /// its own keys without a value, or a `rump.` key the kernel does not have.
+    UnknownWord(&'a str, &'static str),
+    /// `virtio_mmio.device=` with a value that is not `SIZE@ADDR:IRQ[:ID]`.
+    BadMmioDevice(&'a str),
+    /// More `virtio_mmio.device=` words than the kernel keeps.
+    TooManyMmioDevices,
     /// `log=` with a level that does not exist.
     BadLogLevel(&'a str),
     /// `timer=` with a timer that does not exist.
@@ -124,11 +173,23 @@ pub enum CommandLineError<'a> {
 impl fmt::Display for CommandLineError<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            CommandLineError::UnknownWord(word) => write!(
+            CommandLineError::UnknownWord(word, key) => write!(
                 f,
-                "unknown command line word `{word}` (known: test=NAME init=SET log=LEVEL \
-                 timer=lapic|pit console=serial|debugcon|both backend.CLASS=native|rump \
-                 rump.dma=grant|refuse)"
+                "unknown command line word `{word}`, too like the kernel's `{key}=` to be \
+                 ignored (known: test=NAME init=SET log=LEVEL timer=lapic|pit \
+                 console=serial|debugcon|both|ttyS0 backend.CLASS=native|rump \
+                 rump.dma=grant|refuse virtio_mmio.device=SIZE@ADDR:IRQ pci=off)"
+            ),
+            CommandLineError::BadMmioDevice(value) => write!(
+                f,
+                "`virtio_mmio.device={value}` is not SIZE@ADDR:IRQ (for example \
+                 4K@0xc0001000:5; the window at least {:#x} bytes, its address 4-byte \
+                 aligned)",
+                vmm::MINIMUM_MMIO_WINDOW
+            ),
+            CommandLineError::TooManyMmioDevices => write!(
+                f,
+                "more than {MAXIMUM_MMIO_DEVICES} `virtio_mmio.device=` words"
             ),
             CommandLineError::BadLogLevel(level) => write!(
                 f,
@@ -175,11 +236,19 @@ impl<'a> CommandLine<'a> {
             console: None,
             backends: BackendOverrides::default(),
             refuse_rump_dma: false,
+            pci: true,
+            mmio_devices: MmioDevices::default(),
+            ignored: IgnoredWords::default(),
         };
         let (mut saw_log, mut saw_timer, mut saw_dma) = (false, false, false);
         for word in text.split_ascii_whitespace() {
             let Some((key, value)) = word.split_once('=') else {
-                return Err(CommandLineError::UnknownWord(word));
+                // A flag: Linux's (`quiet`, `ro`), unless it is close to a key of ours.
+                if let Some(own) = vmm::misspelt_key(word) {
+                    return Err(CommandLineError::UnknownWord(word, own));
+                }
+                line.ignored.add(word);
+                continue;
             };
             match key {
                 "test" if line.test.is_some() => return Err(CommandLineError::Repeated(key)),
@@ -210,14 +279,26 @@ impl<'a> CommandLine<'a> {
                 "console" if line.console.is_some() => {
                     return Err(CommandLineError::Repeated(key));
                 }
-                "console" => {
-                    line.console = Some(match value {
-                        "serial" => ConsoleChoice::Serial,
-                        "debugcon" => ConsoleChoice::DebugPort,
-                        "both" => ConsoleChoice::Both,
-                        _ => return Err(CommandLineError::BadConsole(value)),
-                    });
+                "console" => match value {
+                    "serial" => line.console = Some(ConsoleChoice::Serial),
+                    "debugcon" => line.console = Some(ConsoleChoice::DebugPort),
+                    "both" => line.console = Some(ConsoleChoice::Both),
+                    _ => match vmm::linux_console(value) {
+                        Some(vmm::LinuxConsole::FirstUart) => {
+                            line.console = Some(ConsoleChoice::Serial);
+                        }
+                        Some(vmm::LinuxConsole::Other) => line.ignored.add(word),
+                        None => return Err(CommandLineError::BadConsole(value)),
+                    },
+                },
+                "virtio_mmio.device" => {
+                    let device =
+                        vmm::mmio_device(value).ok_or(CommandLineError::BadMmioDevice(value))?;
+                    if !line.mmio_devices.push(device) {
+                        return Err(CommandLineError::TooManyMmioDevices);
+                    }
                 }
+                "pci" if value == "off" => line.pci = false,
                 "rump.dma" if saw_dma => return Err(CommandLineError::Repeated(key)),
                 "rump.dma" => {
                     saw_dma = true;
@@ -239,7 +320,13 @@ impl<'a> CommandLine<'a> {
                         }
                         *slot = Some(backend);
                     }
-                    None => return Err(CommandLineError::UnknownWord(word)),
+                    None if key.starts_with("rump.") => {
+                        return Err(CommandLineError::UnknownWord(word, "rump.dma"));
+                    }
+                    None => match vmm::misspelt_key(key) {
+                        Some(own) => return Err(CommandLineError::UnknownWord(word, own)),
+                        None => line.ignored.add(word),
+                    },
                 },
             }
         }
@@ -333,12 +420,16 @@ mod tests {
     #[test]
     fn bad_words_are_errors() {
         assert_eq!(
-            CommandLine::parse("quiet"),
-            Err(CommandLineError::UnknownWord("quiet"))
+            CommandLine::parse("tset=heap"),
+            Err(CommandLineError::UnknownWord("tset=heap", "test"))
         );
         assert_eq!(
-            CommandLine::parse("tset=heap"),
-            Err(CommandLineError::UnknownWord("tset=heap"))
+            CommandLine::parse("test"),
+            Err(CommandLineError::UnknownWord("test", "test"))
+        );
+        assert_eq!(
+            CommandLine::parse("rump.dma.x=1"),
+            Err(CommandLineError::UnknownWord("rump.dma.x=1", "rump.dma"))
         );
         assert_eq!(
             CommandLine::parse("log=loud"),
@@ -379,7 +470,75 @@ mod tests {
         );
         assert_eq!(
             CommandLine::parse("backend=rump"),
-            Err(CommandLineError::UnknownWord("backend=rump"))
+            Err(CommandLineError::UnknownWord("backend=rump", "backend"))
         );
+        assert_eq!(
+            CommandLine::parse("virtio_mmio.device=4K@0xc0001000"),
+            Err(CommandLineError::BadMmioDevice("4K@0xc0001000"))
+        );
+    }
+
+    #[test]
+    fn a_firecracker_command_line_boots() {
+        let line = CommandLine::parse(
+            "console=ttyS0 reboot=k panic=1 pci=off init=ipc \
+             virtio_mmio.device=4K@0xc0001000:5 virtio_mmio.device=4K@0xc0002000:6 pci=off",
+        )
+        .unwrap();
+        assert_eq!(line.init, Some("ipc"));
+        assert_eq!(line.console, Some(ConsoleChoice::Serial));
+        assert!(!line.pci);
+        let bases: Vec<u64> = line.mmio_devices.iter().map(|device| device.base).collect();
+        assert_eq!(bases, [0xc000_1000, 0xc000_2000]);
+        let ignored: Vec<&str> = line.ignored.iter().collect();
+        assert_eq!(ignored, ["reboot=k", "panic=1"]);
+        assert_eq!(line.ignored.more, 0);
+    }
+
+    #[test]
+    fn linux_words_are_kept_as_ignored_once_each() {
+        let line = CommandLine::parse("quiet ro quiet console=hvc0 pci=nomsi test=boot").unwrap();
+        let ignored: Vec<&str> = line.ignored.iter().collect();
+        assert_eq!(ignored, ["quiet", "ro", "console=hvc0", "pci=nomsi"]);
+        assert!(line.pci, "only pci=off turns PCI off");
+        assert_eq!(line.console, None);
+        assert_eq!(line.test, Some("boot"));
+    }
+
+    #[test]
+    fn ignored_words_beyond_the_kept_are_counted() {
+        let words: Vec<String> = (0..KEPT_IGNORED_WORDS + 3)
+            .map(|n| format!("linux.word{n}=1"))
+            .collect();
+        let text = words.join(" ");
+        let line = CommandLine::parse(&text).unwrap();
+        assert_eq!(line.ignored.iter().count(), KEPT_IGNORED_WORDS);
+        assert_eq!(line.ignored.more, 3);
+    }
+
+    #[test]
+    fn too_many_devices_are_refused() {
+        let words: Vec<String> = (0..=MAXIMUM_MMIO_DEVICES)
+            .map(|n| format!("virtio_mmio.device=512@{:#x}:{}", 0xfeb0_0000 + n * 512, n))
+            .collect();
+        let text = words.join(" ");
+        assert_eq!(
+            CommandLine::parse(&text),
+            Err(CommandLineError::TooManyMmioDevices)
+        );
+    }
+
+    #[test]
+    fn the_error_lists_every_known_word() {
+        let message = CommandLineError::UnknownWord("inti=ipc", "init").to_string();
+        for known in [
+            "init=SET",
+            "test=NAME",
+            "virtio_mmio.device=",
+            "pci=off",
+            "`init=`",
+        ] {
+            assert!(message.contains(known), "{message}");
+        }
     }
 }
