@@ -1,6 +1,7 @@
 //! ACPI tables, as far as the device layer needs them: the RSDP, the root table
 //! (RSDT or XSDT), the MCFG (where PCI Express configuration space is memory-mapped,
-//! ECAM) and the MADT (where the I/O APICs are).
+//! ECAM), the MADT (where the I/O APICs are) and, through the FADT, the DSDT's
+//! virtio-mmio devices ([`crate::virtio_mmio`]).
 //!
 //! The tables are parsed by hand rather than with the `acpi` crate: the kernel reads
 //! five fields from four tables, and this parser needs neither an allocator nor a
@@ -13,6 +14,8 @@
 //! trusted into a panic or an out-of-bounds read. Nothing here may write memory.
 
 use core::fmt;
+
+use crate::virtio_mmio::{self, MmioDevices};
 
 /// Reads physical memory: the kernel reads the identity map, host tests a fixture.
 pub trait PhysicalReader {
@@ -129,6 +132,9 @@ pub struct IoApicEntry {
     pub gsi_base: u32,
 }
 
+/// How many I/O APICs the kernel keeps from the MADT.
+pub const MAXIMUM_IO_APICS: usize = 4;
+
 /// What the device layer takes from ACPI.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Platform {
@@ -137,6 +143,30 @@ pub struct Platform {
     pub ecam: Option<EcamRegion>,
     /// The I/O APIC serving GSI 0, if the MADT lists one.
     pub io_apic: Option<IoApicEntry>,
+    /// Every I/O APIC the MADT lists (QEMU's `microvm` has a second for GSI 24–47).
+    pub io_apics: [Option<IoApicEntry>; MAXIMUM_IO_APICS],
+    /// The virtio-mmio devices the DSDT declares, or why the DSDT could not be read.
+    /// A damaged DSDT costs these devices only, not the tables above.
+    pub virtio_mmio: Result<MmioDevices, AcpiError>,
+}
+
+impl Platform {
+    /// The I/O APIC that serves `gsi` and the input it arrives on, if one does.
+    /// An I/O APIC's extent is not in the MADT: it reaches the next one's base, or
+    /// 24 inputs for the last.
+    pub fn io_apic_for(&self, gsi: u32) -> Option<(IoApicEntry, u32)> {
+        let apics = self.io_apics.iter().flatten();
+        let serving = apics
+            .clone()
+            .filter(|apic| apic.gsi_base <= gsi)
+            .max_by_key(|apic| apic.gsi_base)?;
+        let next = apics
+            .filter(|apic| apic.gsi_base > serving.gsi_base)
+            .map(|apic| apic.gsi_base)
+            .min()
+            .unwrap_or(serving.gsi_base.saturating_add(24));
+        (gsi < next).then_some((*serving, gsi - serving.gsi_base))
+    }
 }
 
 const HEADER_LENGTH: usize = 36;
@@ -326,14 +356,19 @@ pub fn ecam(reader: &dyn PhysicalReader, rsdp: u64) -> Result<Option<EcamRegion>
     Ok(None)
 }
 
-/// The MADT's I/O APIC that serves GSI 0, if the MADT lists one.
-pub fn io_apic(reader: &dyn PhysicalReader, rsdp: u64) -> Result<Option<IoApicEntry>, AcpiError> {
+/// Every I/O APIC the MADT lists (at most [`MAXIMUM_IO_APICS`]), in its order.
+pub fn io_apics(
+    reader: &dyn PhysicalReader,
+    rsdp: u64,
+) -> Result<[Option<IoApicEntry>; MAXIMUM_IO_APICS], AcpiError> {
+    let mut found = [None; MAXIMUM_IO_APICS];
     let Some(table) = find_table(reader, rsdp, *b"APIC")? else {
-        return Ok(None);
+        return Ok(found);
     };
     let length = check_table(reader, table, *b"APIC")?;
     // Header, local APIC address and flags, then variable-length entries.
     let mut offset = HEADER_LENGTH + 8;
+    let mut slots = found.iter_mut();
     while offset + 2 <= length {
         let [kind, entry_length] = read_array::<2>(reader, table + offset as u64)?;
         let entry_length = entry_length as usize;
@@ -342,28 +377,78 @@ pub fn io_apic(reader: &dyn PhysicalReader, rsdp: u64) -> Result<Option<IoApicEn
         }
         if kind == 1 && entry_length >= 12 {
             let entry: [u8; 12] = read_array(reader, table + offset as u64)?;
-            let found = IoApicEntry {
+            let apic = IoApicEntry {
                 id: entry[2],
                 address: u32_at(&entry, 4),
                 gsi_base: u32_at(&entry, 8),
             };
-            if found.gsi_base == 0 && found.address != 0 {
-                return Ok(Some(found));
+            if apic.address != 0 {
+                match slots.next() {
+                    Some(slot) => *slot = Some(apic),
+                    None => break,
+                }
             }
         }
         offset += entry_length;
     }
+    Ok(found)
+}
+
+/// The MADT's I/O APIC that serves GSI 0, if the MADT lists one.
+pub fn io_apic(reader: &dyn PhysicalReader, rsdp: u64) -> Result<Option<IoApicEntry>, AcpiError> {
+    Ok(io_apics(reader, rsdp)?
+        .into_iter()
+        .flatten()
+        .find(|apic| apic.gsi_base == 0))
+}
+
+/// The FADT's DSDT: its 64-bit address where the FADT is long enough and gives one,
+/// else the 32-bit one.
+fn dsdt_address(reader: &dyn PhysicalReader, rsdp: u64) -> Result<Option<u64>, AcpiError> {
+    let Some(fadt) = find_table(reader, rsdp, *b"FACP")? else {
+        return Ok(None);
+    };
+    let length = check_table(reader, fadt, *b"FACP")?;
+    if length >= 148 {
+        let wide = u64::from_le_bytes(read_array::<8>(reader, fadt + 140)?);
+        if wide != 0 {
+            return Ok(Some(wide));
+        }
+    }
+    if length >= 44 {
+        let narrow = u32::from_le_bytes(read_array::<4>(reader, fadt + 40)?);
+        if narrow != 0 {
+            return Ok(Some(u64::from(narrow)));
+        }
+    }
     Ok(None)
 }
 
-/// Finds the RSDP and reads the ECAM window and the I/O APIC from it. A missing
-/// MCFG or MADT is not an error (`None` there); a damaged one is.
+/// The virtio-mmio devices the DSDT declares (none without a FADT or DSDT).
+pub fn dsdt_devices(reader: &dyn PhysicalReader, rsdp: u64) -> Result<MmioDevices, AcpiError> {
+    let Some(dsdt) = dsdt_address(reader, rsdp)? else {
+        return Ok(MmioDevices::default());
+    };
+    let length = check_table(reader, dsdt, *b"DSDT")?;
+    virtio_mmio::scan_dsdt(reader, dsdt, length)
+}
+
+/// Finds the RSDP and reads the ECAM window, the I/O APICs and the DSDT's
+/// virtio-mmio devices from it. A missing MCFG, MADT or DSDT is not an error (`None`
+/// or nothing there); a damaged MCFG or MADT is, and a damaged DSDT is kept as the
+/// devices' error.
 pub fn discover(reader: &dyn PhysicalReader, hint: Option<u64>) -> Result<Platform, AcpiError> {
     let rsdp = find_rsdp(reader, hint)?;
+    let io_apics = io_apics(reader, rsdp)?;
     Ok(Platform {
         rsdp,
         ecam: ecam(reader, rsdp)?,
-        io_apic: io_apic(reader, rsdp)?,
+        io_apic: io_apics
+            .into_iter()
+            .flatten()
+            .find(|apic| apic.gsi_base == 0),
+        io_apics,
+        virtio_mmio: dsdt_devices(reader, rsdp),
     })
 }
 

@@ -270,3 +270,85 @@ fn madt_entries_with_zero_length_end_the_walk() {
     memory.place(0x7fe_4000, table(b"APIC", &body));
     assert_eq!(discover(&memory, Some(0xf_5a00)).unwrap().io_apic, None);
 }
+
+/// A FADT of ACPI 2.0's length pointing at the DSDT by its 64-bit field alone.
+fn fadt(dsdt: u64) -> Vec<u8> {
+    let mut body = vec![0u8; 244 - 36];
+    body[140 - 36..148 - 36].copy_from_slice(&dsdt.to_le_bytes());
+    table(b"FACP", &body)
+}
+
+/// A microvm-like machine: two I/O APICs and a DSDT declaring one virtio-mmio device
+/// at GSI 24, on the second.
+fn microvm_like(dsdt_body: &[u8]) -> Memory {
+    let mut memory = Memory::default();
+    memory.place(0xf_5a00, rsdp_v2(0x7fe_1000, 0x7fe_2000));
+    memory.place(0x7fe_2000, xsdt(&[0x7fe_3000, 0x7fe_4000]));
+    memory.place(0x7fe_1000, rsdt(&[0x7fe_3000, 0x7fe_4000]));
+    memory.place(0x7fe_3000, fadt(0x7fe_6000));
+    memory.place(
+        0x7fe_4000,
+        madt(&[(0, 0xfec0_0000, 0), (1, 0xfec1_0000, 24)]),
+    );
+    memory.place(0x7fe_6000, table(b"DSDT", dsdt_body));
+    memory
+}
+
+/// `Device (VR00) { Name (_HID, "LNRO0005") Name (_CRS, ResourceTemplate () {
+/// Memory32Fixed (ReadWrite, 0xfeb00000, 0x200) Interrupt (…) { 24 } }) }`.
+const VIRTIO_DEVICE_AML: &[u8] = &[
+    0x5b, 0x82, 0x31, b'V', b'R', b'0', b'0', // Device, length, name
+    0x08, b'_', b'H', b'I', b'D', 0x0d, b'L', b'N', b'R', b'O', b'0', b'0', b'0', b'5', 0x00, 0x08,
+    b'_', b'C', b'R', b'S', 0x11, 0x19, 0x0a, 0x16, // Name, Buffer, size
+    0x86, 0x09, 0x00, 0x01, 0x00, 0x00, 0xb0, 0xfe, 0x00, 0x02, 0x00, 0x00, // Memory32Fixed
+    0x89, 0x06, 0x00, 0x09, 0x01, 0x18, 0x00, 0x00, 0x00, // Interrupt { 24 }
+    0x79, 0x00, // End
+];
+
+#[test]
+fn the_dsdt_through_the_fadt_gives_virtio_mmio_devices() {
+    let memory = microvm_like(VIRTIO_DEVICE_AML);
+    let platform = discover(&memory, Some(0xf_5a00)).unwrap();
+    let devices: Vec<_> = platform.virtio_mmio.unwrap().iter().collect();
+    assert_eq!(
+        devices,
+        [crate::virtio_mmio::MmioDevice {
+            base: 0xfeb0_0000,
+            size: 0x200,
+            interrupt: 24
+        }]
+    );
+}
+
+#[test]
+fn a_damaged_dsdt_costs_only_its_devices() {
+    let mut memory = microvm_like(VIRTIO_DEVICE_AML);
+    let mut broken = table(b"DSDT", VIRTIO_DEVICE_AML);
+    broken[40] ^= 0xff;
+    memory.place(0x7fe_6000, broken);
+    let platform = discover(&memory, Some(0xf_5a00)).unwrap();
+    assert!(matches!(
+        platform.virtio_mmio,
+        Err(AcpiError::BadChecksum { .. })
+    ));
+    assert_eq!(platform.io_apic.map(|io| io.address), Some(0xfec0_0000));
+    // Without a FADT there is no DSDT to read, and that is no error.
+    let q35 = discover(&q35_like(), Some(0xf_5a00)).unwrap();
+    assert_eq!(q35.virtio_mmio.map(|devices| devices.is_empty()), Ok(true));
+}
+
+#[test]
+fn each_gsi_is_served_by_the_io_apic_whose_range_holds_it() {
+    let memory = microvm_like(VIRTIO_DEVICE_AML);
+    let platform = discover(&memory, Some(0xf_5a00)).unwrap();
+    let serving = |gsi| {
+        platform
+            .io_apic_for(gsi)
+            .map(|(apic, input)| (apic.address, input))
+    };
+    assert_eq!(serving(5), Some((0xfec0_0000, 5)));
+    assert_eq!(serving(23), Some((0xfec0_0000, 23)));
+    assert_eq!(serving(24), Some((0xfec1_0000, 0)));
+    assert_eq!(serving(47), Some((0xfec1_0000, 23)));
+    assert_eq!(serving(48), None);
+}

@@ -3,7 +3,7 @@
 //! Everything here is logic that needs no register, page table or interrupt, so it
 //! builds for Linux as well and is unit-tested there: the process model and its one
 //! system-call path (`process_model::dispatch::handle`), the scheduling policy, the initial and program images, the command line, the memory
-//! map and frames, the clock, ACPI and PCI parsing, and the random generator. The
+//! map and frames, the clock, ACPI, PCI and virtio-mmio discovery, and the random generator. The
 //! platforms (`kernel/platform/*`) call into it; nothing in this library may contain
 //! `unsafe`.
 #![cfg_attr(not(test), no_std)]
@@ -24,3 +24,4 @@ pub mod program_image;
 pub mod random;
 pub mod scheduling;
 pub mod threads;
+pub mod virtio_mmio;

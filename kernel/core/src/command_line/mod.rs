@@ -20,7 +20,7 @@ mod vmm;
 
 use core::fmt;
 
-pub use vmm::{MAXIMUM_MMIO_DEVICES, MINIMUM_MMIO_WINDOW, MmioDevice, MmioDevices};
+use crate::virtio_mmio::{MAXIMUM_MMIO_DEVICES, MmioDevices};
 
 use ethos_abi::KernelTest;
 use ethos_abi::drivers::{Backend, BackendChoice, DeviceClass};
@@ -185,7 +185,7 @@ impl fmt::Display for CommandLineError<'_> {
                 "`virtio_mmio.device={value}` is not SIZE@ADDR:IRQ (for example \
                  4K@0xc0001000:5; the window at least {:#x} bytes, its address 4-byte \
                  aligned)",
-                vmm::MINIMUM_MMIO_WINDOW
+                crate::virtio_mmio::MINIMUM_MMIO_WINDOW
             ),
             CommandLineError::TooManyMmioDevices => write!(
                 f,

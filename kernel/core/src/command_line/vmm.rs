@@ -12,66 +12,12 @@
 //! and swaps of neighbours) written here: the kernel's keys are a handful of short
 //! words, and the string-similarity crates need the standard library.
 
-use core::fmt;
+use crate::virtio_mmio::{MINIMUM_MMIO_WINDOW, MmioDevice};
 
 /// The kernel's own keys, as a misspelling is measured against them.
 const OWN_KEYS: [&str; 7] = [
     "test", "init", "log", "timer", "console", "backend", "rump.dma",
 ];
-
-/// How many `virtio_mmio.device=` words one command line may carry.
-pub const MAXIMUM_MMIO_DEVICES: usize = 32;
-
-/// The fewest bytes a virtio-mmio window can have: its registers end at 0x100.
-pub const MINIMUM_MMIO_WINDOW: u64 = 0x100;
-
-/// One virtio-mmio device a VMM announced: `virtio_mmio.device=SIZE@ADDR:IRQ[:ID]`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct MmioDevice {
-    /// The physical address of its register window.
-    pub base: u64,
-    /// The window's length in bytes.
-    pub size: u64,
-    /// Its interrupt, a global system interrupt number (an I/O APIC input).
-    pub interrupt: u32,
-}
-
-impl fmt::Display for MmioDevice {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "{:#x}+{:#x} irq {}",
-            self.base, self.size, self.interrupt
-        )
-    }
-}
-
-/// The virtio-mmio devices the command line announced, in the order given.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct MmioDevices {
-    devices: [Option<MmioDevice>; MAXIMUM_MMIO_DEVICES],
-}
-
-impl MmioDevices {
-    /// Adds `device`; false if the table is full.
-    pub(super) fn push(&mut self, device: MmioDevice) -> bool {
-        match self.devices.iter_mut().find(|slot| slot.is_none()) {
-            Some(slot) => {
-                *slot = Some(device);
-                true
-            }
-            None => false,
-        }
-    }
-
-    pub fn iter(&self) -> impl Iterator<Item = MmioDevice> + '_ {
-        self.devices.iter().flatten().copied()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.devices[0].is_none()
-    }
-}
 
 /// A number as Linux's `memparse` reads it: `0x` hexadecimal, a leading `0` octal,
 /// decimal otherwise, then an optional binary suffix (K, M, G, T, P, E).
@@ -312,17 +258,5 @@ mod tests {
         ] {
             assert_eq!(misspelt_key(linux), None, "{linux}");
         }
-    }
-
-    #[test]
-    fn the_table_holds_its_maximum_and_no_more() {
-        let mut devices = MmioDevices::default();
-        assert!(devices.is_empty());
-        let device = mmio_device("512@0xfeb00000:24").unwrap();
-        for _ in 0..MAXIMUM_MMIO_DEVICES {
-            assert!(devices.push(device));
-        }
-        assert!(!devices.push(device));
-        assert_eq!(devices.iter().count(), MAXIMUM_MMIO_DEVICES);
     }
 }

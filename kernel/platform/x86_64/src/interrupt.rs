@@ -10,8 +10,8 @@ use ethos_abi::{ExitCode, Report};
 use x86_64::registers::control::Cr2;
 
 use crate::arch::{
-    self, DEVICE_VECTOR_BASE, MSI_SLOTS, MSI_VECTOR_BASE, PIT_VECTOR, SPURIOUS_VECTORS,
-    TIMER_VECTOR, TrapFrame,
+    self, DEVICE_LINES, DEVICE_VECTOR_BASE, MSI_SLOTS, MSI_VECTOR_BASE, PIT_VECTOR,
+    SPURIOUS_VECTORS, TIMER_VECTOR, TrapFrame,
 };
 use crate::{console, drivers, kernel_threads, time, user_mode};
 
@@ -56,7 +56,7 @@ pub fn handle(frame: &mut TrapFrame) {
             arch::end_of_interrupt(vector as u8);
         }
         spurious if SPURIOUS_VECTORS.contains(&spurious) => {}
-        device if (DEVICE_VECTOR_BASE..DEVICE_VECTOR_BASE + 24).contains(&device) => {
+        device if (DEVICE_VECTOR_BASE..DEVICE_VECTOR_BASE + DEVICE_LINES).contains(&device) => {
             drivers::line_fired(device - DEVICE_VECTOR_BASE);
             arch::end_of_interrupt(device);
         }

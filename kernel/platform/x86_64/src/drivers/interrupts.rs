@@ -17,8 +17,8 @@ use virtio_drivers::transport::InterruptStatus;
 
 use crate::arch;
 
-/// How many lines the I/O APIC routing covers (the first I/O APIC's 24 inputs).
-pub(super) const LINES: usize = 24;
+/// How many lines the I/O APIC routing covers (GSI 0–47: two I/O APICs' inputs).
+pub(super) const LINES: usize = arch::DEVICE_LINES as usize;
 const SLOTS: usize = arch::MSI_SLOTS as usize;
 
 static COUNTS: [AtomicU64; LINES] = [const { AtomicU64::new(0) }; LINES];
@@ -49,7 +49,7 @@ impl InterruptLine {
         if line as usize >= LINES {
             return InterruptLine::NONE;
         }
-        match arch::route_pci_line(line) {
+        match arch::route_line(line) {
             Ok(vector) => {
                 tracing::debug!(line, vector, "INTx routed");
                 InterruptLine(Route::Intx(line))

@@ -32,7 +32,7 @@ pub use entropy::{cpu_random, read_rdrand, read_rdseed, timing_jitter};
 pub use ethos_core::ending::exception_name;
 pub use firmware::{discover_firmware_tables, firmware_platform};
 pub use interrupts::{TrapFrame, enable_interrupts};
-pub use ioapic::{DEVICE_VECTOR_BASE, mask_line, route_pci_line, unmask_line};
+pub use ioapic::{DEVICE_LINES, DEVICE_VECTOR_BASE, mask_line, route_line, unmask_line};
 pub use msi::{MSI_SLOTS, MSI_VECTOR_BASE, msi_message};
 pub use paging::{PagingError, build_kernel_page_tables, kernel_image, map_device_memory};
 pub use port_io::{IoWindow, PortConfigSpace};

@@ -7,7 +7,7 @@
 use super::apic::local_apic_id;
 
 /// The first vector for message-signalled interrupts; slot `n` gets `MSI_VECTOR_BASE + n`.
-pub const MSI_VECTOR_BASE: u8 = 0x60;
+pub const MSI_VECTOR_BASE: u8 = 0x70;
 /// How many message-signalled vectors there are.
 pub const MSI_SLOTS: u8 = 16;
 
