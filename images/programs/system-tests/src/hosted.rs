@@ -9,6 +9,7 @@
 
 use ethos_compat::hosted::{ProgramTable, program};
 
+use crate::hostile::{cancel_churn, deadlock, peek_flood, print_flood, value_flood};
 use crate::{bounce, calc, desk, events, fuzz};
 
 /// Every program of the initial image, by name: what a hosted thread runs for it, or
@@ -28,6 +29,12 @@ pub fn programs() -> ProgramTable {
         .runs("bench-server", program(bounce::bench_server))
         .runs("bench-client", program(bounce::bench_client))
         .runs("fuzz-server", program(fuzz::server))
+        .runs("value-flood", program(value_flood::run))
+        .runs("peek-flood", program(peek_flood::run))
+        .runs("cancel-churn", program(cancel_churn::run))
+        .runs("deadlock-after-cancel", program(deadlock::run))
+        .runs("print-flood", program(print_flood::run))
+        .runs("tick-counter", program(print_flood::tick_counter))
         .cannot_run(
             "fault-kernel-read",
             "it reads a kernel address for the MMU to fault and the kernel to end it; a \
@@ -56,6 +63,14 @@ pub fn programs() -> ProgramTable {
         )
         .cannot_run(
             "family",
+            "it forks, and a thread cannot be copied into a second process",
+        )
+        .cannot_run(
+            "kill-waiting",
+            "it forks, and a thread cannot be copied into a second process",
+        )
+        .cannot_run(
+            "fork-churn",
             "it forks, and a thread cannot be copied into a second process",
         )
         .cannot_run(

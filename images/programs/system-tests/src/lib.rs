@@ -7,7 +7,8 @@
 //! - [`calc`], [`desk`]: the `Calculator` services, their clients and the policy's
 //!   refusals; [`events`], [`family`]: the event calls and process calls;
 //!   [`bounce`]: the `Bouncer` services of the soak and the benchmark; [`fuzz`]: what
-//!   `syscall-fuzz` draws and judges, and `fuzz-server`;
+//!   `syscall-fuzz` draws and judges, and `fuzz-server`; [`hostile`]: programs that
+//!   do what once took the kernel down;
 //! - `hosted` (on a host only): the table the hosted platform runs these programs
 //!   from, by their names in the initial image.
 //!
@@ -28,6 +29,7 @@ pub mod family;
 pub mod fuzz;
 #[cfg(not(target_os = "none"))]
 pub mod hosted;
+pub mod hostile;
 pub mod serving;
 
 /// The Rust of the services' ETN types: `Calculator` and `Bouncer`, with their

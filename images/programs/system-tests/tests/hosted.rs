@@ -183,6 +183,8 @@ fn sets_the_host_cannot_run_are_refused_with_the_reason() {
     run("family").refused("program `family` cannot run hosted: it forks");
     run("memory").refused("program `memory-hog` cannot run hosted");
     run("hello").refused("program `hello` cannot run hosted");
+    run("kill-waiting").refused("program `kill-waiting` cannot run hosted: it forks");
+    run("fork-churn").refused("program `fork-churn` cannot run hosted: it forks");
 }
 
 #[test]
