@@ -2,9 +2,9 @@
 //! the hosted platform (`ethos-hosted IMAGE init=SET`, each program a thread) and
 //! judged by the very checks of those rows.
 //!
-//! Each row is made from its QEMU row ([`crate::scenarios`]): the same command line,
-//! the same expected end, the same check of the transcript; only the machine
-//! differs. A set the hosted platform cannot run (a program that needs an MMU,
+//! Each row is made from its QEMU row ([`crate::scenarios`], [`crate::hostile`]): the
+//! same command line, the same expected end, the same check of the transcript; only
+//! the machine differs. A set the hosted platform cannot run (a program that needs an MMU,
 //! `fork`) is refused by the runner with an `@ethos test-fail` report named
 //! [`HOSTED_UNSUPPORTED`]; the row is then skipped with the runner's reason if
 //! [`CANNOT_RUN`] expects the refusal, and failed if it does not, so a set that ran
@@ -52,6 +52,14 @@ pub const CANNOT_RUN: &[(&str, &str)] = &[
         "init=fuzz-1337",
         "`syscall-fuzz` makes raw calls with hostile addresses and forks",
     ),
+    (
+        "init=kill-waiting",
+        "`kill-waiting` forks, and a thread cannot be copied",
+    ),
+    (
+        "init=fork-churn",
+        "`fork-churn` forks, and a thread cannot be copied",
+    ),
 ];
 
 /// How long a hosted run may take unless its QEMU row allows longer.
@@ -87,6 +95,7 @@ pub struct HostedInputs {
 pub fn all() -> Vec<HostedTest> {
     crate::scenarios::all()
         .into_iter()
+        .chain(crate::hostile::all())
         .filter_map(|row| {
             let Media::Pvh { test: None, words } = row.media else {
                 return None;
@@ -242,6 +251,13 @@ mod tests {
             "family",
             "soak",
             "memory-hog",
+            "value-flood",
+            "peek-flood",
+            "cancel-churn",
+            "kill-waiting",
+            "fork-churn",
+            "deadlock-after-cancel",
+            "print-flood",
         ] {
             assert!(
                 names.contains(&format!("hosted-process-{set}")),

@@ -3,8 +3,9 @@
 //! [`qemu`] turns a boot description into a QEMU command line and owns the process;
 //! [`harness`] boots it, reads the kernel's structured report lines from the serial
 //! console, enforces a deadline and decides a verdict; [`system`] is the list of
-//! system tests `cargo xtask test` runs, and [`hosted`] the rows that run their init
-//! sets on the hosted platform; [`matrix`] is the driver regression matrix it
+//! system tests `cargo xtask test` runs ([`scenarios`] and [`hostile`] are its
+//! process rows), and [`hosted`] the rows that run their init sets on the hosted
+//! platform; [`matrix`] is the driver regression matrix it
 //! expands into runs too. The harness must never call a run passed
 //! without the kernel's own word for it: a verdict of pass needs the exit code *and*
 //! the report lines the test expects.
@@ -13,6 +14,7 @@
 pub mod driver_bench;
 pub mod harness;
 pub mod hosted;
+pub mod hostile;
 pub mod ipc_bench;
 pub mod matrix;
 pub mod matrix_host;

@@ -14,12 +14,12 @@ use crate::qemu::{Accelerator, GuestConsole, Machine};
 use crate::system::{Media, SystemTest};
 
 /// One expected ending: user, program, how (`exit`, `fault`, `killed`, …) and its number.
-type Ending = (&'static str, &'static str, &'static str, i64);
+pub(crate) type Ending = (&'static str, &'static str, &'static str, i64);
 
 /// One reported ending: process id, user, program, how and its number.
-type Reported = (u64, String, String, String, i64);
+pub(crate) type Reported = (u64, String, String, String, i64);
 
-fn endings(transcript: &Transcript) -> Vec<Reported> {
+pub(crate) fn endings(transcript: &Transcript) -> Vec<Reported> {
     transcript
         .reports()
         .filter_map(Result::ok)
@@ -43,7 +43,7 @@ fn endings(transcript: &Transcript) -> Vec<Reported> {
 }
 
 /// Every process ended as `expected` says, in any order, and no other process ended.
-fn ended(transcript: &Transcript, expected: &[Ending]) -> Result<(), String> {
+pub(crate) fn ended(transcript: &Transcript, expected: &[Ending]) -> Result<(), String> {
     let mut seen: Vec<(String, String, String, i64)> = endings(transcript)
         .into_iter()
         .map(|(_, user, program, how, status)| (user, program, how, status))
@@ -69,7 +69,7 @@ fn ended(transcript: &Transcript, expected: &[Ending]) -> Result<(), String> {
 }
 
 /// A console line from `user`'s program: exactly `text`.
-fn printed(transcript: &Transcript, user: &str, text: &str) -> Result<(), String> {
+pub(crate) fn printed(transcript: &Transcript, user: &str, text: &str) -> Result<(), String> {
     let expected = format!("user {user}: {text}");
     transcript
         .lines
@@ -209,7 +209,7 @@ fn family_checked(transcript: &Transcript) -> Result<(), String> {
 const HEAP_SLACK_AFTER: u64 = 16 * 1024;
 /// The kernel heap's use before the set ran, its true peak, and its use after: the
 /// init set's `heap_before`, `heap_peak` and `heap_after` metrics.
-fn heap_figures(transcript: &Transcript) -> Result<(u64, u64, u64), String> {
+pub(crate) fn heap_figures(transcript: &Transcript) -> Result<(u64, u64, u64), String> {
     let metric = |name: &str| {
         transcript
             .metric(name)
@@ -223,7 +223,7 @@ fn heap_figures(transcript: &Transcript) -> Result<(u64, u64, u64), String> {
 }
 
 /// How far above its start the kernel heap may go while the soak runs, in bytes.
-const HEAP_SLACK_PEAK: u64 = 256 * 1024;
+pub(crate) const HEAP_SLACK_PEAK: u64 = 256 * 1024;
 
 fn soak_checked(transcript: &Transcript) -> Result<(), String> {
     ended(
@@ -451,7 +451,7 @@ fn self_tests_absent(transcript: &Transcript) -> Result<(), String> {
         .ok_or_else(|| "no report that the kernel was built without its in-kernel tests".into())
 }
 
-const fn row(
+pub(crate) const fn row(
     name: &'static str,
     about: &'static str,
     command_line: &'static str,

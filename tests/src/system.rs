@@ -939,6 +939,7 @@ pub fn all() -> Vec<SystemTest> {
         },
     ];
     rows.extend(crate::scenarios::all());
+    rows.extend(crate::hostile::all());
     rows
 }
 
