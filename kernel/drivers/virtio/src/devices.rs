@@ -4,7 +4,8 @@
 //! Each wrapper checks requests with the portable core's rules before the device
 //! sees them, maps the crate's errors to the class's error, and acknowledges the
 //! device's interrupt after each operation so its INTx line can be unmasked. None of
-//! them may turn a device error into success.
+//! them may turn a device error into success, or start on a device its transport
+//! gave up on.
 
 use ethos_devices::{
     BlockDevice, BlockError, EntropyError, EntropySource, NetworkDevice, NetworkError,
@@ -15,8 +16,11 @@ use virtio_drivers::device::blk::{SECTOR_SIZE, VirtIOBlk};
 use virtio_drivers::device::net::VirtIONet;
 use virtio_drivers::device::rng::VirtIORng;
 
-use crate::transport::VirtioTransport;
+use crate::transport::{Refusal, VirtioTransport};
 use crate::{DeviceInterrupt, Machine};
+
+/// The transport a machine's drivers work through.
+type TransportOf<M> = VirtioTransport<<M as Machine>::Ports, <M as Machine>::Memory>;
 
 /// Receive and transmit queue entries. QEMU's legacy virtio-net fixes both queues at
 /// 256 entries, and the modern device accepts the same, so one size serves both.
@@ -28,9 +32,41 @@ pub const BLOCK_QUEUE_SIZE: u16 = 16;
 /// The queue size the crate's entropy driver uses.
 pub const ENTROPY_QUEUE_SIZE: u16 = 8;
 
+/// Why a driver did not start on its device.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StartError {
+    /// The transport gave up on the device during initialisation (it is FAILED).
+    Refused(Refusal),
+    /// The driver of `virtio-drivers` failed.
+    Virtio(VirtioError),
+}
+
+impl core::fmt::Display for StartError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            StartError::Refused(refusal) => write!(f, "{refusal}"),
+            StartError::Virtio(error) => write!(f, "virtio: {error}"),
+        }
+    }
+}
+
+/// Starts a driver of `virtio-drivers` on `transport`; a device its transport gave
+/// up on is an error even if the driver did not notice (the driver is dropped).
+fn start<M: Machine, D>(
+    transport: TransportOf<M>,
+    driver: impl FnOnce(TransportOf<M>) -> Result<D, VirtioError>,
+) -> Result<D, StartError> {
+    let record = transport.refusal_record();
+    let started = driver(transport);
+    match record.refusal() {
+        Some(refusal) => Err(StartError::Refused(refusal)),
+        None => started.map_err(StartError::Virtio),
+    }
+}
+
 /// A virtio block device.
 pub struct VirtioBlock<M: Machine> {
-    device: VirtIOBlk<M::Hal, VirtioTransport<M::Ports>>,
+    device: VirtIOBlk<M::Hal, TransportOf<M>>,
     capacity: u64,
     read_only: bool,
     line: M::Interrupt,
@@ -55,10 +91,10 @@ fn block_error(error: VirtioError, first_block: u64) -> BlockError {
 
 impl<M: Machine> VirtioBlock<M> {
     pub fn new(
-        transport: VirtioTransport<M::Ports>,
+        transport: TransportOf<M>,
         line: M::Interrupt,
-    ) -> Result<VirtioBlock<M>, VirtioError> {
-        let device = VirtIOBlk::<M::Hal, _>::new(transport)?;
+    ) -> Result<VirtioBlock<M>, StartError> {
+        let device = start::<M, _>(transport, VirtIOBlk::<M::Hal, _>::new)?;
         Ok(VirtioBlock {
             capacity: device.capacity(),
             read_only: device.readonly(),
@@ -107,7 +143,7 @@ impl<M: Machine> BlockDevice for VirtioBlock<M> {
 
 /// A virtio network interface.
 pub struct VirtioNetwork<M: Machine> {
-    device: VirtIONet<M::Hal, VirtioTransport<M::Ports>, NET_QUEUE_SIZE>,
+    device: VirtIONet<M::Hal, TransportOf<M>, NET_QUEUE_SIZE>,
     mac: [u8; 6],
     line: M::Interrupt,
 }
@@ -122,10 +158,12 @@ impl<M: Machine> core::fmt::Debug for VirtioNetwork<M> {
 
 impl<M: Machine> VirtioNetwork<M> {
     pub fn new(
-        transport: VirtioTransport<M::Ports>,
+        transport: TransportOf<M>,
         line: M::Interrupt,
-    ) -> Result<VirtioNetwork<M>, VirtioError> {
-        let device = VirtIONet::<M::Hal, _, NET_QUEUE_SIZE>::new(transport, NET_BUFFER_LENGTH)?;
+    ) -> Result<VirtioNetwork<M>, StartError> {
+        let device = start::<M, _>(transport, |transport| {
+            VirtIONet::<M::Hal, _, NET_QUEUE_SIZE>::new(transport, NET_BUFFER_LENGTH)
+        })?;
         Ok(VirtioNetwork {
             mac: device.mac_address(),
             device,
@@ -200,7 +238,7 @@ impl<M: Machine> NetworkDevice for VirtioNetwork<M> {
 
 /// A virtio entropy device.
 pub struct VirtioEntropy<M: Machine> {
-    device: VirtIORng<M::Hal, VirtioTransport<M::Ports>>,
+    device: VirtIORng<M::Hal, TransportOf<M>>,
     line: M::Interrupt,
 }
 
@@ -212,11 +250,11 @@ impl<M: Machine> core::fmt::Debug for VirtioEntropy<M> {
 
 impl<M: Machine> VirtioEntropy<M> {
     pub fn new(
-        transport: VirtioTransport<M::Ports>,
+        transport: TransportOf<M>,
         line: M::Interrupt,
-    ) -> Result<VirtioEntropy<M>, VirtioError> {
+    ) -> Result<VirtioEntropy<M>, StartError> {
         Ok(VirtioEntropy {
-            device: VirtIORng::new(transport)?,
+            device: start::<M, _>(transport, VirtIORng::new)?,
             line,
         })
     }

@@ -2,19 +2,25 @@
 //!
 //! Written here because `virtio-drivers` implements only the modern PCI transport
 //! (capabilities in memory BARs), and the regression matrix must drive legacy-only
-//! devices (QEMU's `disable-modern=on`) too. Queues, feature negotiation and the
-//! device drivers still come from the crate; this is only the register map.
+//! devices (QEMU's `disable-modern=on`) too. Queues and the device drivers still come
+//! from the crate and the initialisation sequence from [`crate::transport`]; this is
+//! only the register map.
 //!
 //! A legacy device fixes each queue's size; the driver cannot choose it. A queue the
 //! crate lays out for another size would corrupt memory, so [`LegacyTransport`]
 //! refuses such a queue (the device is marked failed) and drivers check
 //! [`LegacyTransport::fixed_queue_size`] first to report a clear error.
+//!
+//! Every register is accessed at its width in the legacy layout, and the device
+//! configuration at its fields' natural widths, as on the other transports.
 
 use virtio_drivers::transport::{DeviceStatus, DeviceType, InterruptStatus, Transport};
 use virtio_drivers::{Error as VirtioError, PhysAddr};
 use zerocopy::{FromBytes, Immutable, IntoBytes};
 
 use crate::PortWindow;
+use crate::config_space::{self, Width};
+use crate::transport::{Refusal, RefusalRecord, give_up};
 
 mod register {
     pub(super) const DEVICE_FEATURES: u16 = 0x00;
@@ -37,14 +43,32 @@ const QUEUE_ADDRESS_SHIFT: u32 = 12;
 pub struct LegacyTransport<P> {
     device_type: DeviceType,
     window: P,
+    /// Bytes of device configuration the window holds past the registers.
+    config_length: usize,
+    refusals: RefusalRecord,
 }
 
 impl<P: PortWindow> LegacyTransport<P> {
+    /// A transport for a device of `device_type` whose I/O BAR 0 is `window`.
     pub fn new(device_type: DeviceType, window: P) -> LegacyTransport<P> {
         LegacyTransport {
             device_type,
+            config_length: usize::from(window.length().saturating_sub(register::CONFIG)),
             window,
+            refusals: RefusalRecord::default(),
         }
+    }
+
+    /// Where this transport records giving up on its device.
+    pub fn refusal_record(&self) -> &RefusalRecord {
+        &self.refusals
+    }
+
+    /// The port of `offset` into the device configuration.
+    fn config_port(offset: usize) -> u16 {
+        // `config_space` checked `offset` against `config_length`, itself below
+        // the window's u16 length.
+        register::CONFIG + offset as u16
     }
 
     /// The size the device gives `queue` (0: no such queue).
@@ -109,11 +133,13 @@ impl<P: PortWindow> Transport for LegacyTransport<P> {
                 size,
                 fixed,
                 descriptors,
-                "legacy virtio queue does not fit the device; marking it failed"
+                "legacy virtio queue does not fit the device"
             );
-            self.set_status(DeviceStatus::FAILED);
+            let record = self.refusals.clone();
+            give_up(self, &record, Refusal::QueueUnusable { queue });
             return;
         }
+        // `fixed_queue_size` selected the queue.
         self.window.write32(register::QUEUE_ADDRESS, page as u32);
     }
 
@@ -137,12 +163,14 @@ impl<P: PortWindow> Transport for LegacyTransport<P> {
     }
 
     fn read_config_space<T: FromBytes + IntoBytes>(&self, offset: usize) -> Result<T, VirtioError> {
-        let mut value = T::new_zeroed();
-        for (index, byte) in value.as_mut_bytes().iter_mut().enumerate() {
-            let at = u16::try_from(offset + index).map_err(|_| VirtioError::ConfigSpaceTooSmall)?;
-            *byte = self.window.read8(register::CONFIG + at);
-        }
-        Ok(value)
+        config_space::read(offset, self.config_length, |at, width| {
+            let port = Self::config_port(at);
+            match width {
+                Width::Byte => u32::from(self.window.read8(port)),
+                Width::Half => u32::from(self.window.read16(port)),
+                Width::Word => self.window.read32(port),
+            }
+        })
     }
 
     fn write_config_space<T: IntoBytes + Immutable>(
@@ -150,10 +178,14 @@ impl<P: PortWindow> Transport for LegacyTransport<P> {
         offset: usize,
         value: T,
     ) -> Result<(), VirtioError> {
-        for (index, byte) in value.as_bytes().iter().enumerate() {
-            let at = u16::try_from(offset + index).map_err(|_| VirtioError::ConfigSpaceTooSmall)?;
-            self.window.write8(register::CONFIG + at, *byte);
-        }
-        Ok(())
+        let window = &mut self.window;
+        config_space::write(offset, self.config_length, &value, |at, width, word| {
+            let port = Self::config_port(at);
+            match width {
+                Width::Byte => window.write8(port, word as u8),
+                Width::Half => window.write16(port, word as u16),
+                Width::Word => window.write32(port, word),
+            }
+        })
     }
 }

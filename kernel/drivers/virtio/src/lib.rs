@@ -1,43 +1,75 @@
 //! The native virtio drivers: virtio-blk, virtio-net and virtio-rng as the kernel's
 //! device classes (`ethos-devices`), over the `virtio-drivers` crate's device
-//! drivers and either PCI transport.
+//! drivers and queues and this crate's own transports.
 //!
 //! Nothing here touches the machine: a driver reaches it only through the safe
 //! types a platform hands in through [`Machine`] — its DMA and address translation
-//! (`virtio_drivers::Hal`), an I/O-port window checked against the device's BAR
-//! ([`PortWindow`]) and an interrupt line ([`DeviceInterrupt`]). The platform finds
-//! the devices, vouches for their windows and builds the transports; this crate
-//! drives them.
+//! (`virtio_drivers::Hal`), I/O-port windows ([`PortWindow`]) and memory windows
+//! ([`MemoryWindow`]) checked against the device's registers, and an interrupt line
+//! ([`DeviceInterrupt`]). The platform finds the devices, vouches for their windows
+//! and builds the transports; this crate drives them.
+//!
+//! The transports are written here, not taken from `virtio-drivers`, so that every
+//! register is accessed at the width the virtio specification gives it, 64-bit fields
+//! as two 32-bit halves, and the device status is set one step at a time and checked
+//! after FEATURES_OK (hypervisors that enforce the specification, Firecracker among
+//! them, refuse the crate's own transports). The crate's device drivers and queues
+//! are used unchanged over them.
 //!
 //! - [`devices`]: the class adapters;
-//! - [`transport`]: one transport type for modern and legacy devices;
-//! - [`legacy`]: the legacy (virtio 0.9.5) register map, which `virtio-drivers`
-//!   lacks.
-#![no_std]
+//! - [`transport`]: one transport type for every device, and the initialisation
+//!   sequence;
+//! - [`modern`]: the virtio 1.x PCI transport (structures in memory BARs);
+//! - [`legacy`]: the legacy (virtio 0.9.5) PCI transport (I/O BAR 0);
+//! - [`pci`]: what virtio needs from PCI: device types and where a modern device's
+//!   structures are.
+#![cfg_attr(not(test), no_std)]
 #![forbid(unsafe_code)]
 
 extern crate alloc;
 
+mod config_space;
 pub mod devices;
 pub mod legacy;
+pub mod modern;
+pub mod pci;
 pub mod transport;
 
 use core::fmt::Debug;
 
-pub use devices::{VirtioBlock, VirtioEntropy, VirtioNetwork};
+pub use devices::{StartError, VirtioBlock, VirtioEntropy, VirtioNetwork};
 pub use legacy::LegacyTransport;
-pub use transport::VirtioTransport;
+pub use modern::{ModernError, ModernTransport, ModernWindows};
+pub use transport::{Refusal, RefusalRecord, VirtioTransport};
 use virtio_drivers::transport::InterruptStatus;
 
 /// A device's window of I/O ports. Offsets are from the window's start; an access
 /// outside the window reads all ones and writes nothing.
 pub trait PortWindow: Debug {
+    /// The window's length in ports.
+    fn length(&self) -> u16;
     fn read8(&self, offset: u16) -> u8;
     fn read16(&self, offset: u16) -> u16;
     fn read32(&self, offset: u16) -> u32;
     fn write8(&mut self, offset: u16, value: u8);
     fn write16(&mut self, offset: u16, value: u16);
     fn write32(&mut self, offset: u16, value: u32);
+}
+
+/// A device's window of memory-mapped registers: one virtio structure of a PCI BAR.
+/// Offsets are from the window's start. Each access is a single access of exactly its width; there is no 64-bit
+/// access, since virtio never needs one. An access that is not wholly inside the
+/// window, or whose offset is not a multiple of its width, reads all ones and writes
+/// nothing.
+pub trait MemoryWindow: Debug {
+    /// The window's length in bytes.
+    fn length(&self) -> usize;
+    fn read8(&self, offset: usize) -> u8;
+    fn read16(&self, offset: usize) -> u16;
+    fn read32(&self, offset: usize) -> u32;
+    fn write8(&mut self, offset: usize, value: u8);
+    fn write16(&mut self, offset: usize, value: u16);
+    fn write32(&mut self, offset: usize, value: u32);
 }
 
 /// How a driver tells the platform it has serviced its device's interrupt.
@@ -47,12 +79,14 @@ pub trait DeviceInterrupt: Copy + Debug {
 }
 
 /// What a platform gives the drivers: its DMA and address translation, its
-/// I/O-port windows and its interrupt lines.
+/// I/O-port and memory windows and its interrupt lines.
 pub trait Machine {
     /// DMA memory and address translation for `virtio-drivers`.
     type Hal: virtio_drivers::Hal;
     /// A device's I/O-port window.
     type Ports: PortWindow;
+    /// A device's window of memory-mapped registers.
+    type Memory: MemoryWindow;
     /// A device's interrupt.
     type Interrupt: DeviceInterrupt;
 }

@@ -28,12 +28,10 @@ use ethos_devices::{
 };
 use ethos_net::{NetConfig, NetStack};
 use spin::Mutex;
-use virtio_drivers::transport::DeviceType;
-use virtio_drivers::transport::pci::PciTransport;
-use virtio_drivers::transport::pci::bus::{DeviceFunction, PciRoot};
 
 use ethos_virtio::devices::{BLOCK_QUEUE_SIZE, ENTROPY_QUEUE_SIZE, NET_QUEUE_SIZE};
-use ethos_virtio::{LegacyTransport, Machine};
+use ethos_virtio::pci::{ModernLayout, Region};
+use ethos_virtio::{LegacyTransport, Machine, ModernError, ModernTransport, ModernWindows};
 pub use interrupts::{
     InterruptLine, line_event, line_fired, message_fired, total as interrupts_total,
     totals as interrupt_totals, unmask_line,
@@ -48,10 +46,11 @@ struct X86Machine;
 impl Machine for X86Machine {
     type Hal = virtio_hal::KernelHal;
     type Ports = arch::IoWindow;
+    type Memory = arch::DeviceMemoryWindow;
     type Interrupt = InterruptLine;
 }
 
-type VirtioTransport = ethos_virtio::VirtioTransport<arch::IoWindow>;
+type VirtioTransport = ethos_virtio::VirtioTransport<arch::IoWindow, arch::DeviceMemoryWindow>;
 type VirtioBlock = ethos_virtio::VirtioBlock<X86Machine>;
 type VirtioNetwork = ethos_virtio::VirtioNetwork<X86Machine>;
 type VirtioEntropy = ethos_virtio::VirtioEntropy<X86Machine>;
@@ -143,7 +142,8 @@ enum BindError {
         driver: u16,
     },
     MapBar(u64),
-    Virtio(virtio_drivers::Error),
+    Modern(ModernError),
+    Start(ethos_virtio::StartError),
 }
 
 impl fmt::Display for BindError {
@@ -162,7 +162,8 @@ impl fmt::Display for BindError {
                  (give the device `queue-size={driver}`)"
             ),
             BindError::MapBar(address) => write!(f, "cannot map the BAR at {address:#x}"),
-            BindError::Virtio(error) => write!(f, "virtio: {error}"),
+            BindError::Modern(error) => write!(f, "modern virtio transport: {error}"),
+            BindError::Start(error) => write!(f, "{error}"),
         }
     }
 }
@@ -325,33 +326,46 @@ fn map_bars(function: &PciFunction) -> Result<(), BindError> {
     Ok(())
 }
 
-fn legacy_device_type(device_id: u16) -> Option<DeviceType> {
-    match device_id {
-        0x1000 => Some(DeviceType::Network),
-        0x1001 => Some(DeviceType::Block),
-        0x1005 => Some(DeviceType::EntropySource),
-        _ => None,
-    }
+/// The modern transport over the structures `layout` found, each in a window of
+/// its own.
+fn modern_transport(
+    function: &PciFunction,
+    layout: ModernLayout,
+) -> Result<VirtioTransport, BindError> {
+    let device_type =
+        ethos_virtio::pci::device_type(function.device_id).ok_or(BindError::NoUsableTransport)?;
+    let window = |region: Region| {
+        // SAFETY: `ModernLayout::find` placed every region inside an assigned memory
+        // BAR of this function, which `map_bars` mapped uncached at its physical
+        // address, and this probe binds exactly one driver to the function.
+        unsafe { arch::DeviceMemoryWindow::new(region.address, region.length) }
+    };
+    let windows = ModernWindows {
+        common: window(layout.common),
+        notify: window(layout.notify),
+        notify_off_multiplier: layout.notify_off_multiplier,
+        isr: window(layout.isr),
+        device: layout.device.map(window),
+    };
+    ModernTransport::new(device_type, windows)
+        .map(VirtioTransport::Modern)
+        .map_err(BindError::Modern)
 }
 
-/// The modern transport where the device has one, else the legacy one.
+/// The modern transport where the device has one, else the legacy one (a
+/// transitional device ID with registers in I/O BAR 0).
 fn transport(
-    config: arch::PciConfig,
+    config: &arch::PciConfig,
     function: &PciFunction,
     class: DeviceClass,
 ) -> Result<VirtioTransport, BindError> {
-    let mut root = PciRoot::new(config);
-    let device_function = DeviceFunction {
-        bus: function.address.bus,
-        device: function.address.device,
-        function: function.address.function,
-    };
-    if let Ok(modern) = PciTransport::new::<virtio_hal::KernelHal, _>(&mut root, device_function) {
-        return Ok(VirtioTransport::Modern(modern));
+    match ModernLayout::find(config, function) {
+        Ok(layout) => return modern_transport(function, layout),
+        Err(error) => tracing::debug!(%function, %error, "no modern virtio transport"),
     }
-    let (Some(device_type), Some(Bar::Io { port, size })) =
-        (legacy_device_type(function.device_id), function.bars[0])
-    else {
+    let device_type =
+        ethos_virtio::pci::device_type(function.device_id).filter(|_| function.device_id < 0x1040);
+    let (Some(device_type), Some(Bar::Io { port, size })) = (device_type, function.bars[0]) else {
         return Err(BindError::NoUsableTransport);
     };
     let (Ok(port), Ok(size)) = (u16::try_from(port), u16::try_from(size)) else {
@@ -388,7 +402,7 @@ fn bind(
 ) -> Result<(), BindError> {
     enable(&mut config, function);
     map_bars(function)?;
-    let transport = transport(config, function, class)?;
+    let transport = transport(&config, function, class)?;
     let generation = transport.generation();
     let intx = || {
         if function.interrupt_pin != 0 && function.interrupt_line != 0xff {
@@ -412,19 +426,19 @@ fn bind(
     };
     let (driver, slot_taken) = match class {
         DeviceClass::Network => {
-            let device = VirtioNetwork::new(transport, line).map_err(BindError::Virtio)?;
+            let device = VirtioNetwork::new(transport, line).map_err(BindError::Start)?;
             let taken = devices.network.is_some();
             devices.network.get_or_insert_with(|| Box::new(device));
             (VIRTIO_NET, taken)
         }
         DeviceClass::Block => {
-            let device = VirtioBlock::new(transport, line).map_err(BindError::Virtio)?;
+            let device = VirtioBlock::new(transport, line).map_err(BindError::Start)?;
             let taken = devices.block.is_some();
             devices.block.get_or_insert_with(|| Box::new(device));
             (VIRTIO_BLK, taken)
         }
         DeviceClass::Entropy => {
-            let device = VirtioEntropy::new(transport, line).map_err(BindError::Virtio)?;
+            let device = VirtioEntropy::new(transport, line).map_err(BindError::Start)?;
             let taken = devices.entropy.is_some();
             devices.entropy.get_or_insert_with(|| Box::new(device));
             (VIRTIO_RNG, taken)

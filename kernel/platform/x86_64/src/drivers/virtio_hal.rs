@@ -1,5 +1,7 @@
 //! The `virtio-drivers` hardware abstraction: DMA memory from the kernel's frame
-//! allocator, device registers mapped uncached on demand.
+//! allocator. Device registers are not reached through it: the native transports
+//! (`ethos-virtio`) work through `arch::DeviceMemoryWindow`s and `arch::IoWindow`s
+//! the probe hands them, and `mmio_phys_to_virt` is only the trait's requirement.
 //!
 //! RAM is identity-mapped, so a buffer's virtual address is its physical address and
 //! sharing a buffer with a device needs no bounce copy. x86 DMA is cache-coherent,
@@ -58,8 +60,9 @@ unsafe impl Hal for KernelHal {
             .as_mut()
             .map(|frames| arch::map_device_memory(paddr, size as u64, frames));
         if !matches!(mapped, Some(Ok(()))) {
-            // The transport only asks for ranges inside BARs the probe mapped
-            // already; reaching this means the machine changed under us.
+            // No transport of this kernel asks (see the module's description); one
+            // that did would ask for a BAR the probe mapped already, so reaching this
+            // means the machine changed under us.
             panic!("cannot map device memory {paddr:#x}+{size:#x}");
         }
         NonNull::new(paddr as *mut u8).unwrap_or(NonNull::dangling())

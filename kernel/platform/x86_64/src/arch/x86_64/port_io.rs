@@ -113,6 +113,10 @@ impl IoWindow {
 /// A window is the native virtio drivers' way to their device's ports; an access
 /// outside it reads all ones and writes nothing.
 impl ethos_virtio::PortWindow for IoWindow {
+    fn length(&self) -> u16 {
+        self.size
+    }
+
     fn read8(&self, offset: u16) -> u8 {
         let Some(port) = self.port(offset, 1) else {
             return u8::MAX;
