@@ -21,6 +21,7 @@
 //!   sequence;
 //! - [`modern`]: the virtio 1.x PCI transport (structures in memory BARs);
 //! - [`legacy`]: the legacy (virtio 0.9.5) PCI transport (I/O BAR 0);
+//! - [`mmio`]: the virtio-mmio transport (versions 2 and legacy 1);
 //! - [`pci`]: what virtio needs from PCI: device types and where a modern device's
 //!   structures are.
 #![cfg_attr(not(test), no_std)]
@@ -31,6 +32,7 @@ extern crate alloc;
 mod config_space;
 pub mod devices;
 pub mod legacy;
+pub mod mmio;
 pub mod modern;
 pub mod pci;
 pub mod transport;
@@ -39,6 +41,7 @@ use core::fmt::Debug;
 
 pub use devices::{StartError, VirtioBlock, VirtioEntropy, VirtioNetwork};
 pub use legacy::LegacyTransport;
+pub use mmio::{MmioError, MmioTransport, MmioVersion};
 pub use modern::{ModernError, ModernTransport, ModernWindows};
 pub use transport::{Refusal, RefusalRecord, VirtioTransport};
 use virtio_drivers::transport::InterruptStatus;
@@ -56,8 +59,9 @@ pub trait PortWindow: Debug {
     fn write32(&mut self, offset: u16, value: u32);
 }
 
-/// A device's window of memory-mapped registers: one virtio structure of a PCI BAR.
-/// Offsets are from the window's start. Each access is a single access of exactly its width; there is no 64-bit
+/// A device's window of memory-mapped registers: one virtio structure of a PCI BAR,
+/// or a virtio-mmio device's whole register block. Offsets are from the window's
+/// start. Each access is a single access of exactly its width; there is no 64-bit
 /// access, since virtio never needs one. An access that is not wholly inside the
 /// window, or whose offset is not a multiple of its width, reads all ones and writes
 /// nothing.

@@ -1,6 +1,6 @@
-//! One transport type for every virtio device — modern or legacy PCI, chosen per
-//! device when it is found — and the initialisation sequence every device goes
-//! through.
+//! One transport type for every virtio device — modern PCI, legacy PCI or
+//! virtio-mmio, chosen per device when it is found — and the initialisation
+//! sequence every device goes through.
 //!
 //! `virtio-drivers`' own `Transport::begin_init` sets ACKNOWLEDGE and DRIVER in one
 //! status write and never reads the status back after FEATURES_OK; a device that
@@ -21,6 +21,7 @@ use virtio_drivers::{Error as VirtioError, PAGE_SIZE, PhysAddr};
 use zerocopy::{FromBytes, Immutable, IntoBytes};
 
 use crate::legacy::LegacyTransport;
+use crate::mmio::{MmioTransport, MmioVersion};
 use crate::modern::ModernTransport;
 use crate::{MemoryWindow, PortWindow};
 
@@ -112,6 +113,8 @@ pub enum VirtioTransport<P, W: MemoryWindow> {
     Modern(ModernTransport<W>),
     /// Virtio 0.9.5 over PCI: registers in I/O BAR 0.
     Legacy(LegacyTransport<P>),
+    /// Virtio-mmio, version 2 or legacy 1.
+    Mmio(MmioTransport<W>),
 }
 
 macro_rules! each {
@@ -119,16 +122,22 @@ macro_rules! each {
         match $self {
             VirtioTransport::Modern($transport) => $body,
             VirtioTransport::Legacy($transport) => $body,
+            VirtioTransport::Mmio($transport) => $body,
         }
     };
 }
 
 impl<P: PortWindow, W: MemoryWindow> VirtioTransport<P, W> {
-    /// What kind of transport this is, for reports: `modern` or `legacy`.
+    /// What kind of transport this is, for reports: `modern`, `legacy`, `mmio` or
+    /// `mmio-legacy`.
     pub fn generation(&self) -> &'static str {
         match self {
             VirtioTransport::Modern(_) => "modern",
             VirtioTransport::Legacy(_) => "legacy",
+            VirtioTransport::Mmio(mmio) => match mmio.version() {
+                MmioVersion::Modern => "mmio",
+                MmioVersion::Legacy => "mmio-legacy",
+            },
         }
     }
 
@@ -148,6 +157,7 @@ impl<P: PortWindow, W: MemoryWindow> VirtioTransport<P, W> {
         match self {
             VirtioTransport::Modern(_) => false,
             VirtioTransport::Legacy(_) => true,
+            VirtioTransport::Mmio(mmio) => mmio.version() == MmioVersion::Legacy,
         }
     }
 

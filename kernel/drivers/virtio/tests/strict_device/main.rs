@@ -12,8 +12,9 @@ mod model;
 
 use ethos_devices::{BlockDevice, EntropySource, NetworkDevice, block_check};
 use ethos_virtio::{
-    DeviceInterrupt, LegacyTransport, Machine, MemoryWindow, ModernError, ModernTransport,
-    ModernWindows, Refusal, StartError, VirtioBlock, VirtioEntropy, VirtioNetwork, VirtioTransport,
+    DeviceInterrupt, LegacyTransport, Machine, MemoryWindow, MmioError, MmioTransport, ModernError,
+    ModernTransport, ModernWindows, Refusal, StartError, VirtioBlock, VirtioEntropy, VirtioNetwork,
+    VirtioTransport,
 };
 use virtio_drivers::transport::{DeviceType, InterruptStatus, Transport};
 
@@ -54,7 +55,12 @@ bitflags::bitflags! {
     }
 }
 
-const INTERFACES: [Interface; 2] = [Interface::ModernPci, Interface::LegacyPci];
+const INTERFACES: [Interface; 4] = [
+    Interface::ModernPci,
+    Interface::LegacyPci,
+    Interface::Mmio,
+    Interface::MmioLegacy,
+];
 
 fn device_type(function: &Function) -> DeviceType {
     match function {
@@ -84,6 +90,9 @@ fn transport(device: &Shared) -> ModelTransport {
         }
         Interface::LegacyPci => {
             VirtioTransport::Legacy(LegacyTransport::new(device_type, ModelPorts::new(device)))
+        }
+        Interface::Mmio | Interface::MmioLegacy => {
+            VirtioTransport::Mmio(MmioTransport::new(window(Structure::Mmio)).unwrap())
         }
     }
 }
@@ -133,26 +142,30 @@ fn started(interface: Interface) -> Vec<u8> {
 
 #[test]
 fn the_model_refuses_acknowledge_and_driver_in_one_status_write() {
-    let interface = Interface::ModernPci;
-    let device = tolerant(Device::new(interface, Function::Entropy));
-    // The inner transports keep the crate's provided `begin_init`: the sequence
-    // the kernel ran before, which Firecracker refuses.
-    match transport(&device) {
-        VirtioTransport::Modern(mut modern) => {
-            Transport::begin_init(&mut modern, Features::VERSION_1);
+    for interface in [Interface::ModernPci, Interface::Mmio] {
+        let device = tolerant(Device::new(interface, Function::Entropy));
+        // The inner transports keep the crate's provided `begin_init`: the sequence
+        // the kernel ran before, which Firecracker refuses.
+        match transport(&device) {
+            VirtioTransport::Modern(mut modern) => {
+                Transport::begin_init(&mut modern, Features::VERSION_1);
+            }
+            VirtioTransport::Mmio(mut mmio) => {
+                Transport::begin_init(&mut mmio, Features::VERSION_1);
+            }
+            VirtioTransport::Legacy(_) => unreachable!(),
         }
-        VirtioTransport::Legacy(_) => unreachable!(),
+        let model = device.borrow();
+        assert!(
+            model.violations[0].contains("transition 0x0 -> 0x3"),
+            "{interface:?}: {:#?}",
+            model.violations
+        );
+        assert!(
+            !model.history.contains(&0x3),
+            "the write was not carried out"
+        );
     }
-    let model = device.borrow();
-    assert!(
-        model.violations[0].contains("transition 0x0 -> 0x3"),
-        "{interface:?}: {:#?}",
-        model.violations
-    );
-    assert!(
-        !model.history.contains(&0x3),
-        "the write was not carried out"
-    );
 }
 
 #[test]
@@ -287,42 +300,52 @@ fn network_reads_its_address_at_byte_width_on_every_transport() {
 #[test]
 fn a_device_refusing_the_features_is_marked_failed_and_not_started() {
     within_time_limit(|| {
-        let interface = Interface::ModernPci;
-        let mut model = Device::new(interface, Function::Entropy);
-        model.refuse_features = true;
-        let device = model.shared();
-        let error = VirtioEntropy::<ModelMachine>::new(transport(&device), Polled).unwrap_err();
-        assert_eq!(
-            error,
-            StartError::Refused(Refusal::FeaturesNotAccepted { status: 0x3 }),
-            "{interface:?}"
-        );
-        assert!(error.to_string().contains("FEATURES_OK did not stick"));
-        // Nothing reached the device after FAILED: no queue, no DRIVER_OK, and the
-        // transport's drop left it FAILED rather than resetting it.
-        assert_no_violations(&device);
-        let model = device.borrow();
-        assert_eq!(model.history, [0, 0x1, 0x3, 0x3 | FAILED]);
-        assert_eq!(model.status & DRIVER_OK, 0);
-        assert!(model.queues.iter().all(|queue| !queue.enabled));
+        for interface in [Interface::ModernPci, Interface::Mmio] {
+            let mut model = Device::new(interface, Function::Entropy);
+            model.refuse_features = true;
+            let device = model.shared();
+            let error = VirtioEntropy::<ModelMachine>::new(transport(&device), Polled).unwrap_err();
+            assert_eq!(
+                error,
+                StartError::Refused(Refusal::FeaturesNotAccepted { status: 0x3 }),
+                "{interface:?}"
+            );
+            assert!(error.to_string().contains("FEATURES_OK did not stick"));
+            // Nothing reached the device after FAILED: no queue, no DRIVER_OK, and the
+            // transport's drop left it FAILED rather than resetting it.
+            assert_no_violations(&device);
+            let model = device.borrow();
+            assert_eq!(model.history, [0, 0x1, 0x3, 0x3 | FAILED]);
+            assert_eq!(model.status & DRIVER_OK, 0);
+            assert!(model.queues.iter().all(|queue| !queue.enabled));
+        }
     });
 }
 
 #[test]
 fn features_are_written_in_halves_and_version_1_reaches_the_device() {
-    let interface = Interface::ModernPci;
-    let device = Device::new(interface, Function::Entropy).shared();
-    let mut transport = transport(&device);
-    let negotiated = transport.begin_init(Features::VERSION_1);
-    assert_eq!(negotiated, Features::VERSION_1);
-    assert_no_violations(&device);
-    assert_eq!(device.borrow().driver_features, 1 << 32, "{interface:?}");
+    for interface in [Interface::ModernPci, Interface::Mmio] {
+        let device = Device::new(interface, Function::Entropy).shared();
+        let mut transport = transport(&device);
+        let negotiated = transport.begin_init(Features::VERSION_1);
+        assert_eq!(negotiated, Features::VERSION_1);
+        assert_no_violations(&device);
+        assert_eq!(device.borrow().driver_features, 1 << 32, "{interface:?}");
+    }
 }
 
 /// A window of fixed 32-bit registers, for regions that are not the model.
 #[derive(Debug)]
 struct FixedRegisters {
     words: Vec<u32>,
+}
+
+impl FixedRegisters {
+    fn mmio(magic: u32, version: u32, device_id: u32) -> FixedRegisters {
+        let mut words = vec![0; 0x100 / 4];
+        words[..3].copy_from_slice(&[magic, version, device_id]);
+        FixedRegisters { words }
+    }
 }
 
 impl MemoryWindow for FixedRegisters {
@@ -347,6 +370,38 @@ impl MemoryWindow for FixedRegisters {
     fn write32(&mut self, _: usize, _: u32) {
         panic!("nothing is written while a region is checked")
     }
+}
+
+#[test]
+fn a_region_without_a_usable_virtio_mmio_device_is_refused_with_its_reason() {
+    let magic = ethos_virtio::mmio::MAGIC;
+    let refusal = |window| MmioTransport::new(window).map(|_| ()).unwrap_err();
+    assert_eq!(
+        refusal(FixedRegisters::mmio(0xffff_ffff, 2, 4)),
+        MmioError::BadMagic { found: 0xffff_ffff }
+    );
+    assert_eq!(
+        refusal(FixedRegisters::mmio(magic, 3, 4)),
+        MmioError::UnsupportedVersion { version: 3 }
+    );
+    assert_eq!(
+        refusal(FixedRegisters::mmio(magic, 2, 0)),
+        MmioError::NoDevice
+    );
+    assert_eq!(
+        refusal(FixedRegisters::mmio(magic, 1, 99)),
+        MmioError::UnknownDevice { device_id: 99 }
+    );
+    let short = FixedRegisters {
+        words: vec![magic, 2, 4],
+    };
+    assert_eq!(refusal(short), MmioError::RegionTooSmall { length: 12 });
+    assert!(MmioError::NoDevice.to_string().contains("no device"));
+    let legacy = MmioTransport::new(FixedRegisters::mmio(magic, 1, 2)).unwrap();
+    assert_eq!(legacy.version(), ethos_virtio::MmioVersion::Legacy);
+    assert_eq!(legacy.device_type(), DeviceType::Block);
+    // Dropping it would reset the device; these registers take no writes.
+    std::mem::forget(legacy);
 }
 
 #[test]

@@ -1,5 +1,5 @@
 //! A virtio device that holds its driver to the specification (virtio 1.2), behind
-//! either PCI transport's register layout.
+//! any of the three transports' register layouts.
 //!
 //! It answers like a device that enforces the rules (as Firecracker's do): an access
 //! the specification forbids is not carried out — a write is dropped, a read
@@ -54,11 +54,13 @@ pub(crate) const NOTIFY_OFF_MULTIPLIER: u32 = 4;
 pub(crate) enum Interface {
     ModernPci,
     LegacyPci,
+    Mmio,
+    MmioLegacy,
 }
 
 impl Interface {
     pub(crate) fn is_legacy(self) -> bool {
-        self == Interface::LegacyPci
+        matches!(self, Interface::LegacyPci | Interface::MmioLegacy)
     }
 }
 
@@ -71,6 +73,14 @@ pub(crate) enum Function {
 }
 
 impl Function {
+    fn device_id(&self) -> u32 {
+        match self {
+            Function::Network { .. } => 1,
+            Function::Block { .. } => 2,
+            Function::Entropy => 4,
+        }
+    }
+
     /// The queues' sizes on a legacy PCI device, which fixes them (the kernel's
     /// drivers' sizes); other devices let the driver choose up to 256.
     fn queue_sizes(&self, interface: Interface) -> Vec<u16> {
@@ -133,6 +143,8 @@ pub(crate) struct Queue {
     pub(crate) device: u64,
     pub(crate) enabled: bool,
     pub(crate) msix_vector: u16,
+    /// Legacy virtio-mmio's used-ring alignment.
+    align: u32,
     next_available: u16,
     used_index: u16,
 }
@@ -179,6 +191,7 @@ pub(crate) struct Device {
     driver_feature_select: u32,
     queue_select: u32,
     isr: u8,
+    guest_page_size: u32,
     config: Vec<u8>,
     config_fields: Vec<(usize, usize)>,
     msix_config: u16,
@@ -209,6 +222,7 @@ impl Device {
             driver_feature_select: 0,
             queue_select: 0,
             isr: 0,
+            guest_page_size: 0,
             config,
             config_fields,
             msix_config: 0xffff,
@@ -391,7 +405,7 @@ impl Device {
         queue.size = value as u16;
     }
 
-    /// Enables the selected queue (PCI queue_enable).
+    /// Enables the selected queue (PCI queue_enable or virtio-mmio QueueReady).
     fn enable_queue(&mut self) {
         let Some(queue) = self.configurable_queue("queue enabled") else {
             return;
@@ -414,8 +428,8 @@ impl Device {
         }
     }
 
-    /// A legacy queue placed by page number (legacy PCI's queue address: the device
-    /// fixes the queue's size and lays it out in 4 KiB pages); 0 stops the queue.
+    /// A legacy queue placed by page number (legacy PCI's queue address, legacy
+    /// virtio-mmio's QueuePFN); 0 stops the queue.
     fn place_legacy_queue(&mut self, page_number: u32) {
         if page_number == 0 {
             if let Some(queue) = self.queues.get_mut(self.queue_select as usize) {
@@ -423,15 +437,34 @@ impl Device {
             }
             return;
         }
+        let (page_size, pci) = match self.interface {
+            Interface::LegacyPci => (4096, true),
+            _ => (self.guest_page_size, false),
+        };
         let Some(queue) = self.configurable_queue("queue page number written") else {
             return;
         };
-        let size = u64::from(queue.max_size);
-        queue.size = queue.max_size;
-        queue.descriptors = u64::from(page_number) * 4096;
-        queue.driver = queue.descriptors + 16 * size;
-        queue.device = (queue.driver + 6 + 2 * size).next_multiple_of(4096);
-        queue.enabled = true;
+        if pci {
+            queue.size = queue.max_size;
+            queue.align = 4096;
+        }
+        let (size, align) = (u64::from(queue.size), u64::from(queue.align));
+        let problem = if page_size == 0 || !page_size.is_power_of_two() {
+            Some(format!("queue placed with guest page size {page_size}"))
+        } else if size == 0 || !size.is_power_of_two() {
+            Some(format!("queue placed with size {size}"))
+        } else if align == 0 || !align.is_power_of_two() {
+            Some(format!("queue placed with alignment {align}"))
+        } else {
+            queue.descriptors = u64::from(page_number) * u64::from(page_size);
+            queue.driver = queue.descriptors + 16 * size;
+            queue.device = (queue.driver + 6 + 2 * size).next_multiple_of(align);
+            queue.enabled = true;
+            None
+        };
+        if let Some(problem) = problem {
+            self.refuse(problem);
+        }
     }
 
     fn notify(&mut self, value: u32) {

@@ -1,13 +1,13 @@
-//! The model's two register layouts — virtio 1.x PCI's structures (§4.1.4) and
-//! legacy PCI's I/O registers (§4.1.4.8) — and the windows the transports under
-//! test reach them through.
+//! The model's three register layouts — virtio 1.x PCI's structures (§4.1.4),
+//! legacy PCI's I/O registers (§4.1.4.8) and virtio-mmio's block (§4.2.2, §4.2.4)
+//! — and the windows the transports under test reach them through.
 //!
 //! Each layout is a table of (offset, width, register, direction); an access that
 //! matches no row exactly is a violation.
 
 use ethos_virtio::{MemoryWindow, PortWindow};
 
-use super::{Device, NOTIFY_OFF_MULTIPLIER, Shared};
+use super::{Device, Interface, NOTIFY_OFF_MULTIPLIER, Shared};
 
 /// Which part of the device a window shows.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -22,6 +22,8 @@ pub(crate) enum Structure {
     DeviceConfig,
     /// Legacy PCI: I/O BAR 0.
     LegacyPorts,
+    /// Virtio-mmio: the whole register block and the configuration after it.
+    Mmio,
 }
 
 impl Structure {
@@ -32,6 +34,7 @@ impl Structure {
             Structure::Isr => 1,
             Structure::DeviceConfig => device.config.len(),
             Structure::LegacyPorts => 0x14 + device.config.len(),
+            Structure::Mmio => 0x100 + device.config.len(),
         }
     }
 }
@@ -58,6 +61,10 @@ enum Half {
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Register {
+    MagicValue,
+    Version,
+    DeviceId,
+    VendorId,
     DeviceFeatureSelect,
     DeviceFeature,
     DriverFeatureSelect,
@@ -75,12 +82,18 @@ enum Register {
     QueueMsixVector,
     /// PCI's queue_enable: 1 only.
     QueueEnable,
+    /// Virtio-mmio's QueueReady: 1 or 0.
+    QueueReady,
     QueueNotifyOff,
     QueueDescriptors(Half),
     QueueDriver(Half),
     QueueDevice(Half),
+    GuestPageSize,
+    QueueAlign,
     QueuePageNumber,
     QueueNotify,
+    InterruptStatus,
+    InterruptAcknowledge,
     /// PCI's ISR byte: reading clears it.
     Isr,
 }
@@ -122,6 +135,41 @@ const LEGACY_PORTS: &[Row] = &[
     (0x10, 2, R::QueueNotify, WriteOnly),
     (0x12, 1, R::Status, ReadWrite),
     (0x13, 1, R::Isr, ReadOnly),
+];
+
+const MMIO: &[Row] = &[
+    (0x000, 4, R::MagicValue, ReadOnly),
+    (0x004, 4, R::Version, ReadOnly),
+    (0x008, 4, R::DeviceId, ReadOnly),
+    (0x00c, 4, R::VendorId, ReadOnly),
+    (0x010, 4, R::DeviceFeature, ReadOnly),
+    (0x014, 4, R::DeviceFeatureSelect, WriteOnly),
+    (0x020, 4, R::DriverFeature, WriteOnly),
+    (0x024, 4, R::DriverFeatureSelect, WriteOnly),
+    (0x030, 4, R::QueueSelect, WriteOnly),
+    (0x034, 4, R::QueueSizeMax, ReadOnly),
+    (0x038, 4, R::QueueSize, WriteOnly),
+    (0x050, 4, R::QueueNotify, WriteOnly),
+    (0x060, 4, R::InterruptStatus, ReadOnly),
+    (0x064, 4, R::InterruptAcknowledge, WriteOnly),
+    (0x070, 4, R::Status, ReadWrite),
+];
+
+const MMIO_LEGACY_ONLY: &[Row] = &[
+    (0x028, 4, R::GuestPageSize, WriteOnly),
+    (0x03c, 4, R::QueueAlign, WriteOnly),
+    (0x040, 4, R::QueuePageNumber, ReadWrite),
+];
+
+const MMIO_VERSION_2_ONLY: &[Row] = &[
+    (0x044, 4, R::QueueReady, ReadWrite),
+    (0x080, 4, R::QueueDescriptors(Low), WriteOnly),
+    (0x084, 4, R::QueueDescriptors(High), WriteOnly),
+    (0x090, 4, R::QueueDriver(Low), WriteOnly),
+    (0x094, 4, R::QueueDriver(High), WriteOnly),
+    (0x0a0, 4, R::QueueDevice(Low), WriteOnly),
+    (0x0a4, 4, R::QueueDevice(High), WriteOnly),
+    (0x0fc, 4, R::ConfigGeneration, ReadOnly),
 ];
 
 fn set_half(field: &mut u64, half: Half, value: u32) {
@@ -171,6 +219,17 @@ impl Device {
                 return self.config_access(offset - 0x14, width, access);
             }
             Structure::LegacyPorts => LEGACY_PORTS.to_vec(),
+            Structure::Mmio if offset >= 0x100 => {
+                return self.config_access(offset - 0x100, width, access);
+            }
+            Structure::Mmio => {
+                let version_only = if self.interface == Interface::MmioLegacy {
+                    MMIO_LEGACY_ONLY
+                } else {
+                    MMIO_VERSION_2_ONLY
+                };
+                [MMIO, version_only].concat()
+            }
             Structure::DeviceConfig => return self.config_access(offset, width, access),
             Structure::Isr => vec![(0, 1, R::Isr, ReadOnly)],
             Structure::Notify => return self.notify_access(offset, width, access),
@@ -245,6 +304,16 @@ impl Device {
     fn read_register(&mut self, register: Register) -> u32 {
         let queue = self.selected_queue().cloned().unwrap_or_default();
         match register {
+            R::MagicValue => ethos_virtio::mmio::MAGIC,
+            R::Version => {
+                if self.interface == Interface::MmioLegacy {
+                    1
+                } else {
+                    2
+                }
+            }
+            R::DeviceId => self.function.device_id(),
+            R::VendorId => 0x554d_4551,
             R::DeviceFeatureSelect => self.device_feature_select,
             R::DeviceFeature => self.read_device_features(self.device_feature_select),
             R::LegacyDeviceFeatures => self.read_device_features(0),
@@ -266,20 +335,27 @@ impl Device {
             R::QueueSizeMax => u32::from(queue.max_size),
             R::QueueSize => u32::from(queue.size),
             R::QueueMsixVector => u32::from(queue.msix_vector),
-            R::QueueEnable => u32::from(queue.enabled),
+            R::QueueEnable | R::QueueReady => u32::from(queue.enabled),
             R::QueueNotifyOff => self.queue_select + 1,
             R::QueueDescriptors(half) => get_half(queue.descriptors, half),
             R::QueueDriver(half) => get_half(queue.driver, half),
             R::QueueDevice(half) => get_half(queue.device, half),
             R::QueuePageNumber => {
                 if queue.enabled {
-                    (queue.descriptors / 4096) as u32
+                    let page_size = match self.interface {
+                        Interface::LegacyPci => 4096,
+                        _ => u64::from(self.guest_page_size.max(1)),
+                    };
+                    (queue.descriptors / page_size) as u32
                 } else {
                     0
                 }
             }
+            R::InterruptStatus => u32::from(self.isr),
             R::Isr => u32::from(std::mem::take(&mut self.isr)),
-            R::QueueNotify => unreachable!("write-only registers are refused above"),
+            R::GuestPageSize | R::QueueAlign | R::QueueNotify | R::InterruptAcknowledge => {
+                unreachable!("write-only registers are refused above")
+            }
         }
     }
 
@@ -307,6 +383,15 @@ impl Device {
                     ));
                 }
             }
+            R::QueueReady => match value {
+                1 => self.enable_queue(),
+                0 => {
+                    if let Some(queue) = self.queues.get_mut(self.queue_select as usize) {
+                        queue.enabled = false;
+                    }
+                }
+                _ => self.refuse(format!("QueueReady written with {value}")),
+            },
             R::QueueDescriptors(half) => {
                 if let Some(queue) = self.configurable_queue("queue descriptor address written") {
                     set_half(&mut queue.descriptors, half, value);
@@ -322,20 +407,39 @@ impl Device {
                     set_half(&mut queue.device, half, value);
                 }
             }
+            R::GuestPageSize => {
+                if self.status & DRIVER_OK_OR_FAILED != 0 {
+                    self.refuse("guest page size written after DRIVER_OK");
+                }
+                self.guest_page_size = value;
+            }
+            R::QueueAlign => {
+                if let Some(queue) = self.configurable_queue("queue alignment written") {
+                    queue.align = value;
+                }
+            }
             R::QueuePageNumber => self.place_legacy_queue(value),
             R::QueueNotify => self.notify(value),
-            R::DeviceFeature
+            R::InterruptAcknowledge => self.isr &= !(value as u8),
+            R::MagicValue
+            | R::Version
+            | R::DeviceId
+            | R::VendorId
+            | R::DeviceFeature
             | R::LegacyDeviceFeatures
             | R::NumQueues
             | R::ConfigGeneration
             | R::QueueSizeMax
             | R::QueueNotifyOff
+            | R::InterruptStatus
             | R::Isr => unreachable!("read-only registers are refused above"),
         }
     }
 }
 
-/// A memory window onto one structure of the model.
+const DRIVER_OK_OR_FAILED: u8 = super::DRIVER_OK | super::FAILED;
+
+/// A memory window onto one structure of the model (or its virtio-mmio block).
 #[derive(Clone, Debug)]
 pub(crate) struct ModelWindow {
     device: Shared,
