@@ -106,8 +106,12 @@ mod kernel {
         let image_backends = boot_image::backend_choice()
             .unwrap_or_else(|error| fatal("device backends", format_args!("{error}")));
         drivers::refuse_rump_dma(line.refuse_rump_dma);
-        drivers::probe(&line.backends.apply(image_backends), line.pci)
-            .unwrap_or_else(|error| fatal("devices", format_args!("{error}")));
+        drivers::probe(
+            &line.backends.apply(image_backends),
+            line.pci,
+            &line.mmio_devices,
+        )
+        .unwrap_or_else(|error| fatal("devices", format_args!("{error}")));
 
         let ready = arch::read_tsc();
         let boot_nanos = time.clock.ticks_to_nanos(ready - arch::entry_tsc());

@@ -74,6 +74,9 @@ pub enum Machine {
     Microvm,
     /// The PC with PCI Express (Q35): SeaBIOS, and an ACPI MCFG describing ECAM.
     Q35,
+    /// `microvm` without ACPI: QEMU names its virtio-mmio devices on the command line
+    /// (`virtio_mmio.device=`), as Firecracker does, instead of in a DSDT.
+    MicrovmWithoutAcpi,
 }
 
 impl Machine {
@@ -82,6 +85,7 @@ impl Machine {
             Machine::Pc => "pc",
             Machine::Microvm => "microvm",
             Machine::Q35 => "q35",
+            Machine::MicrovmWithoutAcpi => "microvm,acpi=off",
         }
     }
 }

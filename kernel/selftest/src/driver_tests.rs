@@ -96,7 +96,7 @@ pub(crate) fn devices() -> Result<(), DriverFailure> {
         }
         for bound in &devices.bound {
             tracing::info!(
-                function = %bound.function,
+                device = %bound.location,
                 class = bound.class.name(),
                 backend = bound.backend.name(),
                 driver = bound.driver,

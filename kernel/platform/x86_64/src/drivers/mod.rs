@@ -11,6 +11,7 @@
 //! here may panic on what a device reports.
 
 mod interrupts;
+mod mmio;
 mod msix;
 mod virtio_hal;
 
@@ -21,6 +22,7 @@ use core::fmt;
 use ethos_abi::Report;
 use ethos_abi::drivers::driver_name::{SMOLTCP, UART_16550, VIRTIO_BLK, VIRTIO_NET, VIRTIO_RNG};
 use ethos_core::pci::{self, Bar, ConfigSpace, DeviceMatch, PciFunction, Registry, register};
+use ethos_core::virtio_mmio::{MmioDevice, MmioDevices};
 use ethos_devices::backends::{self, find_driver};
 use ethos_devices::{
     Backend, BackendChoice, BackendUnavailable, BlockDevice, Datagram, DeviceClass, DriverEntry,
@@ -121,10 +123,26 @@ fn registry() -> Registry<Driver> {
     registry
 }
 
+/// Where a bound device is: a PCI function, or a virtio-mmio region.
+#[derive(Clone, Debug)]
+pub enum DeviceLocation {
+    Pci(PciFunction),
+    Mmio(MmioDevice),
+}
+
+impl fmt::Display for DeviceLocation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            DeviceLocation::Pci(function) => write!(f, "{function}"),
+            DeviceLocation::Mmio(device) => write!(f, "virtio-mmio {device}"),
+        }
+    }
+}
+
 /// One device a driver was bound to.
 #[derive(Debug)]
 pub struct BoundDevice {
-    pub function: PciFunction,
+    pub location: DeviceLocation,
     pub class: DeviceClass,
     pub backend: Backend,
     pub driver: &'static str,
@@ -403,7 +421,6 @@ fn bind(
     enable(&mut config, function);
     map_bars(function)?;
     let transport = transport(&config, function, class)?;
-    let generation = transport.generation();
     let intx = || {
         if function.interrupt_pin != 0 && function.interrupt_line != 0xff {
             InterruptLine::route(function.interrupt_line)
@@ -424,6 +441,33 @@ fn bind(
         }
         _ => (None, intx()),
     };
+    attach(
+        devices,
+        DeviceLocation::Pci(function.clone()),
+        transport,
+        line,
+        class,
+    )?;
+    if let Some(msix) = msix
+        && let Err(error) = msix.route_queues()
+    {
+        msix.disable(&mut config, function);
+        tracing::warn!(%function, %error, "MSI-X queues not routed; polling only");
+    }
+    Ok(())
+}
+
+/// Starts the native driver of `class` over `transport` and records the device at
+/// `location` as serving the class (the first of a class serves; a second is kept
+/// unused). PCI and virtio-mmio devices alike end here.
+fn attach(
+    devices: &mut Devices,
+    location: DeviceLocation,
+    transport: VirtioTransport,
+    line: InterruptLine,
+    class: DeviceClass,
+) -> Result<(), BindError> {
+    let generation = transport.generation();
     let (driver, slot_taken) = match class {
         DeviceClass::Network => {
             let device = VirtioNetwork::new(transport, line).map_err(BindError::Start)?;
@@ -447,19 +491,13 @@ fn bind(
             return Err(BindError::NoUsableTransport);
         }
     };
-    if let Some(msix) = msix
-        && let Err(error) = msix.route_queues()
-    {
-        msix.disable(&mut config, function);
-        tracing::warn!(%function, %error, "MSI-X queues not routed; polling only");
-    }
     if slot_taken {
-        tracing::info!(%function, driver, "a second device of the class is not used yet");
+        tracing::info!(%location, driver, "a second device of the class is not used yet");
     }
     devices.inventory.add(class);
     devices.serve(class, Backend::Native, driver);
     devices.bound.push(BoundDevice {
-        function: function.clone(),
+        location,
         class,
         backend: Backend::Native,
         driver,
@@ -587,13 +625,33 @@ fn start_rump(
     }
 }
 
+/// Says which device was bound last, and how.
+fn log_bound(devices: &Devices) {
+    if let Some(bound) = devices.bound.last() {
+        tracing::info!(
+            device = %bound.location,
+            driver = bound.driver,
+            transport = bound.transport,
+            interrupt = bound.line.kind(),
+            line = ?bound.line.line(),
+            backend = bound.backend.name(),
+            "device bound"
+        );
+    }
+}
+
 /// Checks that this kernel has a driver for the backend chosen for every class,
-/// then enumerates PCI (unless `pci` is false: the command line's `pci=off`), binds
+/// then enumerates PCI (unless `pci` is false: the command line's `pci=off`) and
+/// the virtio-mmio devices of the command line and the DSDT, binds
 /// the native driver of every device whose class is chosen native, says which
 /// classes have no device, and reports the device line
 /// of every class served. The serial console always exists, so it is always
 /// counted. A choice the kernel cannot serve is the error, and nothing is probed.
-pub fn probe(choice: &BackendChoice, pci: bool) -> Result<(), BackendUnavailable> {
+pub fn probe(
+    choice: &BackendChoice,
+    pci: bool,
+    mmio_devices: &MmioDevices,
+) -> Result<(), BackendUnavailable> {
     backends::check_choice(choice, DRIVERS)?;
     let mut config = config_access();
     let functions = if pci {
@@ -634,20 +692,17 @@ pub fn probe(choice: &BackendChoice, pci: bool) -> Result<(), BackendUnavailable
             continue;
         }
         match bind(&mut devices, config, function, class) {
-            Ok(()) => {
-                if let Some(bound) = devices.bound.last() {
-                    tracing::info!(
-                        function = %bound.function,
-                        driver = bound.driver,
-                        transport = bound.transport,
-                        interrupt = bound.line.kind(),
-                        line = ?bound.line.line(),
-                        backend = bound.backend.name(),
-                        "device bound"
-                    );
-                }
-            }
+            Ok(()) => log_bound(&devices),
             Err(error) => tracing::warn!(%function, %error, "driver did not start"),
+        }
+    }
+    for device in mmio::announced(mmio_devices) {
+        match mmio::bind(&mut devices, device) {
+            Ok(Some(_)) => log_bound(&devices),
+            Ok(None) => {
+                tracing::info!(%device, "virtio-mmio device left alone: its class is not native")
+            }
+            Err(error) => tracing::warn!(%device, %error, "virtio-mmio driver did not start"),
         }
     }
     #[cfg(feature = "rump")]
