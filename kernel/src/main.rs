@@ -114,6 +114,9 @@ mod kernel {
         .unwrap_or_else(|error| fatal("devices", format_args!("{error}")));
 
         let ready = arch::read_tsc();
+        if arch::tell_vmm_booted() {
+            tracing::info!("told Firecracker's boot timer the kernel is ready");
+        }
         let boot_nanos = time.clock.ticks_to_nanos(ready - arch::entry_tsc());
         console::go_live();
         console::report(Report::Ready {

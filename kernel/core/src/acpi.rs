@@ -139,6 +139,8 @@ pub const MAXIMUM_IO_APICS: usize = 4;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Platform {
     pub rsdp: u64,
+    /// The RSDP's OEM ID: who wrote the tables (`FIRECK` is Firecracker).
+    pub oem_id: [u8; 6],
     /// The ECAM window of segment 0 that covers bus 0, if the machine has an MCFG.
     pub ecam: Option<EcamRegion>,
     /// The I/O APIC serving GSI 0, if the MADT lists one.
@@ -150,7 +152,15 @@ pub struct Platform {
     pub virtio_mmio: Result<MmioDevices, AcpiError>,
 }
 
+/// The OEM ID Firecracker writes in its ACPI tables.
+pub const FIRECRACKER_OEM_ID: [u8; 6] = *b"FIRECK";
+
 impl Platform {
+    /// Whether the tables are Firecracker's.
+    pub fn is_firecracker(&self) -> bool {
+        self.oem_id == FIRECRACKER_OEM_ID
+    }
+
     /// The I/O APIC that serves `gsi` and the input it arrives on, if one does.
     /// An I/O APIC's extent is not in the MADT: it reaches the next one's base, or
     /// 24 inputs for the last.
@@ -440,8 +450,10 @@ pub fn dsdt_devices(reader: &dyn PhysicalReader, rsdp: u64) -> Result<MmioDevice
 pub fn discover(reader: &dyn PhysicalReader, hint: Option<u64>) -> Result<Platform, AcpiError> {
     let rsdp = find_rsdp(reader, hint)?;
     let io_apics = io_apics(reader, rsdp)?;
+    let oem_id = read_array::<6>(reader, rsdp + 9)?;
     Ok(Platform {
         rsdp,
+        oem_id,
         ecam: ecam(reader, rsdp)?,
         io_apic: io_apics
             .into_iter()

@@ -352,3 +352,18 @@ fn each_gsi_is_served_by_the_io_apic_whose_range_holds_it() {
     assert_eq!(serving(47), Some((0xfec1_0000, 23)));
     assert_eq!(serving(48), None);
 }
+
+#[test]
+fn the_oem_id_tells_firecrackers_tables() {
+    let platform = discover(&q35_like(), Some(0xf_5a00)).unwrap();
+    assert_eq!(&platform.oem_id, b"ETHOS ");
+    assert!(!platform.is_firecracker());
+    let mut memory = Memory::default();
+    let mut rsdp = rsdp_v1(0x7fe_1000);
+    rsdp[9..15].copy_from_slice(b"FIRECK");
+    fix_checksum(&mut rsdp, 8);
+    memory.place(0xe_0000, rsdp);
+    memory.place(0x7fe_1000, rsdt(&[0x7fe_4000]));
+    memory.place(0x7fe_4000, madt(&[(0, 0xfec0_0000, 0)]));
+    assert!(discover(&memory, None).unwrap().is_firecracker());
+}

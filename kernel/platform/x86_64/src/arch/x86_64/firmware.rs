@@ -49,3 +49,32 @@ pub fn discover_firmware_tables(rsdp_hint: Option<u64>) {
 pub fn firmware_platform() -> Result<Platform, AcpiError> {
     PLATFORM.get().copied().unwrap_or(Err(AcpiError::NoRsdp))
 }
+
+/// Where Firecracker's boot timer listens (`--boot-timer`): the first page of its
+/// 32-bit device window.
+const FIRECRACKER_BOOT_TIMER: u64 = 0xc000_0000;
+/// The byte that tells Firecracker's boot timer the guest has booted.
+const BOOT_COMPLETE: u8 = 123;
+
+/// Tells the VMM the kernel is ready, where the VMM listens for it: on Firecracker
+/// (its ACPI tables say `FIRECK`), one byte to its boot timer, so Firecracker's own
+/// log times the boot. Anywhere else nothing is written. True if a VMM was told.
+pub fn tell_vmm_booted() -> bool {
+    if !firmware_platform().is_ok_and(|platform| platform.is_firecracker()) {
+        return false;
+    }
+    {
+        let mut guard = crate::memory::FRAMES.lock();
+        let Some(frames) = guard.as_mut() else {
+            return false;
+        };
+        if super::map_device_memory(FIRECRACKER_BOOT_TIMER, 0x1000, frames).is_err() {
+            return false;
+        }
+    }
+    // SAFETY: the tables are Firecracker's, whose boot timer occupies this page (a
+    // write there without `--boot-timer` lands on no device and is dropped); it was
+    // mapped uncached just above. One byte at offset 0 is the device's protocol.
+    unsafe { (FIRECRACKER_BOOT_TIMER as *mut u8).write_volatile(BOOT_COMPLETE) };
+    true
+}

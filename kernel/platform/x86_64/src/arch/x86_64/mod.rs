@@ -31,7 +31,7 @@ pub use cpu::{end_machine, read_tsc, under_xen, wait_for_interrupt};
 pub use ecam::PciConfig;
 pub use entropy::{cpu_random, read_rdrand, read_rdseed, timing_jitter};
 pub use ethos_core::ending::exception_name;
-pub use firmware::{discover_firmware_tables, firmware_platform};
+pub use firmware::{discover_firmware_tables, firmware_platform, tell_vmm_booted};
 pub use interrupts::{TrapFrame, enable_interrupts};
 pub use ioapic::{DEVICE_LINES, DEVICE_VECTOR_BASE, mask_line, route_line, unmask_line};
 pub use memory_window::DeviceMemoryWindow;
