@@ -90,7 +90,7 @@ impl Tunnel {
                 user,
                 first_value,
             } => {
-                if !self.created_by_peer(connection) || self.connections.contains_key(&connection) {
+                if !self.created_by_peer(connection) || self.connections.contains(connection) {
                     return;
                 }
                 if self.connections.len() >= max_connections {
@@ -111,24 +111,28 @@ impl Tunnel {
                 });
             }
             Frame::Accept { connection } => {
-                let handle = self.handle_for(connection);
-                let Some(state) = self.connections.get_mut(&connection) else {
-                    return;
-                };
-                if state.state == ConnectionState::Opening {
-                    state.state = ConnectionState::Open;
-                    events.push_back(Event::ConnectionAccepted { connection: handle });
+                let accepted = self.connections.update(connection, |state| {
+                    let opening = state.state == ConnectionState::Opening;
+                    if opening {
+                        state.state = ConnectionState::Open;
+                    }
+                    opening
+                });
+                if accepted == Some(true) {
+                    events.push_back(Event::ConnectionAccepted {
+                        connection: self.handle_for(connection),
+                    });
                 }
             }
             Frame::Refuse { connection } => {
-                if self.connections.remove(&connection).is_some() {
+                if self.connections.remove(connection).is_some() {
                     events.push_back(Event::ConnectionRefused {
                         connection: self.handle_for(connection),
                     });
                 }
             }
             Frame::Close { connection } => {
-                if self.connections.remove(&connection).is_some() {
+                if self.connections.remove(connection).is_some() {
                     events.push_back(Event::ConnectionClosed {
                         connection: self.handle_for(connection),
                     });
@@ -136,36 +140,42 @@ impl Tunnel {
             }
             Frame::Data { connection, bytes } => {
                 let handle = self.handle_for(connection);
-                let Some(state) = self.connections.get_mut(&connection) else {
-                    return;
-                };
                 let length = bytes.len() as u64;
-                if state.received_bytes + length > state.advertised_maximum {
-                    // The peer ignored our window: end the connection rather than buffer.
-                    self.connections.remove(&connection);
-                    self.queue_control(Frame::Close { connection }, None);
-                    events.push_back(Event::ConnectionClosed { connection: handle });
-                    return;
-                }
-                state.received_bytes += length;
-                if state.state == ConnectionState::Opening {
-                    // Data can only follow the peer's accept, which was then lost to us.
-                    state.state = ConnectionState::Open;
-                }
-                if !bytes.is_empty() {
-                    events.push_back(Event::Data {
-                        connection: handle,
-                        bytes: bytes.to_vec(),
-                    });
+                let within_window = self.connections.update(connection, |state| {
+                    if state.received_bytes + length > state.advertised_maximum {
+                        return false;
+                    }
+                    state.received_bytes += length;
+                    if state.state == ConnectionState::Opening {
+                        // Data can only follow the peer's accept, which was then lost to us.
+                        state.state = ConnectionState::Open;
+                    }
+                    true
+                });
+                match within_window {
+                    None => {}
+                    Some(false) => {
+                        // The peer ignored our window: end the connection rather than buffer.
+                        self.connections.remove(connection);
+                        self.queue_control(Frame::Close { connection }, None);
+                        events.push_back(Event::ConnectionClosed { connection: handle });
+                    }
+                    Some(true) if !bytes.is_empty() => {
+                        events.push_back(Event::Data {
+                            connection: handle,
+                            bytes: bytes.to_vec(),
+                        });
+                    }
+                    Some(true) => {}
                 }
             }
             Frame::WindowUpdate {
                 connection,
                 maximum,
             } => {
-                if let Some(state) = self.connections.get_mut(&connection) {
+                self.connections.update(connection, |state| {
                     state.peer_maximum = state.peer_maximum.max(maximum);
-                }
+                });
             }
             Frame::NextTunnel { tunnel_id } => {
                 self.follow_rekey(tunnel_id);
@@ -194,11 +204,7 @@ impl Tunnel {
     }
 
     fn has_new_frames(&self) -> bool {
-        !self.control.is_empty()
-            || self
-                .connections
-                .values()
-                .any(|connection| connection.sendable() > 0 || connection.ready_to_close())
+        !self.control.is_empty() || self.connections.any_sending()
     }
 
     /// Fills a packet body with queued control frames, then data round-robin.
@@ -211,46 +217,52 @@ impl Tunnel {
             }
             if let Some((encoded, announces)) = self.control.pop_front() {
                 body.extend_from_slice(&encoded);
-                if let Some(connection) = announces.and_then(|id| self.connections.get_mut(&id)) {
-                    connection.announced = true;
+                if let Some(id) = announces {
+                    self.connections
+                        .update(id, |connection| connection.announced = true);
                 }
             }
         }
+        // Round-robin over the connections with something to send, from the one after the
+        // last served; each is visited once, and the others have nothing to add.
         let mut cursor = self.last_served_connection;
         let mut closed = Vec::new();
-        for _ in 0..self.connections.len() {
-            // Round-robin from the connection after the last one served, without allocating.
-            let next = self
-                .connections
-                .range(cursor.saturating_add(1)..)
-                .next()
-                .or_else(|| self.connections.iter().next())
-                .map(|(&id, _)| id);
-            let Some(id) = next else { break };
-            cursor = id;
-            let Some(connection) = self.connections.get_mut(&id) else {
-                continue;
+        for _ in 0..self.connections.sending_count() {
+            let Some(id) = self.connections.next_sending_after(cursor) else {
+                break;
             };
+            cursor = id;
             let room = capacity.saturating_sub(body.len());
             if room <= DATA_FRAME_OVERHEAD {
                 break;
             }
-            let length = connection
-                .sendable()
-                .min(room - DATA_FRAME_OVERHEAD)
-                .min(usize::from(u16::MAX));
-            if length > 0 {
-                frame::write_data_header(&mut body, id, length as u16);
-                connection.take_chunk(length, &mut body);
+            let (served, closes) = self
+                .connections
+                .update(id, |connection| {
+                    let length = connection
+                        .sendable()
+                        .min(room - DATA_FRAME_OVERHEAD)
+                        .min(usize::from(u16::MAX));
+                    if length > 0 {
+                        frame::write_data_header(&mut body, id, length as u16);
+                        connection.take_chunk(length, &mut body);
+                    }
+                    let closes = connection.ready_to_close() && capacity - body.len() >= 5;
+                    if closes {
+                        Frame::Close { connection: id }.encode(&mut body);
+                    }
+                    (length > 0, closes)
+                })
+                .unwrap_or_default();
+            if served {
                 self.last_served_connection = id;
             }
-            if connection.ready_to_close() && capacity - body.len() >= 5 {
-                Frame::Close { connection: id }.encode(&mut body);
+            if closes {
                 closed.push(id);
             }
         }
         for id in closed {
-            self.connections.remove(&id);
+            self.connections.remove(id);
         }
         body
     }
@@ -275,8 +287,8 @@ impl Tunnel {
     pub(crate) fn consumed(&mut self, connection: u32, length: u64) {
         let update = self
             .connections
-            .get_mut(&connection)
-            .and_then(|state| state.consume(length));
+            .update(connection, |state| state.consume(length))
+            .flatten();
         if let Some(maximum) = update {
             self.queue_control(
                 Frame::WindowUpdate {

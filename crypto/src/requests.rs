@@ -114,14 +114,16 @@ impl Endpoint {
     /// Accepts a connection the peer asked for.
     pub fn accept(&mut self, connection: ConnectionHandle) -> Result<(), EndpointError> {
         let tunnel = self.tunnel_mut(connection.tunnel)?;
-        let state = tunnel
+        tunnel
             .connections
-            .get_mut(&connection.id)
-            .ok_or(EndpointError::UnknownConnection)?;
-        if state.state != ConnectionState::AwaitingAccept {
-            return Err(EndpointError::NotAwaitingAnswer);
-        }
-        state.state = ConnectionState::Open;
+            .update(connection.id, |state| {
+                if state.state != ConnectionState::AwaitingAccept {
+                    return Err(EndpointError::NotAwaitingAnswer);
+                }
+                state.state = ConnectionState::Open;
+                Ok(())
+            })
+            .unwrap_or(Err(EndpointError::UnknownConnection))?;
         tunnel.queue_control(
             Frame::Accept {
                 connection: connection.id,
@@ -136,12 +138,12 @@ impl Endpoint {
         let tunnel = self.tunnel_mut(connection.tunnel)?;
         let state = tunnel
             .connections
-            .get(&connection.id)
+            .get(connection.id)
             .ok_or(EndpointError::UnknownConnection)?;
         if state.state != ConnectionState::AwaitingAccept {
             return Err(EndpointError::NotAwaitingAnswer);
         }
-        tunnel.connections.remove(&connection.id);
+        tunnel.connections.remove(connection.id);
         tunnel.queue_control(
             Frame::Refuse {
                 connection: connection.id,
@@ -159,31 +161,30 @@ impl Endpoint {
         bytes: &[u8],
     ) -> Result<usize, EndpointError> {
         let tunnel = self.tunnel_mut(connection.tunnel)?;
-        let state = tunnel
+        tunnel
             .connections
-            .get_mut(&connection.id)
-            .ok_or(EndpointError::UnknownConnection)?;
-        if state.state == ConnectionState::AwaitingAccept {
-            return Err(EndpointError::NotAccepted);
-        }
-        if state.close_requested {
-            return Err(EndpointError::UnknownConnection);
-        }
-        let room = CONNECTION_SEND_BUFFER.saturating_sub(state.send_buffer.len());
-        let taken = bytes.len().min(room);
-        state.send_buffer.extend(&bytes[..taken]);
-        Ok(taken)
+            .update(connection.id, |state| {
+                if state.state == ConnectionState::AwaitingAccept {
+                    return Err(EndpointError::NotAccepted);
+                }
+                if state.close_requested {
+                    return Err(EndpointError::UnknownConnection);
+                }
+                let room = CONNECTION_SEND_BUFFER.saturating_sub(state.send_buffer.len());
+                let taken = bytes.len().min(room);
+                state.send_buffer.extend(&bytes[..taken]);
+                Ok(taken)
+            })
+            .unwrap_or(Err(EndpointError::UnknownConnection))
     }
 
     /// Closes a connection once everything queued on it has been sent.
     pub fn close(&mut self, connection: ConnectionHandle) -> Result<(), EndpointError> {
         let tunnel = self.tunnel_mut(connection.tunnel)?;
-        let state = tunnel
+        tunnel
             .connections
-            .get_mut(&connection.id)
-            .ok_or(EndpointError::UnknownConnection)?;
-        state.close_requested = true;
-        Ok(())
+            .update(connection.id, |state| state.close_requested = true)
+            .ok_or(EndpointError::UnknownConnection)
     }
 
     /// A digest of the protocol state (not the counters).
@@ -194,7 +195,7 @@ impl Endpoint {
             .values()
             .map(|tunnel| {
                 let mut connections = alloc::string::String::new();
-                for (id, connection) in &tunnel.connections {
+                for (id, connection) in tunnel.connections.iter() {
                     let _ = write!(connections, "{id}:{connection:?};");
                 }
                 TunnelSummary {

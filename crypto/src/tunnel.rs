@@ -7,11 +7,11 @@
 //! [`Tunnel::commit_nonce`] and the frame handlers in `multiplex` change state.
 //! This module must never keep a previous key longer than the rekey that replaced it needs.
 
-use alloc::collections::{BTreeMap, VecDeque};
+use alloc::collections::VecDeque;
 use alloc::vec::Vec;
 use core::net::SocketAddr;
 
-use crate::connection::Connection;
+use crate::connection::Connections;
 use crate::endpoint::{DropReason, TunnelHandle};
 use crate::frame::{self, Frame, ReliabilityHeader};
 use crate::keys::{Authenticator, KEY_LENGTH, Label, PublicKeyBytes, SecretKey, SymmetricKey};
@@ -97,7 +97,7 @@ pub(crate) struct Tunnel {
     pub(crate) next: Option<RetiredKey>,
     pub(crate) packets_under_key: u64,
     pub(crate) reliability: Reliability,
-    pub(crate) connections: BTreeMap<u32, Connection>,
+    pub(crate) connections: Connections,
     /// Encoded control frames, each with the connection it announces (if any).
     pub(crate) control: VecDeque<(Vec<u8>, Option<u32>)>,
     pub(crate) next_connection_id: u32,
@@ -142,7 +142,7 @@ impl Tunnel {
             next: None,
             packets_under_key: 0,
             reliability: Reliability::new(),
-            connections: BTreeMap::new(),
+            connections: Connections::default(),
             control: VecDeque::new(),
             next_connection_id: first_connection,
             last_served_connection: 0,
