@@ -461,7 +461,7 @@ pub fn run_turn() -> bool {
     let next = with_policy(|policy| policy.schedule(now()));
     let ran = match next {
         Ok(Some(thread)) => {
-            SLICE_START.store(time::ticks(), Ordering::Relaxed);
+            SLICE_START.store(time::tick_periods(), Ordering::Relaxed);
             if let Err(error) = arch::run_thread(thread) {
                 tracing::error!(%thread, %error, "cannot run a kernel thread");
             }
@@ -539,7 +539,7 @@ pub fn on_timer_tick() {
 /// thread if its slice is over and it holds none of the locks shared with the hub.
 pub fn after_kernel_interrupt(frame: &mut TrapFrame) {
     if !arch::in_thread()
-        || time::ticks().saturating_sub(SLICE_START.load(Ordering::Relaxed)) < SLICE_TICKS
+        || time::tick_periods().saturating_sub(SLICE_START.load(Ordering::Relaxed)) < SLICE_TICKS
         || NO_PREEMPTION.load(Ordering::Acquire) != 0
         || memory::heap_busy()
         || console::busy()

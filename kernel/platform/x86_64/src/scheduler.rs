@@ -134,19 +134,19 @@ impl Scheduler {
 
     /// Whether the current process has run out of its CPU limit.
     pub fn over_limit(&self) -> Option<u64> {
-        self.queue.over_limit(time::ticks())
+        self.queue.over_limit(time::tick_periods())
     }
 
     /// Whether the current process should give way: its slice is over and another
     /// process or a kernel thread is ready.
     pub fn slice_over(&self) -> bool {
         self.queue
-            .slice_over(time::ticks(), kernel_threads::want_cpu())
+            .slice_over(time::tick_periods(), kernel_threads::want_cpu())
     }
 
     /// The current process leaves the CPU but stays ready (its slice is over).
     pub fn preempt(&mut self, context: UserContext) {
-        if let Some(task) = self.queue.preempt(time::ticks()) {
+        if let Some(task) = self.queue.preempt(time::tick_periods()) {
             task.context = context;
         }
     }
@@ -154,7 +154,7 @@ impl Scheduler {
     /// The current process waits until the model wakes it; `context` makes its
     /// `block` again.
     pub fn park(&mut self, context: UserContext) {
-        if let Some(task) = self.queue.park(time::ticks()) {
+        if let Some(task) = self.queue.park(time::tick_periods()) {
             task.context = context;
         }
     }
@@ -246,7 +246,7 @@ pub fn run() -> Ended {
             // A ready kernel thread can still wake a process: no process waits in
             // vain while one is.
             let wake_possible = deadline.is_some() || kernel_threads::want_cpu();
-            match scheduler.queue.decide(time::ticks(), wake_possible) {
+            match scheduler.queue.decide(time::tick_periods(), wake_possible) {
                 Decision::Run(next) => match scheduler.queue.get(next) {
                     Some(task) => {
                         task.space.activate();

@@ -89,3 +89,11 @@ pub fn tick() {
 pub fn ticks() -> u64 {
     TICKS.load(Ordering::Relaxed)
 }
+
+/// Tick periods since boot by the TSC (timer interrupts before the clock is
+/// calibrated). Unlike [`ticks`], it counts the periods in which interrupts were
+/// off — a long system call, whose pending tick interrupts collapse into one — so
+/// time slices and CPU limits charge them to whoever ran.
+pub fn tick_periods() -> u64 {
+    since_boot_nanos().map_or_else(ticks, |nanos| nanos / (1_000_000_000 / u64::from(TICK_HZ)))
+}
