@@ -387,7 +387,7 @@ impl Endpoint {
                 .tunnels
                 .range(TunnelHandle(cursor.saturating_add(1))..)
                 .next()
-                .or_else(|| self.tunnels.iter().next())
+                .or_else(|| self.tunnels.first_key_value())
                 .map(|(&handle, _)| handle);
             let Some(handle) = next else { break };
             cursor = handle.0;

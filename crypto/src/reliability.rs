@@ -66,7 +66,11 @@ pub(crate) struct BeyondWindow;
 #[cfg_attr(fuzzing, derive(Clone, PartialEq))]
 pub(crate) struct Reliability {
     next_sequence: u64,
+    /// Sent packets not yet acknowledged, by increasing sequence.
     unacknowledged: VecDeque<SentPacket>,
+    /// How many of them are due for retransmission, so that a poll with none due looks
+    /// at no packet.
+    packets_due: usize,
     smoothed_round_trip: Option<u64>,
     backoff: u32,
     delivered: u64,
@@ -101,6 +105,7 @@ impl Reliability {
         Self {
             next_sequence: 1,
             unacknowledged: VecDeque::new(),
+            packets_due: 0,
             smoothed_round_trip: None,
             backoff: 0,
             delivered: 0,
@@ -164,17 +169,29 @@ impl Reliability {
 
     /// The body of an unacknowledged packet.
     pub(crate) fn body_of(&self, sequence: u64) -> Option<&[u8]> {
-        self.unacknowledged
-            .iter()
-            .rev()
-            .find(|packet| packet.sequence == sequence)
-            .map(|packet| packet.body.as_slice())
+        // A new packet is the last one; an older one is found by bisection, the queue being
+        // in sequence order.
+        let packet = match self.unacknowledged.back() {
+            Some(newest) if newest.sequence == sequence => newest,
+            _ => {
+                let index = self
+                    .unacknowledged
+                    .binary_search_by_key(&sequence, |packet| packet.sequence)
+                    .ok()?;
+                &self.unacknowledged[index]
+            }
+        };
+        Some(packet.body.as_slice())
     }
 
     /// The oldest packet due for retransmission, marked as sent again at `now`.
     pub(crate) fn next_retransmission(&mut self, now: Time) -> Option<u64> {
+        if self.packets_due == 0 {
+            return None;
+        }
         let packet = self.unacknowledged.iter_mut().find(|packet| packet.due)?;
         packet.due = false;
+        self.packets_due -= 1;
         packet.retransmitted = true;
         packet.sent_at = now;
         self.ack_pending = false;
@@ -189,6 +206,7 @@ impl Reliability {
         for packet in &mut self.unacknowledged {
             packet.due = true;
         }
+        self.packets_due = self.unacknowledged.len();
     }
 
     /// Whether an acknowledgement-only packet should go out now.
@@ -261,9 +279,11 @@ impl Reliability {
         };
         let mut progressed = false;
         let mut sample = None;
+        let mut packets_due = self.packets_due;
         self.unacknowledged.retain(|packet| {
             if acknowledged(packet.sequence) {
                 progressed = true;
+                packets_due -= usize::from(packet.due);
                 if !packet.retransmitted {
                     sample = Some(now.milliseconds_since(packet.sent_at));
                 }
@@ -272,6 +292,7 @@ impl Reliability {
                 true
             }
         });
+        self.packets_due = packets_due;
         if let Some(round_trip) = sample {
             self.smoothed_round_trip = Some(match self.smoothed_round_trip {
                 Some(smoothed) => (smoothed * 7 + round_trip) / 8,
@@ -310,6 +331,7 @@ impl Reliability {
         for packet in &mut self.unacknowledged {
             if !packet.due && now >= packet.sent_at.plus_milliseconds(timeout) {
                 packet.due = true;
+                self.packets_due += 1;
                 expired = true;
             }
         }
@@ -346,6 +368,30 @@ mod tests {
         sender.on_timeout(deadline);
         let sequence = sender.next_retransmission(deadline).expect("due");
         assert_eq!((sequence, sender.body_of(sequence)), (2, Some(&[1u8][..])));
+    }
+
+    #[test]
+    fn packets_due_are_counted_through_acknowledgements_and_resends() {
+        let mut sender = Reliability::new();
+        let start = Time::from_milliseconds(0);
+        for index in 0..4u8 {
+            sender.record_sent(start, alloc::vec![index]);
+        }
+        sender.retransmit_all();
+        // 2 and 3 arrive while due: they are not resent and no longer counted.
+        let header = ReliabilityHeader {
+            sequence: 0,
+            acknowledged: 0,
+            selective: 0b11,
+        };
+        sender.on_acknowledgement(start, &header);
+        assert_eq!(sender.packets_due, 2);
+        let resent: Vec<u64> = core::iter::from_fn(|| sender.next_retransmission(start)).collect();
+        assert_eq!(resent, [1, 4]);
+        assert_eq!(sender.packets_due, 0);
+        assert_eq!(sender.body_of(4), Some(&[3u8][..]));
+        assert_eq!(sender.body_of(1), Some(&[0u8][..]));
+        assert_eq!(sender.body_of(2), None, "acknowledged");
     }
 
     #[test]
