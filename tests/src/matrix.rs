@@ -463,28 +463,34 @@ pub fn rows() -> Vec<MatrixRow> {
             ConfigAccess { ecam: false },
             NATIVE_BLOCK,
         ),
-        on_q35(row(
-            "matrix-q35-ecam",
-            "virtio-blk-pci (modern) on Q35",
-            concat!(
-                "-drive file={disk},format=raw,if=none,id=d0",
-                " -device virtio-blk-pci,drive=d0,disable-legacy=on"
+        on(
+            Machine::Q35,
+            row(
+                "matrix-q35-ecam",
+                "virtio-blk-pci (modern) on Q35",
+                concat!(
+                    "-drive file={disk},format=raw,if=none,id=d0",
+                    " -device virtio-blk-pci,drive=d0,disable-legacy=on"
+                ),
+                KernelTest::Devices,
+                ConfigAccess { ecam: true },
+                NATIVE_BLOCK,
             ),
-            KernelTest::Devices,
-            ConfigAccess { ecam: true },
-            NATIVE_BLOCK,
-        )),
-        on_q35(row(
-            "matrix-q35-virtio-blk-modern-msix",
-            "virtio-blk-pci (modern, MSI-X) on Q35",
-            concat!(
-                "-drive file={disk},format=raw,if=none,id=d0",
-                " -device virtio-blk-pci,drive=d0,disable-legacy=on"
+        ),
+        on(
+            Machine::Q35,
+            row(
+                "matrix-q35-virtio-blk-modern-msix",
+                "virtio-blk-pci (modern, MSI-X) on Q35",
+                concat!(
+                    "-drive file={disk},format=raw,if=none,id=d0",
+                    " -device virtio-blk-pci,drive=d0,disable-legacy=on"
+                ),
+                KernelTest::Block,
+                BlockInterrupts { msix: true },
+                NATIVE_BLOCK,
             ),
-            KernelTest::Block,
-            BlockInterrupts { msix: true },
-            NATIVE_BLOCK,
-        )),
+        ),
         row(
             "matrix-virtio-blk-legacy-intx",
             "virtio-blk-pci (legacy, INTx)",
@@ -496,99 +502,100 @@ pub fn rows() -> Vec<MatrixRow> {
             BlockInterrupts { msix: false },
             NATIVE_BLOCK,
         ),
-        on_microvm(row(
-            "matrix-virtio-mmio-blk",
-            "virtio-blk-device (virtio-mmio 2) on microvm, from the DSDT",
-            concat!(
-                "-global virtio-mmio.force-legacy=false",
-                " -drive file={disk},format=raw,if=none,id=d0",
-                " -device virtio-blk-device,drive=d0"
+        on(
+            Machine::Microvm,
+            row(
+                "matrix-virtio-mmio-blk",
+                "virtio-blk-device (virtio-mmio 2) on microvm, from the DSDT",
+                concat!(
+                    "-global virtio-mmio.force-legacy=false",
+                    " -drive file={disk},format=raw,if=none,id=d0",
+                    " -device virtio-blk-device,drive=d0"
+                ),
+                KernelTest::Block,
+                BlockInterrupts { msix: false },
+                NATIVE_BLOCK,
             ),
-            KernelTest::Block,
-            BlockInterrupts { msix: false },
-            NATIVE_BLOCK,
-        )),
-        on_microvm(row(
-            "matrix-virtio-mmio-legacy-blk",
-            "virtio-blk-device (virtio-mmio 1, legacy) on microvm, from the DSDT",
-            concat!(
-                "-drive file={disk},format=raw,if=none,id=d0",
-                " -device virtio-blk-device,drive=d0"
+        ),
+        on(
+            Machine::Microvm,
+            row(
+                "matrix-virtio-mmio-legacy-blk",
+                "virtio-blk-device (virtio-mmio 1, legacy) on microvm, from the DSDT",
+                concat!(
+                    "-drive file={disk},format=raw,if=none,id=d0",
+                    " -device virtio-blk-device,drive=d0"
+                ),
+                KernelTest::Block,
+                BlockInterrupts { msix: false },
+                NATIVE_BLOCK,
             ),
-            KernelTest::Block,
-            BlockInterrupts { msix: false },
-            NATIVE_BLOCK,
-        )),
-        on_microvm_without_acpi(row(
-            "matrix-virtio-mmio-blk-command-line",
-            "virtio-blk-device (virtio-mmio 2) on microvm without ACPI, from the command line",
-            concat!(
-                "-global virtio-mmio.force-legacy=false",
-                " -drive file={disk},format=raw,if=none,id=d0",
-                " -device virtio-blk-device,drive=d0"
+        ),
+        on(
+            Machine::MicrovmWithoutAcpi,
+            row(
+                "matrix-virtio-mmio-blk-command-line",
+                "virtio-blk-device (virtio-mmio 2) on microvm without ACPI, from the command line",
+                concat!(
+                    "-global virtio-mmio.force-legacy=false",
+                    " -drive file={disk},format=raw,if=none,id=d0",
+                    " -device virtio-blk-device,drive=d0"
+                ),
+                KernelTest::Block,
+                BlockInterrupts { msix: false },
+                NATIVE_BLOCK,
             ),
-            KernelTest::Block,
-            BlockInterrupts { msix: false },
-            NATIVE_BLOCK,
-        )),
-        on_microvm(row(
-            "matrix-virtio-mmio-rng",
-            "virtio-rng-device (virtio-mmio 2) on microvm, seeding the kernel generator",
-            "-global virtio-mmio.force-legacy=false -device virtio-rng-device",
-            KernelTest::Random,
-            Kernel,
-            NATIVE_ENTROPY,
-        )),
-        on_microvm(row(
-            "matrix-virtio-mmio-net-udp-echo",
-            "virtio-net-device (virtio-mmio 2) on microvm",
-            concat!(
-                "-global virtio-mmio.force-legacy=false",
-                " -netdev user,id=n0,hostfwd=udp:127.0.0.1:{port}-:7",
-                " -device virtio-net-device,netdev=n0"
+        ),
+        on(
+            Machine::Microvm,
+            row(
+                "matrix-virtio-mmio-rng",
+                "virtio-rng-device (virtio-mmio 2) on microvm, seeding the kernel generator",
+                "-global virtio-mmio.force-legacy=false -device virtio-rng-device",
+                KernelTest::Random,
+                Kernel,
+                NATIVE_ENTROPY,
             ),
-            KernelTest::UdpEcho,
-            UdpEcho { datagrams: 10_000 },
-            NATIVE_DATAGRAMS,
-        )),
-        on_microvm_without_acpi(row(
-            "matrix-virtio-mmio-legacy-net-udp-echo-command-line",
-            "virtio-net-device (virtio-mmio 1, legacy) on microvm without ACPI",
-            concat!(
-                " -netdev user,id=n0,hostfwd=udp:127.0.0.1:{port}-:7",
-                " -device virtio-net-device,netdev=n0"
+        ),
+        on(
+            Machine::Microvm,
+            row(
+                "matrix-virtio-mmio-net-udp-echo",
+                "virtio-net-device (virtio-mmio 2) on microvm",
+                concat!(
+                    "-global virtio-mmio.force-legacy=false",
+                    " -netdev user,id=n0,hostfwd=udp:127.0.0.1:{port}-:7",
+                    " -device virtio-net-device,netdev=n0"
+                ),
+                KernelTest::UdpEcho,
+                UdpEcho { datagrams: 10_000 },
+                NATIVE_DATAGRAMS,
             ),
-            KernelTest::UdpEcho,
-            UdpEcho { datagrams: 10_000 },
-            NATIVE_DATAGRAMS,
-        )),
+        ),
+        on(
+            Machine::MicrovmWithoutAcpi,
+            row(
+                "matrix-virtio-mmio-legacy-net-udp-echo-command-line",
+                "virtio-net-device (virtio-mmio 1, legacy) on microvm without ACPI",
+                concat!(
+                    " -netdev user,id=n0,hostfwd=udp:127.0.0.1:{port}-:7",
+                    " -device virtio-net-device,netdev=n0"
+                ),
+                KernelTest::UdpEcho,
+                UdpEcho { datagrams: 10_000 },
+                NATIVE_DATAGRAMS,
+            ),
+        ),
     ]
 }
 
-/// `row` on QEMU's `microvm`, whose virtio devices are virtio-mmio, declared in the
-/// DSDT (GSI 24 on, on the second I/O APIC). Without `force-legacy=false` QEMU 7's
-/// virtio-mmio devices are legacy (version 1).
-const fn on_microvm(row: MatrixRow) -> MatrixRow {
-    MatrixRow {
-        machine: Machine::Microvm,
-        ..row
-    }
-}
-
-/// `row` on `microvm` without ACPI: its virtio-mmio devices come as
-/// `virtio_mmio.device=` words on the command line (GSI 5 on), as on Firecracker.
-const fn on_microvm_without_acpi(row: MatrixRow) -> MatrixRow {
-    MatrixRow {
-        machine: Machine::MicrovmWithoutAcpi,
-        ..row
-    }
-}
-
-const fn on_q35(row: MatrixRow) -> MatrixRow {
-    MatrixRow {
-        machine: Machine::Q35,
-        ..row
-    }
+/// `row` on `machine` instead of the PC: Q35 for PCI Express; QEMU's `microvm`,
+/// whose virtio devices are virtio-mmio declared in the DSDT (GSI 24 on, on the
+/// second I/O APIC; QEMU 7's are legacy version 1 unless `force-legacy=false`); or
+/// `microvm` without ACPI, whose virtio-mmio devices come as `virtio_mmio.device=`
+/// words on the command line (GSI 5 on), as on Firecracker.
+const fn on(machine: Machine, row: MatrixRow) -> MatrixRow {
+    MatrixRow { machine, ..row }
 }
 
 /// Rows whose name or device model contains `filter`, or with a guest on the

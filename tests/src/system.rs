@@ -492,6 +492,17 @@ fn failure_reported_then_reset(transcript: &Transcript) -> Result<(), String> {
     ended_by_reset(transcript, ExitCode::Failure)
 }
 
+/// `row` on a machine without `isa-debug-exit`, as on Firecracker.
+const fn without_exit_device(row: SystemTest) -> SystemTest {
+    let Media::Pvh { test, words } = row.media else {
+        panic!("only a PVH row can drop the exit device");
+    };
+    SystemTest {
+        media: Media::PvhWithoutExitDevice { test, words },
+        ..row
+    }
+}
+
 fn passed(transcript: &Transcript, test: KernelTest) -> Result<(), String> {
     let test = test.name();
     reports(transcript)
@@ -860,61 +871,43 @@ pub fn all() -> Vec<SystemTest> {
                 check: misspelling_refused,
             },
         ),
-        SystemTest {
-            media: Media::PvhWithoutExitDevice {
-                test: Some(KernelTest::Boot),
-                words: "",
+        without_exit_device(pvh(
+            "exit-by-reset-microvm",
+            "without isa-debug-exit the kernel reports its exit and resets the machine \
+             (a triple fault: microvm has no i8042); the report is the verdict",
+            Microvm,
+            Tcg,
+            run_test(KernelTest::Boot, ""),
+            Expectation::Ends {
+                code: ExitCode::Success,
+                check: boot_passed_then_reset,
             },
-            ..pvh(
-                "exit-by-reset-microvm",
-                "without isa-debug-exit the kernel reports its exit and resets the machine \
-                 (a triple fault: microvm has no i8042); the report is the verdict",
-                Microvm,
-                Tcg,
-                run_test(KernelTest::Boot, ""),
-                Expectation::Ends {
-                    code: ExitCode::Success,
-                    check: boot_passed_then_reset,
-                },
-            )
-        },
-        SystemTest {
-            media: Media::PvhWithoutExitDevice {
-                test: Some(KernelTest::Boot),
-                words: "",
+        )),
+        without_exit_device(pvh(
+            "exit-by-reset-pc",
+            "without isa-debug-exit the kernel reports its exit and resets the PC (the \
+             i8042's reset line, a triple fault if that did nothing); the report is the \
+             verdict",
+            Pc,
+            Tcg,
+            run_test(KernelTest::Boot, ""),
+            Expectation::Ends {
+                code: ExitCode::Success,
+                check: boot_passed_then_reset,
             },
-            ..pvh(
-                "exit-by-reset-pc",
-                "without isa-debug-exit the kernel reports its exit and resets the PC (the \
-                 i8042's reset line, a triple fault if that did nothing); the report is the \
-                 verdict",
-                Pc,
-                Tcg,
-                run_test(KernelTest::Boot, ""),
-                Expectation::Ends {
-                    code: ExitCode::Success,
-                    check: boot_passed_then_reset,
-                },
-            )
-        },
-        SystemTest {
-            media: Media::PvhWithoutExitDevice {
-                test: Some(KernelTest::Fail),
-                words: "",
+        )),
+        without_exit_device(pvh(
+            "exit-by-reset-failure",
+            "a failing test on a machine without isa-debug-exit ends in a reset whose \
+             exit report says failure",
+            Microvm,
+            Tcg,
+            run_test(KernelTest::Fail, ""),
+            Expectation::Ends {
+                code: ExitCode::Failure,
+                check: failure_reported_then_reset,
             },
-            ..pvh(
-                "exit-by-reset-failure",
-                "a failing test on a machine without isa-debug-exit ends in a reset whose \
-                 exit report says failure",
-                Microvm,
-                Tcg,
-                run_test(KernelTest::Fail, ""),
-                Expectation::Ends {
-                    code: ExitCode::Failure,
-                    check: failure_reported_then_reset,
-                },
-            )
-        },
+        )),
         pvh(
             "command-line-overlong",
             "a command line longer than the kernel reads ends the boot with its true length",

@@ -94,3 +94,31 @@ pub trait Machine {
     /// A device's interrupt.
     type Interrupt: DeviceInterrupt;
 }
+
+/// The 64 feature bits behind a select register and a 32-bit value register, as
+/// the modern PCI and the virtio-mmio transports both lay them out: word 0, then
+/// word 1.
+pub(crate) fn read_feature_words(
+    window: &mut impl MemoryWindow,
+    select: usize,
+    value: usize,
+) -> u64 {
+    window.write32(select, 0);
+    let low = window.read32(value);
+    window.write32(select, 1);
+    let high = window.read32(value);
+    u64::from(low) | (u64::from(high) << 32)
+}
+
+/// Writes 64 feature bits as [`read_feature_words`] reads them.
+pub(crate) fn write_feature_words(
+    window: &mut impl MemoryWindow,
+    select: usize,
+    value: usize,
+    features: u64,
+) {
+    window.write32(select, 0);
+    window.write32(value, features as u32);
+    window.write32(select, 1);
+    window.write32(value, (features >> 32) as u32);
+}

@@ -188,20 +188,20 @@ impl<W: MemoryWindow> Transport for MmioTransport<W> {
     }
 
     fn read_device_features(&mut self) -> u64 {
-        self.window.write32(register::DEVICE_FEATURES_SELECT, 0);
-        let low = self.window.read32(register::DEVICE_FEATURES);
-        self.window.write32(register::DEVICE_FEATURES_SELECT, 1);
-        let high = self.window.read32(register::DEVICE_FEATURES);
-        u64::from(low) | (u64::from(high) << 32)
+        crate::read_feature_words(
+            &mut self.window,
+            register::DEVICE_FEATURES_SELECT,
+            register::DEVICE_FEATURES,
+        )
     }
 
     fn write_driver_features(&mut self, driver_features: u64) {
-        self.window.write32(register::DRIVER_FEATURES_SELECT, 0);
-        self.window
-            .write32(register::DRIVER_FEATURES, driver_features as u32);
-        self.window.write32(register::DRIVER_FEATURES_SELECT, 1);
-        self.window
-            .write32(register::DRIVER_FEATURES, (driver_features >> 32) as u32);
+        crate::write_feature_words(
+            &mut self.window,
+            register::DRIVER_FEATURES_SELECT,
+            register::DRIVER_FEATURES,
+            driver_features,
+        );
     }
 
     fn max_queue_size(&mut self, queue: u16) -> u32 {

@@ -160,20 +160,20 @@ impl<W: MemoryWindow> Transport for ModernTransport<W> {
     }
 
     fn read_device_features(&mut self) -> u64 {
-        self.common.write32(common::DEVICE_FEATURE_SELECT, 0);
-        let low = self.common.read32(common::DEVICE_FEATURE);
-        self.common.write32(common::DEVICE_FEATURE_SELECT, 1);
-        let high = self.common.read32(common::DEVICE_FEATURE);
-        u64::from(low) | (u64::from(high) << 32)
+        crate::read_feature_words(
+            &mut self.common,
+            common::DEVICE_FEATURE_SELECT,
+            common::DEVICE_FEATURE,
+        )
     }
 
     fn write_driver_features(&mut self, driver_features: u64) {
-        self.common.write32(common::DRIVER_FEATURE_SELECT, 0);
-        self.common
-            .write32(common::DRIVER_FEATURE, driver_features as u32);
-        self.common.write32(common::DRIVER_FEATURE_SELECT, 1);
-        self.common
-            .write32(common::DRIVER_FEATURE, (driver_features >> 32) as u32);
+        crate::write_feature_words(
+            &mut self.common,
+            common::DRIVER_FEATURE_SELECT,
+            common::DRIVER_FEATURE,
+            driver_features,
+        );
     }
 
     fn max_queue_size(&mut self, queue: u16) -> u32 {
