@@ -128,6 +128,37 @@ const WINDOW_UPDATE: u8 = 7;
 const NEXT_TUNNEL: u8 = 8;
 
 impl Frame<'_> {
+    /// How many bytes [`Frame::encode`] writes, so a caller can allocate them at once.
+    pub(crate) fn encoded_length(&self) -> usize {
+        match *self {
+            Frame::Create {
+                service,
+                user,
+                first_value,
+                ..
+            } => {
+                let claim = if user.is_some() {
+                    KEY_LENGTH + AUTHENTICATOR_LENGTH
+                } else {
+                    0
+                };
+                1 + 4
+                    + 1
+                    + service.len().min(MAX_SERVICE_NAME)
+                    + TYPE_HASH_LENGTH
+                    + claim
+                    + 2
+                    + first_value.len().min(usize::from(u16::MAX))
+            }
+            Frame::Accept { .. } | Frame::Refuse { .. } | Frame::Close { .. } => 1 + 4,
+            Frame::Data { bytes, .. } => {
+                DATA_FRAME_OVERHEAD + bytes.len().min(usize::from(u16::MAX))
+            }
+            Frame::WindowUpdate { .. } => 1 + 4 + 8,
+            Frame::NextTunnel { .. } => 1 + 8,
+        }
+    }
+
     pub(crate) fn encode(&self, output: &mut Vec<u8>) {
         match *self {
             Frame::Create {
@@ -367,6 +398,10 @@ mod tests {
         for frame in &frames {
             boundaries.push(bytes.len());
             frame.encode(&mut bytes);
+            assert_eq!(
+                bytes.len() - boundaries[boundaries.len() - 1],
+                frame.encoded_length()
+            );
         }
         let (parsed_header, reader) = split(&bytes).expect("well formed");
         assert_eq!(parsed_header, header);

@@ -191,7 +191,7 @@ impl Tunnel {
         if self.control.len() >= MAX_PENDING_CONTROL_FRAMES && announces.is_none() {
             return;
         }
-        let mut encoded = Vec::new();
+        let mut encoded = Vec::with_capacity(frame.encoded_length());
         frame.encode(&mut encoded);
         self.control.push_back((encoded, announces));
     }

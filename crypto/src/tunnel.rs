@@ -283,11 +283,11 @@ impl Tunnel {
             key,
         });
         self.id_changes.push(TunnelIdChange::Add(new_tunnel_id));
-        let mut encoded = Vec::new();
-        Frame::NextTunnel {
+        let frame = Frame::NextTunnel {
             tunnel_id: new_tunnel_id,
-        }
-        .encode(&mut encoded);
+        };
+        let mut encoded = Vec::with_capacity(frame.encoded_length());
+        frame.encode(&mut encoded);
         self.control.push_back((encoded, None));
         true
     }
@@ -350,12 +350,16 @@ impl Tunnel {
     }
 
     fn seal_parts(&self, nonce: u64, header: &ReliabilityHeader, body: &[u8]) -> Vec<u8> {
-        let mut output = Vec::with_capacity(wire::MAX_DATAGRAM);
         let (ephemeral, solution) = if self.first_phase {
             (Some(&self.client_ephemeral), self.puzzle_solution.as_ref())
         } else {
             (None, None)
         };
+        // Exactly the datagram's size: queued datagrams hold no slack.
+        let length = wire::boxed_header_length(ephemeral.is_some(), solution.is_some())
+            + frame::RELIABILITY_HEADER_LENGTH
+            + body.len();
+        let mut output = Vec::with_capacity(length);
         let tag_offset =
             wire::write_boxed_header(&mut output, self.tunnel_id, nonce, ephemeral, solution);
         let plaintext_start = output.len();
@@ -366,6 +370,7 @@ impl Tunnel {
             &mut output[plaintext_start..],
         );
         output[tag_offset..plaintext_start].copy_from_slice(&tag);
+        debug_assert_eq!(output.len(), length);
         output
     }
 

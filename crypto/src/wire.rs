@@ -154,6 +154,16 @@ pub(crate) fn box_nonce(tunnel_id: u64, nonce: u64) -> [u8; NONCE_LENGTH] {
     bytes
 }
 
+/// Bytes [`write_boxed_header`] writes: the clear part of a boxed packet and its tag.
+pub(crate) fn boxed_header_length(client_ephemeral: bool, puzzle_solution: bool) -> usize {
+    let first = match (client_ephemeral, puzzle_solution) {
+        (false, _) => 0,
+        (true, false) => FIRST_PACKET_EXTRA,
+        (true, true) => FIRST_PACKET_EXTRA + SOLUTION_LENGTH,
+    };
+    HEADER_LENGTH + first + TAG_LENGTH
+}
+
 /// Writes the clear part of a boxed packet and reserves room for the tag; returns the
 /// offset of the tag. The caller appends the plaintext, seals it and writes the tag.
 pub(crate) fn write_boxed_header(
@@ -205,6 +215,7 @@ mod tests {
         let mut bytes = Vec::new();
         let key = PublicKeyBytes([9u8; KEY_LENGTH]);
         let tag_offset = write_boxed_header(&mut bytes, 77, 5, Some(&key), None);
+        assert_eq!(bytes.len(), boxed_header_length(true, false));
         bytes[tag_offset] = 1;
         bytes.extend_from_slice(b"ciphertext");
         let Ok(Packet::Boxed(packet)) = parse(&bytes) else {
