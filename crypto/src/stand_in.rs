@@ -23,13 +23,10 @@ fn mix(mut value: u64) -> u64 {
     value ^ (value >> 31)
 }
 
-/// Little-endian 64-bit word `index` of `bytes`, zero-padded past the end.
-fn word(bytes: &[u8], index: usize) -> u64 {
-    let mut padded = [0u8; 8];
-    let start = (index * 8).min(bytes.len());
-    let end = (start + 8).min(bytes.len());
-    padded[..end - start].copy_from_slice(&bytes[start..end]);
-    u64::from_le_bytes(padded)
+/// Thirty-two bytes (a key, or a stride of a box) as four little-endian words.
+fn words(bytes: &[u8; 32]) -> [u64; 4] {
+    let (words, _) = bytes.as_chunks::<8>();
+    [0, 1, 2, 3].map(|lane| u64::from_le_bytes(words[lane]))
 }
 
 /// Odd multipliers standing in for the base point, one per 64-bit lane.
@@ -44,18 +41,18 @@ const BASE: [u64; 4] = [
 /// `b · (a · BASE)`. Forcing each secret lane odd makes the result zero only for a zero
 /// peer lane.
 fn multiply(secret: &[u8; KEY_LENGTH], peer: &[u64; 4]) -> [u8; KEY_LENGTH] {
+    let scalars = words(secret);
     let mut product = [0u8; KEY_LENGTH];
-    for (lane, chunk) in product.chunks_exact_mut(8).enumerate() {
-        let scalar = word(secret, lane) | 1;
-        chunk.copy_from_slice(&scalar.wrapping_mul(peer[lane]).to_le_bytes());
+    let (chunks, _) = product.as_chunks_mut::<8>();
+    for lane in 0..4 {
+        chunks[lane] = (scalars[lane] | 1).wrapping_mul(peer[lane]).to_le_bytes();
     }
     product
 }
 
 /// Stands in for X25519; `None` for the all-zero peer key.
 pub(crate) fn x25519(secret: &[u8; KEY_LENGTH], peer: &PublicKeyBytes) -> Option<[u8; KEY_LENGTH]> {
-    let lanes = [0, 1, 2, 3].map(|lane| word(&peer.0, lane));
-    let shared = multiply(secret, &lanes);
+    let shared = multiply(secret, &words(&peer.0));
     (shared != [0u8; KEY_LENGTH]).then_some(shared)
 }
 
@@ -66,22 +63,19 @@ pub(crate) fn public_of(secret: &[u8; KEY_LENGTH]) -> PublicKeyBytes {
 
 /// One 64-bit state per (key, nonce), from which keystream and tag are drawn.
 fn stream_state(key: &[u8; KEY_LENGTH], nonce: &[u8; NONCE_LENGTH]) -> u64 {
-    let key_words = (0..4).map(|index| word(key, index));
-    let nonce_words = (0..3).map(|index| word(nonce, index));
+    let (key_words, _) = key.as_chunks::<8>();
+    let (nonce_words, _) = nonce.as_chunks::<8>();
     key_words
+        .iter()
         .chain(nonce_words)
-        .fold(0x6a09_e667_f3bc_c908, |state, word| mix(state ^ word))
+        .fold(0x6a09_e667_f3bc_c908, |state, word| {
+            mix(state ^ u64::from_le_bytes(*word))
+        })
 }
 
 /// Bytes handled per loop step: few steps matter under coverage instrumentation, which
 /// traces every comparison, loop conditions included.
 const STRIDE: usize = 32;
-
-/// A stride as four little-endian words.
-fn stride_words(block: &[u8; STRIDE]) -> [u64; 4] {
-    let (words, _) = block.as_chunks::<8>();
-    [0, 1, 2, 3].map(|lane| u64::from_le_bytes(words[lane]))
-}
 
 /// The last, short stride, zero-padded.
 fn padded(tail: &[u8]) -> [u8; STRIDE] {
@@ -99,11 +93,11 @@ fn keystream(counter: &mut u64) -> [u64; 4] {
 }
 
 fn xor_stride(block: &[u8; STRIDE], stream: [u64; 4]) -> [u8; STRIDE] {
-    let words = stride_words(block);
+    let input = words(block);
     let mut output = [0u8; STRIDE];
     let (chunks, _) = output.as_chunks_mut::<8>();
     for lane in 0..4 {
-        chunks[lane] = (words[lane] ^ stream[lane]).to_le_bytes();
+        chunks[lane] = (input[lane] ^ stream[lane]).to_le_bytes();
     }
     output
 }
@@ -127,7 +121,7 @@ fn apply_keystream(state: u64, buffer: &mut [u8]) {
 /// length, always changes the tag.
 fn tag(state: u64, ciphertext: &[u8]) -> [u8; TAG_LENGTH] {
     let absorb = |chain: u64, block: &[u8; STRIDE]| {
-        stride_words(block).iter().fold(chain, |chain, value| {
+        words(block).iter().fold(chain, |chain, value| {
             (chain ^ value)
                 .wrapping_mul(0x94d0_49bb_1331_11eb)
                 .rotate_left(29)
@@ -141,10 +135,8 @@ fn tag(state: u64, ciphertext: &[u8]) -> [u8; TAG_LENGTH] {
         });
     let chain = absorb(chain, &padded(tail));
     let first = mix(chain ^ ciphertext.len() as u64);
-    let mut output = [0u8; TAG_LENGTH];
-    output[..8].copy_from_slice(&first.to_le_bytes());
-    output[8..].copy_from_slice(&mix(first ^ state).to_le_bytes());
-    output
+    let second = mix(first ^ state);
+    (u128::from(first) | u128::from(second) << 64).to_le_bytes()
 }
 
 /// Stands in for XSalsa20-Poly1305 sealing.
