@@ -162,16 +162,18 @@ pub fn dispatch(
         } => {
             let service = service_name(environment, service)?;
             let host = read_text(environment, host)?;
+            // The value is read in once and moved into the model, which queues it:
+            // the kernel needs the value's size once, not twice.
             let first_value = environment.read_memory(first_value)?;
             model
-                .ipc(process, &service, &host, &first_value)
+                .ipc(process, &service, &host, first_value)
                 .map(event_value)
         }
         Request::Read { descriptor } => model.read(process, descriptor).map(event_value),
         Request::Peek { descriptor } => model.peek(process, descriptor).map(event_value),
         Request::Write { descriptor, value } => {
             let value = environment.read_memory(value)?;
-            model.write(process, descriptor, &value)?;
+            model.write(process, descriptor, value)?;
             Ok(Answer::Value(0))
         }
         Request::FdSend {

@@ -9,6 +9,7 @@
 //! program bytes that did not pass the recognizer.
 
 use alloc::collections::VecDeque;
+use alloc::vec::Vec;
 
 use ethos_abi::arguments::EVENT_KERNEL_BYTES;
 use ethos_abi::{DescriptorNumber, DescriptorRights, EventId, LabelRights, ProcessId, Status};
@@ -158,13 +159,14 @@ impl ProcessModel {
     }
 
     /// `ipc`: connects to a local service, queueing `first_value` (if not empty) as the
-    /// first request. The event completes at once with the connection.
+    /// first request. The event completes at once with the connection. The value is
+    /// queued as it was copied in from the caller, never copied again.
     pub fn ipc(
         &mut self,
         process: ProcessId,
         service: &ServiceName,
         host: &str,
-        first_value: &[u8],
+        first_value: Vec<u8>,
     ) -> Result<EventId, Status> {
         if !host.is_empty() {
             // Remote services are reached over MinimaLT tunnels, which this kernel
@@ -190,7 +192,7 @@ impl ProcessModel {
             Some(Kind::Interface { .. })
         );
         if !first_value.is_empty() {
-            self.check_type(&type_hash, interface, Side::Client, first_value)?;
+            self.check_type(&type_hash, interface, Side::Client, &first_value)?;
         }
         let running = self.process(process)?;
         if !running.events.has_room() {
@@ -198,16 +200,21 @@ impl ProcessModel {
         }
         let client = running.user.clone();
         // The first value waits in the server's inbox, charged to the caller.
-        self.ensure_room_for(process, EVENT_KERNEL_BYTES + first_value.len())?;
-        let id = ConnectionId(self.allocate_object());
+        let length = first_value.len();
+        self.ensure_room_for(process, EVENT_KERNEL_BYTES + length)?;
         let mut server_end = empty_end(1);
-        if !first_value.is_empty() {
-            server_end.inbox_bytes = first_value.len();
+        if length > 0 {
+            server_end
+                .inbox
+                .try_reserve(1)
+                .map_err(|_| Status::NoMemory)?;
+            server_end.inbox_bytes = length;
             server_end.inbox.push_back(Queued {
-                bytes: super::copied(first_value)?,
+                bytes: first_value,
                 payer: process,
             });
         }
+        let id = ConnectionId(self.allocate_object());
         self.connections.insert(
             id,
             Connection {
@@ -233,7 +240,7 @@ impl ProcessModel {
             .process_mut(process)?
             .events
             .completed(Outcome::Connected(descriptor))?;
-        self.pay(process, first_value.len());
+        self.pay(process, length);
         if let Some(listening) = self.listeners.get_mut(&listener) {
             listening.backlog.push_back(id);
         }
@@ -269,32 +276,34 @@ impl ProcessModel {
     }
 
     /// `write`: checks `bytes` against the connection's type and queues them for the
-    /// peer, or hands them straight to a waiting read.
+    /// peer, or hands them straight to a waiting read. The value is queued (or handed
+    /// over) as it was copied in from the writer: only a waiting peek gets a copy.
     pub fn write(
         &mut self,
         process: ProcessId,
         number: DescriptorNumber,
-        bytes: &[u8],
+        bytes: Vec<u8>,
     ) -> Result<(), Status> {
         let (id, side) = self.connection_end(process, number, DescriptorRights::WRITE)?;
         let connection = self.connections.get(&id).ok_or(Status::Closed)?;
-        if bytes.len() > connection.maximum_value {
+        let length = bytes.len();
+        if length > connection.maximum_value {
             return Err(Status::InvalidArgument);
         }
-        self.check_type(&connection.type_hash, connection.interface, side, bytes)?;
+        self.check_type(&connection.type_hash, connection.interface, side, &bytes)?;
         let peer = connection.end(side.peer());
         if peer.references == 0 {
             return Err(Status::Closed);
         }
-        if peer.inbox.len() >= INBOX_MESSAGES || peer.inbox_bytes + bytes.len() > INBOX_BYTES {
+        if peer.inbox.len() >= INBOX_MESSAGES || peer.inbox_bytes + length > INBOX_BYTES {
             return Err(Status::WouldBlock);
         }
         // A writer must be able to hold what it writes until it is read: a peer that
         // does not read slows it, then refuses it, and never the kernel.
-        self.ensure_room_for(process, bytes.len())?;
-        // Waiting peeks get a copy; the first waiting read takes the message. Each copy
-        // is made before its waiter leaves the queue, so a refused allocation leaves
-        // every waiter waiting.
+        self.ensure_room_for(process, length)?;
+        // Waiting peeks get a copy; the first waiting read takes the value itself. Each
+        // copy is made before its waiter leaves the queue, so a refused allocation
+        // leaves every waiter waiting.
         while let Some(waiter) = self
             .connections
             .get(&id)
@@ -310,38 +319,43 @@ impl ProcessModel {
                 None => None,
             };
             // The value will be the reader's to hold until it retires it.
-            let reader_has_room = self.has_room_for(waiter.0, bytes.len());
+            let reader_has_room = self.has_room_for(waiter.0, length);
             let copy = match is_peek {
-                Some(_) if reader_has_room => Some(super::copied(bytes)?),
+                Some(true) if reader_has_room => Some(super::copied(&bytes)?),
                 _ => None,
             };
             if let Some(connection) = self.connections.get_mut(&id) {
                 connection.end_mut(side.peer()).readers.pop_front();
             }
-            if is_peek.is_some() && !reader_has_room {
-                self.complete(waiter, Outcome::Failed(Status::LimitReached));
-                continue;
-            }
-            let (Some(is_peek), Some(copy)) = (is_peek, copy) else {
-                continue;
-            };
-            self.complete(waiter, Outcome::Value(copy));
-            if !is_peek {
-                return Ok(());
+            match is_peek {
+                // Its event went (cancelled, or its process ended).
+                None => {}
+                Some(_) if !reader_has_room => {
+                    self.complete(waiter, Outcome::Failed(Status::LimitReached));
+                }
+                Some(true) => {
+                    if let Some(copy) = copy {
+                        self.complete(waiter, Outcome::Value(copy));
+                    }
+                }
+                Some(false) => {
+                    self.complete(waiter, Outcome::Value(bytes));
+                    return Ok(());
+                }
             }
         }
-        let copy = super::copied(bytes)?;
         let peer = self
             .connections
             .get_mut(&id)
             .ok_or(Status::Closed)?
             .end_mut(side.peer());
-        peer.inbox_bytes += bytes.len();
+        peer.inbox.try_reserve(1).map_err(|_| Status::NoMemory)?;
+        peer.inbox_bytes += length;
         peer.inbox.push_back(Queued {
-            bytes: copy,
+            bytes,
             payer: process,
         });
-        self.pay(process, bytes.len());
+        self.pay(process, length);
         Ok(())
     }
 

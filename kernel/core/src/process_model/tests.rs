@@ -173,7 +173,7 @@ fn connected() -> Connected {
     let import = model.import(server, listening).unwrap();
     assert_eq!(model.retire(server, import), Err(Status::WouldBlock));
     let connect = model
-        .ipc(client, &service("echo"), "", &say("hello"))
+        .ipc(client, &service("echo"), "", say("hello"))
         .unwrap();
     let Ok(Outcome::Connected(client_end)) = model.retire(client, connect) else {
         panic!("ipc did not connect");
@@ -211,7 +211,7 @@ fn two_users_exchange_typed_request_and_reply() {
     assert_eq!(value(&mut model, server, request), say("hello"));
     let reply = model.read(client, client_end).unwrap();
     model
-        .write(server, server_end, &say("hello yourself"))
+        .write(server, server_end, say("hello yourself"))
         .unwrap();
     assert_eq!(model.take_woken(), vec![client]);
     assert_eq!(value(&mut model, client, reply), say("hello yourself"));
@@ -237,7 +237,7 @@ fn an_ill_typed_write_is_refused_and_never_seen() {
     trailing.push(0);
     for bad in [truncated, unknown_method, trailing, vec![], vec![0xff; 3]] {
         assert_eq!(
-            model.write(client, client_end, &bad),
+            model.write(client, client_end, bad.clone()),
             Err(Status::InvalidType),
             "{bad:?}"
         );
@@ -246,10 +246,10 @@ fn an_ill_typed_write_is_refused_and_never_seen() {
     let last = bad_utf8.len() - 1;
     bad_utf8[last] = 0xff;
     assert_eq!(
-        model.write(client, client_end, &bad_utf8),
+        model.write(client, client_end, bad_utf8),
         Err(Status::InvalidType)
     );
-    model.write(client, client_end, &say("second")).unwrap();
+    model.write(client, client_end, say("second")).unwrap();
     let next = model.read(server, server_end).unwrap();
     assert_eq!(value(&mut model, server, next), say("second"));
     // Nothing else is queued: the refused writes left no trace.
@@ -268,7 +268,7 @@ fn ill_typed_first_value_refuses_the_connection() {
         .unwrap();
     model.advertise(server, &service("echo")).unwrap();
     assert_eq!(
-        model.ipc(client, &service("echo"), "", b"junk"),
+        model.ipc(client, &service("echo"), "", b"junk".to_vec()),
         Err(Status::InvalidType)
     );
     assert_eq!(model.connection_count(), 0);
@@ -306,10 +306,14 @@ fn authorization_looks_at_user_and_program() {
     );
     // carol is not staff: no ipc. bob is: granted, from any program.
     assert_eq!(
-        model.ipc(carol, &service("echo"), "", &[]),
+        model.ipc(carol, &service("echo"), "", Vec::new()),
         Err(Status::NotAuthorized)
     );
-    assert!(model.ipc(bob_server, &service("echo"), "", &[]).is_ok());
+    assert!(
+        model
+            .ipc(bob_server, &service("echo"), "", Vec::new())
+            .is_ok()
+    );
     // A listening descriptor passed to a process the policy does not let import is
     // useless to it.
     let copy = model
@@ -317,11 +321,11 @@ fn authorization_looks_at_user_and_program() {
         .unwrap();
     assert!(model.import(server, copy).is_ok());
     assert_eq!(
-        model.ipc(bob_server, &service("echo"), "elsewhere", &[]),
+        model.ipc(bob_server, &service("echo"), "elsewhere", Vec::new()),
         Err(Status::TunnelNotCreated)
     );
     assert_eq!(
-        model.ipc(bob_server, &service("nothing"), "", &[]),
+        model.ipc(bob_server, &service("nothing"), "", Vec::new()),
         Err(Status::NoSuchObject)
     );
 }
@@ -354,7 +358,7 @@ fn fd_send_hands_a_connection_to_another_users_virtual_process() {
     };
     let request = model.read(relay, handed).unwrap();
     assert_eq!(value(&mut model, relay, request), say("hello"));
-    model.write(relay, handed, &say("from carol")).unwrap();
+    model.write(relay, handed, say("from carol")).unwrap();
     let reply = model.read(client, client_end).unwrap();
     assert_eq!(value(&mut model, client, reply), say("from carol"));
     // Sent before anyone asks: the virtual process exists on demand and keeps it.
@@ -436,7 +440,7 @@ fn block_returns_the_first_completed_cancel_drops_and_beep_wakes() {
         Err(Status::WouldBlock)
     );
     assert_eq!(model.next_deadline(), Some(Instant(1_000)));
-    model.write(client, client_end, &say("now")).unwrap();
+    model.write(client, client_end, say("now")).unwrap();
     assert_eq!(model.block(server, &set, Instant(1_500)), Ok(read));
     assert_eq!(value(&mut model, server, read), say("now"));
     assert_eq!(
@@ -452,7 +456,7 @@ fn block_returns_the_first_completed_cancel_drops_and_beep_wakes() {
     // A cancelled read never takes a message: the next read gets it.
     let cancelled = model.read(server, server_end).unwrap();
     model.cancel(server, cancelled).unwrap();
-    model.write(client, client_end, &say("kept")).unwrap();
+    model.write(client, client_end, say("kept")).unwrap();
     let next = model.read(server, server_end).unwrap();
     assert_eq!(value(&mut model, server, next), say("kept"));
     assert_eq!(model.event_count(server), Ok(0));
@@ -492,7 +496,7 @@ fn closing_ends_wakes_readers_and_frees_connections() {
         Ok(Outcome::Failed(Status::Closed))
     );
     assert_eq!(
-        model.write(client, client_end, &say("x")),
+        model.write(client, client_end, say("x")),
         Err(Status::Closed)
     );
     assert_eq!(model.read(client, client_end), Err(Status::Closed));
@@ -502,7 +506,7 @@ fn closing_ends_wakes_readers_and_frees_connections() {
     // Closing the last listening descriptor withdraws the service.
     model.close(server, listening).unwrap();
     assert_eq!(
-        model.ipc(client, &service("echo"), "", &[]),
+        model.ipc(client, &service("echo"), "", Vec::new()),
         Err(Status::NoSuchObject)
     );
 }
@@ -542,11 +546,11 @@ fn many_messages_leave_no_state_behind() {
     let request = say("ping");
     let reply = say("pong");
     for _ in 0..10_000 {
-        model.write(client, client_end, &request).unwrap();
+        model.write(client, client_end, request.clone()).unwrap();
         let read = model.read(server, server_end).unwrap();
         assert_eq!(value(&mut model, server, read), request);
         let waiting = model.read(client, client_end).unwrap();
-        model.write(server, server_end, &reply).unwrap();
+        model.write(server, server_end, reply.clone()).unwrap();
         assert_eq!(value(&mut model, client, waiting), reply);
     }
     assert_eq!(model.event_count(server), Ok(0));
@@ -564,10 +568,10 @@ fn a_full_inbox_makes_writes_wait() {
     } = connected();
     // The first value is already queued.
     for _ in 1..super::ipc::INBOX_MESSAGES {
-        model.write(client, client_end, &say("x")).unwrap();
+        model.write(client, client_end, say("x")).unwrap();
     }
     assert_eq!(
-        model.write(client, client_end, &say("x")),
+        model.write(client, client_end, say("x")),
         Err(Status::WouldBlock)
     );
 }
@@ -610,11 +614,11 @@ fn fork_copies_descriptors_and_keeps_user_and_program() {
     // The parent's end stays open while the child holds its copy.
     model.close(client, client_end).unwrap();
     model
-        .write(child, client_end, &say("from the child"))
+        .write(child, client_end, say("from the child"))
         .unwrap();
     model.end_process(child).unwrap();
     assert_eq!(
-        model.write(client, client_end, &say("gone")),
+        model.write(client, client_end, say("gone")),
         Err(Status::NoSuchObject)
     );
 }

@@ -3,6 +3,7 @@
 //! refused with `limit-reached` and changes nothing.
 
 use alloc::vec;
+use alloc::vec::Vec;
 
 use ethos_abi::arguments::EVENT_KERNEL_BYTES;
 use ethos_abi::{DescriptorNumber, ProcessId, Status};
@@ -32,7 +33,7 @@ fn pair(
         .unwrap();
     let listening = model.advertise(server, &service("echo")).unwrap();
     let import = model.import(server, listening).unwrap();
-    let connect = model.ipc(client, &service("echo"), "", &[]).unwrap();
+    let connect = model.ipc(client, &service("echo"), "", Vec::new()).unwrap();
     let Ok(Outcome::Connected(client_end)) = model.retire(client, connect) else {
         panic!("ipc did not connect");
     };
@@ -51,7 +52,7 @@ fn a_queued_value_is_charged_to_its_writer_until_read() {
     let (mut model, server, client, server_end, client_end) = pair(LIMIT);
     assert_eq!((held(&model, client), held(&model, server)), (0, 0));
     let request = say("hello");
-    model.write(client, client_end, &request).unwrap();
+    model.write(client, client_end, request.clone()).unwrap();
     assert_eq!(
         held(&model, client),
         request.len(),
@@ -76,7 +77,7 @@ fn a_queued_value_is_charged_to_its_writer_until_read() {
 fn a_peeked_copy_is_charged_to_the_peeker_and_leaves_the_writers_charge() {
     let (mut model, server, client, server_end, client_end) = pair(LIMIT);
     let request = say("look");
-    model.write(client, client_end, &request).unwrap();
+    model.write(client, client_end, request.clone()).unwrap();
     let peek = model.peek(server, server_end).unwrap();
     assert_eq!(held(&model, server), EVENT_KERNEL_BYTES + request.len());
     assert_eq!(held(&model, client), request.len(), "still queued");
@@ -98,8 +99,8 @@ fn cancel_releases_a_pending_event_and_a_timer() {
 #[test]
 fn closing_the_reading_end_gives_queued_values_back_to_their_writer() {
     let (mut model, server, client, server_end, client_end) = pair(LIMIT);
-    model.write(client, client_end, &say("one")).unwrap();
-    model.write(client, client_end, &say("two")).unwrap();
+    model.write(client, client_end, say("one")).unwrap();
+    model.write(client, client_end, say("two")).unwrap();
     assert_eq!(held(&model, client), 2 * say("one").len());
     model.close(server, server_end).unwrap();
     assert_eq!(held(&model, client), 0);
@@ -108,7 +109,7 @@ fn closing_the_reading_end_gives_queued_values_back_to_their_writer() {
 #[test]
 fn ending_a_process_releases_everything_it_held() {
     let (mut model, server, client, server_end, client_end) = pair(LIMIT);
-    model.write(client, client_end, &say("left")).unwrap();
+    model.write(client, client_end, say("left")).unwrap();
     let _read = model.read(server, server_end).unwrap();
     let _pending = model.read(server, server_end).unwrap();
     let _beep = model.beep(server, Instant(1_000_000), Instant(0)).unwrap();
@@ -125,7 +126,7 @@ fn the_limit_refuses_a_writer_whose_peer_does_not_read() {
     let (mut model, _, client, _, client_end) = pair(4 * value.len());
     let mut written = 0;
     loop {
-        match model.write(client, client_end, &value) {
+        match model.write(client, client_end, value.clone()) {
             Ok(()) => written += 1,
             Err(status) => {
                 assert_eq!(status, Status::LimitReached);
@@ -194,17 +195,79 @@ fn a_service_refuses_values_over_its_maximum() {
     let (mut model, _, client, _, client_end) = pair(1 << 20);
     let largest = say(&"x".repeat(super::ECHO_MAXIMUM_VALUE - say("").len()));
     assert_eq!(largest.len(), super::ECHO_MAXIMUM_VALUE);
-    model.write(client, client_end, &largest).unwrap();
+    model.write(client, client_end, largest).unwrap();
     let over = say(&"x".repeat(super::ECHO_MAXIMUM_VALUE + 1 - say("").len()));
     assert_eq!(
-        model.write(client, client_end, &over),
+        model.write(client, client_end, over.clone()),
         Err(Status::InvalidArgument)
     );
     let other = model
         .create_process(&user("bob"), &program("client"))
         .unwrap();
     assert_eq!(
-        model.ipc(other, &service("echo"), "", &over),
+        model.ipc(other, &service("echo"), "", over),
         Err(Status::InvalidArgument)
     );
+}
+
+#[test]
+fn a_written_value_is_queued_as_it_was_copied_in() {
+    // The reader gets the very buffer the writer's call read in: the kernel holds a
+    // value once, however large, whether it waited in the inbox or went straight to
+    // a waiting read.
+    let (mut model, server, client, server_end, client_end) = pair(LIMIT);
+    let queued = say("queued");
+    let address = queued.as_ptr();
+    model.write(client, client_end, queued).unwrap();
+    let read = model.read(server, server_end).unwrap();
+    let given = value(&mut model, server, read);
+    assert_eq!(given.as_ptr(), address);
+    let waiting = model.read(server, server_end).unwrap();
+    let handed = say("handed");
+    let address = handed.as_ptr();
+    model.write(client, client_end, handed).unwrap();
+    let given = value(&mut model, server, waiting);
+    assert_eq!(given.as_ptr(), address);
+    // A waiting peek gets a copy, and the read after it the value itself.
+    let peek = model.peek(server, server_end).unwrap();
+    let peeked = say("peeked");
+    let address = peeked.as_ptr();
+    model.write(client, client_end, peeked).unwrap();
+    let given = value(&mut model, server, peek);
+    assert_ne!(given.as_ptr(), address);
+    let read = model.read(server, server_end).unwrap();
+    let given = value(&mut model, server, read);
+    assert_eq!(given.as_ptr(), address);
+}
+
+#[test]
+fn an_ipc_first_value_is_queued_as_it_was_copied_in() {
+    let mut model = model_with_limit(LIMIT);
+    let server = model
+        .create_process(&user("alice"), &program("server"))
+        .unwrap();
+    let client = model
+        .create_process(&user("bob"), &program("client"))
+        .unwrap();
+    let listening = model.advertise(server, &service("echo")).unwrap();
+    let first = say("first");
+    let (address, length) = (first.as_ptr(), first.len());
+    let connect = model.ipc(client, &service("echo"), "", first).unwrap();
+    assert!(matches!(
+        model.retire(client, connect),
+        Ok(Outcome::Connected(_))
+    ));
+    assert_eq!(
+        held(&model, client),
+        length,
+        "queued, charged to the client"
+    );
+    let import = model.import(server, listening).unwrap();
+    let Ok(Outcome::Imported { descriptor, .. }) = model.retire(server, import) else {
+        panic!("import did not complete");
+    };
+    let read = model.read(server, descriptor).unwrap();
+    let given = value(&mut model, server, read);
+    assert_eq!(given.as_ptr(), address);
+    assert_eq!(held(&model, client), 0);
 }

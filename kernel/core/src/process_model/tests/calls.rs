@@ -144,7 +144,7 @@ fn setup() -> Setup {
         .create_process(&user("bob"), &program("client"))
         .unwrap();
     let listening = model.advertise(server, &service("echo")).unwrap();
-    let connect = model.ipc(client, &service("echo"), "", &[]).unwrap();
+    let connect = model.ipc(client, &service("echo"), "", Vec::new()).unwrap();
     let Ok(super::Outcome::Connected(connection)) = model.retire(client, connect) else {
         panic!("ipc did not connect");
     };
