@@ -1,19 +1,23 @@
 //! The hostile rows: each boots `init=SET` for one of mallory's programs that does
 //! what once took the kernel down (`images/programs/system-tests/src/hostile/`):
-//! values of 32 MiB, peeks by the hundred, waiters cancelled by the hundred
+//! values of 32 MiB, peeks until refused, waiters cancelled by the hundred
 //! thousand, processes killed while they wait or ended by the thousand, a deadlock
 //! behind a cancelled timer, prints of 32 MiB.
 //!
 //! A row passes when the kernel ran the set to its end; every process ended as the
 //! row expects; the program printed that each call was answered with the status it
-//! should be; and the kernel heap, measured by the kernel before the set started,
-//! at its peak and after the last process ended, came back to where it began. The
-//! figures (times, counts, heap) are printed beside the verdict.
+//! should be (a refusal for memory is `LimitReached`, after exactly as much as the
+//! per-process limit the kernel reported holds); and the kernel heap, measured by
+//! the kernel before the set started, at its peak and after the last process ended,
+//! came back to where it began, its peak within that limit and one value read in.
+//! The figures (times, counts, heap) are printed beside the verdict.
 
 use std::time::Duration;
 
 use crate::harness::Transcript;
-use crate::scenarios::{Ending, HEAP_SLACK_PEAK, ended, endings, heap_figures, printed, row};
+use crate::scenarios::{
+    Ending, HEAP_SLACK_PEAK, ended, endings, heap_figures, kernel_memory_limit, printed, row,
+};
 use crate::system::SystemTest;
 
 /// The user the hostile programs run as.
@@ -29,19 +33,17 @@ const HEAP_SLACK_AFTER: u64 = 16 * 1024;
 /// however many processes ended.
 const HEAP_SLACK_AFTER_MANY_ENDINGS: u64 = 32 * 1024;
 
-/// The statuses with which the kernel refuses to hold more for a process: its heap
-/// cannot (`NoMemory`), or the process would pass its kernel memory limit
-/// (`LimitReached`).
-const MEMORY_REFUSALS: [&str; 2] = ["NoMemory", "LimitReached"];
-
-/// The per-process kernel memory limit, which bounds how much one process can make
-/// the kernel hold: the image's `[limits] kernel_memory_per_process` gives the
-/// default.
-const KERNEL_MEMORY_PER_PROCESS: u64 = ethos_abi::arguments::DEFAULT_PROCESS_KERNEL_MEMORY as u64;
+/// The status with which the kernel refuses to hold more for a process past its
+/// kernel memory limit. The limit is at most a quarter of the kernel heap, so it
+/// bites before the heap does: a `NoMemory` in these rows is a failure.
+const LIMIT_REFUSAL: &str = "LimitReached";
 
 /// What the kernel counts for one event before any value
 /// (`ethos_abi::arguments::EVENT_KERNEL_BYTES`).
 const EVENT_BYTES: u64 = ethos_abi::arguments::EVENT_KERNEL_BYTES as u64;
+
+/// The largest value a call may carry (`ethos_abi::arguments::MAXIMUM_VALUE_SIZE`).
+const LARGEST_VALUE: u64 = ethos_abi::arguments::MAXIMUM_VALUE_SIZE;
 
 /// The text after `start` of mallory's first console line that begins with it and
 /// holds `holding`.
@@ -85,14 +87,29 @@ fn figure(transcript: &Transcript, start: &str, end: &str) -> Result<u64, String
     }
 }
 
-/// The refusal that ends mallory's line starting `start`, which must be one of
-/// [`MEMORY_REFUSALS`].
-fn refused_for_memory<'a>(transcript: &'a Transcript, start: &str) -> Result<&'a str, String> {
+/// Mallory's line starting `start` ends with [`LIMIT_REFUSAL`].
+fn refused_by_limit(transcript: &Transcript, start: &str) -> Result<(), String> {
     let status = line_after(transcript, start)?;
-    MEMORY_REFUSALS
-        .contains(&status)
-        .then_some(status)
-        .ok_or_else(|| format!("`{start}` ends `{status}`, not one of {MEMORY_REFUSALS:?}"))
+    if status == LIMIT_REFUSAL {
+        Ok(())
+    } else {
+        Err(format!("`{start}` ends `{status}`, not {LIMIT_REFUSAL}"))
+    }
+}
+
+/// The peak stayed within what one process may make the kernel hold (`limit`) and
+/// `transient` bytes it reads in to answer one call, beside [`HEAP_SLACK_PEAK`]: the
+/// limit, not the heap, bounded the process.
+fn peak_within_limit(before: u64, peak: u64, limit: u64, transient: u64) -> Result<(), String> {
+    let most = limit + transient + HEAP_SLACK_PEAK;
+    if peak.saturating_sub(before) > most {
+        return Err(format!(
+            "kernel heap use was {before} bytes before the set and {peak} at most: more than \
+             the {limit}-byte limit and {transient} bytes read in for one call (allowed: \
+             {most} more)"
+        ));
+    }
+    Ok(())
 }
 
 /// The kernel heap before, at its peak and after, with the end within `slack` of
@@ -129,55 +146,78 @@ fn went_on(transcript: &Transcript, program: &str) -> Result<(), String> {
     )
 }
 
+/// The size of `value-flood`'s smaller values.
+const SMALL_VALUE: u64 = 1 << 20;
+
 fn value_flood_checked(transcript: &Transcript) -> Result<(), String> {
     ended(transcript, &[(USER, "value-flood", "exit", 0)])?;
-    // The limit holds one 32 MiB value beside the pending read, never two: the first
-    // write or the second is refused.
-    let (large, refusal) = [0, 1]
-        .into_iter()
-        .find_map(|attempt| {
-            let start = format!("value-flood: write #{attempt} of 32 MiB refused, ");
-            refused_for_memory(transcript, &start)
-                .ok()
-                .map(|status| (attempt, status))
-        })
-        .ok_or("neither the first nor the second 32 MiB write was refused for memory")?;
+    let limit = kernel_memory_limit(transcript)?;
+    // Beside its pending read (one event), the process may hold `large` values of
+    // 32 MiB: none on the machine, whose limit is at most a quarter of a heap of at
+    // most 64 MiB; one under the hosted platform's 64 MiB.
+    let large = limit.saturating_sub(EVENT_BYTES) / LARGEST_VALUE;
+    for queued in 0..large {
+        printed(
+            transcript,
+            USER,
+            &format!("value-flood: write #{queued} of 32 MiB queued"),
+        )?;
+    }
+    refused_by_limit(
+        transcript,
+        &format!("value-flood: write #{large} of 32 MiB refused, "),
+    )?;
     let nanoseconds = figure(
         transcript,
         &format!("value-flood: 32 MiB write #{large} answered in "),
         " ns",
     )?;
-    let ipc = refused_for_memory(
-        transcript,
-        "value-flood: ipc with a 32 MiB first value refused, ",
-    )?;
+    let held = EVENT_BYTES + large * LARGEST_VALUE;
+    let ipc = if held + EVENT_BYTES + LARGEST_VALUE <= limit {
+        printed(
+            transcript,
+            USER,
+            "value-flood: ipc with a 32 MiB first value connected",
+        )?;
+        "connected"
+    } else {
+        refused_by_limit(
+            transcript,
+            "value-flood: ipc with a 32 MiB first value refused, ",
+        )?;
+        "refused"
+    };
+    // What the limit leaves beside the pending read and the 32 MiB values, exactly.
+    let expected = (limit - held) / SMALL_VALUE;
     let rest = line_holding(transcript, "value-flood: ", " writes of 1 MiB queued")?;
     let (queued, tail) = leading_number(rest)?;
-    let small_refusal = tail
-        .strip_prefix(" writes of 1 MiB queued for a peer that never reads, then refused, ")
-        .filter(|status| MEMORY_REFUSALS.contains(status))
-        .ok_or_else(|| format!("the 1 MiB writes ended `{tail}`"))?;
-    // Beside the pending read and any 32 MiB value, the limit holds at most 63 values
-    // of 1 MiB; fewer than 16 would be a refusal with the kernel nearly empty.
-    let most = (KERNEL_MEMORY_PER_PROCESS - EVENT_BYTES - large * (32 << 20)) >> 20;
-    if !(16..=most).contains(&queued) {
+    if tail
+        != format!(
+            " writes of 1 MiB queued for a peer that never reads, then refused, {LIMIT_REFUSAL}"
+        )
+    {
+        return Err(format!("the 1 MiB writes ended `{tail}`"));
+    }
+    if queued != expected {
         return Err(format!(
-            "{queued} writes of 1 MiB were queued before one was refused; expected 16 to {most}"
+            "{queued} writes of 1 MiB were queued before one was refused; the {limit}-byte \
+             limit holds {expected} beside the pending read and {large} of 32 MiB"
         ));
     }
     went_on(transcript, "value-flood")?;
     let (before, peak, after) = heap_came_back(transcript, HEAP_SLACK_AFTER)?;
-    // The kernel took the 32 MiB value in before it refused it (or queued it).
-    if peak.saturating_sub(before) < 32 << 20 {
+    // The kernel read each 32 MiB value in once before it refused (or queued) it.
+    if peak.saturating_sub(before) < LARGEST_VALUE {
         return Err(format!(
             "heap_peak {peak} is not 32 MiB above heap_before {before}, though the kernel read a \
              32 MiB value"
         ));
     }
+    peak_within_limit(before, peak, limit, LARGEST_VALUE)?;
     println!(
-        "     the 32 MiB write #{large} was {refusal} after {:.1} ms; the 32 MiB ipc {ipc}; \
-         {queued} writes of 1 MiB, then {small_refusal}; kernel heap {before} bytes before, \
-         {peak} at most, {after} after",
+        "     limit {limit} bytes: {large} writes of 32 MiB queued, #{large} {LIMIT_REFUSAL} \
+         after {:.1} ms; the 32 MiB ipc {ipc}; {queued} writes of 1 MiB, then \
+         {LIMIT_REFUSAL}; kernel heap {before} bytes before, {peak} at most, {after} after",
         nanoseconds as f64 / 1e6
     );
     Ok(())
@@ -188,23 +228,23 @@ const PEEKED_MESSAGE: u64 = 256 << 10;
 
 fn peek_flood_checked(transcript: &Transcript) -> Result<(), String> {
     ended(transcript, &[(USER, "peek-flood", "exit", 0)])?;
+    let limit = kernel_memory_limit(transcript)?;
     let rest = line_holding(
         transcript,
         "peek-flood: ",
         " peeks of a 256 KiB message held",
     )?;
     let (peeks, tail) = leading_number(rest)?;
-    let refusal = tail
-        .strip_prefix(" peeks of a 256 KiB message held, then refused, ")
-        .filter(|status| MEMORY_REFUSALS.contains(status))
-        .ok_or_else(|| format!("the peeks ended `{tail}`"))?;
-    // The limit holds the message itself and at most 254 copies with their events;
-    // fewer than 200 (50 MiB) would be a refusal long before the kernel was full. The
-    // event limit alone (4,096) would have let 1 GiB of copies through.
-    let most = (KERNEL_MEMORY_PER_PROCESS - PEEKED_MESSAGE) / (PEEKED_MESSAGE + EVENT_BYTES);
-    if !(200..=most).contains(&peeks) {
+    if tail != format!(" peeks of a 256 KiB message held, then refused, {LIMIT_REFUSAL}") {
+        return Err(format!("the peeks ended `{tail}`"));
+    }
+    // The limit holds the message itself and exactly this many copies with their
+    // events. The event limit alone (4,096) would have let 1 GiB of copies through.
+    let expected = (limit - PEEKED_MESSAGE) / (PEEKED_MESSAGE + EVENT_BYTES);
+    if peeks != expected {
         return Err(format!(
-            "{peeks} peeks were held before one was refused; expected 200 to {most}"
+            "{peeks} peeks were held before one was refused; the {limit}-byte limit holds \
+             {expected}"
         ));
     }
     for line in [
@@ -220,9 +260,10 @@ fn peek_flood_checked(transcript: &Transcript) -> Result<(), String> {
             "heap_peak {peak} is not {peeks} copies of 256 KiB above heap_before {before}"
         ));
     }
+    peak_within_limit(before, peak, limit, PEEKED_MESSAGE)?;
     println!(
-        "     {peeks} copies of 256 KiB held, then {refusal}; kernel heap {before} bytes \
-         before, {peak} at most, {after} after"
+        "     limit {limit} bytes: {peeks} copies of 256 KiB held, then {LIMIT_REFUSAL}; kernel \
+         heap {before} bytes before, {peak} at most, {after} after"
     );
     Ok(())
 }
@@ -462,16 +503,17 @@ pub fn all() -> Vec<SystemTest> {
         row(
             "process-value-flood",
             "a write and an ipc of 32 MiB, then 1 MiB writes to a peer that never reads, are \
-             refused with NoMemory or LimitReached; the kernel goes on and its heap ends where \
-             it began",
+             refused with LimitReached where the per-process limit (a quarter of the kernel \
+             heap at most) says; the kernel goes on and its heap ends where it began",
             "init=value-flood",
             value_flood_checked,
             None,
         ),
         row(
             "process-peek-flood",
-            "peeks of a 256 KiB message are refused with NoMemory or LimitReached once the \
-             kernel holds 50 to 64 MiB of copies; cancelled, they give the memory back",
+            "peeks of a 256 KiB message are refused with LimitReached once the copies fill \
+             the per-process limit (a quarter of the kernel heap at most); cancelled, they \
+             give the memory back",
             "init=peek-flood",
             peek_flood_checked,
             None,
@@ -516,4 +558,91 @@ pub fn all() -> Vec<SystemTest> {
             None,
         ),
     ]
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::harness::RunEnd;
+
+    /// A transcript of `lines`, as the kernel would print them.
+    fn transcript(lines: &[String]) -> Transcript {
+        Transcript {
+            command: "qemu-system-x86_64".into(),
+            lines: lines
+                .iter()
+                .map(|line| (Duration::ZERO, line.clone()))
+                .collect(),
+            stderr: String::new(),
+            end: RunEnd::Kernel(ethos_abi::ExitCode::Success),
+        }
+    }
+
+    /// What `value-flood` printed on a 256 MiB machine, whose 63 MiB kernel heap
+    /// gives each process a limit of 16,488,448 bytes: the refusal of the 1 MiB
+    /// writes, the status of every refusal and the peak are the parts to change.
+    fn value_flood(small: &str, status: &str, peak: u64) -> Transcript {
+        transcript(&[
+            "@ethos metric name=kernel_memory_per_process value=16488448 unit=bytes".into(),
+            "@ethos metric name=heap_before value=46488 unit=bytes".into(),
+            "user mallory: value-flood: 32 MiB write #0 answered in 143800000 ns".into(),
+            format!("user mallory: value-flood: write #0 of 32 MiB refused, {status}"),
+            format!("user mallory: value-flood: ipc with a 32 MiB first value refused, {status}"),
+            format!(
+                "user mallory: value-flood: {small} writes of 1 MiB queued for a peer that never \
+                 reads, then refused, {status}"
+            ),
+            "user mallory: value-flood: every call was answered and the kernel went on".into(),
+            "@ethos process-end pid=1 user=mallory program=value-flood how=exit status=0".into(),
+            format!("@ethos metric name=heap_peak value={peak} unit=bytes"),
+            "@ethos metric name=heap_after value=56168 unit=bytes".into(),
+        ])
+    }
+
+    #[test]
+    fn value_flood_passes_only_on_the_limits_refusals() {
+        assert_eq!(
+            value_flood_checked(&value_flood("15", "LimitReached", 33_897_720)),
+            Ok(())
+        );
+        // What the kernel answered when its limit was larger than its heap.
+        assert!(value_flood_checked(&value_flood("61", "NoMemory", 65_103_080)).is_err());
+        assert!(value_flood_checked(&value_flood("15", "NoMemory", 33_897_720)).is_err());
+        // One write more or fewer than the limit holds.
+        assert!(value_flood_checked(&value_flood("14", "LimitReached", 33_897_720)).is_err());
+        assert!(value_flood_checked(&value_flood("16", "LimitReached", 33_897_720)).is_err());
+        // A peak past the limit and one value read in: the heap, not the limit, held.
+        assert!(value_flood_checked(&value_flood("15", "LimitReached", 60_000_000)).is_err());
+    }
+
+    fn peek_flood(peeks: u64, status: &str, peak: u64) -> Transcript {
+        transcript(&[
+            "@ethos metric name=kernel_memory_per_process value=16488448 unit=bytes".into(),
+            "@ethos metric name=heap_before value=46488 unit=bytes".into(),
+            format!(
+                "user mallory: peek-flood: {peeks} peeks of a 256 KiB message held, then refused, \
+                 {status}"
+            ),
+            "user mallory: peek-flood: every copy cancelled".into(),
+            "user mallory: peek-flood: a peek after them gives the message".into(),
+            "user mallory: peek-flood: every call was answered and the kernel went on".into(),
+            "@ethos process-end pid=1 user=mallory program=peek-flood how=exit status=0".into(),
+            format!("@ethos metric name=heap_peak value={peak} unit=bytes"),
+            "@ethos metric name=heap_after value=56168 unit=bytes".into(),
+        ])
+    }
+
+    #[test]
+    fn peek_flood_passes_only_on_the_limits_refusal() {
+        assert_eq!(
+            peek_flood_checked(&peek_flood(61, "LimitReached", 16_339_256)),
+            Ok(())
+        );
+        assert!(peek_flood_checked(&peek_flood(250, "NoMemory", 65_902_352)).is_err());
+        assert!(peek_flood_checked(&peek_flood(61, "NoMemory", 16_339_256)).is_err());
+        assert!(peek_flood_checked(&peek_flood(60, "LimitReached", 16_339_256)).is_err());
+        assert!(peek_flood_checked(&peek_flood(61, "LimitReached", 40_000_000)).is_err());
+    }
 }

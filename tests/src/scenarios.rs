@@ -222,6 +222,15 @@ pub(crate) fn heap_figures(transcript: &Transcript) -> Result<(u64, u64, u64), S
     ))
 }
 
+/// The kernel memory each process may hold, as the kernel reported it before the set
+/// started (`kernel_memory_per_process`): the image's limit, lowered on the machine
+/// to a quarter of the kernel heap.
+pub(crate) fn kernel_memory_limit(transcript: &Transcript) -> Result<u64, String> {
+    transcript
+        .metric("kernel_memory_per_process")
+        .ok_or_else(|| "no kernel_memory_per_process metric".to_string())
+}
+
 /// How far above its start the kernel heap may go while the soak runs, in bytes.
 pub(crate) const HEAP_SLACK_PEAK: u64 = 256 * 1024;
 
@@ -249,31 +258,44 @@ fn soak_checked(transcript: &Transcript) -> Result<(), String> {
 }
 
 /// Most bytes the kernel heap may hold after `memory-hog` beyond what it held before:
-/// the 32 MiB values it was given are gone with their events.
+/// the values it was given are gone with their events.
 const HEAP_SLACK_AFTER_HOG: u64 = 16 * 1024;
+
+/// What `memory-hog` asks for: the largest value, then values of 1 MiB.
+const HOG_LARGE: u64 = ethos_abi::arguments::MAXIMUM_VALUE_SIZE;
+const HOG_SMALL: u64 = 1 << 20;
 
 fn memory_checked(transcript: &Transcript) -> Result<(), String> {
     ended(transcript, &[("carol", "memory-hog", "exit", 0)])?;
-    let refused = transcript.lines.iter().any(|(_, line)| {
-        line.starts_with("user carol: memory-hog: random #")
-            && line.ends_with(" of 32 MiB refused, NoMemory")
-    });
-    if !refused {
-        return Err("no console line of a 32 MiB random refused with NoMemory".into());
-    }
+    let limit = kernel_memory_limit(transcript)?;
+    let event = ethos_abi::arguments::EVENT_KERNEL_BYTES as u64;
+    // The limit, at most a quarter of the kernel heap, refuses before the heap can:
+    // after exactly as many values, with their events, as it holds.
+    let large = limit / (HOG_LARGE + event);
+    let small = (limit - large * (HOG_LARGE + event)) / (HOG_SMALL + event);
     for line in [
-        "memory-hog: retire of 32 MiB into 16 bytes refused, BufferTooSmall",
-        "memory-hog: print over the limit refused, InvalidArgument",
-        "memory-hog: every request was answered and the kernel went on",
+        format!("memory-hog: random #{large} of 32 MiB refused, LimitReached"),
+        format!("memory-hog: {small} randoms of 1 MiB held, then refused, LimitReached"),
+        "memory-hog: retire of a held value into 16 bytes refused, BufferTooSmall".into(),
+        "memory-hog: print over the limit refused, InvalidArgument".into(),
+        "memory-hog: every request was answered and the kernel went on".into(),
     ] {
-        printed(transcript, "carol", line)?;
+        printed(transcript, "carol", &line)?;
     }
-    // The peak is the allocator's own: the 32 MiB value the kernel did hold shows.
+    // The peak is the allocator's own: the values the kernel held show, and nothing
+    // past the limit does, as a value is refused before it is allocated.
     let (before, peak, after) = heap_figures(transcript)?;
-    if peak.saturating_sub(before) < 32 << 20 {
+    let held = large * HOG_LARGE + small * HOG_SMALL;
+    if peak.saturating_sub(before) < held {
         return Err(format!(
-            "heap_peak {peak} is not 32 MiB above heap_before {before}, though the kernel \
-             held a 32 MiB value"
+            "heap_peak {peak} is not {held} bytes above heap_before {before}, though the \
+             kernel held that much"
+        ));
+    }
+    if peak.saturating_sub(before) > limit + HEAP_SLACK_PEAK {
+        return Err(format!(
+            "heap_peak {peak} is more than the {limit}-byte limit above heap_before {before} \
+             (allowed: {HEAP_SLACK_PEAK} more)"
         ));
     }
     if after.saturating_sub(before) > HEAP_SLACK_AFTER_HOG {
@@ -282,6 +304,10 @@ fn memory_checked(transcript: &Transcript) -> Result<(), String> {
              (allowed: {HEAP_SLACK_AFTER_HOG} more)"
         ));
     }
+    println!(
+        "     limit {limit} bytes: {large} randoms of 32 MiB and {small} of 1 MiB held, then \
+         LimitReached; kernel heap {before} bytes before, {peak} at most, {after} after"
+    );
     Ok(())
 }
 
@@ -540,8 +566,10 @@ pub fn all() -> Vec<SystemTest> {
         ),
         row(
             "process-memory-hog",
-            "requests for more memory than the kernel has are answered NoMemory, BufferTooSmall \
-             and InvalidArgument; the kernel goes on and its heap ends where it began",
+            "requests for more kernel memory than the per-process limit (a quarter of the \
+             heap at most) are answered LimitReached before the heap is touched, then \
+             BufferTooSmall and InvalidArgument; the kernel goes on and its heap ends where it \
+             began",
             "init=memory",
             memory_checked,
             None,
@@ -602,4 +630,57 @@ pub fn all() -> Vec<SystemTest> {
             )
         },
     ]
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::harness::RunEnd;
+
+    /// What `memory-hog` printed on a 256 MiB machine (a limit of 16,488,448 bytes),
+    /// with the refusals and the peak to change.
+    fn memory_hog(large: &str, small: &str, peak: u64) -> Transcript {
+        let lines: Vec<String> = vec![
+            "@ethos metric name=kernel_memory_per_process value=16488448 unit=bytes".into(),
+            "@ethos metric name=heap_before value=46488 unit=bytes".into(),
+            format!("user carol: memory-hog: {large}"),
+            format!("user carol: memory-hog: {small}"),
+            "user carol: memory-hog: retire of a held value into 16 bytes refused, \
+             BufferTooSmall"
+                .into(),
+            "user carol: memory-hog: print over the limit refused, InvalidArgument".into(),
+            "user carol: memory-hog: every request was answered and the kernel went on".into(),
+            "@ethos process-end pid=1 user=carol program=memory-hog how=exit status=0".into(),
+            format!("@ethos metric name=heap_peak value={peak} unit=bytes"),
+            "@ethos metric name=heap_after value=51632 unit=bytes".into(),
+        ];
+        Transcript {
+            command: "qemu-system-x86_64".into(),
+            lines: lines
+                .into_iter()
+                .map(|line| (Duration::ZERO, line))
+                .collect(),
+            stderr: String::new(),
+            end: RunEnd::Kernel(ExitCode::Success),
+        }
+    }
+
+    #[test]
+    fn memory_hog_passes_only_when_the_limit_refuses_first() {
+        let large = "random #0 of 32 MiB refused, LimitReached";
+        let small = "15 randoms of 1 MiB held, then refused, LimitReached";
+        assert_eq!(
+            memory_checked(&memory_hog(large, small, 15_806_344)),
+            Ok(())
+        );
+        // What the kernel answered when its limit was larger than its heap.
+        let heap_refused = "random #1 of 32 MiB refused, NoMemory";
+        assert!(memory_checked(&memory_hog(heap_refused, small, 33_636_416)).is_err());
+        let fewer = "14 randoms of 1 MiB held, then refused, LimitReached";
+        assert!(memory_checked(&memory_hog(large, fewer, 15_806_344)).is_err());
+        // The 32 MiB value was allocated before it was refused.
+        assert!(memory_checked(&memory_hog(large, small, 49_000_000)).is_err());
+    }
 }

@@ -103,7 +103,8 @@ pub struct InitEntry {
 #[serde(deny_unknown_fields)]
 pub struct LimitsEntry {
     /// Bytes of kernel memory a process may hold on its behalf (its events and their
-    /// outcomes, values it queued, descriptors it sent): at least 16384.
+    /// outcomes, values it queued, descriptors it sent): at least 16384. The kernel
+    /// lowers it to a quarter of its heap when it is more.
     pub kernel_memory_per_process: Option<Spanned<u64>>,
     /// Bytes of memory the rump kernel may use (NetBSD's `RUMP_MEMLIMIT`): at least
     /// 8 MiB.

@@ -13,6 +13,9 @@ pub const MAXIMUM_NAME_LENGTH: u64 = 255;
 /// Largest value a call may carry or return, in bytes (files, messages, objects).
 /// A service may set a lower maximum for the values on its connections (the image
 /// description's `maximum_value`); a larger value is refused with `invalid-argument`.
+/// A value the kernel holds also counts against its process's kernel memory limit
+/// ([`DEFAULT_PROCESS_KERNEL_MEMORY`]), which on a kernel whose heap is at most
+/// 64 MiB is at most 16 MiB: there a value of more is refused with `limit-reached`.
 pub const MAXIMUM_VALUE_SIZE: u64 = 32 << 20;
 /// Longest text one `print` may carry, in bytes: a call's work stays short, so one
 /// program's output cannot hold the machine.
@@ -31,7 +34,9 @@ pub const MAXIMUM_EVENTS: usize = 4096;
 /// has taken yet, and the descriptors it sent that no process has received yet (each
 /// [`DESCRIPTOR_IN_FLIGHT_BYTES`]). A request that would pass it is refused with
 /// `limit-reached`; what is held is released when it is consumed, cancelled, or the
-/// process ends.
+/// process ends. A kernel with a bounded heap lowers the limit to a quarter of its
+/// heap when it is more, and logs both figures at boot, so that no process can fill
+/// the heap the others need.
 pub const DEFAULT_PROCESS_KERNEL_MEMORY: usize = 64 << 20;
 /// The least per-process kernel memory limit an image may set: room for a few
 /// events and a page of values, so every process can make progress.

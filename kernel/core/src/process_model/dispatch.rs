@@ -12,6 +12,7 @@
 use alloc::borrow::Cow;
 use alloc::vec::Vec;
 
+use ethos_abi::arguments::EVENT_KERNEL_BYTES;
 use ethos_abi::arguments::results::DESCRIPTOR_BYTES;
 use ethos_abi::{DescriptorNumber, EventId, ProcessId, Status};
 
@@ -248,6 +249,9 @@ pub fn dispatch(
         }
         Request::Random { size } => {
             let length = usize::try_from(size).map_err(|_| Status::InvalidArgument)?;
+            // A value the caller may not hold is refused before the kernel allocates
+            // it: the limit answers first, not the heap.
+            model.ensure_room_for(process, EVENT_KERNEL_BYTES + length)?;
             let mut bytes = super::zeroed(length)?;
             environment.fill_random(&mut bytes);
             model.completed_value(process, bytes).map(event_value)

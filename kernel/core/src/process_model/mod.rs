@@ -8,6 +8,7 @@
 //! - [`events`]: per-process event bookkeeping;
 //! - [`model`]: the state and object lifetimes; the calls are in [`ipc`],
 //!   [`transfer`] and [`timers`]; `fork`, `exec` and `kill` in [`lifecycle`];
+//! - [`memory_limit`]: the per-process kernel memory limit fitted to the kernel heap;
 //! - [`request`]: raw registers to a checked, typed request;
 //! - [`dispatch`]: a typed request to the model, reading and writing program memory
 //!   through the platform's checked accessors.
@@ -21,6 +22,7 @@ pub mod events;
 pub mod identity;
 pub mod ipc;
 pub mod lifecycle;
+pub mod memory_limit;
 pub mod model;
 pub mod policy;
 pub mod request;

@@ -48,7 +48,8 @@ pub struct Configuration {
     /// The services in `/services`.
     pub services: Vec<ServiceDeclaration>,
     /// Kernel memory each process may hold on its behalf, in bytes (see
-    /// [`ethos_abi::arguments::DEFAULT_PROCESS_KERNEL_MEMORY`]).
+    /// [`ethos_abi::arguments::DEFAULT_PROCESS_KERNEL_MEMORY`]); a platform with a
+    /// bounded heap lowers it to fit (see [`super::memory_limit`]).
     pub kernel_memory_per_process: usize,
 }
 
@@ -172,8 +173,8 @@ pub struct ProcessModel {
     pub(super) processes: BTreeMap<ProcessId, Process>,
     pub(super) timers: BTreeSet<(Instant, ProcessId, EventId)>,
     pub(super) woken: BTreeSet<ProcessId>,
-    /// Kernel memory each process may hold.
-    kernel_memory_limit: usize,
+    /// Kernel memory each process may hold (see [`super::memory_limit`]).
+    pub(super) kernel_memory_limit: usize,
     next_process: u64,
     pub(super) next_object: u64,
 }

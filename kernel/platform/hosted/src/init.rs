@@ -4,11 +4,13 @@
 //!
 //! What it prints is what a QEMU run prints for the same set: a ready line, each
 //! program's output (`user NAME: …`), a console line and an `@ethos process-end`
-//! report as each process ends, the kernel's heap before, at its peak and after the
-//! run (when [`crate::heap::KernelHeap`] is the allocator), and how many processes
-//! ended. The run succeeds when the set ran to its end, whatever its processes did:
-//! judging them is the harness's work, as on QEMU. It fails, with an `@ethos
-//! test-fail` report naming why, for a bad command line or image or an unknown set.
+//! report as each process ends, the per-process kernel memory limit (the image's:
+//! the host's heap is not bounded, so nothing lowers it), the kernel's heap before,
+//! at its peak and after the run (when [`crate::heap::KernelHeap`] is the
+//! allocator), and how many processes ended. The run succeeds when the set ran to
+//! its end, whatever its processes did: judging them is the harness's work, as on
+//! QEMU. It fails, with an `@ethos test-fail` report naming why, for a bad command
+//! line or image or an unknown set.
 //! What the hosted platform cannot do — a program that needs an MMU or is no host
 //! function, `fork`, `test=NAME` — fails the run with the report named
 //! [`HOSTED_UNSUPPORTED`], so the harness can tell "cannot run here" from "ran
@@ -169,6 +171,11 @@ pub fn run(image: &[u8], words: &str, programs: ProgramTable, mut console: Conso
     let metric = |name: &str, value: u64, unit: &str| {
         system.report(Report::Metric { name, value, unit });
     };
+    metric(
+        "kernel_memory_per_process",
+        system.kernel_memory_limit() as u64,
+        "bytes",
+    );
     if let Some(before) = heap::in_use() {
         heap::restart_peak();
         metric("heap_before", before, "bytes");

@@ -348,6 +348,9 @@ impl HostedSystem {
     ) -> Result<HostedSystem, StartError> {
         let random = entropy::seeded().map_err(StartError::Entropy)?;
         let _kernel = heap::enter();
+        // The limit stays as configured: the kernel's heap here is counted, not
+        // bounded (it is the host's), so there is no heap to fit it to as the x86_64
+        // kernel does (`ProcessModel::fit_kernel_memory_limit`).
         let model = ProcessModel::new(configuration).map_err(StartError::Configuration)?;
         Ok(HostedSystem {
             shared: Arc::new(Shared {
@@ -467,6 +470,11 @@ impl HostedSystem {
             Some(error) => Err(error),
             None => Ok(self.finished()),
         }
+    }
+
+    /// The kernel memory each process may hold, in bytes.
+    pub fn kernel_memory_limit(&self) -> usize {
+        self.shared.lock().model.kernel_memory_limit()
     }
 
     /// Every line the console kept (none when it writes to standard output).

@@ -3,7 +3,9 @@
 //!
 //! The image's configuration becomes the process model; its programs are parsed
 //! once, here, so `spawn` and `exec` only copy them. Every process's end is reported
-//! by the scheduler as it happens. Around the run the kernel reports its heap use
+//! by the scheduler as it happens. Before the run the kernel reports the kernel
+//! memory each process may hold (the image's limit, fitted to the heap when
+//! `processes::install` lowered it). Around the run the kernel reports its heap use
 //! (before the first process starts, at its highest while they ran, after the last
 //! ended) and its free frames, so a test can see that nothing grows with the work
 //! done. Then the run ends with success: whether the processes did what they should
@@ -68,6 +70,10 @@ pub fn run(name: &str) -> ! {
     let model = ProcessModel::new(image.configuration)
         .unwrap_or_else(|error| fail(format_args!("the initial image's configuration: {error}")));
     processes::install(model, programs);
+    // The limit each process got, fitted to the heap: what the rows judge refusals by.
+    if let Some(limit) = processes::with_model(|model| model.kernel_memory_limit()) {
+        metric("kernel_memory_per_process", limit as u64, "bytes");
+    }
     let frames_before = free_frames();
     let heap_before = memory::heap_used() as u64;
     memory::restart_heap_peak();

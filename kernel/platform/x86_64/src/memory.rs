@@ -153,6 +153,11 @@ pub(crate) fn heap_busy() -> bool {
     HEAP.heap.is_locked()
 }
 
+/// Bytes of heap there are, used or not: fixed at boot.
+pub fn heap_size() -> usize {
+    HEAP.heap.lock().size()
+}
+
 /// Bytes of heap in use now.
 pub fn heap_used() -> usize {
     HEAP.heap.lock().used()

@@ -13,6 +13,8 @@ use ethos_core::program_image::Image;
 use spin::Mutex;
 use x86_64::instructions::interrupts;
 
+use crate::memory;
+
 pub use ethos_core::ending::Ending;
 
 /// The process model and the programs its processes may run.
@@ -26,7 +28,12 @@ pub(crate) static SYSTEM: Mutex<Option<System>> = Mutex::new(None);
 
 /// Makes `model` the kernel's process model, with `programs` the images `spawn`
 /// and `exec` load by name, replacing any earlier one. No process may be running.
-pub fn install(model: ProcessModel, programs: BTreeMap<ProgramName, Image<'static>>) {
+/// The model's per-process kernel memory limit is fitted to this kernel's heap
+/// first (logged when it is lowered), so no process can hold more than its share.
+pub fn install(mut model: ProcessModel, programs: BTreeMap<ProgramName, Image<'static>>) {
+    if let Some(lowered) = model.fit_kernel_memory_limit(memory::heap_size()) {
+        tracing::info!("{lowered}");
+    }
     interrupts::without_interrupts(|| *SYSTEM.lock() = Some(System { model, programs }));
 }
 

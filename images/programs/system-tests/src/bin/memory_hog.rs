@@ -1,15 +1,19 @@
-//! `memory-hog`: asks the kernel for more memory than it has and checks that every
-//! request is answered with a status while the program (and the kernel) go on:
-//! `random` of the largest value (32 MiB) until the kernel answers `NoMemory` (at
-//! most 8 requests); `retire` of a 32 MiB result into a 16-byte buffer, which must be
-//! `BufferTooSmall` and leave the event in place; `print` longer than the print limit,
-//! which must be `InvalidArgument`. It then cancels every event it holds, so the
-//! kernel's heap is where it began.
+//! `memory-hog`: asks the kernel to hold more for it than its kernel memory limit
+//! allows and checks that every request is answered with a status while the program
+//! (and the kernel) go on: `random` of the largest value (32 MiB) until one is
+//! refused (at most 8); `random` of 1 MiB until one is refused (at most 128, more
+//! than a 64 MiB limit holds); `retire` of the first value it holds into a 16-byte
+//! buffer, which must be `BufferTooSmall` and leave the event in place; `print`
+//! longer than the print limit, which must be `InvalidArgument`. Each refusal is
+//! printed with its status; on the machine the limit is at most a quarter of the
+//! kernel heap (at most 16 MiB), so it is `LimitReached`, given before the kernel
+//! allocates the value. It then cancels every event it holds, so the kernel's heap
+//! is where it began.
 //!
-//! Exit status: 0 every check passed; 1 no `random` was refused with `NoMemory`;
-//! 2 a `random` was answered with another failure; 3 the small `retire` was not
-//! `BufferTooSmall`; 4 the event was gone after it; 5 the long `print` was not
-//! `InvalidArgument`; 6 a `cancel` failed.
+//! Exit status: 0 every check passed; 1 no `random` was refused, or none was held;
+//! 2 a `random` was answered with a failure that is no memory refusal; 3 the small
+//! `retire` was not `BufferTooSmall`; 4 the event was gone after it; 5 the long
+//! `print` was not `InvalidArgument`; 6 a `cancel` failed.
 #![cfg_attr(target_os = "none", no_std, no_main)]
 
 #[cfg(target_os = "none")]
@@ -21,44 +25,58 @@ mod program {
     use ethos_abi::arguments::{MAXIMUM_PRINT_LENGTH, MAXIMUM_VALUE_SIZE};
     use ethos_compat::{calls, println};
 
-    /// At most this many largest-value requests before the kernel must refuse one.
-    const TRIES: usize = 8;
+    /// At most this many 32 MiB requests before the kernel must refuse one.
+    const LARGE_TRIES: usize = 8;
+    /// At most this many 1 MiB requests before the kernel must refuse one: more than
+    /// a 64 MiB limit holds.
+    const SMALL_TRIES: usize = 128;
+    /// The smaller values' size.
+    const SMALL_VALUE: usize = 1 << 20;
 
-    fn checks(held: &mut heapless_events::Held) -> Result<(), i32> {
-        let mut refused = false;
-        for attempt in 0..TRIES {
-            match calls::random(MAXIMUM_VALUE_SIZE as usize) {
+    /// `random` of `size` until one is refused, at most `tries` times, each value
+    /// held in `held`. The refusal, or the exit status for a wrong answer.
+    fn randoms_until_refused(
+        held: &mut heapless_events::Held,
+        size: usize,
+        tries: usize,
+    ) -> Result<(usize, Status), i32> {
+        for attempt in 0..tries {
+            match calls::random(size) {
                 Ok(event) => held.push(event),
-                Err(Status::NoMemory) => {
-                    println!("memory-hog: random #{attempt} of 32 MiB refused, NoMemory");
-                    refused = true;
-                    break;
+                Err(refusal @ (Status::LimitReached | Status::NoMemory)) => {
+                    return Ok((attempt, refusal));
                 }
                 Err(other) => {
-                    println!("memory-hog: random #{attempt} answered {other:?}");
+                    println!("memory-hog: random #{attempt} of {size} bytes answered {other:?}");
                     return Err(2);
                 }
             }
         }
-        if !refused {
-            println!("memory-hog: {TRIES} random requests of 32 MiB, none refused");
-            return Err(1);
-        }
-        let Some(large) = held.first() else {
-            println!("memory-hog: the first random of 32 MiB was refused: nothing to retire");
+        println!("memory-hog: {tries} random requests of {size} bytes, none refused");
+        Err(1)
+    }
+
+    fn checks(held: &mut heapless_events::Held) -> Result<(), i32> {
+        let (attempt, refusal) =
+            randoms_until_refused(held, MAXIMUM_VALUE_SIZE as usize, LARGE_TRIES)?;
+        println!("memory-hog: random #{attempt} of 32 MiB refused, {refusal:?}");
+        let (small, refusal) = randoms_until_refused(held, SMALL_VALUE, SMALL_TRIES)?;
+        println!("memory-hog: {small} randoms of 1 MiB held, then refused, {refusal:?}");
+        let Some(first) = held.first() else {
+            println!("memory-hog: no random was given: nothing to retire");
             return Err(1);
         };
         let mut small = [0u8; 16];
-        match calls::retire(large, &mut small) {
+        match calls::retire(first, &mut small) {
             Err(Status::BufferTooSmall) => {
-                println!("memory-hog: retire of 32 MiB into 16 bytes refused, BufferTooSmall")
+                println!("memory-hog: retire of a held value into 16 bytes refused, BufferTooSmall")
             }
             other => {
-                println!("memory-hog: retire of 32 MiB into 16 bytes answered {other:?}");
+                println!("memory-hog: retire of a held value into 16 bytes answered {other:?}");
                 return Err(3);
             }
         }
-        if calls::retire(large, &mut small) != Err(Status::BufferTooSmall) {
+        if calls::retire(first, &mut small) != Err(Status::BufferTooSmall) {
             println!("memory-hog: the event was not left in place");
             return Err(4);
         }
@@ -81,14 +99,16 @@ mod program {
     mod heapless_events {
         use ethos_compat::Event;
 
+        use super::{LARGE_TRIES, SMALL_TRIES};
+
         pub(super) struct Held {
-            events: [Option<Event>; super::TRIES],
+            events: [Option<Event>; LARGE_TRIES + SMALL_TRIES],
         }
 
         impl Held {
             pub(super) const fn new() -> Held {
                 Held {
-                    events: [None; super::TRIES],
+                    events: [None; LARGE_TRIES + SMALL_TRIES],
                 }
             }
 

@@ -4,7 +4,8 @@
 //! `peek`s it from the server end until a `peek` is refused (at most
 //! [`MAXIMUM_EVENTS`], which alone would let 1 GiB of copies through). Each `peek`
 //! completes at once with a copy the kernel holds until the event goes, so the
-//! refusal must be `NoMemory` or `LimitReached`. It then cancels every copy, `peek`s
+//! refusal must be `NoMemory` or `LimitReached` (the row expects `LimitReached`: the
+//! limit is at most a quarter of the kernel heap). It then cancels every copy, `peek`s
 //! once more (the memory is back), `read`s the message, checks it is what it wrote,
 //! and closes every descriptor.
 

@@ -6,8 +6,11 @@
 //! whose first value is 32 MiB; `write`s of 1 MiB requests until one is refused (at
 //! most [`SMALL_WRITES`]). Every refusal must be `NoMemory` (the kernel heap cannot
 //! hold the value) or `LimitReached` (the process would hold more kernel memory than
-//! its limit). It then cancels the read and closes every descriptor, which lets the
-//! queued values go.
+//! its limit), and is printed with its status: the row expects `LimitReached`, since
+//! the limit is at most a quarter of the kernel heap. With a limit of 32 MiB or more
+//! (the hosted platform's 64 MiB) the first 32 MiB write is queued; on the machine
+//! the limit is at most 16 MiB and every 32 MiB value is refused. It then cancels
+//! the read and closes every descriptor, which lets the queued values go.
 
 use ethos_abi::Status;
 use ethos_compat::results::{CONNECTION, retire_as};
@@ -18,13 +21,13 @@ use super::{
     is_refusal_for_memory,
 };
 
-/// Most 32 MiB writes before one must be refused: beside the pending read, the
-/// limit holds one.
+/// Most 32 MiB writes before one must be refused: beside the pending read, a limit
+/// of at most 64 MiB holds one.
 pub const LARGE_WRITES: usize = 4;
 /// The size of the smaller values, a whole request each.
 pub const SMALL_VALUE: usize = 1 << 20;
-/// Most 1 MiB writes before one must be refused: beside the pending read, the
-/// limit holds 63.
+/// Most 1 MiB writes before one must be refused: beside the pending read, a limit
+/// of 64 MiB holds 63.
 pub const SMALL_WRITES: usize = 128;
 
 /// Exit statuses of `value-flood`.

@@ -11,6 +11,7 @@ use ethos_abi::{DescriptorNumber, ProcessId, Status};
 use super::super::events::{Instant, Outcome};
 use super::{model_with_limit, program, say, service, user, value};
 use crate::process_model::ProcessModel;
+use crate::process_model::memory_limit::{HEAP_SHARE, LoweredLimit};
 
 const LIMIT: usize = 64 * 1024;
 
@@ -270,4 +271,42 @@ fn an_ipc_first_value_is_queued_as_it_was_copied_in() {
     let given = value(&mut model, server, read);
     assert_eq!(given.as_ptr(), address);
     assert_eq!(held(&model, client), 0);
+}
+
+#[test]
+fn a_limit_fitted_to_the_heap_refuses_past_a_quarter_of_it() {
+    let heap = 4 * LIMIT;
+    let mut model = super::model();
+    assert_eq!(
+        model.fit_kernel_memory_limit(heap),
+        Some(LoweredLimit {
+            configured: ethos_abi::arguments::DEFAULT_PROCESS_KERNEL_MEMORY,
+            effective: heap / HEAP_SHARE,
+            heap,
+        })
+    );
+    assert_eq!(model.kernel_memory_limit(), LIMIT);
+    // Fitted again, or to a larger heap, the limit stays: it is never raised.
+    assert_eq!(model.fit_kernel_memory_limit(heap), None);
+    assert_eq!(model.fit_kernel_memory_limit(usize::MAX), None);
+    assert_eq!(model.kernel_memory_limit(), LIMIT);
+    let process = model
+        .create_process(&user("alice"), &program("server"))
+        .unwrap();
+    assert_eq!(
+        model.completed_value(process, vec![0; LIMIT]),
+        Err(Status::LimitReached)
+    );
+    assert!(
+        model
+            .completed_value(process, vec![0; LIMIT - EVENT_KERNEL_BYTES])
+            .is_ok()
+    );
+}
+
+#[test]
+fn a_limit_within_the_heaps_share_is_kept() {
+    let mut model = model_with_limit(LIMIT);
+    assert_eq!(model.fit_kernel_memory_limit(64 << 20), None);
+    assert_eq!(model.kernel_memory_limit(), LIMIT);
 }

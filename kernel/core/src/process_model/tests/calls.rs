@@ -5,7 +5,9 @@ use alloc::string::String;
 use alloc::vec;
 use alloc::vec::Vec;
 
-use ethos_abi::arguments::{MAXIMUM_NAME_LENGTH, MAXIMUM_VALUE_SIZE, USER_SPACE_END};
+use ethos_abi::arguments::{
+    EVENT_KERNEL_BYTES, MAXIMUM_NAME_LENGTH, MAXIMUM_VALUE_SIZE, USER_SPACE_END,
+};
 use ethos_abi::{Call, DescriptorRights, ProcessId, Status};
 
 use super::super::dispatch::{Environment, Outcome, handle};
@@ -677,4 +679,32 @@ fn handle_answers_what_the_platform_does_with_the_caller() {
         outcome_of(&mut model, env, server, Call::GetPid, [0; 6]),
         Outcome::Return(Ok(server.0))
     );
+}
+
+/// `random` of more than the caller may hold is refused by its limit before the
+/// kernel allocates the value, so the limit answers first, not the heap.
+#[test]
+fn random_past_the_limit_is_refused_before_it_is_allocated() {
+    let mut model = super::model_with_limit(1 << 20);
+    let mut environment = FakeEnvironment::new();
+    let process = model
+        .create_process(&user("alice"), &program("server"))
+        .unwrap();
+    let (status, _) = status_of(
+        &mut model,
+        &mut environment,
+        process,
+        Call::Random,
+        [MAXIMUM_VALUE_SIZE, 0, 0, 0, 0, 0],
+    );
+    assert_eq!(status, Status::LimitReached);
+    assert_eq!(model.kernel_memory_held(process), Ok(0));
+    let (status, _) = status_of(
+        &mut model,
+        &mut environment,
+        process,
+        Call::Random,
+        [(1 << 20) - EVENT_KERNEL_BYTES as u64, 0, 0, 0, 0, 0],
+    );
+    assert_eq!(status, Status::Ok, "a value within the limit is given");
 }
