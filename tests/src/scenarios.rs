@@ -261,20 +261,20 @@ fn soak_checked(transcript: &Transcript) -> Result<(), String> {
 /// the values it was given are gone with their events.
 const HEAP_SLACK_AFTER_HOG: u64 = 16 * 1024;
 
-/// What `memory-hog` asks for: the largest value, then values of 1 MiB.
-const HOG_LARGE: u64 = ethos_abi::arguments::MAXIMUM_VALUE_SIZE;
-const HOG_SMALL: u64 = 1 << 20;
+/// What `memory-hog` holds: values of the most one `random` gives (1 MiB), after a
+/// 32 MiB one past that most is refused.
+const HOG_SMALL: u64 = ethos_abi::arguments::MAXIMUM_RANDOM_SIZE;
 
 fn memory_checked(transcript: &Transcript) -> Result<(), String> {
     ended(transcript, &[("carol", "memory-hog", "exit", 0)])?;
     let limit = kernel_memory_limit(transcript)?;
     let event = ethos_abi::arguments::EVENT_KERNEL_BYTES as u64;
-    // The limit, at most a quarter of the kernel heap, refuses before the heap can:
-    // after exactly as many values, with their events, as it holds.
-    let large = limit / (HOG_LARGE + event);
-    let small = (limit - large * (HOG_LARGE + event)) / (HOG_SMALL + event);
+    // A 32 MiB random is past the per-call maximum; the limit, at most a quarter of
+    // the kernel heap, refuses before the heap can: after exactly as many values,
+    // with their events, as it holds.
+    let small = limit / (HOG_SMALL + event);
     for line in [
-        format!("memory-hog: random #{large} of 32 MiB refused, LimitReached"),
+        "memory-hog: random of 32 MiB refused, InvalidArgument".to_string(),
         format!("memory-hog: {small} randoms of 1 MiB held, then refused, LimitReached"),
         "memory-hog: retire of a held value into 16 bytes refused, BufferTooSmall".into(),
         "memory-hog: print over the limit refused, InvalidArgument".into(),
@@ -285,7 +285,7 @@ fn memory_checked(transcript: &Transcript) -> Result<(), String> {
     // The peak is the allocator's own: the values the kernel held show, and nothing
     // past the limit does, as a value is refused before it is allocated.
     let (before, peak, after) = heap_figures(transcript)?;
-    let held = large * HOG_LARGE + small * HOG_SMALL;
+    let held = small * HOG_SMALL;
     if peak.saturating_sub(before) < held {
         return Err(format!(
             "heap_peak {peak} is not {held} bytes above heap_before {before}, though the \
@@ -305,7 +305,7 @@ fn memory_checked(transcript: &Transcript) -> Result<(), String> {
         ));
     }
     println!(
-        "     limit {limit} bytes: {large} randoms of 32 MiB and {small} of 1 MiB held, then \
+        "     limit {limit} bytes: a 32 MiB random refused, {small} of 1 MiB held, then \
          LimitReached; kernel heap {before} bytes before, {peak} at most, {after} after"
     );
     Ok(())
@@ -669,18 +669,18 @@ mod tests {
 
     #[test]
     fn memory_hog_passes_only_when_the_limit_refuses_first() {
-        let large = "random #0 of 32 MiB refused, LimitReached";
+        let large = "random of 32 MiB refused, InvalidArgument";
         let small = "15 randoms of 1 MiB held, then refused, LimitReached";
         assert_eq!(
             memory_checked(&memory_hog(large, small, 15_806_344)),
             Ok(())
         );
-        // What the kernel answered when its limit was larger than its heap.
-        let heap_refused = "random #1 of 32 MiB refused, NoMemory";
-        assert!(memory_checked(&memory_hog(heap_refused, small, 33_636_416)).is_err());
+        // What the kernel answered when a random could be as large as a value.
+        let limit_refused = "random #0 of 32 MiB refused, LimitReached";
+        assert!(memory_checked(&memory_hog(limit_refused, small, 15_806_344)).is_err());
         let fewer = "14 randoms of 1 MiB held, then refused, LimitReached";
         assert!(memory_checked(&memory_hog(large, fewer, 15_806_344)).is_err());
-        // The 32 MiB value was allocated before it was refused.
+        // More than the limit was allocated.
         assert!(memory_checked(&memory_hog(large, small, 49_000_000)).is_err());
     }
 }

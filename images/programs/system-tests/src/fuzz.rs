@@ -20,7 +20,7 @@ use core::fmt;
 
 use ethos_abi::arguments::{
     Argument, DESCRIPTOR_TABLE_SIZE, MAXIMUM_BLOCK_EVENTS, MAXIMUM_FD_SEND, MAXIMUM_NAME_LENGTH,
-    MAXIMUM_PRINT_LENGTH, MAXIMUM_VALUE_SIZE, USER_SPACE_END, layout,
+    MAXIMUM_PRINT_LENGTH, MAXIMUM_RANDOM_SIZE, MAXIMUM_VALUE_SIZE, USER_SPACE_END, layout,
 };
 use ethos_abi::{Call, Status};
 use ethos_compat::results::{IMPORT, VALUE, retire_as};
@@ -132,6 +132,10 @@ pub struct Text {
     pub address: u64,
     pub length: u64,
     pub exec_target: bool,
+    /// The fuzzer's own program name: never an `exec` target, since a fuzzer that
+    /// becomes `syscall-fuzz` again starts over believing it is the first, and may
+    /// then end the real first fuzzer.
+    pub own_name: bool,
 }
 
 /// The fuzzer's memory as calls may name it.
@@ -371,6 +375,7 @@ fn read_range(
     memory: &Memory,
     maximum: u64,
     exec_targets: bool,
+    exec: bool,
 ) -> (u64, u64) {
     match generator.below(10) {
         0..=4 => {
@@ -378,7 +383,7 @@ fn read_range(
                 .texts
                 .iter()
                 .copied()
-                .filter(|text| exec_targets || !text.exec_target)
+                .filter(|text| (exec_targets || !text.exec_target) && !(exec && text.own_name))
                 .collect();
             let Some(text) = generator.pick(&usable) else {
                 return (0, 0);
@@ -538,6 +543,7 @@ fn fill(
                 memory,
                 MAXIMUM_NAME_LENGTH,
                 exec_targets,
+                call == Call::Exec,
             )),
             Argument::ValueAddress => {
                 let maximum = if call == Call::Print {
@@ -545,7 +551,7 @@ fn fill(
                 } else {
                     MAXIMUM_VALUE_SIZE
                 };
-                Some(read_range(generator, memory, maximum, true))
+                Some(read_range(generator, memory, maximum, true, false))
             }
             Argument::BufferAddress => {
                 let maximum = if call == Call::Retire {
@@ -604,7 +610,7 @@ fn fill(
             },
             Argument::Size => match generator.below(16) {
                 0 => 0,
-                1 => MAXIMUM_VALUE_SIZE + 1,
+                1 => MAXIMUM_RANDOM_SIZE + 1,
                 2 => wild_word(generator),
                 // Now and then a value of 64 KiB: larger ones, kept in tens of
                 // events, would only measure how fast the kernel fills them.
@@ -700,7 +706,7 @@ pub fn impossible(planned: &Planned, status: u64, value: u64) -> Option<&'static
         }
     }
     match call {
-        Call::Random if words[0] == 0 || words[0] > MAXIMUM_VALUE_SIZE => {
+        Call::Random if words[0] == 0 || words[0] > MAXIMUM_RANDOM_SIZE => {
             Some("random of a size out of range succeeded")
         }
         Call::Kill if words[0] == 0 => Some("kill of process 0 succeeded"),

@@ -20,6 +20,7 @@ fn memory() -> Memory {
             address,
             length: bytes.len() as u64,
             exec_target,
+            own_name: bytes == b"syscall-fuzz",
         });
         address += bytes.len() as u64;
     }
@@ -179,6 +180,12 @@ fn children_may_end_themselves_and_exec_hello() {
         .find(|text| text.exec_target)
         .copied()
         .unwrap();
+    let own_name = memory
+        .texts
+        .iter()
+        .find(|text| text.own_name)
+        .copied()
+        .unwrap();
     let mut generator = Generator::new(9);
     let (mut exits, mut exec_hello) = (0, 0);
     for _ in 0..200_000 {
@@ -191,6 +198,10 @@ fn children_may_end_themselves_and_exec_hello() {
         match planned.call() {
             Some(Call::Exit) => exits += 1,
             Some(Call::Exec) if planned.words[1] == hello.address => exec_hello += 1,
+            Some(Call::Exec) => assert_ne!(
+                planned.words[1], own_name.address,
+                "a child must never become syscall-fuzz again: {planned}"
+            ),
             Some(Call::Kill) => assert_ne!(planned.words[0], live.first, "{planned}"),
             _ => {}
         }

@@ -10,7 +10,7 @@
 
 use ethos_abi::arguments::{
     MAXIMUM_BLOCK_EVENTS, MAXIMUM_FD_SEND, MAXIMUM_NAME_LENGTH, MAXIMUM_PRINT_LENGTH,
-    MAXIMUM_VALUE_SIZE, USER_SPACE_END,
+    MAXIMUM_RANDOM_SIZE, MAXIMUM_VALUE_SIZE, USER_SPACE_END,
 };
 use ethos_abi::{Call, DescriptorNumber, DescriptorRights, EventId, ProcessId, Status};
 
@@ -285,7 +285,7 @@ impl Request {
                 deadline: Instant(a),
             },
             Call::Random => {
-                if a == 0 || a > MAXIMUM_VALUE_SIZE {
+                if a == 0 || a > MAXIMUM_RANDOM_SIZE {
                     return Err(Status::InvalidArgument);
                 }
                 Request::Random { size: a }

@@ -1,8 +1,8 @@
 //! `memory-hog`: asks the kernel to hold more for it than its kernel memory limit
 //! allows and checks that every request is answered with a status while the program
-//! (and the kernel) go on: `random` of the largest value (32 MiB) until one is
-//! refused (at most 8); `random` of 1 MiB until one is refused (at most 128, more
-//! than a 64 MiB limit holds); `retire` of the first value it holds into a 16-byte
+//! (and the kernel) go on: `random` of the largest value (32 MiB), past the most one
+//! `random` may give, which must be `InvalidArgument`; `random` of that most (1 MiB)
+//! until one is refused (at most 128, more than a 64 MiB limit holds); `retire` of the first value it holds into a 16-byte
 //! buffer, which must be `BufferTooSmall` and leave the event in place; `print`
 //! longer than the print limit, which must be `InvalidArgument`. Each refusal is
 //! printed with its status; on the machine the limit is at most a quarter of the
@@ -22,16 +22,14 @@ ethos_compat::entry!(program::main);
 #[cfg(target_os = "none")]
 mod program {
     use ethos_abi::Status;
-    use ethos_abi::arguments::{MAXIMUM_PRINT_LENGTH, MAXIMUM_VALUE_SIZE};
+    use ethos_abi::arguments::{MAXIMUM_PRINT_LENGTH, MAXIMUM_RANDOM_SIZE, MAXIMUM_VALUE_SIZE};
     use ethos_compat::{calls, println};
 
-    /// At most this many 32 MiB requests before the kernel must refuse one.
-    const LARGE_TRIES: usize = 8;
     /// At most this many 1 MiB requests before the kernel must refuse one: more than
     /// a 64 MiB limit holds.
     const SMALL_TRIES: usize = 128;
-    /// The smaller values' size.
-    const SMALL_VALUE: usize = 1 << 20;
+    /// The smaller values' size: the most one `random` gives.
+    const SMALL_VALUE: usize = MAXIMUM_RANDOM_SIZE as usize;
 
     /// `random` of `size` until one is refused, at most `tries` times, each value
     /// held in `held`. The refusal, or the exit status for a wrong answer.
@@ -57,9 +55,20 @@ mod program {
     }
 
     fn checks(held: &mut heapless_events::Held) -> Result<(), i32> {
-        let (attempt, refusal) =
-            randoms_until_refused(held, MAXIMUM_VALUE_SIZE as usize, LARGE_TRIES)?;
-        println!("memory-hog: random #{attempt} of 32 MiB refused, {refusal:?}");
+        match calls::random(MAXIMUM_VALUE_SIZE as usize) {
+            Err(Status::InvalidArgument) => {
+                println!("memory-hog: random of 32 MiB refused, InvalidArgument")
+            }
+            Ok(event) => {
+                held.push(event);
+                println!("memory-hog: random of 32 MiB was given, past the per-call maximum");
+                return Err(2);
+            }
+            Err(other) => {
+                println!("memory-hog: random of 32 MiB answered {other:?}");
+                return Err(2);
+            }
+        }
         let (small, refusal) = randoms_until_refused(held, SMALL_VALUE, SMALL_TRIES)?;
         println!("memory-hog: {small} randoms of 1 MiB held, then refused, {refusal:?}");
         let Some(first) = held.first() else {
@@ -99,16 +108,16 @@ mod program {
     mod heapless_events {
         use ethos_compat::Event;
 
-        use super::{LARGE_TRIES, SMALL_TRIES};
+        use super::SMALL_TRIES;
 
         pub(super) struct Held {
-            events: [Option<Event>; LARGE_TRIES + SMALL_TRIES],
+            events: [Option<Event>; SMALL_TRIES],
         }
 
         impl Held {
             pub(super) const fn new() -> Held {
                 Held {
-                    events: [None; LARGE_TRIES + SMALL_TRIES],
+                    events: [None; SMALL_TRIES],
                 }
             }
 

@@ -140,6 +140,7 @@ mod program {
                     address: arena_address(offset),
                     length: bytes.len() as u64,
                     exec_target,
+                    own_name: bytes == b"syscall-fuzz",
                 });
                 offset += bytes.len();
             }

@@ -6,7 +6,8 @@ use alloc::vec;
 use alloc::vec::Vec;
 
 use ethos_abi::arguments::{
-    EVENT_KERNEL_BYTES, MAXIMUM_NAME_LENGTH, MAXIMUM_VALUE_SIZE, USER_SPACE_END,
+    EVENT_KERNEL_BYTES, MAXIMUM_NAME_LENGTH, MAXIMUM_RANDOM_SIZE, MAXIMUM_VALUE_SIZE,
+    USER_SPACE_END,
 };
 use ethos_abi::{Call, DescriptorRights, ProcessId, Status};
 
@@ -410,6 +411,11 @@ fn every_call_with_out_of_range_arguments_answers_its_documented_status() {
         (Call::GetUser, [BASE, 2, 0, 0, 0, 0], Status::BufferTooSmall),
         (Call::Random, [0, 0, 0, 0, 0, 0], invalid),
         (Call::Random, [too_large, 0, 0, 0, 0, 0], invalid),
+        (
+            Call::Random,
+            [MAXIMUM_RANDOM_SIZE + 1, 0, 0, 0, 0, 0],
+            invalid,
+        ),
         (Call::Print, [UNMAPPED, 4, 0, 0, 0, 0], invalid),
         (Call::Print, [bad_utf8.0, bad_utf8.1, 0, 0, 0, 0], invalid),
         (Call::Block, [BASE, 0, 0, 0, 0, 0], invalid),
@@ -685,7 +691,7 @@ fn handle_answers_what_the_platform_does_with_the_caller() {
 /// kernel allocates the value, so the limit answers first, not the heap.
 #[test]
 fn random_past_the_limit_is_refused_before_it_is_allocated() {
-    let mut model = super::model_with_limit(1 << 20);
+    let mut model = super::model_with_limit(1 << 19);
     let mut environment = FakeEnvironment::new();
     let process = model
         .create_process(&user("alice"), &program("server"))
@@ -695,7 +701,7 @@ fn random_past_the_limit_is_refused_before_it_is_allocated() {
         &mut environment,
         process,
         Call::Random,
-        [MAXIMUM_VALUE_SIZE, 0, 0, 0, 0, 0],
+        [MAXIMUM_RANDOM_SIZE, 0, 0, 0, 0, 0],
     );
     assert_eq!(status, Status::LimitReached);
     assert_eq!(model.kernel_memory_held(process), Ok(0));
@@ -704,7 +710,7 @@ fn random_past_the_limit_is_refused_before_it_is_allocated() {
         &mut environment,
         process,
         Call::Random,
-        [(1 << 20) - EVENT_KERNEL_BYTES as u64, 0, 0, 0, 0, 0],
+        [(1 << 19) - EVENT_KERNEL_BYTES as u64, 0, 0, 0, 0, 0],
     );
     assert_eq!(status, Status::Ok, "a value within the limit is given");
 }
