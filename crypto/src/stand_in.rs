@@ -115,25 +115,30 @@ fn apply_keystream(state: u64, buffer: &mut [u8]) {
     }
 }
 
-/// A chain over the ciphertext's words and its length, keyed by the (key, nonce) state.
-/// Each step (xor a word, multiply by an odd constant, rotate) is a bijection of the chain
-/// for a fixed word and of the word for a fixed chain, so changing any one word, or the
+/// Four chains over the ciphertext's words (word `i` of each stride goes to chain `i`, so
+/// a stride's steps do not wait on each other), then its length, keyed by the (key, nonce)
+/// state. Each step (xor a word, multiply by an odd constant, rotate) is a bijection of the
+/// chain for a fixed word and of the word for a fixed chain, and the chains are joined by
+/// xor, which is a bijection of each for fixed others: changing any one word, or the
 /// length, always changes the tag.
 fn tag(state: u64, ciphertext: &[u8]) -> [u8; TAG_LENGTH] {
-    let absorb = |chain: u64, block: &[u8; STRIDE]| {
-        words(block).iter().fold(chain, |chain, value| {
-            (chain ^ value)
+    let absorb = |chains: [u64; 4], block: &[u8; STRIDE]| {
+        let input = words(block);
+        [0, 1, 2, 3].map(|lane| {
+            (chains[lane] ^ input[lane])
                 .wrapping_mul(0x94d0_49bb_1331_11eb)
                 .rotate_left(29)
         })
     };
     let (blocks, tail) = ciphertext.as_chunks::<STRIDE>();
-    let chain = blocks
+    let start = mix(state ^ 0x5441_4731);
+    let chains = blocks
         .iter()
-        .fold(mix(state ^ 0x5441_4731), |chain, block| {
-            absorb(chain, block)
+        .fold([0, 1, 2, 3].map(|lane| start ^ lane), |chains, block| {
+            absorb(chains, block)
         });
-    let chain = absorb(chain, &padded(tail));
+    let [a, b, c, d] = absorb(chains, &padded(tail));
+    let chain = a ^ b.rotate_left(16) ^ c.rotate_left(32) ^ d.rotate_left(48);
     let first = mix(chain ^ ciphertext.len() as u64);
     let second = mix(first ^ state);
     (u128::from(first) | u128::from(second) << 64).to_le_bytes()
