@@ -5,7 +5,10 @@
 //!
 //! `cargo fuzz` builds the crate with `--cfg fuzzing`: X25519 and XSalsa20-Poly1305 are
 //! cheap stand-ins there, and an endpoint can be copied and compared whole. The
-//! established pair is built once and each input runs on a copy.
+//! established pair is built once and each input runs on a copy. The target tracks which
+//! endpoint each operation touches: a copy kept for checking drops lasts until its
+//! endpoint is touched, and an endpoint that had nothing to send is not polled again until
+//! then.
 #![no_main]
 
 use std::net::SocketAddr;
@@ -14,7 +17,7 @@ use std::sync::{LazyLock, Mutex};
 use ethos_crypto::{ConnectionHandle, Endpoint, EndpointConfig, Event, SecretKey, Time, TypeHash};
 use libfuzzer_sys::fuzz_target;
 use rand_chacha::ChaCha20Rng;
-use rand_core::SeedableRng;
+use rand_core::{CryptoRng, RngCore, SeedableRng};
 
 fn address(port: u16) -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], port))
@@ -23,6 +26,29 @@ fn address(port: u16) -> SocketAddr {
 fn rng(seed: u64) -> Box<ChaCha20Rng> {
     Box::new(ChaCha20Rng::seed_from_u64(seed))
 }
+
+/// The generator of a copy that is only compared, never run: a draw from it is a bug.
+struct NeverDrawn;
+
+impl RngCore for NeverDrawn {
+    fn next_u32(&mut self) -> u32 {
+        unreachable!("a copy kept for comparison drew a random number")
+    }
+
+    fn next_u64(&mut self) -> u64 {
+        unreachable!("a copy kept for comparison drew a random number")
+    }
+
+    fn fill_bytes(&mut self, _: &mut [u8]) {
+        unreachable!("a copy kept for comparison drew random bytes")
+    }
+
+    fn try_fill_bytes(&mut self, _: &mut [u8]) -> Result<(), rand_core::Error> {
+        unreachable!("a copy kept for comparison drew random bytes")
+    }
+}
+
+impl CryptoRng for NeverDrawn {}
 
 fn endpoint(seed: u8) -> Endpoint {
     Endpoint::new(
@@ -42,6 +68,9 @@ struct World {
     /// Copies of the endpoints from before the datagrams they dropped since anything else
     /// last touched them: a run of dropped datagrams is checked against one copy.
     unchanged: [Option<Endpoint>; 2],
+    /// Endpoints that had nothing to send at `now` and that nothing touched since: polling
+    /// them again would answer the same.
+    quiet: [bool; 2],
 }
 
 impl World {
@@ -69,6 +98,7 @@ impl World {
             connection,
             now: Time::from_milliseconds(1),
             unchanged: [None, None],
+            quiet: [false, false],
         };
         // Establish the tunnel and the connection; the genuine datagrams stay in the pool
         // to be replayed, reordered and damaged.
@@ -80,6 +110,8 @@ impl World {
                 let _ = world.endpoints[*to].handle_datagram(world.now, from, bytes);
             }
             world.now = world.now.plus_milliseconds(20);
+            world.touch(0);
+            world.touch(1);
             world.pump();
         }
         Some(world)
@@ -98,16 +130,32 @@ impl World {
             connection: self.connection,
             now: self.now,
             unchanged: [None, None],
+            quiet: self.quiet,
         }
+    }
+
+    /// Endpoint `index` may change: its copy from before is stale, and it may have
+    /// something to send.
+    fn touch(&mut self, index: usize) {
+        self.unchanged[index] = None;
+        self.quiet[index] = false;
     }
 
     /// Moves every pending datagram into the pool and answers events like an application.
     fn pump(&mut self) {
         for index in 0..2 {
+            if self.quiet[index] {
+                continue;
+            }
+            // Sending changes the endpoint.
+            self.unchanged[index] = None;
             while let Some(transmit) = self.endpoints[index].poll_transmit(self.now) {
                 self.pool.push((1 - index, transmit.payload));
             }
+            // An answered event may queue frames (an accept, a window update).
+            self.quiet[index] = true;
             while let Some(event) = self.endpoints[index].poll_event() {
+                self.quiet[index] = false;
                 if let Event::IncomingConnection { connection, .. } = event {
                     let _ = self.endpoints[index].accept(connection);
                 }
@@ -121,11 +169,12 @@ impl World {
     fn deliver(&mut self, to: usize, bytes: &[u8]) {
         let from = address(if to == 0 { 2 } else { 1 });
         let endpoint = &mut self.endpoints[to];
-        let before = self.unchanged[to].get_or_insert_with(|| endpoint.clone_with_rng(rng(0)));
+        let before =
+            self.unchanged[to].get_or_insert_with(|| endpoint.clone_with_rng(Box::new(NeverDrawn)));
         let verdict = endpoint.handle_datagram(self.now, from, bytes);
         // A puzzle answer queues a challenge; every other drop must change nothing.
         if verdict.is_ok() || verdict == Err(ethos_crypto::DropReason::PuzzleIssued) {
-            self.unchanged[to] = None;
+            self.touch(to);
         } else if before != endpoint {
             assert_eq!(
                 before.summary(),
@@ -140,15 +189,12 @@ impl World {
 /// The fuzzer's input, read front to back.
 struct Cursor<'a>(&'a [u8]);
 
-impl Cursor<'_> {
+impl<'a> Cursor<'a> {
     /// `count` bytes, or `None` when fewer are left.
-    fn take(&mut self, count: usize) -> Option<Vec<u8>> {
-        if self.0.len() < count {
-            return None;
-        }
-        let (head, tail) = self.0.split_at(count);
+    fn take(&mut self, count: usize) -> Option<&'a [u8]> {
+        let (head, tail) = self.0.split_at_checked(count)?;
         self.0 = tail;
-        Some(head.to_vec())
+        Some(head)
     }
 }
 
@@ -166,37 +212,43 @@ fuzz_target!(|data: &[u8]| {
         .fork();
     let mut input = Cursor(data);
     let mut take = |count: usize| input.take(count);
+    // One buffer for every damaged datagram and one user key for every new connection,
+    // made once per input instead of once per operation.
+    let mut damaged = Vec::new();
+    let mut user = None;
     for _ in 0..64 {
         let Some(operation) = take(1) else { break };
-        if operation[0] % 10 >= 4 {
-            // Anything but a delivery may change the endpoints.
-            world.unchanged = [None, None];
-        }
         match operation[0] % 10 {
             0 | 1 => {
                 let Some(length) = take(2) else { break };
                 let length = usize::from(u16::from_le_bytes([length[0], length[1]]) % 1500);
                 let bytes = take(length).unwrap_or_default();
-                world.deliver(usize::from(operation[0] % 2), &bytes);
+                world.deliver(usize::from(operation[0] % 2), bytes);
             }
             2 | 3 => {
                 let Some(choice) = take(4) else { break };
                 if world.pool.is_empty() {
                     continue;
                 }
-                let (to, mut bytes) = world.pool[usize::from(choice[0]) % world.pool.len()].clone();
-                if !bytes.is_empty() {
-                    let at = usize::from(u16::from_le_bytes([choice[1], choice[2]])) % bytes.len();
-                    bytes[at] ^= choice[3] | 1;
+                let (to, genuine) = &world.pool[usize::from(choice[0]) % world.pool.len()];
+                let to = *to;
+                damaged.clear();
+                damaged.extend_from_slice(genuine);
+                if !damaged.is_empty() {
+                    let at =
+                        usize::from(u16::from_le_bytes([choice[1], choice[2]])) % damaged.len();
+                    damaged[at] ^= choice[3] | 1;
                 }
                 if operation[0] % 2 == 1 {
-                    bytes.truncate(usize::from(choice[3]) % (bytes.len() + 1));
+                    damaged.truncate(usize::from(choice[3]) % (damaged.len() + 1));
                 }
-                world.deliver(to, &bytes);
+                world.deliver(to, &damaged);
             }
             4 => {
                 let Some(step) = take(2) else { break };
                 let step = u64::from(u16::from_le_bytes([step[0], step[1]]));
+                world.touch(0);
+                world.touch(1);
                 world.now = world.now.plus_milliseconds(step);
                 for endpoint in &mut world.endpoints {
                     endpoint.handle_timeout(world.now);
@@ -205,8 +257,10 @@ fuzz_target!(|data: &[u8]| {
             }
             5 => {
                 let Some(length) = take(1) else { break };
-                let bytes = vec![length[0]; usize::from(length[0]) * 8];
-                let _ = world.endpoints[0].send(world.connection, &bytes);
+                let bytes = [length[0]; 255 * 8];
+                world.touch(0);
+                let _ =
+                    world.endpoints[0].send(world.connection, &bytes[..usize::from(length[0]) * 8]);
                 world.pump();
             }
             6 => {
@@ -214,28 +268,33 @@ fuzz_target!(|data: &[u8]| {
                 if world.pool.is_empty() {
                     continue;
                 }
-                let (to, bytes) = world.pool[usize::from(choice[0]) % world.pool.len()].clone();
+                let pick = usize::from(choice[0]) % world.pool.len();
+                let to = world.pool[pick].0;
+                world.touch(to);
                 let from = address(if to == 0 { 2 } else { 1 });
-                let _ = world.endpoints[to].handle_datagram(world.now, from, &bytes);
+                let _ = world.endpoints[to].handle_datagram(world.now, from, &world.pool[pick].1);
                 world.pump();
             }
             7 => {
+                world.touch(0);
                 let _ = world.endpoints[0].rekey(world.connection.tunnel);
                 world.pump();
             }
             8 => {
                 let Some(difficulty) = take(1) else { break };
                 let difficulty = (difficulty[0] % 6 != 0).then_some(difficulty[0] % 6);
+                world.touch(1);
                 world.endpoints[1].set_puzzle_difficulty(difficulty);
             }
             _ => {
-                let user = SecretKey::from_bytes([4; 32]);
+                let user = user.get_or_insert_with(|| SecretKey::from_bytes([4; 32]));
+                world.touch(0);
                 let _ = world.endpoints[0].open_connection(
                     world.connection.tunnel,
                     b"other",
                     TypeHash([2; 64]),
                     b"value",
-                    Some(&user),
+                    Some(user),
                 );
                 world.pump();
             }
