@@ -75,6 +75,10 @@ pub(crate) struct Reliability {
     backoff: u32,
     delivered: u64,
     ahead: BTreeMap<u64, Vec<u8>>,
+    /// Which packets `ahead` holds, as the selective acknowledgement says it: bit `i` is
+    /// sequence `delivered + 2 + i`. Kept as packets arrive and are delivered, so a header
+    /// does not walk `ahead`.
+    selective: u64,
     ack_pending: bool,
     ack_eager: bool,
     packets_since_ack: u32,
@@ -110,6 +114,7 @@ impl Reliability {
             backoff: 0,
             delivered: 0,
             ahead: BTreeMap::new(),
+            selective: 0,
             ack_pending: false,
             ack_eager: false,
             packets_since_ack: 0,
@@ -130,17 +135,10 @@ impl Reliability {
 
     /// The header every outgoing packet carries; `sequence` 0 for acknowledgement only.
     pub(crate) fn header(&self, sequence: u64) -> ReliabilityHeader {
-        let mut selective = 0u64;
-        for &ahead in self.ahead.keys() {
-            let bit = ahead - self.delivered - 2;
-            if bit < 64 {
-                selective |= 1 << bit;
-            }
-        }
         ReliabilityHeader {
             sequence,
             acknowledged: self.delivered,
-            selective,
+            selective: self.selective,
         }
     }
 
@@ -257,9 +255,14 @@ impl Reliability {
     pub(crate) fn mark_delivered(&mut self, sequence: u64) {
         debug_assert_eq!(sequence, self.delivered + 1);
         self.delivered = sequence;
+        // Every bit now names the sequence one lower; the next in order leaves the bitmap.
+        self.selective >>= 1;
     }
 
+    /// Keeps a packet that arrived ahead of a gap: [`Reliability::classify`] said
+    /// [`Arrival::Ahead`], so it lies within the window, after the next in order.
     pub(crate) fn store_ahead(&mut self, sequence: u64, frames: Vec<u8>) {
+        self.selective |= 1 << (sequence - self.delivered - 2);
         self.ahead.insert(sequence, frames);
     }
 
@@ -407,7 +410,12 @@ mod tests {
         receiver.mark_delivered(1);
         receiver.note_received(now, Arrival::InOrder);
         assert!(receiver.take_next_in_order().is_none());
+        assert_eq!(receiver.header(0).selective, 1);
+        receiver.store_ahead(SEND_WINDOW + 1, alloc::vec![]);
+        assert_eq!(receiver.header(0).selective, 1 | 1 << (SEND_WINDOW - 2));
         receiver.mark_delivered(2);
         assert_eq!(receiver.take_next_in_order(), Some((3, alloc::vec![])));
+        receiver.mark_delivered(3);
+        assert_eq!(receiver.header(0).selective, 1 << (SEND_WINDOW - 4));
     }
 }
