@@ -68,6 +68,9 @@ const I8042_INPUT_FULL: u8 = 0x02;
 /// How many status reads to wait for the controller; a machine without one reads
 /// all ones and would wait forever.
 const I8042_PATIENCE: u32 = 10_000;
+/// How long the CPU waits after pulsing the reset line before it triple-faults:
+/// 2^28 TSC cycles, a tenth of a second at 2.6 GHz.
+const RESET_GRACE_CYCLES: u64 = 1 << 28;
 
 /// Ends the machine with `code`. QEMU's `isa-debug-exit` ends the run at once with
 /// the code in its exit status. A machine without it (Firecracker, a PC without the
@@ -96,6 +99,13 @@ pub fn end_machine(code: ExitCode) -> ! {
     }
     // SAFETY: the machine is being ended; pulsing the reset line is the point.
     unsafe { controller.write(I8042_PULSE_RESET) };
+    // A VMM may act on the reset line from another thread (Firecracker does): give
+    // it the time to, before the triple fault ends the CPU in a way it reports as
+    // an error.
+    let pulsed = read_tsc();
+    while read_tsc().wrapping_sub(pulsed) < RESET_GRACE_CYCLES {
+        core::hint::spin_loop();
+    }
     triple_fault()
 }
 
