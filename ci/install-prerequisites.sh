@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # Installs what a fresh Debian (bookworm) machine lacks for `cargo xtask test`:
 # QEMU, the GRUB ISO tools, `ip` and `ping` for the host-ping matrix rows (which
-# also need root and /dev/net/tun, or they are skipped), and the Rust target the
-# kernel builds for. Extra packages for a rump kernel build (bindgen's libclang,
+# also need root and /dev/net/tun, or they are skipped), Debian's Python with
+# junitparser (a host test reads `cargo xtask test --junit`'s file with it), and the
+# Rust target the kernel builds for. Extra packages for a rump kernel build (bindgen's libclang,
 # e2fsprogs for the ext2 test) are installed only when RUMPKERNEL_DIR is set.
 set -euo pipefail
 
-packages=(qemu-system-x86 grub-pc-bin grub-common xorriso mtools iproute2 iputils-ping)
+packages=(qemu-system-x86 grub-pc-bin grub-common xorriso mtools iproute2 iputils-ping
+    python3 python3-junitparser)
 if [ -n "${RUMPKERNEL_DIR:-}" ]; then
     packages+=(libclang-dev e2fsprogs)
 fi

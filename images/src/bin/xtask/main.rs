@@ -6,6 +6,7 @@ mod bench;
 mod bench_drivers;
 mod bench_ipc;
 mod check;
+mod junit;
 mod run;
 mod test;
 

@@ -4,7 +4,7 @@
 //! `N passed, N failed, N skipped`.
 
 use std::io::{BufRead, BufReader};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode, Stdio};
 
 use ethos_abi::KernelTest;
@@ -17,7 +17,9 @@ use ethos_tests::hosted::{self, HostedInputs};
 use ethos_tests::matrix;
 use ethos_tests::system::{self, Inputs};
 
-#[derive(Debug, clap::Args)]
+use crate::junit::{self, CargoLines, Case};
+
+#[derive(Clone, Debug, clap::Args)]
 pub(crate) struct TestArguments {
     /// Run only the system tests (QEMU and hosted) whose name contains this text.
     filter: Option<String>,
@@ -31,6 +33,44 @@ pub(crate) struct TestArguments {
     /// backend contains this text (every row when no text is given).
     #[arg(long, num_args = 0..=1, default_missing_value = "")]
     matrix: Option<String>,
+    /// Run only part K of N of the selection (`--partition 2/3`): its units (the host
+    /// tests, the image checks, then each row in order) dealt out in turn, so that the
+    /// N partitions together run exactly the units of the whole selection, once each.
+    #[arg(long, value_parser = Partition::parse)]
+    partition: Option<Partition>,
+    /// Print the units the selection (and partition) would run, one a line, and stop.
+    #[arg(long)]
+    list: bool,
+    /// Also write the results as a JUnit XML file at this path.
+    #[arg(long)]
+    junit: Option<PathBuf>,
+}
+
+/// Part `index` (from 1) of `count`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Partition {
+    index: usize,
+    count: usize,
+}
+
+impl Partition {
+    fn parse(text: &str) -> Result<Self, String> {
+        let wrong = || format!("{text:?} is not K/N with 1 <= K <= N (e.g. 2/3)");
+        let (index, count) = text.split_once('/').ok_or_else(wrong)?;
+        let (index, count) = (
+            index.trim().parse().map_err(|_| wrong())?,
+            count.trim().parse().map_err(|_| wrong())?,
+        );
+        if index == 0 || index > count {
+            return Err(wrong());
+        }
+        Ok(Self { index, count })
+    }
+
+    /// Whether the unit at `position` (from 0) of the whole selection is in this part.
+    fn holds(self, position: usize) -> bool {
+        position % self.count == self.index - 1
+    }
 }
 
 /// The command line of images that only have to boot.
@@ -46,10 +86,26 @@ struct Tally {
     passed: u64,
     failed: u64,
     skipped: u64,
+    /// Every result, for the JUnit file.
+    cases: Vec<Case>,
 }
 
 impl Tally {
-    fn record(&mut self, name: &str, verdict: &Verdict, seconds: f64, log: Option<&Path>) {
+    fn record(
+        &mut self,
+        suite: &str,
+        name: &str,
+        verdict: &Verdict,
+        seconds: f64,
+        log: Option<&Path>,
+    ) {
+        self.cases.push(Case {
+            suite: suite.to_string(),
+            name: name.to_string(),
+            seconds,
+            verdict: verdict.clone(),
+            log: log.map(Path::to_path_buf),
+        });
         match verdict {
             Verdict::Passed => {
                 self.passed += 1;
@@ -101,10 +157,13 @@ fn cargo_test(arguments: &[&str], tally: &mut Tally) -> Result<(), XtaskError> {
         error,
     })?;
     let mut saw_result = false;
+    let mut cases = CargoLines::default();
     if let Some(stdout) = child.stdout.take() {
         for line in BufReader::new(stdout).lines().map_while(Result::ok) {
             println!("{line}");
             saw_result |= parse_cargo_result(&line, tally);
+            // Counted by the result lines above; kept for the JUnit file.
+            tally.cases.extend(cases.read(&line));
         }
     }
     let status = child.wait().map_err(|error| XtaskError::Spawn {
@@ -114,6 +173,7 @@ fn cargo_test(arguments: &[&str], tally: &mut Tally) -> Result<(), XtaskError> {
     if !status.success() && !saw_result {
         // It did not get as far as running tests: a build failure counts as a failure.
         tally.record(
+            "host",
             "cargo test (build)",
             &Verdict::Failed(format!("{status}")),
             0.0,
@@ -140,10 +200,10 @@ fn host_tests(tally: &mut Tally) -> Result<(), XtaskError> {
 fn check(name: &str, tally: &mut Tally, result: Result<String, String>) {
     match result {
         Ok(detail) => {
-            tally.record(name, &Verdict::Passed, 0.0, None);
+            tally.record("image", name, &Verdict::Passed, 0.0, None);
             println!("     {detail}");
         }
-        Err(reason) => tally.record(name, &Verdict::Failed(reason), 0.0, None),
+        Err(reason) => tally.record("image", name, &Verdict::Failed(reason), 0.0, None),
     }
 }
 
@@ -220,10 +280,109 @@ fn image_checks(kernel: &Path, tally: &mut Tally) -> Result<(), XtaskError> {
     Ok(())
 }
 
+/// What one run executes, after the filters and the partition.
+struct Selection {
+    host_tests: bool,
+    image_checks: bool,
+    hosted: Vec<hosted::HostedTest>,
+    system: Vec<system::SystemTest>,
+    matrix: Vec<matrix::MatrixRow>,
+}
+
+impl Selection {
+    fn new(arguments: &TestArguments) -> Self {
+        let filter = arguments.filter.as_deref();
+        let hosted = match arguments.matrix {
+            Some(_) => Vec::new(),
+            None => hosted::select(filter),
+        };
+        let (system, matrix) = match (arguments.host_only, arguments.matrix.as_deref()) {
+            (true, _) => (Vec::new(), Vec::new()),
+            (false, Some(text)) => (
+                Vec::new(),
+                matrix::select(Some(text).filter(|text| !text.is_empty())),
+            ),
+            (false, None) => (system::select(filter), matrix::select(filter)),
+        };
+        let mut selection = Self {
+            host_tests: !arguments.qemu_only,
+            image_checks: !arguments.qemu_only,
+            hosted,
+            system,
+            matrix,
+        };
+        if let Some(partition) = arguments.partition {
+            selection.keep_part(partition);
+        }
+        selection
+    }
+
+    /// Keeps the units of one part: positions counted over the whole selection, in
+    /// the order the run takes them.
+    fn keep_part(&mut self, partition: Partition) {
+        let mut position = 0;
+        let mut kept = || {
+            position += 1;
+            partition.holds(position - 1)
+        };
+        self.host_tests = self.host_tests && kept();
+        self.image_checks = self.image_checks && kept();
+        self.hosted.retain(|_| kept());
+        self.system.retain(|_| kept());
+        self.matrix.retain(|_| kept());
+    }
+
+    /// Each unit's kind and name, in run order.
+    fn units(&self) -> Vec<String> {
+        let mut units = Vec::new();
+        if self.host_tests {
+            units.push("host cargo test --workspace".to_string());
+        }
+        if self.image_checks {
+            units.push("image checks".to_string());
+        }
+        units.extend(self.hosted.iter().map(|row| format!("hosted {}", row.name)));
+        units.extend(self.system.iter().map(|row| format!("qemu {}", row.name)));
+        units.extend(self.matrix.iter().map(|row| format!("matrix {}", row.name)));
+        units
+    }
+}
+
 pub(crate) fn test(arguments: &TestArguments) -> Result<ExitCode, XtaskError> {
     refuse_empty_selection(arguments)?;
+    let selection = Selection::new(arguments);
+    let units = selection.units();
+    if units.is_empty() {
+        return Err(XtaskError::Usage(format!(
+            "partition {} of this selection holds nothing: it has {} units",
+            arguments
+                .partition
+                .map_or(String::new(), |p| format!("{}/{}", p.index, p.count)),
+            Selection::new(&TestArguments {
+                partition: None,
+                ..arguments.clone()
+            })
+            .units()
+            .len()
+        )));
+    }
+    if arguments.list {
+        for unit in &units {
+            println!("{unit}");
+        }
+        println!("{} units", units.len());
+        return Ok(ExitCode::SUCCESS);
+    }
+    let Selection {
+        host_tests: run_host_tests,
+        image_checks: run_image_checks,
+        hosted: hosted_rows,
+        system: rows,
+        matrix: matrix_rows,
+    } = selection;
     let mut tally = Tally::default();
-    if !arguments.host_only {
+    let qemu_rows = !rows.is_empty() || !matrix_rows.is_empty();
+    if qemu_rows {
         prerequisites::ensure(&[prerequisites::QEMU])?;
         prerequisites::ensure(&prerequisites::GRUB_ISO)?;
     }
@@ -232,14 +391,12 @@ pub(crate) fn test(arguments: &TestArguments) -> Result<ExitCode, XtaskError> {
     let production_kernel = kernel::build_kernel(kernel::Flavour::Production)?;
     let build = kernel::build(kernel::Flavour::Selftest)?;
     let kernel = build.kernel;
-    if !arguments.qemu_only {
+    if run_host_tests {
         host_tests(&mut tally)?;
+    }
+    if run_image_checks {
         image_checks(&kernel, &mut tally)?;
     }
-    let hosted_rows = match arguments.matrix {
-        Some(_) => Vec::new(),
-        None => hosted::select(arguments.filter.as_deref()),
-    };
     if !hosted_rows.is_empty() {
         let inputs = HostedInputs {
             runner: kernel::build_hosted_runner()?,
@@ -251,6 +408,7 @@ pub(crate) fn test(arguments: &TestArguments) -> Result<ExitCode, XtaskError> {
             println!("$ {}", row.display(&inputs));
             let outcome = row.run(&inputs);
             tally.record(
+                "hosted",
                 &row.name,
                 &outcome.verdict,
                 outcome.elapsed.as_secs_f64(),
@@ -258,7 +416,7 @@ pub(crate) fn test(arguments: &TestArguments) -> Result<ExitCode, XtaskError> {
             );
         }
     }
-    if !arguments.host_only {
+    if qemu_rows {
         let iso_directory = target_directory().join("images").join("test-metal");
         let boot_iso =
             platform::build_image(Platform::Metal, &kernel, &boot_test(), &iso_directory)?
@@ -275,22 +433,12 @@ pub(crate) fn test(arguments: &TestArguments) -> Result<ExitCode, XtaskError> {
             rump_unavailable: (!kernel::kernel_backends().contains(&Backend::Rump))
                 .then(|| matrix::rump_skip_reason(std::env::var_os("RUMPKERNEL_DIR").as_deref())),
         };
-        let rows = match arguments.matrix {
-            Some(_) => Vec::new(),
-            None => system::select(arguments.filter.as_deref()),
-        };
-        let matrix_rows = match arguments.matrix.as_deref() {
-            Some(filter) => matrix::select(Some(filter).filter(|text| !text.is_empty())),
-            None => matrix::select(arguments.filter.as_deref()),
-        };
-        if rows.is_empty() && matrix_rows.is_empty() && hosted_rows.is_empty() {
-            println!("no system test matches {:?}", arguments.filter);
-        }
         for row in rows {
             println!("---- {}: {}", row.name, row.about);
             println!("$ {}", row.config(&inputs).display());
             let outcome = row.run(&inputs);
             tally.record(
+                "qemu",
                 row.name,
                 &outcome.verdict,
                 outcome.elapsed.as_secs_f64(),
@@ -319,12 +467,16 @@ pub(crate) fn test(arguments: &TestArguments) -> Result<ExitCode, XtaskError> {
             }
             let outcome = row.run(&inputs);
             tally.record(
+                "matrix",
                 row.name,
                 &outcome.verdict,
                 outcome.elapsed.as_secs_f64(),
                 outcome.log.as_deref(),
             );
         }
+    }
+    if let Some(path) = &arguments.junit {
+        write_junit(path, &tally)?;
     }
     println!(
         "{} passed, {} failed, {} skipped",
@@ -335,6 +487,48 @@ pub(crate) fn test(arguments: &TestArguments) -> Result<ExitCode, XtaskError> {
     } else {
         ExitCode::FAILURE
     })
+}
+
+/// Writes the JUnit file, saying where, and whether its cases add up to the tally
+/// (cargo's per-test lines against its result lines).
+fn write_junit(path: &Path, tally: &Tally) -> Result<(), XtaskError> {
+    let commit = Command::new("git")
+        .current_dir(workspace_root())
+        .args(["rev-parse", "HEAD"])
+        .output()
+        .ok()
+        .filter(|output| output.status.success())
+        .map(|output| String::from_utf8_lossy(&output.stdout).trim().to_string())
+        .unwrap_or_else(|| "unknown".to_string());
+    junit::write(path, &tally.cases, &commit).map_err(|error| XtaskError::File {
+        path: path.to_path_buf(),
+        error,
+    })?;
+    let count = |wanted: fn(&Verdict) -> bool| {
+        tally
+            .cases
+            .iter()
+            .filter(|case| wanted(&case.verdict))
+            .count() as u64
+    };
+    let cases = (
+        count(|verdict| matches!(verdict, Verdict::Passed)),
+        count(|verdict| matches!(verdict, Verdict::Failed(_))),
+        count(|verdict| matches!(verdict, Verdict::Skipped(_))),
+    );
+    println!(
+        "JUnit results: {} ({} test cases)",
+        path.display(),
+        tally.cases.len()
+    );
+    if cases != (tally.passed, tally.failed, tally.skipped) {
+        println!(
+            "note: the JUnit cases ({} passed, {} failed, {} skipped) differ from the count \
+             below, which comes from cargo's result lines",
+            cases.0, cases.1, cases.2
+        );
+    }
+    Ok(())
 }
 
 /// A filter that selects no test is a mistake (a typo, a renamed row), never a run
@@ -378,6 +572,9 @@ mod tests {
             host_only: false,
             qemu_only: false,
             matrix: matrix.map(str::to_string),
+            partition: None,
+            list: false,
+            junit: None,
         }
     }
 
@@ -395,6 +592,46 @@ mod tests {
         assert!(refuse_empty_selection(&arguments(None, Some("rump"))).is_ok());
         assert!(refuse_empty_selection(&arguments(None, Some(""))).is_ok());
         assert!(refuse_empty_selection(&arguments(None, None)).is_ok());
+    }
+
+    #[test]
+    fn partitions_are_parsed_strictly() {
+        assert_eq!(
+            Partition::parse("2/3"),
+            Ok(Partition { index: 2, count: 3 })
+        );
+        for wrong in ["0/3", "4/3", "3", "a/b", "1/0", "/", "-1/2"] {
+            assert!(Partition::parse(wrong).is_err(), "{wrong} was accepted");
+        }
+    }
+
+    /// The parts of a whole run, and of a filtered one, together hold each of its
+    /// units exactly once.
+    #[test]
+    fn partitions_together_are_the_whole_selection() {
+        for (filter, matrix) in [(None, None), (Some("boot"), None), (None, Some(""))] {
+            let whole = Selection::new(&arguments(filter, matrix)).units();
+            assert!(whole.len() > 3, "{filter:?} {matrix:?}: {whole:?}");
+            for count in 1..=4 {
+                let mut together = Vec::new();
+                for index in 1..=count {
+                    let mut part = arguments(filter, matrix);
+                    part.partition = Some(Partition { index, count });
+                    let units = Selection::new(&part).units();
+                    assert!(
+                        units.len().abs_diff(whole.len() / count) <= 1,
+                        "part {index}/{count} has {} of {} units",
+                        units.len(),
+                        whole.len()
+                    );
+                    together.extend(units);
+                }
+                let mut sorted_whole = whole.clone();
+                sorted_whole.sort();
+                together.sort();
+                assert_eq!(together, sorted_whole, "{count} parts of {filter:?}");
+            }
+        }
     }
 
     #[test]
