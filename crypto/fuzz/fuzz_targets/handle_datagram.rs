@@ -8,9 +8,11 @@
 //! established pair is built once and each input runs on a copy. The target tracks which
 //! endpoint each operation touches: a copy kept for checking drops lasts until its
 //! endpoint is touched, and an endpoint that had nothing to send is not polled again until
-//! then.
+//! then. Until an endpoint is first touched, the established one it was copied from serves
+//! as its copy, and the established pair's datagrams are shared, not copied, by each input.
 #![no_main]
 
+use std::borrow::Cow;
 use std::net::SocketAddr;
 use std::sync::{LazyLock, Mutex};
 
@@ -18,6 +20,10 @@ use ethos_crypto::{ConnectionHandle, Endpoint, EndpointConfig, Event, SecretKey,
 use libfuzzer_sys::fuzz_target;
 use rand_chacha::ChaCha20Rng;
 use rand_core::{CryptoRng, RngCore, SeedableRng};
+
+/// Copies of endpoints allocate and free many small buffers; see Cargo.toml.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn address(port: u16) -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], port))
@@ -61,13 +67,17 @@ fn endpoint(seed: u8) -> Endpoint {
 
 struct World {
     endpoints: [Endpoint; 2],
-    /// Genuine datagrams seen so far, with the index of the endpoint they were for.
-    pool: Vec<(usize, Vec<u8>)>,
+    /// Genuine datagrams seen so far, with the index of the endpoint they were for. Those
+    /// of the established pair are shared by every copy, not copied.
+    pool: Vec<(usize, Cow<'static, [u8]>)>,
     connection: ConnectionHandle,
     now: Time,
     /// Copies of the endpoints from before the datagrams they dropped since anything else
     /// last touched them: a run of dropped datagrams is checked against one copy.
     unchanged: [Option<Endpoint>; 2],
+    /// Endpoints nothing touched since the world was copied from the established one,
+    /// which then serves as their copy from before.
+    untouched: [bool; 2],
     /// Endpoints that had nothing to send at `now` and that nothing touched since: polling
     /// them again would answer the same.
     quiet: [bool; 2],
@@ -98,6 +108,7 @@ impl World {
             connection,
             now: Time::from_milliseconds(1),
             unchanged: [None, None],
+            untouched: [false, false],
             quiet: [false, false],
         };
         // Establish the tunnel and the connection; the genuine datagrams stay in the pool
@@ -118,7 +129,7 @@ impl World {
     }
 
     /// A copy on which one input runs. Its endpoints draw on fresh generators with fixed
-    /// seeds, so every input starts from the same state.
+    /// seeds, so every input starts from the same state, which is this world's.
     fn fork(&self) -> World {
         let [client, server] = &self.endpoints;
         World {
@@ -130,6 +141,7 @@ impl World {
             connection: self.connection,
             now: self.now,
             unchanged: [None, None],
+            untouched: [true, true],
             quiet: self.quiet,
         }
     }
@@ -138,6 +150,7 @@ impl World {
     /// something to send.
     fn touch(&mut self, index: usize) {
         self.unchanged[index] = None;
+        self.untouched[index] = false;
         self.quiet[index] = false;
     }
 
@@ -149,8 +162,9 @@ impl World {
             }
             // Sending changes the endpoint.
             self.unchanged[index] = None;
+            self.untouched[index] = false;
             while let Some(transmit) = self.endpoints[index].poll_transmit(self.now) {
-                self.pool.push((1 - index, transmit.payload));
+                self.pool.push((1 - index, Cow::Owned(transmit.payload)));
             }
             // An answered event may queue frames (an accept, a window update).
             self.quiet[index] = true;
@@ -166,11 +180,16 @@ impl World {
         }
     }
 
-    fn deliver(&mut self, to: usize, bytes: &[u8]) {
+    /// Hands `bytes` to endpoint `to`; if it drops them, checks that nothing changed.
+    /// `established` is the world this one was copied from.
+    fn deliver(&mut self, established: &World, to: usize, bytes: &[u8]) {
         let from = address(if to == 0 { 2 } else { 1 });
         let endpoint = &mut self.endpoints[to];
-        let before =
-            self.unchanged[to].get_or_insert_with(|| endpoint.clone_with_rng(Box::new(NeverDrawn)));
+        let before = if self.untouched[to] {
+            &established.endpoints[to]
+        } else {
+            self.unchanged[to].get_or_insert_with(|| endpoint.clone_with_rng(Box::new(NeverDrawn)))
+        };
         let verdict = endpoint.handle_datagram(self.now, from, bytes);
         // A puzzle answer queues a challenge; every other drop must change nothing.
         if verdict.is_ok() || verdict == Err(ethos_crypto::DropReason::PuzzleIssued) {
@@ -199,17 +218,20 @@ impl<'a> Cursor<'a> {
 }
 
 /// The established pair, built once: its key agreements and handshake are the same for
-/// every input.
+/// every input. Its datagrams live as long as the process, so copies share them.
 static ESTABLISHED: LazyLock<Mutex<World>> = LazyLock::new(|| {
-    let world = World::new().expect("two fresh endpoints establish a tunnel");
+    let mut world = World::new().expect("two fresh endpoints establish a tunnel");
+    for (_, bytes) in &mut world.pool {
+        *bytes = Cow::Borrowed(Vec::leak(std::mem::take(bytes).into_owned()));
+    }
     Mutex::new(world)
 });
 
 fuzz_target!(|data: &[u8]| {
-    let mut world = ESTABLISHED
+    let established = ESTABLISHED
         .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
-        .fork();
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    let mut world = established.fork();
     let mut input = Cursor(data);
     let mut take = |count: usize| input.take(count);
     // One buffer for every damaged datagram and one user key for every new connection,
@@ -223,7 +245,7 @@ fuzz_target!(|data: &[u8]| {
                 let Some(length) = take(2) else { break };
                 let length = usize::from(u16::from_le_bytes([length[0], length[1]]) % 1500);
                 let bytes = take(length).unwrap_or_default();
-                world.deliver(usize::from(operation[0] % 2), bytes);
+                world.deliver(&established, usize::from(operation[0] % 2), bytes);
             }
             2 | 3 => {
                 let Some(choice) = take(4) else { break };
@@ -242,7 +264,7 @@ fuzz_target!(|data: &[u8]| {
                 if operation[0] % 2 == 1 {
                     damaged.truncate(usize::from(choice[3]) % (damaged.len() + 1));
                 }
-                world.deliver(to, &damaged);
+                world.deliver(&established, to, &damaged);
             }
             4 => {
                 let Some(step) = take(2) else { break };
