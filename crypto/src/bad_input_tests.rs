@@ -65,12 +65,20 @@ fn events(endpoint: &mut Endpoint) -> Vec<Event> {
 #[track_caller]
 fn assert_dropped(endpoint: &mut Endpoint, now: Time, bytes: &[u8], reason: Option<DropReason>) {
     let before = endpoint.summary();
+    #[cfg(fuzzing)]
+    let fingerprint = endpoint.fingerprint();
     let verdict = endpoint.handle_datagram(now, address(1), bytes);
     assert!(verdict.is_err(), "accepted a bad datagram");
     if let Some(reason) = reason {
         assert_eq!(verdict, Err(reason));
     }
     assert_eq!(endpoint.summary(), before, "state changed on {verdict:?}");
+    #[cfg(fuzzing)]
+    assert_eq!(
+        endpoint.fingerprint(),
+        fingerprint,
+        "state outside the summary changed on {verdict:?}"
+    );
 }
 
 /// A client and a server with one established tunnel and an open connection.

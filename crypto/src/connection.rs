@@ -16,6 +16,7 @@ pub const CONNECTION_SEND_BUFFER: usize = 1024 * 1024;
 
 /// Where a connection is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(fuzzing, derive(Hash))]
 pub(crate) enum ConnectionState {
     /// We asked the peer to create it and have no answer yet.
     Opening,
@@ -146,7 +147,7 @@ impl Connection {
 /// connection again; that keeps the set exact without each caller knowing what makes a
 /// connection sendable.
 #[derive(Debug, Default)]
-#[cfg_attr(fuzzing, derive(Clone, PartialEq))]
+#[cfg_attr(fuzzing, derive(Clone, PartialEq, Hash))]
 pub(crate) struct Connections {
     by_id: Vec<(u32, Connection)>,
     sending: Vec<u32>,

@@ -55,6 +55,7 @@ pub struct ConnectionHandle {
 
 /// What the application learns from the endpoint.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(fuzzing, derive(Hash))]
 pub enum Event {
     /// A peer opened a tunnel to this endpoint.
     TunnelAccepted {
@@ -106,6 +107,7 @@ pub enum Event {
 
 /// A datagram to send.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(fuzzing, derive(Hash))]
 pub struct Transmit {
     /// Where to.
     pub destination: SocketAddr,

@@ -166,6 +166,7 @@ impl Label {
 /// A 32-byte symmetric key for XSalsa20-Poly1305 boxes and for derivations.
 #[derive(Clone, Zeroize, ZeroizeOnDrop)]
 #[cfg_attr(any(test, fuzzing), derive(PartialEq, Eq))]
+#[cfg_attr(fuzzing, derive(Hash))]
 pub(crate) struct SymmetricKey([u8; KEY_LENGTH]);
 
 impl fmt::Debug for SymmetricKey {
@@ -224,6 +225,7 @@ fn pseudorandom(key: &[u8; KEY_LENGTH], label: &Label) -> [u8; KEY_LENGTH] {
 /// tunnel's binding, of the user's public key: only the user and the server host can make
 /// it, and it verifies on no other tunnel.
 #[derive(Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(fuzzing, derive(Hash))]
 pub struct Authenticator(pub [u8; AUTHENTICATOR_LENGTH]);
 
 /// Length of an [`Authenticator`]: a tag and the boxed 32-byte user key.

@@ -33,6 +33,7 @@ pub(crate) struct PuzzleChallenge {
 
 /// What a client returns with its first packet.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(fuzzing, derive(Hash))]
 pub(crate) struct PuzzleSolution {
     pub(crate) issued_at: u64,
     pub(crate) difficulty: u8,
@@ -132,7 +133,7 @@ impl PuzzleChallenge {
 
 /// The server's secret for puzzles; it keeps nothing else.
 #[derive(Debug)]
-#[cfg_attr(fuzzing, derive(Clone, PartialEq))]
+#[cfg_attr(fuzzing, derive(Clone, PartialEq, Hash))]
 pub(crate) struct PuzzleKey(SymmetricKey);
 
 impl PuzzleKey {

@@ -23,7 +23,7 @@ const MAX_BACKOFF: u32 = 5;
 pub const ACK_DELAY_MILLISECONDS: u64 = 10;
 const PACKETS_PER_ACK: u32 = 8;
 
-#[cfg_attr(fuzzing, derive(Clone, PartialEq))]
+#[cfg_attr(fuzzing, derive(Clone, PartialEq, Hash))]
 struct SentPacket {
     sequence: u64,
     body: Vec<u8>,
@@ -63,7 +63,7 @@ pub(crate) enum Arrival {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct BeyondWindow;
 
-#[cfg_attr(fuzzing, derive(Clone, PartialEq))]
+#[cfg_attr(fuzzing, derive(Clone, PartialEq, Hash))]
 pub(crate) struct Reliability {
     next_sequence: u64,
     /// Sent packets not yet acknowledged, by increasing sequence.

@@ -11,7 +11,7 @@ pub const REORDER_WINDOW: u64 = 64;
 
 /// Accepted nonces of one direction.
 #[derive(Debug, Clone)]
-#[cfg_attr(fuzzing, derive(PartialEq))]
+#[cfg_attr(fuzzing, derive(PartialEq, Hash))]
 pub(crate) struct NonceWindow {
     parity: u64,
     newest: Option<u64>,

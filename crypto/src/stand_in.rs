@@ -84,11 +84,14 @@ fn padded(tail: &[u8]) -> [u8; STRIDE] {
     block
 }
 
-/// Four keystream words: a Weyl sequence from `state`, each word scrambled by a multiply.
-fn keystream(counter: &mut u64) -> [u64; 4] {
+/// The keystream: four words from `state` (a Weyl sequence, each word scrambled by a
+/// multiply), repeated over the whole box. Secrecy is the one property the stand-ins do
+/// not keep, so a pad per (key, nonce) does, and costs no multiply per stride.
+fn keystream(state: u64) -> [u64; 4] {
+    let mut counter = state;
     [0, 1, 2, 3].map(|_| {
-        *counter = counter.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        (*counter ^ (*counter >> 29)).wrapping_mul(0xbf58_476d_1ce4_e5b9)
+        counter = counter.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        (counter ^ (counter >> 29)).wrapping_mul(0xbf58_476d_1ce4_e5b9)
     })
 }
 
@@ -103,59 +106,75 @@ fn xor_stride(block: &[u8; STRIDE], stream: [u64; 4]) -> [u8; STRIDE] {
 }
 
 fn apply_keystream(state: u64, buffer: &mut [u8]) {
-    let mut counter = state;
+    let pad = keystream(state);
     let (blocks, tail) = buffer.as_chunks_mut::<STRIDE>();
     for block in blocks {
-        *block = xor_stride(block, keystream(&mut counter));
+        *block = xor_stride(block, pad);
     }
     if !tail.is_empty() {
         let length = tail.len();
-        let output = xor_stride(&padded(tail), keystream(&mut counter));
+        let output = xor_stride(&padded(tail), pad);
         tail.copy_from_slice(&output[..length]);
     }
 }
 
-/// Four chains over the ciphertext's words (word `i` of each stride goes to chain `i`, so
-/// a stride's steps do not wait on each other), then its length, keyed by the (key, nonce)
-/// state. Each step (xor a word, multiply by an odd constant, rotate) is a bijection of the
-/// chain for a fixed word and of the word for a fixed chain, and the chains are joined by
-/// xor, which is a bijection of each for fixed others: changing any one word, or the
-/// length, always changes the tag.
-fn tag(state: u64, ciphertext: &[u8]) -> [u8; TAG_LENGTH] {
-    let absorb = |chains: [u64; 4], block: &[u8; STRIDE]| {
-        let input = words(block);
-        [0, 1, 2, 3].map(|lane| {
-            (chains[lane] ^ input[lane])
-                .wrapping_mul(0x94d0_49bb_1331_11eb)
-                .rotate_left(29)
-        })
-    };
-    let (blocks, tail) = ciphertext.as_chunks::<STRIDE>();
+/// The tag is four chains over the ciphertext's words (word `i` of each stride goes to
+/// chain `i`, so a stride's steps do not wait on each other), then its length, keyed by the
+/// (key, nonce) state. Each step (xor a word, multiply by an odd constant, rotate) is a
+/// bijection of the chain for a fixed word and of the word for a fixed chain, and the
+/// chains are joined by xor, which is a bijection of each for fixed others: changing any
+/// one word, or the length, always changes the tag.
+fn tag_start(state: u64) -> [u64; 4] {
     let start = mix(state ^ 0x5441_4731);
-    let chains = blocks
-        .iter()
-        .fold([0, 1, 2, 3].map(|lane| start ^ lane), |chains, block| {
-            absorb(chains, block)
-        });
+    [0, 1, 2, 3].map(|lane| start ^ lane)
+}
+
+/// One step of the tag's chains over a stride of ciphertext.
+fn absorb(chains: [u64; 4], block: &[u8; STRIDE]) -> [u64; 4] {
+    let input = words(block);
+    [0, 1, 2, 3].map(|lane| {
+        (chains[lane] ^ input[lane])
+            .wrapping_mul(0x94d0_49bb_1331_11eb)
+            .rotate_left(29)
+    })
+}
+
+/// The tag from the chains after every whole stride, the short last stride and the length.
+fn tag_finish(chains: [u64; 4], tail: &[u8], length: usize, state: u64) -> [u8; TAG_LENGTH] {
     let [a, b, c, d] = absorb(chains, &padded(tail));
     let chain = a ^ b.rotate_left(16) ^ c.rotate_left(32) ^ d.rotate_left(48);
-    let first = mix(chain ^ ciphertext.len() as u64);
+    let first = mix(chain ^ length as u64);
     let second = mix(first ^ state);
     (u128::from(first) | u128::from(second) << 64).to_le_bytes()
 }
 
-/// Stands in for XSalsa20-Poly1305 sealing.
+/// Stands in for XSalsa20-Poly1305 sealing: keystream and tag in one pass over the buffer,
+/// each stride tagged right after it is enciphered.
 pub(crate) fn seal(
     key: &[u8; KEY_LENGTH],
     nonce: &[u8; NONCE_LENGTH],
     buffer: &mut [u8],
 ) -> [u8; TAG_LENGTH] {
     let state = stream_state(key, nonce);
-    apply_keystream(state, buffer);
-    tag(state, buffer)
+    let length = buffer.len();
+    let pad = keystream(state);
+    let mut chains = tag_start(state);
+    let (blocks, tail) = buffer.as_chunks_mut::<STRIDE>();
+    for block in blocks {
+        *block = xor_stride(block, pad);
+        chains = absorb(chains, block);
+    }
+    if !tail.is_empty() {
+        let output = xor_stride(&padded(tail), pad);
+        let tail_length = tail.len();
+        tail.copy_from_slice(&output[..tail_length]);
+    }
+    tag_finish(chains, tail, length, state)
 }
 
-/// Stands in for XSalsa20-Poly1305 opening; leaves `buffer` unchanged on failure.
+/// Stands in for XSalsa20-Poly1305 opening; leaves `buffer` unchanged on failure. The tag
+/// is checked before anything is deciphered, so a refused box (the common case under
+/// fuzzing) costs one pass.
 pub(crate) fn open(
     key: &[u8; KEY_LENGTH],
     nonce: &[u8; NONCE_LENGTH],
@@ -163,7 +182,9 @@ pub(crate) fn open(
     expected: &[u8; TAG_LENGTH],
 ) -> Result<(), BoxOpenFailed> {
     let state = stream_state(key, nonce);
-    if tag(state, buffer) != *expected {
+    let (blocks, tail) = buffer.as_chunks::<STRIDE>();
+    let chains = blocks.iter().fold(tag_start(state), absorb);
+    if tag_finish(chains, tail, buffer.len(), state) != *expected {
         return Err(BoxOpenFailed);
     }
     apply_keystream(state, buffer);

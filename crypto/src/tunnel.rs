@@ -22,6 +22,7 @@ use crate::wire::{self, BoxedPacket};
 
 /// Which end of the tunnel this endpoint is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(fuzzing, derive(Hash))]
 pub enum Role {
     /// It sent the first packet.
     Client,
@@ -31,6 +32,7 @@ pub enum Role {
 
 /// A change to which tunnel ids lead to this tunnel, for the endpoint's table.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(fuzzing, derive(Hash))]
 pub(crate) enum TunnelIdChange {
     Add(u64),
     Remove(u64),
@@ -63,14 +65,14 @@ pub(crate) struct OpenedPacket {
 }
 
 #[derive(Debug)]
-#[cfg_attr(fuzzing, derive(Clone, PartialEq))]
+#[cfg_attr(fuzzing, derive(Clone, PartialEq, Hash))]
 pub(crate) struct RetiredKey {
     pub(crate) tunnel_id: u64,
     pub(crate) key: SymmetricKey,
 }
 
 #[derive(Debug)]
-#[cfg_attr(fuzzing, derive(Clone, PartialEq))]
+#[cfg_attr(fuzzing, derive(Clone, PartialEq, Hash))]
 pub(crate) struct Tunnel {
     pub(crate) handle: TunnelHandle,
     pub(crate) role: Role,

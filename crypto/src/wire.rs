@@ -180,8 +180,12 @@ pub(crate) fn write_boxed_header(
             word |= FLAG_PUZZLE;
         }
     }
-    output.extend_from_slice(&word.to_be_bytes());
-    output.extend_from_slice(&nonce.to_be_bytes());
+    // Whole arrays rather than one word at a time: each copy into a vector costs a
+    // capacity check, which fuzzing builds trace.
+    let mut ids = [[0u8; 8]; 2];
+    ids[0] = word.to_be_bytes();
+    ids[1] = nonce.to_be_bytes();
+    output.extend_from_slice(ids.as_flattened());
     if let Some(key) = client_ephemeral {
         output.extend_from_slice(&key.0);
         if let Some(solution) = puzzle_solution {

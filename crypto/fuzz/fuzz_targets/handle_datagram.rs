@@ -4,13 +4,17 @@
 //! not panicking, every dropped datagram must leave the endpoint's state unchanged.
 //!
 //! `cargo fuzz` builds the crate with `--cfg fuzzing`: X25519 and XSalsa20-Poly1305 are
-//! cheap stand-ins there, and an endpoint can be copied and compared whole. The
-//! established pair is built once and each input runs on a copy. The target tracks which
-//! endpoint each operation touches: a copy kept for checking drops lasts until its
-//! endpoint is touched, and an endpoint that had nothing to send is not polled again until
-//! then.
+//! cheap stand-ins there, and an endpoint can be copied, compared and fingerprinted whole.
+//! The established pair is built once and each input runs on a copy. A drop is checked by
+//! the endpoint's fingerprint; an input where one changed runs again, checking each drop
+//! against a whole copy, which says what changed. The target tracks which endpoint each
+//! operation touches: a fingerprint kept for checking drops lasts until its endpoint is
+//! touched, and an endpoint that had nothing to send is not polled again until then.
+//! Until an endpoint is first touched, the established one it was copied from stands for
+//! it, and the established pair's datagrams are shared, not copied, by each input.
 #![no_main]
 
+use std::borrow::Cow;
 use std::net::SocketAddr;
 use std::sync::{LazyLock, Mutex};
 
@@ -18,6 +22,10 @@ use ethos_crypto::{ConnectionHandle, Endpoint, EndpointConfig, Event, SecretKey,
 use libfuzzer_sys::fuzz_target;
 use rand_chacha::ChaCha20Rng;
 use rand_core::{CryptoRng, RngCore, SeedableRng};
+
+/// Copies of endpoints allocate and free many small buffers; see Cargo.toml.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn address(port: u16) -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], port))
@@ -61,13 +69,22 @@ fn endpoint(seed: u8) -> Endpoint {
 
 struct World {
     endpoints: [Endpoint; 2],
-    /// Genuine datagrams seen so far, with the index of the endpoint they were for.
-    pool: Vec<(usize, Vec<u8>)>,
+    /// Genuine datagrams seen so far, with the index of the endpoint they were for. Those
+    /// of the established pair are shared by every copy, not copied.
+    pool: Vec<(usize, Cow<'static, [u8]>)>,
     connection: ConnectionHandle,
     now: Time,
-    /// Copies of the endpoints from before the datagrams they dropped since anything else
-    /// last touched them: a run of dropped datagrams is checked against one copy.
-    unchanged: [Option<Endpoint>; 2],
+    /// Whether a drop is checked by comparing the whole endpoint with a copy from before
+    /// (careful) or by its fingerprint (fast).
+    careful: bool,
+    /// Fingerprints of the endpoints from before the datagrams they dropped since anything
+    /// else last touched them: a run of dropped datagrams is checked against one.
+    fingerprints: [Option<u128>; 2],
+    /// In a careful run, copies of the endpoints from before, likewise.
+    copies: [Option<Endpoint>; 2],
+    /// Endpoints nothing touched since the world was copied from the established one,
+    /// which then serves as their copy from before.
+    untouched: [bool; 2],
     /// Endpoints that had nothing to send at `now` and that nothing touched since: polling
     /// them again would answer the same.
     quiet: [bool; 2],
@@ -97,7 +114,10 @@ impl World {
             pool: Vec::new(),
             connection,
             now: Time::from_milliseconds(1),
-            unchanged: [None, None],
+            careful: true,
+            fingerprints: [None, None],
+            copies: [None, None],
+            untouched: [false, false],
             quiet: [false, false],
         };
         // Establish the tunnel and the connection; the genuine datagrams stay in the pool
@@ -118,8 +138,8 @@ impl World {
     }
 
     /// A copy on which one input runs. Its endpoints draw on fresh generators with fixed
-    /// seeds, so every input starts from the same state.
-    fn fork(&self) -> World {
+    /// seeds, so every input starts from the same state, which is this world's.
+    fn fork(&self, careful: bool) -> World {
         let [client, server] = &self.endpoints;
         World {
             endpoints: [
@@ -129,16 +149,26 @@ impl World {
             pool: self.pool.clone(),
             connection: self.connection,
             now: self.now,
-            unchanged: [None, None],
+            careful,
+            fingerprints: [None, None],
+            copies: [None, None],
+            untouched: [true, true],
             quiet: self.quiet,
         }
     }
 
-    /// Endpoint `index` may change: its copy from before is stale, and it may have
-    /// something to send.
+    /// Endpoint `index` may change: what was kept of it from before is stale, and it may
+    /// have something to send.
     fn touch(&mut self, index: usize) {
-        self.unchanged[index] = None;
+        self.stale(index);
         self.quiet[index] = false;
+    }
+
+    /// Endpoint `index` may change: what was kept of it from before is stale.
+    fn stale(&mut self, index: usize) {
+        self.fingerprints[index] = None;
+        self.copies[index] = None;
+        self.untouched[index] = false;
     }
 
     /// Moves every pending datagram into the pool and answers events like an application.
@@ -148,9 +178,9 @@ impl World {
                 continue;
             }
             // Sending changes the endpoint.
-            self.unchanged[index] = None;
+            self.stale(index);
             while let Some(transmit) = self.endpoints[index].poll_transmit(self.now) {
-                self.pool.push((1 - index, transmit.payload));
+                self.pool.push((1 - index, Cow::Owned(transmit.payload)));
             }
             // An answered event may queue frames (an accept, a window update).
             self.quiet[index] = true;
@@ -166,13 +196,42 @@ impl World {
         }
     }
 
-    fn deliver(&mut self, to: usize, bytes: &[u8]) {
+    /// Hands `bytes` to endpoint `to`; if it drops them, checks that nothing changed. A
+    /// careful run panics with what changed; a fast one returns false when the endpoint's
+    /// fingerprint changed, and the input is then run again carefully.
+    fn deliver(&mut self, established: &Established, to: usize, bytes: &[u8]) -> bool {
+        if self.careful {
+            self.deliver_carefully(&established.world, to, bytes);
+            return true;
+        }
         let from = address(if to == 0 { 2 } else { 1 });
         let endpoint = &mut self.endpoints[to];
-        let before =
-            self.unchanged[to].get_or_insert_with(|| endpoint.clone_with_rng(Box::new(NeverDrawn)));
+        let before = if self.untouched[to] {
+            established.fingerprints[to]
+        } else {
+            *self.fingerprints[to].get_or_insert_with(|| endpoint.fingerprint())
+        };
         let verdict = endpoint.handle_datagram(self.now, from, bytes);
         // A puzzle answer queues a challenge; every other drop must change nothing.
+        if verdict.is_ok() || verdict == Err(ethos_crypto::DropReason::PuzzleIssued) {
+            self.touch(to);
+            true
+        } else {
+            endpoint.fingerprint() == before
+        }
+    }
+
+    /// `deliver`, checking a drop against a whole copy of the endpoint from before.
+    /// `established` is the world this one was copied from.
+    fn deliver_carefully(&mut self, established: &World, to: usize, bytes: &[u8]) {
+        let from = address(if to == 0 { 2 } else { 1 });
+        let endpoint = &mut self.endpoints[to];
+        let before = if self.untouched[to] {
+            &established.endpoints[to]
+        } else {
+            self.copies[to].get_or_insert_with(|| endpoint.clone_with_rng(Box::new(NeverDrawn)))
+        };
+        let verdict = endpoint.handle_datagram(self.now, from, bytes);
         if verdict.is_ok() || verdict == Err(ethos_crypto::DropReason::PuzzleIssued) {
             self.touch(to);
         } else if before != endpoint {
@@ -198,18 +257,45 @@ impl<'a> Cursor<'a> {
     }
 }
 
+/// The established pair, from which every input starts.
+struct Established {
+    world: World,
+    /// The fingerprints of its endpoints, taken once.
+    fingerprints: [u128; 2],
+}
+
 /// The established pair, built once: its key agreements and handshake are the same for
-/// every input.
-static ESTABLISHED: LazyLock<Mutex<World>> = LazyLock::new(|| {
-    let world = World::new().expect("two fresh endpoints establish a tunnel");
-    Mutex::new(world)
+/// every input. Its datagrams live as long as the process, so copies share them.
+static ESTABLISHED: LazyLock<Mutex<Established>> = LazyLock::new(|| {
+    let mut world = World::new().expect("two fresh endpoints establish a tunnel");
+    for (_, bytes) in &mut world.pool {
+        *bytes = Cow::Borrowed(Vec::leak(std::mem::take(bytes).into_owned()));
+    }
+    let fingerprints = [0, 1].map(|index| world.endpoints[index].fingerprint());
+    Mutex::new(Established {
+        world,
+        fingerprints,
+    })
 });
 
 fuzz_target!(|data: &[u8]| {
-    let mut world = ESTABLISHED
+    let established = ESTABLISHED
         .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
-        .fork();
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    // Checking drops by fingerprint is fast; when one changed, the same input runs again
+    // with whole copies, which says what changed.
+    if !run(&established, data, false) {
+        run(&established, data, true);
+        panic!(
+            "a drop changed an endpoint's fingerprint but not its state: the fingerprint does not match PartialEq"
+        );
+    }
+});
+
+/// Runs one input on a copy of the established pair; false if a fast run found that a
+/// drop changed an endpoint's fingerprint.
+fn run(established: &Established, data: &[u8], careful: bool) -> bool {
+    let mut world = established.world.fork(careful);
     let mut input = Cursor(data);
     let mut take = |count: usize| input.take(count);
     // One buffer for every damaged datagram and one user key for every new connection,
@@ -223,7 +309,9 @@ fuzz_target!(|data: &[u8]| {
                 let Some(length) = take(2) else { break };
                 let length = usize::from(u16::from_le_bytes([length[0], length[1]]) % 1500);
                 let bytes = take(length).unwrap_or_default();
-                world.deliver(usize::from(operation[0] % 2), bytes);
+                if !world.deliver(established, usize::from(operation[0] % 2), bytes) {
+                    return false;
+                }
             }
             2 | 3 => {
                 let Some(choice) = take(4) else { break };
@@ -242,7 +330,9 @@ fuzz_target!(|data: &[u8]| {
                 if operation[0] % 2 == 1 {
                     damaged.truncate(usize::from(choice[3]) % (damaged.len() + 1));
                 }
-                world.deliver(to, &damaged);
+                if !world.deliver(established, to, &damaged) {
+                    return false;
+                }
             }
             4 => {
                 let Some(step) = take(2) else { break };
@@ -300,4 +390,5 @@ fuzz_target!(|data: &[u8]| {
             }
         }
     }
-});
+    true
+}
