@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # Installs what a fresh Debian (bookworm) machine lacks for `cargo xtask test`:
 # QEMU, the GRUB ISO tools, `ip` and `ping` for the host-ping matrix rows (which
-# also need root and /dev/net/tun, or they are skipped), and the Rust target the
-# kernel builds for. Extra packages for a rump kernel build (bindgen's libclang,
+# also need root and /dev/net/tun, or they are skipped), the DejaVu font the
+# benchmark report's plots are drawn with (a host test draws one), and the Rust
+# target the kernel builds for. Extra packages for a rump kernel build (bindgen's libclang,
 # e2fsprogs for the ext2 test) are installed only when RUMPKERNEL_DIR is set.
 set -euo pipefail
 
-packages=(qemu-system-x86 grub-pc-bin grub-common xorriso mtools iproute2 iputils-ping)
+packages=(qemu-system-x86 grub-pc-bin grub-common xorriso mtools iproute2 iputils-ping fonts-dejavu-core)
 if [ -n "${RUMPKERNEL_DIR:-}" ]; then
     packages+=(libclang-dev e2fsprogs)
 fi
