@@ -13,11 +13,12 @@ use ethos_images::error::FileContext;
 use ethos_images::{XtaskError, prerequisites};
 use plotters::coord::Shift;
 use plotters::prelude::*;
+use plotters::style::text_anchor::{HPos, Pos, VPos};
 use serde::Serialize;
 
 use crate::bench::{self, BootArguments};
 use crate::bench_ipc::{self, IpcArguments};
-use crate::bench_results::{self, BenchResults, Metric, Spread, bench_directory};
+use crate::bench_results::{self, BenchResults, Measures, Metric, Spread, bench_directory};
 
 #[derive(Debug, clap::Args)]
 pub(crate) struct ReportArguments {
@@ -55,11 +56,21 @@ fn register_font() -> Result<(), XtaskError> {
     })
 }
 
-/// One bar of a panel: its value (median, low, high), if measured.
+/// One bar of a panel: its value (median, low, high), or why there is none.
 struct Bar<'a> {
     name: &'a str,
     value: Option<(f64, f64, f64)>,
+    missing: &'a str,
     color: RGBColor,
+}
+
+/// Why a system has no instruction count to plot.
+fn no_count(measures: &Measures) -> &'static str {
+    if measures.instructions.is_empty() {
+        "not measured"
+    } else {
+        "runs differ"
+    }
 }
 
 #[derive(Serialize)]
@@ -164,16 +175,23 @@ where
         Bar {
             name: "Ethos",
             value: exact(metric.ethos.agreed_instructions()),
+            missing: no_count(&metric.ethos),
             color: BLUE,
         },
         Bar {
             name: "Linux guest",
             value: exact(metric.linux.agreed_instructions()),
+            missing: no_count(&metric.linux),
             color: RED,
         },
         Bar {
             name: "goal",
             value: goal.map(|count| (count, count, count)),
+            missing: if metric.goal.is_some() {
+                "needs the Linux count"
+            } else {
+                "none set"
+            },
             color: GREEN,
         },
     ];
@@ -182,11 +200,13 @@ where
         Bar {
             name: "Ethos",
             value: value_ns(metric.ethos.tcg_ns),
+            missing: "not measured",
             color: BLUE,
         },
         Bar {
             name: "Linux guest",
             value: value_ns(metric.linux.tcg_ns),
+            missing: "not measured",
             color: RED,
         },
     ];
@@ -213,7 +233,8 @@ where
         .margin(10)
         .x_label_area_size(30)
         .y_label_area_size(70)
-        .build_cartesian_2d((0..count).into_segmented(), 0.0..top)
+        // A segmented range holds its end too: one segment per bar.
+        .build_cartesian_2d((0..count.saturating_sub(1)).into_segmented(), 0.0..top)
         .map_err(|error| error.to_string())?;
     let names: Vec<&str> = values.iter().map(|bar| bar.name).collect();
     chart
@@ -228,14 +249,16 @@ where
         .y_label_formatter(&|value| format!("{value:.0}"))
         .draw()
         .map_err(|error| error.to_string())?;
+    let label =
+        TextStyle::from(("sans-serif", 13).into_font()).pos(Pos::new(HPos::Center, VPos::Bottom));
     for (index, bar) in values.iter().enumerate() {
         let index = index as u32;
         let Some((median, low, high)) = bar.value else {
             chart
                 .draw_series(std::iter::once(Text::new(
-                    "not measured",
-                    (SegmentValue::CenterOf(index), top * 0.05),
-                    ("sans-serif", 13),
+                    bar.missing.to_string(),
+                    (SegmentValue::CenterOf(index), top * 0.02),
+                    label.clone(),
                 )))
                 .map_err(|error| error.to_string())?;
             continue;
@@ -268,7 +291,7 @@ where
             .draw_series(std::iter::once(Text::new(
                 format!("{median:.0}"),
                 (SegmentValue::CenterOf(index), median + top * 0.02),
-                ("sans-serif", 13),
+                label.clone(),
             )))
             .map_err(|error| error.to_string())?;
     }
@@ -378,7 +401,7 @@ fn markdown_report(report: &Report, plotted: &[(String, String, String)]) -> Str
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::bench_results::{Goal, Measures};
+    use crate::bench_results::Goal;
 
     fn results() -> BenchResults {
         BenchResults {
