@@ -325,6 +325,9 @@ pub(crate) fn measure(arguments: &BootArguments) -> Result<(BenchResults, bool),
         "QEMU start → ready in instructions: the Linux guest's time stamp counter at /init \
          under -icount; Ethos does not print its count since the machine started"
             .to_string(),
+        "under -icount the guest clock counts instructions and also the time skipped while \
+         the CPU is idle (sleep=off): a boot that waits for a timer counts the wait"
+            .to_string(),
     ];
     for metric in &metrics {
         for (system, measures) in [("Ethos", &metric.ethos), ("Linux guest", &metric.linux)] {
