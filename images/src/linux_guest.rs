@@ -186,11 +186,50 @@ pub fn initramfs() -> Result<PathBuf, XtaskError> {
     Ok(path)
 }
 
+/// The TSC rate the guest is told, in kHz: under `-icount shift=0` the guest's TSC
+/// is its instruction counter, one tick a nanosecond.
+pub const ICOUNT_TSC_KHZ: u64 = 1_000_000;
+
+/// This host's TSC rate in kHz, which a guest's TSC runs at under TCG without
+/// `-icount` (and under KVM without TSC scaling), measured by
+/// `images/linux-guest/tsc-rate.c`.
+pub fn host_tsc_khz() -> Result<u64, XtaskError> {
+    let source = workspace_root().join("images/linux-guest/tsc-rate.c");
+    let program = directory().join("tsc-rate");
+    std::fs::create_dir_all(directory()).at(directory())?;
+    command::run(
+        Command::new("gcc")
+            .args(["-O2", "-Wall", "-Wextra", "-Werror", "-o"])
+            .arg(&program)
+            .arg(&source),
+    )?;
+    let output = command::output(&mut Command::new(&program))?;
+    let text = String::from_utf8_lossy(&output.stdout);
+    text.trim()
+        .parse()
+        .ok()
+        .filter(|khz| *khz > 0)
+        .ok_or_else(|| {
+            XtaskError::Prerequisite(format!(
+                "{} printed `{}`, not a rate in kHz",
+                program.display(),
+                text.trim()
+            ))
+        })
+}
+
 /// The kernel command line: the serial console, quiet, the kernel at a fixed
-/// address (so runs under `-icount` can repeat exactly), and `extra` (such as
-/// `bench=ipc`, which the kernel hands to `/init` in its environment).
-pub fn command_line(extra: &str) -> String {
-    format!("console=ttyS0 quiet nokaslr {extra}")
+/// address (so runs under `-icount` can repeat exactly), the TSC's rate
+/// (`tsc_khz`) and trust in it, and `extra` (such as `bench=ipc`, which the kernel
+/// hands to `/init` in its environment).
+///
+/// Under emulation Debian's kernel cannot find the TSC's rate on microvm (its fast
+/// PIT calibration fails, and there is neither HPET nor ACPI PM timer), and its
+/// clocksource watchdog, which compares the TSC with the timer interrupts' count,
+/// condemns the TSC when the emulator is slow to deliver them; without a TSC its
+/// clock then moves in 4 ms jiffies.
+pub fn command_line(tsc_khz: u64, extra: &str) -> String {
+    format!("console=ttyS0 quiet nokaslr tsc_early_khz={tsc_khz} tsc=reliable {extra}")
         .trim_end()
         .to_string()
 }
@@ -247,10 +286,14 @@ mod tests {
 
     #[test]
     fn the_command_line_keeps_the_console_and_passes_the_bench() {
-        let line = command_line("bench=ipc");
+        let line = command_line(ICOUNT_TSC_KHZ, "bench=ipc");
         assert!(line.starts_with("console=ttyS0 "), "{line}");
         assert!(line.ends_with(" bench=ipc"), "{line}");
-        assert!(line.contains("nokaslr"));
-        assert!(!command_line("").ends_with(' '));
+        assert!(line.contains(" nokaslr "));
+        assert!(
+            line.contains(" tsc_early_khz=1000000 tsc=reliable "),
+            "{line}"
+        );
+        assert!(!command_line(2_596_118, "").ends_with(' '));
     }
 }

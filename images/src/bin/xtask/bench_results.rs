@@ -276,12 +276,12 @@ fn shown_ratio(ratio: Option<f64>) -> String {
 /// The table of `results`, as printed and as put in the report.
 pub(crate) fn table(results: &BenchResults) -> Vec<String> {
     let mut lines = vec![format!(
-        "{:<34} {:>6} | {:>28} | {:>28} | {:>8} | {:>10}",
+        "{:<40} {:>6} | {:>28} | {:>28} | {:>8} | {:>10}",
         "figure", "", "Ethos", "Linux guest", "Ethos/L", "host procs"
     )];
     for metric in &results.metrics {
         lines.push(format!(
-            "{:<34} {:>6} | {:>28} | {:>28} | {:>8} | {:>10}",
+            "{:<40} {:>6} | {:>28} | {:>28} | {:>8} | {:>10}",
             metric.label,
             "tcg ns",
             shown_ns(metric.ethos.tcg_ns),
@@ -297,7 +297,7 @@ pub(crate) fn table(results: &BenchResults) -> Vec<String> {
                 _ => None,
             };
             lines.push(format!(
-                "{:<34} {:>6} | {:>28} | {:>28} | {:>8} |",
+                "{:<40} {:>6} | {:>28} | {:>28} | {:>8} |",
                 "",
                 "kvm ns",
                 shown_ns(metric.ethos.kvm_ns),
@@ -306,7 +306,7 @@ pub(crate) fn table(results: &BenchResults) -> Vec<String> {
             ));
         }
         lines.push(format!(
-            "{:<34} {:>6} | {:>28} | {:>28} | {:>8} |",
+            "{:<40} {:>6} | {:>28} | {:>28} | {:>8} |",
             "",
             "instr",
             metric.ethos.instructions_shown(),
@@ -319,7 +319,7 @@ pub(crate) fn table(results: &BenchResults) -> Vec<String> {
                 Some(false) => "NOT met",
                 None => "not judged (no agreed counts)",
             };
-            lines.push(format!("{:<34} goal: {} — {verdict}", "", goal.describe()));
+            lines.push(format!("{:<40} goal: {} — {verdict}", "", goal.describe()));
         }
     }
     lines.push(
