@@ -13,7 +13,7 @@ use std::process::Command;
 use std::time::Instant;
 
 use crate::error::FileContext;
-use crate::{XtaskError, command, target_directory, workspace_root};
+use crate::{XtaskError, command, prerequisites, target_directory, workspace_root};
 
 /// Debian's package that always depends on the current kernel image.
 pub const METAPACKAGE: &str = "linux-image-amd64";
@@ -52,29 +52,43 @@ fn fetch_failed(step: &str, package: &str, why: &str) -> XtaskError {
     ))
 }
 
+/// The kernel image fetched last into `directory`, if any.
+fn cached_kernel(directory: &Path) -> Option<PathBuf> {
+    std::fs::read_dir(directory)
+        .ok()?
+        .filter_map(Result::ok)
+        .filter(|entry| entry.file_name().to_string_lossy().starts_with("vmlinuz-"))
+        .filter_map(|entry| Some((entry.metadata().ok()?.modified().ok()?, entry.path())))
+        .max()
+        .map(|(_, path)| path)
+}
+
 /// The Debian kernel image (a bzImage), fetched and unpacked on first use.
 pub fn kernel() -> Result<PathBuf, XtaskError> {
     let directory = directory();
     std::fs::create_dir_all(&directory).at(&directory)?;
     let mut depends = Command::new("apt-cache");
     depends.args(["depends", METAPACKAGE]);
-    let package = match command::output(&mut depends) {
-        Ok(output) => versioned_dependency(&String::from_utf8_lossy(&output.stdout)),
-        Err(error) => {
-            return Err(fetch_failed(
-                "`apt-cache depends`",
-                METAPACKAGE,
-                &error.to_string(),
-            ));
+    let named = command::output(&mut depends)
+        .map_err(|error| error.to_string())
+        .and_then(|output| {
+            versioned_dependency(&String::from_utf8_lossy(&output.stdout))
+                .ok_or_else(|| "it names no linux-image-<version>-amd64".to_string())
+        });
+    let package = match named {
+        Ok(package) => package,
+        Err(why) => {
+            // Without package lists (offline, say), a kernel fetched before will do.
+            if let Some(kernel) = cached_kernel(&directory) {
+                println!(
+                    "`apt-cache depends {METAPACKAGE}` failed ({why}); using {}",
+                    kernel.display()
+                );
+                return Ok(kernel);
+            }
+            return Err(fetch_failed("`apt-cache depends`", METAPACKAGE, &why));
         }
-    }
-    .ok_or_else(|| {
-        fetch_failed(
-            "`apt-cache depends`",
-            METAPACKAGE,
-            "it names no linux-image-<version>-amd64",
-        )
-    })?;
+    };
     let version = package
         .strip_prefix("linux-image-")
         .unwrap_or(&package)
@@ -116,15 +130,21 @@ pub fn kernel() -> Result<PathBuf, XtaskError> {
     Ok(kernel)
 }
 
+/// What compiles a static C program: gcc and the static C library.
+const STATIC_C: [prerequisites::Tool; 2] = [
+    prerequisites::Tool {
+        program: "gcc",
+        package: "gcc",
+    },
+    prerequisites::Tool {
+        program: "/usr/lib/x86_64-linux-gnu/libc.a",
+        package: "libc6-dev",
+    },
+];
+
 /// Compiles `/init` with the constants it shares with the Ethos side.
 pub fn build_init() -> Result<PathBuf, XtaskError> {
-    let static_libc = Path::new("/usr/lib/x86_64-linux-gnu/libc.a");
-    if !static_libc.is_file() {
-        return Err(XtaskError::MissingTool {
-            tool: format!("{} (static C library)", static_libc.display()),
-            install: "sudo apt-get install -y build-essential".into(),
-        });
-    }
+    prerequisites::ensure(&STATIC_C)?;
     let source = workspace_root().join("images/linux-guest/init.c");
     let output = directory().join("init");
     std::fs::create_dir_all(directory()).at(directory())?;
@@ -141,14 +161,7 @@ pub fn build_init() -> Result<PathBuf, XtaskError> {
             .arg("-o")
             .arg(&output)
             .arg(&source),
-    )
-    .map_err(|error| match error {
-        XtaskError::Spawn { .. } => XtaskError::MissingTool {
-            tool: "gcc".into(),
-            install: "sudo apt-get install -y build-essential".into(),
-        },
-        other => other,
-    })?;
+    )?;
     Ok(output)
 }
 
@@ -194,6 +207,7 @@ pub const ICOUNT_TSC_KHZ: u64 = 1_000_000;
 /// `-icount` (and under KVM without TSC scaling), measured by
 /// `images/linux-guest/tsc-rate.c`.
 pub fn host_tsc_khz() -> Result<u64, XtaskError> {
+    prerequisites::ensure(&STATIC_C)?;
     let source = workspace_root().join("images/linux-guest/tsc-rate.c");
     let program = directory().join("tsc-rate");
     std::fs::create_dir_all(directory()).at(directory())?;
@@ -251,6 +265,34 @@ mod tests {
             versioned_dependency("x\n  Depends: linux-image-amd64\n  Depends: gcc\n"),
             None
         );
+    }
+
+    #[test]
+    fn without_package_lists_the_kernel_fetched_last_is_used() {
+        let directory =
+            std::env::temp_dir().join(format!("linux-guest-test-{}", std::process::id()));
+        std::fs::create_dir_all(&directory).unwrap();
+        assert_eq!(cached_kernel(&directory), None);
+        for name in [
+            "init",
+            "vmlinuz-6.1.0-9-amd64",
+            "vmlinuz-6.1.0-10-amd64",
+            "initramfs.cpio",
+        ] {
+            std::fs::write(directory.join(name), b"").unwrap();
+        }
+        let hour_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(3600);
+        std::fs::File::options()
+            .write(true)
+            .open(directory.join("vmlinuz-6.1.0-10-amd64"))
+            .unwrap()
+            .set_modified(hour_ago)
+            .unwrap();
+        assert_eq!(
+            cached_kernel(&directory),
+            Some(directory.join("vmlinuz-6.1.0-9-amd64"))
+        );
+        std::fs::remove_dir_all(&directory).unwrap();
     }
 
     #[test]
