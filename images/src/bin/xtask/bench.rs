@@ -367,7 +367,7 @@ pub(crate) fn measure(arguments: &BootArguments) -> Result<(BenchResults, bool),
 
 pub(crate) fn boot(arguments: &BootArguments) -> Result<ExitCode, XtaskError> {
     let (results, failed) = measure(arguments)?;
-    crate::bench_ipc::print(&results);
+    bench_results::print(&results);
     let path = results.save()?;
     println!("saved {}", path.display());
     Ok(if failed {

@@ -404,7 +404,7 @@ pub(crate) fn measure(arguments: &IpcArguments) -> Result<(BenchResults, bool), 
 
 pub(crate) fn ipc(arguments: &IpcArguments) -> Result<ExitCode, XtaskError> {
     let (results, failed) = measure(arguments)?;
-    print(&results);
+    bench_results::print(&results);
     let path = results.save()?;
     println!("saved {}", path.display());
     Ok(if failed {
@@ -412,20 +412,4 @@ pub(crate) fn ipc(arguments: &IpcArguments) -> Result<ExitCode, XtaskError> {
     } else {
         ExitCode::SUCCESS
     })
-}
-
-/// Prints the table and the notes.
-pub(crate) fn print(results: &BenchResults) {
-    println!();
-    println!(
-        "bench {} on {} ({}), commit {}, Linux guest {}",
-        results.bench, results.machine, results.qemu, results.commit, results.linux_kernel
-    );
-    for line in bench_results::table(results) {
-        println!("{line}");
-    }
-    for note in &results.notes {
-        println!("note: {note}");
-    }
-    println!("KVM: {}", results.kvm);
 }

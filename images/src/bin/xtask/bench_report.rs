@@ -102,7 +102,7 @@ pub(crate) fn report(arguments: &ReportArguments) -> Result<ExitCode, XtaskError
             results.save()?;
             results
         };
-        bench_ipc::print(&results);
+        bench_results::print(&results);
         benches.push(results);
     }
     let directory = bench_directory();

@@ -329,6 +329,22 @@ pub(crate) fn table(results: &BenchResults) -> Vec<String> {
     lines
 }
 
+/// Prints the table and the notes.
+pub(crate) fn print(results: &BenchResults) {
+    println!();
+    println!(
+        "bench {} on {} ({}), commit {}, Linux guest {}",
+        results.bench, results.machine, results.qemu, results.commit, results.linux_kernel
+    );
+    for line in table(results) {
+        println!("{line}");
+    }
+    for note in &results.notes {
+        println!("note: {note}");
+    }
+    println!("KVM: {}", results.kvm);
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
