@@ -12,6 +12,7 @@ pub mod initial_image;
 pub mod inspect;
 pub mod kernel;
 pub mod layers;
+pub mod linux_guest;
 pub mod platform;
 pub mod prerequisites;
 pub mod rump_build;

@@ -44,7 +44,7 @@ pub fn kernel_figures(transcript: &Transcript) -> Result<KernelFigures, String> 
     parse_figures(line)
 }
 
-fn parse_figures(line: &str) -> Result<KernelFigures, String> {
+pub(crate) fn parse_figures(line: &str) -> Result<KernelFigures, String> {
     let field = |key: &str| -> Result<u64, String> {
         line.split_ascii_whitespace()
             .find_map(|word| word.strip_prefix(key)?.strip_prefix('='))

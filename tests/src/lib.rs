@@ -16,6 +16,7 @@ pub mod harness;
 pub mod hosted;
 pub mod hostile;
 pub mod ipc_bench;
+pub mod linux_guest;
 pub mod matrix;
 pub mod matrix_host;
 pub mod qemu;

@@ -57,6 +57,37 @@ pub fn kvm_usable() -> Result<(), KvmUnavailable> {
         .map_err(|error| KvmUnavailable(format!("/dev/kvm: {error}")))
 }
 
+/// Whether KVM may give figures: [`kvm_usable`], and the host CPU has hardware
+/// virtualization (`vmx` or `svm` among the flags of /proc/cpuinfo). A nested
+/// hypervisor can offer /dev/kvm without it and then interprets guest code, some
+/// thousand times slower than the hardware would run it: right for tests, wrong for
+/// figures.
+pub fn kvm_usable_for_figures() -> Result<(), KvmUnavailable> {
+    kvm_usable()?;
+    let cpuinfo = std::fs::read_to_string("/proc/cpuinfo")
+        .map_err(|error| KvmUnavailable(format!("/proc/cpuinfo: {error}")))?;
+    if has_virtualization_flag(&cpuinfo) {
+        Ok(())
+    } else {
+        Err(KvmUnavailable(
+            "/dev/kvm opens, but the CPU flags in /proc/cpuinfo have neither vmx (VT-x) \
+             nor svm (AMD-V): guest code would be interpreted, not run"
+                .into(),
+        ))
+    }
+}
+
+fn has_virtualization_flag(cpuinfo: &str) -> bool {
+    cpuinfo.lines().any(|line| {
+        line.split_once(':').is_some_and(|(key, flags)| {
+            key.trim() == "flags"
+                && flags
+                    .split_ascii_whitespace()
+                    .any(|flag| flag == "vmx" || flag == "svm")
+        })
+    })
+}
+
 /// KVM when it is usable, else TCG.
 pub fn best_accelerator() -> Accelerator {
     match kvm_usable() {
@@ -408,6 +439,20 @@ mod tests {
         let joined = chosen.arguments().join(" ");
         assert!(joined.contains("-cpu qemu64"), "{joined}");
         assert!(!joined.contains("-cpu max"), "{joined}");
+    }
+
+    #[test]
+    fn hardware_virtualization_is_read_from_the_cpu_flags() {
+        assert!(has_virtualization_flag(
+            "processor\t: 0\nflags\t\t: fpu vme vmx sse\n"
+        ));
+        assert!(has_virtualization_flag("flags\t\t: fpu svm\n"));
+        assert!(!has_virtualization_flag(
+            "flags\t\t: fpu vme hypervisor sse\n"
+        ));
+        assert!(!has_virtualization_flag(
+            "vmx flags\t: vnmi preemption_timer\n"
+        ));
     }
 
     #[test]

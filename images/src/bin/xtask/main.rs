@@ -5,6 +5,8 @@
 mod bench;
 mod bench_drivers;
 mod bench_ipc;
+mod bench_report;
+mod bench_results;
 mod check;
 mod junit;
 mod run;
@@ -92,9 +94,16 @@ enum Benchmark {
     /// write/read rates, one column per backend, under KVM (when usable) and TCG.
     Drivers(bench_drivers::DriverArguments),
     /// The typed round trip between two Ethos processes (64 B, 4 KiB) and a null
-    /// system call, beside a Linux pipe round trip between two host processes with
-    /// the same payloads, measured in the same run; under KVM (when usable) and TCG.
+    /// system call, beside the same in a Linux guest (Debian's kernel, two processes
+    /// and pipes) on the same emulated PC and a pipe round trip between two host
+    /// processes, measured in the same run: TCG wall time over several runs,
+    /// instructions under -icount (twice, checked to agree), KVM where the host has
+    /// hardware virtualization. Saves target/bench/ipc.json.
     Ipc(bench_ipc::IpcArguments),
+    /// Run `bench ipc` and `bench boot` (or, with --saved, read what they last
+    /// saved) and write target/bench/report.md, report.json and a plot per figure
+    /// (SVG and PNG): Ethos beside the Linux guest beside the goal.
+    Report(bench_report::ReportArguments),
 }
 
 fn main() -> ExitCode {
@@ -122,6 +131,9 @@ fn main() -> ExitCode {
         Task::Bench {
             benchmark: Benchmark::Ipc(arguments),
         } => bench_ipc::ipc(&arguments),
+        Task::Bench {
+            benchmark: Benchmark::Report(arguments),
+        } => bench_report::report(&arguments),
         Task::PipeEcho => ethos_tests::ipc_bench::serve_pipe_echo()
             .map(|()| ExitCode::SUCCESS)
             .map_err(|error| XtaskError::File {

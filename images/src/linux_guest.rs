@@ -1,0 +1,341 @@
+//! The Linux guest the benchmarks set beside Ethos: Debian's kernel, booted under
+//! the same emulator and machine, with a static C program as its `/init`.
+//!
+//! The kernel comes from Debian's `linux-image-amd64` package: its versioned
+//! dependency (`linux-image-<version>-amd64`) is fetched with `apt-get download`
+//! and unpacked with `dpkg-deb -x`, never installed, and only its `vmlinuz` is kept
+//! under `target/linux-guest/`. The program (`images/linux-guest/init.c`) is
+//! compiled with `gcc -static -O2` and packed alone into an initramfs, a `newc`
+//! cpio archive written with the `cpio` crate.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Instant;
+
+use crate::error::FileContext;
+use crate::{XtaskError, command, prerequisites, target_directory, workspace_root};
+
+/// Debian's package that always depends on the current kernel image.
+pub const METAPACKAGE: &str = "linux-image-amd64";
+
+/// The isa-debug-exit port and codes `/init` ends the run with: the Ethos kernel's.
+const EXIT_PORT: u16 = ethos_abi::exit::DEBUG_EXIT_PORT;
+
+/// Timed null calls and round trips per payload size: the counts of Ethos's
+/// `bench-client` (`NULL_SAMPLES`, `ROUND_TRIP_SAMPLES` in
+/// images/programs/system-tests/src/bounce.rs). The benchmark checks the round trip
+/// count against the one `bench-client` prints.
+pub const NULL_SAMPLES: u32 = 10_000;
+pub const ROUND_TRIP_SAMPLES: u32 = 2_000;
+
+/// Where the kernel, the program and the initramfs are kept.
+pub fn directory() -> PathBuf {
+    target_directory().join("linux-guest")
+}
+
+/// The versioned kernel package named by `apt-cache depends linux-image-amd64`.
+pub fn versioned_dependency(depends: &str) -> Option<String> {
+    depends.lines().find_map(|line| {
+        let name = line.trim().strip_prefix("Depends:")?.trim();
+        let name = name.trim_start_matches('<').trim_end_matches('>');
+        (name.starts_with("linux-image-") && name.ends_with("-amd64") && name != METAPACKAGE)
+            .then(|| name.to_string())
+    })
+}
+
+/// What to tell someone whose machine cannot fetch `package`.
+fn fetch_failed(step: &str, package: &str, why: &str) -> XtaskError {
+    XtaskError::Prerequisite(format!(
+        "the Linux guest kernel: {step} failed ({why}); it needs Debian's package lists \
+         (`apt-get update`) and then `apt-get download {package}` to succeed here \
+         (the package is unpacked with `dpkg-deb -x`, not installed)"
+    ))
+}
+
+/// The kernel image fetched last into `directory`, if any.
+fn cached_kernel(directory: &Path) -> Option<PathBuf> {
+    std::fs::read_dir(directory)
+        .ok()?
+        .filter_map(Result::ok)
+        .filter(|entry| entry.file_name().to_string_lossy().starts_with("vmlinuz-"))
+        .filter_map(|entry| Some((entry.metadata().ok()?.modified().ok()?, entry.path())))
+        .max()
+        .map(|(_, path)| path)
+}
+
+/// The Debian kernel image (a bzImage), fetched and unpacked on first use.
+pub fn kernel() -> Result<PathBuf, XtaskError> {
+    let directory = directory();
+    std::fs::create_dir_all(&directory).at(&directory)?;
+    let mut depends = Command::new("apt-cache");
+    depends.args(["depends", METAPACKAGE]);
+    let named = command::output(&mut depends)
+        .map_err(|error| error.to_string())
+        .and_then(|output| {
+            versioned_dependency(&String::from_utf8_lossy(&output.stdout))
+                .ok_or_else(|| "it names no linux-image-<version>-amd64".to_string())
+        });
+    let package = match named {
+        Ok(package) => package,
+        Err(why) => {
+            // Without package lists (offline, say), a kernel fetched before will do.
+            if let Some(kernel) = cached_kernel(&directory) {
+                println!(
+                    "`apt-cache depends {METAPACKAGE}` failed ({why}); using {}",
+                    kernel.display()
+                );
+                return Ok(kernel);
+            }
+            return Err(fetch_failed("`apt-cache depends`", METAPACKAGE, &why));
+        }
+    };
+    let version = package
+        .strip_prefix("linux-image-")
+        .unwrap_or(&package)
+        .to_string();
+    let kernel = directory.join(format!("vmlinuz-{version}"));
+    if kernel.is_file() {
+        return Ok(kernel);
+    }
+    let started = Instant::now();
+    let download = directory.join("download");
+    // A download cut short leaves a partial file here; start clean.
+    let _ = std::fs::remove_dir_all(&download);
+    std::fs::create_dir_all(&download).at(&download)?;
+    command::run(
+        Command::new("apt-get")
+            .args(["download", &package])
+            .current_dir(&download),
+    )
+    .map_err(|error| fetch_failed("`apt-get download`", &package, &error.to_string()))?;
+    let deb = std::fs::read_dir(&download)
+        .at(&download)?
+        .filter_map(Result::ok)
+        .map(|entry| entry.path())
+        .find(|path| path.extension().is_some_and(|extension| extension == "deb"))
+        .ok_or_else(|| fetch_failed("`apt-get download`", &package, "no .deb was written"))?;
+    let size = std::fs::metadata(&deb).at(&deb)?.len();
+    let unpacked = download.join("unpacked");
+    command::run(Command::new("dpkg-deb").arg("-x").arg(&deb).arg(&unpacked))?;
+    let image = unpacked.join("boot").join(format!("vmlinuz-{version}"));
+    std::fs::copy(&image, &kernel).at(&image)?;
+    // The modules (some 400 MB unpacked) are of no use to a guest without disks.
+    std::fs::remove_dir_all(&download).at(&download)?;
+    println!(
+        "fetched {package}: {:.1} MB package, {:.1} MB kernel, in {:.1} s",
+        size as f64 / 1e6,
+        std::fs::metadata(&kernel).at(&kernel)?.len() as f64 / 1e6,
+        started.elapsed().as_secs_f64()
+    );
+    Ok(kernel)
+}
+
+/// What compiles a static C program: gcc and the static C library.
+const STATIC_C: [prerequisites::Tool; 2] = [
+    prerequisites::Tool {
+        program: "gcc",
+        package: "gcc",
+    },
+    prerequisites::Tool {
+        program: "/usr/lib/x86_64-linux-gnu/libc.a",
+        package: "libc6-dev",
+    },
+];
+
+/// Compiles `/init` with the constants it shares with the Ethos side.
+pub fn build_init() -> Result<PathBuf, XtaskError> {
+    prerequisites::ensure(&STATIC_C)?;
+    let source = workspace_root().join("images/linux-guest/init.c");
+    let output = directory().join("init");
+    std::fs::create_dir_all(directory()).at(directory())?;
+    let success = ethos_abi::ExitCode::Success.port_value();
+    let failure = ethos_abi::ExitCode::Failure.port_value();
+    command::run(
+        Command::new("gcc")
+            .args(["-static", "-O2", "-Wall", "-Wextra", "-Werror"])
+            .arg(format!("-DEXIT_PORT={EXIT_PORT:#x}"))
+            .arg(format!("-DEXIT_SUCCESS_CODE={success:#x}"))
+            .arg(format!("-DEXIT_FAILURE_CODE={failure:#x}"))
+            .arg(format!("-DNULL_SAMPLES={NULL_SAMPLES}"))
+            .arg(format!("-DROUND_TRIP_SAMPLES={ROUND_TRIP_SAMPLES}"))
+            .arg("-o")
+            .arg(&output)
+            .arg(&source),
+    )?;
+    Ok(output)
+}
+
+/// An initramfs holding `init` as `/init` (mode 0755) and a `/dev/console` node.
+pub fn write_initramfs(init: &[u8], output: impl std::io::Write) -> std::io::Result<()> {
+    use cpio::NewcBuilder;
+    use std::io::Cursor;
+    let entries = vec![
+        (
+            NewcBuilder::new("dev").mode(0o040_755),
+            Cursor::new(Vec::new()),
+        ),
+        (
+            NewcBuilder::new("dev/console")
+                .mode(0o020_600)
+                .rdev_major(5)
+                .rdev_minor(1),
+            Cursor::new(Vec::new()),
+        ),
+        (
+            NewcBuilder::new("init").mode(0o100_755),
+            Cursor::new(init.to_vec()),
+        ),
+    ];
+    cpio::write_cpio(entries.into_iter(), output).map(drop)
+}
+
+/// Builds `/init` and packs it: the path of the initramfs.
+pub fn initramfs() -> Result<PathBuf, XtaskError> {
+    let init = build_init()?;
+    let bytes = std::fs::read(&init).at(&init)?;
+    let path = directory().join("initramfs.cpio");
+    let file = std::fs::File::create(&path).at(&path)?;
+    write_initramfs(&bytes, std::io::BufWriter::new(file)).at(&path)?;
+    Ok(path)
+}
+
+/// The TSC rate the guest is told, in kHz: under `-icount shift=0` the guest's TSC
+/// is its instruction counter, one tick a nanosecond.
+pub const ICOUNT_TSC_KHZ: u64 = 1_000_000;
+
+/// This host's TSC rate in kHz, which a guest's TSC runs at under TCG without
+/// `-icount` (and under KVM without TSC scaling), measured by
+/// `images/linux-guest/tsc-rate.c`.
+pub fn host_tsc_khz() -> Result<u64, XtaskError> {
+    prerequisites::ensure(&STATIC_C)?;
+    let source = workspace_root().join("images/linux-guest/tsc-rate.c");
+    let program = directory().join("tsc-rate");
+    std::fs::create_dir_all(directory()).at(directory())?;
+    command::run(
+        Command::new("gcc")
+            .args(["-O2", "-Wall", "-Wextra", "-Werror", "-o"])
+            .arg(&program)
+            .arg(&source),
+    )?;
+    let output = command::output(&mut Command::new(&program))?;
+    let text = String::from_utf8_lossy(&output.stdout);
+    text.trim()
+        .parse()
+        .ok()
+        .filter(|khz| *khz > 0)
+        .ok_or_else(|| {
+            XtaskError::Prerequisite(format!(
+                "{} printed `{}`, not a rate in kHz",
+                program.display(),
+                text.trim()
+            ))
+        })
+}
+
+/// The kernel command line: the serial console, quiet, the kernel at a fixed
+/// address (so runs under `-icount` can repeat exactly), the TSC's rate
+/// (`tsc_khz`) and trust in it, and `extra` (such as `bench=ipc`, which the kernel
+/// hands to `/init` in its environment).
+///
+/// Under emulation Debian's kernel cannot find the TSC's rate on microvm (its fast
+/// PIT calibration fails, and there is neither HPET nor ACPI PM timer), and its
+/// clocksource watchdog, which compares the TSC with the timer interrupts' count,
+/// condemns the TSC when the emulator is slow to deliver them; without a TSC its
+/// clock then moves in 4 ms jiffies.
+pub fn command_line(tsc_khz: u64, extra: &str) -> String {
+    format!("console=ttyS0 quiet nokaslr tsc_early_khz={tsc_khz} tsc=reliable {extra}")
+        .trim_end()
+        .to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Read;
+
+    #[test]
+    fn the_versioned_kernel_is_read_from_apt_cache() {
+        let depends = "linux-image-amd64\n  Depends: linux-image-6.1.0-57-amd64\n";
+        assert_eq!(
+            versioned_dependency(depends).as_deref(),
+            Some("linux-image-6.1.0-57-amd64")
+        );
+        assert_eq!(versioned_dependency("linux-image-amd64\n"), None);
+        assert_eq!(
+            versioned_dependency("x\n  Depends: linux-image-amd64\n  Depends: gcc\n"),
+            None
+        );
+    }
+
+    #[test]
+    fn without_package_lists_the_kernel_fetched_last_is_used() {
+        let directory =
+            std::env::temp_dir().join(format!("linux-guest-test-{}", std::process::id()));
+        std::fs::create_dir_all(&directory).unwrap();
+        assert_eq!(cached_kernel(&directory), None);
+        for name in [
+            "init",
+            "vmlinuz-6.1.0-9-amd64",
+            "vmlinuz-6.1.0-10-amd64",
+            "initramfs.cpio",
+        ] {
+            std::fs::write(directory.join(name), b"").unwrap();
+        }
+        let hour_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(3600);
+        std::fs::File::options()
+            .write(true)
+            .open(directory.join("vmlinuz-6.1.0-10-amd64"))
+            .unwrap()
+            .set_modified(hour_ago)
+            .unwrap();
+        assert_eq!(
+            cached_kernel(&directory),
+            Some(directory.join("vmlinuz-6.1.0-9-amd64"))
+        );
+        std::fs::remove_dir_all(&directory).unwrap();
+    }
+
+    #[test]
+    fn the_initramfs_reads_back_as_newc_with_init_executable() {
+        let init = b"\x7fELF not really a program".to_vec();
+        let mut archive = Vec::new();
+        write_initramfs(&init, &mut archive).unwrap();
+        assert_eq!(&archive[..6], b"070701");
+        assert_eq!(archive.len() % 4, 0);
+        let mut rest = archive.as_slice();
+        let mut seen = Vec::new();
+        loop {
+            let mut reader = cpio::NewcReader::new(rest).unwrap();
+            if reader.entry().is_trailer() {
+                break;
+            }
+            let entry = reader.entry();
+            let (name, mode) = (entry.name().to_string(), entry.mode());
+            let rdev = (entry.rdev_major(), entry.rdev_minor());
+            let mut contents = Vec::new();
+            reader.read_to_end(&mut contents).unwrap();
+            seen.push((name, mode, rdev, contents));
+            rest = reader.finish().unwrap();
+        }
+        assert_eq!(seen.len(), 3);
+        assert_eq!(seen[0].0, "dev");
+        assert_eq!(seen[0].1, 0o040_755);
+        assert_eq!((seen[1].0.as_str(), seen[1].2), ("dev/console", (5, 1)));
+        assert_eq!(seen[2].0, "init");
+        assert_eq!(seen[2].1, 0o100_755);
+        assert_eq!(seen[2].3, init);
+    }
+
+    #[test]
+    fn the_command_line_keeps_the_console_and_passes_the_bench() {
+        let line = command_line(ICOUNT_TSC_KHZ, "bench=ipc");
+        assert!(line.starts_with("console=ttyS0 "), "{line}");
+        assert!(line.ends_with(" bench=ipc"), "{line}");
+        assert!(line.contains(" nokaslr "));
+        assert!(
+            line.contains(" tsc_early_khz=1000000 tsc=reliable "),
+            "{line}"
+        );
+        assert!(!command_line(2_596_118, "").ends_with(' '));
+    }
+}
