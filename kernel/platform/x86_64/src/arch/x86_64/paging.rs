@@ -176,9 +176,11 @@ fn map_window(
     flags: PageTableFlags,
     skip: &[u64],
 ) -> Result<(), PagingError> {
+    // Most windows hold no skipped page: their pages are then not checked one by one.
+    let skips_here = skip.iter().any(|page| (start..end).contains(page));
     let mut pages = (start..end)
         .step_by(PAGE_SIZE as usize)
-        .filter(|page| !skip.contains(page));
+        .filter(|page| !skips_here || !skip.contains(page));
     let Some(first) = pages.next() else {
         return Ok(());
     };
