@@ -138,21 +138,17 @@ fn map_range(
     flags: PageTableFlags,
     skip: &[u64],
 ) -> Result<(), PagingError> {
-    let mut address = range.start & !(PAGE_SIZE - 1);
-    while address < range.end {
-        let huge_fits = address.is_multiple_of(HUGE_PAGE)
+    let huge_fits = |address: u64| {
+        address.is_multiple_of(HUGE_PAGE)
             && address + HUGE_PAGE <= range.end
             && !skip
                 .iter()
-                .any(|&page| page / HUGE_PAGE == address / HUGE_PAGE);
-        if huge_fits {
-            let page = Page::<Size2MiB>::containing_address(VirtAddr::new(address));
-            let frame = PhysFrame::<Size2MiB>::containing_address(PhysAddr::new(address));
-            // SAFETY: as in `map_small`.
-            unsafe { table.map_to(page, frame, flags, frames) }
-                .map_err(|_| PagingError::AlreadyMapped(address))?
-                .ignore();
-            address += HUGE_PAGE;
+                .any(|&page| page / HUGE_PAGE == address / HUGE_PAGE)
+    };
+    let mut address = range.start & !(PAGE_SIZE - 1);
+    while address < range.end {
+        if huge_fits(address) {
+            address = map_huge_run(table, frames, address, flags, huge_fits)?;
         } else {
             let window_end = (address / HUGE_PAGE + 1)
                 .saturating_mul(HUGE_PAGE)
@@ -162,6 +158,37 @@ fn map_range(
         }
     }
     Ok(())
+}
+
+/// Maps 2 MiB pages from `start` while `fits` allows, inside one 1 GiB window: the
+/// first through the mapper, which creates the tables, the rest by writing the
+/// shared level-2 table directly (as [`map_window`] does for small pages). Returns
+/// where the run ended.
+fn map_huge_run(
+    table: &mut OffsetPageTable<'_>,
+    frames: &mut TableFrames<'_, '_>,
+    start: u64,
+    flags: PageTableFlags,
+    fits: impl Fn(u64) -> bool,
+) -> Result<u64, PagingError> {
+    const GIANT_PAGE: u64 = 1 << 30;
+    let page = Page::<Size2MiB>::containing_address(VirtAddr::new(start));
+    let frame = PhysFrame::<Size2MiB>::containing_address(PhysAddr::new(start));
+    // SAFETY: as in `map_small`.
+    unsafe { table.map_to(page, frame, flags, frames) }
+        .map_err(|_| PagingError::AlreadyMapped(start))?
+        .ignore();
+    let level_2 = lower_table(table, start, 2).ok_or(PagingError::AlreadyMapped(start))?;
+    let mut address = start + HUGE_PAGE;
+    while !address.is_multiple_of(GIANT_PAGE) && fits(address) {
+        let entry = &mut level_2[VirtAddr::new(address).p2_index()];
+        if !entry.is_unused() {
+            return Err(PagingError::AlreadyMapped(address));
+        }
+        entry.set_addr(PhysAddr::new(address), flags | PageTableFlags::HUGE_PAGE);
+        address += HUGE_PAGE;
+    }
+    Ok(address)
 }
 
 /// Maps the small pages `start..end`, all inside one 2 MiB window: the first
@@ -185,7 +212,20 @@ fn map_window(
         return Ok(());
     };
     map_small(table, frames, first, flags)?;
-    let level_1 = level_1_table(table, first).ok_or(PagingError::AlreadyMapped(first))?;
+    let level_1 = lower_table(table, first, 1).ok_or(PagingError::AlreadyMapped(first))?;
+    if !skips_here {
+        let first_index = usize::from(VirtAddr::new(first).p1_index());
+        let count = ((end - first) / PAGE_SIZE) as usize;
+        let mut page = first;
+        for entry in level_1.iter_mut().skip(first_index + 1).take(count - 1) {
+            page += PAGE_SIZE;
+            if !entry.is_unused() {
+                return Err(PagingError::AlreadyMapped(page));
+            }
+            entry.set_addr(PhysAddr::new(page), flags);
+        }
+        return Ok(());
+    }
     for page in pages {
         let entry = &mut level_1[VirtAddr::new(page).p1_index()];
         if !entry.is_unused() {
@@ -196,21 +236,23 @@ fn map_window(
     Ok(())
 }
 
-/// The level-1 table that maps `address`, if the walk reaches one.
-fn level_1_table<'t>(
+/// The level-`level` table (1 or 2) that maps `address`, if the walk reaches one.
+fn lower_table<'t>(
     table: &'t mut OffsetPageTable<'_>,
     address: u64,
+    level: usize,
 ) -> Option<&'t mut PageTable> {
     let virtual_address = VirtAddr::new(address);
     let mut current: *mut PageTable = table.level_4_table_mut();
-    for index in [
+    let indices = [
         virtual_address.p4_index(),
         virtual_address.p3_index(),
         virtual_address.p2_index(),
-    ] {
+    ];
+    for index in &indices[..4 - level] {
         // SAFETY: `current` points at a live page table: the root, or a table frame
         // the mapper allocated, reached through its identity-mapped address.
-        let entry = unsafe { &(&*current)[index] };
+        let entry = unsafe { &(&*current)[*index] };
         if entry.is_unused() || entry.flags().contains(PageTableFlags::HUGE_PAGE) {
             return None;
         }
