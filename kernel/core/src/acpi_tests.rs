@@ -367,3 +367,14 @@ fn the_oem_id_tells_firecrackers_tables() {
     memory.place(0x7fe_4000, madt(&[(0, 0xfec0_0000, 0)]));
     assert!(discover(&memory, None).unwrap().is_firecracker());
 }
+
+proptest::proptest! {
+    #[test]
+    fn byte_sum_is_the_byte_loop_sum(
+        start in proptest::prelude::any::<u8>(),
+        bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..200),
+    ) {
+        let expected = bytes.iter().fold(start, |sum, byte| sum.wrapping_add(*byte));
+        proptest::prop_assert_eq!(byte_sum(start, &bytes), expected);
+    }
+}

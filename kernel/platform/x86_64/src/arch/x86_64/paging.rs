@@ -222,7 +222,9 @@ fn map_window(
             if !entry.is_unused() {
                 return Err(PagingError::AlreadyMapped(page));
             }
-            entry.set_addr(PhysAddr::new(page), flags);
+            // The window lies in the 2 MiB page `first` was mapped in, so `page` is
+            // a valid physical address like `first`.
+            entry.set_addr(PhysAddr::new_truncate(page), flags);
         }
         return Ok(());
     }
