@@ -25,6 +25,7 @@ use super::cpu::no_execute_supported;
 use super::gdt;
 
 const HUGE_PAGE: u64 = 2 * 1024 * 1024;
+const GIANT_PAGE: u64 = 1024 * 1024 * 1024;
 
 unsafe extern "C" {
     static __kernel_start: u8;
@@ -148,7 +149,18 @@ fn map_range(
     let mut address = range.start & !(PAGE_SIZE - 1);
     while address < range.end {
         if huge_fits(address) {
-            address = map_huge_run(table, frames, address, flags, huge_fits)?;
+            // The run of 2 MiB pages from here: to the range's last whole one, the
+            // 1 GiB window's end, or the first window holding a skipped page.
+            let end = skip
+                .iter()
+                .filter(|&&page| page >= address)
+                .map(|page| page & !(HUGE_PAGE - 1))
+                .fold(
+                    (range.end & !(HUGE_PAGE - 1)).min((address / GIANT_PAGE + 1) * GIANT_PAGE),
+                    u64::min,
+                );
+            map_huge_run(table, frames, address, end, flags)?;
+            address = end;
         } else {
             let window_end = (address / HUGE_PAGE + 1)
                 .saturating_mul(HUGE_PAGE)
@@ -160,18 +172,16 @@ fn map_range(
     Ok(())
 }
 
-/// Maps 2 MiB pages from `start` while `fits` allows, inside one 1 GiB window: the
-/// first through the mapper, which creates the tables, the rest by writing the
-/// shared level-2 table directly (as [`map_window`] does for small pages). Returns
-/// where the run ended.
+/// Maps the 2 MiB pages `start..end`, all inside one 1 GiB window: the first
+/// through the mapper, which creates the tables, the rest by writing the shared
+/// level-2 table directly (as [`map_window`] does for small pages).
 fn map_huge_run(
     table: &mut OffsetPageTable<'_>,
     frames: &mut TableFrames<'_, '_>,
     start: u64,
+    end: u64,
     flags: PageTableFlags,
-    fits: impl Fn(u64) -> bool,
-) -> Result<u64, PagingError> {
-    const GIANT_PAGE: u64 = 1 << 30;
+) -> Result<(), PagingError> {
     let page = Page::<Size2MiB>::containing_address(VirtAddr::new(start));
     let frame = PhysFrame::<Size2MiB>::containing_address(PhysAddr::new(start));
     // SAFETY: as in `map_small`.
@@ -179,16 +189,21 @@ fn map_huge_run(
         .map_err(|_| PagingError::AlreadyMapped(start))?
         .ignore();
     let level_2 = lower_table(table, start, 2).ok_or(PagingError::AlreadyMapped(start))?;
-    let mut address = start + HUGE_PAGE;
-    while !address.is_multiple_of(GIANT_PAGE) && fits(address) {
-        let entry = &mut level_2[VirtAddr::new(address).p2_index()];
+    let first_index = usize::from(VirtAddr::new(start).p2_index());
+    let count = ((end - start) / HUGE_PAGE) as usize;
+    let mut address = start;
+    for entry in level_2.iter_mut().skip(first_index + 1).take(count - 1) {
+        address += HUGE_PAGE;
         if !entry.is_unused() {
             return Err(PagingError::AlreadyMapped(address));
         }
-        entry.set_addr(PhysAddr::new(address), flags | PageTableFlags::HUGE_PAGE);
-        address += HUGE_PAGE;
+        // Inside the 1 GiB window `start` was mapped in: a valid physical address.
+        entry.set_addr(
+            PhysAddr::new_truncate(address),
+            flags | PageTableFlags::HUGE_PAGE,
+        );
     }
-    Ok(address)
+    Ok(())
 }
 
 /// Maps the small pages `start..end`, all inside one 2 MiB window: the first
