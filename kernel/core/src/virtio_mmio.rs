@@ -172,8 +172,11 @@ pub(crate) fn scan_dsdt(
     // The AML starts after the 36-byte header.
     let mut offset = 36;
     while offset + VIRTIO_MMIO_HID.len() <= length {
-        match bytes.find(offset, VIRTIO_MMIO_HID[0])? {
-            Some(candidate) if candidate + VIRTIO_MMIO_HID.len() <= length => offset = candidate,
+        // Searched by its string prefix byte, rarer in AML than the `_` of every name.
+        match bytes.find(offset + HID.len(), VIRTIO_MMIO_HID[HID.len()])? {
+            Some(prefix) if prefix - HID.len() + VIRTIO_MMIO_HID.len() <= length => {
+                offset = prefix - HID.len();
+            }
             _ => break,
         }
         if !bytes.matches(offset, VIRTIO_MMIO_HID)? {
