@@ -1,10 +1,11 @@
 //! The bootable Ethos kernel for `x86_64-unknown-none`.
 //!
-//! Boot order: console and log, CPU tables, boot information and command line,
-//! memory (frames, page tables, heap), time (TSC, tick), interrupts on, devices
-//! (the backend of each class from the initial image and the command line, checked
-//! against the drivers this kernel has; PCI probe, native drivers, a device line per
-//! class served), ready. Then the test
+//! Boot order: the TSC frequency asked for (or its measurement begun), console and
+//! log, CPU tables, boot information and command line, memory (frames, page tables,
+//! heap), time (the tick's device counting), interrupts on, devices (the backend of
+//! each class from the initial image and the command line, checked against the
+//! drivers this kernel has; PCI probe, native drivers, a device line per class
+//! served), time finished (TSC frequency, tick), ready. Then the test
 //! the command line names runs (in a kernel built with the `selftest` feature), the
 //! init set it names runs, or the kernel idles. The machine is reached only
 //! through `ethos-platform-x86_64`; the decisions are `ethos-core`'s. Every failure on the way is
@@ -45,6 +46,8 @@ mod kernel {
 
     /// Entered from the boot assembly, in long mode on the boot stack.
     fn kernel_main(protocol: u32, info_address: u32) -> ! {
+        // First: a TSC measurement begun here has the whole boot as its window.
+        time::begin();
         console::init();
         time::mark_stage(0);
         arch::init_cpu();
@@ -91,18 +94,9 @@ mod kernel {
             heap = %memory.heap,
             "memory ready"
         );
-        let time =
-            time::init(line.timer).unwrap_or_else(|error| fatal("time", format_args!("{error}")));
+        time::init(line.timer).unwrap_or_else(|error| fatal("time", format_args!("{error}")));
         arch::enable_interrupts();
         time::mark_stage(4);
-        tracing::info!(
-            tsc_mhz = time.clock.hz() / 1_000_000,
-            source = time.source.name(),
-            timer = time.timer.name(),
-            tick_hz = time::TICK_HZ,
-            "time ready"
-        );
-        time::log_boot_profile(&time.clock);
         let image_backends = boot_image::backend_choice()
             .unwrap_or_else(|error| fatal("device backends", format_args!("{error}")));
         drivers::refuse_rump_dma(line.refuse_rump_dma);
@@ -113,16 +107,28 @@ mod kernel {
         )
         .unwrap_or_else(|error| fatal("devices", format_args!("{error}")));
 
+        // The time is needed now at the latest: a measurement still under way ends
+        // here, and any wait for it counts in the boot time.
+        let time = time::finish().unwrap_or_else(|error| fatal("time", format_args!("{error}")));
         let ready = arch::read_tsc();
+        let timer = time.timer.map_or("none", |timer| timer.name());
         if arch::tell_vmm_booted() {
             tracing::info!("told Firecracker's boot timer the kernel is ready");
         }
         let boot_nanos = time.clock.ticks_to_nanos(ready - arch::entry_tsc());
+        tracing::info!(
+            tsc_mhz = time.clock.hz() / 1_000_000,
+            source = time.source.name(),
+            timer,
+            tick_hz = time::TICK_HZ,
+            "time ready"
+        );
+        time::log_boot_profile(&time.clock);
         console::go_live();
         console::report(Report::Ready {
             boot_ns: boot_nanos,
             tsc_khz: time.clock.hz() / 1000,
-            timer: time.timer.name(),
+            timer,
             boot_protocol: boot.protocol.name(),
         });
         match (test, line.init) {

@@ -210,7 +210,29 @@ fn u64_at(bytes: &[u8], offset: usize) -> u64 {
 }
 
 fn sums_to_zero(bytes: &[u8]) -> bool {
-    bytes.iter().fold(0u8, |sum, byte| sum.wrapping_add(*byte)) == 0
+    byte_sum(0, bytes) == 0
+}
+
+/// `start` plus every byte of `bytes`, modulo 256: eight bytes a step, their pairs
+/// added in 16-bit lanes (which cannot carry into each other for eight bytes), so a
+/// table is summed in an eighth of the steps of a byte loop.
+fn byte_sum(start: u8, bytes: &[u8]) -> u8 {
+    const LOW_BYTES: u64 = 0x00ff_00ff_00ff_00ff;
+    let mut chunks = bytes.chunks_exact(8);
+    let mut sum = start;
+    for chunk in &mut chunks {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(chunk);
+        let word = u64::from_le_bytes(word);
+        let lanes = (word & LOW_BYTES) + ((word >> 8) & LOW_BYTES);
+        // The four 16-bit lane totals, added into the top lane.
+        let total = (lanes.wrapping_mul(0x0001_0001_0001_0001) >> 48) as u8;
+        sum = sum.wrapping_add(total);
+    }
+    chunks
+        .remainder()
+        .iter()
+        .fold(sum, |sum, byte| sum.wrapping_add(*byte))
 }
 
 /// Checks the RSDP at `address` and returns the root table's address and whether it
@@ -236,16 +258,47 @@ fn check_rsdp(reader: &dyn PhysicalReader, address: u64) -> Result<(u64, bool), 
     Ok((u64::from(u32_at(&first, 16)), false))
 }
 
+/// The first valid RSDP on a 16-byte boundary in `start..start + length`. The area is
+/// read a KiB at a time and the signature compared in place (a 128 KiB BIOS area is
+/// 8,192 candidates, too many for a read each); a block that cannot be read whole is
+/// tried a candidate at a time.
 fn scan(reader: &dyn PhysicalReader, start: u64, length: u64) -> Option<u64> {
-    let mut address = start & !15;
-    while address + 20 <= start + length {
-        if let Ok(signature) = read_array::<8>(reader, address)
-            && &signature == b"RSD PTR "
-            && check_rsdp(reader, address).is_ok()
-        {
-            return Some(address);
+    const BLOCK: usize = 1024;
+    const SIGNATURE: u64 = u64::from_le_bytes(*b"RSD PTR ");
+    let end = start + length;
+    let mut block = [0u8; BLOCK];
+    let mut block_start = start & !15;
+    while block_start + 20 <= end {
+        let take = ((end - block_start) as usize).min(BLOCK);
+        // The candidates `address` in this block with `address + 20 <= end`.
+        let candidates = ((end - block_start - 20) / 16 + 1).min((BLOCK / 16) as u64) as usize;
+        let whole = reader.read(block_start, &mut block[..take]).is_ok();
+        let mut next = 0;
+        while next < candidates {
+            let found = if whole {
+                block[next * 16..candidates * 16]
+                    .chunks_exact(16)
+                    .position(|candidate| {
+                        candidate
+                            .first_chunk::<8>()
+                            .is_some_and(|bytes| u64::from_le_bytes(*bytes) == SIGNATURE)
+                    })
+            } else {
+                (next..candidates).position(|index| {
+                    read_array::<8>(reader, block_start + index as u64 * 16)
+                        .is_ok_and(|bytes| u64::from_le_bytes(bytes) == SIGNATURE)
+                })
+            };
+            let Some(found) = found else {
+                break;
+            };
+            let address = block_start + (next + found) as u64 * 16;
+            if check_rsdp(reader, address).is_ok() {
+                return Some(address);
+            }
+            next += found + 1;
         }
-        address += 16;
+        block_start += BLOCK as u64;
     }
     None
 }
@@ -293,9 +346,7 @@ fn check_table(
     while done < length as usize {
         let take = (length as usize - done).min(chunk.len());
         reader.read(address + done as u64, &mut chunk[..take])?;
-        sum = chunk[..take]
-            .iter()
-            .fold(sum, |sum, byte| sum.wrapping_add(*byte));
+        sum = byte_sum(sum, &chunk[..take]);
         done += take;
     }
     if sum != 0 {

@@ -175,6 +175,25 @@ fn the_rsdp_is_found_by_scanning_when_not_handed_over() {
 }
 
 #[test]
+fn a_scan_of_a_whole_bios_area_skips_a_signature_that_does_not_check() {
+    // The BIOS area readable whole, as on a PC: the scan reads it a block at a time.
+    let mut area = vec![0u8; 0x2_0000];
+    let mut damaged = rsdp_v1(0x7fe_1000);
+    damaged[8] ^= 1;
+    area[0x1000..0x1000 + damaged.len()].copy_from_slice(&damaged);
+    let good = rsdp_v1(0x7fe_1000);
+    area[0x1_0410..0x1_0410 + good.len()].copy_from_slice(&good);
+    let mut memory = Memory::default();
+    memory.place(0xe_0000, area);
+    assert_eq!(find_rsdp(&memory, None), Ok(0xf_0410));
+    // Found in the last candidate a block holds, too.
+    let mut area = vec![0u8; 0x2_0000];
+    area[0x1_03f0..0x1_03f0 + good.len()].copy_from_slice(&good);
+    memory.place(0xe_0000, area);
+    assert_eq!(find_rsdp(&memory, None), Ok(0xf_03f0));
+}
+
+#[test]
 fn an_rsdt_only_machine_without_mcfg_has_no_ecam() {
     // The PC (i440FX): revision 0 RSDP, no MCFG.
     let mut memory = Memory::default();
@@ -366,4 +385,15 @@ fn the_oem_id_tells_firecrackers_tables() {
     memory.place(0x7fe_1000, rsdt(&[0x7fe_4000]));
     memory.place(0x7fe_4000, madt(&[(0, 0xfec0_0000, 0)]));
     assert!(discover(&memory, None).unwrap().is_firecracker());
+}
+
+proptest::proptest! {
+    #[test]
+    fn byte_sum_is_the_byte_loop_sum(
+        start in proptest::prelude::any::<u8>(),
+        bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..200),
+    ) {
+        let expected = bytes.iter().fold(start, |sum, byte| sum.wrapping_add(*byte));
+        proptest::prop_assert_eq!(byte_sum(start, &bytes), expected);
+    }
 }

@@ -3,6 +3,12 @@
 //! The platform reads the raw inputs (CPUID leaves, the KVM pvclock page, a PIT
 //! measurement); this module turns them into a frequency and converts with a 32.32
 //! fixed-point multiplier so the hot path is one multiply and one shift.
+//!
+//! A measurement against a reference counter is pinned at both ends to an *edge* of
+//! the reference (the moment its count changes), each edge bracketed by the TSC
+//! readings either side of the reads that saw it. Its precision is then set by how
+//! quickly the counter can be read, not by the reference's period, so a window of a
+//! few tens of microseconds suffices where one aligned to nothing needs milliseconds.
 
 const NANOS_PER_SECOND: u128 = 1_000_000_000;
 
@@ -52,6 +58,16 @@ pub fn hz_from_crystal_ratio(denominator: u32, numerator: u32, crystal_hz: u32) 
     Some(crystal_hz as u64 * numerator as u64 / denominator as u64)
 }
 
+/// TSC frequency from CPUID leaf 0x15 whose crystal field is zero, with leaf 0x16's
+/// base frequency (`base_mhz`) standing in: the crystal is then `base × denominator /
+/// numerator`, so the TSC runs at the base frequency (as Linux reads these leaves).
+pub fn hz_from_ratio_and_base(denominator: u32, numerator: u32, base_mhz: u32) -> Option<u64> {
+    if denominator == 0 || numerator == 0 || base_mhz == 0 {
+        return None;
+    }
+    Some(base_mhz as u64 * 1_000_000)
+}
+
 /// TSC frequency from a pvclock page (KVM, Xen): the guest computes
 /// `nanos = ((ticks << shift or >> -shift) * multiplier) >> 32`, so the frequency is
 /// `10^9 * 2^32 / multiplier`, scaled back by the shift.
@@ -76,6 +92,49 @@ pub fn hz_from_reference(tsc_ticks: u64, reference_ticks: u64, reference_hz: u64
     }
     let hz = tsc_ticks as u128 * reference_hz as u128 / reference_ticks as u128;
     u64::try_from(hz).ok()
+}
+
+/// Where a reference counter's count changed, as the TSC saw it: `before` was read
+/// just before the read that still returned the old count, `after` just after the
+/// read that returned the new one, so the change happened between the two.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Edge {
+    pub before: u64,
+    pub after: u64,
+}
+
+impl Edge {
+    fn middle(self) -> u64 {
+        self.before + (self.after.saturating_sub(self.before)) / 2
+    }
+
+    fn half_width(self) -> u64 {
+        self.after.saturating_sub(self.before).div_ceil(2)
+    }
+}
+
+/// The worst error a calibration may carry, in parts per million: a tenth of a
+/// percent, a millisecond a second.
+pub const CALIBRATION_TOLERANCE_PPM: u64 = 1_000;
+
+/// TSC frequency from two edges of a reference counter running at `reference_hz`,
+/// `reference_ticks` apart; `None` while the edges' brackets leave an error above
+/// `tolerance_ppm` of the window (or the window is empty), so the caller waits for a
+/// later edge.
+pub fn hz_between_edges(
+    start: Edge,
+    end: Edge,
+    reference_ticks: u64,
+    reference_hz: u64,
+    tolerance_ppm: u64,
+) -> Option<u64> {
+    let tsc_ticks = end.middle().checked_sub(start.middle())?;
+    let uncertainty = start.half_width() + end.half_width();
+    if tsc_ticks == 0 || uncertainty as u128 * 1_000_000 > tsc_ticks as u128 * tolerance_ppm as u128
+    {
+        return None;
+    }
+    hz_from_reference(tsc_ticks, reference_ticks, reference_hz)
 }
 
 #[cfg(test)]
@@ -106,6 +165,50 @@ mod tests {
             Some(1_500_000_000)
         );
         assert_eq!(hz_from_crystal_ratio(2, 125, 0), None);
+    }
+
+    #[test]
+    fn ratio_without_crystal_takes_the_base_frequency() {
+        assert_eq!(hz_from_ratio_and_base(2, 176, 2_200), Some(2_200_000_000));
+        assert_eq!(hz_from_ratio_and_base(0, 176, 2_200), None);
+        assert_eq!(hz_from_ratio_and_base(2, 176, 0), None);
+    }
+
+    #[test]
+    fn edges_pin_the_frequency_once_the_window_outgrows_their_brackets() {
+        // A 1 GHz TSC against the PIT: 60 PIT ticks are 50,285 ns.
+        let start = Edge {
+            before: 1_000,
+            after: 1_030,
+        };
+        let end = Edge {
+            before: 51_270,
+            after: 51_300,
+        };
+        let hz = hz_between_edges(start, end, 60, 1_193_182, CALIBRATION_TOLERANCE_PPM).unwrap();
+        assert!(hz.abs_diff(1_000_000_000) < 1_000_000, "{hz}");
+        // The same brackets over a window of 20,000 ticks leave more than 0.1 %.
+        let early = Edge {
+            before: 20_970,
+            after: 21_000,
+        };
+        assert_eq!(
+            hz_between_edges(start, early, 24, 1_193_182, CALIBRATION_TOLERANCE_PPM),
+            None
+        );
+        // Wide brackets (a slow counter read) need a longer window.
+        let slow = Edge {
+            before: 1_000,
+            after: 60_000,
+        };
+        assert_eq!(
+            hz_between_edges(slow, end, 60, 1_193_182, CALIBRATION_TOLERANCE_PPM),
+            None
+        );
+        assert_eq!(
+            hz_between_edges(end, start, 60, 1_193_182, CALIBRATION_TOLERANCE_PPM),
+            None
+        );
     }
 
     #[test]

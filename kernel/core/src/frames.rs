@@ -182,46 +182,62 @@ impl<'storage> FrameBitmap<'storage> {
         (first..last).all(|frame| frame >= self.frames || self.is_set(frame))
     }
 
-    /// Sets (`used`) or clears the bits of frames `first..last`, a word at a time.
+    /// Sets (`used`) or clears the bits of frames `first..last`: the partial words
+    /// at either end by mask, the whole words between with one fill (a run of
+    /// gigabytes is then a few hundred stores, not a loop of masks).
     fn update_range(&mut self, first: usize, last: usize, used: bool) {
-        let mut frame = first;
-        while frame < last {
-            let word = frame / BITS;
-            let low = frame % BITS;
-            let high = (last - word * BITS).min(BITS);
-            let mask = if high - low == BITS {
-                u64::MAX
-            } else {
-                ((1u64 << (high - low)) - 1) << low
-            };
-            if used {
-                self.bits[word] |= mask;
-            } else {
-                self.bits[word] &= !mask;
-            }
-            frame = word * BITS + high;
+        if first >= last {
+            return;
         }
+        let apply = |word: &mut u64, mask: u64| {
+            if used {
+                *word |= mask;
+            } else {
+                *word &= !mask;
+            }
+        };
+        let first_word = first / BITS;
+        let last_word = (last - 1) / BITS;
+        let low_mask = u64::MAX << (first % BITS);
+        let high_mask = u64::MAX >> (BITS - 1 - (last - 1) % BITS);
+        if first_word == last_word {
+            apply(&mut self.bits[first_word], low_mask & high_mask);
+            return;
+        }
+        apply(&mut self.bits[first_word], low_mask);
+        self.bits[first_word + 1..last_word].fill(if used { u64::MAX } else { 0 });
+        apply(&mut self.bits[last_word], high_mask);
     }
 
-    /// The highest used frame in `first..last`, looking a word at a time.
+    /// The highest used frame in `first..last`: the partial words at either end by
+    /// mask, the whole words between compared with zero.
     fn last_used_in(&self, first: usize, last: usize) -> Option<usize> {
-        let mut end = last;
-        while end > first {
-            let word = (end - 1) / BITS;
-            let low = first.max(word * BITS) - word * BITS;
-            let high = end - word * BITS;
-            let mask = if high - low == BITS {
-                u64::MAX
-            } else {
-                ((1u64 << (high - low)) - 1) << low
-            };
-            let used = self.bits[word] & mask;
-            if used != 0 {
-                return Some(word * BITS + (BITS - 1 - used.leading_zeros() as usize));
-            }
-            end = word * BITS;
+        if first >= last {
+            return None;
         }
-        None
+        let highest =
+            |word: usize, used: u64| word * BITS + (BITS - 1 - used.leading_zeros() as usize);
+        let first_word = first / BITS;
+        let last_word = (last - 1) / BITS;
+        let low_mask = u64::MAX << (first % BITS);
+        let high_mask = u64::MAX >> (BITS - 1 - (last - 1) % BITS);
+        if first_word == last_word {
+            let used = self.bits[first_word] & low_mask & high_mask;
+            return (used != 0).then(|| highest(first_word, used));
+        }
+        let used = self.bits[last_word] & high_mask;
+        if used != 0 {
+            return Some(highest(last_word, used));
+        }
+        if let Some(offset) = self.bits[first_word + 1..last_word]
+            .iter()
+            .rposition(|word| *word != 0)
+        {
+            let word = first_word + 1 + offset;
+            return Some(highest(word, self.bits[word]));
+        }
+        let used = self.bits[first_word] & low_mask;
+        (used != 0).then(|| highest(first_word, used))
     }
 
     fn is_set(&self, frame: usize) -> bool {

@@ -113,6 +113,24 @@ impl TableBytes<'_> {
         Ok(Some(self.window[offset - start]))
     }
 
+    /// The first offset at or after `from` holding `wanted`, searched a window at a
+    /// time rather than a byte call at a time.
+    fn find(&mut self, from: usize, wanted: u8) -> Result<Option<usize>, AcpiError> {
+        let mut offset = from;
+        while self.byte(offset)?.is_some() {
+            let start = offset - offset % self.window.len();
+            let take = (self.length - start).min(self.window.len());
+            if let Some(found) = self.window[offset - start..take]
+                .iter()
+                .position(|byte| *byte == wanted)
+            {
+                return Ok(Some(offset + found));
+            }
+            offset = start + take;
+        }
+        Ok(None)
+    }
+
     fn matches(&mut self, offset: usize, expected: &[u8]) -> Result<bool, AcpiError> {
         for (index, wanted) in expected.iter().enumerate() {
             if self.byte(offset + index)? != Some(*wanted) {
@@ -154,6 +172,13 @@ pub(crate) fn scan_dsdt(
     // The AML starts after the 36-byte header.
     let mut offset = 36;
     while offset + VIRTIO_MMIO_HID.len() <= length {
+        // Searched by its string prefix byte, rarer in AML than the `_` of every name.
+        match bytes.find(offset + HID.len(), VIRTIO_MMIO_HID[HID.len()])? {
+            Some(prefix) if prefix - HID.len() + VIRTIO_MMIO_HID.len() <= length => {
+                offset = prefix - HID.len();
+            }
+            _ => break,
+        }
         if !bytes.matches(offset, VIRTIO_MMIO_HID)? {
             offset += 1;
             continue;

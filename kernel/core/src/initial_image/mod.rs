@@ -50,7 +50,7 @@ use crate::process_model::Configuration;
 use crate::process_model::identity::{ProgramName, UserName};
 
 pub use error::ImageError;
-pub use reader::{read, read_backend_choice, read_rump_memory_limit};
+pub use reader::{devices_backend_choice, read, read_backend_choice, read_rump_memory_limit};
 pub use records::{
     DeviceBackendRecord, DevicesRecord, GrantRecord, InitProcessRecord, InitSetRecord, LabelRecord,
     LabelsRecord, LimitsRecord, PolicyRecord, PrincipalRecord, ProgramMatchRecord, RECORD_TYPES,

@@ -113,6 +113,12 @@ pub fn read_backend_choice(bytes: &[u8]) -> Result<BackendChoice, ImageError> {
     backend_choice(devices.data())
 }
 
+/// The backend choice in the bytes of a `devices` entry, checked as [`read`] checks
+/// it: for a kernel whose build copied the entry out of its image.
+pub fn devices_backend_choice(bytes: &[u8]) -> Result<BackendChoice, ImageError> {
+    backend_choice(bytes)
+}
+
 /// The memory the rump kernel may use, from the image's `limits` entry alone (the
 /// default without one): what the kernel needs at boot, before it starts NetBSD.
 pub fn read_rump_memory_limit(bytes: &[u8]) -> Result<u64, ImageError> {

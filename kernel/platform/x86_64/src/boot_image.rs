@@ -17,6 +17,9 @@ use crate::console;
 
 /// The packed initial image (empty when the kernel was built without `cargo xtask`).
 static INITIAL_IMAGE: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/initial.tar"));
+/// The image's `devices` entry, copied out by `build.rs` (empty when the image has
+/// none or is malformed).
+static DEVICES_ENTRY: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/initial-devices"));
 
 /// Why the embedded initial image cannot be used.
 #[derive(Debug)]
@@ -79,13 +82,18 @@ pub fn rump_memory_limit() -> Result<u64, BootImageError> {
 }
 
 /// The backend the embedded image chooses for each device class, read from its
-/// `devices` entry alone; every class native when the build embedded no image.
+/// `devices` entry alone (the copy the build made of it, so the boot does not walk
+/// the archive); every class native when the build embedded no image.
 pub fn backend_choice() -> Result<BackendChoice, BootImageError> {
     if INITIAL_IMAGE.is_empty() {
         tracing::warn!("no initial image: every device class is served natively");
         return Ok(BackendChoice::NATIVE);
     }
-    initial_image::read_backend_choice(INITIAL_IMAGE).map_err(BootImageError::Image)
+    if DEVICES_ENTRY.is_empty() {
+        // The build found no entry: the reader says why.
+        return initial_image::read_backend_choice(INITIAL_IMAGE).map_err(BootImageError::Image);
+    }
+    initial_image::devices_backend_choice(DEVICES_ENTRY).map_err(BootImageError::Image)
 }
 
 /// `initial_image`: reads the embedded image, reports how many of each thing it

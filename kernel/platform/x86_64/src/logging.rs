@@ -76,7 +76,7 @@ impl Subscriber for KernelSubscriber {
     fn event(&self, event: &Event<'_>) {
         let metadata = event.metadata();
         let mut line = LineBuffer::new();
-        let _ = match time::since_boot_nanos() {
+        let _ = match time::since_boot_nanos_if_known() {
             Some(nanos) => write!(
                 line,
                 "[{:5}.{:06}] ",

@@ -195,6 +195,15 @@ fn an_image_reads_back_as_written() {
     backends.choose(DeviceClass::Datagram, Backend::Rump);
     assert_eq!(image.backends, backends);
     assert_eq!(read_backend_choice(&bytes).unwrap(), backends);
+    // The entry alone, as a kernel's build copies it out of the image.
+    let archive = tar_no_std::TarArchiveRef::new(&bytes).unwrap();
+    let devices = archive
+        .entries()
+        .find(|entry| entry.filename().as_str() == Ok("devices"))
+        .unwrap();
+    assert_eq!(devices_backend_choice(devices.data()).unwrap(), backends);
+    let truncated = &devices.data()[..devices.data().len() - 1];
+    assert!(devices_backend_choice(truncated).is_err());
 
     let mut model = ProcessModel::new(image.configuration).unwrap();
     for (user, program) in default {

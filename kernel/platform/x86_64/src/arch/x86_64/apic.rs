@@ -1,8 +1,8 @@
 //! Interrupt controllers and timers: the local APIC and its timer, the legacy 8259
-//! PIC (masked, or driving the PIT fallback tick), and the 8254 PIT.
+//! PIC (masked, or driving the PIT fallback tick), and the 8254 PIT's tick.
 //!
 //! The LAPIC is reached through its memory-mapped page, identity-mapped uncached
-//! by `paging`. Nothing here may block for longer than a calibration window.
+//! by `paging`. Nothing here waits longer than a LAPIC timer measurement needs.
 
 use core::sync::atomic::{AtomicU64, Ordering};
 
@@ -11,6 +11,7 @@ use x86_64::instructions::port::Port;
 use x86_64::registers::model_specific::Msr;
 
 use super::cpu::{cpuid, read_tsc};
+use super::pit::PIT_HZ;
 
 /// The vector of the LAPIC timer tick.
 pub const TIMER_VECTOR: u8 = 0x30;
@@ -19,7 +20,6 @@ pub const PIT_VECTOR: u8 = 0x20;
 /// Spurious vectors: the LAPIC's, and the PIC's IRQ 7 and 15.
 pub const SPURIOUS_VECTORS: [u8; 3] = [0xff, 0x27, 0x2f];
 
-const PIT_HZ: u64 = 1_193_182;
 const APIC_BASE_MSR: u32 = 0x1b;
 
 /// The physical address of the LAPIC page once it has been found.
@@ -114,86 +114,69 @@ pub(super) fn mask_legacy_pic() {
     }
 }
 
-/// Reads PIT channel 0's current count (latched, so both bytes match).
-fn pit_channel0_count() -> u16 {
-    let mut command = Port::<u8>::new(0x43);
-    let mut channel0 = Port::<u8>::new(0x40);
-    // SAFETY: the PIT's command and channel-0 ports; a latch command changes no
-    // counting state.
-    unsafe {
-        command.write(0x00);
-        let low = channel0.read();
-        let high = channel0.read();
-        u16::from_le_bytes([low, high])
-    }
+/// LAPIC timer counts to see before its rate is trusted: a count is then at most
+/// 0.05 % of the measurement.
+const LAPIC_MEASURE_COUNTS: u32 = 2_000;
+
+/// How the periodic tick gets going.
+#[derive(Clone, Copy, Debug)]
+pub enum TimerStart {
+    /// The LAPIC timer counts down, masked, from the top since `tsc`; its rate is
+    /// measured against the TSC when the tick is first needed ([`start_lapic_tick`]).
+    LocalApic { tsc: u64 },
+    /// The PIT, whose rate is fixed: the tick can start at once ([`start_pit_tick`]).
+    Pit,
 }
 
-/// Measures the TSC against PIT channel 0 over about `window_ms` milliseconds.
-/// Channel 0's gate is always open (channel 2's gate at port 0x61 is missing on
-/// some machines, such as QEMU's microvm). Returns `(tsc_ticks, pit_ticks)`, or
-/// `None` when the counter does not move: there is no PIT.
-pub(super) fn measure_tsc_with_pit(window_ms: u64) -> Option<(u64, u64)> {
-    let target = (PIT_HZ * window_ms / 1000).min(60_000) as u16;
-    // SAFETY: channel 0 in mode 0 (count down once from 0xffff); its interrupt line
-    // is masked at the PIC, so nothing is delivered.
-    unsafe {
-        Port::<u8>::new(0x43).write(0x30);
-        Port::<u8>::new(0x40).write(0xff);
-        Port::<u8>::new(0x40).write(0xff);
+/// Chooses the tick's device: the LAPIC timer unless `force_pit` is set or the CPU
+/// has no LAPIC. A LAPIC timer starts counting here, without waiting, so its rate is
+/// measured over the rest of the boot.
+pub fn prepare_timer(force_pit: bool) -> TimerStart {
+    if force_pit || !has_local_apic() {
+        return TimerStart::Pit;
     }
-    let first = pit_channel0_count();
-    let patience = read_tsc();
-    let (start_count, start) = loop {
-        let count = pit_channel0_count();
-        if count != first {
-            break (count, read_tsc());
+    LAPIC_BASE.store(local_apic_base(), Ordering::Relaxed);
+    // Software-enable the APIC with the spurious vector.
+    lapic_write(register::SPURIOUS, 0x100 | 0xff);
+    // Divide by 1: the finest count to measure with.
+    lapic_write(register::TIMER_DIVIDE, 0xb);
+    // One-shot, masked, counting down from the top while the TSC measures.
+    lapic_write(register::LVT_TIMER, 1 << 16);
+    lapic_write(register::TIMER_INITIAL, u32::MAX);
+    TimerStart::LocalApic { tsc: read_tsc() }
+}
+
+/// Starts the periodic LAPIC tick at `tick_hz`, its rate measured since `started`
+/// (the TSC when [`prepare_timer`] loaded the count), waiting only for the few
+/// counts a measurement needs when the window is still shorter.
+pub fn start_lapic_tick(clock: &TscClock, tick_hz: u32, started: u64) -> TimerDevice {
+    let mut started = started;
+    let (elapsed, tsc_ticks) = loop {
+        let current = lapic_read(register::TIMER_CURRENT);
+        let now = read_tsc();
+        if current == 0 {
+            // The count ran out (seconds went by): the window's length is unknown.
+            lapic_write(register::TIMER_INITIAL, u32::MAX);
+            started = read_tsc();
+            continue;
         }
-        if read_tsc() - patience > 1 << 32 {
-            return None;
+        let elapsed = u32::MAX - current;
+        if elapsed >= LAPIC_MEASURE_COUNTS {
+            break (elapsed, now - started);
         }
+        core::hint::spin_loop();
     };
-    loop {
-        let count = pit_channel0_count();
-        let elapsed = start_count.wrapping_sub(count);
-        if elapsed >= target && elapsed < 0x8000 + target {
-            return Some((read_tsc() - start, elapsed as u64));
-        }
-        if read_tsc() - start > 1 << 36 {
-            return None;
-        }
-    }
+    let counts_per_second = elapsed as u128 * clock.hz() as u128 / tsc_ticks.max(1) as u128;
+    let counts_per_tick = (counts_per_second / tick_hz as u128).clamp(1, u32::MAX as u128) as u32;
+    lapic_write(register::TIMER_INITIAL, 0);
+    lapic_write(register::LVT_TIMER, TIMER_VECTOR as u32 | (1 << 17));
+    lapic_write(register::TIMER_INITIAL, counts_per_tick);
+    TimerDevice::LocalApic { counts_per_tick }
 }
 
-/// The PIT's input frequency.
-pub(super) const fn pit_hz() -> u64 {
-    PIT_HZ
-}
-
-/// Starts the periodic tick at `tick_hz`, on the LAPIC timer unless `force_pit` is
-/// set or the CPU has no LAPIC.
-pub fn start_timer(clock: &TscClock, tick_hz: u32, force_pit: bool) -> TimerDevice {
-    if !force_pit && has_local_apic() {
-        LAPIC_BASE.store(local_apic_base(), Ordering::Relaxed);
-        // Software-enable the APIC with the spurious vector.
-        lapic_write(register::SPURIOUS, 0x100 | 0xff);
-        lapic_write(register::TIMER_DIVIDE, 0x3);
-        // One-shot, masked, counting down from the top while the TSC measures.
-        lapic_write(register::LVT_TIMER, 1 << 16);
-        let window = clock.nanos_to_ticks(100_000);
-        lapic_write(register::TIMER_INITIAL, u32::MAX);
-        let start = read_tsc();
-        while read_tsc() - start < window {
-            core::hint::spin_loop();
-        }
-        let elapsed = u32::MAX - lapic_read(register::TIMER_CURRENT);
-        let elapsed_nanos = clock.ticks_to_nanos(read_tsc() - start).max(1);
-        let counts_per_second = elapsed as u64 * 1_000_000_000 / elapsed_nanos;
-        let counts_per_tick = (counts_per_second / tick_hz as u64).clamp(1, u32::MAX as u64) as u32;
-        lapic_write(register::TIMER_INITIAL, 0);
-        lapic_write(register::LVT_TIMER, TIMER_VECTOR as u32 | (1 << 17));
-        lapic_write(register::TIMER_INITIAL, counts_per_tick);
-        return TimerDevice::LocalApic { counts_per_tick };
-    }
+/// Starts the periodic PIT tick at `tick_hz` (IRQ 0 through the PIC). It takes over
+/// channel 0, so a TSC calibration against it must be finished first.
+pub fn start_pit_tick(tick_hz: u32) -> TimerDevice {
     let divisor = (PIT_HZ / tick_hz as u64).clamp(1, u16::MAX as u64) as u16;
     // SAFETY: channel 0 in rate-generator mode, then IRQ 0 unmasked on the PIC that
     // `mask_legacy_pic` remapped to PIT_VECTOR.

@@ -5,10 +5,11 @@
 //! address in the `XEN_ELFNOTE_PHYS32_ENTRY` note with the start-info address in
 //! `ebx`; multiboot2 at the ELF entry with the magic in `eax` and the boot
 //! information address in `ebx`. The code below records the TSC (boot time is
-//! measured from here), identity-maps the first 4 GiB (2 MiB pages, 4 KiB pages in the first 2 MiB), enters long
-//! mode and calls `kernel_entry(protocol, info_address)`. Loaders may enter with the
-//! caches disabled (CR0.CD/NW, as QEMU's PVH path does); they are turned on first. It must not touch memory
-//! beyond the image: nothing else is known to be free yet.
+//! measured from here), identity-maps the first 4 GiB (1 GiB pages where the CPU has
+//! them, else 2 MiB pages), enters long mode and calls `kernel_entry(protocol,
+//! info_address)`. Loaders may enter with the caches disabled (CR0.CD/NW, as QEMU's
+//! PVH path does); they are turned on first. It must not touch memory beyond the
+//! image: nothing else is known to be free yet.
 
 use core::arch::global_asm;
 
@@ -84,31 +85,39 @@ boot32:
     andl $0x9fffffff, %eax
     movl %eax, %cr0
     movl $boot_stack_top, %esp
-    pushl %edi
-    movl $boot_page_tables, %edi
-    xorl %eax, %eax
-    movl $(7 * 1024), %ecx
-    rep stosl
-    popl %edi
-
+    // The tables lie in .bss, which the loader zeroed (every ELF loader clears the
+    // part of a segment beyond its file bytes, and every zeroed static relies on it),
+    // so only the entries that map something are written.
     movl $(boot_page_tables + 0x1000 + 0x3), boot_page_tables
+    movl $0x80000000, %eax
+    cpuid
+    cmpl $0x80000001, %eax
+    jb 2f
+    movl $0x80000001, %eax
+    cpuid
+    testl $(1 << 26), %edx
+    jz 2f
+    // 1 GiB pages (CPUID 0x8000_0001 EDX bit 26): four entries map 4 GiB.
+    movl $0x83, boot_page_tables + 0x1000
+    movl $0x40000083, boot_page_tables + 0x1008
+    movl $0x80000083, boot_page_tables + 0x1010
+    movl $0xc0000083, boot_page_tables + 0x1018
+    jmp 3f
+2:
+    // Otherwise 2 MiB pages: four page directories of 512 entries.
     movl $(boot_page_tables + 0x2000 + 0x3), boot_page_tables + 0x1000
     movl $(boot_page_tables + 0x3000 + 0x3), boot_page_tables + 0x1008
     movl $(boot_page_tables + 0x4000 + 0x3), boot_page_tables + 0x1010
     movl $(boot_page_tables + 0x5000 + 0x3), boot_page_tables + 0x1018
-    xorl %ecx, %ecx
+    movl $0x83, %eax
+    movl $(boot_page_tables + 0x2000), %ecx
 1:
-    movl %ecx, %eax
-    shll $21, %eax
-    orl $0x83, %eax
-    movl %ecx, %edx
-    shrl $11, %edx
-    movl %eax, boot_page_tables + 0x2000(,%ecx,8)
-    movl %edx, boot_page_tables + 0x2004(,%ecx,8)
-    incl %ecx
-    cmpl $2048, %ecx
+    movl %eax, (%ecx)
+    addl $0x200000, %eax
+    addl $8, %ecx
+    cmpl $(boot_page_tables + 0x6000), %ecx
     jb 1b
-
+3:
     movl %cr4, %eax
     orl $0x20, %eax
     movl %eax, %cr4
@@ -155,7 +164,8 @@ boot_gdt_pointer:
     .section .bss.boot, "aw", @nobits
     .balign 4096
 boot_page_tables:
-    .skip 7 * 4096
+    // The PML4, the PDPT and four page directories.
+    .skip 6 * 4096
     .global boot_stack_guard
 boot_stack_guard:
     .skip 4096

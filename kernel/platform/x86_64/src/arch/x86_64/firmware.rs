@@ -27,12 +27,17 @@ impl PhysicalReader for BootMapReader {
         if end > BOOT_MAP_END {
             return Err(refused);
         }
-        for (index, byte) in into.iter_mut().enumerate() {
-            // SAFETY: the boot tables identity-map all of the first 4 GiB and are
-            // still live (this runs before `memory::init`); the range was checked to
-            // lie below 4 GiB. Firmware tables are plain memory: reading has no effect.
-            *byte = unsafe { ((address + index as u64) as usize as *const u8).read_volatile() };
-        }
+        // SAFETY: the boot tables identity-map all of the first 4 GiB and are still
+        // live (this runs before `memory::init`); the range was checked to lie below
+        // 4 GiB. Firmware tables are plain memory, which the kernel does not own:
+        // reading them has no effect, and `into` cannot overlap them.
+        unsafe {
+            core::ptr::copy_nonoverlapping(
+                address as usize as *const u8,
+                into.as_mut_ptr(),
+                into.len(),
+            )
+        };
         Ok(())
     }
 }

@@ -162,9 +162,17 @@ pub(super) fn init() {
     let table = TABLE.call_once(|| {
         let base = core::ptr::addr_of!(interrupt_stubs) as u64;
         let mut gates = [Gate::default(); 256];
-        for (vector, gate) in gates.iter_mut().enumerate() {
+        let (exceptions, interrupts) = gates.split_at_mut(32);
+        for (vector, gate) in exceptions.iter_mut().enumerate() {
             let handler = base + vector as u64 * STUB_SIZE;
             *gate = Gate::new(handler, selector, stack_for(vector as u8));
+        }
+        // Every vector from 32 up shares one stack: its gates differ only in the
+        // stub's address, so the loop does no per-vector choosing.
+        let mut handler = base + 32 * STUB_SIZE;
+        for gate in interrupts {
+            *gate = Gate::new(handler, selector, InterruptStack::HardwareInterrupt);
+            handler += STUB_SIZE;
         }
         Table(gates)
     });

@@ -13,6 +13,7 @@ mod ioapic;
 mod memory_window;
 mod msi;
 mod paging;
+mod pit;
 mod port_io;
 #[cfg(feature = "selftest-support")]
 pub mod probe;
@@ -24,7 +25,8 @@ mod tsc;
 mod user;
 
 pub use apic::{
-    PIT_VECTOR, SPURIOUS_VECTORS, TIMER_VECTOR, TimerDevice, end_of_interrupt, start_timer,
+    PIT_VECTOR, SPURIOUS_VECTORS, TIMER_VECTOR, TimerDevice, TimerStart, end_of_interrupt,
+    prepare_timer, start_lapic_tick, start_pit_tick,
 };
 pub use boot::{BOOT_PROTOCOL_MULTIBOOT2, BOOT_PROTOCOL_PVH, entry_tsc};
 pub use cpu::{end_machine, read_tsc, under_xen, wait_for_interrupt};
@@ -37,6 +39,7 @@ pub use ioapic::{DEVICE_LINES, DEVICE_VECTOR_BASE, mask_line, route_line, unmask
 pub use memory_window::DeviceMemoryWindow;
 pub use msi::{MSI_SLOTS, MSI_VECTOR_BASE, msi_message};
 pub use paging::{PagingError, build_kernel_page_tables, kernel_image, map_device_memory};
+pub use pit::PitWindow;
 pub use port_io::{IoWindow, PortConfigSpace};
 pub use thread::{
     ThreadMachineError, ThreadSetup, abandon_thread, create_thread, in_thread, leave_thread,
@@ -47,7 +50,7 @@ pub use thread_probe::{
     TLS_INITIAL_VALUE, ThreadLocals, VectorRegisters, load_vector_registers, read_thread_locals,
     store_vector_registers, write_thread_locals,
 };
-pub use tsc::{TscSource, discover_tsc_frequency};
+pub use tsc::{TscFrequency, TscSource, discover_tsc_frequency};
 pub use user::{
     AddressSpace, MapError, PageRights, SYSCALL_INSTRUCTION_BYTES, SyscallFrame, USER_STACK_TOP,
     USER_START, UserContext, current_root, enter as enter_user, finish_unfinished_syscall,

@@ -25,6 +25,7 @@ use super::cpu::no_execute_supported;
 use super::gdt;
 
 const HUGE_PAGE: u64 = 2 * 1024 * 1024;
+const GIANT_PAGE: u64 = 1024 * 1024 * 1024;
 
 unsafe extern "C" {
     static __kernel_start: u8;
@@ -138,21 +139,28 @@ fn map_range(
     flags: PageTableFlags,
     skip: &[u64],
 ) -> Result<(), PagingError> {
-    let mut address = range.start & !(PAGE_SIZE - 1);
-    while address < range.end {
-        let huge_fits = address.is_multiple_of(HUGE_PAGE)
+    let huge_fits = |address: u64| {
+        address.is_multiple_of(HUGE_PAGE)
             && address + HUGE_PAGE <= range.end
             && !skip
                 .iter()
-                .any(|&page| page / HUGE_PAGE == address / HUGE_PAGE);
-        if huge_fits {
-            let page = Page::<Size2MiB>::containing_address(VirtAddr::new(address));
-            let frame = PhysFrame::<Size2MiB>::containing_address(PhysAddr::new(address));
-            // SAFETY: as in `map_small`.
-            unsafe { table.map_to(page, frame, flags, frames) }
-                .map_err(|_| PagingError::AlreadyMapped(address))?
-                .ignore();
-            address += HUGE_PAGE;
+                .any(|&page| page / HUGE_PAGE == address / HUGE_PAGE)
+    };
+    let mut address = range.start & !(PAGE_SIZE - 1);
+    while address < range.end {
+        if huge_fits(address) {
+            // The run of 2 MiB pages from here: to the range's last whole one, the
+            // 1 GiB window's end, or the first window holding a skipped page.
+            let end = skip
+                .iter()
+                .filter(|&&page| page >= address)
+                .map(|page| page & !(HUGE_PAGE - 1))
+                .fold(
+                    (range.end & !(HUGE_PAGE - 1)).min((address / GIANT_PAGE + 1) * GIANT_PAGE),
+                    u64::min,
+                );
+            map_huge_run(table, frames, address, end, flags)?;
+            address = end;
         } else {
             let window_end = (address / HUGE_PAGE + 1)
                 .saturating_mul(HUGE_PAGE)
@@ -160,6 +168,40 @@ fn map_range(
             map_window(table, frames, address, window_end, flags, skip)?;
             address = window_end;
         }
+    }
+    Ok(())
+}
+
+/// Maps the 2 MiB pages `start..end`, all inside one 1 GiB window: the first
+/// through the mapper, which creates the tables, the rest by writing the shared
+/// level-2 table directly (as [`map_window`] does for small pages).
+fn map_huge_run(
+    table: &mut OffsetPageTable<'_>,
+    frames: &mut TableFrames<'_, '_>,
+    start: u64,
+    end: u64,
+    flags: PageTableFlags,
+) -> Result<(), PagingError> {
+    let page = Page::<Size2MiB>::containing_address(VirtAddr::new(start));
+    let frame = PhysFrame::<Size2MiB>::containing_address(PhysAddr::new(start));
+    // SAFETY: as in `map_small`.
+    unsafe { table.map_to(page, frame, flags, frames) }
+        .map_err(|_| PagingError::AlreadyMapped(start))?
+        .ignore();
+    let level_2 = lower_table(table, start, 2).ok_or(PagingError::AlreadyMapped(start))?;
+    let first_index = usize::from(VirtAddr::new(start).p2_index());
+    let count = ((end - start) / HUGE_PAGE) as usize;
+    let mut address = start;
+    for entry in level_2.iter_mut().skip(first_index + 1).take(count - 1) {
+        address += HUGE_PAGE;
+        if !entry.is_unused() {
+            return Err(PagingError::AlreadyMapped(address));
+        }
+        // Inside the 1 GiB window `start` was mapped in: a valid physical address.
+        entry.set_addr(
+            PhysAddr::new_truncate(address),
+            flags | PageTableFlags::HUGE_PAGE,
+        );
     }
     Ok(())
 }
@@ -176,14 +218,31 @@ fn map_window(
     flags: PageTableFlags,
     skip: &[u64],
 ) -> Result<(), PagingError> {
+    // Most windows hold no skipped page: their pages are then not checked one by one.
+    let skips_here = skip.iter().any(|page| (start..end).contains(page));
     let mut pages = (start..end)
         .step_by(PAGE_SIZE as usize)
-        .filter(|page| !skip.contains(page));
+        .filter(|page| !skips_here || !skip.contains(page));
     let Some(first) = pages.next() else {
         return Ok(());
     };
     map_small(table, frames, first, flags)?;
-    let level_1 = level_1_table(table, first).ok_or(PagingError::AlreadyMapped(first))?;
+    let level_1 = lower_table(table, first, 1).ok_or(PagingError::AlreadyMapped(first))?;
+    if !skips_here {
+        let first_index = usize::from(VirtAddr::new(first).p1_index());
+        let count = ((end - first) / PAGE_SIZE) as usize;
+        let mut page = first;
+        for entry in level_1.iter_mut().skip(first_index + 1).take(count - 1) {
+            page += PAGE_SIZE;
+            if !entry.is_unused() {
+                return Err(PagingError::AlreadyMapped(page));
+            }
+            // The window lies in the 2 MiB page `first` was mapped in, so `page` is
+            // a valid physical address like `first`.
+            entry.set_addr(PhysAddr::new_truncate(page), flags);
+        }
+        return Ok(());
+    }
     for page in pages {
         let entry = &mut level_1[VirtAddr::new(page).p1_index()];
         if !entry.is_unused() {
@@ -194,21 +253,23 @@ fn map_window(
     Ok(())
 }
 
-/// The level-1 table that maps `address`, if the walk reaches one.
-fn level_1_table<'t>(
+/// The level-`level` table (1 or 2) that maps `address`, if the walk reaches one.
+fn lower_table<'t>(
     table: &'t mut OffsetPageTable<'_>,
     address: u64,
+    level: usize,
 ) -> Option<&'t mut PageTable> {
     let virtual_address = VirtAddr::new(address);
     let mut current: *mut PageTable = table.level_4_table_mut();
-    for index in [
+    let indices = [
         virtual_address.p4_index(),
         virtual_address.p3_index(),
         virtual_address.p2_index(),
-    ] {
+    ];
+    for index in &indices[..4 - level] {
         // SAFETY: `current` points at a live page table: the root, or a table frame
         // the mapper allocated, reached through its identity-mapped address.
-        let entry = unsafe { &(&*current)[index] };
+        let entry = unsafe { &(&*current)[*index] };
         if entry.is_unused() || entry.flags().contains(PageTableFlags::HUGE_PAGE) {
             return None;
         }

@@ -1,19 +1,24 @@
 //! Finding the TSC frequency without waiting where the machine can tell it:
-//! CPUID leaf 0x15, the hypervisor timing leaf 0x4000_0010, KVM's pvclock; only
-//! where none answers, a PIT measurement.
+//! CPUID leaf 0x15 (with leaf 0x16's base frequency where 0x15 names no crystal),
+//! the hypervisor timing leaf 0x4000_0010 (KVM's and VMware's convention, which
+//! Firecracker and QEMU with `vmware-cpuid-freq` follow), KVM's pvclock, Xen's time
+//! leaf; only where none answers, a PIT measurement begun here and finished when the
+//! time is first needed (QEMU's TCG announces none of them).
 
-use ethos_core::clock::{hz_from_crystal_ratio, hz_from_pvclock, hz_from_reference};
+use ethos_core::clock::{hz_from_crystal_ratio, hz_from_pvclock, hz_from_ratio_and_base};
 use x86_64::registers::model_specific::Msr;
 
-use super::apic::{measure_tsc_with_pit, pit_hz};
 use super::cpu::{cpuid, under_hypervisor};
+use super::pit::PitWindow;
 
 /// Where the frequency came from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum TscSource {
     CrystalRatio,
+    BaseFrequency,
     HypervisorLeaf,
     KvmClock,
+    XenLeaf,
     PitMeasurement,
 }
 
@@ -21,6 +26,8 @@ impl TscSource {
     pub fn name(self) -> &'static str {
         match self {
             TscSource::CrystalRatio => "cpuid-0x15",
+            TscSource::BaseFrequency => "cpuid-0x16",
+            TscSource::XenLeaf => "xen-cpuid-time",
             TscSource::HypervisorLeaf => "cpuid-0x40000010",
             TscSource::KvmClock => "kvmclock",
             TscSource::PitMeasurement => "pit",
@@ -87,27 +94,63 @@ fn kvm_clock_hz() -> Option<u64> {
     hz_from_pvclock(multiplier, shift)
 }
 
-/// The TSC frequency in Hz and where it came from.
-pub fn discover_tsc_frequency() -> (u64, TscSource) {
-    if cpuid(0).eax >= 0x15 {
+/// The signature of Xen's CPUID leaves, "XenVMMXenVMM".
+const XEN_SIGNATURE: [u32; 3] = [0x566e_6558, 0x6558_4d4d, 0x4d4d_566e];
+
+/// The TSC frequency Xen announces: leaf `base + 3`, subleaf 0, ECX in kHz. Xen's
+/// leaves start at 0x4000_0000, or at 0x4000_0100 when it also offers Hyper-V's.
+fn xen_hz() -> Option<u64> {
+    [0x4000_0000, 0x4000_0100].into_iter().find_map(|base| {
+        let signature = cpuid(base);
+        let is_xen = [signature.ebx, signature.ecx, signature.edx] == XEN_SIGNATURE;
+        // `cpuid` asks for subleaf 0, the one that holds the frequency.
+        (is_xen && signature.eax >= base + 3)
+            .then(|| u64::from(cpuid(base + 3).ecx) * 1000)
+            .filter(|hz| *hz != 0)
+    })
+}
+
+/// What the machine says about the TSC's frequency.
+#[derive(Debug)]
+pub enum TscFrequency {
+    /// Announced: the frequency in Hz and where it came from.
+    Known(u64, TscSource),
+    /// Being measured against the PIT; [`PitWindow::finish`] gives it.
+    Measuring(PitWindow),
+    /// Neither announced nor measurable: there is no PIT.
+    Unknown,
+}
+
+/// The TSC frequency where the machine announces it, else a PIT measurement begun.
+pub fn discover_tsc_frequency() -> TscFrequency {
+    let max_leaf = cpuid(0).eax;
+    if max_leaf >= 0x15 {
         let leaf = cpuid(0x15);
         if let Some(hz) = hz_from_crystal_ratio(leaf.eax, leaf.ebx, leaf.ecx) {
-            return (hz, TscSource::CrystalRatio);
+            return TscFrequency::Known(hz, TscSource::CrystalRatio);
+        }
+        if max_leaf >= 0x16
+            && let Some(hz) = hz_from_ratio_and_base(leaf.eax, leaf.ebx, cpuid(0x16).eax & 0xffff)
+        {
+            return TscFrequency::Known(hz, TscSource::BaseFrequency);
         }
     }
     if under_hypervisor() {
         if cpuid(0x4000_0000).eax >= 0x4000_0010 {
             let khz = cpuid(0x4000_0010).eax as u64;
             if khz != 0 {
-                return (khz * 1000, TscSource::HypervisorLeaf);
+                return TscFrequency::Known(khz * 1000, TscSource::HypervisorLeaf);
             }
         }
         if let Some(hz) = kvm_clock_hz() {
-            return (hz, TscSource::KvmClock);
+            return TscFrequency::Known(hz, TscSource::KvmClock);
+        }
+        if let Some(hz) = xen_hz() {
+            return TscFrequency::Known(hz, TscSource::XenLeaf);
         }
     }
-    let hz = measure_tsc_with_pit(10)
-        .and_then(|(tsc_ticks, pit_ticks)| hz_from_reference(tsc_ticks, pit_ticks, pit_hz()))
-        .unwrap_or(0);
-    (hz, TscSource::PitMeasurement)
+    match PitWindow::start() {
+        Some(window) => TscFrequency::Measuring(window),
+        None => TscFrequency::Unknown,
+    }
 }
