@@ -360,30 +360,56 @@ enum Access {
     Write,
 }
 
-/// A program's range, every page of it checked mapped for the program with the
-/// access asked: the pieces are identity-mapped kernel addresses and lengths.
-struct MappedRange {
-    pieces: Vec<(u64, usize)>,
+/// A program's range, split at page boundaries and translated through its tables
+/// with the access asked: each piece is an identity-mapped kernel address and a
+/// length within one page. The pieces are made as they are walked, so checking a
+/// range allocates nothing.
+#[derive(Clone, Copy)]
+struct MappedRange<'a> {
+    space: &'a AddressSpace,
+    address: u64,
+    end: u64,
+    access: Access,
 }
 
-impl MappedRange {
+impl<'a> MappedRange<'a> {
     /// The only way from a program's alleged range to memory the kernel touches.
-    fn new(space: &AddressSpace, range: UserRange, access: Access) -> Result<MappedRange, Status> {
-        let mut pieces = Vec::new();
-        let mut address = range.address();
-        let end = address
+    fn new(space: &'a AddressSpace, range: UserRange, access: Access) -> Result<Self, Status> {
+        let end = range
+            .address()
             .checked_add(range.length())
             .ok_or(Status::InvalidArgument)?;
-        while address < end {
-            let page_end = (address & !(PAGE_SIZE - 1)) + PAGE_SIZE;
-            let piece_end = page_end.min(end);
-            let kernel_address = space
-                .translate(address, access == Access::Write)
-                .ok_or(Status::InvalidArgument)?;
-            pieces.push((kernel_address, (piece_end - address) as usize));
-            address = piece_end;
+        Ok(MappedRange {
+            space,
+            address: range.address(),
+            end,
+            access,
+        })
+    }
+}
+
+impl Iterator for MappedRange<'_> {
+    /// A piece, or `InvalidArgument` where a page is not mapped for the access.
+    type Item = Result<(u64, usize), Status>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.address >= self.end {
+            return None;
         }
-        Ok(MappedRange { pieces })
+        let page_end = (self.address & !(PAGE_SIZE - 1)) + PAGE_SIZE;
+        let piece_end = page_end.min(self.end);
+        let translated = self
+            .space
+            .translate(self.address, self.access == Access::Write)
+            .map(|kernel_address| (kernel_address, (piece_end - self.address) as usize))
+            .ok_or(Status::InvalidArgument);
+        // A page that is not mapped ends the walk.
+        self.address = if translated.is_ok() {
+            piece_end
+        } else {
+            self.end
+        };
+        Some(translated)
     }
 }
 
@@ -395,18 +421,35 @@ struct ProcessEnvironment<'a> {
 
 impl Environment for ProcessEnvironment<'_> {
     fn read_memory(&self, range: UserRange) -> Result<Vec<u8>, Status> {
-        let mapped = MappedRange::new(self.space, range, Access::Read)?;
         let mut bytes = Vec::new();
         bytes
             .try_reserve_exact(range.length() as usize)
             .map_err(|_| Status::NoMemory)?;
-        for (address, length) in mapped.pieces {
-            // SAFETY: `MappedRange::new` checked the piece lies in one page mapped for
-            // the process; its frame is RAM, identity-mapped for the kernel.
+        for piece in MappedRange::new(self.space, range, Access::Read)? {
+            let (address, length) = piece?;
+            // SAFETY: `MappedRange` translated the piece through the process's
+            // tables: it lies in one page mapped readable for the process, whose
+            // frame is RAM, identity-mapped for the kernel.
             let piece = unsafe { core::slice::from_raw_parts(address as *const u8, length) };
             bytes.extend_from_slice(piece);
         }
         Ok(bytes)
+    }
+
+    fn read_memory_into(&self, range: UserRange, buffer: &mut [u8]) -> Result<(), Status> {
+        if buffer.len() as u64 != range.length() {
+            return Err(Status::InvalidArgument);
+        }
+        let mut rest = buffer;
+        for piece in MappedRange::new(self.space, range, Access::Read)? {
+            let (address, length) = piece?;
+            let (into, after) = rest.split_at_mut(length);
+            // SAFETY: as in `read_memory`.
+            let piece = unsafe { core::slice::from_raw_parts(address as *const u8, length) };
+            into.copy_from_slice(piece);
+            rest = after;
+        }
+        Ok(())
     }
 
     fn write_memory(&mut self, range: UserRange, bytes: &[u8]) -> Result<(), Status> {
@@ -415,8 +458,14 @@ impl Environment for ProcessEnvironment<'_> {
         }
         let range = UserRange::new(range.address(), bytes.len() as u64, range.length())?;
         let mapped = MappedRange::new(self.space, range, Access::Write)?;
+        // Every page is checked before any byte is written: a refused write leaves
+        // the program's memory as it was.
+        for piece in mapped {
+            piece?;
+        }
         let mut rest = bytes;
-        for (address, length) in mapped.pieces {
+        for piece in mapped {
+            let (address, length) = piece?;
             let (piece, after) = rest.split_at(length);
             // SAFETY: as in `read_memory`, and the pages were checked writable.
             unsafe { core::ptr::copy_nonoverlapping(piece.as_ptr(), address as *mut u8, length) };
