@@ -155,6 +155,7 @@ pub fn encode_outcome(outcome: &events::Outcome) -> Result<Cow<'_, [u8]>, Status
 }
 
 /// Runs one checked request for `process`.
+#[inline]
 pub fn dispatch(
     model: &mut ProcessModel,
     environment: &mut dyn Environment,

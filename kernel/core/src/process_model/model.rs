@@ -172,7 +172,9 @@ pub struct ProcessModel {
     pub(super) virtual_processes: BTreeMap<(UserName, ProgramId), VirtualProcess>,
     pub(super) processes: BTreeMap<ProcessId, Process>,
     pub(super) timers: BTreeSet<(Instant, ProcessId, EventId)>,
-    pub(super) woken: BTreeSet<ProcessId>,
+    /// Processes to wake, each once: a short list, kept with its capacity, since
+    /// every message that completes a read adds one and every switch drains it.
+    pub(super) woken: Vec<ProcessId>,
     /// Kernel memory each process may hold (see [`super::memory_limit`]).
     pub(super) kernel_memory_limit: usize,
     next_process: u64,
@@ -235,7 +237,7 @@ impl ProcessModel {
             virtual_processes: BTreeMap::new(),
             processes: BTreeMap::new(),
             timers: BTreeSet::new(),
-            woken: BTreeSet::new(),
+            woken: Vec::new(),
             kernel_memory_limit: configuration.kernel_memory_per_process,
             next_process: 0,
             next_object: 0,
@@ -291,7 +293,7 @@ impl ProcessModel {
         // Descriptors that completed events brought are already in the table, so the
         // outcomes hold nothing more to release.
         ended.events.drain();
-        self.woken.remove(&process);
+        self.woken.retain(|woken| *woken != process);
         Ok(())
     }
 
@@ -322,7 +324,14 @@ impl ProcessModel {
 
     /// Processes whose events completed since the last call: the scheduler wakes them.
     pub fn take_woken(&mut self) -> Vec<ProcessId> {
-        core::mem::take(&mut self.woken).into_iter().collect()
+        self.drain_woken().collect()
+    }
+
+    /// [`ProcessModel::take_woken`], lent: the list keeps its memory for the next.
+    /// In order of process id.
+    pub fn drain_woken(&mut self) -> alloc::vec::Drain<'_, ProcessId> {
+        self.woken.sort_unstable();
+        self.woken.drain(..)
     }
 
     pub(super) fn process(&self, process: ProcessId) -> Result<&Process, Status> {
@@ -356,8 +365,8 @@ impl ProcessModel {
             return false;
         };
         let completed = running.events.complete(event, outcome);
-        if completed {
-            self.woken.insert(process);
+        if completed && !self.woken.contains(&process) {
+            self.woken.push(process);
         }
         completed
     }

@@ -129,7 +129,7 @@ impl Scheduler {
         if let Some(now) = time::since_boot_nanos() {
             model.advance_clock(Instant(now));
         }
-        self.queue.wake(model.take_woken());
+        self.queue.wake(model.drain_woken());
     }
 
     /// Whether the current process has run out of its CPU limit.
