@@ -28,7 +28,7 @@ use x86_64::instructions::interrupts;
 
 use crate::arch::{self, AddressSpace, PageRights, SyscallFrame, TrapFrame, UserContext};
 use crate::processes::{Ending, SYSTEM, System};
-use crate::scheduler::{SCHEDULER, Scheduler, Task};
+use crate::scheduler::{ParkedCall, SCHEDULER, Scheduler, Task};
 use crate::{console, memory, time};
 
 /// How many pages the user stack has.
@@ -269,11 +269,17 @@ fn system_call(frame: &mut SyscallFrame) -> Next {
     match outcome {
         Outcome::Return(result) => answer(frame, result),
         Outcome::Park => {
-            // Parked: when an event completes, the program makes the same `block`
-            // again, from the same registers.
-            let mut context = UserContext::after_system_call(frame);
-            context.rip -= arch::SYSCALL_INSTRUCTION_BYTES;
-            scheduler.park(context);
+            // Parked: when an event completes, the kernel makes the same `block`
+            // again, from the same registers, before the process runs
+            // ([`resume_parked`]); the process goes on after its `syscall`.
+            let context = UserContext::after_system_call(frame);
+            let call = ParkedCall {
+                number: frame.rax,
+                arguments: [
+                    frame.rdi, frame.rsi, frame.rdx, frame.r10, frame.r8, frame.r9,
+                ],
+            };
+            scheduler.park(context, call);
             Next::Leave
         }
         Outcome::Exit(status) => {
@@ -287,6 +293,50 @@ fn system_call(frame: &mut SyscallFrame) -> Next {
         Outcome::Fork(child) => fork(&mut scheduler, system, frame, process, child),
         Outcome::Exec(program) => exec(&mut scheduler, system, frame, process, program),
     }
+}
+
+/// Before `process`, just chosen to run, goes back to ring 3: if it is parked in a
+/// call (`block`), makes that call again with its registers, exactly as the program
+/// would on its return, and gives it the answer. Answers whether it may run: false
+/// when the call found nothing completed yet and it waits again. Doing this here,
+/// rather than stepping the program back onto its `syscall`, spares a woken process
+/// a second entry into the kernel for every wait. Called from the scheduler's loop
+/// with the scheduler locked (the model is locked after it).
+pub(crate) fn resume_parked(scheduler: &mut Scheduler, process: ProcessId) -> bool {
+    let Some(task) = scheduler.task(process) else {
+        return true;
+    };
+    let Some(call) = task.parked() else {
+        return true;
+    };
+    let outcome = {
+        let mut guard = SYSTEM.lock();
+        let Some(system) = guard.as_mut() else {
+            return true;
+        };
+        let mut environment = ProcessEnvironment { space: &task.space };
+        handle(
+            &mut system.model,
+            &mut environment,
+            process,
+            call.number,
+            call.arguments,
+        )
+    };
+    let answer = match outcome {
+        Outcome::Park => {
+            scheduler.park_again();
+            return false;
+        }
+        Outcome::Return(result) => Status::to_registers(result),
+        // Only `block` parks, and it answers or parks again; any other outcome
+        // would be a kernel fault, answered as the call's failure.
+        _ => Status::to_registers(Err(Status::NotSupported)),
+    };
+    if let Some(task) = scheduler.task_mut(process) {
+        task.answer_parked(answer);
+    }
+    true
 }
 
 /// `fork`: the child gets a copy of the parent's pages and registers, and 0 for
