@@ -28,6 +28,7 @@ use crate::results::MALFORMED_RESULT;
 pub(crate) struct Syscalls;
 
 impl Kernel for Syscalls {
+    #[inline]
     fn system_call(&self, call: Call, arguments: &mut [Argument<'_>]) -> RawAnswer {
         // The words hold addresses into `arguments`, which stays borrowed (and so the
         // memory alive and unaliased) until the kernel has answered.
@@ -71,6 +72,7 @@ pub(crate) fn retire_into_spare_capacity(event: Event, buffer: &mut Vec<u8>) -> 
 /// Safe as a function because it is private to the library: every caller in it
 /// passes only addresses the ABI's layouts allow (see [`Syscalls`]), or is itself an
 /// `unsafe fn` whose caller promises the same ([`crate::calls::system_call_unchecked`]).
+#[inline]
 pub(crate) fn raw_system_call(number: u64, words: [u64; 6]) -> RawAnswer {
     let [first, second, third, fourth, fifth, sixth] = words;
     let status: u64;

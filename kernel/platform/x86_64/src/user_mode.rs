@@ -253,10 +253,10 @@ fn system_call(frame: &mut SyscallFrame) -> Next {
     let (Some(process), Some(system)) = (scheduler.current(), guard.as_mut()) else {
         return answer(frame, Err(Status::NoSuchObject));
     };
-    let Some(task) = scheduler.task(process) else {
-        return answer(frame, Err(Status::NoSuchObject));
+    let mut environment = ProcessEnvironment {
+        scheduler: &scheduler,
+        process,
     };
-    let mut environment = ProcessEnvironment { space: &task.space };
     let outcome = handle(
         &mut system.model,
         &mut environment,
@@ -303,10 +303,7 @@ fn system_call(frame: &mut SyscallFrame) -> Next {
 /// a second entry into the kernel for every wait. Called from the scheduler's loop
 /// with the scheduler locked (the model is locked after it).
 pub(crate) fn resume_parked(scheduler: &mut Scheduler, process: ProcessId) -> bool {
-    let Some(task) = scheduler.task(process) else {
-        return true;
-    };
-    let Some(call) = task.parked() else {
+    let Some(call) = scheduler.task(process).and_then(Task::parked) else {
         return true;
     };
     let outcome = {
@@ -314,7 +311,10 @@ pub(crate) fn resume_parked(scheduler: &mut Scheduler, process: ProcessId) -> bo
         let Some(system) = guard.as_mut() else {
             return true;
         };
-        let mut environment = ProcessEnvironment { space: &task.space };
+        let mut environment = ProcessEnvironment {
+            scheduler,
+            process,
+        };
         handle(
             &mut system.model,
             &mut environment,
@@ -464,9 +464,20 @@ impl Iterator for MappedRange<'_> {
 }
 
 /// The platform side of a system call: the caller's memory, the clock, randomness
-/// and the console.
+/// and the console. The caller's address space is looked up only by the calls that
+/// touch its memory.
 struct ProcessEnvironment<'a> {
-    space: &'a AddressSpace,
+    scheduler: &'a Scheduler,
+    process: ProcessId,
+}
+
+impl ProcessEnvironment<'_> {
+    fn space(&self) -> Result<&AddressSpace, Status> {
+        self.scheduler
+            .task(self.process)
+            .map(|task| &task.space)
+            .ok_or(Status::NoSuchObject)
+    }
 }
 
 impl Environment for ProcessEnvironment<'_> {
@@ -475,7 +486,7 @@ impl Environment for ProcessEnvironment<'_> {
         bytes
             .try_reserve_exact(range.length() as usize)
             .map_err(|_| Status::NoMemory)?;
-        for piece in MappedRange::new(self.space, range, Access::Read)? {
+        for piece in MappedRange::new(self.space()?, range, Access::Read)? {
             let (address, length) = piece?;
             // SAFETY: `MappedRange` translated the piece through the process's
             // tables: it lies in one page mapped readable for the process, whose
@@ -491,7 +502,7 @@ impl Environment for ProcessEnvironment<'_> {
             return Err(Status::InvalidArgument);
         }
         let mut rest = buffer;
-        for piece in MappedRange::new(self.space, range, Access::Read)? {
+        for piece in MappedRange::new(self.space()?, range, Access::Read)? {
             let (address, length) = piece?;
             let (into, after) = rest.split_at_mut(length);
             // SAFETY: as in `read_memory`.
@@ -507,7 +518,7 @@ impl Environment for ProcessEnvironment<'_> {
             return Err(Status::InvalidArgument);
         }
         let range = UserRange::new(range.address(), bytes.len() as u64, range.length())?;
-        let mapped = MappedRange::new(self.space, range, Access::Write)?;
+        let mapped = MappedRange::new(self.space()?, range, Access::Write)?;
         // Every page is checked before any byte is written: a refused write leaves
         // the program's memory as it was.
         for piece in mapped {
