@@ -133,7 +133,9 @@ pub(super) struct End {
 }
 
 pub(super) struct Connection {
-    pub(super) type_hash: TypeHash,
+    /// The node of its type in the graph, found when it was made (`None`: the
+    /// graph lacks it, so every value is refused).
+    pub(super) root: Option<ethos_typesys::graph::NodeIndex>,
     /// Whether the type is an interface: requests go client to server, replies back.
     pub(super) interface: bool,
     /// The largest value written on it (its service's).
