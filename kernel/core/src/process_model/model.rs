@@ -388,8 +388,8 @@ impl ProcessModel {
 
     /// `LimitReached` unless `process` may hold `more` bytes besides what it holds.
     pub(super) fn ensure_room_for(&self, process: ProcessId, more: usize) -> Result<(), Status> {
-        self.process(process)?;
-        if self.has_room_for(process, more) {
+        let held = self.kernel_memory_held(process)?;
+        if held.saturating_add(more) <= self.kernel_memory_limit {
             Ok(())
         } else {
             Err(Status::LimitReached)
@@ -417,8 +417,13 @@ impl ProcessModel {
         process: ProcessId,
         waiting: Waiting,
     ) -> Result<EventId, Status> {
-        self.ensure_room_for(process, ethos_abi::arguments::EVENT_KERNEL_BYTES)?;
-        self.process_mut(process)?.events.pending(waiting)
+        let limit = self.kernel_memory_limit;
+        let running = self.process_mut(process)?;
+        let held = running.events.held_bytes() + running.paid;
+        if held.saturating_add(ethos_abi::arguments::EVENT_KERNEL_BYTES) > limit {
+            return Err(Status::LimitReached);
+        }
+        running.events.pending(waiting)
     }
 
     /// A new event of `process` completed with `outcome`, if its kernel memory allows.
