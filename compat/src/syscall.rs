@@ -45,7 +45,10 @@ impl Kernel for Syscalls {
 /// how many of its bytes are, and only then may the vector's length grow over them.
 /// Offering uninitialised memory lets a program collect a value of unknown length
 /// without zeroing the largest buffer it might need first.
-pub(crate) fn retire_into_spare_capacity(event: Event, buffer: &mut Vec<u8>) -> Result<usize, Status> {
+pub(crate) fn retire_into_spare_capacity(
+    event: Event,
+    buffer: &mut Vec<u8>,
+) -> Result<usize, Status> {
     let spare = buffer.spare_capacity_mut();
     let capacity = spare.len();
     let mut arguments = [

@@ -12,8 +12,8 @@
 use alloc::borrow::Cow;
 use alloc::vec::Vec;
 
-use ethos_abi::arguments::{EVENT_KERNEL_BYTES, MAXIMUM_BLOCK_EVENTS};
 use ethos_abi::arguments::results::DESCRIPTOR_BYTES;
+use ethos_abi::arguments::{EVENT_KERNEL_BYTES, MAXIMUM_BLOCK_EVENTS};
 use ethos_abi::{DescriptorNumber, EventId, ProcessId, Status};
 
 use super::events::{self, Instant};

@@ -311,10 +311,7 @@ pub(crate) fn resume_parked(scheduler: &mut Scheduler, process: ProcessId) -> bo
         let Some(system) = guard.as_mut() else {
             return true;
         };
-        let mut environment = ProcessEnvironment {
-            scheduler,
-            process,
-        };
+        let mut environment = ProcessEnvironment { scheduler, process };
         handle(
             &mut system.model,
             &mut environment,
