@@ -322,6 +322,11 @@ pub fn print(text: &str) -> Result<(), Status> {
 /// `block`: the first completed event of `events` (1 to [`MAXIMUM_BLOCK_EVENTS`]),
 /// completed first. The kernel parks the process until one has completed.
 pub fn block(events: &[Event]) -> Result<Event, Status> {
+    // Waiting on one event is the common case: its id alone is copied, not a zeroed
+    // array of the most a set may hold.
+    if let [event] = events {
+        return call(Call::Block, &mut [Argument::Events(&[event.id()])]).map(event_answer);
+    }
     let mut ids = [0u64; MAXIMUM_BLOCK_EVENTS as usize];
     let ids = ids.get_mut(..events.len()).ok_or(Status::InvalidArgument)?;
     for (id, event) in ids.iter_mut().zip(events) {
@@ -338,6 +343,39 @@ pub fn retire(event: Event, buffer: &mut [u8]) -> Result<usize, Status> {
         Call::Retire,
         &mut [Argument::Event(event), Argument::Buffer(buffer)],
     )?)
+}
+
+/// `retire` into the spare capacity of `buffer` (what it can hold beyond its length):
+/// the result is appended, and its length answered. The buffer is not filled
+/// beforehand, so a large buffer offered for a small result costs nothing. Errors as
+/// [`retire`]; the buffer is unchanged then.
+pub fn retire_into(event: Event, buffer: &mut alloc::vec::Vec<u8>) -> Result<usize, Status> {
+    #[cfg(target_os = "none")]
+    {
+        crate::syscall::retire_into_spare_capacity(event, buffer)
+    }
+    #[cfg(not(target_os = "none"))]
+    {
+        // A host kernel writes through a slice, so the spare capacity is zeroed first.
+        let start = buffer.len();
+        buffer.resize(buffer.capacity(), 0);
+        let written = buffer.get_mut(start..).map(|spare| retire(event, spare));
+        match written {
+            Some(Ok(used)) if used <= buffer.len() - start => {
+                buffer.truncate(start + used);
+                Ok(used)
+            }
+            Some(Ok(_)) => {
+                buffer.truncate(start);
+                Err(MALFORMED_RESULT)
+            }
+            Some(Err(status)) => {
+                buffer.truncate(start);
+                Err(status)
+            }
+            None => Err(MALFORMED_RESULT),
+        }
+    }
 }
 
 /// `cancel`: forgets an event, pending or completed; descriptors its result brought

@@ -89,6 +89,7 @@ impl Argument<'_> {
     }
 
     /// The register words, with addresses of the memory this argument borrows.
+    #[inline]
     fn words(&mut self) -> ([u64; 2], usize) {
         match self {
             Argument::Descriptor(descriptor) => ([u64::from(descriptor.number()), 0], 1),
@@ -130,6 +131,7 @@ fn length(length: usize) -> u64 {
 ///
 /// The words hold addresses of the memory the arguments borrow, so they are only
 /// meaningful while `arguments` is borrowed.
+#[inline]
 pub fn registers(arguments: &mut [Argument<'_>]) -> Result<[u64; 6], Status> {
     let mut words = [0; 6];
     let mut next = 0;
@@ -167,6 +169,7 @@ impl RawAnswer {
 
     /// The value, or the status the call failed with. A code this library does not
     /// know (a newer kernel's) reads as [`Status::NotSupported`].
+    #[inline]
     pub fn result(self) -> Result<u64, Status> {
         Status::from_registers(self.status, self.value)
     }
@@ -182,11 +185,13 @@ pub trait Kernel {
 }
 
 /// Makes `call` on this program's kernel: the value, or the failure status.
+#[inline]
 pub(crate) fn call(call: Call, arguments: &mut [Argument<'_>]) -> Result<u64, Status> {
     current_system_call(call, arguments).result()
 }
 
 #[cfg(target_os = "none")]
+#[inline]
 fn current_system_call(call: Call, arguments: &mut [Argument<'_>]) -> RawAnswer {
     crate::syscall::Syscalls.system_call(call, arguments)
 }

@@ -14,8 +14,9 @@
 //!   kernel of a thread (a fake one in tests) and [`hosted`] makes the hosted
 //!   platform (`ethos-platform-hosted`, programs as threads) that kernel.
 //!
-//! The only `unsafe` code is the `syscall` instruction, in one module built only for
-//! Ethos. The library never checks what the kernel decides (rights, types, limits):
+//! The only `unsafe` code is built only for Ethos: the `syscall` instruction and
+//! growing a vector over the bytes `retire` wrote into its spare capacity, in one
+//! module, and the program heap's allocator in [`runtime`]. The library never checks what the kernel decides (rights, types, limits):
 //! it passes arguments exactly as the ABI lays them out and reports the kernel's
 //! answer. It is `no_std` with `alloc`; on a host it also uses `std` for per-thread
 //! state, and the hosted platform for [`hosted`].

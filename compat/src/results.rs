@@ -15,7 +15,7 @@ use ethos_abi::Status;
 use ethos_abi::arguments::results::DESCRIPTOR_BYTES;
 use ethos_abi::arguments::{MAXIMUM_FD_SEND, MAXIMUM_NAME_LENGTH, MAXIMUM_VALUE_SIZE};
 
-use crate::calls::retire;
+use crate::calls::retire_into;
 use crate::handles::{Descriptor, Event};
 
 /// The status for result bytes that break their documented layout: they are not a
@@ -112,13 +112,13 @@ pub fn decode_nothing(bytes: &[u8]) -> Result<(), Status> {
     }
 }
 
-/// A zeroed buffer of `length` bytes, or `LimitReached` when the heap cannot hold it.
+/// An empty buffer that can hold `length` bytes, or `LimitReached` when the heap
+/// cannot hold it. It is not zeroed: `retire` writes into its spare capacity.
 fn buffer(length: usize) -> Result<Vec<u8>, Status> {
     let mut buffer = Vec::new();
     buffer
         .try_reserve_exact(length)
         .map_err(|_| Status::LimitReached)?;
-    buffer.resize(length, 0);
     Ok(buffer)
 }
 
@@ -130,12 +130,8 @@ pub fn retire_as<T>(event: Event, layout: &ResultLayout<T>) -> Result<T, Status>
     let mut length = layout.first_buffer.min(largest);
     loop {
         let mut bytes = buffer(length)?;
-        match retire(event, &mut bytes) {
-            Ok(used) if used > bytes.len() => return Err(MALFORMED_RESULT),
-            Ok(used) => {
-                bytes.truncate(used);
-                return (layout.decode)(bytes);
-            }
+        match retire_into(event, &mut bytes) {
+            Ok(_) => return (layout.decode)(bytes),
             Err(Status::BufferTooSmall) if length < largest => {
                 length = length.saturating_mul(8).clamp(64, largest);
             }

@@ -6,8 +6,11 @@
 //! [`entry!`](crate::entry) calls from `_start`. The kernel enters `_start` with the
 //! stack as after a call and nothing else set up; nothing here needs more. The
 //! [`Termination`] trait, which turns what `main` returns into an exit status, exists
-//! everywhere. This module must never need `unsafe`: the heap is a static handed to
-//! the allocator through a leaked lock guard, which proves it is used only once.
+//! everywhere. The heap is a static handed to the allocator through a leaked lock
+//! guard, which proves it is used only once; the allocator is Talc, which finds a
+//! block in a few steps whatever the heap holds (a first-fit list walks its holes,
+//! and a program allocates for every value it sends and receives). Handing it the
+//! heap and forwarding `GlobalAlloc` to it are this module's only `unsafe` code.
 
 use core::fmt;
 
@@ -76,13 +79,57 @@ mod program {
     use core::mem::MaybeUninit;
     use core::sync::atomic::{AtomicBool, Ordering};
 
-    use linked_list_allocator::LockedHeap;
+    use core::alloc::{GlobalAlloc, Layout};
+
+    use talc::DefaultBinning;
+    use talc::base::Talc;
+    use talc::source::Manual;
 
     use super::{HEAP_BYTES, PANIC_STATUS, Termination};
     use crate::calls::{exit, print};
 
+    /// The program's heap: Talc over the arena, under a lock (a program has one
+    /// thread, so it is never contended).
+    struct Heap(spin::Mutex<Talc<Manual, DefaultBinning>>);
+
+    // SAFETY: every block comes from Talc under the lock and goes back to it with the
+    // layout it was given with, as `GlobalAlloc`'s callers promise.
+    unsafe impl GlobalAlloc for Heap {
+        unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+            // SAFETY: `GlobalAlloc`'s caller passes a layout of non-zero size.
+            unsafe { self.0.lock().allocate(layout) }
+                .map_or(core::ptr::null_mut(), core::ptr::NonNull::as_ptr)
+        }
+
+        unsafe fn dealloc(&self, pointer: *mut u8, layout: Layout) {
+            // SAFETY: the caller passes a block this allocator gave with `layout`.
+            unsafe { self.0.lock().deallocate(pointer, layout) }
+        }
+
+        unsafe fn realloc(&self, pointer: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+            let mut talc = self.0.lock();
+            // SAFETY: the caller passes a block this allocator gave with `layout`, and
+            // a non-zero `new_size` that makes a valid layout with its alignment.
+            if unsafe { talc.try_realloc_in_place(pointer, layout, new_size) } {
+                return pointer;
+            }
+            // SAFETY: as above.
+            let new_layout = unsafe { Layout::from_size_align_unchecked(new_size, layout.align()) };
+            // SAFETY: the layout's size is non-zero.
+            let Some(moved) = (unsafe { talc.allocate(new_layout) }) else {
+                return core::ptr::null_mut();
+            };
+            // Only growing can fail in place, so every old byte is copied.
+            // SAFETY: both blocks are live, distinct and at least `layout.size()` long.
+            unsafe { core::ptr::copy_nonoverlapping(pointer, moved.as_ptr(), layout.size()) };
+            // SAFETY: the old block was this allocator's with `layout`.
+            unsafe { talc.deallocate(pointer, layout) };
+            moved.as_ptr()
+        }
+    }
+
     #[global_allocator]
-    static ALLOCATOR: LockedHeap = LockedHeap::empty();
+    static ALLOCATOR: Heap = Heap(spin::Mutex::new(Talc::new(Manual)));
 
     /// The heap's memory: uninitialised, so it lives in `.bss` and costs the
     /// executable nothing.
@@ -95,7 +142,15 @@ mod program {
         // allocator's for the life of the program.
         if let Some(arena) = ARENA.try_lock() {
             let arena: &'static mut [MaybeUninit<u8>; HEAP_BYTES] = spin::MutexGuard::leak(arena);
-            ALLOCATOR.lock().init_from_slice(arena);
+            // SAFETY: the arena is `HEAP_BYTES` of memory that nothing else can ever
+            // reach (the guard that proves it is leaked) and that lives as long as
+            // the program: it is the allocator's alone.
+            let _ = unsafe {
+                ALLOCATOR
+                    .0
+                    .lock()
+                    .claim(arena.as_mut_ptr().cast(), HEAP_BYTES)
+            };
         }
         exit(main().exit_status())
     }

@@ -5,13 +5,18 @@
 //! [`crate::kernel::registers`], in `rdi, rsi, rdx, r10, r8, r9`. The kernel answers
 //! the status in `rax` and one value in `rdx`, and preserves every other register but
 //! `rcx` and `r11`, which `syscall` itself overwrites. This module must never do more
-//! than that: every check and every decoding happens in safe code around it.
+//! than that, and take the length of what `retire` wrote into a vector's spare
+//! capacity: every other check and every decoding happens in safe code around it.
 
 use core::arch::asm;
 
-use ethos_abi::Call;
+use alloc::vec::Vec;
 
+use ethos_abi::{Call, Status};
+
+use crate::handles::Event;
 use crate::kernel::{Argument, Kernel, RawAnswer, registers};
+use crate::results::MALFORMED_RESULT;
 
 /// The kernel this program runs on, reached with `syscall`.
 ///
@@ -23,6 +28,7 @@ use crate::kernel::{Argument, Kernel, RawAnswer, registers};
 pub(crate) struct Syscalls;
 
 impl Kernel for Syscalls {
+    #[inline]
     fn system_call(&self, call: Call, arguments: &mut [Argument<'_>]) -> RawAnswer {
         // The words hold addresses into `arguments`, which stays borrowed (and so the
         // memory alive and unaliased) until the kernel has answered.
@@ -33,10 +39,43 @@ impl Kernel for Syscalls {
     }
 }
 
+/// `retire` into the spare capacity of `buffer`, which then holds the bytes the
+/// kernel wrote after its contents; answers how many. Here, not in safe code,
+/// because the spare capacity is not initialised: the kernel's answer is what says
+/// how many of its bytes are, and only then may the vector's length grow over them.
+/// Offering uninitialised memory lets a program collect a value of unknown length
+/// without zeroing the largest buffer it might need first.
+pub(crate) fn retire_into_spare_capacity(
+    event: Event,
+    buffer: &mut Vec<u8>,
+) -> Result<usize, Status> {
+    let spare = buffer.spare_capacity_mut();
+    let capacity = spare.len();
+    let mut arguments = [
+        Argument::Event(event),
+        Argument::UncheckedBuffer {
+            address: spare.as_mut_ptr() as usize as u64,
+            length: capacity as u64,
+        },
+    ];
+    let words = registers(&mut arguments)?;
+    let used = raw_system_call(u64::from(Call::Retire.number()), words).result()?;
+    let used = usize::try_from(used).map_err(|_| MALFORMED_RESULT)?;
+    if used > capacity {
+        return Err(MALFORMED_RESULT);
+    }
+    // SAFETY: the kernel answered that it wrote `used` bytes at the start of the spare
+    // capacity, which is at least that long (checked above): they are initialised,
+    // and the vector's length covers nothing else that is not.
+    unsafe { buffer.set_len(buffer.len() + used) };
+    Ok(used)
+}
+
 /// The `syscall` instruction with call number `number` and argument words `words`.
 /// Safe as a function because it is private to the library: every caller in it
 /// passes only addresses the ABI's layouts allow (see [`Syscalls`]), or is itself an
 /// `unsafe fn` whose caller promises the same ([`crate::calls::system_call_unchecked`]).
+#[inline]
 pub(crate) fn raw_system_call(number: u64, words: [u64; 6]) -> RawAnswer {
     let [first, second, third, fourth, fifth, sixth] = words;
     let status: u64;

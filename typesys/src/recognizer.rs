@@ -238,10 +238,34 @@ pub fn recognize(
             }),
         };
     }
+    // Most values nest only a few containers deep: they are walked with a short
+    // stack, which costs less to set up. A walk that ran out of it is done again with
+    // the whole one; walking has no effect but its answer, so the answer is the
+    // whole walk's either way.
+    match walk::<SHORT_STACK>(graph, root, direction, bytes, maximum_depth) {
+        Err(TypeError::TooDeep { .. }) if maximum_depth > SHORT_STACK => {
+            walk::<DEPTH_CAPACITY>(graph, root, direction, bytes, maximum_depth)
+        }
+        answer => answer,
+    }
+}
+
+/// Frames of the short stack most values are walked with.
+const SHORT_STACK: usize = 8;
+
+/// Walks `bytes` from `root` with a stack of `N` frames: `TooDeep` when the value
+/// nests deeper than `maximum_depth` or than the stack holds.
+fn walk<const N: usize>(
+    graph: &TypeGraph<'_>,
+    root: NodeIndex,
+    direction: Direction,
+    bytes: &[u8],
+    maximum_depth: usize,
+) -> Result<(), TypeError> {
     let mut walk = Walk {
         graph,
         input: Input { bytes, offset: 0 },
-        stack: [Frame::EMPTY; DEPTH_CAPACITY],
+        stack: [Frame::EMPTY; N],
         height: 0,
         maximum_depth,
         direction,
@@ -349,16 +373,16 @@ impl Frame {
     }
 }
 
-struct Walk<'graph, 'nodes, 'bytes> {
+struct Walk<'graph, 'nodes, 'bytes, const N: usize> {
     graph: &'graph TypeGraph<'nodes>,
     input: Input<'bytes>,
-    stack: [Frame; DEPTH_CAPACITY],
+    stack: [Frame; N],
     height: usize,
     maximum_depth: usize,
     direction: Direction,
 }
 
-impl Walk<'_, '_, '_> {
+impl<const N: usize> Walk<'_, '_, '_, N> {
     fn too_deep(&self) -> TypeError {
         TypeError::TooDeep {
             offset: self.input.offset,

@@ -82,9 +82,27 @@ impl core::fmt::Display for WireError {
 
 impl core::error::Error for WireError {}
 
-/// Encodes one value.
+/// Bytes appended to a vector that was given room for them.
+struct Appending<'a>(&'a mut Vec<u8>);
+
+impl bincode::enc::write::Writer for Appending<'_> {
+    fn write(&mut self, bytes: &[u8]) -> Result<(), bincode::error::EncodeError> {
+        self.0.extend_from_slice(bytes);
+        Ok(())
+    }
+}
+
+/// Encodes one value. The value is measured first, so its bytes are written into
+/// one allocation of their exact size rather than a vector that grows as they come
+/// (every message a program sends is encoded here).
 pub fn encode<T: Serialize + ?Sized>(value: &T) -> Result<Vec<u8>, WireError> {
-    bincode::serde::encode_to_vec(value, CONFIGURATION).map_err(WireError::Encode)
+    let mut size = bincode::enc::write::SizeWriter::default();
+    bincode::serde::encode_into_writer(value, &mut size, CONFIGURATION)
+        .map_err(WireError::Encode)?;
+    let mut bytes = Vec::with_capacity(size.bytes_written);
+    bincode::serde::encode_into_writer(value, Appending(&mut bytes), CONFIGURATION)
+        .map_err(WireError::Encode)?;
+    Ok(bytes)
 }
 
 /// Decodes one value that must use every byte.

@@ -88,7 +88,12 @@ impl Status {
     /// The result a program reads from `rax` and `rdx`. A code this side does not know
     /// (a newer kernel's) reads as [`Status::NotSupported`]; [`Status::Ok`] itself is
     /// never an error.
+    #[inline]
     pub fn from_registers(status: u64, value: u64) -> Result<u64, Status> {
+        // Success first: it is nearly every answer.
+        if status == u64::from(Status::Ok.code()) {
+            return Ok(value);
+        }
         match Status::from_code(status) {
             Some(Status::Ok) => Ok(value),
             Some(status) => Err(status),

@@ -12,8 +12,8 @@
 use alloc::borrow::Cow;
 use alloc::vec::Vec;
 
-use ethos_abi::arguments::EVENT_KERNEL_BYTES;
 use ethos_abi::arguments::results::DESCRIPTOR_BYTES;
+use ethos_abi::arguments::{EVENT_KERNEL_BYTES, MAXIMUM_BLOCK_EVENTS};
 use ethos_abi::{DescriptorNumber, EventId, ProcessId, Status};
 
 use super::events::{self, Instant};
@@ -27,6 +27,17 @@ pub trait Environment {
     /// The bytes of `range` in the calling process; `InvalidArgument` if any byte is
     /// not mapped readable for it.
     fn read_memory(&self, range: UserRange) -> Result<Vec<u8>, Status>;
+    /// The bytes of `range` into `buffer`, which is exactly as long; as
+    /// [`Environment::read_memory`] for a range the kernel only looks at, so a
+    /// platform can copy it without allocating.
+    fn read_memory_into(&self, range: UserRange, buffer: &mut [u8]) -> Result<(), Status> {
+        let bytes = self.read_memory(range)?;
+        if bytes.len() != buffer.len() {
+            return Err(Status::InvalidArgument);
+        }
+        buffer.copy_from_slice(&bytes);
+        Ok(())
+    }
     /// Writes `bytes` at the start of `range` (which is at least as long); `InvalidArgument`
     /// if any byte is not mapped writable for the calling process.
     fn write_memory(&mut self, range: UserRange, bytes: &[u8]) -> Result<(), Status>;
@@ -144,6 +155,7 @@ pub fn encode_outcome(outcome: &events::Outcome) -> Result<Cow<'_, [u8]>, Status
 }
 
 /// Runs one checked request for `process`.
+#[inline]
 pub fn dispatch(
     model: &mut ProcessModel,
     environment: &mut dyn Environment,
@@ -263,17 +275,30 @@ pub fn dispatch(
             Ok(Answer::Value(0))
         }
         Request::Block { events } => {
-            let words = environment.read_memory(events)?;
-            let set: Vec<EventId> = words
-                .chunks_exact(8)
-                .map(|word| {
-                    let mut bytes = [0; 8];
-                    bytes.copy_from_slice(word);
-                    EventId(u64::from_le_bytes(bytes))
-                })
-                .collect();
             let now = environment.now();
-            model.block(process, &set, now).map(event_value)
+            // Waiting on one event is the common case: its id alone is read.
+            if events.length() == 8 {
+                let mut word = [0u8; 8];
+                environment.read_memory_into(events, &mut word)?;
+                let set = [EventId(u64::from_le_bytes(word))];
+                return model.block(process, &set, now).map(event_value);
+            }
+            // The set is at most `MAXIMUM_BLOCK_EVENTS` ids (the request checked):
+            // it is read and decoded on the stack, with nothing allocated.
+            let mut words = [0u8; 8 * MAXIMUM_BLOCK_EVENTS as usize];
+            let words = words
+                .get_mut(..events.length() as usize)
+                .ok_or(Status::InvalidArgument)?;
+            environment.read_memory_into(events, words)?;
+            let mut set = [EventId(0); MAXIMUM_BLOCK_EVENTS as usize];
+            let mut count = 0;
+            for (slot, word) in set.iter_mut().zip(words.chunks_exact(8)) {
+                let mut bytes = [0; 8];
+                bytes.copy_from_slice(word);
+                *slot = EventId(u64::from_le_bytes(bytes));
+                count += 1;
+            }
+            model.block(process, &set[..count], now).map(event_value)
         }
         Request::Retire { event, buffer } => {
             // The outcome is written from where it lies, after its length is checked:

@@ -8,7 +8,7 @@
 //! within a process. This module keeps the bookkeeping only: it must never look at
 //! other processes or at the objects events wait on.
 
-use alloc::collections::BTreeMap;
+use alloc::collections::{BTreeMap, btree_map};
 use alloc::vec::Vec;
 
 use ethos_abi::arguments::{EVENT_KERNEL_BYTES, MAXIMUM_EVENTS};
@@ -182,13 +182,19 @@ impl EventTable {
 
     /// Takes the outcome of the completed event `id` and forgets the event.
     pub fn retire(&mut self, id: EventId) -> Result<Outcome, Status> {
-        self.outcome(id)?;
-        match self.events.remove(&id) {
-            Some(State::Completed { outcome, .. }) => {
+        // One search finds the event, checks it and removes it.
+        let btree_map::Entry::Occupied(entry) = self.events.entry(id) else {
+            return Err(Status::NoSuchObject);
+        };
+        if let State::Pending(_) = entry.get() {
+            return Err(Status::WouldBlock);
+        }
+        match entry.remove() {
+            State::Completed { outcome, .. } => {
                 self.held -= EVENT_KERNEL_BYTES + outcome.held_bytes();
                 Ok(outcome)
             }
-            _ => Err(Status::NoSuchObject),
+            State::Pending(_) => Err(Status::NoSuchObject),
         }
     }
 

@@ -13,8 +13,8 @@ use alloc::vec::Vec;
 
 use ethos_abi::arguments::EVENT_KERNEL_BYTES;
 use ethos_abi::{DescriptorNumber, DescriptorRights, EventId, LabelRights, ProcessId, Status};
-use ethos_typesys::graph::Kind;
-use ethos_typesys::{validate, validate_reply};
+use ethos_typesys::graph::{Kind, NodeIndex};
+use ethos_typesys::recognizer::{Direction, recognize};
 
 use super::descriptors::{Capability, ConnectionId, ListenerId, Object, Side};
 use super::events::{Outcome, Waiting};
@@ -184,15 +184,16 @@ impl ProcessModel {
         }
         self.authorize(process, &label, LabelRights::IPC)?;
         let listener = *self.advertised.get(service).ok_or(Status::NoSuchObject)?;
+        // The type is found once, here: every value on the connection is checked
+        // from its node without looking the hash up again.
+        let root = self.types.find(&type_hash);
         let interface = matches!(
-            self.types
-                .find(&type_hash)
-                .and_then(|node| self.types.node(node))
+            root.and_then(|node| self.types.node(node))
                 .map(|node| &node.kind),
             Some(Kind::Interface { .. })
         );
         if !first_value.is_empty() {
-            self.check_type(&type_hash, interface, Side::Client, &first_value)?;
+            self.check_type(root, interface, Side::Client, &first_value)?;
         }
         let running = self.process(process)?;
         if !running.events.has_room() {
@@ -218,7 +219,7 @@ impl ProcessModel {
         self.connections.insert(
             id,
             Connection {
-                type_hash,
+                root,
                 interface,
                 maximum_value,
                 client,
@@ -248,18 +249,22 @@ impl ProcessModel {
         Ok(event)
     }
 
+    /// Checks `bytes` written by `writer` against the connection's type, from its
+    /// node `root` (`None`: a type the graph does not have, so no value is of it):
+    /// for an interface the client writes requests and the server replies.
     fn check_type(
         &self,
-        type_hash: &ethos_typesys::TypeHash,
+        root: Option<NodeIndex>,
         interface: bool,
         writer: Side,
         bytes: &[u8],
     ) -> Result<(), Status> {
-        let checked = match (interface, writer) {
-            (true, Side::Server) => validate_reply(&self.types, type_hash, bytes),
-            _ => validate(&self.types, type_hash, bytes),
+        let root = root.ok_or(Status::InvalidType)?;
+        let direction = match (interface, writer) {
+            (true, Side::Server) => Direction::Reply,
+            _ => Direction::Request,
         };
-        checked.map_err(|_| Status::InvalidType)
+        recognize(&self.types, root, direction, bytes).map_err(|_| Status::InvalidType)
     }
 
     fn connection_end(
@@ -290,7 +295,7 @@ impl ProcessModel {
         if length > connection.maximum_value {
             return Err(Status::InvalidArgument);
         }
-        self.check_type(&connection.type_hash, connection.interface, side, &bytes)?;
+        self.check_type(connection.root, connection.interface, side, &bytes)?;
         let peer = connection.end(side.peer());
         if peer.references == 0 {
             return Err(Status::Closed);

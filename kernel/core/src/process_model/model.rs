@@ -133,7 +133,9 @@ pub(super) struct End {
 }
 
 pub(super) struct Connection {
-    pub(super) type_hash: TypeHash,
+    /// The node of its type in the graph, found when it was made (`None`: the
+    /// graph lacks it, so every value is refused).
+    pub(super) root: Option<ethos_typesys::graph::NodeIndex>,
     /// Whether the type is an interface: requests go client to server, replies back.
     pub(super) interface: bool,
     /// The largest value written on it (its service's).
@@ -172,7 +174,9 @@ pub struct ProcessModel {
     pub(super) virtual_processes: BTreeMap<(UserName, ProgramId), VirtualProcess>,
     pub(super) processes: BTreeMap<ProcessId, Process>,
     pub(super) timers: BTreeSet<(Instant, ProcessId, EventId)>,
-    pub(super) woken: BTreeSet<ProcessId>,
+    /// Processes to wake, each once: a short list, kept with its capacity, since
+    /// every message that completes a read adds one and every switch drains it.
+    pub(super) woken: Vec<ProcessId>,
     /// Kernel memory each process may hold (see [`super::memory_limit`]).
     pub(super) kernel_memory_limit: usize,
     next_process: u64,
@@ -235,7 +239,7 @@ impl ProcessModel {
             virtual_processes: BTreeMap::new(),
             processes: BTreeMap::new(),
             timers: BTreeSet::new(),
-            woken: BTreeSet::new(),
+            woken: Vec::new(),
             kernel_memory_limit: configuration.kernel_memory_per_process,
             next_process: 0,
             next_object: 0,
@@ -291,7 +295,7 @@ impl ProcessModel {
         // Descriptors that completed events brought are already in the table, so the
         // outcomes hold nothing more to release.
         ended.events.drain();
-        self.woken.remove(&process);
+        self.woken.retain(|woken| *woken != process);
         Ok(())
     }
 
@@ -322,7 +326,14 @@ impl ProcessModel {
 
     /// Processes whose events completed since the last call: the scheduler wakes them.
     pub fn take_woken(&mut self) -> Vec<ProcessId> {
-        core::mem::take(&mut self.woken).into_iter().collect()
+        self.drain_woken().collect()
+    }
+
+    /// [`ProcessModel::take_woken`], lent: the list keeps its memory for the next.
+    /// In order of process id.
+    pub fn drain_woken(&mut self) -> alloc::vec::Drain<'_, ProcessId> {
+        self.woken.sort_unstable();
+        self.woken.drain(..)
     }
 
     pub(super) fn process(&self, process: ProcessId) -> Result<&Process, Status> {
@@ -356,8 +367,8 @@ impl ProcessModel {
             return false;
         };
         let completed = running.events.complete(event, outcome);
-        if completed {
-            self.woken.insert(process);
+        if completed && !self.woken.contains(&process) {
+            self.woken.push(process);
         }
         completed
     }
@@ -377,8 +388,8 @@ impl ProcessModel {
 
     /// `LimitReached` unless `process` may hold `more` bytes besides what it holds.
     pub(super) fn ensure_room_for(&self, process: ProcessId, more: usize) -> Result<(), Status> {
-        self.process(process)?;
-        if self.has_room_for(process, more) {
+        let held = self.kernel_memory_held(process)?;
+        if held.saturating_add(more) <= self.kernel_memory_limit {
             Ok(())
         } else {
             Err(Status::LimitReached)
@@ -406,8 +417,13 @@ impl ProcessModel {
         process: ProcessId,
         waiting: Waiting,
     ) -> Result<EventId, Status> {
-        self.ensure_room_for(process, ethos_abi::arguments::EVENT_KERNEL_BYTES)?;
-        self.process_mut(process)?.events.pending(waiting)
+        let limit = self.kernel_memory_limit;
+        let running = self.process_mut(process)?;
+        let held = running.events.held_bytes() + running.paid;
+        if held.saturating_add(ethos_abi::arguments::EVENT_KERNEL_BYTES) > limit {
+            return Err(Status::LimitReached);
+        }
+        running.events.pending(waiting)
     }
 
     /// A new event of `process` completed with `outcome`, if its kernel memory allows.

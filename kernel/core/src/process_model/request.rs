@@ -182,6 +182,7 @@ fn value(address: u64, length: u64) -> Result<UserRange, Status> {
 impl Request {
     /// Checks the call number in `rax` and the argument registers
     /// `[rdi, rsi, rdx, r10, r8, r9]`.
+    #[inline]
     pub fn parse(number: u64, arguments: [u64; 6]) -> Result<Request, Status> {
         let number = u32::try_from(number).map_err(|_| Status::UnknownCall)?;
         let call = Call::try_from(number).map_err(|_| Status::UnknownCall)?;

@@ -6,48 +6,96 @@
 
 use core::alloc::{GlobalAlloc, Layout};
 use core::fmt;
-use core::ptr::NonNull;
-use core::sync::atomic::{AtomicUsize, Ordering};
 
 use ethos_core::frames::{FrameBitmap, FrameError};
 use ethos_core::memory_map::{MemoryMap, MemoryMapError, PAGE_SIZE, PhysicalRange};
-use linked_list_allocator::LockedHeap;
 use spin::Mutex;
+use talc::DefaultBinning;
+use talc::base::Talc;
+use talc::source::Manual;
 
 use crate::arch::{self, PagingError};
 
-/// The kernel heap, which also keeps the most it ever had in use: the peak is the
-/// true one, whatever allocated it, not a sample.
-struct TrackedHeap {
-    heap: LockedHeap,
-    peak: AtomicUsize,
+/// The allocator and what it holds: the bytes it was given, the bytes in use (the
+/// sum of the live blocks' sizes) and the most ever in use, so the peak is the true
+/// one, whatever allocated it, not a sample.
+///
+/// Talc finds a block in a few steps whatever the heap holds (segregated free
+/// lists with a bitmap of the non-empty ones), where a first-fit list walks its
+/// holes: every system call allocates, so the heap is on every call's path.
+struct Accounted {
+    talc: Talc<Manual, DefaultBinning>,
+    size: usize,
+    used: usize,
+    peak: usize,
 }
 
-// SAFETY: allocation and deallocation are the linked-list heap's own, under its lock,
-// exactly as `LockedHeap`'s `GlobalAlloc` does them; the peak is only bookkeeping.
+/// The kernel heap, under one lock.
+struct TrackedHeap(Mutex<Accounted>);
+
+impl Accounted {
+    fn allocated(&mut self, bytes: usize) {
+        self.used += bytes;
+        self.peak = self.peak.max(self.used);
+    }
+}
+
+// SAFETY: every block comes from Talc under the one lock and goes back to it with
+// the layout it was given with, as `GlobalAlloc`'s callers promise; the counts are
+// bookkeeping only.
 unsafe impl GlobalAlloc for TrackedHeap {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        let mut heap = self.heap.lock();
-        let allocated = heap
-            .allocate_first_fit(layout)
-            .map_or(core::ptr::null_mut(), NonNull::as_ptr);
-        self.peak.fetch_max(heap.used(), Ordering::Relaxed);
-        allocated
+        let mut heap = self.0.lock();
+        // SAFETY: `GlobalAlloc`'s caller passes a layout of non-zero size.
+        match unsafe { heap.talc.allocate(layout) } {
+            Some(block) => {
+                heap.allocated(layout.size());
+                block.as_ptr()
+            }
+            None => core::ptr::null_mut(),
+        }
     }
 
     unsafe fn dealloc(&self, pointer: *mut u8, layout: Layout) {
-        if let Some(pointer) = NonNull::new(pointer) {
-            // SAFETY: the caller passes a block this allocator gave with `layout`.
-            unsafe { self.heap.lock().deallocate(pointer, layout) };
+        let mut heap = self.0.lock();
+        // SAFETY: the caller passes a block this allocator gave with `layout`.
+        unsafe { heap.talc.deallocate(pointer, layout) };
+        heap.used -= layout.size();
+    }
+
+    unsafe fn realloc(&self, pointer: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        let mut heap = self.0.lock();
+        // SAFETY: the caller passes a block this allocator gave with `layout`, and a
+        // non-zero `new_size` that makes a valid layout with its alignment.
+        if unsafe { heap.talc.try_realloc_in_place(pointer, layout, new_size) } {
+            heap.used -= layout.size();
+            heap.allocated(new_size);
+            return pointer;
         }
+        // SAFETY: as above: the size is non-zero and valid with the alignment.
+        let new_layout = unsafe { Layout::from_size_align_unchecked(new_size, layout.align()) };
+        // SAFETY: the layout's size is non-zero.
+        let Some(moved) = (unsafe { heap.talc.allocate(new_layout) }) else {
+            return core::ptr::null_mut();
+        };
+        // Only growing can fail in place, so every old byte is copied.
+        // SAFETY: both blocks are live, distinct and at least `layout.size()` long.
+        unsafe { core::ptr::copy_nonoverlapping(pointer, moved.as_ptr(), layout.size()) };
+        // SAFETY: the old block was this allocator's with `layout`.
+        unsafe { heap.talc.deallocate(pointer, layout) };
+        heap.used -= layout.size();
+        heap.allocated(new_size);
+        moved.as_ptr()
     }
 }
 
 #[global_allocator]
-static HEAP: TrackedHeap = TrackedHeap {
-    heap: LockedHeap::empty(),
-    peak: AtomicUsize::new(0),
-};
+static HEAP: TrackedHeap = TrackedHeap(Mutex::new(Accounted {
+    talc: Talc::new(Manual),
+    size: 0,
+    used: 0,
+    peak: 0,
+}));
 
 /// The frame allocator, once memory is set up.
 pub static FRAMES: Mutex<Option<FrameBitmap<'static>>> = Mutex::new(None);
@@ -131,11 +179,16 @@ pub fn init(ram: &MemoryMap) -> Result<MemorySummary, MemoryError> {
         .ok_or(MemoryError::NoRoomForHeap { bytes: heap_bytes })?;
     // SAFETY: the frames were just allocated for the heap alone and are mapped
     // writable at their physical address; they stay allocated forever.
-    unsafe {
-        HEAP.heap
+    let claimed = unsafe {
+        HEAP.0
             .lock()
-            .init(heap_start as *mut u8, heap_bytes as usize)
+            .talc
+            .claim(heap_start as *mut u8, heap_bytes as usize)
     };
+    if claimed.is_none() {
+        return Err(MemoryError::NoRoomForHeap { bytes: heap_bytes });
+    }
+    HEAP.0.lock().size = heap_bytes as usize;
 
     let summary = MemorySummary {
         usable_bytes: ram.total_usable(),
@@ -150,26 +203,26 @@ pub fn init(ram: &MemoryMap) -> Result<MemorySummary, MemoryError> {
 /// Whether someone holds the heap's lock (a kernel thread must not be preempted
 /// then: the hub allocates too).
 pub(crate) fn heap_busy() -> bool {
-    HEAP.heap.is_locked()
+    HEAP.0.is_locked()
 }
 
 /// Bytes of heap there are, used or not: fixed at boot.
 pub fn heap_size() -> usize {
-    HEAP.heap.lock().size()
+    HEAP.0.lock().size
 }
 
-/// Bytes of heap in use now.
+/// Bytes of heap in use now: the sizes of the live blocks.
 pub fn heap_used() -> usize {
-    HEAP.heap.lock().used()
+    HEAP.0.lock().used
 }
 
 /// The most heap in use at once since boot or the last [`restart_heap_peak`].
 pub fn heap_peak() -> usize {
-    HEAP.peak.load(Ordering::Relaxed)
+    HEAP.0.lock().peak
 }
 
 /// Starts measuring the peak afresh from what is in use now.
 pub fn restart_heap_peak() {
-    let heap = HEAP.heap.lock();
-    HEAP.peak.store(heap.used(), Ordering::Relaxed);
+    let mut heap = HEAP.0.lock();
+    heap.peak = heap.used;
 }

@@ -42,6 +42,17 @@ pub struct Task {
     pub program: ProgramName,
     pub space: AddressSpace,
     context: UserContext,
+    /// The `block` it is parked in, made again by the kernel before it runs (see
+    /// `user_mode::resume_parked`).
+    parked: Option<ParkedCall>,
+}
+
+/// A system call a process waits in: its number and argument registers. The
+/// process continues after it, with the call's answer.
+#[derive(Clone, Copy, Debug)]
+pub struct ParkedCall {
+    pub number: u64,
+    pub arguments: [u64; 6],
 }
 
 impl fmt::Debug for Task {
@@ -66,7 +77,20 @@ impl Task {
             program,
             space,
             context,
+            parked: None,
         }
+    }
+
+    /// The call it waits in, if it was parked in one.
+    pub fn parked(&self) -> Option<ParkedCall> {
+        self.parked
+    }
+
+    /// It goes on after its parked call, which answered `rax` and `rdx`.
+    pub fn answer_parked(&mut self, (rax, rdx): (u64, u64)) {
+        self.parked = None;
+        self.context.rax = rax;
+        self.context.rdx = rdx;
     }
 }
 
@@ -129,7 +153,7 @@ impl Scheduler {
         if let Some(now) = time::since_boot_nanos() {
             model.advance_clock(Instant(now));
         }
-        self.queue.wake(model.take_woken());
+        self.queue.wake(model.drain_woken());
     }
 
     /// Whether the current process has run out of its CPU limit.
@@ -151,12 +175,20 @@ impl Scheduler {
         }
     }
 
-    /// The current process waits until the model wakes it; `context` makes its
-    /// `block` again.
-    pub fn park(&mut self, context: UserContext) {
+    /// The current process waits in `call` until the model wakes it; `context`
+    /// continues after the call, whose answer the kernel gets by making it again
+    /// before the process runs.
+    pub fn park(&mut self, context: UserContext, call: ParkedCall) {
         if let Some(task) = self.queue.park(time::tick_periods()) {
             task.context = context;
+            task.parked = Some(call);
         }
+    }
+
+    /// The current process, which was to go on after its parked call, waits again:
+    /// the call found nothing completed yet.
+    pub fn park_again(&mut self) {
+        self.queue.park(time::tick_periods());
     }
 
     /// Ends `process` (the current one or another) with `ending`. The model must
@@ -247,13 +279,19 @@ pub fn run() -> Ended {
             // vain while one is.
             let wake_possible = deadline.is_some() || kernel_threads::want_cpu();
             match scheduler.queue.decide(time::tick_periods(), wake_possible) {
-                Decision::Run(next) => match scheduler.queue.get(next) {
-                    Some(task) => {
-                        task.space.activate();
-                        Step::Run(task.context)
+                Decision::Run(next) => {
+                    if !crate::user_mode::resume_parked(&mut scheduler, next) {
+                        Step::Again
+                    } else {
+                        match scheduler.queue.get(next) {
+                            Some(task) => {
+                                task.space.activate();
+                                Step::Run(task.context)
+                            }
+                            None => Step::Again,
+                        }
                     }
-                    None => Step::Again,
-                },
+                }
                 Decision::Wait if kernel_threads::want_cpu() => Step::Again,
                 Decision::Wait => Step::Wait,
                 Decision::Deadlock(waiting) => {

@@ -28,7 +28,7 @@ use x86_64::instructions::interrupts;
 
 use crate::arch::{self, AddressSpace, PageRights, SyscallFrame, TrapFrame, UserContext};
 use crate::processes::{Ending, SYSTEM, System};
-use crate::scheduler::{SCHEDULER, Scheduler, Task};
+use crate::scheduler::{ParkedCall, SCHEDULER, Scheduler, Task};
 use crate::{console, memory, time};
 
 /// How many pages the user stack has.
@@ -253,10 +253,10 @@ fn system_call(frame: &mut SyscallFrame) -> Next {
     let (Some(process), Some(system)) = (scheduler.current(), guard.as_mut()) else {
         return answer(frame, Err(Status::NoSuchObject));
     };
-    let Some(task) = scheduler.task(process) else {
-        return answer(frame, Err(Status::NoSuchObject));
+    let mut environment = ProcessEnvironment {
+        scheduler: &scheduler,
+        process,
     };
-    let mut environment = ProcessEnvironment { space: &task.space };
     let outcome = handle(
         &mut system.model,
         &mut environment,
@@ -269,11 +269,17 @@ fn system_call(frame: &mut SyscallFrame) -> Next {
     match outcome {
         Outcome::Return(result) => answer(frame, result),
         Outcome::Park => {
-            // Parked: when an event completes, the program makes the same `block`
-            // again, from the same registers.
-            let mut context = UserContext::after_system_call(frame);
-            context.rip -= arch::SYSCALL_INSTRUCTION_BYTES;
-            scheduler.park(context);
+            // Parked: when an event completes, the kernel makes the same `block`
+            // again, from the same registers, before the process runs
+            // ([`resume_parked`]); the process goes on after its `syscall`.
+            let context = UserContext::after_system_call(frame);
+            let call = ParkedCall {
+                number: frame.rax,
+                arguments: [
+                    frame.rdi, frame.rsi, frame.rdx, frame.r10, frame.r8, frame.r9,
+                ],
+            };
+            scheduler.park(context, call);
             Next::Leave
         }
         Outcome::Exit(status) => {
@@ -287,6 +293,47 @@ fn system_call(frame: &mut SyscallFrame) -> Next {
         Outcome::Fork(child) => fork(&mut scheduler, system, frame, process, child),
         Outcome::Exec(program) => exec(&mut scheduler, system, frame, process, program),
     }
+}
+
+/// Before `process`, just chosen to run, goes back to ring 3: if it is parked in a
+/// call (`block`), makes that call again with its registers, exactly as the program
+/// would on its return, and gives it the answer. Answers whether it may run: false
+/// when the call found nothing completed yet and it waits again. Doing this here,
+/// rather than stepping the program back onto its `syscall`, spares a woken process
+/// a second entry into the kernel for every wait. Called from the scheduler's loop
+/// with the scheduler locked (the model is locked after it).
+pub(crate) fn resume_parked(scheduler: &mut Scheduler, process: ProcessId) -> bool {
+    let Some(call) = scheduler.task(process).and_then(Task::parked) else {
+        return true;
+    };
+    let outcome = {
+        let mut guard = SYSTEM.lock();
+        let Some(system) = guard.as_mut() else {
+            return true;
+        };
+        let mut environment = ProcessEnvironment { scheduler, process };
+        handle(
+            &mut system.model,
+            &mut environment,
+            process,
+            call.number,
+            call.arguments,
+        )
+    };
+    let answer = match outcome {
+        Outcome::Park => {
+            scheduler.park_again();
+            return false;
+        }
+        Outcome::Return(result) => Status::to_registers(result),
+        // Only `block` parks, and it answers or parks again; any other outcome
+        // would be a kernel fault, answered as the call's failure.
+        _ => Status::to_registers(Err(Status::NotSupported)),
+    };
+    if let Some(task) = scheduler.task_mut(process) {
+        task.answer_parked(answer);
+    }
+    true
 }
 
 /// `fork`: the child gets a copy of the parent's pages and registers, and 0 for
@@ -360,53 +407,107 @@ enum Access {
     Write,
 }
 
-/// A program's range, every page of it checked mapped for the program with the
-/// access asked: the pieces are identity-mapped kernel addresses and lengths.
-struct MappedRange {
-    pieces: Vec<(u64, usize)>,
+/// A program's range, split at page boundaries and translated through its tables
+/// with the access asked: each piece is an identity-mapped kernel address and a
+/// length within one page. The pieces are made as they are walked, so checking a
+/// range allocates nothing.
+#[derive(Clone, Copy)]
+struct MappedRange<'a> {
+    space: &'a AddressSpace,
+    address: u64,
+    end: u64,
+    access: Access,
 }
 
-impl MappedRange {
+impl<'a> MappedRange<'a> {
     /// The only way from a program's alleged range to memory the kernel touches.
-    fn new(space: &AddressSpace, range: UserRange, access: Access) -> Result<MappedRange, Status> {
-        let mut pieces = Vec::new();
-        let mut address = range.address();
-        let end = address
+    fn new(space: &'a AddressSpace, range: UserRange, access: Access) -> Result<Self, Status> {
+        let end = range
+            .address()
             .checked_add(range.length())
             .ok_or(Status::InvalidArgument)?;
-        while address < end {
-            let page_end = (address & !(PAGE_SIZE - 1)) + PAGE_SIZE;
-            let piece_end = page_end.min(end);
-            let kernel_address = space
-                .translate(address, access == Access::Write)
-                .ok_or(Status::InvalidArgument)?;
-            pieces.push((kernel_address, (piece_end - address) as usize));
-            address = piece_end;
+        Ok(MappedRange {
+            space,
+            address: range.address(),
+            end,
+            access,
+        })
+    }
+}
+
+impl Iterator for MappedRange<'_> {
+    /// A piece, or `InvalidArgument` where a page is not mapped for the access.
+    type Item = Result<(u64, usize), Status>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.address >= self.end {
+            return None;
         }
-        Ok(MappedRange { pieces })
+        let page_end = (self.address & !(PAGE_SIZE - 1)) + PAGE_SIZE;
+        let piece_end = page_end.min(self.end);
+        let translated = self
+            .space
+            .translate(self.address, self.access == Access::Write)
+            .map(|kernel_address| (kernel_address, (piece_end - self.address) as usize))
+            .ok_or(Status::InvalidArgument);
+        // A page that is not mapped ends the walk.
+        self.address = if translated.is_ok() {
+            piece_end
+        } else {
+            self.end
+        };
+        Some(translated)
     }
 }
 
 /// The platform side of a system call: the caller's memory, the clock, randomness
-/// and the console.
+/// and the console. The caller's address space is looked up only by the calls that
+/// touch its memory.
 struct ProcessEnvironment<'a> {
-    space: &'a AddressSpace,
+    scheduler: &'a Scheduler,
+    process: ProcessId,
+}
+
+impl ProcessEnvironment<'_> {
+    fn space(&self) -> Result<&AddressSpace, Status> {
+        self.scheduler
+            .task(self.process)
+            .map(|task| &task.space)
+            .ok_or(Status::NoSuchObject)
+    }
 }
 
 impl Environment for ProcessEnvironment<'_> {
     fn read_memory(&self, range: UserRange) -> Result<Vec<u8>, Status> {
-        let mapped = MappedRange::new(self.space, range, Access::Read)?;
         let mut bytes = Vec::new();
         bytes
             .try_reserve_exact(range.length() as usize)
             .map_err(|_| Status::NoMemory)?;
-        for (address, length) in mapped.pieces {
-            // SAFETY: `MappedRange::new` checked the piece lies in one page mapped for
-            // the process; its frame is RAM, identity-mapped for the kernel.
+        for piece in MappedRange::new(self.space()?, range, Access::Read)? {
+            let (address, length) = piece?;
+            // SAFETY: `MappedRange` translated the piece through the process's
+            // tables: it lies in one page mapped readable for the process, whose
+            // frame is RAM, identity-mapped for the kernel.
             let piece = unsafe { core::slice::from_raw_parts(address as *const u8, length) };
             bytes.extend_from_slice(piece);
         }
         Ok(bytes)
+    }
+
+    fn read_memory_into(&self, range: UserRange, buffer: &mut [u8]) -> Result<(), Status> {
+        if buffer.len() as u64 != range.length() {
+            return Err(Status::InvalidArgument);
+        }
+        let mut rest = buffer;
+        for piece in MappedRange::new(self.space()?, range, Access::Read)? {
+            let (address, length) = piece?;
+            let (into, after) = rest.split_at_mut(length);
+            // SAFETY: as in `read_memory`.
+            let piece = unsafe { core::slice::from_raw_parts(address as *const u8, length) };
+            into.copy_from_slice(piece);
+            rest = after;
+        }
+        Ok(())
     }
 
     fn write_memory(&mut self, range: UserRange, bytes: &[u8]) -> Result<(), Status> {
@@ -414,9 +515,15 @@ impl Environment for ProcessEnvironment<'_> {
             return Err(Status::InvalidArgument);
         }
         let range = UserRange::new(range.address(), bytes.len() as u64, range.length())?;
-        let mapped = MappedRange::new(self.space, range, Access::Write)?;
+        let mapped = MappedRange::new(self.space()?, range, Access::Write)?;
+        // Every page is checked before any byte is written: a refused write leaves
+        // the program's memory as it was.
+        for piece in mapped {
+            piece?;
+        }
         let mut rest = bytes;
-        for (address, length) in mapped.pieces {
+        for piece in mapped {
+            let (address, length) = piece?;
             let (piece, after) = rest.split_at(length);
             // SAFETY: as in `read_memory`, and the pages were checked writable.
             unsafe { core::ptr::copy_nonoverlapping(piece.as_ptr(), address as *mut u8, length) };
