@@ -26,6 +26,7 @@ pub mod etn;
 pub mod graph;
 pub mod hash;
 mod layout;
+mod program;
 pub mod recognizer;
 pub mod rpc;
 pub mod wire;
