@@ -373,13 +373,13 @@ impl<'a> TypeGraph<'a> {
     /// A node with this identity, if any.
     #[inline]
     pub fn find(&self, hash: &TypeHash) -> Option<NodeIndex> {
-        self.layout.all.find(&self.hashes, hash)
+        self.layout.all.find(hash)
     }
 
     /// A named, non-interface node with this identity: what an `any` may carry.
     #[inline]
     pub fn find_named(&self, hash: &TypeHash) -> Option<NodeIndex> {
-        self.layout.named.find(&self.hashes, hash)
+        self.layout.named.find(hash)
     }
 
     /// What the recognizer does for each node.

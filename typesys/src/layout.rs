@@ -16,66 +16,101 @@ use crate::program::Code;
 
 const EMPTY_SLOT: NodeIndex = NodeIndex::MAX;
 
-/// Whether two hashes are equal: eight word comparisons inline, where `==` on 64 bytes
-/// calls the C library's `bcmp`, whose call costs more than the comparison.
+/// Whether two hashes are equal, compared 16 bytes at a time without branching: `==`
+/// on 64 bytes calls the C library's `bcmp`, whose call costs more than the comparison.
 #[inline(always)]
 fn same(left: &TypeHash, right: &TypeHash) -> bool {
-    let (left, _) = left.0.as_chunks::<8>();
-    let (right, _) = right.0.as_chunks::<8>();
+    let (left, _) = left.0.as_chunks::<16>();
+    let (right, _) = right.0.as_chunks::<16>();
     left.iter()
         .zip(right)
-        .fold(0u64, |difference, (left, right)| {
-            difference | (u64::from_ne_bytes(*left) ^ u64::from_ne_bytes(*right))
+        .fold(0u128, |difference, (left, right)| {
+            difference | (u128::from_ne_bytes(*left) ^ u128::from_ne_bytes(*right))
         })
         == 0
 }
+
+/// A slot of a [`HashTable`]: a node with its hash and plain size beside it, so a
+/// lookup, and the check of a plain value, read one place.
+#[derive(Clone, Debug)]
+pub(crate) struct Slot {
+    hash: TypeHash,
+    pub(crate) node: NodeIndex,
+    /// The node's plain size, or [`NOT_PLAIN`].
+    pub(crate) plain_size: u64,
+}
+
+/// The plain size of a node that is not plain: no byte string is this long.
+pub(crate) const NOT_PLAIN: u64 = u64::MAX;
+
+const EMPTY: Slot = Slot {
+    hash: TypeHash([0; 64]),
+    node: EMPTY_SLOT,
+    plain_size: NOT_PLAIN,
+};
 
 /// Hash to node, by linear probing on the hash's first 8 bytes; a match is confirmed
 /// on the whole hash, so equal prefixes cannot confuse two types.
 #[derive(Clone, Debug)]
 pub(crate) struct HashTable {
-    slots: Vec<NodeIndex>,
+    slots: Vec<Slot>,
 }
 
 impl HashTable {
-    fn new(hashes: &[TypeHash], members: impl Iterator<Item = NodeIndex> + Clone) -> Self {
+    fn new(
+        hashes: &[TypeHash],
+        plain_sizes: &[Option<u64>],
+        members: impl Iterator<Item = NodeIndex> + Clone,
+    ) -> Self {
         let count = members.clone().count();
         // At least one slot always stays empty, which ends every probe.
         let capacity = (count * 2 + 1).next_power_of_two();
         let mut table = HashTable {
-            slots: vec![EMPTY_SLOT; capacity],
+            slots: vec![EMPTY; capacity],
         };
         for node in members {
             let Some(hash) = hashes.get(node as usize) else {
                 continue;
             };
-            if table.find(hashes, hash).is_some() {
+            if table.find(hash).is_some() {
                 continue;
             }
             let mask = capacity - 1;
             let mut slot = hash.prefix() as usize & mask;
-            while table.slots[slot] != EMPTY_SLOT {
+            while table.slots[slot].node != EMPTY_SLOT {
                 slot = (slot + 1) & mask;
             }
-            table.slots[slot] = node;
+            table.slots[slot] = Slot {
+                hash: *hash,
+                node,
+                plain_size: plain_sizes
+                    .get(node as usize)
+                    .copied()
+                    .flatten()
+                    .unwrap_or(NOT_PLAIN),
+            };
         }
         table
     }
 
-    #[inline]
-    pub(crate) fn find(&self, hashes: &[TypeHash], hash: &TypeHash) -> Option<NodeIndex> {
+    #[inline(always)]
+    pub(crate) fn find(&self, hash: &TypeHash) -> Option<NodeIndex> {
+        self.slot(hash).map(|slot| slot.node)
+    }
+
+    /// The slot of the node with this hash.
+    #[inline(always)]
+    pub(crate) fn slot(&self, hash: &TypeHash) -> Option<&Slot> {
         let mask = self.slots.len().checked_sub(1)?;
         let mut slot = hash.prefix() as usize & mask;
         for _ in 0..self.slots.len() {
-            let node = *self.slots.get(slot)?;
-            if node == EMPTY_SLOT {
-                return None;
+            let entry = self.slots.get(slot)?;
+            // An empty slot's zero hash may equal the one sought: the node decides.
+            if same(&entry.hash, hash) && entry.node != EMPTY_SLOT {
+                return Some(entry);
             }
-            if hashes
-                .get(node as usize)
-                .is_some_and(|other| same(other, hash))
-            {
-                return Some(node);
+            if entry.node == EMPTY_SLOT {
+                return None;
             }
             slot = (slot + 1) & mask;
         }
@@ -104,13 +139,13 @@ impl Layout {
         hashes: &[TypeHash],
     ) -> Result<Self, GraphError> {
         let code = Code::new(nodes, &plain_sizes, post_order)?;
-        let all = HashTable::new(hashes, 0..nodes.len() as NodeIndex);
+        let all = HashTable::new(hashes, &plain_sizes, 0..nodes.len() as NodeIndex);
         let named_nodes = (0..nodes.len() as NodeIndex).filter(|&index| {
             nodes.get(index as usize).is_some_and(|node| {
                 !node.name.is_empty() && !matches!(node.kind, Kind::Interface { .. })
             })
         });
-        let named = HashTable::new(hashes, named_nodes);
+        let named = HashTable::new(hashes, &plain_sizes, named_nodes);
         Ok(Layout {
             plain_sizes,
             code,

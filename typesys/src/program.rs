@@ -82,6 +82,11 @@ pub(crate) struct Code {
     pub(crate) instructions: Vec<Instruction>,
     /// Where each node's program starts.
     pub(crate) entries: Vec<u32>,
+    /// For each node whose program is straight (it opens no frame: no call, no
+    /// sequence of programs), the deepest relative depth it checks, a sequence's
+    /// elements included; `None` for the others. Such a program runs without frames or
+    /// depth checks when its root is shallow enough.
+    pub(crate) straight: Vec<Option<u32>>,
     /// Program positions that unions and interfaces choose among.
     pub(crate) targets: Vec<u32>,
 }
@@ -286,9 +291,30 @@ impl Compiler<'_> {
             .iter()
             .map(|&node| entry(node))
             .collect::<Result<Vec<u32>, GraphError>>()?;
+        let straight = self
+            .programs
+            .iter()
+            .map(|program| {
+                let (start, length) = (*program)?;
+                let mut reach = 0u32;
+                for instruction in instructions.get(start..start + length)? {
+                    let extra = match instruction.operation {
+                        Operation::Skip(_) | Operation::Bool | Operation::String => 0,
+                        Operation::InlineOptional { .. } => 0,
+                        Operation::PlainTuple(_)
+                        | Operation::BoolTuple
+                        | Operation::BoolArray(_) => 1,
+                        _ => return None,
+                    };
+                    reach = reach.max(instruction.depth.checked_add(extra)?);
+                }
+                Some(reach)
+            })
+            .collect();
         Ok(Code {
             instructions,
             entries,
+            straight,
             targets,
         })
     }

@@ -184,8 +184,20 @@ pub fn validate(
     type_hash: &TypeHash,
     bytes: &[u8],
 ) -> Result<(), TypeError> {
-    let root = graph.find(type_hash).ok_or(TypeError::UnknownType)?;
-    recognize(graph, root, Direction::Request, bytes)
+    let slot = graph
+        .layout()
+        .all
+        .slot(type_hash)
+        .ok_or(TypeError::UnknownType)?;
+    // A plain value of the right length, the common small message, is accepted from
+    // the lookup's own slot; anything else takes the full path, errors included.
+    if slot.plain_size == bytes.len() as u64
+        && bytes.len() <= MAXIMUM_MESSAGE_SIZE
+        && graph.maximum_depth() >= 1
+    {
+        return Ok(());
+    }
+    recognize(graph, slot.node, Direction::Request, bytes)
 }
 
 /// Checks that `bytes` is exactly one reply of the interface `interface_hash`: a method
@@ -245,7 +257,7 @@ pub fn recognize(
 }
 
 /// Runs the root's program: what [`recognize`] does for a root that is not plain.
-#[inline(never)]
+#[inline]
 fn run(
     graph: &TypeGraph<'_>,
     root: NodeIndex,
@@ -272,7 +284,13 @@ fn run(
         maximum_depth,
         direction,
     };
-    run.program(entry)?;
+    // A straight program whose every value is within the bound, the common small
+    // message, runs in a loop that neither checks depths nor handles frames.
+    let straight = layout.code.straight.get(root as usize).copied().flatten();
+    match straight {
+        Some(reach) if (reach as usize) < maximum_depth => run.straight(entry)?,
+        _ => run.general(entry)?,
+    }
     if run.input.offset == bytes.len() {
         Ok(())
     } else {
@@ -384,8 +402,23 @@ impl Run<'_, '_, '_> {
         }
     }
 
-    /// Runs the program at `entry` on the root value, at depth 1.
-    fn program(&mut self, entry: u32) -> Result<(), TypeError> {
+    /// Runs a straight program whose depths are all within the bound.
+    #[inline(never)]
+    fn straight(&mut self, entry: u32) -> Result<(), TypeError> {
+        self.program::<true>(entry)
+    }
+
+    /// Runs any program.
+    #[inline(never)]
+    fn general(&mut self, entry: u32) -> Result<(), TypeError> {
+        self.program::<false>(entry)
+    }
+
+    /// Runs the program at `entry` on the root value, at depth 1. `STRAIGHT` says that
+    /// the program opens no frame and checks no depth beyond the bound, so the loop can
+    /// leave out both.
+    #[inline(always)]
+    fn program<const STRAIGHT: bool>(&mut self, entry: u32) -> Result<(), TypeError> {
         let instructions = self.code.instructions.as_slice();
         // Every frame opens a value at least one level deeper than the one before, and
         // no value is deeper than `maximum_depth`: the stack never fills.
@@ -398,7 +431,7 @@ impl Run<'_, '_, '_> {
             };
             pc += 1;
             let depth = base + depth as usize;
-            if depth > self.maximum_depth {
+            if !STRAIGHT && depth > self.maximum_depth {
                 return Err(self.too_deep());
             }
             let offset = self.input.offset;
@@ -434,6 +467,16 @@ impl Run<'_, '_, '_> {
                     self.bools(length, depth, offset, false)?;
                     continue;
                 }
+                Operation::InlineOptional { length } => {
+                    match self.input.u8()? {
+                        0 => pc += length as usize,
+                        1 => {}
+                        value => return Err(TypeError::InvalidOptionalTag { offset, value }),
+                    }
+                    continue;
+                }
+                Operation::Return if STRAIGHT => return Ok(()),
+                _ if STRAIGHT => return Err(TypeError::MalformedGraph),
                 Operation::Tuple { element } => {
                     let count = self.input.u64()?;
                     match self.sequence(count, depth, offset, true)? {
@@ -446,14 +489,6 @@ impl Run<'_, '_, '_> {
                         Some(remaining) => (element, depth + 1, remaining),
                         None => continue,
                     }
-                }
-                Operation::InlineOptional { length } => {
-                    match self.input.u8()? {
-                        0 => pc += length as usize,
-                        1 => {}
-                        value => return Err(TypeError::InvalidOptionalTag { offset, value }),
-                    }
-                    continue;
                 }
                 Operation::Optional { target } => match self.input.u8()? {
                     0 => continue,
@@ -547,11 +582,11 @@ impl Run<'_, '_, '_> {
             return Err(TypeError::LengthTooLong { offset, length });
         }
         let text = self.input.take(length)?;
-        // Short ASCII text, the common case, skips the general check's call.
-        if !text.is_ascii() && simdutf8::basic::from_utf8(text).is_err() {
-            return Err(TypeError::InvalidUtf8 { offset: start });
+        if is_utf8(text) {
+            Ok(())
+        } else {
+            Err(TypeError::InvalidUtf8 { offset: start })
         }
-        Ok(())
     }
 
     /// `count` plain values of `size` bytes, of a tuple at `depth` starting at
@@ -652,4 +687,41 @@ impl Run<'_, '_, '_> {
         })?;
         Ok(Some(count - 1))
     }
+}
+
+/// How many bytes `simdutf8` checks at a time; it copies a shorter tail into a
+/// buffer first, and reading that buffer back costs more than checking it.
+const UTF8_BLOCK: usize = 64;
+
+/// Whether `text` is UTF-8. ASCII text, the common case, is checked a word at a time.
+/// Otherwise the text is cut where characters start, so that `simdutf8` gets whole
+/// blocks and `core::str::from_utf8` the few bytes around them: the pieces are all
+/// UTF-8 exactly when the whole is, since a cut before a character's first byte splits
+/// no character. (Without SIMD code, `simdutf8` is `core::str::from_utf8`.)
+#[inline(always)]
+fn is_utf8(text: &[u8]) -> bool {
+    if text.is_ascii() {
+        return true;
+    }
+    if text.len() < UTF8_BLOCK {
+        return core::str::from_utf8(text).is_ok();
+    }
+    // A character starts at the end, or at any byte but a continuation byte.
+    let starts_character =
+        |position: usize| text.get(position).is_none_or(|&byte| (byte as i8) >= -0x40);
+    // A character has at most 4 bytes: one of the first 4 positions starts one.
+    for start in 0..4 {
+        let end = start + (text.len() - start) / UTF8_BLOCK * UTF8_BLOCK;
+        if end > start && starts_character(start) && starts_character(end) {
+            let (Some(head), Some(blocks), Some(tail)) =
+                (text.get(..start), text.get(start..end), text.get(end..))
+            else {
+                break;
+            };
+            return core::str::from_utf8(head).is_ok()
+                && simdutf8::basic::from_utf8(blocks).is_ok()
+                && core::str::from_utf8(tail).is_ok();
+        }
+    }
+    simdutf8::basic::from_utf8(text).is_ok()
 }
