@@ -694,10 +694,11 @@ impl Run<'_, '_, '_> {
 const UTF8_BLOCK: usize = 64;
 
 /// Whether `text` is UTF-8. ASCII text, the common case, is checked a word at a time.
-/// Otherwise the text is cut where characters start, so that `simdutf8` gets whole
-/// blocks and `core::str::from_utf8` the few bytes around them: the pieces are all
-/// UTF-8 exactly when the whole is, since a cut before a character's first byte splits
-/// no character. (Without SIMD code, `simdutf8` is `core::str::from_utf8`.)
+/// Otherwise the text is cut where characters start into whole blocks for `simdutf8`
+/// and the few bytes before and after them (fewer than a block, often ASCII) for
+/// `core::str::from_utf8`: the pieces are all UTF-8 exactly when the whole is, since a
+/// cut before a character's first byte splits no character. Without SIMD code,
+/// `simdutf8` is `core::str::from_utf8`.
 #[inline(always)]
 fn is_utf8(text: &[u8]) -> bool {
     if text.is_ascii() {
@@ -709,8 +710,11 @@ fn is_utf8(text: &[u8]) -> bool {
     // A character starts at the end, or at any byte but a continuation byte.
     let starts_character =
         |position: usize| text.get(position).is_none_or(|&byte| (byte as i8) >= -0x40);
-    // A character has at most 4 bytes: one of the first 4 positions starts one.
-    for start in 0..4 {
+    let rest = text.len() % UTF8_BLOCK;
+    // The blocks at the end, then at the start; else, since a character has at most 4
+    // bytes, the blocks may start at one of the next 3 bytes.
+    let starts = [rest, 0, 1, 2, 3];
+    for start in starts {
         let end = start + (text.len() - start) / UTF8_BLOCK * UTF8_BLOCK;
         if end > start && starts_character(start) && starts_character(end) {
             let (Some(head), Some(blocks), Some(tail)) =
@@ -718,9 +722,8 @@ fn is_utf8(text: &[u8]) -> bool {
             else {
                 break;
             };
-            return core::str::from_utf8(head).is_ok()
-                && simdutf8::basic::from_utf8(blocks).is_ok()
-                && core::str::from_utf8(tail).is_ok();
+            let short = |piece: &[u8]| piece.is_ascii() || core::str::from_utf8(piece).is_ok();
+            return short(head) && simdutf8::basic::from_utf8(blocks).is_ok() && short(tail);
         }
     }
     simdutf8::basic::from_utf8(text).is_ok()
