@@ -693,19 +693,40 @@ impl Run<'_, '_, '_> {
 /// buffer first, and reading that buffer back costs more than checking it.
 const UTF8_BLOCK: usize = 64;
 
-/// Whether `text` is UTF-8. ASCII text, the common case, is checked a word at a time.
-/// Otherwise the text is cut where characters start into whole blocks for `simdutf8`
-/// and the few bytes before and after them (fewer than a block, often ASCII) for
-/// `core::str::from_utf8`: the pieces are all UTF-8 exactly when the whole is, since a
-/// cut before a character's first byte splits no character. Without SIMD code,
-/// `simdutf8` is `core::str::from_utf8`.
+/// How many bytes `text` starts with that are ASCII, found a word at a time.
+#[inline(always)]
+fn ascii_prefix(text: &[u8]) -> usize {
+    let (words, rest) = text.as_chunks::<8>();
+    for (index, word) in words.iter().enumerate() {
+        let high_bits = u64::from_le_bytes(*word) & 0x8080_8080_8080_8080;
+        if high_bits != 0 {
+            return index * 8 + (high_bits.trailing_zeros() / 8) as usize;
+        }
+    }
+    let start = words.len() * 8;
+    start + rest.iter().take_while(|byte| byte.is_ascii()).count()
+}
+
+/// Whether a text shorter than a block is UTF-8: its ASCII start needs no more look,
+/// and ends before a character's first byte, so only the rest goes to
+/// `core::str::from_utf8`.
+#[inline(always)]
+fn is_short_utf8(text: &[u8]) -> bool {
+    match text.get(ascii_prefix(text)..) {
+        Some([]) | None => true,
+        Some(rest) => core::str::from_utf8(rest).is_ok(),
+    }
+}
+
+/// Whether `text` is UTF-8. A text of a block or more is cut where characters start
+/// into whole blocks for `simdutf8` and the few bytes before and after them (fewer
+/// than a block, often ASCII) for [`is_short_utf8`]: the pieces are all UTF-8 exactly
+/// when the whole is, since a cut before a character's first byte splits no character.
+/// Without SIMD code, `simdutf8` is `core::str::from_utf8`.
 #[inline(always)]
 fn is_utf8(text: &[u8]) -> bool {
-    if text.is_ascii() {
-        return true;
-    }
     if text.len() < UTF8_BLOCK {
-        return core::str::from_utf8(text).is_ok();
+        return is_short_utf8(text);
     }
     // A character starts at the end, or at any byte but a continuation byte.
     let starts_character =
@@ -722,8 +743,9 @@ fn is_utf8(text: &[u8]) -> bool {
             else {
                 break;
             };
-            let short = |piece: &[u8]| piece.is_ascii() || core::str::from_utf8(piece).is_ok();
-            return short(head) && simdutf8::basic::from_utf8(blocks).is_ok() && short(tail);
+            return is_short_utf8(head)
+                && simdutf8::basic::from_utf8(blocks).is_ok()
+                && is_short_utf8(tail);
         }
     }
     simdutf8::basic::from_utf8(text).is_ok()
