@@ -29,6 +29,7 @@ mod layout;
 mod program;
 pub mod recognizer;
 pub mod rpc;
+mod utf8;
 pub mod wire;
 
 pub use graph::TypeGraph;
