@@ -409,6 +409,14 @@ impl Run<'_, '_, '_> {
     /// Runs a straight program whose depths are all within the bound.
     #[inline(never)]
     fn straight(&mut self, entry: u32) -> Result<(), TypeError> {
+        // A root that is one string, the common text message, needs no loop.
+        let start = entry as usize;
+        if let Some(&[first, last]) = self.code.instructions.get(start..start + 2)
+            && first.operation == Operation::String
+            && last.operation == Operation::Return
+        {
+            return self.string(0);
+        }
         self.program::<true>(entry)
     }
 
