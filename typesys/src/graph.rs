@@ -12,7 +12,8 @@ use alloc::vec;
 use alloc::vec::Vec;
 
 use crate::hash::{self, TypeHash};
-use crate::layout::{self, Layout, Operation};
+use crate::layout::{self, Layout};
+use crate::program::Operation;
 
 /// Index of a node in its graph.
 pub type NodeIndex = u32;
@@ -309,7 +310,7 @@ impl<'a> TypeGraph<'a> {
             }
         }
         let hashes = hash::compute_hashes(&nodes);
-        let layout = Layout::new(&nodes, &plain_sizes, &hashes)?;
+        let layout = Layout::new(&nodes, plain_sizes, &post_order, &hashes)?;
         Ok(TypeGraph {
             nodes,
             hashes,
@@ -351,22 +352,34 @@ impl<'a> TypeGraph<'a> {
 
     /// The encoded size of a node when it is fixed and every byte pattern is valid.
     pub fn plain_size(&self, index: NodeIndex) -> Option<u64> {
-        match self.layout.operation(index) {
-            Some(Operation::Skip(size)) => Some(size),
-            _ => None,
-        }
+        self.layout.plain_size(index)
+    }
+
+    /// Whether the recognizer reads nothing of a value of this node but its counts:
+    /// the value is fixed-width numbers, and tuples of them, every byte pattern of which
+    /// is valid. Such a value is checked by comparing lengths, in a time that does not
+    /// grow with its size (a `Point`, a `[]byte`, a struct of an integer and a
+    /// `[]uint32`).
+    pub fn is_length_only(&self, index: NodeIndex) -> bool {
+        index < self.nodes.len() as NodeIndex
+            && self.layout.code.program(index).iter().all(|instruction| {
+                matches!(
+                    instruction.operation,
+                    Operation::Skip(_) | Operation::PlainTuple(_)
+                )
+            })
     }
 
     /// A node with this identity, if any.
     #[inline]
     pub fn find(&self, hash: &TypeHash) -> Option<NodeIndex> {
-        self.layout.all.find(&self.hashes, hash)
+        self.layout.all.find(hash)
     }
 
     /// A named, non-interface node with this identity: what an `any` may carry.
     #[inline]
     pub fn find_named(&self, hash: &TypeHash) -> Option<NodeIndex> {
-        self.layout.named.find(&self.hashes, hash)
+        self.layout.named.find(hash)
     }
 
     /// What the recognizer does for each node.

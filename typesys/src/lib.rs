@@ -26,8 +26,10 @@ pub mod etn;
 pub mod graph;
 pub mod hash;
 mod layout;
+mod program;
 pub mod recognizer;
 pub mod rpc;
+mod utf8;
 pub mod wire;
 
 pub use graph::TypeGraph;

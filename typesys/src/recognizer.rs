@@ -6,9 +6,14 @@
 //! directions, so it must never allocate, never recurse, never panic and never loop
 //! longer than the input allows:
 //!
-//! - it walks the type with an explicit stack of at most [`DEPTH_CAPACITY`] entries
-//!   kept in a fixed array, and rejects nesting deeper than the graph's bound
-//!   ([`TypeGraph::maximum_depth`]);
+//! - it runs each type's program, compiled once when the graph is built (see
+//!   [`crate::program`]), with an explicit stack of at most [`DEPTH_CAPACITY`] frames
+//!   kept in a fixed-capacity `heapless::Vec` (which costs nothing to set up, where an
+//!   array would be written in full on every call), and rejects nesting deeper than
+//!   the graph's bound ([`TypeGraph::maximum_depth`]);
+//! - a plain root (fixed-width numbers only, the common small message) is checked by
+//!   its length alone, straight from the hash lookup; a straight program (no call, no
+//!   sequence of programs) runs in a loop without frames or depth checks;
 //! - every read is bounds-checked; lengths are compared with the remaining input before
 //!   use, and products of counts and sizes are checked for overflow;
 //! - a value whose size is fixed and whose every byte pattern is valid (integers,
@@ -16,9 +21,7 @@
 //!   such elements costs O(1) and any other element consumes at least one byte;
 //! - messages longer than [`MAXIMUM_MESSAGE_SIZE`] are refused, as the decoder does.
 //!
-//! UTF-8 is checked with `simdutf8`, which accepts exactly what `core::str::from_utf8`
-//! accepts: with its `std` feature (this crate's `std`) it picks SIMD code at run time,
-//! without it SIMD code only when the target enables it, else the portable check.
+//! Strings are checked for UTF-8 by [`crate::utf8`].
 //!
 //! Depth counts the values being recognized: the root is at depth 1, and a struct
 //! field, array or tuple element, union variant, optional value, `any` value or method
@@ -27,7 +30,8 @@
 
 use crate::graph::{DEPTH_CAPACITY, Kind, NodeIndex, TypeGraph};
 use crate::hash::TypeHash;
-use crate::layout::Operation;
+use crate::program::{Code, Instruction, Operation};
+use crate::utf8::is_utf8;
 use crate::wire::MAXIMUM_MESSAGE_SIZE;
 
 /// Why bytes are not a value of the type. Offsets count bytes from the start.
@@ -178,13 +182,26 @@ impl core::error::Error for TypeError {}
 
 /// Checks that `bytes` is exactly one value of the type `type_hash` (for an interface:
 /// one request, a method index then its argument struct).
+#[inline]
 pub fn validate(
     graph: &TypeGraph<'_>,
     type_hash: &TypeHash,
     bytes: &[u8],
 ) -> Result<(), TypeError> {
-    let root = graph.find(type_hash).ok_or(TypeError::UnknownType)?;
-    recognize(graph, root, Direction::Request, bytes)
+    let slot = graph
+        .layout()
+        .all
+        .slot(type_hash)
+        .ok_or(TypeError::UnknownType)?;
+    // A plain value of the right length, the common small message, is accepted from
+    // the lookup's own slot; anything else takes the full path, errors included.
+    if slot.plain_size == bytes.len() as u64
+        && bytes.len() <= MAXIMUM_MESSAGE_SIZE
+        && graph.maximum_depth() >= 1
+    {
+        return Ok(());
+    }
+    recognize(graph, slot.node, Direction::Request, bytes)
 }
 
 /// Checks that `bytes` is exactly one reply of the interface `interface_hash`: a method
@@ -211,6 +228,7 @@ pub enum Direction {
 }
 
 /// Checks `bytes` against the node `root` of `graph`.
+#[inline]
 pub fn recognize(
     graph: &TypeGraph<'_>,
     root: NodeIndex,
@@ -223,8 +241,9 @@ pub fn recognize(
         });
     }
     let maximum_depth = graph.maximum_depth().min(DEPTH_CAPACITY);
-    // A plain root, the common small message, needs no walk at all.
-    if let Some(size) = graph.plain_size(root)
+    let layout = graph.layout();
+    // A plain root, the common small message, needs no program at all.
+    if let Some(size) = layout.plain_size(root)
         && maximum_depth >= 1
     {
         return match (bytes.len() as u64).cmp(&size) {
@@ -238,44 +257,49 @@ pub fn recognize(
             }),
         };
     }
-    // Most values nest only a few containers deep: they are walked with a short
-    // stack, which costs less to set up. A walk that ran out of it is done again with
-    // the whole one; walking has no effect but its answer, so the answer is the
-    // whole walk's either way.
-    match walk::<SHORT_STACK>(graph, root, direction, bytes, maximum_depth) {
-        Err(TypeError::TooDeep { .. }) if maximum_depth > SHORT_STACK => {
-            walk::<DEPTH_CAPACITY>(graph, root, direction, bytes, maximum_depth)
-        }
-        answer => answer,
-    }
+    run(graph, root, direction, bytes, maximum_depth)
 }
 
-/// Frames of the short stack most values are walked with.
-const SHORT_STACK: usize = 8;
-
-/// Walks `bytes` from `root` with a stack of `N` frames: `TooDeep` when the value
-/// nests deeper than `maximum_depth` or than the stack holds.
-fn walk<const N: usize>(
+/// Runs the root's program: what [`recognize`] does for a root that is not plain.
+#[inline]
+fn run(
     graph: &TypeGraph<'_>,
     root: NodeIndex,
     direction: Direction,
     bytes: &[u8],
     maximum_depth: usize,
 ) -> Result<(), TypeError> {
-    let mut walk = Walk {
+    let layout = graph.layout();
+    let Some(&entry) = layout.code.entries.get(root as usize) else {
+        // The root's depth, 1, is checked before its node is looked at.
+        return Err(if maximum_depth < 1 {
+            TypeError::TooDeep {
+                offset: 0,
+                maximum_depth,
+            }
+        } else {
+            TypeError::MalformedGraph
+        });
+    };
+    let mut run = Run {
         graph,
+        code: &layout.code,
         input: Input { bytes, offset: 0 },
-        stack: [Frame::EMPTY; N],
-        height: 0,
         maximum_depth,
         direction,
     };
-    walk.run(root)?;
-    if walk.input.offset == bytes.len() {
+    // A straight program whose every value is within the bound, the common small
+    // message, runs in a loop that neither checks depths nor handles frames.
+    let straight = layout.code.straight.get(root as usize).copied().flatten();
+    match straight {
+        Some(reach) if (reach as usize) < maximum_depth => run.straight(entry)?,
+        _ => run.general(entry)?,
+    }
+    if run.input.offset == bytes.len() {
         Ok(())
     } else {
         Err(TypeError::TrailingBytes {
-            offset: walk.input.offset,
+            offset: run.input.offset,
         })
     }
 }
@@ -293,16 +317,27 @@ impl<'bytes> Input<'bytes> {
     }
 
     #[inline(always)]
-    fn take(&mut self, count: u64) -> Result<&'bytes [u8], TypeError> {
-        if count > self.remaining() as u64 {
-            return Err(TypeError::Truncated {
-                offset: self.offset,
-                needed: count,
-            });
+    fn truncated(&self, needed: u64) -> TypeError {
+        TypeError::Truncated {
+            offset: self.offset,
+            needed,
         }
-        let start = self.offset;
+    }
+
+    #[inline(always)]
+    fn skip(&mut self, count: u64) -> Result<(), TypeError> {
+        if count > self.remaining() as u64 {
+            return Err(self.truncated(count));
+        }
         // `count` fits: it is at most the remaining length, a `usize`.
         self.offset += count as usize;
+        Ok(())
+    }
+
+    #[inline(always)]
+    fn take(&mut self, count: u64) -> Result<&'bytes [u8], TypeError> {
+        let start = self.offset;
+        self.skip(count)?;
         self.bytes
             .get(start..self.offset)
             .ok_or(TypeError::MalformedGraph)
@@ -310,10 +345,13 @@ impl<'bytes> Input<'bytes> {
 
     #[inline(always)]
     fn array<const WIDTH: usize>(&mut self) -> Result<[u8; WIDTH], TypeError> {
-        let taken = self.take(WIDTH as u64)?;
-        let mut array = [0u8; WIDTH];
-        array.copy_from_slice(taken);
-        Ok(array)
+        match self.bytes.get(self.offset..).and_then(<[u8]>::first_chunk) {
+            Some(&array) => {
+                self.offset += WIDTH;
+                Ok(array)
+            }
+            None => Err(self.truncated(WIDTH as u64)),
+        }
     }
 
     #[inline(always)]
@@ -332,57 +370,35 @@ impl<'bytes> Input<'bytes> {
     }
 }
 
-/// An open container, packed in 8 bytes so the fixed stack is cheap to set up: a
-/// struct node at step `counter` of its steps, or a sequence with `counter` elements of
-/// type `node` left. `packed` holds the node (bits 0–22, see
-/// [`crate::graph::MAXIMUM_NODES`]), the sequence flag (bit 23) and the depth (bits
-/// 24–31). Counters fit in 32 bits: a count is never above the remaining input, which
-/// is at most [`MAXIMUM_MESSAGE_SIZE`].
+/// Where to go on at a program's `Return`: the next of `remaining` more elements of a
+/// sequence, at `element`; then, or at once for a single value, back to `resume` at
+/// depth `base`. Counts fit in 32 bits: a count is never above the remaining input,
+/// which is at most [`MAXIMUM_MESSAGE_SIZE`].
 #[derive(Clone, Copy)]
 struct Frame {
-    counter: u32,
-    packed: u32,
+    resume: u32,
+    base: u32,
+    element: u32,
+    remaining: u32,
 }
 
-impl Frame {
-    const NODE_MASK: u32 = (1 << 23) - 1;
-    const SEQUENCE: u32 = 1 << 23;
-    const EMPTY: Frame = Frame {
-        counter: 0,
-        packed: 0,
-    };
-
-    fn new(node: NodeIndex, counter: u32, depth: usize, sequence: bool) -> Frame {
-        let flag = if sequence { Frame::SEQUENCE } else { 0 };
-        Frame {
-            counter,
-            packed: (node & Frame::NODE_MASK) | flag | ((depth as u32) << 24),
-        }
-    }
-
-    fn node(self) -> NodeIndex {
-        self.packed & Frame::NODE_MASK
-    }
-
-    fn is_sequence(self) -> bool {
-        self.packed & Frame::SEQUENCE != 0
-    }
-
-    fn depth(self) -> usize {
-        (self.packed >> 24) as usize
-    }
-}
-
-struct Walk<'graph, 'nodes, 'bytes, const N: usize> {
-    graph: &'graph TypeGraph<'nodes>,
+/// One recognition: the input and what stays fixed while programs run over it.
+struct Run<'run, 'nodes, 'bytes> {
+    graph: &'run TypeGraph<'nodes>,
+    code: &'run Code,
     input: Input<'bytes>,
-    stack: [Frame; N],
-    height: usize,
     maximum_depth: usize,
     direction: Direction,
 }
 
-impl<const N: usize> Walk<'_, '_, '_, N> {
+/// A program position as an index of the code.
+#[inline(always)]
+fn position(position: u32) -> usize {
+    position as usize
+}
+
+impl Run<'_, '_, '_> {
+    #[cold]
     fn too_deep(&self) -> TypeError {
         TypeError::TooDeep {
             offset: self.input.offset,
@@ -390,165 +406,259 @@ impl<const N: usize> Walk<'_, '_, '_, N> {
         }
     }
 
-    #[inline]
-    fn push(&mut self, frame: Frame) -> Result<(), TypeError> {
-        match self.stack.get_mut(self.height) {
-            Some(slot) => {
-                *slot = frame;
-                self.height += 1;
-                Ok(())
-            }
-            None => Err(self.too_deep()),
+    /// Runs a straight program whose depths are all within the bound.
+    #[inline(never)]
+    fn straight(&mut self, entry: u32) -> Result<(), TypeError> {
+        // A root that is one string, the common text message, needs no loop.
+        let start = entry as usize;
+        if let Some(&[first, last]) = self.code.instructions.get(start..start + 2)
+            && first.operation == Operation::String
+            && last.operation == Operation::Return
+        {
+            return self.string(0);
         }
+        self.program::<true>(entry)
     }
 
-    /// The next value to recognize from the open containers, closing finished ones.
-    #[inline]
-    fn next_from_stack(&mut self) -> Result<Option<(NodeIndex, usize)>, TypeError> {
-        let layout = self.graph.layout();
-        while self.height > 0 {
-            let top = self.height - 1;
-            let Some(frame) = self.stack.get_mut(top) else {
+    /// Runs any program.
+    #[inline(never)]
+    fn general(&mut self, entry: u32) -> Result<(), TypeError> {
+        self.program::<false>(entry)
+    }
+
+    /// Runs the program at `entry` on the root value, at depth 1. `STRAIGHT` says that
+    /// the program opens no frame and checks no depth beyond the bound, so the loop can
+    /// leave out both.
+    #[inline(always)]
+    fn program<const STRAIGHT: bool>(&mut self, entry: u32) -> Result<(), TypeError> {
+        let instructions = self.code.instructions.as_slice();
+        // Every frame opens a value at least one level deeper than the one before, and
+        // no value is deeper than `maximum_depth`: the stack never fills.
+        let mut stack: heapless::Vec<Frame, DEPTH_CAPACITY> = heapless::Vec::new();
+        let mut pc = position(entry);
+        let mut base = 1usize;
+        loop {
+            let Some(&Instruction { depth, operation }) = instructions.get(pc) else {
                 return Err(TypeError::MalformedGraph);
             };
-            let depth = frame.depth() + 1;
-            if frame.is_sequence() {
-                if frame.counter > 0 {
-                    frame.counter -= 1;
-                    let node = frame.node();
-                    if frame.counter == 0 {
-                        self.height = top;
-                    }
-                    return Ok(Some((node, depth)));
-                }
-            } else {
-                let Some(Operation::Struct { first, count }) = layout.operation(frame.node())
-                else {
-                    return Err(TypeError::MalformedGraph);
-                };
-                let steps = layout.steps(first, count);
-                while let Some(step) = steps.get(frame.counter as usize) {
-                    frame.counter += 1;
-                    self.input.take(step.skip)?;
-                    if let Some(field) = step.field {
-                        if frame.counter as usize >= steps.len() {
-                            self.height = top;
-                        }
-                        return Ok(Some((field, depth)));
-                    }
-                }
+            pc += 1;
+            let depth = base + depth as usize;
+            if !STRAIGHT && depth > self.maximum_depth {
+                return Err(self.too_deep());
             }
-            self.height = top;
+            let offset = self.input.offset;
+            // The program and depth of a value to check before going on at `pc`: of a
+            // call, or the first element of a sequence with `remaining` more.
+            let (target, target_depth, remaining) = match operation {
+                Operation::Skip(size) => {
+                    self.input.skip(size)?;
+                    continue;
+                }
+                Operation::Bool => {
+                    let value = self.input.u8()?;
+                    if value > 1 {
+                        return Err(TypeError::InvalidBool { offset, value });
+                    }
+                    continue;
+                }
+                Operation::String => {
+                    self.string(offset)?;
+                    continue;
+                }
+                Operation::PlainTuple(size) => {
+                    let count = self.input.u64()?;
+                    self.plain_tuple(size, count, depth, offset)?;
+                    continue;
+                }
+                Operation::BoolTuple => {
+                    let count = self.input.u64()?;
+                    self.bools(count, depth, offset, true)?;
+                    continue;
+                }
+                Operation::BoolArray(length) => {
+                    self.bools(length, depth, offset, false)?;
+                    continue;
+                }
+                Operation::InlineOptional { length } => {
+                    match self.input.u8()? {
+                        0 => pc += length as usize,
+                        1 => {}
+                        value => return Err(TypeError::InvalidOptionalTag { offset, value }),
+                    }
+                    continue;
+                }
+                Operation::Return if STRAIGHT => return Ok(()),
+                _ if STRAIGHT => return Err(TypeError::MalformedGraph),
+                Operation::Tuple { element } => {
+                    let count = self.input.u64()?;
+                    match self.sequence(count, depth, offset, true)? {
+                        Some(remaining) => (element, depth + 1, remaining),
+                        None => continue,
+                    }
+                }
+                Operation::Array { length, element } => {
+                    match self.sequence(length, depth, offset, false)? {
+                        Some(remaining) => (element, depth + 1, remaining),
+                        None => continue,
+                    }
+                }
+                Operation::Optional { target } => match self.input.u8()? {
+                    0 => continue,
+                    1 => (target, depth + 1, 0),
+                    value => return Err(TypeError::InvalidOptionalTag { offset, value }),
+                },
+                Operation::Call { target } => (target, depth, 0),
+                Operation::Union { first, count } => {
+                    let tag = self.input.u32()?;
+                    if tag >= count {
+                        return Err(TypeError::UnknownUnionVariant { offset, tag });
+                    }
+                    (
+                        self.target(u64::from(first) + u64::from(tag))?,
+                        depth + 1,
+                        0,
+                    )
+                }
+                Operation::Interface { first, count } => {
+                    let index = self.input.u32()?;
+                    if index >= count {
+                        return Err(TypeError::UnknownMethod { offset, index });
+                    }
+                    let results = match self.direction {
+                        Direction::Request => 0,
+                        Direction::Reply => 1,
+                    };
+                    let target = self.target(u64::from(first) + 2 * u64::from(index) + results)?;
+                    (target, depth + 1, 0)
+                }
+                Operation::Any => {
+                    let hash = TypeHash(self.input.array::<64>()?);
+                    let node = self
+                        .graph
+                        .find_named(&hash)
+                        .ok_or(TypeError::UnknownAnyType { offset })?;
+                    let target = self
+                        .code
+                        .entries
+                        .get(node as usize)
+                        .copied()
+                        .ok_or(TypeError::MalformedGraph)?;
+                    (target, depth + 1, 0)
+                }
+                Operation::Return => match stack.last_mut() {
+                    None => return Ok(()),
+                    Some(frame) if frame.remaining > 0 => {
+                        frame.remaining -= 1;
+                        pc = position(frame.element);
+                        continue;
+                    }
+                    Some(_) => {
+                        let Some(frame) = stack.pop() else {
+                            return Err(TypeError::MalformedGraph);
+                        };
+                        pc = position(frame.resume);
+                        base = frame.base as usize;
+                        continue;
+                    }
+                },
+            };
+            let frame = Frame {
+                resume: u32::try_from(pc).map_err(|_| TypeError::MalformedGraph)?,
+                base: base as u32,
+                element: target,
+                remaining,
+            };
+            if stack.push(frame).is_err() {
+                return Err(self.too_deep());
+            }
+            pc = position(target);
+            base = target_depth;
         }
-        Ok(None)
     }
 
-    fn run(&mut self, root: NodeIndex) -> Result<(), TypeError> {
-        let mut next = Some((root, 1usize));
-        while let Some((node, depth)) = next {
-            next = match self.value(node, depth)? {
-                Some(tail) => Some(tail),
-                None => self.next_from_stack()?,
-            };
+    #[inline(always)]
+    fn target(&self, position: u64) -> Result<u32, TypeError> {
+        usize::try_from(position)
+            .ok()
+            .and_then(|position| self.code.targets.get(position))
+            .copied()
+            .ok_or(TypeError::MalformedGraph)
+    }
+
+    /// A string whose length field starts at `offset`.
+    #[inline(always)]
+    fn string(&mut self, offset: usize) -> Result<(), TypeError> {
+        let length = self.input.u64()?;
+        let start = self.input.offset;
+        if length > self.input.remaining() as u64 {
+            return Err(TypeError::LengthTooLong { offset, length });
+        }
+        let text = self.input.take(length)?;
+        if is_utf8(text) {
+            Ok(())
+        } else {
+            Err(TypeError::InvalidUtf8 { offset: start })
+        }
+    }
+
+    /// `count` plain values of `size` bytes, of a tuple at `depth` starting at
+    /// `offset`.
+    #[inline(always)]
+    fn plain_tuple(
+        &mut self,
+        size: u64,
+        count: u64,
+        depth: usize,
+        offset: usize,
+    ) -> Result<(), TypeError> {
+        if count == 0 {
+            return Ok(());
+        }
+        if depth + 1 > self.maximum_depth {
+            return Err(self.too_deep());
+        }
+        let too_long = TypeError::LengthTooLong {
+            offset,
+            length: count,
+        };
+        match size.checked_mul(count) {
+            Some(total) if total <= self.input.remaining() as u64 => self.input.skip(total),
+            _ => Err(too_long),
+        }
+    }
+
+    /// The checks before the `count` elements of a sequence at `depth` starting at
+    /// `offset`, whose elements are not plain: each takes at least a byte. `counted`
+    /// says whether the count came from the input (a tuple) rather than the type (an
+    /// array).
+    #[inline(always)]
+    fn elements(
+        &self,
+        count: u64,
+        depth: usize,
+        offset: usize,
+        counted: bool,
+    ) -> Result<(), TypeError> {
+        if depth + 1 > self.maximum_depth {
+            return Err(self.too_deep());
+        }
+        if count > self.input.remaining() as u64 {
+            return Err(if counted {
+                TypeError::LengthTooLong {
+                    offset,
+                    length: count,
+                }
+            } else {
+                self.input.truncated(count)
+            });
         }
         Ok(())
     }
 
-    /// Recognizes the start of one value: scalars and strings whole, containers by
-    /// opening a frame; a value that is one tag followed by one inner value (optional,
-    /// union, `any`, alias, interface message) returns that inner value to do next.
-    #[inline]
-    fn value(
+    /// `count` bytes, each 0 or 1.
+    #[inline(always)]
+    fn bools(
         &mut self,
-        node: NodeIndex,
-        depth: usize,
-    ) -> Result<Option<(NodeIndex, usize)>, TypeError> {
-        let offset = self.input.offset;
-        if depth > self.maximum_depth {
-            return Err(self.too_deep());
-        }
-        let layout = self.graph.layout();
-        match layout.operation(node).ok_or(TypeError::MalformedGraph)? {
-            Operation::Skip(size) => {
-                self.input.take(size)?;
-            }
-            Operation::Bool => {
-                let value = self.input.u8()?;
-                if value > 1 {
-                    return Err(TypeError::InvalidBool { offset, value });
-                }
-            }
-            Operation::String => {
-                let length = self.input.u64()?;
-                let start = self.input.offset;
-                if length > self.input.remaining() as u64 {
-                    return Err(TypeError::LengthTooLong { offset, length });
-                }
-                let text = self.input.take(length)?;
-                // Short ASCII text, the common case, skips the general check's call.
-                if !text.is_ascii() && simdutf8::basic::from_utf8(text).is_err() {
-                    return Err(TypeError::InvalidUtf8 { offset: start });
-                }
-            }
-            Operation::Any => {
-                let hash = TypeHash(self.input.array::<64>()?);
-                let target = self
-                    .graph
-                    .find_named(&hash)
-                    .ok_or(TypeError::UnknownAnyType { offset })?;
-                return Ok(Some((target, depth + 1)));
-            }
-            Operation::Alias(target) => return Ok(Some((target, depth))),
-            Operation::Optional(element) => match self.input.u8()? {
-                0 => {}
-                1 => return Ok(Some((element, depth + 1))),
-                value => return Err(TypeError::InvalidOptionalTag { offset, value }),
-            },
-            Operation::Union { first, count } => {
-                let tag = self.input.u32()?;
-                if tag >= count {
-                    return Err(TypeError::UnknownUnionVariant { offset, tag });
-                }
-                let variant = layout
-                    .target(u64::from(first) + u64::from(tag))
-                    .ok_or(TypeError::MalformedGraph)?;
-                return Ok(Some((variant, depth + 1)));
-            }
-            Operation::Interface { first, count } => {
-                let index = self.input.u32()?;
-                if index >= count {
-                    return Err(TypeError::UnknownMethod { offset, index });
-                }
-                let results = match self.direction {
-                    Direction::Request => 0,
-                    Direction::Reply => 1,
-                };
-                let body = layout
-                    .target(u64::from(first) + 2 * u64::from(index) + results)
-                    .ok_or(TypeError::MalformedGraph)?;
-                return Ok(Some((body, depth + 1)));
-            }
-            Operation::Array { length, element } => {
-                self.sequence(element, length, depth, offset, false)?;
-            }
-            Operation::Tuple { element } => {
-                let count = self.input.u64()?;
-                self.sequence(element, count, depth, offset, true)?;
-            }
-            Operation::Struct { count, .. } => {
-                if count > 0 {
-                    self.push(Frame::new(node, 0, depth, false))?;
-                }
-            }
-        }
-        Ok(None)
-    }
-
-    /// Starts `count` elements of type `element`; `counted` says whether the count came
-    /// from the input (a tuple) rather than the type (an array).
-    fn sequence(
-        &mut self,
-        element: NodeIndex,
         count: u64,
         depth: usize,
         offset: usize,
@@ -557,50 +667,36 @@ impl<const N: usize> Walk<'_, '_, '_, N> {
         if count == 0 {
             return Ok(());
         }
-        if depth + 1 > self.maximum_depth {
-            return Err(self.too_deep());
+        self.elements(count, depth, offset, counted)?;
+        let start = self.input.offset;
+        let bytes = self.input.take(count)?;
+        match bytes.iter().position(|&byte| byte > 1) {
+            Some(position) => Err(TypeError::InvalidBool {
+                offset: start + position,
+                value: bytes.get(position).copied().unwrap_or(0),
+            }),
+            None => Ok(()),
         }
-        let remaining = self.input.remaining() as u64;
-        let too_long = || TypeError::LengthTooLong {
+    }
+
+    /// Starts `count` elements that need a program each: `None` when there are none,
+    /// else how many follow the first.
+    #[inline(always)]
+    fn sequence(
+        &mut self,
+        count: u64,
+        depth: usize,
+        offset: usize,
+        counted: bool,
+    ) -> Result<Option<u32>, TypeError> {
+        if count == 0 {
+            return Ok(None);
+        }
+        self.elements(count, depth, offset, counted)?;
+        let count = u32::try_from(count).map_err(|_| TypeError::LengthTooLong {
             offset,
             length: count,
-        };
-        let operation = self
-            .graph
-            .layout()
-            .operation(element)
-            .ok_or(TypeError::MalformedGraph)?;
-        if let Operation::Skip(size) = operation {
-            let total = size.checked_mul(count).ok_or_else(too_long)?;
-            if counted && total > remaining {
-                return Err(too_long());
-            }
-            self.input.take(total)?;
-            return Ok(());
-        }
-        // Every element that is not plain takes at least one byte.
-        if count > remaining {
-            return Err(if counted {
-                too_long()
-            } else {
-                TypeError::Truncated {
-                    offset: self.input.offset,
-                    needed: count,
-                }
-            });
-        }
-        if operation == Operation::Bool {
-            let start = self.input.offset;
-            let bytes = self.input.take(count)?;
-            if let Some(position) = bytes.iter().position(|&byte| byte > 1) {
-                return Err(TypeError::InvalidBool {
-                    offset: start + position,
-                    value: bytes[position],
-                });
-            }
-            return Ok(());
-        }
-        let counter = u32::try_from(count).map_err(|_| too_long())?;
-        self.push(Frame::new(element, counter, depth, true))
+        })?;
+        Ok(Some(count - 1))
     }
 }

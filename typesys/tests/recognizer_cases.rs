@@ -49,6 +49,31 @@ fn invalid_utf8() {
 }
 
 #[test]
+fn long_strings_are_utf8_exactly_when_core_says_so() {
+    // Strings of a block (64 bytes) and more are checked in pieces cut where characters
+    // start: every length around one and two blocks, with characters of 1 to 4 bytes,
+    // each byte in turn replaced by bytes that start, continue or break characters.
+    let graph = graph();
+    let pattern = "Ethos types every byte — ηθος 𝔼 ";
+    for length in (56..136).chain(184..200) {
+        let text: String = pattern.chars().cycle().take(length).collect();
+        for position in 0..text.len() {
+            for replacement in [b'a', 0x80, 0xc2, 0xe0, 0xf0, 0xff] {
+                let mut bytes = text.as_bytes().to_vec();
+                bytes[position] = replacement;
+                let message = label(bytes.len() as u64, &bytes);
+                let expected = std::str::from_utf8(&bytes).is_ok();
+                assert_eq!(
+                    validate(&graph, &Label::TYPE_HASH, &message).is_ok(),
+                    expected,
+                    "length {length}, byte {position} set to {replacement:#x}"
+                );
+            }
+        }
+    }
+}
+
+#[test]
 fn bools_are_zero_or_one() {
     assert_eq!(
         validate(&graph(), &Flag::TYPE_HASH, &[2]),
