@@ -6,7 +6,10 @@
 //! and unpacked with `dpkg-deb -x`, never installed, and only its `vmlinuz` is kept
 //! under `target/linux-guest/`. The program (`images/linux-guest/init.c`) is
 //! compiled with `gcc -static -O2` and packed alone into an initramfs, a `newc`
-//! cpio archive written with the `cpio` crate.
+//! cpio archive written with the `cpio` crate. Debian builds virtio as modules: the
+//! drivers baseline (`images/linux-guest/drivers.c`) gets the few it needs, kept
+//! from the same package in load order (each module's `depends=`), in its own
+//! initramfs.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -52,6 +55,87 @@ fn fetch_failed(step: &str, package: &str, why: &str) -> XtaskError {
     ))
 }
 
+/// The modules the drivers baseline loads (Debian builds virtio as modules), with
+/// what they depend on: the PCI transport, the disk and the network device.
+pub const DRIVER_MODULES: [&str; 3] = ["virtio_pci", "virtio_blk", "virtio_net"];
+
+/// Where the modules of `version` are kept, in load order (`NN-name.ko`).
+fn modules_directory(version: &str) -> PathBuf {
+    directory().join(format!("modules-{version}"))
+}
+
+/// The names a module depends on, from the `depends=` field of its `.modinfo`.
+pub fn module_depends(module: &[u8]) -> Vec<String> {
+    let key = b"\0depends=";
+    module
+        .windows(key.len())
+        .position(|window| window == key)
+        .map(|at| {
+            let rest = &module[at + key.len()..];
+            let end = rest
+                .iter()
+                .position(|&byte| byte == 0)
+                .unwrap_or(rest.len());
+            String::from_utf8_lossy(&rest[..end])
+                .split(',')
+                .filter(|name| !name.is_empty())
+                .map(|name| name.replace('-', "_"))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// `wanted` and everything they depend on, each after its dependencies, from the
+/// modules under `tree` (a `lib/modules/VERSION` directory).
+fn modules_in_load_order(tree: &Path, wanted: &[&str]) -> Result<Vec<PathBuf>, XtaskError> {
+    fn walk(directory: &Path, found: &mut std::collections::BTreeMap<String, PathBuf>) {
+        for entry in std::fs::read_dir(directory).into_iter().flatten().flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                walk(&path, found);
+            } else if let Some(name) = path.file_name().and_then(|name| name.to_str())
+                && let Some(stem) = name.strip_suffix(".ko")
+            {
+                found.insert(stem.replace('-', "_"), path);
+            }
+        }
+    }
+    fn visit(
+        name: &str,
+        found: &std::collections::BTreeMap<String, PathBuf>,
+        order: &mut Vec<String>,
+        chain: &mut Vec<String>,
+    ) -> Result<(), String> {
+        if order.iter().any(|done| done == name) {
+            return Ok(());
+        }
+        if chain.iter().any(|open| open == name) {
+            return Err(format!(
+                "modules depend on each other in a circle at {name}"
+            ));
+        }
+        let path = found
+            .get(name)
+            .ok_or_else(|| format!("no module {name}.ko in the package"))?;
+        let bytes = std::fs::read(path).map_err(|error| format!("{}: {error}", path.display()))?;
+        chain.push(name.to_string());
+        for depend in module_depends(&bytes) {
+            visit(&depend, found, order, chain)?;
+        }
+        chain.pop();
+        order.push(name.to_string());
+        Ok(())
+    }
+    let mut found = std::collections::BTreeMap::new();
+    walk(tree, &mut found);
+    let mut order = Vec::new();
+    for name in wanted {
+        visit(name, &found, &mut order, &mut Vec::new())
+            .map_err(|why| XtaskError::Prerequisite(format!("the Linux guest's modules: {why}")))?;
+    }
+    Ok(order.iter().map(|name| found[name].clone()).collect())
+}
+
 /// The kernel image fetched last into `directory`, if any.
 fn cached_kernel(directory: &Path) -> Option<PathBuf> {
     std::fs::read_dir(directory)
@@ -94,7 +178,8 @@ pub fn kernel() -> Result<PathBuf, XtaskError> {
         .unwrap_or(&package)
         .to_string();
     let kernel = directory.join(format!("vmlinuz-{version}"));
-    if kernel.is_file() {
+    let modules = modules_directory(&version);
+    if kernel.is_file() && modules.join(MODULES_COMPLETE).is_file() {
         return Ok(kernel);
     }
     let started = Instant::now();
@@ -119,7 +204,19 @@ pub fn kernel() -> Result<PathBuf, XtaskError> {
     command::run(Command::new("dpkg-deb").arg("-x").arg(&deb).arg(&unpacked))?;
     let image = unpacked.join("boot").join(format!("vmlinuz-{version}"));
     std::fs::copy(&image, &kernel).at(&image)?;
-    // The modules (some 400 MB unpacked) are of no use to a guest without disks.
+    // Of the modules (some 400 MB unpacked) only the drivers baseline's are kept.
+    let tree = unpacked.join("lib").join("modules").join(&version);
+    let _ = std::fs::remove_dir_all(&modules);
+    std::fs::create_dir_all(&modules).at(&modules)?;
+    for (index, module) in modules_in_load_order(&tree, &DRIVER_MODULES)?
+        .iter()
+        .enumerate()
+    {
+        let name = module.file_name().unwrap_or_default().to_string_lossy();
+        let kept = modules.join(format!("{index:02}-{name}"));
+        std::fs::copy(module, &kept).at(module)?;
+    }
+    std::fs::write(modules.join(MODULES_COMPLETE), b"").at(&modules)?;
     std::fs::remove_dir_all(&download).at(&download)?;
     println!(
         "fetched {package}: {:.1} MB package, {:.1} MB kernel, in {:.1} s",
@@ -128,6 +225,35 @@ pub fn kernel() -> Result<PathBuf, XtaskError> {
         started.elapsed().as_secs_f64()
     );
     Ok(kernel)
+}
+
+/// Marks a modules directory whose copying finished.
+const MODULES_COMPLETE: &str = ".complete";
+
+/// The modules kept beside `kernel` (a `vmlinuz-VERSION` this module fetched), in
+/// load order.
+pub fn driver_modules(kernel: &Path) -> Result<Vec<PathBuf>, XtaskError> {
+    let version = kernel
+        .file_name()
+        .and_then(|name| name.to_str())
+        .and_then(|name| name.strip_prefix("vmlinuz-"))
+        .unwrap_or_default();
+    let modules = modules_directory(version);
+    if !modules.join(MODULES_COMPLETE).is_file() {
+        return Err(XtaskError::Prerequisite(format!(
+            "the Linux guest's modules are not in {} (fetched without package lists?); \
+             run `apt-get update` so the kernel package can be fetched again",
+            modules.display()
+        )));
+    }
+    let mut paths: Vec<PathBuf> = std::fs::read_dir(&modules)
+        .at(&modules)?
+        .filter_map(Result::ok)
+        .map(|entry| entry.path())
+        .filter(|path| path.extension().is_some_and(|extension| extension == "ko"))
+        .collect();
+    paths.sort();
+    Ok(paths)
 }
 
 /// What compiles a static C program: gcc and the static C library.
@@ -165,11 +291,74 @@ pub fn build_init() -> Result<PathBuf, XtaskError> {
     Ok(output)
 }
 
-/// An initramfs holding `init` as `/init` (mode 0755) and a `/dev/console` node.
-pub fn write_initramfs(init: &[u8], output: impl std::io::Write) -> std::io::Result<()> {
+/// Compiles the drivers baseline's `/init` (`images/linux-guest/drivers.c`) with the
+/// constants of Ethos's UDP echo and block tests.
+pub fn build_drivers_init() -> Result<PathBuf, XtaskError> {
+    prerequisites::ensure(&STATIC_C)?;
+    let source = workspace_root().join("images/linux-guest/drivers.c");
+    let output = directory().join("drivers-init");
+    std::fs::create_dir_all(directory()).at(directory())?;
+    let success = ethos_abi::ExitCode::Success.port_value();
+    let failure = ethos_abi::ExitCode::Failure.port_value();
+    let stop = String::from_utf8_lossy(ethos_abi::drivers::UDP_ECHO_STOP);
+    command::run(
+        Command::new("gcc")
+            .args(["-static", "-O2", "-Wall", "-Wextra", "-Werror"])
+            .arg(format!("-DEXIT_PORT={EXIT_PORT:#x}"))
+            .arg(format!("-DEXIT_SUCCESS_CODE={success:#x}"))
+            .arg(format!("-DEXIT_FAILURE_CODE={failure:#x}"))
+            .arg(format!(
+                "-DUDP_ECHO_PORT={}",
+                ethos_abi::drivers::UDP_ECHO_PORT
+            ))
+            .arg(format!("-DUDP_ECHO_STOP=\"{stop}\""))
+            .arg(format!(
+                "-DBLOCK_PATTERN_SEED=UINT64_C({:#x})",
+                ethos_abi::drivers::BLOCK_PATTERN_SEED
+            ))
+            .arg(format!("-DCHUNK_BYTES={DRIVER_CHUNK_BYTES}"))
+            .arg("-o")
+            .arg(&output)
+            .arg(&source),
+    )?;
+    Ok(output)
+}
+
+/// The chunk Ethos's block test writes and reads at a time
+/// (`ethos_devices::block_check::CHUNK_BYTES`).
+pub const DRIVER_CHUNK_BYTES: usize = 64 * 1024;
+
+/// The drivers baseline's initramfs: its `/init` and the modules kept beside
+/// `kernel`, as `/modules/NN-name.ko` in load order.
+pub fn drivers_initramfs(kernel: &Path) -> Result<PathBuf, XtaskError> {
     use cpio::NewcBuilder;
     use std::io::Cursor;
-    let entries = vec![
+    let init = build_drivers_init()?;
+    let mut entries = base_entries(&std::fs::read(&init).at(&init)?);
+    entries.push((
+        NewcBuilder::new("modules").mode(0o040_755),
+        Cursor::new(Vec::new()),
+    ));
+    for module in driver_modules(kernel)? {
+        let name = module.file_name().unwrap_or_default().to_string_lossy();
+        entries.push((
+            NewcBuilder::new(&format!("modules/{name}")).mode(0o100_644),
+            Cursor::new(std::fs::read(&module).at(&module)?),
+        ));
+    }
+    let path = directory().join("drivers-initramfs.cpio");
+    let file = std::fs::File::create(&path).at(&path)?;
+    cpio::write_cpio(entries.into_iter(), std::io::BufWriter::new(file))
+        .map(drop)
+        .at(&path)?;
+    Ok(path)
+}
+
+/// `/dev`, `/dev/console` and `/init`, as every initramfs here starts.
+fn base_entries(init: &[u8]) -> Vec<(cpio::NewcBuilder, std::io::Cursor<Vec<u8>>)> {
+    use cpio::NewcBuilder;
+    use std::io::Cursor;
+    vec![
         (
             NewcBuilder::new("dev").mode(0o040_755),
             Cursor::new(Vec::new()),
@@ -185,8 +374,12 @@ pub fn write_initramfs(init: &[u8], output: impl std::io::Write) -> std::io::Res
             NewcBuilder::new("init").mode(0o100_755),
             Cursor::new(init.to_vec()),
         ),
-    ];
-    cpio::write_cpio(entries.into_iter(), output).map(drop)
+    ]
+}
+
+/// An initramfs holding `init` as `/init` (mode 0755) and a `/dev/console` node.
+pub fn write_initramfs(init: &[u8], output: impl std::io::Write) -> std::io::Result<()> {
+    cpio::write_cpio(base_entries(init).into_iter(), output).map(drop)
 }
 
 /// Builds `/init` and packs it: the path of the initramfs.
@@ -252,6 +445,18 @@ pub fn command_line(tsc_khz: u64, extra: &str) -> String {
 mod tests {
     use super::*;
     use std::io::Read;
+
+    #[test]
+    fn a_modules_depends_field_is_read_from_its_modinfo() {
+        let module =
+            b"\x7fELF...\0license=GPL\0depends=virtio,virtio_ring,net-failover\0retpoline=Y\0";
+        assert_eq!(
+            module_depends(module),
+            ["virtio", "virtio_ring", "net_failover"]
+        );
+        assert!(module_depends(b"\0depends=\0vermagic=6.1").is_empty());
+        assert!(module_depends(b"no modinfo here").is_empty());
+    }
 
     #[test]
     fn the_versioned_kernel_is_read_from_apt_cache() {

@@ -232,6 +232,138 @@ fn measure_block(
     Ok(())
 }
 
+/// The Linux guest of the drivers baseline: Debian's kernel and an initramfs whose
+/// `/init` (images/linux-guest/drivers.c) loads the virtio modules and does the work
+/// of `test=udp-echo` (`bench=udp`) or `test=block` (`bench=block`).
+#[derive(Clone, Debug)]
+pub struct LinuxGuest {
+    pub kernel: std::path::PathBuf,
+    pub initramfs: std::path::PathBuf,
+    /// The kernel command line, to which the run adds its `bench=` word.
+    pub command_line: String,
+}
+
+/// What the Linux guest's block run prints.
+fn linux_block_line(transcript: &Transcript) -> Result<(u64, u64), String> {
+    let line = transcript
+        .lines
+        .iter()
+        .find_map(|(_, line)| line.strip_prefix("linux-guest block "))
+        .ok_or("the Linux guest printed no `linux-guest block` line")?;
+    let field = |key: &str| {
+        line.split_ascii_whitespace()
+            .find_map(|word| word.strip_prefix(key)?.strip_prefix('='))
+            .and_then(|value| value.parse::<u64>().ok())
+            .ok_or_else(|| format!("`{line}` lacks `{key}=`"))
+    };
+    Ok((field("write_kib_s")?, field("read_kib_s")?))
+}
+
+fn linux_judged(
+    transcript: &Transcript,
+    check: fn(&Transcript) -> Result<(), String>,
+) -> Result<(), String> {
+    match harness::judge(
+        transcript,
+        &Expectation::Ends {
+            code: ethos_abi::ExitCode::Success,
+            check,
+        },
+    ) {
+        Verdict::Passed => Ok(()),
+        Verdict::Failed(reason) | Verdict::Skipped(reason) => Err(reason),
+    }
+}
+
+/// The same work as [`measure`]'s native modern column, by Linux's own drivers on
+/// the same device models and machine: the UDP echo and the whole-disk pattern.
+pub fn measure_linux(
+    guest: &LinuxGuest,
+    scratch: &Path,
+    accelerator: Accelerator,
+    datagrams: u32,
+    disk_mib: u64,
+) -> DriverFigures {
+    let mut figures = DriverFigures::default();
+    let setup = Setup::NativeModern;
+    // UDP.
+    let udp = (|| -> Result<(), String> {
+        let port = free_udp_port().ok_or("no free UDP port")?;
+        let mut config = QemuConfig::pvh(
+            &guest.kernel,
+            &format!("{} bench=udp", guest.command_line),
+            Machine::Pc,
+            accelerator,
+        );
+        config.extra = arguments(&format!(
+            "-initrd {} -netdev user,id=n0,hostfwd=udp:127.0.0.1:{port}-:7 \
+             -device virtio-net-pci,netdev=n0,{}",
+            guest.initramfs.display(),
+            setup.transport()
+        ));
+        println!("$ {}", config.display());
+        let limit = timeout(accelerator);
+        let run = std::thread::spawn(move || harness::run(&config, limit));
+        let client = udp_echo_client(port, datagrams, limit / 2);
+        let transcript = run.join().map_err(|_| "the QEMU thread panicked")?;
+        let summary = client?;
+        linux_judged(&transcript, |transcript| {
+            transcript
+                .lines
+                .iter()
+                .any(|(_, line)| line.starts_with("linux-guest udp-echo done"))
+                .then_some(())
+                .ok_or_else(|| "the Linux guest did not end its echo service".to_string())
+        })?;
+        // Kernel entry → /init, as `bench boot` reads it (clock set up → /init).
+        figures.boot_ms = crate::linux_guest::init_start(&transcript)
+            .ok()
+            .map(|start| start.monotonic_ns as f64 / 1e6);
+        let seconds = summary.elapsed.as_secs_f64().max(1e-9);
+        figures.udp_mbit_per_s = Some(summary.bytes as f64 * 8.0 / seconds / 1e6);
+        figures.udp_round_trip_us = Some(summary.mean_round_trip.as_secs_f64() * 1e6);
+        Ok(())
+    })();
+    if let Err(reason) = udp {
+        figures.errors.push(format!("Linux guest UDP: {reason}"));
+    }
+    // Block.
+    let block = (|| -> Result<(), String> {
+        fs::create_dir_all(scratch).map_err(|error| error.to_string())?;
+        let disk = scratch.join("linux-bench-disk.img");
+        fs::File::create(&disk)
+            .and_then(|file| file.set_len(disk_mib * 1024 * 1024))
+            .map_err(|error| format!("{}: {error}", disk.display()))?;
+        let mut config = QemuConfig::pvh(
+            &guest.kernel,
+            &format!("{} bench=block", guest.command_line),
+            Machine::Pc,
+            accelerator,
+        );
+        config.extra = arguments(&format!(
+            "-initrd {} -drive file={},format=raw,if=none,id=d0,cache=none \
+             -device virtio-blk-pci,drive=d0,{}",
+            guest.initramfs.display(),
+            disk.display(),
+            setup.block_transport()
+        ));
+        println!("$ {}", config.display());
+        let transcript = harness::run(&config, timeout(accelerator));
+        let _ = fs::remove_file(&disk);
+        linux_judged(&transcript, |transcript| {
+            linux_block_line(transcript).map(drop)
+        })?;
+        let (write, read) = linux_block_line(&transcript)?;
+        figures.block_write_mb_per_s = Some(write as f64 * 1024.0 / 1e6);
+        figures.block_read_mb_per_s = Some(read as f64 * 1024.0 / 1e6);
+        Ok(())
+    })();
+    if let Err(reason) = block {
+        figures.errors.push(format!("Linux guest block: {reason}"));
+    }
+    figures
+}
+
 /// `O_DIRECT` on Linux x86_64: the guest's disk runs with `cache=none`, so the host
 /// baseline bypasses the page cache too.
 const OPEN_DIRECT: i32 = 0o40000;

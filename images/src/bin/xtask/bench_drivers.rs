@@ -12,8 +12,11 @@
 use std::process::ExitCode;
 
 use ethos_abi::drivers::Backend;
+use ethos_images::linux_guest;
 use ethos_images::{XtaskError, kernel, prerequisites, target_directory};
-use ethos_tests::driver_bench::{DriverFigures, Setup, measure, measure_host_baseline};
+use ethos_tests::driver_bench::{
+    DriverFigures, LinuxGuest, Setup, measure, measure_host_baseline, measure_linux,
+};
 use ethos_tests::qemu::{Accelerator, kvm_usable};
 
 #[derive(Debug, clap::Args)]
@@ -31,6 +34,10 @@ pub(crate) struct DriverArguments {
     /// Also measure under TCG (software emulation).
     #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
     tcg: bool,
+    /// Set a Linux guest (Debian's kernel and virtio modules, a static C /init) beside
+    /// the native modern column: the same work on the same device models and machine.
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+    linux_guest: bool,
 }
 
 pub(crate) fn drivers(arguments: &DriverArguments) -> Result<ExitCode, XtaskError> {
@@ -54,6 +61,16 @@ pub(crate) fn drivers(arguments: &DriverArguments) -> Result<ExitCode, XtaskErro
     if arguments.tcg {
         accelerators.push(Accelerator::Tcg);
     }
+    let linux = if arguments.linux_guest {
+        let kernel = linux_guest::kernel()?;
+        Some(LinuxGuest {
+            initramfs: linux_guest::drivers_initramfs(&kernel)?,
+            command_line: linux_guest::command_line(linux_guest::host_tsc_khz()?, ""),
+            kernel,
+        })
+    } else {
+        None
+    };
     let mut failed = false;
     println!("== host baseline (loopback UDP echo, O_DIRECT file I/O)");
     let baseline = measure_host_baseline(&scratch, arguments.datagrams, arguments.disk_mib);
@@ -64,9 +81,23 @@ pub(crate) fn drivers(arguments: &DriverArguments) -> Result<ExitCode, XtaskErro
     for accelerator in accelerators {
         println!("== {}", accelerator.name());
         let mut columns = Vec::new();
+        if let Some(linux) = &linux {
+            let figures = measure_linux(
+                linux,
+                &scratch,
+                accelerator,
+                arguments.datagrams,
+                arguments.disk_mib,
+            );
+            for reason in &figures.errors {
+                println!("{reason}");
+                failed = true;
+            }
+            columns.push(("Linux guest", Some(figures)));
+        }
         for setup in Setup::ALL {
             if setup.backend() == Backend::Rump && !with_rump {
-                columns.push((setup, None));
+                columns.push((setup.label(), None));
                 continue;
             }
             let figures = measure(
@@ -81,7 +112,7 @@ pub(crate) fn drivers(arguments: &DriverArguments) -> Result<ExitCode, XtaskErro
                 println!("{}: {reason}", setup.label());
                 failed = true;
             }
-            columns.push((setup, Some(figures)));
+            columns.push((setup.label(), Some(figures)));
         }
         print_table(accelerator, &columns, &baseline);
     }
@@ -111,7 +142,7 @@ fn mib(bytes: u64) -> f64 {
 
 fn print_table(
     accelerator: Accelerator,
-    columns: &[(Setup, Option<DriverFigures>)],
+    columns: &[(&str, Option<DriverFigures>)],
     baseline: &DriverFigures,
 ) {
     let cell = |value: Option<f64>| value.map_or("failed".to_string(), |v| format!("{v:.2}"));
@@ -121,8 +152,15 @@ fn print_table(
     };
     println!();
     let mut header = format!("{:<44} | {:>12}", accelerator.name(), "host");
-    for (setup, _) in columns {
-        header.push_str(&format!(" | {:>14} | {:>8}", setup.label(), "/host"));
+    for (label, _) in columns {
+        header.push_str(&format!(" | {:>14} | {:>8}", label, "/host"));
+    }
+    let linux = columns
+        .iter()
+        .find(|(label, _)| *label == "Linux guest")
+        .and_then(|(_, figures)| figures.as_ref());
+    if linux.is_some() {
+        header.push_str(&format!(" | {:>14}", "modern/Linux"));
     }
     println!("{header}");
     type Pick = fn(&DriverFigures) -> Option<f64>;
@@ -151,10 +189,19 @@ fn print_table(
                 None => line.push_str(&format!(" | {:>14} | {:>8}", "no rump build", "-")),
             }
         }
+        if let Some(linux) = linux {
+            let modern = columns
+                .iter()
+                .find(|(label, _)| *label == Setup::NativeModern.label())
+                .and_then(|(_, figures)| figures.as_ref())
+                .and_then(pick);
+            line.push_str(&format!(" | {:>14}", ratio(modern, pick(linux))));
+        }
         println!("{line}");
     }
     println!("(UDP: one datagram in flight, so throughput is bound by the round trip;");
     println!(" host: the same work between two host sockets / on a host file, this run;");
+    println!(" Linux guest: Debian's kernel, its virtio modules, modern transport, same machine;");
     println!(" rump: NetBSD's vioif, TCP/IP and ld in the rump kernel, boot includes rump_init;");
     println!(" no rump build: RUMPKERNEL_DIR is not set, see rump-sys/README.md)");
 }
