@@ -268,11 +268,12 @@ const STATIC_C: [prerequisites::Tool; 2] = [
     },
 ];
 
-/// Compiles `/init` with the constants it shares with the Ethos side.
-pub fn build_init() -> Result<PathBuf, XtaskError> {
+/// Compiles `images/linux-guest/SOURCE` static into `target/linux-guest/OUTPUT`,
+/// with the exit port and codes and `defines` (`NAME=VALUE`).
+fn compile_init(source: &str, output: &str, defines: &[String]) -> Result<PathBuf, XtaskError> {
     prerequisites::ensure(&STATIC_C)?;
-    let source = workspace_root().join("images/linux-guest/init.c");
-    let output = directory().join("init");
+    let source = workspace_root().join("images/linux-guest").join(source);
+    let output = directory().join(output);
     std::fs::create_dir_all(directory()).at(directory())?;
     let success = ethos_abi::ExitCode::Success.port_value();
     let failure = ethos_abi::ExitCode::Failure.port_value();
@@ -282,8 +283,7 @@ pub fn build_init() -> Result<PathBuf, XtaskError> {
             .arg(format!("-DEXIT_PORT={EXIT_PORT:#x}"))
             .arg(format!("-DEXIT_SUCCESS_CODE={success:#x}"))
             .arg(format!("-DEXIT_FAILURE_CODE={failure:#x}"))
-            .arg(format!("-DNULL_SAMPLES={NULL_SAMPLES}"))
-            .arg(format!("-DROUND_TRIP_SAMPLES={ROUND_TRIP_SAMPLES}"))
+            .args(defines.iter().map(|define| format!("-D{define}")))
             .arg("-o")
             .arg(&output)
             .arg(&source),
@@ -291,37 +291,35 @@ pub fn build_init() -> Result<PathBuf, XtaskError> {
     Ok(output)
 }
 
+/// Compiles `/init` with the constants it shares with the Ethos side.
+pub fn build_init() -> Result<PathBuf, XtaskError> {
+    compile_init(
+        "init.c",
+        "init",
+        &[
+            format!("NULL_SAMPLES={NULL_SAMPLES}"),
+            format!("ROUND_TRIP_SAMPLES={ROUND_TRIP_SAMPLES}"),
+        ],
+    )
+}
+
 /// Compiles the drivers baseline's `/init` (`images/linux-guest/drivers.c`) with the
 /// constants of Ethos's UDP echo and block tests.
 pub fn build_drivers_init() -> Result<PathBuf, XtaskError> {
-    prerequisites::ensure(&STATIC_C)?;
-    let source = workspace_root().join("images/linux-guest/drivers.c");
-    let output = directory().join("drivers-init");
-    std::fs::create_dir_all(directory()).at(directory())?;
-    let success = ethos_abi::ExitCode::Success.port_value();
-    let failure = ethos_abi::ExitCode::Failure.port_value();
     let stop = String::from_utf8_lossy(ethos_abi::drivers::UDP_ECHO_STOP);
-    command::run(
-        Command::new("gcc")
-            .args(["-static", "-O2", "-Wall", "-Wextra", "-Werror"])
-            .arg(format!("-DEXIT_PORT={EXIT_PORT:#x}"))
-            .arg(format!("-DEXIT_SUCCESS_CODE={success:#x}"))
-            .arg(format!("-DEXIT_FAILURE_CODE={failure:#x}"))
-            .arg(format!(
-                "-DUDP_ECHO_PORT={}",
-                ethos_abi::drivers::UDP_ECHO_PORT
-            ))
-            .arg(format!("-DUDP_ECHO_STOP=\"{stop}\""))
-            .arg(format!(
-                "-DBLOCK_PATTERN_SEED=UINT64_C({:#x})",
+    compile_init(
+        "drivers.c",
+        "drivers-init",
+        &[
+            format!("UDP_ECHO_PORT={}", ethos_abi::drivers::UDP_ECHO_PORT),
+            format!("UDP_ECHO_STOP=\"{stop}\""),
+            format!(
+                "BLOCK_PATTERN_SEED=UINT64_C({:#x})",
                 ethos_abi::drivers::BLOCK_PATTERN_SEED
-            ))
-            .arg(format!("-DCHUNK_BYTES={DRIVER_CHUNK_BYTES}"))
-            .arg("-o")
-            .arg(&output)
-            .arg(&source),
-    )?;
-    Ok(output)
+            ),
+            format!("CHUNK_BYTES={DRIVER_CHUNK_BYTES}"),
+        ],
+    )
 }
 
 /// The chunk Ethos's block test writes and reads at a time
