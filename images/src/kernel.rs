@@ -134,8 +134,55 @@ pub fn build_with(flavour: Flavour, link_rump: bool) -> Result<Build, XtaskError
     let description = LoadedDescription::load_default()?;
     let programs = build_programs(&description)?;
     let initial_image = pack_initial_image(&description)?;
+    let built = build_embedding(flavour, link_rump, &description, &programs, &initial_image)?;
+    // Both flavours are kept side by side, so a run can boot either.
+    let kernels = target_directory().join("kernels");
+    std::fs::create_dir_all(&kernels).at(&kernels)?;
+    let kernel = if !link_rump && rump_kernel_directory().is_some() {
+        kernels.join(format!("{}-native", flavour.file_name()))
+    } else {
+        kernels.join(flavour.file_name())
+    };
+    std::fs::copy(&built, &kernel).at(&kernel)?;
+    Ok(Build {
+        kernel,
+        programs,
+        initial_image,
+        image_counts: description.counts(),
+    })
+}
+
+/// Builds a kernel embedding the image `description` declares (for one host of a
+/// set, [`crate::host_set`]), linking the rump kernel when `RUMPKERNEL_DIR` names
+/// one; packs the image into `directory` and copies the kernel there, named for its
+/// flavour. Returns the kernel's path.
+pub fn build_for(
+    flavour: Flavour,
+    description: &LoadedDescription,
+    directory: &Path,
+) -> Result<PathBuf, XtaskError> {
+    prerequisites::ensure_kernel_target()?;
+    let programs = build_programs(description)?;
+    let initial_image = directory.join("initial.tar");
+    write_if_changed(&initial_image, &description.pack(&release_directory())?)?;
+    let link_rump = rump_kernel_directory().is_some();
+    let built = build_embedding(flavour, link_rump, description, &programs, &initial_image)?;
+    let kernel = directory.join(flavour.file_name());
+    std::fs::copy(&built, &kernel).at(&kernel)?;
+    Ok(kernel)
+}
+
+/// Builds the kernel embedding `programs` and the packed `initial_image`; returns
+/// where cargo left it.
+fn build_embedding(
+    flavour: Flavour,
+    link_rump: bool,
+    description: &LoadedDescription,
+    programs: &[PathBuf],
+    initial_image: &Path,
+) -> Result<PathBuf, XtaskError> {
     let mut build = cargo();
-    for program in &programs {
+    for program in programs {
         if let Some(name) = program.file_name() {
             let variable = format!(
                 "ETHOS_PROGRAM_{}",
@@ -144,7 +191,7 @@ pub fn build_with(flavour: Flavour, link_rump: bool) -> Result<Build, XtaskError
             build.env(variable, program);
         }
     }
-    build.env(INITIAL_IMAGE_VARIABLE, &initial_image);
+    build.env(INITIAL_IMAGE_VARIABLE, initial_image);
     build.current_dir(workspace_root()).args([
         "build",
         "--release",
@@ -196,22 +243,7 @@ pub fn build_with(flavour: Flavour, link_rump: bool) -> Result<Build, XtaskError
         build.args(["--features", &features.join(",")]);
     }
     command::run(&mut build)?;
-    // Both flavours are kept side by side, so a run can boot either.
-    let built = release_directory().join("ethos-kernel");
-    let kernels = target_directory().join("kernels");
-    std::fs::create_dir_all(&kernels).at(&kernels)?;
-    let kernel = if !link_rump && rump_kernel_directory().is_some() {
-        kernels.join(format!("{}-native", flavour.file_name()))
-    } else {
-        kernels.join(flavour.file_name())
-    };
-    std::fs::copy(&built, &kernel).at(&kernel)?;
-    Ok(Build {
-        kernel,
-        programs,
-        initial_image,
-        image_counts: description.counts(),
-    })
+    Ok(release_directory().join("ethos-kernel"))
 }
 
 /// The bytes a kernel ELF loads into memory (its `PT_LOAD` segments' file bytes),

@@ -8,6 +8,7 @@
 
 pub mod command;
 pub mod error;
+pub mod host_set;
 pub mod initial_image;
 pub mod inspect;
 pub mod kernel;

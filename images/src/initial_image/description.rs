@@ -8,7 +8,9 @@ use std::path::{Path, PathBuf};
 
 use ethos_abi::LabelRights;
 use ethos_abi::drivers::{Backend, BackendChoice, DeviceClass};
+use ethos_core::hosts::HostAddress;
 use ethos_core::initial_image::{Counts, ETN_EXTENSION, EntryPath};
+use ethos_core::process_model::identity::check_name;
 use serde::Deserialize;
 use toml::Spanned;
 
@@ -25,6 +27,35 @@ pub struct UserEntry {
     pub public_key: String,
     #[serde(default)]
     pub groups: Vec<String>,
+    /// A file (relative to the description's directory) holding the private half of
+    /// the user's key in 64 hexadecimal digits: the user works on this host, whose
+    /// kernel holds the key and proves the user to other hosts with it.
+    pub private_key_file: Option<String>,
+}
+
+/// `[host]`: this machine as a host.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HostEntry {
+    pub name: String,
+    /// The IPv4 address other hosts send to.
+    pub address: String,
+    /// The UDP port the kernel receives MinimaLT's datagrams on.
+    pub port: u16,
+    /// A file (relative to the description's directory) holding the private half of
+    /// the host's long-term key in 64 hexadecimal digits.
+    pub private_key_file: String,
+}
+
+/// `[[known_host]]`: another host, in the static directory.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KnownHostEntry {
+    pub name: String,
+    pub address: String,
+    pub port: u16,
+    /// 64 hexadecimal digits: the host's long-term Curve25519 public key.
+    pub public_key: String,
 }
 
 /// `[[program]]`
@@ -133,6 +164,11 @@ pub struct Description {
     pub devices: BTreeMap<Spanned<String>, Spanned<String>>,
     /// `[limits]`.
     pub limits: Option<LimitsEntry>,
+    /// `[host]`.
+    pub host: Option<Spanned<HostEntry>>,
+    /// `[[known_host]]`.
+    #[serde(default)]
+    pub known_host: Vec<Spanned<KnownHostEntry>>,
 }
 
 /// A description read from its file, with what is needed to report on it.
@@ -322,7 +358,17 @@ impl LoadedDescription {
             EntryPath::Program(name) => program(name),
             EntryPath::InitSet(name) => description.init.get(name).map(Spanned::span),
             EntryPath::TypeFile(file) => types(file),
+            EntryPath::UserKey(name) => user(name),
+            EntryPath::Host => description.host.as_ref().map(Spanned::span),
             _ => None,
+        };
+        let known_host = |name: &str| {
+            description
+                .known_host
+                .iter()
+                .rev()
+                .find(|entry| entry.get_ref().name == name)
+                .map(Spanned::span)
         };
         match error {
             E::BadName {
@@ -343,6 +389,11 @@ impl LoadedDescription {
             | E::UnknownGroup { entry: path, .. }
             | E::UnknownProgram { entry: path, .. } => entry(path),
             E::UnknownRight { label, .. } | E::NoRights { label } => grant(label),
+            E::UserKeyMismatch(name) => user(name),
+            E::Host {
+                entry: path, host, ..
+            } => entry(path).or_else(|| known_host(host)),
+            E::DirectoryEntry { host, .. } => known_host(host),
             _ => None,
         }
     }
@@ -540,6 +591,7 @@ impl LoadedDescription {
                 ));
             }
         }
+        self.check_hosts()?;
         for (set, entry) in &description.init {
             if set.is_empty()
                 || set
@@ -567,6 +619,48 @@ impl LoadedDescription {
                         process.program
                     )));
                 }
+            }
+        }
+        Ok(())
+    }
+
+    /// `[host]` and `[[known_host]]`: addresses that can receive, names and keys
+    /// once each, this host not among the others. (Key files are read when the image
+    /// is packed.)
+    fn check_hosts(&self) -> Result<(), XtaskError> {
+        let description = &self.description;
+        let mut names = BTreeSet::new();
+        let mut keys = BTreeSet::new();
+        if let Some(host) = &description.host {
+            let entry = host.get_ref();
+            let at = |problem: String| {
+                self.error(host.span(), format!("[host] `{}`: {problem}", entry.name))
+            };
+            check_name(&entry.name).map_err(|error| at(format!("name: {error}")))?;
+            host_address(&entry.address, entry.port).map_err(at)?;
+            names.insert(entry.name.as_str());
+        }
+        for known in &description.known_host {
+            let entry = known.get_ref();
+            let at = |problem: String| {
+                self.error(
+                    known.span(),
+                    format!("[[known_host]] `{}`: {problem}", entry.name),
+                )
+            };
+            check_name(&entry.name).map_err(|error| at(format!("name: {error}")))?;
+            host_address(&entry.address, entry.port).map_err(at)?;
+            if !names.insert(entry.name.as_str()) {
+                return Err(at(String::from(
+                    "the name is [host]'s or another [[known_host]]'s",
+                )));
+            }
+            let key = public_key(&entry.public_key)
+                .map_err(|problem| at(format!("public_key {problem}")))?;
+            if !keys.insert(key) {
+                return Err(at(String::from(
+                    "public_key is another [[known_host]]'s: a key is one host",
+                )));
             }
         }
         Ok(())
@@ -618,6 +712,15 @@ impl LoadedDescription {
             services: count(description.service.len()),
             grants: count(description.grant.len()),
             init_sets: count(description.init.len()),
+            host: count(usize::from(description.host.is_some())),
+            known_hosts: count(description.known_host.len()),
+            user_keys: count(
+                description
+                    .user
+                    .iter()
+                    .filter(|user| user.get_ref().private_key_file.is_some())
+                    .count(),
+            ),
         }
     }
 }
@@ -644,8 +747,19 @@ fn displayable(text: &str) -> String {
     shown
 }
 
-/// The 32 bytes of a key written as 64 hexadecimal digits.
+/// The 32 bytes of a public key written as 64 hexadecimal digits.
 pub(super) fn public_key(text: &str) -> Result<[u8; 32], String> {
+    let key = hexadecimal_key(text)?;
+    if !ethos_core::hosts::is_strong_key(&key) {
+        return Err(String::from(
+            "is a point of small order (the all-zero key is one): no private key goes with it",
+        ));
+    }
+    Ok(key)
+}
+
+/// The 32 bytes of a key written as 64 hexadecimal digits.
+fn hexadecimal_key(text: &str) -> Result<[u8; 32], String> {
     let digits = text.as_bytes();
     if digits.len() != 64 {
         return Err(format!(
@@ -665,16 +779,23 @@ pub(super) fn public_key(text: &str) -> Result<[u8; 32], String> {
         *byte = u8::from_str_radix(pair, 16)
             .map_err(|_| format!("holds {pair:?}, which is not two hexadecimal digits"))?;
     }
-    // A point of small order (the all-zero key among them) gives every peer the same
-    // shared secret whatever its private key: no one could authenticate as the user.
-    // Multiplying by a clamped scalar (a multiple of the cofactor) sends exactly those
-    // points to zero.
-    if x25519_dalek::x25519([0x42; 32], key) == [0; 32] {
-        return Err(String::from(
-            "is a point of small order (the all-zero key is one): no private key goes with it",
-        ));
-    }
     Ok(key)
+}
+
+/// The IPv4 address and UDP port of a host, as the kernel will check them.
+pub(super) fn host_address(address: &str, port: u16) -> Result<HostAddress, String> {
+    let ip: std::net::Ipv4Addr = address
+        .parse()
+        .map_err(|_| format!("address {address:?} is not an IPv4 address (such as 10.0.2.15)"))?;
+    HostAddress::new(ip.octets(), port).map_err(|error| error.to_string())
+}
+
+/// The private key in the file at `path`: 64 hexadecimal digits (and an end of line).
+pub(super) fn private_key_file(path: &Path) -> Result<[u8; 32], String> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|error| format!("the key file {} cannot be read: {error}", path.display()))?;
+    hexadecimal_key(text.trim_end())
+        .map_err(|problem| format!("the key file {}: {problem}", path.display()))
 }
 
 /// The name a `[[types]]` file has in the image's `types/`.
@@ -756,6 +877,7 @@ processes = [{ user = "alice", program = "hello" }]
                 services: 0,
                 grants: 1,
                 init_sets: 1,
+                ..Counts::default()
             }
         );
     }
@@ -956,5 +1078,71 @@ processes = [{ user = "alice", program = "hello" }]
     fn keys_are_hexadecimal() {
         assert_eq!(public_key(&"0f".repeat(32)), Ok([0x0f; 32]));
         assert!(public_key(&"é".repeat(32)).is_err());
+    }
+
+    #[test]
+    fn host_tables_are_checked_with_their_line() {
+        let beta = "9".repeat(64);
+        let with = |host: &str, known: &str| {
+            format!("{GOOD}\n[host]\n{host}\n\n[[known_host]]\n{known}\n")
+        };
+        let host = "name = \"alpha\"\naddress = \"10.0.7.1\"\nport = 7100\nprivate_key_file = \"alpha.key\"";
+        let known = format!(
+            "name = \"beta\"\naddress = \"10.0.7.2\"\nport = 7100\npublic_key = \"{beta}\""
+        );
+        let good = with(host, &known);
+        let loaded = parsed(&good).unwrap();
+        assert_eq!(loaded.description.known_host.len(), 1);
+        let line = good.lines().position(|line| line == "[host]").unwrap() + 1;
+        let known_line = good
+            .lines()
+            .position(|line| line == "[[known_host]]")
+            .unwrap()
+            + 1;
+        let cases = [
+            (
+                with(&host.replace("10.0.7.1", "10.0.7"), &known),
+                format!(
+                    "image.toml:{line}:1: [host] `alpha`: address \"10.0.7\" is not an IPv4 \
+                     address (such as 10.0.2.15)"
+                ),
+            ),
+            (
+                with(&host.replace("10.0.7.1", "224.0.0.1"), &known),
+                format!(
+                    "image.toml:{line}:1: [host] `alpha`: 224.0.0.1 cannot receive datagrams \
+                     (unspecified, broadcast or multicast)"
+                ),
+            ),
+            (
+                with(&host.replace("7100", "0"), &known),
+                format!("image.toml:{line}:1: [host] `alpha`: port 0 cannot receive datagrams"),
+            ),
+            (
+                with(host, &known.replace("beta", "alpha")),
+                format!(
+                    "image.toml:{known_line}:1: [[known_host]] `alpha`: the name is [host]'s or \
+                     another [[known_host]]'s"
+                ),
+            ),
+            (
+                with(host, &known.replace(&beta, &"0".repeat(64))),
+                format!(
+                    "image.toml:{known_line}:1: [[known_host]] `beta`: public_key is a point of \
+                     small order (the all-zero key is one): no private key goes with it"
+                ),
+            ),
+        ];
+        for (text, expected) in cases {
+            assert_eq!(parsed(&text).unwrap_err(), expected);
+        }
+        // The key file is read when the image is packed; a missing one names its line.
+        let packed = loaded.pack_with_stand_ins().unwrap_err().to_string();
+        assert!(
+            packed.starts_with(&format!(
+                "image.toml:{line}:1: [host] `alpha`: the key file alpha.key cannot be read"
+            )),
+            "{packed}"
+        );
     }
 }

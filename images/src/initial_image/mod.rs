@@ -13,20 +13,26 @@ use std::fmt::Write as _;
 use std::path::Path;
 
 use ethos_core::initial_image::{
-    self, DeviceBackendRecord, DevicesRecord, EntryPath, GrantRecord, ImageContents,
-    InitProcessRecord, InitSetRecord, LabelRecord, LabelsRecord, LimitsRecord, PolicyRecord,
-    PrincipalRecord, ProgramMatchRecord, ServiceRecord, ServicesRecord, UserRecord,
+    self, DeviceBackendRecord, DevicesRecord, EntryPath, GrantRecord, HostRecord, HostsRecord,
+    ImageContents, InitProcessRecord, InitSetRecord, KnownHostRecord, LabelRecord, LabelsRecord,
+    LimitsRecord, PolicyRecord, PrincipalRecord, ProgramMatchRecord, ServiceRecord, ServicesRecord,
+    UserKeyRecord, UserRecord,
 };
 use ethos_core::process_model::identity::ProgramId;
 
 pub use description::{
-    Description, GrantEntry, InitEntry, InitProcessEntry, LoadedDescription, ProgramEntry,
-    ServiceEntry, TypesEntry, UserEntry,
+    Description, GrantEntry, HostEntry, InitEntry, InitProcessEntry, KnownHostEntry,
+    LoadedDescription, ProgramEntry, ServiceEntry, TypesEntry, UserEntry,
 };
-use description::{public_key, type_file_name};
+use description::{host_address, private_key_file, public_key, type_file_name};
 
 use crate::XtaskError;
 use crate::error::FileContext;
+
+/// The private key in the key file at `path` (64 hexadecimal digits).
+pub fn read_private_key(path: &Path) -> Result<[u8; 32], String> {
+    private_key_file(path)
+}
 
 /// The description of the initial image, relative to the workspace root.
 pub const DESCRIPTION: &str = "images/boot/image.toml";
@@ -65,9 +71,63 @@ impl LoadedDescription {
         self.pack_executables(&executables)
     }
 
+    /// `host`, `hosts` and `keys/`, reading the key files the description names.
+    fn host_records(&self) -> Result<HostRecords, XtaskError> {
+        let description = &self.description;
+        let key_at = |span, file: &str, what: String| {
+            private_key_file(&self.directory().join(file))
+                .map_err(|problem| self.error_at(span, format!("{what}: {problem}")))
+        };
+        let host = match &description.host {
+            Some(host) => {
+                let entry = host.get_ref();
+                let address = host_address(&entry.address, entry.port)
+                    .map_err(|problem| self.error_at(host.span(), problem))?;
+                Some(HostRecord {
+                    name: entry.name.clone(),
+                    address: address.ip,
+                    port: address.port,
+                    private_key: key_at(
+                        host.span(),
+                        &entry.private_key_file,
+                        format!("[host] `{}`", entry.name),
+                    )?,
+                })
+            }
+            None => None,
+        };
+        let mut known = Vec::new();
+        for host in &description.known_host {
+            let entry = host.get_ref();
+            let address = host_address(&entry.address, entry.port)
+                .map_err(|problem| self.error_at(host.span(), problem))?;
+            known.push(KnownHostRecord {
+                name: entry.name.clone(),
+                address: address.ip,
+                port: address.port,
+                public_key: public_key(&entry.public_key)
+                    .map_err(|problem| self.error_at(host.span(), problem))?,
+            });
+        }
+        let mut user_keys = Vec::new();
+        for user in &description.user {
+            let entry = user.get_ref();
+            if let Some(file) = &entry.private_key_file {
+                let private_key = key_at(user.span(), file, format!("[[user]] `{}`", entry.name))?;
+                user_keys.push((entry.name.clone(), UserKeyRecord { private_key }));
+            }
+        }
+        Ok(HostRecords {
+            host,
+            hosts: (!known.is_empty()).then_some(HostsRecord { hosts: known }),
+            user_keys,
+        })
+    }
+
     /// Packs the image with `executables`, one per `[[program]]` in order.
     fn pack_executables(&self, executables: &[Vec<u8>]) -> Result<Vec<u8>, XtaskError> {
         let description = &self.description;
+        let host_records = self.host_records()?;
         let mut sources = Vec::new();
         for types in &description.types {
             let path = self.directory().join(&types.get_ref().file);
@@ -176,6 +236,9 @@ impl LoadedDescription {
                         .map_or(default.rump_kernel_memory, |limit| *limit.get_ref()),
                 }
             }),
+            host: host_records.host,
+            hosts: host_records.hosts,
+            user_keys: host_records.user_keys,
         };
         let bytes = initial_image::write(&contents).map_err(|error| XtaskError::Description {
             path: self.path.clone(),
@@ -198,6 +261,13 @@ impl LoadedDescription {
         }
         Ok(bytes)
     }
+}
+
+/// What an image holds about this machine as a host.
+struct HostRecords {
+    host: Option<HostRecord>,
+    hosts: Option<HostsRecord>,
+    user_keys: Vec<(String, UserKeyRecord)>,
 }
 
 fn grant_record(grant: &GrantEntry) -> GrantRecord {
@@ -298,6 +368,34 @@ pub fn list(path: &Path, bytes: &[u8]) -> Result<Vec<String>, XtaskError> {
         .map(|(class, backend)| format!("{} {}", class.name(), backend.name()))
         .collect();
     lines.push(format!("devices: {}", backends.join(", ")));
+    match &image.hosts.this_host {
+        Some(host) => lines.push(format!(
+            "host {} at {}: key {}…",
+            host.name,
+            host.address,
+            hash_prefix(&host.public_key().0)
+        )),
+        None => lines.push(String::from(
+            "host: none (this machine reaches no other host)",
+        )),
+    }
+    for host in image.hosts.directory.hosts() {
+        lines.push(format!(
+            "known host {} at {}: key {}…",
+            host.name,
+            host.address,
+            hash_prefix(&host.public_key.0)
+        ));
+    }
+    let holders: Vec<_> = image
+        .hosts
+        .user_keys
+        .users()
+        .map(|user| user.as_str())
+        .collect();
+    if !holders.is_empty() {
+        lines.push(format!("user keys held: {}", holders.join(", ")));
+    }
     for (set, processes) in &image.init_sets {
         let processes: Vec<_> = processes
             .iter()

@@ -16,6 +16,7 @@ pub mod clock;
 pub mod command_line;
 pub mod ending;
 pub mod frames;
+pub mod hosts;
 pub mod initial_image;
 pub mod memory_map;
 pub mod pci;

@@ -52,6 +52,27 @@ enum Task {
         #[arg(long)]
         file: Option<PathBuf>,
     },
+    /// Make a set of hosts that know each other: for each host, an initial image
+    /// holding its identity (name, address 10.0.7.N, UDP port, long-term key), the
+    /// other hosts as its directory and the keys of the users who work on it, and a
+    /// kernel embedding it, under target/hosts/NAME/. Keys are made once and kept in
+    /// target/hosts/keys/. Host N boots as guest N of a QEMU socket network (its
+    /// NIC's MAC is 52:54:00:e7:00:N).
+    Hosts {
+        /// The hosts, in order (at least two).
+        #[arg(required = true, num_args = 2..)]
+        names: Vec<String>,
+        /// USER@HOST: USER works on HOST, whose kernel holds USER's key; every host
+        /// gives USER the same new public key. Repeat for more users.
+        #[arg(long = "user", value_parser = ethos_images::host_set::parse_placement)]
+        users: Vec<(String, String)>,
+        /// The UDP port every host receives MinimaLT's datagrams on.
+        #[arg(long, default_value_t = ethos_images::host_set::DEFAULT_PORT)]
+        port: u16,
+        /// Build the kernels with their in-kernel tests (`test=NAME`).
+        #[arg(long)]
+        selftest: bool,
+    },
     /// Build a bootable image and print each artifact's path and size.
     Image {
         /// kvm: the PVH kernel ELF; xen: the ELF and an `xl` config (type "pvh");
@@ -119,6 +140,19 @@ fn main() -> ExitCode {
             platform,
             command_line,
         } => image(platform, &command_line),
+        Task::Hosts {
+            names,
+            users,
+            port,
+            selftest,
+        } => hosts(
+            &ethos_images::host_set::HostSetPlan {
+                hosts: names,
+                users,
+                port,
+            },
+            selftest,
+        ),
         Task::Run(arguments) => run::run(&arguments),
         Task::Test(arguments) => test::test(&arguments),
         Task::Check => check::check(),
@@ -174,6 +208,33 @@ fn image_contents(file: Option<PathBuf>) -> Result<ExitCode, XtaskError> {
     println!("{}:", path.display());
     for line in initial_image::list(&path, &bytes)? {
         println!("{line}");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn hosts(
+    plan: &ethos_images::host_set::HostSetPlan,
+    selftest: bool,
+) -> Result<ExitCode, XtaskError> {
+    let flavour = if selftest {
+        kernel::Flavour::Selftest
+    } else {
+        kernel::Flavour::Production
+    };
+    let base = LoadedDescription::load_default()?;
+    for host in ethos_images::host_set::make(plan, &base, flavour)? {
+        let [a, b, c, d] = ethos_images::host_set::host_address(host.number);
+        println!(
+            "host {} ({a}.{b}.{c}.{d}:{}), key {}",
+            host.name, plan.port, host.public_key
+        );
+        println!("  description: {}", host.description.display());
+        println!("  kernel: {}", host.kernel.display());
+        println!(
+            "  its NIC: -device virtio-net-pci,netdev=n0,mac=52:54:00:e7:00:{:02x} on a \
+             socket network shared with the others (-netdev socket,id=n0,...)",
+            host.number
+        );
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -11,6 +11,7 @@ use ethos_typesys::graph::GraphError;
 use ethos_typesys::wire::WireError;
 use tar_no_std::CorruptDataError;
 
+use crate::hosts::HostError;
 use crate::process_model::identity::NameError;
 
 /// Why [`super::read`] refused an image.
@@ -139,6 +140,24 @@ pub enum ImageError {
     KernelMemoryLimit(u64),
     /// `limits` gives the rump kernel less memory than it needs to boot.
     RumpMemoryLimit(u64),
+    /// `host` or `hosts` gives a host facts no host can have.
+    Host {
+        /// The entry.
+        entry: String,
+        /// The host, by name.
+        host: String,
+        /// What is wrong.
+        error: HostError,
+    },
+    /// `hosts` lists a name or a key twice, or this host itself.
+    DirectoryEntry {
+        /// The host, by name.
+        host: String,
+        /// What is wrong.
+        problem: &'static str,
+    },
+    /// `keys/NAME` holds a key whose public half is not user `NAME`'s public key.
+    UserKeyMismatch(String),
     /// A service's largest value is zero or above the ABI's maximum.
     ServiceMaximumValue {
         /// The service.
@@ -163,7 +182,7 @@ impl fmt::Display for ImageError {
             ImageError::UnknownEntry(path) => write!(
                 formatter,
                 "entry `{path}` is none of programs/NAME, types/NAME.etn, users/NAME, \
-                 init/NAME, labels, policy, services, devices"
+                 init/NAME, keys/NAME, labels, policy, services, devices, limits, host, hosts"
             ),
             ImageError::DuplicateEntry(path) => write!(formatter, "entry `{path}` appears twice"),
             ImageError::MissingEntry(path) => write!(formatter, "the image has no `{path}` entry"),
@@ -278,6 +297,17 @@ impl fmt::Display for ImageError {
                 "entry `limits` lets a process hold {bytes} bytes of kernel memory; the least \
                  is {} bytes",
                 ethos_abi::arguments::MINIMUM_PROCESS_KERNEL_MEMORY
+            ),
+            ImageError::Host { entry, host, error } => {
+                write!(formatter, "entry `{entry}`: host `{host}`: {error}")
+            }
+            ImageError::DirectoryEntry { host, problem } => {
+                write!(formatter, "entry `hosts`: host `{host}` {problem}")
+            }
+            ImageError::UserKeyMismatch(user) => write!(
+                formatter,
+                "entry `keys/{user}` holds a private key whose public half is not user \
+                 `{user}`'s public key"
             ),
             ImageError::DuplicateDeviceClass(class) => write!(
                 formatter,

@@ -16,10 +16,16 @@
 //! | `services` | a [`ServicesRecord`]; each names its type by an ETN type name |
 //! | `init/NAME` | an [`InitSetRecord`]: the processes the init set `NAME` starts |
 //! | `devices` | a [`DevicesRecord`]: the backend that serves each device class |
+//! | `limits` | a [`LimitsRecord`]: what a process may hold of the kernel |
+//! | `host` | a [`HostRecord`]: this machine as a host, with its private key |
+//! | `hosts` | a [`HostsRecord`]: the other hosts it knows |
+//! | `keys/NAME` | a [`UserKeyRecord`]: the private key of user `NAME`, who works here |
 //!
 //! Records are ETE values ([`ethos_typesys::wire`]) of the types in
 //! [`RECORD_TYPES`]. `labels`, `policy`, `services` and `devices` must be present;
-//! the others may be absent or many. [`read_backend_choice`] reads `devices` alone,
+//! the others may be absent or many. No program can read an entry of the image but
+//! the programs (`fdReceive` of `programs/NAME`), so the private keys in `host` and
+//! `keys/` stay in the kernel. [`read_backend_choice`] reads `devices` alone,
 //! for the boot, which must not pay for checking (and hashing) everything else.
 //!
 //! [`read`] checks everything before the kernel uses any of it: every name, every
@@ -46,15 +52,17 @@ use core::fmt;
 
 use ethos_abi::drivers::BackendChoice;
 
+use crate::hosts::HostIdentity;
 use crate::process_model::Configuration;
 use crate::process_model::identity::{ProgramName, UserName};
 
 pub use error::ImageError;
 pub use reader::{devices_backend_choice, read, read_backend_choice, read_rump_memory_limit};
 pub use records::{
-    DeviceBackendRecord, DevicesRecord, GrantRecord, InitProcessRecord, InitSetRecord, LabelRecord,
-    LabelsRecord, LimitsRecord, PolicyRecord, PrincipalRecord, ProgramMatchRecord, RECORD_TYPES,
-    ServiceRecord, ServicesRecord, UserRecord,
+    DeviceBackendRecord, DevicesRecord, GrantRecord, HostRecord, HostsRecord, InitProcessRecord,
+    InitSetRecord, KnownHostRecord, LabelRecord, LabelsRecord, LimitsRecord, PolicyRecord,
+    PrincipalRecord, ProgramMatchRecord, RECORD_TYPES, ServiceRecord, ServicesRecord,
+    UserKeyRecord, UserRecord,
 };
 #[cfg(any(test, feature = "image-writer"))]
 pub use writer::{ImageContents, WriteError, write};
@@ -81,6 +89,12 @@ pub enum EntryPath<'a> {
     Devices,
     /// `limits`
     Limits,
+    /// `host`
+    Host,
+    /// `hosts`
+    Hosts,
+    /// `keys/NAME`
+    UserKey(&'a str),
 }
 
 /// The extension of ETN files in `types/`.
@@ -100,6 +114,8 @@ impl<'a> EntryPath<'a> {
             "services" => return Some(EntryPath::Services),
             "devices" => return Some(EntryPath::Devices),
             "limits" => return Some(EntryPath::Limits),
+            "host" => return Some(EntryPath::Host),
+            "hosts" => return Some(EntryPath::Hosts),
             _ => {}
         }
         if let Some(name) = file("programs") {
@@ -111,6 +127,9 @@ impl<'a> EntryPath<'a> {
         }
         if let Some(name) = file("users") {
             return Some(EntryPath::User(name));
+        }
+        if let Some(name) = file("keys") {
+            return Some(EntryPath::UserKey(name));
         }
         file("init").map(EntryPath::InitSet)
     }
@@ -127,6 +146,9 @@ impl<'a> EntryPath<'a> {
             EntryPath::Services => String::from("services"),
             EntryPath::Devices => String::from("devices"),
             EntryPath::Limits => String::from("limits"),
+            EntryPath::Host => String::from("host"),
+            EntryPath::Hosts => String::from("hosts"),
+            EntryPath::UserKey(name) => format!("keys/{name}"),
         }
     }
 }
@@ -147,11 +169,17 @@ pub struct Counts {
     pub grants: u64,
     /// `init/` entries.
     pub init_sets: u64,
+    /// 1 when the image makes the machine a host (`host`), else 0.
+    pub host: u64,
+    /// Hosts in `hosts`.
+    pub known_hosts: u64,
+    /// `keys/` entries.
+    pub user_keys: u64,
 }
 
 impl Counts {
     /// Each count with the name of the metric that reports it.
-    pub fn metrics(&self) -> [(&'static str, u64); 6] {
+    pub fn metrics(&self) -> [(&'static str, u64); 9] {
         [
             ("image_users", self.users),
             ("image_programs", self.programs),
@@ -159,6 +187,9 @@ impl Counts {
             ("image_services", self.services),
             ("image_grants", self.grants),
             ("image_init_sets", self.init_sets),
+            ("image_host", self.host),
+            ("image_known_hosts", self.known_hosts),
+            ("image_user_keys", self.user_keys),
         ]
     }
 }
@@ -178,6 +209,8 @@ pub struct InitialImage<'a> {
     pub counts: Counts,
     /// The backend that serves each device class.
     pub backends: BackendChoice,
+    /// This machine as a host, the hosts it knows, the user keys it holds.
+    pub hosts: HostIdentity,
 }
 
 impl fmt::Debug for InitialImage<'_> {
@@ -195,6 +228,7 @@ impl fmt::Debug for InitialImage<'_> {
             )
             .field("init_sets", &self.init_sets)
             .field("backends", &self.backends)
+            .field("hosts", &self.hosts)
             .finish_non_exhaustive()
     }
 }

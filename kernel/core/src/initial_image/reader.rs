@@ -16,10 +16,14 @@ use serde::de::DeserializeOwned;
 use tar_no_std::TarArchiveRef;
 
 use super::records::{
-    DevicesRecord, InitSetRecord, LabelsRecord, LimitsRecord, PolicyRecord, PrincipalRecord,
-    ProgramMatchRecord, ServicesRecord, UserRecord,
+    DevicesRecord, HostRecord, HostsRecord, InitSetRecord, LabelsRecord, LimitsRecord,
+    PolicyRecord, PrincipalRecord, ProgramMatchRecord, ServicesRecord, UserKeyRecord, UserRecord,
 };
 use super::{Counts, EntryPath, ImageError, InitSet, InitialImage, types};
+use crate::hosts::{
+    DirectoryError, HostAddress, HostIdentity, HostName, KnownHost, StaticDirectory, ThisHost,
+    UserKeys,
+};
 use crate::process_model::identity::{
     GroupName, Label, NameError, Program, ProgramId, ProgramName, PublicKey, ServiceName, User,
     UserName, check_name,
@@ -39,6 +43,9 @@ struct Entries<'a> {
     services: Option<&'a [u8]>,
     devices: Option<&'a [u8]>,
     limits: Option<&'a [u8]>,
+    host: Option<&'a [u8]>,
+    hosts: Option<&'a [u8]>,
+    user_keys: Vec<(String, &'a [u8])>,
 }
 
 /// Reads and checks the initial image in `bytes`.
@@ -73,6 +80,7 @@ pub fn read(bytes: &[u8]) -> Result<InitialImage<'_>, ImageError> {
         None => ethos_abi::arguments::DEFAULT_PROCESS_KERNEL_MEMORY,
     };
     let backends = backend_choice(entries.devices.ok_or(ImageError::MissingEntry("devices"))?)?;
+    let hosts = host_identity(&entries, &users)?;
     let counts = Counts {
         users: users.len() as u64,
         programs: programs.len() as u64,
@@ -80,6 +88,9 @@ pub fn read(bytes: &[u8]) -> Result<InitialImage<'_>, ImageError> {
         services: services.len() as u64,
         grants: grants.len() as u64,
         init_sets: init_sets.len() as u64,
+        host: u64::from(hosts.this_host.is_some()),
+        known_hosts: hosts.directory.len() as u64,
+        user_keys: hosts.user_keys.len() as u64,
     };
     Ok(InitialImage {
         configuration: Configuration {
@@ -94,6 +105,7 @@ pub fn read(bytes: &[u8]) -> Result<InitialImage<'_>, ImageError> {
         init_sets,
         counts,
         backends,
+        hosts,
     })
 }
 
@@ -213,6 +225,9 @@ fn entries(bytes: &[u8]) -> Result<Entries<'_>, ImageError> {
             EntryPath::Services => entries.services = Some(data),
             EntryPath::Devices => entries.devices = Some(data),
             EntryPath::Limits => entries.limits = Some(data),
+            EntryPath::Host => entries.host = Some(data),
+            EntryPath::Hosts => entries.hosts = Some(data),
+            EntryPath::UserKey(name) => entries.user_keys.push(owned(name)),
         }
     }
     Ok(entries)
@@ -459,4 +474,88 @@ fn init_sets(
         sets.insert(set.clone(), processes);
     }
     Ok(sets)
+}
+
+/// `host`, `hosts` and `keys/`: this machine as a host, the hosts it knows (never
+/// itself, each name and key once) and the user keys it holds (each one's public half
+/// the user's public key).
+fn host_identity(
+    entries: &Entries<'_>,
+    users: &BTreeMap<UserName, User>,
+) -> Result<HostIdentity, ImageError> {
+    let host_error = |entry: &EntryPath<'_>, host: &str, error| ImageError::Host {
+        entry: entry.path(),
+        host: String::from(host),
+        error,
+    };
+    let this_host = match entries.host {
+        Some(bytes) => {
+            let entry = EntryPath::Host;
+            let record: HostRecord = record(&entry, bytes)?;
+            let name = name(&entry, "host", &record.name, HostName::new)?;
+            let address = HostAddress::new(record.address, record.port)
+                .map_err(|error| host_error(&entry, &record.name, error))?;
+            Some(ThisHost::new(name, address, record.private_key))
+        }
+        None => None,
+    };
+    let directory = match entries.hosts {
+        Some(bytes) => {
+            let entry = EntryPath::Hosts;
+            let record: HostsRecord = record(&entry, bytes)?;
+            let mut hosts = Vec::new();
+            for host in &record.hosts {
+                let host_name = name(&entry, "host", &host.name, HostName::new)?;
+                let address = HostAddress::new(host.address, host.port)
+                    .map_err(|error| host_error(&entry, &host.name, error))?;
+                if let Some(this) = &this_host
+                    && (this.name == host_name || this.public_key().0 == host.public_key)
+                {
+                    return Err(ImageError::DirectoryEntry {
+                        host: host.name.clone(),
+                        problem: "is this host (by name or key): the directory lists the others",
+                    });
+                }
+                hosts.push(KnownHost {
+                    name: host_name,
+                    address,
+                    public_key: ethos_crypto::PublicKeyBytes(host.public_key),
+                });
+            }
+            StaticDirectory::new(hosts).map_err(|error| match error {
+                DirectoryError::DuplicateName(host) => ImageError::DirectoryEntry {
+                    host: String::from(host.as_str()),
+                    problem: "is listed twice",
+                },
+                DirectoryError::DuplicateKey(host) => ImageError::DirectoryEntry {
+                    host: String::from(host.as_str()),
+                    problem: "has the key of a host listed before it: a key is one host",
+                },
+                DirectoryError::Host(host, error) => host_error(&entry, host.as_str(), error),
+            })?
+        }
+        None => StaticDirectory::default(),
+    };
+    let mut user_keys = UserKeys::default();
+    for (user, bytes) in &entries.user_keys {
+        let entry = EntryPath::UserKey(user);
+        let user_name = known_user(&entry, users, user)?;
+        let record: UserKeyRecord = record(&entry, bytes)?;
+        let public_key = users
+            .get(&user_name)
+            .map(|user| user.public_key)
+            .ok_or_else(|| ImageError::UnknownUser {
+                entry: entry.path(),
+                user: user.clone(),
+            })?;
+        let key = ethos_crypto::SecretKey::from_bytes(record.private_key);
+        if !user_keys.insert(user_name, &public_key, key) {
+            return Err(ImageError::UserKeyMismatch(user.clone()));
+        }
+    }
+    Ok(HostIdentity {
+        this_host,
+        directory,
+        user_keys,
+    })
 }

@@ -31,6 +31,10 @@ InitSet      struct { Processes []InitProcess }
 DeviceBackend struct { Class string; Backend string }
 Devices      struct { Backends []DeviceBackend }
 Limits       struct { KernelMemoryPerProcess uint64; RumpKernelMemory uint64 }
+Host         struct { Name string; Address [4]byte; Port uint16; PrivateKey [32]byte }
+KnownHost    struct { Name string; Address [4]byte; Port uint16; PublicKey [32]byte }
+Hosts        struct { Hosts []KnownHost }
+UserKey      struct { PrivateKey [32]byte }
 ";
 
 /// `users/<name>` (ETN `User`): one user; the entry's name is the user's name.
@@ -170,4 +174,66 @@ impl Default for LimitsRecord {
 pub struct DevicesRecord {
     /// The choices, in any order.
     pub backends: Vec<DeviceBackendRecord>,
+}
+
+/// `host` (ETN `Host`): this machine as a host. Optional: without it, the machine
+/// reaches no other host and none reaches it.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HostRecord {
+    /// The host's name.
+    pub name: String,
+    /// Its IPv4 address.
+    pub address: [u8; 4],
+    /// The UDP port it receives MinimaLT's datagrams on.
+    pub port: u16,
+    /// The private half of its long-term X25519 key.
+    pub private_key: [u8; 32],
+}
+
+impl core::fmt::Debug for HostRecord {
+    fn fmt(&self, formatter: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        formatter
+            .debug_struct("HostRecord")
+            .field("name", &self.name)
+            .field("address", &self.address)
+            .field("port", &self.port)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Another host, as the image's directory lists it (ETN `KnownHost`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KnownHostRecord {
+    /// The host's name.
+    pub name: String,
+    /// Its IPv4 address.
+    pub address: [u8; 4],
+    /// The UDP port it receives MinimaLT's datagrams on.
+    pub port: u16,
+    /// Its long-term X25519 public key: its identity.
+    pub public_key: [u8; 32],
+}
+
+/// `hosts` (ETN `Hosts`): the other hosts this machine knows. Optional.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HostsRecord {
+    /// The hosts, each name and key once.
+    pub hosts: Vec<KnownHostRecord>,
+}
+
+/// `keys/<user>` (ETN `UserKey`): the private key of a user who works on this host;
+/// the entry's name is the user's name, and the key's public half must be the
+/// user's public key.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UserKeyRecord {
+    /// The private half of the user's X25519 key.
+    pub private_key: [u8; 32],
+}
+
+impl core::fmt::Debug for UserKeyRecord {
+    fn fmt(&self, formatter: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        formatter
+            .debug_struct("UserKeyRecord")
+            .finish_non_exhaustive()
+    }
 }

@@ -17,8 +17,8 @@ use serde::Serialize;
 
 use super::EntryPath;
 use super::records::{
-    DevicesRecord, InitSetRecord, LabelsRecord, LimitsRecord, PolicyRecord, ServicesRecord,
-    UserRecord,
+    DevicesRecord, HostRecord, HostsRecord, InitSetRecord, LabelsRecord, LimitsRecord,
+    PolicyRecord, ServicesRecord, UserKeyRecord, UserRecord,
 };
 
 /// Everything an initial image holds, as the writer takes it.
@@ -42,6 +42,12 @@ pub struct ImageContents<'a> {
     pub limits: Option<LimitsRecord>,
     /// `init/NAME`, by set name.
     pub init_sets: Vec<(String, InitSetRecord)>,
+    /// `host`, if the image makes the machine a host.
+    pub host: Option<HostRecord>,
+    /// `hosts`, if the image lists other hosts.
+    pub hosts: Option<HostsRecord>,
+    /// `keys/NAME`, by user name.
+    pub user_keys: Vec<(String, UserKeyRecord)>,
 }
 
 /// Why an image could not be written.
@@ -97,6 +103,15 @@ pub fn write(contents: &ImageContents<'_>) -> Result<Vec<u8>, WriteError> {
     }
     for (name, record) in &contents.init_sets {
         archive.record(EntryPath::InitSet(name), record)?;
+    }
+    if let Some(host) = &contents.host {
+        archive.record(EntryPath::Host, host)?;
+    }
+    if let Some(hosts) = &contents.hosts {
+        archive.record(EntryPath::Hosts, hosts)?;
+    }
+    for (name, record) in &contents.user_keys {
+        archive.record(EntryPath::UserKey(name), record)?;
     }
     archive
         .builder

@@ -165,7 +165,7 @@ fn damaged_archives_are_refused() {
                 tar::EntryType::Regular,
             ),
             "entry `etc/passwd` is none of programs/NAME, types/NAME.etn, users/NAME, \
-             init/NAME, labels, policy, services, devices",
+             init/NAME, keys/NAME, labels, policy, services, devices, limits, host, hosts",
         ),
         (
             "a type file without .etn",
@@ -174,7 +174,7 @@ fn damaged_archives_are_refused() {
                 tar::EntryType::Regular,
             ),
             "entry `types/boot` is none of programs/NAME, types/NAME.etn, users/NAME, \
-             init/NAME, labels, policy, services, devices",
+             init/NAME, keys/NAME, labels, policy, services, devices, limits, host, hosts",
         ),
         (
             "no policy",

@@ -27,9 +27,16 @@ Message string
 Echo interface { Say(Text Message) (Text Message) }
 ";
 
-fn user(key: u8, groups: &[&str]) -> UserRecord {
+/// The public half of the private key `[secret; 32]`.
+fn public_of(secret: u8) -> [u8; 32] {
+    ethos_crypto::SecretKey::from_bytes([secret; 32])
+        .public_key()
+        .0
+}
+
+fn user(secret: u8, groups: &[&str]) -> UserRecord {
     UserRecord {
-        public_key: [key; 32],
+        public_key: public_of(secret),
         groups: groups.iter().map(|group| group.to_string()).collect(),
     }
 }
@@ -118,6 +125,30 @@ fn sample() -> ImageContents<'static> {
             kernel_memory_per_process: 1 << 20,
             rump_kernel_memory: 48 << 20,
         }),
+        host: Some(HostRecord {
+            name: String::from("alpha"),
+            address: [10, 0, 2, 15],
+            port: 4433,
+            private_key: [40; 32],
+        }),
+        hosts: Some(HostsRecord {
+            hosts: vec![known_host("beta", 16, 41), known_host("gamma", 17, 42)],
+        }),
+        user_keys: vec![(
+            String::from("alice"),
+            UserKeyRecord {
+                private_key: [1; 32],
+            },
+        )],
+    }
+}
+
+fn known_host(name: &str, last: u8, secret: u8) -> KnownHostRecord {
+    KnownHostRecord {
+        name: String::from(name),
+        address: [10, 0, 2, last],
+        port: 4433,
+        public_key: public_of(secret),
     }
 }
 
@@ -145,12 +176,15 @@ fn an_image_reads_back_as_written() {
             services: 1,
             grants: 2,
             init_sets: 2,
+            host: 1,
+            known_hosts: 2,
+            user_keys: 1,
         }
     );
     let configuration = &image.configuration;
     let alice = &configuration.users[0];
     assert_eq!(alice.name.as_str(), "alice");
-    assert_eq!(alice.public_key, PublicKey([1; 32]));
+    assert_eq!(alice.public_key, PublicKey(public_of(1)));
     assert!(alice.is_member_of(&GroupName::new("staff").unwrap()));
     let echo = ProgramName::new("echo").unwrap();
     assert_eq!(image.executables[&echo], ECHO);
@@ -238,6 +272,9 @@ fn the_layout_round_trips() {
         "services",
         "devices",
         "limits",
+        "host",
+        "hosts",
+        "keys/alice",
     ] {
         assert_eq!(EntryPath::parse(path).unwrap().path(), path);
     }
@@ -248,6 +285,8 @@ fn the_layout_round_trips() {
         "types/boot",
         "types/.etn",
         "users//x",
+        "keys/",
+        "keys/a/b",
         "init",
         "policy/x",
         "/policy",
@@ -274,6 +313,95 @@ fn records_are_values_of_their_etn_types() {
     check("InitSet", &contents.init_sets[0].1);
     check("Devices", &contents.devices);
     check("Limits", &contents.limits.unwrap());
+    check("Host", contents.host.as_ref().unwrap());
+    check("Hosts", contents.hosts.as_ref().unwrap());
+    check("UserKey", &contents.user_keys[0].1);
+}
+
+#[test]
+fn the_host_its_directory_and_its_user_keys_read_back() {
+    let bytes = written(&sample());
+    let hosts = read(&bytes).unwrap().hosts;
+    let this = hosts.this_host.as_ref().unwrap();
+    assert_eq!(this.name.as_str(), "alpha");
+    assert_eq!(this.address.to_string(), "10.0.2.15:4433");
+    assert_eq!(this.public_key().0, public_of(40));
+    let names: Vec<&str> = hosts
+        .directory
+        .hosts()
+        .map(|host| host.name.as_str())
+        .collect();
+    assert_eq!(names, ["beta", "gamma"]);
+    use crate::hosts::Directory;
+    let beta = hosts.directory.host("beta").unwrap();
+    assert_eq!(beta.address.to_string(), "10.0.2.16:4433");
+    assert_eq!(beta.public_key.0, public_of(41));
+    let alice = crate::process_model::identity::UserName::new("alice").unwrap();
+    assert_eq!(
+        hosts.user_keys.key(&alice).unwrap().public_key().0,
+        public_of(1)
+    );
+    assert_eq!(hosts.user_keys.len(), 1);
+    // Without `host`, `hosts` and `keys/`, the machine is no host.
+    let bare = ImageContents {
+        host: None,
+        hosts: None,
+        user_keys: Vec::new(),
+        ..sample()
+    };
+    let hosts = read(&written(&bare)).unwrap().hosts;
+    assert!(hosts.this_host.is_none() && hosts.directory.is_empty() && hosts.user_keys.is_empty());
+}
+
+#[test]
+fn wrong_host_facts_and_keys_are_refused() {
+    let refused = |change: fn(&mut ImageContents<'static>)| {
+        let mut contents = sample();
+        change(&mut contents);
+        read(&written(&contents)).unwrap_err().to_string()
+    };
+    assert_eq!(
+        refused(|contents| contents.host.as_mut().unwrap().address = [0; 4]),
+        "entry `host`: host `alpha`: 0.0.0.0 cannot receive datagrams (unspecified, broadcast \
+         or multicast)"
+    );
+    assert_eq!(
+        refused(|contents| contents.host.as_mut().unwrap().port = 0),
+        "entry `host`: host `alpha`: port 0 cannot receive datagrams"
+    );
+    assert_eq!(
+        refused(|contents| contents.hosts.as_mut().unwrap().hosts[1].name = String::from("beta")),
+        "entry `hosts`: host `beta` is listed twice"
+    );
+    assert_eq!(
+        refused(|contents| contents.hosts.as_mut().unwrap().hosts[1].public_key = public_of(41)),
+        "entry `hosts`: host `gamma` has the key of a host listed before it: a key is one host"
+    );
+    assert_eq!(
+        refused(|contents| contents.hosts.as_mut().unwrap().hosts[0].public_key = [0; 32]),
+        "entry `hosts`: host `beta`: the public key is a point of small order: no private key \
+         goes with it"
+    );
+    assert_eq!(
+        refused(|contents| contents.hosts.as_mut().unwrap().hosts[0].name = String::from("alpha")),
+        "entry `hosts`: host `alpha` is this host (by name or key): the directory lists the others"
+    );
+    assert_eq!(
+        refused(|contents| contents.hosts.as_mut().unwrap().hosts[0].public_key = public_of(40)),
+        "entry `hosts`: host `beta` is this host (by name or key): the directory lists the others"
+    );
+    assert_eq!(
+        refused(|contents| contents.user_keys[0].1.private_key = [2; 32]),
+        "entry `keys/alice` holds a private key whose public half is not user `alice`'s public key"
+    );
+    assert_eq!(
+        refused(|contents| contents.user_keys[0].0 = String::from("carol")),
+        "entry `keys/carol` names user `carol`, who has no `users/` entry"
+    );
+    assert_eq!(
+        refused(|contents| contents.host.as_mut().unwrap().name = String::from("a/b")),
+        "entry `host`: host name \"a/b\": name holds '/' or a control character"
+    );
 }
 
 #[test]
