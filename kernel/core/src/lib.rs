@@ -19,6 +19,7 @@ pub mod frames;
 pub mod hosts;
 pub mod initial_image;
 pub mod memory_map;
+pub mod minimalt;
 pub mod pci;
 pub mod process_model;
 pub mod program_image;
