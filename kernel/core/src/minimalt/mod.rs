@@ -41,6 +41,7 @@ use ethos_crypto::{
     ConnectionHandle, DirectoryRecord, Endpoint, EndpointConfig, EndpointError, Event,
     PublicKeyBytes, RECORD_LENGTH, SecretKey, Time, Transmit, TunnelHandle, TypeHash,
 };
+use ethos_typesys::recognizer::Direction;
 use rand_core::CryptoRngCore;
 
 use crate::hosts::{Directory, HostAddress, StaticDirectory};
@@ -69,8 +70,10 @@ const ZERO_TUNNEL: [u8; 8] = [0; 8];
 
 /// Whether a value is of a type: the recognizer, as the kernel's type graph runs it.
 pub trait TypeCheck {
-    /// Whether `value` is a whole, well-formed value of the type `type_hash` names.
-    fn well_typed(&self, type_hash: &TypeHash, value: &[u8]) -> bool;
+    /// Whether `value` is a whole, well-formed value of the type `type_hash` names,
+    /// going `direction`: on an interface's connection the client (who opened it)
+    /// sends requests and the server replies.
+    fn well_typed(&self, type_hash: &TypeHash, direction: Direction, value: &[u8]) -> bool;
 }
 
 /// Names a connection to or from another host for as long as it lives.
@@ -140,6 +143,28 @@ struct Remote {
     unsent: VecDeque<u8>,
     /// Whether the peer accepted it (or, for an incoming one, this host did).
     open: bool,
+    /// Whether this host opened it (so sends requests and receives replies).
+    opener: bool,
+}
+
+impl Remote {
+    /// The direction of the values this host sends on it.
+    fn sending(&self) -> Direction {
+        if self.opener {
+            Direction::Request
+        } else {
+            Direction::Reply
+        }
+    }
+
+    /// The direction of the values it receives.
+    fn receiving(&self) -> Direction {
+        if self.opener {
+            Direction::Reply
+        } else {
+            Direction::Request
+        }
+    }
 }
 
 /// A connection waiting for its host's record.
@@ -268,7 +293,11 @@ impl TunnelService {
         {
             return Err(Status::InvalidArgument);
         }
-        if !first_value.is_empty() && !self.types.well_typed(&type_hash, first_value) {
+        if !first_value.is_empty()
+            && !self
+                .types
+                .well_typed(&type_hash, Direction::Request, first_value)
+        {
             return Err(Status::InvalidType);
         }
         let connection = RemoteConnection(self.next_connection);
@@ -281,6 +310,7 @@ impl TunnelService {
                 received: Vec::new(),
                 unsent: VecDeque::new(),
                 open: false,
+                opener: true,
             },
         );
         self.pending.push(PendingOpen {
@@ -341,7 +371,10 @@ impl TunnelService {
         if value.len() > MAXIMUM_REMOTE_VALUE {
             return Err(Status::InvalidArgument);
         }
-        if !self.types.well_typed(&remote.type_hash, value) {
+        if !self
+            .types
+            .well_typed(&remote.type_hash, remote.sending(), value)
+        {
             return Err(Status::InvalidType);
         }
         self.send_unchecked(connection, value)
@@ -632,8 +665,10 @@ impl TunnelService {
                     first_value,
                 } => {
                     let service = String::from_utf8(service).ok();
-                    let well_typed =
-                        first_value.is_empty() || self.types.well_typed(&type_hash, &first_value);
+                    let well_typed = first_value.is_empty()
+                        || self
+                            .types
+                            .well_typed(&type_hash, Direction::Request, &first_value);
                     let Some(service) = service.filter(|_| well_typed) else {
                         if !well_typed {
                             self.counters.ill_typed_values += 1;
@@ -652,6 +687,7 @@ impl TunnelService {
                             received: Vec::new(),
                             unsent: VecDeque::new(),
                             open: false,
+                            opener: false,
                         },
                     );
                     self.by_handle.insert(handle, connection);
@@ -721,7 +757,10 @@ impl TunnelService {
             else {
                 break;
             };
-            if self.types.well_typed(&remote.type_hash, value) {
+            if self
+                .types
+                .well_typed(&remote.type_hash, remote.receiving(), value)
+            {
                 self.events
                     .push_back(ServiceEvent::Value(connection, value.to_vec()));
             } else {

@@ -24,8 +24,12 @@ struct Recognizer {
 }
 
 impl TypeCheck for Recognizer {
-    fn well_typed(&self, type_hash: &TypeHash, value: &[u8]) -> bool {
-        ethos_typesys::validate(&self.graph, &ethos_typesys::TypeHash(type_hash.0), value).is_ok()
+    fn well_typed(&self, type_hash: &TypeHash, direction: Direction, value: &[u8]) -> bool {
+        self.graph
+            .find(&ethos_typesys::TypeHash(type_hash.0))
+            .is_some_and(|root| {
+                ethos_typesys::recognizer::recognize(&self.graph, root, direction, value).is_ok()
+            })
     }
 }
 
@@ -412,4 +416,39 @@ fn a_tunnel_rekeys_mid_session() {
     );
     assert_eq!(pair.alpha.tunnel_count(), 1);
     assert_eq!(pair.beta.counters().datagrams_dropped, 0);
+}
+
+#[test]
+fn on_an_interface_the_client_sends_requests_and_the_server_replies() {
+    let schema = ethos_typesys::etn::parse("echo.etn", TYPES).unwrap();
+    let node = schema.graph.find_by_name("Echo").unwrap();
+    let echo = TypeHash(schema.graph.hash(node).unwrap().0);
+    // `Say` is method 0: its request and its reply both carry one Text.
+    let say = |words: &str| [&[0, 0, 0, 0][..], &text(words)].concat();
+    let mut pair = Pair::new();
+    let client = pair
+        .alpha
+        .open(pair.now, "beta", "echo", echo, None, &say("hi"))
+        .unwrap();
+    pair.run();
+    let server = match Pair::events(&mut pair.beta).as_slice() {
+        [ServiceEvent::Incoming { connection, .. }] => *connection,
+        other => panic!("{other:?}"),
+    };
+    pair.beta.accept(server).unwrap();
+    pair.run();
+    Pair::events(&mut pair.alpha);
+    // Method 1 does not exist: neither side may send it.
+    let no_method = [&[1, 0, 0, 0][..], &text("hi")].concat();
+    assert_eq!(
+        pair.alpha.send(client, &no_method),
+        Err(Status::InvalidType)
+    );
+    assert_eq!(pair.beta.send(server, &no_method), Err(Status::InvalidType));
+    pair.beta.send(server, &say("hi")).unwrap();
+    pair.run();
+    assert_eq!(
+        Pair::events(&mut pair.alpha),
+        [ServiceEvent::Value(client, say("hi"))]
+    );
 }
