@@ -13,6 +13,7 @@
 
 pub mod driver_bench;
 pub mod harness;
+pub mod host_pair;
 pub mod hosted;
 pub mod hostile;
 pub mod ipc_bench;

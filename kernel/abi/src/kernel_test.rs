@@ -45,6 +45,11 @@ pub enum KernelTest {
     /// Leases an address by DHCP (QEMU user networking) and pings the gateway the
     /// lease names.
     NetDhcp,
+    /// Two hosts of a set (`cargo xtask hosts`) on one socket network: host 1 opens
+    /// `echo` on host 2 through the kernel's MinimaLT service as a user whose key it
+    /// holds, and every typed request comes back; host 2 reports the user its kernel
+    /// authenticated.
+    Tunnel,
     /// Runs the `hello` program from its ELF file in ring 3: it prints through
     /// `print` and ends with `exit`.
     UserHello,
@@ -86,7 +91,7 @@ pub enum KernelTest {
 
 impl KernelTest {
     /// Every test, in the order `--help` texts list them.
-    pub const ALL: [KernelTest; 29] = [
+    pub const ALL: [KernelTest; 30] = [
         KernelTest::Boot,
         KernelTest::Timer,
         KernelTest::PageFault,
@@ -103,6 +108,7 @@ impl KernelTest {
         KernelTest::NetPeer,
         KernelTest::NetServe,
         KernelTest::NetDhcp,
+        KernelTest::Tunnel,
         KernelTest::UserHello,
         KernelTest::UserPointers,
         KernelTest::UserFault,
@@ -137,6 +143,7 @@ impl KernelTest {
             KernelTest::NetPeer => "net_peer",
             KernelTest::NetServe => "net_serve",
             KernelTest::NetDhcp => "net_dhcp",
+            KernelTest::Tunnel => "tunnel",
             KernelTest::UserHello => "user_hello",
             KernelTest::UserPointers => "user_pointers",
             KernelTest::UserFault => "user_fault",

@@ -28,6 +28,8 @@ mod runner;
 #[cfg(target_os = "none")]
 mod thread_tests;
 #[cfg(target_os = "none")]
+mod tunnel_tests;
+#[cfg(target_os = "none")]
 mod user_tests;
 
 #[cfg(target_os = "none")]

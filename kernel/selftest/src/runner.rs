@@ -9,7 +9,7 @@ use ethos_abi::KernelTest;
 use ethos_abi::report::contract::PAGE_FAULT_ADDRESS;
 use ethos_abi::{ExitCode, Report};
 
-use crate::{driver_tests, net_tests, random_tests, thread_tests, user_tests};
+use crate::{driver_tests, net_tests, random_tests, thread_tests, tunnel_tests, user_tests};
 use ethos_platform_x86_64::arch::{self, probe};
 use ethos_platform_x86_64::console::{self, LineBuffer};
 use ethos_platform_x86_64::{boot_image, interrupt, memory, time};
@@ -71,6 +71,7 @@ pub fn run(test: KernelTest) -> ! {
         KernelTest::NetPeer => net_tests::peer().map_err(Failure::Driver),
         KernelTest::NetServe => net_tests::serve().map_err(Failure::Driver),
         KernelTest::NetDhcp => net_tests::dhcp().map_err(Failure::Driver),
+        KernelTest::Tunnel => tunnel_tests::tunnel().map_err(Failure::Tunnel),
         KernelTest::UserHello => user_tests::hello().map_err(Failure::User),
         KernelTest::UserPointers => user_tests::pointers().map_err(Failure::User),
         KernelTest::UserFault => user_tests::faults().map_err(Failure::User),
@@ -113,6 +114,7 @@ enum Failure {
     Random(random_tests::RandomFailure),
     User(user_tests::UserFailure),
     InitialImage(boot_image::BootImageError),
+    Tunnel(alloc::string::String),
     Thread(thread_tests::ThreadTestFailure),
 }
 
@@ -163,6 +165,7 @@ impl fmt::Display for Failure {
             Failure::Random(failure) => write!(f, "{failure}"),
             Failure::User(failure) => write!(f, "{failure}"),
             Failure::InitialImage(error) => write!(f, "{error}"),
+            Failure::Tunnel(reason) => write!(f, "{reason}"),
             Failure::Thread(failure) => write!(f, "{failure}"),
         }
     }

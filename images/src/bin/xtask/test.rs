@@ -14,8 +14,8 @@ use ethos_images::platform::{self, Platform};
 use ethos_images::{XtaskError, command, kernel, prerequisites, target_directory, workspace_root};
 use ethos_tests::harness::Verdict;
 use ethos_tests::hosted::{self, HostedInputs};
-use ethos_tests::matrix;
 use ethos_tests::system::{self, Inputs};
+use ethos_tests::{host_pair, matrix};
 
 use crate::junit::{self, CargoLines, Case};
 
@@ -280,12 +280,35 @@ fn image_checks(kernel: &Path, tally: &mut Tally) -> Result<(), XtaskError> {
     Ok(())
 }
 
+/// The two hosts the host-pair rows boot: `cargo xtask hosts alpha beta --user
+/// alice@alpha --user bob@beta --selftest`, made from the workspace description.
+fn host_pair_kernels() -> Result<host_pair::HostPair, XtaskError> {
+    use ethos_images::host_set::{self, HostSetPlan};
+    let plan = HostSetPlan {
+        hosts: vec!["alpha".into(), "beta".into()],
+        users: vec![
+            ("alice".into(), "alpha".into()),
+            ("bob".into(), "beta".into()),
+        ],
+        port: host_set::DEFAULT_PORT,
+    };
+    println!("host pair: {}", plan.hosts.join(" and "));
+    let base = ethos_images::initial_image::LoadedDescription::load_default()?;
+    let built = host_set::make(&plan, &base, kernel::Flavour::Selftest)?;
+    Ok(host_pair::HostPair {
+        client: built[0].kernel.clone(),
+        server: built[1].kernel.clone(),
+        log_directory: system::log_directory(&target_directory()).join("hosts"),
+    })
+}
+
 /// What one run executes, after the filters and the partition.
 struct Selection {
     host_tests: bool,
     image_checks: bool,
     hosted: Vec<hosted::HostedTest>,
     system: Vec<system::SystemTest>,
+    host_pairs: Vec<host_pair::HostPairRow>,
     matrix: Vec<matrix::MatrixRow>,
 }
 
@@ -296,19 +319,26 @@ impl Selection {
             Some(_) => Vec::new(),
             None => hosted::select(filter),
         };
-        let (system, matrix) = match (arguments.host_only, arguments.matrix.as_deref()) {
-            (true, _) => (Vec::new(), Vec::new()),
+        let (system, host_pairs, matrix) = match (arguments.host_only, arguments.matrix.as_deref())
+        {
+            (true, _) => (Vec::new(), Vec::new(), Vec::new()),
             (false, Some(text)) => (
+                Vec::new(),
                 Vec::new(),
                 matrix::select(Some(text).filter(|text| !text.is_empty())),
             ),
-            (false, None) => (system::select(filter), matrix::select(filter)),
+            (false, None) => (
+                system::select(filter),
+                host_pair::select(filter),
+                matrix::select(filter),
+            ),
         };
         let mut selection = Self {
             host_tests: !arguments.qemu_only,
             image_checks: !arguments.qemu_only,
             hosted,
             system,
+            host_pairs,
             matrix,
         };
         if let Some(partition) = arguments.partition {
@@ -329,6 +359,7 @@ impl Selection {
         self.image_checks = self.image_checks && kept();
         self.hosted.retain(|_| kept());
         self.system.retain(|_| kept());
+        self.host_pairs.retain(|_| kept());
         self.matrix.retain(|_| kept());
     }
 
@@ -343,6 +374,11 @@ impl Selection {
         }
         units.extend(self.hosted.iter().map(|row| format!("hosted {}", row.name)));
         units.extend(self.system.iter().map(|row| format!("qemu {}", row.name)));
+        units.extend(
+            self.host_pairs
+                .iter()
+                .map(|row| format!("qemu {}", row.name)),
+        );
         units.extend(self.matrix.iter().map(|row| format!("matrix {}", row.name)));
         units
     }
@@ -378,10 +414,11 @@ pub(crate) fn test(arguments: &TestArguments) -> Result<ExitCode, XtaskError> {
         image_checks: run_image_checks,
         hosted: hosted_rows,
         system: rows,
+        host_pairs,
         matrix: matrix_rows,
     } = selection;
     let mut tally = Tally::default();
-    let qemu_rows = !rows.is_empty() || !matrix_rows.is_empty();
+    let qemu_rows = !rows.is_empty() || !matrix_rows.is_empty() || !host_pairs.is_empty();
     if qemu_rows {
         prerequisites::ensure(&[prerequisites::QEMU])?;
         prerequisites::ensure(&prerequisites::GRUB_ISO)?;
@@ -444,6 +481,23 @@ pub(crate) fn test(arguments: &TestArguments) -> Result<ExitCode, XtaskError> {
                 outcome.elapsed.as_secs_f64(),
                 outcome.log.as_deref(),
             );
+        }
+        if !host_pairs.is_empty() {
+            let pair = host_pair_kernels()?;
+            for row in &host_pairs {
+                println!("---- {}: {}", row.name, row.about);
+                for command in row.display(&pair) {
+                    println!("$ {command}");
+                }
+                let outcome = row.run(&pair);
+                tally.record(
+                    "qemu",
+                    row.name,
+                    &outcome.verdict,
+                    outcome.elapsed.as_secs_f64(),
+                    outcome.log.as_deref(),
+                );
+            }
         }
         if matrix_rows
             .iter()
@@ -543,6 +597,7 @@ fn refuse_empty_selection(arguments: &TestArguments) -> Result<(), XtaskError> {
         (None, Some(filter)) => (
             system::select(Some(filter)).len()
                 + matrix::select(Some(filter)).len()
+                + host_pair::select(Some(filter)).len()
                 + hosted::select(Some(filter)).len(),
             filter,
         ),
@@ -552,7 +607,7 @@ fn refuse_empty_selection(arguments: &TestArguments) -> Result<(), XtaskError> {
         let kind = if arguments.matrix.is_some() {
             "matrix row"
         } else {
-            "system test, matrix row or hosted row"
+            "system test, host-pair row, matrix row or hosted row"
         };
         return Err(XtaskError::Usage(format!(
             "no {kind} matches {wanted:?}; a filter is a substring of a name (or, for the \
@@ -584,7 +639,7 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(
-            error.contains("no system test, matrix row or hosted row matches"),
+            error.contains("no system test, host-pair row, matrix row or hosted row matches"),
             "{error}"
         );
         assert!(refuse_empty_selection(&arguments(None, Some("no-such-model"))).is_err());

@@ -1,0 +1,379 @@
+//! `tunnel`: two hosts of a set (`cargo xtask hosts`) on one socket network talk
+//! through the kernel's MinimaLT service (`ethos_core::minimalt`) over whatever
+//! backend serves the datagram class.
+//!
+//! Host 1 (the client) opens the image's `echo` service on the host its directory
+//! lists, proving the first user whose key it holds; it sends [`VALUES`] requests
+//! `Say(Text)` of growing length, moves the tunnel to a new key halfway, and checks
+//! every reply byte-exact and in order; it also tries one ill-typed request, which
+//! its own kernel must refuse. Host 2 (the server) accepts the connection if its
+//! image knows the authenticated user, reports that user's name, and answers each
+//! request with the same `Say`. Both report what their services counted.
+
+use alloc::boxed::Box;
+use alloc::format;
+use alloc::string::String;
+use alloc::vec;
+use alloc::vec::Vec;
+use core::net::SocketAddr;
+
+use ethos_abi::Status;
+use ethos_abi::drivers::Backend;
+use ethos_core::minimalt::{RemoteConnection, ServiceEvent, TunnelService, TypeCheck};
+use ethos_crypto::{EndpointConfig, Time, TypeHash};
+use ethos_devices::{Datagram, DeviceClass};
+use ethos_net::{NetConfig, NetStack};
+use ethos_platform_x86_64::{boot_image, drivers, entropy};
+use ethos_typesys::TypeGraph;
+use ethos_typesys::recognizer::{Direction, recognize};
+use rand_chacha::ChaCha20Rng;
+use rand_core::SeedableRng;
+
+use crate::driver_tests::{metric, now_ms};
+
+/// Requests the client sends after the first.
+const VALUES: usize = 100;
+/// How long the test may take.
+const LIMIT_MS: u64 = 120_000;
+/// How long the client goes on after its last reply, so its close reaches the
+/// server.
+const LINGER_MS: u64 = 2_000;
+
+/// The recognizer over the image's types.
+struct ImageTypes {
+    graph: TypeGraph<'static>,
+}
+
+impl TypeCheck for ImageTypes {
+    fn well_typed(&self, type_hash: &TypeHash, direction: Direction, value: &[u8]) -> bool {
+        self.graph
+            .find(&ethos_typesys::TypeHash(type_hash.0))
+            .is_some_and(|root| recognize(&self.graph, root, direction, value).is_ok())
+    }
+}
+
+/// `Say(Text)`, method 0 of `Echo`: its request and its reply have this form.
+fn say(text: &str) -> Vec<u8> {
+    let mut bytes = vec![0, 0, 0, 0];
+    bytes.extend_from_slice(&(text.len() as u64).to_le_bytes());
+    bytes.extend_from_slice(text.as_bytes());
+    bytes
+}
+
+fn request(index: usize) -> Vec<u8> {
+    say(&format!("request {index} {}", "x".repeat(index * 7)))
+}
+
+pub(crate) fn tunnel() -> Result<(), String> {
+    let image = boot_image::initial_image().map_err(|error| format!("{error}"))?;
+    let hosts = image.hosts;
+    let this = hosts
+        .this_host
+        .as_ref()
+        .ok_or("this kernel's image makes it no host: boot a kernel of `cargo xtask hosts`")?;
+    let other = hosts
+        .directory
+        .hosts()
+        .next()
+        .ok_or("the image's directory lists no other host")?
+        .clone();
+    let echo = image
+        .configuration
+        .services
+        .iter()
+        .find(|service| service.name.as_str() == "echo")
+        .ok_or("the image declares no `echo` service")?;
+    let echo_type = TypeHash(echo.type_hash.0);
+    let mut datagrams = datagram_service()?;
+    let service_box: &mut dyn Datagram = &mut *datagrams;
+    let own = service_box
+        .local_address()
+        .ok_or("the datagram service has no address")?;
+    if own.octets() != this.address.ip {
+        return Err(format!(
+            "the interface's address {own} is not the image's {} (boot host N with the MAC \
+             52:54:00:e7:00:0N)",
+            this.address
+        ));
+    }
+    let socket = service_box
+        .bind(this.address.port)
+        .map_err(|error| format!("binding UDP port {}: {error}", this.address.port))?;
+    let mut seed = [0u8; 32];
+    entropy::fill(&mut seed);
+    let mut tunnels = TunnelService::new(
+        this.key().clone(),
+        this.address,
+        hosts.directory.clone(),
+        Box::new(ImageTypes {
+            graph: image.configuration.types.clone(),
+        }),
+        Box::new(ChaCha20Rng::from_seed(seed)),
+        EndpointConfig::default(),
+        Time::from_milliseconds(now_ms()),
+    );
+    tracing::info!(host = %this.name, address = %this.address, other = %other.name, "tunnel test");
+    let client = this.address.ip[3] == 1;
+    let mut state = if client {
+        let user = hosts
+            .user_keys
+            .users()
+            .next()
+            .cloned()
+            .ok_or("the client host holds no user's key")?;
+        let key = hosts.user_keys.key(&user).cloned();
+        tracing::info!(user = %user, "opening echo on the other host as this user");
+        // The client's own kernel refuses an ill-typed request: method 9 of Echo.
+        let ill_typed = [9, 0, 0, 0];
+        if tunnels.open(
+            Time::from_milliseconds(now_ms()),
+            other.name.as_str(),
+            "echo",
+            echo_type,
+            None,
+            &ill_typed,
+        ) != Err(Status::InvalidType)
+        {
+            return Err(String::from("an ill-typed first value was not refused"));
+        }
+        let connection = tunnels
+            .open(
+                Time::from_milliseconds(now_ms()),
+                other.name.as_str(),
+                "echo",
+                echo_type,
+                key,
+                &request(0),
+            )
+            .map_err(|status| format!("open: {status}"))?;
+        State::Client {
+            connection,
+            sent: 0,
+            replies: 0,
+            rekeyed: false,
+            done_at: None,
+        }
+    } else {
+        State::Server {
+            connection: None,
+            answered: 0,
+            closed: false,
+        }
+    };
+    let started = now_ms();
+    let mut buffer = vec![0u8; 2048];
+    loop {
+        let now_value = now_ms();
+        if now_value - started > LIMIT_MS {
+            return Err(format!("not done in {} s: {state:?}", LIMIT_MS / 1000));
+        }
+        let now = Time::from_milliseconds(now_value);
+        let service: &mut dyn Datagram = &mut *datagrams;
+        service.poll(now_value);
+        while let Ok(Some((length, from))) = service.receive_from(socket, &mut buffer) {
+            tunnels.handle_datagram(now, SocketAddr::V4(from), &buffer[..length]);
+        }
+        if tunnels.poll_timeout().is_some_and(|due| due <= now) {
+            tunnels.handle_timeout(now);
+        }
+        while let Some(event) = tunnels.poll_event() {
+            state.on_event(&mut tunnels, &image.configuration, event)?;
+        }
+        state.advance(&mut tunnels)?;
+        while let Some(transmit) = tunnels.poll_transmit(now) {
+            let SocketAddr::V4(to) = transmit.destination else {
+                continue;
+            };
+            // A send the stack cannot take now is a loss MinimaLT retransmits.
+            let _ = service.send_to(socket, to, &transmit.payload);
+        }
+        service.poll(now_value);
+        if state.finished(now_value) {
+            break;
+        }
+    }
+    let counters = tunnels.counters();
+    let statistics = tunnels.statistics();
+    metric("tunnel_datagrams_sent", statistics.datagrams_sent, "count");
+    metric(
+        "tunnel_datagrams_accepted",
+        counters.datagrams_accepted,
+        "count",
+    );
+    metric(
+        "tunnel_datagrams_dropped",
+        counters.datagrams_dropped,
+        "count",
+    );
+    metric(
+        "tunnel_ill_typed_values",
+        counters.ill_typed_values,
+        "count",
+    );
+    metric(
+        "tunnel_record_requests_sent",
+        counters.record_requests_sent,
+        "count",
+    );
+    metric("tunnel_count", tunnels.tunnel_count() as u64, "count");
+    Ok(())
+}
+
+#[derive(Debug)]
+enum State {
+    Client {
+        connection: RemoteConnection,
+        sent: usize,
+        replies: usize,
+        rekeyed: bool,
+        done_at: Option<u64>,
+    },
+    Server {
+        connection: Option<RemoteConnection>,
+        answered: usize,
+        closed: bool,
+    },
+}
+
+impl State {
+    fn on_event(
+        &mut self,
+        tunnels: &mut TunnelService,
+        configuration: &ethos_core::process_model::Configuration,
+        event: ServiceEvent,
+    ) -> Result<(), String> {
+        match (self, event) {
+            (State::Client { .. }, ServiceEvent::Accepted(_)) => Ok(()),
+            (State::Client { replies, sent, .. }, ServiceEvent::Value(_, value)) => {
+                // Reply `k` answers request `k` (the first value is request 0).
+                if value != request(*replies) {
+                    return Err(format!("reply {replies} is not request {replies}'s text"));
+                }
+                *replies += 1;
+                if *replies > *sent + 1 {
+                    return Err(String::from("more replies than requests"));
+                }
+                Ok(())
+            }
+            (State::Client { .. }, ServiceEvent::Failed(_, status)) => {
+                Err(format!("the connection failed: {status}"))
+            }
+            (
+                State::Server { connection, .. },
+                ServiceEvent::Incoming {
+                    connection: incoming,
+                    service,
+                    user,
+                    first_value,
+                    ..
+                },
+            ) => {
+                let known = user.and_then(|key| {
+                    configuration
+                        .users
+                        .iter()
+                        .find(|known| known.public_key.0 == key.0)
+                });
+                let Some(known) = known.filter(|_| service == "echo" && connection.is_none())
+                else {
+                    tunnels
+                        .refuse(incoming)
+                        .map_err(|status| format!("{status}"))?;
+                    return Err(format!(
+                        "refused a connection to `{service}` from an unknown or absent user"
+                    ));
+                };
+                tracing::info!(user = %known.name, "the client's kernel authenticated this user");
+                metric("tunnel_user_authenticated", 1, "count");
+                tunnels
+                    .accept(incoming)
+                    .map_err(|status| format!("accept: {status}"))?;
+                tunnels
+                    .send(incoming, &first_value)
+                    .map_err(|status| format!("reply: {status}"))?;
+                *connection = Some(incoming);
+                Ok(())
+            }
+            (State::Server { answered, .. }, ServiceEvent::Value(connection, value)) => {
+                tunnels
+                    .send(connection, &value)
+                    .map_err(|status| format!("reply: {status}"))?;
+                *answered += 1;
+                Ok(())
+            }
+            (State::Server { closed, .. }, ServiceEvent::Closed(_)) => {
+                *closed = true;
+                Ok(())
+            }
+            (state, event) => Err(format!("unexpected {event:?} in {state:?}")),
+        }
+    }
+
+    /// The client sends what the window allows, rekeys halfway, and closes at the end.
+    fn advance(&mut self, tunnels: &mut TunnelService) -> Result<(), String> {
+        let State::Client {
+            connection,
+            sent,
+            replies,
+            rekeyed,
+            done_at,
+        } = self
+        else {
+            return Ok(());
+        };
+        // One request in flight beyond the replies: a typed request and reply.
+        if *sent < VALUES && *replies == *sent + 1 {
+            *sent += 1;
+            tunnels
+                .send(*connection, &request(*sent))
+                .map_err(|status| format!("request {sent}: {status}"))?;
+        }
+        if !*rekeyed && *replies > VALUES / 2 {
+            tunnels
+                .rekey(*connection)
+                .map_err(|status| format!("rekey: {status}"))?;
+            *rekeyed = true;
+            metric("tunnel_rekeys", 1, "count");
+        }
+        if *replies == VALUES + 1 && done_at.is_none() {
+            metric("tunnel_values_echoed", *replies as u64, "count");
+            tunnels
+                .close(*connection)
+                .map_err(|status| format!("close: {status}"))?;
+            *done_at = Some(now_ms());
+        }
+        Ok(())
+    }
+
+    fn finished(&self, now: u64) -> bool {
+        match self {
+            State::Client { done_at, .. } => done_at.is_some_and(|at| now >= at + LINGER_MS),
+            State::Server {
+                answered, closed, ..
+            } => {
+                if *closed {
+                    metric("tunnel_values_answered", *answered as u64 + 1, "count");
+                }
+                *closed
+            }
+        }
+    }
+}
+
+/// The service of the datagram class: the native stack on the network device, or
+/// the rump kernel's.
+fn datagram_service() -> Result<Box<dyn Datagram>, String> {
+    let backend = drivers::with_devices(|devices| devices.serving(DeviceClass::Datagram))
+        .flatten()
+        .map(|serving| serving.backend);
+    if backend == Some(Backend::Rump) {
+        tracing::info!("datagram class: rump");
+        let service: Box<dyn Datagram> =
+            drivers::take_datagram().ok_or_else(|| String::from("no datagram service"))?;
+        return Ok(service);
+    }
+    let device = drivers::take_network().ok_or("no network device")?;
+    let config = NetConfig::for_mac(device.mac_address());
+    tracing::info!("datagram class: native");
+    Ok(Box::new(NetStack::new(device, config, now_ms())))
+}
