@@ -30,6 +30,11 @@ pub struct HostPair {
 pub struct HostPairRow {
     pub name: &'static str,
     pub about: &'static str,
+    /// The kernel test both hosts run.
+    pub test: KernelTest,
+    /// The most the kernel heap of each host may grow between the test's two
+    /// measures (`tunnel_heap_growth`), where the test takes them.
+    pub heap_growth_at_most: Option<u64>,
     /// The NIC model, with its `netdev=n0`.
     pub nic: &'static str,
     pub machine: Machine,
@@ -50,6 +55,8 @@ pub fn all() -> Vec<HostPairRow> {
             about: "two hosts: alice on host 1 reaches `echo` on host 2 through the kernels' \
                 MinimaLT service; host 2's kernel authenticates her, 101 typed requests \
                 come back byte-exact across a rekey, and no datagram is dropped",
+            test: KernelTest::Tunnel,
+            heap_growth_at_most: None,
             nic: "virtio-net-device,netdev=n0",
             machine: Machine::Microvm,
             client_metrics: &[
@@ -72,6 +79,8 @@ pub fn all() -> Vec<HostPairRow> {
             about: "the same session through a host process that replays, bit-flips and forges \
                 MinimaLT packets both ways: every bad packet is dropped and counted by the \
                 host it reached, and all 101 requests come back byte-exact",
+            test: KernelTest::Tunnel,
+            heap_growth_at_most: None,
             nic: "virtio-net-device,netdev=n0",
             machine: Machine::Microvm,
             client_metrics: &[("tunnel_values_echoed", 101), ("tunnel_rekeys", 1)],
@@ -82,8 +91,32 @@ pub fn all() -> Vec<HostPairRow> {
             ],
             tampered: true,
         },
+        HostPairRow {
+            name: "hosts-tunnel-soak",
+            about: "100,000 typed requests from host 1 to host 2 and back, 256 in flight, \
+                    every reply checked; neither kernel heap grows from the first thousand \
+                    to the end",
+            test: KernelTest::TunnelSoak,
+            heap_growth_at_most: Some(HEAP_GROWTH_BOUND),
+            nic: "virtio-net-device,netdev=n0",
+            machine: Machine::Microvm,
+            client_metrics: &[
+                ("tunnel_values_echoed", 100_001),
+                ("tunnel_datagrams_dropped", 0),
+            ],
+            server_metrics: &[
+                ("tunnel_user_authenticated", 1),
+                ("tunnel_values_answered", 100_001),
+                ("tunnel_datagrams_dropped", 0),
+            ],
+            tampered: false,
+        },
     ]
 }
+
+/// What "flat" allows a kernel heap over the soak: some allocator slack, far less
+/// than the soak's values (100 of them take about 1.6 KiB).
+pub const HEAP_GROWTH_BOUND: u64 = 16 * 1024;
 
 /// The rows whose name contains `filter` (all without one).
 pub fn select(filter: Option<&str>) -> Vec<HostPairRow> {
@@ -99,7 +132,7 @@ impl HostPairRow {
     fn config(&self, kernel: &Path, number: u8, peer: &str) -> QemuConfig {
         let mut config = QemuConfig::pvh(
             kernel,
-            &format!("test={}", KernelTest::Tunnel.name()),
+            &format!("test={}", self.test.name()),
             self.machine,
             Accelerator::Tcg,
         );
@@ -160,8 +193,9 @@ impl HostPairRow {
         let server = listening.join();
         let verdict = match server {
             Ok(server) => {
-                let verdict = judge(&client, self.client_metrics, "host 1 (client)")
-                    .and_then(|()| judge(&server, self.server_metrics, "host 2 (server)"));
+                let verdict = self
+                    .judge(&client, self.client_metrics, "host 1 (client)")
+                    .and_then(|()| self.judge(&server, self.server_metrics, "host 2 (server)"));
                 let log = verdict
                     .is_err()
                     .then(|| keep_logs(pair, self.name, &client, &server))
@@ -231,8 +265,9 @@ impl HostPairRow {
                 None => Err(format!("{host}: no tunnel_datagrams_dropped metric")),
             }
         };
-        let verdict = judge(&client, self.client_metrics, "host 1 (client)")
-            .and_then(|()| judge(&server, self.server_metrics, "host 2 (server)"))
+        let verdict = self
+            .judge(&client, self.client_metrics, "host 1 (client)")
+            .and_then(|()| self.judge(&server, self.server_metrics, "host 2 (server)"))
             .and_then(|()| counted(&client, "host 1 (client)", &injected[0]))
             .and_then(|()| counted(&server, "host 2 (server)", &injected[1]));
         let log = verdict
@@ -457,11 +492,39 @@ fn fix_checksums(frame: &mut [u8]) {
     frame[40..42].copy_from_slice(&checksum.to_be_bytes());
 }
 
-/// The host passed the test and reported every metric with its value.
-fn judge(transcript: &Transcript, metrics: &[(&str, u64)], host: &str) -> Result<(), String> {
-    let expectation = Expectation::Pass {
-        test: KernelTest::Tunnel,
-    };
+impl HostPairRow {
+    /// The host passed the row's test, reported every metric with its value, and its
+    /// heap stayed within the row's bound.
+    fn judge(
+        &self,
+        transcript: &Transcript,
+        metrics: &[(&str, u64)],
+        host: &str,
+    ) -> Result<(), String> {
+        judge(transcript, self.test, metrics, host)?;
+        if let Some(bound) = self.heap_growth_at_most {
+            match transcript.metric("tunnel_heap_growth") {
+                Some(growth) if growth <= bound => {}
+                Some(growth) => {
+                    return Err(format!(
+                        "{host}: the kernel heap grew {growth} bytes, more than {bound}"
+                    ));
+                }
+                None => return Err(format!("{host}: no tunnel_heap_growth metric")),
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The host passed `test` and reported every metric with its value.
+fn judge(
+    transcript: &Transcript,
+    test: KernelTest,
+    metrics: &[(&str, u64)],
+    host: &str,
+) -> Result<(), String> {
+    let expectation = Expectation::Pass { test };
     match harness::judge(transcript, &expectation) {
         Verdict::Passed => {}
         Verdict::Failed(reason) | Verdict::Skipped(reason) => {
@@ -582,15 +645,25 @@ mod tests {
             "@ethos test-pass name=tunnel",
         ]);
         assert_eq!(
-            judge(&good, &[("tunnel_values_echoed", 101)], "host 1"),
+            judge(
+                &good,
+                KernelTest::Tunnel,
+                &[("tunnel_values_echoed", 101)],
+                "host 1"
+            ),
             Ok(())
         );
         assert_eq!(
-            judge(&good, &[("tunnel_values_echoed", 100)], "host 1"),
+            judge(
+                &good,
+                KernelTest::Tunnel,
+                &[("tunnel_values_echoed", 100)],
+                "host 1"
+            ),
             Err("host 1: tunnel_values_echoed is 101, not 100".into())
         );
         assert_eq!(
-            judge(&good, &[("tunnel_rekeys", 1)], "host 1"),
+            judge(&good, KernelTest::Tunnel, &[("tunnel_rekeys", 1)], "host 1"),
             Err("host 1: no tunnel_rekeys metric".into())
         );
         let failed = transcript(&[
@@ -599,7 +672,7 @@ mod tests {
             "@ethos test-fail name=tunnel reason=\"no reply\"",
         ]);
         assert!(
-            judge(&failed, &[], "host 2")
+            judge(&failed, KernelTest::Tunnel, &[], "host 2")
                 .unwrap_err()
                 .starts_with("host 2: ")
         );

@@ -50,6 +50,9 @@ pub enum KernelTest {
     /// holds, and every typed request comes back; host 2 reports the user its kernel
     /// authenticated.
     Tunnel,
+    /// The same two hosts: 100,000 requests, 256 in flight, every reply checked; both
+    /// report their kernel heap after the first thousand and at the end.
+    TunnelSoak,
     /// Runs the `hello` program from its ELF file in ring 3: it prints through
     /// `print` and ends with `exit`.
     UserHello,
@@ -91,7 +94,7 @@ pub enum KernelTest {
 
 impl KernelTest {
     /// Every test, in the order `--help` texts list them.
-    pub const ALL: [KernelTest; 30] = [
+    pub const ALL: [KernelTest; 31] = [
         KernelTest::Boot,
         KernelTest::Timer,
         KernelTest::PageFault,
@@ -109,6 +112,7 @@ impl KernelTest {
         KernelTest::NetServe,
         KernelTest::NetDhcp,
         KernelTest::Tunnel,
+        KernelTest::TunnelSoak,
         KernelTest::UserHello,
         KernelTest::UserPointers,
         KernelTest::UserFault,
@@ -144,6 +148,7 @@ impl KernelTest {
             KernelTest::NetServe => "net_serve",
             KernelTest::NetDhcp => "net_dhcp",
             KernelTest::Tunnel => "tunnel",
+            KernelTest::TunnelSoak => "tunnel_soak",
             KernelTest::UserHello => "user_hello",
             KernelTest::UserPointers => "user_pointers",
             KernelTest::UserFault => "user_fault",

@@ -71,7 +71,12 @@ pub fn run(test: KernelTest) -> ! {
         KernelTest::NetPeer => net_tests::peer().map_err(Failure::Driver),
         KernelTest::NetServe => net_tests::serve().map_err(Failure::Driver),
         KernelTest::NetDhcp => net_tests::dhcp().map_err(Failure::Driver),
-        KernelTest::Tunnel => tunnel_tests::tunnel().map_err(Failure::Tunnel),
+        KernelTest::Tunnel => {
+            tunnel_tests::tunnel(tunnel_tests::Plan::ECHO).map_err(Failure::Tunnel)
+        }
+        KernelTest::TunnelSoak => {
+            tunnel_tests::tunnel(tunnel_tests::Plan::SOAK).map_err(Failure::Tunnel)
+        }
         KernelTest::UserHello => user_tests::hello().map_err(Failure::User),
         KernelTest::UserPointers => user_tests::pointers().map_err(Failure::User),
         KernelTest::UserFault => user_tests::faults().map_err(Failure::User),

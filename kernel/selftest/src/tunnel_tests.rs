@@ -3,12 +3,14 @@
 //! backend serves the datagram class.
 //!
 //! Host 1 (the client) opens the image's `echo` service on the host its directory
-//! lists, proving the first user whose key it holds; it sends [`VALUES`] requests
+//! lists, proving the first user whose key it holds; it sends 100 requests
 //! `Say(Text)` of growing length, moves the tunnel to a new key halfway, and checks
 //! every reply byte-exact and in order; it also tries one ill-typed request, which
 //! its own kernel must refuse. Host 2 (the server) accepts the connection if its
 //! image knows the authenticated user, reports that user's name, and answers each
 //! request with the same `Say`. Both report what their services counted.
+//! `tunnel_soak` sends 100,000 short requests with 256 in flight and reports the
+//! kernel heap after the first thousand replies and at the end, on both hosts.
 
 use alloc::boxed::Box;
 use alloc::format;
@@ -23,7 +25,7 @@ use ethos_core::minimalt::{RemoteConnection, ServiceEvent, TunnelService, TypeCh
 use ethos_crypto::{EndpointConfig, Time, TypeHash};
 use ethos_devices::{Datagram, DeviceClass};
 use ethos_net::{NetConfig, NetStack};
-use ethos_platform_x86_64::{boot_image, drivers, entropy};
+use ethos_platform_x86_64::{boot_image, drivers, entropy, memory};
 use ethos_typesys::TypeGraph;
 use ethos_typesys::recognizer::{Direction, recognize};
 use rand_chacha::ChaCha20Rng;
@@ -31,10 +33,53 @@ use rand_core::SeedableRng;
 
 use crate::driver_tests::{metric, now_ms};
 
-/// Requests the client sends after the first.
-const VALUES: usize = 100;
-/// How long the test may take.
-const LIMIT_MS: u64 = 120_000;
+/// What one run of the test does.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Plan {
+    /// Requests the client sends after the first.
+    values: usize,
+    /// Requests the client may have waiting for their replies.
+    window: usize,
+    /// Whether request `k` carries `k × 7` more bytes than request 0 (else a short
+    /// text naming `k`).
+    growing: bool,
+    /// Whether the tunnel moves to a new key halfway.
+    rekey: bool,
+    /// How long the test may take.
+    limit_ms: u64,
+}
+
+impl Plan {
+    /// `tunnel`: a typed request and reply at a time, growing, with a rekey.
+    pub(crate) const ECHO: Plan = Plan {
+        values: 100,
+        window: 1,
+        growing: true,
+        rekey: true,
+        limit_ms: 120_000,
+    };
+    /// `tunnel_soak`: 100,000 short requests, 256 in flight; the kernel heap is
+    /// measured after the first thousand replies and at the end.
+    pub(crate) const SOAK: Plan = Plan {
+        values: 100_000,
+        window: 256,
+        growing: false,
+        rekey: false,
+        limit_ms: 900_000,
+    };
+
+    fn request(&self, index: usize) -> Vec<u8> {
+        if self.growing {
+            say(&format!("request {index} {}", "x".repeat(index * 7)))
+        } else {
+            say(&format!("soak {index}"))
+        }
+    }
+}
+
+/// Replies after which the soak takes its first heap measure: the connection's
+/// buffers have reached their steady size by then.
+const HEAP_MARK: usize = 1_000;
 /// How long the client goes on after its last reply, so its close reaches the
 /// server.
 const LINGER_MS: u64 = 2_000;
@@ -60,11 +105,7 @@ fn say(text: &str) -> Vec<u8> {
     bytes
 }
 
-fn request(index: usize) -> Vec<u8> {
-    say(&format!("request {index} {}", "x".repeat(index * 7)))
-}
-
-pub(crate) fn tunnel() -> Result<(), String> {
+pub(crate) fn tunnel(plan: Plan) -> Result<(), String> {
     let image = boot_image::initial_image().map_err(|error| format!("{error}"))?;
     let hosts = image.hosts;
     let this = hosts
@@ -143,29 +184,32 @@ pub(crate) fn tunnel() -> Result<(), String> {
                 "echo",
                 echo_type,
                 key,
-                &request(0),
+                &plan.request(0),
             )
             .map_err(|status| format!("open: {status}"))?;
         State::Client {
+            plan,
             connection,
             sent: 0,
             replies: 0,
             rekeyed: false,
             done_at: None,
+            heap_at_mark: None,
         }
     } else {
         State::Server {
             connection: None,
             answered: 0,
             closed: false,
+            heap_at_mark: None,
         }
     };
     let started = now_ms();
     let mut buffer = vec![0u8; 2048];
     loop {
         let now_value = now_ms();
-        if now_value - started > LIMIT_MS {
-            return Err(format!("not done in {} s: {state:?}", LIMIT_MS / 1000));
+        if now_value - started > plan.limit_ms {
+            return Err(format!("not done in {} s: {state:?}", plan.limit_ms / 1000));
         }
         let now = Time::from_milliseconds(now_value);
         let service: &mut dyn Datagram = &mut *datagrams;
@@ -222,16 +266,19 @@ pub(crate) fn tunnel() -> Result<(), String> {
 #[derive(Debug)]
 enum State {
     Client {
+        plan: Plan,
         connection: RemoteConnection,
         sent: usize,
         replies: usize,
         rekeyed: bool,
         done_at: Option<u64>,
+        heap_at_mark: Option<usize>,
     },
     Server {
         connection: Option<RemoteConnection>,
         answered: usize,
         closed: bool,
+        heap_at_mark: Option<usize>,
     },
 }
 
@@ -244,14 +291,26 @@ impl State {
     ) -> Result<(), String> {
         match (self, event) {
             (State::Client { .. }, ServiceEvent::Accepted(_)) => Ok(()),
-            (State::Client { replies, sent, .. }, ServiceEvent::Value(_, value)) => {
+            (
+                State::Client {
+                    plan,
+                    replies,
+                    sent,
+                    heap_at_mark,
+                    ..
+                },
+                ServiceEvent::Value(_, value),
+            ) => {
                 // Reply `k` answers request `k` (the first value is request 0).
-                if value != request(*replies) {
+                if value != plan.request(*replies) {
                     return Err(format!("reply {replies} is not request {replies}'s text"));
                 }
                 *replies += 1;
                 if *replies > *sent + 1 {
                     return Err(String::from("more replies than requests"));
+                }
+                if *replies == HEAP_MARK {
+                    *heap_at_mark = Some(memory::heap_used());
                 }
                 Ok(())
             }
@@ -294,11 +353,21 @@ impl State {
                 *connection = Some(incoming);
                 Ok(())
             }
-            (State::Server { answered, .. }, ServiceEvent::Value(connection, value)) => {
+            (
+                State::Server {
+                    answered,
+                    heap_at_mark,
+                    ..
+                },
+                ServiceEvent::Value(connection, value),
+            ) => {
                 tunnels
                     .send(connection, &value)
                     .map_err(|status| format!("reply: {status}"))?;
                 *answered += 1;
+                if *answered == HEAP_MARK {
+                    *heap_at_mark = Some(memory::heap_used());
+                }
                 Ok(())
             }
             (State::Server { closed, .. }, ServiceEvent::Closed(_)) => {
@@ -312,31 +381,35 @@ impl State {
     /// The client sends what the window allows, rekeys halfway, and closes at the end.
     fn advance(&mut self, tunnels: &mut TunnelService) -> Result<(), String> {
         let State::Client {
+            plan,
             connection,
             sent,
             replies,
             rekeyed,
             done_at,
+            heap_at_mark,
         } = self
         else {
             return Ok(());
         };
-        // One request in flight beyond the replies: a typed request and reply.
-        if *sent < VALUES && *replies == *sent + 1 {
+        // Up to the window's requests in flight beyond the replies (the first value
+        // is request 0, in flight from the start).
+        while *sent < plan.values && *sent + 1 - *replies < plan.window {
             *sent += 1;
             tunnels
-                .send(*connection, &request(*sent))
+                .send(*connection, &plan.request(*sent))
                 .map_err(|status| format!("request {sent}: {status}"))?;
         }
-        if !*rekeyed && *replies > VALUES / 2 {
+        if plan.rekey && !*rekeyed && *replies > plan.values / 2 {
             tunnels
                 .rekey(*connection)
                 .map_err(|status| format!("rekey: {status}"))?;
             *rekeyed = true;
             metric("tunnel_rekeys", 1, "count");
         }
-        if *replies == VALUES + 1 && done_at.is_none() {
+        if *replies == plan.values + 1 && done_at.is_none() {
             metric("tunnel_values_echoed", *replies as u64, "count");
+            report_heap(*heap_at_mark);
             tunnels
                 .close(*connection)
                 .map_err(|status| format!("close: {status}"))?;
@@ -349,14 +422,33 @@ impl State {
         match self {
             State::Client { done_at, .. } => done_at.is_some_and(|at| now >= at + LINGER_MS),
             State::Server {
-                answered, closed, ..
+                answered,
+                closed,
+                heap_at_mark,
+                ..
             } => {
                 if *closed {
                     metric("tunnel_values_answered", *answered as u64 + 1, "count");
+                    report_heap(*heap_at_mark);
                 }
                 *closed
             }
         }
+    }
+}
+
+/// The kernel heap in use after the first [`HEAP_MARK`] values and now, when the
+/// run got that far.
+fn report_heap(at_mark: Option<usize>) {
+    if let Some(at_mark) = at_mark {
+        let now = memory::heap_used();
+        metric("tunnel_heap_at_mark", at_mark as u64, "bytes");
+        metric("tunnel_heap_at_end", now as u64, "bytes");
+        metric(
+            "tunnel_heap_growth",
+            now.saturating_sub(at_mark) as u64,
+            "bytes",
+        );
     }
 }
 
