@@ -103,6 +103,12 @@ pub enum Event {
         /// The tunnel.
         tunnel: TunnelHandle,
     },
+    /// The tunnel was idle for [`EndpointConfig::idle_tunnel_milliseconds`] and is
+    /// gone, its keys erased; a later connection to its peer makes a new one.
+    TunnelClosed {
+        /// The tunnel.
+        tunnel: TunnelHandle,
+    },
 }
 
 /// A datagram to send.
@@ -129,6 +135,10 @@ pub struct EndpointConfig {
     pub max_puzzle_difficulty: u8,
     /// A client moves a tunnel to a new id and key after this many packets under one key.
     pub rekey_after_packets: Option<u64>,
+    /// A tunnel that carries nothing (no connection, nothing unacknowledged) and has
+    /// heard nothing authentic for this long is torn down and its keys erased
+    /// ([`Event::TunnelClosed`]); `None` keeps tunnels until the endpoint is dropped.
+    pub idle_tunnel_milliseconds: Option<u64>,
 }
 
 impl Default for EndpointConfig {
@@ -139,6 +149,7 @@ impl Default for EndpointConfig {
             max_connections_per_tunnel: 256,
             max_puzzle_difficulty: 20,
             rekey_after_packets: None,
+            idle_tunnel_milliseconds: None,
         }
     }
 }
@@ -179,7 +190,15 @@ pub struct Endpoint {
     pub(crate) stateless: VecDeque<Transmit>,
     pub(crate) events: VecDeque<Event>,
     pub(crate) statistics: Statistics,
+    /// The first tunnel ids of tunnels torn down as idle, each until no incoming key
+    /// that could have accepted its first packet is left: a replay of such a first
+    /// packet must not make the tunnel anew.
+    pub(crate) retired_first_ids: BTreeMap<u64, Time>,
 }
+
+/// Most torn-down tunnels whose first ids an endpoint remembers; while that many are
+/// remembered, idle tunnels are kept instead of torn down.
+pub const MAX_RETIRED_TUNNELS: usize = 65_536;
 
 impl fmt::Debug for Endpoint {
     fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -225,6 +244,7 @@ impl Endpoint {
                 x25519_operations: 1,
                 ..Statistics::default()
             },
+            retired_first_ids: BTreeMap::new(),
         }
     }
 
@@ -315,6 +335,7 @@ impl Endpoint {
             client_ephemeral,
         );
         tunnel.peer_host = Some(record.host_key);
+        tunnel.last_heard = now;
         self.tunnels.insert(handle, tunnel);
         self.tunnel_ids.insert(tunnel_id, handle);
         self.by_host.insert(record.host_key, handle);
@@ -433,10 +454,18 @@ impl Endpoint {
             .incoming
             .created
             .plus_milliseconds(self.config.incoming_key_lifetime_milliseconds);
+        let idle = self.config.idle_tunnel_milliseconds.and_then(|idle| {
+            self.tunnels
+                .values()
+                .filter(|tunnel| tunnel.is_quiet())
+                .map(|tunnel| tunnel.last_heard.plus_milliseconds(idle))
+                .min()
+        });
         self.tunnels
             .values()
             .filter_map(|tunnel| tunnel.reliability.next_timeout())
             .chain(core::iter::once(rotation))
+            .chain(idle)
             .min()
     }
 
@@ -461,6 +490,32 @@ impl Endpoint {
         }
         for tunnel in self.tunnels.values_mut() {
             tunnel.reliability.on_timeout(now);
+        }
+        self.retired_first_ids.retain(|_, until| now < *until);
+        if let Some(idle) = self.config.idle_tunnel_milliseconds {
+            let idle: Vec<(TunnelHandle, u64)> = self
+                .tunnels
+                .values()
+                .filter(|tunnel| {
+                    tunnel.is_quiet() && now >= tunnel.last_heard.plus_milliseconds(idle)
+                })
+                .map(|tunnel| (tunnel.handle, tunnel.original_tunnel_id))
+                .collect();
+            // A first packet is accepted under the current or the previous incoming
+            // key, and the current one is retired at most two lifetimes from now.
+            let until = now.plus_milliseconds(2 * lifetime);
+            for (handle, original_id) in idle {
+                if self.retired_first_ids.len() >= MAX_RETIRED_TUNNELS {
+                    break;
+                }
+                self.retired_first_ids.insert(original_id, until);
+                // Dropping the tunnel zeroizes its keys.
+                self.tunnels.remove(&handle);
+                self.tunnel_ids.retain(|_, owner| *owner != handle);
+                self.by_host.retain(|_, owner| *owner != handle);
+                self.events
+                    .push_back(Event::TunnelClosed { tunnel: handle });
+            }
         }
     }
 

@@ -40,6 +40,7 @@ impl Endpoint {
             stateless: self.stateless.clone(),
             events: self.events.clone(),
             statistics: self.statistics,
+            retired_first_ids: self.retired_first_ids.clone(),
         }
     }
 }
@@ -69,6 +70,7 @@ impl PartialEq for Endpoint {
             stateless,
             events,
             statistics: _,
+            retired_first_ids,
         } = self;
         let previous_equal = match (previous_incoming, &other.previous_incoming) {
             (None, None) => true,
@@ -87,6 +89,7 @@ impl PartialEq for Endpoint {
             && *last_served_tunnel == other.last_served_tunnel
             && *stateless == other.stateless
             && *events == other.events
+            && *retired_first_ids == other.retired_first_ids
     }
 }
 
@@ -117,6 +120,7 @@ impl Endpoint {
             stateless,
             events,
             statistics: _,
+            retired_first_ids,
         } = self;
         let mut state = Fingerprinter::new();
         host.public_key().hash(&mut state);
@@ -137,6 +141,7 @@ impl Endpoint {
         last_served_tunnel.hash(&mut state);
         stateless.hash(&mut state);
         events.hash(&mut state);
+        retired_first_ids.hash(&mut state);
         state.value()
     }
 }

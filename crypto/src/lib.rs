@@ -48,7 +48,8 @@ mod wire;
 pub use connection::{CONNECTION_RECEIVE_WINDOW, CONNECTION_SEND_BUFFER};
 pub use endpoint::{
     ConnectionHandle, DropReason, Endpoint, EndpointConfig, EndpointError, Event,
-    MAX_PENDING_CHALLENGES, MAX_PENDING_EVENTS, Statistics, Transmit, TunnelHandle,
+    MAX_PENDING_CHALLENGES, MAX_PENDING_EVENTS, MAX_RETIRED_TUNNELS, Statistics, Transmit,
+    TunnelHandle,
 };
 pub use frame::{FrameError, MAX_SERVICE_NAME, TYPE_HASH_LENGTH, TypeHash};
 pub use keys::{AUTHENTICATOR_LENGTH, Authenticator, KEY_LENGTH, PublicKeyBytes, SecretKey};

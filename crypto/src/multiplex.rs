@@ -45,6 +45,7 @@ impl Tunnel {
         max_connections: usize,
         events: &mut VecDeque<Event>,
     ) {
+        self.last_heard = now;
         if self.commit_nonce(&opened) {
             events.push_back(Event::TunnelRekeyed {
                 tunnel: self.handle,

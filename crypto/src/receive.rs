@@ -71,6 +71,10 @@ impl Endpoint {
         packet: &BoxedPacket<'_>,
     ) -> Result<(), DropReason> {
         let client_ephemeral = packet.client_ephemeral.ok_or(DropReason::UnknownTunnel)?;
+        // The first packet of a tunnel torn down as idle, replayed.
+        if self.retired_first_ids.contains_key(&packet.tunnel_id) {
+            return Err(DropReason::ReplayedNonce);
+        }
         if self.tunnels.len() >= self.config.max_tunnels {
             return Err(DropReason::TooManyTunnels);
         }
@@ -136,7 +140,8 @@ impl Endpoint {
                 }
             }
         }
-        let (tunnel, opened) = outcome?;
+        let (mut tunnel, opened) = outcome?;
+        tunnel.last_heard = now;
         self.next_handle += 1;
         self.tunnels.insert(handle, tunnel);
         self.tunnel_ids.insert(packet.tunnel_id, handle);

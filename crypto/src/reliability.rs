@@ -308,6 +308,11 @@ impl Reliability {
     }
 
     /// When the caller should call back: the earliest retransmission or delayed ack.
+    /// Whether nothing is in flight and no acknowledgement is owed.
+    pub(crate) fn is_settled(&self) -> bool {
+        self.unacknowledged.is_empty() && !self.ack_pending
+    }
+
     pub(crate) fn next_timeout(&self) -> Option<Time> {
         let retransmission = self
             .unacknowledged

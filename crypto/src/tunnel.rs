@@ -18,6 +18,7 @@ use crate::keys::{Authenticator, KEY_LENGTH, Label, PublicKeyBytes, SecretKey, S
 use crate::puzzle::PuzzleSolution;
 use crate::reliability::{Arrival, Reliability};
 use crate::replay::{NonceRejection, NonceWindow};
+use crate::time::Time;
 use crate::wire::{self, BoxedPacket};
 
 /// Which end of the tunnel this endpoint is.
@@ -107,6 +108,17 @@ pub(crate) struct Tunnel {
     /// Users whose authenticator for this tunnel already verified.
     pub(crate) verified_users: Vec<(PublicKeyBytes, Authenticator)>,
     pub(crate) id_changes: Vec<TunnelIdChange>,
+    /// When the last authentic packet arrived (or the tunnel was made): what an
+    /// idle tunnel is measured from.
+    pub(crate) last_heard: Time,
+}
+
+impl Tunnel {
+    /// Whether the tunnel carries nothing: no connection, no control frame waiting,
+    /// nothing unacknowledged and no acknowledgement owed.
+    pub(crate) fn is_quiet(&self) -> bool {
+        self.connections.len() == 0 && self.control.is_empty() && self.reliability.is_settled()
+    }
 }
 
 /// Most verified users a tunnel remembers; others are verified again.
@@ -150,6 +162,7 @@ impl Tunnel {
             last_served_connection: 0,
             verified_users: Vec::new(),
             id_changes: Vec::new(),
+            last_heard: Time::from_milliseconds(0),
         }
     }
 

@@ -226,3 +226,102 @@ fn incoming_keys_rotate_and_retired_keys_open_nothing() {
         ))
     );
 }
+
+/// Carries every datagram each way until both are quiet.
+fn exchange(client: &mut Endpoint, server: &mut Endpoint, now: Time) -> Vec<Vec<u8>> {
+    let mut carried = Vec::new();
+    for _ in 0..32 {
+        let mut moved = false;
+        while let Some(datagram) = client.poll_transmit(now) {
+            let _ = server.handle_datagram(now, address(1), &datagram.payload);
+            carried.push(datagram.payload);
+            moved = true;
+        }
+        while let Some(datagram) = server.poll_transmit(now) {
+            let _ = client.handle_datagram(now, address(2), &datagram.payload);
+            moved = true;
+        }
+        if !moved {
+            break;
+        }
+    }
+    carried
+}
+
+#[test]
+fn an_idle_tunnel_is_torn_down_on_both_sides_and_its_packets_open_nothing_after() {
+    let idle = 10_000;
+    let config = EndpointConfig {
+        idle_tunnel_milliseconds: Some(idle),
+        ..EndpointConfig::default()
+    };
+    let make = |seed: u8| {
+        Endpoint::new(
+            config.clone(),
+            SecretKey::from_bytes([seed; 32]),
+            Box::new(ChaCha20Rng::seed_from_u64(u64::from(seed))),
+            Time::from_milliseconds(0),
+        )
+    };
+    let (mut client, mut server) = (make(1), make(2));
+    let mut now = Time::from_milliseconds(1);
+    let tunnel = open_tunnel(&mut client, &mut server, now);
+    let connection = client
+        .open_connection(tunnel, b"echo", TypeHash([6; 64]), b"hi", None)
+        .expect("open");
+    let old_packets = exchange(&mut client, &mut server, now);
+    for event in server_events(&mut server) {
+        if let Event::IncomingConnection { connection, .. } = event {
+            server.accept(connection).expect("accept");
+        }
+    }
+    exchange(&mut client, &mut server, now);
+    // A tunnel with a connection is never idle, however long nothing moves.
+    now = now.plus_milliseconds(3 * idle);
+    client.handle_timeout(now);
+    server.handle_timeout(now);
+    assert_eq!((client.tunnel_count(), server.tunnel_count()), (1, 1));
+    client.close(connection).expect("close");
+    exchange(&mut client, &mut server, now);
+    // The delayed acknowledgements go out, and then nothing is owed either way.
+    now = now.plus_milliseconds(ethos_crypto::ACK_DELAY_MILLISECONDS);
+    client.handle_timeout(now);
+    server.handle_timeout(now);
+    exchange(&mut client, &mut server, now);
+    let _ = std::iter::from_fn(|| client.poll_event()).count();
+    server_events(&mut server);
+    // Quiet now: the deadline is `idle` after the last authentic packet.
+    let deadline = client.poll_timeout().expect("a deadline");
+    assert!(deadline <= now.plus_milliseconds(idle));
+    client.handle_timeout(now.plus_milliseconds(idle - 1));
+    assert_eq!(client.tunnel_count(), 1);
+    now = now.plus_milliseconds(idle);
+    client.handle_timeout(now);
+    server.handle_timeout(now);
+    assert_eq!((client.tunnel_count(), server.tunnel_count()), (0, 0));
+    assert!(
+        std::iter::from_fn(|| client.poll_event())
+            .any(|event| event == Event::TunnelClosed { tunnel })
+    );
+    assert!(
+        server_events(&mut server)
+            .iter()
+            .any(|event| matches!(event, Event::TunnelClosed { .. }))
+    );
+    // The old tunnel's packets, replayed, open nothing: its keys are gone.
+    for packet in &old_packets {
+        assert!(server.handle_datagram(now, address(1), packet).is_err());
+    }
+    assert_eq!(server.tunnel_count(), 0);
+    // A new connection to the same host makes a new tunnel.
+    let again = open_tunnel(&mut client, &mut server, now);
+    assert_ne!(again, tunnel);
+    client
+        .open_connection(again, b"echo", TypeHash([6; 64]), b"again", None)
+        .expect("open");
+    exchange(&mut client, &mut server, now);
+    assert!(server_events(&mut server).iter().any(|event| matches!(
+        event,
+        Event::IncomingConnection { first_value, .. } if first_value == b"again"
+    )));
+}

@@ -226,6 +226,7 @@ fn run(conditions: Conditions) -> Outcome {
                         outcome.closed_on_server += 1;
                     }
                     Event::TunnelRekeyed { .. } => outcome.rekeys += 1,
+                    Event::TunnelClosed { .. } => panic!("a tunnel closed as idle"),
                     Event::ConnectionRefused { .. } => panic!("refused"),
                     Event::TunnelAccepted { .. } | Event::ConnectionAccepted { .. } => {}
                 }

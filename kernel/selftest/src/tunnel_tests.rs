@@ -22,7 +22,7 @@ use core::net::SocketAddr;
 use ethos_abi::Status;
 use ethos_abi::drivers::Backend;
 use ethos_core::minimalt::{RemoteConnection, ServiceEvent, TunnelService, TypeCheck};
-use ethos_crypto::{EndpointConfig, Time, TypeHash};
+use ethos_crypto::{Time, TypeHash};
 use ethos_devices::{Datagram, DeviceClass};
 use ethos_net::{NetConfig, NetStack};
 use ethos_platform_x86_64::{boot_image, drivers, entropy, memory};
@@ -150,7 +150,7 @@ pub(crate) fn tunnel(plan: Plan) -> Result<(), String> {
             graph: image.configuration.types.clone(),
         }),
         Box::new(ChaCha20Rng::from_seed(seed)),
-        EndpointConfig::default(),
+        ethos_core::minimalt::kernel_endpoint_config(),
         Time::from_milliseconds(now_ms()),
     );
     tracing::info!(host = %this.name, address = %this.address, other = %other.name, "tunnel test");

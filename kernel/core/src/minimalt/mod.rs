@@ -63,6 +63,19 @@ pub const MAXIMUM_REMOTE_VALUE: usize = 1 << 20;
 /// Bytes of framed values a connection may have waiting to enter the tunnel; more is
 /// refused with [`Status::LimitReached`] until the peer takes some.
 pub const MAXIMUM_UNSENT: usize = 4 << 20;
+/// A tunnel that carries no connection and heard nothing for this long is torn
+/// down and its keys erased; the next connection to its host makes a new one.
+pub const IDLE_TUNNEL_MILLISECONDS: u64 = 60_000;
+
+/// The endpoint's policy in the kernel: the crate's defaults, with idle tunnels torn
+/// down after [`IDLE_TUNNEL_MILLISECONDS`].
+pub fn kernel_endpoint_config() -> EndpointConfig {
+    EndpointConfig {
+        idle_tunnel_milliseconds: Some(IDLE_TUNNEL_MILLISECONDS),
+        ..EndpointConfig::default()
+    }
+}
+
 /// Bytes of a value's length that precede it on a connection.
 const LENGTH_BYTES: usize = 4;
 
@@ -729,7 +742,9 @@ impl TunnelService {
                         self.events.push_back(ServiceEvent::Closed(connection));
                     }
                 }
-                Event::TunnelAccepted { .. } | Event::TunnelRekeyed { .. } => {}
+                Event::TunnelAccepted { .. }
+                | Event::TunnelRekeyed { .. }
+                | Event::TunnelClosed { .. } => {}
             }
         }
     }

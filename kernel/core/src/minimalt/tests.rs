@@ -84,7 +84,7 @@ fn service(key: u8, last: u8, others: Vec<KnownHost>, seed: u64) -> TunnelServic
         StaticDirectory::new(others).unwrap(),
         recognizer(),
         Box::new(ChaCha20Rng::seed_from_u64(seed)),
-        EndpointConfig::default(),
+        kernel_endpoint_config(),
         Time::from_milliseconds(1_000),
     )
 }
@@ -451,4 +451,32 @@ fn on_an_interface_the_client_sends_requests_and_the_server_replies() {
         Pair::events(&mut pair.alpha),
         [ServiceEvent::Value(client, say("hi"))]
     );
+}
+
+#[test]
+fn an_idle_tunnel_goes_and_the_next_connection_makes_a_new_one() {
+    let mut pair = Pair::new();
+    let (client, _) = pair.connect("hello");
+    pair.alpha.close(client).unwrap();
+    pair.run();
+    Pair::events(&mut pair.beta);
+    // The delayed acknowledgements leave; then nothing moves for the idle time.
+    for step in [
+        ethos_crypto::ACK_DELAY_MILLISECONDS,
+        IDLE_TUNNEL_MILLISECONDS,
+    ] {
+        pair.now = pair.now.plus_milliseconds(step);
+        pair.alpha.handle_timeout(pair.now);
+        pair.beta.handle_timeout(pair.now);
+        pair.run();
+    }
+    assert_eq!(
+        (pair.alpha.tunnel_count(), pair.beta.tunnel_count()),
+        (0, 0)
+    );
+    let requests = pair.alpha.counters().record_requests_sent;
+    pair.connect("again");
+    assert_eq!(pair.alpha.tunnel_count(), 1);
+    // The record is still good: no new request for it.
+    assert_eq!(pair.alpha.counters().record_requests_sent, requests);
 }
