@@ -374,6 +374,21 @@ pub fn judge(transcript: &Transcript, expectation: &Expectation) -> Verdict {
     }
 }
 
+/// A transcript of `lines`, all at time zero, that ended as `end`: for the tests
+/// of judgements.
+#[cfg(test)]
+pub(crate) fn transcript_of(lines: &[&str], end: RunEnd) -> Transcript {
+    Transcript {
+        command: String::new(),
+        lines: lines
+            .iter()
+            .map(|line| (Duration::ZERO, line.to_string()))
+            .collect(),
+        stderr: String::new(),
+        end,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

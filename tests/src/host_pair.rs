@@ -624,15 +624,7 @@ mod tests {
     }
 
     fn transcript(lines: &[&str]) -> Transcript {
-        Transcript {
-            command: String::new(),
-            lines: lines
-                .iter()
-                .map(|line| (Duration::ZERO, line.to_string()))
-                .collect(),
-            stderr: String::new(),
-            end: RunEnd::Kernel(ethos_abi::ExitCode::Success),
-        }
+        crate::harness::transcript_of(lines, RunEnd::Kernel(ethos_abi::ExitCode::Success))
     }
 
     /// The judgement needs the pass, the exit and every metric at its value.

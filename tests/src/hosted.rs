@@ -221,15 +221,7 @@ mod tests {
     use super::*;
 
     fn transcript(lines: &[&str], end: RunEnd) -> Transcript {
-        Transcript {
-            command: "ethos-hosted".into(),
-            lines: lines
-                .iter()
-                .map(|line| (Duration::ZERO, line.to_string()))
-                .collect(),
-            stderr: String::new(),
-            end,
-        }
+        crate::harness::transcript_of(lines, end)
     }
 
     fn row(name: &str) -> HostedTest {

@@ -1479,15 +1479,7 @@ mod tests {
     }
 
     fn transcript(lines: &[&str], end: RunEnd) -> Transcript {
-        Transcript {
-            command: String::new(),
-            lines: lines
-                .iter()
-                .map(|line| (Duration::ZERO, line.to_string()))
-                .collect(),
-            stderr: String::new(),
-            end,
-        }
+        crate::harness::transcript_of(lines, end)
     }
 
     const READY: &str = "@ethos ready boot_ns=1000 tsc_khz=2000000 timer=lapic boot=pvh";

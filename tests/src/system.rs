@@ -1163,14 +1163,8 @@ mod tests {
 
     #[test]
     fn a_refused_rump_boot_must_name_the_class_backend_and_variable() {
-        let run = |lines: &[&str]| Transcript {
-            command: String::new(),
-            lines: lines
-                .iter()
-                .map(|line| (Duration::ZERO, line.to_string()))
-                .collect(),
-            stderr: String::new(),
-            end: harness::RunEnd::Kernel(ExitCode::Failure),
+        let run = |lines: &[&str]| {
+            harness::transcript_of(lines, harness::RunEnd::Kernel(ExitCode::Failure))
         };
         let refusal = "@ethos test-fail name=boot reason=devices: the network class is to be \
                        served by the rump backend, but no rump kernel is linked into this kernel \

@@ -280,6 +280,29 @@ fn image_checks(kernel: &Path, tally: &mut Tally) -> Result<(), XtaskError> {
     Ok(())
 }
 
+/// Prints a row's heading and commands, runs it and records its outcome.
+fn run_row(
+    tally: &mut Tally,
+    kind: &'static str,
+    name: &str,
+    heading: &str,
+    commands: &[String],
+    run: impl FnOnce() -> system::Outcome,
+) {
+    println!("---- {heading}");
+    for command in commands {
+        println!("$ {command}");
+    }
+    let outcome = run();
+    tally.record(
+        kind,
+        name,
+        &outcome.verdict,
+        outcome.elapsed.as_secs_f64(),
+        outcome.log.as_deref(),
+    );
+}
+
 /// The two hosts the host-pair rows boot: `cargo xtask hosts alpha beta --user
 /// alice@alpha --user bob@beta --selftest`, made from the workspace description.
 fn host_pair_kernels() -> Result<host_pair::HostPair, XtaskError> {
@@ -485,18 +508,11 @@ pub(crate) fn test(arguments: &TestArguments) -> Result<ExitCode, XtaskError> {
         if !host_pairs.is_empty() {
             let pair = host_pair_kernels()?;
             for row in &host_pairs {
-                println!("---- {}: {}", row.name, row.about);
-                for command in row.display(&pair) {
-                    println!("$ {command}");
-                }
-                let outcome = row.run(&pair);
-                tally.record(
-                    "qemu",
-                    row.name,
-                    &outcome.verdict,
-                    outcome.elapsed.as_secs_f64(),
-                    outcome.log.as_deref(),
-                );
+                let heading = format!("{}: {}", row.name, row.about);
+                let commands = row.display(&pair);
+                run_row(&mut tally, "qemu", row.name, &heading, &commands, || {
+                    row.run(&pair)
+                });
             }
         }
         if matrix_rows
@@ -509,24 +525,17 @@ pub(crate) fn test(arguments: &TestArguments) -> Result<ExitCode, XtaskError> {
             }
         }
         for row in matrix_rows {
-            println!(
-                "---- {}: {} | backend {} | test={}",
+            let heading = format!(
+                "{}: {} | backend {} | test={}",
                 row.name,
                 row.device_model,
                 row.backend_names(),
                 row.test.name()
             );
-            for command in row.display(&inputs) {
-                println!("$ {command}");
-            }
-            let outcome = row.run(&inputs);
-            tally.record(
-                "matrix",
-                row.name,
-                &outcome.verdict,
-                outcome.elapsed.as_secs_f64(),
-                outcome.log.as_deref(),
-            );
+            let commands = row.display(&inputs);
+            run_row(&mut tally, "matrix", row.name, &heading, &commands, || {
+                row.run(&inputs)
+            });
         }
     }
     if let Some(path) = &arguments.junit {
