@@ -67,6 +67,17 @@ pub const MAXIMUM_UNSENT: usize = 4 << 20;
 /// down and its keys erased; the next connection to its host makes a new one.
 pub const IDLE_TUNNEL_MILLISECONDS: u64 = 60_000;
 
+/// Key agreements a host does in one [`LOAD_WINDOW_MILLISECONDS`] before it asks
+/// every new client for a puzzle: each first packet of a tunnel costs one or two,
+/// before the host knows whether the packet is authentic.
+pub const LOAD_KEY_AGREEMENTS: u64 = 64;
+/// The window the load is measured over.
+pub const LOAD_WINDOW_MILLISECONDS: u64 = 1_000;
+/// The puzzle difficulty (bits) under load: about 4,000 hashes for a client.
+pub const PUZZLE_DIFFICULTY: u8 = 12;
+/// Quiet windows in a row after which puzzles are no longer asked.
+pub const QUIET_WINDOWS: u32 = 10;
+
 /// The endpoint's policy in the kernel: the crate's defaults, with idle tunnels torn
 /// down after [`IDLE_TUNNEL_MILLISECONDS`].
 pub fn kernel_endpoint_config() -> EndpointConfig {
@@ -142,6 +153,8 @@ pub struct Counters {
     pub requests_refused: u64,
     /// Record requests this host sent.
     pub record_requests_sent: u64,
+    /// Times the host began asking new clients for puzzles.
+    pub puzzles_switched_on: u64,
 }
 
 /// A connection of this host's.
@@ -213,6 +226,16 @@ pub struct TunnelService {
     outgoing: VecDeque<Transmit>,
     counters: Counters,
     types: Box<dyn TypeCheck + Send>,
+    load: Load,
+}
+
+/// Key agreements over the current window, and whether puzzles are asked.
+#[derive(Debug)]
+struct Load {
+    window_start: Time,
+    agreements_at_start: u64,
+    puzzles: bool,
+    quiet_windows: u32,
 }
 
 impl core::fmt::Debug for TunnelService {
@@ -263,6 +286,48 @@ impl TunnelService {
             outgoing: VecDeque::new(),
             counters: Counters::default(),
             types,
+            load: Load {
+                window_start: now,
+                agreements_at_start: 0,
+                puzzles: false,
+                quiet_windows: 0,
+            },
+        }
+    }
+
+    /// Whether new clients must solve a puzzle now.
+    pub fn asks_puzzles(&self) -> bool {
+        self.load.puzzles
+    }
+
+    /// Asks new clients for puzzles while key agreements run above
+    /// [`LOAD_KEY_AGREEMENTS`] a window, until [`QUIET_WINDOWS`] windows in a row stay
+    /// below it. A flood of first packets then costs the host a keyed hash each, not a
+    /// key agreement; a client that cannot solve gets no tunnel.
+    fn watch_load(&mut self, now: Time) {
+        let agreements = self.endpoint.statistics().x25519_operations;
+        let in_window = agreements.saturating_sub(self.load.agreements_at_start);
+        let elapsed = now.milliseconds_since(self.load.window_start);
+        if in_window > LOAD_KEY_AGREEMENTS && !self.load.puzzles {
+            self.load.puzzles = true;
+            self.load.quiet_windows = 0;
+            self.counters.puzzles_switched_on += 1;
+            self.endpoint.set_puzzle_difficulty(Some(PUZZLE_DIFFICULTY));
+        }
+        if elapsed >= LOAD_WINDOW_MILLISECONDS {
+            if self.load.puzzles {
+                if in_window > LOAD_KEY_AGREEMENTS {
+                    self.load.quiet_windows = 0;
+                } else {
+                    self.load.quiet_windows += 1;
+                }
+                if self.load.quiet_windows >= QUIET_WINDOWS {
+                    self.load.puzzles = false;
+                    self.endpoint.set_puzzle_difficulty(None);
+                }
+            }
+            self.load.window_start = now;
+            self.load.agreements_at_start = agreements;
         }
     }
 
@@ -477,16 +542,23 @@ impl TunnelService {
                     .plus_milliseconds(RECORD_RETRY_MILLISECONDS)
             })
             .min();
-        match (self.endpoint.poll_timeout(), retry) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        // While puzzles are asked, the end of each window is when load is measured.
+        let load = self.load.puzzles.then(|| {
+            self.load
+                .window_start
+                .plus_milliseconds(LOAD_WINDOW_MILLISECONDS)
+        });
+        [self.endpoint.poll_timeout(), retry, load]
+            .into_iter()
+            .flatten()
+            .min()
     }
 
     /// Runs the timers: retransmissions, acknowledgements, key rotation, and record
     /// requests sent again or given up.
     pub fn handle_timeout(&mut self, now: Time) {
         self.endpoint.handle_timeout(now);
+        self.watch_load(now);
         let due: Vec<PublicKeyBytes> = self
             .asking
             .iter()
@@ -529,6 +601,7 @@ impl TunnelService {
             Ok(()) => self.counters.datagrams_accepted += 1,
             Err(_) => self.counters.datagrams_dropped += 1,
         }
+        self.watch_load(now);
         self.take_endpoint_events();
     }
 

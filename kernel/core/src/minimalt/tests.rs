@@ -480,3 +480,67 @@ fn an_idle_tunnel_goes_and_the_next_connection_makes_a_new_one() {
     // The record is still good: no new request for it.
     assert_eq!(pair.alpha.counters().record_requests_sent, requests);
 }
+
+#[test]
+fn a_tunnel_flood_turns_puzzles_on_and_a_real_client_still_connects() {
+    let mut pair = Pair::new();
+    let flood_address = socket_address(address(66));
+    // 150 clients each open a tunnel to beta at once: genuine first packets, each
+    // costing beta a key agreement until it asks for puzzles.
+    for seed in 0..150u64 {
+        let mut flooder = Endpoint::new(
+            EndpointConfig {
+                // A flooder that will not solve puzzles.
+                max_puzzle_difficulty: 0,
+                ..EndpointConfig::default()
+            },
+            SecretKey::from_bytes([100 + (seed % 100) as u8; 32]),
+            Box::new(ChaCha20Rng::seed_from_u64(1000 + seed)),
+            pair.now,
+        );
+        let record = pair
+            .beta
+            .endpoint
+            .directory_record(flood_address, &flooder.host_public_key())
+            .unwrap();
+        let record = flooder
+            .verify_record(&record, &secret(2).public_key(), pair.now)
+            .unwrap();
+        let tunnel = flooder.connect(pair.now, &record).unwrap();
+        flooder
+            .open_connection(tunnel, b"echo", text_type(), &[], None)
+            .unwrap();
+        let first = flooder.poll_transmit(pair.now).unwrap();
+        pair.beta
+            .handle_datagram(pair.now, flood_address, &first.payload);
+    }
+    assert!(pair.beta.asks_puzzles());
+    assert_eq!(pair.beta.counters().puzzles_switched_on, 1);
+    // Only the packets before the switch made tunnels.
+    let flooded = pair.beta.tunnel_count();
+    assert!(
+        flooded > 0 && flooded as u64 <= LOAD_KEY_AGREEMENTS,
+        "{flooded}"
+    );
+    for event in Pair::events(&mut pair.beta) {
+        if let ServiceEvent::Incoming { connection, .. } = event {
+            pair.beta.refuse(connection).unwrap();
+        }
+    }
+    while pair.beta.poll_transmit(pair.now).is_some() {}
+    // Alice's kernel solves beta's puzzle and connects as before.
+    let (client, server) = pair.connect("through the flood");
+    pair.alpha.send(client, &text("still here")).unwrap();
+    pair.run();
+    assert_eq!(
+        Pair::events(&mut pair.beta),
+        [ServiceEvent::Value(server, text("still here"))]
+    );
+    assert_eq!(pair.beta.tunnel_count(), flooded + 1);
+    // Quiet windows later, new clients are no longer asked.
+    for _ in 0..QUIET_WINDOWS + 1 {
+        pair.now = pair.now.plus_milliseconds(LOAD_WINDOW_MILLISECONDS);
+        pair.beta.handle_timeout(pair.now);
+    }
+    assert!(!pair.beta.asks_puzzles());
+}
