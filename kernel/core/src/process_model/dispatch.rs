@@ -76,8 +76,8 @@ pub enum Answer {
 pub enum Outcome {
     /// Answer the caller with this result; it goes on.
     Return(Result<u64, Status>),
-    /// `block` found nothing completed: the caller waits until the model wakes it,
-    /// then makes the same call again.
+    /// `block` (or `blockAndRetire`) found nothing completed: the caller waits
+    /// until the model wakes it, then makes the same call again.
     Park,
     /// The caller ended with this status; it never runs again.
     Exit(i32),
@@ -103,7 +103,10 @@ pub fn handle(
     arguments: [u64; 6],
 ) -> Outcome {
     let request = Request::parse(number, arguments);
-    let waits = matches!(request, Ok(Request::Block { .. }));
+    let waits = matches!(
+        request,
+        Ok(Request::Block { .. } | Request::BlockAndRetire { .. })
+    );
     match request.and_then(|request| dispatch(model, environment, process, request)) {
         Ok(Answer::Value(value)) => Outcome::Return(Ok(value)),
         Ok(Answer::Exited(status)) => Outcome::Exit(status),
@@ -112,6 +115,27 @@ pub fn handle(
         Ok(Answer::Killed(target)) => Outcome::Kill(target),
         Err(Status::WouldBlock) if waits => Outcome::Park,
         Err(status) => Outcome::Return(Err(status)),
+    }
+}
+
+/// The answer to a call that reads only who its caller is or the clock (`getPid`,
+/// `getTime`), for a caller the platform knows is running; `None` for every other
+/// call, which goes to [`handle`]. Such a call needs nothing of the model: what
+/// [`dispatch`] checks there, that the caller is one of its processes, always holds
+/// for a running process (it leaves the CPU before it leaves the model), so the
+/// answer is the same without the model's lock or a lookup.
+#[inline]
+pub fn answer_running(
+    number: u64,
+    process: ProcessId,
+    now: impl FnOnce() -> Instant,
+) -> Option<Result<u64, Status>> {
+    const GET_PID: u64 = ethos_abi::Call::GetPid.number() as u64;
+    const GET_TIME: u64 = ethos_abi::Call::GetTime.number() as u64;
+    match number {
+        GET_PID => Some(Ok(process.0)),
+        GET_TIME => Some(Ok(now().0)),
+        _ => None,
     }
 }
 
@@ -300,25 +324,13 @@ pub fn dispatch(
             }
             model.block(process, &set[..count], now).map(event_value)
         }
-        Request::Retire { event, buffer } => {
-            // The outcome is written from where it lies, after its length is checked:
-            // retiring a large value costs no copy, and a too-small buffer none at all.
-            let encoded = encode_outcome(model.outcome(process, event)?);
-            match encoded {
-                Ok(bytes) => {
-                    if bytes.len() as u64 > buffer.length() {
-                        return Err(Status::BufferTooSmall);
-                    }
-                    let length = bytes.len() as u64;
-                    environment.write_memory(buffer, &bytes)?;
-                    model.retire(process, event)?;
-                    Ok(Answer::Value(length))
-                }
-                Err(status) => {
-                    model.retire(process, event)?;
-                    Err(status)
-                }
-            }
+        Request::Retire { event, buffer } => retire(model, environment, process, event, buffer),
+        Request::BlockAndRetire { event, buffer } => {
+            // Exactly `block` on the one event, then `retire`: while it has not
+            // completed the caller parks, and the kernel makes this call again when
+            // it has.
+            model.block(process, &[event], environment.now())?;
+            retire(model, environment, process, event, buffer)
         }
         Request::Cancel { event } => {
             model.cancel(process, event)?;
@@ -335,6 +347,33 @@ pub fn dispatch(
         | Request::Authenticate => {
             model.user_of(process)?;
             Err(Status::NotSupported)
+        }
+    }
+}
+
+/// `retire`: the outcome is written from where it lies, after its length is checked:
+/// retiring a large value costs no copy, and a too-small buffer none at all.
+fn retire(
+    model: &mut ProcessModel,
+    environment: &mut dyn Environment,
+    process: ProcessId,
+    event: EventId,
+    buffer: UserRange,
+) -> Result<Answer, Status> {
+    let encoded = encode_outcome(model.outcome(process, event)?);
+    match encoded {
+        Ok(bytes) => {
+            if bytes.len() as u64 > buffer.length() {
+                return Err(Status::BufferTooSmall);
+            }
+            let length = bytes.len() as u64;
+            environment.write_memory(buffer, &bytes)?;
+            model.retire(process, event)?;
+            Ok(Answer::Value(length))
+        }
+        Err(status) => {
+            model.retire(process, event)?;
+            Err(status)
         }
     }
 }

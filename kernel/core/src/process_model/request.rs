@@ -156,6 +156,8 @@ pub enum Request {
     Block { events: UserRange },
     /// `retire(event, buffer)`.
     Retire { event: EventId, buffer: UserRange },
+    /// `blockAndRetire(event, buffer)`.
+    BlockAndRetire { event: EventId, buffer: UserRange },
     /// `cancel(event)`.
     Cancel { event: EventId },
     /// `sign(directory, name)`.
@@ -306,6 +308,10 @@ impl Request {
                 event: event(a)?,
                 buffer: value(b, c)?,
             },
+            Call::BlockAndRetire => Request::BlockAndRetire {
+                event: event(a)?,
+                buffer: value(b, c)?,
+            },
             Call::Cancel => Request::Cancel { event: event(a)? },
             Call::Sign => Request::Sign {
                 directory: descriptor(a)?,
@@ -350,7 +356,7 @@ mod tests {
     #[test]
     fn unknown_numbers_never_reach_a_handler() {
         assert_eq!(Request::parse(0, [0; 6]), Err(Status::UnknownCall));
-        assert_eq!(Request::parse(33, [0; 6]), Err(Status::UnknownCall));
+        assert_eq!(Request::parse(34, [0; 6]), Err(Status::UnknownCall));
         assert_eq!(
             Request::parse(1 << 32 | 4, [0; 6]),
             Err(Status::UnknownCall)

@@ -19,7 +19,7 @@ use core::fmt;
 
 use ethos_abi::{ProcessId, Report, Status};
 use ethos_core::memory_map::PAGE_SIZE;
-use ethos_core::process_model::dispatch::{Environment, Outcome, handle};
+use ethos_core::process_model::dispatch::{Environment, Outcome, answer_running, handle};
 use ethos_core::process_model::events::Instant;
 use ethos_core::process_model::identity::{ProgramName, UserName};
 use ethos_core::process_model::request::UserRange;
@@ -249,6 +249,14 @@ fn answer(frame: &mut SyscallFrame, result: Result<u64, Status>) -> Next {
 /// One system call of the current process, with the scheduler and the model locked.
 fn system_call(frame: &mut SyscallFrame) -> Next {
     let mut scheduler = SCHEDULER.lock();
+    // `getPid` and `getTime` need neither the model nor its lock.
+    if let Some(process) = scheduler.current()
+        && let Some(result) = answer_running(frame.rax, process, || {
+            Instant(time::since_boot_nanos().unwrap_or(0))
+        })
+    {
+        return answer(frame, result);
+    }
     let mut guard = SYSTEM.lock();
     let (Some(process), Some(system)) = (scheduler.current(), guard.as_mut()) else {
         return answer(frame, Err(Status::NoSuchObject));
