@@ -38,6 +38,15 @@ pub trait Environment {
         buffer.copy_from_slice(&bytes);
         Ok(())
     }
+    /// Gives `bytes`, the value that completes `process`'s pending read `event`, to
+    /// that process's parked collecting call if it is `blockAndRetire` on exactly
+    /// that event ([`parked_collect`]) with room for them: writes them into its
+    /// buffer and answers the call with their length, as its re-run would. False
+    /// (the default) leaves the event to be completed and collected as usual.
+    fn deliver(&mut self, process: ProcessId, event: EventId, bytes: &[u8]) -> bool {
+        let _ = (process, event, bytes);
+        false
+    }
     /// Writes `bytes` at the start of `range` (which is at least as long); `InvalidArgument`
     /// if any byte is not mapped writable for the calling process.
     fn write_memory(&mut self, range: UserRange, bytes: &[u8]) -> Result<(), Status>;
@@ -115,6 +124,23 @@ pub fn handle(
         Ok(Answer::Killed(target)) => Outcome::Kill(target),
         Err(Status::WouldBlock) if waits => Outcome::Park,
         Err(status) => Outcome::Return(Err(status)),
+    }
+}
+
+/// Values up to this long are written from the kernel stack, not the heap.
+const SMALL_VALUE: usize = 128;
+
+/// The event and buffer of a parked call that collects one event's result
+/// (`blockAndRetire`), from its registers; `None` for any other call. A platform
+/// that delivers a value to such a call ([`Environment::deliver`]) asks here.
+#[inline]
+pub fn parked_collect(number: u64, arguments: [u64; 6]) -> Option<(EventId, UserRange)> {
+    if number != u64::from(ethos_abi::Call::BlockAndRetire.number()) {
+        return None;
+    }
+    match Request::parse_block_and_retire(arguments) {
+        Ok(Request::BlockAndRetire { event, buffer }) => Some((event, buffer)),
+        _ => None,
     }
 }
 
@@ -209,8 +235,19 @@ pub fn dispatch(
         Request::Read { descriptor } => model.read(process, descriptor).map(event_value),
         Request::Peek { descriptor } => model.peek(process, descriptor).map(event_value),
         Request::Write { descriptor, value } => {
-            let value = environment.read_memory(value)?;
-            model.write(process, descriptor, value)?;
+            // A small value is read onto the stack: when a read waits for it, it goes
+            // straight to the reader and the kernel heap is never asked.
+            let mut small = [0u8; SMALL_VALUE];
+            let bytes = match small.get_mut(..value.length() as usize) {
+                Some(place) => {
+                    environment.read_memory_into(value, place)?;
+                    Cow::Borrowed(&*place)
+                }
+                None => Cow::Owned(environment.read_memory(value)?),
+            };
+            model.write_handing(process, descriptor, bytes, &mut |(reader, event), bytes| {
+                environment.deliver(reader, event, bytes)
+            })?;
             Ok(Answer::Value(0))
         }
         Request::FdSend {

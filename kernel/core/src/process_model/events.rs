@@ -199,6 +199,19 @@ impl EventTable {
         }
     }
 
+    /// Completes the pending event `id` and forgets it at once, as [`Self::complete`]
+    /// followed by [`Self::retire`] would, for a result that went straight to its
+    /// process; false if it is not pending, in which case nothing changes.
+    pub fn complete_and_retire(&mut self, id: EventId) -> bool {
+        if !matches!(self.get(id), Some(State::Pending(_))) {
+            return false;
+        }
+        self.completions += 1;
+        self.remove(id);
+        self.held -= EVENT_KERNEL_BYTES;
+        true
+    }
+
     /// The outcome of the completed event `id`, left in place.
     pub fn outcome(&self, id: EventId) -> Result<&Outcome, Status> {
         match self.get(id) {

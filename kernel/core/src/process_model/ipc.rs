@@ -8,6 +8,7 @@
 //! service's label for the caller's (user, program). This module must never hand a
 //! program bytes that did not pass the recognizer.
 
+use alloc::borrow::Cow;
 use alloc::collections::VecDeque;
 use alloc::vec::Vec;
 
@@ -36,6 +37,30 @@ pub const CONNECTION_RIGHTS: DescriptorRights = DescriptorRights::READ
     .union(DescriptorRights::WRITE)
     .union(DescriptorRights::TRANSFER)
     .union(DescriptorRights::COPY);
+
+/// What [`ProcessModel::write_handing`] asks to give a value to a waiting read's
+/// process at once: the read's (process, event) and the bytes; true when done.
+pub type Delivery<'a> = dyn FnMut((ProcessId, EventId), &[u8]) -> bool + 'a;
+
+/// What a write gives the waiter at the front of the peer's queue.
+enum Handed {
+    /// Nothing: the waiter may not hold the value; its call fails.
+    Nothing,
+    /// A copy, for a peek.
+    Copy(Vec<u8>),
+    /// The value itself, for a read.
+    Value(Vec<u8>),
+    /// The value went straight to the read's collecting call.
+    Delivered,
+}
+
+/// The bytes as a vector of their own, copied only if borrowed.
+fn owned(bytes: Cow<'_, [u8]>) -> Result<Vec<u8>, Status> {
+    match bytes {
+        Cow::Owned(bytes) => Ok(bytes),
+        Cow::Borrowed(bytes) => super::copied(bytes),
+    }
+}
 
 fn empty_end(references: usize) -> End {
     End {
@@ -289,6 +314,23 @@ impl ProcessModel {
         number: DescriptorNumber,
         bytes: Vec<u8>,
     ) -> Result<(), Status> {
+        self.write_handing(process, number, Cow::Owned(bytes), &mut |_, _| false)
+    }
+
+    /// [`ProcessModel::write`], where `deliver` may give the value to a waiting
+    /// read's process at once: it answers true when it wrote the bytes where that
+    /// process collects the read's result and answered its collecting call
+    /// (the platform's `blockAndRetire`, parked on exactly that event). The event
+    /// then completed and was retired in one step, as the parked call would have
+    /// done on its return, and the kernel neither holds the value nor allocates
+    /// for it. Borrowed bytes are copied only where the value must be kept.
+    pub fn write_handing(
+        &mut self,
+        process: ProcessId,
+        number: DescriptorNumber,
+        mut bytes: Cow<'_, [u8]>,
+        deliver: &mut Delivery<'_>,
+    ) -> Result<(), Status> {
         let (id, side) = self.connection_end(process, number, DescriptorRights::WRITE)?;
         let connection = self.connections.get(&id).ok_or(Status::Closed)?;
         let length = bytes.len();
@@ -307,8 +349,8 @@ impl ProcessModel {
         // does not read slows it, then refuses it, and never the kernel.
         self.ensure_room_for(process, length)?;
         // Waiting peeks get a copy; the first waiting read takes the value itself. Each
-        // copy is made before its waiter leaves the queue, so a refused allocation
-        // leaves every waiter waiting.
+        // copy is made (or the value handed over) before its waiter leaves the queue,
+        // so a refused allocation leaves every waiter waiting.
         while let Some(waiter) = self
             .connections
             .get(&id)
@@ -325,30 +367,40 @@ impl ProcessModel {
             };
             // The value will be the reader's to hold until it retires it.
             let reader_has_room = self.has_room_for(waiter.0, length);
-            let copy = match is_peek {
-                Some(true) if reader_has_room => Some(super::copied(&bytes)?),
-                _ => None,
+            let handed = match is_peek {
+                Some(true) if reader_has_room => Handed::Copy(super::copied(&bytes)?),
+                Some(false) if reader_has_room => {
+                    if deliver(waiter, &bytes) {
+                        Handed::Delivered
+                    } else {
+                        Handed::Value(owned(core::mem::take(&mut bytes))?)
+                    }
+                }
+                _ => Handed::Nothing,
             };
             if let Some(connection) = self.connections.get_mut(&id) {
                 connection.end_mut(side.peer()).readers.pop_front();
             }
-            match is_peek {
+            match (is_peek, handed) {
                 // Its event went (cancelled, or its process ended).
-                None => {}
-                Some(_) if !reader_has_room => {
+                (None, _) => {}
+                (Some(_), Handed::Nothing) => {
                     self.complete(waiter, Outcome::Failed(Status::LimitReached));
                 }
-                Some(true) => {
-                    if let Some(copy) = copy {
-                        self.complete(waiter, Outcome::Value(copy));
-                    }
+                (Some(_), Handed::Copy(copy)) => {
+                    self.complete(waiter, Outcome::Value(copy));
                 }
-                Some(false) => {
-                    self.complete(waiter, Outcome::Value(bytes));
+                (Some(_), Handed::Value(value)) => {
+                    self.complete(waiter, Outcome::Value(value));
+                    return Ok(());
+                }
+                (Some(_), Handed::Delivered) => {
+                    self.complete_and_retire(waiter);
                     return Ok(());
                 }
             }
         }
+        let bytes = owned(bytes)?;
         let peer = self
             .connections
             .get_mut(&id)

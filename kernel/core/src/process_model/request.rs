@@ -308,10 +308,7 @@ impl Request {
                 event: event(a)?,
                 buffer: value(b, c)?,
             },
-            Call::BlockAndRetire => Request::BlockAndRetire {
-                event: event(a)?,
-                buffer: value(b, c)?,
-            },
+            Call::BlockAndRetire => Request::parse_block_and_retire(arguments)?,
             Call::Cancel => Request::Cancel { event: event(a)? },
             Call::Sign => Request::Sign {
                 directory: descriptor(a)?,
@@ -320,6 +317,18 @@ impl Request {
             Call::Authenticate => Request::Authenticate,
         };
         Ok(request)
+    }
+}
+
+impl Request {
+    /// The arguments of `blockAndRetire`, checked as [`Request::parse`] checks them.
+    #[inline]
+    pub fn parse_block_and_retire(arguments: [u64; 6]) -> Result<Request, Status> {
+        let [a, b, c, ..] = arguments;
+        Ok(Request::BlockAndRetire {
+            event: event(a)?,
+            buffer: value(b, c)?,
+        })
     }
 }
 
