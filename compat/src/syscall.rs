@@ -28,7 +28,7 @@ use crate::results::MALFORMED_RESULT;
 pub(crate) struct Syscalls;
 
 impl Kernel for Syscalls {
-    #[inline]
+    #[inline(always)]
     fn system_call(&self, call: Call, arguments: &mut [Argument<'_>]) -> RawAnswer {
         // The words hold addresses into `arguments`, which stays borrowed (and so the
         // memory alive and unaliased) until the kernel has answered.
