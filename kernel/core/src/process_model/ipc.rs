@@ -292,19 +292,6 @@ impl ProcessModel {
         recognize(&self.types, root, direction, bytes).map_err(|_| Status::InvalidType)
     }
 
-    fn connection_end(
-        &self,
-        process: ProcessId,
-        number: DescriptorNumber,
-        needed: DescriptorRights,
-    ) -> Result<(ConnectionId, Side), Status> {
-        let capability = self.process(process)?.descriptors.require(number, needed)?;
-        match capability.object {
-            Object::Connection(id, side) => Ok((id, side)),
-            Object::Listener(_) => Err(Status::WrongObject),
-        }
-    }
-
     /// `write`: checks `bytes` against the connection's type and queues them for the
     /// peer, or hands them straight to a waiting read. The value is queued (or handed
     /// over) as it was copied in from the writer: only a waiting peek gets a copy.
@@ -331,7 +318,15 @@ impl ProcessModel {
         mut bytes: Cow<'_, [u8]>,
         deliver: &mut Delivery<'_>,
     ) -> Result<(), Status> {
-        let (id, side) = self.connection_end(process, number, DescriptorRights::WRITE)?;
+        // The writer is looked up once: this runs for every message a program sends.
+        let running = self.processes.get(&process).ok_or(Status::NoSuchObject)?;
+        let capability = running
+            .descriptors
+            .require(number, DescriptorRights::WRITE)?;
+        let Object::Connection(id, side) = capability.object else {
+            return Err(Status::WrongObject);
+        };
+        let held = running.events.held_bytes() + running.paid;
         let connection = self.connections.get(&id).ok_or(Status::Closed)?;
         let length = bytes.len();
         if length > connection.maximum_value {
@@ -347,7 +342,9 @@ impl ProcessModel {
         }
         // A writer must be able to hold what it writes until it is read: a peer that
         // does not read slows it, then refuses it, and never the kernel.
-        self.ensure_room_for(process, length)?;
+        if held.saturating_add(length) > self.kernel_memory_limit {
+            return Err(Status::LimitReached);
+        }
         // Waiting peeks get a copy; the first waiting read takes the value itself. Each
         // copy is made (or the value handed over) before its waiter leaves the queue,
         // so a refused allocation leaves every waiter waiting.
@@ -440,11 +437,21 @@ impl ProcessModel {
         number: DescriptorNumber,
         keep: bool,
     ) -> Result<EventId, Status> {
-        let (id, side) = self.connection_end(process, number, DescriptorRights::READ)?;
-        if !self.process(process)?.events.has_room() {
+        // The reader and the connection are each looked up once: this runs for
+        // every message a program receives.
+        let limit = self.kernel_memory_limit;
+        let running = self.processes.get(&process).ok_or(Status::NoSuchObject)?;
+        let capability = running
+            .descriptors
+            .require(number, DescriptorRights::READ)?;
+        let Object::Connection(id, side) = capability.object else {
+            return Err(Status::WrongObject);
+        };
+        if !running.events.has_room() {
             return Err(Status::LimitReached);
         }
-        let connection = self.connections.get(&id).ok_or(Status::Closed)?;
+        let held = running.events.held_bytes() + running.paid;
+        let connection = self.connections.get_mut(&id).ok_or(Status::Closed)?;
         let peer_open = connection.end(side.peer()).references > 0;
         // The value becomes the reader's to hold until it retires it.
         let waiting_length = connection
@@ -452,8 +459,9 @@ impl ProcessModel {
             .inbox
             .front()
             .map(|queued| queued.bytes.len());
-        self.ensure_room_for(process, EVENT_KERNEL_BYTES + waiting_length.unwrap_or(0))?;
-        let connection = self.connections.get_mut(&id).ok_or(Status::Closed)?;
+        if held.saturating_add(EVENT_KERNEL_BYTES + waiting_length.unwrap_or(0)) > limit {
+            return Err(Status::LimitReached);
+        }
         let end = connection.end_mut(side);
         let message: Option<Queued> = if keep {
             end.inbox
@@ -489,7 +497,8 @@ impl ProcessModel {
                 } else {
                     Waiting::Read(id, side)
                 };
-                let event = self.new_pending(process, waiting)?;
+                // The room for the event was checked above.
+                let event = self.process_mut(process)?.events.pending(waiting)?;
                 if let Some(connection) = self.connections.get_mut(&id) {
                     connection.end_mut(side).readers.push_back((process, event));
                 }
