@@ -15,7 +15,7 @@ use ethos_abi::Status;
 
 use crate::calls;
 use crate::handles::{Descriptor, Event};
-use crate::results::{self, ResultLayout, retire_as};
+use crate::results::{self, ResultLayout, block_and_retire_as};
 
 /// How long [`write_blocking`] sleeps before trying a full inbox again.
 pub const WRITE_RETRY_NANOSECONDS: u64 = 1_000_000;
@@ -36,8 +36,7 @@ pub fn wait(event: Event) -> Result<(), Status> {
 
 /// Waits for `event`, then collects and decodes its result.
 pub fn wait_as<T>(event: Event, layout: &ResultLayout<T>) -> Result<T, Status> {
-    wait(event)?;
-    retire_as(event, layout)
+    block_and_retire_as(event, layout)
 }
 
 /// Waits for `event` and collects its bytes.

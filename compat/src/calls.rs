@@ -352,29 +352,11 @@ pub fn retire(event: Event, buffer: &mut [u8]) -> Result<usize, Status> {
 pub fn retire_into(event: Event, buffer: &mut alloc::vec::Vec<u8>) -> Result<usize, Status> {
     #[cfg(target_os = "none")]
     {
-        crate::syscall::retire_into_spare_capacity(event, buffer)
+        crate::syscall::retire_into_spare_capacity(Call::Retire, event, buffer)
     }
     #[cfg(not(target_os = "none"))]
     {
-        // A host kernel writes through a slice, so the spare capacity is zeroed first.
-        let start = buffer.len();
-        buffer.resize(buffer.capacity(), 0);
-        let written = buffer.get_mut(start..).map(|spare| retire(event, spare));
-        match written {
-            Some(Ok(used)) if used <= buffer.len() - start => {
-                buffer.truncate(start + used);
-                Ok(used)
-            }
-            Some(Ok(_)) => {
-                buffer.truncate(start);
-                Err(MALFORMED_RESULT)
-            }
-            Some(Err(status)) => {
-                buffer.truncate(start);
-                Err(status)
-            }
-            None => Err(MALFORMED_RESULT),
-        }
+        collect_into(event, buffer, retire)
     }
 }
 
@@ -397,6 +379,61 @@ pub fn sign(directory: Descriptor, name: &str) -> Result<Event, Status> {
 /// `authenticate`: authenticates the user of this process.
 pub fn authenticate() -> Result<(), Status> {
     call(Call::Authenticate, &mut []).map(drop)
+}
+
+/// `blockAndRetire`: waits until `event` has completed, then writes its result to
+/// `buffer` and forgets it, as [`block`] on it followed by [`retire`] would, in one
+/// call; answers the length written. `BufferTooSmall` leaves the event completed
+/// for [`retire`] to collect.
+pub fn block_and_retire(event: Event, buffer: &mut [u8]) -> Result<usize, Status> {
+    length_answer(call(
+        Call::BlockAndRetire,
+        &mut [Argument::Event(event), Argument::Buffer(buffer)],
+    )?)
+}
+
+/// `blockAndRetire` into the spare capacity of `buffer`, as [`retire_into`] is to
+/// [`retire`].
+pub fn block_and_retire_into(
+    event: Event,
+    buffer: &mut alloc::vec::Vec<u8>,
+) -> Result<usize, Status> {
+    #[cfg(target_os = "none")]
+    {
+        crate::syscall::retire_into_spare_capacity(Call::BlockAndRetire, event, buffer)
+    }
+    #[cfg(not(target_os = "none"))]
+    {
+        collect_into(event, buffer, block_and_retire)
+    }
+}
+
+/// A collecting call (`retire` or `blockAndRetire`) into the spare capacity of
+/// `buffer`, zeroed first: a host kernel writes through a slice.
+#[cfg(not(target_os = "none"))]
+fn collect_into(
+    event: Event,
+    buffer: &mut alloc::vec::Vec<u8>,
+    collect: fn(Event, &mut [u8]) -> Result<usize, Status>,
+) -> Result<usize, Status> {
+    let start = buffer.len();
+    buffer.resize(buffer.capacity(), 0);
+    let written = buffer.get_mut(start..).map(|spare| collect(event, spare));
+    match written {
+        Some(Ok(used)) if used <= buffer.len() - start => {
+            buffer.truncate(start + used);
+            Ok(used)
+        }
+        Some(Ok(_)) => {
+            buffer.truncate(start);
+            Err(MALFORMED_RESULT)
+        }
+        Some(Err(status)) => {
+            buffer.truncate(start);
+            Err(status)
+        }
+        None => Err(MALFORMED_RESULT),
+    }
 }
 
 /// `print` of a range no Rust object backs: for programs that check that the kernel

@@ -89,7 +89,7 @@ impl Argument<'_> {
     }
 
     /// The register words, with addresses of the memory this argument borrows.
-    #[inline]
+    #[inline(always)]
     fn words(&mut self) -> ([u64; 2], usize) {
         match self {
             Argument::Descriptor(descriptor) => ([u64::from(descriptor.number()), 0], 1),
@@ -131,7 +131,7 @@ fn length(length: usize) -> u64 {
 ///
 /// The words hold addresses of the memory the arguments borrow, so they are only
 /// meaningful while `arguments` is borrowed.
-#[inline]
+#[inline(always)]
 pub fn registers(arguments: &mut [Argument<'_>]) -> Result<[u64; 6], Status> {
     let mut words = [0; 6];
     let mut next = 0;
@@ -185,13 +185,13 @@ pub trait Kernel {
 }
 
 /// Makes `call` on this program's kernel: the value, or the failure status.
-#[inline]
+#[inline(always)]
 pub(crate) fn call(call: Call, arguments: &mut [Argument<'_>]) -> Result<u64, Status> {
     current_system_call(call, arguments).result()
 }
 
 #[cfg(target_os = "none")]
-#[inline]
+#[inline(always)]
 fn current_system_call(call: Call, arguments: &mut [Argument<'_>]) -> RawAnswer {
     crate::syscall::Syscalls.system_call(call, arguments)
 }

@@ -15,7 +15,7 @@ use ethos_abi::Status;
 use ethos_abi::arguments::results::DESCRIPTOR_BYTES;
 use ethos_abi::arguments::{MAXIMUM_FD_SEND, MAXIMUM_NAME_LENGTH, MAXIMUM_VALUE_SIZE};
 
-use crate::calls::retire_into;
+use crate::calls::{block_and_retire_into, retire_into};
 use crate::handles::{Descriptor, Event};
 
 /// The status for result bytes that break their documented layout: they are not a
@@ -126,14 +126,49 @@ fn buffer(length: usize) -> Result<Vec<u8>, Status> {
 /// call that completed with a failure (a read whose peer closed) comes back as the
 /// error; `WouldBlock` means the event has not completed.
 pub fn retire_as<T>(event: Event, layout: &ResultLayout<T>) -> Result<T, Status> {
+    retire_from(
+        event,
+        layout,
+        layout.first_buffer.min(MAXIMUM_VALUE_SIZE as usize),
+    )
+}
+
+/// Waits for `event` and collects and decodes its result as [`retire_as`] does,
+/// with `blockAndRetire`: one call when the result fits the layout's first buffer,
+/// `retire` with larger ones after it when not. A kernel that answers `WouldBlock`
+/// (it does not park) is asked again.
+pub fn block_and_retire_as<T>(event: Event, layout: &ResultLayout<T>) -> Result<T, Status> {
     let largest = MAXIMUM_VALUE_SIZE as usize;
-    let mut length = layout.first_buffer.min(largest);
+    let length = layout.first_buffer.min(largest);
+    let mut bytes = buffer(length)?;
+    loop {
+        match block_and_retire_into(event, &mut bytes) {
+            Ok(_) => return (layout.decode)(bytes),
+            Err(Status::WouldBlock) => core::hint::spin_loop(),
+            Err(Status::BufferTooSmall) if length < largest => {
+                drop(bytes);
+                return retire_from(event, layout, next_length(length));
+            }
+            Err(status) => return Err(status),
+        }
+    }
+}
+
+fn next_length(length: usize) -> usize {
+    length
+        .saturating_mul(8)
+        .clamp(64, MAXIMUM_VALUE_SIZE as usize)
+}
+
+/// [`retire_as`] with a first buffer of `length` bytes.
+fn retire_from<T>(event: Event, layout: &ResultLayout<T>, mut length: usize) -> Result<T, Status> {
+    let largest = MAXIMUM_VALUE_SIZE as usize;
     loop {
         let mut bytes = buffer(length)?;
         match retire_into(event, &mut bytes) {
             Ok(_) => return (layout.decode)(bytes),
             Err(Status::BufferTooSmall) if length < largest => {
-                length = length.saturating_mul(8).clamp(64, largest);
+                length = next_length(length);
             }
             Err(status) => return Err(status),
         }

@@ -9,8 +9,10 @@
 //! everywhere. The heap is a static handed to the allocator through a leaked lock
 //! guard, which proves it is used only once; the allocator is Talc, which finds a
 //! block in a few steps whatever the heap holds (a first-fit list walks its holes,
-//! and a program allocates for every value it sends and receives). Handing it the
-//! heap and forwarding `GlobalAlloc` to it are this module's only `unsafe` code.
+//! and a program allocates for every value it sends and receives), with freed
+//! small blocks kept per size class in front of it. Handing it the heap, the kept
+//! blocks' links and forwarding `GlobalAlloc` to it are this module's only
+//! `unsafe` code.
 
 use core::fmt;
 
@@ -88,17 +90,135 @@ mod program {
     use super::{HEAP_BYTES, PANIC_STATUS, Termination};
     use crate::calls::{exit, print};
 
-    /// The program's heap: Talc over the arena, under a lock (a program has one
-    /// thread, so it is never contended).
-    struct Heap(spin::Mutex<Talc<Manual, DefaultBinning>>);
+    /// The program's heap: Talc over the arena, and the small blocks kept for reuse,
+    /// under one lock (a program has one thread, so it is never contended).
+    struct Heap(spin::Mutex<State>);
 
-    // SAFETY: every block comes from Talc under the lock and goes back to it with the
-    // layout it was given with, as `GlobalAlloc`'s callers promise.
+    struct State {
+        talc: Talc<Manual, DefaultBinning>,
+        recycled: Recycled,
+    }
+
+    /// The smallest recycled block: 16 bytes (the shift of its size).
+    const SMALLEST_SHIFT: u32 = 4;
+    /// Size classes 16, 32, … 8 KiB: the largest is what a read's result is first
+    /// collected into (`results::FIRST_VALUE_BUFFER`).
+    const CLASSES: usize = 10;
+    /// Freed blocks kept per class; more go back to Talc.
+    const KEPT_PER_CLASS: usize = 4;
+    /// The alignment every recycled block has.
+    const RECYCLED_ALIGN: usize = 16;
+
+    /// Freed blocks of each power-of-two class, kept for the next allocation of the
+    /// same class: a program allocates and frees the same few sizes for every value
+    /// it sends and receives, and taking a block from a list is a few instructions
+    /// where Talc's search and split are a hundred. Each block is one whole class
+    /// size from Talc; its first word links to the next (0 ends a list). At most
+    /// [`KEPT_PER_CLASS`] per class (64 KiB in all) are kept, and all go back to
+    /// Talc before an allocation is refused.
+    struct Recycled {
+        heads: [usize; CLASSES],
+        counts: [usize; CLASSES],
+    }
+
+    /// The class of `layout`, if its blocks are recycled.
+    fn class_of(layout: Layout) -> Option<usize> {
+        if layout.align() > RECYCLED_ALIGN
+            || layout.size() > 1 << (SMALLEST_SHIFT as usize + CLASSES - 1)
+        {
+            return None;
+        }
+        let size = layout.size().max(1 << SMALLEST_SHIFT).next_power_of_two();
+        Some((size.trailing_zeros() - SMALLEST_SHIFT) as usize)
+    }
+
+    /// The layout every block of `class` has in Talc.
+    fn class_layout(class: usize) -> Layout {
+        // SAFETY: a power of two below 8 KiB, and a power-of-two alignment.
+        unsafe {
+            Layout::from_size_align_unchecked(
+                1 << (SMALLEST_SHIFT as usize + class),
+                RECYCLED_ALIGN,
+            )
+        }
+    }
+
+    impl State {
+        /// A block for `layout` (non-zero size), or null when the heap cannot hold it.
+        ///
+        /// # Safety
+        /// `layout` has a non-zero size.
+        unsafe fn allocate(&mut self, layout: Layout) -> *mut u8 {
+            let real = match class_of(layout) {
+                Some(class) => {
+                    let head = self.recycled.heads[class];
+                    if head != 0 {
+                        let block = core::ptr::with_exposed_provenance_mut::<u8>(head);
+                        // SAFETY: a kept block is a live class-size block of ours
+                        // whose first word, aligned to 16, links to the next.
+                        self.recycled.heads[class] = unsafe { block.cast::<usize>().read() };
+                        self.recycled.counts[class] -= 1;
+                        return block;
+                    }
+                    class_layout(class)
+                }
+                None => layout,
+            };
+            // SAFETY: the layout's size is non-zero (the caller's, or a class size).
+            if let Some(block) = unsafe { self.talc.allocate(real) } {
+                return block.as_ptr();
+            }
+            self.release_recycled();
+            // SAFETY: as above.
+            unsafe { self.talc.allocate(real) }
+                .map_or(core::ptr::null_mut(), core::ptr::NonNull::as_ptr)
+        }
+
+        /// Takes back a block this heap gave for `layout`.
+        ///
+        /// # Safety
+        /// `pointer` is a live block of this heap, given for `layout`.
+        unsafe fn deallocate(&mut self, pointer: *mut u8, layout: Layout) {
+            match class_of(layout) {
+                Some(class) if self.recycled.counts[class] < KEPT_PER_CLASS => {
+                    // SAFETY: the block is ours, at least 16 bytes and 16-aligned.
+                    unsafe { pointer.cast::<usize>().write(self.recycled.heads[class]) };
+                    self.recycled.heads[class] = pointer.expose_provenance();
+                    self.recycled.counts[class] += 1;
+                }
+                // SAFETY: it was given by Talc with its class's layout.
+                Some(class) => unsafe { self.talc.deallocate(pointer, class_layout(class)) },
+                // SAFETY: it was given by Talc with `layout`.
+                None => unsafe { self.talc.deallocate(pointer, layout) },
+            }
+        }
+
+        /// Gives every kept block back to Talc.
+        fn release_recycled(&mut self) {
+            for class in 0..CLASSES {
+                while self.recycled.heads[class] != 0 {
+                    let block =
+                        core::ptr::with_exposed_provenance_mut::<u8>(self.recycled.heads[class]);
+                    // SAFETY: as in `allocate`: a kept block, linked by its first word,
+                    // given by Talc with its class's layout.
+                    unsafe {
+                        self.recycled.heads[class] = block.cast::<usize>().read();
+                        self.talc.deallocate(block, class_layout(class));
+                    }
+                }
+                self.recycled.counts[class] = 0;
+            }
+        }
+    }
+
+    // SAFETY: every block comes from `State` under the lock and goes back to it with
+    // the layout it was given with, as `GlobalAlloc`'s callers promise; `State` keeps
+    // a block's class from its layout, so a kept block is reused only for a layout
+    // of the same class.
     unsafe impl GlobalAlloc for Heap {
         unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
             // SAFETY: `GlobalAlloc`'s caller passes a layout of non-zero size.
             unsafe { self.0.lock().allocate(layout) }
-                .map_or(core::ptr::null_mut(), core::ptr::NonNull::as_ptr)
         }
 
         unsafe fn dealloc(&self, pointer: *mut u8, layout: Layout) {
@@ -107,29 +227,45 @@ mod program {
         }
 
         unsafe fn realloc(&self, pointer: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-            let mut talc = self.0.lock();
-            // SAFETY: the caller passes a block this allocator gave with `layout`, and
-            // a non-zero `new_size` that makes a valid layout with its alignment.
-            if unsafe { talc.try_realloc_in_place(pointer, layout, new_size) } {
+            let mut heap = self.0.lock();
+            // SAFETY: the caller passes a non-zero `new_size` that makes a valid
+            // layout with the alignment.
+            let new_layout = unsafe { Layout::from_size_align_unchecked(new_size, layout.align()) };
+            let in_place = match (class_of(layout), class_of(new_layout)) {
+                // The block already has the room.
+                (Some(old), Some(new)) => old == new,
+                // SAFETY: the caller passes a block this allocator gave with
+                // `layout`, which Talc gave as it stands (no class).
+                (None, None) => unsafe {
+                    heap.talc.try_realloc_in_place(pointer, layout, new_size)
+                },
+                _ => false,
+            };
+            if in_place {
                 return pointer;
             }
-            // SAFETY: as above.
-            let new_layout = unsafe { Layout::from_size_align_unchecked(new_size, layout.align()) };
-            // SAFETY: the layout's size is non-zero.
-            let Some(moved) = (unsafe { talc.allocate(new_layout) }) else {
-                return core::ptr::null_mut();
-            };
-            // Only growing can fail in place, so every old byte is copied.
-            // SAFETY: both blocks are live, distinct and at least `layout.size()` long.
-            unsafe { core::ptr::copy_nonoverlapping(pointer, moved.as_ptr(), layout.size()) };
+            // SAFETY: the new layout's size is non-zero.
+            let moved = unsafe { heap.allocate(new_layout) };
+            if moved.is_null() {
+                return moved;
+            }
+            // SAFETY: both blocks are live and distinct, the old one `layout.size()`
+            // long and the new one `new_size`.
+            unsafe { core::ptr::copy_nonoverlapping(pointer, moved, layout.size().min(new_size)) };
             // SAFETY: the old block was this allocator's with `layout`.
-            unsafe { talc.deallocate(pointer, layout) };
-            moved.as_ptr()
+            unsafe { heap.deallocate(pointer, layout) };
+            moved
         }
     }
 
     #[global_allocator]
-    static ALLOCATOR: Heap = Heap(spin::Mutex::new(Talc::new(Manual)));
+    static ALLOCATOR: Heap = Heap(spin::Mutex::new(State {
+        talc: Talc::new(Manual),
+        recycled: Recycled {
+            heads: [0; CLASSES],
+            counts: [0; CLASSES],
+        },
+    }));
 
     /// The heap's memory: uninitialised, so it lives in `.bss` and costs the
     /// executable nothing.
@@ -149,6 +285,7 @@ mod program {
                 ALLOCATOR
                     .0
                     .lock()
+                    .talc
                     .claim(arena.as_mut_ptr().cast(), HEAP_BYTES)
             };
         }

@@ -28,7 +28,7 @@ use crate::results::MALFORMED_RESULT;
 pub(crate) struct Syscalls;
 
 impl Kernel for Syscalls {
-    #[inline]
+    #[inline(always)]
     fn system_call(&self, call: Call, arguments: &mut [Argument<'_>]) -> RawAnswer {
         // The words hold addresses into `arguments`, which stays borrowed (and so the
         // memory alive and unaliased) until the kernel has answered.
@@ -39,16 +39,21 @@ impl Kernel for Syscalls {
     }
 }
 
-/// `retire` into the spare capacity of `buffer`, which then holds the bytes the
-/// kernel wrote after its contents; answers how many. Here, not in safe code,
+/// `retire` or `blockAndRetire` (`collect`) into the spare capacity of `buffer`,
+/// which then holds the bytes the kernel wrote after its contents; answers how many. Here, not in safe code,
 /// because the spare capacity is not initialised: the kernel's answer is what says
 /// how many of its bytes are, and only then may the vector's length grow over them.
 /// Offering uninitialised memory lets a program collect a value of unknown length
 /// without zeroing the largest buffer it might need first.
 pub(crate) fn retire_into_spare_capacity(
+    collect: Call,
     event: Event,
     buffer: &mut Vec<u8>,
 ) -> Result<usize, Status> {
+    // Only the calls whose layout is (event, buffer) may write here.
+    if !matches!(collect, Call::Retire | Call::BlockAndRetire) {
+        return Err(Status::InvalidArgument);
+    }
     let spare = buffer.spare_capacity_mut();
     let capacity = spare.len();
     let mut arguments = [
@@ -59,7 +64,7 @@ pub(crate) fn retire_into_spare_capacity(
         },
     ];
     let words = registers(&mut arguments)?;
-    let used = raw_system_call(u64::from(Call::Retire.number()), words).result()?;
+    let used = raw_system_call(u64::from(collect.number()), words).result()?;
     let used = usize::try_from(used).map_err(|_| MALFORMED_RESULT)?;
     if used > capacity {
         return Err(MALFORMED_RESULT);

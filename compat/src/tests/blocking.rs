@@ -20,7 +20,7 @@ fn echo(request: &[u8]) -> Option<Vec<u8>> {
 }
 
 #[test]
-fn a_read_waits_with_one_block_and_one_retire() {
+fn a_read_waits_and_collects_with_one_block_and_retire() {
     let kernel = FakeKernel::new();
     let _installed = kernel.install();
     kernel.offer("echo", 5_000, echo);
@@ -37,12 +37,10 @@ fn a_read_waits_with_one_block_and_one_retire() {
         calls,
         [
             Call::Ipc,
-            Call::Block,
-            Call::Retire,
+            Call::BlockAndRetire,
             Call::Write,
             Call::Read,
-            Call::Block,
-            Call::Retire
+            Call::BlockAndRetire
         ]
     );
     // Nothing was asked before it could be answered.
@@ -170,9 +168,12 @@ fn sleeping_moves_the_clock_at_least_that_far() {
 fn a_kernel_that_does_not_park_is_asked_again() {
     let kernel = FakeKernel::new();
     let _installed = kernel.install();
-    kernel.force(Call::Block, &[Status::WouldBlock, Status::WouldBlock]);
+    kernel.force(
+        Call::BlockAndRetire,
+        &[Status::WouldBlock, Status::WouldBlock],
+    );
     sleep(1_000).unwrap();
-    assert_eq!(kernel.calls(Call::Block).len(), 3);
+    assert_eq!(kernel.calls(Call::BlockAndRetire).len(), 3);
 }
 
 #[test]

@@ -59,6 +59,7 @@ fn every_call() {
     let _ = calls::cancel(event);
     let _ = calls::sign(Descriptor::ROOT_DIRECTORY, "file");
     let _ = calls::authenticate();
+    let _ = calls::block_and_retire(event, &mut [0; 8]);
     let _ = calls::print_unchecked(0x10_0000, 16);
     // SAFETY: the fake kernel answers `NotSupported` for a `getUser` into an unchecked
     // range and writes nothing.

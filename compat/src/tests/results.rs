@@ -78,11 +78,10 @@ fn long_results_are_collected_in_a_growing_buffer() {
     let connection = crate::blocking::ipc_blocking("big", "", b"ask").unwrap();
     let event = calls::read(connection).unwrap();
     crate::blocking::wait(event).unwrap();
-    assert_eq!(retire_as(event, &results::VALUE), Ok(value));
+    assert_eq!(retire_as(event, &results::VALUE), Ok(value.clone()));
     let offered: Vec<Option<usize>> = kernel
         .calls(Call::Retire)
         .iter()
-        .skip(1) // the ipc's
         .map(|logged| logged.buffer)
         .collect();
     assert_eq!(
@@ -93,8 +92,30 @@ fn long_results_are_collected_in_a_growing_buffer() {
             Some(FIRST_VALUE_BUFFER * 64)
         ]
     );
-    // The ipc result needed exactly one descriptor's bytes.
-    assert_eq!(kernel.calls(Call::Retire)[0].buffer, Some(4));
+    // The ipc result needed exactly one descriptor's bytes, collected as it was
+    // waited for.
+    assert_eq!(kernel.calls(Call::BlockAndRetire)[0].buffer, Some(4));
+    // Waiting and collecting at once offers the first buffer to `blockAndRetire`,
+    // then larger ones to `retire`.
+    crate::blocking::write_blocking(connection, b"ask").unwrap();
+    let event = calls::read(connection).unwrap();
+    let before = kernel.log().len();
+    assert_eq!(
+        crate::results::block_and_retire_as(event, &results::VALUE),
+        Ok(value)
+    );
+    let offered: Vec<(Call, Option<usize>)> = kernel.log()[before..]
+        .iter()
+        .map(|logged| (logged.call, logged.buffer))
+        .collect();
+    assert_eq!(
+        offered,
+        [
+            (Call::BlockAndRetire, Some(FIRST_VALUE_BUFFER)),
+            (Call::Retire, Some(FIRST_VALUE_BUFFER * 8)),
+            (Call::Retire, Some(FIRST_VALUE_BUFFER * 64))
+        ]
+    );
 }
 
 #[test]

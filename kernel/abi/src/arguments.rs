@@ -189,6 +189,7 @@ pub const fn layout(call: Call) -> &'static [Argument] {
         Call::Cancel => &[Event],
         Call::Sign => &[Descriptor, NameAddress, NameLength],
         Call::Authenticate => &[],
+        Call::BlockAndRetire => &[Event, BufferAddress, BufferLength],
     }
 }
 

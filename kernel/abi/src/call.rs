@@ -3,7 +3,9 @@
 //! A program puts the number in `rax` and the arguments in `rdi, rsi, rdx, r10, r8, r9`
 //! (see [`crate::arguments`] for what each call expects there). Numbers start at 1 so
 //! that a zeroed register is never a call. Numbers are never reused: a call that goes
-//! away leaves a gap. Every call is on the design's list; none has been added.
+//! away leaves a gap. Every call is on the design's list or on original Ethos's
+//! (`include/nano/syscall.h`); [`Call::BlockAndRetire`] is the one from the latter,
+//! and says why it is here.
 
 use core::fmt;
 
@@ -75,6 +77,18 @@ pub enum Call {
     Sign = 31,
     /// Authenticate the user of the calling process.
     Authenticate = 32,
+    /// Wait for one event to complete, then collect its result: `block` on that
+    /// event followed by `retire`, in one entry into the kernel.
+    ///
+    /// Why it is here: original Ethos has it (`blockAndRetire`, beside `block` and
+    /// `retire`), and every blocking helper makes exactly this pair. A blocking
+    /// read is then `read` and `blockAndRetire`, two entries rather than three;
+    /// when the event had not completed, the kernel's re-run of the parked call
+    /// after the wake writes the result at once, so the woken program does not
+    /// enter the kernel again to collect it. It answers as `retire` would after a
+    /// `block` that answered the event: a too-small buffer leaves the event
+    /// completed (`BufferTooSmall`, collect it with `retire`).
+    BlockAndRetire = 33,
 }
 
 /// A number in `rax` that names no call.
@@ -89,7 +103,7 @@ impl fmt::Display for UnknownCall {
 
 impl Call {
     /// Every call, in number order.
-    pub const ALL: [Call; 32] = [
+    pub const ALL: [Call; 33] = [
         Call::Advertise,
         Call::Import,
         Call::Ipc,
@@ -122,6 +136,7 @@ impl Call {
         Call::Cancel,
         Call::Sign,
         Call::Authenticate,
+        Call::BlockAndRetire,
     ];
 
     /// The number a program puts in `rax`.
@@ -164,6 +179,7 @@ impl Call {
             Call::Cancel => "cancel",
             Call::Sign => "sign",
             Call::Authenticate => "authenticate",
+            Call::BlockAndRetire => "blockAndRetire",
         }
     }
 
@@ -219,7 +235,7 @@ mod tests {
 
     #[test]
     fn numbers_outside_the_set_are_refused() {
-        for number in [0, 33, 34, 1000, u32::MAX] {
+        for number in [0, 34, 35, 1000, u32::MAX] {
             assert_eq!(Call::try_from(number), Err(UnknownCall(number)));
         }
     }
@@ -240,5 +256,6 @@ mod tests {
         assert!(!Call::Write.returns_event());
         assert!(!Call::Block.returns_event());
         assert!(!Call::Retire.returns_event());
+        assert!(!Call::BlockAndRetire.returns_event());
     }
 }

@@ -507,6 +507,10 @@ impl State {
             }
             (Call::Block, [A::Events(ids)]) => self.block(ids),
             (Call::Retire, [A::Event(event), A::Buffer(buffer)]) => self.retire(event.id(), buffer),
+            (Call::BlockAndRetire, [A::Event(event), A::Buffer(buffer)]) => {
+                self.block(&[event.id()])?;
+                self.retire(event.id(), buffer)
+            }
             (Call::Cancel, [A::Event(event)]) => {
                 self.scheduled.retain(
                     |(_, _, happening)| !matches!(happening, Happening::Timer(e) if *e == event.id()),

@@ -235,7 +235,7 @@ impl Live {
                     return Ok(Learned::Cancel(oldest));
                 }
             }
-            Call::Retire | Call::Cancel => self.forget_event(target),
+            Call::Retire | Call::BlockAndRetire | Call::Cancel => self.forget_event(target),
             Call::Advertise | Call::CopyFd => self.add_descriptor(value),
             Call::GetPid if value != self.own => return Err("getPid answered another process"),
             Call::GetTime if value < self.now => return Err("the kernel clock went back"),
@@ -554,7 +554,7 @@ fn fill(
                 Some(read_range(generator, memory, maximum, true, false))
             }
             Argument::BufferAddress => {
-                let maximum = if call == Call::Retire {
+                let maximum = if matches!(call, Call::Retire | Call::BlockAndRetire) {
                     MAXIMUM_VALUE_SIZE
                 } else {
                     MAXIMUM_NAME_LENGTH
@@ -686,7 +686,7 @@ pub fn impossible(planned: &Planned, status: u64, value: u64) -> Option<&'static
             // A buffer is checked for bounds at once, for being mapped only for the
             // bytes written: a success that wrote nothing says nothing of them.
             Argument::BufferAddress => {
-                let maximum = if call == Call::Retire {
+                let maximum = if matches!(call, Call::Retire | Call::BlockAndRetire) {
                     MAXIMUM_VALUE_SIZE
                 } else {
                     MAXIMUM_NAME_LENGTH
@@ -710,7 +710,9 @@ pub fn impossible(planned: &Planned, status: u64, value: u64) -> Option<&'static
             Some("random of a size out of range succeeded")
         }
         Call::Kill if words[0] == 0 => Some("kill of process 0 succeeded"),
-        Call::Retire | Call::Cancel if words[0] == 0 => Some("event 0 was found"),
+        Call::Retire | Call::BlockAndRetire | Call::Cancel if words[0] == 0 => {
+            Some("event 0 was found")
+        }
         Call::ReadVar
         | Call::WriteVar
         | Call::CreateDirectory

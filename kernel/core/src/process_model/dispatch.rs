@@ -38,6 +38,15 @@ pub trait Environment {
         buffer.copy_from_slice(&bytes);
         Ok(())
     }
+    /// Gives `bytes`, the value that completes `process`'s pending read `event`, to
+    /// that process's parked collecting call if it is `blockAndRetire` on exactly
+    /// that event ([`parked_collect`]) with room for them: writes them into its
+    /// buffer and answers the call with their length, as its re-run would. False
+    /// (the default) leaves the event to be completed and collected as usual.
+    fn deliver(&mut self, process: ProcessId, event: EventId, bytes: &[u8]) -> bool {
+        let _ = (process, event, bytes);
+        false
+    }
     /// Writes `bytes` at the start of `range` (which is at least as long); `InvalidArgument`
     /// if any byte is not mapped writable for the calling process.
     fn write_memory(&mut self, range: UserRange, bytes: &[u8]) -> Result<(), Status>;
@@ -76,8 +85,8 @@ pub enum Answer {
 pub enum Outcome {
     /// Answer the caller with this result; it goes on.
     Return(Result<u64, Status>),
-    /// `block` found nothing completed: the caller waits until the model wakes it,
-    /// then makes the same call again.
+    /// `block` (or `blockAndRetire`) found nothing completed: the caller waits
+    /// until the model wakes it, then makes the same call again.
     Park,
     /// The caller ended with this status; it never runs again.
     Exit(i32),
@@ -103,7 +112,10 @@ pub fn handle(
     arguments: [u64; 6],
 ) -> Outcome {
     let request = Request::parse(number, arguments);
-    let waits = matches!(request, Ok(Request::Block { .. }));
+    let waits = matches!(
+        request,
+        Ok(Request::Block { .. } | Request::BlockAndRetire { .. })
+    );
     match request.and_then(|request| dispatch(model, environment, process, request)) {
         Ok(Answer::Value(value)) => Outcome::Return(Ok(value)),
         Ok(Answer::Exited(status)) => Outcome::Exit(status),
@@ -112,6 +124,44 @@ pub fn handle(
         Ok(Answer::Killed(target)) => Outcome::Kill(target),
         Err(Status::WouldBlock) if waits => Outcome::Park,
         Err(status) => Outcome::Return(Err(status)),
+    }
+}
+
+/// Values up to this long are written from the kernel stack, not the heap.
+const SMALL_VALUE: usize = 128;
+
+/// The event and buffer of a parked call that collects one event's result
+/// (`blockAndRetire`), from its registers; `None` for any other call. A platform
+/// that delivers a value to such a call ([`Environment::deliver`]) asks here.
+#[inline]
+pub fn parked_collect(number: u64, arguments: [u64; 6]) -> Option<(EventId, UserRange)> {
+    if number != u64::from(ethos_abi::Call::BlockAndRetire.number()) {
+        return None;
+    }
+    match Request::parse_block_and_retire(arguments) {
+        Ok(Request::BlockAndRetire { event, buffer }) => Some((event, buffer)),
+        _ => None,
+    }
+}
+
+/// The answer to a call that reads only who its caller is or the clock (`getPid`,
+/// `getTime`), for a caller the platform knows is running; `None` for every other
+/// call, which goes to [`handle`]. Such a call needs nothing of the model: what
+/// [`dispatch`] checks there, that the caller is one of its processes, always holds
+/// for a running process (it leaves the CPU before it leaves the model), so the
+/// answer is the same without the model's lock or a lookup.
+#[inline]
+pub fn answer_running(
+    number: u64,
+    process: ProcessId,
+    now: impl FnOnce() -> Instant,
+) -> Option<Result<u64, Status>> {
+    const GET_PID: u64 = ethos_abi::Call::GetPid.number() as u64;
+    const GET_TIME: u64 = ethos_abi::Call::GetTime.number() as u64;
+    match number {
+        GET_PID => Some(Ok(process.0)),
+        GET_TIME => Some(Ok(now().0)),
+        _ => None,
     }
 }
 
@@ -185,8 +235,19 @@ pub fn dispatch(
         Request::Read { descriptor } => model.read(process, descriptor).map(event_value),
         Request::Peek { descriptor } => model.peek(process, descriptor).map(event_value),
         Request::Write { descriptor, value } => {
-            let value = environment.read_memory(value)?;
-            model.write(process, descriptor, value)?;
+            // A small value is read onto the stack: when a read waits for it, it goes
+            // straight to the reader and the kernel heap is never asked.
+            let mut small = [0u8; SMALL_VALUE];
+            let bytes = match small.get_mut(..value.length() as usize) {
+                Some(place) => {
+                    environment.read_memory_into(value, place)?;
+                    Cow::Borrowed(&*place)
+                }
+                None => Cow::Owned(environment.read_memory(value)?),
+            };
+            model.write_handing(process, descriptor, bytes, &mut |(reader, event), bytes| {
+                environment.deliver(reader, event, bytes)
+            })?;
             Ok(Answer::Value(0))
         }
         Request::FdSend {
@@ -300,25 +361,13 @@ pub fn dispatch(
             }
             model.block(process, &set[..count], now).map(event_value)
         }
-        Request::Retire { event, buffer } => {
-            // The outcome is written from where it lies, after its length is checked:
-            // retiring a large value costs no copy, and a too-small buffer none at all.
-            let encoded = encode_outcome(model.outcome(process, event)?);
-            match encoded {
-                Ok(bytes) => {
-                    if bytes.len() as u64 > buffer.length() {
-                        return Err(Status::BufferTooSmall);
-                    }
-                    let length = bytes.len() as u64;
-                    environment.write_memory(buffer, &bytes)?;
-                    model.retire(process, event)?;
-                    Ok(Answer::Value(length))
-                }
-                Err(status) => {
-                    model.retire(process, event)?;
-                    Err(status)
-                }
-            }
+        Request::Retire { event, buffer } => retire(model, environment, process, event, buffer),
+        Request::BlockAndRetire { event, buffer } => {
+            // Exactly `block` on the one event, then `retire`: while it has not
+            // completed the caller parks, and the kernel makes this call again when
+            // it has.
+            model.block(process, &[event], environment.now())?;
+            retire(model, environment, process, event, buffer)
         }
         Request::Cancel { event } => {
             model.cancel(process, event)?;
@@ -335,6 +384,33 @@ pub fn dispatch(
         | Request::Authenticate => {
             model.user_of(process)?;
             Err(Status::NotSupported)
+        }
+    }
+}
+
+/// `retire`: the outcome is written from where it lies, after its length is checked:
+/// retiring a large value costs no copy, and a too-small buffer none at all.
+fn retire(
+    model: &mut ProcessModel,
+    environment: &mut dyn Environment,
+    process: ProcessId,
+    event: EventId,
+    buffer: UserRange,
+) -> Result<Answer, Status> {
+    let encoded = encode_outcome(model.outcome(process, event)?);
+    match encoded {
+        Ok(bytes) => {
+            if bytes.len() as u64 > buffer.length() {
+                return Err(Status::BufferTooSmall);
+            }
+            let length = bytes.len() as u64;
+            environment.write_memory(buffer, &bytes)?;
+            model.retire(process, event)?;
+            Ok(Answer::Value(length))
+        }
+        Err(status) => {
+            model.retire(process, event)?;
+            Err(status)
         }
     }
 }

@@ -8,7 +8,6 @@
 //! within a process. This module keeps the bookkeeping only: it must never look at
 //! other processes or at the objects events wait on.
 
-use alloc::collections::{BTreeMap, btree_map};
 use alloc::vec::Vec;
 
 use ethos_abi::arguments::{EVENT_KERNEL_BYTES, MAXIMUM_EVENTS};
@@ -91,7 +90,11 @@ impl Outcome {
 pub struct EventTable {
     next_id: u64,
     completions: u64,
-    events: BTreeMap<EventId, State>,
+    /// In id order: ids only grow, so a new event goes last and a search halves.
+    /// A process holds few events at a time, and the list keeps its memory, so
+    /// making and forgetting one allocates nothing (a tree would allocate a node
+    /// each time the process goes from none to one).
+    events: Vec<(EventId, State)>,
     /// Kernel memory the events hold: [`EVENT_KERNEL_BYTES`] each, plus what their
     /// outcomes hold.
     held: usize,
@@ -122,10 +125,11 @@ impl EventTable {
         if self.events.len() >= MAXIMUM_EVENTS {
             return Err(Status::LimitReached);
         }
+        self.events.try_reserve(1).map_err(|_| Status::NoMemory)?;
         self.held += EVENT_KERNEL_BYTES + state_bytes(&state);
         self.next_id += 1;
         let id = EventId(self.next_id);
-        self.events.insert(id, state);
+        self.events.push((id, state));
         Ok(id)
     }
 
@@ -146,9 +150,34 @@ impl EventTable {
         self.allocate(State::Completed { order, outcome })
     }
 
+    fn position(&self, id: EventId) -> Option<usize> {
+        self.events
+            .binary_search_by_key(&id, |(event, _)| *event)
+            .ok()
+    }
+
+    fn get(&self, id: EventId) -> Option<&State> {
+        self.position(id).map(|index| &self.events[index].1)
+    }
+
+    fn get_mut(&mut self, id: EventId) -> Option<&mut State> {
+        self.position(id).map(|index| &mut self.events[index].1)
+    }
+
+    /// Takes event `id` out of the list; a list grown by many events and mostly
+    /// emptied again gives most of its memory back.
+    fn remove(&mut self, id: EventId) -> Option<State> {
+        let index = self.position(id)?;
+        let (_, state) = self.events.remove(index);
+        if self.events.capacity() > 64 && self.events.len() < self.events.capacity() / 4 {
+            self.events.shrink_to(self.events.capacity() / 2);
+        }
+        Some(state)
+    }
+
     /// What event `id` waits for, if it is pending.
     pub fn waiting(&self, id: EventId) -> Option<&Waiting> {
-        match self.events.get(&id) {
+        match self.get(id) {
             Some(State::Pending(waiting)) => Some(waiting),
             _ => None,
         }
@@ -157,23 +186,35 @@ impl EventTable {
     /// Completes the pending event `id`; false if it is not pending (cancelled or
     /// already completed), in which case nothing changes.
     pub fn complete(&mut self, id: EventId, outcome: Outcome) -> bool {
-        match self.events.get_mut(&id) {
+        let order = self.completions + 1;
+        let held = outcome.held_bytes();
+        match self.get_mut(id) {
             Some(state @ State::Pending(_)) => {
-                self.completions += 1;
-                self.held += outcome.held_bytes();
-                *state = State::Completed {
-                    order: self.completions,
-                    outcome,
-                };
+                *state = State::Completed { order, outcome };
+                self.completions = order;
+                self.held += held;
                 true
             }
             _ => false,
         }
     }
 
+    /// Completes the pending event `id` and forgets it at once, as [`Self::complete`]
+    /// followed by [`Self::retire`] would, for a result that went straight to its
+    /// process; false if it is not pending, in which case nothing changes.
+    pub fn complete_and_retire(&mut self, id: EventId) -> bool {
+        if !matches!(self.get(id), Some(State::Pending(_))) {
+            return false;
+        }
+        self.completions += 1;
+        self.remove(id);
+        self.held -= EVENT_KERNEL_BYTES;
+        true
+    }
+
     /// The outcome of the completed event `id`, left in place.
     pub fn outcome(&self, id: EventId) -> Result<&Outcome, Status> {
-        match self.events.get(&id) {
+        match self.get(id) {
             None => Err(Status::NoSuchObject),
             Some(State::Pending(_)) => Err(Status::WouldBlock),
             Some(State::Completed { outcome, .. }) => Ok(outcome),
@@ -182,14 +223,12 @@ impl EventTable {
 
     /// Takes the outcome of the completed event `id` and forgets the event.
     pub fn retire(&mut self, id: EventId) -> Result<Outcome, Status> {
-        // One search finds the event, checks it and removes it.
-        let btree_map::Entry::Occupied(entry) = self.events.entry(id) else {
-            return Err(Status::NoSuchObject);
-        };
-        if let State::Pending(_) = entry.get() {
-            return Err(Status::WouldBlock);
+        match self.get(id) {
+            None => return Err(Status::NoSuchObject),
+            Some(State::Pending(_)) => return Err(Status::WouldBlock),
+            Some(State::Completed { .. }) => {}
         }
-        match entry.remove() {
+        match self.remove(id).ok_or(Status::NoSuchObject)? {
             State::Completed { outcome, .. } => {
                 self.held -= EVENT_KERNEL_BYTES + outcome.held_bytes();
                 Ok(outcome)
@@ -201,7 +240,7 @@ impl EventTable {
     /// Forgets event `id`, pending or completed, returning what it waited for or its
     /// outcome, so the caller can drop the waiter or release what the outcome holds.
     pub fn cancel(&mut self, id: EventId) -> Result<Cancelled, Status> {
-        let state = self.events.remove(&id).ok_or(Status::NoSuchObject)?;
+        let state = self.remove(id).ok_or(Status::NoSuchObject)?;
         self.held -= EVENT_KERNEL_BYTES + state_bytes(&state);
         match state {
             State::Pending(waiting) => Ok(Cancelled::Waiting(waiting)),
@@ -214,7 +253,7 @@ impl EventTable {
     pub fn first_completed(&self, set: &[EventId]) -> Result<EventId, Status> {
         let mut first: Option<(u64, EventId)> = None;
         for id in set {
-            match self.events.get(id) {
+            match self.get(*id) {
                 None => return Err(Status::NoSuchObject),
                 Some(State::Pending(_)) => {}
                 Some(State::Completed { order, .. }) => {
@@ -239,8 +278,8 @@ impl EventTable {
     pub fn drain(&mut self) -> Vec<Outcome> {
         self.held = 0;
         core::mem::take(&mut self.events)
-            .into_values()
-            .filter_map(|state| match state {
+            .into_iter()
+            .filter_map(|(_, state)| match state {
                 State::Completed { outcome, .. } => Some(outcome),
                 State::Pending(_) => None,
             })

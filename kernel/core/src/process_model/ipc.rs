@@ -8,6 +8,7 @@
 //! service's label for the caller's (user, program). This module must never hand a
 //! program bytes that did not pass the recognizer.
 
+use alloc::borrow::Cow;
 use alloc::collections::VecDeque;
 use alloc::vec::Vec;
 
@@ -36,6 +37,30 @@ pub const CONNECTION_RIGHTS: DescriptorRights = DescriptorRights::READ
     .union(DescriptorRights::WRITE)
     .union(DescriptorRights::TRANSFER)
     .union(DescriptorRights::COPY);
+
+/// What [`ProcessModel::write_handing`] asks to give a value to a waiting read's
+/// process at once: the read's (process, event) and the bytes; true when done.
+pub type Delivery<'a> = dyn FnMut((ProcessId, EventId), &[u8]) -> bool + 'a;
+
+/// What a write gives the waiter at the front of the peer's queue.
+enum Handed {
+    /// Nothing: the waiter may not hold the value; its call fails.
+    Nothing,
+    /// A copy, for a peek.
+    Copy(Vec<u8>),
+    /// The value itself, for a read.
+    Value(Vec<u8>),
+    /// The value went straight to the read's collecting call.
+    Delivered,
+}
+
+/// The bytes as a vector of their own, copied only if borrowed.
+fn owned(bytes: Cow<'_, [u8]>) -> Result<Vec<u8>, Status> {
+    match bytes {
+        Cow::Owned(bytes) => Ok(bytes),
+        Cow::Borrowed(bytes) => super::copied(bytes),
+    }
+}
 
 fn empty_end(references: usize) -> End {
     End {
@@ -267,19 +292,6 @@ impl ProcessModel {
         recognize(&self.types, root, direction, bytes).map_err(|_| Status::InvalidType)
     }
 
-    fn connection_end(
-        &self,
-        process: ProcessId,
-        number: DescriptorNumber,
-        needed: DescriptorRights,
-    ) -> Result<(ConnectionId, Side), Status> {
-        let capability = self.process(process)?.descriptors.require(number, needed)?;
-        match capability.object {
-            Object::Connection(id, side) => Ok((id, side)),
-            Object::Listener(_) => Err(Status::WrongObject),
-        }
-    }
-
     /// `write`: checks `bytes` against the connection's type and queues them for the
     /// peer, or hands them straight to a waiting read. The value is queued (or handed
     /// over) as it was copied in from the writer: only a waiting peek gets a copy.
@@ -289,7 +301,32 @@ impl ProcessModel {
         number: DescriptorNumber,
         bytes: Vec<u8>,
     ) -> Result<(), Status> {
-        let (id, side) = self.connection_end(process, number, DescriptorRights::WRITE)?;
+        self.write_handing(process, number, Cow::Owned(bytes), &mut |_, _| false)
+    }
+
+    /// [`ProcessModel::write`], where `deliver` may give the value to a waiting
+    /// read's process at once: it answers true when it wrote the bytes where that
+    /// process collects the read's result and answered its collecting call
+    /// (the platform's `blockAndRetire`, parked on exactly that event). The event
+    /// then completed and was retired in one step, as the parked call would have
+    /// done on its return, and the kernel neither holds the value nor allocates
+    /// for it. Borrowed bytes are copied only where the value must be kept.
+    pub fn write_handing(
+        &mut self,
+        process: ProcessId,
+        number: DescriptorNumber,
+        mut bytes: Cow<'_, [u8]>,
+        deliver: &mut Delivery<'_>,
+    ) -> Result<(), Status> {
+        // The writer is looked up once: this runs for every message a program sends.
+        let running = self.processes.get(&process).ok_or(Status::NoSuchObject)?;
+        let capability = running
+            .descriptors
+            .require(number, DescriptorRights::WRITE)?;
+        let Object::Connection(id, side) = capability.object else {
+            return Err(Status::WrongObject);
+        };
+        let held = running.events.held_bytes() + running.paid;
         let connection = self.connections.get(&id).ok_or(Status::Closed)?;
         let length = bytes.len();
         if length > connection.maximum_value {
@@ -305,10 +342,12 @@ impl ProcessModel {
         }
         // A writer must be able to hold what it writes until it is read: a peer that
         // does not read slows it, then refuses it, and never the kernel.
-        self.ensure_room_for(process, length)?;
+        if held.saturating_add(length) > self.kernel_memory_limit {
+            return Err(Status::LimitReached);
+        }
         // Waiting peeks get a copy; the first waiting read takes the value itself. Each
-        // copy is made before its waiter leaves the queue, so a refused allocation
-        // leaves every waiter waiting.
+        // copy is made (or the value handed over) before its waiter leaves the queue,
+        // so a refused allocation leaves every waiter waiting.
         while let Some(waiter) = self
             .connections
             .get(&id)
@@ -325,30 +364,40 @@ impl ProcessModel {
             };
             // The value will be the reader's to hold until it retires it.
             let reader_has_room = self.has_room_for(waiter.0, length);
-            let copy = match is_peek {
-                Some(true) if reader_has_room => Some(super::copied(&bytes)?),
-                _ => None,
+            let handed = match is_peek {
+                Some(true) if reader_has_room => Handed::Copy(super::copied(&bytes)?),
+                Some(false) if reader_has_room => {
+                    if deliver(waiter, &bytes) {
+                        Handed::Delivered
+                    } else {
+                        Handed::Value(owned(core::mem::take(&mut bytes))?)
+                    }
+                }
+                _ => Handed::Nothing,
             };
             if let Some(connection) = self.connections.get_mut(&id) {
                 connection.end_mut(side.peer()).readers.pop_front();
             }
-            match is_peek {
+            match (is_peek, handed) {
                 // Its event went (cancelled, or its process ended).
-                None => {}
-                Some(_) if !reader_has_room => {
+                (None, _) => {}
+                (Some(_), Handed::Nothing) => {
                     self.complete(waiter, Outcome::Failed(Status::LimitReached));
                 }
-                Some(true) => {
-                    if let Some(copy) = copy {
-                        self.complete(waiter, Outcome::Value(copy));
-                    }
+                (Some(_), Handed::Copy(copy)) => {
+                    self.complete(waiter, Outcome::Value(copy));
                 }
-                Some(false) => {
-                    self.complete(waiter, Outcome::Value(bytes));
+                (Some(_), Handed::Value(value)) => {
+                    self.complete(waiter, Outcome::Value(value));
+                    return Ok(());
+                }
+                (Some(_), Handed::Delivered) => {
+                    self.complete_and_retire(waiter);
                     return Ok(());
                 }
             }
         }
+        let bytes = owned(bytes)?;
         let peer = self
             .connections
             .get_mut(&id)
@@ -388,11 +437,21 @@ impl ProcessModel {
         number: DescriptorNumber,
         keep: bool,
     ) -> Result<EventId, Status> {
-        let (id, side) = self.connection_end(process, number, DescriptorRights::READ)?;
-        if !self.process(process)?.events.has_room() {
+        // The reader and the connection are each looked up once: this runs for
+        // every message a program receives.
+        let limit = self.kernel_memory_limit;
+        let running = self.processes.get(&process).ok_or(Status::NoSuchObject)?;
+        let capability = running
+            .descriptors
+            .require(number, DescriptorRights::READ)?;
+        let Object::Connection(id, side) = capability.object else {
+            return Err(Status::WrongObject);
+        };
+        if !running.events.has_room() {
             return Err(Status::LimitReached);
         }
-        let connection = self.connections.get(&id).ok_or(Status::Closed)?;
+        let held = running.events.held_bytes() + running.paid;
+        let connection = self.connections.get_mut(&id).ok_or(Status::Closed)?;
         let peer_open = connection.end(side.peer()).references > 0;
         // The value becomes the reader's to hold until it retires it.
         let waiting_length = connection
@@ -400,8 +459,9 @@ impl ProcessModel {
             .inbox
             .front()
             .map(|queued| queued.bytes.len());
-        self.ensure_room_for(process, EVENT_KERNEL_BYTES + waiting_length.unwrap_or(0))?;
-        let connection = self.connections.get_mut(&id).ok_or(Status::Closed)?;
+        if held.saturating_add(EVENT_KERNEL_BYTES + waiting_length.unwrap_or(0)) > limit {
+            return Err(Status::LimitReached);
+        }
         let end = connection.end_mut(side);
         let message: Option<Queued> = if keep {
             end.inbox
@@ -437,7 +497,8 @@ impl ProcessModel {
                 } else {
                     Waiting::Read(id, side)
                 };
-                let event = self.new_pending(process, waiting)?;
+                // The room for the event was checked above.
+                let event = self.process_mut(process)?.events.pending(waiting)?;
                 if let Some(connection) = self.connections.get_mut(&id) {
                     connection.end_mut(side).readers.push_back((process, event));
                 }

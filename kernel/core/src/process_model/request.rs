@@ -156,6 +156,8 @@ pub enum Request {
     Block { events: UserRange },
     /// `retire(event, buffer)`.
     Retire { event: EventId, buffer: UserRange },
+    /// `blockAndRetire(event, buffer)`.
+    BlockAndRetire { event: EventId, buffer: UserRange },
     /// `cancel(event)`.
     Cancel { event: EventId },
     /// `sign(directory, name)`.
@@ -306,6 +308,7 @@ impl Request {
                 event: event(a)?,
                 buffer: value(b, c)?,
             },
+            Call::BlockAndRetire => Request::parse_block_and_retire(arguments)?,
             Call::Cancel => Request::Cancel { event: event(a)? },
             Call::Sign => Request::Sign {
                 directory: descriptor(a)?,
@@ -314,6 +317,18 @@ impl Request {
             Call::Authenticate => Request::Authenticate,
         };
         Ok(request)
+    }
+}
+
+impl Request {
+    /// The arguments of `blockAndRetire`, checked as [`Request::parse`] checks them.
+    #[inline]
+    pub fn parse_block_and_retire(arguments: [u64; 6]) -> Result<Request, Status> {
+        let [a, b, c, ..] = arguments;
+        Ok(Request::BlockAndRetire {
+            event: event(a)?,
+            buffer: value(b, c)?,
+        })
     }
 }
 
@@ -350,7 +365,7 @@ mod tests {
     #[test]
     fn unknown_numbers_never_reach_a_handler() {
         assert_eq!(Request::parse(0, [0; 6]), Err(Status::UnknownCall));
-        assert_eq!(Request::parse(33, [0; 6]), Err(Status::UnknownCall));
+        assert_eq!(Request::parse(34, [0; 6]), Err(Status::UnknownCall));
         assert_eq!(
             Request::parse(1 << 32 | 4, [0; 6]),
             Err(Status::UnknownCall)

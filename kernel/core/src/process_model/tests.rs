@@ -217,6 +217,58 @@ fn two_users_exchange_typed_request_and_reply() {
     assert_eq!(value(&mut model, client, reply), say("hello yourself"));
 }
 
+/// A write whose waiting read's process takes the value at once (its platform
+/// delivered it to the parked call that collects it) leaves nothing held: the
+/// read's event is gone, its process woken, nobody charged. A delivery refused
+/// completes the read as usual.
+#[test]
+fn a_delivered_value_completes_and_retires_the_read_at_once() {
+    let Connected {
+        mut model,
+        server,
+        client,
+        server_end,
+        client_end,
+        ..
+    } = connected();
+    let request = model.read(server, server_end).unwrap();
+    assert_eq!(value(&mut model, server, request), say("hello"));
+    let reply = model.read(client, client_end).unwrap();
+    let held = model.kernel_memory_held(client).unwrap();
+    let mut handed = Vec::new();
+    model
+        .write_handing(
+            server,
+            server_end,
+            alloc::borrow::Cow::Borrowed(&say("hello yourself")),
+            &mut |waiter, bytes| {
+                handed.push((waiter, bytes.to_vec()));
+                true
+            },
+        )
+        .unwrap();
+    assert_eq!(handed, vec![((client, reply), say("hello yourself"))]);
+    assert_eq!(model.take_woken(), vec![client]);
+    assert_eq!(model.retire(client, reply), Err(Status::NoSuchObject));
+    assert_eq!(
+        model.kernel_memory_held(client).unwrap(),
+        held - ethos_abi::arguments::EVENT_KERNEL_BYTES
+    );
+    assert_eq!(model.kernel_memory_held(server), Ok(0));
+    // Refused: the read completes with the value, copied from the borrowed bytes.
+    let reply = model.read(client, client_end).unwrap();
+    model
+        .write_handing(
+            server,
+            server_end,
+            alloc::borrow::Cow::Borrowed(&say("again")),
+            &mut |_, _| false,
+        )
+        .unwrap();
+    assert_eq!(model.take_woken(), vec![client]);
+    assert_eq!(value(&mut model, client, reply), say("again"));
+}
+
 #[test]
 fn an_ill_typed_write_is_refused_and_never_seen() {
     let Connected {

@@ -17,9 +17,11 @@
 use alloc::vec::Vec;
 use core::fmt;
 
-use ethos_abi::{ProcessId, Report, Status};
+use ethos_abi::{EventId, ProcessId, Report, Status};
 use ethos_core::memory_map::PAGE_SIZE;
-use ethos_core::process_model::dispatch::{Environment, Outcome, handle};
+use ethos_core::process_model::dispatch::{
+    Environment, Outcome, answer_running, handle, parked_collect,
+};
 use ethos_core::process_model::events::Instant;
 use ethos_core::process_model::identity::{ProgramName, UserName};
 use ethos_core::process_model::request::UserRange;
@@ -249,12 +251,20 @@ fn answer(frame: &mut SyscallFrame, result: Result<u64, Status>) -> Next {
 /// One system call of the current process, with the scheduler and the model locked.
 fn system_call(frame: &mut SyscallFrame) -> Next {
     let mut scheduler = SCHEDULER.lock();
+    // `getPid` and `getTime` need neither the model nor its lock.
+    if let Some(process) = scheduler.current()
+        && let Some(result) = answer_running(frame.rax, process, || {
+            Instant(time::since_boot_nanos().unwrap_or(0))
+        })
+    {
+        return answer(frame, result);
+    }
     let mut guard = SYSTEM.lock();
     let (Some(process), Some(system)) = (scheduler.current(), guard.as_mut()) else {
         return answer(frame, Err(Status::NoSuchObject));
     };
     let mut environment = ProcessEnvironment {
-        scheduler: &scheduler,
+        scheduler: &mut scheduler,
         process,
     };
     let outcome = handle(
@@ -460,11 +470,47 @@ impl Iterator for MappedRange<'_> {
     }
 }
 
+/// Writes `bytes` at the start of `range` (at least as long) in `space`; every page
+/// is checked before any byte is written, so a refused write leaves the program's
+/// memory as it was.
+fn write_into(space: &AddressSpace, range: UserRange, bytes: &[u8]) -> Result<(), Status> {
+    if (bytes.len() as u64) > range.length() {
+        return Err(Status::InvalidArgument);
+    }
+    let range = UserRange::new(range.address(), bytes.len() as u64, range.length())?;
+    let offset = range.address() & (PAGE_SIZE - 1);
+    if !bytes.is_empty() && offset + range.length() <= PAGE_SIZE {
+        // Within one page, the one translation is both the check and the place.
+        let address = space
+            .translate(range.address(), true)
+            .ok_or(Status::InvalidArgument)?;
+        // SAFETY: as below: one page mapped writable for the process, identity-mapped
+        // RAM, and `bytes` ends within it.
+        unsafe { core::ptr::copy_nonoverlapping(bytes.as_ptr(), address as *mut u8, bytes.len()) };
+        return Ok(());
+    }
+    let mapped = MappedRange::new(space, range, Access::Write)?;
+    for piece in mapped {
+        piece?;
+    }
+    let mut rest = bytes;
+    for piece in mapped {
+        let (address, length) = piece?;
+        let (piece, after) = rest.split_at(length);
+        // SAFETY: `MappedRange` translated the piece through the process's tables:
+        // it lies in one page mapped writable for the process (checked above), whose
+        // frame is RAM, identity-mapped for the kernel.
+        unsafe { core::ptr::copy_nonoverlapping(piece.as_ptr(), address as *mut u8, length) };
+        rest = after;
+    }
+    Ok(())
+}
+
 /// The platform side of a system call: the caller's memory, the clock, randomness
 /// and the console. The caller's address space is looked up only by the calls that
 /// touch its memory.
 struct ProcessEnvironment<'a> {
-    scheduler: &'a Scheduler,
+    scheduler: &'a mut Scheduler,
     process: ProcessId,
 }
 
@@ -511,25 +557,27 @@ impl Environment for ProcessEnvironment<'_> {
     }
 
     fn write_memory(&mut self, range: UserRange, bytes: &[u8]) -> Result<(), Status> {
-        if (bytes.len() as u64) > range.length() {
-            return Err(Status::InvalidArgument);
+        write_into(self.space()?, range, bytes)
+    }
+
+    fn deliver(&mut self, process: ProcessId, event: EventId, bytes: &[u8]) -> bool {
+        let Some(task) = self.scheduler.task_mut(process) else {
+            return false;
+        };
+        let Some(call) = task.parked() else {
+            return false;
+        };
+        match parked_collect(call.number, call.arguments) {
+            Some((parked, buffer)) if parked == event => {
+                if write_into(&task.space, buffer, bytes).is_err() {
+                    // Its re-run meets the same refusal and answers it.
+                    return false;
+                }
+                task.answer_parked(Status::to_registers(Ok(bytes.len() as u64)));
+                true
+            }
+            _ => false,
         }
-        let range = UserRange::new(range.address(), bytes.len() as u64, range.length())?;
-        let mapped = MappedRange::new(self.space()?, range, Access::Write)?;
-        // Every page is checked before any byte is written: a refused write leaves
-        // the program's memory as it was.
-        for piece in mapped {
-            piece?;
-        }
-        let mut rest = bytes;
-        for piece in mapped {
-            let (address, length) = piece?;
-            let (piece, after) = rest.split_at(length);
-            // SAFETY: as in `read_memory`, and the pages were checked writable.
-            unsafe { core::ptr::copy_nonoverlapping(piece.as_ptr(), address as *mut u8, length) };
-            rest = after;
-        }
-        Ok(())
     }
 
     fn now(&self) -> Instant {

@@ -11,7 +11,7 @@
 //! kernel's answers (descriptors, events, process ids) steer later arguments, so a
 //! seed replays exactly as far as the kernel answers the same.
 //!
-//! **Calls.** Each call is a number (mostly one of the 32 calls, sometimes 0, past
+//! **Calls.** Each call is a number (mostly one of the 33 calls, sometimes 0, past
 //! the last, above 32 bits or any word) and six words shaped by the call's layout:
 //! small integers; addresses of the names and well-typed requests it keeps, of its
 //! scratch memory and of its code; kernel, non-canonical and unmapped addresses;
@@ -32,8 +32,10 @@
 //! first fuzzer). `fork` is made while the budget lasts: 4 children of the first,
 //! each of which may fork 1 (4,000 calls for a child, 2,000 for a grandchild; a
 //! child gets a seed derived from its parent's and the call number). Before a
-//! `block` on its event list the fuzzer makes a `beep` for now and puts it first, so
-//! no `block` waits for ever; every other call is as drawn. It tracks at most 48
+//! `block` on its event list the fuzzer makes a `beep` for now and puts it first, and
+//! a `blockAndRetire` that names an event it may hold (any word below 2^32 but 0)
+//! names such a beep instead, so no call waits for ever; every other call is as
+//! drawn. It tracks at most 48
 //! events, cancelling the oldest, so the kernel's event limit is reached only by
 //! what the kernel leaks.
 //!
@@ -194,6 +196,24 @@ mod program {
             put(BLOCK_LIST, &list)
         }
 
+        /// Puts a `beep` for now in place of an event the plan's `blockAndRetire`
+        /// names, if it names one the process may hold, so that it cannot wait for
+        /// ever; false if the beep was refused (then the call is not made).
+        fn prepare_block_and_retire(&mut self, planned: &mut fuzz::Planned) -> bool {
+            let named = planned.words[0];
+            if named == 0 || named > u64::from(u32::MAX) {
+                return true;
+            }
+            let Ok(beep) = calls::beep(0) else {
+                return false;
+            };
+            if let Some(oldest) = self.live.add_event(beep.id()) {
+                let _ = calls::cancel(ethos_compat::Event::from_id(oldest));
+            }
+            planned.words[0] = beep.id();
+            true
+        }
+
         fn prepare_descriptors(&mut self) {
             let mut list = [0u8; DESCRIPTOR_LIST_BYTES];
             for slot in list.chunks_exact_mut(4) {
@@ -241,8 +261,14 @@ mod program {
 
         fn run(&mut self) -> Result<(), Impossible> {
             while self.made < self.total {
-                let planned = fuzz::plan(&mut self.generator, &self.memory, &self.live, self.role);
+                let mut planned =
+                    fuzz::plan(&mut self.generator, &self.memory, &self.live, self.role);
                 if planned.blocks_on_list(&self.memory) && !self.prepare_block() {
+                    continue;
+                }
+                if planned.call() == Some(Call::BlockAndRetire)
+                    && !self.prepare_block_and_retire(&mut planned)
+                {
                     continue;
                 }
                 if planned.call() == Some(Call::FdSend)

@@ -424,6 +424,13 @@ fn every_call_with_out_of_range_arguments_answers_its_documented_status() {
         (Call::Retire, [0, BASE, 8, 0, 0, 0], invalid),
         (Call::Retire, [999, BASE, 8, 0, 0, 0], Status::NoSuchObject),
         (Call::Retire, [1, BASE, too_large, 0, 0, 0], invalid),
+        (Call::BlockAndRetire, [0, BASE, 8, 0, 0, 0], invalid),
+        (
+            Call::BlockAndRetire,
+            [999, BASE, 8, 0, 0, 0],
+            Status::NoSuchObject,
+        ),
+        (Call::BlockAndRetire, [1, BASE, too_large, 0, 0, 0], invalid),
         (Call::Cancel, [0, 0, 0, 0, 0, 0], invalid),
         (Call::Cancel, [999, 0, 0, 0, 0, 0], Status::NoSuchObject),
         (Call::Sign, [1024, echo.0, echo.1, 0, 0, 0], invalid),
@@ -579,6 +586,39 @@ fn the_register_path_runs_a_whole_exchange() {
     );
     assert_eq!((status, length), (Status::Ok, 4));
     assert_eq!(&environment.memory[3000..3004], &[0x5a; 4]);
+    // blockAndRetire of a completed event: a too-small buffer leaves it for a
+    // larger one, which collects it; then it is gone.
+    let (_, random) = status_of(
+        &mut model,
+        &mut environment,
+        server,
+        Call::Random,
+        [4, 0, 0, 0, 0, 0],
+    );
+    let (status, _) = status_of(
+        &mut model,
+        &mut environment,
+        server,
+        Call::BlockAndRetire,
+        [random, BASE + 3000, 2, 0, 0, 0],
+    );
+    assert_eq!(status, Status::BufferTooSmall);
+    let (status, length) = status_of(
+        &mut model,
+        &mut environment,
+        server,
+        Call::BlockAndRetire,
+        [random, BASE + 3000, 8, 0, 0, 0],
+    );
+    assert_eq!((status, length), (Status::Ok, 4));
+    let (status, _) = status_of(
+        &mut model,
+        &mut environment,
+        server,
+        Call::BlockAndRetire,
+        [random, BASE + 3000, 8, 0, 0, 0],
+    );
+    assert_eq!(status, Status::NoSuchObject);
 }
 
 fn outcome_of(
@@ -643,6 +683,17 @@ fn handle_answers_what_the_platform_does_with_the_caller() {
             server,
             Call::Block,
             [events, count / 8, 0, 0, 0, 0]
+        ),
+        Outcome::Park
+    );
+    // blockAndRetire on the same timer parks too, and writes nothing.
+    assert_eq!(
+        outcome_of(
+            &mut model,
+            env,
+            server,
+            Call::BlockAndRetire,
+            [timer, events, 8, 0, 0, 0]
         ),
         Outcome::Park
     );
@@ -713,4 +764,39 @@ fn random_past_the_limit_is_refused_before_it_is_allocated() {
         [(1 << 19) - EVENT_KERNEL_BYTES as u64, 0, 0, 0, 0, 0],
     );
     assert_eq!(status, Status::Ok, "a value within the limit is given");
+}
+
+/// `getPid` and `getTime` answered for a running process without the model give
+/// what the model's own path gives; every other call is left to it.
+#[test]
+fn calls_answered_without_the_model_agree_with_it() {
+    let mut model = super::model_with_limit(1 << 19);
+    let mut environment = FakeEnvironment::new();
+    let process = model
+        .create_process(&user("alice"), &program("server"))
+        .unwrap();
+    let now = environment.now();
+    for call in [Call::GetPid, Call::GetTime] {
+        let number = u64::from(call.number());
+        assert_eq!(
+            crate::process_model::dispatch::answer_running(number, process, || now),
+            Some(
+                match outcome_of(&mut model, &mut environment, process, call, [0; 6]) {
+                    Outcome::Return(result) => result,
+                    other => panic!("{call} answered {other:?}"),
+                }
+            ),
+            "{call}"
+        );
+    }
+    for call in Call::ALL {
+        if !matches!(call, Call::GetPid | Call::GetTime) {
+            let number = u64::from(call.number());
+            assert_eq!(
+                crate::process_model::dispatch::answer_running(number, process, || now),
+                None,
+                "{call}"
+            );
+        }
+    }
 }
