@@ -35,9 +35,9 @@ impl HashWords {
     }
 
     /// Whether `hash` is this one: all 64 bytes compared, the word differences or-ed
-    /// together with one branch at the end. `==` on 64 bytes calls the C library's
-    /// `bcmp`, whose call costs more than the comparison, and a branch per word would
-    /// be mispredicted on the first word that differs.
+    /// together (on the host one branch at the end; the kernel target's code branches
+    /// once per 16-byte word, never per byte). `==` on 64 bytes calls the C library's
+    /// `bcmp`, whose call costs more than the comparison.
     #[inline(always)]
     fn same(&self, hash: &TypeHash) -> bool {
         let (chunks, _) = hash.0.as_chunks::<16>();
