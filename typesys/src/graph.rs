@@ -327,6 +327,7 @@ impl<'a> TypeGraph<'a> {
             });
         }
         self.maximum_depth = maximum_depth;
+        self.layout.set_roots_allowed(maximum_depth >= 1);
         Ok(self)
     }
 

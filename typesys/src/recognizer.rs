@@ -30,6 +30,7 @@
 
 use crate::graph::{DEPTH_CAPACITY, Kind, NodeIndex, TypeGraph};
 use crate::hash::TypeHash;
+use crate::layout::Home;
 use crate::program::{Code, Instruction, Operation};
 use crate::utf8::is_utf8;
 use crate::wire::MAXIMUM_MESSAGE_SIZE;
@@ -182,26 +183,43 @@ impl core::error::Error for TypeError {}
 
 /// Checks that `bytes` is exactly one value of the type `type_hash` (for an interface:
 /// one request, a method index then its argument struct).
+///
+/// A plain value of the right length, the common small message, is accepted from its
+/// hash's first slot (one read, the whole hash compared); this part is small enough to
+/// inline into the caller. Any other value found there goes to its node's check; a
+/// hash not in its first slot, to the full lookup.
 #[inline]
 pub fn validate(
     graph: &TypeGraph<'_>,
     type_hash: &TypeHash,
     bytes: &[u8],
 ) -> Result<(), TypeError> {
-    let slot = graph
-        .layout()
-        .all
-        .slot(type_hash)
-        .ok_or(TypeError::UnknownType)?;
-    // A plain value of the right length, the common small message, is accepted from
-    // the lookup's own slot; anything else takes the full path, errors included.
-    if slot.plain_size == bytes.len() as u64
-        && bytes.len() <= MAXIMUM_MESSAGE_SIZE
-        && graph.maximum_depth() >= 1
-    {
-        return Ok(());
+    match graph.layout().all.at_home(type_hash, bytes.len()) {
+        Home::Accepted => Ok(()),
+        Home::Found(root) => recognize_request(graph, root, bytes),
+        Home::Elsewhere => look_up_and_recognize(graph, type_hash, bytes),
     }
-    recognize(graph, slot.node, Direction::Request, bytes)
+}
+
+/// What [`validate`] does for a value that needs a check: [`recognize`], in one call.
+#[inline(never)]
+fn recognize_request(
+    graph: &TypeGraph<'_>,
+    root: NodeIndex,
+    bytes: &[u8],
+) -> Result<(), TypeError> {
+    check(graph, root, Direction::Request, bytes)
+}
+
+/// What [`validate`] does for a hash not in its first slot.
+#[inline(never)]
+fn look_up_and_recognize(
+    graph: &TypeGraph<'_>,
+    type_hash: &TypeHash,
+    bytes: &[u8],
+) -> Result<(), TypeError> {
+    let root = graph.find(type_hash).ok_or(TypeError::UnknownType)?;
+    recognize(graph, root, Direction::Request, bytes)
 }
 
 /// Checks that `bytes` is exactly one reply of the interface `interface_hash`: a method
@@ -230,6 +248,18 @@ pub enum Direction {
 /// Checks `bytes` against the node `root` of `graph`.
 #[inline]
 pub fn recognize(
+    graph: &TypeGraph<'_>,
+    root: NodeIndex,
+    direction: Direction,
+    bytes: &[u8],
+) -> Result<(), TypeError> {
+    check(graph, root, direction, bytes)
+}
+
+/// What [`recognize`] does, always inlined, so that a caller that is itself a
+/// function of its own does not add a call.
+#[inline(always)]
+fn check(
     graph: &TypeGraph<'_>,
     root: NodeIndex,
     direction: Direction,

@@ -2,7 +2,7 @@
 
 use std::borrow::Cow;
 
-use ethos_typesys::graph::{GraphError, Kind, Member, Node, Scalar};
+use ethos_typesys::graph::{GraphError, Kind, Member, Node, NodeIndex, Scalar};
 use ethos_typesys::wire::{self, MAXIMUM_MESSAGE_SIZE};
 use ethos_typesys::{TypeError, TypeGraph, validate};
 use ethos_typesys_sample::*;
@@ -274,4 +274,122 @@ fn arrays_of_checked_elements_stop_at_the_input_end() {
         validate(&graph, &hash, &[0, 1, 0]),
         Err(TypeError::Truncated { .. })
     ));
+}
+
+/// A byte string every value of the node's type has the length of, when there is one,
+/// so that a lookup reaches the check straight from the hash's slot.
+fn message_for(graph: &TypeGraph<'_>, node: NodeIndex) -> Vec<u8> {
+    vec![0; graph.plain_size(node).unwrap_or(0) as usize]
+}
+
+#[test]
+fn a_hash_that_differs_in_any_bit_is_unknown() {
+    let graph = graph();
+    for node in 0..graph.nodes().len() as NodeIndex {
+        let hash = *graph.hash(node).expect("every node has a hash");
+        let message = message_for(&graph, node);
+        if graph.plain_size(node).is_some() {
+            assert_eq!(validate(&graph, &hash, &message), Ok(()), "node {node}");
+        }
+        for byte in 0..64 {
+            for bit in 0..8 {
+                let mut changed = hash;
+                changed.0[byte] ^= 1 << bit;
+                assert_eq!(
+                    validate(&graph, &changed, &message),
+                    Err(TypeError::UnknownType),
+                    "node {node}, byte {byte}, bit {bit}"
+                );
+            }
+        }
+    }
+}
+
+/// Plain types of several sizes: a value of each is accepted at its own length only,
+/// and a hash that shares a type's first eight bytes (which pick its slot) but not the
+/// rest names no type.
+#[test]
+fn plain_values_are_accepted_at_their_length_and_hash_only() {
+    let names: Vec<String> = (0..6).map(|index| format!("Plain{index}")).collect();
+    let mut nodes: Vec<Node<'_>> = names
+        .iter()
+        .enumerate()
+        .map(|(index, name)| Node {
+            name: Cow::Borrowed(name.as_str()),
+            kind: Kind::Array {
+                length: index as u64 + 1,
+                element: names.len() as NodeIndex,
+            },
+        })
+        .collect();
+    nodes.push(Node {
+        name: Cow::Borrowed(""),
+        kind: Kind::Scalar(Scalar::Uint8),
+    });
+    let graph = TypeGraph::new(Cow::Owned(nodes)).expect("valid graph");
+    for index in 0..names.len() as NodeIndex {
+        let hash = *graph.hash(index).expect("hash");
+        for length in 0..8 {
+            let expected = if length == index as usize + 1 {
+                Ok(())
+            } else if length < index as usize + 1 {
+                Err(TypeError::Truncated {
+                    offset: 0,
+                    needed: u64::from(index) + 1,
+                })
+            } else {
+                Err(TypeError::TrailingBytes {
+                    offset: index as usize + 1,
+                })
+            };
+            assert_eq!(validate(&graph, &hash, &vec![0; length]), expected);
+        }
+        let mut same_prefix = hash;
+        same_prefix.0[8..].copy_from_slice(&[0x5a; 56]);
+        assert_eq!(
+            validate(&graph, &same_prefix, &[0; 8][..index as usize + 1]),
+            Err(TypeError::UnknownType)
+        );
+    }
+}
+
+#[test]
+fn a_depth_bound_of_zero_refuses_even_plain_values() {
+    let point = wire::encode(&Point { x: 1, y: 2 }).expect("encodes");
+    let none = graph().with_maximum_depth(0).expect("within capacity");
+    assert_eq!(
+        validate(&none, &Point::TYPE_HASH, &point),
+        Err(TypeError::TooDeep {
+            offset: 0,
+            maximum_depth: 0
+        })
+    );
+    let again = none.with_maximum_depth(1).expect("within capacity");
+    assert_eq!(validate(&again, &Point::TYPE_HASH, &point), Ok(()));
+}
+
+#[test]
+fn a_plain_value_above_the_limit_is_refused_at_its_own_length() {
+    let nodes = [
+        Node {
+            name: Cow::Borrowed("Huge"),
+            kind: Kind::Array {
+                length: MAXIMUM_MESSAGE_SIZE as u64 + 1,
+                element: 1,
+            },
+        },
+        Node {
+            name: Cow::Borrowed(""),
+            kind: Kind::Scalar(Scalar::Uint8),
+        },
+    ];
+    let graph = TypeGraph::new(Cow::Borrowed(&nodes[..])).expect("valid graph");
+    let hash = *graph.hash(0).expect("hash");
+    let bytes = vec![0u8; MAXIMUM_MESSAGE_SIZE + 1];
+    assert_eq!(
+        validate(&graph, &hash, &bytes),
+        Err(TypeError::MessageTooLarge {
+            length: MAXIMUM_MESSAGE_SIZE + 1
+        })
+    );
 }
