@@ -229,9 +229,12 @@ impl<'storage> FrameBitmap<'storage> {
         if used != 0 {
             return Some(highest(last_word, used));
         }
-        if let Some(offset) = self.bits[first_word + 1..last_word]
-            .iter()
-            .rposition(|word| *word != 0)
+        let middle = &self.bits[first_word + 1..last_word];
+        // An OR over the whole words first, which the compiler unrolls to about one
+        // instruction a word: a free window (the boot's heap, 256 words) is then not
+        // searched word by word, at some eight instructions a word.
+        if middle.iter().fold(0, |any, word| any | word) != 0
+            && let Some(offset) = middle.iter().rposition(|word| *word != 0)
         {
             let word = first_word + 1 + offset;
             return Some(highest(word, self.bits[word]));

@@ -7,7 +7,7 @@
 
 use core::fmt;
 
-use ethos_abi::drivers::BackendChoice;
+use ethos_abi::drivers::{Backend, BackendChoice, DeviceClass};
 use ethos_abi::{Report, Status};
 use ethos_core::initial_image::{self, ImageError, InitialImage};
 use ethos_core::process_model::identity::{ProgramName, UserName};
@@ -20,6 +20,12 @@ static INITIAL_IMAGE: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/initial.
 /// The image's `devices` entry, copied out by `build.rs` (empty when the image has
 /// none or is malformed).
 static DEVICES_ENTRY: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/initial-devices"));
+
+/// The `devices` entry as `build.rs` decoded it with the same reader and checks:
+/// every class's backend, or `None` where the build found no entry or the reader
+/// refused it (the boot then decodes the entry, or the image, to say why).
+static DECODED_BACKENDS: Option<&[(DeviceClass, Backend)]> =
+    include!(concat!(env!("OUT_DIR"), "/initial-backends.rs"));
 
 /// Why the embedded initial image cannot be used.
 #[derive(Debug)]
@@ -88,6 +94,13 @@ pub fn backend_choice() -> Result<BackendChoice, BootImageError> {
     if INITIAL_IMAGE.is_empty() {
         tracing::warn!("no initial image: every device class is served natively");
         return Ok(BackendChoice::NATIVE);
+    }
+    if let Some(decoded) = DECODED_BACKENDS {
+        let mut choice = BackendChoice::NATIVE;
+        for &(class, backend) in decoded {
+            choice.choose(class, backend);
+        }
+        return Ok(choice);
     }
     if DEVICES_ENTRY.is_empty() {
         // The build found no entry: the reader says why.

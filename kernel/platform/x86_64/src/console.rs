@@ -135,6 +135,12 @@ pub fn go_live() {
 }
 
 /// Writes text (log lines and reports go through here).
+/// Writes a formatted line: its bytes are UTF-8 already (the buffer cuts only at
+/// character boundaries), so they are not checked again on the way out.
+pub fn write_line(line: &LineBuffer) {
+    CONSOLE.lock().write(line.as_bytes());
+}
+
 pub fn write_str(text: &str) {
     CONSOLE.lock().write(text.as_bytes());
 }
@@ -216,7 +222,12 @@ impl LineBuffer {
 impl Write for LineBuffer {
     fn write_str(&mut self, text: &str) -> fmt::Result {
         let room = self.bytes.len() - self.length;
-        let taken = room.min(text.len());
+        let mut taken = room.min(text.len());
+        // A full buffer cuts the text at a character boundary, so the bytes held
+        // stay UTF-8 (`write_line` relies on it).
+        while !text.is_char_boundary(taken) {
+            taken -= 1;
+        }
         self.bytes[self.length..self.length + taken].copy_from_slice(&text.as_bytes()[..taken]);
         self.length += taken;
         Ok(())
@@ -227,7 +238,7 @@ impl Write for LineBuffer {
 pub fn report(report: ethos_abi::Report<'_>) {
     let mut line = LineBuffer::new();
     let _ = writeln!(line, "{report}");
-    write_str(line.as_str());
+    write_line(&line);
 }
 
 /// Ends the run with `code`: writes the `@ethos exit` report, the run's last line

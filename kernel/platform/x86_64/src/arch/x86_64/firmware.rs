@@ -40,6 +40,18 @@ impl PhysicalReader for BootMapReader {
         };
         Ok(())
     }
+
+    fn in_place(&self, address: u64, length: usize) -> Option<&[u8]> {
+        let end = address.checked_add(length as u64)?;
+        if end > BOOT_MAP_END || address == 0 {
+            return None;
+        }
+        // SAFETY: as in `read`: the boot tables identity-map the range (checked to
+        // lie below 4 GiB, and not at the null address) and stay live while the
+        // tables are read; firmware tables are plain memory nothing writes while
+        // the kernel reads them, and a byte slice has no alignment to respect.
+        Some(unsafe { core::slice::from_raw_parts(address as usize as *const u8, length) })
+    }
 }
 
 /// Reads the tables from the RSDP the loader handed over (or one found in the BIOS
