@@ -27,3 +27,4 @@ pub mod random;
 pub mod scheduling;
 pub mod threads;
 pub mod virtio_mmio;
+pub mod wall_clock;

@@ -25,7 +25,7 @@ use ethos_core::minimalt::{RemoteConnection, ServiceEvent, TunnelService, TypeCh
 use ethos_crypto::{Time, TypeHash};
 use ethos_devices::{Datagram, DeviceClass};
 use ethos_net::{NetConfig, NetStack};
-use ethos_platform_x86_64::{boot_image, drivers, entropy, memory};
+use ethos_platform_x86_64::{boot_image, drivers, entropy, memory, rtc};
 use ethos_typesys::TypeGraph;
 use ethos_typesys::recognizer::{Direction, recognize};
 use rand_chacha::ChaCha20Rng;
@@ -105,6 +105,15 @@ fn say(text: &str) -> Vec<u8> {
     bytes
 }
 
+/// MinimaLT's clock: the wall clock, so that record expiry means the same on both
+/// hosts; the time since boot where the machine has no RTC, said once.
+fn tunnel_now() -> Time {
+    match rtc::unix_millis() {
+        Ok(millis) => Time::from_milliseconds(millis),
+        Err(_) => Time::from_milliseconds(now_ms()),
+    }
+}
+
 pub(crate) fn tunnel(plan: Plan) -> Result<(), String> {
     let image = boot_image::initial_image().map_err(|error| format!("{error}"))?;
     let hosts = image.hosts;
@@ -151,8 +160,16 @@ pub(crate) fn tunnel(plan: Plan) -> Result<(), String> {
         }),
         Box::new(ChaCha20Rng::from_seed(seed)),
         ethos_core::minimalt::kernel_endpoint_config(),
-        Time::from_milliseconds(now_ms()),
+        tunnel_now(),
     );
+    match rtc::unix_millis() {
+        Ok(millis) => tracing::info!(unix_ms = millis, "MinimaLT's clock: the RTC"),
+        Err(error) => tracing::warn!(
+            %error,
+            "no wall clock: MinimaLT's clock is the time since boot, so records from \
+             hosts booted far apart may look expired"
+        ),
+    }
     tracing::info!(host = %this.name, address = %this.address, other = %other.name, "tunnel test");
     let client = this.address.ip[3] == 1;
     let mut state = if client {
@@ -167,7 +184,7 @@ pub(crate) fn tunnel(plan: Plan) -> Result<(), String> {
         // The client's own kernel refuses an ill-typed request: method 9 of Echo.
         let ill_typed = [9, 0, 0, 0];
         if tunnels.open(
-            Time::from_milliseconds(now_ms()),
+            tunnel_now(),
             other.name.as_str(),
             "echo",
             echo_type,
@@ -179,7 +196,7 @@ pub(crate) fn tunnel(plan: Plan) -> Result<(), String> {
         }
         let connection = tunnels
             .open(
-                Time::from_milliseconds(now_ms()),
+                tunnel_now(),
                 other.name.as_str(),
                 "echo",
                 echo_type,
@@ -211,7 +228,7 @@ pub(crate) fn tunnel(plan: Plan) -> Result<(), String> {
         if now_value - started > plan.limit_ms {
             return Err(format!("not done in {} s: {state:?}", plan.limit_ms / 1000));
         }
-        let now = Time::from_milliseconds(now_value);
+        let now = tunnel_now();
         let service: &mut dyn Datagram = &mut *datagrams;
         service.poll(now_value);
         while let Ok(Some((length, from))) = service.receive_from(socket, &mut buffer) {

@@ -38,6 +38,8 @@ pub mod logging;
 pub mod memory;
 #[cfg(target_os = "none")]
 pub mod processes;
+#[cfg(target_os = "none")]
+pub mod rtc;
 #[cfg(all(target_os = "none", feature = "rump"))]
 pub mod rump;
 #[cfg(target_os = "none")]
