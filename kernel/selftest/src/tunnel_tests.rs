@@ -21,13 +21,11 @@ use core::net::SocketAddr;
 
 use ethos_abi::Status;
 use ethos_abi::drivers::Backend;
-use ethos_core::minimalt::{RemoteConnection, ServiceEvent, TunnelService, TypeCheck};
+use ethos_core::minimalt::{GraphTypes, RemoteConnection, ServiceEvent, TunnelService};
 use ethos_crypto::{Time, TypeHash};
 use ethos_devices::{Datagram, DeviceClass};
 use ethos_net::{NetConfig, NetStack};
 use ethos_platform_x86_64::{boot_image, drivers, entropy, memory, rtc};
-use ethos_typesys::TypeGraph;
-use ethos_typesys::recognizer::{Direction, recognize};
 use rand_chacha::ChaCha20Rng;
 use rand_core::SeedableRng;
 
@@ -83,19 +81,6 @@ const HEAP_MARK: usize = 1_000;
 /// How long the client goes on after its last reply, so its close reaches the
 /// server.
 const LINGER_MS: u64 = 2_000;
-
-/// The recognizer over the image's types.
-struct ImageTypes {
-    graph: TypeGraph<'static>,
-}
-
-impl TypeCheck for ImageTypes {
-    fn well_typed(&self, type_hash: &TypeHash, direction: Direction, value: &[u8]) -> bool {
-        self.graph
-            .find(&ethos_typesys::TypeHash(type_hash.0))
-            .is_some_and(|root| recognize(&self.graph, root, direction, value).is_ok())
-    }
-}
 
 /// `Say(Text)`, method 0 of `Echo`: its request and its reply have this form.
 fn say(text: &str) -> Vec<u8> {
@@ -155,7 +140,7 @@ pub(crate) fn tunnel(plan: Plan) -> Result<(), String> {
         this.key().clone(),
         this.address,
         hosts.directory.clone(),
-        Box::new(ImageTypes {
+        Box::new(GraphTypes {
             graph: image.configuration.types.clone(),
         }),
         Box::new(ChaCha20Rng::from_seed(seed)),

@@ -41,7 +41,8 @@ use ethos_crypto::{
     ConnectionHandle, DirectoryRecord, Endpoint, EndpointConfig, EndpointError, Event,
     PublicKeyBytes, RECORD_LENGTH, SecretKey, Time, Transmit, TunnelHandle, TypeHash,
 };
-use ethos_typesys::recognizer::Direction;
+use ethos_typesys::TypeGraph;
+use ethos_typesys::recognizer::{Direction, recognize};
 use rand_core::CryptoRngCore;
 
 use crate::hosts::{Directory, HostAddress, StaticDirectory};
@@ -98,6 +99,29 @@ pub trait TypeCheck {
     /// going `direction`: on an interface's connection the client (who opened it)
     /// sends requests and the server replies.
     fn well_typed(&self, type_hash: &TypeHash, direction: Direction, value: &[u8]) -> bool;
+}
+
+/// The recognizer over a type graph: how the kernel checks remote values.
+pub struct GraphTypes {
+    /// The types, as the image declares them.
+    pub graph: TypeGraph<'static>,
+}
+
+impl core::fmt::Debug for GraphTypes {
+    fn fmt(&self, formatter: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        formatter
+            .debug_struct("GraphTypes")
+            .field("types", &self.graph.nodes().len())
+            .finish()
+    }
+}
+
+impl TypeCheck for GraphTypes {
+    fn well_typed(&self, type_hash: &TypeHash, direction: Direction, value: &[u8]) -> bool {
+        self.graph
+            .find(&ethos_typesys::TypeHash(type_hash.0))
+            .is_some_and(|root| recognize(&self.graph, root, direction, value).is_ok())
+    }
 }
 
 /// Names a connection to or from another host for as long as it lives.
@@ -198,6 +222,7 @@ struct PendingOpen {
     connection: RemoteConnection,
     host_key: PublicKeyBytes,
     service: Vec<u8>,
+    type_hash: TypeHash,
     first_value: Vec<u8>,
     user: Option<SecretKey>,
 }
@@ -395,6 +420,7 @@ impl TunnelService {
             connection,
             host_key,
             service: service.as_bytes().to_vec(),
+            type_hash,
             first_value: first_value.to_vec(),
             user,
         });
@@ -419,6 +445,7 @@ impl TunnelService {
         let remote = self
             .connections
             .get_mut(&connection)
+            .filter(|remote| !remote.opener)
             .ok_or(Status::NoSuchObject)?;
         let handle = remote.handle.ok_or(Status::NoSuchObject)?;
         self.endpoint.accept(handle).map_err(endpoint_status)?;
@@ -524,8 +551,13 @@ impl TunnelService {
         if let Some(transmit) = self.outgoing.pop_front() {
             return Some(transmit);
         }
-        let connections: Vec<RemoteConnection> = self.connections.keys().copied().collect();
-        for connection in connections {
+        let waiting: Vec<RemoteConnection> = self
+            .connections
+            .iter()
+            .filter(|(_, remote)| !remote.unsent.is_empty())
+            .map(|(connection, _)| *connection)
+            .collect();
+        for connection in waiting {
             self.pump(connection);
         }
         self.endpoint.poll_transmit(now)
@@ -593,7 +625,7 @@ impl TunnelService {
                 return;
             }
             if let Some(record) = rest.strip_prefix(RECORD_ANSWER) {
-                self.take_record(now, record);
+                self.take_record(now, from, record);
                 return;
             }
         }
@@ -652,24 +684,30 @@ impl TunnelService {
         });
     }
 
-    fn take_record(&mut self, now: Time, bytes: &[u8]) {
-        if bytes.len() != RECORD_LENGTH {
+    fn take_record(&mut self, now: Time, from: SocketAddr, bytes: &[u8]) {
+        // Only a record this host asked for, from the host it asked, opened with the
+        // one key a host at that address may have (so a forged answer costs one key
+        // agreement, however many requests are out).
+        let asked = self
+            .asking
+            .iter()
+            .find(|(_, asking)| asking.address == from)
+            .map(|(host_key, _)| *host_key);
+        let verified = asked
+            .filter(|_| bytes.len() == RECORD_LENGTH)
+            .and_then(|host_key| {
+                self.endpoint
+                    .verify_record(bytes, &host_key, now)
+                    .ok()
+                    .filter(|record| record.host_key == host_key)
+            });
+        let Some(record) = verified else {
             self.counters.records_refused += 1;
             return;
-        }
-        // Only a record this host asked for, from the host it asked.
-        let asked: Vec<PublicKeyBytes> = self.asking.keys().copied().collect();
-        for host_key in asked {
-            if let Ok(record) = self.endpoint.verify_record(bytes, &host_key, now)
-                && record.host_key == host_key
-            {
-                self.asking.remove(&host_key);
-                self.records.insert(host_key, record);
-                self.start_pending(now);
-                return;
-            }
-        }
-        self.counters.records_refused += 1;
+        };
+        self.asking.remove(&record.host_key);
+        self.records.insert(record.host_key, record);
+        self.start_pending(now);
     }
 
     /// Starts every waiting connection whose host's record is at hand.
@@ -685,7 +723,7 @@ impl TunnelService {
                 self.endpoint.open_connection(
                     tunnel,
                     &open.service,
-                    record_type_hash(&self.connections, open.connection),
+                    open.type_hash,
                     &open.first_value,
                     open.user.as_ref(),
                 )
@@ -863,15 +901,6 @@ impl TunnelService {
             self.events.push_back(ServiceEvent::Closed(connection));
         }
     }
-}
-
-fn record_type_hash(
-    connections: &BTreeMap<RemoteConnection, Remote>,
-    connection: RemoteConnection,
-) -> TypeHash {
-    connections
-        .get(&connection)
-        .map_or(TypeHash([0; 64]), |remote| remote.type_hash)
 }
 
 /// The status a program sees for an endpoint's refusal.

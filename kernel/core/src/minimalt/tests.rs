@@ -6,7 +6,6 @@ use alloc::boxed::Box;
 use alloc::vec;
 use alloc::vec::Vec;
 
-use ethos_typesys::TypeGraph;
 use rand_chacha::ChaCha20Rng;
 use rand_core::SeedableRng;
 
@@ -19,23 +18,9 @@ Echo interface { Say(Text Text) (Text Text) }
 ";
 
 /// The recognizer over the test's ETN types.
-struct Recognizer {
-    graph: TypeGraph<'static>,
-}
-
-impl TypeCheck for Recognizer {
-    fn well_typed(&self, type_hash: &TypeHash, direction: Direction, value: &[u8]) -> bool {
-        self.graph
-            .find(&ethos_typesys::TypeHash(type_hash.0))
-            .is_some_and(|root| {
-                ethos_typesys::recognizer::recognize(&self.graph, root, direction, value).is_ok()
-            })
-    }
-}
-
 fn recognizer() -> Box<dyn TypeCheck + Send> {
     let schema = ethos_typesys::etn::parse("echo.etn", TYPES).unwrap();
-    Box::new(Recognizer {
+    Box::new(GraphTypes {
         graph: schema.graph,
     })
 }
