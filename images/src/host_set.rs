@@ -99,11 +99,6 @@ pub fn parse_placement(text: &str) -> Result<(String, String), String> {
     }
 }
 
-/// The address of guest `number` on the socket network.
-pub fn host_address(number: u8) -> [u8; 4] {
-    [10, 0, 7, number]
-}
-
 /// Where a set's files go.
 pub fn set_directory() -> PathBuf {
     target_directory().join("hosts")
@@ -196,7 +191,8 @@ fn host_description(
     let mut table = base.clone();
     let host = &plan.hosts[index];
     let address = |index: usize| {
-        let [a, b, c, d] = host_address(u8::try_from(index + 1).unwrap_or(u8::MAX));
+        let [a, b, c, d] =
+            ethos_abi::drivers::peer_address(u8::try_from(index + 1).unwrap_or(u8::MAX));
         Value::String(format!("{a}.{b}.{c}.{d}"))
     };
     if let Some(Value::Array(types)) = table.get_mut("types") {
@@ -386,7 +382,7 @@ mod tests {
             assert_eq!(this.name.as_str(), host);
             assert_eq!(this.public_key().0, host_keys[index].public);
             let number = index as u8 + 1;
-            assert_eq!(this.address.ip, host_address(number));
+            assert_eq!(this.address.ip, ethos_abi::drivers::peer_address(number));
             assert_eq!(this.address.port, DEFAULT_PORT);
             let known: Vec<(&str, [u8; 32])> = image
                 .hosts

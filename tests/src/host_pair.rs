@@ -21,6 +21,8 @@ use crate::system::Outcome;
 pub struct HostPair {
     pub client: PathBuf,
     pub server: PathBuf,
+    /// The UDP port both hosts receive MinimaLT's datagrams on.
+    pub port: u16,
     /// Where failed runs keep their serial logs.
     pub log_directory: PathBuf,
 }
@@ -140,7 +142,11 @@ impl HostPairRow {
             "-netdev".into(),
             format!("socket,id=n0,{peer}"),
             "-device".into(),
-            format!("{},mac=52:54:00:e7:00:0{number}", self.nic),
+            format!(
+                "{},mac={}",
+                self.nic,
+                ethos_abi::drivers::Mac(ethos_abi::drivers::peer_mac(number))
+            ),
         ];
         config
     }
@@ -225,7 +231,7 @@ impl HostPairRow {
             elapsed: started.elapsed(),
             log: None,
         };
-        let tamperer = match Tamperer::start() {
+        let tamperer = match Tamperer::start(pair.port) {
             Ok(tamperer) => tamperer,
             Err(error) => return failed(format!("the tampering proxy: {error}")),
         };
@@ -282,9 +288,6 @@ impl HostPairRow {
     }
 }
 
-/// The UDP port of MinimaLT in a host set.
-const MINIMALT_PORT: u16 = 7100;
-
 /// What the tamperer sent toward one host.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Injected {
@@ -306,7 +309,7 @@ impl Injected {
 }
 
 /// A host process between two guests' NICs (QEMU's `-netdev socket,udp=`): it
-/// forwards every Ethernet frame, and around MinimaLT's packets (UDP port 7100, not
+/// forwards every Ethernet frame, and around MinimaLT's packets (the set's UDP port, not
 /// the record exchange of tunnel id 0) it adds bad ones among the first
 /// [`TAMPERED_PACKETS`] each way — every 5th packet first
 /// goes with one byte flipped, every 7th is sent again after itself, and every 11th
@@ -322,7 +325,7 @@ struct Tamperer {
 }
 
 impl Tamperer {
-    fn start() -> std::io::Result<Tamperer> {
+    fn start(port: u16) -> std::io::Result<Tamperer> {
         use std::net::UdpSocket;
         let bind = || UdpSocket::bind("127.0.0.1:0");
         let sockets = [bind()?, bind()?];
@@ -336,7 +339,7 @@ impl Tamperer {
         let worker = {
             let sockets = [sockets[0].try_clone()?, sockets[1].try_clone()?];
             let stop = stop.clone();
-            std::thread::spawn(move || forward(&sockets, guests, &stop))
+            std::thread::spawn(move || forward(&sockets, guests, port, &stop))
         };
         Ok(Tamperer {
             sockets,
@@ -370,6 +373,7 @@ impl Tamperer {
 fn forward(
     sockets: &[std::net::UdpSocket; 2],
     guests: [u16; 2],
+    port: u16,
     stop: &std::sync::atomic::AtomicBool,
 ) -> [Injected; 2] {
     let mut injected = [Injected::default(); 2];
@@ -391,7 +395,7 @@ fn forward(
             let send = |bytes: &[u8]| {
                 let _ = sockets[to].send_to(bytes, destination);
             };
-            if !is_tunnel_packet(frame) {
+            if !is_tunnel_packet(frame, port) {
                 send(frame);
                 injected[to].forwarded += 1;
                 continue;
@@ -452,13 +456,13 @@ const UDP_PAYLOAD: usize = 14 + 20 + 8;
 
 /// An Ethernet frame of IPv4 (no options) and UDP between MinimaLT ports, whose
 /// payload is a packet of a tunnel (not tunnel id 0).
-fn is_tunnel_packet(frame: &[u8]) -> bool {
+fn is_tunnel_packet(frame: &[u8], port: u16) -> bool {
     frame.len() > UDP_PAYLOAD + 8
         && frame[12..14] == [0x08, 0x00]
         && frame[14] == 0x45
         && frame[23] == 17
-        && frame[34..36] == MINIMALT_PORT.to_be_bytes()
-        && frame[36..38] == MINIMALT_PORT.to_be_bytes()
+        && frame[34..36] == port.to_be_bytes()
+        && frame[36..38] == port.to_be_bytes()
         && frame[UDP_PAYLOAD..UDP_PAYLOAD + 8] != [0; 8]
 }
 
@@ -568,6 +572,9 @@ mod tests {
     use super::*;
     use crate::harness::RunEnd;
 
+    /// A MinimaLT port for the frames the tests make.
+    const PORT: u16 = 7100;
+
     /// A frame of 10.0.7.1:7100 → 10.0.7.2:7100 carrying `payload`, checksums right.
     fn frame(payload: &[u8]) -> Vec<u8> {
         let mut frame = vec![0u8; UDP_PAYLOAD];
@@ -579,8 +586,8 @@ mod tests {
         frame[23] = 17;
         frame[26..30].copy_from_slice(&[10, 0, 7, 1]);
         frame[30..34].copy_from_slice(&[10, 0, 7, 2]);
-        frame[34..36].copy_from_slice(&MINIMALT_PORT.to_be_bytes());
-        frame[36..38].copy_from_slice(&MINIMALT_PORT.to_be_bytes());
+        frame[34..36].copy_from_slice(&PORT.to_be_bytes());
+        frame[36..38].copy_from_slice(&PORT.to_be_bytes());
         frame[38..40].copy_from_slice(&(8 + payload.len() as u16).to_be_bytes());
         frame.extend_from_slice(payload);
         fix_checksums(&mut frame);
@@ -593,7 +600,7 @@ mod tests {
     #[test]
     fn the_tamperers_packets_carry_right_checksums() {
         let mut packet = frame(&[1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11]);
-        assert!(is_tunnel_packet(&packet));
+        assert!(is_tunnel_packet(&packet, PORT));
         let verify = |frame: &[u8]| {
             let fold = |bytes: &[u8], mut total: u32| {
                 for pair in bytes.chunks(2) {
@@ -617,10 +624,10 @@ mod tests {
         fix_checksums(&mut packet);
         assert_eq!(verify(&packet), (0xffff, 0xffff));
         // The record exchange (tunnel id 0) and other ports pass untouched.
-        assert!(!is_tunnel_packet(&frame(&[0; 20])));
+        assert!(!is_tunnel_packet(&frame(&[0; 20]), PORT));
         let mut other_port = frame(&[1; 20]);
         other_port[36..38].copy_from_slice(&7000u16.to_be_bytes());
-        assert!(!is_tunnel_packet(&other_port));
+        assert!(!is_tunnel_packet(&other_port, PORT));
     }
 
     fn transcript(lines: &[&str]) -> Transcript {

@@ -1143,11 +1143,7 @@ fn answers_agree(
 
 /// The tap guest's MAC as QEMU writes it.
 fn tap_mac_text() -> String {
-    tap_guest_mac(TAP_GUEST_NUMBER)
-        .iter()
-        .map(|byte| format!("{byte:02x}"))
-        .collect::<Vec<_>>()
-        .join(":")
+    ethos_abi::drivers::Mac(tap_guest_mac(TAP_GUEST_NUMBER)).to_string()
 }
 
 /// `blkdebug` rules failing one write and one read with EIO.

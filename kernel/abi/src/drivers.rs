@@ -185,6 +185,33 @@ pub const UDP_ECHO_STOP: &[u8] = b"@ethos-echo-stop";
 /// takes QEMU user networking's `10.0.2.15/24` with gateway `10.0.2.2`.
 pub const PEER_MAC_PREFIX: [u8; 5] = [0x52, 0x54, 0x00, 0xe7, 0x00];
 
+/// The first three octets of a socket network's addresses: peer `N` is `10.0.7.N`.
+pub const PEER_NETWORK: [u8; 3] = [10, 0, 7];
+
+/// The MAC of peer guest `number` on a socket network.
+pub const fn peer_mac(number: u8) -> [u8; 6] {
+    let prefix = PEER_MAC_PREFIX;
+    [
+        prefix[0], prefix[1], prefix[2], prefix[3], prefix[4], number,
+    ]
+}
+
+/// The IPv4 address of peer guest `number` on a socket network.
+pub const fn peer_address(number: u8) -> [u8; 4] {
+    [PEER_NETWORK[0], PEER_NETWORK[1], PEER_NETWORK[2], number]
+}
+
+/// A MAC, displayed as QEMU's `mac=` takes it (`52:54:00:e7:00:01`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Mac(pub [u8; 6]);
+
+impl core::fmt::Display for Mac {
+    fn fmt(&self, formatter: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        let [a, b, c, d, e, f] = self.0;
+        write!(formatter, "{a:02x}:{b:02x}:{c:02x}:{d:02x}:{e:02x}:{f:02x}")
+    }
+}
+
 /// The UDP port two peer guests exchange datagrams on.
 pub const PEER_UDP_PORT: u16 = 7000;
 

@@ -96,7 +96,8 @@ impl NetConfig {
 
     /// The address of peer `number` on a socket network.
     pub fn peer_address(number: u8) -> Ipv4Address {
-        Ipv4Address::new(10, 0, 7, number)
+        let [a, b, c, d] = ethos_abi::drivers::peer_address(number);
+        Ipv4Address::new(a, b, c, d)
     }
 }
 

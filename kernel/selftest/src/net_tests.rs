@@ -26,7 +26,7 @@ use ethos_platform_x86_64::{drivers, kernel_threads, time};
 
 type Stack = NetStack<Box<dyn NetworkDevice + Send>>;
 
-fn stack() -> Result<Stack, DriverFailure> {
+pub(crate) fn stack() -> Result<Stack, DriverFailure> {
     let device = drivers::take_network().ok_or(DriverFailure::Missing(DeviceClass::Network))?;
     let config = NetConfig::for_mac(device.mac_address());
     let mac = device.mac_address();
@@ -220,7 +220,7 @@ pub(crate) fn udp_echo() -> Result<(), DriverFailure> {
 }
 
 /// Which backend the probe chose to serve the datagram class, if any serves it.
-fn datagram_backend() -> Option<Backend> {
+pub(crate) fn datagram_backend() -> Option<Backend> {
     drivers::with_devices(|devices| devices.serving(DeviceClass::Datagram))
         .flatten()
         .map(|serving| serving.backend)

@@ -23,13 +23,13 @@ use ethos_abi::Status;
 use ethos_abi::drivers::Backend;
 use ethos_core::minimalt::{GraphTypes, RemoteConnection, ServiceEvent, TunnelService};
 use ethos_crypto::{Time, TypeHash};
-use ethos_devices::{Datagram, DeviceClass};
-use ethos_net::{NetConfig, NetStack};
+use ethos_devices::Datagram;
 use ethos_platform_x86_64::{boot_image, drivers, entropy, memory, rtc};
 use rand_chacha::ChaCha20Rng;
 use rand_core::SeedableRng;
 
 use crate::driver_tests::{metric, now_ms};
+use crate::net_tests;
 
 /// What one run of the test does.
 #[derive(Clone, Copy, Debug)]
@@ -457,17 +457,13 @@ fn report_heap(at_mark: Option<usize>) {
 /// The service of the datagram class: the native stack on the network device, or
 /// the rump kernel's.
 fn datagram_service() -> Result<Box<dyn Datagram>, String> {
-    let backend = drivers::with_devices(|devices| devices.serving(DeviceClass::Datagram))
-        .flatten()
-        .map(|serving| serving.backend);
-    if backend == Some(Backend::Rump) {
+    if net_tests::datagram_backend() == Some(Backend::Rump) {
         tracing::info!("datagram class: rump");
         let service: Box<dyn Datagram> =
             drivers::take_datagram().ok_or_else(|| String::from("no datagram service"))?;
         return Ok(service);
     }
-    let device = drivers::take_network().ok_or("no network device")?;
-    let config = NetConfig::for_mac(device.mac_address());
     tracing::info!("datagram class: native");
-    Ok(Box::new(NetStack::new(device, config, now_ms())))
+    let stack = net_tests::stack().map_err(|failure| format!("{failure}"))?;
+    Ok(Box::new(stack))
 }

@@ -223,7 +223,7 @@ fn hosts(
     };
     let base = LoadedDescription::load_default()?;
     for host in ethos_images::host_set::make(plan, &base, flavour)? {
-        let [a, b, c, d] = ethos_images::host_set::host_address(host.number);
+        let [a, b, c, d] = ethos_abi::drivers::peer_address(host.number);
         println!(
             "host {} ({a}.{b}.{c}.{d}:{}), key {}",
             host.name, plan.port, host.public_key
@@ -231,9 +231,9 @@ fn hosts(
         println!("  description: {}", host.description.display());
         println!("  kernel: {}", host.kernel.display());
         println!(
-            "  its NIC: -device virtio-net-pci,netdev=n0,mac=52:54:00:e7:00:{:02x} on a \
-             socket network shared with the others (-netdev socket,id=n0,...)",
-            host.number
+            "  its NIC: -device virtio-net-pci,netdev=n0,mac={} on a socket network shared \
+             with the others (-netdev socket,id=n0,...)",
+            ethos_abi::drivers::Mac(ethos_abi::drivers::peer_mac(host.number))
         );
     }
     Ok(ExitCode::SUCCESS)

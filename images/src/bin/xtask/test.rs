@@ -321,6 +321,7 @@ fn host_pair_kernels() -> Result<host_pair::HostPair, XtaskError> {
     Ok(host_pair::HostPair {
         client: built[0].kernel.clone(),
         server: built[1].kernel.clone(),
+        port: plan.port,
         log_directory: system::log_directory(&target_directory()).join("hosts"),
     })
 }
