@@ -625,7 +625,6 @@ fn start_rump(
     }
 }
 
-/// Says which device was bound last, and how.
 /// The classes an inventory has no device of, as `network,block`.
 struct MissingClasses<'a>(&'a Inventory);
 
@@ -641,6 +640,7 @@ impl fmt::Display for MissingClasses<'_> {
     }
 }
 
+/// Says which device was bound last, and how.
 fn log_bound(devices: &Devices) {
     if let Some(bound) = devices.bound.last() {
         tracing::info!(
