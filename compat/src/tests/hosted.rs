@@ -12,7 +12,7 @@ use alloc::vec;
 use crate::hosted::process_model::identity::{
     Label, Program, ProgramId, ProgramName, PublicKey, ServiceName, User, UserName,
 };
-use crate::hosted::process_model::policy::{Grant, Policy, Principal, ProgramMatch};
+use crate::hosted::process_model::policy::{Grant, HostMatch, Policy, Principal, ProgramMatch};
 use crate::hosted::process_model::{Configuration, ServiceDeclaration};
 use ethos_abi::{LabelRights, Status};
 use ethos_typesys_sample::{
@@ -54,6 +54,7 @@ fn system_with(programs: ProgramTable) -> HostedSystem {
         principal: Principal::User(UserName::new(user).unwrap()),
         program: ProgramMatch::Program(identity(program)),
         rights,
+        host: HostMatch::Local,
     };
     HostedSystem::new(
         Configuration {

@@ -111,6 +111,10 @@ pub struct GrantEntry {
     pub program: String,
     /// Names from [`LabelRights::NAMES`].
     pub rights: Vec<String>,
+    /// The other host whose connections the grant covers, or [`ANY_PROGRAM`]'s
+    /// `"*"` for every other host; none for this host's own processes.
+    #[serde(default)]
+    pub host: Option<String>,
 }
 
 /// One process of an `[init.NAME]` set.
@@ -530,6 +534,11 @@ impl LoadedDescription {
             }
             if entry.rights.is_empty() {
                 return Err(at("`rights` is empty".to_string()));
+            }
+            if let Some(host) = entry.host.as_deref().filter(|host| *host != ANY_PROGRAM) {
+                ethos_core::process_model::identity::check_name(host).map_err(|error| {
+                    at(format!("host {host:?}: {error} (a host's name, or \"*\")"))
+                })?;
             }
             for right in &entry.rights {
                 if LabelRights::from_name(right).is_none() {

@@ -13,10 +13,10 @@ use std::fmt::Write as _;
 use std::path::Path;
 
 use ethos_core::initial_image::{
-    self, DeviceBackendRecord, DevicesRecord, EntryPath, GrantRecord, HostRecord, HostsRecord,
-    ImageContents, InitProcessRecord, InitSetRecord, KnownHostRecord, LabelRecord, LabelsRecord,
-    LimitsRecord, PolicyRecord, PrincipalRecord, ProgramMatchRecord, ServiceRecord, ServicesRecord,
-    UserKeyRecord, UserRecord,
+    self, DeviceBackendRecord, DevicesRecord, EntryPath, GrantRecord, HostMatchRecord, HostRecord,
+    HostsRecord, ImageContents, InitProcessRecord, InitSetRecord, KnownHostRecord, LabelRecord,
+    LabelsRecord, LimitsRecord, PolicyRecord, PrincipalRecord, ProgramMatchRecord, ServiceRecord,
+    ServicesRecord, UserKeyRecord, UserRecord,
 };
 use ethos_core::process_model::identity::ProgramId;
 
@@ -279,11 +279,17 @@ fn grant_record(grant: &GrantEntry) -> GrantRecord {
         ANY_PROGRAM => ProgramMatchRecord::Any,
         name => ProgramMatchRecord::Program(name.to_string()),
     };
+    let host = match grant.host.as_deref() {
+        None => HostMatchRecord::Local,
+        Some(ANY_PROGRAM) => HostMatchRecord::Any,
+        Some(name) => HostMatchRecord::Host(name.to_string()),
+    };
     GrantRecord {
         label: grant.label.clone(),
         principal,
         program,
         rights: grant.rights.clone(),
+        host,
     }
 }
 

@@ -59,9 +59,9 @@ use crate::process_model::identity::{ProgramName, UserName};
 pub use error::ImageError;
 pub use reader::{devices_backend_choice, read, read_backend_choice, read_rump_memory_limit};
 pub use records::{
-    DeviceBackendRecord, DevicesRecord, GrantRecord, HostRecord, HostsRecord, InitProcessRecord,
-    InitSetRecord, KnownHostRecord, LabelRecord, LabelsRecord, LimitsRecord, PolicyRecord,
-    PrincipalRecord, ProgramMatchRecord, RECORD_TYPES, ServiceRecord, ServicesRecord,
+    DeviceBackendRecord, DevicesRecord, GrantRecord, HostMatchRecord, HostRecord, HostsRecord,
+    InitProcessRecord, InitSetRecord, KnownHostRecord, LabelRecord, LabelsRecord, LimitsRecord,
+    PolicyRecord, PrincipalRecord, ProgramMatchRecord, RECORD_TYPES, ServiceRecord, ServicesRecord,
     UserKeyRecord, UserRecord,
 };
 #[cfg(any(test, feature = "image-writer"))]

@@ -16,8 +16,9 @@ use serde::de::DeserializeOwned;
 use tar_no_std::TarArchiveRef;
 
 use super::records::{
-    DevicesRecord, HostRecord, HostsRecord, InitSetRecord, LabelsRecord, LimitsRecord,
-    PolicyRecord, PrincipalRecord, ProgramMatchRecord, ServicesRecord, UserKeyRecord, UserRecord,
+    DevicesRecord, HostMatchRecord, HostRecord, HostsRecord, InitSetRecord, LabelsRecord,
+    LimitsRecord, PolicyRecord, PrincipalRecord, ProgramMatchRecord, ServicesRecord, UserKeyRecord,
+    UserRecord,
 };
 use super::{Counts, EntryPath, ImageError, InitSet, InitialImage, types};
 use crate::hosts::{
@@ -28,7 +29,7 @@ use crate::process_model::identity::{
     GroupName, Label, NameError, Program, ProgramId, ProgramName, PublicKey, ServiceName, User,
     UserName, check_name,
 };
-use crate::process_model::policy::{Grant, Policy, Principal, ProgramMatch};
+use crate::process_model::policy::{Grant, HostMatch, Policy, Principal, ProgramMatch};
 use crate::process_model::{Configuration, ServiceDeclaration};
 
 /// The entries of an archive, sorted by kind, not yet checked.
@@ -411,11 +412,21 @@ fn grants(
         if rights.is_empty() {
             return Err(ImageError::NoRights { label: grant.label });
         }
+        let host = match &grant.host {
+            HostMatchRecord::Local => HostMatch::Local,
+            // Any valid name: a grant may name a host this image's directory does
+            // not list yet (a host set's images share one policy).
+            HostMatchRecord::Host(host) => {
+                HostMatch::Host(name(&entry, "host", host, HostName::new)?)
+            }
+            HostMatchRecord::Any => HostMatch::Any,
+        };
         grants.push(Grant {
             label,
             principal,
             program,
             rights,
+            host,
         });
     }
     Ok(grants)

@@ -20,7 +20,8 @@ User         struct { PublicKey [32]byte; Groups []string }
 Nothing      struct {}
 Principal    union { User string; Group string }
 ProgramMatch union { Program string; Any Nothing }
-Grant        struct { Label string; Principal Principal; Program ProgramMatch; Rights []string }
+HostMatch    union { Local Nothing; Host string; Any Nothing }
+Grant        struct { Label string; Principal Principal; Program ProgramMatch; Rights []string; Host HostMatch }
 Policy       struct { Grants []Grant }
 Labelled     struct { Path string; Label string }
 Labels       struct { Labels []Labelled }
@@ -64,6 +65,17 @@ pub enum ProgramMatchRecord {
     Any,
 }
 
+/// Which hosts a grant covers (ETN `HostMatch`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum HostMatchRecord {
+    /// This host's own processes.
+    Local,
+    /// Connections with the host of this name.
+    Host(String),
+    /// Connections with any other host.
+    Any,
+}
+
 /// One rule of the policy (ETN `Grant`).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct GrantRecord {
@@ -75,6 +87,8 @@ pub struct GrantRecord {
     pub program: ProgramMatchRecord,
     /// The rights, by name (see [`ethos_abi::LabelRights::NAMES`]).
     pub rights: Vec<String>,
+    /// Between which hosts.
+    pub host: HostMatchRecord,
 }
 
 /// `policy` (ETN `Policy`): every grant.

@@ -11,7 +11,7 @@ use super::events::{Instant, Outcome};
 use super::identity::{
     GroupName, Label, Program, ProgramId, ProgramName, PublicKey, ServiceName, User, UserName,
 };
-use super::policy::{Grant, Policy, Principal, ProgramMatch};
+use super::policy::{Grant, HostMatch, Policy, Principal, ProgramMatch};
 use super::{Configuration, ProcessModel, ServiceDeclaration};
 
 mod accounting;
@@ -85,6 +85,7 @@ pub(super) fn model_with_limit(limit: usize) -> ProcessModel {
         principal,
         program,
         rights,
+        host: HostMatch::Local,
     };
     ProcessModel::new(Configuration {
         users: vec![

@@ -59,6 +59,7 @@ fn grant(
         principal,
         program,
         rights: rights.iter().map(|right| right.to_string()).collect(),
+        host: HostMatchRecord::Local,
     }
 }
 
