@@ -263,6 +263,13 @@ impl Endpoint {
         self.tunnels.len()
     }
 
+    /// Where the peer of `tunnel` sends from: the source address of its latest
+    /// authentic packet. A server learns no long-term key of a client's host (MinimaLT
+    /// authenticates users, not client hosts), so this is all it knows of the host.
+    pub fn tunnel_peer_address(&self, tunnel: TunnelHandle) -> Option<SocketAddr> {
+        self.tunnels.get(&tunnel).map(|tunnel| tunnel.peer_address)
+    }
+
     /// Requires a puzzle of `difficulty` bits from every new client (`None`: no puzzle).
     pub fn set_puzzle_difficulty(&mut self, difficulty: Option<u8>) {
         self.puzzle_difficulty = difficulty;

@@ -174,6 +174,8 @@ pub trait Directory {
     fn host(&self, name: &str) -> Option<&KnownHost>;
     /// The host whose long-term key is `key`.
     fn host_with_key(&self, key: &PublicKeyBytes) -> Option<&KnownHost>;
+    /// The host reached at `address` (IPv4 address and UDP port).
+    fn host_at(&self, address: &HostAddress) -> Option<&KnownHost>;
 }
 
 /// The directory the initial image lists, fixed when the image was built.
@@ -236,6 +238,10 @@ impl Directory for StaticDirectory {
 
     fn host_with_key(&self, key: &PublicKeyBytes) -> Option<&KnownHost> {
         self.hosts.values().find(|host| host.public_key == *key)
+    }
+
+    fn host_at(&self, address: &HostAddress) -> Option<&KnownHost> {
+        self.hosts.values().find(|host| host.address == *address)
     }
 }
 

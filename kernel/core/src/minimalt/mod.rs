@@ -27,6 +27,9 @@
 //! shared epoch; the kernel passes milliseconds since boot until it reads a real-time
 //! clock, which holds while hosts boot within the record lifetime of each other.
 
+pub mod bridge;
+#[cfg(test)]
+mod bridge_tests;
 #[cfg(test)]
 mod tests;
 
@@ -142,6 +145,10 @@ pub enum ServiceEvent {
     Incoming {
         /// The connection.
         connection: RemoteConnection,
+        /// The client's host: its name in the directory, found by the address its
+        /// tunnel's packets come from (a client host proves no key of its own in
+        /// MinimaLT), or that address as text for a host the directory lacks.
+        host: String,
         /// The service asked for.
         service: String,
         /// The type its values must have.
@@ -195,6 +202,8 @@ struct Remote {
     open: bool,
     /// Whether this host opened it (so sends requests and receives replies).
     opener: bool,
+    /// Whether it closes once `unsent` has gone into the tunnel.
+    closing: bool,
 }
 
 impl Remote {
@@ -414,6 +423,7 @@ impl TunnelService {
                 unsent: VecDeque::new(),
                 open: false,
                 opener: true,
+                closing: false,
             },
         );
         self.pending.push(PendingOpen {
@@ -511,8 +521,37 @@ impl TunnelService {
         Ok(())
     }
 
-    /// Closes a connection once what was sent on it has left.
+    /// Bytes of values (each with its framing) `connection` may still queue.
+    pub fn room(&self, connection: RemoteConnection) -> usize {
+        self.connections.get(&connection).map_or(0, |remote| {
+            MAXIMUM_UNSENT.saturating_sub(remote.unsent.len())
+        })
+    }
+
+    /// What framing adds to each value on a connection.
+    pub const FRAMING: usize = LENGTH_BYTES;
+
+    /// Closes a connection once the values queued on it have gone into the tunnel
+    /// (the endpoint delivers what it took before its close); no event names it
+    /// afterwards.
     pub fn close(&mut self, connection: RemoteConnection) -> Result<(), Status> {
+        let remote = self
+            .connections
+            .get_mut(&connection)
+            .ok_or(Status::NoSuchObject)?;
+        if !remote.unsent.is_empty() && remote.open {
+            remote.closing = true;
+            if let Some(handle) = remote.handle {
+                self.by_handle.remove(&handle);
+            }
+            self.pump(connection);
+            return Ok(());
+        }
+        self.close_now(connection)
+    }
+
+    /// Closes a connection at once: what the endpoint did not take is lost.
+    fn close_now(&mut self, connection: RemoteConnection) -> Result<(), Status> {
         let remote = self
             .connections
             .remove(&connection)
@@ -770,11 +809,22 @@ impl TunnelService {
         while !remote.unsent.is_empty() {
             let (front, _) = remote.unsent.as_slices();
             match self.endpoint.send(handle, front) {
-                Ok(0) | Err(_) => break,
+                Ok(0) => break,
+                // The endpoint has no such connection any more: nothing queued
+                // will leave, and a closing connection is done.
+                Err(_) => {
+                    if remote.closing {
+                        remote.unsent.clear();
+                    }
+                    break;
+                }
                 Ok(taken) => {
                     remote.unsent.drain(..taken);
                 }
             }
+        }
+        if remote.closing && remote.unsent.is_empty() {
+            let _ = self.close_now(connection);
         }
     }
 
@@ -801,6 +851,7 @@ impl TunnelService {
                         let _ = self.endpoint.refuse(handle);
                         continue;
                     };
+                    let host = self.host_of_tunnel(handle.tunnel);
                     let connection = RemoteConnection(self.next_connection);
                     self.next_connection += 1;
                     self.connections.insert(
@@ -812,11 +863,13 @@ impl TunnelService {
                             unsent: VecDeque::new(),
                             open: false,
                             opener: false,
+                            closing: false,
                         },
                     );
                     self.by_handle.insert(handle, connection);
                     self.events.push_back(ServiceEvent::Incoming {
                         connection,
+                        host,
                         service,
                         type_hash,
                         user,
@@ -857,6 +910,24 @@ impl TunnelService {
                 | Event::TunnelRekeyed { .. }
                 | Event::TunnelClosed { .. } => {}
             }
+        }
+    }
+
+    /// The name of the host at the far end of `tunnel` (see
+    /// [`ServiceEvent::Incoming`]).
+    fn host_of_tunnel(&self, tunnel: TunnelHandle) -> String {
+        let Some(address) = self.endpoint.tunnel_peer_address(tunnel) else {
+            return String::new();
+        };
+        let known = match address {
+            SocketAddr::V4(v4) => HostAddress::new(v4.ip().octets(), v4.port())
+                .ok()
+                .and_then(|facts| self.directory.host_at(&facts)),
+            SocketAddr::V6(_) => None,
+        };
+        match known {
+            Some(host) => String::from(host.name.as_str()),
+            None => alloc::format!("{address}"),
         }
     }
 

@@ -141,12 +141,15 @@ impl Pair {
             [
                 ServiceEvent::Incoming {
                     connection,
+                    host,
                     service,
                     type_hash,
                     user,
                     first_value,
                 },
             ] => {
+                // The client's host, found in the directory by its address.
+                assert_eq!(host, "alpha");
                 assert_eq!(service, "echo");
                 assert_eq!(*type_hash, text_type());
                 // The server's kernel sees the user the client's kernel proved.

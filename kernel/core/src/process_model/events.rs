@@ -33,6 +33,9 @@ pub enum Waiting {
     FdReceive,
     /// The clock reaching the deadline (`beep`).
     Beep(Instant),
+    /// Another host's kernel answering a connection to one of its services (`ipc`
+    /// with a host).
+    Connect(ConnectionId),
 }
 
 /// What a cancelled event left behind.

@@ -62,7 +62,7 @@ fn owned(bytes: Cow<'_, [u8]>) -> Result<Vec<u8>, Status> {
     }
 }
 
-fn empty_end(references: usize) -> End {
+pub(super) fn empty_end(references: usize) -> End {
     End {
         inbox: VecDeque::new(),
         inbox_bytes: 0,
@@ -145,7 +145,7 @@ impl ProcessModel {
     }
 
     /// Hands waiting connections to waiting importers, oldest first.
-    fn match_backlog(&mut self, id: ListenerId) {
+    pub(super) fn match_backlog(&mut self, id: ListenerId) {
         loop {
             let Some(listener) = self.listeners.get_mut(&id) else {
                 return;
@@ -194,9 +194,7 @@ impl ProcessModel {
         first_value: Vec<u8>,
     ) -> Result<EventId, Status> {
         if !host.is_empty() {
-            // Remote services are reached over MinimaLT tunnels, which this kernel
-            // cannot create yet.
-            return Err(Status::TunnelNotCreated);
+            return self.ipc_remote(process, service, host, first_value);
         }
         let declaration = self.services.get(service).ok_or(Status::NoSuchObject)?;
         let (label, type_hash, maximum_value) = (
@@ -249,6 +247,7 @@ impl ProcessModel {
                 maximum_value,
                 client,
                 ends: [empty_end(0), server_end],
+                remote: None,
             },
         );
         let capability = Capability {
@@ -277,7 +276,7 @@ impl ProcessModel {
     /// Checks `bytes` written by `writer` against the connection's type, from its
     /// node `root` (`None`: a type the graph does not have, so no value is of it):
     /// for an interface the client writes requests and the server replies.
-    fn check_type(
+    pub(super) fn check_type(
         &self,
         root: Option<NodeIndex>,
         interface: bool,
@@ -315,7 +314,7 @@ impl ProcessModel {
         &mut self,
         process: ProcessId,
         number: DescriptorNumber,
-        mut bytes: Cow<'_, [u8]>,
+        bytes: Cow<'_, [u8]>,
         deliver: &mut Delivery<'_>,
     ) -> Result<(), Status> {
         // The writer is looked up once: this runs for every message a program sends.
@@ -345,6 +344,20 @@ impl ProcessModel {
         if held.saturating_add(length) > self.kernel_memory_limit {
             return Err(Status::LimitReached);
         }
+        self.hand_over(id, side, bytes, process, deliver)
+    }
+
+    /// Gives a checked value `side` wrote (paid by `payer`) to the waiters at the
+    /// other end, or queues it there.
+    pub(super) fn hand_over(
+        &mut self,
+        id: ConnectionId,
+        side: Side,
+        mut bytes: Cow<'_, [u8]>,
+        payer: ProcessId,
+        deliver: &mut Delivery<'_>,
+    ) -> Result<(), Status> {
+        let length = bytes.len();
         // Waiting peeks get a copy; the first waiting read takes the value itself. Each
         // copy is made (or the value handed over) before its waiter leaves the queue,
         // so a refused allocation leaves every waiter waiting.
@@ -398,18 +411,20 @@ impl ProcessModel {
             }
         }
         let bytes = owned(bytes)?;
-        let peer = self
-            .connections
-            .get_mut(&id)
-            .ok_or(Status::Closed)?
-            .end_mut(side.peer());
+        let connection = self.connections.get_mut(&id).ok_or(Status::Closed)?;
+        // A value for another host waits where the network service takes it.
+        let for_network = connection
+            .remote
+            .as_ref()
+            .is_some_and(|link| link.side == side.peer());
+        let peer = connection.end_mut(side.peer());
         peer.inbox.try_reserve(1).map_err(|_| Status::NoMemory)?;
         peer.inbox_bytes += length;
-        peer.inbox.push_back(Queued {
-            bytes,
-            payer: process,
-        });
-        self.pay(process, length);
+        peer.inbox.push_back(Queued { bytes, payer });
+        self.pay(payer, length);
+        if for_network {
+            self.network.outbound.insert(id);
+        }
         Ok(())
     }
 

@@ -8,6 +8,8 @@
 //! - [`events`]: per-process event bookkeeping;
 //! - [`model`]: the state and object lifetimes; the calls are in [`ipc`],
 //!   [`transfer`] and [`timers`]; `fork`, `exec` and `kill` in [`lifecycle`];
+//! - [`remote`]: connections whose other end is on another host, and the queue of
+//!   requests the kernel's network service carries out;
 //! - [`memory_limit`]: the per-process kernel memory limit fitted to the kernel heap;
 //! - [`request`]: raw registers to a checked, typed request;
 //! - [`dispatch`]: a typed request to the model, reading and writing program memory
@@ -25,6 +27,7 @@ pub mod lifecycle;
 pub mod memory_limit;
 pub mod model;
 pub mod policy;
+pub mod remote;
 pub mod request;
 pub mod timers;
 pub mod transfer;
@@ -33,6 +36,7 @@ pub mod transfer;
 mod tests;
 
 pub use model::{Configuration, ConfigurationError, ProcessModel, ServiceDeclaration};
+pub use remote::NetworkRequest;
 
 /// A copy of `bytes` on the kernel heap, or [`ethos_abi::Status::NoMemory`]: every buffer a
 /// program's request sizes is allocated this way, so no request can abort the kernel.

@@ -142,6 +142,8 @@ pub(super) struct Connection {
     pub(super) maximum_value: usize,
     pub(super) client: UserName,
     pub(super) ends: [End; 2],
+    /// Where one end is another host's: that end's values go to the network.
+    pub(super) remote: Option<super::remote::RemoteLink>,
 }
 
 impl Connection {
@@ -179,6 +181,8 @@ pub struct ProcessModel {
     pub(super) woken: Vec<ProcessId>,
     /// Kernel memory each process may hold (see [`super::memory_limit`]).
     pub(super) kernel_memory_limit: usize,
+    /// What the network service must do for remote connections.
+    pub(super) network: super::remote::Network,
     next_process: u64,
     pub(super) next_object: u64,
 }
@@ -241,6 +245,7 @@ impl ProcessModel {
             timers: BTreeSet::new(),
             woken: Vec::new(),
             kernel_memory_limit: configuration.kernel_memory_per_process,
+            network: super::remote::Network::default(),
             next_process: 0,
             next_object: 0,
         })
@@ -516,7 +521,7 @@ impl ProcessModel {
         }
     }
 
-    fn release_end(&mut self, id: ConnectionId, side: Side) {
+    pub(super) fn release_end(&mut self, id: ConnectionId, side: Side) {
         let Some(connection) = self.connections.get_mut(&id) else {
             return;
         };
@@ -525,6 +530,15 @@ impl ProcessModel {
         if end.references > 0 {
             return;
         }
+        if let Some(link) = &connection.remote
+            && link.side != side
+        {
+            // The last local reference went: the network closes the other host's
+            // end once the values still waiting for it have left.
+            self.close_remote(id);
+            return;
+        }
+        let end = connection.end_mut(side);
         // Nobody can read this end any more: its messages go (their writers get their
         // charges back), and reads still pending on it (made before the descriptor
         // was closed) fail.

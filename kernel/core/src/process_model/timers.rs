@@ -108,6 +108,8 @@ impl ProcessModel {
                     virtual_process.receivers.retain(|queued| *queued != waiter);
                 }
             }
+            // Nobody waits for the connection any more: it goes, on both hosts.
+            Waiting::Connect(connection) => self.abandon_remote(connection),
         }
     }
 
