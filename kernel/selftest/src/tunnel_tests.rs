@@ -22,8 +22,9 @@ use core::net::SocketAddr;
 use ethos_abi::Status;
 use ethos_abi::drivers::Backend;
 use ethos_core::minimalt::{GraphTypes, RemoteConnection, ServiceEvent, TunnelService};
-use ethos_crypto::{Time, TypeHash};
+use ethos_crypto::TypeHash;
 use ethos_devices::Datagram;
+use ethos_platform_x86_64::network::tunnel_now;
 use ethos_platform_x86_64::{boot_image, drivers, entropy, memory, rtc};
 use rand_chacha::ChaCha20Rng;
 use rand_core::SeedableRng;
@@ -88,15 +89,6 @@ fn say(text: &str) -> Vec<u8> {
     bytes.extend_from_slice(&(text.len() as u64).to_le_bytes());
     bytes.extend_from_slice(text.as_bytes());
     bytes
-}
-
-/// MinimaLT's clock: the wall clock, so that record expiry means the same on both
-/// hosts; the time since boot where the machine has no RTC, said once.
-fn tunnel_now() -> Time {
-    match rtc::unix_millis() {
-        Ok(millis) => Time::from_milliseconds(millis),
-        Err(_) => Time::from_milliseconds(now_ms()),
-    }
 }
 
 pub(crate) fn tunnel(plan: Plan) -> Result<(), String> {

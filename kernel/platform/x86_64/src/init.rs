@@ -21,7 +21,7 @@ use ethos_core::process_model::ProcessModel;
 use ethos_core::program_image;
 
 use crate::console::{self, LineBuffer};
-use crate::{boot_image, memory, processes, scheduler, user_mode};
+use crate::{boot_image, memory, network, processes, scheduler, user_mode};
 
 fn fail(reason: core::fmt::Arguments<'_>) -> ! {
     let mut line = LineBuffer::new();
@@ -67,9 +67,17 @@ pub fn run(name: &str) -> ! {
             Err(error) => fail(format_args!("program `{program}`: {error}")),
         }
     }
+    let types = image.configuration.types.clone();
     let model = ProcessModel::new(image.configuration)
         .unwrap_or_else(|error| fail(format_args!("the initial image's configuration: {error}")));
     processes::install(model, programs);
+    // A host reaches others (and they it) through the network service; without it
+    // `ipc` to a host fails with tunnel-not-created, and says why here.
+    if image.hosts.this_host.is_some()
+        && let Err(error) = network::start(image.hosts, types)
+    {
+        tracing::warn!(%error, "no network service: other hosts are out of reach");
+    }
     // The limit each process got, fitted to the heap: what the rows judge refusals by.
     if let Some(limit) = processes::with_model(|model| model.kernel_memory_limit()) {
         metric("kernel_memory_per_process", limit as u64, "bytes");
@@ -84,6 +92,7 @@ pub fn run(name: &str) -> ! {
         }
     }
     let finished = scheduler::run();
+    network::stop();
     // The model keeps what the set's processes left behind (advertised names,
     // virtual processes with queued descriptors); the heap is measured with it, so a
     // leak anywhere shows.

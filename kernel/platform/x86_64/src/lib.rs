@@ -37,6 +37,8 @@ pub mod logging;
 #[cfg(target_os = "none")]
 pub mod memory;
 #[cfg(target_os = "none")]
+pub mod network;
+#[cfg(target_os = "none")]
 pub mod processes;
 #[cfg(target_os = "none")]
 pub mod rtc;

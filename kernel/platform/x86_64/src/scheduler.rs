@@ -270,14 +270,14 @@ pub fn run() -> Ended {
         let step = interrupts::without_interrupts(|| {
             let mut scheduler = SCHEDULER.lock();
             scheduler.release_dying(kernel_root);
-            let deadline = processes::with_model(|model| {
+            let (deadline, networked) = processes::with_model(|model| {
                 scheduler.wake_due(model);
-                model.next_deadline()
+                (model.next_deadline(), model.network_attached())
             })
-            .flatten();
-            // A ready kernel thread can still wake a process: no process waits in
-            // vain while one is.
-            let wake_possible = deadline.is_some() || kernel_threads::want_cpu();
+            .unwrap_or((None, false));
+            // A ready kernel thread can still wake a process, and so can another
+            // host while the network service runs: no process waits in vain then.
+            let wake_possible = deadline.is_some() || networked || kernel_threads::want_cpu();
             match scheduler.queue.decide(time::tick_periods(), wake_possible) {
                 Decision::Run(next) => {
                     if !crate::user_mode::resume_parked(&mut scheduler, next) {

@@ -1,0 +1,263 @@
+//! The kernel's network service at run time: a kernel thread that owns the
+//! MinimaLT service (`ethos_core::minimalt`) and its UDP socket on whichever backend
+//! serves the datagram class, and joins it to the process model through the
+//! bridge, so programs reach services on other hosts with `ipc` and serve clients
+//! from them with `import`, with no socket of their own.
+//!
+//! [`start`] runs when a process set starts on a kernel whose image makes it a host
+//! (`[host]`, as `cargo xtask hosts` writes): it binds the host's port, attaches the
+//! network to the model and spawns the thread. Each round of the thread polls the
+//! stack, feeds the service what arrived, runs its timers, runs the bridge under
+//! the model's lock (waking the processes whose events completed) and sends what the
+//! service gives. While anything moved in the last [`BUSY_MILLISECONDS`] the thread
+//! only yields between rounds, so a round trip costs no timer tick; otherwise it
+//! sleeps a tick. [`stop`] lets the last packets (closes, acknowledgements) leave
+//! after the set ended, reports the counters and ends the thread.
+//!
+//! MinimaLT's clock is the wall clock (`rtc`), so record expiry means the same on
+//! every host; without an RTC it is the time since boot, which holds for hosts booted
+//! within a record lifetime of each other (said once, as a warning).
+
+use alloc::boxed::Box;
+use alloc::string::String;
+use alloc::vec;
+use core::net::SocketAddr;
+use core::sync::atomic::{AtomicBool, Ordering};
+
+use ethos_abi::Report;
+use ethos_core::hosts::HostIdentity;
+use ethos_core::minimalt::bridge::{Bridge, BridgeCounters};
+use ethos_core::minimalt::{Counters, GraphTypes, TunnelService, kernel_endpoint_config};
+use ethos_crypto::Time;
+use ethos_devices::Datagram;
+use ethos_typesys::TypeGraph;
+use rand_chacha::ChaCha20Rng;
+use rand_core::SeedableRng;
+use spin::Mutex;
+
+use crate::kernel_threads::{self, ThreadOptions};
+use crate::{console, drivers, entropy, processes, rtc, time};
+
+/// How long after anything moved the thread keeps polling without sleeping.
+pub const BUSY_MILLISECONDS: u64 = 50;
+/// How long [`stop`] waits at most for the last packets to leave.
+pub const LINGER_MILLISECONDS: u64 = 3_000;
+/// How long the network must have been quiet, with no connection left, for
+/// [`stop`] to end sooner.
+pub const QUIET_MILLISECONDS: u64 = 300;
+
+/// The thread's stack: the service's key agreements and the stack's buffers.
+const STACK_BYTES: usize = 256 * 1024;
+
+/// Set by [`stop`]: the thread ends once quiet (or the linger is over).
+static STOPPING: AtomicBool = AtomicBool::new(false);
+/// Set by the thread when it ended.
+static STOPPED: AtomicBool = AtomicBool::new(false);
+/// What the thread counted, published when it ends.
+static FINAL: Mutex<Option<(Counters, BridgeCounters, ethos_crypto::Statistics, usize)>> =
+    Mutex::new(None);
+
+/// Milliseconds since boot.
+fn now_ms() -> u64 {
+    time::since_boot_nanos().unwrap_or(0) / 1_000_000
+}
+
+/// MinimaLT's clock: the wall clock, or the time since boot where there is none.
+pub fn tunnel_now() -> Time {
+    match rtc::unix_millis() {
+        Ok(millis) => Time::from_milliseconds(millis),
+        Err(_) => Time::from_milliseconds(now_ms()),
+    }
+}
+
+/// Why the network service cannot start.
+#[derive(Debug)]
+pub enum StartError {
+    /// The image makes this kernel no host.
+    NoIdentity,
+    /// No datagram service: no network device, or its class has no stack here.
+    NoDatagramService,
+    /// The datagram service has no address, or not the image's.
+    WrongAddress(String),
+    /// The host's port cannot be bound.
+    Bind(String),
+    /// The thread cannot start.
+    Thread(String),
+}
+
+impl core::fmt::Display for StartError {
+    fn fmt(&self, formatter: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            StartError::NoIdentity => formatter.write_str("the image gives this kernel no [host]"),
+            StartError::NoDatagramService => formatter.write_str(
+                "no datagram service (the machine has no network device, or none this \
+                 kernel drives)",
+            ),
+            StartError::WrongAddress(text) | StartError::Bind(text) | StartError::Thread(text) => {
+                formatter.write_str(text)
+            }
+        }
+    }
+}
+
+/// Starts the network service of the host `identity` makes this kernel, with the
+/// recognizer over `types`, and attaches it to the installed process model.
+pub fn start(identity: HostIdentity, types: TypeGraph<'static>) -> Result<(), StartError> {
+    let this = identity.this_host.ok_or(StartError::NoIdentity)?;
+    let mut datagrams: Box<dyn Datagram + Send> =
+        drivers::take_datagram().ok_or(StartError::NoDatagramService)?;
+    let own = datagrams.local_address();
+    if own.map(|address| address.octets()) != Some(this.address.ip) {
+        return Err(StartError::WrongAddress(alloc::format!(
+            "the interface's address {own:?} is not the image's {} (host N boots with the \
+             MAC 52:54:00:e7:00:0N)",
+            this.address
+        )));
+    }
+    let socket = datagrams.bind(this.address.port).map_err(|error| {
+        StartError::Bind(alloc::format!(
+            "binding UDP port {}: {error}",
+            this.address.port
+        ))
+    })?;
+    let mut seed = [0u8; 32];
+    entropy::fill(&mut seed);
+    if let Err(error) = rtc::unix_millis() {
+        tracing::warn!(
+            %error,
+            "no wall clock: MinimaLT's clock is the time since boot, so records from \
+             hosts booted far apart may look expired"
+        );
+    }
+    let service = TunnelService::new(
+        this.key().clone(),
+        this.address,
+        identity.directory,
+        Box::new(GraphTypes { graph: types }),
+        Box::new(ChaCha20Rng::from_seed(seed)),
+        kernel_endpoint_config(),
+        tunnel_now(),
+    );
+    let bridge = Bridge::new(identity.user_keys);
+    tracing::info!(host = %this.name, address = %this.address, "network service up");
+    processes::with_model(|model| model.attach_network());
+    STOPPING.store(false, Ordering::Relaxed);
+    STOPPED.store(false, Ordering::Relaxed);
+    let options = ThreadOptions {
+        stack_bytes: STACK_BYTES,
+        joinable: false,
+        ..ThreadOptions::named("minimalt")
+    };
+    kernel_threads::spawn(&options, move || {
+        serve(datagrams, socket, service, bridge);
+        0
+    })
+    .map_err(|error| StartError::Thread(alloc::format!("{error}")))?;
+    Ok(())
+}
+
+/// The thread's loop.
+fn serve(
+    mut datagrams: Box<dyn Datagram + Send>,
+    socket: ethos_devices::DatagramSocket,
+    mut service: TunnelService,
+    mut bridge: Bridge,
+) {
+    let mut buffer = vec![0u8; 2048];
+    let mut last_activity = now_ms();
+    let mut stop_asked_at: Option<u64> = None;
+    loop {
+        let now_value = now_ms();
+        let now = tunnel_now();
+        let mut moved = datagrams.poll(now_value);
+        while let Ok(Some((length, from))) = datagrams.receive_from(socket, &mut buffer) {
+            service.handle_datagram(now, SocketAddr::V4(from), &buffer[..length]);
+            moved = true;
+        }
+        if service.poll_timeout().is_some_and(|due| due <= now) {
+            service.handle_timeout(now);
+        }
+        processes::with_model(|model| bridge.step(model, &mut service, now));
+        while let Some(transmit) = service.poll_transmit(now) {
+            let SocketAddr::V4(to) = transmit.destination else {
+                continue;
+            };
+            // A send the stack cannot take now is a loss MinimaLT retransmits.
+            let _ = datagrams.send_to(socket, to, &transmit.payload);
+            moved = true;
+        }
+        datagrams.poll(now_value);
+        if moved || bridge.holds_values() {
+            last_activity = now_value;
+        }
+        if STOPPING.load(Ordering::Relaxed) {
+            let asked = *stop_asked_at.get_or_insert(now_value);
+            let quiet = service.connection_count() == 0
+                && now_value.saturating_sub(last_activity) >= QUIET_MILLISECONDS;
+            if quiet || now_value.saturating_sub(asked) >= LINGER_MILLISECONDS {
+                break;
+            }
+        }
+        if now_value.saturating_sub(last_activity) < BUSY_MILLISECONDS {
+            kernel_threads::yield_now();
+        } else {
+            let tick = 1_000_000_000 / u64::from(time::TICK_HZ);
+            let _ = kernel_threads::sleep_until(
+                time::since_boot_nanos().unwrap_or(0).saturating_add(tick),
+            );
+        }
+    }
+    let counted = (
+        service.counters(),
+        bridge.counters(),
+        service.statistics(),
+        service.tunnel_count(),
+    );
+    x86_64::instructions::interrupts::without_interrupts(|| *FINAL.lock() = Some(counted));
+    let _ = datagrams.close(socket);
+    STOPPED.store(true, Ordering::Release);
+}
+
+fn metric(name: &str, value: u64) {
+    console::report(Report::Metric {
+        name,
+        value,
+        unit: "count",
+    });
+}
+
+/// From the hub, after the set ended: lets the thread send what is left (at most
+/// [`LINGER_MILLISECONDS`]), then reports what the service and the bridge counted.
+/// Nothing when the service never started.
+pub fn stop() {
+    let running = processes::with_model(|model| model.network_attached()).unwrap_or(false);
+    if !running {
+        return;
+    }
+    STOPPING.store(true, Ordering::Relaxed);
+    let patience = (LINGER_MILLISECONDS + 1_000) * 1_000_000;
+    if !kernel_threads::run_until(|| STOPPED.load(Ordering::Acquire), patience) {
+        tracing::warn!("the network service did not stop in time");
+    }
+    let counted = x86_64::instructions::interrupts::without_interrupts(|| FINAL.lock().take());
+    let Some((counters, bridge, statistics, tunnels)) = counted else {
+        return;
+    };
+    metric("remote_connections_opened", bridge.opened);
+    metric("remote_connections_accepted", bridge.accepted);
+    metric("remote_connections_failed", bridge.failed);
+    metric("remote_incoming_accepted", bridge.incoming_accepted);
+    metric("remote_incoming_refused", bridge.incoming_refused);
+    metric("remote_values_sent", bridge.values_sent);
+    metric("remote_values_received", bridge.values_received);
+    metric("remote_values_refused", bridge.values_refused);
+    metric("remote_values_lost", bridge.values_lost);
+    metric("remote_overruns", bridge.overruns);
+    metric("tunnel_count", tunnels as u64);
+    metric("tunnel_datagrams_sent", statistics.datagrams_sent);
+    metric("tunnel_datagrams_accepted", counters.datagrams_accepted);
+    metric("tunnel_datagrams_dropped", counters.datagrams_dropped);
+    metric("tunnel_ill_typed_values", counters.ill_typed_values);
+    metric("tunnel_record_requests_sent", counters.record_requests_sent);
+    metric("tunnel_requests_refused", counters.requests_refused);
+}
