@@ -71,6 +71,11 @@ pub fn run(name: &str) -> ! {
     let model = ProcessModel::new(image.configuration)
         .unwrap_or_else(|error| fail(format_args!("the initial image's configuration: {error}")));
     processes::install(model, programs);
+    // The limit each process got, fitted to the heap: what the rows judge refusals by.
+    if let Some(limit) = processes::with_model(|model| model.kernel_memory_limit()) {
+        metric("kernel_memory_per_process", limit as u64, "bytes");
+    }
+    let frames_before = free_frames();
     // A host reaches others (and they it) through the network service; without it
     // `ipc` to a host fails with tunnel-not-created, and says why here.
     if image.hosts.this_host.is_some()
@@ -78,11 +83,6 @@ pub fn run(name: &str) -> ! {
     {
         tracing::warn!(%error, "no network service: other hosts are out of reach");
     }
-    // The limit each process got, fitted to the heap: what the rows judge refusals by.
-    if let Some(limit) = processes::with_model(|model| model.kernel_memory_limit()) {
-        metric("kernel_memory_per_process", limit as u64, "bytes");
-    }
-    let frames_before = free_frames();
     let heap_before = memory::heap_used() as u64;
     memory::restart_heap_peak();
     metric("heap_before", heap_before, "bytes");

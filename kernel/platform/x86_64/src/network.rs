@@ -53,6 +53,9 @@ const STACK_BYTES: usize = 256 * 1024;
 static STOPPING: AtomicBool = AtomicBool::new(false);
 /// Set by the thread when it ended.
 static STOPPED: AtomicBool = AtomicBool::new(false);
+/// The datagram service once the thread ended: the device and its stack stay, as
+/// the machine still has them, so no frame of theirs is counted as freed by the run.
+static PARKED: Mutex<Option<Box<dyn Datagram + Send>>> = Mutex::new(None);
 /// What the thread counted, published when it ends.
 static FINAL: Mutex<Option<(Counters, BridgeCounters, ethos_crypto::Statistics, usize)>> =
     Mutex::new(None);
@@ -215,6 +218,7 @@ fn serve(
     );
     x86_64::instructions::interrupts::without_interrupts(|| *FINAL.lock() = Some(counted));
     let _ = datagrams.close(socket);
+    x86_64::instructions::interrupts::without_interrupts(|| *PARKED.lock() = Some(datagrams));
     STOPPED.store(true, Ordering::Release);
 }
 
