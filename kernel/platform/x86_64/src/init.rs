@@ -75,7 +75,6 @@ pub fn run(name: &str) -> ! {
     if let Some(limit) = processes::with_model(|model| model.kernel_memory_limit()) {
         metric("kernel_memory_per_process", limit as u64, "bytes");
     }
-    let frames_before = free_frames();
     // A host reaches others (and they it) through the network service; without it
     // `ipc` to a host fails with tunnel-not-created, and says why here.
     if image.hosts.this_host.is_some()
@@ -83,6 +82,7 @@ pub fn run(name: &str) -> ! {
     {
         tracing::warn!(%error, "no network service: other hosts are out of reach");
     }
+    let frames_before = free_frames();
     let heap_before = memory::heap_used() as u64;
     memory::restart_heap_peak();
     metric("heap_before", heap_before, "bytes");

@@ -12,7 +12,7 @@
 //! service gives. While anything moved in the last [`BUSY_MILLISECONDS`] the thread
 //! only yields between rounds, so a round trip costs no timer tick; otherwise it
 //! sleeps a tick. [`stop`] lets the last packets (closes, acknowledgements) leave
-//! after the set ended, reports the counters and ends the thread.
+//! after the set ended, reports the counters and puts the thread to sleep for good.
 //!
 //! MinimaLT's clock is the wall clock (`rtc`), so record expiry means the same on
 //! every host; without an RTC it is the time since boot, which holds for hosts booted
@@ -53,8 +53,9 @@ const STACK_BYTES: usize = 256 * 1024;
 static STOPPING: AtomicBool = AtomicBool::new(false);
 /// Set by the thread when it ended.
 static STOPPED: AtomicBool = AtomicBool::new(false);
-/// The datagram service once the thread ended: the device and its stack stay, as
-/// the machine still has them, so no frame of theirs is counted as freed by the run.
+/// The datagram service once the thread stopped: the device and its stack stay, as
+/// the machine still has them, so no frame of theirs is counted as freed by the run
+/// (the thread stays too, asleep, for the same reason).
 static PARKED: Mutex<Option<Box<dyn Datagram + Send>>> = Mutex::new(None);
 /// What the thread counted, published when it ends.
 static FINAL: Mutex<Option<(Counters, BridgeCounters, ethos_crypto::Statistics, usize)>> =
@@ -151,11 +152,8 @@ pub fn start(identity: HostIdentity, types: TypeGraph<'static>) -> Result<(), St
         joinable: false,
         ..ThreadOptions::named("minimalt")
     };
-    kernel_threads::spawn(&options, move || {
-        serve(datagrams, socket, service, bridge);
-        0
-    })
-    .map_err(|error| StartError::Thread(alloc::format!("{error}")))?;
+    kernel_threads::spawn(&options, move || serve(datagrams, socket, service, bridge))
+        .map_err(|error| StartError::Thread(alloc::format!("{error}")))?;
     Ok(())
 }
 
@@ -165,7 +163,7 @@ fn serve(
     socket: ethos_devices::DatagramSocket,
     mut service: TunnelService,
     mut bridge: Bridge,
-) {
+) -> ! {
     let mut buffer = vec![0u8; 2048];
     let mut last_activity = now_ms();
     let mut stop_asked_at: Option<u64> = None;
@@ -220,6 +218,11 @@ fn serve(
     let _ = datagrams.close(socket);
     x86_64::instructions::interrupts::without_interrupts(|| *PARKED.lock() = Some(datagrams));
     STOPPED.store(true, Ordering::Release);
+    // The thread stays, asleep, with its stack: what the run started with is what it
+    // ends with, frame for frame.
+    loop {
+        let _ = kernel_threads::sleep_until(u64::MAX);
+    }
 }
 
 fn metric(name: &str, value: u64) {
