@@ -6,8 +6,9 @@
 //! moves the values programs wrote on remote connections into the service as it
 //! has room, and hands the service's events to the model: a connection accepted or
 //! refused, a client asking for a service here (decided by the model's policy),
-//! values, closes. The user's key that authenticates a connection is looked up
-//! here, in the keys the image gives this host; it never leaves the kernel. Like the
+//! values, closes. The user's key that authenticates a connection is the one the
+//! model holds for that user (the image gives this host's users' keys); it never
+//! leaves the kernel. Like the
 //! model and the service, the bridge does no I/O: the platform runs it, under the
 //! model's lock, between feeding the service datagrams and sending what it gives.
 
@@ -18,7 +19,6 @@ use ethos_abi::Status;
 use ethos_crypto::{MAX_FIRST_VALUE, Time};
 
 use super::{RemoteConnection, ServiceEvent, TunnelService};
-use crate::hosts::UserKeys;
 use crate::process_model::descriptors::ConnectionId;
 use crate::process_model::{NetworkRequest, ProcessModel};
 
@@ -64,7 +64,6 @@ struct Held {
 
 /// The model's connections and the service's, each to each.
 pub struct Bridge {
-    keys: UserKeys,
     to_service: BTreeMap<ConnectionId, RemoteConnection>,
     to_model: BTreeMap<RemoteConnection, ConnectionId>,
     held: BTreeMap<RemoteConnection, Held>,
@@ -81,11 +80,16 @@ impl core::fmt::Debug for Bridge {
     }
 }
 
+impl Default for Bridge {
+    fn default() -> Bridge {
+        Bridge::new()
+    }
+}
+
 impl Bridge {
-    /// A bridge authenticating connections with the users' keys `keys`.
-    pub fn new(keys: UserKeys) -> Bridge {
+    /// A bridge with no connection yet.
+    pub fn new() -> Bridge {
         Bridge {
-            keys,
             to_service: BTreeMap::new(),
             to_model: BTreeMap::new(),
             held: BTreeMap::new(),
@@ -170,7 +174,7 @@ impl Bridge {
             } => {
                 self.counters.opened += 1;
                 // Only a user whose key this host holds can be proved to another.
-                let Some(key) = self.keys.key(&user).cloned() else {
+                let Some(key) = model.user_key(&user).cloned() else {
                     self.counters.failed += 1;
                     model.remote_failed(connection, Status::NotAuthorized);
                     return;

@@ -151,6 +151,7 @@ impl Host {
             let public = PublicKey(secret(*key).public_key().0);
             assert!(keys.insert(name(user), &public, secret(*key)));
         }
+        model.install_user_keys(keys);
         Host {
             model,
             service: TunnelService::new(
@@ -162,7 +163,7 @@ impl Host {
                 kernel_endpoint_config(),
                 Time::from_milliseconds(1_000),
             ),
-            bridge: Bridge::new(keys),
+            bridge: Bridge::new(),
         }
     }
 }

@@ -31,11 +31,14 @@ use ethos_abi::{EventId, LabelRights, ProcessId, Status};
 use ethos_typesys::TypeHash;
 use ethos_typesys::graph::Kind;
 
+use ethos_crypto::SecretKey;
+
 use super::descriptors::{Capability, ConnectionId, Object, Side};
 use super::events::{Outcome, Waiting};
 use super::identity::{PublicKey, ServiceName, User, UserName};
 use super::ipc::{CONNECTION_RIGHTS, INBOX_MESSAGES, empty_end};
 use super::model::{Connection, ProcessModel, Queued, Waiter};
+use crate::hosts::UserKeys;
 
 /// The payer of values that came from another host: no process. They are bounded
 /// per connection by [`REMOTE_INBOX_BYTES`] instead.
@@ -80,9 +83,12 @@ pub enum NetworkRequest {
 
 /// The model's side of the network: whether a service carries remote connections,
 /// what it must do, and which connections have values for it.
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub(super) struct Network {
     attached: bool,
+    /// The private keys of the users who work on this host: they prove those users
+    /// to other hosts and sign for them, and never leave the kernel.
+    keys: UserKeys,
     requests: VecDeque<NetworkRequest>,
     pub(super) outbound: BTreeSet<ConnectionId>,
 }
@@ -95,7 +101,29 @@ pub fn name_of_key(key: &[u8; 32]) -> UserName {
     UserName::new(&text).unwrap_or_else(|_| unreachable!("a key's hexadecimal is a name"))
 }
 
+impl core::fmt::Debug for Network {
+    fn fmt(&self, formatter: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        formatter
+            .debug_struct("Network")
+            .field("attached", &self.attached)
+            .field("user_keys", &self.keys.len())
+            .field("requests", &self.requests.len())
+            .finish_non_exhaustive()
+    }
+}
+
 impl ProcessModel {
+    /// Holds the private keys of the users who work on this host (the image's
+    /// `keys/` entries), replacing any held before.
+    pub fn install_user_keys(&mut self, keys: UserKeys) {
+        self.network.keys = keys;
+    }
+
+    /// The private key of `user`, if this host holds it. Only the kernel asks.
+    pub fn user_key(&self, user: &UserName) -> Option<&SecretKey> {
+        self.network.keys.key(user)
+    }
+
     /// From now on `ipc` with a host name goes to the network service, which takes
     /// [`ProcessModel::take_network_request`]s; without one it fails with
     /// `TunnelNotCreated`.

@@ -46,7 +46,7 @@ fn free_frames() -> u64 {
 
 /// Runs the process set `name` and ends the run.
 pub fn run(name: &str) -> ! {
-    let image = boot_image::initial_image()
+    let mut image = boot_image::initial_image()
         .unwrap_or_else(|error| fail(format_args!("the initial image: {error}")));
     let Some(set) = image.init_sets.get(name) else {
         let mut known = String::new();
@@ -68,8 +68,11 @@ pub fn run(name: &str) -> ! {
         }
     }
     let types = image.configuration.types.clone();
-    let model = ProcessModel::new(image.configuration)
+    let mut model = ProcessModel::new(image.configuration)
         .unwrap_or_else(|error| fail(format_args!("the initial image's configuration: {error}")));
+    // The keys of the users who work here: only the kernel uses them (to prove
+    // those users to other hosts).
+    model.install_user_keys(core::mem::take(&mut image.hosts.user_keys));
     processes::install(model, programs);
     // The limit each process got, fitted to the heap: what the rows judge refusals by.
     if let Some(limit) = processes::with_model(|model| model.kernel_memory_limit()) {

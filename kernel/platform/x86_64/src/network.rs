@@ -142,7 +142,7 @@ pub fn start(identity: HostIdentity, types: TypeGraph<'static>) -> Result<(), St
         kernel_endpoint_config(),
         tunnel_now(),
     );
-    let bridge = Bridge::new(identity.user_keys);
+    let bridge = Bridge::new();
     tracing::info!(host = %this.name, address = %this.address, "network service up");
     processes::with_model(|model| model.attach_network());
     STOPPING.store(false, Ordering::Relaxed);
