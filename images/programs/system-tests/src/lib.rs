@@ -5,7 +5,8 @@
 //! - [`serving`]: request counting around the generated server dispatch, and how
 //!   clients reach a service that may not be advertised yet;
 //! - [`calc`], [`desk`]: the `Calculator` services, their clients and the policy's
-//!   refusals; [`events`], [`family`]: the event calls and process calls;
+//!   refusals; [`across`]: the `Echo` service between two hosts and its refusals;
+//!   [`events`], [`family`]: the event calls and process calls;
 //!   [`bounce`]: the `Bouncer` services of the soak and the benchmark; [`fuzz`]: what
 //!   `syscall-fuzz` draws and judges, and `fuzz-server`; [`hostile`]: programs that
 //!   do what once took the kernel down;
@@ -21,6 +22,7 @@
 
 extern crate alloc;
 
+pub mod across;
 pub mod bounce;
 pub mod calc;
 pub mod desk;
