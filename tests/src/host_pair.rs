@@ -2,6 +2,12 @@
 //! network and judge both: the kernels' MinimaLT service carries typed values
 //! between them, with the client's user authenticated to the server.
 //!
+//! A row either runs one kernel test on both hosts (`test=NAME`), or runs an init
+//! set on each (`init=SET`): the client's on host 1, the server's on host 2, whose
+//! programs talk through `ipc` naming the other host. An init-set host is judged as
+//! the process rows judge a run (`crate::scenarios`): exactly the expected process
+//! endings, and the lines its programs printed.
+//!
 //! Host `N` boots with the MAC `52:54:00:e7:00:0N` (which gives it `10.0.7.N`, the
 //! address its image names). The first host's QEMU listens on a free loopback TCP
 //! port and the second connects to it.
@@ -11,9 +17,12 @@ use std::time::{Duration, Instant};
 
 use ethos_abi::KernelTest;
 
+use ethos_abi::ExitCode;
+
 use crate::harness::{self, Expectation, Transcript, Verdict};
 use crate::matrix_host::free_tcp_port;
 use crate::qemu::{Accelerator, Machine, QemuConfig};
+use crate::scenarios::{self, Ending};
 use crate::system::Outcome;
 
 /// The kernels of a two-host set: host 1 (the client) and host 2 (the server).
@@ -27,13 +36,36 @@ pub struct HostPair {
     pub log_directory: PathBuf,
 }
 
+/// What the hosts of a row boot into.
+#[derive(Clone, Copy, Debug)]
+pub enum HostPairRun {
+    /// Both hosts run this kernel test, which must pass on each.
+    Test(KernelTest),
+    /// Host 1 runs the client's init set and host 2 the server's, each to its end.
+    Sets {
+        client: HostInitSet,
+        server: HostInitSet,
+    },
+}
+
+/// One host's init set and what its run must show.
+#[derive(Clone, Copy, Debug)]
+pub struct HostInitSet {
+    /// The set's name in `images/boot/image.toml`.
+    pub name: &'static str,
+    /// How every process ended: exactly these, in any order.
+    pub ended: &'static [Ending],
+    /// Lines its programs printed: (user, text), each exactly.
+    pub printed: &'static [(&'static str, &'static str)],
+}
+
 /// One row.
 #[derive(Clone, Debug)]
 pub struct HostPairRow {
     pub name: &'static str,
     pub about: &'static str,
-    /// The kernel test both hosts run.
-    pub test: KernelTest,
+    /// What both hosts run.
+    pub run: HostPairRun,
     /// The most the kernel heap of each host may grow between the test's two
     /// measures (`tunnel_heap_growth`), where the test takes them.
     pub heap_growth_at_most: Option<u64>,
@@ -57,7 +89,7 @@ pub fn all() -> Vec<HostPairRow> {
             about: "two hosts: alice on host 1 reaches `echo` on host 2 through the kernels' \
                 MinimaLT service; host 2's kernel authenticates her, 101 typed requests \
                 come back byte-exact across a rekey, and no datagram is dropped",
-            test: KernelTest::Tunnel,
+            run: HostPairRun::Test(KernelTest::Tunnel),
             heap_growth_at_most: None,
             nic: "virtio-net-device,netdev=n0",
             machine: Machine::Microvm,
@@ -81,7 +113,7 @@ pub fn all() -> Vec<HostPairRow> {
             about: "the same session through a host process that replays, bit-flips and forges \
                 MinimaLT packets both ways: every bad packet is dropped and counted by the \
                 host it reached, and all 101 requests come back byte-exact",
-            test: KernelTest::Tunnel,
+            run: HostPairRun::Test(KernelTest::Tunnel),
             heap_growth_at_most: None,
             nic: "virtio-net-device,netdev=n0",
             machine: Machine::Microvm,
@@ -98,7 +130,7 @@ pub fn all() -> Vec<HostPairRow> {
             about: "100,000 typed requests from host 1 to host 2 and back, 256 in flight, \
                     every reply checked; neither kernel heap grows from the first thousand \
                     to the end",
-            test: KernelTest::TunnelSoak,
+            run: HostPairRun::Test(KernelTest::TunnelSoak),
             heap_growth_at_most: Some(HEAP_GROWTH_BOUND),
             nic: "virtio-net-device,netdev=n0",
             machine: Machine::Microvm,
@@ -111,6 +143,80 @@ pub fn all() -> Vec<HostPairRow> {
                 ("tunnel_values_answered", 100_001),
                 ("tunnel_datagrams_dropped", 0),
             ],
+            tampered: false,
+        },
+        HostPairRow {
+            name: "hosts-ipc-echo",
+            about: "programs on two hosts: alice's across-client on host 1 reaches bob's \
+                across-server on host 2 with `ipc` naming the host; host 2 names her, and 101 \
+                typed requests of growing length come back byte-exact",
+            run: HostPairRun::Sets {
+                client: HostInitSet {
+                    name: "across-client",
+                    ended: &[("alice", "across-client", "exit", 0)],
+                    printed: &[
+                        ("alice", "across-client: connected to across on beta"),
+                        ("alice", "across-client: method 9 refused, InvalidType"),
+                        ("alice", "across-client: 101 replies byte-exact"),
+                    ],
+                },
+                server: HostInitSet {
+                    name: "across-server",
+                    ended: &[("bob", "across-server", "exit", 0)],
+                    printed: &[
+                        ("bob", "across-server: connection from alice"),
+                        ("bob", "across-server: answered 101 requests"),
+                    ],
+                },
+            },
+            heap_growth_at_most: None,
+            nic: "virtio-net-device,netdev=n0",
+            machine: Machine::Microvm,
+            client_metrics: &[],
+            server_metrics: &[],
+            tampered: false,
+        },
+        HostPairRow {
+            name: "hosts-ipc-refused",
+            about: "remote `ipc` the policy or the directory refuses: a program granted \
+                nothing, a service granted for another host, a host no directory lists \
+                (host 1's kernel), and carol, whom host 2's kernel grants nothing; no \
+                connection reaches host 2's server",
+            run: HostPairRun::Sets {
+                client: HostInitSet {
+                    name: "across-refused",
+                    ended: &[
+                        ("alice", "across-probe", "exit", 0),
+                        ("carol", "across-client", "exit", 3),
+                    ],
+                    printed: &[
+                        (
+                            "alice",
+                            "across-probe: a program granted nothing refused: NotAuthorized",
+                        ),
+                        (
+                            "alice",
+                            "across-probe: a service granted for host gamma only refused: \
+                             NotAuthorized",
+                        ),
+                        (
+                            "alice",
+                            "across-probe: a host no directory lists refused: TunnelNotCreated",
+                        ),
+                        ("carol", "across-client: not authorized"),
+                    ],
+                },
+                server: HostInitSet {
+                    name: "across-idle",
+                    ended: &[("bob", "across-idle", "exit", 0)],
+                    printed: &[("bob", "across-idle: no connection in 30 s")],
+                },
+            },
+            heap_growth_at_most: None,
+            nic: "virtio-net-device,netdev=n0",
+            machine: Machine::Microvm,
+            client_metrics: &[],
+            server_metrics: &[],
             tampered: false,
         },
     ]
@@ -131,10 +237,21 @@ pub fn select(filter: Option<&str>) -> Vec<HostPairRow> {
 const TIMEOUT: Duration = Duration::from_secs(180);
 
 impl HostPairRow {
+    /// The kernel command line of host `number` (1, the client, or 2, the server).
+    pub fn command_line(&self, number: u8) -> String {
+        match self.run {
+            HostPairRun::Test(test) => format!("test={}", test.name()),
+            HostPairRun::Sets { client, server } => {
+                let set = if number == 1 { client } else { server };
+                format!("init={}", set.name)
+            }
+        }
+    }
+
     fn config(&self, kernel: &Path, number: u8, peer: &str) -> QemuConfig {
         let mut config = QemuConfig::pvh(
             kernel,
-            &format!("test={}", self.test.name()),
+            &self.command_line(number),
             self.machine,
             Accelerator::Tcg,
         );
@@ -199,9 +316,7 @@ impl HostPairRow {
         let server = listening.join();
         let verdict = match server {
             Ok(server) => {
-                let verdict = self
-                    .judge(&client, self.client_metrics, "host 1 (client)")
-                    .and_then(|()| self.judge(&server, self.server_metrics, "host 2 (server)"));
+                let verdict = self.judge(&client, 1).and_then(|()| self.judge(&server, 2));
                 let log = verdict
                     .is_err()
                     .then(|| keep_logs(pair, self.name, &client, &server))
@@ -272,8 +387,8 @@ impl HostPairRow {
             }
         };
         let verdict = self
-            .judge(&client, self.client_metrics, "host 1 (client)")
-            .and_then(|()| self.judge(&server, self.server_metrics, "host 2 (server)"))
+            .judge(&client, 1)
+            .and_then(|()| self.judge(&server, 2))
             .and_then(|()| counted(&client, "host 1 (client)", &injected[0]))
             .and_then(|()| counted(&server, "host 2 (server)", &injected[1]));
         let log = verdict
@@ -497,15 +612,22 @@ fn fix_checksums(frame: &mut [u8]) {
 }
 
 impl HostPairRow {
-    /// The host passed the row's test, reported every metric with its value, and its
-    /// heap stayed within the row's bound.
-    fn judge(
-        &self,
-        transcript: &Transcript,
-        metrics: &[(&str, u64)],
-        host: &str,
-    ) -> Result<(), String> {
-        judge(transcript, self.test, metrics, host)?;
+    /// Host `number` (1, the client, or 2, the server) passed the row's test or ran
+    /// its init set as expected, reported every metric with its value, and its heap
+    /// stayed within the row's bound.
+    fn judge(&self, transcript: &Transcript, number: u8) -> Result<(), String> {
+        let (host, metrics) = if number == 1 {
+            ("host 1 (client)", self.client_metrics)
+        } else {
+            ("host 2 (server)", self.server_metrics)
+        };
+        match self.run {
+            HostPairRun::Test(test) => judge(transcript, test, metrics, host)?,
+            HostPairRun::Sets { client, server } => {
+                let set = if number == 1 { client } else { server };
+                judge_set(transcript, &set, metrics, host)?;
+            }
+        }
         if let Some(bound) = self.heap_growth_at_most {
             match transcript.metric("tunnel_heap_growth") {
                 Some(growth) if growth <= bound => {}
@@ -535,6 +657,11 @@ fn judge(
             return Err(format!("{host}: {reason}"));
         }
     }
+    reported(transcript, metrics, host)
+}
+
+/// The host reported every metric with its value.
+fn reported(transcript: &Transcript, metrics: &[(&str, u64)], host: &str) -> Result<(), String> {
     for (name, wanted) in metrics {
         match transcript.metric(name) {
             Some(value) if value == *wanted => {}
@@ -543,6 +670,31 @@ fn judge(
         }
     }
     Ok(())
+}
+
+/// The host ran `set` to its end: the kernel exited with success, every process
+/// ended as the set expects and no other did, its programs printed every expected
+/// line, and the host reported every metric with its value.
+fn judge_set(
+    transcript: &Transcript,
+    set: &HostInitSet,
+    metrics: &[(&str, u64)],
+    host: &str,
+) -> Result<(), String> {
+    let expectation = Expectation::Ends {
+        code: ExitCode::Success,
+        check: |_| Ok(()),
+    };
+    let within = |reason: String| format!("{host}: init={}: {reason}", set.name);
+    match harness::judge(transcript, &expectation) {
+        Verdict::Passed => {}
+        Verdict::Failed(reason) | Verdict::Skipped(reason) => return Err(within(reason)),
+    }
+    scenarios::ended(transcript, set.ended).map_err(within)?;
+    for (user, text) in set.printed {
+        scenarios::printed(transcript, user, text).map_err(within)?;
+    }
+    reported(transcript, metrics, host)
 }
 
 /// Writes both serial logs beside each other; returns the client's path.
@@ -675,5 +827,74 @@ mod tests {
                 .unwrap_err()
                 .starts_with("host 2: ")
         );
+    }
+
+    /// The server's set of `hosts-ipc-echo`.
+    fn echo_server() -> HostInitSet {
+        let row = all()
+            .into_iter()
+            .find(|row| row.name == "hosts-ipc-echo")
+            .expect("the row hosts-ipc-echo");
+        match row.run {
+            HostPairRun::Sets { server, .. } => server,
+            HostPairRun::Test(_) => panic!("hosts-ipc-echo runs init sets"),
+        }
+    }
+
+    /// An init-set host passes only with the kernel's success, exactly the expected
+    /// endings and every expected line.
+    #[test]
+    fn an_init_set_host_passes_only_as_its_set_expects() {
+        let set = echo_server();
+        let server = [
+            "@ethos ready boot_ns=1000 tsc_khz=2000000 timer=lapic boot=pvh",
+            "user bob: across-server: advertised across",
+            "user bob: across-server: connection from alice",
+            "user bob: across-server: answered 101 requests",
+            "@ethos process-end pid=1 user=bob program=across-server how=exit status=0",
+        ];
+        assert_eq!(judge_set(&transcript(&server), &set, &[], "host 2"), Ok(()));
+        // The client's key named by its digits: the server's image did not know it.
+        let mut unknown = server;
+        unknown[2] = "user bob: across-server: connection from a11ce0a11ce0";
+        assert!(judge_set(&transcript(&unknown), &set, &[], "host 2").is_err());
+        // The server failed to read.
+        let mut failed = server;
+        failed[4] = "@ethos process-end pid=1 user=bob program=across-server how=exit status=3";
+        assert!(judge_set(&transcript(&failed), &set, &[], "host 2").is_err());
+        // Nothing ended: a run with no set at all must not pass.
+        let idle = &server[..1];
+        assert!(judge_set(&transcript(idle), &set, &[], "host 2").is_err());
+        // The kernel did not end the run itself.
+        let timed_out =
+            crate::harness::transcript_of(&server, RunEnd::TimedOut(Duration::from_secs(180)));
+        assert!(judge_set(&timed_out, &set, &[], "host 2").is_err());
+        // A metric the row names must be reported, with its value.
+        assert!(
+            judge_set(
+                &transcript(&server),
+                &set,
+                &[("remote_accepted", 1)],
+                "host 2"
+            )
+            .is_err()
+        );
+    }
+
+    /// Host 1 boots the client's set and host 2 the server's.
+    #[test]
+    fn each_host_boots_its_own_set() {
+        let row = all()
+            .into_iter()
+            .find(|row| row.name == "hosts-ipc-refused")
+            .expect("the row hosts-ipc-refused");
+        assert_eq!(row.command_line(1), "init=across-refused");
+        assert_eq!(row.command_line(2), "init=across-idle");
+        let tunnel = all()
+            .into_iter()
+            .find(|row| row.name == "hosts-tunnel-echo")
+            .expect("the row hosts-tunnel-echo");
+        assert_eq!(tunnel.command_line(1), "test=tunnel");
+        assert_eq!(tunnel.command_line(2), "test=tunnel");
     }
 }
