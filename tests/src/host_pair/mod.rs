@@ -15,9 +15,7 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use ethos_abi::KernelTest;
-
-use ethos_abi::ExitCode;
+use ethos_abi::{ExitCode, KernelTest};
 
 use crate::harness::{self, Expectation, Transcript, Verdict};
 use crate::matrix_host::free_tcp_port;
@@ -321,7 +319,7 @@ impl HostPairRow {
         let server = listening.join();
         let verdict = match server {
             Ok(server) => {
-                let verdict = self.judge(&client, 1).and_then(|()| self.judge(&server, 2));
+                let verdict = both(self.judge(&client, 1), self.judge(&server, 2));
                 let log = verdict
                     .is_err()
                     .then(|| keep_logs(pair, self.name, &client, &server))
@@ -391,9 +389,7 @@ impl HostPairRow {
                 None => Err(format!("{host}: no tunnel_datagrams_dropped metric")),
             }
         };
-        let verdict = self
-            .judge(&client, 1)
-            .and_then(|()| self.judge(&server, 2))
+        let verdict = both(self.judge(&client, 1), self.judge(&server, 2))
             .and_then(|()| counted(&client, "host 1 (client)", &injected[0]))
             .and_then(|()| counted(&server, "host 2 (server)", &injected[1]));
         let log = verdict
@@ -492,6 +488,16 @@ fn judge_set(
         scenarios::printed(transcript, user, text).map_err(within)?;
     }
     reported(transcript, metrics, host)
+}
+
+/// Both judgements passed; else what failed, of both hosts, so that a run where
+/// each host went wrong shows both.
+fn both(client: Result<(), String>, server: Result<(), String>) -> Result<(), String> {
+    match (client, server) {
+        (Ok(()), Ok(())) => Ok(()),
+        (Err(reason), Ok(())) | (Ok(()), Err(reason)) => Err(reason),
+        (Err(client), Err(server)) => Err(format!("{client}; {server}")),
+    }
 }
 
 /// Writes both serial logs beside each other; returns the client's path.
