@@ -7,8 +7,9 @@
 //! The service's type is `Echo` (`images/boot/types/boot.etn`), whose one method
 //! `Say(Text)` has a request and a reply of the same form: the method index 0 as a
 //! little-endian `u32`, the text's length as a little-endian `u64`, then its bytes.
-//! The programs encode and decode that form themselves ([`say`], [`said`]), so a
-//! reply can be compared byte for byte with its request.
+//! The server answers through the generated `serve_echo`; clients write that form
+//! with [`say`], which cannot fail, and compare each reply byte for byte with its
+//! request (`tests/across.rs` checks that [`say`] is what the generated code encodes).
 //!
 //! The exit statuses of each program are the constants of its module.
 
@@ -18,10 +19,13 @@ use alloc::vec::Vec;
 
 use ethos_abi::Status;
 use ethos_compat::results::{IMPORT, NOTHING, retire_as};
+use ethos_compat::typed::{Served, serve_one};
 use ethos_compat::{
     Descriptor, EventSet, advertise, beep, close, get_time, import, ipc_blocking, println,
     read_blocking, sleep, write, write_blocking,
 };
+
+use crate::boot_types::{EchoSayReply, EchoServer, Text, serve_echo};
 
 /// The service the pair of hosts talks over.
 pub const SERVICE: &str = "across";
@@ -64,14 +68,14 @@ pub fn say(text: &str) -> Vec<u8> {
     bytes
 }
 
-/// The text of a `Say`, if `bytes` are one.
-pub fn said(bytes: &[u8]) -> Option<&str> {
-    let (method, rest) = bytes.split_first_chunk::<4>()?;
-    let (length, text) = rest.split_first_chunk::<8>()?;
-    if u32::from_le_bytes(*method) != SAY || u64::from_le_bytes(*length) != text.len() as u64 {
-        return None;
+/// The `Echo` of `across-server`: every `Say` comes back as it came.
+#[derive(Debug, Default)]
+pub struct Echoer;
+
+impl EchoServer for Echoer {
+    fn say(&mut self, text: Text) -> EchoSayReply {
+        EchoSayReply { text }
     }
-    core::str::from_utf8(text).ok()
 }
 
 /// The text of request `index` of `across-client`: `across 0`, then `across K `
@@ -152,18 +156,20 @@ pub fn server() -> i32 {
                 return server_status::READ;
             }
         };
-        let Some(text) = said(&request) else {
-            println!(
-                "{NAME}: request {answered} is no Say ({} bytes)",
-                request.len()
-            );
-            return server_status::MALFORMED;
-        };
-        if let Err(status) = write_blocking(connection, &say(text)) {
-            println!("{NAME}: reply {answered} failed: {status}");
-            return server_status::REPLY;
+        match serve_one(connection, &mut Echoer, serve_echo, &request) {
+            Ok(Served::Answered) => answered += 1,
+            Ok(Served::Malformed(error)) => {
+                println!(
+                    "{NAME}: request {answered} ({} bytes) is no Say: {error}",
+                    request.len()
+                );
+                return server_status::MALFORMED;
+            }
+            Err(status) => {
+                println!("{NAME}: reply {answered} failed: {status}");
+                return server_status::REPLY;
+            }
         }
-        answered += 1;
     }
     let _ = close(connection);
     let _ = close(listening);

@@ -1,7 +1,8 @@
 //! The system-test programs: what they share, and every program that needs no
 //! `unsafe` (the binaries under `src/bin` are thin entry points).
 //!
-//! - [`types`]: the Rust of `images/boot/types/services.etn`, generated at build time;
+//! - [`types`], [`boot_types`]: the Rust of `images/boot/types/services.etn` and
+//!   `boot.etn`, generated at build time;
 //! - [`serving`]: request counting around the generated server dispatch, and how
 //!   clients reach a service that may not be advertised yet;
 //! - [`calc`], [`desk`]: the `Calculator` services, their clients and the policy's
@@ -33,6 +34,13 @@ pub mod fuzz;
 pub mod hosted;
 pub mod hostile;
 pub mod serving;
+
+/// The Rust of the boot image's own ETN types: `Echo`, the interface of `echo` and
+/// `across`.
+#[allow(missing_docs)]
+pub mod boot_types {
+    include!(concat!(env!("OUT_DIR"), "/boot.rs"));
+}
 
 /// The Rust of the services' ETN types: `Calculator` and `Bouncer`, with their
 /// request and reply enums, client stubs and server traits.
