@@ -21,8 +21,8 @@ use ethos_abi::Status;
 use ethos_compat::results::{IMPORT, NOTHING, retire_as};
 use ethos_compat::typed::{Served, serve_one};
 use ethos_compat::{
-    Descriptor, EventSet, advertise, beep, close, get_time, import, ipc_blocking, println,
-    read_blocking, sleep, write, write_blocking,
+    Descriptor, EventSet, advertise, beep, close, get_time, import, import_blocking, ipc_blocking,
+    println, read_blocking, sleep, write, write_blocking,
 };
 
 use crate::boot_types::{EchoSayReply, EchoServer, Text, serve_echo};
@@ -136,7 +136,7 @@ pub fn server() -> i32 {
         }
     };
     println!("{NAME}: advertised {SERVICE}");
-    let connection = match ethos_compat::import_blocking(listening) {
+    let connection = match import_blocking(listening) {
         Ok((connection, user)) => {
             println!("{NAME}: connection from {user}");
             connection
