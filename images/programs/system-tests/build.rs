@@ -1,13 +1,16 @@
-//! Generates the Rust of the services' ETN types into `OUT_DIR`, and links the
+//! Generates the Rust of the services' ETN types (the test services' and the boot
+//! image's own) into `OUT_DIR`, and links the
 //! programs at the start of the user range; host builds need no link script.
 
 fn main() {
-    if let Err(error) = ethos_typesys::codegen::build_script::compile(
-        "../../boot/types/services.etn",
-        "services.rs",
-    ) {
-        eprintln!("{error}");
-        std::process::exit(1);
+    for (source, generated) in [
+        ("../../boot/types/services.etn", "services.rs"),
+        ("../../boot/types/boot.etn", "boot.rs"),
+    ] {
+        if let Err(error) = ethos_typesys::codegen::build_script::compile(source, generated) {
+            eprintln!("{error}");
+            std::process::exit(1);
+        }
     }
     let script = "link.ld";
     println!("cargo::rerun-if-changed={script}");

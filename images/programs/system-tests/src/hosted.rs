@@ -12,6 +12,11 @@ use ethos_compat::hosted::{ProgramTable, program};
 use crate::hostile::{cancel_churn, deadlock, peek_flood, print_flood, value_flood};
 use crate::{bounce, calc, desk, events, fuzz};
 
+/// Why the `across` programs do not run here: each is one half of a run of two hosts
+/// (the host-pair rows), and the hosted platform is one host with no network.
+const ACROSS_HOSTS: &str = "it talks to a program on another host through the kernels' tunnel, \
+     and the hosted platform is one host with no network";
+
 /// Every program of the initial image, by name: what a hosted thread runs for it, or
 /// why it cannot run there.
 pub fn programs() -> ProgramTable {
@@ -72,6 +77,10 @@ pub fn programs() -> ProgramTable {
             "fork-churn",
             "it forks, and a thread cannot be copied into a second process",
         )
+        .cannot_run("across-server", ACROSS_HOSTS)
+        .cannot_run("across-client", ACROSS_HOSTS)
+        .cannot_run("across-probe", ACROSS_HOSTS)
+        .cannot_run("across-idle", ACROSS_HOSTS)
         .cannot_run(
             "hello",
             "it is written on the raw `syscall` instruction, not on ethos-compat, so it has \

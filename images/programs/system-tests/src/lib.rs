@@ -1,11 +1,13 @@
 //! The system-test programs: what they share, and every program that needs no
 //! `unsafe` (the binaries under `src/bin` are thin entry points).
 //!
-//! - [`types`]: the Rust of `images/boot/types/services.etn`, generated at build time;
+//! - [`types`], [`boot_types`]: the Rust of `images/boot/types/services.etn` and
+//!   `boot.etn`, generated at build time;
 //! - [`serving`]: request counting around the generated server dispatch, and how
 //!   clients reach a service that may not be advertised yet;
 //! - [`calc`], [`desk`]: the `Calculator` services, their clients and the policy's
-//!   refusals; [`events`], [`family`]: the event calls and process calls;
+//!   refusals; [`across`]: the `Echo` service between two hosts and its refusals;
+//!   [`events`], [`family`]: the event calls and process calls;
 //!   [`bounce`]: the `Bouncer` services of the soak and the benchmark; [`fuzz`]: what
 //!   `syscall-fuzz` draws and judges, and `fuzz-server`; [`hostile`]: programs that
 //!   do what once took the kernel down;
@@ -21,6 +23,7 @@
 
 extern crate alloc;
 
+pub mod across;
 pub mod bounce;
 pub mod calc;
 pub mod desk;
@@ -31,6 +34,13 @@ pub mod fuzz;
 pub mod hosted;
 pub mod hostile;
 pub mod serving;
+
+/// The Rust of the boot image's own ETN types: `Echo`, the interface of `echo` and
+/// `across`.
+#[allow(missing_docs)]
+pub mod boot_types {
+    include!(concat!(env!("OUT_DIR"), "/boot.rs"));
+}
 
 /// The Rust of the services' ETN types: `Calculator` and `Bouncer`, with their
 /// request and reply enums, client stubs and server traits.

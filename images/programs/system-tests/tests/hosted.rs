@@ -185,6 +185,8 @@ fn sets_the_host_cannot_run_are_refused_with_the_reason() {
     run("hello").refused("program `hello` cannot run hosted");
     run("kill-waiting").refused("program `kill-waiting` cannot run hosted: it forks");
     run("fork-churn").refused("program `fork-churn` cannot run hosted: it forks");
+    run("across-client").refused("program `across-client` cannot run hosted");
+    run("across-idle").refused("program `across-idle` cannot run hosted");
 }
 
 #[test]
@@ -194,7 +196,8 @@ fn an_unknown_set_fails_the_run_and_names_the_sets() {
     assert!(run.ended.is_empty());
     assert!(
         run.console.iter().any(|line| line.contains(
-            "the initial image has no init set `no-such-set`; it has: authorization bench"
+            "the initial image has no init set `no-such-set`; it has: across-client across-idle \
+             across-refused across-server authorization bench"
         )),
         "{:#?}",
         run.console

@@ -304,13 +304,16 @@ fn run_row(
 }
 
 /// The two hosts the host-pair rows boot: `cargo xtask hosts alpha beta --user
-/// alice@alpha --user bob@beta --selftest`, made from the workspace description.
+/// alice@alpha --user carol@alpha --user bob@beta --selftest`, made from the
+/// workspace description. Carol works on alpha so that beta's kernel, which knows
+/// her key but grants her nothing, is the one to refuse her.
 fn host_pair_kernels() -> Result<host_pair::HostPair, XtaskError> {
     use ethos_images::host_set::{self, HostSetPlan};
     let plan = HostSetPlan {
         hosts: vec!["alpha".into(), "beta".into()],
         users: vec![
             ("alice".into(), "alpha".into()),
+            ("carol".into(), "alpha".into()),
             ("bob".into(), "beta".into()),
         ],
         port: host_set::DEFAULT_PORT,

@@ -2,6 +2,12 @@
 //! network and judge both: the kernels' MinimaLT service carries typed values
 //! between them, with the client's user authenticated to the server.
 //!
+//! A row either runs one kernel test on both hosts (`test=NAME`), or runs an init
+//! set on each (`init=SET`): the client's on host 1, the server's on host 2, whose
+//! programs talk through `ipc` naming the other host. An init-set host is judged as
+//! the process rows judge a run (`crate::scenarios`): exactly the expected process
+//! endings, and the lines its programs printed.
+//!
 //! Host `N` boots with the MAC `52:54:00:e7:00:0N` (which gives it `10.0.7.N`, the
 //! address its image names). The first host's QEMU listens on a free loopback TCP
 //! port and the second connects to it.
@@ -9,12 +15,18 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use ethos_abi::KernelTest;
+use ethos_abi::{ExitCode, KernelTest};
 
 use crate::harness::{self, Expectation, Transcript, Verdict};
 use crate::matrix_host::free_tcp_port;
 use crate::qemu::{Accelerator, Machine, QemuConfig};
+use crate::scenarios::{self, Ending};
 use crate::system::Outcome;
+
+mod tamperer;
+
+pub use tamperer::Injected;
+use tamperer::Tamperer;
 
 /// The kernels of a two-host set: host 1 (the client) and host 2 (the server).
 #[derive(Clone, Debug)]
@@ -27,13 +39,36 @@ pub struct HostPair {
     pub log_directory: PathBuf,
 }
 
+/// What the hosts of a row boot into.
+#[derive(Clone, Copy, Debug)]
+pub enum HostPairRun {
+    /// Both hosts run this kernel test, which must pass on each.
+    Test(KernelTest),
+    /// Host 1 runs the client's init set and host 2 the server's, each to its end.
+    Sets {
+        client: HostInitSet,
+        server: HostInitSet,
+    },
+}
+
+/// One host's init set and what its run must show.
+#[derive(Clone, Copy, Debug)]
+pub struct HostInitSet {
+    /// The set's name in `images/boot/image.toml`.
+    pub name: &'static str,
+    /// How every process ended: exactly these, in any order.
+    pub ended: &'static [Ending],
+    /// Lines its programs printed: (user, text), each exactly.
+    pub printed: &'static [(&'static str, &'static str)],
+}
+
 /// One row.
 #[derive(Clone, Debug)]
 pub struct HostPairRow {
     pub name: &'static str,
     pub about: &'static str,
-    /// The kernel test both hosts run.
-    pub test: KernelTest,
+    /// What both hosts run.
+    pub run: HostPairRun,
     /// The most the kernel heap of each host may grow between the test's two
     /// measures (`tunnel_heap_growth`), where the test takes them.
     pub heap_growth_at_most: Option<u64>,
@@ -57,7 +92,7 @@ pub fn all() -> Vec<HostPairRow> {
             about: "two hosts: alice on host 1 reaches `echo` on host 2 through the kernels' \
                 MinimaLT service; host 2's kernel authenticates her, 101 typed requests \
                 come back byte-exact across a rekey, and no datagram is dropped",
-            test: KernelTest::Tunnel,
+            run: HostPairRun::Test(KernelTest::Tunnel),
             heap_growth_at_most: None,
             nic: "virtio-net-device,netdev=n0",
             machine: Machine::Microvm,
@@ -81,7 +116,7 @@ pub fn all() -> Vec<HostPairRow> {
             about: "the same session through a host process that replays, bit-flips and forges \
                 MinimaLT packets both ways: every bad packet is dropped and counted by the \
                 host it reached, and all 101 requests come back byte-exact",
-            test: KernelTest::Tunnel,
+            run: HostPairRun::Test(KernelTest::Tunnel),
             heap_growth_at_most: None,
             nic: "virtio-net-device,netdev=n0",
             machine: Machine::Microvm,
@@ -98,7 +133,7 @@ pub fn all() -> Vec<HostPairRow> {
             about: "100,000 typed requests from host 1 to host 2 and back, 256 in flight, \
                     every reply checked; neither kernel heap grows from the first thousand \
                     to the end",
-            test: KernelTest::TunnelSoak,
+            run: HostPairRun::Test(KernelTest::TunnelSoak),
             heap_growth_at_most: Some(HEAP_GROWTH_BOUND),
             nic: "virtio-net-device,netdev=n0",
             machine: Machine::Microvm,
@@ -111,6 +146,80 @@ pub fn all() -> Vec<HostPairRow> {
                 ("tunnel_values_answered", 100_001),
                 ("tunnel_datagrams_dropped", 0),
             ],
+            tampered: false,
+        },
+        HostPairRow {
+            name: "hosts-ipc-echo",
+            about: "programs on two hosts: alice's across-client on host 1 reaches bob's \
+                across-server on host 2 with `ipc` naming the host; host 2 names her, and 101 \
+                typed requests of growing length come back byte-exact",
+            run: HostPairRun::Sets {
+                client: HostInitSet {
+                    name: "across-client",
+                    ended: &[("alice", "across-client", "exit", 0)],
+                    printed: &[
+                        ("alice", "across-client: connected to across on beta"),
+                        ("alice", "across-client: method 9 refused, InvalidType"),
+                        ("alice", "across-client: 101 replies byte-exact"),
+                    ],
+                },
+                server: HostInitSet {
+                    name: "across-server",
+                    ended: &[("bob", "across-server", "exit", 0)],
+                    printed: &[
+                        ("bob", "across-server: connection from alice"),
+                        ("bob", "across-server: answered 101 requests"),
+                    ],
+                },
+            },
+            heap_growth_at_most: None,
+            nic: "virtio-net-device,netdev=n0",
+            machine: Machine::Microvm,
+            client_metrics: &[],
+            server_metrics: &[],
+            tampered: false,
+        },
+        HostPairRow {
+            name: "hosts-ipc-refused",
+            about: "remote `ipc` the policy or the directory refuses: a program granted \
+                nothing, a service granted for another host, a host no directory lists \
+                (host 1's kernel), and carol, whom host 2's kernel grants nothing; no \
+                connection reaches host 2's server",
+            run: HostPairRun::Sets {
+                client: HostInitSet {
+                    name: "across-refused",
+                    ended: &[
+                        ("alice", "across-probe", "exit", 0),
+                        ("carol", "across-client", "exit", 3),
+                    ],
+                    printed: &[
+                        (
+                            "alice",
+                            "across-probe: a program granted nothing refused: NotAuthorized",
+                        ),
+                        (
+                            "alice",
+                            "across-probe: a service granted for host gamma only refused: \
+                             NotAuthorized",
+                        ),
+                        (
+                            "alice",
+                            "across-probe: a host no directory lists refused: TunnelNotCreated",
+                        ),
+                        ("carol", "across-client: not authorized"),
+                    ],
+                },
+                server: HostInitSet {
+                    name: "across-idle",
+                    ended: &[("bob", "across-idle", "exit", 0)],
+                    printed: &[("bob", "across-idle: no connection in 30 s")],
+                },
+            },
+            heap_growth_at_most: None,
+            nic: "virtio-net-device,netdev=n0",
+            machine: Machine::Microvm,
+            client_metrics: &[],
+            server_metrics: &[],
             tampered: false,
         },
     ]
@@ -131,10 +240,21 @@ pub fn select(filter: Option<&str>) -> Vec<HostPairRow> {
 const TIMEOUT: Duration = Duration::from_secs(180);
 
 impl HostPairRow {
+    /// The kernel command line of host `number` (1, the client, or 2, the server).
+    pub fn command_line(&self, number: u8) -> String {
+        match self.run {
+            HostPairRun::Test(test) => format!("test={}", test.name()),
+            HostPairRun::Sets { client, server } => {
+                let set = if number == 1 { client } else { server };
+                format!("init={}", set.name)
+            }
+        }
+    }
+
     fn config(&self, kernel: &Path, number: u8, peer: &str) -> QemuConfig {
         let mut config = QemuConfig::pvh(
             kernel,
-            &format!("test={}", self.test.name()),
+            &self.command_line(number),
             self.machine,
             Accelerator::Tcg,
         );
@@ -199,9 +319,7 @@ impl HostPairRow {
         let server = listening.join();
         let verdict = match server {
             Ok(server) => {
-                let verdict = self
-                    .judge(&client, self.client_metrics, "host 1 (client)")
-                    .and_then(|()| self.judge(&server, self.server_metrics, "host 2 (server)"));
+                let verdict = both(self.judge(&client, 1), self.judge(&server, 2));
                 let log = verdict
                     .is_err()
                     .then(|| keep_logs(pair, self.name, &client, &server))
@@ -271,9 +389,7 @@ impl HostPairRow {
                 None => Err(format!("{host}: no tunnel_datagrams_dropped metric")),
             }
         };
-        let verdict = self
-            .judge(&client, self.client_metrics, "host 1 (client)")
-            .and_then(|()| self.judge(&server, self.server_metrics, "host 2 (server)"))
+        let verdict = both(self.judge(&client, 1), self.judge(&server, 2))
             .and_then(|()| counted(&client, "host 1 (client)", &injected[0]))
             .and_then(|()| counted(&server, "host 2 (server)", &injected[1]));
         let log = verdict
@@ -288,224 +404,23 @@ impl HostPairRow {
     }
 }
 
-/// What the tamperer sent toward one host.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Injected {
-    /// Frames passed on unchanged.
-    pub forwarded: u64,
-    /// MinimaLT packets sent again with one byte of the box flipped.
-    pub flipped: u64,
-    /// MinimaLT packets sent a second time.
-    pub replayed: u64,
-    /// Packets made up: a tunnel id and bytes no key made.
-    pub forged: u64,
-}
-
-impl Injected {
-    /// Every bad packet: each must be dropped and counted.
-    pub fn bad(&self) -> u64 {
-        self.flipped + self.replayed + self.forged
-    }
-}
-
-/// A host process between two guests' NICs (QEMU's `-netdev socket,udp=`): it
-/// forwards every Ethernet frame, and around MinimaLT's packets (the set's UDP port, not
-/// the record exchange of tunnel id 0) it adds bad ones among the first
-/// [`TAMPERED_PACKETS`] each way — every 5th packet first
-/// goes with one byte flipped, every 7th is sent again after itself, and every 11th
-/// is followed by a forged one — with IP and UDP checksums made right, so only
-/// MinimaLT can tell.
-struct Tamperer {
-    /// The proxy's sockets facing host 1 and host 2.
-    sockets: [std::net::UdpSocket; 2],
-    /// The guests' own ports (their `localaddr`).
-    guests: [u16; 2],
-    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
-    worker: Option<std::thread::JoinHandle<[Injected; 2]>>,
-}
-
-impl Tamperer {
-    fn start(port: u16) -> std::io::Result<Tamperer> {
-        use std::net::UdpSocket;
-        let bind = || UdpSocket::bind("127.0.0.1:0");
-        let sockets = [bind()?, bind()?];
-        // The guests' ports: taken free now and given to QEMU.
-        let guests = {
-            let a = bind()?;
-            let b = bind()?;
-            [a.local_addr()?.port(), b.local_addr()?.port()]
-        };
-        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-        let worker = {
-            let sockets = [sockets[0].try_clone()?, sockets[1].try_clone()?];
-            let stop = stop.clone();
-            std::thread::spawn(move || forward(&sockets, guests, port, &stop))
-        };
-        Ok(Tamperer {
-            sockets,
-            guests,
-            stop,
-            worker: Some(worker),
-        })
-    }
-
-    /// The `-netdev socket` options of host 1 and host 2.
-    fn guest_options(&self) -> [String; 2] {
-        [0, 1].map(|index| {
-            format!(
-                "udp=127.0.0.1:{},localaddr=127.0.0.1:{}",
-                self.sockets[index].local_addr().map_or(0, |a| a.port()),
-                self.guests[index]
-            )
-        })
-    }
-
-    fn stop(mut self) -> [Injected; 2] {
-        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
-        self.worker
-            .take()
-            .and_then(|worker| worker.join().ok())
-            .unwrap_or_default()
-    }
-}
-
-/// Moves frames both ways until `stop`; returns what went toward each host.
-fn forward(
-    sockets: &[std::net::UdpSocket; 2],
-    guests: [u16; 2],
-    port: u16,
-    stop: &std::sync::atomic::AtomicBool,
-) -> [Injected; 2] {
-    let mut injected = [Injected::default(); 2];
-    let mut last = [None::<Vec<u8>>, None];
-    let mut packets = [0u64; 2];
-    let mut forged_seed = 0x9e37_79b9_7f4a_7c15u64;
-    for socket in sockets {
-        let _ = socket.set_read_timeout(Some(Duration::from_millis(5)));
-    }
-    let mut buffer = vec![0u8; 65536];
-    while !stop.load(std::sync::atomic::Ordering::Relaxed) {
-        for from in 0..2 {
-            let to = 1 - from;
-            let Ok(length) = sockets[from].recv(&mut buffer) else {
-                continue;
-            };
-            let frame = &buffer[..length];
-            let destination = ("127.0.0.1", guests[to]);
-            let send = |bytes: &[u8]| {
-                let _ = sockets[to].send_to(bytes, destination);
-            };
-            if !is_tunnel_packet(frame, port) {
-                send(frame);
-                injected[to].forwarded += 1;
-                continue;
-            }
-            packets[to] += 1;
-            let n = packets[to];
-            if n > TAMPERED_PACKETS {
-                send(frame);
-                injected[to].forwarded += 1;
-                continue;
-            }
-            if n % 5 == 0 {
-                let mut flipped = frame.to_vec();
-                let last_byte = flipped.len() - 1;
-                flipped[last_byte] ^= 0x01;
-                fix_checksums(&mut flipped);
-                send(&flipped);
-                injected[to].flipped += 1;
-            }
-            send(frame);
-            injected[to].forwarded += 1;
-            if n % 7 == 0 {
-                send(frame);
-                injected[to].replayed += 1;
-            } else if n % 7 == 3
-                && let Some(previous) = &last[to]
-            {
-                send(previous);
-                injected[to].replayed += 1;
-            }
-            if n % 11 == 0 {
-                let mut forged = frame.to_vec();
-                for byte in &mut forged[UDP_PAYLOAD..] {
-                    forged_seed ^= forged_seed << 13;
-                    forged_seed ^= forged_seed >> 7;
-                    forged_seed ^= forged_seed << 17;
-                    *byte = forged_seed as u8;
-                }
-                // Never tunnel id 0, which is the record exchange's.
-                forged[UDP_PAYLOAD] |= 0x40;
-                fix_checksums(&mut forged);
-                send(&forged);
-                injected[to].forged += 1;
-            }
-            last[to] = Some(frame.to_vec());
-        }
-    }
-    injected
-}
-
-/// The tamperer adds bad packets only around the first this many tunnel packets each
-/// way (a session has more than 100 each way), so every bad packet reaches its host
-/// before the packets that end the session: a host counts what it receives until then.
-const TAMPERED_PACKETS: u64 = 80;
-
-/// Where the UDP payload starts in an Ethernet frame of IPv4 without options.
-const UDP_PAYLOAD: usize = 14 + 20 + 8;
-
-/// An Ethernet frame of IPv4 (no options) and UDP between MinimaLT ports, whose
-/// payload is a packet of a tunnel (not tunnel id 0).
-fn is_tunnel_packet(frame: &[u8], port: u16) -> bool {
-    frame.len() > UDP_PAYLOAD + 8
-        && frame[12..14] == [0x08, 0x00]
-        && frame[14] == 0x45
-        && frame[23] == 17
-        && frame[34..36] == port.to_be_bytes()
-        && frame[36..38] == port.to_be_bytes()
-        && frame[UDP_PAYLOAD..UDP_PAYLOAD + 8] != [0; 8]
-}
-
-/// Recomputes the IPv4 header and UDP checksums of a frame `is_tunnel_packet` took.
-fn fix_checksums(frame: &mut [u8]) {
-    fn sum(bytes: &[u8], mut total: u32) -> u32 {
-        for pair in bytes.chunks(2) {
-            let word = u16::from_be_bytes([pair[0], *pair.get(1).unwrap_or(&0)]);
-            total += u32::from(word);
-        }
-        total
-    }
-    fn fold(mut total: u32) -> u16 {
-        while total > 0xffff {
-            total = (total & 0xffff) + (total >> 16);
-        }
-        !(total as u16)
-    }
-    frame[24..26].copy_from_slice(&[0, 0]);
-    let header = fold(sum(&frame[14..34], 0));
-    frame[24..26].copy_from_slice(&header.to_be_bytes());
-    let udp_length = u16::from_be_bytes([frame[38], frame[39]]) as usize;
-    let end = (34 + udp_length).min(frame.len());
-    frame[40..42].copy_from_slice(&[0, 0]);
-    let mut pseudo = sum(&frame[26..34], 0);
-    pseudo += 17 + udp_length as u32;
-    let mut checksum = fold(sum(&frame[34..end], pseudo));
-    if checksum == 0 {
-        checksum = 0xffff;
-    }
-    frame[40..42].copy_from_slice(&checksum.to_be_bytes());
-}
-
 impl HostPairRow {
-    /// The host passed the row's test, reported every metric with its value, and its
-    /// heap stayed within the row's bound.
-    fn judge(
-        &self,
-        transcript: &Transcript,
-        metrics: &[(&str, u64)],
-        host: &str,
-    ) -> Result<(), String> {
-        judge(transcript, self.test, metrics, host)?;
+    /// Host `number` (1, the client, or 2, the server) passed the row's test or ran
+    /// its init set as expected, reported every metric with its value, and its heap
+    /// stayed within the row's bound.
+    fn judge(&self, transcript: &Transcript, number: u8) -> Result<(), String> {
+        let (host, metrics) = if number == 1 {
+            ("host 1 (client)", self.client_metrics)
+        } else {
+            ("host 2 (server)", self.server_metrics)
+        };
+        match self.run {
+            HostPairRun::Test(test) => judge(transcript, test, metrics, host)?,
+            HostPairRun::Sets { client, server } => {
+                let set = if number == 1 { client } else { server };
+                judge_set(transcript, &set, metrics, host)?;
+            }
+        }
         if let Some(bound) = self.heap_growth_at_most {
             match transcript.metric("tunnel_heap_growth") {
                 Some(growth) if growth <= bound => {}
@@ -535,6 +450,11 @@ fn judge(
             return Err(format!("{host}: {reason}"));
         }
     }
+    reported(transcript, metrics, host)
+}
+
+/// The host reported every metric with its value.
+fn reported(transcript: &Transcript, metrics: &[(&str, u64)], host: &str) -> Result<(), String> {
     for (name, wanted) in metrics {
         match transcript.metric(name) {
             Some(value) if value == *wanted => {}
@@ -543,6 +463,41 @@ fn judge(
         }
     }
     Ok(())
+}
+
+/// The host ran `set` to its end: the kernel exited with success, every process
+/// ended as the set expects and no other did, its programs printed every expected
+/// line, and the host reported every metric with its value.
+fn judge_set(
+    transcript: &Transcript,
+    set: &HostInitSet,
+    metrics: &[(&str, u64)],
+    host: &str,
+) -> Result<(), String> {
+    let expectation = Expectation::Ends {
+        code: ExitCode::Success,
+        check: |_| Ok(()),
+    };
+    let within = |reason: String| format!("{host}: init={}: {reason}", set.name);
+    match harness::judge(transcript, &expectation) {
+        Verdict::Passed => {}
+        Verdict::Failed(reason) | Verdict::Skipped(reason) => return Err(within(reason)),
+    }
+    scenarios::ended(transcript, set.ended).map_err(within)?;
+    for (user, text) in set.printed {
+        scenarios::printed(transcript, user, text).map_err(within)?;
+    }
+    reported(transcript, metrics, host)
+}
+
+/// Both judgements passed; else what failed, of both hosts, so that a run where
+/// each host went wrong shows both.
+fn both(client: Result<(), String>, server: Result<(), String>) -> Result<(), String> {
+    match (client, server) {
+        (Ok(()), Ok(())) => Ok(()),
+        (Err(reason), Ok(())) | (Ok(()), Err(reason)) => Err(reason),
+        (Err(client), Err(server)) => Err(format!("{client}; {server}")),
+    }
 }
 
 /// Writes both serial logs beside each other; returns the client's path.
@@ -571,64 +526,6 @@ fn keep_logs(
 mod tests {
     use super::*;
     use crate::harness::RunEnd;
-
-    /// A MinimaLT port for the frames the tests make.
-    const PORT: u16 = 7100;
-
-    /// A frame of 10.0.7.1:7100 → 10.0.7.2:7100 carrying `payload`, checksums right.
-    fn frame(payload: &[u8]) -> Vec<u8> {
-        let mut frame = vec![0u8; UDP_PAYLOAD];
-        frame[12..14].copy_from_slice(&[0x08, 0x00]);
-        frame[14] = 0x45;
-        let total = (20 + 8 + payload.len()) as u16;
-        frame[16..18].copy_from_slice(&total.to_be_bytes());
-        frame[22] = 64;
-        frame[23] = 17;
-        frame[26..30].copy_from_slice(&[10, 0, 7, 1]);
-        frame[30..34].copy_from_slice(&[10, 0, 7, 2]);
-        frame[34..36].copy_from_slice(&PORT.to_be_bytes());
-        frame[36..38].copy_from_slice(&PORT.to_be_bytes());
-        frame[38..40].copy_from_slice(&(8 + payload.len() as u16).to_be_bytes());
-        frame.extend_from_slice(payload);
-        fix_checksums(&mut frame);
-        frame
-    }
-
-    /// The checksums the tamperer writes verify as a receiving stack checks them
-    /// (the one's complement sum over header or pseudo-header and datagram is
-    /// 0xffff), and only tunnels' packets are touched.
-    #[test]
-    fn the_tamperers_packets_carry_right_checksums() {
-        let mut packet = frame(&[1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11]);
-        assert!(is_tunnel_packet(&packet, PORT));
-        let verify = |frame: &[u8]| {
-            let fold = |bytes: &[u8], mut total: u32| {
-                for pair in bytes.chunks(2) {
-                    total += u32::from(u16::from_be_bytes([pair[0], *pair.get(1).unwrap_or(&0)]));
-                }
-                while total > 0xffff {
-                    total = (total & 0xffff) + (total >> 16);
-                }
-                total
-            };
-            let header = fold(&frame[14..34], 0);
-            let udp_length = u16::from_be_bytes([frame[38], frame[39]]) as usize;
-            let pseudo = fold(&frame[26..34], 17 + udp_length as u32);
-            let udp = fold(&frame[34..34 + udp_length], pseudo);
-            (header, udp)
-        };
-        assert_eq!(verify(&packet), (0xffff, 0xffff));
-        let last = packet.len() - 1;
-        packet[last] ^= 1;
-        assert_ne!(verify(&packet).1, 0xffff);
-        fix_checksums(&mut packet);
-        assert_eq!(verify(&packet), (0xffff, 0xffff));
-        // The record exchange (tunnel id 0) and other ports pass untouched.
-        assert!(!is_tunnel_packet(&frame(&[0; 20]), PORT));
-        let mut other_port = frame(&[1; 20]);
-        other_port[36..38].copy_from_slice(&7000u16.to_be_bytes());
-        assert!(!is_tunnel_packet(&other_port, PORT));
-    }
 
     fn transcript(lines: &[&str]) -> Transcript {
         crate::harness::transcript_of(lines, RunEnd::Kernel(ethos_abi::ExitCode::Success))
@@ -675,5 +572,74 @@ mod tests {
                 .unwrap_err()
                 .starts_with("host 2: ")
         );
+    }
+
+    /// The server's set of `hosts-ipc-echo`.
+    fn echo_server() -> HostInitSet {
+        let row = all()
+            .into_iter()
+            .find(|row| row.name == "hosts-ipc-echo")
+            .expect("the row hosts-ipc-echo");
+        match row.run {
+            HostPairRun::Sets { server, .. } => server,
+            HostPairRun::Test(_) => panic!("hosts-ipc-echo runs init sets"),
+        }
+    }
+
+    /// An init-set host passes only with the kernel's success, exactly the expected
+    /// endings and every expected line.
+    #[test]
+    fn an_init_set_host_passes_only_as_its_set_expects() {
+        let set = echo_server();
+        let server = [
+            "@ethos ready boot_ns=1000 tsc_khz=2000000 timer=lapic boot=pvh",
+            "user bob: across-server: advertised across",
+            "user bob: across-server: connection from alice",
+            "user bob: across-server: answered 101 requests",
+            "@ethos process-end pid=1 user=bob program=across-server how=exit status=0",
+        ];
+        assert_eq!(judge_set(&transcript(&server), &set, &[], "host 2"), Ok(()));
+        // The client's key named by its digits: the server's image did not know it.
+        let mut unknown = server;
+        unknown[2] = "user bob: across-server: connection from a11ce0a11ce0";
+        assert!(judge_set(&transcript(&unknown), &set, &[], "host 2").is_err());
+        // The server failed to read.
+        let mut failed = server;
+        failed[4] = "@ethos process-end pid=1 user=bob program=across-server how=exit status=3";
+        assert!(judge_set(&transcript(&failed), &set, &[], "host 2").is_err());
+        // Nothing ended: a run with no set at all must not pass.
+        let idle = &server[..1];
+        assert!(judge_set(&transcript(idle), &set, &[], "host 2").is_err());
+        // The kernel did not end the run itself.
+        let timed_out =
+            crate::harness::transcript_of(&server, RunEnd::TimedOut(Duration::from_secs(180)));
+        assert!(judge_set(&timed_out, &set, &[], "host 2").is_err());
+        // A metric the row names must be reported, with its value.
+        assert!(
+            judge_set(
+                &transcript(&server),
+                &set,
+                &[("remote_accepted", 1)],
+                "host 2"
+            )
+            .is_err()
+        );
+    }
+
+    /// Host 1 boots the client's set and host 2 the server's.
+    #[test]
+    fn each_host_boots_its_own_set() {
+        let row = all()
+            .into_iter()
+            .find(|row| row.name == "hosts-ipc-refused")
+            .expect("the row hosts-ipc-refused");
+        assert_eq!(row.command_line(1), "init=across-refused");
+        assert_eq!(row.command_line(2), "init=across-idle");
+        let tunnel = all()
+            .into_iter()
+            .find(|row| row.name == "hosts-tunnel-echo")
+            .expect("the row hosts-tunnel-echo");
+        assert_eq!(tunnel.command_line(1), "test=tunnel");
+        assert_eq!(tunnel.command_line(2), "test=tunnel");
     }
 }
