@@ -84,6 +84,27 @@ pub struct HostPairRow {
     pub tampered: bool,
 }
 
+/// alice's across-client on host 1 and bob's across-server on host 2.
+const ACROSS_ECHO: HostPairRun = HostPairRun::Sets {
+    client: HostInitSet {
+        name: "across-client",
+        ended: &[("alice", "across-client", "exit", 0)],
+        printed: &[
+            ("alice", "across-client: connected to across on beta"),
+            ("alice", "across-client: method 9 refused, InvalidType"),
+            ("alice", "across-client: 101 replies byte-exact"),
+        ],
+    },
+    server: HostInitSet {
+        name: "across-server",
+        ended: &[("bob", "across-server", "exit", 0)],
+        printed: &[
+            ("bob", "across-server: connection from alice"),
+            ("bob", "across-server: answered 101 requests"),
+        ],
+    },
+};
+
 /// Every row.
 pub fn all() -> Vec<HostPairRow> {
     vec![
@@ -153,36 +174,33 @@ pub fn all() -> Vec<HostPairRow> {
             about: "programs on two hosts: alice's across-client on host 1 reaches bob's \
                 across-server on host 2 with `ipc` naming the host; host 2 names her, and 101 \
                 typed requests of growing length come back byte-exact",
-            run: HostPairRun::Sets {
-                client: HostInitSet {
-                    name: "across-client",
-                    ended: &[("alice", "across-client", "exit", 0)],
-                    printed: &[
-                        ("alice", "across-client: connected to across on beta"),
-                        ("alice", "across-client: method 9 refused, InvalidType"),
-                        ("alice", "across-client: 101 replies byte-exact"),
-                    ],
-                },
-                server: HostInitSet {
-                    name: "across-server",
-                    ended: &[("bob", "across-server", "exit", 0)],
-                    printed: &[
-                        ("bob", "across-server: connection from alice"),
-                        ("bob", "across-server: answered 101 requests"),
-                    ],
-                },
-            },
+            run: ACROSS_ECHO,
             heap_growth_at_most: None,
             nic: "virtio-net-device,netdev=n0",
             machine: Machine::Microvm,
-            client_metrics: &[],
-            server_metrics: &[],
+            client_metrics: &[
+                ("remote_connections_opened", 1),
+                ("remote_connections_accepted", 1),
+                ("remote_values_sent", 100),
+                ("remote_values_received", 101),
+                ("remote_values_lost", 0),
+                ("tunnel_record_requests_sent", 1),
+                ("tunnel_datagrams_dropped", 0),
+            ],
+            server_metrics: &[
+                ("remote_incoming_accepted", 1),
+                ("remote_values_received", 100),
+                ("remote_values_sent", 101),
+                ("remote_values_refused", 0),
+                ("tunnel_ill_typed_values", 0),
+                ("tunnel_datagrams_dropped", 0),
+            ],
             tampered: false,
         },
         HostPairRow {
             name: "hosts-ipc-refused",
-            about: "remote `ipc` the policy or the directory refuses: a program granted \
-                nothing, a service granted for another host, a host no directory lists \
+            about: "remote `ipc` the policy or the directory refuses: a program not granted \
+                host 2, a service granted for another host, a host no directory lists \
                 (host 1's kernel), and carol, whom host 2's kernel grants nothing; no \
                 connection reaches host 2's server",
             run: HostPairRun::Sets {
@@ -195,7 +213,7 @@ pub fn all() -> Vec<HostPairRow> {
                     printed: &[
                         (
                             "alice",
-                            "across-probe: a program granted nothing refused: NotAuthorized",
+                            "across-probe: a program not granted beta refused: NotAuthorized",
                         ),
                         (
                             "alice",
@@ -218,9 +236,40 @@ pub fn all() -> Vec<HostPairRow> {
             heap_growth_at_most: None,
             nic: "virtio-net-device,netdev=n0",
             machine: Machine::Microvm,
-            client_metrics: &[],
-            server_metrics: &[],
+            client_metrics: &[
+                // Only carol's connection left alpha: the probe's were refused by
+                // alpha's policy, or found no host.
+                ("remote_connections_opened", 2),
+                ("remote_connections_failed", 2),
+                ("remote_connections_accepted", 0),
+            ],
+            // Beta's kernel, not alpha's, refused carol.
+            server_metrics: &[
+                ("remote_incoming_refused", 1),
+                ("remote_incoming_accepted", 0),
+            ],
             tampered: false,
+        },
+        HostPairRow {
+            name: "hosts-ipc-tampered",
+            about: "the programs' session through a host process that replays, bit-flips \
+                and forges MinimaLT packets both ways: every bad packet is dropped and \
+                counted by the host it reached, and all 101 requests come back byte-exact",
+            run: ACROSS_ECHO,
+            heap_growth_at_most: None,
+            nic: "virtio-net-device,netdev=n0",
+            machine: Machine::Microvm,
+            client_metrics: &[
+                ("remote_connections_accepted", 1),
+                ("remote_values_received", 101),
+                ("remote_values_lost", 0),
+            ],
+            server_metrics: &[
+                ("remote_incoming_accepted", 1),
+                ("remote_values_received", 100),
+                ("remote_values_refused", 0),
+            ],
+            tampered: true,
         },
     ]
 }

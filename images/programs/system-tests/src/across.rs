@@ -262,8 +262,8 @@ pub fn client() -> i32 {
 
 /// Exit statuses of `across-probe`: the first check that did not come as expected.
 pub mod probe_status {
-    /// `ipc` to `across` on beta from a program granted nothing was not refused with
-    /// `NotAuthorized`.
+    /// `ipc` to `across` on beta from a program not granted beta was not refused
+    /// with `NotAuthorized`.
     pub const UNGRANTED_PROGRAM: i32 = 1;
     /// `ipc` to `across-gamma` on beta, whose grants name only host gamma, was not
     /// refused with `NotAuthorized`.
@@ -278,7 +278,7 @@ pub fn probe() -> i32 {
     let first = say("probe");
     let checks = [
         (
-            "a program granted nothing",
+            "a program not granted beta",
             SERVICE,
             SERVER_HOST,
             Status::NotAuthorized,

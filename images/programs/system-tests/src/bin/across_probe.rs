@@ -1,7 +1,8 @@
 //! `across-probe` (run as alice on host alpha): three connections to another host
 //! that the kernels must refuse, each printed as `across-probe: <check> refused:
-//! <status>`: (a) `across` on beta from this program, which the policy grants nothing
-//! (alice is granted it only for `across-client`): `NotAuthorized`; (b)
+//! <status>`: (a) `across` on beta from this program, which the policy grants
+//! `across` towards `nowhere` only (alice is granted beta only for `across-client`):
+//! `NotAuthorized`; (b)
 //! `across-gamma` on beta, whose grants name only host gamma: `NotAuthorized`, from
 //! either kernel; (c) `across` on `nowhere`, a host no directory lists:
 //! `TunnelNotCreated`.
