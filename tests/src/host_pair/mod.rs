@@ -251,6 +251,41 @@ pub fn all() -> Vec<HostPairRow> {
             tampered: false,
         },
         HostPairRow {
+            name: "hosts-ipc-soak",
+            about: "100,000 typed requests from alice's across-soak on host 1 to bob's \
+                across-server on host 2 and back, 64 in flight, every reply checked; \
+                neither kernel heap grows from its first sample to its last",
+            run: HostPairRun::Sets {
+                client: HostInitSet {
+                    name: "across-soak",
+                    ended: &[("alice", "across-soak", "exit", 0)],
+                    printed: &[("alice", "across-soak: 100000 replies in order")],
+                },
+                server: HostInitSet {
+                    name: "across-server",
+                    ended: &[("bob", "across-server", "exit", 0)],
+                    printed: &[
+                        ("bob", "across-server: connection from alice"),
+                        ("bob", "across-server: answered 100000 requests"),
+                    ],
+                },
+            },
+            heap_growth_at_most: Some(HEAP_GROWTH_BOUND),
+            nic: "virtio-net-device,netdev=n0",
+            machine: Machine::Microvm,
+            client_metrics: &[
+                ("remote_values_received", 100_000),
+                ("remote_values_lost", 0),
+                ("tunnel_datagrams_dropped", 0),
+            ],
+            server_metrics: &[
+                ("remote_values_received", 100_000),
+                ("remote_values_sent", 100_000),
+                ("tunnel_datagrams_dropped", 0),
+            ],
+            tampered: false,
+        },
+        HostPairRow {
             name: "hosts-ipc-tampered",
             about: "the programs' session through a host process that replays, bit-flips \
                 and forges MinimaLT packets both ways: every bad packet is dropped and \

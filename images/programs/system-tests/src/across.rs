@@ -260,6 +260,68 @@ pub fn client() -> i32 {
     }
 }
 
+/// Requests `across-soak` sends in all (the first with the connection).
+pub const SOAK_REQUESTS: usize = 100_000;
+/// Requests `across-soak` keeps waiting for their replies.
+pub const SOAK_WINDOW: usize = 64;
+
+/// Exit statuses of `across-soak`.
+pub mod soak_status {
+    /// The service could not be reached.
+    pub const CONNECT: i32 = 1;
+    /// A request could not be written.
+    pub const WRITE: i32 = 2;
+    /// A reply could not be read.
+    pub const READ: i32 = 3;
+    /// A reply differed from its request, or came out of order.
+    pub const WRONG_REPLY: i32 = 4;
+}
+
+/// `across-soak`: [`SOAK_REQUESTS`] short `Say`s to `across` on beta, with up to
+/// [`SOAK_WINDOW`] waiting for their replies, each reply checked byte-exact and in
+/// order; prints `across-soak: 100000 replies in order` and closes. The kernels
+/// sample their heaps as the traffic goes (`tunnel_heap_growth`).
+pub fn soak() -> i32 {
+    const NAME: &str = "across-soak";
+    let request = |index: usize| say(&format!("soak {index}"));
+    let connection = match connect_remote(SERVICE, SERVER_HOST, &request(0)) {
+        Ok(connection) => connection,
+        Err(status) => {
+            println!("{NAME}: cannot connect to {SERVICE} on {SERVER_HOST}: {status:?}");
+            return soak_status::CONNECT;
+        }
+    };
+    let (mut sent, mut replies) = (1, 0);
+    while replies < SOAK_REQUESTS {
+        while sent < SOAK_REQUESTS && sent - replies < SOAK_WINDOW {
+            match write(connection, &request(sent)) {
+                Ok(()) => sent += 1,
+                // The kernel holds enough for now: read a reply first.
+                Err(Status::WouldBlock) => break,
+                Err(status) => {
+                    println!("{NAME}: request {sent} failed: {status}");
+                    return soak_status::WRITE;
+                }
+            }
+        }
+        let reply = match read_blocking(connection) {
+            Ok(reply) => reply,
+            Err(status) => {
+                println!("{NAME}: reply {replies} failed: {status}");
+                return soak_status::READ;
+            }
+        };
+        if reply != request(replies) {
+            println!("{NAME}: reply {replies} differs from its request");
+            return soak_status::WRONG_REPLY;
+        }
+        replies += 1;
+    }
+    let _ = close(connection);
+    println!("{NAME}: {replies} replies in order");
+    0
+}
+
 /// Exit statuses of `across-probe`: the first check that did not come as expected.
 pub mod probe_status {
     /// `ipc` to `across` on beta from a program not granted beta was not refused

@@ -79,6 +79,7 @@ pub fn programs() -> ProgramTable {
         )
         .cannot_run("across-server", ACROSS_HOSTS)
         .cannot_run("across-client", ACROSS_HOSTS)
+        .cannot_run("across-soak", ACROSS_HOSTS)
         .cannot_run("across-probe", ACROSS_HOSTS)
         .cannot_run("across-idle", ACROSS_HOSTS)
         .cannot_run(

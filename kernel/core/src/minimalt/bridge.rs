@@ -26,6 +26,11 @@ use crate::process_model::{NetworkRequest, ProcessModel};
 /// not keep up, beyond what the model queues; past it the connection is closed.
 pub const HELD_BYTES: usize = 4 << 20;
 
+/// How long a connection for a service not advertised here (yet) waits for it
+/// before it is refused: hosts boot in no set order, and a client that comes
+/// first should not be refused for it.
+pub const ADVERTISE_PATIENCE_MILLISECONDS: u64 = 5_000;
+
 /// What the bridge did, for the kernel's metrics.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct BridgeCounters {
@@ -62,8 +67,20 @@ struct Held {
     closed: bool,
 }
 
+/// A connection from another host for a service not advertised yet.
+struct Deferred {
+    remote: RemoteConnection,
+    host: alloc::string::String,
+    service: alloc::string::String,
+    type_hash: ethos_crypto::TypeHash,
+    user: Option<ethos_crypto::PublicKeyBytes>,
+    first_value: Vec<u8>,
+    since: Time,
+}
+
 /// The model's connections and the service's, each to each.
 pub struct Bridge {
+    deferred: Vec<Deferred>,
     to_service: BTreeMap<ConnectionId, RemoteConnection>,
     to_model: BTreeMap<RemoteConnection, ConnectionId>,
     held: BTreeMap<RemoteConnection, Held>,
@@ -90,6 +107,7 @@ impl Bridge {
     /// A bridge with no connection yet.
     pub fn new() -> Bridge {
         Bridge {
+            deferred: Vec::new(),
             to_service: BTreeMap::new(),
             to_model: BTreeMap::new(),
             held: BTreeMap::new(),
@@ -150,10 +168,51 @@ impl Bridge {
             }
         }
         self.deliver_held(model);
+        for waiting in core::mem::take(&mut self.deferred) {
+            self.incoming(model, service, now, waiting);
+        }
         while let Some(event) = service.poll_event() {
-            self.on_event(model, service, event);
+            self.on_event(model, service, now, event);
         }
         self.deliver_held(model);
+    }
+
+    /// Asks the model about a connection from another host, and accepts or refuses
+    /// it in the service; one for a service not advertised yet waits (at most
+    /// [`ADVERTISE_PATIENCE_MILLISECONDS`]) and is asked about again next step.
+    fn incoming(
+        &mut self,
+        model: &mut ProcessModel,
+        service: &mut TunnelService,
+        now: Time,
+        waiting: Deferred,
+    ) {
+        let asked = model.remote_incoming(
+            &waiting.host,
+            &waiting.service,
+            ethos_typesys::TypeHash(waiting.type_hash.0),
+            waiting.user.map(|key| key.0),
+            waiting.first_value.clone(),
+        );
+        match asked {
+            Ok(connection) => {
+                if service.accept(waiting.remote).is_ok() {
+                    self.counters.incoming_accepted += 1;
+                    self.link(connection, waiting.remote);
+                } else {
+                    model.remote_closed(connection);
+                }
+            }
+            Err(Status::NoSuchObject)
+                if now.milliseconds_since(waiting.since) < ADVERTISE_PATIENCE_MILLISECONDS =>
+            {
+                self.deferred.push(waiting);
+            }
+            Err(_) => {
+                self.counters.incoming_refused += 1;
+                let _ = service.refuse(waiting.remote);
+            }
+        }
     }
 
     fn carry_out(
@@ -229,6 +288,7 @@ impl Bridge {
         &mut self,
         model: &mut ProcessModel,
         service: &mut TunnelService,
+        now: Time,
         event: ServiceEvent,
     ) {
         match event {
@@ -256,29 +316,20 @@ impl Bridge {
                 type_hash,
                 user,
                 first_value,
-            } => {
-                let asked = model.remote_incoming(
-                    &host,
-                    &name,
-                    ethos_typesys::TypeHash(type_hash.0),
-                    user.map(|key| key.0),
+            } => self.incoming(
+                model,
+                service,
+                now,
+                Deferred {
+                    remote,
+                    host,
+                    service: name,
+                    type_hash,
+                    user,
                     first_value,
-                );
-                match asked {
-                    Ok(connection) => {
-                        if service.accept(remote).is_ok() {
-                            self.counters.incoming_accepted += 1;
-                            self.link(connection, remote);
-                        } else {
-                            model.remote_closed(connection);
-                        }
-                    }
-                    Err(_) => {
-                        self.counters.incoming_refused += 1;
-                        let _ = service.refuse(remote);
-                    }
-                }
-            }
+                    since: now,
+                },
+            ),
             ServiceEvent::Value(remote, value) => {
                 let Some(&connection) = self.to_model.get(&remote) else {
                     return;

@@ -477,3 +477,50 @@ fn a_cancelled_connect_and_an_ended_server_leave_nothing_behind() {
     assert_eq!(network.beta.model.connection_count(), 0);
     assert_eq!(network.beta.bridge.connection_count(), 0);
 }
+
+#[test]
+fn a_client_that_comes_before_the_service_is_advertised_waits_for_it_a_while() {
+    let mut network = Network::new();
+    let client = process(&mut network.alpha.model, "alice", "client");
+    let early = network
+        .alpha
+        .model
+        .ipc(client, &echo(), "beta", say("early"))
+        .unwrap();
+    network.run();
+    assert_eq!(
+        network.alpha.model.retire(client, early),
+        Err(Status::WouldBlock),
+        "beta holds the connection while `echo` is not advertised"
+    );
+    network.now = network.now.plus_milliseconds(1_000);
+    let (server, import) = serve(&mut network);
+    network.run();
+    assert!(matches!(
+        network.alpha.model.retire(client, early),
+        Ok(Outcome::Connected(_))
+    ));
+    let Ok(Outcome::Imported { descriptor, .. }) = network.beta.model.retire(server, import) else {
+        panic!("the early connection was not imported");
+    };
+    assert_eq!(
+        read_value(&mut network.beta.model, server, descriptor),
+        say("early")
+    );
+    // Past the patience, a service nobody advertises refuses.
+    let late = network
+        .alpha
+        .model
+        .ipc(client, &ServiceName::new("echo").unwrap(), "beta", say("x"))
+        .unwrap();
+    network.beta.model.end_process(server).unwrap();
+    network.run();
+    network.now = network
+        .now
+        .plus_milliseconds(bridge::ADVERTISE_PATIENCE_MILLISECONDS);
+    network.run();
+    assert_eq!(
+        network.alpha.model.retire(client, late),
+        Ok(Outcome::Failed(Status::NotAuthorized))
+    );
+}

@@ -36,7 +36,7 @@ use rand_core::SeedableRng;
 use spin::Mutex;
 
 use crate::kernel_threads::{self, ThreadOptions};
-use crate::{console, drivers, entropy, processes, rtc, time};
+use crate::{console, drivers, entropy, memory, processes, rtc, time};
 
 /// How long after anything moved the thread keeps polling without sleeping.
 pub const BUSY_MILLISECONDS: u64 = 50;
@@ -45,6 +45,10 @@ pub const LINGER_MILLISECONDS: u64 = 3_000;
 /// How long the network must have been quiet, with no connection left, for
 /// [`stop`] to end sooner.
 pub const QUIET_MILLISECONDS: u64 = 300;
+
+/// Values (sent and received) between two samples of the kernel heap: a long
+/// session's first and last samples show whether the heap grows with the traffic.
+pub const HEAP_SAMPLE_VALUES: u64 = 10_000;
 
 /// The thread's stack: the service's key agreements and the stack's buffers.
 const STACK_BYTES: usize = 256 * 1024;
@@ -58,8 +62,18 @@ static STOPPED: AtomicBool = AtomicBool::new(false);
 /// (the thread stays too, asleep, for the same reason).
 static PARKED: Mutex<Option<Box<dyn Datagram + Send>>> = Mutex::new(None);
 /// What the thread counted, published when it ends.
-static FINAL: Mutex<Option<(Counters, BridgeCounters, ethos_crypto::Statistics, usize)>> =
-    Mutex::new(None);
+static FINAL: Mutex<Option<Final>> = Mutex::new(None);
+
+/// What the thread counted.
+struct Final {
+    counters: Counters,
+    bridge: BridgeCounters,
+    statistics: ethos_crypto::Statistics,
+    tunnels: usize,
+    /// The kernel heap in use at the first and the last sample, if traffic came
+    /// to [`HEAP_SAMPLE_VALUES`] values.
+    heap_samples: Option<(usize, usize)>,
+}
 
 /// Milliseconds since boot.
 fn now_ms() -> u64 {
@@ -167,6 +181,8 @@ fn serve(
     let mut buffer = vec![0u8; 2048];
     let mut last_activity = now_ms();
     let mut stop_asked_at: Option<u64> = None;
+    let mut next_sample = HEAP_SAMPLE_VALUES;
+    let mut heap_samples: Option<(usize, usize)> = None;
     loop {
         let now_value = now_ms();
         let now = tunnel_now();
@@ -191,6 +207,13 @@ fn serve(
         if moved || bridge.holds_values() {
             last_activity = now_value;
         }
+        let counted = bridge.counters();
+        if counted.values_sent + counted.values_received >= next_sample {
+            next_sample += HEAP_SAMPLE_VALUES;
+            let used = memory::heap_used();
+            let first = heap_samples.map_or(used, |(first, _)| first);
+            heap_samples = Some((first, used));
+        }
         if STOPPING.load(Ordering::Relaxed) {
             let asked = *stop_asked_at.get_or_insert(now_value);
             let quiet = service.connection_count() == 0
@@ -208,12 +231,13 @@ fn serve(
             );
         }
     }
-    let counted = (
-        service.counters(),
-        bridge.counters(),
-        service.statistics(),
-        service.tunnel_count(),
-    );
+    let counted = Final {
+        counters: service.counters(),
+        bridge: bridge.counters(),
+        statistics: service.statistics(),
+        tunnels: service.tunnel_count(),
+        heap_samples,
+    };
     x86_64::instructions::interrupts::without_interrupts(|| *FINAL.lock() = Some(counted));
     let _ = datagrams.close(socket);
     x86_64::instructions::interrupts::without_interrupts(|| *PARKED.lock() = Some(datagrams));
@@ -233,6 +257,14 @@ fn metric(name: &str, value: u64) {
     });
 }
 
+fn bytes_metric(name: &str, value: usize) {
+    console::report(Report::Metric {
+        name,
+        value: value as u64,
+        unit: "bytes",
+    });
+}
+
 /// From the hub, after the set ended: lets the thread send what is left (at most
 /// [`LINGER_MILLISECONDS`]), then reports what the service and the bridge counted.
 /// Nothing when the service never started.
@@ -247,9 +279,21 @@ pub fn stop() {
         tracing::warn!("the network service did not stop in time");
     }
     let counted = x86_64::instructions::interrupts::without_interrupts(|| FINAL.lock().take());
-    let Some((counters, bridge, statistics, tunnels)) = counted else {
+    let Some(Final {
+        counters,
+        bridge,
+        statistics,
+        tunnels,
+        heap_samples,
+    }) = counted
+    else {
         return;
     };
+    if let Some((first, last)) = heap_samples {
+        bytes_metric("tunnel_heap_at_mark", first);
+        bytes_metric("tunnel_heap_at_end", last);
+        bytes_metric("tunnel_heap_growth", last.saturating_sub(first));
+    }
     metric("remote_connections_opened", bridge.opened);
     metric("remote_connections_accepted", bridge.accepted);
     metric("remote_connections_failed", bridge.failed);
