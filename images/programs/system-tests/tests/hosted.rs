@@ -187,6 +187,7 @@ fn sets_the_host_cannot_run_are_refused_with_the_reason() {
     run("fork-churn").refused("program `fork-churn` cannot run hosted: it forks");
     run("across-client").refused("program `across-client` cannot run hosted");
     run("across-idle").refused("program `across-idle` cannot run hosted");
+    run("across-soak").refused("program `across-soak` cannot run hosted");
 }
 
 #[test]
@@ -197,7 +198,7 @@ fn an_unknown_set_fails_the_run_and_names_the_sets() {
     assert!(
         run.console.iter().any(|line| line.contains(
             "the initial image has no init set `no-such-set`; it has: across-client across-idle \
-             across-refused across-server authorization bench"
+             across-refused across-server across-soak authorization bench"
         )),
         "{:#?}",
         run.console
