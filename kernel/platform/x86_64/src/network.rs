@@ -11,7 +11,7 @@
 //! the model's lock (waking the processes whose events completed) and sends what the
 //! service gives. While anything moved in the last [`BUSY_MILLISECONDS`] the thread
 //! only yields between rounds, so a round trip costs no timer tick; otherwise it
-//! sleeps a tick. [`stop`] lets the last packets (closes, acknowledgements) leave
+//! sleeps until a device interrupts (a frame arrived) or a tick passes. [`stop`] lets the last packets (closes, acknowledgements) leave
 //! after the set ended, reports the counters and puts the thread to sleep for good.
 //!
 //! MinimaLT's clock is the wall clock (`rtc`), so record expiry means the same on
@@ -183,6 +183,7 @@ fn serve(
     let mut stop_asked_at: Option<u64> = None;
     let mut next_sample = HEAP_SAMPLE_VALUES;
     let mut heap_samples: Option<(usize, usize)> = None;
+    let wake = drivers::device_event();
     loop {
         let now_value = now_ms();
         let now = tunnel_now();
@@ -225,10 +226,17 @@ fn serve(
         if now_value.saturating_sub(last_activity) < BUSY_MILLISECONDS {
             kernel_threads::yield_now();
         } else {
+            // Until a device interrupts (a frame came) or a tick passes (timers).
             let tick = 1_000_000_000 / u64::from(time::TICK_HZ);
-            let _ = kernel_threads::sleep_until(
-                time::since_boot_nanos().unwrap_or(0).saturating_add(tick),
-            );
+            let deadline = time::since_boot_nanos().unwrap_or(0).saturating_add(tick);
+            match wake {
+                Some(event) => {
+                    let _ = kernel_threads::wait_event(event, Some(deadline));
+                }
+                None => {
+                    let _ = kernel_threads::sleep_until(deadline);
+                }
+            }
         }
     }
     let counted = Final {
@@ -311,4 +319,6 @@ pub fn stop() {
     metric("tunnel_ill_typed_values", counters.ill_typed_values);
     metric("tunnel_record_requests_sent", counters.record_requests_sent);
     metric("tunnel_requests_refused", counters.requests_refused);
+    // Whether the NIC's interrupts woke the thread (0: it ran on ticks alone).
+    metric("device_interrupts", drivers::interrupts_total());
 }

@@ -26,6 +26,10 @@ static COUNTS: [AtomicU64; LINES] = [const { AtomicU64::new(0) }; LINES];
 static LINE_WAKES: [AtomicBool; LINES] = [const { AtomicBool::new(false) }; LINES];
 /// The last [`LINES`] thread events belong to the INTx lines, one each.
 const FIRST_LINE_EVENT: usize = EVENT_COUNT - LINES;
+/// The thread event every device interrupt signals once asked ([`device_event`]).
+const DEVICE_EVENT: usize = FIRST_LINE_EVENT - 1;
+/// Whether device interrupts signal [`DEVICE_EVENT`].
+static DEVICE_WAKES: AtomicBool = AtomicBool::new(false);
 static MESSAGE_COUNTS: [AtomicU64; SLOTS] = [const { AtomicU64::new(0) }; SLOTS];
 static NEXT_SLOT: AtomicU8 = AtomicU8::new(0);
 
@@ -118,6 +122,7 @@ pub fn line_fired(line: u8) {
     if let Some(count) = COUNTS.get(line as usize) {
         count.fetch_add(1, Ordering::Relaxed);
         arch::mask_line(line);
+        wake_device_waiter();
         if LINE_WAKES[line as usize].load(Ordering::Acquire)
             && let Some(event) = event_of(line)
         {
@@ -150,6 +155,25 @@ pub fn unmask_line(line: u8) {
 pub fn message_fired(slot: u8) {
     if let Some(count) = MESSAGE_COUNTS.get(slot as usize) {
         count.fetch_add(1, Ordering::Relaxed);
+        wake_device_waiter();
+    }
+}
+
+/// From now on every device interrupt (INTx or MSI-X, any device) also signals the
+/// thread event this answers: for a thread that polls a device through a layer that
+/// does not say which line it uses (the network service over the datagram class),
+/// and otherwise sleeps. A spurious wake costs it one poll.
+pub fn device_event() -> Option<EventId> {
+    let event = EventId::new(u16::try_from(DEVICE_EVENT).ok()?)?;
+    DEVICE_WAKES.store(true, Ordering::Release);
+    Some(event)
+}
+
+fn wake_device_waiter() {
+    if DEVICE_WAKES.load(Ordering::Acquire)
+        && let Some(event) = u16::try_from(DEVICE_EVENT).ok().and_then(EventId::new)
+    {
+        crate::kernel_threads::signal_from_interrupt(event);
     }
 }
 

@@ -35,7 +35,7 @@ use ethos_virtio::devices::{BLOCK_QUEUE_SIZE, ENTROPY_QUEUE_SIZE, NET_QUEUE_SIZE
 use ethos_virtio::pci::{ModernLayout, Region};
 use ethos_virtio::{LegacyTransport, Machine, ModernError, ModernTransport, ModernWindows};
 pub use interrupts::{
-    InterruptLine, line_event, line_fired, message_fired, total as interrupts_total,
+    InterruptLine, device_event, line_event, line_fired, message_fired, total as interrupts_total,
     totals as interrupt_totals, unmask_line,
 };
 
