@@ -524,3 +524,51 @@ fn a_client_that_comes_before_the_service_is_advertised_waits_for_it_a_while() {
         Ok(Outcome::Failed(Status::NotAuthorized))
     );
 }
+
+#[test]
+fn a_peer_that_floods_a_reader_who_does_not_read_is_cut_off_with_bounded_memory() {
+    let mut network = Network::new();
+    let (client, client_end, server, server_end) = connect(&mut network);
+    let value = say(&"f".repeat(60 * 1024));
+    let mut written = 0usize;
+    // Bob's server never reads; alice's client writes as fast as her kernel lets her.
+    for _ in 0..400 {
+        match network.alpha.model.write(client, client_end, value.clone()) {
+            Ok(()) => written += 1,
+            Err(Status::WouldBlock) => network.run(),
+            Err(Status::Closed) => break,
+            Err(status) => panic!("{status:?}"),
+        }
+        if written % 8 == 0 {
+            network.run();
+        }
+    }
+    network.run();
+    // Beta queued what a connection may hold, kept a bounded excess, then closed it.
+    let counted = network.beta.bridge.counters();
+    assert_eq!(counted.overruns, 1, "{counted:?}");
+    assert!(written * value.len() > REMOTE_INBOX + bridge::HELD_BYTES);
+    assert_eq!(
+        network.alpha.model.write(client, client_end, say("more")),
+        Err(Status::Closed)
+    );
+    // What was queued before the cut is still the server's to read, then `Closed`.
+    let mut read = 0;
+    loop {
+        match network.beta.model.read(server, server_end) {
+            Ok(event) => match network.beta.model.retire(server, event) {
+                Ok(Outcome::Value(bytes)) => {
+                    assert!(bytes == say("hello") || bytes == value);
+                    read += 1;
+                }
+                other => panic!("{other:?}"),
+            },
+            Err(Status::Closed) => break,
+            Err(status) => panic!("{status:?}"),
+        }
+    }
+    assert!(read * value.len() <= REMOTE_INBOX + value.len());
+    assert_eq!(network.beta.bridge.connection_count(), 0);
+}
+
+const REMOTE_INBOX: usize = crate::process_model::remote::REMOTE_INBOX_BYTES;
