@@ -53,6 +53,11 @@ pub enum KernelTest {
     /// The same two hosts: 100,000 requests, 256 in flight, every reply checked; both
     /// report their kernel heap after the first thousand and at the end.
     TunnelSoak,
+    /// Host 1 as a modified kernel: it opens `across` on host 2 (which runs the
+    /// `across-server` program) and sends an ill-typed value before every request,
+    /// skipping its own check; host 2's kernel must drop each, so the program sees the
+    /// well-typed requests only.
+    TunnelModifiedPeer,
     /// Runs the `hello` program from its ELF file in ring 3: it prints through
     /// `print` and ends with `exit`.
     UserHello,
@@ -94,7 +99,7 @@ pub enum KernelTest {
 
 impl KernelTest {
     /// Every test, in the order `--help` texts list them.
-    pub const ALL: [KernelTest; 31] = [
+    pub const ALL: [KernelTest; 32] = [
         KernelTest::Boot,
         KernelTest::Timer,
         KernelTest::PageFault,
@@ -113,6 +118,7 @@ impl KernelTest {
         KernelTest::NetDhcp,
         KernelTest::Tunnel,
         KernelTest::TunnelSoak,
+        KernelTest::TunnelModifiedPeer,
         KernelTest::UserHello,
         KernelTest::UserPointers,
         KernelTest::UserFault,
@@ -149,6 +155,7 @@ impl KernelTest {
             KernelTest::NetDhcp => "net_dhcp",
             KernelTest::Tunnel => "tunnel",
             KernelTest::TunnelSoak => "tunnel_soak",
+            KernelTest::TunnelModifiedPeer => "tunnel_modified_peer",
             KernelTest::UserHello => "user_hello",
             KernelTest::UserPointers => "user_pointers",
             KernelTest::UserFault => "user_fault",

@@ -77,6 +77,9 @@ pub fn run(test: KernelTest) -> ! {
         KernelTest::TunnelSoak => {
             tunnel_tests::tunnel(tunnel_tests::Plan::SOAK).map_err(Failure::Tunnel)
         }
+        KernelTest::TunnelModifiedPeer => {
+            tunnel_tests::tunnel(tunnel_tests::Plan::MODIFIED_PEER).map_err(Failure::Tunnel)
+        }
         KernelTest::UserHello => user_tests::hello().map_err(Failure::User),
         KernelTest::UserPointers => user_tests::pointers().map_err(Failure::User),
         KernelTest::UserFault => user_tests::faults().map_err(Failure::User),

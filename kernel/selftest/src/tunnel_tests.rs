@@ -11,6 +11,10 @@
 //! request with the same `Say`. Both report what their services counted.
 //! `tunnel_soak` sends 100,000 short requests with 256 in flight and reports the
 //! kernel heap after the first thousand replies and at the end, on both hosts.
+//! `tunnel_modified_peer` makes host 1 a modified kernel against host 2's programs:
+//! it opens `across` (served by the `across-server` program there) and sends an
+//! ill-typed value before each of its ten requests, skipping its own check; host 2's
+//! kernel must drop every one, so its program answers the well-typed ones only.
 
 use alloc::boxed::Box;
 use alloc::format;
@@ -46,6 +50,11 @@ pub(crate) struct Plan {
     rekey: bool,
     /// How long the test may take.
     limit_ms: u64,
+    /// The service the client opens on the other host.
+    service: &'static str,
+    /// Whether the client acts as a modified kernel: before every request after the
+    /// first it sends an ill-typed value, skipping its own check.
+    modified: bool,
 }
 
 impl Plan {
@@ -56,6 +65,8 @@ impl Plan {
         growing: true,
         rekey: true,
         limit_ms: 120_000,
+        service: "echo",
+        modified: false,
     };
     /// `tunnel_soak`: 100,000 short requests, 256 in flight; the kernel heap is
     /// measured after the first thousand replies and at the end.
@@ -65,7 +76,38 @@ impl Plan {
         growing: false,
         rekey: false,
         limit_ms: 900_000,
+        service: "echo",
+        modified: false,
     };
+    /// `tunnel_modified_peer`: ten requests to the `across-server` program, each
+    /// after an ill-typed value its own kernel would have refused.
+    pub(crate) const MODIFIED_PEER: Plan = Plan {
+        values: 10,
+        window: 1,
+        growing: false,
+        rekey: false,
+        limit_ms: 120_000,
+        service: "across",
+        modified: true,
+    };
+
+    /// The ill-typed value a modified client sends before request `index`: a method
+    /// `Echo` lacks, a `Say` whose text is cut short, or one with bytes after it.
+    fn ill_typed(index: usize) -> Vec<u8> {
+        match index % 3 {
+            0 => vec![9, 0, 0, 0],
+            1 => {
+                let mut cut = say("cut short");
+                cut.truncate(cut.len() - 2);
+                cut
+            }
+            _ => {
+                let mut long = say("trailing");
+                long.push(0);
+                long
+            }
+        }
+    }
 
     fn request(&self, index: usize) -> Vec<u8> {
         if self.growing {
@@ -104,13 +146,13 @@ pub(crate) fn tunnel(plan: Plan) -> Result<(), String> {
         .next()
         .ok_or("the image's directory lists no other host")?
         .clone();
-    let echo = image
+    let declared = image
         .configuration
         .services
         .iter()
-        .find(|service| service.name.as_str() == "echo")
-        .ok_or("the image declares no `echo` service")?;
-    let echo_type = TypeHash(echo.type_hash.0);
+        .find(|service| service.name.as_str() == plan.service)
+        .ok_or_else(|| format!("the image declares no `{}` service", plan.service))?;
+    let service_type = TypeHash(declared.type_hash.0);
     let mut datagrams = datagram_service()?;
     let service_box: &mut dyn Datagram = &mut *datagrams;
     let own = service_box
@@ -157,14 +199,14 @@ pub(crate) fn tunnel(plan: Plan) -> Result<(), String> {
             .cloned()
             .ok_or("the client host holds no user's key")?;
         let key = hosts.user_keys.key(&user).cloned();
-        tracing::info!(user = %user, "opening echo on the other host as this user");
+        tracing::info!(user = %user, service = plan.service, "opening it on the other host as this user");
         // The client's own kernel refuses an ill-typed request: method 9 of Echo.
         let ill_typed = [9, 0, 0, 0];
         if tunnels.open(
             tunnel_now(),
             other.name.as_str(),
-            "echo",
-            echo_type,
+            plan.service,
+            service_type,
             None,
             &ill_typed,
         ) != Err(Status::InvalidType)
@@ -175,8 +217,8 @@ pub(crate) fn tunnel(plan: Plan) -> Result<(), String> {
             .open(
                 tunnel_now(),
                 other.name.as_str(),
-                "echo",
-                echo_type,
+                plan.service,
+                service_type,
                 key,
                 &plan.request(0),
             )
@@ -390,6 +432,11 @@ impl State {
         // is request 0, in flight from the start).
         while *sent < plan.values && *sent + 1 - *replies < plan.window {
             *sent += 1;
+            if plan.modified {
+                tunnels
+                    .send_unchecked_as_modified_peer(*connection, &Plan::ill_typed(*sent))
+                    .map_err(|status| format!("ill-typed value {sent}: {status}"))?;
+            }
             tunnels
                 .send(*connection, &plan.request(*sent))
                 .map_err(|status| format!("request {sent}: {status}"))?;
@@ -403,6 +450,9 @@ impl State {
         }
         if *replies == plan.values + 1 && done_at.is_none() {
             metric("tunnel_values_echoed", *replies as u64, "count");
+            if plan.modified {
+                metric("tunnel_ill_typed_sent", plan.values as u64, "count");
+            }
             report_heap(*heap_at_mark);
             tunnels
                 .close(*connection)

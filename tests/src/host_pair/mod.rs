@@ -49,6 +49,11 @@ pub enum HostPairRun {
         client: HostInitSet,
         server: HostInitSet,
     },
+    /// Host 1 runs a kernel test (a modified kernel, say) against host 2's init set.
+    TestAgainstSet {
+        client: KernelTest,
+        server: HostInitSet,
+    },
 }
 
 /// One host's init set and what its run must show.
@@ -287,6 +292,34 @@ pub fn all() -> Vec<HostPairRow> {
             tampered: false,
         },
         HostPairRow {
+            name: "hosts-ipc-modified-peer",
+            about: "host 1 as a modified kernel sends an ill-typed value before each of ten \
+                requests to the across-server program on host 2, skipping its own check: \
+                host 2's kernel drops and counts all ten, and the program answers the \
+                eleven well-typed requests only",
+            run: HostPairRun::TestAgainstSet {
+                client: KernelTest::TunnelModifiedPeer,
+                server: HostInitSet {
+                    name: "across-server",
+                    ended: &[("bob", "across-server", "exit", 0)],
+                    printed: &[
+                        ("bob", "across-server: connection from alice"),
+                        ("bob", "across-server: answered 11 requests"),
+                    ],
+                },
+            },
+            heap_growth_at_most: None,
+            nic: "virtio-net-device,netdev=n0",
+            machine: Machine::Microvm,
+            client_metrics: &[("tunnel_values_echoed", 11), ("tunnel_ill_typed_sent", 10)],
+            server_metrics: &[
+                ("tunnel_ill_typed_values", 10),
+                ("remote_values_received", 10),
+                ("remote_values_refused", 0),
+            ],
+            tampered: false,
+        },
+        HostPairRow {
             name: "hosts-ipc-tampered",
             about: "the programs' session through a host process that replays, bit-flips \
                 and forges MinimaLT packets both ways: every bad packet is dropped and \
@@ -332,6 +365,13 @@ impl HostPairRow {
             HostPairRun::Sets { client, server } => {
                 let set = if number == 1 { client } else { server };
                 format!("init={}", set.name)
+            }
+            HostPairRun::TestAgainstSet { client, server } => {
+                if number == 1 {
+                    format!("test={}", client.name())
+                } else {
+                    format!("init={}", server.name)
+                }
             }
         }
     }
@@ -505,6 +545,13 @@ impl HostPairRow {
                 let set = if number == 1 { client } else { server };
                 judge_set(transcript, &set, metrics, host)?;
             }
+            HostPairRun::TestAgainstSet { client, server } => {
+                if number == 1 {
+                    judge(transcript, client, metrics, host)?;
+                } else {
+                    judge_set(transcript, &server, metrics, host)?;
+                }
+            }
         }
         if let Some(bound) = self.heap_growth_at_most {
             match transcript.metric("tunnel_heap_growth") {
@@ -667,7 +714,9 @@ mod tests {
             .expect("the row hosts-ipc-echo");
         match row.run {
             HostPairRun::Sets { server, .. } => server,
-            HostPairRun::Test(_) => panic!("hosts-ipc-echo runs init sets"),
+            HostPairRun::Test(_) | HostPairRun::TestAgainstSet { .. } => {
+                panic!("hosts-ipc-echo runs init sets")
+            }
         }
     }
 

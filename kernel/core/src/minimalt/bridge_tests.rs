@@ -421,12 +421,12 @@ fn an_ill_typed_value_from_a_modified_peer_never_reaches_the_program() {
     network
         .alpha
         .service
-        .send_unchecked_for_tests(remote, &[9, 0, 0, 0])
+        .send_unchecked_as_modified_peer(remote, &[9, 0, 0, 0])
         .unwrap();
     network
         .alpha
         .service
-        .send_unchecked_for_tests(remote, &say("well typed"))
+        .send_unchecked_as_modified_peer(remote, &say("well typed"))
         .unwrap();
     network.run();
     assert_eq!(network.beta.service.counters().ill_typed_values, 1);

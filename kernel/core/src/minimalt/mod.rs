@@ -497,8 +497,8 @@ impl TunnelService {
 
     /// Queues a value without the type check: what a modified kernel would do, for the
     /// tests of the receiver's check.
-    #[cfg(test)]
-    fn send_unchecked_for_tests(
+    #[cfg(any(test, feature = "modified-peer"))]
+    pub fn send_unchecked_as_modified_peer(
         &mut self,
         connection: RemoteConnection,
         value: &[u8],

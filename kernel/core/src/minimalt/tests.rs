@@ -239,7 +239,7 @@ fn each_kernel_checks_the_type_and_an_ill_typed_value_never_arrives() {
     // A modified kernel sends it anyway: the receiver's kernel drops and counts it,
     // and the good value after it still arrives.
     pair.alpha
-        .send_unchecked_for_tests(client, &ill_typed)
+        .send_unchecked_as_modified_peer(client, &ill_typed)
         .unwrap();
     pair.alpha.send(client, &text("fine")).unwrap();
     pair.run();
