@@ -539,7 +539,7 @@ fn a_peer_that_floods_a_reader_who_does_not_read_is_cut_off_with_bounded_memory(
             Err(Status::Closed) => break,
             Err(status) => panic!("{status:?}"),
         }
-        if written % 8 == 0 {
+        if written.is_multiple_of(8) {
             network.run();
         }
     }
