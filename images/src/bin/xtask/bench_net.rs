@@ -32,7 +32,7 @@ use std::time::Duration;
 
 use ethos_images::{XtaskError, kernel, linux_guest, prerequisites};
 use ethos_tests::harness::Transcript;
-use ethos_tests::matrix_host::free_tcp_port;
+use ethos_tests::matrix_host::{free_tcp_port, free_udp_port};
 use ethos_tests::net_bench::{
     ETHOS_SERVER_READY, LINUX_SERVER_READY, NetFigures, ended_well, ethos_figures, guest_config,
     linux_figures, run_pair,
@@ -49,6 +49,52 @@ pub(crate) struct NetArguments {
     /// Measure the Linux guests beside Ethos.
     #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
     pub(crate) linux_guest: bool,
+    /// How QEMU joins the two guests' NICs.
+    #[arg(long, value_enum, default_value_t = Link::Datagram)]
+    pub(crate) link: Link,
+}
+
+/// How the host carries frames between the two QEMUs (`-netdev socket`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum Link {
+    /// One UDP datagram per frame between two loopback ports (`udp=`, `localaddr=`).
+    Datagram,
+    /// One TCP connection (`listen=`, `connect=`), as the host-pair test rows use.
+    /// QEMU does not turn Nagle's algorithm off on it, so the second and later
+    /// frames of a burst wait for the host's delayed acknowledgement of the first
+    /// (about 40 ms): a message of several frames pays that, one of one frame not.
+    Stream,
+}
+
+impl Link {
+    /// The server's and the client's `-netdev socket` options, on fresh ports
+    /// (`None` for the ports' names, to show the commands).
+    fn options(self, fresh: bool) -> Option<[String; 2]> {
+        match self {
+            Link::Stream => {
+                let port = if fresh {
+                    free_tcp_port()?.to_string()
+                } else {
+                    "PORT".into()
+                };
+                Some([
+                    format!("listen=127.0.0.1:{port}"),
+                    format!("connect=127.0.0.1:{port}"),
+                ])
+            }
+            Link::Datagram => {
+                let (server, client) = if fresh {
+                    (free_udp_port()?.to_string(), free_udp_port()?.to_string())
+                } else {
+                    ("PORT2".into(), "PORT1".into())
+                };
+                Some([
+                    format!("udp=127.0.0.1:{client},localaddr=127.0.0.1:{server}"),
+                    format!("udp=127.0.0.1:{server},localaddr=127.0.0.1:{client}"),
+                ])
+            }
+        }
+    }
 }
 
 /// How long one guest of a pair may run.
@@ -75,14 +121,14 @@ struct LinuxPair {
 }
 
 impl Pairs {
-    /// The server's and the client's QEMU, on the socket network at `socket`.
-    fn configs(&self, system: System, socket: &str) -> Option<[QemuConfig; 2]> {
-        let listen = format!("listen={socket}");
-        let connect = format!("connect={socket}");
+    /// The server's and the client's QEMU, with the `-netdev socket` options
+    /// `link`.
+    fn configs(&self, system: System, link: &[String; 2]) -> Option<[QemuConfig; 2]> {
+        let [listen, connect] = link;
         match system {
             System::Ethos => Some([
-                guest_config(&self.ethos[1], "init=net-bench-server", None, 2, &listen),
-                guest_config(&self.ethos[0], "init=net-bench-client", None, 1, &connect),
+                guest_config(&self.ethos[1], "init=net-bench-server", None, 2, listen),
+                guest_config(&self.ethos[0], "init=net-bench-client", None, 1, connect),
             ]),
             System::Linux => {
                 let linux = self.linux.as_ref()?;
@@ -95,14 +141,14 @@ impl Pairs {
                         &line("server"),
                         Some(&linux.initramfs),
                         2,
-                        &listen,
+                        listen,
                     ),
                     guest_config(
                         &linux.kernel,
                         &line("client"),
                         Some(&linux.initramfs),
                         1,
-                        &connect,
+                        connect,
                     ),
                 ])
             }
@@ -132,11 +178,9 @@ fn ethos_pair() -> Result<([PathBuf; 2], u16), XtaskError> {
 }
 
 /// One run of `system`'s pair: the client's figures, or why there are none.
-fn run_once(pairs: &Pairs, system: System, run: u32) -> Result<NetFigures, String> {
-    let port = free_tcp_port().ok_or("no free TCP port")?;
-    let [server, client] = pairs
-        .configs(system, &format!("127.0.0.1:{port}"))
-        .ok_or("no Linux guest")?;
+fn run_once(pairs: &Pairs, system: System, link: Link, run: u32) -> Result<NetFigures, String> {
+    let options = link.options(true).ok_or("no free loopback port")?;
+    let [server, client] = pairs.configs(system, &options).ok_or("no Linux guest")?;
     let ready = match system {
         System::Ethos => ETHOS_SERVER_READY,
         System::Linux => LINUX_SERVER_READY,
@@ -230,7 +274,8 @@ pub(crate) fn net(arguments: &NetArguments) -> Result<ExitCode, XtaskError> {
     }
     let mut commands = Vec::new();
     for &system in &systems {
-        if let Some(configs) = pairs.configs(system, "127.0.0.1:PORT") {
+        let shown = arguments.link.options(false).unwrap_or_default();
+        if let Some(configs) = pairs.configs(system, &shown) {
             for config in configs {
                 println!("$ {}   (x{})", config.display(), arguments.runs);
                 commands.push(config.display());
@@ -247,7 +292,7 @@ pub(crate) fn net(arguments: &NetArguments) -> Result<ExitCode, XtaskError> {
             order.reverse();
         }
         for system in order {
-            match run_once(&pairs, system, run) {
+            match run_once(&pairs, system, arguments.link, run) {
                 Ok(figures) => {
                     println!(
                         "  {system:?} run {}: setup {} ns ({} tries), round trip 64 B {} ns, \
@@ -342,7 +387,13 @@ pub(crate) fn net(arguments: &NetArguments) -> Result<ExitCode, XtaskError> {
         started,
         finished: bench_results::now(),
         qemu: bench_results::qemu_version(),
-        machine: "microvm, virtio-net-device, QEMU socket network".into(),
+        machine: format!(
+            "microvm, virtio-net-device, QEMU socket network ({})",
+            match arguments.link {
+                Link::Datagram => "UDP datagrams",
+                Link::Stream => "TCP stream",
+            }
+        ),
         linux_kernel: pairs
             .linux
             .as_ref()
