@@ -253,8 +253,20 @@ const FIGURES: [(&str, &str, Pick); 4] = [
     ),
 ];
 
+/// The host's one-minute load average and its CPUs, since both guests' round trips
+/// wait on the host scheduling their emulators.
+fn host_load() -> String {
+    let load = std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|text| text.split_whitespace().next().map(String::from))
+        .unwrap_or_else(|| "unknown".into());
+    let cpus = std::thread::available_parallelism().map_or(0, usize::from);
+    format!("{load} on {cpus} CPUs")
+}
+
 pub(crate) fn net(arguments: &NetArguments) -> Result<ExitCode, XtaskError> {
     let started = bench_results::now();
+    let load_before = host_load();
     prerequisites::ensure(&[prerequisites::QEMU])?;
     let (ethos, port) = ethos_pair()?;
     let linux = if arguments.linux_guest {
@@ -378,6 +390,10 @@ pub(crate) fn net(arguments: &NetArguments) -> Result<ExitCode, XtaskError> {
             ));
         }
     }
+    notes.push(format!(
+        "host load average: {load_before} before the runs, {} after",
+        host_load()
+    ));
     if pairs.linux.is_none() {
         notes.push("the Linux guests were not measured (--linux-guest false)".into());
     }
