@@ -9,7 +9,8 @@
 //! cpio archive written with the `cpio` crate. Debian builds virtio as modules: the
 //! drivers baseline (`images/linux-guest/drivers.c`) gets the few it needs, kept
 //! from the same package in load order (each module's `depends=`), in its own
-//! initramfs.
+//! initramfs; the network baseline (`images/linux-guest/net.c`) gets them and
+//! `virtio_mmio`, for microvm's devices, in its own.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -58,6 +59,27 @@ fn fetch_failed(step: &str, package: &str, why: &str) -> XtaskError {
 /// The modules the drivers baseline loads (Debian builds virtio as modules), with
 /// what they depend on: the PCI transport, the disk and the network device.
 pub const DRIVER_MODULES: [&str; 3] = ["virtio_pci", "virtio_blk", "virtio_net"];
+
+/// The modules the network baseline loads: microvm's memory-mapped transport (its
+/// devices are described in the machine's ACPI tables) and the network device.
+pub const NET_MODULES: [&str; 2] = ["virtio_mmio", "virtio_net"];
+
+/// Every module kept from the package: both baselines' and what they depend on.
+fn kept_modules() -> Vec<&'static str> {
+    let mut kept: Vec<&str> = DRIVER_MODULES.to_vec();
+    kept.extend(
+        NET_MODULES
+            .iter()
+            .filter(|name| !DRIVER_MODULES.contains(name)),
+    );
+    kept
+}
+
+/// What a modules directory's completion mark holds: the modules asked for, so a
+/// directory kept for a shorter list is fetched again.
+fn modules_mark() -> String {
+    kept_modules().join(",")
+}
 
 /// Where the modules of `version` are kept, in load order (`NN-name.ko`).
 fn modules_directory(version: &str) -> PathBuf {
@@ -179,7 +201,9 @@ pub fn kernel() -> Result<PathBuf, XtaskError> {
         .to_string();
     let kernel = directory.join(format!("vmlinuz-{version}"));
     let modules = modules_directory(&version);
-    if kernel.is_file() && modules.join(MODULES_COMPLETE).is_file() {
+    let complete = std::fs::read_to_string(modules.join(MODULES_COMPLETE))
+        .is_ok_and(|mark| mark == modules_mark());
+    if kernel.is_file() && complete {
         return Ok(kernel);
     }
     let started = Instant::now();
@@ -204,11 +228,11 @@ pub fn kernel() -> Result<PathBuf, XtaskError> {
     command::run(Command::new("dpkg-deb").arg("-x").arg(&deb).arg(&unpacked))?;
     let image = unpacked.join("boot").join(format!("vmlinuz-{version}"));
     std::fs::copy(&image, &kernel).at(&image)?;
-    // Of the modules (some 400 MB unpacked) only the drivers baseline's are kept.
+    // Of the modules (some 400 MB unpacked) only the baselines' are kept.
     let tree = unpacked.join("lib").join("modules").join(&version);
     let _ = std::fs::remove_dir_all(&modules);
     std::fs::create_dir_all(&modules).at(&modules)?;
-    for (index, module) in modules_in_load_order(&tree, &DRIVER_MODULES)?
+    for (index, module) in modules_in_load_order(&tree, &kept_modules())?
         .iter()
         .enumerate()
     {
@@ -216,7 +240,7 @@ pub fn kernel() -> Result<PathBuf, XtaskError> {
         let kept = modules.join(format!("{index:02}-{name}"));
         std::fs::copy(module, &kept).at(module)?;
     }
-    std::fs::write(modules.join(MODULES_COMPLETE), b"").at(&modules)?;
+    std::fs::write(modules.join(MODULES_COMPLETE), modules_mark()).at(&modules)?;
     std::fs::remove_dir_all(&download).at(&download)?;
     println!(
         "fetched {package}: {:.1} MB package, {:.1} MB kernel, in {:.1} s",
@@ -239,7 +263,9 @@ pub fn driver_modules(kernel: &Path) -> Result<Vec<PathBuf>, XtaskError> {
         .and_then(|name| name.strip_prefix("vmlinuz-"))
         .unwrap_or_default();
     let modules = modules_directory(version);
-    if !modules.join(MODULES_COMPLETE).is_file() {
+    let complete = std::fs::read_to_string(modules.join(MODULES_COMPLETE))
+        .is_ok_and(|mark| mark == modules_mark());
+    if !complete {
         return Err(XtaskError::Prerequisite(format!(
             "the Linux guest's modules are not in {} (fetched without package lists?); \
              run `apt-get update` so the kernel package can be fetched again",
@@ -329,10 +355,15 @@ pub const DRIVER_CHUNK_BYTES: usize = 64 * 1024;
 /// The drivers baseline's initramfs: its `/init` and the modules kept beside
 /// `kernel`, as `/modules/NN-name.ko` in load order.
 pub fn drivers_initramfs(kernel: &Path) -> Result<PathBuf, XtaskError> {
+    let init = build_drivers_init()?;
+    with_modules(kernel, &init, "drivers-initramfs.cpio")
+}
+
+/// An initramfs named `name` holding `init` and the modules kept beside `kernel`.
+fn with_modules(kernel: &Path, init: &Path, name: &str) -> Result<PathBuf, XtaskError> {
     use cpio::NewcBuilder;
     use std::io::Cursor;
-    let init = build_drivers_init()?;
-    let mut entries = base_entries(&std::fs::read(&init).at(&init)?);
+    let mut entries = base_entries(&std::fs::read(init).at(init)?);
     entries.push((
         NewcBuilder::new("modules").mode(0o040_755),
         Cursor::new(Vec::new()),
@@ -344,12 +375,45 @@ pub fn drivers_initramfs(kernel: &Path) -> Result<PathBuf, XtaskError> {
             Cursor::new(std::fs::read(&module).at(&module)?),
         ));
     }
-    let path = directory().join("drivers-initramfs.cpio");
+    let path = directory().join(name);
     let file = std::fs::File::create(&path).at(&path)?;
     cpio::write_cpio(entries.into_iter(), std::io::BufWriter::new(file))
         .map(drop)
         .at(&path)?;
     Ok(path)
+}
+
+/// The round trips per payload size, the bulk's values and the payload sizes of
+/// Ethos's `net-bench-client` (images/programs/system-tests/src/net_bench.rs), which
+/// the network baseline's `/init` is built with; the benchmark checks them against
+/// what both sides print.
+pub const NET_ROUND_TRIPS: u32 = 300;
+pub const NET_BULK_VALUES: u32 = 1000;
+pub const NET_SMALL_PAYLOAD: u32 = 64;
+pub const NET_LARGE_PAYLOAD: u32 = 4096;
+
+/// The network baseline's `/init` (`images/linux-guest/net.c`), with the UDP port
+/// the Ethos hosts' tunnel uses.
+pub fn build_net_init(port: u16) -> Result<PathBuf, XtaskError> {
+    compile_init(
+        "net.c",
+        "net-init",
+        &[
+            format!("NET_PORT={port}"),
+            format!("ROUND_TRIPS={NET_ROUND_TRIPS}"),
+            format!("BULK_VALUES={NET_BULK_VALUES}"),
+            format!("SMALL_PAYLOAD={NET_SMALL_PAYLOAD}"),
+            format!("LARGE_PAYLOAD={NET_LARGE_PAYLOAD}"),
+        ],
+    )
+}
+
+/// The network baseline's initramfs: its `/init` and the modules kept beside
+/// `kernel`, as `/modules/NN-name.ko` in load order (those it does not need load
+/// and find no device).
+pub fn net_initramfs(kernel: &Path, port: u16) -> Result<PathBuf, XtaskError> {
+    let init = build_net_init(port)?;
+    with_modules(kernel, &init, "net-initramfs.cpio")
 }
 
 /// `/dev`, `/dev/console` and `/init`, as every initramfs here starts.

@@ -20,6 +20,7 @@ pub mod ipc_bench;
 pub mod linux_guest;
 pub mod matrix;
 pub mod matrix_host;
+pub mod net_bench;
 pub mod qemu;
 pub mod scenarios;
 pub mod system;

@@ -12,7 +12,7 @@ use ethos_compat::hosted::{ProgramTable, program};
 use crate::hostile::{cancel_churn, deadlock, peek_flood, print_flood, value_flood};
 use crate::{bounce, calc, desk, events, fuzz};
 
-/// Why the `across` programs do not run here: each is one half of a run of two hosts
+/// Why the `across` and `net-bench` programs do not run here: each is one half of a run of two hosts
 /// (the host-pair rows), and the hosted platform is one host with no network.
 const ACROSS_HOSTS: &str = "it talks to a program on another host through the kernels' tunnel, \
      and the hosted platform is one host with no network";
@@ -82,6 +82,8 @@ pub fn programs() -> ProgramTable {
         .cannot_run("across-soak", ACROSS_HOSTS)
         .cannot_run("across-probe", ACROSS_HOSTS)
         .cannot_run("across-idle", ACROSS_HOSTS)
+        .cannot_run("net-bench-server", ACROSS_HOSTS)
+        .cannot_run("net-bench-client", ACROSS_HOSTS)
         .cannot_run(
             "hello",
             "it is written on the raw `syscall` instruction, not on ethos-compat, so it has \

@@ -33,6 +33,7 @@ pub mod fuzz;
 #[cfg(not(target_os = "none"))]
 pub mod hosted;
 pub mod hostile;
+pub mod net_bench;
 pub mod serving;
 
 /// The Rust of the boot image's own ETN types: `Echo`, the interface of `echo` and

@@ -5,6 +5,7 @@
 mod bench;
 mod bench_drivers;
 mod bench_ipc;
+mod bench_net;
 mod bench_report;
 mod bench_results;
 mod check;
@@ -121,6 +122,12 @@ enum Benchmark {
     /// instructions under -icount (twice, checked to agree), KVM where the host has
     /// hardware virtualization. Saves target/bench/ipc.json.
     Ipc(bench_ipc::IpcArguments),
+    /// Typed IPC between two hosts through the kernels' MinimaLT tunnel (64 B and
+    /// 4 KiB round trips, the tunnel's setup, one-way bulk transfer) beside two Linux
+    /// guests doing plain UDP with the same payloads, on the same QEMU socket
+    /// network: TCG wall time over several alternating runs. Saves
+    /// target/bench/net.json.
+    Net(bench_net::NetArguments),
     /// Run `bench ipc` and `bench boot` (or, with --saved, read what they last
     /// saved) and write target/bench/report.md, report.json and a plot per figure
     /// (SVG and PNG): Ethos beside the Linux guest beside the goal.
@@ -165,6 +172,9 @@ fn main() -> ExitCode {
         Task::Bench {
             benchmark: Benchmark::Ipc(arguments),
         } => bench_ipc::ipc(&arguments),
+        Task::Bench {
+            benchmark: Benchmark::Net(arguments),
+        } => bench_net::net(&arguments),
         Task::Bench {
             benchmark: Benchmark::Report(arguments),
         } => bench_report::report(&arguments),
