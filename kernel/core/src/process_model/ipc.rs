@@ -71,6 +71,21 @@ pub(super) fn empty_end(references: usize) -> End {
     }
 }
 
+/// A server end (one reference: its listener's backlog) with `first_value`, if not
+/// empty, waiting as its first message, charged to `payer`.
+pub(super) fn end_with_first_value(first_value: Vec<u8>, payer: ProcessId) -> Result<End, Status> {
+    let mut end = empty_end(1);
+    if !first_value.is_empty() {
+        end.inbox.try_reserve(1).map_err(|_| Status::NoMemory)?;
+        end.inbox_bytes = first_value.len();
+        end.inbox.push_back(Queued {
+            bytes: first_value,
+            payer,
+        });
+    }
+    Ok(end)
+}
+
 impl ProcessModel {
     /// `advertise`: publishes a declared service and returns its listening descriptor.
     pub fn advertise(
@@ -209,12 +224,7 @@ impl ProcessModel {
         let listener = *self.advertised.get(service).ok_or(Status::NoSuchObject)?;
         // The type is found once, here: every value on the connection is checked
         // from its node without looking the hash up again.
-        let root = self.types.find(&type_hash);
-        let interface = matches!(
-            root.and_then(|node| self.types.node(node))
-                .map(|node| &node.kind),
-            Some(Kind::Interface { .. })
-        );
+        let (root, interface) = self.connection_type(&type_hash);
         if !first_value.is_empty() {
             self.check_type(root, interface, Side::Client, &first_value)?;
         }
@@ -226,18 +236,7 @@ impl ProcessModel {
         // The first value waits in the server's inbox, charged to the caller.
         let length = first_value.len();
         self.ensure_room_for(process, EVENT_KERNEL_BYTES + length)?;
-        let mut server_end = empty_end(1);
-        if length > 0 {
-            server_end
-                .inbox
-                .try_reserve(1)
-                .map_err(|_| Status::NoMemory)?;
-            server_end.inbox_bytes = length;
-            server_end.inbox.push_back(Queued {
-                bytes: first_value,
-                payer: process,
-            });
-        }
+        let server_end = end_with_first_value(first_value, process)?;
         let id = ConnectionId(self.allocate_object());
         self.connections.insert(
             id,
@@ -271,6 +270,22 @@ impl ProcessModel {
         }
         self.match_backlog(listener);
         Ok(event)
+    }
+
+    /// The node of the connection type `type_hash` in the graph (`None`: the graph
+    /// lacks it) and whether it is an interface: found once, when a connection is
+    /// made, so no value on it looks the hash up again.
+    pub(super) fn connection_type(
+        &self,
+        type_hash: &ethos_typesys::TypeHash,
+    ) -> (Option<NodeIndex>, bool) {
+        let root = self.types.find(type_hash);
+        let interface = matches!(
+            root.and_then(|node| self.types.node(node))
+                .map(|node| &node.kind),
+            Some(Kind::Interface { .. })
+        );
+        (root, interface)
     }
 
     /// Checks `bytes` written by `writer` against the connection's type, from its

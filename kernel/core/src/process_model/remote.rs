@@ -29,14 +29,13 @@ use alloc::vec::Vec;
 use ethos_abi::arguments::EVENT_KERNEL_BYTES;
 use ethos_abi::{EventId, LabelRights, ProcessId, Status};
 use ethos_typesys::TypeHash;
-use ethos_typesys::graph::Kind;
 
 use ethos_crypto::SecretKey;
 
 use super::descriptors::{Capability, ConnectionId, Object, Side};
 use super::events::{Outcome, Waiting};
 use super::identity::{PublicKey, ServiceName, User, UserName};
-use super::ipc::{CONNECTION_RIGHTS, INBOX_MESSAGES, empty_end};
+use super::ipc::{CONNECTION_RIGHTS, INBOX_MESSAGES, empty_end, end_with_first_value};
 use super::model::{Connection, ProcessModel, Queued, Waiter};
 use crate::hosts::UserKeys;
 
@@ -220,12 +219,7 @@ impl ProcessModel {
             return Err(Status::NotAuthorized);
         }
         let user = running.user.clone();
-        let root = self.types.find(&type_hash);
-        let interface = matches!(
-            root.and_then(|node| self.types.node(node))
-                .map(|node| &node.kind),
-            Some(Kind::Interface { .. })
-        );
+        let (root, interface) = self.connection_type(&type_hash);
         if !first_value.is_empty() {
             self.check_type(root, interface, Side::Client, &first_value)?;
         }
@@ -419,27 +413,11 @@ impl ProcessModel {
         if first_value.len() > maximum_value {
             return Err(Status::InvalidArgument);
         }
-        let root = self.types.find(&type_hash);
-        let interface = matches!(
-            root.and_then(|node| self.types.node(node))
-                .map(|node| &node.kind),
-            Some(Kind::Interface { .. })
-        );
+        let (root, interface) = self.connection_type(&type_hash);
         if !first_value.is_empty() {
             self.check_type(root, interface, Side::Client, &first_value)?;
         }
-        let mut server_end = empty_end(1);
-        if !first_value.is_empty() {
-            server_end
-                .inbox
-                .try_reserve(1)
-                .map_err(|_| Status::NoMemory)?;
-            server_end.inbox_bytes = first_value.len();
-            server_end.inbox.push_back(Queued {
-                bytes: first_value,
-                payer: NETWORK,
-            });
-        }
+        let server_end = end_with_first_value(first_value, NETWORK)?;
         let id = ConnectionId(self.allocate_object());
         self.connections.insert(
             id,

@@ -265,14 +265,6 @@ fn metric(name: &str, value: u64) {
     });
 }
 
-fn bytes_metric(name: &str, value: usize) {
-    console::report(Report::Metric {
-        name,
-        value: value as u64,
-        unit: "bytes",
-    });
-}
-
 /// From the hub, after the set ended: lets the thread send what is left (at most
 /// [`LINGER_MILLISECONDS`]), then reports what the service and the bridge counted.
 /// Nothing when the service never started.
@@ -298,9 +290,17 @@ pub fn stop() {
         return;
     };
     if let Some((first, last)) = heap_samples {
-        bytes_metric("tunnel_heap_at_mark", first);
-        bytes_metric("tunnel_heap_at_end", last);
-        bytes_metric("tunnel_heap_growth", last.saturating_sub(first));
+        for (name, value) in [
+            ("tunnel_heap_at_mark", first),
+            ("tunnel_heap_at_end", last),
+            ("tunnel_heap_growth", last.saturating_sub(first)),
+        ] {
+            console::report(Report::Metric {
+                name,
+                value: value as u64,
+                unit: "bytes",
+            });
+        }
     }
     metric("remote_connections_opened", bridge.opened);
     metric("remote_connections_accepted", bridge.accepted);
