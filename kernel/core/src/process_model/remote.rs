@@ -136,6 +136,12 @@ impl ProcessModel {
         self.network.attached
     }
 
+    /// Whether the network service has something to do for the processes: a
+    /// connection to open or close, or values to send.
+    pub fn network_work_pending(&self) -> bool {
+        !self.network.requests.is_empty() || !self.network.outbound.is_empty()
+    }
+
     /// The next thing the network service must do.
     pub fn take_network_request(&mut self) -> Option<NetworkRequest> {
         self.network.requests.pop_front()

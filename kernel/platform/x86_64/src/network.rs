@@ -9,9 +9,12 @@
 //! network to the model and spawns the thread. Each round of the thread polls the
 //! stack, feeds the service what arrived, runs its timers, runs the bridge under
 //! the model's lock (waking the processes whose events completed) and sends what the
-//! service gives. While anything moved in the last [`BUSY_MILLISECONDS`] the thread
-//! only yields between rounds, so a round trip costs no timer tick; otherwise it
-//! sleeps until a device interrupts (a frame arrived) or a tick passes. [`stop`] lets the last packets (closes, acknowledgements) leave
+//! service gives. A round that moved anything is followed by another at once; a
+//! round that found nothing to do waits, with the CPU free, until a device
+//! interrupts (a frame arrived), the scheduler [`kick`]s it (a process gave the
+//! network work), or the next timer of the service or the stack is due. (Where no
+//! device event is to be had it polls without sleeping for [`BUSY_MILLISECONDS`]
+//! after traffic, then sleeps a tick at a time.) [`stop`] lets the last packets (closes, acknowledgements) leave
 //! after the set ended, reports the counters and puts the thread to sleep for good.
 //!
 //! MinimaLT's clock is the wall clock (`rtc`), so record expiry means the same on
@@ -22,7 +25,7 @@ use alloc::boxed::Box;
 use alloc::string::String;
 use alloc::vec;
 use core::net::SocketAddr;
-use core::sync::atomic::{AtomicBool, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 
 use ethos_abi::Report;
 use ethos_core::hosts::HostIdentity;
@@ -52,6 +55,10 @@ pub const HEAP_SAMPLE_VALUES: u64 = 10_000;
 
 /// The thread's stack: the service's key agreements and the stack's buffers.
 const STACK_BYTES: usize = 256 * 1024;
+
+/// The thread event that wakes the thread (+1; 0: none yet): device interrupts
+/// signal it, and so does [`kick`].
+static KICK: AtomicU32 = AtomicU32::new(0);
 
 /// Set by [`stop`]: the thread ends once quiet (or the linger is over).
 static STOPPING: AtomicBool = AtomicBool::new(false);
@@ -184,6 +191,9 @@ fn serve(
     let mut next_sample = HEAP_SAMPLE_VALUES;
     let mut heap_samples: Option<(usize, usize)> = None;
     let wake = drivers::device_event();
+    if let Some(event) = wake {
+        KICK.store(u32::from(event.index()) + 1, Ordering::Release);
+    }
     loop {
         let now_value = now_ms();
         let now = tunnel_now();
@@ -223,19 +233,37 @@ fn serve(
                 break;
             }
         }
-        if now_value.saturating_sub(last_activity) < BUSY_MILLISECONDS {
-            kernel_threads::yield_now();
-        } else {
-            // Until a device interrupts (a frame came) or a tick passes (timers).
-            let tick = 1_000_000_000 / u64::from(time::TICK_HZ);
-            let deadline = time::since_boot_nanos().unwrap_or(0).saturating_add(tick);
-            match wake {
-                Some(event) => {
-                    let _ = kernel_threads::wait_event(event, Some(deadline));
-                }
-                None => {
-                    let _ = kernel_threads::sleep_until(deadline);
-                }
+        let tick_ms = 1_000 / u64::from(time::TICK_HZ);
+        match wake {
+            // Work done may make more (a reply to send, a value to hand over): look
+            // again at once, after whatever else is ready.
+            _ if moved || bridge.holds_values() => kernel_threads::yield_now(),
+            // Nothing to do until a frame arrives (the device interrupts), a process
+            // gives the network work (the scheduler kicks), or a timer of the service
+            // or the stack is due; the CPU is free meanwhile.
+            Some(event) => {
+                let service_due = service
+                    .poll_timeout()
+                    .map(|due| due.milliseconds_since(now));
+                let wait_ms = [Some(tick_ms), service_due, datagrams.poll_delay(now_value)]
+                    .into_iter()
+                    .flatten()
+                    .min()
+                    .unwrap_or(tick_ms);
+                let deadline = time::since_boot_nanos()
+                    .unwrap_or(0)
+                    .saturating_add(wait_ms * 1_000_000);
+                let _ = kernel_threads::wait_event(event, Some(deadline));
+            }
+            // No device event to wait on: poll without sleeping while traffic flows.
+            None if now_value.saturating_sub(last_activity) < BUSY_MILLISECONDS => {
+                kernel_threads::yield_now();
+            }
+            None => {
+                let deadline = time::since_boot_nanos()
+                    .unwrap_or(0)
+                    .saturating_add(tick_ms * 1_000_000);
+                let _ = kernel_threads::sleep_until(deadline);
             }
         }
     }
@@ -263,6 +291,19 @@ fn metric(name: &str, value: u64) {
         value,
         unit: "count",
     });
+}
+
+/// Wakes the thread: a process gave the network work (a connection to open or
+/// close, values to send). Lock-free; cheap when the thread is awake already.
+pub fn kick() {
+    let index = KICK.load(Ordering::Acquire);
+    if let Some(event) = index
+        .checked_sub(1)
+        .and_then(|index| u16::try_from(index).ok())
+        .and_then(ethos_core::threads::EventId::new)
+    {
+        kernel_threads::signal_from_interrupt(event);
+    }
 }
 
 /// From the hub, after the set ended: lets the thread send what is left (at most

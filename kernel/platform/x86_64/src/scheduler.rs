@@ -34,7 +34,7 @@ use crate::arch::{self, AddressSpace, UserContext};
 pub use ethos_core::ending::Finished;
 
 use crate::processes::{self, Ending};
-use crate::{console, kernel_threads, memory, time};
+use crate::{console, kernel_threads, memory, network, time};
 
 /// One process as the platform knows it: its address space and saved registers.
 pub struct Task {
@@ -270,11 +270,18 @@ pub fn run() -> Ended {
         let step = interrupts::without_interrupts(|| {
             let mut scheduler = SCHEDULER.lock();
             scheduler.release_dying(kernel_root);
-            let (deadline, networked) = processes::with_model(|model| {
+            let (deadline, networked, network_work) = processes::with_model(|model| {
                 scheduler.wake_due(model);
-                (model.next_deadline(), model.network_attached())
+                (
+                    model.next_deadline(),
+                    model.network_attached(),
+                    model.network_work_pending(),
+                )
             })
-            .unwrap_or((None, false));
+            .unwrap_or((None, false, false));
+            if network_work {
+                network::kick();
+            }
             // A ready kernel thread can still wake a process, and so can another
             // host while the network service runs: no process waits in vain then.
             let wake_possible = deadline.is_some() || networked || kernel_threads::want_cpu();
