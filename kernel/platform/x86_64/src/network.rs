@@ -41,8 +41,14 @@ use spin::Mutex;
 use crate::kernel_threads::{self, ThreadOptions};
 use crate::{console, drivers, entropy, memory, processes, rtc, time};
 
-/// How long after anything moved the thread keeps polling without sleeping.
+/// How long after anything moved the thread keeps polling without sleeping, where
+/// it has no device event to wait on.
 pub const BUSY_MILLISECONDS: u64 = 50;
+/// How long after anything moved the thread polls before it waits for an event:
+/// a session's next value, acknowledgement (10 ms delayed) or answer is caught
+/// at once, which an interrupt under TCG does not do as fast; an idle host leaves
+/// the CPU to others after it.
+pub const SPIN_MILLISECONDS: u64 = 50;
 /// How long [`stop`] waits at most for the last packets to leave.
 pub const LINGER_MILLISECONDS: u64 = 3_000;
 /// How long the network must have been quiet, with no connection left, for
@@ -234,22 +240,33 @@ fn serve(
             }
         }
         let tick_ms = 1_000 / u64::from(time::TICK_HZ);
+        // A thread's deadline is checked at timer ticks, so a timer due sooner than
+        // a tick (a retransmission, a delayed acknowledgement) is waited for by
+        // polling.
+        let due_ms = [
+            service
+                .poll_timeout()
+                .map(|due| due.milliseconds_since(now)),
+            datagrams.poll_delay(now_value),
+        ]
+        .into_iter()
+        .flatten()
+        .min();
+        let soon = due_ms.is_some_and(|due| due < tick_ms);
         match wake {
             // Work done may make more (a reply to send, a value to hand over): look
             // again at once, after whatever else is ready.
-            _ if moved || bridge.holds_values() => kernel_threads::yield_now(),
+            _ if moved || bridge.holds_values() || soon => kernel_threads::yield_now(),
+            // Just after traffic an answer is likely soon: polling catches it sooner
+            // than an interrupt would wake the thread.
+            Some(_) if now_value.saturating_sub(last_activity) < SPIN_MILLISECONDS => {
+                kernel_threads::yield_now();
+            }
             // Nothing to do until a frame arrives (the device interrupts), a process
             // gives the network work (the scheduler kicks), or a timer of the service
             // or the stack is due; the CPU is free meanwhile.
             Some(event) => {
-                let service_due = service
-                    .poll_timeout()
-                    .map(|due| due.milliseconds_since(now));
-                let wait_ms = [Some(tick_ms), service_due, datagrams.poll_delay(now_value)]
-                    .into_iter()
-                    .flatten()
-                    .min()
-                    .unwrap_or(tick_ms);
+                let wait_ms = due_ms.map_or(tick_ms, |due| due.max(tick_ms));
                 let deadline = time::since_boot_nanos()
                     .unwrap_or(0)
                     .saturating_add(wait_ms * 1_000_000);
