@@ -89,12 +89,14 @@ fn calculate_key_pair(secret: &[u8; KEY_LENGTH]) -> (Scalar, CompressedEdwardsY)
     (a, CompressedEdwardsY(public))
 }
 
-/// `h = SHA-512(R || A || M) mod q`.
-fn challenge(r: &[u8; 32], a: &[u8; 32], message: &[u8]) -> Scalar {
+/// `h = SHA-512(R || A || M) mod q`; `M` is the concatenation of `message`.
+fn challenge(r: &[u8; 32], a: &[u8; 32], message: &[&[u8]]) -> Scalar {
     let mut hasher = Sha512::new();
     hasher.update(r);
     hasher.update(a);
-    hasher.update(message);
+    for part in message {
+        hasher.update(part);
+    }
     Scalar::from_bytes_mod_order_wide(&hasher.finalize().into())
 }
 
@@ -102,11 +104,24 @@ impl SecretKey {
     /// Signs `message` with this key (`xeddsa_sign`); `random` is the specification's
     /// `Z`, 64 bytes from a secure random source, fresh for every signature.
     pub fn sign(&self, message: &[u8], random: &[u8; SIGNATURE_RANDOM_LENGTH]) -> Signature {
+        self.sign_parts(&[message], random)
+    }
+
+    /// [`SecretKey::sign`] of the concatenation of `message`'s parts, which are never
+    /// copied together: a kernel signs a context and a large value without a second
+    /// copy of the value.
+    pub fn sign_parts(
+        &self,
+        message: &[&[u8]],
+        random: &[u8; SIGNATURE_RANDOM_LENGTH],
+    ) -> Signature {
         let (mut a, public) = calculate_key_pair(self.secret_bytes());
         let mut hasher = Sha512::new();
         hasher.update(HASH_1_PREFIX);
         hasher.update(a.as_bytes());
-        hasher.update(message);
+        for part in message {
+            hasher.update(part);
+        }
         hasher.update(random);
         let mut wide: [u8; 64] = hasher.finalize().into();
         let mut r = Scalar::from_bytes_mod_order_wide(&wide);
@@ -139,6 +154,15 @@ impl PublicKeyBytes {
     /// Checks that `signature` was made over `message` with the secret of this key
     /// (`xeddsa_verify`). Public data only: nothing here needs constant time.
     pub fn verify(&self, message: &[u8], signature: &Signature) -> Result<(), SignatureError> {
+        self.verify_parts(&[message], signature)
+    }
+
+    /// [`PublicKeyBytes::verify`] of the concatenation of `message`'s parts.
+    pub fn verify_parts(
+        &self,
+        message: &[&[u8]],
+        signature: &Signature,
+    ) -> Result<(), SignatureError> {
         if !is_canonical_field_element(&self.0) {
             return Err(SignatureError::UnusablePublicKey);
         }

@@ -207,6 +207,23 @@ fn canonical_field_elements_end_below_p() {
     assert!(is_canonical_field_element(&[0; 32]));
 }
 
+#[test]
+fn parts_sign_as_their_concatenation() {
+    let signer = key(8);
+    let signature = signer.sign_parts(&[b"con", b"", b"text", b"value"], &random(8));
+    assert_eq!(
+        signer.public_key().verify(b"contextvalue", &signature),
+        Ok(())
+    );
+    assert_eq!(signature, signer.sign(b"contextvalue", &random(8)));
+    assert_eq!(
+        signer
+            .public_key()
+            .verify_parts(&[b"context", b"value"], &signature),
+        Ok(())
+    );
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(48))]
 
