@@ -116,9 +116,10 @@ pub fn write_var_blocking(directory: Descriptor, name: &str, value: &[u8]) -> Re
     wait_as(calls::write_var(directory, name, value)?, &results::NOTHING)
 }
 
-/// The signature of the file `name` in `directory` by this user's key.
-pub fn sign_blocking(directory: Descriptor, name: &str) -> Result<Vec<u8>, Status> {
-    wait_value(calls::sign(directory, name)?)
+/// The signature of `value` by this user's kernel-held key, and the user's public
+/// key.
+pub fn sign_blocking(value: &[u8]) -> Result<results::Signed, Status> {
+    wait_as(calls::sign(value)?, &results::SIGNED)
 }
 
 /// Waits until the kernel clock reaches `deadline` (nanoseconds since boot).

@@ -4,8 +4,7 @@
 //! A call that may block answers an [`Event`]; collect its result with [`block`] and
 //! [`retire`], or use the helpers in [`crate::blocking`] and [`crate::future`] that do
 //! both and decode the result. Calls this kernel does not provide yet (the typed file
-//! system, `sign`, `authenticate`) have their functions all the same, and answer
-//! `NotSupported`. Arguments go to the kernel exactly in the ABI's order and are never
+//! system) have their functions all the same, and answer `NotSupported`. Arguments go to the kernel exactly in the ABI's order and are never
 //! checked here beyond what a fixed-size copy needs: the kernel is the one that
 //! decides.
 
@@ -366,19 +365,31 @@ pub fn cancel(event: Event) -> Result<(), Status> {
     call(Call::Cancel, &mut [Argument::Event(event)]).map(drop)
 }
 
-/// `sign`: an event completing with the signature of the file `name` in `directory`
-/// by this user's kernel-held key.
-pub fn sign(directory: Descriptor, name: &str) -> Result<Event, Status> {
-    call(
-        Call::Sign,
-        &mut [Argument::Descriptor(directory), Argument::Name(name)],
-    )
-    .map(event_answer)
+/// `sign`: an event completing with the signature of `value` by this process's
+/// user's kernel-held key, then that user's public key (see
+/// [`crate::results::SIGNED`]). `NotAuthorized` when this host holds no key for the
+/// user.
+pub fn sign(value: &[u8]) -> Result<Event, Status> {
+    call(Call::Sign, &mut [Argument::Value(value)]).map(event_answer)
 }
 
-/// `authenticate`: authenticates the user of this process.
-pub fn authenticate() -> Result<(), Status> {
-    call(Call::Authenticate, &mut []).map(drop)
+/// `authenticate`: whether `signature` is the signature of `value` by the user whose
+/// public key is `public_key` (as [`sign`] makes it); `InvalidAuthentication` when it
+/// is not.
+pub fn authenticate(
+    public_key: &[u8; 32],
+    value: &[u8],
+    signature: &[u8; 64],
+) -> Result<(), Status> {
+    call(
+        Call::Authenticate,
+        &mut [
+            Argument::PublicKey(public_key),
+            Argument::Value(value),
+            Argument::Signature(signature),
+        ],
+    )
+    .map(drop)
 }
 
 /// `blockAndRetire`: waits until `event` has completed, then writes its result to

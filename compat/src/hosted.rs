@@ -80,6 +80,10 @@ fn readable<'a>(argument: &'a Argument<'_>) -> Option<(u64, Cow<'a, [u8]>)> {
         Argument::Value(value) => Some((address(value.as_ptr()), Cow::Borrowed(value))),
         Argument::Buffer(buffer) => Some((address(buffer.as_ptr()), Cow::Borrowed(&buffer[..]))),
         Argument::TypeHash(hash) => Some((address(hash.as_ptr()), Cow::Borrowed(&hash[..]))),
+        Argument::PublicKey(key) => Some((address(key.as_ptr()), Cow::Borrowed(&key[..]))),
+        Argument::Signature(signature) => {
+            Some((address(signature.as_ptr()), Cow::Borrowed(&signature[..])))
+        }
         Argument::Descriptors(numbers) => Some((
             address(numbers.as_ptr().cast()),
             Cow::Owned(numbers.iter().flat_map(|n| n.to_le_bytes()).collect()),

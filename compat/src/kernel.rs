@@ -33,6 +33,10 @@ pub enum Argument<'a> {
     Events(&'a [u64]),
     /// A 64-byte type hash the kernel reads (`TypeHashAddress`).
     TypeHash(&'a [u8; 64]),
+    /// A user's 32-byte public key the kernel reads (`PublicKeyAddress`).
+    PublicKey(&'a [u8; 32]),
+    /// A 64-byte signature the kernel reads (`SignatureAddress`).
+    Signature(&'a [u8; 64]),
     /// An event id (`Event`).
     Event(Event),
     /// Rights for a copied descriptor (`Rights`).
@@ -79,6 +83,8 @@ impl Argument<'_> {
             Argument::Descriptors(_) => &[Register::DescriptorsAddress, Register::DescriptorCount],
             Argument::Events(_) => &[Register::EventsAddress, Register::EventCount],
             Argument::TypeHash(_) => &[Register::TypeHashAddress],
+            Argument::PublicKey(_) => &[Register::PublicKeyAddress],
+            Argument::Signature(_) => &[Register::SignatureAddress],
             Argument::Event(_) => &[Register::Event],
             Argument::Rights(_) => &[Register::Rights],
             Argument::Time(_) => &[Register::Time],
@@ -105,6 +111,8 @@ impl Argument<'_> {
             }
             Argument::Events(ids) => ([ids.as_ptr() as usize as u64, length(ids.len())], 2),
             Argument::TypeHash(hash) => ([address_of(hash.as_slice()), 0], 1),
+            Argument::PublicKey(key) => ([address_of(key.as_slice()), 0], 1),
+            Argument::Signature(signature) => ([address_of(signature.as_slice()), 0], 1),
             Argument::Event(event) => ([event.id(), 0], 1),
             Argument::Rights(rights) => ([u64::from(rights.bits()), 0], 1),
             Argument::Time(nanoseconds) => ([*nanoseconds, 0], 1),

@@ -12,7 +12,7 @@ use alloc::string::String;
 use alloc::vec::Vec;
 
 use ethos_abi::Status;
-use ethos_abi::arguments::results::DESCRIPTOR_BYTES;
+use ethos_abi::arguments::results::{DESCRIPTOR_BYTES, SIGNED_BYTES};
 use ethos_abi::arguments::{MAXIMUM_FD_SEND, MAXIMUM_NAME_LENGTH, MAXIMUM_VALUE_SIZE};
 
 use crate::calls::{block_and_retire_into, retire_into};
@@ -36,7 +36,7 @@ pub struct ResultLayout<T> {
     pub decode: fn(Vec<u8>) -> Result<T, Status>,
 }
 
-/// `read`, `peek`, `readVar`, `random`, `sign`: the bytes themselves.
+/// `read`, `peek`, `readVar`, `random`: the bytes themselves.
 pub const VALUE: ResultLayout<Vec<u8>> = ResultLayout {
     first_buffer: FIRST_VALUE_BUFFER,
     decode: Ok,
@@ -59,6 +59,33 @@ pub const DESCRIPTORS: ResultLayout<Vec<Descriptor>> = ResultLayout {
     first_buffer: DESCRIPTOR_BYTES * MAXIMUM_FD_SEND as usize,
     decode: |bytes| decode_descriptors(&bytes),
 };
+
+/// What `sign` answers: the signature, and the public key of the user who signed,
+/// which is what [`crate::calls::authenticate`] checks it against.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Signed {
+    /// The signature over the value.
+    pub signature: [u8; 64],
+    /// The signing user's public key.
+    pub public_key: [u8; 32],
+}
+
+/// `sign`: the signature, then the signer's public key.
+pub const SIGNED: ResultLayout<Signed> = ResultLayout {
+    first_buffer: SIGNED_BYTES,
+    decode: |bytes| decode_signed(&bytes),
+};
+
+fn decode_signed(bytes: &[u8]) -> Result<Signed, Status> {
+    if bytes.len() != SIGNED_BYTES {
+        return Err(MALFORMED_RESULT);
+    }
+    let (signature, public_key) = bytes.split_at(64);
+    Ok(Signed {
+        signature: signature.try_into().map_err(|_| MALFORMED_RESULT)?,
+        public_key: public_key.try_into().map_err(|_| MALFORMED_RESULT)?,
+    })
+}
 
 /// `beep`, `writeVar`: nothing.
 pub const NOTHING: ResultLayout<()> = ResultLayout {

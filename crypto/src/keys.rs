@@ -80,6 +80,11 @@ impl SecretKey {
         self.public
     }
 
+    /// The secret bytes, for the signatures made in this crate.
+    pub(crate) fn secret_bytes(&self) -> &[u8; KEY_LENGTH] {
+        self.secret.as_bytes()
+    }
+
     /// Derives a symmetric key shared with `peer` for the purpose named by `label`.
     /// Fails if the peer's key is of small order (the shared secret would be predictable).
     pub(crate) fn derive_shared(

@@ -15,7 +15,8 @@
 //! fuzzing builds), `keys` (keys and derivations), `record` (directory records), `wire` (packet
 //! format), `frame` (box contents), `replay` (nonce window), `puzzle`, `reliability`,
 //! `connection`, `tunnel` (per-tunnel crypto and rekeying), `multiplex` (frames and
-//! connections), `endpoint`, `receive` and `requests` (the API).
+//! connections), `endpoint`, `receive` and `requests` (the API); `signature` (XEdDSA
+//! signatures with users' X25519 keys, which the kernel makes for programs).
 #![no_std]
 #![forbid(unsafe_code)]
 
@@ -39,6 +40,7 @@ mod record;
 mod reliability;
 mod replay;
 mod requests;
+mod signature;
 #[cfg(fuzzing)]
 mod stand_in;
 mod time;
@@ -61,6 +63,7 @@ pub use reliability::{
 };
 pub use replay::REORDER_WINDOW;
 pub use requests::{EndpointSummary, MAX_FIRST_VALUE, TunnelSummary};
+pub use signature::{SIGNATURE_LENGTH, SIGNATURE_RANDOM_LENGTH, Signature, SignatureError};
 pub use time::Time;
 pub use tunnel::Role;
 pub use wire::{MAX_DATAGRAM, WireError};

@@ -176,6 +176,25 @@ fn events_checked(transcript: &Transcript) -> Result<(), String> {
     printed(transcript, "alice", "events: every check passed")
 }
 
+fn sign_refused_checked(transcript: &Transcript) -> Result<(), String> {
+    ended(
+        transcript,
+        &[
+            ("alice", "sign-check", "exit", 3),
+            ("carol", "sign-check", "exit", 3),
+        ],
+    )?;
+    for user in ["alice", "carol"] {
+        printed(transcript, user, "sign-check: sign refused: NotAuthorized")?;
+        printed(
+            transcript,
+            user,
+            "sign-check: a signature nobody made refused: InvalidAuthentication",
+        )?;
+    }
+    Ok(())
+}
+
 fn family_checked(transcript: &Transcript) -> Result<(), String> {
     // The parent exits 0, the child that exec'd `hello` exits 0 as `hello`, and the
     // spinning child (still `family`) is killed by the parent.
@@ -548,6 +567,14 @@ pub fn all() -> Vec<SystemTest> {
             "block answers the first completed event, cancel drops one, beep wakes",
             "init=events",
             events_checked,
+            None,
+        ),
+        row(
+            "process-sign-refused",
+            "the default image holds no user's key: sign is refused with NotAuthorized, and \
+             authenticate refuses a signature nobody made",
+            "init=signing",
+            sign_refused_checked,
             None,
         ),
         row(

@@ -57,8 +57,8 @@ fn every_call() {
     let _ = calls::block(&[event]);
     let _ = calls::retire(event, &mut [0; 8]);
     let _ = calls::cancel(event);
-    let _ = calls::sign(Descriptor::ROOT_DIRECTORY, "file");
-    let _ = calls::authenticate();
+    let _ = calls::sign(b"value");
+    let _ = calls::authenticate(&[1; 32], b"value", &[2; 64]);
     let _ = calls::block_and_retire(event, &mut [0; 8]);
     let _ = calls::print_unchecked(0x10_0000, 16);
     // SAFETY: the fake kernel answers `NotSupported` for a `getUser` into an unchecked

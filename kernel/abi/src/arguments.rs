@@ -25,6 +25,14 @@ pub const MAXIMUM_PRINT_LENGTH: u64 = 64 << 10;
 /// under emulation, 1 MiB takes under a tenth of that, as long as a maximal `print`.
 /// More randomness takes more calls.
 pub const MAXIMUM_RANDOM_SIZE: u64 = 1 << 20;
+/// Length of a user's public key (an X25519 u-coordinate), as `authenticate` reads it.
+pub const PUBLIC_KEY_LENGTH: u64 = 32;
+/// Length of a signature, as `sign` makes it and `authenticate` reads it.
+pub const SIGNATURE_LENGTH: u64 = 64;
+/// The context every value signature binds, before the signer's public key and the
+/// value: the kernel signs and verifies `context || public key || value`, so that a
+/// signature over a value can never pass for a signature over anything else.
+pub const VALUE_SIGNATURE_CONTEXT: &[u8] = b"ethos value signature v1";
 /// Descriptors per process; numbers run from 0 to one less than this.
 pub const DESCRIPTOR_TABLE_SIZE: u32 = 1024;
 /// Most events one `block` may wait on.
@@ -105,6 +113,10 @@ pub enum Argument {
     TypeHashAddress,
     /// A [`crate::DescriptorRights`] word.
     Rights,
+    /// The address of a user's 32-byte public key ([`PUBLIC_KEY_LENGTH`]).
+    PublicKeyAddress,
+    /// The address of a 64-byte signature ([`SIGNATURE_LENGTH`]).
+    SignatureAddress,
     /// A kernel clock time in nanoseconds.
     Time,
     /// A byte count for `random` (1 to [`MAXIMUM_RANDOM_SIZE`]).
@@ -187,15 +199,23 @@ pub const fn layout(call: Call) -> &'static [Argument] {
         Call::Block => &[EventsAddress, EventCount],
         Call::Retire => &[Event, BufferAddress, BufferLength],
         Call::Cancel => &[Event],
-        Call::Sign => &[Descriptor, NameAddress, NameLength],
-        Call::Authenticate => &[],
+        Call::Sign => &[ValueAddress, ValueLength],
+        Call::Authenticate => &[
+            PublicKeyAddress,
+            ValueAddress,
+            ValueLength,
+            SignatureAddress,
+        ],
         Call::BlockAndRetire => &[Event, BufferAddress, BufferLength],
     }
 }
 
 /// How `retire` lays out results in the caller's buffer; `rdx` holds the length used.
 ///
-/// - `read`, `peek`, `readVar`, `random`, `sign`: the bytes themselves.
+/// - `read`, `peek`, `readVar`, `random`: the bytes themselves.
+/// - `sign`: the signature ([`SIGNATURE_LENGTH`] bytes), then the signing user's
+///   public key ([`PUBLIC_KEY_LENGTH`] bytes): what `authenticate` needs besides the
+///   value.
 /// - `ipc`: the new connection's descriptor number, `u32` little-endian.
 /// - `import`: the connection's descriptor number (`u32` LE), then the client user's
 ///   name in UTF-8 filling the rest.
@@ -207,6 +227,8 @@ pub const fn layout(call: Call) -> &'static [Argument] {
 pub mod results {
     /// Bytes of one descriptor number in a result.
     pub const DESCRIPTOR_BYTES: usize = 4;
+    /// Bytes of a `sign` result: the signature, then the signer's public key.
+    pub const SIGNED_BYTES: usize = (super::SIGNATURE_LENGTH + super::PUBLIC_KEY_LENGTH) as usize;
 }
 
 #[cfg(test)]

@@ -73,9 +73,13 @@ pub enum Call {
     Retire = 29,
     /// Drop an event, pending or completed.
     Cancel = 30,
-    /// Sign a file with the user's kernel-held key (event: the signature).
+    /// Sign a value with the calling process's user's kernel-held key (event: the
+    /// signature and the user's public key). The key never leaves the kernel; a
+    /// user whose key this host does not hold cannot sign (`not-authorized`).
+    /// Signing a file comes with the file system.
     Sign = 31,
-    /// Authenticate the user of the calling process.
+    /// Check that a signature over a value was made by the user whose public key is
+    /// given: answers at once, success or `invalid-authentication`.
     Authenticate = 32,
     /// Wait for one event to complete, then collect its result: `block` on that
     /// event followed by `retire`, in one entry into the kernel.
@@ -257,5 +261,7 @@ mod tests {
         assert!(!Call::Block.returns_event());
         assert!(!Call::Retire.returns_event());
         assert!(!Call::BlockAndRetire.returns_event());
+        assert!(Call::Sign.returns_event());
+        assert!(!Call::Authenticate.returns_event());
     }
 }

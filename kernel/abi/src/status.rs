@@ -41,11 +41,13 @@ pub enum Status {
     /// The kernel has no memory for what the call asks now; nothing was done. A
     /// program may retry with less, or after it retired or cancelled events.
     NoMemory = 14,
+    /// The signature was not made over this value by the user whose key was given.
+    InvalidAuthentication = 15,
 }
 
 impl Status {
     /// Every code, for tables and exhaustive tests.
-    pub const ALL: [Status; 15] = [
+    pub const ALL: [Status; 16] = [
         Status::Ok,
         Status::NotAuthorized,
         Status::InvalidType,
@@ -61,6 +63,7 @@ impl Status {
         Status::WrongObject,
         Status::NotSupported,
         Status::NoMemory,
+        Status::InvalidAuthentication,
     ];
 
     /// The value the kernel puts in `rax`.
@@ -119,6 +122,7 @@ impl Status {
             Status::WrongObject => "the descriptor names another kind of object",
             Status::NotSupported => "this kernel does not provide the call yet",
             Status::NoMemory => "the kernel has no memory for the request",
+            Status::InvalidAuthentication => "the signature does not verify",
         }
     }
 }
@@ -139,7 +143,7 @@ mod tests {
             assert_eq!(status.code() as usize, index);
             assert_eq!(Status::from_code(u64::from(status.code())), Some(status));
         }
-        assert_eq!(Status::from_code(15), None);
+        assert_eq!(Status::from_code(16), None);
         assert_eq!(Status::from_code(u64::MAX), None);
     }
 
@@ -160,6 +164,6 @@ mod tests {
             assert_eq!((rax, rdx), (u64::from(status.code()), 0));
             assert_eq!(Status::from_registers(rax, rdx), Err(status));
         }
-        assert_eq!(Status::from_registers(15, 5), Err(Status::NotSupported));
+        assert_eq!(Status::from_registers(16, 5), Err(Status::NotSupported));
     }
 }

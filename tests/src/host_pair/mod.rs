@@ -110,6 +110,28 @@ const ACROSS_ECHO: HostPairRun = HostPairRun::Sets {
     },
 };
 
+/// What sign-check prints on host 1 for each of alice and carol, whose keys it holds.
+const SIGN_CHECKED_ALICE_CAROL: &[(&str, &str)] = &[
+    (
+        "alice",
+        "sign-check: signed 44 bytes, verified under the signer's key",
+    ),
+    (
+        "alice",
+        "sign-check: a tampered value refused: InvalidAuthentication",
+    ),
+    (
+        "alice",
+        "sign-check: a tampered signature refused: InvalidAuthentication",
+    ),
+    (
+        "alice",
+        "sign-check: another user's key refused: InvalidAuthentication",
+    ),
+    ("alice", "sign-check: every check passed"),
+    ("carol", "sign-check: every check passed"),
+];
+
 /// Every row.
 pub fn all() -> Vec<HostPairRow> {
     vec![
@@ -317,6 +339,40 @@ pub fn all() -> Vec<HostPairRow> {
                 ("remote_values_received", 10),
                 ("remote_values_refused", 0),
             ],
+            tampered: false,
+        },
+        HostPairRow {
+            name: "hosts-sign",
+            about: "kernels that hold users' keys sign for them: alice and carol on host 1, \
+                bob on host 2, each signs a value with `sign` and checks it with \
+                `authenticate` under the key `sign` answered; a tampered value, a tampered \
+                signature and another user's key are refused",
+            run: HostPairRun::Sets {
+                client: HostInitSet {
+                    name: "signing",
+                    ended: &[
+                        ("alice", "sign-check", "exit", 0),
+                        ("carol", "sign-check", "exit", 0),
+                    ],
+                    printed: SIGN_CHECKED_ALICE_CAROL,
+                },
+                server: HostInitSet {
+                    name: "signing-bob",
+                    ended: &[("bob", "sign-check", "exit", 0)],
+                    printed: &[
+                        ("bob", "sign-check: every check passed"),
+                        (
+                            "bob",
+                            "sign-check: another user's key refused: InvalidAuthentication",
+                        ),
+                    ],
+                },
+            },
+            heap_growth_at_most: None,
+            nic: "virtio-net-device,netdev=n0",
+            machine: Machine::Microvm,
+            client_metrics: &[],
+            server_metrics: &[],
             tampered: false,
         },
         HostPairRow {

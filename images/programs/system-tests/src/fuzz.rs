@@ -622,11 +622,13 @@ fn fill(
                 0 => generator.below(4),
                 _ => generator.next_u64(),
             },
-            Argument::TypeHashAddress => match generator.below(3) {
-                0 => memory.scratch.0,
-                1 => memory.code,
-                _ => bad_address(generator),
-            },
+            Argument::TypeHashAddress | Argument::PublicKeyAddress | Argument::SignatureAddress => {
+                match generator.below(3) {
+                    0 => memory.scratch.0,
+                    1 => memory.code,
+                    _ => bad_address(generator),
+                }
+            }
             _ => wild_word(generator),
         };
         index += 1;
@@ -699,6 +701,8 @@ pub fn impossible(planned: &Planned, status: u64, value: u64) -> Option<&'static
                 bounds || (value > 0 && never_readable(address))
             }
             Argument::Descriptor => address >= u64::from(DESCRIPTOR_TABLE_SIZE),
+            Argument::PublicKeyAddress => range_refused(address, 32, 32),
+            Argument::SignatureAddress => range_refused(address, 64, 64),
             _ => false,
         };
         if refused {
@@ -719,9 +723,9 @@ pub fn impossible(planned: &Planned, status: u64, value: u64) -> Option<&'static
         | Call::OpenDirectory
         | Call::GetNextName
         | Call::FileInformation
-        | Call::RemoveDirectoryOrFile
-        | Call::Sign
-        | Call::Authenticate => Some("a call this kernel does not provide succeeded"),
+        | Call::RemoveDirectoryOrFile => Some("a call this kernel does not provide succeeded"),
+        // The fuzzer never holds a signature anyone made.
+        Call::Authenticate => Some("a signature nobody made was accepted"),
         _ => None,
     }
 }

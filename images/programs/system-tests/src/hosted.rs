@@ -10,7 +10,7 @@
 use ethos_compat::hosted::{ProgramTable, program};
 
 use crate::hostile::{cancel_churn, deadlock, peek_flood, print_flood, value_flood};
-use crate::{bounce, calc, desk, events, fuzz};
+use crate::{bounce, calc, desk, events, fuzz, signing};
 
 /// Why the `across` and `net-bench` programs do not run here: each is one half of a run of two hosts
 /// (the host-pair rows), and the hosted platform is one host with no network.
@@ -40,6 +40,7 @@ pub fn programs() -> ProgramTable {
         .runs("deadlock-after-cancel", program(deadlock::run))
         .runs("print-flood", program(print_flood::run))
         .runs("tick-counter", program(print_flood::tick_counter))
+        .runs("sign-check", program(signing::check))
         .cannot_run(
             "fault-kernel-read",
             "it reads a kernel address for the MMU to fault and the kernel to end it; a \

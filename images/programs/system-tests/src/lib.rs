@@ -10,7 +10,7 @@
 //!   [`events`], [`family`]: the event calls and process calls;
 //!   [`bounce`]: the `Bouncer` services of the soak and the benchmark; [`fuzz`]: what
 //!   `syscall-fuzz` draws and judges, and `fuzz-server`; [`hostile`]: programs that
-//!   do what once took the kernel down;
+//!   do what once took the kernel down; [`signing`]: `sign` and `authenticate`;
 //! - `hosted` (on a host only): the table the hosted platform runs these programs
 //!   from, by their names in the initial image.
 //!
@@ -35,6 +35,7 @@ pub mod hosted;
 pub mod hostile;
 pub mod net_bench;
 pub mod serving;
+pub mod signing;
 
 /// The Rust of the boot image's own ETN types: `Echo`, the interface of `echo` and
 /// `across`.

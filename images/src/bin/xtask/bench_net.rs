@@ -385,7 +385,7 @@ pub(crate) fn net(arguments: &NetArguments) -> Result<ExitCode, XtaskError> {
             .collect::<Vec<_>>();
         if !short.is_empty() {
             notes.push(format!(
-                "{system}: bulk bytes lost in flight: {}",
+                "{system}: bulk bytes received of those sent (the rest lost in flight): {}",
                 short.join(", ")
             ));
         }

@@ -3,8 +3,8 @@
 //!
 //! A call answers a [`Status`] in `rax` and, on success, one word in `rdx`. Names read
 //! from memory must be UTF-8 and valid names, else `InvalidArgument`. Calls whose
-//! subsystem this kernel does not have yet (the typed file system, `sign`,
-//! `authenticate`) answer `NotSupported`. `fork`, `exec` and `kill` change the model
+//! subsystem this kernel does not have yet (the typed file system) answer
+//! `NotSupported`. `fork`, `exec` and `kill` change the model
 //! here and tell the platform, through their [`Answer`], what to do with address
 //! spaces and registers. This module never trusts a
 //! length or a pointer that did not come through [`UserRange`].
@@ -13,8 +13,12 @@ use alloc::borrow::Cow;
 use alloc::vec::Vec;
 
 use ethos_abi::arguments::results::DESCRIPTOR_BYTES;
-use ethos_abi::arguments::{EVENT_KERNEL_BYTES, MAXIMUM_BLOCK_EVENTS};
+use ethos_abi::arguments::{
+    EVENT_KERNEL_BYTES, MAXIMUM_BLOCK_EVENTS, PUBLIC_KEY_LENGTH, SIGNATURE_LENGTH,
+};
 use ethos_abi::{DescriptorNumber, EventId, ProcessId, Status};
+use ethos_crypto::SIGNATURE_RANDOM_LENGTH;
+use zeroize::Zeroize;
 
 use super::events::{self, Instant};
 use super::identity::{ProgramName, ServiceName, UserName};
@@ -373,15 +377,38 @@ pub fn dispatch(
             model.cancel(process, event)?;
             Ok(Answer::Value(0))
         }
+        Request::Sign { value } => {
+            // A caller with no key is refused before its value is read.
+            model
+                .user_key(model.user_of(process)?)
+                .ok_or(Status::NotAuthorized)?;
+            let value = environment.read_memory(value)?;
+            let mut random = [0u8; SIGNATURE_RANDOM_LENGTH];
+            environment.fill_random(&mut random);
+            let signed = model.sign(process, &value, &random);
+            random.zeroize();
+            signed.map(event_value)
+        }
+        Request::Authenticate {
+            public_key,
+            value,
+            signature,
+        } => {
+            let mut key = [0u8; PUBLIC_KEY_LENGTH as usize];
+            environment.read_memory_into(public_key, &mut key)?;
+            let mut signature_bytes = [0u8; SIGNATURE_LENGTH as usize];
+            environment.read_memory_into(signature, &mut signature_bytes)?;
+            let value = environment.read_memory(value)?;
+            model.authenticate(process, &key, &value, &signature_bytes)?;
+            Ok(Answer::Value(0))
+        }
         Request::ReadVar { .. }
         | Request::WriteVar { .. }
         | Request::CreateDirectory { .. }
         | Request::OpenDirectory { .. }
         | Request::GetNextName { .. }
         | Request::FileInformation { .. }
-        | Request::RemoveDirectoryOrFile { .. }
-        | Request::Sign { .. }
-        | Request::Authenticate => {
+        | Request::RemoveDirectoryOrFile { .. } => {
             model.user_of(process)?;
             Err(Status::NotSupported)
         }

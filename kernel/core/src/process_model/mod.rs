@@ -10,6 +10,7 @@
 //!   [`transfer`] and [`timers`]; `fork`, `exec` and `kill` in [`lifecycle`];
 //! - [`remote`]: connections whose other end is on another host, and the queue of
 //!   requests the kernel's network service carries out;
+//! - [`signing`]: `sign` and `authenticate`, with the users' kernel-held keys;
 //! - [`memory_limit`]: the per-process kernel memory limit fitted to the kernel heap;
 //! - [`request`]: raw registers to a checked, typed request;
 //! - [`dispatch`]: a typed request to the model, reading and writing program memory
@@ -29,6 +30,7 @@ pub mod model;
 pub mod policy;
 pub mod remote;
 pub mod request;
+pub mod signing;
 pub mod timers;
 pub mod transfer;
 

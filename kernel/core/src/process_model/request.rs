@@ -10,7 +10,7 @@
 
 use ethos_abi::arguments::{
     MAXIMUM_BLOCK_EVENTS, MAXIMUM_FD_SEND, MAXIMUM_NAME_LENGTH, MAXIMUM_PRINT_LENGTH,
-    MAXIMUM_RANDOM_SIZE, MAXIMUM_VALUE_SIZE, USER_SPACE_END,
+    MAXIMUM_RANDOM_SIZE, MAXIMUM_VALUE_SIZE, PUBLIC_KEY_LENGTH, SIGNATURE_LENGTH, USER_SPACE_END,
 };
 use ethos_abi::{Call, DescriptorNumber, DescriptorRights, EventId, ProcessId, Status};
 
@@ -160,13 +160,15 @@ pub enum Request {
     BlockAndRetire { event: EventId, buffer: UserRange },
     /// `cancel(event)`.
     Cancel { event: EventId },
-    /// `sign(directory, name)`.
-    Sign {
-        directory: DescriptorNumber,
-        name: UserRange,
+    /// `sign(value)`.
+    Sign { value: UserRange },
+    /// `authenticate(public_key, value, signature)`; the key is 32 bytes, the
+    /// signature 64.
+    Authenticate {
+        public_key: UserRange,
+        value: UserRange,
+        signature: UserRange,
     },
-    /// `authenticate()`.
-    Authenticate,
 }
 
 fn descriptor(word: u64) -> Result<DescriptorNumber, Status> {
@@ -311,10 +313,13 @@ impl Request {
             Call::BlockAndRetire => Request::parse_block_and_retire(arguments)?,
             Call::Cancel => Request::Cancel { event: event(a)? },
             Call::Sign => Request::Sign {
-                directory: descriptor(a)?,
-                name: name(b, c)?,
+                value: value(a, b)?,
             },
-            Call::Authenticate => Request::Authenticate,
+            Call::Authenticate => Request::Authenticate {
+                public_key: UserRange::new(a, PUBLIC_KEY_LENGTH, PUBLIC_KEY_LENGTH)?,
+                value: value(b, c)?,
+                signature: UserRange::new(d, SIGNATURE_LENGTH, SIGNATURE_LENGTH)?,
+            },
         };
         Ok(request)
     }

@@ -184,6 +184,8 @@ fn every_call_without_its_right_answers_its_documented_status() {
     let relay = environment.place(32, b"relay");
     let request = environment.place(64, &say("hi"));
     let read_only_word = environment.place(128, &(read_only as u32).to_le_bytes());
+    let someone = ethos_crypto::SecretKey::from_bytes([9; 32]).public_key();
+    let someone = environment.place(0x100, &someone.0).0;
     let mut rows: Vec<(Call, ProcessId, [u64; 6], Status)> = vec![
         // alice's client program may not advertise: the policy names the server.
         (
@@ -236,8 +238,6 @@ fn every_call_without_its_right_answers_its_documented_status() {
         Call::GetNextName,
         Call::FileInformation,
         Call::RemoveDirectoryOrFile,
-        Call::Sign,
-        Call::Authenticate,
     ] {
         rows.push((
             call,
@@ -246,6 +246,20 @@ fn every_call_without_its_right_answers_its_documented_status() {
             Status::NotSupported,
         ));
     }
+    // This host holds no user's key: nobody may sign. A signature of zeros verifies
+    // for no value.
+    rows.push((
+        Call::Sign,
+        client,
+        [echo.0, echo.1, 0, 0, 0, 0],
+        Status::NotAuthorized,
+    ));
+    rows.push((
+        Call::Authenticate,
+        client,
+        [someone, echo.0, echo.1, BASE + 0x200, 0, 0],
+        Status::InvalidAuthentication,
+    ));
     // exec names a directory that is not the root, or a program that is not there;
     // kill names another user's process, or none.
     let client_name = environment.place(256, b"client");
@@ -433,7 +447,34 @@ fn every_call_with_out_of_range_arguments_answers_its_documented_status() {
         (Call::BlockAndRetire, [1, BASE, too_large, 0, 0, 0], invalid),
         (Call::Cancel, [0, 0, 0, 0, 0, 0], invalid),
         (Call::Cancel, [999, 0, 0, 0, 0, 0], Status::NoSuchObject),
-        (Call::Sign, [1024, echo.0, echo.1, 0, 0, 0], invalid),
+        (Call::Sign, [BASE, too_large, 0, 0, 0, 0], invalid),
+        (Call::Sign, [past_user_space, 8, 0, 0, 0, 0], invalid),
+        (
+            Call::Authenticate,
+            [UNMAPPED, echo.0, echo.1, BASE, 0, 0],
+            invalid,
+        ),
+        (
+            Call::Authenticate,
+            [BASE, echo.0, echo.1, UNMAPPED, 0, 0],
+            invalid,
+        ),
+        (
+            Call::Authenticate,
+            [BASE, BASE, too_large, BASE, 0, 0],
+            invalid,
+        ),
+        (
+            Call::Authenticate,
+            [past_user_space, echo.0, echo.1, BASE, 0, 0],
+            invalid,
+        ),
+        // The zero key is of small order: no signature can be checked against it.
+        (
+            Call::Authenticate,
+            [BASE + 0x300, echo.0, echo.1, BASE, 0, 0],
+            invalid,
+        ),
     ];
     let mut covered: Vec<Call> = Vec::new();
     for (call, arguments, expected) in rows {

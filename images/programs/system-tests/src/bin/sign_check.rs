@@ -1,0 +1,14 @@
+//! `sign-check`: signs a value with its user's kernel-held key and checks what
+//! `authenticate` accepts and refuses (`system_test_programs::signing`, which gives
+//! the lines it prints and its exit statuses).
+#![cfg_attr(target_os = "none", no_std, no_main)]
+
+#[cfg(target_os = "none")]
+ethos_compat::entry!(system_test_programs::signing::check);
+
+/// The program only runs on Ethos; built for a host it says so.
+#[cfg(not(target_os = "none"))]
+fn main() {
+    eprintln!("sign-check is an Ethos program: build it with `cargo xtask build`");
+    std::process::exit(2);
+}
