@@ -21,11 +21,12 @@ use ethos_abi::Status;
 use ethos_compat::results::{IMPORT, NOTHING, retire_as};
 use ethos_compat::typed::{Served, serve_one};
 use ethos_compat::{
-    Descriptor, EventSet, advertise, beep, close, get_time, import, import_blocking, ipc_blocking,
-    println, read_blocking, sleep, write, write_blocking,
+    Descriptor, EventSet, advertise, beep, close, get_time, import, ipc_blocking, println,
+    read_blocking, sleep, write, write_blocking,
 };
 
 use crate::boot_types::{EchoSayReply, EchoServer, Text, serve_echo};
+use crate::serving::{Accepted, NoConnection, accept_one};
 
 /// The service the pair of hosts talks over.
 pub const SERVICE: &str = "across";
@@ -128,23 +129,13 @@ pub mod server_status {
 /// until the client closes, then prints `across-server: answered N requests`.
 pub fn server() -> i32 {
     const NAME: &str = "across-server";
-    let listening = match advertise(SERVICE) {
-        Ok(listening) => listening,
-        Err(status) => {
-            println!("{NAME}: advertise {SERVICE} failed: {status}");
-            return server_status::ADVERTISE;
-        }
-    };
-    println!("{NAME}: advertised {SERVICE}");
-    let connection = match import_blocking(listening) {
-        Ok((connection, user)) => {
-            println!("{NAME}: connection from {user}");
-            connection
-        }
-        Err(status) => {
-            println!("{NAME}: import failed: {status}");
-            return server_status::IMPORT;
-        }
+    let Accepted {
+        listening,
+        connection,
+    } = match accept_one(NAME, SERVICE) {
+        Ok(accepted) => accepted,
+        Err(NoConnection::Advertise(_)) => return server_status::ADVERTISE,
+        Err(NoConnection::Import(_)) => return server_status::IMPORT,
     };
     let mut answered = 0u64;
     loop {

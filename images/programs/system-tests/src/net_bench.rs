@@ -23,11 +23,12 @@ use alloc::vec::Vec;
 
 use ethos_abi::Status;
 use ethos_compat::{
-    Descriptor, RpcConnection, advertise, close, get_time, import_blocking, ipc_blocking, println,
-    read_blocking, sleep, write_blocking,
+    Descriptor, RpcConnection, close, get_time, ipc_blocking, println, read_blocking, sleep,
+    write_blocking,
 };
 use ethos_typesys::wire;
 
+use crate::serving::{Accepted, NoConnection, accept_one};
 use crate::types::{
     BouncerBounce, BouncerBounceReply, BouncerClient, BouncerReply, BouncerRequest,
     BouncerShutdownReply, Payload,
@@ -72,23 +73,13 @@ pub mod server_status {
 /// `Shutdown`, then prints `net-bench-server: answered N, counted M values of B bytes`.
 pub fn server() -> i32 {
     const NAME: &str = "net-bench-server";
-    let listening = match advertise(SERVICE) {
-        Ok(listening) => listening,
-        Err(status) => {
-            println!("{NAME}: advertise {SERVICE} failed: {status}");
-            return server_status::ADVERTISE;
-        }
-    };
-    println!("{NAME}: advertised {SERVICE}");
-    let connection = match import_blocking(listening) {
-        Ok((connection, user)) => {
-            println!("{NAME}: connection from {user}");
-            connection
-        }
-        Err(status) => {
-            println!("{NAME}: import failed: {status}");
-            return server_status::IMPORT;
-        }
+    let Accepted {
+        listening,
+        connection,
+    } = match accept_one(NAME, SERVICE) {
+        Ok(accepted) => accepted,
+        Err(NoConnection::Advertise(_)) => return server_status::ADVERTISE,
+        Err(NoConnection::Import(_)) => return server_status::IMPORT,
     };
     let (mut answered, mut counted, mut counted_bytes) = (0u64, 0u64, 0u64);
     let mut counting = false;

@@ -5,13 +5,15 @@
 //! against the service's type, so a malformed request means the kernel let one
 //! through). Clients connect with [`connect`], which waits a bounded time for the
 //! service to be advertised, since the programs of an init set start in no
-//! particular order. The `Calculator` and `Bouncer` implementations are here too.
+//! particular order; a server of one connection gets it with [`accept_one`]. The `Calculator` and `Bouncer` implementations are here too.
 
 use alloc::vec::Vec;
 
 use ethos_abi::Status;
 use ethos_compat::typed::{Served, serve_one};
-use ethos_compat::{Descriptor, ipc_when_advertised, println, read_blocking};
+use ethos_compat::{
+    Descriptor, advertise, import_blocking, ipc_when_advertised, println, read_blocking,
+};
 use ethos_typesys::wire::WireError;
 
 use crate::types::{
@@ -26,6 +28,43 @@ pub const CONNECT_PATIENCE_NANOSECONDS: u64 = 5_000_000_000;
 /// [`CONNECT_PATIENCE_NANOSECONDS`] while it is not advertised.
 pub fn connect(service: &str) -> Result<Descriptor, Status> {
     ipc_when_advertised(service, CONNECT_PATIENCE_NANOSECONDS)
+}
+
+/// Why a server that serves one connection got none.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NoConnection {
+    /// `advertise` failed.
+    Advertise(Status),
+    /// `import` failed.
+    Import(Status),
+}
+
+/// The one connection a server imported, and the service it still advertises.
+#[derive(Clone, Copy, Debug)]
+pub struct Accepted {
+    /// The advertised service's descriptor.
+    pub listening: Descriptor,
+    /// The connection imported from it.
+    pub connection: Descriptor,
+}
+
+/// Advertises `service` and imports one connection to it, printing, as `program`,
+/// `advertised <service>`, then `connection from <user>` or why either failed.
+pub fn accept_one(program: &str, service: &str) -> Result<Accepted, NoConnection> {
+    let listening = advertise(service).map_err(|status| {
+        println!("{program}: advertise {service} failed: {status}");
+        NoConnection::Advertise(status)
+    })?;
+    println!("{program}: advertised {service}");
+    let (connection, user) = import_blocking(listening).map_err(|status| {
+        println!("{program}: import failed: {status}");
+        NoConnection::Import(status)
+    })?;
+    println!("{program}: connection from {user}");
+    Ok(Accepted {
+        listening,
+        connection,
+    })
 }
 
 /// A server implementation that a `Shutdown` request stops.
