@@ -12,7 +12,8 @@ use alloc::vec::Vec;
 use ethos_abi::Status;
 use ethos_compat::typed::{Served, serve_one};
 use ethos_compat::{
-    Descriptor, advertise, import_blocking, ipc_when_advertised, println, read_blocking,
+    Descriptor, advertise, get_time, import_blocking, ipc_blocking, ipc_when_advertised, println,
+    read_blocking, sleep,
 };
 use ethos_typesys::wire::WireError;
 
@@ -65,6 +66,34 @@ pub fn accept_one(program: &str, service: &str) -> Result<Accepted, NoConnection
         listening,
         connection,
     })
+}
+
+/// How long a client waits for a service on another host to be advertised: 20 s (the
+/// server's host boots first, but not by a known margin).
+pub const REMOTE_CONNECT_PATIENCE_NANOSECONDS: u64 = 20_000_000_000;
+/// How often a client asks again while that service is not advertised: 10 ms.
+const REMOTE_CONNECT_RETRY_NANOSECONDS: u64 = 10_000_000;
+
+/// A connection to `service` on `host` with `first_value`, and the `ipc` calls it
+/// took: asked again every [`REMOTE_CONNECT_RETRY_NANOSECONDS`] while the service is
+/// not advertised there (`NoSuchObject`), for at most
+/// [`REMOTE_CONNECT_PATIENCE_NANOSECONDS`]; any other refusal is answered at once.
+pub fn connect_remote(
+    service: &str,
+    host: &str,
+    first_value: &[u8],
+) -> Result<(Descriptor, u64), Status> {
+    let give_up = get_time()?.saturating_add(REMOTE_CONNECT_PATIENCE_NANOSECONDS);
+    let mut tries = 1;
+    loop {
+        match ipc_blocking(service, host, first_value) {
+            Err(Status::NoSuchObject) if get_time()? < give_up => {
+                tries += 1;
+                sleep(REMOTE_CONNECT_RETRY_NANOSECONDS)?;
+            }
+            answer => return answer.map(|connection| (connection, tries)),
+        }
+    }
 }
 
 /// A server implementation that a `Shutdown` request stops.
