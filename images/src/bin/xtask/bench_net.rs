@@ -391,26 +391,16 @@ pub(crate) fn net(arguments: &NetArguments) -> Result<ExitCode, XtaskError> {
                 Link::Stream => "TCP stream",
             }
         ),
-        linux_kernel: pairs
-            .linux
-            .as_ref()
-            .and_then(|linux| linux.kernel.file_name())
-            .map_or("not measured".into(), |name| {
-                name.to_string_lossy().into_owned()
-            }),
+        linux_kernel: bench_results::linux_kernel_name(
+            pairs.linux.as_ref().map(|linux| linux.kernel.as_path()),
+        ),
         kvm: "not used: both guests run under TCG".into(),
         commands,
         metrics,
         notes,
     };
     print_table(&results, &ethos_runs, &linux_runs);
-    let path = results.save()?;
-    println!("saved {}", path.display());
-    Ok(if failed {
-        ExitCode::FAILURE
-    } else {
-        ExitCode::SUCCESS
-    })
+    results.save_and_finish(failed)
 }
 
 fn print_table(results: &BenchResults, ethos: &[NetFigures], linux: &[NetFigures]) {
