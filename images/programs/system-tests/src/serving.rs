@@ -5,7 +5,9 @@
 //! against the service's type, so a malformed request means the kernel let one
 //! through). Clients connect with [`connect`], which waits a bounded time for the
 //! service to be advertised, since the programs of an init set start in no
-//! particular order; a server of one connection gets it with [`accept_one`]. The `Calculator` and `Bouncer` implementations are here too.
+//! particular order, or with [`connect_remote`] to a service on another host; a
+//! server of one connection gets it with [`accept_one`]. The `Calculator` and
+//! `Bouncer` implementations are here too.
 
 use alloc::vec::Vec;
 
