@@ -104,6 +104,35 @@ pub fn set_directory() -> PathBuf {
     target_directory().join("hosts")
 }
 
+/// The host pair the host-pair test rows and `cargo xtask bench net` boot: `cargo
+/// xtask hosts alpha beta --user alice@alpha --user carol@alpha --user bob@beta`.
+/// Carol works on alpha so that beta's kernel, which knows her key but grants her
+/// nothing, is the one to refuse her.
+pub fn host_pair_plan() -> HostSetPlan {
+    HostSetPlan {
+        hosts: vec!["alpha".into(), "beta".into()],
+        users: vec![
+            ("alice".into(), "alpha".into()),
+            ("carol".into(), "alpha".into()),
+            ("bob".into(), "beta".into()),
+        ],
+        port: DEFAULT_PORT,
+    }
+}
+
+/// The self-test kernels of a pair of hosts (`plan` names two), made from the
+/// workspace description: the first host's and the second's.
+pub fn make_pair(plan: &HostSetPlan) -> Result<[PathBuf; 2], XtaskError> {
+    let base = LoadedDescription::load_default()?;
+    match make(plan, &base, Flavour::Selftest)?.as_slice() {
+        [first, second] => Ok([first.kernel.clone(), second.kernel.clone()]),
+        hosts => Err(XtaskError::Usage(format!(
+            "hosts: a pair has two hosts, not {}",
+            hosts.len()
+        ))),
+    }
+}
+
 /// Makes every host's description and kernel.
 pub fn make(
     plan: &HostSetPlan,

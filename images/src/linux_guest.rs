@@ -10,7 +10,8 @@
 //! drivers baseline (`images/linux-guest/drivers.c`) gets the few it needs, kept
 //! from the same package in load order (each module's `depends=`), in its own
 //! initramfs; the network baseline (`images/linux-guest/net.c`) gets them and
-//! `virtio_mmio`, for microvm's devices, in its own.
+//! `virtio_mmio`, for microvm's devices, in its own. Both are compiled with
+//! `images/linux-guest/guest.c`, which loads the modules and does what else they share.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -294,11 +295,13 @@ const STATIC_C: [prerequisites::Tool; 2] = [
     },
 ];
 
-/// Compiles `images/linux-guest/SOURCE` static into `target/linux-guest/OUTPUT`,
+/// Compiles `images/linux-guest/SOURCES` static into `target/linux-guest/OUTPUT`,
 /// with the exit port and codes and `defines` (`NAME=VALUE`).
-fn compile_init(source: &str, output: &str, defines: &[String]) -> Result<PathBuf, XtaskError> {
+fn compile_init(sources: &[&str], output: &str, defines: &[String]) -> Result<PathBuf, XtaskError> {
     prerequisites::ensure(&STATIC_C)?;
-    let source = workspace_root().join("images/linux-guest").join(source);
+    let sources = sources
+        .iter()
+        .map(|source| workspace_root().join("images/linux-guest").join(source));
     let output = directory().join(output);
     std::fs::create_dir_all(directory()).at(directory())?;
     let success = ethos_abi::ExitCode::Success.port_value();
@@ -312,15 +315,19 @@ fn compile_init(source: &str, output: &str, defines: &[String]) -> Result<PathBu
             .args(defines.iter().map(|define| format!("-D{define}")))
             .arg("-o")
             .arg(&output)
-            .arg(&source),
+            .args(sources),
     )?;
     Ok(output)
 }
 
+/// What the guests that load `/modules` (drivers and network baselines) share:
+/// their start and end, the module loading and the interface calls.
+const MODULE_GUEST: &str = "guest.c";
+
 /// Compiles `/init` with the constants it shares with the Ethos side.
 pub fn build_init() -> Result<PathBuf, XtaskError> {
     compile_init(
-        "init.c",
+        &["init.c"],
         "init",
         &[
             format!("NULL_SAMPLES={NULL_SAMPLES}"),
@@ -334,7 +341,7 @@ pub fn build_init() -> Result<PathBuf, XtaskError> {
 pub fn build_drivers_init() -> Result<PathBuf, XtaskError> {
     let stop = String::from_utf8_lossy(ethos_abi::drivers::UDP_ECHO_STOP);
     compile_init(
-        "drivers.c",
+        &["drivers.c", MODULE_GUEST],
         "drivers-init",
         &[
             format!("UDP_ECHO_PORT={}", ethos_abi::drivers::UDP_ECHO_PORT),
@@ -396,7 +403,7 @@ pub const NET_LARGE_PAYLOAD: u32 = 4096;
 /// the Ethos hosts' tunnel uses.
 pub fn build_net_init(port: u16) -> Result<PathBuf, XtaskError> {
     compile_init(
-        "net.c",
+        &["net.c", MODULE_GUEST],
         "net-init",
         &[
             format!("NET_PORT={port}"),

@@ -250,12 +250,7 @@ fn linux_block_line(transcript: &Transcript) -> Result<(u64, u64), String> {
         .iter()
         .find_map(|(_, line)| line.strip_prefix("linux-guest block "))
         .ok_or("the Linux guest printed no `linux-guest block` line")?;
-    let field = |key: &str| {
-        line.split_ascii_whitespace()
-            .find_map(|word| word.strip_prefix(key)?.strip_prefix('='))
-            .and_then(|value| value.parse::<u64>().ok())
-            .ok_or_else(|| format!("`{line}` lacks `{key}=`"))
-    };
+    let field = |key: &str| harness::field(line, key);
     Ok((field("write_kib_s")?, field("read_kib_s")?))
 }
 

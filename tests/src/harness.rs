@@ -158,6 +158,16 @@ impl Transcript {
     }
 }
 
+/// The number a line of figures (words `key=value`, as the benchmark programs print
+/// them) gives for `key`.
+pub fn field(line: &str, key: &str) -> Result<u64, String> {
+    line.split_ascii_whitespace()
+        .find_map(|word| word.strip_prefix(key)?.strip_prefix('='))
+        .ok_or_else(|| format!("`{line}` lacks `{key}=`"))?
+        .parse()
+        .map_err(|_| format!("`{key}` in `{line}` is not a number"))
+}
+
 /// Boots `config`, waits at most `timeout`, and returns the transcript. QEMU is
 /// always gone when this returns.
 pub fn run(config: &QemuConfig, timeout: Duration) -> Transcript {

@@ -17,7 +17,7 @@ use nix::unistd::Pid;
 use std::process::{Command, Stdio};
 use std::time::Instant;
 
-use crate::harness::Transcript;
+use crate::harness::{self, Transcript};
 
 /// What `bench-client` prints, after the kernel's `user <name>: ` prefix.
 pub const BENCH_LINE_PREFIX: &str = "bench ";
@@ -45,13 +45,7 @@ pub fn kernel_figures(transcript: &Transcript) -> Result<KernelFigures, String> 
 }
 
 pub(crate) fn parse_figures(line: &str) -> Result<KernelFigures, String> {
-    let field = |key: &str| -> Result<u64, String> {
-        line.split_ascii_whitespace()
-            .find_map(|word| word.strip_prefix(key)?.strip_prefix('='))
-            .ok_or_else(|| format!("`{line}` lacks `{key}=`"))?
-            .parse()
-            .map_err(|_| format!("`{key}` in `{line}` is not a number"))
-    };
+    let field = |key: &str| harness::field(line, key);
     Ok(KernelFigures {
         null_call_ns: field("null_ns")?,
         round_trip_64_ns: field("rtt64_ns")?,

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use crate::harness::Transcript;
+use crate::harness::{Transcript, field};
 use crate::ipc_bench::{KernelFigures, parse_figures};
 
 /// Every line `/init` prints starts with this.
@@ -20,14 +20,6 @@ pub struct InitStart {
     /// The time stamp counter at `/init`'s start: under `-icount shift=0` the
     /// instructions since the machine started, firmware included.
     pub tsc: u64,
-}
-
-fn field(line: &str, key: &str) -> Result<u64, String> {
-    line.split_ascii_whitespace()
-        .find_map(|word| word.strip_prefix(key)?.strip_prefix('='))
-        .ok_or_else(|| format!("`{line}` lacks `{key}=`"))?
-        .parse()
-        .map_err(|_| format!("`{key}` in `{line}` is not a number"))
 }
 
 /// Reads `linux-guest init monotonic_ns=… tsc=…`.

@@ -10,7 +10,7 @@ use std::path::Path;
 use std::sync::mpsc;
 use std::time::Duration;
 
-use crate::harness::{self, Expectation, Transcript, Verdict};
+use crate::harness::{self, Expectation, Transcript, Verdict, field};
 use crate::linux_guest::LINE_PREFIX;
 use crate::qemu::{Accelerator, Machine, QemuConfig};
 
@@ -49,14 +49,6 @@ impl NetFigures {
     pub fn bulk_megabytes_per_second(&self) -> f64 {
         self.bulk_received as f64 * 1e3 / self.bulk_ns.max(1) as f64
     }
-}
-
-fn field(line: &str, key: &str) -> Result<u64, String> {
-    line.split_ascii_whitespace()
-        .find_map(|word| word.strip_prefix(key)?.strip_prefix('='))
-        .ok_or_else(|| format!("`{line}` lacks `{key}=`"))?
-        .parse()
-        .map_err(|_| format!("`{key}` in `{line}` is not a number"))
 }
 
 /// Reads a line of figures; `bulk_received` is the line's, else `received`.

@@ -21,11 +21,12 @@ use ethos_abi::Status;
 use ethos_compat::results::{IMPORT, NOTHING, retire_as};
 use ethos_compat::typed::{Served, serve_one};
 use ethos_compat::{
-    Descriptor, EventSet, advertise, beep, close, get_time, import, import_blocking, ipc_blocking,
-    println, read_blocking, sleep, write, write_blocking,
+    EventSet, advertise, beep, close, get_time, import, ipc_blocking, println, read_blocking,
+    write, write_blocking,
 };
 
 use crate::boot_types::{EchoSayReply, EchoServer, Text, serve_echo};
+use crate::serving::{Accepted, NoConnection, accept_one, connect_remote};
 
 /// The service the pair of hosts talks over.
 pub const SERVICE: &str = "across";
@@ -42,12 +43,6 @@ pub const FURTHER_REQUESTS: usize = 100;
 /// Bytes request `k` carries beyond request 0's prefix, per `k`: request 100 carries
 /// 3,700, more than one datagram holds.
 pub const GROWTH_PER_REQUEST: usize = 37;
-
-/// How long a client waits for the remote service to be advertised: 20 s (the
-/// server's host boots first, but not by a known margin).
-pub const CONNECT_PATIENCE_NANOSECONDS: u64 = 20_000_000_000;
-/// How often a client asks again while the service is not advertised: 10 ms.
-const CONNECT_RETRY_NANOSECONDS: u64 = 10_000_000;
 
 /// How long `across-idle` waits for a connection that must never come: 30 s, well
 /// past the refused run of the other host (its boot, the probe's three refusals,
@@ -93,22 +88,6 @@ pub fn request_text(index: usize) -> String {
     text
 }
 
-/// A connection to `service` on `host` with `first_value`, asked again every
-/// [`CONNECT_RETRY_NANOSECONDS`] while the service is not advertised there
-/// (`NoSuchObject`), for at most [`CONNECT_PATIENCE_NANOSECONDS`]; any other refusal
-/// is answered at once.
-pub fn connect_remote(service: &str, host: &str, first_value: &[u8]) -> Result<Descriptor, Status> {
-    let give_up = get_time()?.saturating_add(CONNECT_PATIENCE_NANOSECONDS);
-    loop {
-        match ipc_blocking(service, host, first_value) {
-            Err(Status::NoSuchObject) if get_time()? < give_up => {
-                sleep(CONNECT_RETRY_NANOSECONDS)?;
-            }
-            answer => return answer,
-        }
-    }
-}
-
 /// Exit statuses of `across-server`.
 pub mod server_status {
     /// `advertise` failed.
@@ -128,23 +107,13 @@ pub mod server_status {
 /// until the client closes, then prints `across-server: answered N requests`.
 pub fn server() -> i32 {
     const NAME: &str = "across-server";
-    let listening = match advertise(SERVICE) {
-        Ok(listening) => listening,
-        Err(status) => {
-            println!("{NAME}: advertise {SERVICE} failed: {status}");
-            return server_status::ADVERTISE;
-        }
-    };
-    println!("{NAME}: advertised {SERVICE}");
-    let connection = match import_blocking(listening) {
-        Ok((connection, user)) => {
-            println!("{NAME}: connection from {user}");
-            connection
-        }
-        Err(status) => {
-            println!("{NAME}: import failed: {status}");
-            return server_status::IMPORT;
-        }
+    let Accepted {
+        listening,
+        connection,
+    } = match accept_one(NAME, SERVICE) {
+        Ok(accepted) => accepted,
+        Err(NoConnection::Advertise(_)) => return server_status::ADVERTISE,
+        Err(NoConnection::Import(_)) => return server_status::IMPORT,
     };
     let mut answered = 0u64;
     loop {
@@ -204,7 +173,7 @@ pub fn client() -> i32 {
     const NAME: &str = "across-client";
     let first = say(&request_text(0));
     let connection = match connect_remote(SERVICE, SERVER_HOST, &first) {
-        Ok(connection) => connection,
+        Ok((connection, _)) => connection,
         Err(Status::NotAuthorized) => {
             println!("{NAME}: not authorized");
             return client_status::NOT_AUTHORIZED;
@@ -285,7 +254,7 @@ pub fn soak() -> i32 {
     const NAME: &str = "across-soak";
     let request = |index: usize| say(&format!("soak {index}"));
     let connection = match connect_remote(SERVICE, SERVER_HOST, &request(0)) {
-        Ok(connection) => connection,
+        Ok((connection, _)) => connection,
         Err(status) => {
             println!("{NAME}: cannot connect to {SERVICE} on {SERVER_HOST}: {status:?}");
             return soak_status::CONNECT;

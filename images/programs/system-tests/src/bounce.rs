@@ -6,9 +6,11 @@
 use alloc::vec;
 use alloc::vec::Vec;
 
-use ethos_compat::{RpcConnection, advertise, get_pid, get_time, import_blocking, println};
+use ethos_compat::{RpcConnection, get_pid, get_time, println};
 
-use crate::serving::{Bouncer, Interrupted, connect, serve_until_shutdown};
+use crate::serving::{
+    Bouncer, Interrupted, NoConnection, accept_one, connect, serve_until_shutdown,
+};
 use crate::types::{BouncerClient, Payload, serve_bouncer};
 
 /// The soak's service.
@@ -41,23 +43,10 @@ pub fn bench_server() -> i32 {
 }
 
 fn serve_one_client(program: &str, service: &str) -> i32 {
-    let listening = match advertise(service) {
-        Ok(listening) => listening,
-        Err(status) => {
-            println!("{program}: advertise {service} failed: {status}");
-            return server_status::ADVERTISE;
-        }
-    };
-    println!("{program}: advertised {service}");
-    let connection = match import_blocking(listening) {
-        Ok((connection, user)) => {
-            println!("{program}: connection from {user}");
-            connection
-        }
-        Err(status) => {
-            println!("{program}: import failed: {status}");
-            return server_status::IMPORT;
-        }
+    let connection = match accept_one(program, service) {
+        Ok(accepted) => accepted.connection,
+        Err(NoConnection::Advertise(_)) => return server_status::ADVERTISE,
+        Err(NoConnection::Import(_)) => return server_status::IMPORT,
     };
     let bouncer = match serve_until_shutdown::<Bouncer>(program, connection, serve_bouncer) {
         Ok(bouncer) => bouncer,

@@ -4,12 +4,10 @@
 //! `desk-dispatcher` runs as alice, `desk-worker` as carol and `desk-client` as bob.
 //! The exit statuses of each program are the constants of its module.
 
-use ethos_compat::{
-    advertise, close, fd_receive_blocking, fd_send, get_user, import_blocking, println,
-};
+use ethos_compat::{close, fd_receive_blocking, fd_send, get_user, println};
 
 use crate::calc::check_calculator;
-use crate::serving::{Calculator, Interrupted, serve_until_shutdown};
+use crate::serving::{Calculator, Interrupted, NoConnection, accept_one, serve_until_shutdown};
 use crate::types::serve_calculator;
 
 /// The service's name.
@@ -34,23 +32,10 @@ pub mod dispatcher_status {
 /// `desk-dispatcher`: advertises `desk`, imports one connection, sends it to
 /// carol's `desk-worker` and closes its own copy.
 pub fn dispatcher() -> i32 {
-    let listening = match advertise(SERVICE) {
-        Ok(listening) => listening,
-        Err(status) => {
-            println!("desk-dispatcher: advertise desk failed: {status}");
-            return dispatcher_status::ADVERTISE;
-        }
-    };
-    println!("desk-dispatcher: advertised desk");
-    let connection = match import_blocking(listening) {
-        Ok((connection, user)) => {
-            println!("desk-dispatcher: connection from {user}");
-            connection
-        }
-        Err(status) => {
-            println!("desk-dispatcher: import failed: {status}");
-            return dispatcher_status::IMPORT;
-        }
+    let connection = match accept_one("desk-dispatcher", SERVICE) {
+        Ok(accepted) => accepted.connection,
+        Err(NoConnection::Advertise(_)) => return dispatcher_status::ADVERTISE,
+        Err(NoConnection::Import(_)) => return dispatcher_status::IMPORT,
     };
     if let Err(status) = fd_send(&[connection], WORKER_USER, WORKER_PROGRAM) {
         println!("desk-dispatcher: fdSend failed: {status}");

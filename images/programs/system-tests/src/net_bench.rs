@@ -23,11 +23,11 @@ use alloc::vec::Vec;
 
 use ethos_abi::Status;
 use ethos_compat::{
-    Descriptor, RpcConnection, advertise, close, get_time, import_blocking, ipc_blocking, println,
-    read_blocking, sleep, write_blocking,
+    Descriptor, RpcConnection, close, get_time, println, read_blocking, write_blocking,
 };
 use ethos_typesys::wire;
 
+use crate::serving::{Accepted, NoConnection, accept_one, connect_remote};
 use crate::types::{
     BouncerBounce, BouncerBounceReply, BouncerClient, BouncerReply, BouncerRequest,
     BouncerShutdownReply, Payload,
@@ -45,11 +45,6 @@ pub const SMALL_PAYLOAD: usize = 64;
 pub const LARGE_PAYLOAD: usize = 4096;
 /// Values the bulk phase sends, each with a [`LARGE_PAYLOAD`] payload.
 pub const BULK_VALUES: usize = 1000;
-
-/// How long the client waits for the service to be advertised.
-const CONNECT_PATIENCE_NANOSECONDS: u64 = 20_000_000_000;
-/// How often the client asks again while it is not.
-const CONNECT_RETRY_NANOSECONDS: u64 = 10_000_000;
 
 /// What the client prints its figures after (the kernel adds `user <name>: `).
 pub const FIGURES_PREFIX: &str = "net-bench ";
@@ -72,23 +67,13 @@ pub mod server_status {
 /// `Shutdown`, then prints `net-bench-server: answered N, counted M values of B bytes`.
 pub fn server() -> i32 {
     const NAME: &str = "net-bench-server";
-    let listening = match advertise(SERVICE) {
-        Ok(listening) => listening,
-        Err(status) => {
-            println!("{NAME}: advertise {SERVICE} failed: {status}");
-            return server_status::ADVERTISE;
-        }
-    };
-    println!("{NAME}: advertised {SERVICE}");
-    let connection = match import_blocking(listening) {
-        Ok((connection, user)) => {
-            println!("{NAME}: connection from {user}");
-            connection
-        }
-        Err(status) => {
-            println!("{NAME}: import failed: {status}");
-            return server_status::IMPORT;
-        }
+    let Accepted {
+        listening,
+        connection,
+    } = match accept_one(NAME, SERVICE) {
+        Ok(accepted) => accepted,
+        Err(NoConnection::Advertise(_)) => return server_status::ADVERTISE,
+        Err(NoConnection::Import(_)) => return server_status::IMPORT,
     };
     let (mut answered, mut counted, mut counted_bytes) = (0u64, 0u64, 0u64);
     let mut counting = false;
@@ -174,24 +159,10 @@ fn connect() -> Result<(Descriptor, u64, u64), i32> {
     let payload = vec![0x5a; SMALL_PAYLOAD];
     let first = bounce_request(&payload);
     let started = now()?;
-    let mut tries = 1;
-    let connection = loop {
-        match ipc_blocking(SERVICE, SERVER_HOST, &first) {
-            Err(Status::NoSuchObject)
-                if now()? < started.saturating_add(CONNECT_PATIENCE_NANOSECONDS) =>
-            {
-                tries += 1;
-                let _ = sleep(CONNECT_RETRY_NANOSECONDS);
-            }
-            Ok(connection) => break connection,
-            Err(status) => {
-                println!(
-                    "net-bench-client: cannot connect to {SERVICE} on {SERVER_HOST}: {status:?}"
-                );
-                return Err(client_status::CONNECT);
-            }
-        }
-    };
+    let (connection, tries) = connect_remote(SERVICE, SERVER_HOST, &first).map_err(|status| {
+        println!("net-bench-client: cannot connect to {SERVICE} on {SERVER_HOST}: {status:?}");
+        client_status::CONNECT
+    })?;
     let reply = read_blocking(connection).map_err(|status| {
         println!("net-bench-client: the first reply failed: {status}");
         client_status::CALL

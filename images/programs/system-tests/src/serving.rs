@@ -5,13 +5,18 @@
 //! against the service's type, so a malformed request means the kernel let one
 //! through). Clients connect with [`connect`], which waits a bounded time for the
 //! service to be advertised, since the programs of an init set start in no
-//! particular order. The `Calculator` and `Bouncer` implementations are here too.
+//! particular order, or with [`connect_remote`] to a service on another host; a
+//! server of one connection gets it with [`accept_one`]. The `Calculator` and
+//! `Bouncer` implementations are here too.
 
 use alloc::vec::Vec;
 
 use ethos_abi::Status;
 use ethos_compat::typed::{Served, serve_one};
-use ethos_compat::{Descriptor, ipc_when_advertised, println, read_blocking};
+use ethos_compat::{
+    Descriptor, advertise, get_time, import_blocking, ipc_blocking, ipc_when_advertised, println,
+    read_blocking, sleep,
+};
 use ethos_typesys::wire::WireError;
 
 use crate::types::{
@@ -26,6 +31,71 @@ pub const CONNECT_PATIENCE_NANOSECONDS: u64 = 5_000_000_000;
 /// [`CONNECT_PATIENCE_NANOSECONDS`] while it is not advertised.
 pub fn connect(service: &str) -> Result<Descriptor, Status> {
     ipc_when_advertised(service, CONNECT_PATIENCE_NANOSECONDS)
+}
+
+/// Why a server that serves one connection got none.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NoConnection {
+    /// `advertise` failed.
+    Advertise(Status),
+    /// `import` failed.
+    Import(Status),
+}
+
+/// The one connection a server imported, and the service it still advertises.
+#[derive(Clone, Copy, Debug)]
+pub struct Accepted {
+    /// The advertised service's descriptor.
+    pub listening: Descriptor,
+    /// The connection imported from it.
+    pub connection: Descriptor,
+}
+
+/// Advertises `service` and imports one connection to it, printing, as `program`,
+/// `advertised <service>`, then `connection from <user>` or why either failed.
+pub fn accept_one(program: &str, service: &str) -> Result<Accepted, NoConnection> {
+    let listening = advertise(service).map_err(|status| {
+        println!("{program}: advertise {service} failed: {status}");
+        NoConnection::Advertise(status)
+    })?;
+    println!("{program}: advertised {service}");
+    let (connection, user) = import_blocking(listening).map_err(|status| {
+        println!("{program}: import failed: {status}");
+        NoConnection::Import(status)
+    })?;
+    println!("{program}: connection from {user}");
+    Ok(Accepted {
+        listening,
+        connection,
+    })
+}
+
+/// How long a client waits for a service on another host to be advertised: 20 s (the
+/// server's host boots first, but not by a known margin).
+pub const REMOTE_CONNECT_PATIENCE_NANOSECONDS: u64 = 20_000_000_000;
+/// How often a client asks again while that service is not advertised: 10 ms.
+const REMOTE_CONNECT_RETRY_NANOSECONDS: u64 = 10_000_000;
+
+/// A connection to `service` on `host` with `first_value`, and the `ipc` calls it
+/// took: asked again every [`REMOTE_CONNECT_RETRY_NANOSECONDS`] while the service is
+/// not advertised there (`NoSuchObject`), for at most
+/// [`REMOTE_CONNECT_PATIENCE_NANOSECONDS`]; any other refusal is answered at once.
+pub fn connect_remote(
+    service: &str,
+    host: &str,
+    first_value: &[u8],
+) -> Result<(Descriptor, u64), Status> {
+    let give_up = get_time()?.saturating_add(REMOTE_CONNECT_PATIENCE_NANOSECONDS);
+    let mut tries = 1;
+    loop {
+        match ipc_blocking(service, host, first_value) {
+            Err(Status::NoSuchObject) if get_time()? < give_up => {
+                tries += 1;
+                sleep(REMOTE_CONNECT_RETRY_NANOSECONDS)?;
+            }
+            answer => return answer.map(|connection| (connection, tries)),
+        }
+    }
 }
 
 /// A server implementation that a `Shutdown` request stops.

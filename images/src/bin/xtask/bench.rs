@@ -351,12 +351,9 @@ pub(crate) fn measure(arguments: &BootArguments) -> Result<(BenchResults, bool),
         finished: bench_results::now(),
         qemu: bench_results::qemu_version(),
         machine: "pc and microvm".into(),
-        linux_kernel: linux
-            .as_ref()
-            .and_then(|(kernel, _, _)| Path::new(kernel).file_name())
-            .map_or("not measured".into(), |name| {
-                name.to_string_lossy().into_owned()
-            }),
+        linux_kernel: bench_results::linux_kernel_name(
+            linux.as_ref().map(|(kernel, _, _)| Path::new(kernel)),
+        ),
         kvm,
         commands,
         metrics,
@@ -368,13 +365,7 @@ pub(crate) fn measure(arguments: &BootArguments) -> Result<(BenchResults, bool),
 pub(crate) fn boot(arguments: &BootArguments) -> Result<ExitCode, XtaskError> {
     let (results, failed) = measure(arguments)?;
     bench_results::print(&results);
-    let path = results.save()?;
-    println!("saved {}", path.display());
-    Ok(if failed {
-        ExitCode::FAILURE
-    } else {
-        ExitCode::SUCCESS
-    })
+    results.save_and_finish(failed)
 }
 
 fn print_rows(rows: &[Row]) {

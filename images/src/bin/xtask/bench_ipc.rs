@@ -257,12 +257,8 @@ pub(crate) fn measure(arguments: &IpcArguments) -> Result<(BenchResults, bool), 
     } else {
         None
     };
-    let linux_kernel = linux.as_ref().map_or("not measured".into(), |linux| {
-        linux
-            .kernel
-            .file_name()
-            .map_or(String::new(), |name| name.to_string_lossy().into_owned())
-    });
+    let linux_kernel =
+        bench_results::linux_kernel_name(linux.as_ref().map(|linux| linux.kernel.as_path()));
     let machine = arguments.machine.machine();
     let guests = Guests {
         machine,
@@ -405,11 +401,5 @@ pub(crate) fn measure(arguments: &IpcArguments) -> Result<(BenchResults, bool), 
 pub(crate) fn ipc(arguments: &IpcArguments) -> Result<ExitCode, XtaskError> {
     let (results, failed) = measure(arguments)?;
     bench_results::print(&results);
-    let path = results.save()?;
-    println!("saved {}", path.display());
-    Ok(if failed {
-        ExitCode::FAILURE
-    } else {
-        ExitCode::SUCCESS
-    })
+    results.save_and_finish(failed)
 }

@@ -30,7 +30,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use ethos_images::{XtaskError, kernel, linux_guest, prerequisites};
+use ethos_images::{XtaskError, host_set, linux_guest, prerequisites};
 use ethos_tests::harness::Transcript;
 use ethos_tests::matrix_host::{free_tcp_port, free_udp_port};
 use ethos_tests::net_bench::{
@@ -156,27 +156,6 @@ impl Pairs {
     }
 }
 
-/// The host pair of the host-pair test rows: alpha and beta, alice's (and carol's)
-/// key on alpha, bob's on beta.
-fn ethos_pair() -> Result<([PathBuf; 2], u16), XtaskError> {
-    use ethos_images::host_set::{self, HostSetPlan};
-    let plan = HostSetPlan {
-        hosts: vec!["alpha".into(), "beta".into()],
-        users: vec![
-            ("alice".into(), "alpha".into()),
-            ("carol".into(), "alpha".into()),
-            ("bob".into(), "beta".into()),
-        ],
-        port: host_set::DEFAULT_PORT,
-    };
-    let base = ethos_images::initial_image::LoadedDescription::load_default()?;
-    let built = host_set::make(&plan, &base, kernel::Flavour::Selftest)?;
-    Ok((
-        [built[0].kernel.clone(), built[1].kernel.clone()],
-        plan.port,
-    ))
-}
-
 /// One run of `system`'s pair: the client's figures, or why there are none.
 fn run_once(pairs: &Pairs, system: System, link: Link, run: u32) -> Result<NetFigures, String> {
     let options = link.options(true).ok_or("no free loopback port")?;
@@ -268,7 +247,9 @@ pub(crate) fn net(arguments: &NetArguments) -> Result<ExitCode, XtaskError> {
     let started = bench_results::now();
     let load_before = host_load();
     prerequisites::ensure(&[prerequisites::QEMU])?;
-    let (ethos, port) = ethos_pair()?;
+    let plan = host_set::host_pair_plan();
+    let ethos = host_set::make_pair(&plan)?;
+    let port = plan.port;
     let linux = if arguments.linux_guest {
         let kernel = linux_guest::kernel()?;
         Some(LinuxPair {
@@ -410,26 +391,16 @@ pub(crate) fn net(arguments: &NetArguments) -> Result<ExitCode, XtaskError> {
                 Link::Stream => "TCP stream",
             }
         ),
-        linux_kernel: pairs
-            .linux
-            .as_ref()
-            .and_then(|linux| linux.kernel.file_name())
-            .map_or("not measured".into(), |name| {
-                name.to_string_lossy().into_owned()
-            }),
+        linux_kernel: bench_results::linux_kernel_name(
+            pairs.linux.as_ref().map(|linux| linux.kernel.as_path()),
+        ),
         kvm: "not used: both guests run under TCG".into(),
         commands,
         metrics,
         notes,
     };
     print_table(&results, &ethos_runs, &linux_runs);
-    let path = results.save()?;
-    println!("saved {}", path.display());
-    Ok(if failed {
-        ExitCode::FAILURE
-    } else {
-        ExitCode::SUCCESS
-    })
+    results.save_and_finish(failed)
 }
 
 fn print_table(results: &BenchResults, ethos: &[NetFigures], linux: &[NetFigures]) {

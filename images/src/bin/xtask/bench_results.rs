@@ -8,8 +8,8 @@
 //! nanosecond per instruction; that run is made twice and the two counts must
 //! agree. KVM figures are there only where the host has hardware virtualization.
 
-use std::path::PathBuf;
-use std::process::Command;
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode};
 
 use ethos_images::error::FileContext;
 use ethos_images::{XtaskError, target_directory, workspace_root};
@@ -183,6 +183,16 @@ pub(crate) struct BenchResults {
 }
 
 /// Where the benches keep their figures and the report.
+/// What the results say of the Linux guest's kernel: its file's name, or that the
+/// Linux guest was not measured.
+pub(crate) fn linux_kernel_name(kernel: Option<&Path>) -> String {
+    kernel
+        .and_then(Path::file_name)
+        .map_or("not measured".into(), |name| {
+            name.to_string_lossy().into_owned()
+        })
+}
+
 pub(crate) fn bench_directory() -> PathBuf {
     target_directory().join("bench")
 }
@@ -199,6 +209,18 @@ impl BenchResults {
             .map_err(|error| XtaskError::Usage(format!("encoding {}: {error}", path.display())))?;
         std::fs::write(&path, text + "\n").at(&path)?;
         Ok(path)
+    }
+
+    /// Saves the results, says where, and gives the exit code of a bench that
+    /// `failed` or not.
+    pub(crate) fn save_and_finish(&self, failed: bool) -> Result<ExitCode, XtaskError> {
+        let path = self.save()?;
+        println!("saved {}", path.display());
+        Ok(if failed {
+            ExitCode::FAILURE
+        } else {
+            ExitCode::SUCCESS
+        })
     }
 
     pub(crate) fn load(bench: &str) -> Result<BenchResults, XtaskError> {

@@ -11,7 +11,9 @@ use ethos_abi::KernelTest;
 use ethos_abi::drivers::Backend;
 use ethos_images::inspect::{multiboot2_header, pvh_entry};
 use ethos_images::platform::{self, Platform};
-use ethos_images::{XtaskError, command, kernel, prerequisites, target_directory, workspace_root};
+use ethos_images::{
+    XtaskError, command, host_set, kernel, prerequisites, target_directory, workspace_root,
+};
 use ethos_tests::harness::Verdict;
 use ethos_tests::hosted::{self, HostedInputs};
 use ethos_tests::system::{self, Inputs};
@@ -303,27 +305,15 @@ fn run_row(
     );
 }
 
-/// The two hosts the host-pair rows boot: `cargo xtask hosts alpha beta --user
-/// alice@alpha --user carol@alpha --user bob@beta --selftest`, made from the
-/// workspace description. Carol works on alpha so that beta's kernel, which knows
-/// her key but grants her nothing, is the one to refuse her.
+/// The two hosts the host-pair rows boot ([`host_set::host_pair_plan`]), made with
+/// the self-test kernel from the workspace description.
 fn host_pair_kernels() -> Result<host_pair::HostPair, XtaskError> {
-    use ethos_images::host_set::{self, HostSetPlan};
-    let plan = HostSetPlan {
-        hosts: vec!["alpha".into(), "beta".into()],
-        users: vec![
-            ("alice".into(), "alpha".into()),
-            ("carol".into(), "alpha".into()),
-            ("bob".into(), "beta".into()),
-        ],
-        port: host_set::DEFAULT_PORT,
-    };
+    let plan = host_set::host_pair_plan();
     println!("host pair: {}", plan.hosts.join(" and "));
-    let base = ethos_images::initial_image::LoadedDescription::load_default()?;
-    let built = host_set::make(&plan, &base, kernel::Flavour::Selftest)?;
+    let [client, server] = host_set::make_pair(&plan)?;
     Ok(host_pair::HostPair {
-        client: built[0].kernel.clone(),
-        server: built[1].kernel.clone(),
+        client,
+        server,
         port: plan.port,
         log_directory: system::log_directory(&target_directory()).join("hosts"),
     })
