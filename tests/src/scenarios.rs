@@ -398,6 +398,10 @@ fn fuzz_checked(transcript: &Transcript, seed: u64) -> Result<(), String> {
             server_ended
         } else if *process == first {
             who == &user && program == "syscall-fuzz" && how == "exit" && *status == 0
+        } else if program == "fuzz-server" {
+            // A child that became fuzz-server as the fuzz user: the policy grants that
+            // user no `advertise`, so it must end there (status 1), or be killed.
+            who == &user && ((how == "exit" && *status == 1) || how == "killed")
         } else {
             who == &user
                 && (program == "syscall-fuzz" || program == "hello")

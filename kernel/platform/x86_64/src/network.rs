@@ -266,7 +266,12 @@ fn serve(
             // gives the network work (the scheduler kicks), or a timer of the service
             // or the stack is due; the CPU is free meanwhile.
             Some(event) => {
-                let wait_ms = due_ms.map_or(tick_ms, |due| due.max(tick_ms));
+                // Stopping, the thread looks at each tick whether it is quiet yet.
+                let wait_ms = match due_ms {
+                    _ if STOPPING.load(Ordering::Relaxed) => tick_ms,
+                    Some(due) => due.max(tick_ms),
+                    None => tick_ms,
+                };
                 let deadline = time::since_boot_nanos()
                     .unwrap_or(0)
                     .saturating_add(wait_ms * 1_000_000);
@@ -332,6 +337,7 @@ pub fn stop() {
         return;
     }
     STOPPING.store(true, Ordering::Relaxed);
+    kick();
     let patience = (LINGER_MILLISECONDS + 1_000) * 1_000_000;
     if !kernel_threads::run_until(|| STOPPED.load(Ordering::Acquire), patience) {
         tracing::warn!("the network service did not stop in time");
