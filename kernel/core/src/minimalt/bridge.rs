@@ -192,7 +192,7 @@ impl Bridge {
             &waiting.service,
             ethos_typesys::TypeHash(waiting.type_hash.0),
             waiting.user.map(|key| key.0),
-            waiting.first_value.clone(),
+            &waiting.first_value,
         );
         match asked {
             Ok(connection) => {

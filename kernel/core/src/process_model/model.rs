@@ -356,9 +356,26 @@ impl ProcessModel {
         label: &Label,
         needed: LabelRights,
     ) -> Result<(), Status> {
+        self.authorize_towards(process, label, needed, None)
+    }
+
+    /// [`ProcessModel::authorize`] for a connection to `host` (`None`: here).
+    pub(super) fn authorize_towards(
+        &self,
+        process: ProcessId,
+        label: &Label,
+        needed: LabelRights,
+        host: Option<&str>,
+    ) -> Result<(), Status> {
         let running = self.process(process)?;
         let user = self.users.get(&running.user).ok_or(Status::NoSuchObject)?;
-        if self.policy.allows(label, user, &running.program, needed) {
+        let allowed = match host {
+            None => self.policy.allows(label, user, &running.program, needed),
+            Some(host) => self
+                .policy
+                .allows_to_host(label, user, &running.program, host, needed),
+        };
+        if allowed {
             Ok(())
         } else {
             Err(Status::NotAuthorized)

@@ -26,7 +26,6 @@ use alloc::format;
 use alloc::string::String;
 use alloc::vec::Vec;
 
-use ethos_abi::arguments::EVENT_KERNEL_BYTES;
 use ethos_abi::{EventId, LabelRights, ProcessId, Status};
 use ethos_typesys::TypeHash;
 
@@ -216,24 +215,16 @@ impl ProcessModel {
         if first_value.len() > maximum_value {
             return Err(Status::InvalidArgument);
         }
-        let running = self.process(process)?;
-        let user = self.users.get(&running.user).ok_or(Status::NoSuchObject)?;
-        if !self
-            .policy
-            .allows_to_host(&label, user, &running.program, host, LabelRights::IPC)
-        {
-            return Err(Status::NotAuthorized);
-        }
-        let user = running.user.clone();
+        self.authorize_towards(process, &label, LabelRights::IPC, Some(host))?;
+        let user = self.process(process)?.user.clone();
         let (root, interface) = self.connection_type(&type_hash);
         if !first_value.is_empty() {
             self.check_type(root, interface, Side::Client, &first_value)?;
         }
-        if !self.process(process)?.events.has_room() {
-            return Err(Status::LimitReached);
-        }
-        self.ensure_room_for(process, EVENT_KERNEL_BYTES)?;
+        // The event is made first (it checks the caller's room for it): nothing is
+        // left to undo if it cannot be.
         let id = ConnectionId(self.allocate_object());
+        let event = self.new_pending(process, Waiting::Connect(id))?;
         self.connections.insert(
             id,
             Connection {
@@ -244,24 +235,10 @@ impl ProcessModel {
                 ends: [empty_end(0), empty_end(1)],
                 remote: Some(RemoteLink {
                     side: Side::Server,
-                    opening: None,
+                    opening: Some((process, event)),
                 }),
             },
         );
-        let event = match self.new_pending(process, Waiting::Connect(id)) {
-            Ok(event) => event,
-            Err(status) => {
-                self.connections.remove(&id);
-                return Err(status);
-            }
-        };
-        if let Some(link) = self
-            .connections
-            .get_mut(&id)
-            .and_then(|connection| connection.remote.as_mut())
-        {
-            link.opening = Some((process, event));
-        }
         self.network.requests.push_back(NetworkRequest::Open {
             connection: id,
             host: String::from(host),
@@ -344,31 +321,23 @@ impl ProcessModel {
     /// The other host closed `connection`: reads waiting here fail with `Closed`
     /// once the values that arrived are read, and writes fail with `Closed`.
     pub fn remote_closed(&mut self, connection: ConnectionId) {
-        let Some(side) = self
+        // The link goes first: the remote end's last reference is no local one.
+        let Some(link) = self
             .connections
-            .get(&connection)
-            .and_then(|found| found.remote.as_ref())
-            .map(|link| link.side)
+            .get_mut(&connection)
+            .and_then(|found| found.remote.take())
         else {
             return;
         };
-        let waiter = self
-            .connections
-            .get_mut(&connection)
-            .and_then(|found| found.remote.as_mut())
-            .and_then(|link| link.opening.take());
-        if let Some(waiter) = waiter {
-            self.connections.remove(&connection);
-            self.complete(waiter, Outcome::Failed(Status::Closed));
-            return;
-        }
-        let Some(found) = self.connections.get_mut(&connection) else {
-            return;
-        };
-        // The link goes first: the remote end's last reference is no local one.
-        found.remote = None;
         self.network.outbound.remove(&connection);
-        self.release_end(connection, side);
+        match link.opening {
+            // Closed before it was accepted: the `ipc` fails.
+            Some(waiter) => {
+                self.connections.remove(&connection);
+                self.complete(waiter, Outcome::Failed(Status::Closed));
+            }
+            None => self.release_end(connection, link.side),
+        }
     }
 
     /// A client on `host` asks for `service` here as `user` (the key the tunnel
@@ -382,7 +351,7 @@ impl ProcessModel {
         service: &str,
         type_hash: TypeHash,
         user: Option<[u8; 32]>,
-        first_value: Vec<u8>,
+        first_value: &[u8],
     ) -> Result<ConnectionId, Status> {
         if !self.network.attached {
             return Err(Status::NoSuchObject);
@@ -421,9 +390,9 @@ impl ProcessModel {
         }
         let (root, interface) = self.connection_type(&type_hash);
         if !first_value.is_empty() {
-            self.check_type(root, interface, Side::Client, &first_value)?;
+            self.check_type(root, interface, Side::Client, first_value)?;
         }
-        let server_end = end_with_first_value(first_value, NETWORK)?;
+        let server_end = end_with_first_value(super::copied(first_value)?, NETWORK)?;
         let id = ConnectionId(self.allocate_object());
         self.connections.insert(
             id,
