@@ -9,13 +9,13 @@
 //! network to the model and spawns the thread. Each round of the thread polls the
 //! stack, feeds the service what arrived, runs its timers, runs the bridge under
 //! the model's lock (waking the processes whose events completed) and sends what the
-//! service gives. A round that moved anything is followed by another at once; a
-//! round that found nothing to do waits, with the CPU free, until a device
-//! interrupts (a frame arrived), the scheduler [`kick`]s it (a process gave the
-//! network work), or the next timer of the service or the stack is due. (Where no
-//! device event is to be had it polls without sleeping for [`BUSY_MILLISECONDS`]
-//! after traffic, then sleeps a tick at a time.) [`stop`] lets the last packets (closes, acknowledgements) leave
-//! after the set ended, reports the counters and puts the thread to sleep for good.
+//! service gives. Within [`POLL_MILLISECONDS`] of traffic a round follows another
+//! at once; after that a round that found nothing to do waits, with the CPU free,
+//! until a device interrupts (a frame arrived), the scheduler [`kick`]s it (a
+//! process gave the network work), or the next timer of the service or the stack
+//! is due (where no device event is to be had, a tick at a time). [`stop`] lets the
+//! last packets (closes, acknowledgements) leave after the set ended, reports the
+//! counters and puts the thread to sleep for good.
 //!
 //! MinimaLT's clock is the wall clock (`rtc`), so record expiry means the same on
 //! every host; without an RTC it is the time since boot, which holds for hosts booted
@@ -41,14 +41,11 @@ use spin::Mutex;
 use crate::kernel_threads::{self, ThreadOptions};
 use crate::{console, drivers, entropy, memory, processes, rtc, time};
 
-/// How long after anything moved the thread keeps polling without sleeping, where
-/// it has no device event to wait on.
-pub const BUSY_MILLISECONDS: u64 = 50;
-/// How long after anything moved the thread polls before it waits for an event:
-/// a session's next value, acknowledgement (10 ms delayed) or answer is caught
-/// at once, which an interrupt under TCG does not do as fast; an idle host leaves
-/// the CPU to others after it.
-pub const SPIN_MILLISECONDS: u64 = 50;
+/// How long after anything moved the thread polls before it waits: a session's
+/// next value, acknowledgement (10 ms delayed) or answer is caught at once, which
+/// an interrupt under TCG does not do as fast; an idle host leaves the CPU to
+/// others after it.
+pub const POLL_MILLISECONDS: u64 = 50;
 /// How long [`stop`] waits at most for the last packets to leave.
 pub const LINGER_MILLISECONDS: u64 = 3_000;
 /// How long the network must have been quiet, with no connection left, for
@@ -252,42 +249,33 @@ fn serve(
         .into_iter()
         .flatten()
         .min();
-        let soon = due_ms.is_some_and(|due| due < tick_ms);
-        match wake {
-            // Work done may make more (a reply to send, a value to hand over): look
-            // again at once, after whatever else is ready.
-            _ if moved || bridge.holds_values() || soon => kernel_threads::yield_now(),
-            // Just after traffic an answer is likely soon: polling catches it sooner
-            // than an interrupt would wake the thread.
-            Some(_) if now_value.saturating_sub(last_activity) < SPIN_MILLISECONDS => {
-                kernel_threads::yield_now();
-            }
-            // Nothing to do until a frame arrives (the device interrupts), a process
-            // gives the network work (the scheduler kicks), or a timer of the service
-            // or the stack is due; the CPU is free meanwhile.
-            Some(event) => {
-                // Stopping, the thread looks at each tick whether it is quiet yet.
-                let wait_ms = match due_ms {
-                    _ if STOPPING.load(Ordering::Relaxed) => tick_ms,
-                    Some(due) => due.max(tick_ms),
-                    None => tick_ms,
-                };
-                let deadline = time::since_boot_nanos()
-                    .unwrap_or(0)
-                    .saturating_add(wait_ms * 1_000_000);
-                let _ = kernel_threads::wait_event(event, Some(deadline));
-            }
-            // No device event to wait on: poll without sleeping while traffic flows.
-            None if now_value.saturating_sub(last_activity) < BUSY_MILLISECONDS => {
-                kernel_threads::yield_now();
-            }
-            None => {
-                let deadline = time::since_boot_nanos()
-                    .unwrap_or(0)
-                    .saturating_add(tick_ms * 1_000_000);
-                let _ = kernel_threads::sleep_until(deadline);
-            }
+        // Work done may make more (a reply to send, a value to hand over), and
+        // just after traffic an answer is likely soon: look again at once, after
+        // whatever else is ready.
+        let polling = moved
+            || bridge.holds_values()
+            || due_ms.is_some_and(|due| due < tick_ms)
+            || now_value.saturating_sub(last_activity) < POLL_MILLISECONDS;
+        if polling {
+            kernel_threads::yield_now();
+            continue;
         }
+        // Nothing to do until a frame arrives (the device interrupts), a process
+        // gives the network work (the scheduler kicks), or a timer of the service or
+        // the stack is due; the CPU is free meanwhile. Stopping, or with no device
+        // event to wait on, the thread looks again each tick.
+        let wait_ms = match due_ms {
+            _ if wake.is_none() || STOPPING.load(Ordering::Relaxed) => tick_ms,
+            Some(due) => due.max(tick_ms),
+            None => tick_ms,
+        };
+        let deadline = time::since_boot_nanos()
+            .unwrap_or(0)
+            .saturating_add(wait_ms * 1_000_000);
+        let _ = match wake {
+            Some(event) => kernel_threads::wait_event(event, Some(deadline)).map(drop),
+            None => kernel_threads::sleep_until(deadline),
+        };
     }
     let counted = Final {
         counters: service.counters(),
@@ -307,12 +295,8 @@ fn serve(
     }
 }
 
-fn metric(name: &str, value: u64) {
-    console::report(Report::Metric {
-        name,
-        value,
-        unit: "count",
-    });
+fn metric(name: &str, value: u64, unit: &str) {
+    console::report(Report::Metric { name, value, unit });
 }
 
 /// Wakes the thread: a process gave the network work (a connection to open or
@@ -359,30 +343,30 @@ pub fn stop() {
             ("tunnel_heap_at_end", last),
             ("tunnel_heap_growth", last.saturating_sub(first)),
         ] {
-            console::report(Report::Metric {
-                name,
-                value: value as u64,
-                unit: "bytes",
-            });
+            metric(name, value as u64, "bytes");
         }
     }
-    metric("remote_connections_opened", bridge.opened);
-    metric("remote_connections_accepted", bridge.accepted);
-    metric("remote_connections_failed", bridge.failed);
-    metric("remote_incoming_accepted", bridge.incoming_accepted);
-    metric("remote_incoming_refused", bridge.incoming_refused);
-    metric("remote_values_sent", bridge.values_sent);
-    metric("remote_values_received", bridge.values_received);
-    metric("remote_values_refused", bridge.values_refused);
-    metric("remote_values_lost", bridge.values_lost);
-    metric("remote_overruns", bridge.overruns);
-    metric("tunnel_count", tunnels as u64);
-    metric("tunnel_datagrams_sent", statistics.datagrams_sent);
-    metric("tunnel_datagrams_accepted", counters.datagrams_accepted);
-    metric("tunnel_datagrams_dropped", counters.datagrams_dropped);
-    metric("tunnel_ill_typed_values", counters.ill_typed_values);
-    metric("tunnel_record_requests_sent", counters.record_requests_sent);
-    metric("tunnel_requests_refused", counters.requests_refused);
-    // Whether the NIC's interrupts woke the thread (0: it ran on ticks alone).
-    metric("device_interrupts", drivers::interrupts_total());
+    for (name, value) in [
+        ("remote_connections_opened", bridge.opened),
+        ("remote_connections_accepted", bridge.accepted),
+        ("remote_connections_failed", bridge.failed),
+        ("remote_incoming_accepted", bridge.incoming_accepted),
+        ("remote_incoming_refused", bridge.incoming_refused),
+        ("remote_values_sent", bridge.values_sent),
+        ("remote_values_received", bridge.values_received),
+        ("remote_values_refused", bridge.values_refused),
+        ("remote_values_lost", bridge.values_lost),
+        ("remote_overruns", bridge.overruns),
+        ("tunnel_count", tunnels as u64),
+        ("tunnel_datagrams_sent", statistics.datagrams_sent),
+        ("tunnel_datagrams_accepted", counters.datagrams_accepted),
+        ("tunnel_datagrams_dropped", counters.datagrams_dropped),
+        ("tunnel_ill_typed_values", counters.ill_typed_values),
+        ("tunnel_record_requests_sent", counters.record_requests_sent),
+        ("tunnel_requests_refused", counters.requests_refused),
+        // Whether the NIC's interrupts woke the thread (0: it ran on ticks alone).
+        ("device_interrupts", drivers::interrupts_total()),
+    ] {
+        metric(name, value, "count");
+    }
 }
