@@ -4,7 +4,8 @@
 //!
 //! [`Bridge::step`] carries out the model's [`NetworkRequest`]s (connect, close),
 //! moves the values programs wrote on remote connections into the service as it
-//! has room, and hands the service's events to the model: a connection accepted or
+//! has room (the model checked each when it was written, so the service does not
+//! again), and hands the service's events to the model: a connection accepted or
 //! refused, a client asking for a service here (decided by the model's policy),
 //! values, closes. The user's key that authenticates a connection is the one the
 //! model holds for that user (the image gives this host's users' keys); it never
@@ -161,7 +162,7 @@ impl Bridge {
             };
             let room = service.room(remote);
             for value in model.take_outbound(connection, room, TunnelService::FRAMING) {
-                match service.send(remote, &value) {
+                match service.send_recognized(remote, &value) {
                     Ok(()) => self.counters.values_sent += 1,
                     Err(_) => self.counters.values_lost += 1,
                 }
@@ -257,7 +258,7 @@ impl Bridge {
                     Ok(remote) => {
                         self.link(connection, remote);
                         if let Some(value) = later
-                            && service.send(remote, &value).is_err()
+                            && service.send_recognized(remote, &value).is_err()
                         {
                             self.counters.values_lost += 1;
                         }
@@ -274,7 +275,7 @@ impl Bridge {
                 };
                 self.unlink(remote);
                 for value in unsent {
-                    match service.send(remote, &value) {
+                    match service.send_recognized(remote, &value) {
                         Ok(()) => self.counters.values_sent += 1,
                         Err(_) => self.counters.values_lost += 1,
                     }

@@ -483,14 +483,25 @@ impl TunnelService {
             .connections
             .get(&connection)
             .ok_or(Status::NoSuchObject)?;
-        if value.len() > MAXIMUM_REMOTE_VALUE {
-            return Err(Status::InvalidArgument);
-        }
         if !self
             .types
             .well_typed(&remote.type_hash, remote.sending(), value)
         {
             return Err(Status::InvalidType);
+        }
+        self.send_recognized(connection, value)
+    }
+
+    /// [`TunnelService::send`] for a value the caller already ran the recognizer on,
+    /// against this connection's type and direction (the process model checks every
+    /// value a program writes): it is not checked a second time.
+    pub fn send_recognized(
+        &mut self,
+        connection: RemoteConnection,
+        value: &[u8],
+    ) -> Result<(), Status> {
+        if value.len() > MAXIMUM_REMOTE_VALUE {
+            return Err(Status::InvalidArgument);
         }
         self.send_unchecked(connection, value)
     }

@@ -7,8 +7,10 @@
 //! value is checked by the recognizer before it is queued. Values written to the
 //! remote end wait in its inbox, charged to their writer as any queued value, until
 //! the kernel's network service takes them ([`ProcessModel::take_outbound`]); values
-//! from the other host arrive through [`ProcessModel::remote_value`], already
-//! checked by the network service, and are checked again here.
+//! from the other host arrive through [`ProcessModel::remote_value`], checked by the
+//! network service against the same type graph, which drops and counts what is not
+//! of the type. Each value is recognized once on each host: here when a program
+//! writes it, there when it arrives.
 //!
 //! The model never touches the network. It queues [`NetworkRequest`]s (connect,
 //! close) for the service and takes the service's answers through the `remote_*`
@@ -289,8 +291,9 @@ impl ProcessModel {
         }
     }
 
-    /// A value from the other host on `connection`, checked against its type again
-    /// and given to a waiting read or queued. `WouldBlock` while the local end holds
+    /// A value from the other host on `connection`, which the network service checked
+    /// against the connection's type (it drops and counts what is not), given to a
+    /// waiting read or queued. `WouldBlock` while the local end holds
     /// [`REMOTE_INBOX_BYTES`] (the network service keeps the value and tries again);
     /// `Closed` when the local end is gone.
     pub fn remote_value(&mut self, connection: ConnectionId, value: &[u8]) -> Result<(), Status> {
@@ -299,7 +302,6 @@ impl ProcessModel {
         if value.len() > found.maximum_value {
             return Err(Status::InvalidArgument);
         }
-        self.check_type(found.root, found.interface, side, value)?;
         let local = found.end(side.peer());
         if local.references == 0 {
             return Err(Status::Closed);
@@ -388,10 +390,8 @@ impl ProcessModel {
         if first_value.len() > maximum_value {
             return Err(Status::InvalidArgument);
         }
+        // The network service checked the first value as it checks every value.
         let (root, interface) = self.connection_type(&type_hash);
-        if !first_value.is_empty() {
-            self.check_type(root, interface, Side::Client, first_value)?;
-        }
         let server_end = end_with_first_value(super::copied(first_value)?, NETWORK)?;
         let id = ConnectionId(self.allocate_object());
         self.connections.insert(
