@@ -104,18 +104,26 @@ impl LabelRights {
     pub const FD_RECEIVE: LabelRights = LabelRights(1 << 3);
     /// Reading files in a directory carrying the label.
     pub const READ: LabelRights = LabelRights(1 << 4);
-    /// Writing, creating and removing files in a directory carrying the label.
+    /// Replacing files (`writeVar` on an existing name) in a directory carrying the
+    /// label.
     pub const WRITE: LabelRights = LabelRights(1 << 5);
+    /// Creating files and directories (`writeVar` on a new name, `createDirectory`)
+    /// in a directory carrying the label.
+    pub const CREATE: LabelRights = LabelRights(1 << 6);
+    /// Removing files and directories from a directory carrying the label.
+    pub const REMOVE: LabelRights = LabelRights(1 << 7);
 
     /// Every right with its name, as descriptions of the policy (`image.toml`, the
     /// initial image's `policy` record) write it.
-    pub const NAMES: [(&'static str, LabelRights); 6] = [
+    pub const NAMES: [(&'static str, LabelRights); 8] = [
         ("advertise", LabelRights::ADVERTISE),
         ("import", LabelRights::IMPORT),
         ("ipc", LabelRights::IPC),
         ("fd-receive", LabelRights::FD_RECEIVE),
         ("read", LabelRights::READ),
         ("write", LabelRights::WRITE),
+        ("create", LabelRights::CREATE),
+        ("remove", LabelRights::REMOVE),
     ];
 
     /// The right with this name in [`LabelRights::NAMES`].
@@ -127,7 +135,7 @@ impl LabelRights {
     }
 }
 
-rights_set!(LabelRights, 0b11_1111);
+rights_set!(LabelRights, 0b1111_1111);
 
 #[cfg(test)]
 mod tests {
@@ -143,7 +151,7 @@ mod tests {
             DescriptorRights::from_bits(u64::from(u32::MAX) + 1),
             Err(UndefinedRights(u64::from(u32::MAX) + 1))
         );
-        assert_eq!(LabelRights::from_bits(1 << 6), Err(UndefinedRights(1 << 6)));
+        assert_eq!(LabelRights::from_bits(1 << 8), Err(UndefinedRights(1 << 8)));
         assert_eq!(
             DescriptorRights::from_bits(0b1_1111),
             Ok(DescriptorRights::ALL)

@@ -43,11 +43,19 @@ pub enum Status {
     NoMemory = 14,
     /// The signature was not made over this value by the user whose key was given.
     InvalidAuthentication = 15,
+    /// The storage has no room for the value or directory; nothing was changed and
+    /// nothing already written was lost.
+    StorageFull = 16,
+    /// The storage failed: the device reported an error, or what it holds does not
+    /// match its checksums. Nothing was changed.
+    StorageFailed = 17,
+    /// The directory still holds names; only an empty one can be removed.
+    DirectoryNotEmpty = 18,
 }
 
 impl Status {
     /// Every code, for tables and exhaustive tests.
-    pub const ALL: [Status; 16] = [
+    pub const ALL: [Status; 19] = [
         Status::Ok,
         Status::NotAuthorized,
         Status::InvalidType,
@@ -64,6 +72,9 @@ impl Status {
         Status::NotSupported,
         Status::NoMemory,
         Status::InvalidAuthentication,
+        Status::StorageFull,
+        Status::StorageFailed,
+        Status::DirectoryNotEmpty,
     ];
 
     /// The value the kernel puts in `rax`.
@@ -123,6 +134,9 @@ impl Status {
             Status::NotSupported => "this kernel does not provide the call yet",
             Status::NoMemory => "the kernel has no memory for the request",
             Status::InvalidAuthentication => "the signature does not verify",
+            Status::StorageFull => "the storage has no room for it",
+            Status::StorageFailed => "the storage failed or holds damaged data",
+            Status::DirectoryNotEmpty => "the directory is not empty",
         }
     }
 }
@@ -143,7 +157,7 @@ mod tests {
             assert_eq!(status.code() as usize, index);
             assert_eq!(Status::from_code(u64::from(status.code())), Some(status));
         }
-        assert_eq!(Status::from_code(16), None);
+        assert_eq!(Status::from_code(19), None);
         assert_eq!(Status::from_code(u64::MAX), None);
     }
 
@@ -164,6 +178,6 @@ mod tests {
             assert_eq!((rax, rdx), (u64::from(status.code()), 0));
             assert_eq!(Status::from_registers(rax, rdx), Err(status));
         }
-        assert_eq!(Status::from_registers(16, 5), Err(Status::NotSupported));
+        assert_eq!(Status::from_registers(19, 5), Err(Status::NotSupported));
     }
 }
