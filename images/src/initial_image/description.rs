@@ -937,7 +937,7 @@ processes = [{ user = "alice", program = "hello" }]
             (
                 GOOD.replace("[\"fd-receive\"]", "[\"fd_receive\"]"),
                 "image.toml:12:1: [[grant]] on label `programs`: unknown right \"fd_receive\" \
-                 (the rights are advertise, import, ipc, fd-receive, read, write)",
+                 (the rights are advertise, import, ipc, fd-receive, read, write, create, remove)",
             ),
             (
                 GOOD.replace("user = \"alice\", program", "user = \"bob\", program"),

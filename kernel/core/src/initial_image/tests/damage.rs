@@ -300,7 +300,7 @@ fn damaged_contents_are_refused() {
             "a grant of an unknown right",
             changed(|contents| contents.policy.grants[1].rights.push(String::from("root"))),
             "entry `policy`: a grant on label `echo` names right \"root\"; the rights are \
-             advertise, import, ipc, fd-receive, read, write",
+             advertise, import, ipc, fd-receive, read, write, create, remove",
         ),
         (
             "a grant of nothing",
