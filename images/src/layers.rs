@@ -238,7 +238,7 @@ mod tests {
             found
                 .iter()
                 .any(|line| line
-                    .starts_with("`ethos-core` (layer 1) depends on `ethos-abi` (layer 9)")),
+                    .starts_with("`ethos-core` (layer 3) depends on `ethos-abi` (layer 9)")),
             "{found:#?}"
         );
         assert!(
