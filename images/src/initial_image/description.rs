@@ -146,6 +146,27 @@ pub struct LimitsEntry {
     pub rump_kernel_memory: Option<Spanned<u64>>,
 }
 
+/// `[storage]`: the typed file system's store: the backend that serves it, and the
+/// root directory of the disk `cargo xtask image` makes for it.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StorageEntry {
+    /// `native` or `rump`.
+    pub backend: Spanned<String>,
+    /// The root directory's label.
+    pub root_label: Spanned<String>,
+    /// The root directory's type: a type of the image's `[[types]]` files.
+    pub root_type: Spanned<String>,
+    /// The size of the disk `cargo xtask image` makes, in bytes (a whole number of
+    /// 4096-byte blocks, at least 1 MiB); 64 MiB when not given.
+    pub disk_size: Option<Spanned<u64>>,
+}
+
+/// The disk size when `[storage]` gives none.
+pub const DEFAULT_DISK_SIZE: u64 = 64 << 20;
+/// The least disk size `[storage]` may give.
+pub const MINIMUM_DISK_SIZE: u64 = 1 << 20;
+
 /// The whole description, as written.
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -168,6 +189,8 @@ pub struct Description {
     pub devices: BTreeMap<Spanned<String>, Spanned<String>>,
     /// `[limits]`.
     pub limits: Option<LimitsEntry>,
+    /// `[storage]`.
+    pub storage: Option<StorageEntry>,
     /// `[host]`.
     pub host: Option<Spanned<HostEntry>>,
     /// `[[known_host]]`.
@@ -596,6 +619,41 @@ impl LoadedDescription {
                     format!(
                         "[limits] {key}: {} bytes is below the least, {least}",
                         limit.get_ref()
+                    ),
+                ));
+            }
+        }
+        if let Some(storage) = &description.storage {
+            if Backend::from_name(storage.backend.get_ref()).is_none() {
+                return Err(self.error(
+                    storage.backend.span(),
+                    format!(
+                        "[storage] backend: unknown backend {:?} (the backends are native, rump)",
+                        storage.backend.get_ref()
+                    ),
+                ));
+            }
+            if ethos_core::process_model::identity::Label::new(storage.root_label.get_ref())
+                .is_err()
+            {
+                return Err(self.error(
+                    storage.root_label.span(),
+                    format!(
+                        "[storage] root_label: {:?} is not a label (1 to 255 bytes, no '/' \
+                         or control character)",
+                        storage.root_label.get_ref()
+                    ),
+                ));
+            }
+            if let Some(size) = &storage.disk_size
+                && (*size.get_ref() < MINIMUM_DISK_SIZE || size.get_ref() % 4096 != 0)
+            {
+                return Err(self.error(
+                    size.span(),
+                    format!(
+                        "[storage] disk_size: {} bytes is not a whole number of 4096-byte \
+                         blocks of at least {MINIMUM_DISK_SIZE}",
+                        size.get_ref()
                     ),
                 ));
             }

@@ -16,7 +16,7 @@ use ethos_core::initial_image::{
     self, DeviceBackendRecord, DevicesRecord, EntryPath, GrantRecord, HostMatchRecord, HostRecord,
     HostsRecord, ImageContents, InitProcessRecord, InitSetRecord, KnownHostRecord, LabelRecord,
     LabelsRecord, LimitsRecord, PolicyRecord, PrincipalRecord, ProgramMatchRecord, ServiceRecord,
-    ServicesRecord, UserKeyRecord, UserRecord,
+    ServicesRecord, StorageRecord, UserKeyRecord, UserRecord,
 };
 use ethos_core::process_model::identity::ProgramId;
 
@@ -235,6 +235,9 @@ impl LoadedDescription {
                         .as_ref()
                         .map_or(default.rump_kernel_memory, |limit| *limit.get_ref()),
                 }
+            }),
+            storage: description.storage.as_ref().map(|storage| StorageRecord {
+                backend: storage.backend.get_ref().clone(),
             }),
             host: host_records.host,
             hosts: host_records.hosts,
