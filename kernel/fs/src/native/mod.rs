@@ -186,7 +186,9 @@ pub struct Usage {
     pub free: u64,
 }
 
-/// A store on a block device. See the module documentation.
+/// A store on a block device. See the module documentation. A clone (of a store
+/// on a cloneable device, in tests) is an independent store on its own disk.
+#[derive(Clone)]
 pub struct NativeStore<D: BlockDevice> {
     device: D,
     block_size: usize,
@@ -404,6 +406,13 @@ impl<D: BlockDevice> NativeStore<D> {
     /// The device, for another mount or for the checker.
     pub fn into_device(self) -> D {
         self.device
+    }
+
+    /// The device under the store, for tests that cut its power or fail its
+    /// requests. Writing to it behind the store's back damages the store.
+    #[cfg(any(test, feature = "testing"))]
+    pub fn device_mut(&mut self) -> &mut D {
+        &mut self.device
     }
 
     /// How much of the device is used.

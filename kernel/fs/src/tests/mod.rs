@@ -58,3 +58,86 @@ fn snapshot(store: &mut dyn Store) -> BTreeMap<String, Content> {
     }
     contents
 }
+
+/// One mutating call, for random sequences run against a store and the model.
+#[derive(Clone, Debug)]
+enum Operation {
+    Write {
+        directory: DirectoryId,
+        name: Name,
+        value: Vec<u8>,
+    },
+    CreateDirectory {
+        directory: DirectoryId,
+        name: Name,
+        label: String,
+    },
+    Remove {
+        directory: DirectoryId,
+        name: Name,
+    },
+}
+
+/// What a call answered: the new directory's id for `CreateDirectory`.
+type Answer = Result<Option<DirectoryId>, crate::StoreError>;
+
+fn apply(store: &mut dyn Store, operation: &Operation, now: u64) -> Answer {
+    match operation {
+        Operation::Write {
+            directory,
+            name,
+            value,
+        } => store
+            .write_file(*directory, name, value, now)
+            .map(|()| None),
+        Operation::CreateDirectory {
+            directory,
+            name,
+            label,
+        } => {
+            let record = DirectoryRecord {
+                label: label.clone(),
+                type_hash: [label.len() as u8; 64],
+            };
+            store
+                .create_directory(*directory, name, &record, now)
+                .map(Some)
+        }
+        Operation::Remove { directory, name } => store.remove(*directory, name).map(|()| None),
+    }
+}
+
+/// A random call among a few names, in a directory `directories` lists (which
+/// holds removed ones too, so calls also find nothing).
+fn random_operation(
+    random: &mut crate::testing::Random,
+    directories: &[DirectoryId],
+    largest_value: u64,
+) -> Operation {
+    let directory = if random.chance(1, 3) {
+        DirectoryId::ROOT
+    } else {
+        directories[random.below(directories.len() as u64) as usize]
+    };
+    let name = name(["a", "b", "c", "d", "e"][random.below(5) as usize]);
+    match random.below(20) {
+        0..=11 => {
+            let length = if random.chance(1, 10) {
+                random.below(largest_value + 1)
+            } else {
+                random.below(600)
+            };
+            Operation::Write {
+                directory,
+                name,
+                value: random.bytes(length as usize),
+            }
+        }
+        12..=14 => Operation::CreateDirectory {
+            directory,
+            name,
+            label: String::from(["left", "right", "middle"][random.below(3) as usize]),
+        },
+        _ => Operation::Remove { directory, name },
+    }
+}
