@@ -17,6 +17,10 @@
 //! out of use until the next commit replaces that superblock, since the device may
 //! or may not have made it durable.
 //!
+//! Changes other than removals leave free twice the blocks the directories take
+//! (and four more), so that a full store can always be emptied: a removal must
+//! write the directories above it before it frees anything.
+//!
 //! The store keeps every directory in memory (read at mount) and reads values from
 //! the disk on each `read_file`. The format has no free-space map: mount marks the
 //! blocks the tree reaches, so there is no map to get wrong after a crash. A disk
@@ -226,6 +230,15 @@ struct Transaction {
     freed: Vec<Blob>,
     next_directory: u64,
     superblock_issued: bool,
+    /// Free blocks this change must leave untouched.
+    reserve: u64,
+}
+
+/// Whether a change may use the blocks held back for removals.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Change {
+    Growing,
+    Removal,
 }
 
 fn geometry<D: BlockDevice>(device: &D) -> Result<(usize, u64), MountError> {
@@ -276,7 +289,7 @@ pub fn format<D: BlockDevice>(
         damage: None,
     };
     store
-        .mutate(|_, transaction| {
+        .mutate(Change::Growing, |_, transaction| {
             transaction.staged.insert(DirectoryId::ROOT, root_directory);
             Ok(())
         })
@@ -446,10 +459,24 @@ impl<D: BlockDevice> NativeStore<D> {
         }
     }
 
+    /// Blocks a change other than a removal leaves free, so that a full store can
+    /// always be emptied: a removal rewrites the directories from its own to the
+    /// root, which never needs more than twice the blocks every directory takes now
+    /// (the slack covers their references growing as extents split).
+    fn removal_reserve(&self) -> u64 {
+        let directories: u64 = self
+            .directories
+            .values()
+            .map(|directory| directory.blob.blocks())
+            .sum();
+        2 * directories + 4
+    }
+
     /// Runs `stage` to prepare a change and commits it; on any error undoes
     /// everything in memory, so the store stays as it was.
     fn mutate<R>(
         &mut self,
+        change: Change,
         stage: impl FnOnce(&mut Self, &mut Transaction) -> Result<R, StoreError>,
     ) -> Result<R, StoreError> {
         if let Some(what) = &self.damage {
@@ -457,8 +484,13 @@ impl<D: BlockDevice> NativeStore<D> {
                 "the store is read-only: {what}"
             )));
         }
+        let reserve = match change {
+            Change::Growing => self.removal_reserve(),
+            Change::Removal => 0,
+        };
         let mut transaction = Transaction {
             next_directory: self.next_directory,
+            reserve,
             ..Transaction::default()
         };
         let result = stage(self, &mut transaction)
@@ -489,6 +521,10 @@ impl<D: BlockDevice> NativeStore<D> {
     ) -> Result<Blob, StoreError> {
         let block_size = self.block_size;
         let blocks = (bytes.len() as u64).div_ceil(block_size as u64);
+        let free = self.space.capacity() - self.space.used();
+        if free < blocks.saturating_add(transaction.reserve) {
+            return Err(StoreError::Full);
+        }
         let runs = self
             .space
             .allocate(blocks, MAXIMUM_EXTENTS)
@@ -694,7 +730,7 @@ impl<D: BlockDevice> Store for NativeStore<D> {
         if self.live(directory)?.names.contains_key(name) {
             return Err(StoreError::AlreadyExists);
         }
-        self.mutate(|store, transaction| {
+        self.mutate(Change::Growing, |store, transaction| {
             let id = DirectoryId(transaction.next_directory);
             transaction.next_directory += 1;
             store
@@ -744,7 +780,7 @@ impl<D: BlockDevice> Store for NativeStore<D> {
             Some(Node::Directory(_)) => return Err(StoreError::WrongKind),
             None => (now, None),
         };
-        self.mutate(|store, transaction| {
+        self.mutate(Change::Growing, |store, transaction| {
             let blob = store.write_blob(transaction, value)?;
             transaction.freed.extend(old);
             store.stage(transaction, directory)?.names.insert(
@@ -776,7 +812,7 @@ impl<D: BlockDevice> Store for NativeStore<D> {
                 (child_directory.blob.clone(), Some(child))
             }
         };
-        self.mutate(|store, transaction| {
+        self.mutate(Change::Removal, |store, transaction| {
             let (blob, child) = freed;
             transaction.freed.push(blob);
             transaction.removed.extend(child);

@@ -2,6 +2,7 @@
 
 mod conformance;
 mod damage;
+mod limits;
 mod model;
 mod power_cuts;
 
