@@ -1,6 +1,7 @@
 //! Storage for the typed file system: the [`Store`] trait every backend implements,
 //! and the in-memory store ([`memory::MemoryStore`]) that the kernel core's tests
-//! and the backends' conformance tests use as the model.
+//! and the backends' conformance tests use as the model, and the native on-disk
+//! store ([`native`]) over the block device class.
 //!
 //! A store holds a tree of directories. Each directory carries a label (what the
 //! policy decides on) and a type hash (every file in it is one value of that type),
@@ -17,12 +18,17 @@
 //!   whole;
 //! - a call that returns an error changed nothing.
 
-#![cfg_attr(not(test), no_std)]
+#![cfg_attr(not(any(test, feature = "std")), no_std)]
 #![forbid(unsafe_code)]
 
 extern crate alloc;
 
 pub mod memory;
+pub mod native;
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
+#[cfg(test)]
+mod tests;
 
 use alloc::string::String;
 use alloc::vec::Vec;

@@ -1,0 +1,128 @@
+//! Power cuts: for random calls on a disk with a volatile cache, the power fails
+//! after a random number of the call's writes, with a random part of the unflushed
+//! writes reaching the disk in a random order. After each cut the disk mounts, the
+//! checker finds it clean, and it holds exactly what it held before the call or
+//! exactly what it holds after it: every value whole, every call that answered
+//! `Ok` before it durable.
+
+use alloc::collections::BTreeMap;
+use alloc::string::String;
+use alloc::vec::Vec;
+
+use crate::memory::MemoryStore;
+use crate::native::{self, NativeStore};
+use crate::testing::{CrashDevice, Random};
+use crate::{DirectoryId, Store};
+
+use super::{Content, apply, name, random_operation, root_record, snapshot};
+
+const SEEDS: u64 = 10;
+const OPERATIONS_PER_SEED: u64 = 200;
+const CUTS_PER_OPERATION: u64 = 5;
+
+struct Run {
+    cuts: u64,
+    cuts_during_writes: u64,
+    new_state_survived: u64,
+}
+
+fn run(seed: u64) -> Run {
+    let mut random = Random::new(seed);
+    let mut store: NativeStore<CrashDevice> =
+        native::format(CrashDevice::new(512, 512), &root_record(), 1).unwrap();
+    let mut model = MemoryStore::new(root_record());
+    let mut directories = Vec::from([DirectoryId::ROOT]);
+    let mut before: BTreeMap<String, Content> = snapshot(&mut model);
+    let mut tally = Run {
+        cuts: 0,
+        cuts_during_writes: 0,
+        new_state_survived: 0,
+    };
+    for step in 0..OPERATIONS_PER_SEED {
+        let operation = random_operation(&mut random, &directories, 3000);
+        let now = 10 + step;
+        let template = store.clone();
+        let writes_before = store.device_mut().writes();
+        let answer = apply(&mut store, &operation, now);
+        let writes = store.device_mut().writes() - writes_before;
+        let expected = apply(&mut model, &operation, now);
+        assert_eq!(answer, expected, "seed {seed} step {step}: {operation:?}");
+        if let Ok(Some(created)) = answer {
+            directories.push(created);
+        }
+        let after = snapshot(&mut model);
+        for cut in 0..CUTS_PER_OPERATION {
+            let mut branch = template.clone();
+            let power_cut = random.below(writes + 1);
+            branch.device_mut().cut_power_after(power_cut);
+            let branch_answer = apply(&mut branch, &operation, now);
+            if answer.is_ok() {
+                assert!(branch_answer.is_err(), "the cut call must fail");
+            }
+            let mut disk = branch.into_device().crash(&mut random);
+            let report = native::check(&mut disk);
+            assert!(
+                report.is_clean(),
+                "seed {seed} step {step} cut {cut} after {power_cut} of {writes} writes: {operation:?}\n{report}"
+            );
+            let mut remounted = native::mount(disk).unwrap_or_else(|error| {
+                panic!("seed {seed} step {step}: mount after a power cut: {error}")
+            });
+            let found = snapshot(&mut remounted);
+            tally.cuts += 1;
+            if writes > 0 {
+                tally.cuts_during_writes += 1;
+            }
+            if found == after && after != before {
+                tally.new_state_survived += 1;
+            } else {
+                assert!(
+                    found == before || found == after,
+                    "seed {seed} step {step} cut after {power_cut} of {writes} writes: \
+                     {operation:?}\nfound {found:?}\nbefore {before:?}\nafter {after:?}"
+                );
+            }
+            // The store goes on from the cut: the blocks it now thinks free are.
+            if cut == 0 {
+                let value = random.bytes(700);
+                remounted
+                    .write_file(DirectoryId::ROOT, &name("after-cut"), &value, now)
+                    .unwrap();
+                assert_eq!(
+                    remounted.read_file(DirectoryId::ROOT, &name("after-cut")),
+                    Ok(value)
+                );
+                let mut disk = remounted.into_device();
+                let report = native::check(&mut disk);
+                assert!(report.is_clean(), "seed {seed} step {step}: {report}");
+            }
+        }
+        before = after;
+    }
+    let mut disk = store.into_device();
+    assert!(native::check(&mut disk).is_clean());
+    tally
+}
+
+#[test]
+fn ten_thousand_power_cuts_leave_the_old_state_or_the_new() {
+    let mut cuts = 0;
+    let mut during_writes = 0;
+    let mut new_survived = 0;
+    for seed in 0..SEEDS {
+        let tally = run(seed);
+        cuts += tally.cuts;
+        during_writes += tally.cuts_during_writes;
+        new_survived += tally.new_state_survived;
+    }
+    assert!(cuts >= 10_000, "{cuts} cuts");
+    // The test must see both outcomes often, or it proves little.
+    assert!(
+        during_writes > cuts / 2,
+        "{during_writes} of {cuts} cuts fell in writes"
+    );
+    assert!(
+        new_survived > cuts / 50,
+        "only {new_survived} cuts kept the new state"
+    );
+}
