@@ -160,6 +160,10 @@ pub struct StorageEntry {
     /// The size of the disk `cargo xtask image` makes, in bytes (a whole number of
     /// 4096-byte blocks, at least 1 MiB); 64 MiB when not given.
     pub disk_size: Option<Spanned<u64>>,
+    /// The labels of the directories programs make in the store, which grants may
+    /// name (a grant on a label nothing carries is refused as a mistake).
+    #[serde(default)]
+    pub labels: Vec<String>,
 }
 
 /// The disk size when `[storage]` gives none.
@@ -329,7 +333,7 @@ impl LoadedDescription {
     }
 
     /// An error about the entry at `span`, for the packing step.
-    pub(super) fn error_at(&self, span: Range<usize>, problem: String) -> XtaskError {
+    pub(crate) fn error_at(&self, span: Range<usize>, problem: String) -> XtaskError {
         self.error(span, problem)
     }
 
@@ -524,6 +528,10 @@ impl LoadedDescription {
                     .iter()
                     .map(|service| service.get_ref().label.as_str()),
             )
+            .chain(description.storage.iter().flat_map(|storage| {
+                core::iter::once(storage.root_label.get_ref().as_str())
+                    .chain(storage.labels.iter().map(String::as_str))
+            }))
             .collect();
         for grant in &description.grant {
             let entry = grant.get_ref();
@@ -535,7 +543,8 @@ impl LoadedDescription {
             };
             if !labels.contains(entry.label.as_str()) {
                 return Err(at(
-                    "no [[program]] or [[service]] carries the label, so the grant allows nothing"
+                    "no [[program]], [[service]] or [storage] directory carries the label, so \
+                     the grant allows nothing"
                         .to_string(),
                 ));
             }
@@ -1084,8 +1093,8 @@ processes = [{ user = "alice", program = "hello" }]
                     "{GOOD}\n[[grant]]\nlabel = \"nothing\"\ngroup = \"staff\"\nprogram = \"*\"\n\
                      rights = [\"ipc\"]\n"
                 ),
-                "image.toml:21:1: [[grant]] on label `nothing`: no [[program]] or [[service]] \
-                 carries the label, so the grant allows nothing",
+                "image.toml:21:1: [[grant]] on label `nothing`: no [[program]], [[service]] or \
+                 [storage] directory carries the label, so the grant allows nothing",
             ),
             (
                 format!("{GOOD}\n[init.\"two words\"]\nprocesses = []\n"),

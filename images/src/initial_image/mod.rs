@@ -21,8 +21,9 @@ use ethos_core::initial_image::{
 use ethos_core::process_model::identity::ProgramId;
 
 pub use description::{
-    Description, GrantEntry, HostEntry, InitEntry, InitProcessEntry, KnownHostEntry,
-    LoadedDescription, ProgramEntry, ServiceEntry, TypesEntry, UserEntry,
+    DEFAULT_DISK_SIZE, Description, GrantEntry, HostEntry, InitEntry, InitProcessEntry,
+    KnownHostEntry, LoadedDescription, MINIMUM_DISK_SIZE, ProgramEntry, ServiceEntry, StorageEntry,
+    TypesEntry, UserEntry,
 };
 use description::{host_address, private_key_file, public_key, type_file_name};
 

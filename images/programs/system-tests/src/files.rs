@@ -51,12 +51,13 @@ use crate::file_types::{Chunk, Note};
 /// How many notes `fs-write` writes.
 pub const NOTES: usize = 20;
 /// The sizes of the chunks `fs-write` writes: a small one, one of several blocks,
-/// and one of 1 MiB.
-pub const CHUNK_SIZES: [usize; 3] = [1, 40_000, 1 << 20];
+/// and a large one (a program's heap is 1 MiB, and holds the value written, its
+/// encoding and the value read back).
+pub const CHUNK_SIZES: [usize; 3] = [1, 40_000, 200_000];
 /// The slots `fs-churn` cycles through.
 pub const SLOTS: u64 = 8;
 /// The size of each value `fs-fill` writes.
-pub const FILL_VALUE: usize = 1 << 20;
+pub const FILL_VALUE: usize = 200_000;
 
 /// Exit statuses.
 pub mod status {

@@ -20,7 +20,7 @@ use clap::{Parser, Subcommand};
 use ethos_images::error::FileContext;
 use ethos_images::initial_image::{self, LoadedDescription};
 use ethos_images::platform::{self, Platform};
-use ethos_images::{XtaskError, kernel, prerequisites};
+use ethos_images::{XtaskError, disk, kernel, prerequisites};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -259,6 +259,14 @@ fn image(platform: Platform, command_line: &str) -> Result<ExitCode, XtaskError>
     )?;
     for artifact in artifacts {
         println!("{artifact}");
+    }
+    // The typed file system's disk, where the description has a store: attach it as
+    // the machine's disk (`-drive file=...,if=none,id=d0 -device virtio-blk-pci,drive=d0`).
+    let description = LoadedDescription::load_default()?;
+    if let Some(plan) = description.disk_plan()? {
+        let path = ethos_images::target_directory().join(disk::DISK);
+        disk::make_disk(&plan, &path)?;
+        println!("{}", platform::artifact(path)?);
     }
     Ok(ExitCode::SUCCESS)
 }
