@@ -4,8 +4,8 @@
 
 use std::path::Path;
 
-use ethos_fs::DirectoryRecord;
 use ethos_fs::native::{self, FILE_BLOCK_SIZE, FileDevice};
+use ethos_fs::{DirectoryId, DirectoryRecord, Entry, Name, Store, StoreError};
 
 use crate::XtaskError;
 use crate::error::FileContext;
@@ -80,6 +80,62 @@ pub fn make_disk(plan: &DiskPlan, path: &Path) -> Result<(), XtaskError> {
             path: path.to_path_buf(),
             problem: format!("the new store does not check clean:\n{report}"),
         });
+    }
+    Ok(())
+}
+
+/// What a disk holds, one line per directory and file, depth first in name order:
+/// a directory with its label and the start of its type hash, a file with its size.
+/// The store is mounted from the image file and only read.
+pub fn list(path: &Path) -> Result<Vec<String>, XtaskError> {
+    let bad = |problem: String| XtaskError::BadImage {
+        path: path.to_path_buf(),
+        problem,
+    };
+    let device = FileDevice::open_read_only(path).at(path)?;
+    let mut store = native::mount(device).map_err(|error| bad(error.to_string()))?;
+    let usage = store.usage();
+    let mut lines = vec![format!(
+        "native store: {} of {} blocks of {} bytes used",
+        usage.used, usage.blocks, usage.block_size
+    )];
+    let root = store
+        .directory(DirectoryId::ROOT)
+        .map_err(|error| bad(error.to_string()))?;
+    lines.push(directory_line("/", &root));
+    list_directory(&mut store, DirectoryId::ROOT, "", &mut lines)
+        .map_err(|error| bad(error.to_string()))?;
+    Ok(lines)
+}
+
+fn directory_line(path: &str, record: &DirectoryRecord) -> String {
+    let hash: String = record.type_hash[..8]
+        .iter()
+        .map(|byte| format!("{byte:02x}"))
+        .collect();
+    format!("{path}  directory, label {}, type {hash}…", record.label)
+}
+
+fn list_directory(
+    store: &mut dyn Store,
+    directory: DirectoryId,
+    prefix: &str,
+    lines: &mut Vec<String>,
+) -> Result<(), StoreError> {
+    let mut after: Option<Name> = None;
+    while let Some(name) = store.next_name(directory, after.as_ref())? {
+        let path = format!("{prefix}/{name}");
+        match store.lookup(directory, &name)? {
+            Entry::File => {
+                let information = store.information(directory, &name)?;
+                lines.push(format!("{path}  {} bytes", information.size));
+            }
+            Entry::Directory(child) => {
+                lines.push(directory_line(&path, &store.directory(child)?));
+                list_directory(store, child, &path, lines)?;
+            }
+        }
+        after = Some(name);
     }
     Ok(())
 }

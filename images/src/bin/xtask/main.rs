@@ -52,6 +52,10 @@ enum Task {
         /// An initial image (a ustar archive) to list instead of building one.
         #[arg(long)]
         file: Option<PathBuf>,
+        /// A disk of the typed file system (such as target/images/disk.img) to list
+        /// instead: every directory with its label and type, every file with its size.
+        #[arg(long, conflicts_with = "file")]
+        disk: Option<PathBuf>,
     },
     /// Make a set of hosts that know each other: for each host, an initial image
     /// holding its identity (name, address 10.0.7.N, UDP port, long-term key), the
@@ -142,7 +146,10 @@ fn main() -> ExitCode {
         } else {
             kernel::Flavour::Production
         }),
-        Task::ImageContents { file } => image_contents(file),
+        Task::ImageContents { file, disk: None } => image_contents(file),
+        Task::ImageContents {
+            disk: Some(disk), ..
+        } => disk_contents(&disk),
         Task::Image {
             platform,
             command_line,
@@ -217,6 +224,14 @@ fn image_contents(file: Option<PathBuf>) -> Result<ExitCode, XtaskError> {
     let bytes = std::fs::read(&path).at(&path)?;
     println!("{}:", path.display());
     for line in initial_image::list(&path, &bytes)? {
+        println!("{line}");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn disk_contents(path: &std::path::Path) -> Result<ExitCode, XtaskError> {
+    println!("{}:", path.display());
+    for line in disk::list(path)? {
         println!("{line}");
     }
     Ok(ExitCode::SUCCESS)
