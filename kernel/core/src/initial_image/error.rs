@@ -160,6 +160,26 @@ pub enum ImageError {
     },
     /// `keys/NAME` holds a key whose public half is not user `NAME`'s public key.
     UserKeyMismatch(String),
+    /// A grant gives a right on a label the kernel reserves for `/boot` on the disk
+    /// (see [`super::boot_disk`]): nothing on `boot-keys`, only `read` on `boot`.
+    ReservedLabel {
+        /// The label.
+        label: String,
+    },
+    /// The disk's `/boot` is not laid out as [`super::boot_disk`] says.
+    BootDirectory {
+        /// The path on the disk, such as `/boot/users`.
+        path: String,
+        /// What is wrong with it.
+        problem: String,
+    },
+    /// The store failed reading or writing the disk's `/boot`.
+    BootStore {
+        /// The path on the disk.
+        path: String,
+        /// What the store answered.
+        error: ethos_fs::StoreError,
+    },
     /// A service's largest value is zero or above the ABI's maximum.
     ServiceMaximumValue {
         /// The service.
@@ -323,6 +343,19 @@ impl fmt::Display for ImageError {
                 "entry `keys/{user}` holds a private key whose public half is not user \
                  `{user}`'s public key"
             ),
+            ImageError::ReservedLabel { label } => write!(
+                formatter,
+                "entry `policy`: a grant on label `{label}`, which the kernel reserves for the \
+                 disk's /boot: `{}` may only be granted `read`, `{}` nothing",
+                super::boot_disk::BOOT_LABEL,
+                super::boot_disk::KEYS_LABEL
+            ),
+            ImageError::BootDirectory { path, problem } => {
+                write!(formatter, "the disk's {path}: {problem}")
+            }
+            ImageError::BootStore { path, error } => {
+                write!(formatter, "the disk's {path}: {error}")
+            }
             ImageError::DuplicateDeviceClass(class) => write!(
                 formatter,
                 "entry `devices` chooses a backend for `{class}` twice"

@@ -35,6 +35,7 @@
 //! a malformed image is an [`ImageError`] naming the entry at fault. This module only
 //! reads; it never starts a process or changes any state of the kernel.
 
+pub mod boot_disk;
 mod error;
 mod reader;
 pub mod records;
@@ -58,7 +59,10 @@ use crate::process_model::Configuration;
 use crate::process_model::identity::{ProgramName, UserName};
 
 pub use error::ImageError;
-pub use reader::{devices_backend_choice, read, read_backend_choice, read_rump_memory_limit};
+pub use reader::{
+    archive_entries, devices_backend_choice, read, read_backend_choice, read_entries,
+    read_rump_memory_limit,
+};
 pub use records::{
     DeviceBackendRecord, DevicesRecord, GrantRecord, HostMatchRecord, HostRecord, HostsRecord,
     InitProcessRecord, InitSetRecord, KnownHostRecord, LabelRecord, LabelsRecord, LimitsRecord,

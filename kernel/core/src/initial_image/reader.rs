@@ -4,7 +4,7 @@
 //! Nothing here panics or trusts a length, a name or a reference in the image.
 
 use alloc::collections::{BTreeMap, BTreeSet};
-use alloc::string::{String, ToString};
+use alloc::string::String;
 use alloc::vec::Vec;
 
 use ethos_abi::LabelRights;
@@ -52,7 +52,16 @@ struct Entries<'a> {
 
 /// Reads and checks the initial image in `bytes`.
 pub fn read(bytes: &[u8]) -> Result<InitialImage<'_>, ImageError> {
-    let entries = entries(bytes)?;
+    read_entries(archive_entries(bytes)?)
+}
+
+/// Checks an initial image given as its entries, `(path in the archive, bytes)`,
+/// wherever they were stored: the one checking path of the archive and of the disk
+/// (see [`super::boot_disk`]). Refuses a path outside the layout and a path twice.
+pub fn read_entries<'a>(
+    entries: impl IntoIterator<Item = (String, &'a [u8])>,
+) -> Result<InitialImage<'a>, ImageError> {
+    let entries = sorted(entries)?;
     let types = types::type_graph(&entries.type_files)?;
     let users = users(&entries.users)?;
     let labels = labels(entries.labels.ok_or(ImageError::MissingEntry("labels"))?)?;
@@ -196,9 +205,9 @@ fn backend_choice(bytes: &[u8]) -> Result<BackendChoice, ImageError> {
     Ok(choice)
 }
 
-/// Every entry of the archive by kind; refuses anything but regular files at paths
-/// of the layout, each path once.
-fn entries(bytes: &[u8]) -> Result<Entries<'_>, ImageError> {
+/// Every entry of the archive, `(path, bytes)`, in the archive's order; refuses
+/// anything but regular files with UTF-8 paths. Paths are checked by [`read_entries`].
+pub fn archive_entries(bytes: &[u8]) -> Result<Vec<(String, &[u8])>, ImageError> {
     let archive = TarArchiveRef::new(bytes).map_err(ImageError::Archive)?;
     for (index, (_, header)) in archive.headers().enumerate() {
         let regular = header
@@ -216,21 +225,31 @@ fn entries(bytes: &[u8]) -> Result<Entries<'_>, ImageError> {
             });
         }
     }
-    let mut seen = BTreeSet::new();
-    let mut entries = Entries::default();
+    let mut entries = Vec::new();
     for (index, entry) in archive.entries().enumerate() {
         let name = entry.filename();
         let path = name
             .as_str()
             .map_err(|_| ImageError::PathNotUtf8 { index })?;
-        if !seen.insert(String::from(path)) {
-            return Err(ImageError::DuplicateEntry(String::from(path)));
+        entries.push((String::from(path), entry.data()));
+    }
+    Ok(entries)
+}
+
+/// The entries by kind; refuses a path outside the layout, and a path twice.
+fn sorted<'a>(
+    all: impl IntoIterator<Item = (String, &'a [u8])>,
+) -> Result<Entries<'a>, ImageError> {
+    let mut seen = BTreeSet::new();
+    let mut entries = Entries::default();
+    for (path, data) in all {
+        if seen.contains(&path) {
+            return Err(ImageError::DuplicateEntry(path));
         }
-        let data = entry.data();
         let owned = |name: &str| (String::from(name), data);
-        match EntryPath::parse(path).ok_or_else(|| ImageError::UnknownEntry(path.to_string()))? {
+        match EntryPath::parse(&path).ok_or_else(|| ImageError::UnknownEntry(path.clone()))? {
             EntryPath::Program(name) => entries.programs.push(owned(name)),
-            EntryPath::TypeFile(_) => entries.type_files.push(owned(path)),
+            EntryPath::TypeFile(_) => entries.type_files.push(owned(&path)),
             EntryPath::User(name) => entries.users.push(owned(name)),
             EntryPath::InitSet(name) => entries.init_sets.push(owned(name)),
             EntryPath::Labels => entries.labels = Some(data),
@@ -243,6 +262,7 @@ fn entries(bytes: &[u8]) -> Result<Entries<'_>, ImageError> {
             EntryPath::Hosts => entries.hosts = Some(data),
             EntryPath::UserKey(name) => entries.user_keys.push(owned(name)),
         }
+        seen.insert(path);
     }
     Ok(entries)
 }
@@ -424,6 +444,14 @@ fn grants(
         }
         if rights.is_empty() {
             return Err(ImageError::NoRights { label: grant.label });
+        }
+        let reserved = match label.as_str() {
+            super::boot_disk::KEYS_LABEL => true,
+            super::boot_disk::BOOT_LABEL => rights != LabelRights::READ,
+            _ => false,
+        };
+        if reserved {
+            return Err(ImageError::ReservedLabel { label: grant.label });
         }
         let host = match &grant.host {
             HostMatchRecord::Local => HostMatch::Local,

@@ -37,6 +37,10 @@ KnownHost    struct { Name string; Address [4]byte; Port uint16; PublicKey [32]b
 Hosts        struct { Hosts []KnownHost }
 UserKey      struct { PrivateKey [32]byte }
 Storage      struct { Backend string }
+// The types of the directories of /boot on the disk (see boot_disk.rs).
+Executable   []byte
+EtnSource    string
+BootRecord   union { Labels Labels; Policy Policy; Services Services; Hosts Hosts }
 ";
 
 /// `users/<name>` (ETN `User`): one user; the entry's name is the user's name.

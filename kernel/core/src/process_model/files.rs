@@ -16,6 +16,13 @@
 //!    for `createDirectory`, the kernel knows the type and the label is a valid
 //!    label.
 //!
+//! The labels of the initial image on the disk (`/boot`, see
+//! [`crate::initial_image::boot_disk`]) are the kernel's, whatever the policy says:
+//! under `boot` a program may at most read, under `boot-keys` it may do nothing, no
+//! program makes a directory with either label, and no program makes the name
+//! `boot` in the root. So no program reads a private key or changes what the next
+//! boot starts from.
+//!
 //! A value read back is recognized again before a program sees it: a disk another
 //! system wrote (the rump backend's FFS can be written by any NetBSD) must not hand
 //! a program ill-formed bytes. A refused call changes nothing. The store does the
@@ -36,6 +43,7 @@ use ethos_typesys::recognizer::{Direction, recognize};
 use super::descriptors::{Capability, Object};
 use super::identity::Label;
 use super::model::ProcessModel;
+use crate::initial_image::boot_disk;
 
 /// The rights the root descriptor carries: everything a directory allows.
 pub const DIRECTORY_RIGHTS: DescriptorRights = DescriptorRights::READ
@@ -94,8 +102,27 @@ impl ProcessModel {
         };
         let files = self.files.as_mut().ok_or(Status::NotSupported)?;
         let record = files.store.directory(directory)?;
-        self.authorize(process, &label_of(&record)?, label_right)?;
+        self.authorize_file(process, &record, label_right)?;
         Ok((directory, record))
+    }
+
+    /// The policy's decision on `right` under a directory carrying `record`, with the
+    /// kernel's own rule for `/boot`'s labels first.
+    fn authorize_file(
+        &self,
+        process: ProcessId,
+        record: &DirectoryRecord,
+        right: LabelRights,
+    ) -> Result<(), Status> {
+        let kernel_only = match record.label.as_str() {
+            boot_disk::KEYS_LABEL => true,
+            boot_disk::BOOT_LABEL => right != LabelRights::READ,
+            _ => false,
+        };
+        if kernel_only {
+            return Err(Status::NotAuthorized);
+        }
+        self.authorize(process, &label_of(record)?, right)
     }
 
     fn store(&mut self) -> Result<&mut (dyn Store + Send + 'static), Status> {
@@ -162,7 +189,8 @@ impl ProcessModel {
             Err(ethos_fs::StoreError::NotFound) => LabelRights::CREATE,
             Err(error) => return Err(error.into()),
         };
-        self.authorize(process, &label_of(&record)?, needed)?;
+        self.authorize_file(process, &record, needed)?;
+        refuse_boot_name(directory, &name)?;
         self.check_file_type(&record.type_hash, value)?;
         // The event is made before the store changes: a process out of room for it
         // is refused with nothing written.
@@ -189,6 +217,10 @@ impl ProcessModel {
             DescriptorRights::WRITE,
             LabelRights::CREATE,
         )?;
+        refuse_boot_name(directory, &name)?;
+        if reserved_label(label.as_str()) {
+            return Err(Status::NotAuthorized);
+        }
         if self.types.find(&TypeHash(*type_hash)).is_none() {
             return Err(Status::InvalidType);
         }
@@ -281,6 +313,7 @@ impl ProcessModel {
             DescriptorRights::WRITE,
             LabelRights::REMOVE,
         )?;
+        refuse_boot_name(directory, &name)?;
         self.store()?.remove(directory, &name)?;
         Ok(())
     }
@@ -297,6 +330,19 @@ impl ProcessModel {
             Err(_) => self.files.is_none() && descriptor.get() == reserved::ROOT_DIRECTORY,
         }
     }
+}
+
+/// Whether `label` is one of `/boot`'s, which only the kernel gives.
+fn reserved_label(label: &str) -> bool {
+    label == boot_disk::BOOT_LABEL || label == boot_disk::KEYS_LABEL
+}
+
+/// Refuses the name of `/boot` in the root: only the host tools make it.
+fn refuse_boot_name(directory: DirectoryId, name: &Name) -> Result<(), Status> {
+    if directory == DirectoryId::ROOT && name.as_str() == boot_disk::BOOT {
+        return Err(Status::NotAuthorized);
+    }
+    Ok(())
 }
 
 /// A name a program gave, as the store's.

@@ -14,6 +14,7 @@ use super::*;
 use crate::process_model::ProcessModel;
 use crate::process_model::identity::{GroupName, Label, ProgramId, PublicKey};
 
+mod boot_disk;
 mod damage;
 
 use damage::rechecksum;

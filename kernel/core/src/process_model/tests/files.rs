@@ -49,6 +49,11 @@ fn hash(name: &str) -> [u8; 64] {
 ///   running any other program she may only read there; bob may read there;
 /// - carol is in no group and holds nothing.
 fn model_with(store: MemoryStore) -> ProcessModel {
+    model_granting(store, Vec::new())
+}
+
+/// [`model_with`], with `extra` grants beside the scene's.
+fn model_granting(store: MemoryStore, extra: Vec<Grant>) -> ProcessModel {
     let schema = ethos_typesys::etn::parse("files.etn", SCHEMA).unwrap();
     let staff = GroupName::new("staff").unwrap();
     let person = |name: &str, key: u8, groups: Vec<GroupName>| User {
@@ -77,32 +82,40 @@ fn model_with(store: MemoryStore) -> ProcessModel {
                 label: Label::new("programs").unwrap(),
             })
             .collect(),
-        policy: Policy::new(vec![
-            grant(
-                "root",
-                Principal::Group(staff),
-                ProgramMatch::Any,
-                LabelRights::READ | LabelRights::CREATE,
-            ),
-            grant(
-                "home",
-                Principal::User(user("alice")),
-                ProgramMatch::Program(identity("editor")),
-                LabelRights::READ | LabelRights::WRITE | LabelRights::CREATE | LabelRights::REMOVE,
-            ),
-            grant(
-                "home",
-                Principal::User(user("alice")),
-                ProgramMatch::Any,
-                LabelRights::READ,
-            ),
-            grant(
-                "home",
-                Principal::User(user("bob")),
-                ProgramMatch::Any,
-                LabelRights::READ,
-            ),
-        ]),
+        policy: Policy::new(
+            vec![
+                grant(
+                    "root",
+                    Principal::Group(staff),
+                    ProgramMatch::Any,
+                    LabelRights::READ | LabelRights::CREATE,
+                ),
+                grant(
+                    "home",
+                    Principal::User(user("alice")),
+                    ProgramMatch::Program(identity("editor")),
+                    LabelRights::READ
+                        | LabelRights::WRITE
+                        | LabelRights::CREATE
+                        | LabelRights::REMOVE,
+                ),
+                grant(
+                    "home",
+                    Principal::User(user("alice")),
+                    ProgramMatch::Any,
+                    LabelRights::READ,
+                ),
+                grant(
+                    "home",
+                    Principal::User(user("bob")),
+                    ProgramMatch::Any,
+                    LabelRights::READ,
+                ),
+            ]
+            .into_iter()
+            .chain(extra)
+            .collect(),
+        ),
         types: schema.graph.clone(),
         services: vec![],
         kernel_memory_per_process: ethos_abi::arguments::DEFAULT_PROCESS_KERNEL_MEMORY,
@@ -621,4 +634,107 @@ fn exec_takes_programs_through_the_root_descriptor_only() {
         model.exec(editor, root(), &program("editor")),
         Err(Status::NoSuchObject)
     );
+}
+
+/// `/boot`'s labels are the kernel's even where a policy (not one the image's
+/// reader lets through) grants everything on them.
+#[test]
+fn boots_labels_are_the_kernels_whatever_the_policy_says() {
+    use crate::initial_image::boot_disk::{BOOT, BOOT_LABEL, KEYS_LABEL};
+    let mut store = MemoryStore::new(root_record());
+    let name = |text: &str| ethos_fs::Name::new(text).unwrap();
+    let record = |label: &str| DirectoryRecord {
+        label: String::from(label),
+        type_hash: hash("Note"),
+    };
+    let root_id = ethos_fs::DirectoryId::ROOT;
+    let boot = store
+        .create_directory(root_id, &name(BOOT), &record(BOOT_LABEL), 1)
+        .unwrap();
+    store
+        .write_file(boot, &name("policy"), &note("p"), 1)
+        .unwrap();
+    let keys = store
+        .create_directory(boot, &name("keys"), &record(KEYS_LABEL), 1)
+        .unwrap();
+    store
+        .write_file(keys, &name("alice"), &note("k"), 1)
+        .unwrap();
+    let everything =
+        LabelRights::READ | LabelRights::WRITE | LabelRights::CREATE | LabelRights::REMOVE;
+    let grants = [BOOT_LABEL, KEYS_LABEL, "root"]
+        .into_iter()
+        .map(|label| Grant {
+            label: Label::new(label).unwrap(),
+            principal: Principal::User(user("alice")),
+            program: ProgramMatch::Any,
+            rights: everything,
+            host: HostMatch::Local,
+        })
+        .collect();
+    let mut model = model_granting(store, grants);
+    let alice = model
+        .create_process(&user("alice"), &program("editor"))
+        .unwrap();
+    // Under `boot`: reading as the policy says, never a change.
+    let boot = model.open_directory(alice, root(), BOOT).unwrap();
+    let read = model.read_var(alice, boot, "policy").unwrap();
+    assert_eq!(value(&mut model, alice, read), note("p"));
+    assert_eq!(
+        model.write_var(alice, boot, "policy", &note("mine"), 2),
+        Err(Status::NotAuthorized)
+    );
+    assert_eq!(
+        model.write_var(alice, boot, "new", &note("mine"), 2),
+        Err(Status::NotAuthorized)
+    );
+    assert_eq!(
+        model.remove_directory_or_file(alice, boot, "policy"),
+        Err(Status::NotAuthorized)
+    );
+    assert_eq!(
+        model.create_directory(alice, boot, "more", "root", &hash("Note"), 2),
+        Err(Status::NotAuthorized)
+    );
+    // Under `boot-keys`: nothing at all (opening it is reading `/boot`).
+    let keys = model.open_directory(alice, boot, "keys").unwrap();
+    assert_eq!(
+        model.read_var(alice, keys, "alice"),
+        Err(Status::NotAuthorized)
+    );
+    assert_eq!(model.next_name(alice, keys, ""), Err(Status::NotAuthorized));
+    assert_eq!(
+        model.file_information(alice, keys, "alice"),
+        Err(Status::NotAuthorized)
+    );
+    assert_eq!(
+        model.write_var(alice, keys, "alice", &note("mine"), 2),
+        Err(Status::NotAuthorized)
+    );
+    // No program makes `/boot`'s labels or its name, where it has every right.
+    for label in [BOOT_LABEL, KEYS_LABEL] {
+        assert_eq!(
+            model.create_directory(alice, root(), "mine", label, &hash("Note"), 2),
+            Err(Status::NotAuthorized)
+        );
+    }
+    assert_eq!(
+        model.remove_directory_or_file(alice, root(), BOOT),
+        Err(Status::NotAuthorized)
+    );
+    let mut model = model_granting(MemoryStore::new(root_record()), Vec::new());
+    let alice = model
+        .create_process(&user("alice"), &program("editor"))
+        .unwrap();
+    assert_eq!(
+        model.create_directory(alice, root(), BOOT, "home", &hash("Note"), 2),
+        Err(Status::NotAuthorized)
+    );
+    assert_eq!(
+        model.write_var(alice, root(), BOOT, &note("x"), 2),
+        Err(Status::NotAuthorized)
+    );
+    model
+        .create_directory(alice, root(), "booty", "home", &hash("Note"), 2)
+        .unwrap();
 }
