@@ -1,9 +1,11 @@
 //! The disk of the typed file system: what `[storage]` of the description says its
-//! root directory carries, and an empty native store made to that plan in an image
-//! file (`cargo xtask image` writes `target/images/disk.img`).
+//! root directory carries, and a native store made to that plan in an image file,
+//! holding the initial image in `/boot` (`cargo xtask image` writes
+//! `target/images/disk.img`; the layout is `ethos_core::initial_image::boot_disk`'s).
 
 use std::path::Path;
 
+use ethos_core::initial_image::boot_disk;
 use ethos_fs::native::{self, FILE_BLOCK_SIZE, FileDevice};
 use ethos_fs::{DirectoryId, DirectoryRecord, Entry, Name, Store, StoreError};
 
@@ -38,6 +40,13 @@ impl LoadedDescription {
                 problem: format!("the image it describes is refused: {error}"),
             })?;
         let types = &image.configuration.types;
+        let label = storage.root_label.get_ref();
+        if label == boot_disk::BOOT_LABEL || label == boot_disk::KEYS_LABEL {
+            return Err(self.error_at(
+                storage.root_label.span(),
+                format!("[storage] root_label: `{label}` is the label of the disk's /boot"),
+            ));
+        }
         let name = storage.root_type.get_ref();
         let Some(hash) = types.find_by_name(name).and_then(|node| types.hash(node)) else {
             return Err(self.error_at(
@@ -58,9 +67,12 @@ impl LoadedDescription {
     }
 }
 
-/// Makes an empty native store to `plan` in a new image file at `path` (replacing
-/// what was there), and checks it.
-pub fn make_disk(plan: &DiskPlan, path: &Path) -> Result<(), XtaskError> {
+/// Makes a native store to `plan` in a new image file at `path` (replacing what was
+/// there), writes `boot` — the entries of a packed initial image, as
+/// `ethos_core::initial_image::archive_entries` gives them — into its `/boot`, and
+/// checks it. With no entries the store is left empty (no `/boot`): the kernel then
+/// starts from the image embedded in it.
+pub fn make_disk(plan: &DiskPlan, boot: &[(String, &[u8])], path: &Path) -> Result<(), XtaskError> {
     if let Some(directory) = path.parent() {
         std::fs::create_dir_all(directory).at(directory)?;
     }
@@ -69,10 +81,17 @@ pub fn make_disk(plan: &DiskPlan, path: &Path) -> Result<(), XtaskError> {
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |since| since.as_nanos() as u64);
-    let store = native::format(device, &plan.root, now).map_err(|error| XtaskError::BadImage {
-        path: path.to_path_buf(),
-        problem: format!("the store cannot be made: {error}"),
-    })?;
+    let mut store =
+        native::format(device, &plan.root, now).map_err(|error| XtaskError::BadImage {
+            path: path.to_path_buf(),
+            problem: format!("the store cannot be made: {error}"),
+        })?;
+    if !boot.is_empty() {
+        boot_disk::write(&mut store, boot, now).map_err(|error| XtaskError::BadImage {
+            path: path.to_path_buf(),
+            problem: format!("the initial image cannot be written to it: {error}"),
+        })?;
+    }
     let mut device = store.into_device();
     let report = native::check(&mut device);
     if !report.is_clean() {

@@ -21,6 +21,12 @@
 //!   others read back, and the host's check names it.
 //! - `fs-foreign-disk`: a disk of random bytes is refused at mount with the reason,
 //!   never a panic.
+//! - `fs-boot-disk`: a disk made as `cargo xtask image` makes it, holding the
+//!   initial image in `/boot`, with one init set ([`DISK_ONLY_SET`]) the kernel's
+//!   embedded image lacks: the kernel starts that set from the disk and says so
+//!   (`image_from_disk`), what it wrote reads back on the next boot (also started from
+//!   the disk), and once the host damaged `/boot/labels` the boot is refused with
+//!   the entry named, never a panic.
 //!
 //! Every row runs under TCG on microvm with the disk on virtio-blk over
 //! virtio-mmio; the rows check what the kernel and the store do, not how fast.
@@ -46,6 +52,12 @@ const TIMEOUT: Duration = Duration::from_secs(120);
 
 /// The size of the disks, but `fs-full`'s.
 const DISK_BYTES: u64 = 16 << 20;
+
+/// The init set `fs-boot-disk`'s disk adds to the initial image in its `/boot`: the
+/// production kernel's embedded image has no set of this name.
+pub const DISK_ONLY_SET: &str = "fs-from-disk";
+/// Its processes, (user, program): what `fs-write` starts.
+pub const DISK_ONLY_SET_PROCESSES: &[(&str, &str)] = &[("alice", "fs-write"), ("carol", "fs-peek")];
 /// `fs-full`'s disk: a few of `fs-fill`'s values.
 const SMALL_DISK_BYTES: u64 = 2 << 20;
 
@@ -56,6 +68,9 @@ pub struct StorageInputs {
     pub kernel: PathBuf,
     /// The root directory the image's `[storage]` gives a new disk.
     pub root: DirectoryRecord,
+    /// A disk made as `cargo xtask image` makes it, from the image the kernel embeds,
+    /// with the init set [`DISK_ONLY_SET`] added to its `/boot`; rows copy it.
+    pub boot_disk: PathBuf,
     /// Where disks are made and failed runs keep their logs.
     pub log_directory: PathBuf,
 }
@@ -69,6 +84,7 @@ enum Scenario {
     Faults,
     BitFlip,
     ForeignDisk,
+    BootDisk,
 }
 
 /// One row.
@@ -112,6 +128,12 @@ pub const ROWS: &[StorageRow] = &[
         name: "fs-foreign-disk",
         about: "a disk that holds no store is refused at mount with the reason",
         scenario: Scenario::ForeignDisk,
+    },
+    StorageRow {
+        name: "fs-boot-disk",
+        about: "the kernel starts an init set only the disk's /boot holds; its writes are \
+                there on the next boot; a damaged /boot is refused with the entry named",
+        scenario: Scenario::BootDisk,
     },
 ];
 
@@ -188,6 +210,7 @@ impl StorageRow {
             Scenario::Full => &["fs-fill"],
             Scenario::Faults => &["fs-faults"],
             Scenario::ForeignDisk => &["fs-read"],
+            Scenario::BootDisk => &[DISK_ONLY_SET, "fs-read", "fs-read"],
         };
         sets.iter()
             .map(|set| config(inputs, set, &disk).display())
@@ -211,6 +234,7 @@ impl StorageRow {
                 Scenario::Faults => faults(inputs, &scratch),
                 Scenario::BitFlip => bit_flip(inputs, &scratch),
                 Scenario::ForeignDisk => foreign_disk(inputs, &scratch),
+                Scenario::BootDisk => boot_disk(inputs, &scratch),
             });
         match judged {
             Ok(()) => Outcome {
@@ -656,6 +680,97 @@ fn foreign_disk(inputs: &StorageInputs, scratch: &Path) -> Judged {
             Some(&transcript),
         ))
     }
+}
+
+/// The `image_from_disk` metric a boot reported: 1 when it started from `/boot`.
+fn from_disk(transcript: &Transcript, set: &str) -> Judged {
+    match transcript.metric("image_from_disk") {
+        Some(1) => Ok(()),
+        found => Err(failure(
+            format!("init={set}: the initial image did not come from the disk ({found:?})"),
+            Some(transcript),
+        )),
+    }
+}
+
+fn boot_disk(inputs: &StorageInputs, scratch: &Path) -> Judged {
+    let path = scratch.join("disk.img");
+    std::fs::copy(&inputs.boot_disk, &path).map_err(|error| {
+        failure(
+            format!(
+                "{} to {}: {error}",
+                inputs.boot_disk.display(),
+                path.display()
+            ),
+            None,
+        )
+    })?;
+    let disk = Disk { path, rules: None };
+    host_check(&disk, "cargo xtask image")?;
+    // The set exists only on the disk: that it runs shows where the image came from.
+    let transcript = boot(
+        inputs,
+        DISK_ONLY_SET,
+        &disk,
+        &[
+            ("alice", "fs-write", "exit", 0),
+            ("carol", "fs-peek", "exit", 0),
+        ],
+        &[("alice", WROTE), ("carol", REFUSED)],
+        0,
+    )?;
+    from_disk(&transcript, DISK_ONLY_SET)?;
+    host_check(&disk, DISK_ONLY_SET)?;
+    let transcript = boot(
+        inputs,
+        "fs-read",
+        &disk,
+        &[("alice", "fs-read", "exit", 0)],
+        &[("alice", READ)],
+        0,
+    )?;
+    from_disk(&transcript, "fs-read")?;
+    // A `labels` that is no `Labels` value: refused whole, with the entry named.
+    damage_labels(&disk.path)
+        .map_err(|error| failure(format!("damaging /boot/labels: {error}"), None))?;
+    host_check(&disk, "damaging /boot/labels")?;
+    let transcript = harness::run(&config(inputs, "fs-read", &disk), TIMEOUT);
+    let wanted = "the initial image on the disk (/boot): entry `labels`: ";
+    let refused = transcript.reports().filter_map(Result::ok).any(|report| {
+        matches!(report, Report::TestFail { name: "init", reason } if reason.starts_with(wanted))
+    });
+    let panicked = transcript
+        .lines
+        .iter()
+        .any(|(_, line)| line.contains("panic"));
+    if transcript.end == RunEnd::Kernel(ExitCode::Failure) && refused && !panicked {
+        Ok(())
+    } else {
+        Err(failure(
+            format!(
+                "the damaged /boot was not refused with \"{wanted}…\" ({}, refused: \
+                 {refused}, panicked: {panicked})",
+                transcript.end
+            ),
+            Some(&transcript),
+        ))
+    }
+}
+
+/// Replaces `/boot/labels` with the `Labels` variant of `BootRecord` cut short.
+fn damage_labels(path: &Path) -> Result<(), String> {
+    let device = FileDevice::open(path).map_err(|error| error.to_string())?;
+    let mut store = native::mount(device).map_err(|error| error.to_string())?;
+    let name = |text: &str| Name::new(text).map_err(|error| error.to_string());
+    let Entry::Directory(boot) = store
+        .lookup(DirectoryId::ROOT, &name("boot")?)
+        .map_err(|error| error.to_string())?
+    else {
+        return Err(String::from("/boot is a file"));
+    };
+    store
+        .write_file(boot, &name("labels")?, &[0, 0, 0, 0, 9], 1)
+        .map_err(|error| error.to_string())
 }
 
 #[cfg(test)]

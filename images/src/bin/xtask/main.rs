@@ -265,7 +265,8 @@ fn hosts(
 }
 
 fn image(platform: Platform, command_line: &str) -> Result<ExitCode, XtaskError> {
-    let kernel = kernel::build_kernel(kernel::Flavour::for_command_line(command_line))?;
+    let build = kernel::build(kernel::Flavour::for_command_line(command_line))?;
+    let kernel = build.kernel;
     let artifacts = platform::build_image(
         platform,
         &kernel,
@@ -275,12 +276,21 @@ fn image(platform: Platform, command_line: &str) -> Result<ExitCode, XtaskError>
     for artifact in artifacts {
         println!("{artifact}");
     }
-    // The typed file system's disk, where the description has a store: attach it as
-    // the machine's disk (`-drive file=...,if=none,id=d0 -device virtio-blk-pci,drive=d0`).
+    // The typed file system's disk, where the description has a store, holding the
+    // initial image the kernel embeds (its /boot): attach it as the machine's disk
+    // (`-drive file=...,if=none,id=d0 -device virtio-blk-pci,drive=d0`).
     let description = LoadedDescription::load_default()?;
     if let Some(plan) = description.disk_plan()? {
+        let packed = build.initial_image;
+        let bytes = std::fs::read(&packed).at(&packed)?;
+        let entries = ethos_core::initial_image::archive_entries(&bytes).map_err(|error| {
+            XtaskError::BadImage {
+                path: packed.clone(),
+                problem: error.to_string(),
+            }
+        })?;
         let path = ethos_images::target_directory().join(disk::DISK);
-        disk::make_disk(&plan, &path)?;
+        disk::make_disk(&plan, &entries, &path)?;
         println!("{}", platform::artifact(path)?);
     }
     Ok(ExitCode::SUCCESS)

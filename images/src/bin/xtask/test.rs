@@ -9,10 +9,12 @@ use std::process::{Command, ExitCode, Stdio};
 
 use ethos_abi::KernelTest;
 use ethos_abi::drivers::Backend;
+use ethos_core::initial_image;
+use ethos_images::error::FileContext;
 use ethos_images::inspect::{multiboot2_header, pvh_entry};
 use ethos_images::platform::{self, Platform};
 use ethos_images::{
-    XtaskError, command, host_set, kernel, prerequisites, target_directory, workspace_root,
+    XtaskError, command, disk, host_set, kernel, prerequisites, target_directory, workspace_root,
 };
 use ethos_tests::harness::Verdict;
 use ethos_tests::hosted::{self, HostedInputs};
@@ -328,10 +330,36 @@ fn storage_inputs(kernel: &Path) -> Result<storage::StorageInputs, XtaskError> {
             "the file system's rows need a store: images/boot/image.toml has no [storage]",
         ))
     })?;
+    let log_directory = system::log_directory(&target_directory());
+    // The disk `cargo xtask image` makes, from the image the kernel embeds (the
+    // production build packed it), with one init set more, which only the disk has.
+    let packed = target_directory().join(ethos_images::initial_image::PACKED);
+    let bytes = std::fs::read(&packed).at(&packed)?;
+    let bad = |problem: String| XtaskError::BadImage {
+        path: packed.clone(),
+        problem,
+    };
+    let mut entries =
+        initial_image::archive_entries(&bytes).map_err(|error| bad(error.to_string()))?;
+    let set = initial_image::InitSetRecord {
+        processes: storage::DISK_ONLY_SET_PROCESSES
+            .iter()
+            .map(|(user, program)| initial_image::InitProcessRecord {
+                user: String::from(*user),
+                program: String::from(*program),
+            })
+            .collect(),
+    };
+    let set = ethos_typesys::wire::encode(&set).map_err(|error| bad(error.to_string()))?;
+    let set_path = format!("init/{}", storage::DISK_ONLY_SET);
+    entries.push((set_path, &set));
+    let boot_disk = log_directory.join("storage").join("boot-disk.img");
+    disk::make_disk(&plan, &entries, &boot_disk)?;
     Ok(storage::StorageInputs {
         kernel: kernel.to_path_buf(),
         root: plan.root,
-        log_directory: system::log_directory(&target_directory()),
+        boot_disk,
+        log_directory,
     })
 }
 

@@ -1,6 +1,9 @@
-//! The initial image: the read-only files the kernel starts from until the typed file
-//! system exists — programs, types, users, the policy, the services and the sets of
-//! processes `init` may start — packed by the host tools into one ustar archive.
+//! The initial image: the read-only files the kernel starts from — programs, types,
+//! users, the policy, the services and the sets of processes `init` may start —
+//! packed by the host tools into one ustar archive that the kernel embeds, and
+//! written by them to the disk's `/boot` as typed directories ([`boot_disk`]). Both
+//! are checked by one reader: [`read`] takes the archive, [`read_entries`] any
+//! source's entries.
 //!
 //! # Layout
 //!

@@ -37,8 +37,8 @@ use ethos_abi::arguments::reserved;
 use ethos_abi::arguments::results::file_information;
 use ethos_abi::{DescriptorNumber, DescriptorRights, EventId, LabelRights, ProcessId, Status};
 use ethos_fs::{DirectoryId, DirectoryRecord, Entry, Information, Name, Store};
-use ethos_typesys::TypeHash;
 use ethos_typesys::recognizer::{Direction, recognize};
+use ethos_typesys::{TypeGraph, TypeHash};
 
 use super::descriptors::{Capability, Object};
 use super::identity::Label;
@@ -54,6 +54,9 @@ pub const DIRECTORY_RIGHTS: DescriptorRights = DescriptorRights::READ
 /// The store behind the calls, with what the model keeps beside it.
 pub(super) struct FileSystem {
     pub(super) store: Box<dyn Store + Send>,
+    /// The types of `/boot`'s directories, which are the kernel's, not the image's:
+    /// what a value read there is recognized by.
+    boot_types: Option<TypeGraph<'static>>,
 }
 
 impl ProcessModel {
@@ -61,7 +64,10 @@ impl ProcessModel {
     /// root directory at [`reserved::ROOT_DIRECTORY`]; processes that exist keep
     /// what they hold.
     pub fn attach_store(&mut self, store: Box<dyn Store + Send>) {
-        self.files = Some(FileSystem { store });
+        self.files = Some(FileSystem {
+            store,
+            boot_types: boot_disk::boot_types().ok(),
+        });
     }
 
     /// Whether the model has a store.
@@ -129,13 +135,21 @@ impl ProcessModel {
         self.store_mut().ok_or(Status::NotSupported)
     }
 
-    /// Checks `value` against the type whose hash is `type_hash`.
+    /// Checks `value` against the type whose hash is `type_hash`: one of the image's
+    /// types, or of `/boot`'s directories (which only the kernel writes).
     fn check_file_type(&self, type_hash: &[u8; 64], value: &[u8]) -> Result<(), Status> {
-        let root = self
-            .types
-            .find(&TypeHash(*type_hash))
-            .ok_or(Status::InvalidType)?;
-        recognize(&self.types, root, Direction::Request, value).map_err(|_| Status::InvalidType)
+        let hash = TypeHash(*type_hash);
+        let boot_types = self
+            .files
+            .as_ref()
+            .and_then(|files| files.boot_types.as_ref());
+        let (types, root) = match self.types.find(&hash) {
+            Some(root) => (&self.types, root),
+            None => boot_types
+                .and_then(|types| Some((types, types.find(&hash)?)))
+                .ok_or(Status::InvalidType)?,
+        };
+        recognize(types, root, Direction::Request, value).map_err(|_| Status::InvalidType)
     }
 
     /// `readVar(directory, name)`: an event completed with the file's value.

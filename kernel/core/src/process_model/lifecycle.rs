@@ -47,9 +47,10 @@ impl ProcessModel {
     }
 
     /// `exec(directory, name)`: the process runs `name` from the initial image's
-    /// `/programs` next. `directory` must name the root directory: programs are the
-    /// initial image's, not files of the store yet. Answers the program's name, for
-    /// the platform to load.
+    /// `programs/` next (the image the run started from: the disk's
+    /// `/boot/programs` or the embedded image's). `directory` must name the root
+    /// directory: programs are the initial image's, not other files of the store.
+    /// Answers the program's name, for the platform to load.
     pub fn exec(
         &mut self,
         process: ProcessId,

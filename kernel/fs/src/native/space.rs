@@ -119,7 +119,10 @@ impl Space {
             block += length;
             scanned += length;
             if runs.len() > maximum_runs {
-                return None;
+                // The space near the cursor is cut into small holes (the old copies of
+                // directories a run of writes left behind): the largest runs, wherever
+                // they are, may still hold it.
+                return self.allocate_largest(blocks, maximum_runs);
             }
         }
         if missing > 0 {
@@ -131,6 +134,60 @@ impl Space {
             }
         }
         self.cursor = block;
+        Some(runs)
+    }
+}
+
+impl Space {
+    /// [`Space::allocate`] from the largest free runs of the whole space, in block
+    /// order; `None` (marking nothing) when the `maximum_runs` largest cannot hold
+    /// `blocks` blocks.
+    fn allocate_largest(&mut self, blocks: u64, maximum_runs: usize) -> Option<Vec<Run>> {
+        let mut free: Vec<Run> = Vec::new();
+        let mut block = 0;
+        while block < self.capacity {
+            if self.is_used(block) {
+                block += 1;
+                continue;
+            }
+            let start = block;
+            while block < self.capacity
+                && !self.is_used(block)
+                && block - start < u64::from(u32::MAX)
+            {
+                block += 1;
+            }
+            free.push(Run {
+                start,
+                blocks: (block - start) as u32,
+            });
+        }
+        free.sort_by(|a, b| b.blocks.cmp(&a.blocks).then(a.start.cmp(&b.start)));
+        let mut runs = Vec::new();
+        let mut missing = blocks;
+        for run in free.into_iter().take(maximum_runs) {
+            if missing == 0 {
+                break;
+            }
+            let taken = u64::from(run.blocks).min(missing);
+            runs.push(Run {
+                start: run.start,
+                blocks: taken as u32,
+            });
+            missing -= taken;
+        }
+        if missing > 0 {
+            return None;
+        }
+        runs.sort_by_key(|run| run.start);
+        for run in &runs {
+            for block in run.start..run.start + u64::from(run.blocks) {
+                self.set(block, true);
+            }
+        }
+        if let Some(last) = runs.last() {
+            self.cursor = last.start + u64::from(last.blocks);
+        }
         Some(runs)
     }
 }
@@ -178,6 +235,27 @@ mod tests {
         );
         assert_eq!(space.mark(3, 1), Err(3));
         assert_eq!(space.mark(9, 2), Err(10));
+    }
+
+    #[test]
+    fn small_holes_before_the_cursor_do_not_hide_a_large_run_after_them() {
+        // Holes of one block at the start, then a long free run.
+        let mut space = Space::new(64);
+        for block in (0..16).step_by(2) {
+            space.mark(block, 1).unwrap();
+        }
+        let runs = space.allocate(20, 2).unwrap();
+        assert_eq!(
+            runs,
+            [Run {
+                start: 15,
+                blocks: 20
+            }]
+        );
+        assert_eq!(space.used(), 28);
+        // Too few runs even from the largest: nothing is marked.
+        assert!(space.allocate(40, 2).is_none());
+        assert_eq!(space.used(), 28);
     }
 
     #[test]

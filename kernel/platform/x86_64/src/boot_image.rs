@@ -1,15 +1,18 @@
 //! The initial image the build embedded (`ETHOS_INITIAL_IMAGE`, see `build.rs`), read
-//! with the portable reader in `ethos_core::initial_image`, and the
+//! with the portable reader in `ethos_core::initial_image`; the image on the disk
+//! (`/boot` in the store, [`ethos_core::initial_image::boot_disk`]), read with the
+//! same reader and the embedded image's `devices`, `limits` and `storage`; and the
 //! `initial_image` kernel test.
 //!
 //! This module only reads the image and tries it on scratch process models; starting
 //! the processes of an init set is `init`'s work, never this module's.
 
+use alloc::boxed::Box;
 use core::fmt;
 
 use ethos_abi::drivers::{Backend, BackendChoice, DeviceClass};
 use ethos_abi::{Report, Status};
-use ethos_core::initial_image::{self, ImageError, InitialImage};
+use ethos_core::initial_image::{self, ImageError, InitialImage, boot_disk};
 use ethos_core::process_model::identity::{ProgramName, UserName};
 use ethos_core::process_model::{ConfigurationError, ProcessModel};
 
@@ -34,6 +37,8 @@ pub enum BootImageError {
     Missing,
     /// The image is malformed.
     Image(ImageError),
+    /// The disk's `/boot` is malformed.
+    Disk(ImageError),
     /// The process model refuses the image's configuration.
     Configuration(ConfigurationError),
     /// A process of an init set cannot be created.
@@ -52,6 +57,9 @@ impl fmt::Display for BootImageError {
                 "the kernel was built without an initial image (build with `cargo xtask build`)",
             ),
             BootImageError::Image(error) => write!(formatter, "the initial image: {error}"),
+            BootImageError::Disk(error) => {
+                write!(formatter, "the initial image on the disk (/boot): {error}")
+            }
             BootImageError::Configuration(error) => write!(
                 formatter,
                 "the process model refuses the initial image: {error}"
@@ -76,6 +84,27 @@ pub fn initial_image() -> Result<InitialImage<'static>, BootImageError> {
         return Err(BootImageError::Missing);
     }
     initial_image::read(INITIAL_IMAGE).map_err(BootImageError::Image)
+}
+
+/// The image on the disk, when the store has `/boot`: its entries with the embedded
+/// image's `devices`, `limits` and `storage`, checked as the embedded image is.
+/// `None` when the disk has no `/boot`.
+///
+/// The entries live as long as the kernel: the image's executables borrow them, and
+/// `init` runs one set and ends the run.
+pub fn disk_image(
+    store: &mut dyn ethos_fs::Store,
+) -> Result<Option<InitialImage<'static>>, BootImageError> {
+    if INITIAL_IMAGE.is_empty() {
+        return Err(BootImageError::Missing);
+    }
+    let Some(entries) = boot_disk::read_disk(store).map_err(BootImageError::Disk)? else {
+        return Ok(None);
+    };
+    let entries: &'static boot_disk::DiskEntries = Box::leak(Box::new(entries));
+    boot_disk::read_image(entries, INITIAL_IMAGE)
+        .map(Some)
+        .map_err(BootImageError::Disk)
 }
 
 /// The memory the embedded image lets a rump kernel use, read from its `limits`

@@ -8,10 +8,17 @@
 //! `processes::install` lowered it). Around the run the kernel reports its heap use
 //! (before the first process starts, at its highest while they ran, after the last
 //! ended) and its free frames, so a test can see that nothing grows with the work
-//! done. Where the image has a store, it is mounted from the disk first
-//! ([`storage`]). Then the run ends with success: whether the processes did what they should
+//! done. Then the run ends with success: whether the processes did what they should
 //! is for the harness to judge from the reports. A bad image or an unknown set ends
 //! the run with a failure that names it.
+//!
+//! Where the embedded image has a store, it is mounted from the disk first
+//! ([`storage`]). When the disk holds an initial image (`/boot`), that image — its
+//! programs, types, users, policy, services, init sets, hosts and keys, with the
+//! embedded image's devices, limits and store backend — replaces the embedded one
+//! for everything that follows, after the same checks; a `/boot` the checks refuse
+//! ends the run with the reader's reason. The `image_from_disk` metric (1 or 0) and
+//! a log line say which image the run starts from.
 
 use alloc::collections::BTreeMap;
 use alloc::string::String;
@@ -47,8 +54,40 @@ fn free_frames() -> u64 {
 
 /// Runs the process set `name` and ends the run.
 pub fn run(name: &str) -> ! {
-    let mut image = boot_image::initial_image()
+    let embedded = boot_image::initial_image()
         .unwrap_or_else(|error| fail(format_args!("the initial image: {error}")));
+    // The typed file system, where the image has one: every process starts at its root.
+    let mut store = embedded
+        .storage
+        .and_then(|backend| match storage::mount(backend) {
+            Ok(store) => Some(store),
+            Err(storage::Unmounted::NoDisk) => {
+                tracing::warn!(
+                    "the image has a store ([storage]) but the machine has no disk: the file \
+                 system's calls answer not-supported (`cargo xtask image` makes a disk)"
+                );
+                None
+            }
+            Err(storage::Unmounted::Refused(reason)) => fail(format_args!("the store: {reason}")),
+        });
+    let disk_image = match store.as_deref_mut() {
+        Some(store) => {
+            boot_image::disk_image(store).unwrap_or_else(|error| fail(format_args!("{error}")))
+        }
+        None => None,
+    };
+    let from_disk = disk_image.is_some();
+    let mut image = disk_image.unwrap_or(embedded);
+    if from_disk {
+        tracing::info!(
+            programs = image.counts.programs,
+            init_sets = image.counts.init_sets,
+            "the initial image comes from the disk (/boot)"
+        );
+    } else {
+        tracing::info!("the initial image is the kernel's own");
+    }
+    metric("image_from_disk", u64::from(from_disk), "count");
     let Some(set) = image.init_sets.get(name) else {
         let mut known = String::new();
         for set in image.init_sets.keys() {
@@ -56,7 +95,12 @@ pub fn run(name: &str) -> ! {
             known.push_str(set);
         }
         fail(format_args!(
-            "the initial image has no init set `{name}`; it has:{known}"
+            "the initial image{} has no init set `{name}`; it has:{known}",
+            if from_disk {
+                " on the disk (/boot)"
+            } else {
+                ""
+            }
         ));
     };
     let mut programs = BTreeMap::new();
@@ -74,16 +118,8 @@ pub fn run(name: &str) -> ! {
     // The keys of the users who work here: only the kernel uses them (to prove
     // those users to other hosts).
     model.install_user_keys(core::mem::take(&mut image.hosts.user_keys));
-    // The typed file system, where the image has one: every process starts at its root.
-    if let Some(backend) = image.storage {
-        match storage::mount(backend) {
-            Ok(store) => model.attach_store(store),
-            Err(storage::Unmounted::NoDisk) => tracing::warn!(
-                "the image has a store ([storage]) but the machine has no disk: the file \
-                 system's calls answer not-supported (`cargo xtask image` makes a disk)"
-            ),
-            Err(storage::Unmounted::Refused(reason)) => fail(format_args!("the store: {reason}")),
-        }
+    if let Some(store) = store {
+        model.attach_store(store);
     }
     processes::install(model, programs);
     // The limit each process got, fitted to the heap: what the rows judge refusals by.

@@ -648,8 +648,16 @@ fn boots_labels_are_the_kernels_whatever_the_policy_says() {
         type_hash: hash("Note"),
     };
     let root_id = ethos_fs::DirectoryId::ROOT;
+    // `/boot` of a type only the kernel knows: a value read there is recognized.
+    let boot_types = crate::initial_image::boot_disk::boot_types().unwrap();
+    let etn_source = boot_types.find_by_name("EtnSource").unwrap();
+    let boot_record = DirectoryRecord {
+        label: String::from(BOOT_LABEL),
+        type_hash: boot_types.hash(etn_source).unwrap().0,
+    };
+    assert_ne!(boot_record.type_hash, hash("Note"));
     let boot = store
-        .create_directory(root_id, &name(BOOT), &record(BOOT_LABEL), 1)
+        .create_directory(root_id, &name(BOOT), &boot_record, 1)
         .unwrap();
     store
         .write_file(boot, &name("policy"), &note("p"), 1)
