@@ -158,3 +158,73 @@ fn list_directory(
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use ethos_core::initial_image::{self, boot_disk};
+
+    use super::*;
+
+    /// The workspace image, written to a disk as `cargo xtask image` writes it, reads
+    /// back off the disk as the image the kernel embeds, and the listing shows `/boot`.
+    #[test]
+    fn the_workspace_image_round_trips_through_a_disk() {
+        let description = LoadedDescription::load_default().unwrap();
+        let plan = description
+            .disk_plan()
+            .unwrap()
+            .expect("the workspace has a store");
+        let bytes = description.pack_with_stand_ins().unwrap();
+        let entries = initial_image::archive_entries(&bytes).unwrap();
+        let path = std::env::temp_dir().join(format!("ethos-boot-disk-{}.img", std::process::id()));
+        make_disk(&plan, &entries, &path).unwrap();
+        let lines = list(&path).unwrap();
+        let device = FileDevice::open_read_only(&path).unwrap();
+        let mut store = native::mount(device).unwrap();
+        let on_disk = boot_disk::read_disk(&mut store).unwrap().expect("/boot");
+        std::fs::remove_file(&path).unwrap();
+        let from_disk = boot_disk::read_image(&on_disk, &bytes).unwrap();
+        let embedded = initial_image::read(&bytes).unwrap();
+        assert_eq!(format!("{from_disk:?}"), format!("{embedded:?}"));
+        assert_eq!(
+            format!("{:?}", from_disk.configuration.policy),
+            format!("{:?}", embedded.configuration.policy)
+        );
+        assert_eq!(from_disk.executables, embedded.executables);
+        for directory in boot_disk::BootDirectory::ALL {
+            let path = directory.path();
+            assert!(
+                lines.iter().any(|line| line
+                    .starts_with(&format!("{path}  directory, label {}", directory.label()))),
+                "{path} in {lines:#?}"
+            );
+        }
+        assert!(lines.iter().any(|line| line.starts_with("/boot/policy  ")));
+    }
+
+    #[test]
+    fn a_store_whose_root_has_boots_label_is_refused() {
+        let directory =
+            std::env::temp_dir().join(format!("ethos-boot-label-{}", std::process::id()));
+        std::fs::create_dir_all(&directory).unwrap();
+        std::fs::write(directory.join("notes.etn"), "Note string\n").unwrap();
+        let text = "\
+[[types]]
+file = \"notes.etn\"
+
+[storage]
+backend = \"native\"
+root_label = \"boot\"
+root_type = \"Note\"
+";
+        let path = directory.join("image.toml");
+        std::fs::write(&path, text).unwrap();
+        let loaded = LoadedDescription::load(&path).unwrap();
+        let error = loaded.disk_plan().unwrap_err().to_string();
+        std::fs::remove_dir_all(&directory).unwrap();
+        assert!(
+            error.contains("[storage] root_label: `boot` is the label of the disk's /boot"),
+            "{error}"
+        );
+    }
+}
