@@ -13,7 +13,7 @@ mod junit;
 mod run;
 mod test;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
@@ -93,6 +93,14 @@ enum Task {
     /// Run every host test (cargo test) and every QEMU system test; ends with
     /// `N passed, N failed, N skipped` and fails if any test failed.
     Test(test::TestArguments),
+    /// Check the native file system in an image file (its fsck): read both
+    /// superblocks and every directory, value and block reached from the newest,
+    /// changing nothing; print what was found and every problem, and fail if there
+    /// is one.
+    Fsck {
+        /// The image file, seen as 512-byte blocks.
+        image: PathBuf,
+    },
     /// The gate before the tests: `cargo fmt --check`, and clippy with `-D warnings`
     /// for the host crates and for the kernel target (the kernel and the programs).
     Check,
@@ -162,6 +170,7 @@ fn main() -> ExitCode {
         ),
         Task::Run(arguments) => run::run(&arguments),
         Task::Test(arguments) => test::test(&arguments),
+        Task::Fsck { image } => fsck(&image),
         Task::Check => check::check(),
         Task::Bench {
             benchmark: Benchmark::Boot(arguments),
@@ -192,6 +201,21 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+fn fsck(image: &Path) -> Result<ExitCode, XtaskError> {
+    let mut device =
+        ethos_fs::native::FileDevice::open_read_only(image).map_err(|error| XtaskError::File {
+            path: image.to_path_buf(),
+            error,
+        })?;
+    let report = ethos_fs::native::check(&mut device);
+    print!("{}: {report}", image.display());
+    Ok(if report.is_clean() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }
 
 fn build(flavour: kernel::Flavour) -> Result<ExitCode, XtaskError> {

@@ -47,7 +47,10 @@ impl fmt::Display for CheckReport {
         if self.problems.is_empty() {
             return writeln!(formatter, "clean");
         }
-        writeln!(formatter, "{} problems:", self.problems.len())?;
+        match self.problems.len() {
+            1 => writeln!(formatter, "1 problem:")?,
+            count => writeln!(formatter, "{count} problems:")?,
+        }
         for problem in &self.problems {
             writeln!(formatter, "- {problem}")?;
         }

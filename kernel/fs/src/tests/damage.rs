@@ -49,7 +49,7 @@ fn a_flipped_bit_in_a_value_is_caught_by_read_and_by_the_checker() {
         report
             .problems
             .iter()
-            .any(|problem| problem.contains("\"value\"")),
+            .any(|problem| problem.contains("file /sub/value")),
         "{report}"
     );
     let mut store = native::mount(device).unwrap();
@@ -84,7 +84,7 @@ fn a_flipped_bit_in_a_directory_is_caught_by_read_and_by_the_checker() {
         report
             .problems
             .iter()
-            .any(|problem| problem.contains("\"sub\"") && problem.contains("checksum")),
+            .any(|problem| problem.contains("directory /sub ") && problem.contains("checksum")),
         "{report}"
     );
     let mut store = native::mount(device).unwrap();
