@@ -10,7 +10,8 @@ use core::fmt;
 use ethos_devices::BlockDevice;
 
 use super::layout::{self, SuperblockProblem};
-use super::{MINIMUM_BLOCKS, read_superblocks, tree};
+use super::mount::read_superblocks;
+use super::{MINIMUM_BLOCKS, tree};
 
 /// What the checker found.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
