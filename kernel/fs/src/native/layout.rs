@@ -24,6 +24,9 @@ const SUPERBLOCK_CHECKSUM_OFFSET: usize = SUPERBLOCK_BYTES - 4;
 const SUPERBLOCK_EXTENTS_OFFSET: usize = 56;
 /// The most extents one blob (a value or a directory) is stored in.
 pub(super) const MAXIMUM_EXTENTS: usize = 24;
+/// The largest directory, in bytes (some 50,000 names): a bound on what a
+/// damaged reference can make the store read.
+pub(super) const MAXIMUM_DIRECTORY_BYTES: u64 = 16 << 20;
 /// The first four bytes of every directory.
 const DIRECTORY_MAGIC: [u8; 4] = *b"EDir";
 /// An entry's kind byte.
@@ -187,6 +190,11 @@ impl Superblock {
         for index in 0..usize::from(count) {
             let offset = SUPERBLOCK_EXTENTS_OFFSET + index * EXTENT_BYTES;
             extents.push(decode_extent(&bytes[offset..offset + EXTENT_BYTES]));
+        }
+        if length > MAXIMUM_DIRECTORY_BYTES {
+            return Err(malformed(
+                "the root directory is longer than a directory can be",
+            ));
         }
         let root = Blob { length, extents };
         if !block_size_supported(block_size as usize) {
@@ -377,6 +385,12 @@ fn decode_entry(reader: &mut Reader<'_>, block_size: usize) -> Result<StoredEntr
                 return Err(format!("file {:?} is {length} bytes long", name.as_str()));
             }
             StoredKind::File
+        }
+        (KIND_DIRECTORY, _) if length > MAXIMUM_DIRECTORY_BYTES => {
+            return Err(format!(
+                "directory {:?} is {length} bytes long",
+                name.as_str()
+            ));
         }
         (KIND_DIRECTORY, child) if child > DirectoryId::ROOT.0 => {
             StoredKind::Directory(DirectoryId(child))

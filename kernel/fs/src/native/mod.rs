@@ -78,7 +78,7 @@
 //! (UTF-8, a valid [`Name`]), created (8), modified (8), directory id (8: 0 for a
 //! file, the child's id, above 1, for a directory), then the blob reference of the
 //! file's value (at most [`MAXIMUM_FILE_SIZE`] bytes) or of the child directory's
-//! bytes. Nothing else is on the disk: every block not reached from the superblock
+//! bytes (at most 16 MiB, as the root's). Nothing else is on the disk: every block not reached from the superblock
 //! is free.
 
 mod check;

@@ -272,6 +272,9 @@ impl<D: BlockDevice> NativeStore<D> {
                 None => self.live(id)?.clone(),
             };
             let bytes = self.encode(transaction, id, &directory)?;
+            if bytes.len() as u64 > layout::MAXIMUM_DIRECTORY_BYTES {
+                return Err(StoreError::Full);
+            }
             let blob = self.write_blob(transaction, &bytes)?;
             transaction
                 .freed

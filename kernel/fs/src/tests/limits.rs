@@ -210,3 +210,43 @@ fn a_value_of_the_largest_size_is_stored_whole() {
     let mut store = native::mount(device).unwrap();
     assert!(store.read_file(ROOT, &name("largest")) == Ok(value));
 }
+
+#[test]
+fn a_small_write_costs_a_few_blocks_and_two_flushes() {
+    let device = crate::testing::CrashDevice::new(4096, 512);
+    let mut store = native::format(device, &root_record(), 1).unwrap();
+    let mut directory = ROOT;
+    for depth in 0..3 {
+        for index in 0..20 {
+            store
+                .write_file(directory, &name(&format!("file{index}")), &[7; 300], 2)
+                .unwrap();
+        }
+        directory = store
+            .create_directory(
+                directory,
+                &name(&format!("level{depth}")),
+                &root_record(),
+                3,
+            )
+            .unwrap();
+    }
+    let (writes, blocks, flushes) = {
+        let device = store.device_mut();
+        (device.writes(), device.blocks_written(), device.flushes())
+    };
+    store
+        .write_file(directory, &name("value"), &[9; 4096], 4)
+        .unwrap();
+    let device = store.device_mut();
+    let (writes, blocks, flushes) = (
+        device.writes() - writes,
+        device.blocks_written() - blocks,
+        device.flushes() - flushes,
+    );
+    // The value (8 blocks), four directories on the path (the three with twenty
+    // names take 3 blocks each), and the superblock.
+    assert_eq!(flushes, 2);
+    assert!(writes <= 6, "{writes} write requests");
+    assert!(blocks <= 8 + 1 + 3 * 3 + 1, "{blocks} blocks written");
+}
