@@ -41,6 +41,7 @@ pub const LAYERS: &[Place] = &[
     place("rump-sys", 1, true),
     place("ethos-devices", 2, false),
     place("ethos-net", 3, false),
+    place("ethos-fs", 3, false),
     place("ethos-virtio", 3, false),
     place("ethos-platform-x86_64", 4, true),
     place("ethos-platform-hosted", 4, true),

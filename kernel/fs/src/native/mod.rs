@@ -15,7 +15,10 @@
 //! after the second flush. A call that fails (no room, a device error) leaves the
 //! store in memory as it was; blocks it wrote after issuing its superblock are kept
 //! out of use until the next commit replaces that superblock, since the device may
-//! or may not have made it durable.
+//! or may not have made it durable. That is the one case where an error does not
+//! mean "nothing changed" on the disk: when the device fails the last flush, the
+//! failed change may be found after a power cut that comes before the next commit
+//! (whole, like any other; the next commit replaces it).
 //!
 //! Changes other than removals leave free twice the blocks the directories take
 //! (and four more), so that a full store can always be emptied: a removal must

@@ -17,8 +17,9 @@ use crate::{DirectoryId, Store};
 use super::{Content, apply, name, random_operation, root_record, snapshot};
 
 const SEEDS: u64 = 10;
-const OPERATIONS_PER_SEED: u64 = 200;
-const CUTS_PER_OPERATION: u64 = 5;
+const CUTS_PER_SEED: u64 = 1_000;
+/// Cuts in a call that writes; a call refused before it writes gets one.
+const CUTS_PER_WRITING_CALL: u64 = 6;
 
 struct Run {
     cuts: u64,
@@ -38,7 +39,9 @@ fn run(seed: u64) -> Run {
         cuts_during_writes: 0,
         new_state_survived: 0,
     };
-    for step in 0..OPERATIONS_PER_SEED {
+    let mut step = 0;
+    while tally.cuts < CUTS_PER_SEED {
+        step += 1;
         let operation = random_operation(&mut random, &directories, 3000);
         let now = 10 + step;
         let template = store.clone();
@@ -51,7 +54,12 @@ fn run(seed: u64) -> Run {
             directories.push(created);
         }
         let after = snapshot(&mut model);
-        for cut in 0..CUTS_PER_OPERATION {
+        let cuts = if writes == 0 {
+            1
+        } else {
+            CUTS_PER_WRITING_CALL
+        };
+        for cut in 0..cuts {
             let mut branch = template.clone();
             let power_cut = random.below(writes + 1);
             branch.device_mut().cut_power_after(power_cut);
@@ -98,6 +106,10 @@ fn run(seed: u64) -> Run {
             }
         }
         before = after;
+        // Now and then the store is opened again, as after a clean shutdown.
+        if step % 50 == 49 {
+            store = native::mount(store.into_device()).unwrap();
+        }
     }
     let mut disk = store.into_device();
     assert!(native::check(&mut disk).is_clean());
@@ -115,6 +127,10 @@ fn ten_thousand_power_cuts_leave_the_old_state_or_the_new() {
         during_writes += tally.cuts_during_writes;
         new_survived += tally.new_state_survived;
     }
+    std::eprintln!(
+        "{cuts} power cuts: {during_writes} during a call's writes, \
+         {new_survived} found the call's change"
+    );
     assert!(cuts >= 10_000, "{cuts} cuts");
     // The test must see both outcomes often, or it proves little.
     assert!(
