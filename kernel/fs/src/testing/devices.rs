@@ -271,6 +271,11 @@ impl<D: BlockDevice> FaultyDevice<D> {
         self.faults.clear();
     }
 
+    /// The device behind, to cut its power.
+    pub fn inner_mut(&mut self) -> &mut D {
+        &mut self.inner
+    }
+
     pub fn into_inner(self) -> D {
         self.inner
     }
