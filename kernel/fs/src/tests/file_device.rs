@@ -25,3 +25,19 @@ fn a_store_in_an_image_file_survives_reopening() {
     std::fs::remove_file(&path).unwrap();
     assert_eq!(value, Ok(b"in a file".to_vec()));
 }
+
+#[test]
+fn the_file_device_passes_the_block_class_checks() {
+    use ethos_devices::block_check::{check_beyond_capacity, verify_pattern, write_pattern};
+
+    let path: PathBuf = std::env::temp_dir().join(alloc::format!(
+        "ethos-fs-pattern-{}.img",
+        std::process::id()
+    ));
+    let mut device = FileDevice::create(&path, 300).unwrap();
+    let outcome = write_pattern(&mut device, 5)
+        .and_then(|_| verify_pattern(&mut device, 5))
+        .and_then(|_| check_beyond_capacity(&mut device));
+    std::fs::remove_file(&path).unwrap();
+    outcome.unwrap();
+}
