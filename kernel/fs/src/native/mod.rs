@@ -24,8 +24,9 @@
 //! (and four more), so that a full store can always be emptied: a removal must
 //! write the directories above it before it frees anything.
 //!
-//! The store keeps every directory in memory (read at mount) and reads values from
-//! the disk on each `read_file`. The format has no free-space map: mount marks the
+//! The store keeps every directory in memory (read at mount), and one bit per block
+//! (256 KiB per GiB of 512-byte blocks), and reads values from the disk on each
+//! `read_file`. The format has no free-space map: mount marks the
 //! blocks the tree reaches, so there is no map to get wrong after a crash. A disk
 //! whose tree is damaged still mounts, read-only: calls that need the damaged part
 //! answer [`StoreError::Corrupt`], and every change answers it too, since which
