@@ -37,17 +37,17 @@ pub const LAYERS: &[Place] = &[
     place("ethos-abi", 0, false),
     place("ethos-typesys", 0, false),
     place("ethos-crypto", 0, false),
-    place("ethos-core", 1, false),
+    place("ethos-devices", 1, false),
     place("rump-sys", 1, true),
-    place("ethos-devices", 2, false),
-    place("ethos-net", 3, false),
-    place("ethos-fs", 3, false),
-    place("ethos-virtio", 3, false),
-    place("ethos-platform-x86_64", 4, true),
-    place("ethos-platform-hosted", 4, true),
-    place("ethos-selftest", 5, false),
-    place("ethos-compat", 5, true),
-    place("ethos-kernel", 6, false),
+    place("ethos-fs", 2, false),
+    place("ethos-net", 2, false),
+    place("ethos-core", 3, false),
+    place("ethos-virtio", 4, false),
+    place("ethos-platform-x86_64", 5, true),
+    place("ethos-platform-hosted", 5, true),
+    place("ethos-selftest", 6, false),
+    place("ethos-compat", 6, true),
+    place("ethos-kernel", 7, false),
 ];
 
 /// Workspace members that are tools and programs, not layers of the kernel.
@@ -238,7 +238,7 @@ mod tests {
             found
                 .iter()
                 .any(|line| line
-                    .starts_with("`ethos-core` (layer 1) depends on `ethos-abi` (layer 9)")),
+                    .starts_with("`ethos-core` (layer 3) depends on `ethos-abi` (layer 9)")),
             "{found:#?}"
         );
         assert!(

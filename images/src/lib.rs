@@ -7,6 +7,7 @@
 #![forbid(unsafe_code)]
 
 pub mod command;
+pub mod disk;
 pub mod error;
 pub mod host_set;
 pub mod initial_image;

@@ -42,7 +42,7 @@ impl fmt::Display for Artifact {
     }
 }
 
-fn artifact(path: PathBuf) -> Result<Artifact, XtaskError> {
+pub fn artifact(path: PathBuf) -> Result<Artifact, XtaskError> {
     let bytes = std::fs::metadata(&path).at(&path)?.len();
     Ok(Artifact { path, bytes })
 }

@@ -23,4 +23,5 @@ pub mod matrix_host;
 pub mod net_bench;
 pub mod qemu;
 pub mod scenarios;
+pub mod storage;
 pub mod system;

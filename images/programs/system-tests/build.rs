@@ -6,6 +6,7 @@ fn main() {
     for (source, generated) in [
         ("../../boot/types/services.etn", "services.rs"),
         ("../../boot/types/boot.etn", "boot.rs"),
+        ("../../boot/types/files.etn", "files.rs"),
     ] {
         if let Err(error) = ethos_typesys::codegen::build_script::compile(source, generated) {
             eprintln!("{error}");

@@ -146,6 +146,31 @@ pub struct LimitsEntry {
     pub rump_kernel_memory: Option<Spanned<u64>>,
 }
 
+/// `[storage]`: the typed file system's store: the backend that serves it, and the
+/// root directory of the disk `cargo xtask image` makes for it.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StorageEntry {
+    /// `native` or `rump`.
+    pub backend: Spanned<String>,
+    /// The root directory's label.
+    pub root_label: Spanned<String>,
+    /// The root directory's type: a type of the image's `[[types]]` files.
+    pub root_type: Spanned<String>,
+    /// The size of the disk `cargo xtask image` makes, in bytes (a whole number of
+    /// 4096-byte blocks, at least 1 MiB); 64 MiB when not given.
+    pub disk_size: Option<Spanned<u64>>,
+    /// The labels of the directories programs make in the store, which grants may
+    /// name (a grant on a label nothing carries is refused as a mistake).
+    #[serde(default)]
+    pub labels: Vec<String>,
+}
+
+/// The disk size when `[storage]` gives none.
+pub const DEFAULT_DISK_SIZE: u64 = 64 << 20;
+/// The least disk size `[storage]` may give.
+pub const MINIMUM_DISK_SIZE: u64 = 1 << 20;
+
 /// The whole description, as written.
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -168,6 +193,8 @@ pub struct Description {
     pub devices: BTreeMap<Spanned<String>, Spanned<String>>,
     /// `[limits]`.
     pub limits: Option<LimitsEntry>,
+    /// `[storage]`.
+    pub storage: Option<StorageEntry>,
     /// `[host]`.
     pub host: Option<Spanned<HostEntry>>,
     /// `[[known_host]]`.
@@ -306,7 +333,7 @@ impl LoadedDescription {
     }
 
     /// An error about the entry at `span`, for the packing step.
-    pub(super) fn error_at(&self, span: Range<usize>, problem: String) -> XtaskError {
+    pub(crate) fn error_at(&self, span: Range<usize>, problem: String) -> XtaskError {
         self.error(span, problem)
     }
 
@@ -501,6 +528,10 @@ impl LoadedDescription {
                     .iter()
                     .map(|service| service.get_ref().label.as_str()),
             )
+            .chain(description.storage.iter().flat_map(|storage| {
+                core::iter::once(storage.root_label.get_ref().as_str())
+                    .chain(storage.labels.iter().map(String::as_str))
+            }))
             .collect();
         for grant in &description.grant {
             let entry = grant.get_ref();
@@ -512,7 +543,8 @@ impl LoadedDescription {
             };
             if !labels.contains(entry.label.as_str()) {
                 return Err(at(
-                    "no [[program]] or [[service]] carries the label, so the grant allows nothing"
+                    "no [[program]], [[service]] or [storage] directory carries the label, so \
+                     the grant allows nothing"
                         .to_string(),
                 ));
             }
@@ -596,6 +628,41 @@ impl LoadedDescription {
                     format!(
                         "[limits] {key}: {} bytes is below the least, {least}",
                         limit.get_ref()
+                    ),
+                ));
+            }
+        }
+        if let Some(storage) = &description.storage {
+            if Backend::from_name(storage.backend.get_ref()).is_none() {
+                return Err(self.error(
+                    storage.backend.span(),
+                    format!(
+                        "[storage] backend: unknown backend {:?} (the backends are native, rump)",
+                        storage.backend.get_ref()
+                    ),
+                ));
+            }
+            if ethos_core::process_model::identity::Label::new(storage.root_label.get_ref())
+                .is_err()
+            {
+                return Err(self.error(
+                    storage.root_label.span(),
+                    format!(
+                        "[storage] root_label: {:?} is not a label (1 to 255 bytes, no '/' \
+                         or control character)",
+                        storage.root_label.get_ref()
+                    ),
+                ));
+            }
+            if let Some(size) = &storage.disk_size
+                && (*size.get_ref() < MINIMUM_DISK_SIZE || size.get_ref() % 4096 != 0)
+            {
+                return Err(self.error(
+                    size.span(),
+                    format!(
+                        "[storage] disk_size: {} bytes is not a whole number of 4096-byte \
+                         blocks of at least {MINIMUM_DISK_SIZE}",
+                        size.get_ref()
                     ),
                 ));
             }
@@ -937,7 +1004,7 @@ processes = [{ user = "alice", program = "hello" }]
             (
                 GOOD.replace("[\"fd-receive\"]", "[\"fd_receive\"]"),
                 "image.toml:12:1: [[grant]] on label `programs`: unknown right \"fd_receive\" \
-                 (the rights are advertise, import, ipc, fd-receive, read, write)",
+                 (the rights are advertise, import, ipc, fd-receive, read, write, create, remove)",
             ),
             (
                 GOOD.replace("user = \"alice\", program", "user = \"bob\", program"),
@@ -1026,8 +1093,8 @@ processes = [{ user = "alice", program = "hello" }]
                     "{GOOD}\n[[grant]]\nlabel = \"nothing\"\ngroup = \"staff\"\nprogram = \"*\"\n\
                      rights = [\"ipc\"]\n"
                 ),
-                "image.toml:21:1: [[grant]] on label `nothing`: no [[program]] or [[service]] \
-                 carries the label, so the grant allows nothing",
+                "image.toml:21:1: [[grant]] on label `nothing`: no [[program]], [[service]] or \
+                 [storage] directory carries the label, so the grant allows nothing",
             ),
             (
                 format!("{GOOD}\n[init.\"two words\"]\nprocesses = []\n"),

@@ -16,13 +16,14 @@ use ethos_core::initial_image::{
     self, DeviceBackendRecord, DevicesRecord, EntryPath, GrantRecord, HostMatchRecord, HostRecord,
     HostsRecord, ImageContents, InitProcessRecord, InitSetRecord, KnownHostRecord, LabelRecord,
     LabelsRecord, LimitsRecord, PolicyRecord, PrincipalRecord, ProgramMatchRecord, ServiceRecord,
-    ServicesRecord, UserKeyRecord, UserRecord,
+    ServicesRecord, StorageRecord, UserKeyRecord, UserRecord,
 };
 use ethos_core::process_model::identity::ProgramId;
 
 pub use description::{
-    Description, GrantEntry, HostEntry, InitEntry, InitProcessEntry, KnownHostEntry,
-    LoadedDescription, ProgramEntry, ServiceEntry, TypesEntry, UserEntry,
+    DEFAULT_DISK_SIZE, Description, GrantEntry, HostEntry, InitEntry, InitProcessEntry,
+    KnownHostEntry, LoadedDescription, MINIMUM_DISK_SIZE, ProgramEntry, ServiceEntry, StorageEntry,
+    TypesEntry, UserEntry,
 };
 use description::{host_address, private_key_file, public_key, type_file_name};
 
@@ -235,6 +236,9 @@ impl LoadedDescription {
                         .as_ref()
                         .map_or(default.rump_kernel_memory, |limit| *limit.get_ref()),
                 }
+            }),
+            storage: description.storage.as_ref().map(|storage| StorageRecord {
+                backend: storage.backend.get_ref().clone(),
             }),
             host: host_records.host,
             hosts: host_records.hosts,

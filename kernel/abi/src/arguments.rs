@@ -222,6 +222,13 @@ pub const fn layout(call: Call) -> &'static [Argument] {
 /// - `fdReceive`: the received descriptor numbers, each `u32` LE.
 /// - `beep`, `writeVar`: nothing (length 0).
 ///
+/// Calls that answer at once write into the buffer they are given and answer its
+/// length in `rdx`:
+/// - `getNextName(directory, name, buffer)`: the first name in the directory after
+///   `name` in byte order (after nothing, when `name` is empty), in UTF-8; length 0
+///   past the last name.
+/// - `fileInformation(directory, name, buffer)`: [`results::file_information`].
+///
 /// A call that completed with a failure (for example a read whose peer closed)
 /// returns that status from `retire` and writes nothing.
 pub mod results {
@@ -229,6 +236,34 @@ pub mod results {
     pub const DESCRIPTOR_BYTES: usize = 4;
     /// Bytes of a `sign` result: the signature, then the signer's public key.
     pub const SIGNED_BYTES: usize = (super::SIGNATURE_LENGTH + super::PUBLIC_KEY_LENGTH) as usize;
+
+    /// The layout `fileInformation` writes, all numbers little-endian:
+    ///
+    /// | offset | bytes | field |
+    /// |---|---|---|
+    /// | 0 | 1 | kind: [`file_information::FILE`] or [`file_information::DIRECTORY`] |
+    /// | 1 | 7 | zero |
+    /// | 8 | 8 | size of a file's value in bytes (0 for a directory) |
+    /// | 16 | 8 | created, nanoseconds since the Unix epoch |
+    /// | 24 | 8 | last modified, nanoseconds since the Unix epoch |
+    /// | 32 | 64 | type hash (a file's: its directory's) |
+    /// | 96 | the rest | label in UTF-8 (a file's: its directory's) |
+    pub mod file_information {
+        /// The entry is a file.
+        pub const FILE: u8 = 0;
+        /// The entry is a directory.
+        pub const DIRECTORY: u8 = 1;
+        /// Where the size starts.
+        pub const SIZE: usize = 8;
+        /// Where the creation time starts.
+        pub const CREATED: usize = 16;
+        /// Where the modification time starts.
+        pub const MODIFIED: usize = 24;
+        /// Where the type hash starts.
+        pub const TYPE_HASH: usize = 32;
+        /// Where the label starts; the fixed part's length.
+        pub const LABEL: usize = 96;
+    }
 }
 
 #[cfg(test)]

@@ -59,6 +59,17 @@ pub enum Report<'a> {
         backend: Backend,
         driver: &'a str,
     },
+    /// The typed file system's store is mounted: which backend and driver serve it,
+    /// its size and use in blocks of `block_size` bytes, and how many problems its
+    /// check at mount found (the store is used only when none).
+    Store {
+        backend: Backend,
+        driver: &'a str,
+        block_size: u64,
+        blocks: u64,
+        used: u64,
+        problems: u64,
+    },
     /// The kernel ends the machine with `code`: the last line of every run. On a
     /// machine with QEMU's `isa-debug-exit` the exit status says the same; on one
     /// without (Firecracker, a PC without the device) the kernel resets the machine
@@ -186,6 +197,15 @@ impl<'a> Report<'a> {
                     .ok_or(ReportError::UnknownName("backend"))?,
                 driver: fields.text("driver")?,
             },
+            "store" => Report::Store {
+                backend: Backend::from_name(fields.text("backend")?)
+                    .ok_or(ReportError::UnknownName("backend"))?,
+                driver: fields.text("driver")?,
+                block_size: fields.number("block_size")?,
+                blocks: fields.number("blocks")?,
+                used: fields.number("used")?,
+                problems: fields.number("problems")?,
+            },
             "exit" => Report::Exit {
                 code: ExitCode::from_name(fields.text("code")?)
                     .ok_or(ReportError::UnknownName("code"))?,
@@ -243,6 +263,19 @@ impl fmt::Display for Report<'_> {
                 f,
                 "device class={} backend={} driver={driver}",
                 class.name(),
+                backend.name()
+            ),
+            Report::Store {
+                backend,
+                driver,
+                block_size,
+                blocks,
+                used,
+                problems,
+            } => write!(
+                f,
+                "store backend={} driver={driver} block_size={block_size} blocks={blocks} \
+                 used={used} problems={problems}",
                 backend.name()
             ),
             Report::Exit { code } => write!(f, "exit code={}", code.name()),
@@ -306,6 +339,16 @@ mod tests {
         });
         for code in ExitCode::ALL {
             round_trip(Report::Exit { code });
+        }
+        for backend in Backend::ALL {
+            round_trip(Report::Store {
+                backend,
+                driver: "ethos-store",
+                block_size: 4096,
+                blocks: 4096,
+                used: 17,
+                problems: 0,
+            });
         }
         for class in DeviceClass::ALL {
             for backend in Backend::ALL {

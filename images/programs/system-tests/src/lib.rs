@@ -11,6 +11,7 @@
 //!   [`bounce`]: the `Bouncer` services of the soak and the benchmark; [`fuzz`]: what
 //!   `syscall-fuzz` draws and judges, and `fuzz-server`; [`hostile`]: programs that
 //!   do what once took the kernel down; [`signing`]: `sign` and `authenticate`;
+//!   [`files`]: the typed file system's calls, persistence and power cuts;
 //! - `hosted` (on a host only): the table the hosted platform runs these programs
 //!   from, by their names in the initial image.
 //!
@@ -29,6 +30,7 @@ pub mod calc;
 pub mod desk;
 pub mod events;
 pub mod family;
+pub mod files;
 pub mod fuzz;
 #[cfg(not(target_os = "none"))]
 pub mod hosted;
@@ -42,6 +44,12 @@ pub mod signing;
 #[allow(missing_docs)]
 pub mod boot_types {
     include!(concat!(env!("OUT_DIR"), "/boot.rs"));
+}
+
+/// The Rust of the file system's ETN types: `Note` and `Chunk`.
+#[allow(missing_docs)]
+pub mod file_types {
+    include!(concat!(env!("OUT_DIR"), "/files.rs"));
 }
 
 /// The Rust of the services' ETN types: `Calculator` and `Bouncer`, with their

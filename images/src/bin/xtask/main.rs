@@ -20,7 +20,7 @@ use clap::{Parser, Subcommand};
 use ethos_images::error::FileContext;
 use ethos_images::initial_image::{self, LoadedDescription};
 use ethos_images::platform::{self, Platform};
-use ethos_images::{XtaskError, kernel, prerequisites};
+use ethos_images::{XtaskError, disk, kernel, prerequisites};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -52,6 +52,10 @@ enum Task {
         /// An initial image (a ustar archive) to list instead of building one.
         #[arg(long)]
         file: Option<PathBuf>,
+        /// A disk of the typed file system (such as target/images/disk.img) to list
+        /// instead: every directory with its label and type, every file with its size.
+        #[arg(long, conflicts_with = "file")]
+        disk: Option<PathBuf>,
     },
     /// Make a set of hosts that know each other: for each host, an initial image
     /// holding its identity (name, address 10.0.7.N, UDP port, long-term key), the
@@ -150,7 +154,10 @@ fn main() -> ExitCode {
         } else {
             kernel::Flavour::Production
         }),
-        Task::ImageContents { file } => image_contents(file),
+        Task::ImageContents { file, disk: None } => image_contents(file),
+        Task::ImageContents {
+            disk: Some(disk), ..
+        } => disk_contents(&disk),
         Task::Image {
             platform,
             command_line,
@@ -246,6 +253,14 @@ fn image_contents(file: Option<PathBuf>) -> Result<ExitCode, XtaskError> {
     Ok(ExitCode::SUCCESS)
 }
 
+fn disk_contents(path: &std::path::Path) -> Result<ExitCode, XtaskError> {
+    println!("{}:", path.display());
+    for line in disk::list(path)? {
+        println!("{line}");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
 fn hosts(
     plan: &ethos_images::host_set::HostSetPlan,
     selftest: bool,
@@ -283,6 +298,14 @@ fn image(platform: Platform, command_line: &str) -> Result<ExitCode, XtaskError>
     )?;
     for artifact in artifacts {
         println!("{artifact}");
+    }
+    // The typed file system's disk, where the description has a store: attach it as
+    // the machine's disk (`-drive file=...,if=none,id=d0 -device virtio-blk-pci,drive=d0`).
+    let description = LoadedDescription::load_default()?;
+    if let Some(plan) = description.disk_plan()? {
+        let path = ethos_images::target_directory().join(disk::DISK);
+        disk::make_disk(&plan, &path)?;
+        println!("{}", platform::artifact(path)?);
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -17,7 +17,7 @@ use ethos_images::{
 use ethos_tests::harness::Verdict;
 use ethos_tests::hosted::{self, HostedInputs};
 use ethos_tests::system::{self, Inputs};
-use ethos_tests::{host_pair, matrix};
+use ethos_tests::{host_pair, matrix, storage};
 
 use crate::junit::{self, CargoLines, Case};
 
@@ -319,6 +319,22 @@ fn host_pair_kernels() -> Result<host_pair::HostPair, XtaskError> {
     })
 }
 
+/// What the file system's rows boot: the production kernel, on disks made to the
+/// workspace description's `[storage]` plan.
+fn storage_inputs(kernel: &Path) -> Result<storage::StorageInputs, XtaskError> {
+    let description = ethos_images::initial_image::LoadedDescription::load_default()?;
+    let plan = description.disk_plan()?.ok_or_else(|| {
+        XtaskError::Usage(String::from(
+            "the file system's rows need a store: images/boot/image.toml has no [storage]",
+        ))
+    })?;
+    Ok(storage::StorageInputs {
+        kernel: kernel.to_path_buf(),
+        root: plan.root,
+        log_directory: system::log_directory(&target_directory()),
+    })
+}
+
 /// What one run executes, after the filters and the partition.
 struct Selection {
     host_tests: bool,
@@ -326,6 +342,7 @@ struct Selection {
     hosted: Vec<hosted::HostedTest>,
     system: Vec<system::SystemTest>,
     host_pairs: Vec<host_pair::HostPairRow>,
+    storage: Vec<storage::StorageRow>,
     matrix: Vec<matrix::MatrixRow>,
 }
 
@@ -336,26 +353,29 @@ impl Selection {
             Some(_) => Vec::new(),
             None => hosted::select(filter),
         };
-        let (system, host_pairs, matrix) = match (arguments.host_only, arguments.matrix.as_deref())
-        {
-            (true, _) => (Vec::new(), Vec::new(), Vec::new()),
-            (false, Some(text)) => (
-                Vec::new(),
-                Vec::new(),
-                matrix::select(Some(text).filter(|text| !text.is_empty())),
-            ),
-            (false, None) => (
-                system::select(filter),
-                host_pair::select(filter),
-                matrix::select(filter),
-            ),
-        };
+        let (system, host_pairs, storage, matrix) =
+            match (arguments.host_only, arguments.matrix.as_deref()) {
+                (true, _) => (Vec::new(), Vec::new(), Vec::new(), Vec::new()),
+                (false, Some(text)) => (
+                    Vec::new(),
+                    Vec::new(),
+                    Vec::new(),
+                    matrix::select(Some(text).filter(|text| !text.is_empty())),
+                ),
+                (false, None) => (
+                    system::select(filter),
+                    host_pair::select(filter),
+                    storage::select(filter),
+                    matrix::select(filter),
+                ),
+            };
         let mut selection = Self {
             host_tests: !arguments.qemu_only,
             image_checks: !arguments.qemu_only,
             hosted,
             system,
             host_pairs,
+            storage,
             matrix,
         };
         if let Some(partition) = arguments.partition {
@@ -377,6 +397,7 @@ impl Selection {
         self.hosted.retain(|_| kept());
         self.system.retain(|_| kept());
         self.host_pairs.retain(|_| kept());
+        self.storage.retain(|_| kept());
         self.matrix.retain(|_| kept());
     }
 
@@ -396,6 +417,7 @@ impl Selection {
                 .iter()
                 .map(|row| format!("qemu {}", row.name)),
         );
+        units.extend(self.storage.iter().map(|row| format!("qemu {}", row.name)));
         units.extend(self.matrix.iter().map(|row| format!("matrix {}", row.name)));
         units
     }
@@ -432,10 +454,14 @@ pub(crate) fn test(arguments: &TestArguments) -> Result<ExitCode, XtaskError> {
         hosted: hosted_rows,
         system: rows,
         host_pairs,
+        storage: storage_rows,
         matrix: matrix_rows,
     } = selection;
     let mut tally = Tally::default();
-    let qemu_rows = !rows.is_empty() || !matrix_rows.is_empty() || !host_pairs.is_empty();
+    let qemu_rows = !rows.is_empty()
+        || !matrix_rows.is_empty()
+        || !host_pairs.is_empty()
+        || !storage_rows.is_empty();
     if qemu_rows {
         prerequisites::ensure(&[prerequisites::QEMU])?;
         prerequisites::ensure(&prerequisites::GRUB_ISO)?;
@@ -506,6 +532,16 @@ pub(crate) fn test(arguments: &TestArguments) -> Result<ExitCode, XtaskError> {
                 let commands = row.display(&pair);
                 run_row(&mut tally, "qemu", row.name, &heading, &commands, || {
                     row.run(&pair)
+                });
+            }
+        }
+        if !storage_rows.is_empty() {
+            let inputs = storage_inputs(&inputs.production_kernel)?;
+            for row in &storage_rows {
+                let heading = format!("{}: {}", row.name, row.about);
+                let commands = row.display(&inputs);
+                run_row(&mut tally, "qemu", row.name, &heading, &commands, || {
+                    row.run(&inputs)
                 });
             }
         }
@@ -601,6 +637,7 @@ fn refuse_empty_selection(arguments: &TestArguments) -> Result<(), XtaskError> {
             system::select(Some(filter)).len()
                 + matrix::select(Some(filter)).len()
                 + host_pair::select(Some(filter)).len()
+                + storage::select(Some(filter)).len()
                 + hosted::select(Some(filter)).len(),
             filter,
         ),

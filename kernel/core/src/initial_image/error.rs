@@ -134,6 +134,8 @@ pub enum ImageError {
         /// The backend as written.
         backend: String,
     },
+    /// `storage` names no backend there is.
+    UnknownStorageBackend(String),
     /// `devices` chooses twice for one class.
     DuplicateDeviceClass(String),
     /// `limits` sets a per-process kernel memory limit below the least allowed.
@@ -182,7 +184,8 @@ impl fmt::Display for ImageError {
             ImageError::UnknownEntry(path) => write!(
                 formatter,
                 "entry `{path}` is none of programs/NAME, types/NAME.etn, users/NAME, \
-                 init/NAME, keys/NAME, labels, policy, services, devices, limits, host, hosts"
+                 init/NAME, keys/NAME, labels, policy, services, devices, limits, storage, host, \
+                 hosts"
             ),
             ImageError::DuplicateEntry(path) => write!(formatter, "entry `{path}` appears twice"),
             ImageError::MissingEntry(path) => write!(formatter, "the image has no `{path}` entry"),
@@ -267,6 +270,17 @@ impl fmt::Display for ImageError {
                 for (index, class) in DeviceClass::ALL.iter().enumerate() {
                     let separator = if index == 0 { " " } else { ", " };
                     write!(formatter, "{separator}{}", class.name())?;
+                }
+                Ok(())
+            }
+            ImageError::UnknownStorageBackend(backend) => {
+                write!(
+                    formatter,
+                    "entry `storage` chooses backend {backend:?}; the backends are"
+                )?;
+                for (index, backend) in Backend::ALL.iter().enumerate() {
+                    let separator = if index == 0 { " " } else { ", " };
+                    write!(formatter, "{separator}{}", backend.name())?;
                 }
                 Ok(())
             }

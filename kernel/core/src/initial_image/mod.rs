@@ -17,6 +17,7 @@
 //! | `init/NAME` | an [`InitSetRecord`]: the processes the init set `NAME` starts |
 //! | `devices` | a [`DevicesRecord`]: the backend that serves each device class |
 //! | `limits` | a [`LimitsRecord`]: what a process may hold of the kernel |
+//! | `storage` | a [`StorageRecord`]: the backend of the file system's store |
 //! | `host` | a [`HostRecord`]: this machine as a host, with its private key |
 //! | `hosts` | a [`HostsRecord`]: the other hosts it knows |
 //! | `keys/NAME` | a [`UserKeyRecord`]: the private key of user `NAME`, who works here |
@@ -62,7 +63,7 @@ pub use records::{
     DeviceBackendRecord, DevicesRecord, GrantRecord, HostMatchRecord, HostRecord, HostsRecord,
     InitProcessRecord, InitSetRecord, KnownHostRecord, LabelRecord, LabelsRecord, LimitsRecord,
     PolicyRecord, PrincipalRecord, ProgramMatchRecord, RECORD_TYPES, ServiceRecord, ServicesRecord,
-    UserKeyRecord, UserRecord,
+    StorageRecord, UserKeyRecord, UserRecord,
 };
 #[cfg(any(test, feature = "image-writer"))]
 pub use writer::{ImageContents, WriteError, write};
@@ -89,6 +90,8 @@ pub enum EntryPath<'a> {
     Devices,
     /// `limits`
     Limits,
+    /// `storage`
+    Storage,
     /// `host`
     Host,
     /// `hosts`
@@ -114,6 +117,7 @@ impl<'a> EntryPath<'a> {
             "services" => return Some(EntryPath::Services),
             "devices" => return Some(EntryPath::Devices),
             "limits" => return Some(EntryPath::Limits),
+            "storage" => return Some(EntryPath::Storage),
             "host" => return Some(EntryPath::Host),
             "hosts" => return Some(EntryPath::Hosts),
             _ => {}
@@ -146,6 +150,7 @@ impl<'a> EntryPath<'a> {
             EntryPath::Services => String::from("services"),
             EntryPath::Devices => String::from("devices"),
             EntryPath::Limits => String::from("limits"),
+            EntryPath::Storage => String::from("storage"),
             EntryPath::Host => String::from("host"),
             EntryPath::Hosts => String::from("hosts"),
             EntryPath::UserKey(name) => format!("keys/{name}"),
@@ -211,6 +216,8 @@ pub struct InitialImage<'a> {
     pub backends: BackendChoice,
     /// This machine as a host, the hosts it knows, the user keys it holds.
     pub hosts: HostIdentity,
+    /// The backend of the file system's store, if the image has one.
+    pub storage: Option<ethos_abi::drivers::Backend>,
 }
 
 impl fmt::Debug for InitialImage<'_> {
@@ -229,6 +236,7 @@ impl fmt::Debug for InitialImage<'_> {
             .field("init_sets", &self.init_sets)
             .field("backends", &self.backends)
             .field("hosts", &self.hosts)
+            .field("storage", &self.storage)
             .finish_non_exhaustive()
     }
 }

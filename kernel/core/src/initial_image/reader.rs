@@ -17,8 +17,8 @@ use tar_no_std::TarArchiveRef;
 
 use super::records::{
     DevicesRecord, HostMatchRecord, HostRecord, HostsRecord, InitSetRecord, LabelsRecord,
-    LimitsRecord, PolicyRecord, PrincipalRecord, ProgramMatchRecord, ServicesRecord, UserKeyRecord,
-    UserRecord,
+    LimitsRecord, PolicyRecord, PrincipalRecord, ProgramMatchRecord, ServicesRecord, StorageRecord,
+    UserKeyRecord, UserRecord,
 };
 use super::{Counts, EntryPath, ImageError, InitSet, InitialImage, types};
 use crate::hosts::{
@@ -44,6 +44,7 @@ struct Entries<'a> {
     services: Option<&'a [u8]>,
     devices: Option<&'a [u8]>,
     limits: Option<&'a [u8]>,
+    storage: Option<&'a [u8]>,
     host: Option<&'a [u8]>,
     hosts: Option<&'a [u8]>,
     user_keys: Vec<(String, &'a [u8])>,
@@ -82,6 +83,16 @@ pub fn read(bytes: &[u8]) -> Result<InitialImage<'_>, ImageError> {
     };
     let backends = backend_choice(entries.devices.ok_or(ImageError::MissingEntry("devices"))?)?;
     let hosts = host_identity(&entries, &users)?;
+    let storage = match entries.storage {
+        Some(bytes) => {
+            let record: StorageRecord = record(&EntryPath::Storage, bytes)?;
+            Some(
+                Backend::from_name(&record.backend)
+                    .ok_or(ImageError::UnknownStorageBackend(record.backend))?,
+            )
+        }
+        None => None,
+    };
     let counts = Counts {
         users: users.len() as u64,
         programs: programs.len() as u64,
@@ -107,6 +118,7 @@ pub fn read(bytes: &[u8]) -> Result<InitialImage<'_>, ImageError> {
         counts,
         backends,
         hosts,
+        storage,
     })
 }
 
@@ -226,6 +238,7 @@ fn entries(bytes: &[u8]) -> Result<Entries<'_>, ImageError> {
             EntryPath::Services => entries.services = Some(data),
             EntryPath::Devices => entries.devices = Some(data),
             EntryPath::Limits => entries.limits = Some(data),
+            EntryPath::Storage => entries.storage = Some(data),
             EntryPath::Host => entries.host = Some(data),
             EntryPath::Hosts => entries.hosts = Some(data),
             EntryPath::UserKey(name) => entries.user_keys.push(owned(name)),

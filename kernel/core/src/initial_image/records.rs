@@ -36,6 +36,7 @@ Host         struct { Name string; Address [4]byte; Port uint16; PrivateKey [32]
 KnownHost    struct { Name string; Address [4]byte; Port uint16; PublicKey [32]byte }
 Hosts        struct { Hosts []KnownHost }
 UserKey      struct { PrivateKey [32]byte }
+Storage      struct { Backend string }
 ";
 
 /// `users/<name>` (ETN `User`): one user; the entry's name is the user's name.
@@ -180,6 +181,15 @@ impl Default for LimitsRecord {
             rump_kernel_memory: ethos_abi::arguments::DEFAULT_RUMP_KERNEL_MEMORY,
         }
     }
+}
+
+/// `storage` (ETN `Storage`): the backend that serves the typed file system's
+/// store, on the machine's disk. Optional: without it, the kernel mounts no store
+/// and the file system's calls answer `not-supported`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StorageRecord {
+    /// `native` (the kernel's own store) or `rump` (NetBSD's FFS in a rump kernel).
+    pub backend: String,
 }
 
 /// `devices` (ETN `Devices`): the backend of each device class the image chooses;

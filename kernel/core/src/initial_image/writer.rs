@@ -18,7 +18,7 @@ use serde::Serialize;
 use super::EntryPath;
 use super::records::{
     DevicesRecord, HostRecord, HostsRecord, InitSetRecord, LabelsRecord, LimitsRecord,
-    PolicyRecord, ServicesRecord, UserKeyRecord, UserRecord,
+    PolicyRecord, ServicesRecord, StorageRecord, UserKeyRecord, UserRecord,
 };
 
 /// Everything an initial image holds, as the writer takes it.
@@ -40,6 +40,8 @@ pub struct ImageContents<'a> {
     pub devices: DevicesRecord,
     /// `limits`, if the image sets any.
     pub limits: Option<LimitsRecord>,
+    /// `storage`, if the image has a store.
+    pub storage: Option<StorageRecord>,
     /// `init/NAME`, by set name.
     pub init_sets: Vec<(String, InitSetRecord)>,
     /// `host`, if the image makes the machine a host.
@@ -100,6 +102,9 @@ pub fn write(contents: &ImageContents<'_>) -> Result<Vec<u8>, WriteError> {
     archive.record(EntryPath::Devices, &contents.devices)?;
     if let Some(limits) = &contents.limits {
         archive.record(EntryPath::Limits, limits)?;
+    }
+    if let Some(storage) = &contents.storage {
+        archive.record(EntryPath::Storage, storage)?;
     }
     for (name, record) in &contents.init_sets {
         archive.record(EntryPath::InitSet(name), record)?;

@@ -47,6 +47,10 @@ pub enum Object {
     Listener(ListenerId),
     /// One end of a connection.
     Connection(ConnectionId, Side),
+    /// A directory of the typed file system. The store is the directory's owner:
+    /// a descriptor holds no count, and one naming a removed directory finds
+    /// nothing.
+    Directory(ethos_fs::DirectoryId),
 }
 
 /// An object together with the rights its holder has on it.
@@ -101,6 +105,17 @@ impl DescriptorTable {
         self.slots[index] = Some(capability);
         self.used += 1;
         DescriptorNumber::new(index as u64).map_err(|_| Status::LimitReached)
+    }
+
+    /// Puts `capability` at the reserved `number` (below
+    /// [`reserved::FIRST_FREE`]), when a process is set up.
+    pub fn install_reserved(&mut self, number: u32, capability: Capability) {
+        debug_assert!(number < reserved::FIRST_FREE);
+        if let Some(slot) = self.slots.get_mut(number as usize)
+            && slot.replace(capability).is_none()
+        {
+            self.used += 1;
+        }
     }
 
     /// The capability behind `number`.

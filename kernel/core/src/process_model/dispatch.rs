@@ -2,9 +2,8 @@
 //! writing the caller's memory only through the platform's [`Environment`].
 //!
 //! A call answers a [`Status`] in `rax` and, on success, one word in `rdx`. Names read
-//! from memory must be UTF-8 and valid names, else `InvalidArgument`. Calls whose
-//! subsystem this kernel does not have yet (the typed file system) answer
-//! `NotSupported`. `fork`, `exec` and `kill` change the model
+//! from memory must be UTF-8 and valid names, else `InvalidArgument`. The typed
+//! file system's calls answer `NotSupported` on a kernel without a store. `fork`, `exec` and `kill` change the model
 //! here and tell the platform, through their [`Answer`], what to do with address
 //! spaces and registers. This module never trusts a
 //! length or a pointer that did not come through [`UserRange`].
@@ -56,6 +55,11 @@ pub trait Environment {
     fn write_memory(&mut self, range: UserRange, bytes: &[u8]) -> Result<(), Status>;
     /// The kernel clock.
     fn now(&self) -> Instant;
+    /// The time of day in nanoseconds since the Unix epoch, for the times files
+    /// record; a platform without a wall clock answers the kernel clock.
+    fn wall_time(&self) -> u64 {
+        self.now().0
+    }
     /// Fills `buffer` from the kernel's random generator.
     fn fill_random(&mut self, buffer: &mut [u8]);
     /// Writes `text` from `user`'s process to the console log.
@@ -175,6 +179,22 @@ fn read_text(
 ) -> Result<alloc::string::String, Status> {
     let bytes = environment.read_memory(range)?;
     alloc::string::String::from_utf8(bytes).map_err(|_| Status::InvalidArgument)
+}
+
+/// Writes `bytes` into the caller's `buffer` and answers their length;
+/// `BufferTooSmall` (nothing written) when they do not fit.
+fn write_answer(
+    environment: &mut dyn Environment,
+    buffer: UserRange,
+    bytes: &[u8],
+) -> Result<Answer, Status> {
+    if bytes.len() as u64 > buffer.length() {
+        return Err(Status::BufferTooSmall);
+    }
+    if !bytes.is_empty() {
+        environment.write_memory(buffer, bytes)?;
+    }
+    Ok(Answer::Value(bytes.len() as u64))
 }
 
 fn event_value(event: EventId) -> Answer {
@@ -402,15 +422,65 @@ pub fn dispatch(
             model.authenticate(process, &key, &value, &signature_bytes)?;
             Ok(Answer::Value(0))
         }
-        Request::ReadVar { .. }
-        | Request::WriteVar { .. }
-        | Request::CreateDirectory { .. }
-        | Request::OpenDirectory { .. }
-        | Request::GetNextName { .. }
-        | Request::FileInformation { .. }
-        | Request::RemoveDirectoryOrFile { .. } => {
-            model.user_of(process)?;
-            Err(Status::NotSupported)
+        Request::ReadVar { directory, name } => {
+            let name = read_text(environment, name)?;
+            model.read_var(process, directory, &name).map(event_value)
+        }
+        Request::WriteVar {
+            directory,
+            name,
+            value,
+        } => {
+            let name = read_text(environment, name)?;
+            let value = environment.read_memory(value)?;
+            let now = environment.wall_time();
+            model
+                .write_var(process, directory, &name, &value, now)
+                .map(event_value)
+        }
+        Request::CreateDirectory {
+            directory,
+            name,
+            label,
+            type_hash,
+        } => {
+            let name = read_text(environment, name)?;
+            let label = read_text(environment, label)?;
+            let mut hash = [0u8; 64];
+            environment.read_memory_into(type_hash, &mut hash)?;
+            let now = environment.wall_time();
+            model.create_directory(process, directory, &name, &label, &hash, now)?;
+            Ok(Answer::Value(0))
+        }
+        Request::OpenDirectory { directory, name } => {
+            let name = read_text(environment, name)?;
+            model
+                .open_directory(process, directory, &name)
+                .map(descriptor_value)
+        }
+        Request::GetNextName {
+            directory,
+            name,
+            buffer,
+        } => {
+            let after = read_text(environment, name)?;
+            let next = model.next_name(process, directory, &after)?;
+            let bytes = next.as_deref().unwrap_or("").as_bytes();
+            write_answer(environment, buffer, bytes)
+        }
+        Request::FileInformation {
+            directory,
+            name,
+            buffer,
+        } => {
+            let name = read_text(environment, name)?;
+            let bytes = model.file_information(process, directory, &name)?;
+            write_answer(environment, buffer, &bytes)
+        }
+        Request::RemoveDirectoryOrFile { directory, name } => {
+            let name = read_text(environment, name)?;
+            model.remove_directory_or_file(process, directory, &name)?;
+            Ok(Answer::Value(0))
         }
     }
 }

@@ -8,7 +8,6 @@
 //! descriptors. `kill` ends another process of the same user: there is no superuser.
 //! Nothing here may change a process's user.
 
-use ethos_abi::arguments::reserved;
 use ethos_abi::{DescriptorNumber, ProcessId, Status};
 
 use super::events::EventTable;
@@ -48,9 +47,9 @@ impl ProcessModel {
     }
 
     /// `exec(directory, name)`: the process runs `name` from the initial image's
-    /// `/programs` next. `directory` must be the root directory, the only one there is
-    /// until the typed file system exists. Answers the program's name, for the
-    /// platform to load.
+    /// `/programs` next. `directory` must name the root directory: programs are the
+    /// initial image's, not files of the store yet. Answers the program's name, for
+    /// the platform to load.
     pub fn exec(
         &mut self,
         process: ProcessId,
@@ -58,7 +57,7 @@ impl ProcessModel {
         name: &ProgramName,
     ) -> Result<(), Status> {
         self.process(process)?;
-        if directory.get() != reserved::ROOT_DIRECTORY {
+        if !self.names_root(process, directory) {
             return Err(Status::NoSuchObject);
         }
         let program = *self.program_names.get(name).ok_or(Status::NoSuchObject)?;

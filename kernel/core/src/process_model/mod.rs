@@ -10,6 +10,7 @@
 //!   [`transfer`] and [`timers`]; `fork`, `exec` and `kill` in [`lifecycle`];
 //! - [`remote`]: connections whose other end is on another host, and the queue of
 //!   requests the kernel's network service carries out;
+//! - [`files`]: the typed file system's calls, on the store the platform attaches;
 //! - [`signing`]: `sign` and `authenticate`, with the users' kernel-held keys;
 //! - [`memory_limit`]: the per-process kernel memory limit fitted to the kernel heap;
 //! - [`request`]: raw registers to a checked, typed request;
@@ -22,6 +23,7 @@
 pub mod descriptors;
 pub mod dispatch;
 pub mod events;
+pub mod files;
 pub mod identity;
 pub mod ipc;
 pub mod lifecycle;

@@ -183,6 +183,8 @@ pub struct ProcessModel {
     pub(super) kernel_memory_limit: usize,
     /// What the network service must do for remote connections.
     pub(super) network: super::remote::Network,
+    /// The typed file system's store, once the platform attached one.
+    pub(super) files: Option<super::files::FileSystem>,
     next_process: u64,
     pub(super) next_object: u64,
 }
@@ -246,6 +248,7 @@ impl ProcessModel {
             woken: Vec::new(),
             kernel_memory_limit: configuration.kernel_memory_per_process,
             network: super::remote::Network::default(),
+            files: None,
             next_process: 0,
             next_object: 0,
         })
@@ -265,12 +268,16 @@ impl ProcessModel {
             .get(program)
             .ok_or(Status::NoSuchObject)?;
         let id = self.allocate_process();
+        let mut descriptors = DescriptorTable::new();
+        if let Some(root) = self.root_capability() {
+            descriptors.install_reserved(ethos_abi::arguments::reserved::ROOT_DIRECTORY, root);
+        }
         self.processes.insert(
             id,
             Process {
                 user: user.clone(),
                 program,
-                descriptors: DescriptorTable::new(),
+                descriptors,
                 events: EventTable::new(),
                 paid: 0,
             },
@@ -507,6 +514,7 @@ impl ProcessModel {
                     connection.end_mut(side).references += 1;
                 }
             }
+            Object::Directory(_) => {}
         }
     }
 
@@ -515,6 +523,7 @@ impl ProcessModel {
         match object {
             Object::Listener(id) => self.release_listener(id),
             Object::Connection(id, side) => self.release_end(id, side),
+            Object::Directory(_) => {}
         }
     }
 

@@ -16,6 +16,7 @@ use super::{Configuration, ProcessModel, ServiceDeclaration};
 
 mod accounting;
 mod calls;
+mod files;
 mod signing;
 
 const SCHEMA: &str = "

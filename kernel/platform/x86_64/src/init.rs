@@ -8,7 +8,8 @@
 //! `processes::install` lowered it). Around the run the kernel reports its heap use
 //! (before the first process starts, at its highest while they ran, after the last
 //! ended) and its free frames, so a test can see that nothing grows with the work
-//! done. Then the run ends with success: whether the processes did what they should
+//! done. Where the image has a store, it is mounted from the disk first
+//! ([`storage`]). Then the run ends with success: whether the processes did what they should
 //! is for the harness to judge from the reports. A bad image or an unknown set ends
 //! the run with a failure that names it.
 
@@ -21,7 +22,7 @@ use ethos_core::process_model::ProcessModel;
 use ethos_core::program_image;
 
 use crate::console::{self, LineBuffer};
-use crate::{boot_image, memory, network, processes, scheduler, user_mode};
+use crate::{boot_image, memory, network, processes, scheduler, storage, user_mode};
 
 fn fail(reason: core::fmt::Arguments<'_>) -> ! {
     let mut line = LineBuffer::new();
@@ -73,6 +74,17 @@ pub fn run(name: &str) -> ! {
     // The keys of the users who work here: only the kernel uses them (to prove
     // those users to other hosts).
     model.install_user_keys(core::mem::take(&mut image.hosts.user_keys));
+    // The typed file system, where the image has one: every process starts at its root.
+    if let Some(backend) = image.storage {
+        match storage::mount(backend) {
+            Ok(store) => model.attach_store(store),
+            Err(storage::Unmounted::NoDisk) => tracing::warn!(
+                "the image has a store ([storage]) but the machine has no disk: the file \
+                 system's calls answer not-supported (`cargo xtask image` makes a disk)"
+            ),
+            Err(storage::Unmounted::Refused(reason)) => fail(format_args!("the store: {reason}")),
+        }
+    }
     processes::install(model, programs);
     // The limit each process got, fitted to the heap: what the rows judge refusals by.
     if let Some(limit) = processes::with_model(|model| model.kernel_memory_limit()) {

@@ -47,6 +47,8 @@ pub mod rump;
 #[cfg(target_os = "none")]
 pub mod scheduler;
 #[cfg(target_os = "none")]
+pub mod storage;
+#[cfg(target_os = "none")]
 pub mod time;
 #[cfg(target_os = "none")]
 pub mod user_mode;

@@ -584,6 +584,14 @@ impl Environment for ProcessEnvironment<'_> {
         Instant(time::since_boot_nanos().unwrap_or(0))
     }
 
+    fn wall_time(&self) -> u64 {
+        // A machine without a real-time clock records times since boot.
+        crate::rtc::unix_millis().map_or_else(
+            |_| time::since_boot_nanos().unwrap_or(0),
+            |millis| millis.saturating_mul(1_000_000),
+        )
+    }
+
     fn fill_random(&mut self, buffer: &mut [u8]) {
         crate::entropy::fill(buffer);
     }

@@ -165,7 +165,7 @@ fn damaged_archives_are_refused() {
                 tar::EntryType::Regular,
             ),
             "entry `etc/passwd` is none of programs/NAME, types/NAME.etn, users/NAME, \
-             init/NAME, keys/NAME, labels, policy, services, devices, limits, host, hosts",
+             init/NAME, keys/NAME, labels, policy, services, devices, limits, storage, host, hosts",
         ),
         (
             "a type file without .etn",
@@ -174,7 +174,7 @@ fn damaged_archives_are_refused() {
                 tar::EntryType::Regular,
             ),
             "entry `types/boot` is none of programs/NAME, types/NAME.etn, users/NAME, \
-             init/NAME, keys/NAME, labels, policy, services, devices, limits, host, hosts",
+             init/NAME, keys/NAME, labels, policy, services, devices, limits, storage, host, hosts",
         ),
         (
             "no policy",
@@ -300,7 +300,7 @@ fn damaged_contents_are_refused() {
             "a grant of an unknown right",
             changed(|contents| contents.policy.grants[1].rights.push(String::from("root"))),
             "entry `policy`: a grant on label `echo` names right \"root\"; the rights are \
-             advertise, import, ipc, fd-receive, read, write",
+             advertise, import, ipc, fd-receive, read, write, create, remove",
         ),
         (
             "a grant of nothing",
@@ -369,6 +369,15 @@ fn damaged_contents_are_refused() {
             }),
             "entry `devices` chooses backend \"netbsd\" for `datagram`; the backends are \
              native, rump",
+        ),
+        (
+            "a store backend that does not exist",
+            changed(|contents| {
+                contents.storage = Some(StorageRecord {
+                    backend: String::from("zfs"),
+                });
+            }),
+            "entry `storage` chooses backend \"zfs\"; the backends are native, rump",
         ),
         (
             "a class chosen twice",

@@ -126,6 +126,9 @@ fn sample() -> ImageContents<'static> {
             kernel_memory_per_process: 1 << 20,
             rump_kernel_memory: 48 << 20,
         }),
+        storage: Some(StorageRecord {
+            backend: String::from("native"),
+        }),
         host: Some(HostRecord {
             name: String::from("alpha"),
             address: [10, 0, 2, 15],
@@ -230,6 +233,7 @@ fn an_image_reads_back_as_written() {
     backends.choose(DeviceClass::Datagram, Backend::Rump);
     assert_eq!(image.backends, backends);
     assert_eq!(read_backend_choice(&bytes).unwrap(), backends);
+    assert_eq!(image.storage, Some(Backend::Native));
     // The entry alone, as a kernel's build copies it out of the image.
     let archive = tar_no_std::TarArchiveRef::new(&bytes).unwrap();
     let devices = archive
@@ -259,11 +263,14 @@ fn an_image_without_types_or_users_is_valid() {
     assert!(image.configuration.types.nodes().is_empty());
     // No class named: every class is served natively.
     assert_eq!(image.backends, ethos_abi::drivers::BackendChoice::NATIVE);
+    // No store: the file system's calls are not supported.
+    assert_eq!(image.storage, None);
 }
 
 #[test]
 fn the_layout_round_trips() {
     for path in [
+        "storage",
         "programs/hello",
         "types/boot.etn",
         "users/alice",

@@ -19,18 +19,18 @@ use super::{model, program, say, service, user};
 use crate::process_model::ProcessModel;
 
 /// Memory of one process: `SIZE` bytes mapped at `BASE`, nothing else.
-struct FakeEnvironment {
-    memory: Vec<u8>,
+pub(super) struct FakeEnvironment {
+    pub(super) memory: Vec<u8>,
     printed: Vec<(UserName, String)>,
 }
 
-const BASE: u64 = 0x10_0000;
+pub(super) const BASE: u64 = 0x10_0000;
 const SIZE: usize = 0x1_0000;
 /// A user-space address that is not mapped: a bad pointer.
 const UNMAPPED: u64 = 0x7000_0000;
 
 impl FakeEnvironment {
-    fn new() -> FakeEnvironment {
+    pub(super) fn new() -> FakeEnvironment {
         FakeEnvironment {
             memory: vec![0; SIZE],
             printed: Vec::new(),
@@ -50,7 +50,7 @@ impl FakeEnvironment {
     }
 
     /// Puts `bytes` at `BASE + offset` and returns (address, length) words.
-    fn place(&mut self, offset: usize, bytes: &[u8]) -> (u64, u64) {
+    pub(super) fn place(&mut self, offset: usize, bytes: &[u8]) -> (u64, u64) {
         self.memory[offset..offset + bytes.len()].copy_from_slice(bytes);
         (BASE + offset as u64, bytes.len() as u64)
     }
@@ -108,7 +108,7 @@ fn system_call(
     Status::to_registers(result)
 }
 
-fn status_of(
+pub(super) fn status_of(
     model: &mut ProcessModel,
     environment: &mut FakeEnvironment,
     process: ProcessId,
