@@ -16,9 +16,10 @@
 //! store in memory as it was; blocks it wrote after issuing its superblock are kept
 //! out of use until the next commit replaces that superblock, since the device may
 //! or may not have made it durable. That is the one case where an error does not
-//! mean "nothing changed" on the disk: when the device fails the last flush, the
-//! failed change may be found after a power cut that comes before the next commit
-//! (whole, like any other; the next commit replaces it).
+//! mean "nothing changed" on the disk: when the device fails the superblock's
+//! write or the flush after it, the failed change may be found after a power cut
+//! that comes before the next commit (whole, like any other; the next commit
+//! replaces it).
 //!
 //! Changes other than removals leave free twice the blocks the directories take
 //! (and four more), so that a full store can always be emptied: a removal must
@@ -26,8 +27,8 @@
 //!
 //! The store keeps every directory in memory (read at mount), and one bit per block
 //! (256 KiB per GiB of 512-byte blocks), and reads values from the disk on each
-//! `read_file`. The format has no free-space map: mount marks the
-//! blocks the tree reaches, so there is no map to get wrong after a crash. A disk
+//! `read_file`. The format has no free-space map: mount marks the blocks the tree
+//! reaches, so there is no map to get wrong after a crash. A disk
 //! whose tree is damaged still mounts, read-only: calls that need the damaged part
 //! answer [`StoreError::Corrupt`], and every change answers it too, since which
 //! blocks are free is then unknown.
