@@ -118,6 +118,36 @@ impl ProcessModel {
         descriptor: DescriptorNumber,
         name: &str,
     ) -> Result<EventId, Status> {
+        let value = self.checked_value(process, descriptor, name)?;
+        self.completed_value(process, value)
+    }
+
+    /// `signFile(directory, name)`: an event completed with the signature of the
+    /// file's value by the key of `process`'s user, then that user's public key, as
+    /// [`ProcessModel::sign`] makes it of the same value. The file is read under
+    /// `readVar`'s checks; a user whose key this host does not hold is refused
+    /// before anything is read.
+    pub fn sign_file(
+        &mut self,
+        process: ProcessId,
+        descriptor: DescriptorNumber,
+        name: &str,
+        random: &[u8; ethos_crypto::SIGNATURE_RANDOM_LENGTH],
+    ) -> Result<EventId, Status> {
+        self.user_key(self.user_of(process)?)
+            .ok_or(Status::NotAuthorized)?;
+        let value = self.checked_value(process, descriptor, name)?;
+        self.sign(process, &value, random)
+    }
+
+    /// The value of file `name` in the directory `descriptor` names, read under
+    /// `readVar`'s checks and recognized against the directory's type.
+    fn checked_value(
+        &mut self,
+        process: ProcessId,
+        descriptor: DescriptorNumber,
+        name: &str,
+    ) -> Result<Vec<u8>, Status> {
         let name = file_name(name)?;
         let (directory, record) = self.directory_for(
             process,
@@ -132,7 +162,7 @@ impl ProcessModel {
         let value = self.store()?.read_file(directory, &name)?;
         self.check_file_type(&record.type_hash, &value)
             .map_err(|_| Status::StorageFailed)?;
-        self.completed_value(process, value)
+        Ok(value)
     }
 
     /// `writeVar(directory, name, value)`: the file holds `value` when the call

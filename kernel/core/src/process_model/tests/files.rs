@@ -622,3 +622,74 @@ fn exec_takes_programs_through_the_root_descriptor_only() {
         Err(Status::NoSuchObject)
     );
 }
+
+/// The signature and public key a completed `sign` or `signFile` event holds.
+fn signature_of(
+    model: &mut ProcessModel,
+    process: ProcessId,
+    event: ethos_abi::EventId,
+) -> ([u8; 64], [u8; 32]) {
+    let bytes = value(model, process, event);
+    let mut signature = [0; 64];
+    signature.copy_from_slice(&bytes[..64]);
+    let mut public_key = [0; 32];
+    public_key.copy_from_slice(&bytes[64..]);
+    (signature, public_key)
+}
+
+#[test]
+fn sign_file_signs_the_stored_value_under_read_s_checks() {
+    let Scene {
+        mut model,
+        editor,
+        home,
+    } = scene();
+    // alice's key is held here; bob's is not.
+    let mut keys = crate::hosts::UserKeys::default();
+    let secret = ethos_crypto::SecretKey::from_bytes([1; 32]);
+    let public = super::super::identity::PublicKey(secret.public_key().0);
+    assert!(keys.insert(user("alice"), &public, secret));
+    model.install_user_keys(keys);
+    model
+        .write_var(editor, home, "signed", &point(7, 8), 50)
+        .unwrap();
+    let random = [9u8; 64];
+    let event = model.sign_file(editor, home, "signed", &random).unwrap();
+    let (signature, public_key) = signature_of(&mut model, editor, event);
+    assert_eq!(public_key, public.0);
+    // It is the signature `authenticate` accepts for the value `readVar` gives,
+    // and for nothing else.
+    let read = model.read_var(editor, home, "signed").unwrap();
+    let stored = value(&mut model, editor, read);
+    assert_eq!(
+        model.authenticate(editor, &public_key, &stored, &signature),
+        Ok(())
+    );
+    assert_eq!(
+        model.authenticate(editor, &public_key, &point(7, 9), &signature),
+        Err(Status::InvalidAuthentication)
+    );
+    // readVar's checks: the descriptor's read right, a file that is there; and a
+    // user whose key is not held is refused.
+    let no_read = model
+        .copy_descriptor(editor, home, DescriptorRights::WRITE)
+        .unwrap();
+    assert_eq!(
+        model
+            .sign_file(editor, no_read, "signed", &random)
+            .map(drop),
+        Err(Status::NotAuthorized)
+    );
+    assert_eq!(
+        model.sign_file(editor, home, "missing", &random).map(drop),
+        Err(Status::NoSuchObject)
+    );
+    let bob = model
+        .create_process(&user("bob"), &program("viewer"))
+        .unwrap();
+    let bobs_home = model.open_directory(bob, root(), "home").unwrap();
+    assert_eq!(
+        model.sign_file(bob, bobs_home, "signed", &random).map(drop),
+        Err(Status::NotAuthorized)
+    );
+}
