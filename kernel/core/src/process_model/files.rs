@@ -98,6 +98,21 @@ impl ProcessModel {
         Ok((directory, record))
     }
 
+    /// [`ProcessModel::directory_for`] for looking: the descriptor's `read` right
+    /// and the label's `read` right.
+    fn readable(
+        &mut self,
+        process: ProcessId,
+        descriptor: DescriptorNumber,
+    ) -> Result<(DirectoryId, DirectoryRecord), Status> {
+        self.directory_for(
+            process,
+            descriptor,
+            DescriptorRights::READ,
+            LabelRights::READ,
+        )
+    }
+
     fn store(&mut self) -> Result<&mut (dyn Store + Send + 'static), Status> {
         self.store_mut().ok_or(Status::NotSupported)
     }
@@ -149,12 +164,7 @@ impl ProcessModel {
         name: &str,
     ) -> Result<Vec<u8>, Status> {
         let name = file_name(name)?;
-        let (directory, record) = self.directory_for(
-            process,
-            descriptor,
-            DescriptorRights::READ,
-            LabelRights::READ,
-        )?;
+        let (directory, record) = self.readable(process, descriptor)?;
         // A value the caller may not hold is refused before the kernel reads it in.
         let size = self.store()?.information(directory, &name)?.size;
         let size = usize::try_from(size).map_err(|_| Status::NoMemory)?;
@@ -240,12 +250,7 @@ impl ProcessModel {
         name: &str,
     ) -> Result<DescriptorNumber, Status> {
         let name = file_name(name)?;
-        let (directory, _) = self.directory_for(
-            process,
-            descriptor,
-            DescriptorRights::READ,
-            LabelRights::READ,
-        )?;
+        let (directory, _) = self.readable(process, descriptor)?;
         let rights = self.process(process)?.descriptors.get(descriptor)?.rights;
         let Entry::Directory(child) = self.store()?.lookup(directory, &name)? else {
             return Err(Status::WrongObject);
@@ -268,12 +273,7 @@ impl ProcessModel {
             "" => None,
             text => Some(file_name(text)?),
         };
-        let (directory, _) = self.directory_for(
-            process,
-            descriptor,
-            DescriptorRights::READ,
-            LabelRights::READ,
-        )?;
+        let (directory, _) = self.readable(process, descriptor)?;
         let next = self.store()?.next_name(directory, after.as_ref())?;
         Ok(next.map(|name| String::from(name.as_str())))
     }
@@ -287,12 +287,7 @@ impl ProcessModel {
         name: &str,
     ) -> Result<Vec<u8>, Status> {
         let name = file_name(name)?;
-        let (directory, _) = self.directory_for(
-            process,
-            descriptor,
-            DescriptorRights::READ,
-            LabelRights::READ,
-        )?;
+        let (directory, _) = self.readable(process, descriptor)?;
         let information = self.store()?.information(directory, &name)?;
         Ok(encode_information(&information))
     }

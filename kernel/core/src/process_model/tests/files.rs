@@ -623,20 +623,6 @@ fn exec_takes_programs_through_the_root_descriptor_only() {
     );
 }
 
-/// The signature and public key a completed `sign` or `signFile` event holds.
-fn signature_of(
-    model: &mut ProcessModel,
-    process: ProcessId,
-    event: ethos_abi::EventId,
-) -> ([u8; 64], [u8; 32]) {
-    let bytes = value(model, process, event);
-    let mut signature = [0; 64];
-    signature.copy_from_slice(&bytes[..64]);
-    let mut public_key = [0; 32];
-    public_key.copy_from_slice(&bytes[64..]);
-    (signature, public_key)
-}
-
 #[test]
 fn sign_file_signs_the_stored_value_under_read_s_checks() {
     let Scene {
@@ -655,7 +641,7 @@ fn sign_file_signs_the_stored_value_under_read_s_checks() {
         .unwrap();
     let random = [9u8; 64];
     let event = model.sign_file(editor, home, "signed", &random).unwrap();
-    let (signature, public_key) = signature_of(&mut model, editor, event);
+    let (signature, public_key) = super::signing::completed_signature(&mut model, editor, event);
     assert_eq!(public_key, public.0);
     // It is the signature `authenticate` accepts for the value `readVar` gives,
     // and for nothing else.
