@@ -4,6 +4,7 @@
 
 mod bench;
 mod bench_drivers;
+mod bench_fs;
 mod bench_ipc;
 mod bench_net;
 mod bench_report;
@@ -140,8 +141,14 @@ enum Benchmark {
     /// network: TCG wall time over several alternating runs. Saves
     /// target/bench/net.json.
     Net(bench_net::NetArguments),
-    /// Run `bench ipc` and `bench boot` (or, with --saved, read what they last
-    /// saved) and write target/bench/report.md, report.json and a plot per figure
+    /// The typed file system's durable writeVar and readVar of 4 KiB and 1 MiB
+    /// values and its creates, beside a Linux guest writing files with fsync on ext4
+    /// (O_DIRECT reads), on the same microvm, virtio-blk device model and disk size:
+    /// TCG wall time over several alternating runs, a new disk each. Saves
+    /// target/bench/fs.json.
+    Fs(bench_fs::FsArguments),
+    /// Run `bench ipc`, `bench boot` and `bench fs` (or, with --saved, read what they
+    /// last saved) and write target/bench/report.md, report.json and a plot per figure
     /// (SVG and PNG): Ethos beside the Linux guest beside the goal.
     Report(bench_report::ReportArguments),
 }
@@ -191,6 +198,9 @@ fn main() -> ExitCode {
         Task::Bench {
             benchmark: Benchmark::Net(arguments),
         } => bench_net::net(&arguments),
+        Task::Bench {
+            benchmark: Benchmark::Fs(arguments),
+        } => bench_fs::fs(&arguments),
         Task::Bench {
             benchmark: Benchmark::Report(arguments),
         } => bench_report::report(&arguments),
