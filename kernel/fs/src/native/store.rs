@@ -486,17 +486,7 @@ impl<D: BlockDevice> Store for NativeStore<D> {
         after: Option<&Name>,
     ) -> Result<Option<Name>, StoreError> {
         let names = &self.live(directory)?.names;
-        let next = match after {
-            None => names.keys().next(),
-            Some(after) => names
-                .range::<Name, _>((
-                    core::ops::Bound::Excluded(after),
-                    core::ops::Bound::Unbounded,
-                ))
-                .map(|(name, _)| name)
-                .next(),
-        };
-        Ok(next.cloned())
+        Ok(crate::name_after(names, after))
     }
 
     fn information(
