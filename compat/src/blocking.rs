@@ -122,6 +122,12 @@ pub fn sign_blocking(value: &[u8]) -> Result<results::Signed, Status> {
     wait_as(calls::sign(value)?, &results::SIGNED)
 }
 
+/// The signature of file `name` in `directory` by this user's kernel-held key, and
+/// the user's public key.
+pub fn sign_file_blocking(directory: Descriptor, name: &str) -> Result<results::Signed, Status> {
+    wait_as(calls::sign_file(directory, name)?, &results::SIGNED)
+}
+
 /// Waits until the kernel clock reaches `deadline` (nanoseconds since boot).
 pub fn sleep_until(deadline: u64) -> Result<(), Status> {
     wait_as(calls::beep(deadline)?, &results::NOTHING)

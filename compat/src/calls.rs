@@ -373,6 +373,16 @@ pub fn sign(value: &[u8]) -> Result<Event, Status> {
     call(Call::Sign, &mut [Argument::Value(value)]).map(event_answer)
 }
 
+/// `signFile`: an event completing as [`sign`]'s does, with the signature of the
+/// value of file `name` in `directory` (read under `readVar`'s checks).
+pub fn sign_file(directory: Descriptor, name: &str) -> Result<Event, Status> {
+    call(
+        Call::SignFile,
+        &mut [Argument::Descriptor(directory), Argument::Name(name)],
+    )
+    .map(event_answer)
+}
+
 /// `authenticate`: whether `signature` is the signature of `value` by the user whose
 /// public key is `public_key` (as [`sign`] makes it); `InvalidAuthentication` when it
 /// is not.

@@ -1,7 +1,8 @@
 //! The program runtime: what a program for Ethos needs around its `main`.
 //!
 //! With the `runtime` feature, on Ethos (`target_os = "none"`), this module provides
-//! the global allocator over a [`HEAP_BYTES`] heap in `.bss`, a panic handler that
+//! the global allocator over a heap in the program's `.bss` ([`HEAP_BYTES`] unless
+//! the program's [`entry!`](crate::entry) asks for another size), a panic handler that
 //! prints the panic message and exits with [`PANIC_STATUS`], and [`start`], which
 //! [`entry!`](crate::entry) calls from `_start`. The kernel enters `_start` with the
 //! stack as after a call and nothing else set up; nothing here needs more. The
@@ -22,7 +23,9 @@ pub const PANIC_STATUS: i32 = ethos_abi::exit::PANIC_STATUS;
 /// The exit status of a program whose `main` returned an error.
 pub const ERROR_STATUS: i32 = 1;
 
-/// The heap's size: plenty for the programs of the boot image.
+/// The heap's size unless a program asks for another: plenty for the programs of
+/// the boot image. The heap is the program's `.bss`, so each program pays only for
+/// the heap it asks for.
 pub const HEAP_BYTES: usize = 1 << 20;
 
 /// What `main` may return: the program's exit status.
@@ -56,24 +59,32 @@ impl<T: Termination, E: fmt::Display> Termination for Result<T, E> {
 }
 
 /// Defines the program's entry point `_start`, which runs `main` (a function
-/// returning an `i32` status, `()` or a `Result`) and exits with its status.
+/// returning an `i32` status, `()` or a `Result`) and exits with its status, and the
+/// program's heap: [`HEAP_BYTES`], or `heap = BYTES` for a program that holds larger
+/// values (the heap is a static of the program's own, so no other program grows).
 ///
 /// ```text
 /// fn main() -> i32 { 0 }
 /// ethos_compat::entry!(main);
+/// // or, for a program that holds several values of a MiB at once:
+/// ethos_compat::entry!(main, heap = 8 << 20);
 /// ```
 #[macro_export]
 macro_rules! entry {
     ($main:path) => {
+        $crate::entry!($main, heap = $crate::runtime::HEAP_BYTES);
+    };
+    ($main:path, heap = $bytes:expr) => {
         #[unsafe(no_mangle)]
         extern "C" fn _start() -> ! {
-            $crate::runtime::start($main)
+            static ARENA: $crate::runtime::Arena<{ $bytes }> = $crate::runtime::Arena::new();
+            $crate::runtime::start($main, &ARENA)
         }
     };
 }
 
 #[cfg(all(feature = "runtime", target_os = "none"))]
-pub use program::start;
+pub use program::{Arena, start};
 
 #[cfg(all(feature = "runtime", target_os = "none"))]
 mod program {
@@ -87,7 +98,7 @@ mod program {
     use talc::base::Talc;
     use talc::source::Manual;
 
-    use super::{HEAP_BYTES, PANIC_STATUS, Termination};
+    use super::{PANIC_STATUS, Termination};
     use crate::calls::{exit, print};
 
     /// The program's heap: Talc over the arena, and the small blocks kept for reuse,
@@ -267,26 +278,47 @@ mod program {
         },
     }));
 
-    /// The heap's memory: uninitialised, so it lives in `.bss` and costs the
-    /// executable nothing.
-    static ARENA: spin::Mutex<[MaybeUninit<u8>; HEAP_BYTES]> =
-        spin::Mutex::new([MaybeUninit::uninit(); HEAP_BYTES]);
+    /// A program's heap memory, `BYTES` long: uninitialised, so it lives in `.bss`
+    /// and costs the executable nothing. [`entry!`](crate::entry) defines one.
+    pub struct Arena<const BYTES: usize>(spin::Mutex<[MaybeUninit<u8>; BYTES]>);
 
-    /// Gives the heap to the allocator, runs `main` and exits with its status.
-    pub fn start<T: Termination>(main: fn() -> T) -> ! {
+    impl<const BYTES: usize> Arena<BYTES> {
+        /// An arena not handed to the allocator yet.
+        pub const fn new() -> Self {
+            Arena(spin::Mutex::new([MaybeUninit::uninit(); BYTES]))
+        }
+    }
+
+    impl<const BYTES: usize> core::fmt::Debug for Arena<BYTES> {
+        fn fmt(&self, formatter: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+            write!(formatter, "Arena({BYTES} bytes)")
+        }
+    }
+
+    impl<const BYTES: usize> Default for Arena<BYTES> {
+        fn default() -> Self {
+            Self::new()
+        }
+    }
+
+    /// Gives `arena` to the allocator, runs `main` and exits with its status.
+    pub fn start<T: Termination, const BYTES: usize>(
+        main: fn() -> T,
+        arena: &'static Arena<BYTES>,
+    ) -> ! {
         // The guard is leaked, so the arena is handed out exactly once and stays the
         // allocator's for the life of the program.
-        if let Some(arena) = ARENA.try_lock() {
-            let arena: &'static mut [MaybeUninit<u8>; HEAP_BYTES] = spin::MutexGuard::leak(arena);
-            // SAFETY: the arena is `HEAP_BYTES` of memory that nothing else can ever
-            // reach (the guard that proves it is leaked) and that lives as long as
-            // the program: it is the allocator's alone.
+        if let Some(memory) = arena.0.try_lock() {
+            let memory: &'static mut [MaybeUninit<u8>; BYTES] = spin::MutexGuard::leak(memory);
+            // SAFETY: the arena is `BYTES` of memory that nothing else can ever reach
+            // (the guard that proves it is leaked) and that lives as long as the
+            // program: it is the allocator's alone.
             let _ = unsafe {
                 ALLOCATOR
                     .0
                     .lock()
                     .talc
-                    .claim(arena.as_mut_ptr().cast(), HEAP_BYTES)
+                    .claim(memory.as_mut_ptr().cast(), BYTES)
             };
         }
         exit(main().exit_status())

@@ -10,8 +10,10 @@
 //! drivers baseline (`images/linux-guest/drivers.c`) gets the few it needs, kept
 //! from the same package in load order (each module's `depends=`), in its own
 //! initramfs; the network baseline (`images/linux-guest/net.c`) gets them and
-//! `virtio_mmio`, for microvm's devices, in its own. Both are compiled with
-//! `images/linux-guest/guest.c`, which loads the modules and does what else they share.
+//! `virtio_mmio`, for microvm's devices, in its own; the file system baseline
+//! (`images/linux-guest/fs.c`) gets `virtio_mmio`, `virtio_blk` and ext4 with what
+//! it needs, and nothing else. All are compiled with `images/linux-guest/guest.c`,
+//! which loads the modules and does what else they share.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -65,14 +67,29 @@ pub const DRIVER_MODULES: [&str; 3] = ["virtio_pci", "virtio_blk", "virtio_net"]
 /// devices are described in the machine's ACPI tables) and the network device.
 pub const NET_MODULES: [&str; 2] = ["virtio_mmio", "virtio_net"];
 
-/// Every module kept from the package: both baselines' and what they depend on.
+/// The modules the file system baseline loads: microvm's transport, the disk, and
+/// ext4 (which needs `jbd2`, `mbcache` and `crc16` by its `depends=`).
+pub const FS_MODULES: [&str; 3] = ["virtio_mmio", "virtio_blk", "ext4"];
+
+/// Modules ext4 asks the crypto API for by name rather than by `depends=`: the
+/// CRC-32C of its metadata checksums (on in every ext4 `mke2fs` makes today), in C
+/// and with SSE 4.2, of which the kernel takes the fastest. Kept when the package
+/// has them (a kernel with them built in needs none).
+pub const FS_REQUESTED_MODULES: [&str; 2] = ["crc32c_generic", "crc32c_intel"];
+
+/// Every module kept from the package: the baselines' and what they depend on.
 fn kept_modules() -> Vec<&'static str> {
-    let mut kept: Vec<&str> = DRIVER_MODULES.to_vec();
-    kept.extend(
-        NET_MODULES
-            .iter()
-            .filter(|name| !DRIVER_MODULES.contains(name)),
-    );
+    let mut kept: Vec<&str> = Vec::new();
+    for name in DRIVER_MODULES
+        .iter()
+        .chain(&NET_MODULES)
+        .chain(&FS_MODULES)
+        .chain(&FS_REQUESTED_MODULES)
+    {
+        if !kept.contains(name) {
+            kept.push(name);
+        }
+    }
     kept
 }
 
@@ -109,7 +126,8 @@ pub fn module_depends(module: &[u8]) -> Vec<String> {
 }
 
 /// `wanted` and everything they depend on, each after its dependencies, from the
-/// modules under `tree` (a `lib/modules/VERSION` directory).
+/// modules under `tree` (a `lib/modules/VERSION` directory); those of `wanted` in
+/// [`FS_REQUESTED_MODULES`] only when the tree has them.
 fn modules_in_load_order(tree: &Path, wanted: &[&str]) -> Result<Vec<PathBuf>, XtaskError> {
     fn walk(directory: &Path, found: &mut std::collections::BTreeMap<String, PathBuf>) {
         for entry in std::fs::read_dir(directory).into_iter().flatten().flatten() {
@@ -153,6 +171,9 @@ fn modules_in_load_order(tree: &Path, wanted: &[&str]) -> Result<Vec<PathBuf>, X
     walk(tree, &mut found);
     let mut order = Vec::new();
     for name in wanted {
+        if FS_REQUESTED_MODULES.contains(name) && !found.contains_key(*name) {
+            continue;
+        }
         visit(name, &found, &mut order, &mut Vec::new())
             .map_err(|why| XtaskError::Prerequisite(format!("the Linux guest's modules: {why}")))?;
     }
@@ -363,11 +384,43 @@ pub const DRIVER_CHUNK_BYTES: usize = 64 * 1024;
 /// `kernel`, as `/modules/NN-name.ko` in load order.
 pub fn drivers_initramfs(kernel: &Path) -> Result<PathBuf, XtaskError> {
     let init = build_drivers_init()?;
-    with_modules(kernel, &init, "drivers-initramfs.cpio")
+    with_modules(kernel, &init, "drivers-initramfs.cpio", None)
 }
 
-/// An initramfs named `name` holding `init` and the modules kept beside `kernel`.
-fn with_modules(kernel: &Path, init: &Path, name: &str) -> Result<PathBuf, XtaskError> {
+/// The name a kept module is loaded as: `NN-crc32c-intel.ko` is `crc32c_intel`.
+fn kept_module_name(path: &Path) -> String {
+    let file = path.file_name().unwrap_or_default().to_string_lossy();
+    let stem = file.strip_suffix(".ko").unwrap_or(&file);
+    let name = stem.split_once('-').map_or(stem, |(_, name)| name);
+    name.replace('-', "_")
+}
+
+/// Of the kept `modules` (in load order), those `wanted` needs: the wanted and,
+/// through their `depends=`, what they need, still in load order.
+fn needed_modules(modules: Vec<PathBuf>, wanted: &[&str]) -> Result<Vec<PathBuf>, XtaskError> {
+    let mut needed: std::collections::BTreeSet<String> =
+        wanted.iter().map(|name| name.to_string()).collect();
+    // Each module comes after what it depends on, so one pass from the end finds
+    // every dependency before its own turn.
+    for module in modules.iter().rev() {
+        if needed.contains(&kept_module_name(module)) {
+            needed.extend(module_depends(&std::fs::read(module).at(module)?));
+        }
+    }
+    Ok(modules
+        .into_iter()
+        .filter(|module| needed.contains(&kept_module_name(module)))
+        .collect())
+}
+
+/// An initramfs named `name` holding `init` and the modules kept beside `kernel`
+/// (with `only`, just those these need).
+fn with_modules(
+    kernel: &Path,
+    init: &Path,
+    name: &str,
+    only: Option<&[&str]>,
+) -> Result<PathBuf, XtaskError> {
     use cpio::NewcBuilder;
     use std::io::Cursor;
     let mut entries = base_entries(&std::fs::read(init).at(init)?);
@@ -375,7 +428,11 @@ fn with_modules(kernel: &Path, init: &Path, name: &str) -> Result<PathBuf, Xtask
         NewcBuilder::new("modules").mode(0o040_755),
         Cursor::new(Vec::new()),
     ));
-    for module in driver_modules(kernel)? {
+    let mut modules = driver_modules(kernel)?;
+    if let Some(wanted) = only {
+        modules = needed_modules(modules, wanted)?;
+    }
+    for module in modules {
         let name = module.file_name().unwrap_or_default().to_string_lossy();
         entries.push((
             NewcBuilder::new(&format!("modules/{name}")).mode(0o100_644),
@@ -420,7 +477,77 @@ pub fn build_net_init(port: u16) -> Result<PathBuf, XtaskError> {
 /// and find no device).
 pub fn net_initramfs(kernel: &Path, port: u16) -> Result<PathBuf, XtaskError> {
     let init = build_net_init(port)?;
-    with_modules(kernel, &init, "net-initramfs.cpio")
+    with_modules(kernel, &init, "net-initramfs.cpio", None)
+}
+
+/// The timed calls of each kind, the sizes and the files the small writes replace
+/// of Ethos's `fs-bench` (images/programs/system-tests/src/fs_bench.rs), which the
+/// file system baseline's `/init` is built with; the benchmark checks them against
+/// what both sides print.
+pub const FS_SAMPLES: u32 = 200;
+pub const FS_LARGE_SAMPLES: u32 = 8;
+pub const FS_SMALL_VALUE: u32 = 4096;
+pub const FS_LARGE_VALUE: u32 = 1 << 20;
+pub const FS_REPLACED_FILES: u32 = 4;
+
+/// The file system baseline's `/init` (`images/linux-guest/fs.c`).
+pub fn build_fs_init() -> Result<PathBuf, XtaskError> {
+    compile_init(
+        &["fs.c", MODULE_GUEST],
+        "fs-init",
+        &[
+            format!("SAMPLES={FS_SAMPLES}"),
+            format!("LARGE_SAMPLES={FS_LARGE_SAMPLES}"),
+            format!("SMALL_VALUE={FS_SMALL_VALUE}"),
+            format!("LARGE_VALUE={FS_LARGE_VALUE}"),
+            format!("REPLACED_FILES={FS_REPLACED_FILES}"),
+        ],
+    )
+}
+
+/// The file system baseline's initramfs: its `/init` and, as `/modules/NN-name.ko`
+/// in load order, the modules of [`FS_MODULES`] and [`FS_REQUESTED_MODULES`] kept
+/// beside `kernel` and what they depend on.
+pub fn fs_initramfs(kernel: &Path) -> Result<PathBuf, XtaskError> {
+    let init = build_fs_init()?;
+    let wanted: Vec<&str> = FS_MODULES
+        .iter()
+        .chain(&FS_REQUESTED_MODULES)
+        .copied()
+        .collect();
+    with_modules(kernel, &init, "fs-initramfs.cpio", Some(&wanted))
+}
+
+/// What makes the ext4 file system of the file system baseline on the host.
+pub const MKE2FS: prerequisites::Tool = prerequisites::Tool {
+    program: "/usr/sbin/mke2fs",
+    package: "e2fsprogs",
+};
+
+/// Makes a new disk image of `bytes` at `path` holding an empty ext4 file system:
+/// 4 KiB blocks (what a larger disk gets; `mke2fs` would give a disk this small
+/// 1 KiB ones), its inode tables and journal written now rather than by the guest's
+/// kernel in the background during the measurement.
+pub fn make_ext4_disk(path: &Path, bytes: u64) -> Result<(), XtaskError> {
+    prerequisites::ensure(&[MKE2FS])?;
+    let _ = std::fs::remove_file(path);
+    std::fs::File::create(path)
+        .and_then(|file| file.set_len(bytes))
+        .at(path)?;
+    command::run(
+        Command::new(MKE2FS.program)
+            .args([
+                "-q",
+                "-F",
+                "-t",
+                "ext4",
+                "-b",
+                "4096",
+                "-E",
+                "lazy_itable_init=0,lazy_journal_init=0",
+            ])
+            .arg(path),
+    )
 }
 
 /// `/dev`, `/dev/console` and `/init`, as every initramfs here starts.
@@ -525,6 +652,42 @@ mod tests {
         );
         assert!(module_depends(b"\0depends=\0vermagic=6.1").is_empty());
         assert!(module_depends(b"no modinfo here").is_empty());
+    }
+
+    #[test]
+    fn a_kept_modules_name_drops_its_order_and_dashes() {
+        assert_eq!(
+            kept_module_name(Path::new("/x/07-crc32c-intel.ko")),
+            "crc32c_intel"
+        );
+        assert_eq!(kept_module_name(Path::new("12-ext4.ko")), "ext4");
+    }
+
+    #[test]
+    fn only_the_modules_wanted_and_their_dependencies_are_packed() {
+        let directory =
+            std::env::temp_dir().join(format!("linux-guest-modules-{}", std::process::id()));
+        std::fs::create_dir_all(&directory).unwrap();
+        let modules: Vec<PathBuf> = [
+            ("00-virtio_ring.ko", ""),
+            ("01-virtio.ko", "virtio_ring"),
+            ("02-virtio_net.ko", "virtio,virtio_ring"),
+            ("03-crc16.ko", ""),
+            ("04-ext4.ko", "crc16"),
+        ]
+        .iter()
+        .map(|(name, depends)| {
+            let path = directory.join(name);
+            std::fs::write(&path, format!("\0depends={depends}\0")).unwrap();
+            path
+        })
+        .collect();
+        let needed = needed_modules(modules.clone(), &["ext4", "virtio"]).unwrap();
+        assert_eq!(
+            needed,
+            [&modules[0], &modules[1], &modules[3], &modules[4]].map(PathBuf::clone)
+        );
+        std::fs::remove_dir_all(&directory).unwrap();
     }
 
     #[test]

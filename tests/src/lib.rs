@@ -12,6 +12,7 @@
 #![forbid(unsafe_code)]
 
 pub mod driver_bench;
+pub mod fs_bench;
 pub mod harness;
 pub mod host_pair;
 pub mod hosted;

@@ -200,6 +200,7 @@ pub const fn layout(call: Call) -> &'static [Argument] {
         Call::Retire => &[Event, BufferAddress, BufferLength],
         Call::Cancel => &[Event],
         Call::Sign => &[ValueAddress, ValueLength],
+        Call::SignFile => &[Descriptor, NameAddress, NameLength],
         Call::Authenticate => &[
             PublicKeyAddress,
             ValueAddress,
@@ -213,7 +214,7 @@ pub const fn layout(call: Call) -> &'static [Argument] {
 /// How `retire` lays out results in the caller's buffer; `rdx` holds the length used.
 ///
 /// - `read`, `peek`, `readVar`, `random`: the bytes themselves.
-/// - `sign`: the signature ([`SIGNATURE_LENGTH`] bytes), then the signing user's
+/// - `sign`, `signFile`: the signature ([`SIGNATURE_LENGTH`] bytes), then the signing user's
 ///   public key ([`PUBLIC_KEY_LENGTH`] bytes): what `authenticate` needs besides the
 ///   value.
 /// - `ipc`: the new connection's descriptor number, `u32` little-endian.

@@ -76,7 +76,7 @@ pub enum Call {
     /// Sign a value with the calling process's user's kernel-held key (event: the
     /// signature and the user's public key). The key never leaves the kernel; a
     /// user whose key this host does not hold cannot sign (`not-authorized`).
-    /// Signing a file comes with the file system.
+    /// [`Call::SignFile`] signs a file.
     Sign = 31,
     /// Check that a signature over a value was made by the user whose public key is
     /// given: answers at once, success or `invalid-authentication`.
@@ -93,6 +93,20 @@ pub enum Call {
     /// `block` that answered the event: a too-small buffer leaves the event
     /// completed (`BufferTooSmall`, collect it with `retire`).
     BlockAndRetire = 33,
+    /// Sign the file `name` in a directory with the calling process's user's
+    /// kernel-held key (event: the signature and the user's public key, as
+    /// [`Call::Sign`] answers): the signature is over the file's value, exactly as
+    /// `sign` of that value would make it, so `authenticate` checks it against the
+    /// value `readVar` gives.
+    ///
+    /// Why it is here: original Ethos's `sign` names a file in a directory
+    /// (`sign(dirFd, fileName)`); this kernel's [`Call::Sign`] signs a value a
+    /// program holds, which is what values on connections need. `signFile` is
+    /// Ethos's `sign`: the kernel reads the file itself, under the same checks as
+    /// `readVar` (the descriptor's `read` right, the `read` label right, the
+    /// directory's type), so a program signs what is stored, not a copy it could
+    /// have changed, and no value crosses into the program and back.
+    SignFile = 34,
 }
 
 /// A number in `rax` that names no call.
@@ -107,7 +121,7 @@ impl fmt::Display for UnknownCall {
 
 impl Call {
     /// Every call, in number order.
-    pub const ALL: [Call; 33] = [
+    pub const ALL: [Call; 34] = [
         Call::Advertise,
         Call::Import,
         Call::Ipc,
@@ -141,6 +155,7 @@ impl Call {
         Call::Sign,
         Call::Authenticate,
         Call::BlockAndRetire,
+        Call::SignFile,
     ];
 
     /// The number a program puts in `rax`.
@@ -184,6 +199,7 @@ impl Call {
             Call::Sign => "sign",
             Call::Authenticate => "authenticate",
             Call::BlockAndRetire => "blockAndRetire",
+            Call::SignFile => "signFile",
         }
     }
 
@@ -202,6 +218,7 @@ impl Call {
                 | Call::Beep
                 | Call::Random
                 | Call::Sign
+                | Call::SignFile
         )
     }
 }
@@ -239,7 +256,7 @@ mod tests {
 
     #[test]
     fn numbers_outside_the_set_are_refused() {
-        for number in [0, 34, 35, 1000, u32::MAX] {
+        for number in [0, 35, 36, 1000, u32::MAX] {
             assert_eq!(Call::try_from(number), Err(UnknownCall(number)));
         }
     }

@@ -205,6 +205,26 @@ impl From<StoreError> for Status {
     }
 }
 
+/// The first name of `names` after `after` in byte order (the first of all for
+/// `None`): what [`Store::next_name`] answers for a directory whose names are the
+/// keys of a map.
+pub fn name_after<V>(
+    names: &alloc::collections::BTreeMap<Name, V>,
+    after: Option<&Name>,
+) -> Option<Name> {
+    let next = match after {
+        None => names.keys().next(),
+        Some(after) => names
+            .range::<Name, _>((
+                core::ops::Bound::Excluded(after),
+                core::ops::Bound::Unbounded,
+            ))
+            .map(|(name, _)| name)
+            .next(),
+    };
+    next.cloned()
+}
+
 /// A typed file system's storage. See the crate documentation for what every
 /// implementation promises; `now` is the caller's clock in nanoseconds, recorded as
 /// the times [`Information`] reports.

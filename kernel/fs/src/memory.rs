@@ -182,17 +182,7 @@ impl Store for MemoryStore {
         after: Option<&Name>,
     ) -> Result<Option<Name>, StoreError> {
         let names = &self.directory_ref(directory)?.names;
-        let next = match after {
-            None => names.keys().next(),
-            Some(after) => names
-                .range::<Name, _>((
-                    core::ops::Bound::Excluded(after),
-                    core::ops::Bound::Unbounded,
-                ))
-                .map(|(name, _)| name)
-                .next(),
-        };
-        Ok(next.cloned())
+        Ok(crate::name_after(names, after))
     }
 
     fn information(

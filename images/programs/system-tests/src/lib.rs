@@ -12,6 +12,7 @@
 //!   `syscall-fuzz` draws and judges, and `fuzz-server`; [`hostile`]: programs that
 //!   do what once took the kernel down; [`signing`]: `sign` and `authenticate`;
 //!   [`files`]: the typed file system's calls, persistence and power cuts;
+//!   [`fs_bench`]: the typed file system's speed;
 //! - `hosted` (on a host only): the table the hosted platform runs these programs
 //!   from, by their names in the initial image.
 //!
@@ -31,6 +32,7 @@ pub mod desk;
 pub mod events;
 pub mod family;
 pub mod files;
+pub mod fs_bench;
 pub mod fuzz;
 #[cfg(not(target_os = "none"))]
 pub mod hosted;

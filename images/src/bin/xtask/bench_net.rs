@@ -233,8 +233,8 @@ const FIGURES: [(&str, &str, Pick); 4] = [
 ];
 
 /// The host's one-minute load average and its CPUs, since both guests' round trips
-/// wait on the host scheduling their emulators.
-fn host_load() -> String {
+/// wait on the host scheduling their emulators (`bench fs` notes it too).
+pub(crate) fn host_load() -> String {
     let load = std::fs::read_to_string("/proc/loadavg")
         .ok()
         .and_then(|text| text.split_whitespace().next().map(String::from))

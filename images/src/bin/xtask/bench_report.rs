@@ -1,8 +1,8 @@
 //! `cargo xtask bench report`: runs the benches that set Ethos beside the Linux
-//! guest (`bench ipc`, `bench boot`), or with `--saved` reads what they last saved,
-//! and writes `target/bench/report.md`, `target/bench/report.json` (every figure,
-//! the commit, the dates) and a plot per figure (SVG and PNG): Ethos beside the
-//! Linux guest beside the goal, in instructions and in TCG wall time.
+//! guest (`bench ipc`, `bench boot`, `bench fs`), or with `--saved` reads what they
+//! last saved, and writes `target/bench/report.md`, `target/bench/report.json`
+//! (every figure, the commit, the dates) and a plot per figure (SVG and PNG): Ethos
+//! beside the Linux guest beside the goal, in instructions and in TCG wall time.
 //!
 //! The plots' text is laid out with the DejaVu Sans font of Debian's
 //! `fonts-dejavu-core` (plotters' `ab_glyph` feature), which needs no font service.
@@ -17,16 +17,17 @@ use plotters::style::text_anchor::{HPos, Pos, VPos};
 use serde::Serialize;
 
 use crate::bench::{self, BootArguments};
+use crate::bench_fs::{self, FsArguments};
 use crate::bench_ipc::{self, IpcArguments};
-use crate::bench_results::{self, BenchResults, Measures, Metric, Spread, bench_directory};
+use crate::bench_results::{self, BenchResults, Goal, Measures, Metric, Spread, bench_directory};
 
 #[derive(Debug, clap::Args)]
 pub(crate) struct ReportArguments {
-    /// Read the figures each bench last saved (target/bench/ipc.json, boot.json)
-    /// instead of measuring.
+    /// Read the figures each bench last saved (target/bench/ipc.json, boot.json,
+    /// fs.json) instead of measuring.
     #[arg(long)]
     saved: bool,
-    /// TCG runs per system for the IPC figures.
+    /// TCG runs per system for the IPC and file system figures.
     #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..=100))]
     runs: u32,
     /// TCG boots per machine for the boot figures.
@@ -40,7 +41,7 @@ const FONT: prerequisites::Tool = prerequisites::Tool {
 };
 
 /// The benches the report is made of.
-const BENCHES: [&str; 2] = ["ipc", "boot"];
+const BENCHES: [&str; 3] = ["ipc", "boot", "fs"];
 
 /// Makes the DejaVu font plotters' "sans-serif", installing it where possible.
 fn register_font() -> Result<(), XtaskError> {
@@ -92,6 +93,10 @@ pub(crate) fn report(arguments: &ReportArguments) -> Result<ExitCode, XtaskError
                 "ipc" => bench_ipc::measure(&IpcArguments {
                     runs: arguments.runs,
                     ..IpcArguments::default()
+                })?,
+                "fs" => bench_fs::measure(&FsArguments {
+                    runs: arguments.runs,
+                    ..FsArguments::default()
                 })?,
                 _ => bench::measure(&BootArguments {
                     boots: arguments.boots,
@@ -187,10 +192,10 @@ where
         Bar {
             name: "goal",
             value: goal.map(|count| (count, count, count)),
-            missing: if metric.goal.is_some() {
-                "needs the Linux count"
-            } else {
-                "none set"
+            missing: match metric.goal {
+                Some(Goal::WallRatioOfLinux(_)) => "a wall time goal",
+                Some(_) => "needs the Linux count",
+                None => "none set",
             },
             color: GREEN,
         },
@@ -401,7 +406,6 @@ fn markdown_report(report: &Report, plotted: &[(String, String, String)]) -> Str
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::bench_results::Goal;
 
     fn results() -> BenchResults {
         BenchResults {

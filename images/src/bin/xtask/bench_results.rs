@@ -106,6 +106,9 @@ pub(crate) enum Goal {
     RatioOfLinux(f64),
     /// Ethos's instructions at most this many.
     Instructions(u64),
+    /// Ethos's TCG wall time at most this fraction of the Linux guest's (medians),
+    /// for figures no instruction count can give (see `bench_fs.rs`).
+    WallRatioOfLinux(f64),
 }
 
 impl Goal {
@@ -113,6 +116,9 @@ impl Goal {
         match self {
             Goal::RatioOfLinux(ratio) => format!("≤ {ratio:.3}× Linux guest (instructions)"),
             Goal::Instructions(count) => format!("≤ {count} instructions"),
+            Goal::WallRatioOfLinux(ratio) => {
+                format!("≤ {ratio:.3}× Linux guest (TCG wall time)")
+            }
         }
     }
 
@@ -121,6 +127,7 @@ impl Goal {
         match self {
             Goal::RatioOfLinux(ratio) => linux.map(|count| count as f64 * ratio),
             Goal::Instructions(count) => Some(*count as f64),
+            Goal::WallRatioOfLinux(_) => None,
         }
     }
 }
@@ -153,8 +160,12 @@ impl Metric {
         (theirs.median > 0.0).then(|| ours.median / theirs.median)
     }
 
-    /// Whether Ethos meets the goal, by its instruction count.
+    /// Whether Ethos meets the goal, by its instruction count (or, for a wall time
+    /// goal, by its TCG median).
     pub(crate) fn goal_met(&self) -> Option<bool> {
+        if let Some(Goal::WallRatioOfLinux(ratio)) = self.goal {
+            return Some(self.tcg_ratio()? <= ratio);
+        }
         let goal = self
             .goal
             .as_ref()?
@@ -339,6 +350,9 @@ pub(crate) fn table(results: &BenchResults) -> Vec<String> {
             let verdict = match metric.goal_met() {
                 Some(true) => "met",
                 Some(false) => "NOT met",
+                None if matches!(goal, Goal::WallRatioOfLinux(_)) => {
+                    "not judged (a system has no figure)"
+                }
                 None => "not judged (no agreed counts)",
             };
             lines.push(format!("{:<40} goal: {} — {verdict}", "", goal.describe()));
@@ -417,6 +431,18 @@ mod tests {
         let over = metric(&[60_000, 60_000], &[], Some(Goal::Instructions(50_000)));
         assert_eq!(over.goal_met(), Some(false));
         assert_eq!(over.instruction_ratio(), None);
+    }
+
+    #[test]
+    fn a_wall_time_goal_is_judged_by_the_tcg_medians() {
+        let mut metric = metric(&[], &[], Some(Goal::WallRatioOfLinux(1.0)));
+        assert_eq!(metric.goal_met(), None);
+        metric.ethos.tcg_ns = Spread::of(&[900.0, 1100.0, 1000.0]);
+        metric.linux.tcg_ns = Spread::of(&[1000.0]);
+        assert_eq!(metric.goal_met(), Some(true));
+        metric.ethos.tcg_ns = Spread::of(&[1001.0]);
+        assert_eq!(metric.goal_met(), Some(false));
+        assert_eq!(Goal::WallRatioOfLinux(1.0).instructions(Some(5)), None);
     }
 
     #[test]

@@ -4,6 +4,7 @@
 
 mod bench;
 mod bench_drivers;
+mod bench_fs;
 mod bench_ipc;
 mod bench_net;
 mod bench_report;
@@ -13,7 +14,7 @@ mod junit;
 mod run;
 mod test;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
@@ -97,6 +98,14 @@ enum Task {
     /// Run every host test (cargo test) and every QEMU system test; ends with
     /// `N passed, N failed, N skipped` and fails if any test failed.
     Test(test::TestArguments),
+    /// Check the native file system in an image file (its fsck): read both
+    /// superblocks and every directory, value and block reached from the newest,
+    /// changing nothing; print what was found and every problem, and fail if there
+    /// is one.
+    Fsck {
+        /// The image file, seen as 512-byte blocks.
+        image: PathBuf,
+    },
     /// The gate before the tests: `cargo fmt --check`, and clippy with `-D warnings`
     /// for the host crates and for the kernel target (the kernel and the programs).
     Check,
@@ -132,8 +141,14 @@ enum Benchmark {
     /// network: TCG wall time over several alternating runs. Saves
     /// target/bench/net.json.
     Net(bench_net::NetArguments),
-    /// Run `bench ipc` and `bench boot` (or, with --saved, read what they last
-    /// saved) and write target/bench/report.md, report.json and a plot per figure
+    /// The typed file system's durable writeVar and readVar of 4 KiB and 1 MiB
+    /// values and its creates, beside a Linux guest writing files with fsync on ext4
+    /// (O_DIRECT reads), on the same microvm, virtio-blk device model and disk size:
+    /// TCG wall time over several alternating runs, a new disk each. Saves
+    /// target/bench/fs.json.
+    Fs(bench_fs::FsArguments),
+    /// Run `bench ipc`, `bench boot` and `bench fs` (or, with --saved, read what they
+    /// last saved) and write target/bench/report.md, report.json and a plot per figure
     /// (SVG and PNG): Ethos beside the Linux guest beside the goal.
     Report(bench_report::ReportArguments),
 }
@@ -169,6 +184,7 @@ fn main() -> ExitCode {
         ),
         Task::Run(arguments) => run::run(&arguments),
         Task::Test(arguments) => test::test(&arguments),
+        Task::Fsck { image } => fsck(&image),
         Task::Check => check::check(),
         Task::Bench {
             benchmark: Benchmark::Boot(arguments),
@@ -182,6 +198,9 @@ fn main() -> ExitCode {
         Task::Bench {
             benchmark: Benchmark::Net(arguments),
         } => bench_net::net(&arguments),
+        Task::Bench {
+            benchmark: Benchmark::Fs(arguments),
+        } => bench_fs::fs(&arguments),
         Task::Bench {
             benchmark: Benchmark::Report(arguments),
         } => bench_report::report(&arguments),
@@ -199,6 +218,21 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+fn fsck(image: &Path) -> Result<ExitCode, XtaskError> {
+    let mut device =
+        ethos_fs::native::FileDevice::open_read_only(image).map_err(|error| XtaskError::File {
+            path: image.to_path_buf(),
+            error,
+        })?;
+    let report = ethos_fs::native::check(&mut device);
+    print!("{}: {report}", image.display());
+    Ok(if report.is_clean() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }
 
 fn build(flavour: kernel::Flavour) -> Result<ExitCode, XtaskError> {

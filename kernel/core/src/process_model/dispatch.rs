@@ -409,6 +409,14 @@ pub fn dispatch(
             random.zeroize();
             signed.map(event_value)
         }
+        Request::SignFile { directory, name } => {
+            let name = read_text(environment, name)?;
+            let mut random = [0u8; SIGNATURE_RANDOM_LENGTH];
+            environment.fill_random(&mut random);
+            let signed = model.sign_file(process, directory, &name, &random);
+            random.zeroize();
+            signed.map(event_value)
+        }
         Request::Authenticate {
             public_key,
             value,

@@ -131,6 +131,21 @@ impl ProcessModel {
         self.authorize(process, &label_of(record)?, right)
     }
 
+    /// [`ProcessModel::directory_for`] for looking: the descriptor's `read` right
+    /// and the label's `read` right.
+    fn readable(
+        &mut self,
+        process: ProcessId,
+        descriptor: DescriptorNumber,
+    ) -> Result<(DirectoryId, DirectoryRecord), Status> {
+        self.directory_for(
+            process,
+            descriptor,
+            DescriptorRights::READ,
+            LabelRights::READ,
+        )
+    }
+
     fn store(&mut self) -> Result<&mut (dyn Store + Send + 'static), Status> {
         self.store_mut().ok_or(Status::NotSupported)
     }
@@ -159,13 +174,38 @@ impl ProcessModel {
         descriptor: DescriptorNumber,
         name: &str,
     ) -> Result<EventId, Status> {
+        let value = self.checked_value(process, descriptor, name)?;
+        self.completed_value(process, value)
+    }
+
+    /// `signFile(directory, name)`: an event completed with the signature of the
+    /// file's value by the key of `process`'s user, then that user's public key, as
+    /// [`ProcessModel::sign`] makes it of the same value. The file is read under
+    /// `readVar`'s checks; a user whose key this host does not hold is refused
+    /// before anything is read.
+    pub fn sign_file(
+        &mut self,
+        process: ProcessId,
+        descriptor: DescriptorNumber,
+        name: &str,
+        random: &[u8; ethos_crypto::SIGNATURE_RANDOM_LENGTH],
+    ) -> Result<EventId, Status> {
+        self.user_key(self.user_of(process)?)
+            .ok_or(Status::NotAuthorized)?;
+        let value = self.checked_value(process, descriptor, name)?;
+        self.sign(process, &value, random)
+    }
+
+    /// The value of file `name` in the directory `descriptor` names, read under
+    /// `readVar`'s checks and recognized against the directory's type.
+    fn checked_value(
+        &mut self,
+        process: ProcessId,
+        descriptor: DescriptorNumber,
+        name: &str,
+    ) -> Result<Vec<u8>, Status> {
         let name = file_name(name)?;
-        let (directory, record) = self.directory_for(
-            process,
-            descriptor,
-            DescriptorRights::READ,
-            LabelRights::READ,
-        )?;
+        let (directory, record) = self.readable(process, descriptor)?;
         // A value the caller may not hold is refused before the kernel reads it in.
         let size = self.store()?.information(directory, &name)?.size;
         let size = usize::try_from(size).map_err(|_| Status::NoMemory)?;
@@ -173,7 +213,7 @@ impl ProcessModel {
         let value = self.store()?.read_file(directory, &name)?;
         self.check_file_type(&record.type_hash, &value)
             .map_err(|_| Status::StorageFailed)?;
-        self.completed_value(process, value)
+        Ok(value)
     }
 
     /// `writeVar(directory, name, value)`: the file holds `value` when the call
@@ -256,12 +296,7 @@ impl ProcessModel {
         name: &str,
     ) -> Result<DescriptorNumber, Status> {
         let name = file_name(name)?;
-        let (directory, _) = self.directory_for(
-            process,
-            descriptor,
-            DescriptorRights::READ,
-            LabelRights::READ,
-        )?;
+        let (directory, _) = self.readable(process, descriptor)?;
         let rights = self.process(process)?.descriptors.get(descriptor)?.rights;
         let Entry::Directory(child) = self.store()?.lookup(directory, &name)? else {
             return Err(Status::WrongObject);
@@ -284,12 +319,7 @@ impl ProcessModel {
             "" => None,
             text => Some(file_name(text)?),
         };
-        let (directory, _) = self.directory_for(
-            process,
-            descriptor,
-            DescriptorRights::READ,
-            LabelRights::READ,
-        )?;
+        let (directory, _) = self.readable(process, descriptor)?;
         let next = self.store()?.next_name(directory, after.as_ref())?;
         Ok(next.map(|name| String::from(name.as_str())))
     }
@@ -303,12 +333,7 @@ impl ProcessModel {
         name: &str,
     ) -> Result<Vec<u8>, Status> {
         let name = file_name(name)?;
-        let (directory, _) = self.directory_for(
-            process,
-            descriptor,
-            DescriptorRights::READ,
-            LabelRights::READ,
-        )?;
+        let (directory, _) = self.readable(process, descriptor)?;
         let information = self.store()?.information(directory, &name)?;
         Ok(encode_information(&information))
     }

@@ -162,6 +162,11 @@ pub enum Request {
     Cancel { event: EventId },
     /// `sign(value)`.
     Sign { value: UserRange },
+    /// `signFile(directory, name)`.
+    SignFile {
+        directory: DescriptorNumber,
+        name: UserRange,
+    },
     /// `authenticate(public_key, value, signature)`; the key is 32 bytes, the
     /// signature 64.
     Authenticate {
@@ -315,6 +320,10 @@ impl Request {
             Call::Sign => Request::Sign {
                 value: value(a, b)?,
             },
+            Call::SignFile => Request::SignFile {
+                directory: descriptor(a)?,
+                name: name(b, c)?,
+            },
             Call::Authenticate => Request::Authenticate {
                 public_key: UserRange::new(a, PUBLIC_KEY_LENGTH, PUBLIC_KEY_LENGTH)?,
                 value: value(b, c)?,
@@ -370,7 +379,7 @@ mod tests {
     #[test]
     fn unknown_numbers_never_reach_a_handler() {
         assert_eq!(Request::parse(0, [0; 6]), Err(Status::UnknownCall));
-        assert_eq!(Request::parse(34, [0; 6]), Err(Status::UnknownCall));
+        assert_eq!(Request::parse(35, [0; 6]), Err(Status::UnknownCall));
         assert_eq!(
             Request::parse(1 << 32 | 4, [0; 6]),
             Err(Status::UnknownCall)

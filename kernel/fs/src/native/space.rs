@@ -97,6 +97,15 @@ impl Space {
             if block >= self.capacity {
                 block = 0;
             }
+            if block.is_multiple_of(64)
+                && block + 64 <= self.capacity
+                && self.words[(block / 64) as usize] == u64::MAX
+            {
+                // A whole word of used blocks, passed at once.
+                block += 64;
+                scanned += 64;
+                continue;
+            }
             if self.is_used(block) {
                 block += 1;
                 scanned += 1;
@@ -256,6 +265,28 @@ mod tests {
         // Too few runs even from the largest: nothing is marked.
         assert!(space.allocate(40, 2).is_none());
         assert_eq!(space.used(), 28);
+    }
+
+    #[test]
+    fn whole_used_words_are_passed_and_the_last_partial_word_is_found() {
+        let mut space = Space::new(200);
+        space.mark(0, 190).unwrap();
+        assert_eq!(
+            space.allocate(10, 1).unwrap(),
+            [Run {
+                start: 190,
+                blocks: 10
+            }]
+        );
+        assert!(space.allocate(1, 1).is_none());
+        space.release(64, 1);
+        assert_eq!(
+            space.allocate(1, 1).unwrap(),
+            [Run {
+                start: 64,
+                blocks: 1
+            }]
+        );
     }
 
     #[test]

@@ -129,7 +129,7 @@ struct Pending {
     id: DirectoryId,
     parent: Option<(DirectoryId, Name)>,
     blob: Blob,
-    /// How to name it in a report.
+    /// How to name it in a report: `directory /a/b`.
     path: String,
 }
 
@@ -158,7 +158,7 @@ pub(super) fn load<D: BlockDevice>(
         id: DirectoryId::ROOT,
         parent: None,
         blob: superblock.root.clone(),
-        path: String::from("the root directory"),
+        path: String::from("directory /"),
     }];
     while let Some(Pending {
         id,
@@ -211,7 +211,10 @@ pub(super) fn load<D: BlockDevice>(
         directory.record = stored.record;
         directory.created = stored.created;
         for entry in stored.entries {
-            let entry_path = format!("{path} → {:?}", entry.name.as_str());
+            let entry_path = match path.strip_prefix("directory /") {
+                Some("") => format!("/{}", entry.name),
+                _ => format!("{}/{}", path.trim_start_matches("directory "), entry.name),
+            };
             match entry.kind {
                 StoredKind::File => {
                     tree.files += 1;

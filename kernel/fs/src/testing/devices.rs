@@ -91,6 +91,8 @@ pub struct CrashDevice {
     /// Unflushed writes, one block each, in the order they were made.
     pending: Vec<(u64, Vec<u8>)>,
     writes: u64,
+    flushes: u64,
+    blocks_written: u64,
     writes_until_power_cut: Option<u64>,
 }
 
@@ -104,6 +106,8 @@ impl CrashDevice {
             current: bytes,
             pending: Vec::new(),
             writes: 0,
+            flushes: 0,
+            blocks_written: 0,
             writes_until_power_cut: None,
         }
     }
@@ -111,6 +115,16 @@ impl CrashDevice {
     /// Write requests accepted so far.
     pub fn writes(&self) -> u64 {
         self.writes
+    }
+
+    /// Flush requests accepted so far.
+    pub fn flushes(&self) -> u64 {
+        self.flushes
+    }
+
+    /// Blocks written so far.
+    pub fn blocks_written(&self) -> u64 {
+        self.blocks_written
     }
 
     /// After `writes` more write requests, the power fails.
@@ -142,6 +156,8 @@ impl CrashDevice {
             current: image,
             pending: Vec::new(),
             writes: 0,
+            flushes: 0,
+            blocks_written: 0,
             writes_until_power_cut: None,
         }
     }
@@ -185,6 +201,7 @@ impl BlockDevice for CrashDevice {
             *left -= 1;
         }
         self.writes += 1;
+        self.blocks_written += (data.len() / self.block_size) as u64;
         let start = first_block as usize * self.block_size;
         self.current[start..start + data.len()].copy_from_slice(data);
         for (index, block) in data.chunks(self.block_size).enumerate() {
@@ -198,6 +215,7 @@ impl BlockDevice for CrashDevice {
         if !self.powered() {
             return Err(BlockError::Device);
         }
+        self.flushes += 1;
         for (block, data) in self.pending.drain(..) {
             let start = block as usize * self.block_size;
             self.durable[start..start + self.block_size].copy_from_slice(&data);
@@ -251,6 +269,11 @@ impl<D: BlockDevice> FaultyDevice<D> {
     /// Fails nothing from now on.
     pub fn clear(&mut self) {
         self.faults.clear();
+    }
+
+    /// The device behind, to cut its power.
+    pub fn inner_mut(&mut self) -> &mut D {
+        &mut self.inner
     }
 
     pub fn into_inner(self) -> D {

@@ -94,6 +94,7 @@ fn fails_cleanly(fault: Fault, operation: &Operation) -> bool {
         apply(&mut model, step, index as u64).unwrap();
     }
     let before = snapshot(&mut model);
+    let used_before = store.usage().used;
     store.device_mut().add(fault);
     let answer = apply(&mut store, operation, 10);
     let failed = store.device_mut().failed > 0;
@@ -107,6 +108,13 @@ fn fails_cleanly(fault: Fault, operation: &Operation) -> bool {
         "{fault:?}: {answer:?}"
     );
     assert_eq!(snapshot(&mut store), before, "{fault:?}");
+    // Blocks written under a superblock the device may have kept (its write or the
+    // flush after it failed) stay out of use until the next commit.
+    if fault == Fault::FlushNumber(2) {
+        assert!(store.usage().used > used_before, "{fault:?}");
+    } else {
+        assert!(store.usage().used >= used_before, "{fault:?}");
+    }
     // The disk may or may not hold the failed call (the device may have kept its
     // superblock), but it is sound either way.
     let mut disk = store.clone().into_device().into_inner();
@@ -127,7 +135,13 @@ fn fails_cleanly(fault: Fault, operation: &Operation) -> bool {
     };
     apply(&mut store, &next, 11).unwrap();
     apply(&mut model, &next, 11).unwrap();
+    let usage = store.usage();
     let mut disk = store.into_device().into_inner();
+    assert_eq!(
+        native::mount(disk.clone()).unwrap().usage(),
+        usage,
+        "{fault:?}: no block is lost"
+    );
     assert!(native::check(&mut disk).is_clean(), "{fault:?}");
     let mut remounted = native::mount(disk).unwrap();
     assert_eq!(snapshot(&mut remounted), snapshot(&mut model), "{fault:?}");
@@ -209,4 +223,44 @@ fn a_value_of_the_largest_size_is_stored_whole() {
     assert!(report.is_clean(), "{report}");
     let mut store = native::mount(device).unwrap();
     assert!(store.read_file(ROOT, &name("largest")) == Ok(value));
+}
+
+#[test]
+fn a_small_write_costs_a_few_blocks_and_two_flushes() {
+    let device = crate::testing::CrashDevice::new(4096, 512);
+    let mut store = native::format(device, &root_record(), 1).unwrap();
+    let mut directory = ROOT;
+    for depth in 0..3 {
+        for index in 0..20 {
+            store
+                .write_file(directory, &name(&format!("file{index}")), &[7; 300], 2)
+                .unwrap();
+        }
+        directory = store
+            .create_directory(
+                directory,
+                &name(&format!("level{depth}")),
+                &root_record(),
+                3,
+            )
+            .unwrap();
+    }
+    let (writes, blocks, flushes) = {
+        let device = store.device_mut();
+        (device.writes(), device.blocks_written(), device.flushes())
+    };
+    store
+        .write_file(directory, &name("value"), &[9; 4096], 4)
+        .unwrap();
+    let device = store.device_mut();
+    let (writes, blocks, flushes) = (
+        device.writes() - writes,
+        device.blocks_written() - blocks,
+        device.flushes() - flushes,
+    );
+    // The value (8 blocks), four directories on the path (the three with twenty
+    // names take 3 blocks each), and the superblock.
+    assert_eq!(flushes, 2);
+    assert!(writes <= 6, "{writes} write requests");
+    assert!(blocks <= 8 + 1 + 3 * 3 + 1, "{blocks} blocks written");
 }

@@ -2,6 +2,8 @@
 
 mod conformance;
 mod damage;
+#[cfg(feature = "std")]
+mod file_device;
 mod limits;
 mod model;
 mod power_cuts;

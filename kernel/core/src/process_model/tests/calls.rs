@@ -254,6 +254,13 @@ fn every_call_without_its_right_answers_its_documented_status() {
         [echo.0, echo.1, 0, 0, 0, 0],
         Status::NotAuthorized,
     ));
+    // Nor sign a file: the key is asked for before the file.
+    rows.push((
+        Call::SignFile,
+        client,
+        [1, echo.0, echo.1, 0, 0, 0],
+        Status::NotAuthorized,
+    ));
     rows.push((
         Call::Authenticate,
         client,
@@ -449,6 +456,8 @@ fn every_call_with_out_of_range_arguments_answers_its_documented_status() {
         (Call::Cancel, [999, 0, 0, 0, 0, 0], Status::NoSuchObject),
         (Call::Sign, [BASE, too_large, 0, 0, 0, 0], invalid),
         (Call::Sign, [past_user_space, 8, 0, 0, 0, 0], invalid),
+        (Call::SignFile, [1024, echo.0, echo.1, 0, 0, 0], invalid),
+        (Call::SignFile, [1, UNMAPPED, 4, 0, 0, 0], invalid),
         (
             Call::Authenticate,
             [UNMAPPED, echo.0, echo.1, BASE, 0, 0],

@@ -746,3 +746,60 @@ fn boots_labels_are_the_kernels_whatever_the_policy_says() {
         .create_directory(alice, root(), "booty", "home", &hash("Note"), 2)
         .unwrap();
 }
+
+#[test]
+fn sign_file_signs_the_stored_value_under_read_s_checks() {
+    let Scene {
+        mut model,
+        editor,
+        home,
+    } = scene();
+    // alice's key is held here; bob's is not.
+    let mut keys = crate::hosts::UserKeys::default();
+    let secret = ethos_crypto::SecretKey::from_bytes([1; 32]);
+    let public = super::super::identity::PublicKey(secret.public_key().0);
+    assert!(keys.insert(user("alice"), &public, secret));
+    model.install_user_keys(keys);
+    model
+        .write_var(editor, home, "signed", &point(7, 8), 50)
+        .unwrap();
+    let random = [9u8; 64];
+    let event = model.sign_file(editor, home, "signed", &random).unwrap();
+    let (signature, public_key) = super::signing::completed_signature(&mut model, editor, event);
+    assert_eq!(public_key, public.0);
+    // It is the signature `authenticate` accepts for the value `readVar` gives,
+    // and for nothing else.
+    let read = model.read_var(editor, home, "signed").unwrap();
+    let stored = value(&mut model, editor, read);
+    assert_eq!(
+        model.authenticate(editor, &public_key, &stored, &signature),
+        Ok(())
+    );
+    assert_eq!(
+        model.authenticate(editor, &public_key, &point(7, 9), &signature),
+        Err(Status::InvalidAuthentication)
+    );
+    // readVar's checks: the descriptor's read right, a file that is there; and a
+    // user whose key is not held is refused.
+    let no_read = model
+        .copy_descriptor(editor, home, DescriptorRights::WRITE)
+        .unwrap();
+    assert_eq!(
+        model
+            .sign_file(editor, no_read, "signed", &random)
+            .map(drop),
+        Err(Status::NotAuthorized)
+    );
+    assert_eq!(
+        model.sign_file(editor, home, "missing", &random).map(drop),
+        Err(Status::NoSuchObject)
+    );
+    let bob = model
+        .create_process(&user("bob"), &program("viewer"))
+        .unwrap();
+    let bobs_home = model.open_directory(bob, root(), "home").unwrap();
+    assert_eq!(
+        model.sign_file(bob, bobs_home, "signed", &random).map(drop),
+        Err(Status::NotAuthorized)
+    );
+}

@@ -35,8 +35,17 @@ fn public_of(secret: u8) -> [u8; 32] {
 /// The signature and public key `sign` completed its event with.
 fn signed(model: &mut ProcessModel, process: ProcessId, value: &[u8]) -> ([u8; 64], [u8; 32]) {
     let event = model.sign(process, value, &RANDOM).unwrap();
+    completed_signature(model, process, event)
+}
+
+/// The signature and public key a completed `sign` or `signFile` event holds.
+pub(super) fn completed_signature(
+    model: &mut ProcessModel,
+    process: ProcessId,
+    event: ethos_abi::EventId,
+) -> ([u8; 64], [u8; 32]) {
     let Ok(Outcome::Value(bytes)) = model.retire(process, event) else {
-        panic!("sign completed with no value");
+        panic!("the signing completed with no value");
     };
     assert_eq!(bytes.len(), SIGNED_BYTES);
     let mut signature = [0; 64];
