@@ -1,9 +1,12 @@
 //! The disk of the typed file system: what `[storage]` of the description says its
-//! root directory carries, and an empty native store made to that plan in an image
-//! file (`cargo xtask image` writes `target/images/disk.img`).
+//! root directory carries, and an empty store of the chosen backend made to that
+//! plan in an image file (`cargo xtask image` writes `target/images/disk.img`): the
+//! native store, or for `rump` an FFS file system made by NetBSD's `makefs` with the
+//! root's record (`ethos_fs_rump::image`).
 
 use std::path::Path;
 
+use ethos_abi::drivers::Backend;
 use ethos_fs::DirectoryRecord;
 use ethos_fs::native::{self, FILE_BLOCK_SIZE, FileDevice};
 
@@ -21,6 +24,8 @@ pub struct DiskPlan {
     pub root: DirectoryRecord,
     /// The disk's size in bytes.
     pub bytes: u64,
+    /// The store's backend, which decides the disk's format.
+    pub backend: Backend,
 }
 
 impl LoadedDescription {
@@ -54,21 +59,31 @@ impl LoadedDescription {
                 .disk_size
                 .as_ref()
                 .map_or(DEFAULT_DISK_SIZE, |size| *size.get_ref()),
+            backend: Backend::from_name(storage.backend.get_ref()).unwrap_or(Backend::Native),
         }))
     }
 }
 
-/// Makes an empty native store to `plan` in a new image file at `path` (replacing
-/// what was there), and checks it.
+/// Makes an empty store of the plan's backend in a new image file at `path`
+/// (replacing what was there); a native one is checked.
 pub fn make_disk(plan: &DiskPlan, path: &Path) -> Result<(), XtaskError> {
     if let Some(directory) = path.parent() {
         std::fs::create_dir_all(directory).at(directory)?;
     }
-    let blocks = plan.bytes / FILE_BLOCK_SIZE as u64;
-    let device = FileDevice::create(path, blocks).at(path)?;
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |since| since.as_nanos() as u64);
+    if plan.backend == Backend::Rump {
+        crate::prerequisites::ensure(&[crate::prerequisites::MAKEFS])?;
+        return ethos_fs_rump::image::make(path, plan.bytes, &plan.root, now).map_err(|error| {
+            XtaskError::BadImage {
+                path: path.to_path_buf(),
+                problem: format!("the FFS store cannot be made: {error}"),
+            }
+        });
+    }
+    let blocks = plan.bytes / FILE_BLOCK_SIZE as u64;
+    let device = FileDevice::create(path, blocks).at(path)?;
     let store = native::format(device, &plan.root, now).map_err(|error| XtaskError::BadImage {
         path: path.to_path_buf(),
         problem: format!("the store cannot be made: {error}"),

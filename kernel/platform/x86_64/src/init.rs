@@ -17,6 +17,7 @@ use alloc::collections::BTreeMap;
 use alloc::string::String;
 use core::fmt::Write;
 
+use ethos_abi::drivers::Backend;
 use ethos_abi::{ExitCode, Report};
 use ethos_core::process_model::ProcessModel;
 use ethos_core::program_image;
@@ -38,15 +39,30 @@ fn metric(name: &str, value: u64, unit: &str) {
     console::report(Report::Metric { name, value, unit });
 }
 
+/// Frames free or held by the rump kernel: what the set's processes did not keep.
+/// The rump kernel's memory (NetBSD's buffer and vnode caches, when FFS serves the
+/// store) grows as it serves and is bounded by its own limit; it is not the set's.
 fn free_frames() -> u64 {
-    memory::FRAMES
+    let free = memory::FRAMES
         .lock()
         .as_ref()
-        .map_or(0, |frames| frames.free_frames() as u64)
+        .map_or(0, |frames| frames.free_frames() as u64);
+    free + rump_frames()
 }
 
-/// Runs the process set `name` and ends the run.
-pub fn run(name: &str) -> ! {
+#[cfg(feature = "rump")]
+fn rump_frames() -> u64 {
+    crate::rump::held_frames()
+}
+
+#[cfg(not(feature = "rump"))]
+fn rump_frames() -> u64 {
+    0
+}
+
+/// Runs the process set `name` and ends the run; `storage` (the command line's
+/// `storage=`) overrides the backend of the image's store.
+pub fn run(name: &str, storage: Option<Backend>) -> ! {
     let mut image = boot_image::initial_image()
         .unwrap_or_else(|error| fail(format_args!("the initial image: {error}")));
     let Some(set) = image.init_sets.get(name) else {
@@ -75,7 +91,7 @@ pub fn run(name: &str) -> ! {
     // those users to other hosts).
     model.install_user_keys(core::mem::take(&mut image.hosts.user_keys));
     // The typed file system, where the image has one: every process starts at its root.
-    if let Some(backend) = image.storage {
+    if let Some(backend) = image.storage.map(|chosen| storage.unwrap_or(chosen)) {
         match storage::mount(backend) {
             Ok(store) => model.attach_store(store),
             Err(storage::Unmounted::NoDisk) => tracing::warn!(
