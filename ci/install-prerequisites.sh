@@ -5,14 +5,14 @@
 # junitparser (a host test reads `cargo xtask test --junit`'s file with it), the
 # DejaVu font the benchmark report's plots are drawn with (a host test draws one),
 # and the Rust target the kernel builds for. Extra packages for a rump kernel build
-# (bindgen's libclang, e2fsprogs for the ext2 test) are installed only when
-# RUMPKERNEL_DIR is set.
+# (bindgen's libclang, e2fsprogs for the ext2 test, NetBSD's makefs for the FFS
+# store's disks) are installed only when RUMPKERNEL_DIR is set.
 set -euo pipefail
 
 packages=(qemu-system-x86 grub-pc-bin grub-common xorriso mtools iproute2 iputils-ping
     python3 python3-junitparser fonts-dejavu-core)
 if [ -n "${RUMPKERNEL_DIR:-}" ]; then
-    packages+=(libclang-dev e2fsprogs)
+    packages+=(libclang-dev e2fsprogs makefs)
 fi
 
 missing=()

@@ -187,7 +187,7 @@ fn generate_bindings(include: &Path) {
         .allowlist_var("rump_sigmodel_.*")
         .allowlist_var("rump_etfs_type_.*")
         // The declarations' own opaque types stand in for these, so pointers compare.
-        .blocklist_type("sockaddr|stat|pollfd")
+        .blocklist_type("sockaddr|stat|statvfs|pollfd")
         .layout_tests(false)
         .generate_comments(false);
     for name in &declared {
@@ -207,7 +207,7 @@ fn generate_bindings(include: &Path) {
             "src/bindings.rs declares rump kernel entry points the headers of RUMPKERNEL_DIR do not: {missing:?}"
         );
     }
-    let mut checked = String::from("use super::{pollfd, sockaddr, stat};\n");
+    let mut checked = String::from("use super::{pollfd, sockaddr, stat, statvfs};\n");
     checked.push_str(&text);
     // The symbol each generated declaration links to (`link_name`, else its name).
     checked.push_str("pub(super) mod symbols {\n");

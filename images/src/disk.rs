@@ -1,10 +1,15 @@
 //! The disk of the typed file system: what `[storage]` of the description says its
-//! root directory carries, and a native store made to that plan in an image file,
-//! holding the initial image in `/boot` (`cargo xtask image` writes
-//! `target/images/disk.img`; the layout is `ethos_core::initial_image::boot_disk`'s).
+//! root directory carries, and a store of the chosen backend made to that plan in an
+//! image file (`cargo xtask image` writes `target/images/disk.img`): the native
+//! store, holding the initial image in `/boot` (the layout is
+//! `ethos_core::initial_image::boot_disk`'s), or for `rump` an empty FFS file system
+//! made by NetBSD's `makefs` with the root's record (`ethos_fs_rump::image`). An FFS
+//! disk gets no `/boot`: writing one needs a rump kernel on the host, which the
+//! host tools do not link; a kernel booted on it starts from its embedded image.
 
 use std::path::Path;
 
+use ethos_abi::drivers::Backend;
 use ethos_core::initial_image::boot_disk;
 use ethos_fs::native::{self, FILE_BLOCK_SIZE, FileDevice};
 use ethos_fs::{DirectoryId, DirectoryRecord, Entry, Name, Store, StoreError};
@@ -23,6 +28,8 @@ pub struct DiskPlan {
     pub root: DirectoryRecord,
     /// The disk's size in bytes.
     pub bytes: u64,
+    /// The store's backend, which decides the disk's format.
+    pub backend: Backend,
 }
 
 impl LoadedDescription {
@@ -63,24 +70,34 @@ impl LoadedDescription {
                 .disk_size
                 .as_ref()
                 .map_or(DEFAULT_DISK_SIZE, |size| *size.get_ref()),
+            backend: Backend::from_name(storage.backend.get_ref()).unwrap_or(Backend::Native),
         }))
     }
 }
 
-/// Makes a native store to `plan` in a new image file at `path` (replacing what was
-/// there), writes `boot` — the entries of a packed initial image, as
-/// `ethos_core::initial_image::archive_entries` gives them — into its `/boot`, and
-/// checks it. With no entries the store is left empty (no `/boot`): the kernel then
-/// starts from the image embedded in it.
+/// Makes a store of the plan's backend in a new image file at `path` (replacing what
+/// was there). A native one gets `boot` — the entries of a packed initial image, as
+/// `ethos_core::initial_image::archive_entries` gives them — in its `/boot`, and is
+/// checked; with no entries it is left empty (no `/boot`): the kernel then starts
+/// from the image embedded in it. An FFS one is left empty.
 pub fn make_disk(plan: &DiskPlan, boot: &[(String, &[u8])], path: &Path) -> Result<(), XtaskError> {
     if let Some(directory) = path.parent() {
         std::fs::create_dir_all(directory).at(directory)?;
     }
-    let blocks = plan.bytes / FILE_BLOCK_SIZE as u64;
-    let device = FileDevice::create(path, blocks).at(path)?;
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |since| since.as_nanos() as u64);
+    if plan.backend == Backend::Rump {
+        crate::prerequisites::ensure(&[crate::prerequisites::MAKEFS])?;
+        return ethos_fs_rump::image::make(path, plan.bytes, &plan.root, now).map_err(|error| {
+            XtaskError::BadImage {
+                path: path.to_path_buf(),
+                problem: format!("the FFS store cannot be made: {error}"),
+            }
+        });
+    }
+    let blocks = plan.bytes / FILE_BLOCK_SIZE as u64;
+    let device = FileDevice::create(path, blocks).at(path)?;
     let mut store =
         native::format(device, &plan.root, now).map_err(|error| XtaskError::BadImage {
             path: path.to_path_buf(),

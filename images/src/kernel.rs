@@ -16,7 +16,7 @@ use crate::{XtaskError, command, prerequisites, target_directory, workspace_root
 pub const TARGET: &str = "x86_64-unknown-none";
 
 /// The rump kernel archives the kernel's `rump` feature links (rump-sys features
-/// `inet`, `virtio-net`, `virtio-block`, `wm`, and what they need), each
+/// `ffs`, `inet`, `virtio-net`, `virtio-block`, `wm`, and what they need), each
 /// `lib<name>.a` under `$RUMPKERNEL_DIR/lib`.
 pub const RUMP_ARCHIVES: &[&str] = &[
     "rumpdev_virtio_if_vioif",
@@ -25,6 +25,7 @@ pub const RUMP_ARCHIVES: &[&str] = &[
     "rumpdev_pci_if_wm",
     "rumpdev_miiphy",
     "rumpdev_pci",
+    "rumpfs_ffs",
     "rumpdev_disk",
     "rumpdev",
     "rumpvfs",

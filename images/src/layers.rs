@@ -42,6 +42,7 @@ pub const LAYERS: &[Place] = &[
     place("ethos-fs", 2, false),
     place("ethos-net", 2, false),
     place("ethos-core", 3, false),
+    place("ethos-fs-rump", 3, false),
     place("ethos-virtio", 4, false),
     place("ethos-platform-x86_64", 5, true),
     place("ethos-platform-hosted", 5, true),

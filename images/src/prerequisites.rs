@@ -22,6 +22,12 @@ pub const QEMU: Tool = Tool {
     package: "qemu-system-x86",
 };
 
+/// NetBSD's `makefs`, which makes the FFS disks of the rump store.
+pub const MAKEFS: Tool = Tool {
+    program: "makefs",
+    package: "makefs",
+};
+
 /// What `grub-mkrescue` needs to make a BIOS-bootable ISO.
 pub const GRUB_ISO: [Tool; 4] = [
     Tool {

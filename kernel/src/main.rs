@@ -133,7 +133,7 @@ mod kernel {
         });
         match (test, line.init) {
             (Some(test), _) => run_test(test),
-            (None, Some(set)) => init::run(set),
+            (None, Some(set)) => init::run(set, line.storage),
             (None, None) => idle(),
         }
     }

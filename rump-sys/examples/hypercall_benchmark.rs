@@ -28,6 +28,7 @@ fn measure() -> [f64; 3] {
         OpenMode {
             write: true,
             create: true,
+            ..OpenMode::default()
         },
     )
     .expect("create");

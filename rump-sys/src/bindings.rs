@@ -47,6 +47,13 @@ pub struct stat {
     _opaque: [u8; 0],
 }
 
+/// NetBSD's `struct statvfs`; only ever behind a pointer.
+#[repr(C)]
+#[derive(Debug)]
+pub struct statvfs {
+    _opaque: [u8; 0],
+}
+
 /// NetBSD's `struct pollfd`: a descriptor, the events asked for and those returned.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default)]
@@ -63,6 +70,11 @@ pub const rump_etfs_type_RUMP_ETFS_BLK: rump_etfs_type = 1;
 pub const RUMP_O_RDONLY: u32 = 0x0;
 pub const RUMP_O_RDWR: u32 = 0x2;
 pub const RUMP_O_CREAT: u32 = 0x200;
+pub const RUMP_O_TRUNC: u32 = 0x400;
+pub const RUMP_O_EXCL: u32 = 0x800;
+pub const RUMP_MNT_RDONLY: u32 = 0x1;
+pub const RUMP_MNT_LOG: u32 = 0x0200_0000;
+pub const RUMP_MNT_NOATIME: u32 = 0x0400_0000;
 pub const RUMP_AF_INET: u32 = 2;
 pub const RUMP_AF_INET6: u32 = 24;
 pub const RUMP_SOCK_STREAM: u32 = 1;
@@ -131,8 +143,11 @@ entry_points! {
     fn rump_sys_fsync(descriptor: c_int) -> c_int = "rump___sysimpl_fsync";
     fn rump_sys_fstat(descriptor: c_int, status: *mut stat) -> c_int = "rump___sysimpl_fstat50";
     fn rump_sys_stat(path: *const c_char, status: *mut stat) -> c_int = "rump___sysimpl_stat50";
+    fn rump_sys_statvfs1(path: *const c_char, status: *mut statvfs, flags: c_int) -> c_int = "rump___sysimpl_statvfs1";
     fn rump_sys_mkdir(path: *const c_char, mode: mode_t) -> c_int = "rump___sysimpl_mkdir";
     fn rump_sys_unlink(path: *const c_char) -> c_int = "rump___sysimpl_unlink";
+    fn rump_sys_rmdir(path: *const c_char) -> c_int = "rump___sysimpl_rmdir";
+    fn rump_sys_rename(from: *const c_char, to: *const c_char) -> c_int = "rump___sysimpl_rename";
     fn rump_sys_getdents(descriptor: c_int, buffer: *mut c_char, length: usize) -> c_int = "rump___sysimpl_getdents30";
     fn rump_sys_mount(
         kind: *const c_char,
@@ -248,6 +263,11 @@ mod checked {
         assert!(super::RUMP_O_RDONLY == RUMP_O_RDONLY);
         assert!(super::RUMP_O_RDWR == RUMP_O_RDWR);
         assert!(super::RUMP_O_CREAT == RUMP_O_CREAT);
+        assert!(super::RUMP_O_TRUNC == RUMP_O_TRUNC);
+        assert!(super::RUMP_O_EXCL == RUMP_O_EXCL);
+        assert!(super::RUMP_MNT_RDONLY == RUMP_MNT_RDONLY);
+        assert!(super::RUMP_MNT_LOG == RUMP_MNT_LOG);
+        assert!(super::RUMP_MNT_NOATIME == RUMP_MNT_NOATIME);
         assert!(super::RUMP_AF_INET == RUMP_AF_INET);
         assert!(super::RUMP_AF_INET6 == RUMP_AF_INET6);
         assert!(super::RUMP_SOCK_STREAM == RUMP_SOCK_STREAM);

@@ -27,9 +27,18 @@
 //!   (`image_from_disk`), what it wrote reads back on the next boot (also started from
 //!   the disk), and once the host damaged `/boot/labels` the boot is refused with
 //!   the entry named, never a panic.
+//! - `fs-persist-rump`: `fs-persist` with NetBSD's FFS in the rump kernel as the
+//!   store (`storage=rump`, on a disk made by `makefs -t ffs` plus the root's record,
+//!   [`ethos_fs_rump::image`]); the `store` line must name the rump backend.
+//! - `fs-power-cut-rump`: `fs-power-cut` on NetBSD's FFS, with [`RUMP_POWER_CUTS`]
+//!   cuts after NetBSD's boot; the host has no FFS checker, so each next boot's
+//!   mount and the program's check of every slot are the check.
 //!
-//! Every row runs under TCG on microvm with the disk on virtio-blk over
-//! virtio-mmio; the rows check what the kernel and the store do, not how fast.
+//! Every native row runs under TCG on microvm with the disk on virtio-blk over
+//! virtio-mmio; the rows check what the kernel and the store do, not how fast. The
+//! rump rows run on the PC with the disk on legacy virtio-blk-pci, which NetBSD's
+//! `ld` drives (`backend.block=rump`); they are skipped, with the reason, when the
+//! kernel links no rump kernel.
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -47,6 +56,13 @@ use crate::system::Outcome;
 /// How many times `fs-power-cut` kills QEMU.
 pub const POWER_CUTS: usize = 50;
 
+/// How many times `fs-power-cut-rump` kills QEMU.
+pub const RUMP_POWER_CUTS: usize = 20;
+
+/// When, in each boot of `fs-power-cut-rump`, QEMU may be killed (ms after its
+/// start): NetBSD boots in a fraction of a second, so mostly during the writes.
+const RUMP_CUT_WINDOW_MS: (u64, u64) = (600, 4_000);
+
 /// How long one boot may take.
 const TIMEOUT: Duration = Duration::from_secs(120);
 
@@ -61,6 +77,9 @@ pub const DISK_ONLY_SET_PROCESSES: &[(&str, &str)] = &[("alice", "fs-write"), ("
 /// `fs-full`'s disk: a few of `fs-fill`'s values.
 const SMALL_DISK_BYTES: u64 = 2 << 20;
 
+/// How long one boot with the rump kernel may take (NetBSD boots under TCG first).
+const RUMP_TIMEOUT: Duration = Duration::from_secs(300);
+
 /// What the rows need from the build.
 #[derive(Clone, Debug)]
 pub struct StorageInputs {
@@ -73,6 +92,8 @@ pub struct StorageInputs {
     pub boot_disk: PathBuf,
     /// Where disks are made and failed runs keep their logs.
     pub log_directory: PathBuf,
+    /// Why the rump rows cannot run (the kernel links no rump kernel), if so.
+    pub rump_unavailable: Option<String>,
 }
 
 /// What a row does.
@@ -85,6 +106,8 @@ enum Scenario {
     BitFlip,
     ForeignDisk,
     BootDisk,
+    PersistRump,
+    PowerCutRump,
 }
 
 /// One row.
@@ -135,6 +158,18 @@ pub const ROWS: &[StorageRow] = &[
                 there on the next boot; a damaged /boot is refused with the entry named",
         scenario: Scenario::BootDisk,
     },
+    StorageRow {
+        name: "fs-persist-rump",
+        about: "NetBSD's FFS in the rump kernel as the store: values written on one boot read \
+                back byte-exact on the next; the same refusals",
+        scenario: Scenario::PersistRump,
+    },
+    StorageRow {
+        name: "fs-power-cut-rump",
+        about: "NetBSD's FFS as the store, QEMU killed at 20 random moments during writes; \
+                every value the program saw durable is there",
+        scenario: Scenario::PowerCutRump,
+    },
 ];
 
 /// The rows whose name contains `filter` (every row without one).
@@ -145,10 +180,12 @@ pub fn select(filter: Option<&str>) -> Vec<StorageRow> {
         .collect()
 }
 
-/// A disk to boot: the image file and, for `fs-faults`, blkdebug's rules.
+/// A disk to boot: the image file, for `fs-faults` blkdebug's rules, and the store
+/// it holds (the kernel is told to mount that backend).
 struct Disk {
     path: PathBuf,
     rules: Option<PathBuf>,
+    backend: Backend,
 }
 
 impl Disk {
@@ -166,6 +203,23 @@ impl Disk {
 
 /// The boot of `set` on `disk`.
 fn config(inputs: &StorageInputs, set: &str, disk: &Disk) -> QemuConfig {
+    if disk.backend == Backend::Rump {
+        // NetBSD's virtio transport is legacy only, and its `ld` serves the store's
+        // disk to FFS.
+        let mut config = QemuConfig::pvh(
+            &inputs.kernel,
+            &format!("init={set} backend.block=rump storage=rump"),
+            Machine::Pc,
+            Accelerator::Tcg,
+        );
+        config.extra = vec![
+            "-drive".into(),
+            disk.drive(),
+            "-device".into(),
+            "virtio-blk-pci,drive=d0,disable-modern=on".into(),
+        ];
+        return config;
+    }
     let mut config = QemuConfig::pvh(
         &inputs.kernel,
         &format!("init={set}"),
@@ -203,10 +257,13 @@ impl StorageRow {
             path: self.scratch(inputs).join("disk.img"),
             rules: (self.scenario == Scenario::Faults)
                 .then(|| self.scratch(inputs).join("blkdebug.conf")),
+            backend: self.backend(),
         };
         let sets: &[&str] = match self.scenario {
-            Scenario::Persist | Scenario::BitFlip => &["fs-write", "fs-read"],
-            Scenario::PowerCut => &["fs-churn", "fs-verify"],
+            Scenario::Persist | Scenario::BitFlip | Scenario::PersistRump => {
+                &["fs-write", "fs-read"]
+            }
+            Scenario::PowerCut | Scenario::PowerCutRump => &["fs-churn", "fs-verify"],
             Scenario::Full => &["fs-fill"],
             Scenario::Faults => &["fs-faults"],
             Scenario::ForeignDisk => &["fs-read"],
@@ -221,20 +278,39 @@ impl StorageRow {
         inputs.log_directory.join("storage").join(self.name)
     }
 
+    /// The backend of the store the row's kernel mounts.
+    fn backend(&self) -> Backend {
+        match self.scenario {
+            Scenario::PersistRump | Scenario::PowerCutRump => Backend::Rump,
+            _ => Backend::Native,
+        }
+    }
+
     /// Runs the row.
     pub fn run(&self, inputs: &StorageInputs) -> Outcome {
         let started = Instant::now();
+        if self.backend() == Backend::Rump
+            && let Some(reason) = &inputs.rump_unavailable
+        {
+            return Outcome {
+                verdict: Verdict::Skipped(reason.clone()),
+                elapsed: started.elapsed(),
+                log: None,
+            };
+        }
         let scratch = self.scratch(inputs);
         let judged = std::fs::create_dir_all(&scratch)
             .map_err(|error| failure(format!("{}: {error}", scratch.display()), None))
             .and_then(|()| match self.scenario {
                 Scenario::Persist => persist(inputs, &scratch),
-                Scenario::PowerCut => power_cut(inputs, &scratch),
+                Scenario::PowerCut => power_cut(inputs, &scratch, Backend::Native),
+                Scenario::PowerCutRump => power_cut(inputs, &scratch, Backend::Rump),
                 Scenario::Full => full(inputs, &scratch),
                 Scenario::Faults => faults(inputs, &scratch),
                 Scenario::BitFlip => bit_flip(inputs, &scratch),
                 Scenario::ForeignDisk => foreign_disk(inputs, &scratch),
                 Scenario::BootDisk => boot_disk(inputs, &scratch),
+                Scenario::PersistRump => persist_rump(inputs, &scratch),
             });
         match judged {
             Ok(()) => Outcome {
@@ -273,6 +349,19 @@ fn new_disk(inputs: &StorageInputs, path: &Path, bytes: u64) -> Result<Disk, Fai
     Ok(Disk {
         path: path.to_path_buf(),
         rules: None,
+        backend: Backend::Native,
+    })
+}
+
+/// A new, empty FFS store of the image's plan in `path`, `bytes` long: `makefs -t
+/// ffs` with the root's record.
+fn new_rump_disk(inputs: &StorageInputs, path: &Path, bytes: u64) -> Result<Disk, Failure> {
+    ethos_fs_rump::image::make(path, bytes, &inputs.root, 0)
+        .map_err(|error| failure(format!("making {}: {error}", path.display()), None))?;
+    Ok(Disk {
+        path: path.to_path_buf(),
+        rules: None,
+        backend: Backend::Rump,
     })
 }
 
@@ -291,8 +380,8 @@ fn host_check(disk: &Disk, after: &str) -> Judged {
     }
 }
 
-/// The kernel's `store` line: served natively, with this many problems.
-fn store_problems(transcript: &Transcript) -> Result<u64, String> {
+/// The kernel's `store` line: served by `expected`, with this many problems.
+fn store_problems(transcript: &Transcript, expected: Backend) -> Result<u64, String> {
     transcript
         .reports()
         .filter_map(Result::ok)
@@ -303,12 +392,16 @@ fn store_problems(transcript: &Transcript) -> Result<u64, String> {
             _ => None,
         })
         .ok_or_else(|| String::from("the kernel mounted no store (no `store` line)"))
-        .and_then(|(backend, problems)| match backend {
-            Backend::Native => Ok(problems),
-            other => Err(format!(
-                "the store was served by {}, not native",
-                other.name()
-            )),
+        .and_then(|(backend, problems)| {
+            if backend == expected {
+                Ok(problems)
+            } else {
+                Err(format!(
+                    "the store was served by {}, not {}",
+                    backend.name(),
+                    expected.name()
+                ))
+            }
         })
 }
 
@@ -323,12 +416,16 @@ fn boot(
     lines: &[(&str, &str)],
     problems: u64,
 ) -> Result<Transcript, Failure> {
-    let transcript = harness::run(&config(inputs, set, disk), TIMEOUT);
+    let timeout = match disk.backend {
+        Backend::Rump => RUMP_TIMEOUT,
+        Backend::Native => TIMEOUT,
+    };
+    let transcript = harness::run(&config(inputs, set, disk), timeout);
     let judged = (|| {
         if transcript.end != RunEnd::Kernel(ExitCode::Success) {
             return Err(format!("init={set}: {}", transcript.end));
         }
-        let found = store_problems(&transcript)?;
+        let found = store_problems(&transcript, disk.backend)?;
         if found != problems {
             return Err(format!(
                 "init={set}: the kernel's check at mount found {found} problems, not {problems}"
@@ -381,6 +478,22 @@ fn persist(inputs: &StorageInputs, scratch: &Path) -> Judged {
     host_check(&disk, "fs-read")
 }
 
+/// `fs-persist` on NetBSD's FFS. The host has no FFS checker: the kernel's reads on
+/// the second boot, through a fresh mount, are the check.
+fn persist_rump(inputs: &StorageInputs, scratch: &Path) -> Judged {
+    let disk = new_rump_disk(inputs, &scratch.join("disk.img"), DISK_BYTES)?;
+    write_boot(inputs, &disk)?;
+    boot(
+        inputs,
+        "fs-read",
+        &disk,
+        &[("alice", "fs-read", "exit", 0)],
+        &[("alice", READ)],
+        0,
+    )
+    .map(drop)
+}
+
 /// The number after `prefix` in the last line of `user`'s that starts with it.
 fn last_number(transcript: &Transcript, user: &str, prefix: &str) -> Option<Option<u64>> {
     let wanted = format!("user {user}: {prefix}");
@@ -403,8 +516,30 @@ impl Moments {
     }
 }
 
-fn power_cut(inputs: &StorageInputs, scratch: &Path) -> Judged {
-    let disk = new_disk(inputs, &scratch.join("disk.img"), DISK_BYTES)?;
+/// How a power-cut row cuts: how often, and in which window of each boot (ms).
+struct Cuts {
+    count: usize,
+    window: (u64, u64),
+}
+
+/// The native store's cuts: boots take a fraction of a second.
+const NATIVE_CUTS: Cuts = Cuts {
+    count: POWER_CUTS,
+    window: (300, 4_000),
+};
+
+/// The rump store's cuts: fewer (each boot first brings up NetBSD), a little later.
+const RUMP_CUTS: Cuts = Cuts {
+    count: RUMP_POWER_CUTS,
+    window: (RUMP_CUT_WINDOW_MS.0, RUMP_CUT_WINDOW_MS.1),
+};
+
+fn power_cut(inputs: &StorageInputs, scratch: &Path, backend: Backend) -> Judged {
+    let path = scratch.join("disk.img");
+    let (disk, cuts) = match backend {
+        Backend::Native => (new_disk(inputs, &path, DISK_BYTES)?, NATIVE_CUTS),
+        Backend::Rump => (new_rump_disk(inputs, &path, DISK_BYTES)?, RUMP_CUTS),
+    };
     let seed = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(1, |since| since.as_nanos() as u64)
@@ -414,10 +549,10 @@ fn power_cut(inputs: &StorageInputs, scratch: &Path) -> Judged {
     // What the last boot saw made durable, if anything.
     let mut durable: Option<u64> = None;
     let mut cuts_after_writes = 0;
-    for cut in 0..POWER_CUTS {
+    for cut in 0..cuts.count {
         // Boot, verify, write, and lose the machine at a moment between the boot's
         // start and a few seconds of writing.
-        let moment = Duration::from_millis(moments.next_millis(300, 4_000));
+        let moment = Duration::from_millis(moments.next_millis(cuts.window.0, cuts.window.1));
         let transcript = harness::run(&config(inputs, "fs-churn", &disk), moment);
         let context = |reason: String| {
             failure(
@@ -438,7 +573,7 @@ fn power_cut(inputs: &StorageInputs, scratch: &Path) -> Judged {
         if let Some(newest) =
             last_number(&transcript, "alice", "fs-churn: verified 8 slots, newest")
         {
-            let problems = store_problems(&transcript).map_err(context)?;
+            let problems = store_problems(&transcript, disk.backend).map_err(context)?;
             if problems != 0 {
                 return Err(context(format!(
                     "the kernel's check at mount found {problems} problems"
@@ -470,13 +605,16 @@ fn power_cut(inputs: &StorageInputs, scratch: &Path) -> Judged {
         {
             return Err(context(String::from("the kernel or the program failed")));
         }
-        host_check(&disk, &format!("power cut {cut}"))?;
+        if backend == Backend::Native {
+            host_check(&disk, &format!("power cut {cut}"))?;
+        }
     }
-    if cuts_after_writes * 2 < POWER_CUTS {
+    if cuts_after_writes * 2 < cuts.count {
         return Err(failure(
             format!(
-                "only {cuts_after_writes} of {POWER_CUTS} cuts came after a durable write: the \
-                 moments are too early to test anything"
+                "only {cuts_after_writes} of {} cuts came after a durable write: the \
+                 moments are too early to test anything",
+                cuts.count
             ),
             None,
         ));
@@ -493,8 +631,9 @@ fn power_cut(inputs: &StorageInputs, scratch: &Path) -> Judged {
     match (durable, newest) {
         (Some(seen), Some(newest)) if newest == seen || newest == seen + 1 => {
             println!(
-                "power cuts: {POWER_CUTS} cuts, {cuts_after_writes} after writes; the last value \
-                 seen durable was {seen}, the disk's newest is {newest}"
+                "power cuts: {} cuts, {cuts_after_writes} after writes; the last value \
+                 seen durable was {seen}, the disk's newest is {newest}",
+                cuts.count
             );
             Ok(())
         }
@@ -657,7 +796,11 @@ fn foreign_disk(inputs: &StorageInputs, scratch: &Path) -> Judged {
         .collect();
     std::fs::write(&path, bytes)
         .map_err(|error| failure(format!("{}: {error}", path.display()), None))?;
-    let disk = Disk { path, rules: None };
+    let disk = Disk {
+        path,
+        rules: None,
+        backend: Backend::Native,
+    };
     let transcript = harness::run(&config(inputs, "fs-read", &disk), TIMEOUT);
     let refused = transcript.reports().filter_map(Result::ok).any(|report| {
         matches!(report, Report::TestFail { name: "init", reason }
@@ -705,7 +848,11 @@ fn boot_disk(inputs: &StorageInputs, scratch: &Path) -> Judged {
             None,
         )
     })?;
-    let disk = Disk { path, rules: None };
+    let disk = Disk {
+        path,
+        rules: None,
+        backend: Backend::Native,
+    };
     host_check(&disk, "cargo xtask image")?;
     // The set exists only on the disk: that it runs shows where the image came from.
     let transcript = boot(

@@ -70,8 +70,8 @@ pub(crate) fn check(call: &'static str, result: i64) -> Result<i64, RumpError> {
     }
 }
 
-/// A Rust string as a C string.
+/// A Rust string, or the bytes of a NetBSD path (any bytes but NUL), as a C string.
 #[cfg_attr(not(any(feature = "vfs", feature = "inet")), allow(dead_code))]
-pub(crate) fn c_text(text: &str) -> Result<CString, RumpError> {
-    CString::new(text).map_err(|_| RumpError::NulInName)
+pub(crate) fn c_text(text: impl AsRef<[u8]>) -> Result<CString, RumpError> {
+    CString::new(text.as_ref()).map_err(|_| RumpError::NulInName)
 }

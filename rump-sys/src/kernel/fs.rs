@@ -1,6 +1,9 @@
 //! File systems and files inside the rump kernel: mounting tmpfs, kernfs and block-device
 //! file systems (ext2fs, ffs), host files as block devices (etfs), directories, files,
-//! `stat` and directory listing.
+//! `stat`, renaming and directory listing.
+//!
+//! Paths are NetBSD's: any bytes but NUL (`impl AsRef<[u8]>`, so a `&str` serves), and
+//! names come back as the bytes the file system holds, never reinterpreted as UTF-8.
 //!
 //! NetBSD structure layouts (`struct stat`, `struct dirent`, mount arguments) are defined
 //! here because the rump headers only declare them; they must match NetBSD amd64 exactly.
@@ -87,10 +90,14 @@ pub struct OpenMode {
     pub write: bool,
     /// Create if missing.
     pub create: bool,
+    /// With `create`: fail with `EEXIST` if it exists.
+    pub exclusive: bool,
+    /// Cut an existing file to length 0.
+    pub truncate: bool,
 }
 
 /// Creates a directory.
-pub fn make_directory(path: &str, mode: u32) -> Result<(), RumpError> {
+pub fn make_directory(path: impl AsRef<[u8]>, mode: u32) -> Result<(), RumpError> {
     let path = c_text(path)?;
     // SAFETY: `path` is NUL-terminated and outlives the call.
     let result = unsafe { bindings::rump_sys_mkdir(path.as_ptr(), mode) };
@@ -98,11 +105,27 @@ pub fn make_directory(path: &str, mode: u32) -> Result<(), RumpError> {
 }
 
 /// Removes a file.
-pub fn unlink(path: &str) -> Result<(), RumpError> {
+pub fn unlink(path: impl AsRef<[u8]>) -> Result<(), RumpError> {
     let path = c_text(path)?;
     // SAFETY: `path` is NUL-terminated and outlives the call.
     let result = unsafe { bindings::rump_sys_unlink(path.as_ptr()) };
     check("unlink", result.into()).map(drop)
+}
+
+/// Removes an empty directory.
+pub fn remove_directory(path: impl AsRef<[u8]>) -> Result<(), RumpError> {
+    let path = c_text(path)?;
+    // SAFETY: `path` is NUL-terminated and outlives the call.
+    let result = unsafe { bindings::rump_sys_rmdir(path.as_ptr()) };
+    check("rmdir", result.into()).map(drop)
+}
+
+/// Gives `from` the name `to`, atomically replacing a file (or empty directory) there.
+pub fn rename(from: impl AsRef<[u8]>, to: impl AsRef<[u8]>) -> Result<(), RumpError> {
+    let (from, to) = (c_text(from)?, c_text(to)?);
+    // SAFETY: both paths are NUL-terminated and outlive the call.
+    let result = unsafe { bindings::rump_sys_rename(from.as_ptr(), to.as_ptr()) };
+    check("rename", result.into()).map(drop)
 }
 
 fn mount(
@@ -137,6 +160,38 @@ pub fn mount_tmpfs(path: &str) -> Result<(), RumpError> {
 /// Mounts kernfs at `path`.
 pub fn mount_kernfs(path: &str) -> Result<(), RumpError> {
     mount("kernfs", path, 0, core::ptr::null_mut(), 0)
+}
+
+/// How [`mount_ffs`] mounts.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct FfsOptions {
+    /// Read-only (`MNT_RDONLY`).
+    pub read_only: bool,
+    /// Never write access times (`MNT_NOATIME`): reading changes nothing on the disk.
+    pub no_access_times: bool,
+    /// With the WAPBL journal (`MNT_LOG`), so metadata survives a power cut whole.
+    pub log: bool,
+}
+
+/// Mounts an FFS (UFS1 or UFS2) file system from the block device `device` at `path`.
+pub fn mount_ffs(device: &str, path: &str, options: FfsOptions) -> Result<(), RumpError> {
+    let device = c_text(device)?;
+    let mut arguments = BlockFileSystemArguments {
+        device: device.as_ptr(),
+    };
+    let mut flags = 0;
+    for (chosen, flag) in [
+        (options.read_only, bindings::RUMP_MNT_RDONLY),
+        (options.no_access_times, bindings::RUMP_MNT_NOATIME),
+        (options.log, bindings::RUMP_MNT_LOG),
+    ] {
+        if chosen {
+            flags |= flag;
+        }
+    }
+    let length = core::mem::size_of::<BlockFileSystemArguments>();
+    let flags = c_int::try_from(flags).unwrap_or(0);
+    mount("ffs", path, flags, (&raw mut arguments).cast(), length)
 }
 
 /// Mounts an ext2 file system from the block device `device` at `path`, read-write.
@@ -179,7 +234,7 @@ pub fn register_host_block_device(key: &str, host_path: &str) -> Result<(), Rump
 }
 
 /// Status of the object at `path`.
-pub fn status(path: &str) -> Result<FileStatus, RumpError> {
+pub fn status(path: impl AsRef<[u8]>) -> Result<FileStatus, RumpError> {
     let path = c_text(path)?;
     let mut status = FileStatus::default();
     // SAFETY: `status` has NetBSD's `struct stat` layout and is writable.
@@ -188,10 +243,78 @@ pub fn status(path: &str) -> Result<FileStatus, RumpError> {
     Ok(status)
 }
 
+/// What `statvfs` says of a mounted file system, in its fragments.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct FileSystemStatus {
+    /// The mount's flags (`f_flag`: `MNT_RDONLY`, `MNT_LOG`, ...).
+    pub flags: u64,
+    /// The file system's block size (`f_bsize`).
+    pub block_size: u64,
+    /// The unit of the counts below (`f_frsize`).
+    pub fragment_size: u64,
+    /// Fragments in the file system (`f_blocks`).
+    pub fragments: u64,
+    /// Fragments free (`f_bfree`).
+    pub free_fragments: u64,
+}
+
+/// The status of the file system mounted at (or holding) `path`.
+pub fn file_system_status(path: impl AsRef<[u8]>) -> Result<FileSystemStatus, RumpError> {
+    /// `ST_WAIT`: counts brought up to date first.
+    const WAIT: c_int = 1;
+    let path = c_text(path)?;
+    // NetBSD's `struct statvfs` (about 2.3 KiB) begins with four `unsigned long` and
+    // then the 64-bit counts; the room given is larger than any version of it, and
+    // only those leading words, whose places never changed, are read.
+    let mut words = vec![0u64; 512];
+    // SAFETY: `path` is NUL-terminated; the kernel writes one `struct statvfs`, which
+    // fits in the 4 KiB of `words`.
+    let result =
+        unsafe { bindings::rump_sys_statvfs1(path.as_ptr(), words.as_mut_ptr().cast(), WAIT) };
+    check("statvfs", result.into())?;
+    Ok(FileSystemStatus {
+        flags: words[0],
+        block_size: words[1],
+        fragment_size: words[2],
+        fragments: words[4],
+        free_fragments: words[5],
+    })
+}
+
 /// Names in the directory at `path`, including `.` and `..`.
-pub fn read_directory(path: &str) -> Result<Vec<String>, RumpError> {
+pub fn read_directory(path: impl AsRef<[u8]>) -> Result<Vec<String>, RumpError> {
+    Ok(directory_entries(path)?
+        .into_iter()
+        .map(|entry| String::from_utf8_lossy(&entry.name).into_owned())
+        .collect())
+}
+
+/// What a directory entry names, as `getdents` reports it (`d_type`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EntryKind {
+    /// `DT_DIR`.
+    Directory,
+    /// `DT_REG`.
+    Regular,
+    /// Anything else, or not reported (`DT_UNKNOWN`).
+    Other,
+}
+
+/// One entry of a directory: its name's bytes, its inode and its kind.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DirectoryEntry {
+    /// The name as the file system holds it (not necessarily UTF-8).
+    pub name: Vec<u8>,
+    /// Its inode number.
+    pub inode: u64,
+    /// What it is.
+    pub kind: EntryKind,
+}
+
+/// Every entry of the directory at `path`, including `.` and `..`, names as bytes.
+pub fn directory_entries(path: impl AsRef<[u8]>) -> Result<Vec<DirectoryEntry>, RumpError> {
     let directory = File::open(path, OpenMode::default())?;
-    let mut names = Vec::new();
+    let mut entries = Vec::new();
     let mut buffer = vec![0u8; 8192];
     loop {
         // SAFETY: the kernel writes at most `buffer.len()` bytes of dirents into `buffer`.
@@ -204,15 +327,25 @@ pub fn read_directory(path: &str) -> Result<Vec<String>, RumpError> {
         };
         let length = usize::try_from(check("getdents", result.into())?).unwrap_or(0);
         if length == 0 {
-            return Ok(names);
+            return Ok(entries);
         }
-        parse_directory_entries(&buffer[..length], &mut names)?;
+        parse_entries(&buffer[..length], |name, inode, kind| {
+            entries.push(DirectoryEntry {
+                name: name.to_vec(),
+                inode,
+                kind: match kind {
+                    4 => EntryKind::Directory,
+                    8 => EntryKind::Regular,
+                    _ => EntryKind::Other,
+                },
+            });
+        })?;
     }
 }
 
 /// Parses NetBSD `struct dirent` records: inode (8), record length (2), name length (2),
-/// type (1), name.
-fn parse_directory_entries(mut bytes: &[u8], names: &mut Vec<String>) -> Result<(), RumpError> {
+/// type (1), name; calls `entry` with the name, inode and type of each `struct dirent` in `bytes`.
+fn parse_entries(mut bytes: &[u8], mut entry: impl FnMut(&[u8], u64, u8)) -> Result<(), RumpError> {
     while !bytes.is_empty() {
         let header = bytes.get(..13).ok_or(RumpError::MalformedDirectoryEntry)?;
         let record = usize::from(u16::from_ne_bytes([header[8], header[9]]));
@@ -220,8 +353,13 @@ fn parse_directory_entries(mut bytes: &[u8], names: &mut Vec<String>) -> Result<
         if record < 13 || record > bytes.len() || 13 + name_length > record {
             return Err(RumpError::MalformedDirectoryEntry);
         }
-        let name = &bytes[13..13 + name_length];
-        names.push(String::from_utf8_lossy(name).into_owned());
+        let mut inode = [0u8; 8];
+        inode.copy_from_slice(&header[..8]);
+        entry(
+            &bytes[13..13 + name_length],
+            u64::from_ne_bytes(inode),
+            header[12],
+        );
         bytes = &bytes[record..];
     }
     Ok(())
@@ -235,7 +373,7 @@ pub struct File {
 
 impl File {
     /// Opens `path`.
-    pub fn open(path: &str, mode: OpenMode) -> Result<File, RumpError> {
+    pub fn open(path: impl AsRef<[u8]>, mode: OpenMode) -> Result<File, RumpError> {
         let path = c_text(path)?;
         let mut flags = if mode.write {
             bindings::RUMP_O_RDWR
@@ -244,6 +382,12 @@ impl File {
         };
         if mode.create {
             flags |= bindings::RUMP_O_CREAT;
+        }
+        if mode.exclusive {
+            flags |= bindings::RUMP_O_EXCL;
+        }
+        if mode.truncate {
+            flags |= bindings::RUMP_O_TRUNC;
         }
         let flags = c_int::try_from(flags).unwrap_or(0);
         // SAFETY: `path` is NUL-terminated; the mode argument is read with O_CREAT.
@@ -311,5 +455,32 @@ mod tests {
     fn netbsd_structures_have_their_sizes() {
         assert_eq!(core::mem::size_of::<FileStatus>(), 152);
         assert_eq!(core::mem::size_of::<TmpfsArguments>(), 40);
+    }
+
+    #[test]
+    fn directory_entries_keep_their_bytes_inode_and_kind() {
+        let mut bytes = Vec::new();
+        for (inode, name, kind) in [(2u64, &b"."[..], 4u8), (7, b"\xffhidden", 8)] {
+            let record = (13 + name.len() + 1).next_multiple_of(8);
+            bytes.extend_from_slice(&inode.to_ne_bytes());
+            bytes.extend_from_slice(&(record as u16).to_ne_bytes());
+            bytes.extend_from_slice(&(name.len() as u16).to_ne_bytes());
+            bytes.push(kind);
+            bytes.extend_from_slice(name);
+            bytes.resize(bytes.len() + record - 13 - name.len(), 0);
+        }
+        let mut seen = Vec::new();
+        parse_entries(&bytes, |name, inode, kind| {
+            seen.push((name.to_vec(), inode, kind))
+        })
+        .expect("well formed");
+        assert_eq!(
+            seen,
+            [(b".".to_vec(), 2, 4), (b"\xffhidden".to_vec(), 7, 8)]
+        );
+        assert_eq!(
+            parse_entries(&bytes[..20], |_, _, _| {}),
+            Err(RumpError::MalformedDirectoryEntry)
+        );
     }
 }

@@ -48,8 +48,8 @@ pub fn interface_up(name: &str) -> Result<(), RumpError> {
 pub fn add_ipv4_address(name: &str, address: Ipv4Addr, netmask: Ipv4Addr) -> Result<(), RumpError> {
     let (name, address, netmask) = (
         c_text(name)?,
-        c_text(&address.to_string())?,
-        c_text(&netmask.to_string())?,
+        c_text(address.to_string())?,
+        c_text(netmask.to_string())?,
     );
     // SAFETY: all three strings are NUL-terminated.
     let result = unsafe {
@@ -60,7 +60,7 @@ pub fn add_ipv4_address(name: &str, address: Ipv4Addr, netmask: Ipv4Addr) -> Res
 
 /// Adds an IPv6 address with its prefix length to interface `name`.
 pub fn add_ipv6_address(name: &str, address: Ipv6Addr, prefix_length: u8) -> Result<(), RumpError> {
-    let (name, address) = (c_text(name)?, c_text(&address.to_string())?);
+    let (name, address) = (c_text(name)?, c_text(address.to_string())?);
     // SAFETY: both strings are NUL-terminated.
     let result = unsafe {
         bindings::rump_pub_netconfig_ipv6_ifaddr(

@@ -84,6 +84,8 @@ fn serve_remote_client() {
 const WRITE: OpenMode = OpenMode {
     write: true,
     create: true,
+    exclusive: false,
+    truncate: false,
 };
 
 fn tmpfs_and_kernfs() {

@@ -7,7 +7,8 @@
 //! `console=serial|debugcon|both` (where the console goes; `debugcon` is I/O port
 //! 0xe9, which Xen and QEMU's `-debugcon` read), `backend.CLASS=native|rump` (the
 //! backend that serves device class CLASS for this boot, over the initial image's
-//! `devices` choice), `rump.dma=grant|refuse`.
+//! `devices` choice), `storage=native|rump` (the backend of the typed file system's
+//! store for this boot, over the image's `storage` choice), `rump.dma=grant|refuse`.
 //!
 //! Beside them the kernel reads the words a virtual machine monitor adds ([`vmm`]):
 //! `virtio_mmio.device=SIZE@ADDR:IRQ` announces a virtio-mmio device, `pci=off`
@@ -102,6 +103,8 @@ pub struct CommandLine<'a> {
     pub console: Option<ConsoleChoice>,
     /// `backend.CLASS=NAME` words.
     pub backends: BackendOverrides,
+    /// `storage=NAME`: the store's backend over the initial image's `storage` choice.
+    pub storage: Option<Backend>,
     /// `rump.dma=refuse`: the rump kernel's drivers are refused every DMA allocation,
     /// so a regression run can show that a driver's failed request is reported and
     /// the kernel goes on (`rump.dma=grant`, the default, grants them).
@@ -164,6 +167,8 @@ pub enum CommandLineError<'a> {
     BadBackend(&'a str),
     /// `rump.dma=` with neither `grant` nor `refuse`.
     BadRumpDma(&'a str),
+    /// `storage=` with a backend that does not exist.
+    BadStorage(&'a str),
     /// The same key twice: which one wins would be a guess.
     Repeated(&'a str),
     /// Both a test and a process set: the kernel runs one or the other.
@@ -178,7 +183,7 @@ impl fmt::Display for CommandLineError<'_> {
                 "unknown command line word `{word}`, too like the kernel's `{key}=` to be \
                  ignored (known: test=NAME init=SET log=LEVEL timer=lapic|pit \
                  console=serial|debugcon|both|ttyS0 backend.CLASS=native|rump \
-                 rump.dma=grant|refuse virtio_mmio.device=SIZE@ADDR:IRQ pci=off)"
+                 storage=native|rump rump.dma=grant|refuse virtio_mmio.device=SIZE@ADDR:IRQ pci=off)"
             ),
             CommandLineError::BadMmioDevice(value) => write!(
                 f,
@@ -217,6 +222,9 @@ impl fmt::Display for CommandLineError<'_> {
             CommandLineError::BadRumpDma(value) => {
                 write!(f, "unknown rump.dma `{value}` (known: grant refuse)")
             }
+            CommandLineError::BadStorage(value) => {
+                write!(f, "unknown storage backend `{value}` (known: native rump)")
+            }
             CommandLineError::Repeated(key) => write!(f, "`{key}=` is given more than once"),
             CommandLineError::TestAndInit => {
                 write!(f, "`test=` and `init=` cannot be given together")
@@ -235,6 +243,7 @@ impl<'a> CommandLine<'a> {
             timer: None,
             console: None,
             backends: BackendOverrides::default(),
+            storage: None,
             refuse_rump_dma: false,
             pci: true,
             mmio_devices: MmioDevices::default(),
@@ -299,6 +308,13 @@ impl<'a> CommandLine<'a> {
                     }
                 }
                 "pci" if value == "off" => line.pci = false,
+                "storage" if line.storage.is_some() => {
+                    return Err(CommandLineError::Repeated(key));
+                }
+                "storage" => {
+                    line.storage =
+                        Some(Backend::from_name(value).ok_or(CommandLineError::BadStorage(value))?);
+                }
                 "rump.dma" if saw_dma => return Err(CommandLineError::Repeated(key)),
                 "rump.dma" => {
                     saw_dma = true;
@@ -366,6 +382,23 @@ mod tests {
             CommandLine::parse("rump.dma=never"),
             Err(CommandLineError::BadRumpDma("never"))
         );
+        assert_eq!(
+            CommandLine::parse("storage=rump").unwrap().storage,
+            Some(Backend::Rump)
+        );
+        assert_eq!(CommandLine::parse("").unwrap().storage, None);
+        assert_eq!(
+            CommandLine::parse("storage=ext4"),
+            Err(CommandLineError::BadStorage("ext4"))
+        );
+        assert_eq!(
+            CommandLine::parse("storage=rump storage=native"),
+            Err(CommandLineError::Repeated("storage"))
+        );
+        assert!(matches!(
+            CommandLine::parse("storag=rump"),
+            Err(CommandLineError::UnknownWord(_, "storage"))
+        ));
         assert_eq!(
             CommandLine::parse("rump.dma=refuse rump.dma=grant"),
             Err(CommandLineError::Repeated("rump.dma"))

@@ -15,8 +15,8 @@
 use crate::virtio_mmio::{MINIMUM_MMIO_WINDOW, MmioDevice};
 
 /// The kernel's own keys, as a misspelling is measured against them.
-const OWN_KEYS: [&str; 7] = [
-    "test", "init", "log", "timer", "console", "backend", "rump.dma",
+const OWN_KEYS: [&str; 8] = [
+    "test", "init", "log", "timer", "console", "backend", "storage", "rump.dma",
 ];
 
 /// A number as Linux's `memparse` reads it: `0x` hexadecimal, a leading `0` octal,

@@ -24,6 +24,7 @@ use alloc::collections::BTreeMap;
 use alloc::string::String;
 use core::fmt::Write;
 
+use ethos_abi::drivers::Backend;
 use ethos_abi::{ExitCode, Report};
 use ethos_core::process_model::ProcessModel;
 use ethos_core::program_image;
@@ -45,20 +46,36 @@ fn metric(name: &str, value: u64, unit: &str) {
     console::report(Report::Metric { name, value, unit });
 }
 
+/// Frames free or held by the rump kernel: what the set's processes did not keep.
+/// The rump kernel's memory (NetBSD's buffer and vnode caches, when FFS serves the
+/// store) grows as it serves and is bounded by its own limit; it is not the set's.
 fn free_frames() -> u64 {
-    memory::FRAMES
+    let free = memory::FRAMES
         .lock()
         .as_ref()
-        .map_or(0, |frames| frames.free_frames() as u64)
+        .map_or(0, |frames| frames.free_frames() as u64);
+    free + rump_frames()
 }
 
-/// Runs the process set `name` and ends the run.
-pub fn run(name: &str) -> ! {
+#[cfg(feature = "rump")]
+fn rump_frames() -> u64 {
+    crate::rump::held_frames()
+}
+
+#[cfg(not(feature = "rump"))]
+fn rump_frames() -> u64 {
+    0
+}
+
+/// Runs the process set `name` and ends the run; `storage` (the command line's
+/// `storage=`) overrides the backend of the image's store.
+pub fn run(name: &str, storage: Option<Backend>) -> ! {
     let embedded = boot_image::initial_image()
         .unwrap_or_else(|error| fail(format_args!("the initial image: {error}")));
     // The typed file system, where the image has one: every process starts at its root.
     let mut store = embedded
         .storage
+        .map(|chosen| storage.unwrap_or(chosen))
         .and_then(|backend| match storage::mount(backend) {
             Ok(store) => Some(store),
             Err(storage::Unmounted::NoDisk) => {

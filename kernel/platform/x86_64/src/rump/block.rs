@@ -163,6 +163,19 @@ impl BlockDevice for RumpDisk {
     }
 }
 
+impl Drop for RumpDisk {
+    /// Closes the raw disk, so NetBSD's FFS can open the disk's block device (the
+    /// rump store takes the block class's device and drops it before it mounts).
+    fn drop(&mut self) {
+        let descriptor = self.descriptor;
+        worker::call(|| {
+            // SAFETY: the descriptor was opened by `open`, is owned by this value and
+            // is closed once.
+            unsafe { bindings::rump_sys_close(descriptor) };
+        });
+    }
+}
+
 /// The block class's answer for a transfer of `length` bytes that moved `moved`:
 /// anything short of the whole request is an I/O error at its first block.
 fn transferred(

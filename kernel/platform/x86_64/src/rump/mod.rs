@@ -117,6 +117,12 @@ pub fn start(config: PciConfig, memory_limit: u64) -> Result<Started, StartError
     }
 }
 
+/// How many frames the rump kernel holds (its memory and its drivers' DMA memory):
+/// its caches grow and shrink as it serves, within its memory limit.
+pub fn held_frames() -> u64 {
+    frames::held()
+}
+
 unsafe extern "C" {
     static __init_array_start: Option<unsafe extern "C" fn()>;
     static __init_array_end: Option<unsafe extern "C" fn()>;
