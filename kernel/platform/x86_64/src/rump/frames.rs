@@ -32,6 +32,11 @@ pub(super) fn allocate(bytes: usize, alignment: usize) -> Option<u64> {
     Some(start)
 }
 
+/// Frames in the runs handed out and not given back.
+pub(super) fn held() -> u64 {
+    kernel_threads::without_preemption(|| RUNS.lock().values().sum::<usize>() as u64)
+}
+
 /// Whether `address` starts a run [`allocate`] gave.
 pub(super) fn holds(address: u64) -> bool {
     kernel_threads::without_preemption(|| RUNS.lock().contains_key(&address))
