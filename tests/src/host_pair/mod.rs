@@ -430,6 +430,41 @@ pub fn all() -> Vec<HostPairRow> {
             tampered: false,
         },
         HostPairRow {
+            name: "hosts-ipc-soak-rump",
+            about: "hosts-ipc-soak with host 2 on NetBSD's UDP in the rump kernel: 100,000 \
+                typed requests and their replies through NetBSD's stack, every reply \
+                checked; neither kernel heap grows from its first sample to its last",
+            run: HostPairRun::Sets {
+                client: HostInitSet {
+                    name: "across-soak",
+                    ended: &[("alice", "across-soak", "exit", 0)],
+                    printed: &[("alice", "across-soak: 100000 replies in order")],
+                },
+                server: HostInitSet {
+                    name: "across-server",
+                    ended: &[("bob", "across-server", "exit", 0)],
+                    printed: &[
+                        ("bob", "across-server: connection from alice"),
+                        ("bob", "across-server: answered 100000 requests"),
+                    ],
+                },
+            },
+            heap_growth_at_most: Some(HEAP_GROWTH_BOUND),
+            hosts: [NATIVE_HOST, RUMP_HOST],
+            client_metrics: &[
+                ("remote_values_received", 100_000),
+                ("remote_values_lost", 0),
+                ("tunnel_datagrams_dropped", 0),
+            ],
+            // The first request travels in the connection request itself.
+            server_metrics: &[
+                ("remote_values_received", 99_999),
+                ("remote_values_sent", 100_000),
+                ("tunnel_datagrams_dropped", 0),
+            ],
+            tampered: false,
+        },
+        HostPairRow {
             name: "hosts-ipc-modified-peer",
             about: "host 1 as a modified kernel sends an ill-typed value before each of ten \
                 requests to the across-server program on host 2, skipping its own check: \
@@ -495,6 +530,26 @@ pub fn all() -> Vec<HostPairRow> {
             run: ACROSS_ECHO,
             heap_growth_at_most: None,
             hosts: [NATIVE_HOST, NATIVE_HOST],
+            client_metrics: &[
+                ("remote_connections_accepted", 1),
+                ("remote_values_received", 101),
+                ("remote_values_lost", 0),
+            ],
+            server_metrics: &[
+                ("remote_incoming_accepted", 1),
+                ("remote_values_received", 100),
+                ("remote_values_refused", 0),
+            ],
+            tampered: true,
+        },
+        HostPairRow {
+            name: "hosts-ipc-tampered-rump",
+            about: "hosts-ipc-tampered with host 2 on NetBSD's UDP in the rump kernel: every \
+                bad packet is dropped and counted by the host it reached, and all 101 \
+                requests come back byte-exact",
+            run: ACROSS_ECHO,
+            heap_growth_at_most: None,
+            hosts: [NATIVE_HOST, RUMP_HOST],
             client_metrics: &[
                 ("remote_connections_accepted", 1),
                 ("remote_values_received", 101),
@@ -648,24 +703,7 @@ impl HostPairRow {
         };
         let server = self.config(&pair.server, 2, &format!("listen=127.0.0.1:{port}"));
         let client = self.config(&pair.client, 1, &format!("connect=127.0.0.1:{port}"));
-        let (serving, service_up) = std::sync::mpsc::channel();
-        let listening = std::thread::spawn(move || {
-            harness::run_observed(&server, TIMEOUT, |line| {
-                if line.contains(SERVICE_UP) {
-                    let _ = serving.send(());
-                }
-            })
-        });
-        // The listening QEMU must be up before the other connects.
-        std::thread::sleep(Duration::from_millis(1500));
-        // A client host asks for the server's record a few seconds only (MinimaLT's
-        // record requests), so it boots once the server's service is up where the
-        // server takes longer to get there than the client (NetBSD's stack boots
-        // and probes its address first). Past the patience the client boots anyway,
-        // and the judgement says what the server did.
-        if self.host(2).backend == Backend::Rump {
-            let _ = service_up.recv_timeout(SERVER_PATIENCE);
-        }
+        let listening = self.boot_server(server);
         let client = harness::run(&client, TIMEOUT);
         let server = listening.join();
         let verdict = match server {
@@ -692,6 +730,30 @@ impl HostPairRow {
 }
 
 impl HostPairRow {
+    /// Boots the server host on a thread of its own and returns when the client
+    /// may boot: once the server's QEMU is up (a listening socket network's must be
+    /// before the other connects). A client host asks for the server's record a
+    /// few seconds only (MinimaLT's record requests), so where the server takes
+    /// longer to serve than the client (NetBSD's stack in the rump kernel boots and
+    /// probes its address first), it waits until the server says its service is
+    /// up; past the patience the client boots anyway, and the judgement says what
+    /// the server did.
+    fn boot_server(&self, server: QemuConfig) -> std::thread::JoinHandle<Transcript> {
+        let (serving, service_up) = std::sync::mpsc::channel();
+        let thread = std::thread::spawn(move || {
+            harness::run_observed(&server, TIMEOUT, |line| {
+                if line.contains(SERVICE_UP) {
+                    let _ = serving.send(());
+                }
+            })
+        });
+        std::thread::sleep(Duration::from_millis(1500));
+        if self.host(2).backend == Backend::Rump {
+            let _ = service_up.recv_timeout(SERVER_PATIENCE);
+        }
+        thread
+    }
+
     /// Boots both hosts with their NICs on UDP sockets of a [`Tamperer`] between them.
     fn run_tampered(&self, pair: &HostPair) -> Outcome {
         let started = Instant::now();
@@ -707,7 +769,7 @@ impl HostPairRow {
         let [client_side, server_side] = tamperer.guest_options();
         let server = self.config(&pair.server, 2, &server_side);
         let client = self.config(&pair.client, 1, &client_side);
-        let serving = std::thread::spawn(move || harness::run(&server, TIMEOUT));
+        let serving = self.boot_server(server);
         let client = harness::run(&client, TIMEOUT);
         let Ok(server) = serving.join() else {
             return failed("the server's QEMU thread was lost".into());
