@@ -1096,8 +1096,9 @@ impl MatrixRow {
 
 impl MatrixRow {
     /// A native guest answers as soon as it says it serves. NetBSD holds a new
-    /// address back while it probes for duplicates (RFC 5227, some seconds), so a
-    /// rump guest is pinged until it first answers, before the counted pings.
+    /// address back while it probes for duplicates (RFC 5227, some seconds); the
+    /// kernel serves the rump datagram class only after that, but a rump guest is
+    /// still pinged until it first answers, before the counted pings.
     fn address_answers(&self, tap: &TapDevice, target: Ipv4Addr) -> Result<(), String> {
         if self.backend == Backend::Native {
             return Ok(());

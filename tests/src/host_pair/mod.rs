@@ -11,13 +11,24 @@
 //! Host `N` boots with the MAC `52:54:00:e7:00:0N` (which gives it `10.0.7.N`, the
 //! address its image names). The first host's QEMU listens on a free loopback TCP
 //! port and the second connects to it.
+//!
+//! Each host of a row has its own machine, NIC and backend ([`HostMachine`]): on the
+//! native stack (smoltcp over virtio-net on `microvm`), or on NetBSD's TCP/IP in the
+//! kernel's rump kernel (its `vioif` driver on a legacy virtio-net PCI NIC of a
+//! `pc`), asked for on the host's command line. Either way the kernel's MinimaLT
+//! service runs unchanged on the datagram class, and each host's `@ethos device`
+//! lines must show the backend and drivers its row names. A row with a rump host on
+//! kernels that link no rump kernel is skipped with the reason, never run as native.
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use ethos_abi::drivers::driver_name::{RUMP_NETINET, RUMP_VIOIF, SMOLTCP, VIRTIO_NET};
+use ethos_abi::drivers::{Backend, DeviceClass};
 use ethos_abi::{ExitCode, KernelTest};
 
 use crate::harness::{self, Expectation, Transcript, Verdict};
+use crate::matrix::devices_served;
 use crate::matrix_host::free_tcp_port;
 use crate::qemu::{Accelerator, Machine, QemuConfig};
 use crate::scenarios::{self, Ending};
@@ -37,7 +48,46 @@ pub struct HostPair {
     pub port: u16,
     /// Where failed runs keep their serial logs.
     pub log_directory: PathBuf,
+    /// Why a rump host cannot run, when the kernels link no rump kernel (the
+    /// reason [`crate::matrix::rump_skip_reason`] gives); `None` when they do.
+    pub rump_unavailable: Option<String>,
 }
+
+/// One host's machine: its NIC, and the backend that serves its network and
+/// datagram classes, with the drivers that must report serving them.
+#[derive(Clone, Copy, Debug)]
+pub struct HostMachine {
+    pub machine: Machine,
+    /// The NIC model, with its `netdev=n0`.
+    pub nic: &'static str,
+    pub backend: Backend,
+    /// The classes the host's MinimaLT service runs on, each with the driver that
+    /// must serve it.
+    pub serves: &'static [(DeviceClass, &'static str)],
+}
+
+/// The native stack: smoltcp over virtio-net on `microvm`'s MMIO transport.
+pub const NATIVE_HOST: HostMachine = HostMachine {
+    machine: Machine::Microvm,
+    nic: "virtio-net-device,netdev=n0",
+    backend: Backend::Native,
+    serves: &[
+        (DeviceClass::Network, VIRTIO_NET),
+        (DeviceClass::Datagram, SMOLTCP),
+    ],
+};
+
+/// NetBSD's TCP/IP in the rump kernel, over its `vioif` driver on a legacy
+/// virtio-net PCI NIC (the transport that driver binds), on the PC.
+pub const RUMP_HOST: HostMachine = HostMachine {
+    machine: Machine::Pc,
+    nic: "virtio-net-pci,netdev=n0,disable-modern=on",
+    backend: Backend::Rump,
+    serves: &[
+        (DeviceClass::Network, RUMP_VIOIF),
+        (DeviceClass::Datagram, RUMP_NETINET),
+    ],
+};
 
 /// What the hosts of a row boot into.
 #[derive(Clone, Copy, Debug)]
@@ -77,9 +127,8 @@ pub struct HostPairRow {
     /// The most the kernel heap of each host may grow between the test's two
     /// measures (`tunnel_heap_growth`), where the test takes them.
     pub heap_growth_at_most: Option<u64>,
-    /// The NIC model, with its `netdev=n0`.
-    pub nic: &'static str,
-    pub machine: Machine,
+    /// Host 1's machine and host 2's.
+    pub hosts: [HostMachine; 2],
     /// Metrics each host must report, with their values: (client's, server's).
     pub client_metrics: &'static [(&'static str, u64)],
     pub server_metrics: &'static [(&'static str, u64)],
@@ -109,6 +158,26 @@ const ACROSS_ECHO: HostPairRun = HostPairRun::Sets {
         ],
     },
 };
+
+/// Host 1 as a modified kernel against bob's across-server on host 2.
+const MODIFIED_PEER: HostPairRun = HostPairRun::TestAgainstSet {
+    client: KernelTest::TunnelModifiedPeer,
+    server: HostInitSet {
+        name: "across-server",
+        ended: &[("bob", "across-server", "exit", 0)],
+        printed: &[
+            ("bob", "across-server: connection from alice"),
+            ("bob", "across-server: answered 11 requests"),
+        ],
+    },
+};
+const MODIFIED_PEER_CLIENT: &[(&str, u64)] =
+    &[("tunnel_values_echoed", 11), ("tunnel_ill_typed_sent", 10)];
+const MODIFIED_PEER_SERVER: &[(&str, u64)] = &[
+    ("tunnel_ill_typed_values", 10),
+    ("remote_values_received", 10),
+    ("remote_values_refused", 0),
+];
 
 /// What sign-check prints on host 1 for each of alice and carol, whose keys it holds.
 const SIGN_CHECKED_ALICE_CAROL: &[(&str, &str)] = &[
@@ -142,8 +211,7 @@ pub fn all() -> Vec<HostPairRow> {
                 come back byte-exact across a rekey, and no datagram is dropped",
             run: HostPairRun::Test(KernelTest::Tunnel),
             heap_growth_at_most: None,
-            nic: "virtio-net-device,netdev=n0",
-            machine: Machine::Microvm,
+            hosts: [NATIVE_HOST, NATIVE_HOST],
             client_metrics: &[
                 ("tunnel_values_echoed", 101),
                 ("tunnel_rekeys", 1),
@@ -166,8 +234,7 @@ pub fn all() -> Vec<HostPairRow> {
                 host it reached, and all 101 requests come back byte-exact",
             run: HostPairRun::Test(KernelTest::Tunnel),
             heap_growth_at_most: None,
-            nic: "virtio-net-device,netdev=n0",
-            machine: Machine::Microvm,
+            hosts: [NATIVE_HOST, NATIVE_HOST],
             client_metrics: &[("tunnel_values_echoed", 101), ("tunnel_rekeys", 1)],
             server_metrics: &[
                 ("tunnel_user_authenticated", 1),
@@ -183,8 +250,7 @@ pub fn all() -> Vec<HostPairRow> {
                     to the end",
             run: HostPairRun::Test(KernelTest::TunnelSoak),
             heap_growth_at_most: Some(HEAP_GROWTH_BOUND),
-            nic: "virtio-net-device,netdev=n0",
-            machine: Machine::Microvm,
+            hosts: [NATIVE_HOST, NATIVE_HOST],
             client_metrics: &[
                 ("tunnel_values_echoed", 100_001),
                 ("tunnel_datagrams_dropped", 0),
@@ -203,8 +269,60 @@ pub fn all() -> Vec<HostPairRow> {
                 typed requests of growing length come back byte-exact",
             run: ACROSS_ECHO,
             heap_growth_at_most: None,
-            nic: "virtio-net-device,netdev=n0",
-            machine: Machine::Microvm,
+            hosts: [NATIVE_HOST, NATIVE_HOST],
+            client_metrics: &[
+                ("remote_connections_opened", 1),
+                ("remote_connections_accepted", 1),
+                ("remote_values_sent", 100),
+                ("remote_values_received", 101),
+                ("remote_values_lost", 0),
+                ("tunnel_record_requests_sent", 1),
+                ("tunnel_datagrams_dropped", 0),
+            ],
+            server_metrics: &[
+                ("remote_incoming_accepted", 1),
+                ("remote_values_received", 100),
+                ("remote_values_sent", 101),
+                ("remote_values_refused", 0),
+                ("tunnel_ill_typed_values", 0),
+                ("tunnel_datagrams_dropped", 0),
+            ],
+            tampered: false,
+        },
+        HostPairRow {
+            name: "hosts-ipc-echo-rump",
+            about: "the programs of hosts-ipc-echo with host 2's MinimaLT service on NetBSD's \
+                UDP in the rump kernel (vioif on legacy virtio-net PCI) and host 1's on the \
+                native stack: 101 typed requests come back byte-exact across the two stacks",
+            run: ACROSS_ECHO,
+            heap_growth_at_most: None,
+            hosts: [NATIVE_HOST, RUMP_HOST],
+            client_metrics: &[
+                ("remote_connections_opened", 1),
+                ("remote_connections_accepted", 1),
+                ("remote_values_sent", 100),
+                ("remote_values_received", 101),
+                ("remote_values_lost", 0),
+                ("tunnel_record_requests_sent", 1),
+                ("tunnel_datagrams_dropped", 0),
+            ],
+            server_metrics: &[
+                ("remote_incoming_accepted", 1),
+                ("remote_values_received", 100),
+                ("remote_values_sent", 101),
+                ("remote_values_refused", 0),
+                ("tunnel_ill_typed_values", 0),
+                ("tunnel_datagrams_dropped", 0),
+            ],
+            tampered: false,
+        },
+        HostPairRow {
+            name: "hosts-ipc-echo-rump-both",
+            about: "the programs of hosts-ipc-echo with both hosts' MinimaLT services on \
+                NetBSD's UDP in their rump kernels: 101 typed requests come back byte-exact",
+            run: ACROSS_ECHO,
+            heap_growth_at_most: None,
+            hosts: [RUMP_HOST, RUMP_HOST],
             client_metrics: &[
                 ("remote_connections_opened", 1),
                 ("remote_connections_accepted", 1),
@@ -261,8 +379,7 @@ pub fn all() -> Vec<HostPairRow> {
                 },
             },
             heap_growth_at_most: None,
-            nic: "virtio-net-device,netdev=n0",
-            machine: Machine::Microvm,
+            hosts: [NATIVE_HOST, NATIVE_HOST],
             client_metrics: &[
                 // Only carol's connection left alpha: the probe's were refused by
                 // alpha's policy, or found no host.
@@ -298,8 +415,42 @@ pub fn all() -> Vec<HostPairRow> {
                 },
             },
             heap_growth_at_most: Some(HEAP_GROWTH_BOUND),
-            nic: "virtio-net-device,netdev=n0",
-            machine: Machine::Microvm,
+            hosts: [NATIVE_HOST, NATIVE_HOST],
+            client_metrics: &[
+                ("remote_values_received", 100_000),
+                ("remote_values_lost", 0),
+                ("tunnel_datagrams_dropped", 0),
+            ],
+            // The first request travels in the connection request itself.
+            server_metrics: &[
+                ("remote_values_received", 99_999),
+                ("remote_values_sent", 100_000),
+                ("tunnel_datagrams_dropped", 0),
+            ],
+            tampered: false,
+        },
+        HostPairRow {
+            name: "hosts-ipc-soak-rump",
+            about: "hosts-ipc-soak with host 2 on NetBSD's UDP in the rump kernel: 100,000 \
+                typed requests and their replies through NetBSD's stack, every reply \
+                checked; neither kernel heap grows from its first sample to its last",
+            run: HostPairRun::Sets {
+                client: HostInitSet {
+                    name: "across-soak",
+                    ended: &[("alice", "across-soak", "exit", 0)],
+                    printed: &[("alice", "across-soak: 100000 replies in order")],
+                },
+                server: HostInitSet {
+                    name: "across-server",
+                    ended: &[("bob", "across-server", "exit", 0)],
+                    printed: &[
+                        ("bob", "across-server: connection from alice"),
+                        ("bob", "across-server: answered 100000 requests"),
+                    ],
+                },
+            },
+            heap_growth_at_most: Some(HEAP_GROWTH_BOUND),
+            hosts: [NATIVE_HOST, RUMP_HOST],
             client_metrics: &[
                 ("remote_values_received", 100_000),
                 ("remote_values_lost", 0),
@@ -319,26 +470,23 @@ pub fn all() -> Vec<HostPairRow> {
                 requests to the across-server program on host 2, skipping its own check: \
                 host 2's kernel drops and counts all ten, and the program answers the \
                 eleven well-typed requests only",
-            run: HostPairRun::TestAgainstSet {
-                client: KernelTest::TunnelModifiedPeer,
-                server: HostInitSet {
-                    name: "across-server",
-                    ended: &[("bob", "across-server", "exit", 0)],
-                    printed: &[
-                        ("bob", "across-server: connection from alice"),
-                        ("bob", "across-server: answered 11 requests"),
-                    ],
-                },
-            },
+            run: MODIFIED_PEER,
             heap_growth_at_most: None,
-            nic: "virtio-net-device,netdev=n0",
-            machine: Machine::Microvm,
-            client_metrics: &[("tunnel_values_echoed", 11), ("tunnel_ill_typed_sent", 10)],
-            server_metrics: &[
-                ("tunnel_ill_typed_values", 10),
-                ("remote_values_received", 10),
-                ("remote_values_refused", 0),
-            ],
+            hosts: [NATIVE_HOST, NATIVE_HOST],
+            client_metrics: MODIFIED_PEER_CLIENT,
+            server_metrics: MODIFIED_PEER_SERVER,
+            tampered: false,
+        },
+        HostPairRow {
+            name: "hosts-ipc-modified-peer-rump",
+            about: "hosts-ipc-modified-peer with host 2 on NetBSD's UDP in the rump kernel: \
+                its kernel drops and counts the ten ill-typed values the modified host 1 \
+                sends, and the program answers the eleven well-typed requests only",
+            run: MODIFIED_PEER,
+            heap_growth_at_most: None,
+            hosts: [NATIVE_HOST, RUMP_HOST],
+            client_metrics: MODIFIED_PEER_CLIENT,
+            server_metrics: MODIFIED_PEER_SERVER,
             tampered: false,
         },
         HostPairRow {
@@ -369,8 +517,7 @@ pub fn all() -> Vec<HostPairRow> {
                 },
             },
             heap_growth_at_most: None,
-            nic: "virtio-net-device,netdev=n0",
-            machine: Machine::Microvm,
+            hosts: [NATIVE_HOST, NATIVE_HOST],
             client_metrics: &[],
             server_metrics: &[],
             tampered: false,
@@ -382,8 +529,27 @@ pub fn all() -> Vec<HostPairRow> {
                 counted by the host it reached, and all 101 requests come back byte-exact",
             run: ACROSS_ECHO,
             heap_growth_at_most: None,
-            nic: "virtio-net-device,netdev=n0",
-            machine: Machine::Microvm,
+            hosts: [NATIVE_HOST, NATIVE_HOST],
+            client_metrics: &[
+                ("remote_connections_accepted", 1),
+                ("remote_values_received", 101),
+                ("remote_values_lost", 0),
+            ],
+            server_metrics: &[
+                ("remote_incoming_accepted", 1),
+                ("remote_values_received", 100),
+                ("remote_values_refused", 0),
+            ],
+            tampered: true,
+        },
+        HostPairRow {
+            name: "hosts-ipc-tampered-rump",
+            about: "hosts-ipc-tampered with host 2 on NetBSD's UDP in the rump kernel: every \
+                bad packet is dropped and counted by the host it reached, and all 101 \
+                requests come back byte-exact",
+            run: ACROSS_ECHO,
+            heap_growth_at_most: None,
+            hosts: [NATIVE_HOST, RUMP_HOST],
             client_metrics: &[
                 ("remote_connections_accepted", 1),
                 ("remote_values_received", 101),
@@ -413,9 +579,45 @@ pub fn select(filter: Option<&str>) -> Vec<HostPairRow> {
 
 const TIMEOUT: Duration = Duration::from_secs(180);
 
+/// What a host's kernel logs once its network service runs.
+const SERVICE_UP: &str = "network service up";
+/// How long a client host waits at most for a server host on the rump kernel to
+/// say its network service is up.
+const SERVER_PATIENCE: Duration = Duration::from_secs(120);
+
 impl HostPairRow {
     /// The kernel command line of host `number` (1, the client, or 2, the server).
     pub fn command_line(&self, number: u8) -> String {
+        let run = self.run_words(number);
+        match self.host(number).backend {
+            Backend::Native => run,
+            // The classes the service runs on, asked of the rump kernel.
+            backend @ Backend::Rump => format!(
+                "{run} backend.network={name} backend.datagram={name}",
+                name = backend.name()
+            ),
+        }
+    }
+
+    /// Host `number`'s machine (1, the client, or 2, the server).
+    pub fn host(&self, number: u8) -> HostMachine {
+        self.hosts[usize::from(number != 1)]
+    }
+
+    /// Whether a host of the row runs on the rump kernel.
+    pub fn asks_for_rump(&self) -> bool {
+        self.hosts.iter().any(|host| host.backend == Backend::Rump)
+    }
+
+    /// Why the row cannot run with `pair`'s kernels, if it cannot.
+    pub fn skip_reason(&self, pair: &HostPair) -> Option<String> {
+        self.asks_for_rump()
+            .then(|| pair.rump_unavailable.clone())
+            .flatten()
+    }
+
+    /// What host `number` runs: `test=NAME` or `init=SET`.
+    fn run_words(&self, number: u8) -> String {
         match self.run {
             HostPairRun::Test(test) => format!("test={}", test.name()),
             HostPairRun::Sets { client, server } => {
@@ -433,10 +635,11 @@ impl HostPairRow {
     }
 
     fn config(&self, kernel: &Path, number: u8, peer: &str) -> QemuConfig {
+        let host = self.host(number);
         let mut config = QemuConfig::pvh(
             kernel,
             &self.command_line(number),
-            self.machine,
+            host.machine,
             Accelerator::Tcg,
         );
         config.extra = vec![
@@ -445,7 +648,7 @@ impl HostPairRow {
             "-device".into(),
             format!(
                 "{},mac={}",
-                self.nic,
+                host.nic,
                 ethos_abi::drivers::Mac(ethos_abi::drivers::peer_mac(number))
             ),
         ];
@@ -480,6 +683,13 @@ impl HostPairRow {
 
     /// Boots both hosts and judges them.
     pub fn run(&self, pair: &HostPair) -> Outcome {
+        if let Some(reason) = self.skip_reason(pair) {
+            return Outcome {
+                verdict: Verdict::Skipped(reason),
+                elapsed: Duration::ZERO,
+                log: None,
+            };
+        }
         if self.tampered {
             return self.run_tampered(pair);
         }
@@ -493,9 +703,7 @@ impl HostPairRow {
         };
         let server = self.config(&pair.server, 2, &format!("listen=127.0.0.1:{port}"));
         let client = self.config(&pair.client, 1, &format!("connect=127.0.0.1:{port}"));
-        let listening = std::thread::spawn(move || harness::run(&server, TIMEOUT));
-        // The listening QEMU must be up before the other connects.
-        std::thread::sleep(Duration::from_millis(1500));
+        let listening = self.boot_server(server);
         let client = harness::run(&client, TIMEOUT);
         let server = listening.join();
         let verdict = match server {
@@ -522,6 +730,30 @@ impl HostPairRow {
 }
 
 impl HostPairRow {
+    /// Boots the server host on a thread of its own and returns when the client
+    /// may boot: once the server's QEMU is up (a listening socket network's must be
+    /// before the other connects). A client host asks for the server's record a
+    /// few seconds only (MinimaLT's record requests), so where the server takes
+    /// longer to serve than the client (NetBSD's stack in the rump kernel boots and
+    /// probes its address first), it waits until the server says its service is
+    /// up; past the patience the client boots anyway, and the judgement says what
+    /// the server did.
+    fn boot_server(&self, server: QemuConfig) -> std::thread::JoinHandle<Transcript> {
+        let (serving, service_up) = std::sync::mpsc::channel();
+        let thread = std::thread::spawn(move || {
+            harness::run_observed(&server, TIMEOUT, |line| {
+                if line.contains(SERVICE_UP) {
+                    let _ = serving.send(());
+                }
+            })
+        });
+        std::thread::sleep(Duration::from_millis(1500));
+        if self.host(2).backend == Backend::Rump {
+            let _ = service_up.recv_timeout(SERVER_PATIENCE);
+        }
+        thread
+    }
+
     /// Boots both hosts with their NICs on UDP sockets of a [`Tamperer`] between them.
     fn run_tampered(&self, pair: &HostPair) -> Outcome {
         let started = Instant::now();
@@ -537,7 +769,7 @@ impl HostPairRow {
         let [client_side, server_side] = tamperer.guest_options();
         let server = self.config(&pair.server, 2, &server_side);
         let client = self.config(&pair.client, 1, &client_side);
-        let serving = std::thread::spawn(move || harness::run(&server, TIMEOUT));
+        let serving = self.boot_server(server);
         let client = harness::run(&client, TIMEOUT);
         let Ok(server) = serving.join() else {
             return failed("the server's QEMU thread was lost".into());
@@ -609,6 +841,9 @@ impl HostPairRow {
                 }
             }
         }
+        let machine = self.host(number);
+        devices_served(transcript, machine.backend, machine.serves)
+            .map_err(|reason| format!("{host}: {reason}"))?;
         if let Some(bound) = self.heap_growth_at_most {
             match transcript.metric("tunnel_heap_growth") {
                 Some(growth) if growth <= bound => {}
@@ -814,6 +1049,65 @@ mod tests {
             )
             .is_err()
         );
+    }
+
+    /// The rump row asks host 2's kernel for NetBSD's stack, boots it on a PCI NIC
+    /// the rump kernel's `vioif` binds, accepts host 2 only with rump's device lines,
+    /// and is skipped with the reason when the kernels link no rump kernel.
+    #[test]
+    fn a_rump_host_asks_for_rump_and_is_skipped_without_it() {
+        let row = all()
+            .into_iter()
+            .find(|row| row.name == "hosts-ipc-echo-rump")
+            .expect("the row hosts-ipc-echo-rump");
+        assert_eq!(row.command_line(1), "init=across-client");
+        assert_eq!(
+            row.command_line(2),
+            "init=across-server backend.network=rump backend.datagram=rump"
+        );
+        let server = row.config(Path::new("/beta"), 2, "listen=127.0.0.1:PORT");
+        let shown = server.display();
+        assert!(shown.contains("-M pc "), "{shown}");
+        assert!(shown.contains("virtio-net-pci,netdev=n0,disable-modern=on,mac=52:54:00:e7:00:02"));
+        let reason = crate::matrix::rump_skip_reason(None);
+        let pair = HostPair {
+            client: "/alpha".into(),
+            server: "/beta".into(),
+            port: 7100,
+            log_directory: std::env::temp_dir(),
+            rump_unavailable: Some(reason.clone()),
+        };
+        assert_eq!(row.run(&pair).verdict, Verdict::Skipped(reason));
+        for native in all().iter().filter(|row| !row.asks_for_rump()) {
+            assert_eq!(native.skip_reason(&pair), None, "{}", native.name);
+        }
+        let ran = |devices: [&'static str; 2]| {
+            let mut lines = vec!["@ethos ready boot_ns=1000 tsc_khz=2000000 timer=lapic boot=pvh"];
+            lines.extend(devices);
+            lines.extend([
+                "user bob: across-server: connection from alice",
+                "user bob: across-server: answered 101 requests",
+                "@ethos process-end pid=1 user=bob program=across-server how=exit status=0",
+                "@ethos metric name=remote_incoming_accepted value=1 unit=count",
+                "@ethos metric name=remote_values_received value=100 unit=count",
+                "@ethos metric name=remote_values_sent value=101 unit=count",
+                "@ethos metric name=remote_values_refused value=0 unit=count",
+                "@ethos metric name=tunnel_ill_typed_values value=0 unit=count",
+                "@ethos metric name=tunnel_datagrams_dropped value=0 unit=count",
+            ]);
+            transcript(&lines)
+        };
+        let rump = ran([
+            "@ethos device class=network backend=rump driver=vioif0",
+            "@ethos device class=datagram backend=rump driver=netinet",
+        ]);
+        assert_eq!(row.judge(&rump, 2), Ok(()));
+        // The same run on the native stack is not this row's.
+        let native = ran([
+            "@ethos device class=network backend=native driver=virtio-net",
+            "@ethos device class=datagram backend=native driver=smoltcp",
+        ]);
+        assert!(row.judge(&native, 2).is_err());
     }
 
     /// Host 1 boots the client's set and host 2 the server's.

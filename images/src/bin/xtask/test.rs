@@ -330,6 +330,8 @@ fn host_pair_kernels() -> Result<host_pair::HostPair, XtaskError> {
         server,
         port: plan.port,
         log_directory: system::log_directory(&target_directory()).join("hosts"),
+        rump_unavailable: (!kernel::kernel_backends().contains(&Backend::Rump))
+            .then(|| matrix::rump_skip_reason(std::env::var_os("RUMPKERNEL_DIR").as_deref())),
     })
 }
 

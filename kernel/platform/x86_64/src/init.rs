@@ -151,6 +151,7 @@ pub fn run(name: &str, storage: Option<Backend>) -> ! {
         tracing::warn!(%error, "no network service: other hosts are out of reach");
     }
     let frames_before = free_frames();
+    let rump_frames_before = rump_frames();
     let heap_before = memory::heap_used() as u64;
     memory::restart_heap_peak();
     metric("heap_before", heap_before, "bytes");
@@ -171,8 +172,17 @@ pub fn run(name: &str, storage: Option<Backend>) -> ! {
     let frames_after = free_frames();
     if frames_after != frames_before {
         fail(format_args!(
-            "{frames_before} frames were free before the set ran and {frames_after} after"
+            "{frames_before} frames were free (or the rump kernel's) before the set ran and \
+             {frames_after} after"
         ));
+    }
+    let rump_frames_after = rump_frames();
+    if rump_frames_after != rump_frames_before {
+        tracing::info!(
+            before = rump_frames_before,
+            after = rump_frames_after,
+            "frames the rump kernel holds, before the set and after"
+        );
     }
     console::end_run(ExitCode::Success)
 }

@@ -614,6 +614,20 @@ fn start_rump(
             devices.inventory.add(DeviceClass::Network);
             devices.serve(DeviceClass::Network, Backend::Rump, interface.name);
             if choice.backend(DeviceClass::Datagram) == Backend::Rump {
+                // The class is served once its address carries datagrams, as the
+                // native stack's is from the start.
+                match crate::rump::wait_for_address(&interface) {
+                    Ok(waited) => tracing::info!(
+                        address = %interface.config.address,
+                        waited_ms = waited / 1_000_000,
+                        "rump address usable after duplicate address detection"
+                    ),
+                    Err(error @ crate::rump::AddressError::Duplicated) => {
+                        tracing::warn!(%error, "rump datagrams not served");
+                        return;
+                    }
+                    Err(error) => tracing::warn!(%error, "rump datagrams served regardless"),
+                }
                 devices.inventory.add(DeviceClass::Datagram);
                 devices.serve(DeviceClass::Datagram, Backend::Rump, RUMP_NETINET);
                 devices.datagram = Some(Box::new(crate::rump::datagram::RumpDatagram::new(

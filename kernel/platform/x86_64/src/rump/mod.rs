@@ -117,8 +117,11 @@ pub fn start(config: PciConfig, memory_limit: u64) -> Result<Started, StartError
     }
 }
 
-/// How many frames the rump kernel holds (its memory and its drivers' DMA memory):
-/// its caches grow and shrink as it serves, within its memory limit.
+/// How many frames the rump kernel holds (its page-sized memory and its drivers' DMA
+/// memory); none where it never started. Its caches (buffers and vnodes when FFS
+/// serves the store, the pools of mbufs and socket buffers after traffic) grow and
+/// shrink as it serves, within its memory limit: what it holds is its own, not a
+/// leak of whoever caused the work.
 pub fn held_frames() -> u64 {
     frames::held()
 }
@@ -200,6 +203,125 @@ pub fn configure_network(functions: &[PciFunction]) -> Result<Interface, String>
             "NetBSD attached no network interface (looked for vioif0 and wm0)",
         ))
     })
+}
+
+/// How long NetBSD's duplicate address detection may hold a new address back
+/// (RFC 5227 probes and the announcement take some seconds).
+const ADDRESS_PATIENCE_NANOS: u64 = 30 * 1_000_000_000;
+/// How often the address's state is asked for meanwhile.
+const ADDRESS_POLL_NANOS: u64 = 50 * 1_000_000;
+/// NetBSD's IPv4 address flags (`netinet/in_var.h`): still probing, found in use by
+/// another host, about to probe.
+const IN_IFF_TENTATIVE: c_int = 0x01;
+const IN_IFF_DUPLICATED: c_int = 0x02;
+const IN_IFF_TRYTENTATIVE: c_int = 0x08;
+/// `SIOCGIFAFLAG_IN`: `_IOWR('i', 39, struct ifreq)`, a `struct ifreq` being 144
+/// bytes (a 16-byte name, then a union as large as a `sockaddr_storage`).
+const SIOCGIFAFLAG_IN: bindings::u_long = 0xc090_6927;
+
+/// A NetBSD `struct ifreq`: the interface's name, then the union that holds the
+/// address asked about and, on return, its flags.
+#[repr(C, align(8))]
+struct InterfaceRequest([u8; 144]);
+
+/// Why an address did not become usable.
+#[derive(Debug)]
+pub enum AddressError {
+    /// Another host on the link answers for it.
+    Duplicated,
+    /// Still probing after the patience.
+    StillTentative,
+    /// NetBSD did not answer the address's flags (its errno).
+    Flags(c_int),
+}
+
+impl fmt::Display for AddressError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            AddressError::Duplicated => f.write_str("another host on the link uses the address"),
+            AddressError::StillTentative => write!(
+                f,
+                "the address is still tentative after {} s of duplicate address detection",
+                ADDRESS_PATIENCE_NANOS / 1_000_000_000
+            ),
+            AddressError::Flags(errno) => write!(
+                f,
+                "the address's flags cannot be read: {}",
+                rump_sys::NetbsdErrno::from_netbsd(*errno)
+            ),
+        }
+    }
+}
+
+/// The flags NetBSD holds for `interface`'s address (`IN_IFF_*`); on the rump thread.
+fn address_flags(interface: &Interface) -> Result<c_int, c_int> {
+    // SAFETY: socket takes plain integers.
+    let descriptor = unsafe {
+        bindings::rump_sys_socket(
+            bindings::RUMP_AF_INET as c_int,
+            bindings::RUMP_SOCK_DGRAM as c_int,
+            0,
+        )
+    };
+    if descriptor < 0 {
+        return Err(last_errno());
+    }
+    let mut request = InterfaceRequest([0; 144]);
+    let name = interface.name.as_bytes();
+    request.0[..name.len()].copy_from_slice(name);
+    // A `sockaddr_in`: length, family, port 0, the address.
+    request.0[16] = 16;
+    request.0[17] = bindings::RUMP_AF_INET as u8;
+    request.0[20..24].copy_from_slice(&interface.config.address.octets());
+    // SAFETY: the request is a NetBSD `struct ifreq`, which the call reads and writes.
+    let answered = unsafe {
+        bindings::rump_sys_ioctl(descriptor, SIOCGIFAFLAG_IN, (&raw mut request).cast::<u8>())
+    };
+    let result = if answered == 0 {
+        let mut flags = [0u8; 4];
+        flags.copy_from_slice(&request.0[16..20]);
+        Ok(c_int::from_ne_bytes(flags))
+    } else {
+        Err(last_errno())
+    };
+    // SAFETY: the descriptor was made here and is closed once.
+    unsafe { bindings::rump_sys_close(descriptor) };
+    result
+}
+
+/// Waits until NetBSD lets `interface`'s address carry datagrams: until its
+/// duplicate address detection is over (RFC 5227: some seconds of probes, then an
+/// announcement). Until then NetBSD neither sends from the address nor takes what
+/// is sent to it, so a class served sooner would lose the first datagrams its user
+/// sends or is sent, which the native stack, whose address is usable at once, never
+/// does. Answers how long it waited, in kernel time.
+pub fn wait_for_address(interface: &Interface) -> Result<u64, AddressError> {
+    let begin = time::since_boot_nanos().unwrap_or(0);
+    loop {
+        let flags = worker::call(|| address_flags(interface)).map_err(AddressError::Flags)?;
+        if flags & IN_IFF_DUPLICATED != 0 {
+            return Err(AddressError::Duplicated);
+        }
+        let waited = time::since_boot_nanos().unwrap_or(0).saturating_sub(begin);
+        if flags & (IN_IFF_TENTATIVE | IN_IFF_TRYTENTATIVE) == 0 {
+            return Ok(waited);
+        }
+        if waited >= ADDRESS_PATIENCE_NANOS {
+            return Err(AddressError::StillTentative);
+        }
+        pause(ADDRESS_POLL_NANOS);
+    }
+}
+
+/// Lets `nanos` pass with the CPU given to threads (NetBSD's among them), from a
+/// thread or from the hub.
+fn pause(nanos: u64) {
+    if crate::arch::in_thread() {
+        let deadline = time::since_boot_nanos().unwrap_or(0).saturating_add(nanos);
+        let _ = kernel_threads::sleep_until(deadline);
+    } else {
+        let _ = kernel_threads::run_until(|| false, nanos);
+    }
 }
 
 fn prefix_mask(prefix: u8) -> [u8; 4] {
