@@ -179,6 +179,29 @@ const MODIFIED_PEER_SERVER: &[(&str, u64)] = &[
     ("remote_values_refused", 0),
 ];
 
+/// What the client host of the echo session counts: one connection, 100 values
+/// after the first and 101 replies, nothing lost, one record request, no datagram
+/// dropped.
+const ECHO_CLIENT_METRICS: &[(&str, u64)] = &[
+    ("remote_connections_opened", 1),
+    ("remote_connections_accepted", 1),
+    ("remote_values_sent", 100),
+    ("remote_values_received", 101),
+    ("remote_values_lost", 0),
+    ("tunnel_record_requests_sent", 1),
+    ("tunnel_datagrams_dropped", 0),
+];
+
+/// What the server host of the echo session counts.
+const ECHO_SERVER_METRICS: &[(&str, u64)] = &[
+    ("remote_incoming_accepted", 1),
+    ("remote_values_received", 100),
+    ("remote_values_sent", 101),
+    ("remote_values_refused", 0),
+    ("tunnel_ill_typed_values", 0),
+    ("tunnel_datagrams_dropped", 0),
+];
+
 /// What sign-check prints on host 1 for each of alice and carol, whose keys it holds.
 const SIGN_CHECKED_ALICE_CAROL: &[(&str, &str)] = &[
     (
@@ -270,23 +293,8 @@ pub fn all() -> Vec<HostPairRow> {
             run: ACROSS_ECHO,
             heap_growth_at_most: None,
             hosts: [NATIVE_HOST, NATIVE_HOST],
-            client_metrics: &[
-                ("remote_connections_opened", 1),
-                ("remote_connections_accepted", 1),
-                ("remote_values_sent", 100),
-                ("remote_values_received", 101),
-                ("remote_values_lost", 0),
-                ("tunnel_record_requests_sent", 1),
-                ("tunnel_datagrams_dropped", 0),
-            ],
-            server_metrics: &[
-                ("remote_incoming_accepted", 1),
-                ("remote_values_received", 100),
-                ("remote_values_sent", 101),
-                ("remote_values_refused", 0),
-                ("tunnel_ill_typed_values", 0),
-                ("tunnel_datagrams_dropped", 0),
-            ],
+            client_metrics: ECHO_CLIENT_METRICS,
+            server_metrics: ECHO_SERVER_METRICS,
             tampered: false,
         },
         HostPairRow {
@@ -297,23 +305,8 @@ pub fn all() -> Vec<HostPairRow> {
             run: ACROSS_ECHO,
             heap_growth_at_most: None,
             hosts: [NATIVE_HOST, RUMP_HOST],
-            client_metrics: &[
-                ("remote_connections_opened", 1),
-                ("remote_connections_accepted", 1),
-                ("remote_values_sent", 100),
-                ("remote_values_received", 101),
-                ("remote_values_lost", 0),
-                ("tunnel_record_requests_sent", 1),
-                ("tunnel_datagrams_dropped", 0),
-            ],
-            server_metrics: &[
-                ("remote_incoming_accepted", 1),
-                ("remote_values_received", 100),
-                ("remote_values_sent", 101),
-                ("remote_values_refused", 0),
-                ("tunnel_ill_typed_values", 0),
-                ("tunnel_datagrams_dropped", 0),
-            ],
+            client_metrics: ECHO_CLIENT_METRICS,
+            server_metrics: ECHO_SERVER_METRICS,
             tampered: false,
         },
         HostPairRow {
@@ -323,23 +316,8 @@ pub fn all() -> Vec<HostPairRow> {
             run: ACROSS_ECHO,
             heap_growth_at_most: None,
             hosts: [RUMP_HOST, RUMP_HOST],
-            client_metrics: &[
-                ("remote_connections_opened", 1),
-                ("remote_connections_accepted", 1),
-                ("remote_values_sent", 100),
-                ("remote_values_received", 101),
-                ("remote_values_lost", 0),
-                ("tunnel_record_requests_sent", 1),
-                ("tunnel_datagrams_dropped", 0),
-            ],
-            server_metrics: &[
-                ("remote_incoming_accepted", 1),
-                ("remote_values_received", 100),
-                ("remote_values_sent", 101),
-                ("remote_values_refused", 0),
-                ("tunnel_ill_typed_values", 0),
-                ("tunnel_datagrams_dropped", 0),
-            ],
+            client_metrics: ECHO_CLIENT_METRICS,
+            server_metrics: ECHO_SERVER_METRICS,
             tampered: false,
         },
         HostPairRow {
