@@ -226,7 +226,7 @@ const SIGN_CHECKED_ALICE_CAROL: &[(&str, &str)] = &[
 
 /// Every row.
 pub fn all() -> Vec<HostPairRow> {
-    vec![
+    let native = vec![
         HostPairRow {
             name: "hosts-tunnel-echo",
             about: "two hosts: alice on host 1 reaches `echo` on host 2 through the kernels' \
@@ -293,29 +293,6 @@ pub fn all() -> Vec<HostPairRow> {
             run: ACROSS_ECHO,
             heap_growth_at_most: None,
             hosts: [NATIVE_HOST, NATIVE_HOST],
-            client_metrics: ECHO_CLIENT_METRICS,
-            server_metrics: ECHO_SERVER_METRICS,
-            tampered: false,
-        },
-        HostPairRow {
-            name: "hosts-ipc-echo-rump",
-            about: "the programs of hosts-ipc-echo with host 2's MinimaLT service on NetBSD's \
-                UDP in the rump kernel (vioif on legacy virtio-net PCI) and host 1's on the \
-                native stack: 101 typed requests come back byte-exact across the two stacks",
-            run: ACROSS_ECHO,
-            heap_growth_at_most: None,
-            hosts: [NATIVE_HOST, RUMP_HOST],
-            client_metrics: ECHO_CLIENT_METRICS,
-            server_metrics: ECHO_SERVER_METRICS,
-            tampered: false,
-        },
-        HostPairRow {
-            name: "hosts-ipc-echo-rump-both",
-            about: "the programs of hosts-ipc-echo with both hosts' MinimaLT services on \
-                NetBSD's UDP in their rump kernels: 101 typed requests come back byte-exact",
-            run: ACROSS_ECHO,
-            heap_growth_at_most: None,
-            hosts: [RUMP_HOST, RUMP_HOST],
             client_metrics: ECHO_CLIENT_METRICS,
             server_metrics: ECHO_SERVER_METRICS,
             tampered: false,
@@ -408,41 +385,6 @@ pub fn all() -> Vec<HostPairRow> {
             tampered: false,
         },
         HostPairRow {
-            name: "hosts-ipc-soak-rump",
-            about: "hosts-ipc-soak with host 2 on NetBSD's UDP in the rump kernel: 100,000 \
-                typed requests and their replies through NetBSD's stack, every reply \
-                checked; neither kernel heap grows from its first sample to its last",
-            run: HostPairRun::Sets {
-                client: HostInitSet {
-                    name: "across-soak",
-                    ended: &[("alice", "across-soak", "exit", 0)],
-                    printed: &[("alice", "across-soak: 100000 replies in order")],
-                },
-                server: HostInitSet {
-                    name: "across-server",
-                    ended: &[("bob", "across-server", "exit", 0)],
-                    printed: &[
-                        ("bob", "across-server: connection from alice"),
-                        ("bob", "across-server: answered 100000 requests"),
-                    ],
-                },
-            },
-            heap_growth_at_most: Some(HEAP_GROWTH_BOUND),
-            hosts: [NATIVE_HOST, RUMP_HOST],
-            client_metrics: &[
-                ("remote_values_received", 100_000),
-                ("remote_values_lost", 0),
-                ("tunnel_datagrams_dropped", 0),
-            ],
-            // The first request travels in the connection request itself.
-            server_metrics: &[
-                ("remote_values_received", 99_999),
-                ("remote_values_sent", 100_000),
-                ("tunnel_datagrams_dropped", 0),
-            ],
-            tampered: false,
-        },
-        HostPairRow {
             name: "hosts-ipc-modified-peer",
             about: "host 1 as a modified kernel sends an ill-typed value before each of ten \
                 requests to the across-server program on host 2, skipping its own check: \
@@ -451,18 +393,6 @@ pub fn all() -> Vec<HostPairRow> {
             run: MODIFIED_PEER,
             heap_growth_at_most: None,
             hosts: [NATIVE_HOST, NATIVE_HOST],
-            client_metrics: MODIFIED_PEER_CLIENT,
-            server_metrics: MODIFIED_PEER_SERVER,
-            tampered: false,
-        },
-        HostPairRow {
-            name: "hosts-ipc-modified-peer-rump",
-            about: "hosts-ipc-modified-peer with host 2 on NetBSD's UDP in the rump kernel: \
-                its kernel drops and counts the ten ill-typed values the modified host 1 \
-                sends, and the program answers the eleven well-typed requests only",
-            run: MODIFIED_PEER,
-            heap_growth_at_most: None,
-            hosts: [NATIVE_HOST, RUMP_HOST],
             client_metrics: MODIFIED_PEER_CLIENT,
             server_metrics: MODIFIED_PEER_SERVER,
             tampered: false,
@@ -520,27 +450,76 @@ pub fn all() -> Vec<HostPairRow> {
             ],
             tampered: true,
         },
-        HostPairRow {
-            name: "hosts-ipc-tampered-rump",
-            about: "hosts-ipc-tampered with host 2 on NetBSD's UDP in the rump kernel: every \
+    ];
+    // The same sessions with one or both hosts on NetBSD's stack in the rump kernel:
+    // each the row it repeats, with its own name, words and hosts.
+    let rump = [
+        rump_variant(
+            &native,
+            "hosts-ipc-echo",
+            "hosts-ipc-echo-rump",
+            "the programs of hosts-ipc-echo with host 2's MinimaLT service on NetBSD's \
+                UDP in the rump kernel (vioif on legacy virtio-net PCI) and host 1's on the \
+                native stack: 101 typed requests come back byte-exact across the two stacks",
+            [NATIVE_HOST, RUMP_HOST],
+        ),
+        rump_variant(
+            &native,
+            "hosts-ipc-echo",
+            "hosts-ipc-echo-rump-both",
+            "the programs of hosts-ipc-echo with both hosts' MinimaLT services on \
+                NetBSD's UDP in their rump kernels: 101 typed requests come back byte-exact",
+            [RUMP_HOST, RUMP_HOST],
+        ),
+        rump_variant(
+            &native,
+            "hosts-ipc-soak",
+            "hosts-ipc-soak-rump",
+            "hosts-ipc-soak with host 2 on NetBSD's UDP in the rump kernel: 100,000 \
+                typed requests and their replies through NetBSD's stack, every reply \
+                checked; neither kernel heap grows from its first sample to its last",
+            [NATIVE_HOST, RUMP_HOST],
+        ),
+        rump_variant(
+            &native,
+            "hosts-ipc-modified-peer",
+            "hosts-ipc-modified-peer-rump",
+            "hosts-ipc-modified-peer with host 2 on NetBSD's UDP in the rump kernel: \
+                its kernel drops and counts the ten ill-typed values the modified host 1 \
+                sends, and the program answers the eleven well-typed requests only",
+            [NATIVE_HOST, RUMP_HOST],
+        ),
+        rump_variant(
+            &native,
+            "hosts-ipc-tampered",
+            "hosts-ipc-tampered-rump",
+            "hosts-ipc-tampered with host 2 on NetBSD's UDP in the rump kernel: every \
                 bad packet is dropped and counted by the host it reached, and all 101 \
                 requests come back byte-exact",
-            run: ACROSS_ECHO,
-            heap_growth_at_most: None,
-            hosts: [NATIVE_HOST, RUMP_HOST],
-            client_metrics: &[
-                ("remote_connections_accepted", 1),
-                ("remote_values_received", 101),
-                ("remote_values_lost", 0),
-            ],
-            server_metrics: &[
-                ("remote_incoming_accepted", 1),
-                ("remote_values_received", 100),
-                ("remote_values_refused", 0),
-            ],
-            tampered: true,
-        },
-    ]
+            [NATIVE_HOST, RUMP_HOST],
+        ),
+    ];
+    native.into_iter().chain(rump).collect()
+}
+
+/// The row `of` with another name and description, on `hosts`.
+fn rump_variant(
+    rows: &[HostPairRow],
+    of: &str,
+    name: &'static str,
+    about: &'static str,
+    hosts: [HostMachine; 2],
+) -> HostPairRow {
+    let row = rows
+        .iter()
+        .find(|row| row.name == of)
+        .expect("the row a rump variant repeats is in the table");
+    HostPairRow {
+        name,
+        about,
+        hosts,
+        ..row.clone()
+    }
 }
 
 /// What "flat" allows a kernel heap over the soak: some allocator slack, far less
