@@ -801,11 +801,29 @@ fn foreign_disk(inputs: &StorageInputs, scratch: &Path) -> Judged {
         rules: None,
         backend: Backend::Native,
     };
-    let transcript = harness::run(&config(inputs, "fs-read", &disk), TIMEOUT);
+    refused_at_init(
+        inputs,
+        &disk,
+        "the foreign disk",
+        "the store: the disk: ",
+        Some("no Ethos file system"),
+    )
+}
+
+/// A boot of `fs-read` on `disk` that the kernel must end with failure, its
+/// `test-fail name=init` reason starting with `starts` (and holding `holds`), never
+/// a panic.
+fn refused_at_init(
+    inputs: &StorageInputs,
+    disk: &Disk,
+    what: &str,
+    starts: &str,
+    holds: Option<&str>,
+) -> Judged {
+    let transcript = harness::run(&config(inputs, "fs-read", disk), TIMEOUT);
     let refused = transcript.reports().filter_map(Result::ok).any(|report| {
         matches!(report, Report::TestFail { name: "init", reason }
-            if reason.starts_with("the store: the disk: ")
-                && reason.contains("no Ethos file system"))
+            if reason.starts_with(starts) && holds.is_none_or(|text| reason.contains(text)))
     });
     let panicked = transcript
         .lines
@@ -816,7 +834,7 @@ fn foreign_disk(inputs: &StorageInputs, scratch: &Path) -> Judged {
     } else {
         Err(failure(
             format!(
-                "the foreign disk was not refused with its reason ({}, refused: {refused}, \
+                "{what} was not refused with \"{starts}…\" ({}, refused: {refused}, \
                  panicked: {panicked})",
                 transcript.end
             ),
@@ -881,27 +899,13 @@ fn boot_disk(inputs: &StorageInputs, scratch: &Path) -> Judged {
     damage_labels(&disk.path)
         .map_err(|error| failure(format!("damaging /boot/labels: {error}"), None))?;
     host_check(&disk, "damaging /boot/labels")?;
-    let transcript = harness::run(&config(inputs, "fs-read", &disk), TIMEOUT);
-    let wanted = "the initial image on the disk (/boot): entry `labels`: ";
-    let refused = transcript.reports().filter_map(Result::ok).any(|report| {
-        matches!(report, Report::TestFail { name: "init", reason } if reason.starts_with(wanted))
-    });
-    let panicked = transcript
-        .lines
-        .iter()
-        .any(|(_, line)| line.contains("panic"));
-    if transcript.end == RunEnd::Kernel(ExitCode::Failure) && refused && !panicked {
-        Ok(())
-    } else {
-        Err(failure(
-            format!(
-                "the damaged /boot was not refused with \"{wanted}…\" ({}, refused: \
-                 {refused}, panicked: {panicked})",
-                transcript.end
-            ),
-            Some(&transcript),
-        ))
-    }
+    refused_at_init(
+        inputs,
+        &disk,
+        "the damaged /boot",
+        "the initial image on the disk (/boot): entry `labels`: ",
+        None,
+    )
 }
 
 /// Replaces `/boot/labels` with the `Labels` variant of `BootRecord` cut short.
