@@ -191,6 +191,36 @@ impl Scheduler {
         self.queue.park(time::tick_periods());
     }
 
+    /// Right after the current process parked in a system call: makes the next
+    /// ready process current and answers its context, so the call can switch to it
+    /// without going through the kernel's loop ([`run`]). Does what one round of
+    /// that loop would do, in the same order (wake what is due, kick the network,
+    /// decide, make a parked call again), and answers `None`, leaving the decision
+    /// to the loop, whenever the loop has more to do: an ended process's space to
+    /// release, a kernel thread that wants the CPU, no process ready, or a woken
+    /// process whose call found nothing yet. This is the round trip's fast path: a
+    /// process waiting for a reply hands the CPU to the one that will send it.
+    pub(crate) fn switch_directly(&mut self, model: &mut ProcessModel) -> Option<&UserContext> {
+        if !self.dying.is_empty() || kernel_threads::want_cpu() {
+            return None;
+        }
+        self.wake_due(model);
+        if model.network_work_pending() {
+            network::kick();
+        }
+        // A timer is taken as pending: with no process ready the answer is `Wait`,
+        // and the loop then weighs deadlines and deadlock itself.
+        let Decision::Run(next) = self.queue.decide(time::tick_periods(), true) else {
+            return None;
+        };
+        if !crate::user_mode::resume_parked_in(self, model, next) {
+            return None;
+        }
+        let task = self.queue.get(next)?;
+        task.space.activate();
+        Some(&task.context)
+    }
+
     /// Ends `process` (the current one or another) with `ending`. The model must
     /// already have dropped it. Its address space is released by [`run`], once the
     /// kernel's tables are live again.
