@@ -7,7 +7,11 @@
 //! the next process and enters it; the process comes back to that loop only when it
 //! leaves the CPU: its slice ended while another was ready, it waits, or it ended. A
 //! process that leaves has its registers saved in its task first, so no kernel stack
-//! ever holds a waiting process. When every process waits and no timer is pending,
+//! ever holds a waiting process. One shortcut: a process that parks in a call while
+//! another is ready, and the loop has nothing else to do, hands the CPU to that one
+//! from the call itself ([`Scheduler::switch_directly`]), as the loop would have; a
+//! round trip between two processes then never goes through the loop. When every
+//! process waits and no timer is pending,
 //! the kernel reports a deadlock and ends them, rather than hang.
 //!
 //! Kernel threads (`kernel_threads`) share the CPU: the loop gives a ready thread a
