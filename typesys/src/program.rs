@@ -89,6 +89,9 @@ pub(crate) struct Code {
     pub(crate) straight: Vec<Option<u32>>,
     /// Program positions that unions and interfaces choose among.
     pub(crate) targets: Vec<u32>,
+    /// For each of `targets`, its node's entry in `straight`: a union's variant or a
+    /// method's struct that is straight runs without frames once chosen.
+    pub(crate) straight_targets: Vec<Option<u32>>,
 }
 
 fn too_large(_: core::num::TryFromIntError) -> GraphError {
@@ -291,7 +294,7 @@ impl Compiler<'_> {
             .iter()
             .map(|&node| entry(node))
             .collect::<Result<Vec<u32>, GraphError>>()?;
-        let straight = self
+        let straight: Vec<Option<u32>> = self
             .programs
             .iter()
             .map(|program| {
@@ -311,11 +314,17 @@ impl Compiler<'_> {
                 Some(reach)
             })
             .collect();
+        let straight_targets = self
+            .targets
+            .iter()
+            .map(|&node| straight.get(node as usize).copied().flatten())
+            .collect();
         Ok(Code {
             instructions,
             entries,
             straight,
             targets,
+            straight_targets,
         })
     }
 }

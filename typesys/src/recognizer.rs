@@ -13,7 +13,9 @@
 //!   the graph's bound ([`TypeGraph::maximum_depth`]);
 //! - a plain root (fixed-width numbers only, the common small message) is checked by
 //!   its length alone, straight from the hash lookup; a straight program (no call, no
-//!   sequence of programs) runs in a loop without frames or depth checks;
+//!   sequence of programs) runs in a loop without frames or depth checks, and so does
+//!   the struct a message's method index (or a union's tag) chooses when that struct's
+//!   program is straight;
 //! - every read is bounds-checked; lengths are compared with the remaining input before
 //!   use, and products of counts and sizes are checked for overflow;
 //! - a value whose size is fixed and whose every byte pattern is valid (integers,
@@ -323,7 +325,10 @@ fn run(
     let straight = layout.code.straight.get(root as usize).copied().flatten();
     match straight {
         Some(reach) if (reach as usize) < maximum_depth => run.straight(entry)?,
-        _ => run.general(entry)?,
+        _ => match run.chosen_straight(entry)? {
+            Some(target) => run.program::<true>(target)?,
+            None => run.general(entry)?,
+        },
     }
     if run.input.offset == bytes.len() {
         Ok(())
@@ -389,6 +394,14 @@ impl<'bytes> Input<'bytes> {
         Ok(self.array::<1>()?[0])
     }
 
+    /// The next `u32`, not consumed, if there are four bytes left.
+    #[inline(always)]
+    fn peek_u32(&self) -> Option<u32> {
+        let end = self.offset.checked_add(4)?;
+        let bytes = self.bytes.get(self.offset..end)?;
+        Some(u32::from_le_bytes(bytes.try_into().ok()?))
+    }
+
     #[inline(always)]
     fn u32(&mut self) -> Result<u32, TypeError> {
         Ok(u32::from_le_bytes(self.array::<4>()?))
@@ -433,6 +446,56 @@ impl Run<'_, '_, '_> {
         TypeError::TooDeep {
             offset: self.input.offset,
             maximum_depth: self.maximum_depth,
+        }
+    }
+
+    /// For a root whose whole program is one union or interface (every message of an
+    /// interface), answers the program its tag or method index chooses when that one
+    /// is straight and its depths, one below the root's, are within the bound, having
+    /// read the tag: the caller runs it without frames or depth checks. Answers `None`,
+    /// having read nothing, for anything else, which [`Run::general`] then checks from
+    /// the start, so a missing or out-of-range tag fails exactly as it always did.
+    #[inline(always)]
+    fn chosen_straight(&mut self, entry: u32) -> Result<Option<u32>, TypeError> {
+        let start = entry as usize;
+        let Some(&[choice, last]) = self.code.instructions.get(start..start + 2) else {
+            return Ok(None);
+        };
+        let (first, count, per_choice, within) = match choice.operation {
+            Operation::Union { first, count } => (first, count, 1, 0),
+            Operation::Interface { first, count } => (first, count, 2, self.direction_results()),
+            _ => return Ok(None),
+        };
+        if last.operation != Operation::Return {
+            return Ok(None);
+        }
+        let Some(tag) = self.input.peek_u32().filter(|tag| *tag < count) else {
+            return Ok(None);
+        };
+        let position = u64::from(first) + per_choice * u64::from(tag) + within;
+        let straight = usize::try_from(position)
+            .ok()
+            .and_then(|position| self.code.straight_targets.get(position))
+            .copied()
+            .flatten();
+        match straight {
+            // The chosen value is at depth 2, so its deepest is `2 + reach`.
+            Some(reach) if (reach as usize).saturating_add(2) <= self.maximum_depth => {
+                let target = self.target(position)?;
+                self.input.offset += 4;
+                Ok(Some(target))
+            }
+            _ => Ok(None),
+        }
+    }
+
+    /// Which of a method's two structs a message is: 0 for the arguments, 1 for the
+    /// results.
+    #[inline(always)]
+    fn direction_results(&self) -> u64 {
+        match self.direction {
+            Direction::Request => 0,
+            Direction::Reply => 1,
         }
     }
 
