@@ -1,9 +1,29 @@
 //! The tampering proxy of `hosts-tunnel-tampered`: a host process between the two
 //! guests' NICs that forwards every frame and adds replayed, bit-flipped and forged
 //! MinimaLT packets with IP and UDP checksums made right, so that only MinimaLT can
-//! tell them from the real ones. It never changes a frame it forwards.
+//! tell them from the real ones. It never changes a frame it forwards. The same
+//! proxy floods host 2 for `hosts-tunnel-flood` instead ([`Mischief::Flood`],
+//! `flooder.rs`).
 
 use std::time::Duration;
+
+use super::flooder::{Flooded, Flooder};
+
+/// What the proxy does besides forwarding every frame.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mischief {
+    /// Bit-flipped, replayed and forged copies of MinimaLT's packets, both ways.
+    Tamper,
+    /// A flood of would-be tunnel openings and other bad packets at host 2.
+    Flood,
+}
+
+/// What the proxy sent: toward each host when tampering, at host 2 when flooding.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(super) struct Proxied {
+    pub(super) injected: [Injected; 2],
+    pub(super) flooded: Flooded,
+}
 
 /// What the tamperer sent toward one host.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -38,11 +58,11 @@ pub(super) struct Tamperer {
     /// The guests' own ports (their `localaddr`).
     guests: [u16; 2],
     stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
-    worker: Option<std::thread::JoinHandle<[Injected; 2]>>,
+    worker: Option<std::thread::JoinHandle<Proxied>>,
 }
 
 impl Tamperer {
-    pub(super) fn start(port: u16) -> std::io::Result<Tamperer> {
+    pub(super) fn start(port: u16, mischief: Mischief) -> std::io::Result<Tamperer> {
         use std::net::UdpSocket;
         let bind = || UdpSocket::bind("127.0.0.1:0");
         let sockets = [bind()?, bind()?];
@@ -56,7 +76,16 @@ impl Tamperer {
         let worker = {
             let sockets = [sockets[0].try_clone()?, sockets[1].try_clone()?];
             let stop = stop.clone();
-            std::thread::spawn(move || forward(&sockets, guests, port, &stop))
+            std::thread::spawn(move || match mischief {
+                Mischief::Tamper => Proxied {
+                    injected: forward(&sockets, guests, port, &stop),
+                    flooded: Flooded::default(),
+                },
+                Mischief::Flood => Proxied {
+                    injected: [Injected::default(); 2],
+                    flooded: Flooder::new(&sockets, guests, port).run(&stop),
+                },
+            })
         };
         Ok(Tamperer {
             sockets,
@@ -77,7 +106,7 @@ impl Tamperer {
         })
     }
 
-    pub(super) fn stop(mut self) -> [Injected; 2] {
+    pub(super) fn stop(mut self) -> Proxied {
         self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
         self.worker
             .take()
@@ -169,11 +198,11 @@ fn forward(
 const TAMPERED_PACKETS: u64 = 80;
 
 /// Where the UDP payload starts in an Ethernet frame of IPv4 without options.
-const UDP_PAYLOAD: usize = 14 + 20 + 8;
+pub(super) const UDP_PAYLOAD: usize = 14 + 20 + 8;
 
 /// An Ethernet frame of IPv4 (no options) and UDP between MinimaLT ports, whose
 /// payload is a packet of a tunnel (not tunnel id 0).
-fn is_tunnel_packet(frame: &[u8], port: u16) -> bool {
+pub(super) fn is_tunnel_packet(frame: &[u8], port: u16) -> bool {
     frame.len() > UDP_PAYLOAD + 8
         && frame[12..14] == [0x08, 0x00]
         && frame[14] == 0x45
@@ -184,7 +213,7 @@ fn is_tunnel_packet(frame: &[u8], port: u16) -> bool {
 }
 
 /// Recomputes the IPv4 header and UDP checksums of a frame `is_tunnel_packet` took.
-fn fix_checksums(frame: &mut [u8]) {
+pub(super) fn fix_checksums(frame: &mut [u8]) {
     fn sum(bytes: &[u8], mut total: u32) -> u32 {
         for pair in bytes.chunks(2) {
             let word = u16::from_be_bytes([pair[0], *pair.get(1).unwrap_or(&0)]);
