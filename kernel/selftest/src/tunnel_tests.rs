@@ -345,8 +345,19 @@ pub(crate) fn tunnel(plan: Plan) -> Result<(), String> {
     let counters = tunnels.counters();
     let statistics = tunnels.statistics();
     metric("tunnel_datagrams_sent", statistics.datagrams_sent, "count");
-    // Every datagram the socket gave the loop, whatever the service made of it.
-    metric("tunnel_datagrams_received", traffic.received, "count");
+    // What went through the socket, whatever the service made of it: what a
+    // host process on the wire can hold the host to.
+    metric("tunnel_socket_datagrams_sent", traffic.sent, "count");
+    metric(
+        "tunnel_socket_datagrams_received",
+        traffic.received,
+        "count",
+    );
+    metric(
+        "tunnel_socket_first_packets_sent",
+        traffic.first_packets_sent,
+        "count",
+    );
     metric(
         "tunnel_datagrams_accepted",
         counters.datagrams_accepted,

@@ -24,7 +24,7 @@ use std::time::{Duration, Instant};
 
 use ethos_abi::drivers::{peer_address, peer_mac};
 
-use super::tamperer::{UDP_PAYLOAD, fix_checksums, is_tunnel_packet};
+use super::tamperer::{RECORD_REQUEST, UDP_PAYLOAD, fix_checksums, is_tunnel_packet};
 
 /// The flooder's guest number on the socket network: `10.0.7.99`, a host no
 /// directory lists.
@@ -53,9 +53,6 @@ const BURST: u64 = 16;
 /// How long the flooder waits for challenges before it goes on (and counts the
 /// wait as unanswered).
 const CHALLENGE_PATIENCE: Duration = Duration::from_secs(2);
-/// What follows tunnel id 0 in a record request (the kernel's
-/// `ethos_core::minimalt::RECORD_REQUEST`, which the harness does not link).
-const RECORD_REQUEST: &[u8; 8] = b"ethos-rq";
 /// The first source port of forged packets; each takes the next.
 const FIRST_SOURCE_PORT: u16 = 20_000;
 

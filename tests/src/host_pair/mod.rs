@@ -39,7 +39,7 @@ mod tamperer;
 
 pub use flooder::Flooded;
 use tamperer::Tamperer;
-pub use tamperer::{Injected, Mischief};
+pub use tamperer::{Injected, Mischief, Wire};
 
 /// The kernels of a two-host set: host 1 (the client) and host 2 (the server).
 #[derive(Clone, Debug)]
@@ -227,6 +227,7 @@ const REUSE_CLIENT_METRICS: &[(&str, u64)] = &[
     ("tunnel_open_2_record_requests", 0),
     ("tunnel_open_2_key_operations", 1),
     ("tunnel_values_echoed", 8),
+    ("tunnel_socket_first_packets_sent", 1),
     ("tunnel_record_requests_sent", 1),
     ("tunnel_count", 1),
     ("tunnel_datagrams_dropped", 0),
@@ -322,7 +323,9 @@ pub fn all() -> Vec<HostPairRow> {
                 second connection on the same tunnel: counted at host 1's socket, the \
                 second open and its first reply take one datagram each way (the first: \
                 two), with no first packet or record request and one X25519 operation, \
-                the user's authenticator (the first: four); each host holds one tunnel",
+                the user's authenticator (the first: four); each host holds one tunnel, \
+                and a host process on the wire counts what host 1 counted, one first \
+                packet and one record request in all",
             run: HostPairRun::Test(KernelTest::TunnelReuse),
             heap_growth_at_most: None,
             hosts: [NATIVE_HOST, NATIVE_HOST],
@@ -333,7 +336,7 @@ pub fn all() -> Vec<HostPairRow> {
                 ("tunnel_count", 1),
                 ("tunnel_datagrams_dropped", 0),
             ],
-            proxy: None,
+            proxy: Some(Mischief::Watch),
         },
         HostPairRow {
             name: "hosts-tunnel-flood",
@@ -823,6 +826,28 @@ impl HostPairRow {
                 log,
             };
         }
+        if mischief == Mischief::Watch {
+            let wire = proxied.wire;
+            println!(
+                "     on the wire: to host 1 {} datagrams; to host 2 {} ({} first packets, {} \
+                 record requests)",
+                wire[0].datagrams,
+                wire[1].datagrams,
+                wire[1].first_packets,
+                wire[1].record_requests,
+            );
+            let verdict = both(self.judge(&client, 1), self.judge(&server, 2))
+                .and_then(|()| wire_counted(&client, &wire));
+            let log = verdict
+                .is_err()
+                .then(|| keep_logs(pair, self.name, &client, &server))
+                .flatten();
+            return Outcome {
+                verdict: verdict.map_or_else(Verdict::Failed, |()| Verdict::Passed),
+                elapsed: started.elapsed(),
+                log,
+            };
+        }
         let injected = proxied.injected;
         println!(
             "     tamperer: to host 1 {} bad packets ({} flipped, {} replayed, {} forged) of {} \
@@ -1034,6 +1059,47 @@ fn flood_counted(server: &Transcript, flooded: &Flooded) -> Result<(), String> {
              guard the tunnel's opening",
             flooded.challenges_to_flooder, flooded.challenges_to_client
         ));
+    }
+    Ok(())
+}
+
+/// Host 1 (the client) counted at its socket what the wire carried: every datagram
+/// each way, the tunnels' first packets and the record requests it sent. Its counts
+/// per connection are then counts of what crossed, not the service's own account.
+fn wire_counted(client: &Transcript, wire: &[Wire; 2]) -> Result<(), String> {
+    let host = "host 1 (client)";
+    let checks = [
+        (
+            "tunnel_socket_datagrams_sent",
+            wire[1].datagrams,
+            "datagrams to host 2",
+        ),
+        (
+            "tunnel_socket_datagrams_received",
+            wire[0].datagrams,
+            "datagrams to host 1",
+        ),
+        (
+            "tunnel_socket_first_packets_sent",
+            wire[1].first_packets,
+            "first packets to host 2",
+        ),
+        (
+            "tunnel_record_requests_sent",
+            wire[1].record_requests,
+            "record requests to host 2",
+        ),
+    ];
+    for (name, seen, what) in checks {
+        match client.metric(name) {
+            Some(counted) if counted == seen => {}
+            Some(counted) => {
+                return Err(format!(
+                    "{host}: {name} is {counted}, but the wire carried {seen} {what}"
+                ));
+            }
+            None => return Err(format!("{host}: no {name} metric")),
+        }
     }
     Ok(())
 }
@@ -1275,6 +1341,42 @@ mod tests {
             ..flooded
         };
         assert!(flood_counted(&server(680, 40, 1), &unchallenged).is_err());
+    }
+
+    /// Host 1's socket counts must be the wire's, each way.
+    #[test]
+    fn a_watched_host_passes_only_with_the_wires_counts() {
+        let client = |sent: u64| {
+            let lines = [
+                format!("@ethos metric name=tunnel_socket_datagrams_sent value={sent} unit=count"),
+                "@ethos metric name=tunnel_socket_datagrams_received value=9 unit=count".into(),
+                "@ethos metric name=tunnel_socket_first_packets_sent value=1 unit=count".into(),
+                "@ethos metric name=tunnel_record_requests_sent value=1 unit=count".into(),
+            ];
+            let lines: Vec<&str> = lines.iter().map(String::as_str).collect();
+            transcript(&lines)
+        };
+        let wire = [
+            Wire {
+                datagrams: 9,
+                ..Wire::default()
+            },
+            Wire {
+                datagrams: 15,
+                first_packets: 1,
+                record_requests: 1,
+            },
+        ];
+        assert_eq!(wire_counted(&client(15), &wire), Ok(()));
+        assert!(wire_counted(&client(14), &wire).is_err());
+        let two_tunnels = [
+            wire[0],
+            Wire {
+                first_packets: 2,
+                ..wire[1]
+            },
+        ];
+        assert!(wire_counted(&client(15), &two_tunnels).is_err());
     }
 
     /// Host 1 boots the client's set and host 2 the server's.
