@@ -66,8 +66,8 @@ pub struct Flooded {
     pub first_packets: u64,
     /// Datagrams of random bytes (never tunnel id 0).
     pub random: u64,
-    /// The client's first packet (the one with its puzzle solution, which made the
-    /// tunnel) sent again.
+    /// The client's first packet that made the tunnel (with its puzzle's solution,
+    /// under load) sent again.
     pub replayed: u64,
     /// Record requests from a key no directory lists.
     pub record_requests: u64,
@@ -101,8 +101,11 @@ pub(super) struct Flooder<'a> {
     guests: [u16; 2],
     port: u16,
     counts: Flooded,
-    /// The client's first packet that carried a puzzle solution, once seen.
+    /// The client's last first packet before host 2 answered on the tunnel: the one
+    /// that made it (the ones before it were answered with challenges).
     captured: Option<Vec<u8>>,
+    /// Whether host 2 sent the client a tunnel packet other than a challenge.
+    tunnel_answered: bool,
     opened: bool,
     /// The client's tunnel packets to host 2 so far.
     client_packets: u64,
@@ -118,6 +121,7 @@ impl<'a> Flooder<'a> {
             port,
             counts: Flooded::default(),
             captured: None,
+            tunnel_answered: false,
             opened: false,
             client_packets: 0,
             rounds: 0,
@@ -160,16 +164,21 @@ impl<'a> Flooder<'a> {
             }
             return;
         }
-        if is_tunnel_packet(frame, self.port) && challenge(frame) {
-            self.counts.challenges_to_client += 1;
+        if is_tunnel_packet(frame, self.port) {
+            if challenge(frame) {
+                self.counts.challenges_to_client += 1;
+            } else {
+                self.tunnel_answered = true;
+            }
         }
         self.send(0, frame);
         self.counts.forwarded += 1;
     }
 
     /// A frame the client sent: passed on first, then, by what it is, the opening
-    /// flood (the client's first record request), a capture (its first packet with a
-    /// puzzle solution) or a round of bad packets (every [`ROUND_EVERY`]th packet).
+    /// flood (the client's first record request), a capture (a first packet, until
+    /// host 2 answers on the tunnel) or a round of bad packets (every
+    /// [`ROUND_EVERY`]th packet).
     fn take_from_client(&mut self, frame: &[u8]) {
         self.send(1, frame);
         self.counts.forwarded += 1;
@@ -182,13 +191,13 @@ impl<'a> Flooder<'a> {
             return;
         }
         self.client_packets += 1;
-        let flags = frame[UDP_PAYLOAD] & 0xc0;
-        if flags == 0xc0 && self.captured.is_none() {
+        if frame[UDP_PAYLOAD] & 0x80 != 0 && !self.tunnel_answered {
             self.captured = Some(frame.to_vec());
         }
         let due = self.client_packets >= ROUNDS_FROM
             && self.client_packets.is_multiple_of(ROUND_EVERY)
             && self.rounds < ROUNDS
+            && self.tunnel_answered
             && self.captured.is_some();
         if due {
             self.rounds += 1;
