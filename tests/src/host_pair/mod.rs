@@ -1008,17 +1008,32 @@ fn flooder_summary(flooded: &Flooded) -> String {
     )
 }
 
-/// Host 2 counted what the flooder sent it: it dropped every bad packet and every
-/// first packet of the client's it answered with a puzzle, and nothing else; it
-/// refused every forged record request; it asked for puzzles, of the flooder and of
-/// the client. Host 2 answered every wait of the flooder's with its challenges, so
-/// the flood did not outrun it and every datagram reached the service.
+/// Host 2 asked for puzzles, of the flooder and of the client; it answered every
+/// wait of the flooder's with its challenges, so the flood did not outrun it and
+/// every datagram reached the service; and it counted what the flooder sent it: it
+/// dropped every bad packet and every first packet of the client's it answered
+/// with a puzzle, and nothing else, and refused every forged record request.
 fn flood_counted(server: &Transcript, flooded: &Flooded) -> Result<(), String> {
     let host = "host 2 (server)";
     if flooded.first_packets == 0 || flooded.replayed == 0 || flooded.record_requests == 0 {
         return Err(format!(
             "the flooder sent too little to judge: {}",
             flooder_summary(flooded)
+        ));
+    }
+    let metric = |name: &str| {
+        server
+            .metric(name)
+            .ok_or_else(|| format!("{host}: no {name} metric"))
+    };
+    if metric("tunnel_puzzles_switched_on")? == 0 {
+        return Err(format!("{host}: never asked for puzzles under the flood"));
+    }
+    if flooded.challenges_to_flooder == 0 || flooded.challenges_to_client == 0 {
+        return Err(format!(
+            "{host}: challenged the flooder {} times and the client {}: puzzles did not \
+             guard the tunnel's opening",
+            flooded.challenges_to_flooder, flooded.challenges_to_client
         ));
     }
     if flooded.unanswered_waits != 0 {
@@ -1028,11 +1043,6 @@ fn flood_counted(server: &Transcript, flooded: &Flooded) -> Result<(), String> {
             flooded.unanswered_waits
         ));
     }
-    let metric = |name: &str| {
-        server
-            .metric(name)
-            .ok_or_else(|| format!("{host}: no {name} metric"))
-    };
     let dropped = metric("tunnel_datagrams_dropped")?;
     let expected = flooded.bad_packets() + flooded.challenges_to_client;
     if dropped != expected {
@@ -1048,16 +1058,6 @@ fn flood_counted(server: &Transcript, flooded: &Flooded) -> Result<(), String> {
         return Err(format!(
             "{host}: refused {refused} record requests, but the flooder sent {}",
             flooded.record_requests
-        ));
-    }
-    if metric("tunnel_puzzles_switched_on")? == 0 {
-        return Err(format!("{host}: never asked for puzzles under the flood"));
-    }
-    if flooded.challenges_to_flooder == 0 || flooded.challenges_to_client == 0 {
-        return Err(format!(
-            "{host}: challenged the flooder {} times and the client {}: puzzles did not \
-             guard the tunnel's opening",
-            flooded.challenges_to_flooder, flooded.challenges_to_client
         ));
     }
     Ok(())
