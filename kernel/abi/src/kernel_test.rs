@@ -58,6 +58,16 @@ pub enum KernelTest {
     /// skipping its own check; host 2's kernel must drop each, so the program sees the
     /// well-typed requests only.
     TunnelModifiedPeer,
+    /// The same two hosts: host 1 opens a first connection, which makes the tunnel,
+    /// closes it, and opens a second on the same tunnel; each host counts the
+    /// datagrams from each connection's open to its first reply, and the tunnels
+    /// it holds.
+    TunnelReuse,
+    /// The same two hosts, with a host process flooding host 2 with forged tunnel
+    /// openings, random bytes, replays and record requests: 400 short requests, four
+    /// in flight, every reply checked; host 2 reports what it dropped, whether it
+    /// asked for puzzles, and its heap from the twentieth request to the end.
+    TunnelFlood,
     /// Runs the `hello` program from its ELF file in ring 3: it prints through
     /// `print` and ends with `exit`.
     UserHello,
@@ -99,7 +109,7 @@ pub enum KernelTest {
 
 impl KernelTest {
     /// Every test, in the order `--help` texts list them.
-    pub const ALL: [KernelTest; 32] = [
+    pub const ALL: [KernelTest; 34] = [
         KernelTest::Boot,
         KernelTest::Timer,
         KernelTest::PageFault,
@@ -119,6 +129,8 @@ impl KernelTest {
         KernelTest::Tunnel,
         KernelTest::TunnelSoak,
         KernelTest::TunnelModifiedPeer,
+        KernelTest::TunnelReuse,
+        KernelTest::TunnelFlood,
         KernelTest::UserHello,
         KernelTest::UserPointers,
         KernelTest::UserFault,
@@ -156,6 +168,8 @@ impl KernelTest {
             KernelTest::Tunnel => "tunnel",
             KernelTest::TunnelSoak => "tunnel_soak",
             KernelTest::TunnelModifiedPeer => "tunnel_modified_peer",
+            KernelTest::TunnelReuse => "tunnel_reuse",
+            KernelTest::TunnelFlood => "tunnel_flood",
             KernelTest::UserHello => "user_hello",
             KernelTest::UserPointers => "user_pointers",
             KernelTest::UserFault => "user_fault",

@@ -30,6 +30,8 @@ mod thread_tests;
 #[cfg(target_os = "none")]
 mod tunnel_tests;
 #[cfg(target_os = "none")]
+mod tunnel_traffic;
+#[cfg(target_os = "none")]
 mod user_tests;
 
 #[cfg(target_os = "none")]

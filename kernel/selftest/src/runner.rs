@@ -80,6 +80,12 @@ pub fn run(test: KernelTest) -> ! {
         KernelTest::TunnelModifiedPeer => {
             tunnel_tests::tunnel(tunnel_tests::Plan::MODIFIED_PEER).map_err(Failure::Tunnel)
         }
+        KernelTest::TunnelReuse => {
+            tunnel_tests::tunnel(tunnel_tests::Plan::REUSE).map_err(Failure::Tunnel)
+        }
+        KernelTest::TunnelFlood => {
+            tunnel_tests::tunnel(tunnel_tests::Plan::FLOOD).map_err(Failure::Tunnel)
+        }
         KernelTest::UserHello => user_tests::hello().map_err(Failure::User),
         KernelTest::UserPointers => user_tests::pointers().map_err(Failure::User),
         KernelTest::UserFault => user_tests::faults().map_err(Failure::User),

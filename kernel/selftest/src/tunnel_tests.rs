@@ -15,6 +15,12 @@
 //! it opens `across` (served by the `across-server` program there) and sends an
 //! ill-typed value before each of its ten requests, skipping its own check; host 2's
 //! kernel must drop every one, so its program answers the well-typed ones only.
+//! `tunnel_reuse` has host 1 open a second connection on the tunnel its first one
+//! made, once the first is closed and the network quiet, and report what each open
+//! cost on the wire up to its first reply (`tunnel_traffic`). `tunnel_flood` runs 400
+//! short requests, four in flight, while a host process floods host 2 with forged
+//! tunnel openings and the like; host 2 reports what it dropped and refused, whether
+//! it asked for puzzles, and its heap from the twentieth request to the end.
 
 use alloc::boxed::Box;
 use alloc::format;
@@ -35,6 +41,7 @@ use rand_core::SeedableRng;
 
 use crate::driver_tests::{metric, now_ms};
 use crate::net_tests;
+use crate::tunnel_traffic::{self, OpenCost, Traffic};
 
 /// What one run of the test does.
 #[derive(Clone, Copy, Debug)]
@@ -55,6 +62,12 @@ pub(crate) struct Plan {
     /// Whether the client acts as a modified kernel: before every request after the
     /// first it sends an ill-typed value, skipping its own check.
     modified: bool,
+    /// Whether the client, once its first connection is done and closed and the
+    /// network quiet, opens a second on the same tunnel and runs the plan again.
+    reuse: bool,
+    /// Replies (on the client) and answers (on the server) after which each host
+    /// takes its first measure of the kernel heap; the second is at the end.
+    heap_mark: usize,
 }
 
 impl Plan {
@@ -67,6 +80,8 @@ impl Plan {
         limit_ms: 120_000,
         service: "echo",
         modified: false,
+        reuse: false,
+        heap_mark: HEAP_MARK,
     };
     /// `tunnel_soak`: 100,000 short requests, 256 in flight; the kernel heap is
     /// measured after the first thousand replies and at the end.
@@ -78,6 +93,8 @@ impl Plan {
         limit_ms: 900_000,
         service: "echo",
         modified: false,
+        reuse: false,
+        heap_mark: HEAP_MARK,
     };
     /// `tunnel_modified_peer`: ten requests to the `across-server` program, each
     /// after an ill-typed value its own kernel would have refused.
@@ -89,7 +106,41 @@ impl Plan {
         limit_ms: 120_000,
         service: "across",
         modified: true,
+        reuse: false,
+        heap_mark: HEAP_MARK,
     };
+    /// `tunnel_reuse`: a connection of four requests, closed, then a second one of
+    /// four on the same tunnel; each open's cost up to its first reply is reported.
+    pub(crate) const REUSE: Plan = Plan {
+        values: 3,
+        window: 1,
+        growing: true,
+        rekey: false,
+        limit_ms: 120_000,
+        service: "echo",
+        modified: false,
+        reuse: true,
+        heap_mark: HEAP_MARK,
+    };
+    /// `tunnel_flood`: 400 short requests, four in flight, long enough for a host
+    /// process to flood host 2 while the session runs; the heap is measured from the
+    /// twentieth reply, after the tunnel is made, to the end.
+    pub(crate) const FLOOD: Plan = Plan {
+        values: 400,
+        window: 4,
+        growing: false,
+        rekey: false,
+        limit_ms: 300_000,
+        service: "echo",
+        modified: false,
+        reuse: false,
+        heap_mark: 20,
+    };
+
+    /// Connections the client opens, one after the other.
+    fn connections(&self) -> usize {
+        if self.reuse { 2 } else { 1 }
+    }
 
     /// The ill-typed value a modified client sends before request `index`: a method
     /// `Echo` lacks, a `Say` whose text is cut short, or one with bytes after it.
@@ -121,6 +172,10 @@ impl Plan {
 /// Replies after which the soak takes its first heap measure: the connection's
 /// buffers have reached their steady size by then.
 const HEAP_MARK: usize = 1_000;
+/// How long no datagram must have moved before `tunnel_reuse` opens its second
+/// connection: the first one's close and its acknowledgements are over by then, so
+/// what the second open costs is counted alone.
+const QUIET_BEFORE_REOPEN_MS: u64 = 500;
 /// How long the client goes on after its last reply, so its close reaches the
 /// server.
 const LINGER_MS: u64 = 2_000;
@@ -200,6 +255,7 @@ pub(crate) fn tunnel(plan: Plan) -> Result<(), String> {
             .ok_or("the client host holds no user's key")?;
         let key = hosts.user_keys.key(&user).cloned();
         tracing::info!(user = %user, service = plan.service, "opening it on the other host as this user");
+        let first_open = OpenCost::opened(&Traffic::default(), &tunnels);
         // The client's own kernel refuses an ill-typed request: method 9 of Echo.
         let ill_typed = [9, 0, 0, 0];
         if tunnels.open(
@@ -219,27 +275,38 @@ pub(crate) fn tunnel(plan: Plan) -> Result<(), String> {
                 other.name.as_str(),
                 plan.service,
                 service_type,
-                key,
+                key.clone(),
                 &plan.request(0),
             )
             .map_err(|status| format!("open: {status}"))?;
         State::Client {
             plan,
+            target: Box::new(Target {
+                host: other.name.as_str().into(),
+                service_type,
+                user: key,
+            }),
             connection,
+            opened: 1,
+            costs: Box::new([first_open, OpenCost::default()]),
+            echoed: 0,
             sent: 0,
             replies: 0,
             rekeyed: false,
+            reopen: false,
             done_at: None,
             heap_at_mark: None,
         }
     } else {
         State::Server {
-            connection: None,
+            plan,
+            accepted: 0,
             answered: 0,
-            closed: false,
+            closed: 0,
             heap_at_mark: None,
         }
     };
+    let mut traffic = Traffic::default();
     let started = now_ms();
     let mut buffer = vec![0u8; 2048];
     loop {
@@ -251,21 +318,24 @@ pub(crate) fn tunnel(plan: Plan) -> Result<(), String> {
         let service: &mut dyn Datagram = &mut *datagrams;
         service.poll(now_value);
         while let Ok(Some((length, from))) = service.receive_from(socket, &mut buffer) {
+            traffic.on_receive(now_value);
             tunnels.handle_datagram(now, SocketAddr::V4(from), &buffer[..length]);
         }
         if tunnels.poll_timeout().is_some_and(|due| due <= now) {
             tunnels.handle_timeout(now);
         }
         while let Some(event) = tunnels.poll_event() {
-            state.on_event(&mut tunnels, &image.configuration, event)?;
+            state.on_event(&mut tunnels, &image.configuration, &traffic, event)?;
         }
-        state.advance(&mut tunnels)?;
+        state.advance(&mut tunnels, &traffic)?;
         while let Some(transmit) = tunnels.poll_transmit(now) {
             let SocketAddr::V4(to) = transmit.destination else {
                 continue;
             };
             // A send the stack cannot take now is a loss MinimaLT retransmits.
-            let _ = service.send_to(socket, to, &transmit.payload);
+            if service.send_to(socket, to, &transmit.payload).is_ok() {
+                traffic.on_send(&transmit.payload, now_value);
+            }
         }
         service.poll(now_value);
         if state.finished(now_value) {
@@ -275,6 +345,19 @@ pub(crate) fn tunnel(plan: Plan) -> Result<(), String> {
     let counters = tunnels.counters();
     let statistics = tunnels.statistics();
     metric("tunnel_datagrams_sent", statistics.datagrams_sent, "count");
+    // What went through the socket, whatever the service made of it: what a
+    // host process on the wire can hold the host to.
+    metric("tunnel_socket_datagrams_sent", traffic.sent, "count");
+    metric(
+        "tunnel_socket_datagrams_received",
+        traffic.received,
+        "count",
+    );
+    metric(
+        "tunnel_socket_first_packets_sent",
+        traffic.first_packets_sent,
+        "count",
+    );
     metric(
         "tunnel_datagrams_accepted",
         counters.datagrams_accepted,
@@ -295,25 +378,64 @@ pub(crate) fn tunnel(plan: Plan) -> Result<(), String> {
         counters.record_requests_sent,
         "count",
     );
+    metric(
+        "tunnel_record_requests_refused",
+        counters.record_requests_refused,
+        "count",
+    );
+    metric(
+        "tunnel_puzzles_switched_on",
+        counters.puzzles_switched_on,
+        "count",
+    );
     metric("tunnel_count", tunnels.tunnel_count() as u64, "count");
     Ok(())
+}
+
+/// Where the client's connections go, kept for the second open of `tunnel_reuse`.
+struct Target {
+    host: String,
+    service_type: TypeHash,
+    user: Option<ethos_crypto::SecretKey>,
+}
+
+impl core::fmt::Debug for Target {
+    fn fmt(&self, formatter: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        formatter
+            .debug_struct("Target")
+            .field("host", &self.host)
+            .finish_non_exhaustive()
+    }
 }
 
 #[derive(Debug)]
 enum State {
     Client {
         plan: Plan,
+        /// Boxed, as `costs`.
+        target: Box<Target>,
+        /// The connection in use.
         connection: RemoteConnection,
+        /// Connections opened so far.
+        opened: usize,
+        /// What each open cost up to its first reply (boxed: the server's state is
+        /// far smaller).
+        costs: Box<[OpenCost; 2]>,
+        /// Replies of the connections before this one.
+        echoed: usize,
         sent: usize,
         replies: usize,
         rekeyed: bool,
+        /// Whether the first connection is done and the second waits for quiet.
+        reopen: bool,
         done_at: Option<u64>,
         heap_at_mark: Option<usize>,
     },
     Server {
-        connection: Option<RemoteConnection>,
+        plan: Plan,
+        accepted: usize,
         answered: usize,
-        closed: bool,
+        closed: usize,
         heap_at_mark: Option<usize>,
     },
 }
@@ -323,6 +445,7 @@ impl State {
         &mut self,
         tunnels: &mut TunnelService,
         configuration: &ethos_core::process_model::Configuration,
+        traffic: &Traffic,
         event: ServiceEvent,
     ) -> Result<(), String> {
         match (self, event) {
@@ -330,22 +453,33 @@ impl State {
             (
                 State::Client {
                     plan,
+                    connection,
+                    opened,
+                    costs,
                     replies,
                     sent,
                     heap_at_mark,
                     ..
                 },
-                ServiceEvent::Value(_, value),
+                ServiceEvent::Value(on, value),
             ) => {
+                if on != *connection {
+                    return Err(format!("a value on {on:?}, not the connection in use"));
+                }
                 // Reply `k` answers request `k` (the first value is request 0).
                 if value != plan.request(*replies) {
                     return Err(format!("reply {replies} is not request {replies}'s text"));
+                }
+                if *replies == 0
+                    && let Some(cost) = costs.get_mut(*opened - 1)
+                {
+                    cost.replied(traffic, tunnels);
                 }
                 *replies += 1;
                 if *replies > *sent + 1 {
                     return Err(String::from("more replies than requests"));
                 }
-                if *replies == HEAP_MARK {
+                if *replies == plan.heap_mark {
                     *heap_at_mark = Some(memory::heap_used());
                 }
                 Ok(())
@@ -354,7 +488,7 @@ impl State {
                 Err(format!("the connection failed: {status}"))
             }
             (
-                State::Server { connection, .. },
+                State::Server { plan, accepted, .. },
                 ServiceEvent::Incoming {
                     connection: incoming,
                     service,
@@ -369,8 +503,8 @@ impl State {
                         .iter()
                         .find(|known| known.public_key.0 == key.0)
                 });
-                let Some(known) = known.filter(|_| service == "echo" && connection.is_none())
-                else {
+                let wanted = service == "echo" && *accepted < plan.connections();
+                let Some(known) = known.filter(|_| wanted) else {
                     tunnels
                         .refuse(incoming)
                         .map_err(|status| format!("{status}"))?;
@@ -379,18 +513,21 @@ impl State {
                     ));
                 };
                 tracing::info!(user = %known.name, "the client's kernel authenticated this user");
-                metric("tunnel_user_authenticated", 1, "count");
+                if *accepted == 0 {
+                    metric("tunnel_user_authenticated", 1, "count");
+                }
                 tunnels
                     .accept(incoming)
                     .map_err(|status| format!("accept: {status}"))?;
                 tunnels
                     .send(incoming, &first_value)
                     .map_err(|status| format!("reply: {status}"))?;
-                *connection = Some(incoming);
+                *accepted += 1;
                 Ok(())
             }
             (
                 State::Server {
+                    plan,
                     answered,
                     heap_at_mark,
                     ..
@@ -401,33 +538,59 @@ impl State {
                     .send(connection, &value)
                     .map_err(|status| format!("reply: {status}"))?;
                 *answered += 1;
-                if *answered == HEAP_MARK {
+                if *answered == plan.heap_mark {
                     *heap_at_mark = Some(memory::heap_used());
                 }
                 Ok(())
             }
             (State::Server { closed, .. }, ServiceEvent::Closed(_)) => {
-                *closed = true;
+                *closed += 1;
                 Ok(())
             }
             (state, event) => Err(format!("unexpected {event:?} in {state:?}")),
         }
     }
 
-    /// The client sends what the window allows, rekeys halfway, and closes at the end.
-    fn advance(&mut self, tunnels: &mut TunnelService) -> Result<(), String> {
+    /// The client sends what the window allows, rekeys halfway, and closes at the
+    /// end; under `reuse` it then opens the second connection once the network is
+    /// quiet.
+    fn advance(&mut self, tunnels: &mut TunnelService, traffic: &Traffic) -> Result<(), String> {
         let State::Client {
             plan,
+            target,
             connection,
+            opened,
+            costs,
+            echoed,
             sent,
             replies,
             rekeyed,
+            reopen,
             done_at,
             heap_at_mark,
         } = self
         else {
             return Ok(());
         };
+        if *reopen {
+            if now_ms().saturating_sub(traffic.last_moved_ms) < QUIET_BEFORE_REOPEN_MS {
+                return Ok(());
+            }
+            costs[1] = OpenCost::opened(traffic, tunnels);
+            *connection = tunnels
+                .open(
+                    tunnel_now(),
+                    &target.host,
+                    plan.service,
+                    target.service_type,
+                    target.user.clone(),
+                    &plan.request(0),
+                )
+                .map_err(|status| format!("second open: {status}"))?;
+            *opened += 1;
+            *reopen = false;
+            (*sent, *replies) = (0, 0);
+        }
         // Up to the window's requests in flight beyond the replies (the first value
         // is request 0, in flight from the start).
         while *sent < plan.values && *sent + 1 - *replies < plan.window {
@@ -449,7 +612,17 @@ impl State {
             metric("tunnel_rekeys", 1, "count");
         }
         if *replies == plan.values + 1 && done_at.is_none() {
-            metric("tunnel_values_echoed", *replies as u64, "count");
+            tunnel_traffic::report(*opened, &costs[*opened - 1]);
+            *echoed += *replies;
+            if *opened < plan.connections() {
+                tunnels
+                    .close(*connection)
+                    .map_err(|status| format!("close: {status}"))?;
+                *reopen = true;
+                *replies = 0;
+                return Ok(());
+            }
+            metric("tunnel_values_echoed", *echoed as u64, "count");
             if plan.modified {
                 metric("tunnel_ill_typed_sent", plan.values as u64, "count");
             }
@@ -466,16 +639,24 @@ impl State {
         match self {
             State::Client { done_at, .. } => done_at.is_some_and(|at| now >= at + LINGER_MS),
             State::Server {
+                plan,
+                accepted,
                 answered,
                 closed,
                 heap_at_mark,
-                ..
             } => {
-                if *closed {
-                    metric("tunnel_values_answered", *answered as u64 + 1, "count");
+                let all_closed = *closed >= plan.connections();
+                if all_closed {
+                    // Each connection's first request came with its open.
+                    metric(
+                        "tunnel_values_answered",
+                        (*answered + *accepted) as u64,
+                        "count",
+                    );
+                    metric("tunnel_connections_accepted", *accepted as u64, "count");
                     report_heap(*heap_at_mark);
                 }
-                *closed
+                all_closed
             }
         }
     }

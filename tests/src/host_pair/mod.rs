@@ -34,10 +34,12 @@ use crate::qemu::{Accelerator, Machine, QemuConfig};
 use crate::scenarios::{self, Ending};
 use crate::system::Outcome;
 
+mod flooder;
 mod tamperer;
 
-pub use tamperer::Injected;
+pub use flooder::Flooded;
 use tamperer::Tamperer;
+pub use tamperer::{Injected, Mischief, Wire};
 
 /// The kernels of a two-host set: host 1 (the client) and host 2 (the server).
 #[derive(Clone, Debug)]
@@ -132,10 +134,11 @@ pub struct HostPairRow {
     /// Metrics each host must report, with their values: (client's, server's).
     pub client_metrics: &'static [(&'static str, u64)],
     pub server_metrics: &'static [(&'static str, u64)],
-    /// Whether the hosts' frames pass through a host process that tampers with,
-    /// replays and forges MinimaLT's packets; each host must then have dropped
-    /// exactly the bad packets sent to it.
-    pub tampered: bool,
+    /// Whether the hosts' frames pass through a host process, and what it does
+    /// besides forwarding them: tamper with, replay and forge MinimaLT's packets
+    /// (each host must then have dropped exactly the bad packets sent to it), or
+    /// flood host 2 (which must drop and refuse exactly what the flood sent it).
+    pub proxy: Option<Mischief>,
 }
 
 /// alice's across-client on host 1 and bob's across-server on host 2.
@@ -202,6 +205,34 @@ const ECHO_SERVER_METRICS: &[(&str, u64)] = &[
     ("tunnel_datagrams_dropped", 0),
 ];
 
+/// What host 1 of `hosts-tunnel-reuse` counts at its socket from each open to its
+/// first reply. The first open asks host 2 for its record (one round trip) and
+/// sends the tunnel's first packet, which carries the connection request and the
+/// first value (MinimaLT makes the tunnel with no round trip of its own), with four
+/// X25519 operations: the record opened, the tunnel's ephemeral key made and agreed,
+/// and the user's authenticator. The second, on the tunnel the first made, is one
+/// datagram out and its reply one back, with no record request or first packet,
+/// and one X25519 operation: the authenticator, which proves the user on every
+/// connection. Were the tunnel not reused, the second open would send a first packet
+/// and make and agree a key (three operations), and host 1 would hold two tunnels.
+const REUSE_CLIENT_METRICS: &[(&str, u64)] = &[
+    ("tunnel_open_1_datagrams_sent", 2),
+    ("tunnel_open_1_datagrams_received", 2),
+    ("tunnel_open_1_first_packets", 1),
+    ("tunnel_open_1_record_requests", 1),
+    ("tunnel_open_1_key_operations", 4),
+    ("tunnel_open_2_datagrams_sent", 1),
+    ("tunnel_open_2_datagrams_received", 1),
+    ("tunnel_open_2_first_packets", 0),
+    ("tunnel_open_2_record_requests", 0),
+    ("tunnel_open_2_key_operations", 1),
+    ("tunnel_values_echoed", 8),
+    ("tunnel_socket_first_packets_sent", 1),
+    ("tunnel_record_requests_sent", 1),
+    ("tunnel_count", 1),
+    ("tunnel_datagrams_dropped", 0),
+];
+
 /// What sign-check prints on host 1 for each of alice and carol, whose keys it holds.
 const SIGN_CHECKED_ALICE_CAROL: &[(&str, &str)] = &[
     (
@@ -248,7 +279,7 @@ pub fn all() -> Vec<HostPairRow> {
                 ("tunnel_ill_typed_values", 0),
                 ("tunnel_datagrams_dropped", 0),
             ],
-            tampered: false,
+            proxy: None,
         },
         HostPairRow {
             name: "hosts-tunnel-tampered",
@@ -264,7 +295,7 @@ pub fn all() -> Vec<HostPairRow> {
                 ("tunnel_values_answered", 101),
                 ("tunnel_ill_typed_values", 0),
             ],
-            tampered: true,
+            proxy: Some(Mischief::Tamper),
         },
         HostPairRow {
             name: "hosts-tunnel-soak",
@@ -283,7 +314,54 @@ pub fn all() -> Vec<HostPairRow> {
                 ("tunnel_values_answered", 100_001),
                 ("tunnel_datagrams_dropped", 0),
             ],
-            tampered: false,
+            proxy: None,
+        },
+        HostPairRow {
+            name: "hosts-tunnel-reuse",
+            about: "host 1 opens `echo` on host 2, which makes the tunnel (a record request \
+                and a first packet), closes it once four requests came back, and opens a \
+                second connection on the same tunnel: counted at host 1's socket, the \
+                second open and its first reply take one datagram each way (the first: \
+                two), with no first packet or record request and one X25519 operation, \
+                the user's authenticator (the first: four); each host holds one tunnel, \
+                and a host process on the wire counts what host 1 counted, one first \
+                packet and one record request in all",
+            run: HostPairRun::Test(KernelTest::TunnelReuse),
+            heap_growth_at_most: None,
+            hosts: [NATIVE_HOST, NATIVE_HOST],
+            client_metrics: REUSE_CLIENT_METRICS,
+            server_metrics: &[
+                ("tunnel_connections_accepted", 2),
+                ("tunnel_values_answered", 8),
+                ("tunnel_count", 1),
+                ("tunnel_datagrams_dropped", 0),
+            ],
+            proxy: Some(Mischief::Watch),
+        },
+        HostPairRow {
+            name: "hosts-tunnel-flood",
+            about: "a host process on the network floods host 2 with forged tunnel openings \
+                from as many source ports, random bytes, replays of the client's first \
+                packet and record requests from an unknown key, before and during a \
+                session of 401 requests: host 2 asks for puzzles, the client solves one, \
+                every bad packet is dropped or refused and counted, no tunnel is made but \
+                the client's, every reply comes back byte-exact and neither heap grows",
+            run: HostPairRun::Test(KernelTest::TunnelFlood),
+            heap_growth_at_most: Some(HEAP_GROWTH_BOUND),
+            hosts: [NATIVE_HOST, NATIVE_HOST],
+            client_metrics: &[
+                ("tunnel_values_echoed", 401),
+                ("tunnel_count", 1),
+                ("tunnel_datagrams_dropped", 0),
+            ],
+            server_metrics: &[
+                ("tunnel_user_authenticated", 1),
+                ("tunnel_connections_accepted", 1),
+                ("tunnel_values_answered", 401),
+                ("tunnel_ill_typed_values", 0),
+                ("tunnel_count", 1),
+            ],
+            proxy: Some(Mischief::Flood),
         },
         HostPairRow {
             name: "hosts-ipc-echo",
@@ -295,7 +373,7 @@ pub fn all() -> Vec<HostPairRow> {
             hosts: [NATIVE_HOST, NATIVE_HOST],
             client_metrics: ECHO_CLIENT_METRICS,
             server_metrics: ECHO_SERVER_METRICS,
-            tampered: false,
+            proxy: None,
         },
         HostPairRow {
             name: "hosts-ipc-refused",
@@ -347,7 +425,7 @@ pub fn all() -> Vec<HostPairRow> {
                 ("remote_incoming_refused", 1),
                 ("remote_incoming_accepted", 0),
             ],
-            tampered: false,
+            proxy: None,
         },
         HostPairRow {
             name: "hosts-ipc-soak",
@@ -382,7 +460,7 @@ pub fn all() -> Vec<HostPairRow> {
                 ("remote_values_sent", 100_000),
                 ("tunnel_datagrams_dropped", 0),
             ],
-            tampered: false,
+            proxy: None,
         },
         HostPairRow {
             name: "hosts-ipc-modified-peer",
@@ -395,7 +473,7 @@ pub fn all() -> Vec<HostPairRow> {
             hosts: [NATIVE_HOST, NATIVE_HOST],
             client_metrics: MODIFIED_PEER_CLIENT,
             server_metrics: MODIFIED_PEER_SERVER,
-            tampered: false,
+            proxy: None,
         },
         HostPairRow {
             name: "hosts-sign",
@@ -428,7 +506,7 @@ pub fn all() -> Vec<HostPairRow> {
             hosts: [NATIVE_HOST, NATIVE_HOST],
             client_metrics: &[],
             server_metrics: &[],
-            tampered: false,
+            proxy: None,
         },
         HostPairRow {
             name: "hosts-ipc-tampered",
@@ -448,7 +526,7 @@ pub fn all() -> Vec<HostPairRow> {
                 ("remote_values_received", 100),
                 ("remote_values_refused", 0),
             ],
-            tampered: true,
+            proxy: Some(Mischief::Tamper),
         },
     ];
     // The same sessions with one or both hosts on NetBSD's stack in the rump kernel:
@@ -614,7 +692,7 @@ impl HostPairRow {
 
     /// The QEMU commands of both hosts (the port shown as a name).
     pub fn display(&self, pair: &HostPair) -> Vec<String> {
-        if self.tampered {
+        if self.proxy.is_some() {
             return vec![
                 self.config(
                     &pair.server,
@@ -647,8 +725,8 @@ impl HostPairRow {
                 log: None,
             };
         }
-        if self.tampered {
-            return self.run_tampered(pair);
+        if let Some(mischief) = self.proxy {
+            return self.run_proxied(pair, mischief);
         }
         let started = Instant::now();
         let Some(port) = free_tcp_port() else {
@@ -711,15 +789,16 @@ impl HostPairRow {
         thread
     }
 
-    /// Boots both hosts with their NICs on UDP sockets of a [`Tamperer`] between them.
-    fn run_tampered(&self, pair: &HostPair) -> Outcome {
+    /// Boots both hosts with their NICs on UDP sockets of a [`Tamperer`] between
+    /// them, which does `mischief`.
+    fn run_proxied(&self, pair: &HostPair, mischief: Mischief) -> Outcome {
         let started = Instant::now();
         let failed = |reason: String| Outcome {
             verdict: Verdict::Failed(reason),
             elapsed: started.elapsed(),
             log: None,
         };
-        let tamperer = match Tamperer::start(pair.port) {
+        let tamperer = match Tamperer::start(pair.port, mischief) {
             Ok(tamperer) => tamperer,
             Err(error) => return failed(format!("the tampering proxy: {error}")),
         };
@@ -731,7 +810,45 @@ impl HostPairRow {
         let Ok(server) = serving.join() else {
             return failed("the server's QEMU thread was lost".into());
         };
-        let injected = tamperer.stop();
+        let proxied = tamperer.stop();
+        if mischief == Mischief::Flood {
+            let flooded = proxied.flooded;
+            println!("     flooder: {}", flooder_summary(&flooded));
+            let verdict = both(self.judge(&client, 1), self.judge(&server, 2))
+                .and_then(|()| flood_counted(&server, &flooded));
+            let log = verdict
+                .is_err()
+                .then(|| keep_logs(pair, self.name, &client, &server))
+                .flatten();
+            return Outcome {
+                verdict: verdict.map_or_else(Verdict::Failed, |()| Verdict::Passed),
+                elapsed: started.elapsed(),
+                log,
+            };
+        }
+        if mischief == Mischief::Watch {
+            let wire = proxied.wire;
+            println!(
+                "     on the wire: to host 1 {} datagrams; to host 2 {} ({} first packets, {} \
+                 record requests)",
+                wire[0].datagrams,
+                wire[1].datagrams,
+                wire[1].first_packets,
+                wire[1].record_requests,
+            );
+            let verdict = both(self.judge(&client, 1), self.judge(&server, 2))
+                .and_then(|()| wire_counted(&client, &wire));
+            let log = verdict
+                .is_err()
+                .then(|| keep_logs(pair, self.name, &client, &server))
+                .flatten();
+            return Outcome {
+                verdict: verdict.map_or_else(Verdict::Failed, |()| Verdict::Passed),
+                elapsed: started.elapsed(),
+                log,
+            };
+        }
+        let injected = proxied.injected;
         println!(
             "     tamperer: to host 1 {} bad packets ({} flipped, {} replayed, {} forged) of {} \
              forwarded; to host 2 {} ({} flipped, {} replayed, {} forged) of {}",
@@ -868,6 +985,123 @@ fn judge_set(
         scenarios::printed(transcript, user, text).map_err(within)?;
     }
     reported(transcript, metrics, host)
+}
+
+/// One line of what the flooder did, for the row's output.
+fn flooder_summary(flooded: &Flooded) -> String {
+    format!(
+        "{} bad packets to host 2 ({} forged first packets, {} of them before it asked \
+         for puzzles, {} random, {} replays) and {} record requests, from {} source \
+         ports; host 2 sent {} challenges to the flooder \
+         and {} to the client ({} waits for challenges unanswered); {} frames forwarded",
+        flooded.bad_packets(),
+        flooded.first_packets,
+        flooded.before_puzzles,
+        flooded.random,
+        flooded.replayed,
+        flooded.record_requests,
+        flooded.source_ports,
+        flooded.challenges_to_flooder,
+        flooded.challenges_to_client,
+        flooded.unanswered_waits,
+        flooded.forwarded,
+    )
+}
+
+/// Host 2 asked for puzzles, of the flooder and of the client; it answered every
+/// wait of the flooder's with its challenges, so the flood did not outrun it and
+/// every datagram reached the service; and it counted what the flooder sent it: it
+/// dropped every bad packet and every first packet of the client's it answered
+/// with a puzzle, and nothing else, and refused every forged record request.
+fn flood_counted(server: &Transcript, flooded: &Flooded) -> Result<(), String> {
+    let host = "host 2 (server)";
+    if flooded.first_packets == 0 || flooded.replayed == 0 || flooded.record_requests == 0 {
+        return Err(format!(
+            "the flooder sent too little to judge: {}",
+            flooder_summary(flooded)
+        ));
+    }
+    let metric = |name: &str| {
+        server
+            .metric(name)
+            .ok_or_else(|| format!("{host}: no {name} metric"))
+    };
+    if metric("tunnel_puzzles_switched_on")? == 0 {
+        return Err(format!("{host}: never asked for puzzles under the flood"));
+    }
+    if flooded.challenges_to_flooder == 0 || flooded.challenges_to_client == 0 {
+        return Err(format!(
+            "{host}: challenged the flooder {} times and the client {}: puzzles did not \
+             guard the tunnel's opening",
+            flooded.challenges_to_flooder, flooded.challenges_to_client
+        ));
+    }
+    if flooded.unanswered_waits != 0 {
+        return Err(format!(
+            "{host} left {} of the flooder's waits for challenges unanswered, so some of \
+             the flood may not have reached the service",
+            flooded.unanswered_waits
+        ));
+    }
+    let dropped = metric("tunnel_datagrams_dropped")?;
+    let expected = flooded.bad_packets() + flooded.challenges_to_client;
+    if dropped != expected {
+        return Err(format!(
+            "{host}: dropped {dropped} datagrams, but the flooder sent {} bad ones and host 2 \
+             challenged {} of the client's",
+            flooded.bad_packets(),
+            flooded.challenges_to_client
+        ));
+    }
+    let refused = metric("tunnel_record_requests_refused")?;
+    if refused != flooded.record_requests {
+        return Err(format!(
+            "{host}: refused {refused} record requests, but the flooder sent {}",
+            flooded.record_requests
+        ));
+    }
+    Ok(())
+}
+
+/// Host 1 (the client) counted at its socket what the wire carried: every datagram
+/// each way, the tunnels' first packets and the record requests it sent. Its counts
+/// per connection are then counts of what crossed, not the service's own account.
+fn wire_counted(client: &Transcript, wire: &[Wire; 2]) -> Result<(), String> {
+    let host = "host 1 (client)";
+    let checks = [
+        (
+            "tunnel_socket_datagrams_sent",
+            wire[1].datagrams,
+            "datagrams to host 2",
+        ),
+        (
+            "tunnel_socket_datagrams_received",
+            wire[0].datagrams,
+            "datagrams to host 1",
+        ),
+        (
+            "tunnel_socket_first_packets_sent",
+            wire[1].first_packets,
+            "first packets to host 2",
+        ),
+        (
+            "tunnel_record_requests_sent",
+            wire[1].record_requests,
+            "record requests to host 2",
+        ),
+    ];
+    for (name, seen, what) in checks {
+        match client.metric(name) {
+            Some(counted) if counted == seen => {}
+            Some(counted) => {
+                return Err(format!(
+                    "{host}: {name} is {counted}, but the wire carried {seen} {what}"
+                ));
+            }
+            None => return Err(format!("{host}: no {name} metric")),
+        }
+    }
+    Ok(())
 }
 
 /// Both judgements passed; else what failed, of both hosts, so that a run where
@@ -1065,6 +1299,84 @@ mod tests {
             "@ethos device class=datagram backend=native driver=smoltcp",
         ]);
         assert!(row.judge(&native, 2).is_err());
+    }
+
+    /// The flood's judgement holds host 2 to the flooder's counts exactly: one
+    /// datagram dropped more or less than sent, a forged record request not refused,
+    /// no puzzle, or a wait for challenges unanswered fails it.
+    #[test]
+    fn a_flooded_host_passes_only_with_the_flooders_counts() {
+        let flooded = Flooded {
+            first_packets: 560,
+            random: 80,
+            replayed: 40,
+            record_requests: 40,
+            challenges_to_flooder: 500,
+            challenges_to_client: 1,
+            ..Flooded::default()
+        };
+        let server = |dropped: u64, refused: u64, puzzles: u64| {
+            let lines = [
+                format!("@ethos metric name=tunnel_datagrams_dropped value={dropped} unit=count"),
+                format!(
+                    "@ethos metric name=tunnel_record_requests_refused value={refused} unit=count"
+                ),
+                format!("@ethos metric name=tunnel_puzzles_switched_on value={puzzles} unit=count"),
+            ];
+            let lines: Vec<&str> = lines.iter().map(String::as_str).collect();
+            transcript(&lines)
+        };
+        assert_eq!(flood_counted(&server(681, 40, 1), &flooded), Ok(()));
+        assert!(flood_counted(&server(680, 40, 1), &flooded).is_err());
+        assert!(flood_counted(&server(682, 40, 1), &flooded).is_err());
+        assert!(flood_counted(&server(681, 39, 1), &flooded).is_err());
+        assert!(flood_counted(&server(681, 40, 0), &flooded).is_err());
+        let unpaced = Flooded {
+            unanswered_waits: 1,
+            ..flooded
+        };
+        assert!(flood_counted(&server(681, 40, 1), &unpaced).is_err());
+        let unchallenged = Flooded {
+            challenges_to_client: 0,
+            ..flooded
+        };
+        assert!(flood_counted(&server(680, 40, 1), &unchallenged).is_err());
+    }
+
+    /// Host 1's socket counts must be the wire's, each way.
+    #[test]
+    fn a_watched_host_passes_only_with_the_wires_counts() {
+        let client = |sent: u64| {
+            let lines = [
+                format!("@ethos metric name=tunnel_socket_datagrams_sent value={sent} unit=count"),
+                "@ethos metric name=tunnel_socket_datagrams_received value=9 unit=count".into(),
+                "@ethos metric name=tunnel_socket_first_packets_sent value=1 unit=count".into(),
+                "@ethos metric name=tunnel_record_requests_sent value=1 unit=count".into(),
+            ];
+            let lines: Vec<&str> = lines.iter().map(String::as_str).collect();
+            transcript(&lines)
+        };
+        let wire = [
+            Wire {
+                datagrams: 9,
+                ..Wire::default()
+            },
+            Wire {
+                datagrams: 15,
+                first_packets: 1,
+                record_requests: 1,
+            },
+        ];
+        assert_eq!(wire_counted(&client(15), &wire), Ok(()));
+        assert!(wire_counted(&client(14), &wire).is_err());
+        let two_tunnels = [
+            wire[0],
+            Wire {
+                first_packets: 2,
+                ..wire[1]
+            },
+        ];
+        assert!(wire_counted(&client(15), &two_tunnels).is_err());
     }
 
     /// Host 1 boots the client's set and host 2 the server's.

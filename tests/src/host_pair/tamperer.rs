@@ -1,9 +1,46 @@
 //! The tampering proxy of `hosts-tunnel-tampered`: a host process between the two
 //! guests' NICs that forwards every frame and adds replayed, bit-flipped and forged
 //! MinimaLT packets with IP and UDP checksums made right, so that only MinimaLT can
-//! tell them from the real ones. It never changes a frame it forwards.
+//! tell them from the real ones. It never changes a frame it forwards. The same
+//! proxy floods host 2 for `hosts-tunnel-flood` instead ([`Mischief::Flood`],
+//! `flooder.rs`), or only counts what crosses the wire ([`Mischief::Watch`]).
 
 use std::time::Duration;
+
+use super::flooder::{Flooded, Flooder};
+
+/// What the proxy does besides forwarding every frame.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mischief {
+    /// Bit-flipped, replayed and forged copies of MinimaLT's packets, both ways.
+    Tamper,
+    /// A flood of would-be tunnel openings and other bad packets at host 2.
+    Flood,
+    /// Nothing: every frame forwarded as it came, MinimaLT's datagrams counted.
+    Watch,
+}
+
+/// MinimaLT's datagrams that crossed the wire toward one host, as the proxy saw
+/// them: what the hosts' own counts are held to.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Wire {
+    /// Datagrams between the MinimaLT ports, of tunnels and record exchanges.
+    pub datagrams: u64,
+    /// Of those, tunnels' first packets (the client's ephemeral key in the clear:
+    /// bit 63 of the tunnel-id word).
+    pub first_packets: u64,
+    /// Of those, record requests (tunnel id 0, then the request's words).
+    pub record_requests: u64,
+}
+
+/// What the proxy sent: toward each host when tampering, at host 2 when flooding.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(super) struct Proxied {
+    pub(super) injected: [Injected; 2],
+    pub(super) flooded: Flooded,
+    /// What crossed toward host 1 and toward host 2, when watching.
+    pub(super) wire: [Wire; 2],
+}
 
 /// What the tamperer sent toward one host.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -38,11 +75,11 @@ pub(super) struct Tamperer {
     /// The guests' own ports (their `localaddr`).
     guests: [u16; 2],
     stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
-    worker: Option<std::thread::JoinHandle<[Injected; 2]>>,
+    worker: Option<std::thread::JoinHandle<Proxied>>,
 }
 
 impl Tamperer {
-    pub(super) fn start(port: u16) -> std::io::Result<Tamperer> {
+    pub(super) fn start(port: u16, mischief: Mischief) -> std::io::Result<Tamperer> {
         use std::net::UdpSocket;
         let bind = || UdpSocket::bind("127.0.0.1:0");
         let sockets = [bind()?, bind()?];
@@ -56,7 +93,20 @@ impl Tamperer {
         let worker = {
             let sockets = [sockets[0].try_clone()?, sockets[1].try_clone()?];
             let stop = stop.clone();
-            std::thread::spawn(move || forward(&sockets, guests, port, &stop))
+            std::thread::spawn(move || match mischief {
+                Mischief::Tamper => Proxied {
+                    injected: forward(&sockets, guests, port, &stop),
+                    ..Proxied::default()
+                },
+                Mischief::Flood => Proxied {
+                    flooded: Flooder::new(&sockets, guests, port).run(&stop),
+                    ..Proxied::default()
+                },
+                Mischief::Watch => Proxied {
+                    wire: watch(&sockets, guests, port, &stop),
+                    ..Proxied::default()
+                },
+            })
         };
         Ok(Tamperer {
             sockets,
@@ -77,7 +127,7 @@ impl Tamperer {
         })
     }
 
-    pub(super) fn stop(mut self) -> [Injected; 2] {
+    pub(super) fn stop(mut self) -> Proxied {
         self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
         self.worker
             .take()
@@ -85,6 +135,59 @@ impl Tamperer {
             .unwrap_or_default()
     }
 }
+
+/// Moves frames both ways unchanged until `stop`; returns MinimaLT's datagrams
+/// that went toward each host.
+fn watch(
+    sockets: &[std::net::UdpSocket; 2],
+    guests: [u16; 2],
+    port: u16,
+    stop: &std::sync::atomic::AtomicBool,
+) -> [Wire; 2] {
+    let mut wire = [Wire::default(); 2];
+    for socket in sockets {
+        let _ = socket.set_read_timeout(Some(Duration::from_millis(5)));
+    }
+    let mut buffer = vec![0u8; 65536];
+    while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+        for from in 0..2 {
+            let to = 1 - from;
+            let Ok(length) = sockets[from].recv(&mut buffer) else {
+                continue;
+            };
+            let frame = &buffer[..length];
+            let _ = sockets[to].send_to(frame, ("127.0.0.1", guests[to]));
+            count_on_wire(&mut wire[to], frame, port);
+        }
+    }
+    wire
+}
+
+/// Counts `frame` if it is a datagram between MinimaLT ports.
+fn count_on_wire(wire: &mut Wire, frame: &[u8], port: u16) {
+    let between_ports = frame.len() >= UDP_PAYLOAD + 8
+        && frame[12..14] == [0x08, 0x00]
+        && frame[14] == 0x45
+        && frame[23] == 17
+        && frame[34..36] == port.to_be_bytes()
+        && frame[36..38] == port.to_be_bytes();
+    if !between_ports {
+        return;
+    }
+    wire.datagrams += 1;
+    let payload = &frame[UDP_PAYLOAD..];
+    if payload[..8] == [0; 8] {
+        if payload[8..].starts_with(RECORD_REQUEST) {
+            wire.record_requests += 1;
+        }
+    } else if payload[0] & 0x80 != 0 {
+        wire.first_packets += 1;
+    }
+}
+
+/// What follows tunnel id 0 in a record request (the kernel's
+/// `ethos_core::minimalt::RECORD_REQUEST`, which the harness does not link).
+pub(super) const RECORD_REQUEST: &[u8; 8] = b"ethos-rq";
 
 /// Moves frames both ways until `stop`; returns what went toward each host.
 fn forward(
@@ -169,11 +272,11 @@ fn forward(
 const TAMPERED_PACKETS: u64 = 80;
 
 /// Where the UDP payload starts in an Ethernet frame of IPv4 without options.
-const UDP_PAYLOAD: usize = 14 + 20 + 8;
+pub(super) const UDP_PAYLOAD: usize = 14 + 20 + 8;
 
 /// An Ethernet frame of IPv4 (no options) and UDP between MinimaLT ports, whose
 /// payload is a packet of a tunnel (not tunnel id 0).
-fn is_tunnel_packet(frame: &[u8], port: u16) -> bool {
+pub(super) fn is_tunnel_packet(frame: &[u8], port: u16) -> bool {
     frame.len() > UDP_PAYLOAD + 8
         && frame[12..14] == [0x08, 0x00]
         && frame[14] == 0x45
@@ -184,7 +287,7 @@ fn is_tunnel_packet(frame: &[u8], port: u16) -> bool {
 }
 
 /// Recomputes the IPv4 header and UDP checksums of a frame `is_tunnel_packet` took.
-fn fix_checksums(frame: &mut [u8]) {
+pub(super) fn fix_checksums(frame: &mut [u8]) {
     fn sum(bytes: &[u8], mut total: u32) -> u32 {
         for pair in bytes.chunks(2) {
             let word = u16::from_be_bytes([pair[0], *pair.get(1).unwrap_or(&0)]);
@@ -263,6 +366,24 @@ mod tests {
             (header, udp)
         };
         assert_eq!(verify(&packet), (0xffff, 0xffff));
+        let mut wire = Wire::default();
+        count_on_wire(&mut wire, &packet, PORT);
+        let mut first = frame(&[0x80, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0]);
+        count_on_wire(&mut wire, &first, PORT);
+        let mut request = vec![0u8; 8];
+        request.extend_from_slice(RECORD_REQUEST);
+        request.extend_from_slice(&[7; 32]);
+        count_on_wire(&mut wire, &frame(&request), PORT);
+        first[36..38].copy_from_slice(&7000u16.to_be_bytes());
+        count_on_wire(&mut wire, &first, PORT);
+        assert_eq!(
+            wire,
+            Wire {
+                datagrams: 3,
+                first_packets: 1,
+                record_requests: 1
+            }
+        );
         let last = packet.len() - 1;
         packet[last] ^= 1;
         assert_ne!(verify(&packet).1, 0xffff);

@@ -363,7 +363,13 @@ pub fn stop() {
         ("tunnel_datagrams_dropped", counters.datagrams_dropped),
         ("tunnel_ill_typed_values", counters.ill_typed_values),
         ("tunnel_record_requests_sent", counters.record_requests_sent),
+        (
+            "tunnel_record_requests_refused",
+            counters.record_requests_refused,
+        ),
+        ("tunnel_records_refused", counters.records_refused),
         ("tunnel_requests_refused", counters.requests_refused),
+        ("tunnel_puzzles_switched_on", counters.puzzles_switched_on),
         // Whether the NIC's interrupts woke the thread (0: it ran on ticks alone).
         ("device_interrupts", drivers::interrupts_total()),
     ] {
