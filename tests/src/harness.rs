@@ -215,6 +215,10 @@ pub fn run_process(
     };
     let (sender, receiver) = mpsc::channel::<(Duration, String)>();
     let stdout = process.child().stdout.take();
+    // The text after the last newline when the output closes: a line the kernel
+    // had not finished, kept apart so that a run the harness cuts short does not
+    // read a number it cut in two (`durable 18` of `durable 18251`).
+    let (fragment_sender, fragment_receiver) = mpsc::channel::<(Duration, String)>();
     let reader = std::thread::spawn(move || {
         let Some(stdout) = stdout else { return };
         let mut reader = BufReader::new(stdout);
@@ -223,6 +227,13 @@ pub fn run_process(
             buffer.clear();
             match reader.read_until(b'\n', &mut buffer) {
                 Ok(0) | Err(_) => return,
+                Ok(_) if buffer.last() != Some(&b'\n') => {
+                    let fragment = String::from_utf8_lossy(&buffer)
+                        .trim_end_matches('\r')
+                        .to_string();
+                    let _ = fragment_sender.send((spawned.elapsed(), fragment));
+                    return;
+                }
                 Ok(_) => {
                     let line = String::from_utf8_lossy(&buffer)
                         .trim_end_matches(['\r', '\n'])
@@ -273,6 +284,12 @@ pub fn run_process(
     process.kill();
     let _ = reader.join();
     lines.extend(receiver.try_iter());
+    // An unfinished last line is the kernel's own when it ended the run (a panic
+    // message cut short is still worth reading), and a cut artefact when the
+    // harness killed it at the deadline.
+    if !matches!(end, RunEnd::TimedOut(_)) {
+        lines.extend(fragment_receiver.try_iter());
+    }
     // Status 0 is QEMU ending on a reset (`-no-reboot`): on a machine without the
     // exit device, the kernel's last report is its word.
     let end = match (end, reported_exit(&lines)) {
