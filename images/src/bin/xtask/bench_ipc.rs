@@ -13,9 +13,11 @@
 //! virtualization. Both boot on the same machine, microvm unless `--machine pc`,
 //! with the same QEMU options; the Linux guest is told its TSC's rate on its
 //! command line ([`linux_guest::command_line`]). Figures are printed and saved to
-//! `target/bench/ipc.json`, never asserted.
+//! `target/bench/ipc.json`, never asserted. With `--profile` it measures nothing
+//! and instead says where Ethos's round trips spend their instructions
+//! ([`crate::bench_ipc_profile`]).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 use std::time::Duration;
 
@@ -52,6 +54,12 @@ pub(crate) struct IpcArguments {
     /// The machine both guests boot on.
     #[arg(long, value_enum, default_value_t = BenchMachine::Microvm)]
     pub(crate) machine: BenchMachine,
+    /// Instead of measuring, profile Ethos's round trips by function: one run under
+    /// -icount with QEMU's execution log, each 64 B and 4 KiB round trip's
+    /// instructions per kernel and program function. Saves
+    /// target/bench/ipc-profile.md and ipc-profile.json.
+    #[arg(long, conflicts_with_all = ["pipe_samples", "kvm", "tcg", "runs", "icount_runs", "linux_guest"])]
+    pub(crate) profile: bool,
 }
 
 /// The machines the IPC figures can be taken on.
@@ -80,6 +88,7 @@ impl Default for IpcArguments {
             icount_runs: 2,
             linux_guest: true,
             machine: BenchMachine::Microvm,
+            profile: false,
         }
     }
 }
@@ -115,10 +124,26 @@ struct LinuxGuest {
     host_tsc_khz: u64,
 }
 
+/// How Ethos boots for the benchmark on `machine`; `icount` counts instructions.
+pub(crate) fn ethos_config(
+    kernel: &Path,
+    machine: Machine,
+    accelerator: Accelerator,
+    icount: bool,
+) -> QemuConfig {
+    let mut config = QemuConfig::pvh(kernel, "init=bench", machine, accelerator);
+    if icount {
+        config.extra.extend(ICOUNT.map(String::from));
+    }
+    config
+}
+
 impl Guests {
     fn config(&self, system: System, accelerator: Accelerator, icount: bool) -> Option<QemuConfig> {
         let mut config = match system {
-            System::Ethos => QemuConfig::pvh(&self.ethos, "init=bench", self.machine, accelerator),
+            System::Ethos => {
+                return Some(ethos_config(&self.ethos, self.machine, accelerator, icount));
+            }
             System::Linux => {
                 let linux = self.linux.as_ref()?;
                 let tsc_khz = if icount {
@@ -399,6 +424,9 @@ pub(crate) fn measure(arguments: &IpcArguments) -> Result<(BenchResults, bool), 
 }
 
 pub(crate) fn ipc(arguments: &IpcArguments) -> Result<ExitCode, XtaskError> {
+    if arguments.profile {
+        return crate::bench_ipc_profile::profile(arguments.machine.machine());
+    }
     let (results, failed) = measure(arguments)?;
     bench_results::print(&results);
     results.save_and_finish(failed)

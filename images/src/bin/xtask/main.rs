@@ -6,10 +6,12 @@ mod bench;
 mod bench_drivers;
 mod bench_fs;
 mod bench_ipc;
+mod bench_ipc_profile;
 mod bench_net;
 mod bench_report;
 mod bench_results;
 mod check;
+mod ipc_trace;
 mod junit;
 mod run;
 mod test;
@@ -133,7 +135,9 @@ enum Benchmark {
     /// and pipes) on the same emulated PC and a pipe round trip between two host
     /// processes, measured in the same run: TCG wall time over several runs,
     /// instructions under -icount (twice, checked to agree), KVM where the host has
-    /// hardware virtualization. Saves target/bench/ipc.json.
+    /// hardware virtualization. Saves target/bench/ipc.json. With --profile, instead
+    /// one run under -icount with QEMU's execution log: each round trip's
+    /// instructions by kernel and program function (target/bench/ipc-profile.md).
     Ipc(bench_ipc::IpcArguments),
     /// Typed IPC between two hosts through the kernels' MinimaLT tunnel (64 B and
     /// 4 KiB round trips, the tunnel's setup, one-way bulk transfer) beside two Linux

@@ -7,7 +7,11 @@
 //! the next process and enters it; the process comes back to that loop only when it
 //! leaves the CPU: its slice ended while another was ready, it waits, or it ended. A
 //! process that leaves has its registers saved in its task first, so no kernel stack
-//! ever holds a waiting process. When every process waits and no timer is pending,
+//! ever holds a waiting process. One shortcut: a process that parks in a call while
+//! another is ready, and the loop has nothing else to do, hands the CPU to that one
+//! from the call itself ([`Scheduler::switch_directly`]), as the loop would have; a
+//! round trip between two processes then never goes through the loop. When every
+//! process waits and no timer is pending,
 //! the kernel reports a deadlock and ends them, rather than hang.
 //!
 //! Kernel threads (`kernel_threads`) share the CPU: the loop gives a ready thread a
@@ -189,6 +193,36 @@ impl Scheduler {
     /// the call found nothing completed yet.
     pub fn park_again(&mut self) {
         self.queue.park(time::tick_periods());
+    }
+
+    /// Right after the current process parked in a system call: makes the next
+    /// ready process current and answers its context, so the call can switch to it
+    /// without going through the kernel's loop ([`run`]). Does what one round of
+    /// that loop would do, in the same order (wake what is due, kick the network,
+    /// decide, make a parked call again), and answers `None`, leaving the decision
+    /// to the loop, whenever the loop has more to do: an ended process's space to
+    /// release, a kernel thread that wants the CPU, no process ready, or a woken
+    /// process whose call found nothing yet. This is the round trip's fast path: a
+    /// process waiting for a reply hands the CPU to the one that will send it.
+    pub(crate) fn switch_directly(&mut self, model: &mut ProcessModel) -> Option<&UserContext> {
+        if !self.dying.is_empty() || kernel_threads::want_cpu() {
+            return None;
+        }
+        self.wake_due(model);
+        if model.network_work_pending() {
+            network::kick();
+        }
+        // A timer is taken as pending: with no process ready the answer is `Wait`,
+        // and the loop then weighs deadlines and deadlock itself.
+        let Decision::Run(next) = self.queue.decide(time::tick_periods(), true) else {
+            return None;
+        };
+        if !crate::user_mode::resume_parked_in(self, model, next) {
+            return None;
+        }
+        let task = self.queue.get(next)?;
+        task.space.activate();
+        Some(&task.context)
     }
 
     /// Ends `process` (the current one or another) with `ending`. The model must

@@ -218,10 +218,12 @@ pub fn user_fault(frame: &TrapFrame, address: u64) -> ! {
     end_current(ending)
 }
 
-/// What happens after a system call: back to the program, or off the CPU.
+/// What happens after a system call: back to the program, off the CPU, or on to
+/// another program in its place.
 enum Next {
     Return,
     Leave,
+    Switch(UserContext),
 }
 
 /// Where the `syscall` shell lands, on the system-call stack, interrupts off.
@@ -240,6 +242,8 @@ unsafe extern "C" fn syscall_dispatch(frame: *mut SyscallFrame) {
     match system_call(frame) {
         Next::Return => {}
         Next::Leave => arch::resume_kernel(),
+        // `system_call` has released both locks and saved the caller's registers.
+        Next::Switch(context) => arch::switch_to_user(&context),
     }
 }
 
@@ -290,7 +294,14 @@ fn system_call(frame: &mut SyscallFrame) -> Next {
                 ],
             };
             scheduler.park(context, call);
-            Next::Leave
+            // The next process, when one is ready, runs without a detour through
+            // the kernel's loop: through this call's own return when it was
+            // parked in a call too (the round trip's case), otherwise by `iretq`.
+            match scheduler.switch_directly(&mut system.model) {
+                Some(next) if frame.load_returning(next) => Next::Return,
+                Some(next) => Next::Switch(*next),
+                None => Next::Leave,
+            }
         }
         Outcome::Exit(status) => {
             scheduler.finish(process, Ending::Exited(status));
@@ -313,17 +324,29 @@ fn system_call(frame: &mut SyscallFrame) -> Next {
 /// a second entry into the kernel for every wait. Called from the scheduler's loop
 /// with the scheduler locked (the model is locked after it).
 pub(crate) fn resume_parked(scheduler: &mut Scheduler, process: ProcessId) -> bool {
+    if scheduler.task(process).and_then(Task::parked).is_none() {
+        return true;
+    }
+    let mut guard = SYSTEM.lock();
+    match guard.as_mut() {
+        Some(system) => resume_parked_in(scheduler, &mut system.model, process),
+        None => true,
+    }
+}
+
+/// [`resume_parked`] with the model already locked.
+pub(crate) fn resume_parked_in(
+    scheduler: &mut Scheduler,
+    model: &mut ethos_core::process_model::ProcessModel,
+    process: ProcessId,
+) -> bool {
     let Some(call) = scheduler.task(process).and_then(Task::parked) else {
         return true;
     };
     let outcome = {
-        let mut guard = SYSTEM.lock();
-        let Some(system) = guard.as_mut() else {
-            return true;
-        };
         let mut environment = ProcessEnvironment { scheduler, process };
         handle(
-            &mut system.model,
+            model,
             &mut environment,
             process,
             call.number,

@@ -86,6 +86,36 @@ pub struct SyscallFrame {
 }
 
 impl SyscallFrame {
+    /// Makes the shell's `sysretq` continue `context` instead of the caller, when
+    /// that restores it exactly: `sysretq` takes `rip` from `rcx` and the flags from
+    /// `r11`, so the context must hold them there too, as a context saved by
+    /// [`UserContext::after_system_call`] does. Answers whether it did; a context
+    /// taken by an interrupt needs `iretq` ([`switch_to`]).
+    pub fn load_returning(&mut self, context: &UserContext) -> bool {
+        if context.rcx != context.rip || context.r11 != context.rflags {
+            return false;
+        }
+        *self = SyscallFrame {
+            rax: context.rax,
+            rdi: context.rdi,
+            rsi: context.rsi,
+            rdx: context.rdx,
+            r10: context.r10,
+            r8: context.r8,
+            r9: context.r9,
+            rcx: context.rcx,
+            r11: context.r11,
+            rbx: context.rbx,
+            rbp: context.rbp,
+            r12: context.r12,
+            r13: context.r13,
+            r14: context.r14,
+            r15: context.r15,
+            rsp: context.rsp,
+        };
+        true
+    }
+
     /// Makes the frame start a new program at `entry` with its stack at `stack` and
     /// every other register zero, as `sysret` leaves it (`exec`).
     pub fn restart(&mut self, entry: u64, stack: u64) {
@@ -259,6 +289,11 @@ user_enter:
     push r15
     pushfq
     mov [rip + user_resume_rsp], rsp
+
+    // From here on also the direct switch between processes (`switch_to`): the
+    // kernel stack `user_resume_rsp` names stays where `user_enter` left it.
+    .global user_switch
+user_switch:
     push rdx
     push qword ptr [rdi + 136]
     push qword ptr [rdi + 128]
@@ -386,6 +421,7 @@ syscall_return_by_iretq:
 unsafe extern "C" {
     fn user_enter(context: *const UserContext, code_selector: u64, data_selector: u64);
     fn user_resume() -> !;
+    fn user_switch(context: *const UserContext, code_selector: u64, data_selector: u64) -> !;
     fn syscall_entry();
     static mut syscall_kernel_stack: u64;
     static mut syscall_user_code: u64;
@@ -526,6 +562,29 @@ pub fn enter(context: &UserContext) {
             u64::from(selectors.user_data.0),
         )
     };
+}
+
+/// Runs the program of the active address space from `context` in place of the one
+/// that made the current system call, without going back to the kernel stack that
+/// [`enter`]ed the first: that stack still waits in [`enter`], which returns when
+/// [`resume_kernel`] is next called, whichever program calls it. The stack the caller
+/// runs on (the system-call stack) is abandoned, so the caller must hold no lock and
+/// own nothing that needs dropping, and must have saved the state of the program it
+/// leaves. Interrupts must be off, as in every system call.
+pub fn switch_to(context: &UserContext) -> ! {
+    let selectors = gdt::selectors();
+    // SAFETY: `user_switch` is the second half of `user_enter`: it reads the context
+    // before `iretq`, whose `rip` and `rsp` are addresses of the active address space
+    // with flags from `user_flags`, so ring 3 can touch nothing else; the kernel stack
+    // a later `resume_kernel` returns to is the one `user_enter` saved, which no code
+    // has left since (only `user_resume` unwinds it).
+    unsafe {
+        user_switch(
+            context,
+            u64::from(selectors.user_code.0),
+            u64::from(selectors.user_data.0),
+        )
+    }
 }
 
 /// Takes the CPU back from the running program: returns from [`enter`] on the kernel
