@@ -18,14 +18,15 @@ use core::fmt;
 use core::marker::PhantomData;
 
 use ethos_abi::Status;
-use ethos_typesys::rpc::Transport;
+use ethos_typesys::rpc::{RpcError, Transport};
 use ethos_typesys::serde::Serialize;
 use ethos_typesys::serde::de::DeserializeOwned;
 use ethos_typesys::wire::{self, WireError};
 
-use crate::blocking::{read_blocking, write_blocking};
+use crate::blocking::{read_blocking, read_blocking_into, write_blocking};
 use crate::calls;
 use crate::handles::Descriptor;
+use crate::results::release_if_grown;
 
 /// Why a typed send or receive failed.
 #[derive(Debug)]
@@ -134,15 +135,36 @@ impl<Send, Receive: DeserializeOwned> Channel<Send, Receive> {
 
 /// A connection as the transport of a generated client stub: each call writes the
 /// request and waits for the reply.
-#[derive(Debug)]
+///
+/// The connection keeps the vector it encodes requests into and the one it collects
+/// replies into from one call to the next, so a call allocates only for the values
+/// its reply holds: encoding, sending and receiving reuse memory that is already
+/// there. Either vector lets its memory go after a value longer than
+/// [`results::FIRST_VALUE_BUFFER`](crate::results::FIRST_VALUE_BUFFER), so a
+/// connection never holds more than that much of each between calls.
 pub struct RpcConnection {
     descriptor: Descriptor,
+    request: Vec<u8>,
+    reply: Vec<u8>,
+}
+
+impl fmt::Debug for RpcConnection {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        formatter
+            .debug_struct("RpcConnection")
+            .field("descriptor", &self.descriptor)
+            .finish()
+    }
 }
 
 impl RpcConnection {
     /// The client end `descriptor` of an interface-typed connection.
     pub const fn new(descriptor: Descriptor) -> Self {
-        RpcConnection { descriptor }
+        RpcConnection {
+            descriptor,
+            request: Vec::new(),
+            reply: Vec::new(),
+        }
     }
 
     /// The connection's descriptor.
@@ -157,6 +179,24 @@ impl Transport for RpcConnection {
     fn call(&mut self, request: &[u8]) -> Result<Vec<u8>, Status> {
         write_blocking(self.descriptor, request)?;
         read_blocking(self.descriptor)
+    }
+
+    fn call_value<Request: Serialize, Reply: DeserializeOwned>(
+        &mut self,
+        request: &Request,
+    ) -> Result<Reply, RpcError<Status>> {
+        self.request.clear();
+        let encoded = wire::encode_into(request, &mut self.request);
+        let sent = match encoded {
+            Ok(()) => write_blocking(self.descriptor, &self.request).map_err(RpcError::Transport),
+            Err(error) => Err(RpcError::Wire(error)),
+        };
+        release_if_grown(&mut self.request);
+        sent?;
+        read_blocking_into(self.descriptor, &mut self.reply).map_err(RpcError::Transport)?;
+        let reply = wire::decode(&self.reply).map_err(RpcError::Wire);
+        release_if_grown(&mut self.reply);
+        reply
     }
 }
 

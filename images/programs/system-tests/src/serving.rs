@@ -12,10 +12,11 @@
 use alloc::vec::Vec;
 
 use ethos_abi::Status;
+use ethos_compat::results::release_if_grown;
 use ethos_compat::typed::{Served, serve_one};
 use ethos_compat::{
     Descriptor, advertise, get_time, import_blocking, ipc_blocking, ipc_when_advertised, println,
-    read_blocking, sleep,
+    read_blocking_into, sleep,
 };
 use ethos_typesys::wire::WireError;
 
@@ -155,15 +156,18 @@ pub enum Interrupted {
 
 /// Serves the requests read from `connection` through the generated `serve` until a
 /// `Shutdown` has been answered, and answers the counts; a failure is printed as
-/// `program`'s.
+/// `program`'s. Every request is read into one kept vector, so reading allocates
+/// nothing once it has grown.
 pub fn serve_until_shutdown<Server: Stoppable + Default>(
     program: &str,
     connection: Descriptor,
     serve: fn(&mut Server, &[u8]) -> Result<Vec<u8>, WireError>,
 ) -> Result<Counted<Server>, Interrupted> {
     let mut server = Counted::<Server>::default();
+    let mut request = Vec::new();
     loop {
-        let request = read_blocking(connection).map_err(|status| {
+        release_if_grown(&mut request);
+        read_blocking_into(connection, &mut request).map_err(|status| {
             println!("{program}: read failed: {status}");
             Interrupted::Read(status)
         })?;
