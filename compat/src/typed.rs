@@ -7,7 +7,8 @@
 //!   and receives `T`.
 //! - [`RpcConnection`] is the [`Transport`] generated client stubs call through:
 //!   `ICallClient { transport: RpcConnection::new(connection) }`.
-//! - [`serve_one`] runs one request through a generated `serve_i` function.
+//! - [`serve_one`] runs one request through a generated `serve_i` function, and
+//!   [`serve_one_into`] through `serve_i_into` with a reply vector the server keeps.
 //!
 //! The kernel checks every value against the connection's type, so a value that does
 //! not decode here means the two sides disagree on the Rust types, not that the bytes
@@ -207,6 +208,31 @@ pub enum Served {
     Answered,
     /// The request did not decode; nothing was sent back.
     Malformed(WireError),
+}
+
+/// A generated `serve_i_into` function for a server of type `S`: decodes a request,
+/// runs it on the server and encodes the reply at the end of the vector.
+pub type ServeInto<S> = fn(&mut S, &[u8], &mut Vec<u8>) -> Result<(), WireError>;
+
+/// Answers one `request` as [`serve_one`] does, through a generated `serve_i_into`
+/// function that encodes the reply into `reply`: a vector the server keeps from one
+/// request to the next, so that answering allocates only for the values of the
+/// request and its reply. `reply` lets its memory go after a reply longer than
+/// [`results::FIRST_VALUE_BUFFER`](crate::results::FIRST_VALUE_BUFFER).
+pub fn serve_one_into<S: ?Sized>(
+    descriptor: Descriptor,
+    server: &mut S,
+    serve: ServeInto<S>,
+    request: &[u8],
+    reply: &mut Vec<u8>,
+) -> Result<Served, Status> {
+    reply.clear();
+    let served = match serve(server, request, reply) {
+        Ok(()) => write_blocking(descriptor, reply).map(|()| Served::Answered),
+        Err(error) => Ok(Served::Malformed(error)),
+    };
+    release_if_grown(reply);
+    served
 }
 
 /// Answers one `request` read from the server end `descriptor`, through a generated

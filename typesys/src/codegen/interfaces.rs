@@ -170,7 +170,7 @@ fn emit_interface(
     }
     output.push_str("        }\n    }\n}\n\n");
     output.push_str(&format!(
-        "/// Decodes one `{interface}` request, runs it on `server` and encodes the reply.\npub fn serve_{snake}<S: {interface}Server + ?Sized>(server: &mut S, request: &[u8]) -> ::ethos_typesys::__private::Result<::ethos_typesys::__private::Vec<u8>, ::ethos_typesys::wire::WireError> {{\n    let request: {interface}Request = ::ethos_typesys::wire::decode(request)?;\n    ::ethos_typesys::wire::encode(&request.dispatch(server))\n}}\n\n",
+        "/// Decodes one `{interface}` request, runs it on `server` and encodes the reply.\npub fn serve_{snake}<S: {interface}Server + ?Sized>(server: &mut S, request: &[u8]) -> ::ethos_typesys::__private::Result<::ethos_typesys::__private::Vec<u8>, ::ethos_typesys::wire::WireError> {{\n    let request: {interface}Request = ::ethos_typesys::wire::decode(request)?;\n    ::ethos_typesys::wire::encode(&request.dispatch(server))\n}}\n\n/// Decodes one `{interface}` request, runs it on `server` and encodes the reply at the end of `reply`: `serve_{snake}` for a server that keeps one vector for every reply.\npub fn serve_{snake}_into<S: {interface}Server + ?Sized>(server: &mut S, request: &[u8], reply: &mut ::ethos_typesys::__private::Vec<u8>) -> ::ethos_typesys::__private::Result<(), ::ethos_typesys::wire::WireError> {{\n    let request: {interface}Request = ::ethos_typesys::wire::decode(request)?;\n    ::ethos_typesys::wire::encode_into(&request.dispatch(server), reply)\n}}\n\n",
         snake = snake_case(interface).unwrap_or_default()
     ));
 }
