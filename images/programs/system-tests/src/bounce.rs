@@ -11,7 +11,7 @@ use ethos_compat::{RpcConnection, get_pid, get_time, println};
 use crate::serving::{
     Bouncer, Interrupted, NoConnection, accept_one, connect, serve_until_shutdown,
 };
-use crate::types::{BouncerClient, Payload, serve_bouncer};
+use crate::types::{BouncerClient, Payload, serve_bouncer_into};
 
 /// The soak's service.
 pub const SOAK_SERVICE: &str = "soak";
@@ -48,7 +48,7 @@ fn serve_one_client(program: &str, service: &str) -> i32 {
         Err(NoConnection::Advertise(_)) => return server_status::ADVERTISE,
         Err(NoConnection::Import(_)) => return server_status::IMPORT,
     };
-    let bouncer = match serve_until_shutdown::<Bouncer>(program, connection, serve_bouncer) {
+    let bouncer = match serve_until_shutdown::<Bouncer>(program, connection, serve_bouncer_into) {
         Ok(bouncer) => bouncer,
         Err(Interrupted::Read(_)) => return server_status::READ,
         Err(Interrupted::Reply(_)) => return server_status::REPLY,
