@@ -237,7 +237,7 @@ impl<T> RunQueue<T> {
         if timer_pending {
             Decision::Wait
         } else {
-            Decision::Deadlock(self.entries.iter_keys().copied().collect())
+            Decision::Deadlock(self.entries.keys().copied().collect())
         }
     }
 }
