@@ -50,6 +50,15 @@ pub fn read_blocking(descriptor: Descriptor) -> Result<Vec<u8>, Status> {
     wait_value(calls::read(descriptor)?)
 }
 
+/// The next value on `descriptor`, consumed, into `bytes` (emptied first), as
+/// [`read_blocking`] but into a vector kept from one value to the next, which then
+/// needs no new allocation (see [`results::block_and_retire_value_into`]). On an
+/// error, `bytes` is empty.
+pub fn read_blocking_into(descriptor: Descriptor, bytes: &mut Vec<u8>) -> Result<(), Status> {
+    bytes.clear();
+    results::block_and_retire_value_into(calls::read(descriptor)?, bytes)
+}
+
 /// A copy of the next value on `descriptor`, left in place.
 pub fn peek_blocking(descriptor: Descriptor) -> Result<Vec<u8>, Status> {
     wait_value(calls::peek(descriptor)?)

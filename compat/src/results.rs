@@ -181,6 +181,49 @@ pub fn block_and_retire_as<T>(event: Event, layout: &ResultLayout<T>) -> Result<
     }
 }
 
+/// Waits for `event` and collects its bytes into `bytes`, emptied first, as
+/// [`block_and_retire_as`] collects a [`VALUE`], but into a vector the caller keeps
+/// from one value to the next: once it holds [`FIRST_VALUE_BUFFER`] bytes, a value
+/// that fits is collected without allocating (a new buffer per value was a quarter
+/// of what a program spends on a small round trip). A longer value is collected
+/// with `retire` into larger buffers, as there. On an error, `bytes` is empty.
+pub fn block_and_retire_value_into(event: Event, bytes: &mut Vec<u8>) -> Result<(), Status> {
+    let largest = MAXIMUM_VALUE_SIZE as usize;
+    bytes.clear();
+    let first = FIRST_VALUE_BUFFER.min(largest);
+    if bytes.capacity() < first {
+        *bytes = buffer(first)?;
+    }
+    loop {
+        match block_and_retire_into(event, bytes) {
+            Ok(_) => return Ok(()),
+            Err(Status::WouldBlock) => core::hint::spin_loop(),
+            Err(Status::BufferTooSmall) if bytes.capacity() < largest => break,
+            Err(status) => return Err(status),
+        }
+    }
+    loop {
+        let length = next_length(bytes.capacity().max(first));
+        // The old buffer goes before the new one comes: nothing in it is kept.
+        *bytes = Vec::new();
+        *bytes = buffer(length)?;
+        match retire_into(event, bytes) {
+            Ok(_) => return Ok(()),
+            Err(Status::BufferTooSmall) if bytes.capacity() < largest => {}
+            Err(status) => return Err(status),
+        }
+    }
+}
+
+/// Lets a vector kept for [`block_and_retire_value_into`] go of its memory when a
+/// long value grew it past [`FIRST_VALUE_BUFFER`], so that what a program keeps
+/// between values is never more than one first buffer.
+pub fn release_if_grown(bytes: &mut Vec<u8>) {
+    if bytes.capacity() > FIRST_VALUE_BUFFER {
+        *bytes = Vec::new();
+    }
+}
+
 fn next_length(length: usize) -> usize {
     length
         .saturating_mul(8)

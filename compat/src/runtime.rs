@@ -132,15 +132,17 @@ mod program {
         counts: [usize; CLASSES],
     }
 
-    /// The class of `layout`, if its blocks are recycled.
+    /// The class of `layout`, if its blocks are recycled: the bits of the size less
+    /// one, rounded up to the smallest class, so a size of 17 to 32 is class 1.
+    #[inline(always)]
     fn class_of(layout: Layout) -> Option<usize> {
         if layout.align() > RECYCLED_ALIGN
             || layout.size() > 1 << (SMALLEST_SHIFT as usize + CLASSES - 1)
         {
             return None;
         }
-        let size = layout.size().max(1 << SMALLEST_SHIFT).next_power_of_two();
-        Some((size.trailing_zeros() - SMALLEST_SHIFT) as usize)
+        let largest_offset = layout.size().max(1 << SMALLEST_SHIFT) - 1;
+        Some((usize::BITS - largest_offset.leading_zeros() - SMALLEST_SHIFT) as usize)
     }
 
     /// The layout every block of `class` has in Talc.
@@ -154,27 +156,68 @@ mod program {
         }
     }
 
+    impl Recycled {
+        /// A kept block of `class` (below [`CLASSES`]), if there is one.
+        #[inline(always)]
+        fn take(&mut self, class: usize) -> Option<*mut u8> {
+            let head = self.heads[class];
+            if head == 0 {
+                return None;
+            }
+            let block = core::ptr::with_exposed_provenance_mut::<u8>(head);
+            // SAFETY: a kept block is a live class-size block of ours whose first
+            // word, aligned to 16, links to the next.
+            self.heads[class] = unsafe { block.cast::<usize>().read() };
+            self.counts[class] -= 1;
+            Some(block)
+        }
+
+        /// Keeps `pointer`, a block of `class` (below [`CLASSES`]), unless its class
+        /// has all it may keep; answers whether it was kept.
+        ///
+        /// # Safety
+        /// `pointer` is a live block of this heap's class `class`, not kept already.
+        #[inline(always)]
+        unsafe fn keep(&mut self, class: usize, pointer: *mut u8) -> bool {
+            if self.counts[class] >= KEPT_PER_CLASS {
+                return false;
+            }
+            // SAFETY: the block is ours, at least 16 bytes and 16-aligned.
+            unsafe { pointer.cast::<usize>().write(self.heads[class]) };
+            self.heads[class] = pointer.expose_provenance();
+            self.counts[class] += 1;
+            true
+        }
+    }
+
     impl State {
-        /// A block for `layout` (non-zero size), or null when the heap cannot hold it.
+        /// A block for `layout` (non-zero size), or null when the heap cannot hold it:
+        /// a kept block of its class, or one from Talc.
         ///
         /// # Safety
         /// `layout` has a non-zero size.
+        #[inline(always)]
         unsafe fn allocate(&mut self, layout: Layout) -> *mut u8 {
-            let real = match class_of(layout) {
-                Some(class) => {
-                    let head = self.recycled.heads[class];
-                    if head != 0 {
-                        let block = core::ptr::with_exposed_provenance_mut::<u8>(head);
-                        // SAFETY: a kept block is a live class-size block of ours
-                        // whose first word, aligned to 16, links to the next.
-                        self.recycled.heads[class] = unsafe { block.cast::<usize>().read() };
-                        self.recycled.counts[class] -= 1;
-                        return block;
-                    }
-                    class_layout(class)
-                }
-                None => layout,
-            };
+            let class = class_of(layout);
+            if let Some(class) = class
+                && let Some(block) = self.recycled.take(class)
+            {
+                return block;
+            }
+            // SAFETY: the caller's layout has a non-zero size.
+            unsafe { self.allocate_from_talc(layout, class) }
+        }
+
+        /// A block from Talc for `layout` (non-zero size), one whole class size when
+        /// it has a `class`, or null when the heap cannot hold it, even with every
+        /// kept block given back. Apart from [`State::allocate`], whose common case
+        /// (a kept block) is then a few instructions where it is inlined.
+        ///
+        /// # Safety
+        /// `layout` has a non-zero size, and `class` is its class.
+        #[inline(never)]
+        unsafe fn allocate_from_talc(&mut self, layout: Layout, class: Option<usize>) -> *mut u8 {
+            let real = class.map_or(layout, class_layout);
             // SAFETY: the layout's size is non-zero (the caller's, or a class size).
             if let Some(block) = unsafe { self.talc.allocate(real) } {
                 return block.as_ptr();
@@ -185,18 +228,16 @@ mod program {
                 .map_or(core::ptr::null_mut(), core::ptr::NonNull::as_ptr)
         }
 
-        /// Takes back a block this heap gave for `layout`.
+        /// Takes back a block this heap gave for `layout`: kept for its class, or
+        /// given back to Talc.
         ///
         /// # Safety
         /// `pointer` is a live block of this heap, given for `layout`.
+        #[inline(always)]
         unsafe fn deallocate(&mut self, pointer: *mut u8, layout: Layout) {
             match class_of(layout) {
-                Some(class) if self.recycled.counts[class] < KEPT_PER_CLASS => {
-                    // SAFETY: the block is ours, at least 16 bytes and 16-aligned.
-                    unsafe { pointer.cast::<usize>().write(self.recycled.heads[class]) };
-                    self.recycled.heads[class] = pointer.expose_provenance();
-                    self.recycled.counts[class] += 1;
-                }
+                // SAFETY: a block given for `layout` is a block of its class.
+                Some(class) if unsafe { self.recycled.keep(class, pointer) } => {}
                 // SAFETY: it was given by Talc with its class's layout.
                 Some(class) => unsafe { self.talc.deallocate(pointer, class_layout(class)) },
                 // SAFETY: it was given by Talc with `layout`.
@@ -227,11 +268,13 @@ mod program {
     // a block's class from its layout, so a kept block is reused only for a layout
     // of the same class.
     unsafe impl GlobalAlloc for Heap {
+        #[inline]
         unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
             // SAFETY: `GlobalAlloc`'s caller passes a layout of non-zero size.
             unsafe { self.0.lock().allocate(layout) }
         }
 
+        #[inline]
         unsafe fn dealloc(&self, pointer: *mut u8, layout: Layout) {
             // SAFETY: the caller passes a block this allocator gave with `layout`.
             unsafe { self.0.lock().deallocate(pointer, layout) }

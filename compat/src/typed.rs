@@ -7,7 +7,8 @@
 //!   and receives `T`.
 //! - [`RpcConnection`] is the [`Transport`] generated client stubs call through:
 //!   `ICallClient { transport: RpcConnection::new(connection) }`.
-//! - [`serve_one`] runs one request through a generated `serve_i` function.
+//! - [`serve_one`] runs one request through a generated `serve_i` function, and
+//!   [`serve_one_into`] through `serve_i_into` with a reply vector the server keeps.
 //!
 //! The kernel checks every value against the connection's type, so a value that does
 //! not decode here means the two sides disagree on the Rust types, not that the bytes
@@ -18,14 +19,15 @@ use core::fmt;
 use core::marker::PhantomData;
 
 use ethos_abi::Status;
-use ethos_typesys::rpc::Transport;
+use ethos_typesys::rpc::{RpcError, Transport};
 use ethos_typesys::serde::Serialize;
 use ethos_typesys::serde::de::DeserializeOwned;
 use ethos_typesys::wire::{self, WireError};
 
-use crate::blocking::{read_blocking, write_blocking};
+use crate::blocking::{read_blocking, read_blocking_into, write_blocking};
 use crate::calls;
 use crate::handles::Descriptor;
+use crate::results::release_if_grown;
 
 /// Why a typed send or receive failed.
 #[derive(Debug)]
@@ -134,15 +136,36 @@ impl<Send, Receive: DeserializeOwned> Channel<Send, Receive> {
 
 /// A connection as the transport of a generated client stub: each call writes the
 /// request and waits for the reply.
-#[derive(Debug)]
+///
+/// The connection keeps the vector it encodes requests into and the one it collects
+/// replies into from one call to the next, so a call allocates only for the values
+/// its reply holds: encoding, sending and receiving reuse memory that is already
+/// there. Either vector lets its memory go after a value longer than
+/// [`results::FIRST_VALUE_BUFFER`](crate::results::FIRST_VALUE_BUFFER), so a
+/// connection never holds more than that much of each between calls.
 pub struct RpcConnection {
     descriptor: Descriptor,
+    request: Vec<u8>,
+    reply: Vec<u8>,
+}
+
+impl fmt::Debug for RpcConnection {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        formatter
+            .debug_struct("RpcConnection")
+            .field("descriptor", &self.descriptor)
+            .finish()
+    }
 }
 
 impl RpcConnection {
     /// The client end `descriptor` of an interface-typed connection.
     pub const fn new(descriptor: Descriptor) -> Self {
-        RpcConnection { descriptor }
+        RpcConnection {
+            descriptor,
+            request: Vec::new(),
+            reply: Vec::new(),
+        }
     }
 
     /// The connection's descriptor.
@@ -158,6 +181,24 @@ impl Transport for RpcConnection {
         write_blocking(self.descriptor, request)?;
         read_blocking(self.descriptor)
     }
+
+    fn call_value<Request: Serialize, Reply: DeserializeOwned>(
+        &mut self,
+        request: &Request,
+    ) -> Result<Reply, RpcError<Status>> {
+        self.request.clear();
+        let encoded = wire::encode_into(request, &mut self.request);
+        let sent = match encoded {
+            Ok(()) => write_blocking(self.descriptor, &self.request).map_err(RpcError::Transport),
+            Err(error) => Err(RpcError::Wire(error)),
+        };
+        release_if_grown(&mut self.request);
+        sent?;
+        read_blocking_into(self.descriptor, &mut self.reply).map_err(RpcError::Transport)?;
+        let reply = wire::decode(&self.reply).map_err(RpcError::Wire);
+        release_if_grown(&mut self.reply);
+        reply
+    }
 }
 
 /// What [`serve_one`] did with a request.
@@ -167,6 +208,31 @@ pub enum Served {
     Answered,
     /// The request did not decode; nothing was sent back.
     Malformed(WireError),
+}
+
+/// A generated `serve_i_into` function for a server of type `S`: decodes a request,
+/// runs it on the server and encodes the reply at the end of the vector.
+pub type ServeInto<S> = fn(&mut S, &[u8], &mut Vec<u8>) -> Result<(), WireError>;
+
+/// Answers one `request` as [`serve_one`] does, through a generated `serve_i_into`
+/// function that encodes the reply into `reply`: a vector the server keeps from one
+/// request to the next, so that answering allocates only for the values of the
+/// request and its reply. `reply` lets its memory go after a reply longer than
+/// [`results::FIRST_VALUE_BUFFER`](crate::results::FIRST_VALUE_BUFFER).
+pub fn serve_one_into<S: ?Sized>(
+    descriptor: Descriptor,
+    server: &mut S,
+    serve: ServeInto<S>,
+    request: &[u8],
+    reply: &mut Vec<u8>,
+) -> Result<Served, Status> {
+    reply.clear();
+    let served = match serve(server, request, reply) {
+        Ok(()) => write_blocking(descriptor, reply).map(|()| Served::Answered),
+        Err(error) => Ok(Served::Malformed(error)),
+    };
+    release_if_grown(reply);
+    served
 }
 
 /// Answers one `request` read from the server end `descriptor`, through a generated

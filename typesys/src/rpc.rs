@@ -8,7 +8,10 @@
 
 use alloc::vec::Vec;
 
-use crate::wire::WireError;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::wire::{self, WireError};
 
 /// Carries one encoded request to a server and brings back its encoded reply: an IPC
 /// connection in the kernel, or a direct call in tests.
@@ -18,6 +21,25 @@ pub trait Transport {
 
     /// Sends `request` and returns the reply's bytes.
     fn call(&mut self, request: &[u8]) -> Result<Vec<u8>, Self::Error>;
+
+    /// Encodes `request`, sends it and decodes the reply: what a generated client
+    /// stub calls. This encodes into a new vector and decodes what
+    /// [`Transport::call`] returns. A transport that keeps a request and a reply
+    /// buffer from one call to the next overrides it to encode and receive into
+    /// them, so that a call allocates only for the reply's own values; it must
+    /// encode and decode with [`wire`] as this does, so the bytes on the connection
+    /// are the same.
+    fn call_value<Request: Serialize, Reply: DeserializeOwned>(
+        &mut self,
+        request: &Request,
+    ) -> Result<Reply, RpcError<Self::Error>>
+    where
+        Self: Sized,
+    {
+        let bytes = wire::encode(request).map_err(RpcError::Wire)?;
+        let reply = self.call(&bytes).map_err(RpcError::Transport)?;
+        wire::decode(&reply).map_err(RpcError::Wire)
+    }
 }
 
 /// Why a call through a generated client stub failed.

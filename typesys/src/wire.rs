@@ -82,10 +82,11 @@ impl core::fmt::Display for WireError {
 
 impl core::error::Error for WireError {}
 
-/// Bytes appended to a vector that was given room for them.
+/// Bytes appended to a vector.
 struct Appending<'a>(&'a mut Vec<u8>);
 
 impl bincode::enc::write::Writer for Appending<'_> {
+    #[inline]
     fn write(&mut self, bytes: &[u8]) -> Result<(), bincode::error::EncodeError> {
         self.0.extend_from_slice(bytes);
         Ok(())
@@ -93,8 +94,9 @@ impl bincode::enc::write::Writer for Appending<'_> {
 }
 
 /// Encodes one value. The value is measured first, so its bytes are written into
-/// one allocation of their exact size rather than a vector that grows as they come
-/// (every message a program sends is encoded here).
+/// one allocation of their exact size rather than a vector that grows as they come.
+/// A sender that encodes many values keeps one vector and uses [`encode_into`]
+/// instead, which neither measures nor allocates once the vector has grown.
 pub fn encode<T: Serialize + ?Sized>(value: &T) -> Result<Vec<u8>, WireError> {
     let mut size = bincode::enc::write::SizeWriter::default();
     bincode::serde::encode_into_writer(value, &mut size, CONFIGURATION)
@@ -103,6 +105,14 @@ pub fn encode<T: Serialize + ?Sized>(value: &T) -> Result<Vec<u8>, WireError> {
     bincode::serde::encode_into_writer(value, Appending(&mut bytes), CONFIGURATION)
         .map_err(WireError::Encode)?;
     Ok(bytes)
+}
+
+/// Encodes one value at the end of `bytes`, which grows as the value's bytes come:
+/// for a sender that reuses one vector for every message, whose room is then already
+/// there. On an error, `bytes` may hold part of the value after what it held.
+pub fn encode_into<T: Serialize + ?Sized>(value: &T, bytes: &mut Vec<u8>) -> Result<(), WireError> {
+    bincode::serde::encode_into_writer(value, Appending(bytes), CONFIGURATION)
+        .map_err(WireError::Encode)
 }
 
 /// Decodes one value that must use every byte.
@@ -193,7 +203,10 @@ impl<'de, T: Deserialize<'de>, const N: usize> Deserialize<'de> for Array<T, N> 
 /// The bytes are those of any `[]T` tuple, a `u64` count then the elements, but
 /// `bincode` writes and reads them as one slice instead of one `u8` at a time through
 /// `serde`'s sequence machinery, which cost about 70% of a 4 KiB round trip's
-/// instructions. Other formats than `bincode` may hand a sequence: it is accepted.
+/// instructions. They are read as borrowed bytes, copied once into a vector of their
+/// length: asked for an owned buffer instead, `bincode` zeroes a new vector before
+/// it copies into it. Other formats than `bincode` may hand a sequence or an owned
+/// buffer: both are accepted.
 pub mod byte_sequence {
     use alloc::vec::Vec;
 
@@ -207,7 +220,7 @@ pub mod byte_sequence {
 
     /// Reads a count then that many bytes.
     pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<u8>, D::Error> {
-        deserializer.deserialize_byte_buf(BytesVisitor)
+        deserializer.deserialize_bytes(BytesVisitor)
     }
 
     struct BytesVisitor;

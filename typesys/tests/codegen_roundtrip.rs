@@ -324,6 +324,21 @@ fn client_refuses_a_reply_to_another_method() {
 }
 
 #[test]
+fn a_server_answers_into_a_kept_vector_as_into_a_new_one() {
+    let mut request = 0u32.to_le_bytes().to_vec();
+    request.extend_from_slice(&u64_bytes(4));
+    let mut kept = vec![0xee];
+    let mut server = CountingServer::default();
+    serve_counter_into(&mut server, &request, &mut kept).expect("answers");
+    let answered = serve_counter(&mut CountingServer::default(), &request).expect("answers");
+    assert_eq!(kept[0], 0xee);
+    assert_eq!(kept[1..], answered[..]);
+    // A request that does not decode leaves the vector as it was.
+    assert!(serve_counter_into(&mut server, &request[..5], &mut kept).is_err());
+    assert_eq!(kept.len(), 1 + answered.len());
+}
+
+#[test]
 fn generation_is_deterministic_and_reports_clashes() {
     let source = include_str!("sample.etn");
     let first = generate_from_source("sample.etn", source).expect("generates");

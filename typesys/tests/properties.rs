@@ -295,6 +295,11 @@ proptest! {
         prop_assert_eq!(validate(&graph, &Counter::TYPE_HASH, &bytes), Ok(()));
         let bytes = wire::encode(&reply).expect("encodes");
         prop_assert_eq!(validate_reply(&graph, &Counter::TYPE_HASH, &bytes), Ok(()));
+        // Encoding into a kept vector appends exactly the same bytes.
+        let mut kept = vec![0xee; 3];
+        wire::encode_into(&reply, &mut kept).expect("encodes");
+        prop_assert_eq!(&kept[..3], &[0xee; 3][..]);
+        prop_assert_eq!(&kept[3..], &bytes[..]);
     }
 
     #[test]

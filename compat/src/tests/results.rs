@@ -152,3 +152,46 @@ fn retiring_a_pending_event_says_it_would_block() {
     assert_eq!(calls::cancel(event), Ok(()));
     assert_eq!(calls::cancel(event), Err(Status::NoSuchObject));
 }
+
+#[test]
+fn a_kept_vector_collects_values_short_and_long() {
+    let kernel = FakeKernel::new();
+    let _installed = kernel.install();
+    let long: Vec<u8> = (0..100_000u32).map(|index| index as u8).collect();
+    kernel.offer("echo", 10, |request: &[u8]| Some(request.to_vec()));
+    let connection = crate::blocking::ipc_blocking("echo", "", b"first").unwrap();
+    let mut kept = Vec::new();
+    crate::blocking::read_blocking_into(connection, &mut kept).unwrap();
+    assert_eq!(kept, b"first");
+    assert_eq!(kept.capacity(), FIRST_VALUE_BUFFER);
+    // A long value grows the vector as `block_and_retire_as` grows its buffers.
+    crate::blocking::write_blocking(connection, &long).unwrap();
+    let before = kernel.log().len();
+    crate::blocking::read_blocking_into(connection, &mut kept).unwrap();
+    assert_eq!(kept, long);
+    let offered: Vec<(Call, Option<usize>)> = kernel.log()[before..]
+        .iter()
+        .filter(|logged| logged.call != Call::Read)
+        .map(|logged| (logged.call, logged.buffer))
+        .collect();
+    assert_eq!(
+        offered,
+        [
+            (Call::BlockAndRetire, Some(FIRST_VALUE_BUFFER)),
+            (Call::Retire, Some(FIRST_VALUE_BUFFER * 8)),
+            (Call::Retire, Some(FIRST_VALUE_BUFFER * 64))
+        ]
+    );
+    // Grown past the first buffer, it lets its memory go; a short value then needs
+    // only the first buffer again.
+    results::release_if_grown(&mut kept);
+    assert_eq!(kept.capacity(), 0);
+    crate::blocking::write_blocking(connection, b"short").unwrap();
+    crate::blocking::read_blocking_into(connection, &mut kept).unwrap();
+    assert_eq!(kept, b"short");
+    assert_eq!(kept.capacity(), FIRST_VALUE_BUFFER);
+    // A failed read leaves the vector empty.
+    crate::calls::close(connection).unwrap();
+    assert!(crate::blocking::read_blocking_into(connection, &mut kept).is_err());
+    assert!(kept.is_empty());
+}

@@ -11,11 +11,13 @@ use ethos_abi::{Call, Status};
 use ethos_typesys::rpc::RpcError;
 use ethos_typesys_sample::{
     CounterClient, CounterDescribeReply, CounterIncrementReply, CounterRequest, CounterResetReply,
-    CounterServer, Label, Point, Shape, serve_counter,
+    CounterServer, Label, Point, Shape, serve_counter, serve_counter_into,
 };
 
 use super::fake::{Arrival, FakeKernel};
-use crate::typed::{Channel, RpcConnection, Served, TypedConnection, TypedError, serve_one};
+use crate::typed::{
+    Channel, RpcConnection, Served, TypedConnection, TypedError, serve_one, serve_one_into,
+};
 use crate::{calls, ipc_blocking};
 
 /// A counter as the generated server trait wants it.
@@ -169,9 +171,18 @@ fn a_server_answers_requests_through_generated_dispatch() {
     let mut counter = Counter::default();
     let mut answered = 0;
     let mut malformed = 0;
+    // Requests are answered in turn with a new reply vector and with a kept one.
+    let mut kept = Vec::new();
     loop {
+        let served = |bytes: &[u8], kept: &mut Vec<u8>, counter: &mut Counter| {
+            if (answered + malformed) % 2 == 0 {
+                serve_one(connection, counter, serve_counter, bytes)
+            } else {
+                serve_one_into(connection, counter, serve_counter_into, bytes, kept)
+            }
+        };
         match crate::read_blocking(connection) {
-            Ok(bytes) => match serve_one(connection, &mut counter, serve_counter, &bytes) {
+            Ok(bytes) => match served(&bytes, &mut kept, &mut counter) {
                 Ok(Served::Answered) => answered += 1,
                 Ok(Served::Malformed(_)) => malformed += 1,
                 Err(status) => panic!("serving failed: {status}"),

@@ -17,7 +17,9 @@
 //! and its system-call and interrupt shells.
 
 use alloc::collections::VecDeque;
+
 use alloc::vec::Vec;
+use litemap::LiteMap;
 
 use ethos_abi::ProcessId;
 
@@ -62,10 +64,10 @@ pub enum Decision {
 /// The processes one CPU runs.
 #[derive(Debug)]
 pub struct RunQueue<T> {
-    /// By increasing id (ids only grow, so a new process usually goes last), searched
-    /// by halving: a CPU runs few processes, and every switch looks several up, which a
+    /// By increasing id (ids only grow, so a new process goes last), searched by
+    /// halving: a CPU runs few processes, and every switch looks several up, which a
     /// sorted list does in a few comparisons where a tree walks nodes.
-    entries: Vec<(ProcessId, Entry<T>)>,
+    entries: LiteMap<ProcessId, Entry<T>>,
     ready: VecDeque<ProcessId>,
     current: Option<ProcessId>,
     /// The tick at which the current process was entered.
@@ -84,7 +86,7 @@ impl<T> RunQueue<T> {
     /// No processes.
     pub const fn new() -> RunQueue<T> {
         RunQueue {
-            entries: Vec::new(),
+            entries: LiteMap::new(),
             ready: VecDeque::new(),
             current: None,
             slice_start: 0,
@@ -102,26 +104,8 @@ impl<T> RunQueue<T> {
             cpu_ticks: 0,
             limit,
         };
-        match self.position(process) {
-            Ok(index) => self.entries[index].1 = entry,
-            Err(index) => self.entries.insert(index, (process, entry)),
-        }
+        self.entries.insert(process, entry);
         self.ready.push_back(process);
-    }
-
-    /// Where `process` is in `entries`, or where it would go.
-    fn position(&self, process: ProcessId) -> Result<usize, usize> {
-        self.entries.binary_search_by_key(&process, |(id, _)| *id)
-    }
-
-    fn entry(&self, process: ProcessId) -> Option<&Entry<T>> {
-        let index = self.position(process).ok()?;
-        self.entries.get(index).map(|(_, entry)| entry)
-    }
-
-    fn entry_mut(&mut self, process: ProcessId) -> Option<&mut Entry<T>> {
-        let index = self.position(process).ok()?;
-        self.entries.get_mut(index).map(|(_, entry)| entry)
     }
 
     /// The running process.
@@ -146,29 +130,29 @@ impl<T> RunQueue<T> {
 
     /// The platform's data of `process`.
     pub fn get(&self, process: ProcessId) -> Option<&T> {
-        self.entry(process).map(|entry| &entry.data)
+        self.entries.get(&process).map(|entry| &entry.data)
     }
 
     /// The platform's data of `process`, to change.
     pub fn get_mut(&mut self, process: ProcessId) -> Option<&mut T> {
-        self.entry_mut(process).map(|entry| &mut entry.data)
+        self.entries.get_mut(&process).map(|entry| &mut entry.data)
     }
 
     /// Where `process` stands.
     pub fn state(&self, process: ProcessId) -> Option<State> {
-        self.entry(process).map(|entry| entry.state)
+        self.entries.get(&process).map(|entry| entry.state)
     }
 
     /// The CPU limit of `process`, which a child it forks inherits.
     pub fn limit(&self, process: ProcessId) -> Option<u64> {
-        self.entry(process).and_then(|entry| entry.limit)
+        self.entries.get(&process).and_then(|entry| entry.limit)
     }
 
     /// Makes waiting processes ready again, in the order given; a process that is
     /// not waiting is left as it is.
     pub fn wake(&mut self, processes: impl IntoIterator<Item = ProcessId>) {
         for process in processes {
-            if let Some(entry) = self.entry_mut(process)
+            if let Some(entry) = self.entries.get_mut(&process)
                 && entry.state == State::Waiting
             {
                 entry.state = State::Ready;
@@ -180,7 +164,7 @@ impl<T> RunQueue<T> {
     /// The limit the current process has used up at tick `now`, if it has one and
     /// reached it (this slice counted).
     pub fn over_limit(&self, now: u64) -> Option<u64> {
-        let entry = self.entry(self.current?)?;
+        let entry = self.entries.get(&self.current?)?;
         let used = entry.cpu_ticks + now.saturating_sub(self.slice_start);
         entry.limit.filter(|limit| used >= *limit)
     }
@@ -197,13 +181,12 @@ impl<T> RunQueue<T> {
     fn off_cpu(&mut self, now: u64, state: State) -> Option<&mut T> {
         let process = self.current.take()?;
         let used = now.saturating_sub(self.slice_start);
-        let index = self.position(process).ok()?;
+        let entry = self.entries.get_mut(&process)?;
+        entry.cpu_ticks += used;
+        entry.state = state;
         if state == State::Ready {
             self.ready.push_back(process);
         }
-        let (_, entry) = self.entries.get_mut(index)?;
-        entry.cpu_ticks += used;
-        entry.state = state;
         Some(&mut entry.data)
     }
 
@@ -226,8 +209,7 @@ impl<T> RunQueue<T> {
             self.current = None;
         }
         self.ready.retain(|ready| *ready != process);
-        let index = self.position(process).ok()?;
-        Some(self.entries.remove(index).1.data)
+        self.entries.remove(&process).map(|entry| entry.data)
     }
 
     /// Decides what the CPU does at tick `now`. `timer_pending` says whether a
@@ -243,7 +225,7 @@ impl<T> RunQueue<T> {
             return Decision::Run(current);
         }
         while let Some(next) = self.ready.pop_front() {
-            let Some(entry) = self.entry_mut(next) else {
+            let Some(entry) = self.entries.get_mut(&next) else {
                 continue;
             };
             entry.state = State::Running;
@@ -255,7 +237,7 @@ impl<T> RunQueue<T> {
         if timer_pending {
             Decision::Wait
         } else {
-            Decision::Deadlock(self.entries.iter().map(|(id, _)| *id).collect())
+            Decision::Deadlock(self.entries.keys().copied().collect())
         }
     }
 }

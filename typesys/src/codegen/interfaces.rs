@@ -121,7 +121,7 @@ fn emit_interface(
             .collect();
         let field_list = field_list.join(", ");
         output.push_str(&format!(
-            "    /// Calls `{variant}` and waits for its reply.\n    #[allow(clippy::too_many_arguments)]\n    pub fn {function}(&mut self{parameter_list}) -> ::ethos_typesys::__private::Result<{results}, ::ethos_typesys::rpc::RpcError<T::Error>> {{\n        let request = {interface}Request::{variant}({arguments} {{ {field_list} }});\n        let bytes = ::ethos_typesys::wire::encode(&request).map_err(::ethos_typesys::rpc::RpcError::Wire)?;\n        let reply = self.transport.call(&bytes).map_err(::ethos_typesys::rpc::RpcError::Transport)?;\n        #[allow(unreachable_patterns)]\n        match ::ethos_typesys::wire::decode::<{interface}Reply>(&reply).map_err(::ethos_typesys::rpc::RpcError::Wire)? {{\n            {interface}Reply::{variant}(results) => Ok(results),\n            _ => Err(::ethos_typesys::rpc::RpcError::MismatchedReply {{ expected: {index} }}),\n        }}\n    }}\n\n",
+            "    /// Calls `{variant}` and waits for its reply.\n    #[allow(clippy::too_many_arguments)]\n    pub fn {function}(&mut self{parameter_list}) -> ::ethos_typesys::__private::Result<{results}, ::ethos_typesys::rpc::RpcError<T::Error>> {{\n        let request = {interface}Request::{variant}({arguments} {{ {field_list} }});\n        #[allow(unreachable_patterns)]\n        match ::ethos_typesys::rpc::Transport::call_value::<{interface}Request, {interface}Reply>(&mut self.transport, &request)? {{\n            {interface}Reply::{variant}(results) => Ok(results),\n            _ => Err(::ethos_typesys::rpc::RpcError::MismatchedReply {{ expected: {index} }}),\n        }}\n    }}\n\n",
             variant = method.variant,
             function = method.function,
             results = method.results_type,
@@ -170,7 +170,7 @@ fn emit_interface(
     }
     output.push_str("        }\n    }\n}\n\n");
     output.push_str(&format!(
-        "/// Decodes one `{interface}` request, runs it on `server` and encodes the reply.\npub fn serve_{snake}<S: {interface}Server + ?Sized>(server: &mut S, request: &[u8]) -> ::ethos_typesys::__private::Result<::ethos_typesys::__private::Vec<u8>, ::ethos_typesys::wire::WireError> {{\n    let request: {interface}Request = ::ethos_typesys::wire::decode(request)?;\n    ::ethos_typesys::wire::encode(&request.dispatch(server))\n}}\n\n",
+        "/// Decodes one `{interface}` request, runs it on `server` and encodes the reply.\npub fn serve_{snake}<S: {interface}Server + ?Sized>(server: &mut S, request: &[u8]) -> ::ethos_typesys::__private::Result<::ethos_typesys::__private::Vec<u8>, ::ethos_typesys::wire::WireError> {{\n    let request: {interface}Request = ::ethos_typesys::wire::decode(request)?;\n    ::ethos_typesys::wire::encode(&request.dispatch(server))\n}}\n\n/// Decodes one `{interface}` request, runs it on `server` and encodes the reply at the end of `reply`: `serve_{snake}` for a server that keeps one vector for every reply.\npub fn serve_{snake}_into<S: {interface}Server + ?Sized>(server: &mut S, request: &[u8], reply: &mut ::ethos_typesys::__private::Vec<u8>) -> ::ethos_typesys::__private::Result<(), ::ethos_typesys::wire::WireError> {{\n    let request: {interface}Request = ::ethos_typesys::wire::decode(request)?;\n    ::ethos_typesys::wire::encode_into(&request.dispatch(server), reply)\n}}\n\n",
         snake = snake_case(interface).unwrap_or_default()
     ));
 }

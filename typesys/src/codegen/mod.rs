@@ -6,8 +6,8 @@
 //! Rust form of `any`), the type graph as `static` data (`TYPE_NODES`) and
 //! `type_graph()`; for every interface `I` with method `M`, the structs `IM` (arguments)
 //! and `IMReply` (results), the enums `IRequest` and `IReply`, a client stub
-//! `IClient<T: Transport>` and a server trait `IServer` with `IRequest::dispatch` and
-//! `serve_i`.
+//! `IClient<T: Transport>` and a server trait `IServer` with `IRequest::dispatch`,
+//! `serve_i` and `serve_i_into`.
 //!
 //! Rust names: type, variant and method-struct names are the ETN names; fields,
 //! parameters and client methods are the ETN names in snake case. Clashes between
@@ -184,6 +184,7 @@ impl Names {
                 claim(format!("{}{suffix}", declaration.name))?;
             }
             claim(format!("serve_{}", snake_case(&declaration.name)?))?;
+            claim(format!("serve_{}_into", snake_case(&declaration.name)?))?;
             for method in methods.iter() {
                 let arguments = claim(format!("{}{}", declaration.name, method.name))?;
                 let results = claim(format!("{}{}Reply", declaration.name, method.name))?;

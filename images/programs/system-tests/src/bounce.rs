@@ -11,7 +11,7 @@ use ethos_compat::{RpcConnection, get_pid, get_time, println};
 use crate::serving::{
     Bouncer, Interrupted, NoConnection, accept_one, connect, serve_until_shutdown,
 };
-use crate::types::{BouncerClient, Payload, serve_bouncer};
+use crate::types::{BouncerClient, Payload, serve_bouncer_into};
 
 /// The soak's service.
 pub const SOAK_SERVICE: &str = "soak";
@@ -48,7 +48,7 @@ fn serve_one_client(program: &str, service: &str) -> i32 {
         Err(NoConnection::Advertise(_)) => return server_status::ADVERTISE,
         Err(NoConnection::Import(_)) => return server_status::IMPORT,
     };
-    let bouncer = match serve_until_shutdown::<Bouncer>(program, connection, serve_bouncer) {
+    let bouncer = match serve_until_shutdown::<Bouncer>(program, connection, serve_bouncer_into) {
         Ok(bouncer) => bouncer,
         Err(Interrupted::Read(_)) => return server_status::READ,
         Err(Interrupted::Reply(_)) => return server_status::REPLY,
@@ -198,7 +198,7 @@ fn measure(bouncer: &mut BouncerClient<RpcConnection>) -> Result<(u64, u64, u64)
     let mut round_trip = |size: usize| {
         let payload = vec![0x5a; size];
         median_of(ROUND_TRIP_SAMPLES, || {
-            match bouncer.bounce(Payload(payload.clone())) {
+            match bounce_once(bouncer, &payload) {
                 Ok(reply) if reply.data.0 == payload => Ok(()),
                 Ok(_) => {
                     println!("bench-client: a bounce of {size} bytes came back changed");
@@ -218,6 +218,17 @@ fn measure(bouncer: &mut BouncerClient<RpcConnection>) -> Result<(u64, u64, u64)
         small.saturating_sub(clock),
         large.saturating_sub(clock),
     ))
+}
+
+/// One timed round trip: a function of its own, never inlined, so that a profile of
+/// the benchmark (`cargo xtask bench ipc --profile`) finds each round trip by its
+/// entry, whatever the compiler makes of the stubs it calls.
+#[inline(never)]
+fn bounce_once(
+    bouncer: &mut BouncerClient<RpcConnection>,
+    payload: &[u8],
+) -> Result<crate::types::BouncerBounceReply, ethos_typesys::rpc::RpcError<ethos_abi::Status>> {
+    bouncer.bounce(Payload(payload.to_vec()))
 }
 
 /// The median nanoseconds between two `getTime` calls around `operation`, over

@@ -11,7 +11,7 @@ use ethos_compat::results::{IMPORT, VALUE, retire_as};
 use ethos_compat::{Descriptor, EventSet, RpcConnection, advertise, close, import, println, read};
 
 use crate::serving::{Calculator, Counted, Next, connect};
-use crate::types::{CalculatorClient, serve_calculator};
+use crate::types::{CalculatorClient, serve_calculator_into};
 
 /// The service's name.
 pub const SERVICE: &str = "calc";
@@ -111,7 +111,7 @@ pub fn serve_every_connection(program: &str, service: &str) -> i32 {
                         return server_status::READ;
                     }
                 };
-                match calculator.handle(connection, &request, serve_calculator) {
+                match calculator.handle(connection, &request, serve_calculator_into) {
                     Ok(Next::Continue) => {}
                     Ok(Next::Stop) => {
                         println!(

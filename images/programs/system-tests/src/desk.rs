@@ -8,7 +8,7 @@ use ethos_compat::{close, fd_receive_blocking, fd_send, get_user, println};
 
 use crate::calc::check_calculator;
 use crate::serving::{Calculator, Interrupted, NoConnection, accept_one, serve_until_shutdown};
-use crate::types::serve_calculator;
+use crate::types::serve_calculator_into;
 
 /// The service's name.
 pub const SERVICE: &str = "desk";
@@ -82,12 +82,15 @@ pub fn worker() -> i32 {
         }
     };
     println!("desk-worker: received a connection");
-    let calculator =
-        match serve_until_shutdown::<Calculator>("desk-worker", connection, serve_calculator) {
-            Ok(calculator) => calculator,
-            Err(Interrupted::Read(_)) => return worker_status::READ,
-            Err(Interrupted::Reply(_)) => return worker_status::REPLY,
-        };
+    let calculator = match serve_until_shutdown::<Calculator>(
+        "desk-worker",
+        connection,
+        serve_calculator_into,
+    ) {
+        Ok(calculator) => calculator,
+        Err(Interrupted::Read(_)) => return worker_status::READ,
+        Err(Interrupted::Reply(_)) => return worker_status::REPLY,
+    };
     let user = match get_user() {
         Ok(user) => user,
         Err(status) => {

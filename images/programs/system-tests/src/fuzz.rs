@@ -31,7 +31,7 @@ use ethos_typesys::wire::encode;
 
 use crate::types::{
     BouncerBounce, BouncerRequest, CalculatorAdd, CalculatorEcho, CalculatorEchoReply,
-    CalculatorRequest, CalculatorServer, CalculatorShutdown, Payload, serve_calculator,
+    CalculatorRequest, CalculatorServer, CalculatorShutdown, Payload, serve_calculator_into,
 };
 
 /// Calls one run of the first fuzzer makes.
@@ -903,7 +903,7 @@ pub fn server() -> i32 {
                     let _ = close(connection);
                     continue;
                 };
-                match served.handle(connection, &request, serve_calculator) {
+                match served.handle(connection, &request, serve_calculator_into) {
                     Ok(Next::Continue) => wait_for_request(&mut waiting, connection),
                     Ok(Next::Stop) => {
                         println!(

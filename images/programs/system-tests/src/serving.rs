@@ -12,12 +12,12 @@
 use alloc::vec::Vec;
 
 use ethos_abi::Status;
-use ethos_compat::typed::{Served, serve_one};
+use ethos_compat::results::release_if_grown;
+use ethos_compat::typed::{ServeInto, Served, serve_one_into};
 use ethos_compat::{
     Descriptor, advertise, get_time, import_blocking, ipc_blocking, ipc_when_advertised, println,
-    read_blocking, sleep,
+    read_blocking_into, sleep,
 };
-use ethos_typesys::wire::WireError;
 
 use crate::types::{
     BouncerBounceReply, BouncerServer, BouncerShutdownReply, CalculatorAddReply,
@@ -104,7 +104,8 @@ pub trait Stoppable {
     fn stop_requested(&self) -> bool;
 }
 
-/// A server with the count of requests it answered and of those that did not decode.
+/// A server with the count of requests it answered and of those that did not decode,
+/// and the vector it encodes every reply into.
 #[derive(Debug, Default)]
 pub struct Counted<Server> {
     /// The implementation of the generated server trait.
@@ -113,6 +114,8 @@ pub struct Counted<Server> {
     pub answered: u64,
     /// Requests that did not decode; nothing was sent back for them.
     pub malformed: u64,
+    /// Kept from one reply to the next, so answering allocates nothing for it.
+    reply: Vec<u8>,
 }
 
 /// Whether a server goes on after a request.
@@ -125,14 +128,21 @@ pub enum Next {
 }
 
 impl<Server: Stoppable> Counted<Server> {
-    /// Answers `request`, read from `connection`, through the generated `serve`.
+    /// Answers `request`, read from `connection`, through the generated `serve`
+    /// (a `serve_i_into`).
     pub fn handle(
         &mut self,
         connection: Descriptor,
         request: &[u8],
-        serve: fn(&mut Server, &[u8]) -> Result<Vec<u8>, WireError>,
+        serve: ServeInto<Server>,
     ) -> Result<Next, Status> {
-        match serve_one(connection, &mut self.server, serve, request)? {
+        match serve_one_into(
+            connection,
+            &mut self.server,
+            serve,
+            request,
+            &mut self.reply,
+        )? {
             Served::Answered => self.answered += 1,
             Served::Malformed(_) => self.malformed += 1,
         }
@@ -153,17 +163,21 @@ pub enum Interrupted {
     Reply(Status),
 }
 
-/// Serves the requests read from `connection` through the generated `serve` until a
+/// Serves the requests read from `connection` through the generated `serve` (a
+/// `serve_i_into`) until a
 /// `Shutdown` has been answered, and answers the counts; a failure is printed as
-/// `program`'s.
+/// `program`'s. Every request is read into one kept vector, so reading allocates
+/// nothing once it has grown.
 pub fn serve_until_shutdown<Server: Stoppable + Default>(
     program: &str,
     connection: Descriptor,
-    serve: fn(&mut Server, &[u8]) -> Result<Vec<u8>, WireError>,
+    serve: ServeInto<Server>,
 ) -> Result<Counted<Server>, Interrupted> {
     let mut server = Counted::<Server>::default();
+    let mut request = Vec::new();
     loop {
-        let request = read_blocking(connection).map_err(|status| {
+        release_if_grown(&mut request);
+        read_blocking_into(connection, &mut request).map_err(|status| {
             println!("{program}: read failed: {status}");
             Interrupted::Read(status)
         })?;

@@ -37,7 +37,7 @@ use crate::ipc_trace::{self, Executables, Profile, Profiler, Window, WindowProfi
 /// Round trips `bench-client` makes per payload size (its `samples=`).
 const SAMPLES: u64 = 2_000;
 /// The client's function entered once per round trip.
-const WINDOW_FUNCTION: &str = "BouncerClient<T>::bounce";
+const WINDOW_FUNCTION: &str = "bounce::bounce_once";
 /// Functions printed per payload size (the files hold them all).
 const PRINTED_FUNCTIONS: usize = 40;
 /// How far the profile's total may stray from the client's own figure: the clock

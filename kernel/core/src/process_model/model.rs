@@ -13,6 +13,8 @@
 use alloc::collections::{BTreeMap, BTreeSet, VecDeque};
 use alloc::vec::Vec;
 
+use litemap::LiteMap;
+
 use ethos_abi::{DescriptorNumber, EventId, LabelRights, ProcessId, Status};
 use ethos_typesys::{TypeGraph, TypeHash};
 
@@ -172,9 +174,12 @@ pub struct ProcessModel {
     pub(super) services: BTreeMap<ServiceName, ServiceDeclaration>,
     pub(super) advertised: BTreeMap<ServiceName, ListenerId>,
     pub(super) listeners: BTreeMap<ListenerId, Listener>,
-    pub(super) connections: BTreeMap<ConnectionId, Connection>,
+    /// Connections and processes are looked up several times for every message and
+    /// every switch: lists sorted by id (ids only grow, so a new one goes last),
+    /// searched by halving, where a tree would walk nodes.
+    pub(super) connections: LiteMap<ConnectionId, Connection>,
     pub(super) virtual_processes: BTreeMap<(UserName, ProgramId), VirtualProcess>,
-    pub(super) processes: BTreeMap<ProcessId, Process>,
+    pub(super) processes: LiteMap<ProcessId, Process>,
     pub(super) timers: BTreeSet<(Instant, ProcessId, EventId)>,
     /// Processes to wake, each once: a short list, kept with its capacity, since
     /// every message that completes a read adds one and every switch drains it.
@@ -241,9 +246,9 @@ impl ProcessModel {
             services,
             advertised: BTreeMap::new(),
             listeners: BTreeMap::new(),
-            connections: BTreeMap::new(),
+            connections: LiteMap::new(),
             virtual_processes: BTreeMap::new(),
-            processes: BTreeMap::new(),
+            processes: LiteMap::new(),
             timers: BTreeSet::new(),
             woken: Vec::new(),
             kernel_memory_limit: configuration.kernel_memory_per_process,
