@@ -200,8 +200,11 @@ impl<M: Machine> NetworkDevice for VirtioNetwork<M> {
         }
         let mut buffer = self.device.new_tx_buffer(frame.len());
         buffer.packet_mut().copy_from_slice(frame);
+        // No acknowledgement here: one after the last look at the receive queue
+        // could swallow the interrupt of a frame that landed just before it.
+        // `receive` acknowledges, and every poll of the stack
+        // receives.
         let outcome = self.device.send(buffer);
-        self.line.service(|| self.device.ack_interrupt());
         match outcome {
             Ok(()) => Ok(()),
             Err(VirtioError::QueueFull) => Err(NetworkError::Busy),
@@ -210,8 +213,11 @@ impl<M: Machine> NetworkDevice for VirtioNetwork<M> {
     }
 
     fn receive(&mut self, buffer: &mut [u8]) -> Result<Option<usize>, NetworkError> {
-        let outcome = self.device.receive();
+        // Acknowledged before the queue is looked at, never after: a frame that
+        // lands after this look interrupts again, so a caller that found nothing
+        // and waits for the interrupt is woken by it.
         self.line.service(|| self.device.ack_interrupt());
+        let outcome = self.device.receive();
         let received = match outcome {
             Ok(received) => received,
             Err(VirtioError::NotReady) => return Ok(None),

@@ -217,7 +217,10 @@ fn serve(
             let _ = datagrams.send_to(socket, to, &transmit.payload);
             moved = true;
         }
-        datagrams.poll(now_value);
+        // The sends leave. A frame this poll takes in is read in the next round,
+        // not left in the socket while the thread waits for an interrupt that
+        // already came.
+        let took_in = datagrams.poll(now_value);
         if moved || bridge.holds_values() {
             last_activity = now_value;
         }
@@ -253,6 +256,7 @@ fn serve(
         // just after traffic an answer is likely soon: look again at once, after
         // whatever else is ready.
         let polling = moved
+            || took_in
             || bridge.holds_values()
             || due_ms.is_some_and(|due| due < tick_ms)
             || now_value.saturating_sub(last_activity) < POLL_MILLISECONDS;

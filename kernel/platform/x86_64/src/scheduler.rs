@@ -347,7 +347,10 @@ pub fn run() -> Ended {
             // maps the kernel alike) until another process runs or the space is
             // released: a switch writes CR3 once, not twice.
             Step::Run(context) => arch::enter_user(&context),
-            Step::Wait => interrupts::enable_and_hlt(),
+            // Halts with interrupts off until the `hlt`: an interrupt taken since
+            // the decision (a frame for the network thread) is seen, not slept
+            // through to the next tick.
+            Step::Wait => kernel_threads::idle(),
             Step::Again => {}
             Step::Done => break,
         }
