@@ -811,20 +811,22 @@ impl HostPairRow {
             return failed("the server's QEMU thread was lost".into());
         };
         let proxied = tamperer.stop();
+        // A proxy's row is judged on both hosts and on what the proxy counted; the
+        // logs are kept when it fails.
+        let concluded = |verdict: Result<(), String>| Outcome {
+            log: verdict
+                .is_err()
+                .then(|| keep_logs(pair, self.name, &client, &server))
+                .flatten(),
+            verdict: verdict.map_or_else(Verdict::Failed, |()| Verdict::Passed),
+            elapsed: started.elapsed(),
+        };
         if mischief == Mischief::Flood {
             let flooded = proxied.flooded;
             println!("     flooder: {}", flooder_summary(&flooded));
             let verdict = both(self.judge(&client, 1), self.judge(&server, 2))
                 .and_then(|()| flood_counted(&server, &flooded));
-            let log = verdict
-                .is_err()
-                .then(|| keep_logs(pair, self.name, &client, &server))
-                .flatten();
-            return Outcome {
-                verdict: verdict.map_or_else(Verdict::Failed, |()| Verdict::Passed),
-                elapsed: started.elapsed(),
-                log,
-            };
+            return concluded(verdict);
         }
         if mischief == Mischief::Watch {
             let wire = proxied.wire;
@@ -838,15 +840,7 @@ impl HostPairRow {
             );
             let verdict = both(self.judge(&client, 1), self.judge(&server, 2))
                 .and_then(|()| wire_counted(&client, &wire));
-            let log = verdict
-                .is_err()
-                .then(|| keep_logs(pair, self.name, &client, &server))
-                .flatten();
-            return Outcome {
-                verdict: verdict.map_or_else(Verdict::Failed, |()| Verdict::Passed),
-                elapsed: started.elapsed(),
-                log,
-            };
+            return concluded(verdict);
         }
         let injected = proxied.injected;
         println!(
@@ -879,15 +873,7 @@ impl HostPairRow {
         let verdict = both(self.judge(&client, 1), self.judge(&server, 2))
             .and_then(|()| counted(&client, "host 1 (client)", &injected[0]))
             .and_then(|()| counted(&server, "host 2 (server)", &injected[1]));
-        let log = verdict
-            .is_err()
-            .then(|| keep_logs(pair, self.name, &client, &server))
-            .flatten();
-        Outcome {
-            verdict: verdict.map_or_else(Verdict::Failed, |()| Verdict::Passed),
-            elapsed: started.elapsed(),
-            log,
-        }
+        concluded(verdict)
     }
 }
 

@@ -145,22 +145,32 @@ fn watch(
     stop: &std::sync::atomic::AtomicBool,
 ) -> [Wire; 2] {
     let mut wire = [Wire::default(); 2];
+    relay(sockets, stop, |from, frame| {
+        let to = 1 - from;
+        let _ = sockets[to].send_to(frame, ("127.0.0.1", guests[to]));
+        count_on_wire(&mut wire[to], frame, port);
+    });
+    wire
+}
+
+/// Reads datagrams from either guest's socket until `stop`, handing each to
+/// `each` with the index of the guest that sent it.
+fn relay(
+    sockets: &[std::net::UdpSocket; 2],
+    stop: &std::sync::atomic::AtomicBool,
+    mut each: impl FnMut(usize, &[u8]),
+) {
     for socket in sockets {
         let _ = socket.set_read_timeout(Some(Duration::from_millis(5)));
     }
     let mut buffer = vec![0u8; 65536];
     while !stop.load(std::sync::atomic::Ordering::Relaxed) {
         for from in 0..2 {
-            let to = 1 - from;
-            let Ok(length) = sockets[from].recv(&mut buffer) else {
-                continue;
-            };
-            let frame = &buffer[..length];
-            let _ = sockets[to].send_to(frame, ("127.0.0.1", guests[to]));
-            count_on_wire(&mut wire[to], frame, port);
+            if let Ok(length) = sockets[from].recv(&mut buffer) {
+                each(from, &buffer[..length]);
+            }
         }
     }
-    wire
 }
 
 /// Counts `frame` if it is a datagram between MinimaLT ports.
@@ -200,69 +210,59 @@ fn forward(
     let mut last = [None::<Vec<u8>>, None];
     let mut packets = [0u64; 2];
     let mut forged_seed = 0x9e37_79b9_7f4a_7c15u64;
-    for socket in sockets {
-        let _ = socket.set_read_timeout(Some(Duration::from_millis(5)));
-    }
-    let mut buffer = vec![0u8; 65536];
-    while !stop.load(std::sync::atomic::Ordering::Relaxed) {
-        for from in 0..2 {
-            let to = 1 - from;
-            let Ok(length) = sockets[from].recv(&mut buffer) else {
-                continue;
-            };
-            let frame = &buffer[..length];
-            let destination = ("127.0.0.1", guests[to]);
-            let send = |bytes: &[u8]| {
-                let _ = sockets[to].send_to(bytes, destination);
-            };
-            if !is_tunnel_packet(frame, port) {
-                send(frame);
-                injected[to].forwarded += 1;
-                continue;
-            }
-            packets[to] += 1;
-            let n = packets[to];
-            if n > TAMPERED_PACKETS {
-                send(frame);
-                injected[to].forwarded += 1;
-                continue;
-            }
-            if n % 5 == 0 {
-                let mut flipped = frame.to_vec();
-                let last_byte = flipped.len() - 1;
-                flipped[last_byte] ^= 0x01;
-                fix_checksums(&mut flipped);
-                send(&flipped);
-                injected[to].flipped += 1;
-            }
+    relay(sockets, stop, |from, frame| {
+        let to = 1 - from;
+        let destination = ("127.0.0.1", guests[to]);
+        let send = |bytes: &[u8]| {
+            let _ = sockets[to].send_to(bytes, destination);
+        };
+        if !is_tunnel_packet(frame, port) {
             send(frame);
             injected[to].forwarded += 1;
-            if n % 7 == 0 {
-                send(frame);
-                injected[to].replayed += 1;
-            } else if n % 7 == 3
-                && let Some(previous) = &last[to]
-            {
-                send(previous);
-                injected[to].replayed += 1;
-            }
-            if n % 11 == 0 {
-                let mut forged = frame.to_vec();
-                for byte in &mut forged[UDP_PAYLOAD..] {
-                    forged_seed ^= forged_seed << 13;
-                    forged_seed ^= forged_seed >> 7;
-                    forged_seed ^= forged_seed << 17;
-                    *byte = forged_seed as u8;
-                }
-                // Never tunnel id 0, which is the record exchange's.
-                forged[UDP_PAYLOAD] |= 0x40;
-                fix_checksums(&mut forged);
-                send(&forged);
-                injected[to].forged += 1;
-            }
-            last[to] = Some(frame.to_vec());
+            return;
         }
-    }
+        packets[to] += 1;
+        let n = packets[to];
+        if n > TAMPERED_PACKETS {
+            send(frame);
+            injected[to].forwarded += 1;
+            return;
+        }
+        if n % 5 == 0 {
+            let mut flipped = frame.to_vec();
+            let last_byte = flipped.len() - 1;
+            flipped[last_byte] ^= 0x01;
+            fix_checksums(&mut flipped);
+            send(&flipped);
+            injected[to].flipped += 1;
+        }
+        send(frame);
+        injected[to].forwarded += 1;
+        if n % 7 == 0 {
+            send(frame);
+            injected[to].replayed += 1;
+        } else if n % 7 == 3
+            && let Some(previous) = &last[to]
+        {
+            send(previous);
+            injected[to].replayed += 1;
+        }
+        if n % 11 == 0 {
+            let mut forged = frame.to_vec();
+            for byte in &mut forged[UDP_PAYLOAD..] {
+                forged_seed ^= forged_seed << 13;
+                forged_seed ^= forged_seed >> 7;
+                forged_seed ^= forged_seed << 17;
+                *byte = forged_seed as u8;
+            }
+            // Never tunnel id 0, which is the record exchange's.
+            forged[UDP_PAYLOAD] |= 0x40;
+            fix_checksums(&mut forged);
+            send(&forged);
+            injected[to].forged += 1;
+        }
+        last[to] = Some(frame.to_vec());
+    });
     injected
 }
 
