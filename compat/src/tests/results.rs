@@ -7,7 +7,7 @@ use alloc::vec::Vec;
 use ethos_abi::arguments::MAXIMUM_FD_SEND;
 use ethos_abi::{Call, Status};
 
-use super::fake::FakeKernel;
+use super::fake::{FakeKernel, Logged};
 use crate::calls;
 use crate::handles::Descriptor;
 use crate::results::{
@@ -104,18 +104,7 @@ fn long_results_are_collected_in_a_growing_buffer() {
         crate::results::block_and_retire_as(event, &results::VALUE),
         Ok(value)
     );
-    let offered: Vec<(Call, Option<usize>)> = kernel.log()[before..]
-        .iter()
-        .map(|logged| (logged.call, logged.buffer))
-        .collect();
-    assert_eq!(
-        offered,
-        [
-            (Call::BlockAndRetire, Some(FIRST_VALUE_BUFFER)),
-            (Call::Retire, Some(FIRST_VALUE_BUFFER * 8)),
-            (Call::Retire, Some(FIRST_VALUE_BUFFER * 64))
-        ]
-    );
+    assert_eq!(buffers_offered(&kernel.log()[before..]), GROWING_OFFERS);
 }
 
 #[test]
@@ -169,19 +158,7 @@ fn a_kept_vector_collects_values_short_and_long() {
     let before = kernel.log().len();
     crate::blocking::read_blocking_into(connection, &mut kept).unwrap();
     assert_eq!(kept, long);
-    let offered: Vec<(Call, Option<usize>)> = kernel.log()[before..]
-        .iter()
-        .filter(|logged| logged.call != Call::Read)
-        .map(|logged| (logged.call, logged.buffer))
-        .collect();
-    assert_eq!(
-        offered,
-        [
-            (Call::BlockAndRetire, Some(FIRST_VALUE_BUFFER)),
-            (Call::Retire, Some(FIRST_VALUE_BUFFER * 8)),
-            (Call::Retire, Some(FIRST_VALUE_BUFFER * 64))
-        ]
-    );
+    assert_eq!(buffers_offered(&kernel.log()[before..]), GROWING_OFFERS);
     // Grown past the first buffer, it lets its memory go; a short value then needs
     // only the first buffer again.
     results::release_if_grown(&mut kept);
@@ -194,4 +171,20 @@ fn a_kept_vector_collects_values_short_and_long() {
     crate::calls::close(connection).unwrap();
     assert!(crate::blocking::read_blocking_into(connection, &mut kept).is_err());
     assert!(kept.is_empty());
+}
+
+/// The buffers a value too long for the first is offered in: the first, then 8 and
+/// 64 times as large.
+const GROWING_OFFERS: [(Call, Option<usize>); 3] = [
+    (Call::BlockAndRetire, Some(FIRST_VALUE_BUFFER)),
+    (Call::Retire, Some(FIRST_VALUE_BUFFER * 8)),
+    (Call::Retire, Some(FIRST_VALUE_BUFFER * 64)),
+];
+
+/// The calls of `log` that collect a result, with the buffer each offered.
+fn buffers_offered(log: &[Logged]) -> Vec<(Call, Option<usize>)> {
+    log.iter()
+        .filter(|logged| logged.call != Call::Read)
+        .map(|logged| (logged.call, logged.buffer))
+        .collect()
 }
