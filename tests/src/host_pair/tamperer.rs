@@ -165,8 +165,8 @@ fn relay(
     }
     let mut buffer = vec![0u8; 65536];
     while !stop.load(std::sync::atomic::Ordering::Relaxed) {
-        for from in 0..2 {
-            if let Ok(length) = sockets[from].recv(&mut buffer) {
+        for (from, socket) in sockets.iter().enumerate() {
+            if let Ok(length) = socket.recv(&mut buffer) {
                 each(from, &buffer[..length]);
             }
         }
