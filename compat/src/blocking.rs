@@ -13,7 +13,7 @@ use alloc::vec::Vec;
 
 use ethos_abi::Status;
 
-use crate::calls;
+use crate::calls::{self, WriteReadError};
 use crate::handles::{Descriptor, Event};
 use crate::results::{self, ResultLayout, block_and_retire_as};
 
@@ -71,6 +71,43 @@ pub fn write_blocking(descriptor: Descriptor, value: &[u8]) -> Result<(), Status
         match calls::write(descriptor, value) {
             Err(Status::WouldBlock) => sleep(WRITE_RETRY_NANOSECONDS)?,
             answer => return answer,
+        }
+    }
+}
+
+/// Sends `value` on `descriptor` and collects the next value on it into `bytes`
+/// (emptied first), with `writeRead`: [`write_blocking`] then
+/// [`read_blocking_into`], in one entry into the kernel when the reply fits the
+/// vector's capacity ([`results::FIRST_VALUE_BUFFER`] at least). A full inbox is
+/// waited out as [`write_blocking`] does; a longer reply is collected with
+/// `retire` into larger buffers. On an error, `bytes` is empty, and whether the
+/// value went is as for the two calls: a refusal of the write sends nothing.
+pub fn write_read_blocking_into(
+    descriptor: Descriptor,
+    value: &[u8],
+    bytes: &mut Vec<u8>,
+) -> Result<(), Status> {
+    bytes.clear();
+    let first = results::FIRST_VALUE_BUFFER.min(ethos_abi::arguments::MAXIMUM_VALUE_SIZE as usize);
+    if bytes.capacity() < first {
+        bytes
+            .try_reserve_exact(first)
+            .map_err(|_| Status::LimitReached)?;
+    }
+    loop {
+        match calls::write_read_into(descriptor, value, bytes) {
+            Ok(_) => return Ok(()),
+            Err(WriteReadError::Failed(Status::WouldBlock)) => sleep(WRITE_RETRY_NANOSECONDS)?,
+            Err(WriteReadError::Failed(status)) => return Err(status),
+            Err(WriteReadError::Kept {
+                status: Status::BufferTooSmall,
+                event,
+            }) => return results::retire_growing_into(event, bytes),
+            Err(WriteReadError::Kept { status, event }) => {
+                // Memory this program may not write: the value cannot be had.
+                let _ = calls::cancel(event);
+                return Err(status);
+            }
         }
     }
 }

@@ -16,7 +16,7 @@ use ethos_abi::{Call, DescriptorRights, ProcessId, Status};
 use ethos_typesys::TypeHash;
 
 use crate::handles::{Descriptor, Event};
-use crate::kernel::{Argument, call};
+use crate::kernel::{Argument, RawAnswer, call, call_raw};
 use crate::results::MALFORMED_RESULT;
 
 fn descriptor_answer(word: u64) -> Result<Descriptor, Status> {
@@ -426,6 +426,108 @@ pub fn block_and_retire_into(
     #[cfg(not(target_os = "none"))]
     {
         collect_into(event, buffer, block_and_retire)
+    }
+}
+
+/// Why [`write_read`] collected no value.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WriteReadError {
+    /// The call failed with this status: refused before anything was sent (as
+    /// `write` or `read` refuses), or the read completed with it (`Closed`: the peer
+    /// went with nothing left to read).
+    Failed(Status),
+    /// The value was read but could not be written into the buffer
+    /// (`BufferTooSmall`, or `InvalidArgument` for memory the program may not
+    /// write): it waits, completed, in this event for [`retire`].
+    Kept { status: Status, event: Event },
+}
+
+impl WriteReadError {
+    /// The status the call answered.
+    pub fn status(self) -> Status {
+        match self {
+            WriteReadError::Failed(status) | WriteReadError::Kept { status, .. } => status,
+        }
+    }
+}
+
+impl core::fmt::Display for WriteReadError {
+    fn fmt(&self, formatter: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        core::fmt::Display::fmt(&self.status(), formatter)
+    }
+}
+
+/// The answer of `writeRead`, from both words: a failure with an event id beside it
+/// kept its value.
+fn write_read_answer(answer: RawAnswer) -> Result<u64, WriteReadError> {
+    match answer.result() {
+        Ok(length) => Ok(length),
+        Err(status) if answer.value != 0 => Err(WriteReadError::Kept {
+            status,
+            event: Event::from_id(answer.value),
+        }),
+        Err(status) => Err(WriteReadError::Failed(status)),
+    }
+}
+
+/// `writeRead`: writes `value` to `descriptor`, then waits for the next value on it
+/// and writes that into `buffer`, consumed: [`write`], [`read`] and
+/// [`block_and_retire`] in one call, the one a typed request and its reply need.
+/// Answers the length written. Refused as a `write` would be (`WouldBlock` for a
+/// full inbox among them), nothing is sent; a value longer than `buffer` is kept
+/// ([`WriteReadError::Kept`]).
+pub fn write_read(
+    descriptor: Descriptor,
+    value: &[u8],
+    buffer: &mut [u8],
+) -> Result<usize, WriteReadError> {
+    let answer = call_raw(
+        Call::WriteRead,
+        &mut [
+            Argument::Descriptor(descriptor),
+            Argument::Value(value),
+            Argument::Buffer(buffer),
+        ],
+    );
+    write_read_answer(answer)
+        .and_then(|length| length_answer(length).map_err(WriteReadError::Failed))
+}
+
+/// [`write_read`] into the spare capacity of `buffer`, as [`retire_into`] is to
+/// [`retire`]: the value is added after `buffer`'s contents.
+pub fn write_read_into(
+    descriptor: Descriptor,
+    value: &[u8],
+    buffer: &mut alloc::vec::Vec<u8>,
+) -> Result<usize, WriteReadError> {
+    #[cfg(target_os = "none")]
+    {
+        let (answer, grown) =
+            crate::syscall::write_read_into_spare_capacity(descriptor, value, buffer);
+        write_read_answer(answer)?;
+        grown.map_err(WriteReadError::Failed)
+    }
+    #[cfg(not(target_os = "none"))]
+    {
+        let start = buffer.len();
+        buffer.resize(buffer.capacity(), 0);
+        let written = buffer
+            .get_mut(start..)
+            .map(|spare| write_read(descriptor, value, spare));
+        match written {
+            Some(Ok(used)) if used <= buffer.len() - start => {
+                buffer.truncate(start + used);
+                Ok(used)
+            }
+            Some(Ok(_)) | None => {
+                buffer.truncate(start);
+                Err(WriteReadError::Failed(MALFORMED_RESULT))
+            }
+            Some(Err(error)) => {
+                buffer.truncate(start);
+                Err(error)
+            }
+        }
     }
 }
 

@@ -198,6 +198,13 @@ pub(crate) fn call(call: Call, arguments: &mut [Argument<'_>]) -> Result<u64, St
     current_system_call(call, arguments).result()
 }
 
+/// Makes `call` on this program's kernel and answers both words, for the calls
+/// whose failures carry a value (`writeRead`'s kept event).
+#[inline(always)]
+pub(crate) fn call_raw(call: Call, arguments: &mut [Argument<'_>]) -> RawAnswer {
+    current_system_call(call, arguments)
+}
+
 #[cfg(target_os = "none")]
 #[inline(always)]
 fn current_system_call(call: Call, arguments: &mut [Argument<'_>]) -> RawAnswer {

@@ -50,7 +50,8 @@ mod tests;
 pub use blocking::{
     fd_receive_blocking, import_blocking, ipc_blocking, ipc_when_advertised, peek_blocking,
     random_blocking, read_blocking, read_blocking_into, read_var_blocking, sign_blocking,
-    sign_file_blocking, sleep, sleep_until, wait, wait_value, write_blocking, write_var_blocking,
+    sign_file_blocking, sleep, sleep_until, wait, wait_value, write_blocking,
+    write_read_blocking_into, write_var_blocking,
 };
 pub use calls::*;
 pub use ethos_abi::{DescriptorRights, LabelRights, ProcessId, Status};

@@ -202,6 +202,19 @@ pub fn block_and_retire_value_into(event: Event, bytes: &mut Vec<u8>) -> Result<
             Err(status) => return Err(status),
         }
     }
+    retire_growing_into(event, bytes)
+}
+
+/// Collects the completed `event`, whose value did not fit `bytes`, with `retire`
+/// into ever larger buffers, as [`block_and_retire_value_into`] does after its
+/// first. On an error, `bytes` is empty.
+pub(crate) fn retire_growing_into(event: Event, bytes: &mut Vec<u8>) -> Result<(), Status> {
+    let largest = MAXIMUM_VALUE_SIZE as usize;
+    let first = FIRST_VALUE_BUFFER.min(largest);
+    if bytes.capacity() >= largest {
+        bytes.clear();
+        return Err(Status::BufferTooSmall);
+    }
     loop {
         let length = next_length(bytes.capacity().max(first));
         // The old buffer goes before the new one comes: nothing in it is kept.

@@ -5,8 +5,8 @@
 //! [`crate::kernel::registers`], in `rdi, rsi, rdx, r10, r8, r9`. The kernel answers
 //! the status in `rax` and one value in `rdx`, and preserves every other register but
 //! `rcx` and `r11`, which `syscall` itself overwrites. This module must never do more
-//! than that, and take the length of what `retire` wrote into a vector's spare
-//! capacity: every other check and every decoding happens in safe code around it.
+//! than that, and take the length of what `retire`, `blockAndRetire` or `writeRead`
+//! wrote into a vector's spare capacity: every other check and every decoding happens in safe code around it.
 
 use core::arch::asm;
 
@@ -14,7 +14,7 @@ use alloc::vec::Vec;
 
 use ethos_abi::{Call, Status};
 
-use crate::handles::Event;
+use crate::handles::{Descriptor, Event};
 use crate::kernel::{Argument, Kernel, RawAnswer, registers};
 use crate::results::MALFORMED_RESULT;
 
@@ -64,7 +64,49 @@ pub(crate) fn retire_into_spare_capacity(
         },
     ];
     let words = registers(&mut arguments)?;
-    let used = raw_system_call(u64::from(collect.number()), words).result()?;
+    let answer = raw_system_call(u64::from(collect.number()), words);
+    let used = answer.result()?;
+    // SAFETY: the kernel wrote `used` bytes at the start of the spare capacity.
+    unsafe { grow_over(buffer, capacity, used) }
+}
+
+/// `writeRead` of `value` on `descriptor`, its reply collected into the spare
+/// capacity of `buffer` as [`retire_into_spare_capacity`] collects; answers the
+/// kernel's two words and, on success, how many bytes `buffer` grew by.
+pub(crate) fn write_read_into_spare_capacity(
+    descriptor: Descriptor,
+    value: &[u8],
+    buffer: &mut Vec<u8>,
+) -> (RawAnswer, Result<usize, Status>) {
+    let spare = buffer.spare_capacity_mut();
+    let capacity = spare.len();
+    let mut arguments = [
+        Argument::Descriptor(descriptor),
+        Argument::Value(value),
+        Argument::UncheckedBuffer {
+            address: spare.as_mut_ptr() as usize as u64,
+            length: capacity as u64,
+        },
+    ];
+    let answer = match registers(&mut arguments) {
+        Ok(words) => raw_system_call(u64::from(Call::WriteRead.number()), words),
+        Err(status) => RawAnswer::failed(status),
+    };
+    let grown = match answer.result() {
+        // SAFETY: the kernel wrote `used` bytes at the start of the spare capacity.
+        Ok(used) => unsafe { grow_over(buffer, capacity, used) },
+        Err(status) => Err(status),
+    };
+    (answer, grown)
+}
+
+/// Lets `buffer`'s length cover the `used` bytes the kernel answered it wrote at the
+/// start of its spare capacity, `capacity` long.
+///
+/// # Safety
+/// The kernel must have answered success with `used` for a call that wrote into the
+/// spare capacity of `buffer` as it was when the call was made.
+unsafe fn grow_over(buffer: &mut Vec<u8>, capacity: usize, used: u64) -> Result<usize, Status> {
     let used = usize::try_from(used).map_err(|_| MALFORMED_RESULT)?;
     if used > capacity {
         return Err(MALFORMED_RESULT);

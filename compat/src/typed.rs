@@ -24,7 +24,7 @@ use ethos_typesys::serde::Serialize;
 use ethos_typesys::serde::de::DeserializeOwned;
 use ethos_typesys::wire::{self, WireError};
 
-use crate::blocking::{read_blocking, read_blocking_into, write_blocking};
+use crate::blocking::{read_blocking, write_blocking, write_read_blocking_into};
 use crate::calls;
 use crate::handles::Descriptor;
 use crate::results::release_if_grown;
@@ -188,13 +188,14 @@ impl Transport for RpcConnection {
     ) -> Result<Reply, RpcError<Status>> {
         self.request.clear();
         let encoded = wire::encode_into(request, &mut self.request);
-        let sent = match encoded {
-            Ok(()) => write_blocking(self.descriptor, &self.request).map_err(RpcError::Transport),
+        // The request goes and its reply comes in one call (`writeRead`).
+        let exchanged = match encoded {
+            Ok(()) => write_read_blocking_into(self.descriptor, &self.request, &mut self.reply)
+                .map_err(RpcError::Transport),
             Err(error) => Err(RpcError::Wire(error)),
         };
         release_if_grown(&mut self.request);
-        sent?;
-        read_blocking_into(self.descriptor, &mut self.reply).map_err(RpcError::Transport)?;
+        exchanged?;
         let reply = wire::decode(&self.reply).map_err(RpcError::Wire);
         release_if_grown(&mut self.reply);
         reply

@@ -61,6 +61,7 @@ fn every_call() {
     let _ = calls::authenticate(&[1; 32], b"value", &[2; 64]);
     let _ = calls::block_and_retire(event, &mut [0; 8]);
     let _ = calls::sign_file(Descriptor::ROOT_DIRECTORY, "file");
+    let _ = calls::write_read(CONNECTION, b"value", &mut [0; 8]);
     let _ = calls::print_unchecked(0x10_0000, 16);
     // SAFETY: the fake kernel answers `NotSupported` for a `getUser` into an unchecked
     // range and writes nothing.

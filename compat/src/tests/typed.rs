@@ -73,9 +73,10 @@ fn generated_client_stubs_call_through_a_connection() {
     assert_eq!(described.text, "box");
     client.reset().unwrap();
     assert_eq!(client.increment(1).unwrap().count, 1);
-    // Each call is one write and one waited read.
-    assert_eq!(kernel.calls(Call::Write).len(), 5);
-    assert_eq!(kernel.calls(Call::Read).len(), 5);
+    // Each call is one writeRead: its request goes and its reply comes in one call.
+    assert_eq!(kernel.calls(Call::WriteRead).len(), 5);
+    assert!(kernel.calls(Call::Write).is_empty());
+    assert!(kernel.calls(Call::Read).is_empty());
 }
 
 #[test]
@@ -87,11 +88,39 @@ fn a_refused_call_is_a_transport_error() {
     let mut client = CounterClient {
         transport: RpcConnection::new(connection),
     };
-    kernel.force(Call::Write, &[Status::InvalidType]);
+    kernel.force(Call::WriteRead, &[Status::InvalidType]);
     assert!(matches!(
         client.increment(1),
         Err(RpcError::Transport(Status::InvalidType))
     ));
+}
+
+/// A reply longer than the vector a client keeps is kept by the kernel, and
+/// collected with `retire` into a larger one; a full inbox is waited out.
+#[test]
+fn a_long_reply_is_collected_after_write_read_keeps_it() {
+    let kernel = FakeKernel::new();
+    let _installed = kernel.install();
+    offer_counter(&kernel);
+    let connection = ipc_blocking("counter", "", &[]).unwrap();
+    let mut client = CounterClient {
+        transport: RpcConnection::new(connection),
+    };
+    let long = "x".repeat(crate::results::FIRST_VALUE_BUFFER + 10);
+    let described = client
+        .describe(
+            Shape::Nothing(ethos_typesys_sample::Empty {}),
+            Some(Box::new(Label(long.clone()))),
+        )
+        .unwrap();
+    assert_eq!(described.text, long);
+    let kept = kernel.calls(Call::WriteRead);
+    assert_eq!(kept.len(), 1);
+    assert_eq!(kept[0].answer, Err(Status::BufferTooSmall));
+    assert_eq!(kernel.calls(Call::Retire).len(), 1);
+    kernel.force(Call::WriteRead, &[Status::WouldBlock]);
+    assert_eq!(client.increment(3).unwrap().count, 3);
+    assert_eq!(kernel.calls(Call::WriteRead).len(), 3);
 }
 
 #[test]

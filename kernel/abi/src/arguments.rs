@@ -208,6 +208,13 @@ pub const fn layout(call: Call) -> &'static [Argument] {
             SignatureAddress,
         ],
         Call::BlockAndRetire => &[Event, BufferAddress, BufferLength],
+        Call::WriteRead => &[
+            Descriptor,
+            ValueAddress,
+            ValueLength,
+            BufferAddress,
+            BufferLength,
+        ],
     }
 }
 

@@ -5,7 +5,8 @@
 //! that a zeroed register is never a call. Numbers are never reused: a call that goes
 //! away leaves a gap. Every call is on the design's list or on original Ethos's
 //! (`include/nano/syscall.h`); [`Call::BlockAndRetire`] is the one from the latter,
-//! and says why it is here.
+//! and says why it is here. [`Call::WriteRead`] is on neither list, and says why it
+//! is here.
 
 use core::fmt;
 
@@ -91,7 +92,9 @@ pub enum Call {
     /// after the wake writes the result at once, so the woken program does not
     /// enter the kernel again to collect it. It answers as `retire` would after a
     /// `block` that answered the event: a too-small buffer leaves the event
-    /// completed (`BufferTooSmall`, collect it with `retire`).
+    /// completed (`BufferTooSmall`, collect it with `retire`), and so does a buffer
+    /// the caller may not write (`InvalidArgument`); either failure answers the
+    /// event's id in the value register, which [`Call::WriteRead`] needs.
     BlockAndRetire = 33,
     /// Sign the file `name` in a directory with the calling process's user's
     /// kernel-held key (event: the signature and the user's public key, as
@@ -107,6 +110,26 @@ pub enum Call {
     /// directory's type), so a program signs what is stored, not a copy it could
     /// have changed, and no value crosses into the program and back.
     SignFile = 34,
+    /// Write one typed value to a connection, then wait for the next value on it and
+    /// collect it: `write`, `read` and `blockAndRetire` on that read, in one entry
+    /// into the kernel. It answers as `write` would when the write is refused
+    /// (nothing is sent and nothing read), and otherwise as `blockAndRetire` on the
+    /// read would: the length of the value in the buffer, or `BufferTooSmall` with
+    /// the read's event, completed and kept, in the value register, for `retire` to
+    /// collect. Everything that could refuse the read (the descriptor's `read`
+    /// right, room for one more event, and the caller's kernel-memory limit, with
+    /// the written value counted as held) is checked before the value is sent, so
+    /// the call either sends and reads or does neither.
+    ///
+    /// Why it is here: a request and its reply, the round trip of every typed RPC,
+    /// took a client `write`, `read` and `blockAndRetire`, and a server the same
+    /// three for each reply and the next request: six entries into the kernel for
+    /// two messages. With `writeRead` it is one entry on each side, the pair
+    /// L4's `call` and `reply-and-wait` make, and the round trip's cost is mostly
+    /// the two messages' own work. Nothing a program can do changes: it is the
+    /// three calls, made by the kernel without returning to the program between
+    /// them.
+    WriteRead = 35,
 }
 
 /// A number in `rax` that names no call.
@@ -121,7 +144,7 @@ impl fmt::Display for UnknownCall {
 
 impl Call {
     /// Every call, in number order.
-    pub const ALL: [Call; 34] = [
+    pub const ALL: [Call; 35] = [
         Call::Advertise,
         Call::Import,
         Call::Ipc,
@@ -156,6 +179,7 @@ impl Call {
         Call::Authenticate,
         Call::BlockAndRetire,
         Call::SignFile,
+        Call::WriteRead,
     ];
 
     /// The number a program puts in `rax`.
@@ -200,6 +224,7 @@ impl Call {
             Call::Authenticate => "authenticate",
             Call::BlockAndRetire => "blockAndRetire",
             Call::SignFile => "signFile",
+            Call::WriteRead => "writeRead",
         }
     }
 
@@ -256,7 +281,7 @@ mod tests {
 
     #[test]
     fn numbers_outside_the_set_are_refused() {
-        for number in [0, 35, 36, 1000, u32::MAX] {
+        for number in [0, 36, 37, 1000, u32::MAX] {
             assert_eq!(Call::try_from(number), Err(UnknownCall(number)));
         }
     }
@@ -278,6 +303,7 @@ mod tests {
         assert!(!Call::Block.returns_event());
         assert!(!Call::Retire.returns_event());
         assert!(!Call::BlockAndRetire.returns_event());
+        assert!(!Call::WriteRead.returns_event());
         assert!(Call::Sign.returns_event());
         assert!(!Call::Authenticate.returns_event());
     }

@@ -52,6 +52,7 @@ impl FakeKernel {
             state: RefCell::new(State {
                 next_descriptor: arguments::reserved::FIRST_FREE,
                 user: "alice".to_string(),
+                kept: None,
                 clock: 1_000,
                 ..State::default()
             }),
@@ -229,9 +230,13 @@ impl Kernel for FakeKernel {
             answer,
             time,
         });
-        match answer {
-            Ok(value) => RawAnswer::ok(value),
-            Err(status) => RawAnswer::failed(status),
+        match (answer, state.kept.take()) {
+            (Ok(value), _) => RawAnswer::ok(value),
+            (Err(status), Some(event)) => RawAnswer {
+                status: u64::from(status.code()),
+                value: event,
+            },
+            (Err(status), None) => RawAnswer::failed(status),
         }
     }
 }

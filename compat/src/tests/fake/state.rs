@@ -98,6 +98,9 @@ pub(super) struct State {
     pub(super) printed: Vec<String>,
     pub(super) sent: Vec<(Vec<u32>, String, String)>,
     pub(super) user: String,
+    /// The event a `writeRead` kept because its value did not fit: answered beside
+    /// the status.
+    pub(super) kept: Option<u64>,
 }
 
 impl State {
@@ -510,6 +513,23 @@ impl State {
             (Call::BlockAndRetire, [A::Event(event), A::Buffer(buffer)]) => {
                 self.block(&[event.id()])?;
                 self.retire(event.id(), buffer)
+            }
+            (
+                Call::WriteRead,
+                [
+                    A::Descriptor(descriptor),
+                    A::Value(value),
+                    A::Buffer(buffer),
+                ],
+            ) => {
+                self.write(descriptor.number(), value)?;
+                let event = self.read(descriptor.number(), false)?;
+                self.block(&[event])?;
+                let collected = self.retire(event, buffer);
+                if collected == Err(Status::BufferTooSmall) {
+                    self.kept = Some(event);
+                }
+                collected
             }
             (Call::Cancel, [A::Event(event)]) => {
                 self.scheduled.retain(

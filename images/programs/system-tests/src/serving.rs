@@ -16,7 +16,7 @@ use ethos_compat::results::release_if_grown;
 use ethos_compat::typed::{ServeInto, Served, serve_one_into};
 use ethos_compat::{
     Descriptor, advertise, get_time, import_blocking, ipc_blocking, ipc_when_advertised, println,
-    read_blocking_into, sleep,
+    read_blocking_into, sleep, write_blocking, write_read_blocking_into,
 };
 
 use crate::types::{
@@ -146,11 +146,28 @@ impl<Server: Stoppable> Counted<Server> {
             Served::Answered => self.answered += 1,
             Served::Malformed(_) => self.malformed += 1,
         }
-        Ok(if self.server.stop_requested() {
+        Ok(self.next())
+    }
+
+    /// Runs `request` through `serve` and counts it, sending nothing: true when it
+    /// decoded, and its reply is then in `self.reply`.
+    fn answer(&mut self, request: &[u8], serve: ServeInto<Server>) -> bool {
+        self.reply.clear();
+        let answered = serve(&mut self.server, request, &mut self.reply).is_ok();
+        if answered {
+            self.answered += 1;
+        } else {
+            self.malformed += 1;
+        }
+        answered
+    }
+
+    fn next(&self) -> Next {
+        if self.server.stop_requested() {
             Next::Stop
         } else {
             Next::Continue
-        })
+        }
     }
 }
 
@@ -175,20 +192,47 @@ pub fn serve_until_shutdown<Server: Stoppable + Default>(
 ) -> Result<Counted<Server>, Interrupted> {
     let mut server = Counted::<Server>::default();
     let mut request = Vec::new();
+    let read_failed = |status: Status| {
+        println!("{program}: read failed: {status}");
+        Interrupted::Read(status)
+    };
+    read_blocking_into(connection, &mut request).map_err(read_failed)?;
     loop {
+        let answered = server.answer(&request, serve);
         release_if_grown(&mut request);
-        read_blocking_into(connection, &mut request).map_err(|status| {
-            println!("{program}: read failed: {status}");
-            Interrupted::Read(status)
-        })?;
-        match server.handle(connection, &request, serve) {
-            Ok(Next::Continue) => {}
-            Ok(Next::Stop) => return Ok(server),
-            Err(status) => {
-                println!("{program}: reply failed: {status}");
-                return Err(Interrupted::Reply(status));
+        let next = server.next();
+        let outcome = match (answered, next) {
+            // Nothing goes back for a request that did not decode.
+            (false, Next::Continue) => {
+                read_blocking_into(connection, &mut request).map_err(read_failed)
             }
-        }
+            (false, Next::Stop) => return Ok(server),
+            (true, Next::Stop) => {
+                let sent = write_blocking(connection, &server.reply);
+                release_if_grown(&mut server.reply);
+                return match sent {
+                    Ok(()) => Ok(server),
+                    Err(status) => {
+                        println!("{program}: reply failed: {status}");
+                        Err(Interrupted::Reply(status))
+                    }
+                };
+            }
+            // The reply goes and the next request comes in one call.
+            (true, Next::Continue) => {
+                let exchanged = write_read_blocking_into(connection, &server.reply, &mut request);
+                release_if_grown(&mut server.reply);
+                exchanged.map_err(|status| match status {
+                    // The client left, before or after this reply.
+                    Status::Closed => read_failed(status),
+                    _ => {
+                        println!("{program}: reply failed: {status}");
+                        Interrupted::Reply(status)
+                    }
+                })
+            }
+        };
+        outcome?;
     }
 }
 

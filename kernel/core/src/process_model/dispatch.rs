@@ -85,6 +85,34 @@ pub enum Answer {
     Executed(ProgramName),
     /// `kill` ended this process in the model; the platform stops running it.
     Killed(ProcessId),
+    /// `writeRead` wrote and read, and its read has not completed: the caller waits
+    /// in `blockAndRetire` on the read's `event` into `buffer`.
+    Wait { event: EventId, buffer: UserRange },
+    /// `blockAndRetire` or `writeRead` could not write the completed event's
+    /// result into the buffer (`BufferTooSmall`, or `InvalidArgument` for memory
+    /// the caller may not write): the event stays completed, and its id goes in
+    /// `rdx` beside the status, so that a `writeRead` caller, which never saw the
+    /// id, can `retire` it.
+    Kept { status: Status, event: EventId },
+}
+
+/// A system call a process waits in: its number and argument registers. The
+/// platform makes it again, in the process's place, when the model wakes the
+/// process; the process continues after its own call with that call's answer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ParkedCall {
+    pub number: u64,
+    pub arguments: [u64; 6],
+}
+
+impl ParkedCall {
+    /// `blockAndRetire(event, buffer)`.
+    pub fn block_and_retire(event: EventId, buffer: UserRange) -> ParkedCall {
+        ParkedCall {
+            number: u64::from(ethos_abi::Call::BlockAndRetire.number()),
+            arguments: [event.0, buffer.address(), buffer.length(), 0, 0, 0],
+        }
+    }
 }
 
 /// What the platform does with the caller after a system call: the one answer of
@@ -93,9 +121,14 @@ pub enum Answer {
 pub enum Outcome {
     /// Answer the caller with this result; it goes on.
     Return(Result<u64, Status>),
-    /// `block` (or `blockAndRetire`) found nothing completed: the caller waits
-    /// until the model wakes it, then makes the same call again.
-    Park,
+    /// `block` (or `blockAndRetire`, or the wait of `writeRead`) found nothing
+    /// completed: the caller waits until the model wakes it, then the platform
+    /// makes this call in its place (`block` and `blockAndRetire` are the caller's
+    /// own call again; `writeRead` waits as `blockAndRetire` on its read).
+    Park(ParkedCall),
+    /// The call answers `status` with this event's id in `rdx`: the event stays
+    /// completed for `retire` (see [`Answer::Kept`]).
+    Kept { status: Status, event: EventId },
     /// The caller ended with this status; it never runs again.
     Exit(i32),
     /// `fork` made this child in the model: the platform copies the caller for it
@@ -130,7 +163,11 @@ pub fn handle(
         Ok(Answer::Forked(child)) => Outcome::Fork(child),
         Ok(Answer::Executed(program)) => Outcome::Exec(program),
         Ok(Answer::Killed(target)) => Outcome::Kill(target),
-        Err(Status::WouldBlock) if waits => Outcome::Park,
+        Ok(Answer::Wait { event, buffer }) => {
+            Outcome::Park(ParkedCall::block_and_retire(event, buffer))
+        }
+        Ok(Answer::Kept { status, event }) => Outcome::Kept { status, event },
+        Err(Status::WouldBlock) if waits => Outcome::Park(ParkedCall { number, arguments }),
         Err(status) => Outcome::Return(Err(status)),
     }
 }
@@ -262,17 +299,32 @@ pub fn dispatch(
             // A small value is read onto the stack: when a read waits for it, it goes
             // straight to the reader and the kernel heap is never asked.
             let mut small = [0u8; SMALL_VALUE];
-            let bytes = match small.get_mut(..value.length() as usize) {
-                Some(place) => {
-                    environment.read_memory_into(value, place)?;
-                    Cow::Borrowed(&*place)
-                }
-                None => Cow::Owned(environment.read_memory(value)?),
-            };
+            let bytes = read_value(&*environment, value, &mut small)?;
             model.write_handing(process, descriptor, bytes, &mut |(reader, event), bytes| {
                 environment.deliver(reader, event, bytes)
             })?;
             Ok(Answer::Value(0))
+        }
+        Request::WriteRead {
+            descriptor,
+            value,
+            buffer,
+        } => {
+            let mut small = [0u8; SMALL_VALUE];
+            let bytes = read_value(&*environment, value, &mut small)?;
+            let event = model.write_then_read(
+                process,
+                descriptor,
+                bytes,
+                &mut |(reader, event), bytes| environment.deliver(reader, event, bytes),
+            )?;
+            // Then exactly `blockAndRetire` on the read, parked as that call when the
+            // read has not completed.
+            match model.block(process, &[event], environment.now()) {
+                Err(Status::WouldBlock) => Ok(Answer::Wait { event, buffer }),
+                Err(status) => Err(status),
+                Ok(_) => collect(model, environment, process, event, buffer),
+            }
         }
         Request::FdSend {
             descriptors,
@@ -391,7 +443,7 @@ pub fn dispatch(
             // completed the caller parks, and the kernel makes this call again when
             // it has.
             model.block(process, &[event], environment.now())?;
-            retire(model, environment, process, event, buffer)
+            collect(model, environment, process, event, buffer)
         }
         Request::Cancel { event } => {
             model.cancel(process, event)?;
@@ -517,6 +569,41 @@ fn retire(
             model.retire(process, event)?;
             Err(status)
         }
+    }
+}
+
+/// `retire` for the calls that wait and collect: a result that could not be
+/// written leaves the event, whose id they answer beside the status.
+fn collect(
+    model: &mut ProcessModel,
+    environment: &mut dyn Environment,
+    process: ProcessId,
+    event: EventId,
+    buffer: UserRange,
+) -> Result<Answer, Status> {
+    match retire(model, environment, process, event, buffer) {
+        Err(status @ (Status::BufferTooSmall | Status::InvalidArgument))
+            if model.outcome(process, event).is_ok() =>
+        {
+            Ok(Answer::Kept { status, event })
+        }
+        answer => answer,
+    }
+}
+
+/// The value at `range` in the caller's memory: in `small` when it fits, else on
+/// the heap.
+fn read_value<'a>(
+    environment: &dyn Environment,
+    range: UserRange,
+    small: &'a mut [u8; SMALL_VALUE],
+) -> Result<Cow<'a, [u8]>, Status> {
+    match small.get_mut(..range.length() as usize) {
+        Some(place) => {
+            environment.read_memory_into(range, place)?;
+            Ok(Cow::Borrowed(&*place))
+        }
+        None => Ok(Cow::Owned(environment.read_memory(range)?)),
     }
 }
 

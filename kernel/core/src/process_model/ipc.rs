@@ -332,21 +332,56 @@ impl ProcessModel {
         bytes: Cow<'_, [u8]>,
         deliver: &mut Delivery<'_>,
     ) -> Result<(), Status> {
-        // The writer is looked up once: this runs for every message a program sends.
+        let (id, side) = self.check_write(process, number, &bytes, None)?;
+        self.hand_over(id, side, bytes, process, deliver)
+    }
+
+    /// `writeRead`'s first two thirds: [`ProcessModel::write_handing`], then `read` on
+    /// the same descriptor, answering the read's event. Everything that could
+    /// refuse the read is checked before the value goes, with the written value
+    /// counted as held by the writer (which it is, when it waits in the peer's
+    /// inbox), so either both happen or neither does.
+    pub fn write_then_read(
+        &mut self,
+        process: ProcessId,
+        number: DescriptorNumber,
+        bytes: Cow<'_, [u8]>,
+        deliver: &mut Delivery<'_>,
+    ) -> Result<EventId, Status> {
+        let (id, side) = self.check_write(process, number, &bytes, Some(DescriptorRights::READ))?;
+        self.hand_over(id, side, bytes, process, deliver)?;
+        self.receive_from(process, id, side, false)
+    }
+
+    /// The checks of `write` for `bytes` on `number` (and, when `reading`, those of
+    /// a `read` after it): the writer and the connection are each looked up once,
+    /// as this runs for every message a program sends.
+    fn check_write(
+        &self,
+        process: ProcessId,
+        number: DescriptorNumber,
+        bytes: &[u8],
+        reading: Option<DescriptorRights>,
+    ) -> Result<(ConnectionId, Side), Status> {
         let running = self.processes.get(&process).ok_or(Status::NoSuchObject)?;
-        let capability = running
-            .descriptors
-            .require(number, DescriptorRights::WRITE)?;
+        let needed = match reading {
+            Some(read) => DescriptorRights::WRITE.union(read),
+            None => DescriptorRights::WRITE,
+        };
+        let capability = running.descriptors.require(number, needed)?;
         let Object::Connection(id, side) = capability.object else {
             return Err(Status::WrongObject);
         };
+        if reading.is_some() && !running.events.has_room() {
+            return Err(Status::LimitReached);
+        }
         let held = running.events.held_bytes() + running.paid;
         let connection = self.connections.get(&id).ok_or(Status::Closed)?;
         let length = bytes.len();
         if length > connection.maximum_value {
             return Err(Status::InvalidArgument);
         }
-        self.check_type(connection.root, connection.interface, side, &bytes)?;
+        self.check_type(connection.root, connection.interface, side, bytes)?;
         let peer = connection.end(side.peer());
         if peer.references == 0 {
             return Err(Status::Closed);
@@ -356,10 +391,21 @@ impl ProcessModel {
         }
         // A writer must be able to hold what it writes until it is read: a peer that
         // does not read slows it, then refuses it, and never the kernel.
-        if held.saturating_add(length) > self.kernel_memory_limit {
+        let mut needs = held.saturating_add(length);
+        if reading.is_some() {
+            // The read's own check (see `receive_from`), made after the write would
+            // have counted the value against the writer.
+            let waiting = connection
+                .end(side)
+                .inbox
+                .front()
+                .map_or(0, |queued| queued.bytes.len());
+            needs = needs.saturating_add(EVENT_KERNEL_BYTES + waiting);
+        }
+        if needs > self.kernel_memory_limit {
             return Err(Status::LimitReached);
         }
-        self.hand_over(id, side, bytes, process, deliver)
+        Ok((id, side))
     }
 
     /// Gives a checked value `side` wrote (paid by `payer`) to the waiters at the
@@ -467,9 +513,6 @@ impl ProcessModel {
         number: DescriptorNumber,
         keep: bool,
     ) -> Result<EventId, Status> {
-        // The reader and the connection are each looked up once: this runs for
-        // every message a program receives.
-        let limit = self.kernel_memory_limit;
         let running = self.processes.get(&process).ok_or(Status::NoSuchObject)?;
         let capability = running
             .descriptors
@@ -477,6 +520,20 @@ impl ProcessModel {
         let Object::Connection(id, side) = capability.object else {
             return Err(Status::WrongObject);
         };
+        self.receive_from(process, id, side, keep)
+    }
+
+    /// `read` (or, when `keep`, `peek`) at `side` of connection `id`, whose
+    /// descriptor's rights were checked.
+    fn receive_from(
+        &mut self,
+        process: ProcessId,
+        id: ConnectionId,
+        side: Side,
+        keep: bool,
+    ) -> Result<EventId, Status> {
+        let limit = self.kernel_memory_limit;
+        let running = self.processes.get(&process).ok_or(Status::NoSuchObject)?;
         if !running.events.has_room() {
             return Err(Status::LimitReached);
         }

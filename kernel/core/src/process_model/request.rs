@@ -158,6 +158,12 @@ pub enum Request {
     Retire { event: EventId, buffer: UserRange },
     /// `blockAndRetire(event, buffer)`.
     BlockAndRetire { event: EventId, buffer: UserRange },
+    /// `writeRead(descriptor, value, buffer)`.
+    WriteRead {
+        descriptor: DescriptorNumber,
+        value: UserRange,
+        buffer: UserRange,
+    },
     /// `cancel(event)`.
     Cancel { event: EventId },
     /// `sign(value)`.
@@ -316,6 +322,11 @@ impl Request {
                 buffer: value(b, c)?,
             },
             Call::BlockAndRetire => Request::parse_block_and_retire(arguments)?,
+            Call::WriteRead => Request::WriteRead {
+                descriptor: descriptor(a)?,
+                value: value(b, c)?,
+                buffer: value(d, e)?,
+            },
             Call::Cancel => Request::Cancel { event: event(a)? },
             Call::Sign => Request::Sign {
                 value: value(a, b)?,
@@ -379,7 +390,7 @@ mod tests {
     #[test]
     fn unknown_numbers_never_reach_a_handler() {
         assert_eq!(Request::parse(0, [0; 6]), Err(Status::UnknownCall));
-        assert_eq!(Request::parse(35, [0; 6]), Err(Status::UnknownCall));
+        assert_eq!(Request::parse(36, [0; 6]), Err(Status::UnknownCall));
         assert_eq!(
             Request::parse(1 << 32 | 4, [0; 6]),
             Err(Status::UnknownCall)

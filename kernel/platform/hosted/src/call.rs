@@ -125,6 +125,9 @@ impl HostedProcess {
     ) -> Answer {
         let _kernel = heap::enter();
         let mut state = self.shared.lock();
+        // What the thread makes next: its own call, then, after a wait, the call
+        // the wait is in (`writeRead` waits in `blockAndRetire` on its read).
+        let (mut number, mut arguments) = (number, arguments);
         loop {
             if state.has_ended(self.process) {
                 return Answer::Ended;
@@ -150,7 +153,14 @@ impl HostedProcess {
             }
             match outcome {
                 Outcome::Return(result) => return registers(result),
-                Outcome::Park => {
+                Outcome::Kept { status, event } => {
+                    return Answer::Registers {
+                        status: u64::from(status.code()),
+                        value: event.0,
+                    };
+                }
+                Outcome::Park(again) => {
+                    (number, arguments) = (again.number, again.arguments);
                     state.park(self.process);
                     if state.end_if_deadlocked() {
                         self.shared.changed.notify_all();

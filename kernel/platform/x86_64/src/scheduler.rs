@@ -28,6 +28,7 @@ use core::fmt;
 
 use ethos_abi::ProcessId;
 use ethos_core::process_model::ProcessModel;
+use ethos_core::process_model::dispatch::ParkedCall;
 use ethos_core::process_model::events::Instant;
 use ethos_core::process_model::identity::{ProgramName, UserName};
 use ethos_core::scheduling::{Decision, RunQueue};
@@ -46,17 +47,9 @@ pub struct Task {
     pub program: ProgramName,
     pub space: AddressSpace,
     context: UserContext,
-    /// The `block` it is parked in, made again by the kernel before it runs (see
+    /// The call it is parked in, made by the kernel before it runs (see
     /// `user_mode::resume_parked`).
     parked: Option<ParkedCall>,
-}
-
-/// A system call a process waits in: its number and argument registers. The
-/// process continues after it, with the call's answer.
-#[derive(Clone, Copy, Debug)]
-pub struct ParkedCall {
-    pub number: u64,
-    pub arguments: [u64; 6],
 }
 
 impl fmt::Debug for Task {

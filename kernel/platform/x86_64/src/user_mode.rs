@@ -30,7 +30,7 @@ use x86_64::instructions::interrupts;
 
 use crate::arch::{self, AddressSpace, PageRights, SyscallFrame, TrapFrame, UserContext};
 use crate::processes::{Ending, SYSTEM, System};
-use crate::scheduler::{ParkedCall, SCHEDULER, Scheduler, Task};
+use crate::scheduler::{SCHEDULER, Scheduler, Task};
 use crate::{console, memory, time};
 
 /// How many pages the user stack has.
@@ -282,17 +282,16 @@ fn system_call(frame: &mut SyscallFrame) -> Next {
     );
     match outcome {
         Outcome::Return(result) => answer(frame, result),
-        Outcome::Park => {
-            // Parked: when an event completes, the kernel makes the same `block`
-            // again, from the same registers, before the process runs
-            // ([`resume_parked`]); the process goes on after its `syscall`.
+        Outcome::Kept { status, event } => {
+            (frame.rax, frame.rdx) = (u64::from(status.code()), event.0);
+            Next::Return
+        }
+        Outcome::Park(call) => {
+            // Parked: when an event completes, the kernel makes `call` (the same
+            // `block`, or the `blockAndRetire` a `writeRead` waits in) before the
+            // process runs ([`resume_parked`]); the process goes on after its
+            // `syscall`.
             let context = UserContext::after_system_call(frame);
-            let call = ParkedCall {
-                number: frame.rax,
-                arguments: [
-                    frame.rdi, frame.rsi, frame.rdx, frame.r10, frame.r8, frame.r9,
-                ],
-            };
             scheduler.park(context, call);
             // The next process, when one is ready, runs without a detour through
             // the kernel's loop: through this call's own return when it was
@@ -354,13 +353,15 @@ pub(crate) fn resume_parked_in(
         )
     };
     let answer = match outcome {
-        Outcome::Park => {
+        Outcome::Park(_) => {
             scheduler.park_again();
             return false;
         }
         Outcome::Return(result) => Status::to_registers(result),
-        // Only `block` parks, and it answers or parks again; any other outcome
-        // would be a kernel fault, answered as the call's failure.
+        Outcome::Kept { status, event } => (u64::from(status.code()), event.0),
+        // Only `block` and `blockAndRetire` park, and they answer or park again;
+        // any other outcome would be a kernel fault, answered as the call's
+        // failure.
         _ => Status::to_registers(Err(Status::NotSupported)),
     };
     if let Some(task) = scheduler.task_mut(process) {

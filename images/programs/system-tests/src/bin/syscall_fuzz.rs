@@ -271,6 +271,14 @@ mod program {
                 {
                     continue;
                 }
+                if planned.call() == Some(Call::WriteRead) {
+                    // A `writeRead` whose value went would wait for a reply that no
+                    // peer of the fuzzer's connections may ever send: its value is
+                    // made empty, which no interface (the type of every connection
+                    // a fuzzer holds) admits, so it is refused before anything is
+                    // sent. The descriptor, the address and the buffer stay wild.
+                    planned.words[2] = 0;
+                }
                 if planned.call() == Some(Call::FdSend)
                     && planned.words[0] == self.memory.descriptor_list
                 {

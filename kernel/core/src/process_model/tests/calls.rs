@@ -11,7 +11,7 @@ use ethos_abi::arguments::{
 };
 use ethos_abi::{Call, DescriptorRights, ProcessId, Status};
 
-use super::super::dispatch::{Environment, Outcome, handle};
+use super::super::dispatch::{Environment, Outcome, ParkedCall, handle};
 use super::super::events::Instant;
 use super::super::identity::UserName;
 use super::super::request::UserRange;
@@ -100,7 +100,8 @@ fn system_call(
 ) -> (u64, u64) {
     let result = match handle(model, environment, process, number, arguments) {
         Outcome::Return(result) => result,
-        Outcome::Park => Err(Status::WouldBlock),
+        Outcome::Kept { status, event } => return (u64::from(status.code()), event.0),
+        Outcome::Park(_) => Err(Status::WouldBlock),
         Outcome::Exit(status) => Ok(u64::from(status as u32)),
         Outcome::Fork(child) | Outcome::Kill(child) => Ok(child.0),
         Outcome::Exec(_) => Ok(0),
@@ -454,6 +455,26 @@ fn every_call_with_out_of_range_arguments_answers_its_documented_status() {
         (Call::BlockAndRetire, [1, BASE, too_large, 0, 0, 0], invalid),
         (Call::Cancel, [0, 0, 0, 0, 0, 0], invalid),
         (Call::Cancel, [999, 0, 0, 0, 0, 0], Status::NoSuchObject),
+        (
+            Call::WriteRead,
+            [connection, UNMAPPED, 16, BASE, 8, 0],
+            invalid,
+        ),
+        (
+            Call::WriteRead,
+            [connection, BASE, too_large, BASE, 8, 0],
+            invalid,
+        ),
+        (
+            Call::WriteRead,
+            [connection, BASE, 8, BASE, too_large, 0],
+            invalid,
+        ),
+        (
+            Call::WriteRead,
+            [connection, echo.0, echo.1, BASE, 8, 0],
+            Status::InvalidType,
+        ),
         (Call::Sign, [BASE, too_large, 0, 0, 0, 0], invalid),
         (Call::Sign, [past_user_space, 8, 0, 0, 0, 0], invalid),
         (Call::SignFile, [1024, echo.0, echo.1, 0, 0, 0], invalid),
@@ -734,7 +755,10 @@ fn handle_answers_what_the_platform_does_with_the_caller() {
             Call::Block,
             [events, count / 8, 0, 0, 0, 0]
         ),
-        Outcome::Park
+        Outcome::Park(ParkedCall {
+            number: u64::from(Call::Block.number()),
+            arguments: [events, count / 8, 0, 0, 0, 0]
+        })
     );
     // blockAndRetire on the same timer parks too, and writes nothing.
     assert_eq!(
@@ -745,7 +769,10 @@ fn handle_answers_what_the_platform_does_with_the_caller() {
             Call::BlockAndRetire,
             [timer, events, 8, 0, 0, 0]
         ),
-        Outcome::Park
+        Outcome::Park(ParkedCall {
+            number: u64::from(Call::BlockAndRetire.number()),
+            arguments: [timer, events, 8, 0, 0, 0]
+        })
     );
     // kill of another user's process is refused and answered, not acted on.
     assert_eq!(
@@ -849,4 +876,168 @@ fn calls_answered_without_the_model_agree_with_it() {
             );
         }
     }
+}
+
+/// `writeRead` is `write`, `read` and `blockAndRetire` on that read: it parks as that
+/// `blockAndRetire` when no reply waits, collects one that does at once, keeps a
+/// reply too long for its buffer for `retire` (answering the event's id), and
+/// sends nothing when the read would be refused.
+#[test]
+fn write_read_writes_then_waits_in_block_and_retire() {
+    let Setup {
+        mut model,
+        mut environment,
+        server,
+        client,
+        read_only,
+        connection,
+        ..
+    } = setup();
+    let env = &mut environment;
+    let request = env.place(0, &say("ping"));
+    let reply_place = BASE + 1024;
+    // No reply waits: the client parks in blockAndRetire on its read.
+    let Outcome::Park(parked) = outcome_of(
+        &mut model,
+        env,
+        client,
+        Call::WriteRead,
+        [connection, request.0, request.1, reply_place, 64, 0],
+    ) else {
+        panic!("writeRead with no reply waiting did not park");
+    };
+    assert_eq!(parked.number, u64::from(Call::BlockAndRetire.number()));
+    assert_eq!(parked.arguments[1..], [reply_place, 64, 0, 0, 0]);
+    // The server takes the request and answers.
+    let (_, imported) = status_of(&mut model, env, server, Call::Import, [5, 0, 0, 0, 0, 0]);
+    let (status, _) = status_of(
+        &mut model,
+        env,
+        server,
+        Call::Retire,
+        [imported, BASE + 512, 64, 0, 0, 0],
+    );
+    assert_eq!(status, Status::Ok);
+    let accepted = u64::from(u32::from_le_bytes(env.memory[512..516].try_into().unwrap()));
+    let (_, read) = status_of(
+        &mut model,
+        env,
+        server,
+        Call::Read,
+        [accepted, 0, 0, 0, 0, 0],
+    );
+    let (status, length) = status_of(
+        &mut model,
+        env,
+        server,
+        Call::Retire,
+        [read, BASE + 2048, 64, 0, 0, 0],
+    );
+    assert_eq!(status, Status::Ok);
+    assert_eq!(&env.memory[2048..2048 + length as usize], &say("ping")[..]);
+    let reply = env.place(3072, &say("pong"));
+    let (status, _) = status_of(
+        &mut model,
+        env,
+        server,
+        Call::Write,
+        [accepted, reply.0, reply.1, 0, 0, 0],
+    );
+    assert_eq!(status, Status::Ok);
+    // The parked call, made again, collects the reply.
+    assert_eq!(
+        outcome_of(
+            &mut model,
+            env,
+            client,
+            Call::BlockAndRetire,
+            parked.arguments
+        ),
+        Outcome::Return(Ok(say("pong").len() as u64))
+    );
+    assert_eq!(
+        &env.memory[1024..1024 + say("pong").len()],
+        &say("pong")[..]
+    );
+    // A reply already waiting is collected at once; one too long for the buffer is
+    // kept, and the answer names its event for `retire`.
+    let (status, _) = status_of(
+        &mut model,
+        env,
+        server,
+        Call::Write,
+        [accepted, reply.0, reply.1, 0, 0, 0],
+    );
+    assert_eq!(status, Status::Ok);
+    let (status, event) = status_of(
+        &mut model,
+        env,
+        client,
+        Call::WriteRead,
+        [connection, request.0, request.1, reply_place, 4, 0],
+    );
+    assert_eq!(status, Status::BufferTooSmall);
+    let (status, length) = status_of(
+        &mut model,
+        env,
+        client,
+        Call::Retire,
+        [event, reply_place, 64, 0, 0, 0],
+    );
+    assert_eq!((status, length), (Status::Ok, say("pong").len() as u64));
+    // The second request went: the server reads it.
+    let (_, read) = status_of(
+        &mut model,
+        env,
+        server,
+        Call::Read,
+        [accepted, 0, 0, 0, 0, 0],
+    );
+    let (status, _) = status_of(
+        &mut model,
+        env,
+        server,
+        Call::Retire,
+        [read, BASE + 2048, 64, 0, 0, 0],
+    );
+    assert_eq!(status, Status::Ok);
+    // Without the right to read, or to write, nothing is sent.
+    let write_only = model
+        .copy_descriptor(
+            client,
+            ethos_abi::DescriptorNumber::new(connection).unwrap(),
+            DescriptorRights::WRITE,
+        )
+        .unwrap();
+    for descriptor in [read_only, u64::from(write_only.get())] {
+        let (status, _) = status_of(
+            &mut model,
+            env,
+            client,
+            Call::WriteRead,
+            [descriptor, request.0, request.1, reply_place, 64, 0],
+        );
+        assert_eq!(status, Status::NotAuthorized);
+    }
+    let (status, read) = status_of(
+        &mut model,
+        env,
+        server,
+        Call::Read,
+        [accepted, 0, 0, 0, 0, 0],
+    );
+    assert_eq!(status, Status::Ok);
+    let events = env.place(4096, &read.to_le_bytes());
+    let (status, _) = status_of(
+        &mut model,
+        env,
+        server,
+        Call::Block,
+        [events.0, 1, 0, 0, 0, 0],
+    );
+    assert_eq!(
+        status,
+        Status::WouldBlock,
+        "a refused writeRead sent nothing"
+    );
 }
