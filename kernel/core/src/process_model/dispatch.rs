@@ -21,6 +21,7 @@ use zeroize::Zeroize;
 
 use super::events::{self, Instant};
 use super::identity::{ProgramName, ServiceName, UserName};
+use super::ipc::Received;
 use super::model::ProcessModel;
 use super::request::{Request, UserRange};
 
@@ -312,18 +313,18 @@ pub fn dispatch(
         } => {
             let mut small = [0u8; SMALL_VALUE];
             let bytes = read_value(&*environment, value, &mut small)?;
-            let event = model.write_then_read(
+            let received = model.write_then_read(
                 process,
                 descriptor,
                 bytes,
                 &mut |(reader, event), bytes| environment.deliver(reader, event, bytes),
             )?;
             // Then exactly `blockAndRetire` on the read, parked as that call when the
-            // read has not completed.
-            match model.block(process, &[event], environment.now()) {
-                Err(Status::WouldBlock) => Ok(Answer::Wait { event, buffer }),
-                Err(status) => Err(status),
-                Ok(_) => collect(model, environment, process, event, buffer),
+            // read has not completed. (Its `block` would also run due timers, which
+            // a read's event does not wait for; the parked call runs them.)
+            match received {
+                Received::Pending(event) => Ok(Answer::Wait { event, buffer }),
+                Received::Completed(event) => collect(model, environment, process, event, buffer),
             }
         }
         Request::FdSend {

@@ -54,6 +54,24 @@ enum Handed {
     Delivered,
 }
 
+/// The event a `read` or `peek` made, and whether it completed at once.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Received {
+    /// A value was waiting: the event holds it.
+    Completed(EventId),
+    /// It waits for the next value.
+    Pending(EventId),
+}
+
+impl Received {
+    /// The event, completed or not.
+    pub fn event(self) -> EventId {
+        match self {
+            Received::Completed(event) | Received::Pending(event) => event,
+        }
+    }
+}
+
 /// The bytes as a vector of their own, copied only if borrowed.
 fn owned(bytes: Cow<'_, [u8]>) -> Result<Vec<u8>, Status> {
     match bytes {
@@ -347,7 +365,7 @@ impl ProcessModel {
         number: DescriptorNumber,
         bytes: Cow<'_, [u8]>,
         deliver: &mut Delivery<'_>,
-    ) -> Result<EventId, Status> {
+    ) -> Result<Received, Status> {
         let (id, side) = self.check_write(process, number, &bytes, Some(DescriptorRights::READ))?;
         self.hand_over(id, side, bytes, process, deliver)?;
         self.receive_from(process, id, side, false)
@@ -427,17 +445,20 @@ impl ProcessModel {
             .get(&id)
             .and_then(|connection| connection.end(side.peer()).readers.front().copied())
         {
-            let is_peek = match self
-                .processes
-                .get(&waiter.0)
-                .and_then(|running| running.events.waiting(waiter.1))
-            {
-                Some(Waiting::Peek(..)) => Some(true),
-                Some(_) => Some(false),
-                None => None,
+            // The waiter's process is looked up once, for the kind of its wait and
+            // its room: the value will be the reader's to hold until it retires it.
+            let (is_peek, reader_has_room) = match self.processes.get(&waiter.0) {
+                Some(running) => (
+                    match running.events.waiting(waiter.1) {
+                        Some(Waiting::Peek(..)) => Some(true),
+                        Some(_) => Some(false),
+                        None => None,
+                    },
+                    (running.events.held_bytes() + running.paid).saturating_add(length)
+                        <= self.kernel_memory_limit,
+                ),
+                None => (None, false),
             };
-            // The value will be the reader's to hold until it retires it.
-            let reader_has_room = self.has_room_for(waiter.0, length);
             let handed = match is_peek {
                 Some(true) if reader_has_room => Handed::Copy(super::copied(&bytes)?),
                 Some(false) if reader_has_room => {
@@ -495,7 +516,7 @@ impl ProcessModel {
         process: ProcessId,
         number: DescriptorNumber,
     ) -> Result<EventId, Status> {
-        self.receive(process, number, false)
+        self.receive(process, number, false).map(Received::event)
     }
 
     /// `peek`: an event that completes with a copy of the next message, leaving it.
@@ -504,7 +525,7 @@ impl ProcessModel {
         process: ProcessId,
         number: DescriptorNumber,
     ) -> Result<EventId, Status> {
-        self.receive(process, number, true)
+        self.receive(process, number, true).map(Received::event)
     }
 
     fn receive(
@@ -512,7 +533,7 @@ impl ProcessModel {
         process: ProcessId,
         number: DescriptorNumber,
         keep: bool,
-    ) -> Result<EventId, Status> {
+    ) -> Result<Received, Status> {
         let running = self.processes.get(&process).ok_or(Status::NoSuchObject)?;
         let capability = running
             .descriptors
@@ -531,7 +552,7 @@ impl ProcessModel {
         id: ConnectionId,
         side: Side,
         keep: bool,
-    ) -> Result<EventId, Status> {
+    ) -> Result<Received, Status> {
         let limit = self.kernel_memory_limit;
         let running = self.processes.get(&process).ok_or(Status::NoSuchObject)?;
         if !running.events.has_room() {
@@ -576,6 +597,7 @@ impl ProcessModel {
                 self.process_mut(process)?
                     .events
                     .completed(Outcome::Value(queued.bytes))
+                    .map(Received::Completed)
             }
             None if !peer_open => Err(Status::Closed),
             None => {
@@ -589,7 +611,7 @@ impl ProcessModel {
                 if let Some(connection) = self.connections.get_mut(&id) {
                     connection.end_mut(side).readers.push_back((process, event));
                 }
-                Ok(event)
+                Ok(Received::Pending(event))
             }
         }
     }

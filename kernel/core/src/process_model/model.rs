@@ -429,12 +429,6 @@ impl ProcessModel {
         Ok(running.events.held_bytes() + running.paid)
     }
 
-    /// Whether `process` may hold `more` bytes of kernel memory besides what it holds.
-    pub(super) fn has_room_for(&self, process: ProcessId, more: usize) -> bool {
-        self.kernel_memory_held(process)
-            .is_ok_and(|held| held.saturating_add(more) <= self.kernel_memory_limit)
-    }
-
     /// `LimitReached` unless `process` may hold `more` bytes besides what it holds.
     pub(super) fn ensure_room_for(&self, process: ProcessId, more: usize) -> Result<(), Status> {
         let held = self.kernel_memory_held(process)?;
