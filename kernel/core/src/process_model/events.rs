@@ -171,11 +171,22 @@ impl EventTable {
     /// emptied again gives most of its memory back.
     fn remove(&mut self, id: EventId) -> Option<State> {
         let index = self.position(id)?;
-        let (_, state) = self.events.remove(index);
+        Some(self.remove_at(index))
+    }
+
+    /// Takes the event at `index` (in bounds) out of the list. The newest event is
+    /// the one a process most often forgets next.
+    fn remove_at(&mut self, index: usize) -> State {
+        // At the end, `swap_remove` keeps the order and moves nothing.
+        let (_, state) = if index + 1 == self.events.len() {
+            self.events.swap_remove(index)
+        } else {
+            self.events.remove(index)
+        };
         if self.events.capacity() > 64 && self.events.len() < self.events.capacity() / 4 {
             self.events.shrink_to(self.events.capacity() / 2);
         }
-        Some(state)
+        state
     }
 
     /// What event `id` waits for, if it is pending.
@@ -206,11 +217,14 @@ impl EventTable {
     /// followed by [`Self::retire`] would, for a result that went straight to its
     /// process; false if it is not pending, in which case nothing changes.
     pub fn complete_and_retire(&mut self, id: EventId) -> bool {
-        if !matches!(self.get(id), Some(State::Pending(_))) {
+        let Some(index) = self.position(id) else {
+            return false;
+        };
+        if !matches!(self.events[index].1, State::Pending(_)) {
             return false;
         }
         self.completions += 1;
-        self.remove(id);
+        self.remove_at(index);
         self.held -= EVENT_KERNEL_BYTES;
         true
     }
@@ -226,12 +240,11 @@ impl EventTable {
 
     /// Takes the outcome of the completed event `id` and forgets the event.
     pub fn retire(&mut self, id: EventId) -> Result<Outcome, Status> {
-        match self.get(id) {
-            None => return Err(Status::NoSuchObject),
-            Some(State::Pending(_)) => return Err(Status::WouldBlock),
-            Some(State::Completed { .. }) => {}
+        let index = self.position(id).ok_or(Status::NoSuchObject)?;
+        if matches!(self.events[index].1, State::Pending(_)) {
+            return Err(Status::WouldBlock);
         }
-        match self.remove(id).ok_or(Status::NoSuchObject)? {
+        match self.remove_at(index) {
             State::Completed { outcome, .. } => {
                 self.held -= EVENT_KERNEL_BYTES + outcome.held_bytes();
                 Ok(outcome)

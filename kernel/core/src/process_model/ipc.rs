@@ -553,24 +553,25 @@ impl ProcessModel {
         side: Side,
         keep: bool,
     ) -> Result<Received, Status> {
+        // The reader and the connection are each looked up once (they are apart, so
+        // both are held at once): this runs for every message a program receives.
         let limit = self.kernel_memory_limit;
-        let running = self.processes.get(&process).ok_or(Status::NoSuchObject)?;
+        let running = self
+            .processes
+            .get_mut(&process)
+            .ok_or(Status::NoSuchObject)?;
         if !running.events.has_room() {
             return Err(Status::LimitReached);
         }
         let held = running.events.held_bytes() + running.paid;
         let connection = self.connections.get_mut(&id).ok_or(Status::Closed)?;
         let peer_open = connection.end(side.peer()).references > 0;
+        let end = connection.end_mut(side);
         // The value becomes the reader's to hold until it retires it.
-        let waiting_length = connection
-            .end(side)
-            .inbox
-            .front()
-            .map(|queued| queued.bytes.len());
+        let waiting_length = end.inbox.front().map(|queued| queued.bytes.len());
         if held.saturating_add(EVENT_KERNEL_BYTES + waiting_length.unwrap_or(0)) > limit {
             return Err(Status::LimitReached);
         }
-        let end = connection.end_mut(side);
         let message: Option<Queued> = if keep {
             end.inbox
                 .front()
@@ -586,18 +587,23 @@ impl ProcessModel {
         };
         match message {
             Some(queued) => {
+                let length = queued.bytes.len();
                 // A peek leaves the message, so only a read gives its bytes back, and
                 // its writer its charge.
-                if !keep {
-                    if let Some(connection) = self.connections.get_mut(&id) {
-                        connection.end_mut(side).inbox_bytes -= queued.bytes.len();
-                    }
-                    self.refund(queued.payer, queued.bytes.len());
-                }
-                self.process_mut(process)?
+                let refund = if keep {
+                    None
+                } else {
+                    end.inbox_bytes -= length;
+                    Some(queued.payer)
+                };
+                let completed = running
                     .events
                     .completed(Outcome::Value(queued.bytes))
-                    .map(Received::Completed)
+                    .map(Received::Completed);
+                if let Some(payer) = refund {
+                    self.refund(payer, length);
+                }
+                completed
             }
             None if !peer_open => Err(Status::Closed),
             None => {
@@ -607,10 +613,8 @@ impl ProcessModel {
                     Waiting::Read(id, side)
                 };
                 // The room for the event was checked above.
-                let event = self.process_mut(process)?.events.pending(waiting)?;
-                if let Some(connection) = self.connections.get_mut(&id) {
-                    connection.end_mut(side).readers.push_back((process, event));
-                }
+                let event = running.events.pending(waiting)?;
+                end.readers.push_back((process, event));
                 Ok(Received::Pending(event))
             }
         }
