@@ -176,7 +176,43 @@ fn run_once(pairs: &Pairs, system: System, link: Link, run: u32) -> Result<NetFi
     if figures.is_err() {
         keep_logs(system, run, &client, &server);
     }
+    if system == System::Ethos {
+        for (role, transcript) in [("client", &client), ("server", &server)] {
+            println!("    {role} {}", thread_phases(transcript));
+        }
+    }
     figures
+}
+
+/// The phases of an Ethos guest's network thread over the whole run, as the kernel
+/// reports them when its set ends (`net_thread_*` metrics, microseconds of its
+/// clock): where the time of the round trips went on that host.
+fn thread_phases(transcript: &Transcript) -> String {
+    const PHASES: [&str; 6] = ["poll", "receive", "bridge", "transmit", "other", "idle"];
+    let values: Vec<Option<u64>> = PHASES
+        .iter()
+        .map(|phase| transcript.metric(&format!("net_thread_{phase}")))
+        .collect();
+    let Some(values) = values.into_iter().collect::<Option<Vec<u64>>>() else {
+        return "network thread: no phases reported".into();
+    };
+    let total = values.iter().sum::<u64>().max(1);
+    let shown: Vec<String> = PHASES
+        .iter()
+        .zip(&values)
+        .map(|(phase, value)| {
+            format!(
+                "{phase} {:.1} ms ({:.0}%)",
+                *value as f64 / 1e3,
+                *value as f64 * 100.0 / total as f64
+            )
+        })
+        .collect();
+    format!(
+        "network thread: {} over {} rounds",
+        shown.join(", "),
+        transcript.metric("net_thread_rounds").unwrap_or(0)
+    )
 }
 
 /// The counts both sides were built with.

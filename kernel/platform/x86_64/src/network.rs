@@ -74,8 +74,38 @@ static PARKED: Mutex<Option<Box<dyn Datagram + Send>>> = Mutex::new(None);
 /// What the thread counted, published when it ends.
 static FINAL: Mutex<Option<Final>> = Mutex::new(None);
 
+/// Where the thread's time went, in nanoseconds of the kernel clock, summed over
+/// its rounds: a profile that holds on every platform and under any emulator, as it
+/// needs nothing but the clock. `bench net` prints it beside its figures.
+#[derive(Clone, Copy, Debug, Default)]
+struct Phases {
+    /// The stack's polls: frames in and out, through the device driver (a send
+    /// leaves here, not in `send_to`, which only queues it).
+    poll: u64,
+    /// Datagrams taken from the socket and handed to MinimaLT: parsing,
+    /// authentication and decryption, and the recognizer on each value.
+    receive: u64,
+    /// The bridge's step under the model's lock: values between tunnels and
+    /// connections.
+    bridge: u64,
+    /// Packets MinimaLT gives (encryption) and their queueing on the socket.
+    transmit: u64,
+    /// Timers and the thread's own bookkeeping.
+    other: u64,
+    /// Yielding to other work and waiting for some: the CPU was not the thread's.
+    idle: u64,
+    /// Rounds of the loop.
+    rounds: u64,
+}
+
+/// The clock for [`Phases`].
+fn nanos() -> u64 {
+    time::since_boot_nanos().unwrap_or(0)
+}
+
 /// What the thread counted.
 struct Final {
+    phases: Phases,
     counters: Counters,
     bridge: BridgeCounters,
     statistics: ethos_crypto::Statistics,
@@ -197,18 +227,32 @@ fn serve(
     if let Some(event) = wake {
         KICK.store(u32::from(event.index()) + 1, Ordering::Release);
     }
+    let mut phases = Phases::default();
+    let mut mark = nanos();
+    // Adds the time since the last mark to `phase`.
+    let mut lap = |phase: &mut u64| {
+        let now = nanos();
+        *phase += now.saturating_sub(mark);
+        mark = now;
+    };
     loop {
+        lap(&mut phases.idle);
+        phases.rounds += 1;
         let now_value = now_ms();
         let now = tunnel_now();
         let mut moved = datagrams.poll(now_value);
+        lap(&mut phases.poll);
         while let Ok(Some((length, from))) = datagrams.receive_from(socket, &mut buffer) {
             service.handle_datagram(now, SocketAddr::V4(from), &buffer[..length]);
             moved = true;
         }
+        lap(&mut phases.receive);
         if service.poll_timeout().is_some_and(|due| due <= now) {
             service.handle_timeout(now);
         }
+        lap(&mut phases.other);
         processes::with_model(|model| bridge.step(model, &mut service, now));
+        lap(&mut phases.bridge);
         while let Some(transmit) = service.poll_transmit(now) {
             let SocketAddr::V4(to) = transmit.destination else {
                 continue;
@@ -217,10 +261,12 @@ fn serve(
             let _ = datagrams.send_to(socket, to, &transmit.payload);
             moved = true;
         }
+        lap(&mut phases.transmit);
         // The sends leave. A frame this poll takes in is read in the next round,
         // not left in the socket while the thread waits for an interrupt that
         // already came.
         let took_in = datagrams.poll(now_value);
+        lap(&mut phases.poll);
         if moved || bridge.holds_values() {
             last_activity = now_value;
         }
@@ -260,6 +306,7 @@ fn serve(
             || bridge.holds_values()
             || due_ms.is_some_and(|due| due < tick_ms)
             || now_value.saturating_sub(last_activity) < POLL_MILLISECONDS;
+        lap(&mut phases.other);
         if polling {
             kernel_threads::yield_now();
             continue;
@@ -281,7 +328,9 @@ fn serve(
             None => kernel_threads::sleep_until(deadline),
         };
     }
+    lap(&mut phases.other);
     let counted = Final {
+        phases,
         counters: service.counters(),
         bridge: bridge.counters(),
         statistics: service.statistics(),
@@ -332,6 +381,7 @@ pub fn stop() {
     }
     let counted = x86_64::instructions::interrupts::without_interrupts(|| FINAL.lock().take());
     let Some(Final {
+        phases,
         counters,
         bridge,
         statistics,
@@ -341,6 +391,17 @@ pub fn stop() {
     else {
         return;
     };
+    for (name, value) in [
+        ("net_thread_poll", phases.poll),
+        ("net_thread_receive", phases.receive),
+        ("net_thread_bridge", phases.bridge),
+        ("net_thread_transmit", phases.transmit),
+        ("net_thread_other", phases.other),
+        ("net_thread_idle", phases.idle),
+    ] {
+        metric(name, value / 1_000, "us");
+    }
+    metric("net_thread_rounds", phases.rounds, "count");
     if let Some((first, last)) = heap_samples {
         for (name, value) in [
             ("tunnel_heap_at_mark", first),
