@@ -13,9 +13,9 @@ use ethos_devices::{
 };
 use virtio_drivers::Error as VirtioError;
 use virtio_drivers::device::blk::{SECTOR_SIZE, VirtIOBlk};
-use virtio_drivers::device::net::VirtIONet;
 use virtio_drivers::device::rng::VirtIORng;
 
+use crate::net_queues::{NetQueues, ReceiveError};
 use crate::transport::{Refusal, VirtioTransport};
 use crate::{DeviceInterrupt, Machine};
 
@@ -26,7 +26,7 @@ type TransportOf<M> = VirtioTransport<<M as Machine>::Ports, <M as Machine>::Mem
 /// 256 entries, and the modern device accepts the same, so one size serves both.
 pub const NET_QUEUE_SIZE: usize = 256;
 /// Receive buffer bytes: a 1514-byte frame plus the 12-byte virtio-net header.
-const NET_BUFFER_LENGTH: usize = 2048;
+pub const NET_BUFFER_LENGTH: usize = 2048;
 /// The queue size the crate's block driver uses; a legacy device must match it.
 pub const BLOCK_QUEUE_SIZE: u16 = 16;
 /// The queue size the crate's entropy driver uses.
@@ -141,9 +141,10 @@ impl<M: Machine> BlockDevice for VirtioBlock<M> {
     }
 }
 
-/// A virtio network interface.
+/// A virtio network interface, over the queues its machine chooses (see
+/// [`crate::net_queues`]).
 pub struct VirtioNetwork<M: Machine> {
-    device: VirtIONet<M::Hal, TransportOf<M>, NET_QUEUE_SIZE>,
+    queues: M::NetQueues,
     mac: [u8; 6],
     line: M::Interrupt,
 }
@@ -161,12 +162,12 @@ impl<M: Machine> VirtioNetwork<M> {
         transport: TransportOf<M>,
         line: M::Interrupt,
     ) -> Result<VirtioNetwork<M>, StartError> {
-        let device = start::<M, _>(transport, |transport| {
-            VirtIONet::<M::Hal, _, NET_QUEUE_SIZE>::new(transport, NET_BUFFER_LENGTH)
+        let queues = start::<M, _>(transport, |transport| {
+            M::NetQueues::start(transport, NET_BUFFER_LENGTH)
         })?;
         Ok(VirtioNetwork {
-            mac: device.mac_address(),
-            device,
+            mac: queues.mac_address(),
+            queues,
             line,
         })
     }
@@ -188,7 +189,7 @@ impl<M: Machine> NetworkDevice for VirtioNetwork<M> {
     }
 
     fn can_transmit(&mut self) -> bool {
-        self.device.can_send()
+        self.queues.can_send()
     }
 
     fn transmit(&mut self, frame: &[u8]) -> Result<(), NetworkError> {
@@ -198,14 +199,10 @@ impl<M: Machine> NetworkDevice for VirtioNetwork<M> {
                 limit: self.max_frame_length(),
             });
         }
-        let mut buffer = self.device.new_tx_buffer(frame.len());
-        buffer.packet_mut().copy_from_slice(frame);
         // No acknowledgement here: one after the last look at the receive queue
         // could swallow the interrupt of a frame that landed just before it.
-        // `receive` acknowledges, and every poll of the stack
-        // receives.
-        let outcome = self.device.send(buffer);
-        match outcome {
+        // `receive` acknowledges, and every poll of the stack receives.
+        match self.queues.send(frame) {
             Ok(()) => Ok(()),
             Err(VirtioError::QueueFull) => Err(NetworkError::Busy),
             Err(_) => Err(NetworkError::Device),
@@ -216,28 +213,14 @@ impl<M: Machine> NetworkDevice for VirtioNetwork<M> {
         // Acknowledged before the queue is looked at, never after: a frame that
         // lands after this look interrupts again, so a caller that found nothing
         // and waits for the interrupt is woken by it.
-        self.line.service(|| self.device.ack_interrupt());
-        let outcome = self.device.receive();
-        let received = match outcome {
-            Ok(received) => received,
-            Err(VirtioError::NotReady) => return Ok(None),
-            Err(_) => return Err(NetworkError::Device),
-        };
-        let frame = received.packet();
-        let length = frame.len();
-        let copied = buffer
-            .get_mut(..length)
-            .map(|target| target.copy_from_slice(frame));
-        // The buffer goes back to the device whether or not the frame fitted.
-        self.device
-            .recycle_rx_buffer(received)
-            .map_err(|_| NetworkError::Device)?;
-        match copied {
-            Some(()) => Ok(Some(length)),
-            None => Err(NetworkError::FrameTooLarge {
+        self.line.service(|| self.queues.ack_interrupt());
+        match self.queues.receive(buffer) {
+            Ok(received) => Ok(received),
+            Err(ReceiveError::TooLarge(length)) => Err(NetworkError::FrameTooLarge {
                 length,
                 limit: buffer.len(),
             }),
+            Err(ReceiveError::Device) => Err(NetworkError::Device),
         }
     }
 }

@@ -23,7 +23,10 @@
 //! - [`legacy`]: the legacy (virtio 0.9.5) PCI transport (I/O BAR 0);
 //! - [`mmio`]: the virtio-mmio transport (versions 2 and legacy 1);
 //! - [`pci`]: what virtio needs from PCI: device types and where a modern device's
-//!   structures are.
+//!   structures are;
+//! - [`net_queues`]: what the network driver drives its device's queues through,
+//!   which the machine chooses (sending without waiting is a platform's, as it takes
+//!   `unsafe` code).
 #![cfg_attr(not(test), no_std)]
 #![forbid(unsafe_code)]
 
@@ -34,6 +37,7 @@ pub mod devices;
 pub mod legacy;
 pub mod mmio;
 pub mod modern;
+pub mod net_queues;
 pub mod pci;
 pub mod transport;
 
@@ -43,6 +47,7 @@ pub use devices::{StartError, VirtioBlock, VirtioEntropy, VirtioNetwork};
 pub use legacy::LegacyTransport;
 pub use mmio::{MmioError, MmioTransport, MmioVersion};
 pub use modern::{ModernError, ModernTransport, ModernWindows};
+pub use net_queues::{NetQueues, ReceiveError, WaitingNetQueues};
 pub use transport::{Refusal, RefusalRecord, VirtioTransport};
 use virtio_drivers::transport::InterruptStatus;
 
@@ -93,6 +98,9 @@ pub trait Machine {
     type Memory: MemoryWindow;
     /// A device's interrupt.
     type Interrupt: DeviceInterrupt;
+    /// A virtio-net device's queues: [`net_queues::WaitingNetQueues`], or the
+    /// platform's own that sends without waiting.
+    type NetQueues: net_queues::NetQueues<Transport = VirtioTransport<Self::Ports, Self::Memory>>;
 }
 
 /// The 64 feature bits behind a select register and a 32-bit value register, as

@@ -9,11 +9,18 @@
 //! network to the model and spawns the thread. Each round of the thread polls the
 //! stack, feeds the service what arrived, runs its timers, runs the bridge under
 //! the model's lock (waking the processes whose events completed) and sends what the
-//! service gives. Within [`POLL_MILLISECONDS`] of traffic a round follows another
-//! at once; after that a round that found nothing to do waits, with the CPU free,
-//! until a device interrupts (a frame arrived), the scheduler [`kick`]s it (a
-//! process gave the network work), or the next timer of the service or the stack
-//! is due (where no device event is to be had, a tick at a time). [`stop`] lets the
+//! service gives. A round that moved something is followed by another at once; a
+//! round that found nothing to do waits, with the CPU free, until a device
+//! interrupts (a frame arrived), the scheduler [`kick`]s it (a process gave the
+//! network work), or the next timer of the service or the stack is due (where no
+//! device event is to be had, a tick at a time).
+//!
+//! The thread does not poll while it waits for an answer. A thread that polled for
+//! a while after traffic kept its guest's CPU always busy, and under emulation a
+//! host with fewer CPUs than busy guests then made each frame wait for the host's
+//! scheduler: round trips of several milliseconds in some runs. Waiting costs a
+//! wake-up by interrupt per frame instead, which is fast once sending does not wait
+//! for the device (the virtio driver hands a frame over and goes on). [`stop`] lets the
 //! last packets (closes, acknowledgements) leave after the set ended, reports the
 //! counters and puts the thread to sleep for good.
 //!
@@ -41,11 +48,6 @@ use spin::Mutex;
 use crate::kernel_threads::{self, ThreadOptions};
 use crate::{console, drivers, entropy, memory, processes, rtc, time};
 
-/// How long after anything moved the thread polls before it waits: a session's
-/// next value, acknowledgement (10 ms delayed) or answer is caught at once, which
-/// an interrupt under TCG does not do as fast; an idle host leaves the CPU to
-/// others after it.
-pub const POLL_MILLISECONDS: u64 = 50;
 /// How long [`stop`] waits at most for the last packets to leave.
 pub const LINGER_MILLISECONDS: u64 = 3_000;
 /// How long the network must have been quiet, with no connection left, for
@@ -298,14 +300,10 @@ fn serve(
         .into_iter()
         .flatten()
         .min();
-        // Work done may make more (a reply to send, a value to hand over), and
-        // just after traffic an answer is likely soon: look again at once, after
-        // whatever else is ready.
-        let polling = moved
-            || took_in
-            || bridge.holds_values()
-            || due_ms.is_some_and(|due| due < tick_ms)
-            || now_value.saturating_sub(last_activity) < POLL_MILLISECONDS;
+        // Work done may make more (a reply to send, a value to hand over): look
+        // again at once, after whatever else is ready.
+        let polling =
+            moved || took_in || bridge.holds_values() || due_ms.is_some_and(|due| due < tick_ms);
         lap(&mut phases.other);
         if polling {
             kernel_threads::yield_now();

@@ -32,6 +32,11 @@ impl Machine for ModelMachine {
     type Ports = ModelPorts;
     type Memory = ModelWindow;
     type Interrupt = Polled;
+    type NetQueues = ethos_virtio::WaitingNetQueues<
+        guest::GuestHal,
+        ModelTransport,
+        { ethos_virtio::devices::NET_QUEUE_SIZE },
+    >;
 }
 
 /// No interrupt line: the drivers poll, and acknowledge the device after each

@@ -13,6 +13,7 @@
 mod interrupts;
 mod mmio;
 mod msix;
+mod net_queues;
 mod virtio_hal;
 
 use alloc::boxed::Box;
@@ -50,6 +51,8 @@ impl Machine for X86Machine {
     type Ports = arch::IoWindow;
     type Memory = arch::DeviceMemoryWindow;
     type Interrupt = InterruptLine;
+    type NetQueues =
+        net_queues::RawNetQueues<virtio_hal::KernelHal, VirtioTransport, NET_QUEUE_SIZE>;
 }
 
 type VirtioTransport = ethos_virtio::VirtioTransport<arch::IoWindow, arch::DeviceMemoryWindow>;
