@@ -147,7 +147,12 @@ impl Scheduler {
     /// Runs the model's timers due now and makes every process the model woke
     /// ready again.
     pub fn wake_due(&mut self, model: &mut ProcessModel) {
-        if let Some(now) = time::since_boot_nanos() {
+        self.wake_due_at(model, time::since_boot_nanos());
+    }
+
+    /// [`Scheduler::wake_due`] at `now`, as [`time::since_boot_nanos`] read it.
+    fn wake_due_at(&mut self, model: &mut ProcessModel, now: Option<u64>) {
+        if let Some(now) = now {
             model.advance_clock(Instant(now));
         }
         self.queue.wake(model.drain_woken());
@@ -174,9 +179,10 @@ impl Scheduler {
 
     /// The current process waits in `call` until the model wakes it; `context`
     /// continues after the call, whose answer the kernel gets by making it again
-    /// before the process runs.
-    pub fn park(&mut self, context: UserContext, call: ParkedCall) {
-        if let Some(task) = self.queue.park(time::tick_periods()) {
+    /// before the process runs. `now` is the clock as [`time::since_boot_nanos`]
+    /// read it: a call that parks and then switches reads it once for both.
+    pub fn park_at(&mut self, context: UserContext, call: ParkedCall, now: Option<u64>) {
+        if let Some(task) = self.queue.park(time::tick_periods_at(now)) {
             task.context = context;
             task.parked = Some(call);
         }
@@ -197,17 +203,22 @@ impl Scheduler {
     /// release, a kernel thread that wants the CPU, no process ready, or a woken
     /// process whose call found nothing yet. This is the round trip's fast path: a
     /// process waiting for a reply hands the CPU to the one that will send it.
-    pub(crate) fn switch_directly(&mut self, model: &mut ProcessModel) -> Option<&UserContext> {
+    /// `now` is the clock as the parked call read it ([`time::since_boot_nanos`]).
+    pub(crate) fn switch_directly(
+        &mut self,
+        model: &mut ProcessModel,
+        now: Option<u64>,
+    ) -> Option<&UserContext> {
         if !self.dying.is_empty() || kernel_threads::want_cpu() {
             return None;
         }
-        self.wake_due(model);
+        self.wake_due_at(model, now);
         if model.network_work_pending() {
             network::kick();
         }
         // A timer is taken as pending: with no process ready the answer is `Wait`,
         // and the loop then weighs deadlines and deadlock itself.
-        let Decision::Run(next) = self.queue.decide(time::tick_periods(), true) else {
+        let Decision::Run(next) = self.queue.decide(time::tick_periods_at(now), true) else {
             return None;
         };
         if !crate::user_mode::resume_parked_in(self, model, next) {

@@ -190,5 +190,11 @@ pub fn ticks() -> u64 {
 /// off — a long system call, whose pending tick interrupts collapse into one — so
 /// time slices and CPU limits charge them to whoever ran.
 pub fn tick_periods() -> u64 {
-    since_boot_nanos().map_or_else(ticks, |nanos| nanos / (1_000_000_000 / u64::from(TICK_HZ)))
+    tick_periods_at(since_boot_nanos())
+}
+
+/// [`tick_periods`] at a time [`since_boot_nanos`] read (`None`: the clock is not
+/// set), for a caller that needs both.
+pub fn tick_periods_at(nanos: Option<u64>) -> u64 {
+    nanos.map_or_else(ticks, |nanos| nanos / (1_000_000_000 / u64::from(TICK_HZ)))
 }

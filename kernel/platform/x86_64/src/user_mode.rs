@@ -292,11 +292,13 @@ fn system_call(frame: &mut SyscallFrame) -> Next {
             // process runs ([`resume_parked`]); the process goes on after its
             // `syscall`.
             let context = UserContext::after_system_call(frame);
-            scheduler.park(context, call);
+            // The clock is read once for the park and the switch.
+            let now = time::since_boot_nanos();
+            scheduler.park_at(context, call, now);
             // The next process, when one is ready, runs without a detour through
             // the kernel's loop: through this call's own return when it was
             // parked in a call too (the round trip's case), otherwise by `iretq`.
-            match scheduler.switch_directly(&mut system.model) {
+            match scheduler.switch_directly(&mut system.model, now) {
                 Some(next) if frame.load_returning(next) => Next::Return,
                 Some(next) => Next::Switch(*next),
                 None => Next::Leave,
