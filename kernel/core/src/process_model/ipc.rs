@@ -439,23 +439,28 @@ impl ProcessModel {
         let length = bytes.len();
         // Waiting peeks get a copy; the first waiting read takes the value itself. Each
         // copy is made (or the value handed over) before its waiter leaves the queue,
-        // so a refused allocation leaves every waiter waiting.
-        while let Some(waiter) = self
-            .connections
-            .get(&id)
-            .and_then(|connection| connection.end(side.peer()).readers.front().copied())
-        {
-            // The waiter's process is looked up once, for the kind of its wait and
-            // its room: the value will be the reader's to hold until it retires it.
-            let (is_peek, reader_has_room) = match self.processes.get(&waiter.0) {
-                Some(running) => (
-                    match running.events.waiting(waiter.1) {
+        // so a refused allocation leaves every waiter waiting. The connection and the
+        // waiter's process are looked up once per waiter, and held together (they
+        // are apart): this runs for every message a program sends.
+        loop {
+            let limit = self.kernel_memory_limit;
+            let Some(connection) = self.connections.get_mut(&id) else {
+                break;
+            };
+            let readers = &mut connection.end_mut(side.peer()).readers;
+            let Some(&waiter) = readers.front() else {
+                break;
+            };
+            let mut running = self.processes.get_mut(&waiter.0);
+            // The value will be the reader's to hold until it retires it.
+            let (is_peek, reader_has_room) = match running.as_deref() {
+                Some(reader) => (
+                    match reader.events.waiting(waiter.1) {
                         Some(Waiting::Peek(..)) => Some(true),
                         Some(_) => Some(false),
                         None => None,
                     },
-                    (running.events.held_bytes() + running.paid).saturating_add(length)
-                        <= self.kernel_memory_limit,
+                    (reader.events.held_bytes() + reader.paid).saturating_add(length) <= limit,
                 ),
                 None => (None, false),
             };
@@ -470,9 +475,7 @@ impl ProcessModel {
                 }
                 _ => Handed::Nothing,
             };
-            if let Some(connection) = self.connections.get_mut(&id) {
-                connection.end_mut(side.peer()).readers.pop_front();
-            }
+            readers.pop_front();
             match (is_peek, handed) {
                 // Its event went (cancelled, or its process ended).
                 (None, _) => {}
@@ -487,7 +490,13 @@ impl ProcessModel {
                     return Ok(());
                 }
                 (Some(_), Handed::Delivered) => {
-                    self.complete_and_retire(waiter);
+                    // Completed and retired in one step, on the process at hand.
+                    let finished = running
+                        .as_mut()
+                        .is_some_and(|reader| reader.events.complete_and_retire(waiter.1));
+                    if finished && !self.woken.contains(&waiter.0) {
+                        self.woken.push(waiter.0);
+                    }
                     return Ok(());
                 }
             }

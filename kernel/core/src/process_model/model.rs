@@ -407,21 +407,6 @@ impl ProcessModel {
         completed
     }
 
-    /// The pending event of `waiter` completed and was retired in one step: its
-    /// result went straight to where its process collects it (see
-    /// [`ProcessModel::write_handing`]); the process is woken as for a completion.
-    pub(super) fn complete_and_retire(&mut self, waiter: Waiter) -> bool {
-        let (process, event) = waiter;
-        let Some(running) = self.processes.get_mut(&process) else {
-            return false;
-        };
-        let finished = running.events.complete_and_retire(event);
-        if finished && !self.woken.contains(&process) {
-            self.woken.push(process);
-        }
-        finished
-    }
-
     /// Kernel memory `process` holds: its events and their outcomes, the values it
     /// queued and the descriptors it sent that nobody took yet.
     pub fn kernel_memory_held(&self, process: ProcessId) -> Result<usize, Status> {
