@@ -53,15 +53,20 @@ fn offer_counter(kernel: &FakeKernel) {
     });
 }
 
+/// A client of `counter`, offered on `kernel` (installed) and connected to.
+fn counter_client(kernel: &FakeKernel) -> CounterClient<RpcConnection> {
+    offer_counter(kernel);
+    let connection = ipc_blocking("counter", "", &[]).unwrap();
+    CounterClient {
+        transport: RpcConnection::new(connection),
+    }
+}
+
 #[test]
 fn generated_client_stubs_call_through_a_connection() {
     let kernel = FakeKernel::new();
     let _installed = kernel.install();
-    offer_counter(&kernel);
-    let connection = ipc_blocking("counter", "", &[]).unwrap();
-    let mut client = CounterClient {
-        transport: RpcConnection::new(connection),
-    };
+    let mut client = counter_client(&kernel);
     assert_eq!(client.increment(2).unwrap().count, 2);
     assert_eq!(client.increment(40).unwrap().count, 42);
     let described = client
@@ -83,11 +88,7 @@ fn generated_client_stubs_call_through_a_connection() {
 fn a_refused_call_is_a_transport_error() {
     let kernel = FakeKernel::new();
     let _installed = kernel.install();
-    offer_counter(&kernel);
-    let connection = ipc_blocking("counter", "", &[]).unwrap();
-    let mut client = CounterClient {
-        transport: RpcConnection::new(connection),
-    };
+    let mut client = counter_client(&kernel);
     kernel.force(Call::WriteRead, &[Status::InvalidType]);
     assert!(matches!(
         client.increment(1),
@@ -101,11 +102,7 @@ fn a_refused_call_is_a_transport_error() {
 fn a_long_reply_is_collected_after_write_read_keeps_it() {
     let kernel = FakeKernel::new();
     let _installed = kernel.install();
-    offer_counter(&kernel);
-    let connection = ipc_blocking("counter", "", &[]).unwrap();
-    let mut client = CounterClient {
-        transport: RpcConnection::new(connection),
-    };
+    let mut client = counter_client(&kernel);
     let long = "x".repeat(crate::results::FIRST_VALUE_BUFFER + 10);
     let described = client
         .describe(

@@ -878,6 +878,27 @@ fn calls_answered_without_the_model_agree_with_it() {
     }
 }
 
+/// `read` on `descriptor` and `retire` of its event at once, through registers: the
+/// value that was waiting.
+fn read_at_once(
+    model: &mut ProcessModel,
+    env: &mut FakeEnvironment,
+    process: ProcessId,
+    descriptor: u64,
+) -> Vec<u8> {
+    let (status, read) = status_of(model, env, process, Call::Read, [descriptor, 0, 0, 0, 0, 0]);
+    assert_eq!(status, Status::Ok);
+    let (status, length) = status_of(
+        model,
+        env,
+        process,
+        Call::Retire,
+        [read, BASE + 2048, 64, 0, 0, 0],
+    );
+    assert_eq!(status, Status::Ok);
+    env.memory[2048..2048 + length as usize].to_vec()
+}
+
 /// `writeRead` is `write`, `read` and `blockAndRetire` on that read: it parks as that
 /// `blockAndRetire` when no reply waits, collects one that does at once, keeps a
 /// reply too long for its buffer for `retire` (answering the event's id), and
@@ -919,22 +940,7 @@ fn write_read_writes_then_waits_in_block_and_retire() {
     );
     assert_eq!(status, Status::Ok);
     let accepted = u64::from(u32::from_le_bytes(env.memory[512..516].try_into().unwrap()));
-    let (_, read) = status_of(
-        &mut model,
-        env,
-        server,
-        Call::Read,
-        [accepted, 0, 0, 0, 0, 0],
-    );
-    let (status, length) = status_of(
-        &mut model,
-        env,
-        server,
-        Call::Retire,
-        [read, BASE + 2048, 64, 0, 0, 0],
-    );
-    assert_eq!(status, Status::Ok);
-    assert_eq!(&env.memory[2048..2048 + length as usize], &say("ping")[..]);
+    assert_eq!(read_at_once(&mut model, env, server, accepted), say("ping"));
     let reply = env.place(3072, &say("pong"));
     let (status, _) = status_of(
         &mut model,
@@ -986,21 +992,7 @@ fn write_read_writes_then_waits_in_block_and_retire() {
     );
     assert_eq!((status, length), (Status::Ok, say("pong").len() as u64));
     // The second request went: the server reads it.
-    let (_, read) = status_of(
-        &mut model,
-        env,
-        server,
-        Call::Read,
-        [accepted, 0, 0, 0, 0, 0],
-    );
-    let (status, _) = status_of(
-        &mut model,
-        env,
-        server,
-        Call::Retire,
-        [read, BASE + 2048, 64, 0, 0, 0],
-    );
-    assert_eq!(status, Status::Ok);
+    assert_eq!(read_at_once(&mut model, env, server, accepted), say("ping"));
     // Without the right to read, or to write, nothing is sent.
     let write_only = model
         .copy_descriptor(
