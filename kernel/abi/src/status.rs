@@ -90,13 +90,21 @@ impl Status {
     }
 
     /// How a call's result travels back to the program: `(rax, rdx)`, the status code
-    /// and the value. A failure carries the value 0. [`Status::from_registers`] is the
-    /// program's side of the same encoding.
+    /// and the value. A failure carries the value 0, except one that keeps an event
+    /// ([`Status::to_registers_keeping`]). [`Status::from_registers`] is the program's
+    /// side of the same encoding.
     pub fn to_registers(result: Result<u64, Status>) -> (u64, u64) {
         match result {
             Ok(value) => (u64::from(Status::Ok.code()), value),
             Err(status) => (u64::from(status.code()), 0),
         }
+    }
+
+    /// The failure `self` of a call that collects a completed event into a buffer
+    /// and could not (`blockAndRetire`, `writeRead`): the event stays completed, and
+    /// its id (never 0) travels in the value register, for `retire`.
+    pub fn to_registers_keeping(self, event: crate::EventId) -> (u64, u64) {
+        (u64::from(self.code()), event.0)
     }
 
     /// The result a program reads from `rax` and `rdx`. A code this side does not know

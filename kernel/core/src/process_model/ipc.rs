@@ -350,7 +350,7 @@ impl ProcessModel {
         bytes: Cow<'_, [u8]>,
         deliver: &mut Delivery<'_>,
     ) -> Result<(), Status> {
-        let (id, side) = self.check_write(process, number, &bytes, None)?;
+        let (id, side) = self.check_write(process, number, &bytes, false)?;
         self.hand_over(id, side, bytes, process, deliver)
     }
 
@@ -366,7 +366,7 @@ impl ProcessModel {
         bytes: Cow<'_, [u8]>,
         deliver: &mut Delivery<'_>,
     ) -> Result<Received, Status> {
-        let (id, side) = self.check_write(process, number, &bytes, Some(DescriptorRights::READ))?;
+        let (id, side) = self.check_write(process, number, &bytes, true)?;
         self.hand_over(id, side, bytes, process, deliver)?;
         self.receive_from(process, id, side, false)
     }
@@ -379,18 +379,19 @@ impl ProcessModel {
         process: ProcessId,
         number: DescriptorNumber,
         bytes: &[u8],
-        reading: Option<DescriptorRights>,
+        reading: bool,
     ) -> Result<(ConnectionId, Side), Status> {
         let running = self.processes.get(&process).ok_or(Status::NoSuchObject)?;
-        let needed = match reading {
-            Some(read) => DescriptorRights::WRITE.union(read),
-            None => DescriptorRights::WRITE,
+        let needed = if reading {
+            DescriptorRights::WRITE.union(DescriptorRights::READ)
+        } else {
+            DescriptorRights::WRITE
         };
         let capability = running.descriptors.require(number, needed)?;
         let Object::Connection(id, side) = capability.object else {
             return Err(Status::WrongObject);
         };
-        if reading.is_some() && !running.events.has_room() {
+        if reading && !running.events.has_room() {
             return Err(Status::LimitReached);
         }
         let held = running.events.held_bytes() + running.paid;
@@ -410,7 +411,7 @@ impl ProcessModel {
         // A writer must be able to hold what it writes until it is read: a peer that
         // does not read slows it, then refuses it, and never the kernel.
         let mut needs = held.saturating_add(length);
-        if reading.is_some() {
+        if reading {
             // The read's own check (see `receive_from`), made after the write would
             // have counted the value against the writer.
             let waiting = connection

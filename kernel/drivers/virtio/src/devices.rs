@@ -26,7 +26,7 @@ type TransportOf<M> = VirtioTransport<<M as Machine>::Ports, <M as Machine>::Mem
 /// 256 entries, and the modern device accepts the same, so one size serves both.
 pub const NET_QUEUE_SIZE: usize = 256;
 /// Receive buffer bytes: a 1514-byte frame plus the 12-byte virtio-net header.
-pub const NET_BUFFER_LENGTH: usize = 2048;
+const NET_BUFFER_LENGTH: usize = 2048;
 /// The queue size the crate's block driver uses; a legacy device must match it.
 pub const BLOCK_QUEUE_SIZE: u16 = 16;
 /// The queue size the crate's entropy driver uses.

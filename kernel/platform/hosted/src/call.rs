@@ -154,10 +154,8 @@ impl HostedProcess {
             match outcome {
                 Outcome::Return(result) => return registers(result),
                 Outcome::Kept { status, event } => {
-                    return Answer::Registers {
-                        status: u64::from(status.code()),
-                        value: event.0,
-                    };
+                    let (status, value) = status.to_registers_keeping(event);
+                    return Answer::Registers { status, value };
                 }
                 Outcome::Park(again) => {
                     (number, arguments) = (again.number, again.arguments);

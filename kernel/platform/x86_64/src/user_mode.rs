@@ -283,7 +283,7 @@ fn system_call(frame: &mut SyscallFrame) -> Next {
     match outcome {
         Outcome::Return(result) => answer(frame, result),
         Outcome::Kept { status, event } => {
-            (frame.rax, frame.rdx) = (u64::from(status.code()), event.0);
+            (frame.rax, frame.rdx) = status.to_registers_keeping(event);
             Next::Return
         }
         Outcome::Park(call) => {
@@ -360,7 +360,7 @@ pub(crate) fn resume_parked_in(
             return false;
         }
         Outcome::Return(result) => Status::to_registers(result),
-        Outcome::Kept { status, event } => (u64::from(status.code()), event.0),
+        Outcome::Kept { status, event } => status.to_registers_keeping(event),
         // Only `block` and `blockAndRetire` park, and they answer or park again;
         // any other outcome would be a kernel fault, answered as the call's
         // failure.

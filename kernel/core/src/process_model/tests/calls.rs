@@ -100,7 +100,7 @@ fn system_call(
 ) -> (u64, u64) {
     let result = match handle(model, environment, process, number, arguments) {
         Outcome::Return(result) => result,
-        Outcome::Kept { status, event } => return (u64::from(status.code()), event.0),
+        Outcome::Kept { status, event } => return status.to_registers_keeping(event),
         Outcome::Park(_) => Err(Status::WouldBlock),
         Outcome::Exit(status) => Ok(u64::from(status as u32)),
         Outcome::Fork(child) | Outcome::Kill(child) => Ok(child.0),
