@@ -87,13 +87,7 @@ pub fn write_read_blocking_into(
     value: &[u8],
     bytes: &mut Vec<u8>,
 ) -> Result<(), Status> {
-    bytes.clear();
-    let first = results::FIRST_VALUE_BUFFER.min(ethos_abi::arguments::MAXIMUM_VALUE_SIZE as usize);
-    if bytes.capacity() < first {
-        bytes
-            .try_reserve_exact(first)
-            .map_err(|_| Status::LimitReached)?;
-    }
+    results::empty_with_first_buffer(bytes)?;
     loop {
         match calls::write_read_into(descriptor, value, bytes) {
             Ok(_) => return Ok(()),

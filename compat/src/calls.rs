@@ -355,7 +355,7 @@ pub fn retire_into(event: Event, buffer: &mut alloc::vec::Vec<u8>) -> Result<usi
     }
     #[cfg(not(target_os = "none"))]
     {
-        collect_into(event, buffer, retire)
+        collect_into(buffer, |spare| retire(event, spare), MALFORMED_RESULT)
     }
 }
 
@@ -425,7 +425,11 @@ pub fn block_and_retire_into(
     }
     #[cfg(not(target_os = "none"))]
     {
-        collect_into(event, buffer, block_and_retire)
+        collect_into(
+            buffer,
+            |spare| block_and_retire(event, spare),
+            MALFORMED_RESULT,
+        )
     }
 }
 
@@ -502,60 +506,53 @@ pub fn write_read_into(
 ) -> Result<usize, WriteReadError> {
     #[cfg(target_os = "none")]
     {
-        let (answer, grown) =
-            crate::syscall::write_read_into_spare_capacity(descriptor, value, buffer);
+        let (answer, grown) = crate::syscall::into_spare_capacity(
+            Call::WriteRead,
+            &mut [
+                Argument::Descriptor(descriptor),
+                Argument::Value(value),
+                crate::syscall::SPARE_CAPACITY,
+            ],
+            buffer,
+        );
         write_read_answer(answer)?;
         grown.map_err(WriteReadError::Failed)
     }
     #[cfg(not(target_os = "none"))]
     {
-        let start = buffer.len();
-        buffer.resize(buffer.capacity(), 0);
-        let written = buffer
-            .get_mut(start..)
-            .map(|spare| write_read(descriptor, value, spare));
-        match written {
-            Some(Ok(used)) if used <= buffer.len() - start => {
-                buffer.truncate(start + used);
-                Ok(used)
-            }
-            Some(Ok(_)) | None => {
-                buffer.truncate(start);
-                Err(WriteReadError::Failed(MALFORMED_RESULT))
-            }
-            Some(Err(error)) => {
-                buffer.truncate(start);
-                Err(error)
-            }
-        }
+        collect_into(
+            buffer,
+            |spare| write_read(descriptor, value, spare),
+            WriteReadError::Failed(MALFORMED_RESULT),
+        )
     }
 }
 
-/// A collecting call (`retire` or `blockAndRetire`) into the spare capacity of
-/// `buffer`, zeroed first: a host kernel writes through a slice.
+/// A collecting call (`retire`, `blockAndRetire`, `writeRead`) into the spare
+/// capacity of `buffer`, zeroed first: a host kernel writes through a slice. An
+/// answer longer than what was offered is `malformed`.
 #[cfg(not(target_os = "none"))]
-fn collect_into(
-    event: Event,
+fn collect_into<E>(
     buffer: &mut alloc::vec::Vec<u8>,
-    collect: fn(Event, &mut [u8]) -> Result<usize, Status>,
-) -> Result<usize, Status> {
+    collect: impl FnOnce(&mut [u8]) -> Result<usize, E>,
+    malformed: E,
+) -> Result<usize, E> {
     let start = buffer.len();
     buffer.resize(buffer.capacity(), 0);
-    let written = buffer.get_mut(start..).map(|spare| collect(event, spare));
+    let written = buffer.get_mut(start..).map(collect);
     match written {
         Some(Ok(used)) if used <= buffer.len() - start => {
             buffer.truncate(start + used);
             Ok(used)
         }
-        Some(Ok(_)) => {
+        Some(Ok(_)) | None => {
             buffer.truncate(start);
-            Err(MALFORMED_RESULT)
+            Err(malformed)
         }
-        Some(Err(status)) => {
+        Some(Err(error)) => {
             buffer.truncate(start);
-            Err(status)
+            Err(error)
         }
-        None => Err(MALFORMED_RESULT),
     }
 }
 

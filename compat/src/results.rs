@@ -189,11 +189,7 @@ pub fn block_and_retire_as<T>(event: Event, layout: &ResultLayout<T>) -> Result<
 /// with `retire` into larger buffers, as there. On an error, `bytes` is empty.
 pub fn block_and_retire_value_into(event: Event, bytes: &mut Vec<u8>) -> Result<(), Status> {
     let largest = MAXIMUM_VALUE_SIZE as usize;
-    bytes.clear();
-    let first = FIRST_VALUE_BUFFER.min(largest);
-    if bytes.capacity() < first {
-        *bytes = buffer(first)?;
-    }
+    empty_with_first_buffer(bytes)?;
     loop {
         match block_and_retire_into(event, bytes) {
             Ok(_) => return Ok(()),
@@ -203,6 +199,17 @@ pub fn block_and_retire_value_into(event: Event, bytes: &mut Vec<u8>) -> Result<
         }
     }
     retire_growing_into(event, bytes)
+}
+
+/// Empties `bytes` and gives it room for a value of [`FIRST_VALUE_BUFFER`] bytes at
+/// least, as every collection into a kept vector starts.
+pub(crate) fn empty_with_first_buffer(bytes: &mut Vec<u8>) -> Result<(), Status> {
+    bytes.clear();
+    let first = FIRST_VALUE_BUFFER.min(MAXIMUM_VALUE_SIZE as usize);
+    if bytes.capacity() < first {
+        *bytes = buffer(first)?;
+    }
+    Ok(())
 }
 
 /// Collects the completed `event`, whose value did not fit `bytes`, with `retire`

@@ -6,7 +6,8 @@
 //! the status in `rax` and one value in `rdx`, and preserves every other register but
 //! `rcx` and `r11`, which `syscall` itself overwrites. This module must never do more
 //! than that, and take the length of what `retire`, `blockAndRetire` or `writeRead`
-//! wrote into a vector's spare capacity: every other check and every decoding happens in safe code around it.
+//! wrote into a vector's spare capacity: every other check and every decoding
+//! happens in safe code around it.
 
 use core::arch::asm;
 
@@ -14,7 +15,7 @@ use alloc::vec::Vec;
 
 use ethos_abi::{Call, Status};
 
-use crate::handles::{Descriptor, Event};
+use crate::handles::Event;
 use crate::kernel::{Argument, Kernel, RawAnswer, registers};
 use crate::results::MALFORMED_RESULT;
 
@@ -39,12 +40,8 @@ impl Kernel for Syscalls {
     }
 }
 
-/// `retire` or `blockAndRetire` (`collect`) into the spare capacity of `buffer`,
-/// which then holds the bytes the kernel wrote after its contents; answers how many. Here, not in safe code,
-/// because the spare capacity is not initialised: the kernel's answer is what says
-/// how many of its bytes are, and only then may the vector's length grow over them.
-/// Offering uninitialised memory lets a program collect a value of unknown length
-/// without zeroing the largest buffer it might need first.
+/// `retire` or `blockAndRetire` (`collect`) into the spare capacity of `buffer`, as
+/// [`into_spare_capacity`] makes it; answers how many bytes `buffer` grew by.
 pub(crate) fn retire_into_spare_capacity(
     collect: Call,
     event: Event,
@@ -54,68 +51,62 @@ pub(crate) fn retire_into_spare_capacity(
     if !matches!(collect, Call::Retire | Call::BlockAndRetire) {
         return Err(Status::InvalidArgument);
     }
-    let spare = buffer.spare_capacity_mut();
-    let capacity = spare.len();
-    let mut arguments = [
-        Argument::Event(event),
-        Argument::UncheckedBuffer {
-            address: spare.as_mut_ptr() as usize as u64,
-            length: capacity as u64,
-        },
-    ];
-    let words = registers(&mut arguments)?;
-    let answer = raw_system_call(u64::from(collect.number()), words);
-    let used = answer.result()?;
-    // SAFETY: the kernel wrote `used` bytes at the start of the spare capacity.
-    unsafe { grow_over(buffer, capacity, used) }
+    let mut arguments = [Argument::Event(event), SPARE_CAPACITY];
+    into_spare_capacity(collect, &mut arguments, buffer).1
 }
 
-/// `writeRead` of `value` on `descriptor`, its reply collected into the spare
-/// capacity of `buffer` as [`retire_into_spare_capacity`] collects; answers the
-/// kernel's two words and, on success, how many bytes `buffer` grew by.
-pub(crate) fn write_read_into_spare_capacity(
-    descriptor: Descriptor,
-    value: &[u8],
+/// What holds the place of the buffer in the arguments of [`into_spare_capacity`].
+pub(crate) const SPARE_CAPACITY: Argument<'static> = Argument::UncheckedBuffer {
+    address: 0,
+    length: 0,
+};
+
+/// `call` (`retire`, `blockAndRetire` or `writeRead`) with `arguments`, the last of
+/// which, [`SPARE_CAPACITY`], only holds the place of the buffer: the spare capacity of `buffer` goes
+/// there, and `buffer` then holds the bytes the kernel wrote after its contents.
+/// Answers the kernel's two words and, on success, how many bytes `buffer` grew by.
+/// Here, not in safe code, because the spare capacity is not initialised: the
+/// kernel's answer is what says how many of its bytes are, and only then may the
+/// vector's length grow over them. Offering uninitialised memory lets a program
+/// collect a value of unknown length without zeroing the largest buffer it might
+/// need first.
+pub(crate) fn into_spare_capacity(
+    call: Call,
+    arguments: &mut [Argument<'_>],
     buffer: &mut Vec<u8>,
 ) -> (RawAnswer, Result<usize, Status>) {
+    // Only the calls whose layout ends with a buffer the kernel writes may write here.
+    if !matches!(call, Call::Retire | Call::BlockAndRetire | Call::WriteRead) {
+        return (
+            RawAnswer::failed(Status::InvalidArgument),
+            Err(Status::InvalidArgument),
+        );
+    }
     let spare = buffer.spare_capacity_mut();
     let capacity = spare.len();
-    let mut arguments = [
-        Argument::Descriptor(descriptor),
-        Argument::Value(value),
-        Argument::UncheckedBuffer {
-            address: spare.as_mut_ptr() as usize as u64,
+    let address = spare.as_mut_ptr() as usize as u64;
+    if let Some(place) = arguments.last_mut() {
+        *place = Argument::UncheckedBuffer {
+            address,
             length: capacity as u64,
-        },
-    ];
-    let answer = match registers(&mut arguments) {
-        Ok(words) => raw_system_call(u64::from(Call::WriteRead.number()), words),
+        };
+    }
+    let answer = match registers(arguments) {
+        Ok(words) => raw_system_call(u64::from(call.number()), words),
         Err(status) => RawAnswer::failed(status),
     };
-    let grown = match answer.result() {
-        // SAFETY: the kernel wrote `used` bytes at the start of the spare capacity.
-        Ok(used) => unsafe { grow_over(buffer, capacity, used) },
-        Err(status) => Err(status),
-    };
+    let grown = answer.result().and_then(|used| {
+        let used = usize::try_from(used).map_err(|_| MALFORMED_RESULT)?;
+        if used > capacity {
+            return Err(MALFORMED_RESULT);
+        }
+        // SAFETY: the kernel answered that it wrote `used` bytes at the start of the
+        // spare capacity, which is at least that long (checked above): they are
+        // initialised, and the vector's length covers nothing else that is not.
+        unsafe { buffer.set_len(buffer.len() + used) };
+        Ok(used)
+    });
     (answer, grown)
-}
-
-/// Lets `buffer`'s length cover the `used` bytes the kernel answered it wrote at the
-/// start of its spare capacity, `capacity` long.
-///
-/// # Safety
-/// The kernel must have answered success with `used` for a call that wrote into the
-/// spare capacity of `buffer` as it was when the call was made.
-unsafe fn grow_over(buffer: &mut Vec<u8>, capacity: usize, used: u64) -> Result<usize, Status> {
-    let used = usize::try_from(used).map_err(|_| MALFORMED_RESULT)?;
-    if used > capacity {
-        return Err(MALFORMED_RESULT);
-    }
-    // SAFETY: the kernel answered that it wrote `used` bytes at the start of the spare
-    // capacity, which is at least that long (checked above): they are initialised,
-    // and the vector's length covers nothing else that is not.
-    unsafe { buffer.set_len(buffer.len() + used) };
-    Ok(used)
 }
 
 /// The `syscall` instruction with call number `number` and argument words `words`.

@@ -178,8 +178,9 @@ impl Transport for RpcConnection {
     type Error = Status;
 
     fn call(&mut self, request: &[u8]) -> Result<Vec<u8>, Status> {
-        write_blocking(self.descriptor, request)?;
-        read_blocking(self.descriptor)
+        let mut reply = Vec::new();
+        write_read_blocking_into(self.descriptor, request, &mut reply)?;
+        Ok(reply)
     }
 
     fn call_value<Request: Serialize, Reply: DeserializeOwned>(
