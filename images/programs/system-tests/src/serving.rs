@@ -13,7 +13,7 @@ use alloc::vec::Vec;
 
 use ethos_abi::Status;
 use ethos_compat::results::release_if_grown;
-use ethos_compat::typed::{ServeInto, Served, serve_one_into};
+use ethos_compat::typed::ServeInto;
 use ethos_compat::{
     Descriptor, advertise, get_time, import_blocking, ipc_blocking, ipc_when_advertised, println,
     read_blocking_into, sleep, write_blocking, write_read_blocking_into,
@@ -136,30 +136,25 @@ impl<Server: Stoppable> Counted<Server> {
         request: &[u8],
         serve: ServeInto<Server>,
     ) -> Result<Next, Status> {
-        match serve_one_into(
-            connection,
-            &mut self.server,
-            serve,
-            request,
-            &mut self.reply,
-        )? {
-            Served::Answered => self.answered += 1,
-            Served::Malformed(_) => self.malformed += 1,
+        if self.encode_reply(request, serve) {
+            let sent = write_blocking(connection, &self.reply);
+            release_if_grown(&mut self.reply);
+            sent?;
+            self.answered += 1;
         }
         Ok(self.next())
     }
 
-    /// Runs `request` through `serve` and counts it, sending nothing: true when it
-    /// decoded, and its reply is then in `self.reply`.
-    fn answer(&mut self, request: &[u8], serve: ServeInto<Server>) -> bool {
+    /// Runs `request` through `serve`, its reply into `self.reply`: true when it
+    /// decoded, else it is counted as malformed (nothing goes back for it). The
+    /// caller counts it answered once its reply went.
+    fn encode_reply(&mut self, request: &[u8], serve: ServeInto<Server>) -> bool {
         self.reply.clear();
-        let answered = serve(&mut self.server, request, &mut self.reply).is_ok();
-        if answered {
-            self.answered += 1;
-        } else {
+        let decoded = serve(&mut self.server, request, &mut self.reply).is_ok();
+        if !decoded {
             self.malformed += 1;
         }
-        answered
+        decoded
     }
 
     fn next(&self) -> Next {
@@ -198,41 +193,35 @@ pub fn serve_until_shutdown<Server: Stoppable + Default>(
     };
     read_blocking_into(connection, &mut request).map_err(read_failed)?;
     loop {
-        let answered = server.answer(&request, serve);
+        let decoded = server.encode_reply(&request, serve);
         release_if_grown(&mut request);
         let next = server.next();
-        let outcome = match (answered, next) {
+        if !decoded {
             // Nothing goes back for a request that did not decode.
-            (false, Next::Continue) => {
-                read_blocking_into(connection, &mut request).map_err(read_failed)
-            }
-            (false, Next::Stop) => return Ok(server),
-            (true, Next::Stop) => {
-                let sent = write_blocking(connection, &server.reply);
-                release_if_grown(&mut server.reply);
-                return match sent {
-                    Ok(()) => Ok(server),
-                    Err(status) => {
-                        println!("{program}: reply failed: {status}");
-                        Err(Interrupted::Reply(status))
-                    }
-                };
-            }
-            // The reply goes and the next request comes in one call.
-            (true, Next::Continue) => {
-                let exchanged = write_read_blocking_into(connection, &server.reply, &mut request);
-                release_if_grown(&mut server.reply);
-                exchanged.map_err(|status| match status {
-                    // The client left, before or after this reply.
-                    Status::Closed => read_failed(status),
-                    _ => {
-                        println!("{program}: reply failed: {status}");
-                        Interrupted::Reply(status)
-                    }
-                })
-            }
+            read_blocking_into(connection, &mut request).map_err(read_failed)?;
+            continue;
+        }
+        // The last reply goes alone; any other goes, and the next request comes,
+        // in one call.
+        let sent = match next {
+            Next::Stop => write_blocking(connection, &server.reply),
+            Next::Continue => write_read_blocking_into(connection, &server.reply, &mut request),
         };
-        outcome?;
+        release_if_grown(&mut server.reply);
+        match sent {
+            Ok(()) => server.answered += 1,
+            // The client left, before or after this reply.
+            Err(Status::Closed) if next == Next::Continue => {
+                return Err(read_failed(Status::Closed));
+            }
+            Err(status) => {
+                println!("{program}: reply failed: {status}");
+                return Err(Interrupted::Reply(status));
+            }
+        }
+        if next == Next::Stop {
+            return Ok(server);
+        }
     }
 }
 
