@@ -70,6 +70,7 @@ pub(crate) const SPARE_CAPACITY: Argument<'static> = Argument::UncheckedBuffer {
 /// vector's length grow over them. Offering uninitialised memory lets a program
 /// collect a value of unknown length without zeroing the largest buffer it might
 /// need first.
+#[inline(always)]
 pub(crate) fn into_spare_capacity(
     call: Call,
     arguments: &mut [Argument<'_>],
