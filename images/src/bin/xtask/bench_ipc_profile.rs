@@ -40,6 +40,8 @@ const SAMPLES: u64 = 2_000;
 const WINDOW_FUNCTION: &str = "bounce::bounce_once";
 /// Functions printed per payload size (the files hold them all).
 const PRINTED_FUNCTIONS: usize = 40;
+/// How many of the hottest blocks the report lists; the terminal shows none.
+const REPORTED_BLOCKS: usize = 150;
 /// How far the profile's total may stray from the client's own figure: the clock
 /// reads and the loop are a few hundred instructions; more than this means the
 /// windows or the crediting are wrong.
@@ -148,7 +150,9 @@ impl SizeProfile {
         }
     }
 
-    fn lines(&self, functions: usize) -> Vec<String> {
+    /// The report's lines: the first `functions` functions, then the first
+    /// `blocks` blocks.
+    fn lines(&self, functions: usize, blocks: usize) -> Vec<String> {
         let window = &self.profile;
         let total = self.total();
         let owners = window
@@ -202,6 +206,29 @@ impl SizeProfile {
                 "  … and {} more functions",
                 window.functions.len() - functions
             ));
+        }
+        if blocks > 0 {
+            lines.push(String::new());
+            lines.push(format!(
+                "  the {} blocks with the most instructions (a block is credited whole to \
+                 the function it starts in):",
+                blocks.min(window.blocks.len())
+            ));
+            lines.push(format!(
+                "  {:>12} {:>8} {:>6}  {:<7} {:>18}  function",
+                "per trip", "runs", "length", "owner", "address"
+            ));
+            for block in window.blocks.iter().take(blocks) {
+                lines.push(format!(
+                    "  {:>12} {:>8} {:>6}  {:<7} {:>#18x}  {}",
+                    format!("{:.1}", window.per_round_trip(block.runs * block.length)),
+                    format!("{:.2}", window.per_round_trip(block.runs)),
+                    block.length,
+                    block.owner.name(),
+                    block.address,
+                    block.function
+                ));
+            }
         }
         lines
     }
@@ -329,13 +356,13 @@ fn run_profile(machine: Machine) -> Result<(), ProfileError> {
         String::new(),
     ];
     for size in &sizes {
-        let lines = size.lines(PRINTED_FUNCTIONS);
+        let lines = size.lines(PRINTED_FUNCTIONS, 0);
         println!();
         for line in &lines {
             println!("{line}");
         }
         report.push("```".into());
-        report.extend(size.lines(usize::MAX));
+        report.extend(size.lines(usize::MAX, REPORTED_BLOCKS));
         report.push("```".into());
         report.push(String::new());
     }

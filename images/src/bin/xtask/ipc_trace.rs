@@ -276,6 +276,8 @@ struct Instruction {
 /// A translated block as the log named it.
 #[derive(Clone, Copy, Debug)]
 struct Block {
+    /// Its guest address.
+    pc: u64,
     function: usize,
     instructions: u64,
     /// Whether the block is the window function's entry in the client.
@@ -294,6 +296,14 @@ impl Window {
     pub(crate) fn round_trips(self) -> u64 {
         self.end - self.first
     }
+}
+
+/// How often one block ran in a window.
+#[derive(Clone, Copy, Debug)]
+struct BlockRuns {
+    function: usize,
+    instructions: u64,
+    runs: u64,
 }
 
 /// The last block traced, so that its credit can be taken back.
@@ -320,6 +330,9 @@ pub(crate) struct Profiler<'a> {
     last: Option<Traced>,
     /// Instructions per function index, per window.
     counts: Vec<Vec<u64>>,
+    /// Runs per block, per window, by guest address and function index: the two
+    /// programs share addresses.
+    block_runs: Vec<HashMap<(u64, usize), BlockRuns>>,
     /// Executions of blocks the log never showed translated.
     untranslated: u64,
 }
@@ -333,6 +346,22 @@ pub(crate) struct WindowProfile {
     pub(crate) instructions: u64,
     /// Every function with instructions in the window, most first.
     pub(crate) functions: Vec<FunctionCount>,
+    /// Every block that ran in the window, most instructions first: where inside
+    /// a function its instructions go.
+    pub(crate) blocks: Vec<BlockCount>,
+}
+
+/// One translated block's share of a window.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub(crate) struct BlockCount {
+    pub(crate) owner: Owner,
+    pub(crate) function: String,
+    /// The block's guest address.
+    pub(crate) address: u64,
+    /// Its length in instructions.
+    pub(crate) length: u64,
+    /// How often it ran.
+    pub(crate) runs: u64,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -381,6 +410,7 @@ impl<'a> Profiler<'a> {
             executables,
             entry_address,
             counts: vec![Vec::new(); windows.len()],
+            block_runs: vec![HashMap::new(); windows.len()],
             windows,
             functions: Vec::new(),
             function_index: HashMap::new(),
@@ -451,6 +481,7 @@ impl<'a> Profiler<'a> {
         {
             let (owner, name) = self.executables.function_of(pc, &instructions);
             let block = Block {
+                pc,
                 function: self.function(owner, name),
                 instructions: instructions.len() as u64,
                 entry: pc == self.entry_address && owner == Owner::Client,
@@ -475,6 +506,14 @@ impl<'a> Profiler<'a> {
                 counts.resize(self.functions.len(), 0);
             }
             counts[block.function] += block.instructions;
+            self.block_runs[window]
+                .entry((block.pc, block.function))
+                .and_modify(|runs| runs.runs += 1)
+                .or_insert(BlockRuns {
+                    function: block.function,
+                    instructions: block.instructions,
+                    runs: 1,
+                });
         }
         self.last = Some(Traced {
             host,
@@ -490,6 +529,11 @@ impl<'a> Profiler<'a> {
         }
         if let Some(window) = last.window {
             self.counts[window][last.block.function] -= last.block.instructions;
+            if let Some(runs) =
+                self.block_runs[window].get_mut(&(last.block.pc, last.block.function))
+            {
+                runs.runs -= 1;
+            }
         }
         if last.block.entry {
             self.entries -= 1;
@@ -502,7 +546,8 @@ impl<'a> Profiler<'a> {
             .windows
             .iter()
             .zip(&self.counts)
-            .map(|(window, counts)| {
+            .zip(&self.block_runs)
+            .map(|((window, counts), block_runs)| {
                 let mut functions: Vec<FunctionCount> = counts
                     .iter()
                     .enumerate()
@@ -518,12 +563,29 @@ impl<'a> Profiler<'a> {
                         .cmp(&a.instructions)
                         .then_with(|| (a.owner, &a.function).cmp(&(b.owner, &b.function)))
                 });
+                let mut blocks: Vec<BlockCount> = block_runs
+                    .iter()
+                    .filter(|(_, runs)| runs.runs > 0)
+                    .map(|(&(address, _), runs)| BlockCount {
+                        owner: self.functions[runs.function].0,
+                        function: self.functions[runs.function].1.clone(),
+                        address,
+                        length: runs.instructions,
+                        runs: runs.runs,
+                    })
+                    .collect();
+                blocks.sort_by(|a, b| {
+                    (b.runs * b.length)
+                        .cmp(&(a.runs * a.length))
+                        .then_with(|| (a.address, a.owner).cmp(&(b.address, b.owner)))
+                });
                 WindowProfile {
                     window_first_entry: window.first,
                     window_end_entry: window.end,
                     round_trips: window.round_trips(),
                     instructions: functions.iter().map(|count| count.instructions).sum(),
                     functions,
+                    blocks,
                 }
             })
             .collect();

@@ -140,6 +140,30 @@ fn blocks_are_credited_to_their_functions_and_owners() {
     );
     assert_eq!(window.instructions, 18);
     assert_eq!(window.per_round_trip(window.instructions), 9.0);
+    // Each block ran once per round trip; the most instructions first, then by
+    // address.
+    let blocks: Vec<(u64, &str, u64, u64)> = window
+        .blocks
+        .iter()
+        .map(|block| {
+            (
+                block.address,
+                block.function.as_str(),
+                block.length,
+                block.runs,
+            )
+        })
+        .collect();
+    assert_eq!(
+        blocks,
+        vec![
+            (0x10_0010, "kernel::entry", 3, 2),
+            (CLIENT_BOUNCE, "bounce", 2, 2),
+            (CLIENT_HELPER, "helper", 2, 2),
+            (CLIENT_BOUNCE, "serve", 1, 2),
+            (SHARED, "syscall", 1, 2),
+        ]
+    );
     assert_eq!(
         window.owners(),
         vec![
@@ -163,6 +187,13 @@ fn a_block_that_did_not_run_is_taken_back() {
     let profile = run(&log, vec![Window { first: 2, end: 3 }]);
     assert_eq!(profile.entries, 3);
     assert_eq!(profile.windows[0].instructions, 9);
+    // The block taken back is not counted as run either.
+    let bounce = profile.windows[0]
+        .blocks
+        .iter()
+        .find(|block| block.address == CLIENT_BOUNCE && block.owner == Owner::Client)
+        .map(|block| block.runs);
+    assert_eq!(bounce, Some(1));
 }
 
 #[test]
