@@ -161,6 +161,37 @@ impl<T> RunQueue<T> {
         }
     }
 
+    /// [`RunQueue::wake`] then [`RunQueue::decide`], as one step: the decision
+    /// when the CPU has just been freed and the model woke `processes`. With
+    /// nothing else ready, the first of them that was waiting would be first in the
+    /// queue, so it runs at once without passing through the queue; the others
+    /// queue behind it. This is the round trip's path, where a process that parks
+    /// hands the CPU to the one it wrote to.
+    pub fn wake_and_decide(
+        &mut self,
+        processes: impl IntoIterator<Item = ProcessId>,
+        now: u64,
+        timer_pending: bool,
+    ) -> Decision {
+        let mut processes = processes.into_iter();
+        if self.current.is_none() && self.ready.is_empty() {
+            for process in processes.by_ref() {
+                if let Some(entry) = self.entries.get_mut(&process)
+                    && entry.state == State::Waiting
+                {
+                    entry.state = State::Running;
+                    self.current = Some(process);
+                    self.slice_start = now;
+                    self.switches += 1;
+                    self.wake(processes);
+                    return Decision::Run(process);
+                }
+            }
+        }
+        self.wake(processes);
+        self.decide(now, timer_pending)
+    }
+
     /// The limit the current process has used up at tick `now`, if it has one and
     /// reached it (this slice counted).
     pub fn over_limit(&self, now: u64) -> Option<u64> {
@@ -256,6 +287,52 @@ mod tests {
             queue.add(pid(process), "task", None);
         }
         queue
+    }
+
+    /// `wake_and_decide` decides as `wake` then `decide` would, in every
+    /// arrangement of ready, waiting and current processes and woken lists.
+    #[test]
+    fn waking_and_deciding_at_once_is_waking_then_deciding() {
+        let woken_lists: [&[u64]; 6] = [&[], &[2], &[3, 2], &[1, 2, 3], &[9, 2], &[2, 2]];
+        // Which of processes 1, 2, 3 are ready (the rest wait), and whether 1 runs.
+        for ready_mask in 0..8u8 {
+            for current in [false, true] {
+                for woken in woken_lists {
+                    let arranged = || {
+                        let mut queue = queue(&[1, 2, 3]);
+                        for _ in 0..3 {
+                            queue.decide(0, true);
+                            queue.park(0);
+                        }
+                        queue.wake(
+                            (1..=3)
+                                .filter(|n| ready_mask & (1 << (n - 1)) != 0)
+                                .map(pid),
+                        );
+                        if current {
+                            queue.wake([pid(1)]);
+                            while queue.decide(0, true) != Decision::Run(pid(1)) {
+                                queue.preempt(0);
+                            }
+                        }
+                        queue
+                    };
+                    let mut one_step = arranged();
+                    let mut two_steps = arranged();
+                    let woken = || woken.iter().copied().map(pid);
+                    let decided = one_step.wake_and_decide(woken(), 5, false);
+                    two_steps.wake(woken());
+                    assert_eq!(decided, two_steps.decide(5, false));
+                    assert_eq!(one_step.ready, two_steps.ready);
+                    assert_eq!(one_step.current, two_steps.current);
+                    assert_eq!(one_step.switches, two_steps.switches);
+                    assert_eq!(one_step.slice_start, two_steps.slice_start);
+                    for n in 1..=3 {
+                        assert_eq!(one_step.state(pid(n)), two_steps.state(pid(n)));
+                    }
+                }
+            }
+        }
     }
 
     #[test]

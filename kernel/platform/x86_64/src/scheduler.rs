@@ -212,13 +212,18 @@ impl Scheduler {
         if !self.dying.is_empty() || kernel_threads::want_cpu() {
             return None;
         }
-        self.wake_due_at(model, now);
+        if let Some(now) = now {
+            model.advance_clock(Instant(now));
+        }
         if model.network_work_pending() {
             network::kick();
         }
         // A timer is taken as pending: with no process ready the answer is `Wait`,
         // and the loop then weighs deadlines and deadlock itself.
-        let Decision::Run(next) = self.queue.decide(time::tick_periods_at(now), true) else {
+        let decision =
+            self.queue
+                .wake_and_decide(model.drain_woken(), time::tick_periods_at(now), true);
+        let Decision::Run(next) = decision else {
             return None;
         };
         if !crate::user_mode::resume_parked_in(self, model, next) {
