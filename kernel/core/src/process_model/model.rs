@@ -349,7 +349,10 @@ impl ProcessModel {
     /// [`ProcessModel::take_woken`], lent: the list keeps its memory for the next.
     /// In order of process id.
     pub fn drain_woken(&mut self) -> alloc::vec::Drain<'_, ProcessId> {
-        self.woken.sort_unstable();
+        // One woken process, a round trip's case, is in order already.
+        if self.woken.len() > 1 {
+            self.woken.sort_unstable();
+        }
         self.woken.drain(..)
     }
 
