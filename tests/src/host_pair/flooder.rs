@@ -1,6 +1,6 @@
-//! The flooding host of `hosts-tunnel-flood`: the proxy between the two guests'
-//! NICs (as the tamperer's) forwards every frame unchanged, and also acts as a third
-//! machine on the network, `10.0.7.99`, that floods host 2's MinimaLT port with
+//! The flooding host of `hosts-tunnel-flood` and `hosts-ipc-flood`: the proxy
+//! between the two guests' NICs (as the tamperer's) forwards every frame unchanged,
+//! and also acts as a third machine on the network, `10.0.7.99`, that floods host 2's MinimaLT port with
 //! packets that would open tunnels if the service let them: forged first packets
 //! (a client ephemeral key no client holds, each from its own source port), random
 //! bytes, replays of the client's real first packet and record requests from a key

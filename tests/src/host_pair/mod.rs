@@ -509,6 +509,35 @@ pub fn all() -> Vec<HostPairRow> {
             proxy: None,
         },
         HostPairRow {
+            name: "hosts-ipc-flood",
+            about: "the programs' session of hosts-ipc-echo while a host process on the \
+                network floods host 2's MinimaLT service (the kernel's, which programs' \
+                `ipc` uses) with forged tunnel openings, random bytes, replays of alice's \
+                first packet and record requests from an unknown key: host 2 asks for \
+                puzzles, host 1's kernel solves one, every bad packet is dropped or refused \
+                and counted, host 2 holds no tunnel but alice's, and all 101 requests come \
+                back byte-exact",
+            run: ACROSS_ECHO,
+            heap_growth_at_most: None,
+            hosts: [NATIVE_HOST, NATIVE_HOST],
+            client_metrics: &[
+                ("remote_connections_accepted", 1),
+                ("remote_values_received", 101),
+                ("remote_values_lost", 0),
+                ("tunnel_count", 1),
+                ("tunnel_datagrams_dropped", 0),
+            ],
+            server_metrics: &[
+                ("remote_incoming_accepted", 1),
+                ("remote_values_received", 100),
+                ("remote_values_sent", 101),
+                ("remote_values_refused", 0),
+                ("tunnel_ill_typed_values", 0),
+                ("tunnel_count", 1),
+            ],
+            proxy: Some(Mischief::Flood),
+        },
+        HostPairRow {
             name: "hosts-ipc-tampered",
             about: "the programs' session through a host process that replays, bit-flips \
                 and forges MinimaLT packets both ways: every bad packet is dropped and \
@@ -565,6 +594,16 @@ pub fn all() -> Vec<HostPairRow> {
             "hosts-ipc-modified-peer with host 2 on NetBSD's UDP in the rump kernel: \
                 its kernel drops and counts the ten ill-typed values the modified host 1 \
                 sends, and the program answers the eleven well-typed requests only",
+            [NATIVE_HOST, RUMP_HOST],
+        ),
+        rump_variant(
+            &native,
+            "hosts-ipc-flood",
+            "hosts-ipc-flood-rump",
+            "hosts-ipc-flood with host 2 on NetBSD's UDP in the rump kernel: the flood \
+                goes through NetBSD's stack to the same MinimaLT service, which asks for \
+                puzzles, drops or refuses and counts every bad packet, holds no tunnel but \
+                alice's, and answers all 101 requests byte-exact",
             [NATIVE_HOST, RUMP_HOST],
         ),
         rump_variant(
