@@ -563,6 +563,51 @@ pub fn all() -> Vec<HostPairRow> {
     let rump = [
         rump_variant(
             &native,
+            "hosts-tunnel-echo",
+            "hosts-tunnel-echo-rump",
+            "hosts-tunnel-echo with host 2's end of the kernel test on NetBSD's UDP in the \
+                rump kernel: host 2's kernel authenticates alice, and 101 typed requests \
+                come back byte-exact across a rekey, with no datagram dropped",
+            [NATIVE_HOST, RUMP_HOST],
+        ),
+        rump_variant(
+            &native,
+            "hosts-tunnel-tampered",
+            "hosts-tunnel-tampered-rump",
+            "hosts-tunnel-tampered with host 2 on NetBSD's UDP in the rump kernel: every \
+                replayed, bit-flipped or forged packet is dropped and counted by the host \
+                it reached, and all 101 requests come back byte-exact",
+            [NATIVE_HOST, RUMP_HOST],
+        ),
+        rump_variant(
+            &native,
+            "hosts-tunnel-soak",
+            "hosts-tunnel-soak-rump",
+            "hosts-tunnel-soak with host 2 on NetBSD's UDP in the rump kernel: 100,000 \
+                typed requests, 256 in flight, every reply checked, and neither heap grows \
+                from the first thousand to the end",
+            [NATIVE_HOST, RUMP_HOST],
+        ),
+        rump_variant(
+            &native,
+            "hosts-tunnel-reuse",
+            "hosts-tunnel-reuse-rump",
+            "hosts-tunnel-reuse with host 2 on NetBSD's UDP in the rump kernel: the \
+                second connection on the tunnel costs one datagram each way and one X25519 \
+                operation, counted at host 1's socket and on the wire",
+            [NATIVE_HOST, RUMP_HOST],
+        ),
+        rump_variant(
+            &native,
+            "hosts-tunnel-flood",
+            "hosts-tunnel-flood-rump",
+            "hosts-tunnel-flood with host 2 on NetBSD's UDP in the rump kernel: host 2 asks \
+                for puzzles, drops or refuses and counts every bad packet, holds alice's \
+                tunnel only, answers all 401 requests and its heap does not grow",
+            [NATIVE_HOST, RUMP_HOST],
+        ),
+        rump_variant(
+            &native,
             "hosts-ipc-echo",
             "hosts-ipc-echo-rump",
             "the programs of hosts-ipc-echo with host 2's MinimaLT service on NetBSD's \
