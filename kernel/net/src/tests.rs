@@ -511,3 +511,53 @@ mod dhcp {
         assert!(stack.statistics().frames_sent >= 1, "no DISCOVER was sent");
     }
 }
+
+#[test]
+fn datagrams_past_a_full_queue_are_counted_as_dropped_at_their_socket() {
+    let (mut one, mut two) = wire();
+    let sender = one.bind(7000).unwrap();
+    let receiver = two.bind(7001).unwrap();
+    let bystander = two.bind(7002).unwrap();
+    let mut now = 0;
+    let to = SocketAddrV4::new(NetConfig::peer_address(2), 7001);
+    // ARP first, so that every datagram below leaves at once.
+    one.send_to(sender, to, b"hello").unwrap();
+    run(&mut one, &mut two, &mut now);
+    let mut buffer = [0u8; 2048];
+    assert!(two.receive_from(receiver, &mut buffer).unwrap().is_some());
+    assert_eq!(two.dropped(receiver), Ok(Some(0)));
+    // Twice a queue's worth arrives before the receiver reads any: it keeps one
+    // queue's worth, and the rest is dropped and counted at its socket only.
+    let mut sent = 0;
+    for _ in 0..2 {
+        for _ in 0..crate::datagram::DATAGRAM_QUEUE {
+            one.send_to(sender, to, &[sent as u8; 100]).unwrap();
+            sent += 1;
+        }
+        now += 1;
+        one.poll(now);
+    }
+    now += 1;
+    two.poll(now);
+    let mut received = 0;
+    while two.receive_from(receiver, &mut buffer).unwrap().is_some() {
+        received += 1;
+    }
+    assert_eq!(received, crate::datagram::DATAGRAM_QUEUE);
+    assert_eq!(two.dropped(receiver), Ok(Some((sent - received) as u64)));
+    assert_eq!(two.dropped(bystander), Ok(Some(0)));
+    // Once read, the socket takes datagrams again, and none is counted.
+    one.send_to(sender, to, b"again").unwrap();
+    run(&mut one, &mut two, &mut now);
+    assert!(two.receive_from(receiver, &mut buffer).unwrap().is_some());
+    assert_eq!(two.dropped(receiver), Ok(Some((sent - received) as u64)));
+    // A datagram for a port nobody holds is no socket's drop.
+    one.send_to(
+        sender,
+        SocketAddrV4::new(NetConfig::peer_address(2), 7999),
+        b"x",
+    )
+    .unwrap();
+    run(&mut one, &mut two, &mut now);
+    assert_eq!(two.dropped(bystander), Ok(Some(0)));
+}
