@@ -52,6 +52,11 @@ pub(crate) struct NetArguments {
     /// How QEMU joins the two guests' NICs.
     #[arg(long, value_enum, default_value_t = Link::Datagram)]
     pub(crate) link: Link,
+    /// Instead of the timed comparison, run the Ethos pair once with each guest
+    /// under `-icount shift=0` and print where each host's network thread spends
+    /// its instructions. No figure is saved.
+    #[arg(long)]
+    pub(crate) thread_instructions: bool,
 }
 
 /// How the host carries frames between the two QEMUs (`-netdev socket`).
@@ -215,6 +220,79 @@ fn thread_phases(transcript: &Transcript) -> String {
     )
 }
 
+/// `--thread-instructions`: one run of the Ethos pair with both guests under
+/// `-icount shift=0` (`sleep` on, so a halted guest still waits for the other's
+/// packets in real time). A guest's clock then advances one nanosecond per
+/// instruction while it runs, so the phases its network thread reports
+/// (`net_thread_*`, which leave out its waits) are instruction counts, the same
+/// from run to run up to how the traffic falls into rounds. The round trips the
+/// client measures mix instructions and waiting and are not figures here.
+fn thread_instructions(link: Link) -> Result<ExitCode, XtaskError> {
+    prerequisites::ensure(&[prerequisites::QEMU])?;
+    let plan = host_set::host_pair_plan();
+    let pairs = Pairs {
+        ethos: host_set::make_pair(&plan)?,
+        linux: None,
+    };
+    let configs = |fresh: bool| {
+        let options = link.options(fresh)?;
+        let mut configs = pairs.configs(System::Ethos, &options)?;
+        for config in &mut configs {
+            config
+                .extra
+                .extend(["-icount".to_string(), "shift=0".to_string()]);
+        }
+        Some(configs)
+    };
+    for config in configs(false).into_iter().flatten() {
+        println!("$ {}", config.display());
+    }
+    let Some([server, client]) = configs(true) else {
+        println!("bench net --thread-instructions: no free loopback port");
+        return Ok(ExitCode::FAILURE);
+    };
+    let ran =
+        run_pair(server, &client, ETHOS_SERVER_READY, TIMEOUT).and_then(|(client, server)| {
+            ended_well(&client)
+                .map_err(|reason| format!("client: {reason}"))
+                .and_then(|()| ended_well(&server).map_err(|reason| format!("server: {reason}")))
+                .map_err(|reason| {
+                    keep_logs(System::Ethos, 0, &client, &server);
+                    reason
+                })
+                .map(|()| (client, server))
+        });
+    let (client, server) = match ran {
+        Ok(transcripts) => transcripts,
+        Err(reason) => {
+            println!("bench net --thread-instructions: the run failed: {reason}");
+            return Ok(ExitCode::FAILURE);
+        }
+    };
+    println!(
+        "each host's network thread over the benchmark's whole set, in millions of \
+         instructions (-icount shift=0; its waits are not counted):"
+    );
+    for (role, transcript) in [("client", &client), ("server", &server)] {
+        let metric = |name: &str| transcript.metric(&format!("net_thread_{name}"));
+        let shown: Vec<String> = ["poll", "receive", "bridge", "transmit", "other"]
+            .iter()
+            .map(|name| match metric(name) {
+                // The thread reports microseconds of its clock: thousands of
+                // instructions here.
+                Some(value) => format!("{name} {:.1}", value as f64 / 1e3),
+                None => format!("{name} -"),
+            })
+            .collect();
+        println!(
+            "  {role}: {} over {} rounds",
+            shown.join(", "),
+            metric("rounds").unwrap_or(0)
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
 /// The counts both sides were built with.
 fn check_counts(figures: &NetFigures) -> Result<(), String> {
     let expected = (
@@ -280,6 +358,9 @@ pub(crate) fn host_load() -> String {
 }
 
 pub(crate) fn net(arguments: &NetArguments) -> Result<ExitCode, XtaskError> {
+    if arguments.thread_instructions {
+        return thread_instructions(arguments.link);
+    }
     let started = bench_results::now();
     let load_before = host_load();
     prerequisites::ensure(&[prerequisites::QEMU])?;
