@@ -152,15 +152,6 @@ pub trait Datagram {
 
     /// What crossed the interface so far.
     fn statistics(&self) -> LinkStatistics;
-
-    /// How many datagrams addressed to `socket`'s port the stack took in but never
-    /// queued for it: its queue was full, or the datagram was malformed. A flood
-    /// faster than the socket is read shows here rather than going unseen. `None`
-    /// where the service does not count them (the default).
-    fn dropped(&self, socket: DatagramSocket) -> Result<Option<u64>, DatagramError> {
-        let _ = socket;
-        Ok(None)
-    }
 }
 
 impl<T: Datagram + ?Sized> Datagram for alloc::boxed::Box<T> {
@@ -202,8 +193,5 @@ impl<T: Datagram + ?Sized> Datagram for alloc::boxed::Box<T> {
     }
     fn statistics(&self) -> LinkStatistics {
         (**self).statistics()
-    }
-    fn dropped(&self, socket: DatagramSocket) -> Result<Option<u64>, DatagramError> {
-        (**self).dropped(socket)
     }
 }

@@ -61,14 +61,7 @@ impl<D: NetworkDevice> Datagram for NetStack<D> {
             number = number.wrapping_add(1);
         }
         self.next_udp_socket = number.wrapping_add(1);
-        self.udp.insert(
-            number,
-            UdpSocketEntry {
-                handle,
-                port,
-                dropped: 0,
-            },
-        );
+        self.udp.insert(number, UdpSocketEntry { handle, port });
         Ok(DatagramSocket(number))
     }
 
@@ -152,10 +145,6 @@ impl<D: NetworkDevice> Datagram for NetStack<D> {
         self.interface
             .poll_delay(Instant::from_millis(now_ms as i64), &self.sockets)
             .map(|delay| delay.total_millis())
-    }
-
-    fn dropped(&self, socket: DatagramSocket) -> Result<Option<u64>, DatagramError> {
-        self.udp_entry(socket).map(|entry| Some(entry.dropped))
     }
 
     fn statistics(&self) -> LinkStatistics {

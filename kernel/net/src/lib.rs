@@ -26,11 +26,9 @@ use core::fmt;
 use ethos_abi::drivers::{
     PEER_MAC_PREFIX, TAP_HOST_ADDRESS, TAP_PREFIX_LENGTH, tap_guest_address, tap_guest_number,
 };
-use smoltcp::iface::{
-    Config, Interface, PollIngressSingleResult, PollResult, SocketHandle, SocketSet,
-};
+use smoltcp::iface::{Config, Interface, SocketHandle, SocketSet};
 use smoltcp::phy::{self, DeviceCapabilities, Medium};
-use smoltcp::socket::{dhcpv4, icmp, udp};
+use smoltcp::socket::{dhcpv4, icmp};
 use smoltcp::time::Instant;
 use smoltcp::wire::{
     EthernetAddress, EthernetFrame, EthernetProtocol, HardwareAddress, Icmpv4Message, Icmpv4Packet,
@@ -137,8 +135,6 @@ struct Adapter<D> {
     device: D,
     receive_buffer: Vec<u8>,
     statistics: NetStatistics,
-    /// The UDP datagram of the last frame received, for [`NetStack::poll`].
-    last_udp: Option<UdpArrival>,
 }
 
 struct ReceivedFrame<'a> {
@@ -188,7 +184,6 @@ impl<D: NetworkDevice> phy::Device for Adapter<D> {
             Ok(Some(length)) => {
                 self.statistics.frames_received += 1;
                 let frame = &self.receive_buffer[..length.min(self.receive_buffer.len())];
-                self.last_udp = udp_arrival(frame);
                 Some((
                     ReceivedFrame { frame },
                     TransmitSlot {
@@ -247,39 +242,6 @@ impl fmt::Display for NetStackError {
 struct UdpSocketEntry {
     handle: SocketHandle,
     port: u16,
-    /// Datagrams for its port that never reached its queue (see
-    /// [`NetStack::poll`]).
-    dropped: u64,
-}
-
-/// What a received frame carried, if a whole IPv4 UDP datagram: where it went and
-/// how long its payload is.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-struct UdpArrival {
-    destination: Ipv4Address,
-    port: u16,
-    payload: usize,
-}
-
-/// The UDP datagram `frame` carries, if it is an unfragmented IPv4 one with a
-/// whole UDP header. Its checksums and its length field are not checked here: a
-/// datagram smoltcp refuses for them counts as dropped at its port.
-fn udp_arrival(frame: &[u8]) -> Option<UdpArrival> {
-    let ethernet = EthernetFrame::new_checked(frame).ok()?;
-    if ethernet.ethertype() != EthernetProtocol::Ipv4 {
-        return None;
-    }
-    let ip = Ipv4Packet::new_checked(ethernet.payload()).ok()?;
-    if ip.next_header() != IpProtocol::Udp || ip.more_frags() || ip.frag_offset() != 0 {
-        return None;
-    }
-    let udp = ip.payload();
-    let port = u16::from_be_bytes([*udp.get(2)?, *udp.get(3)?]);
-    Some(UdpArrival {
-        destination: ip.dst_addr(),
-        port,
-        payload: udp.len().checked_sub(8)?,
-    })
 }
 
 /// One interface with its sockets.
@@ -330,7 +292,6 @@ impl<D: NetworkDevice> NetStack<D> {
             device,
             receive_buffer: vec![0u8; frame_limit],
             statistics: NetStatistics::default(),
-            last_udp: None,
         };
         let now = Instant::from_millis(now_ms as i64);
         let mut interface = Interface::new(
@@ -394,39 +355,13 @@ impl<D: NetworkDevice> NetStack<D> {
     }
 
     /// Moves frames both ways and runs timers; returns whether a socket changed.
-    ///
-    /// This is smoltcp's `Interface::poll` in its steps, every frame taken in on
-    /// its own, so that a UDP datagram for a bound port that does not reach that
-    /// socket's queue (the queue is full, or smoltcp refuses the datagram) is
-    /// counted as dropped there: one frame reaches one socket at most, and a
-    /// datagram queued grows the bytes the sockets hold. A datagram with no
-    /// payload is not told apart and counts as queued.
     pub fn poll(&mut self, now_ms: u64) -> bool {
         let now = Instant::from_millis(now_ms as i64);
-        let mut changed = false;
-        self.interface.poll_maintenance(now);
-        loop {
-            self.adapter.last_udp = None;
-            let held = self.udp_bytes_held();
-            match self
-                .interface
-                .poll_ingress_single(now, &mut self.adapter, &mut self.sockets)
-            {
-                PollIngressSingleResult::None => break,
-                PollIngressSingleResult::PacketProcessed => {}
-                PollIngressSingleResult::SocketStateChanged => changed = true,
-            }
-            if let Some(arrival) = self.adapter.last_udp.take() {
-                self.count_if_dropped(arrival, held);
-            }
-        }
-        while self
-            .interface
-            .poll_egress(now, &mut self.adapter, &mut self.sockets)
-            == PollResult::SocketStateChanged
-        {
-            changed = true;
-        }
+        let changed = !matches!(
+            self.interface
+                .poll(now, &mut self.adapter, &mut self.sockets),
+            smoltcp::iface::PollResult::None
+        );
         let Some(dhcp) = self.dhcp else {
             return changed;
         };
@@ -443,32 +378,6 @@ impl<D: NetworkDevice> NetStack<D> {
         self.config = leased.unwrap_or(NetConfig::UNCONFIGURED);
         apply(&mut self.interface, self.config);
         true
-    }
-
-    /// The payload bytes every datagram socket holds, waiting to be read.
-    fn udp_bytes_held(&self) -> usize {
-        self.udp
-            .values()
-            .map(|entry| self.sockets.get::<udp::Socket>(entry.handle).recv_queue())
-            .sum()
-    }
-
-    /// Counts `arrival` as dropped at the socket bound to its port if it was for
-    /// this interface and the sockets hold no more bytes than `held`, as before it.
-    fn count_if_dropped(&mut self, arrival: UdpArrival, held: usize) {
-        if !self.configured || arrival.destination != self.config.address || arrival.payload == 0 {
-            return;
-        }
-        if self.udp_bytes_held() > held {
-            return;
-        }
-        if let Some(entry) = self
-            .udp
-            .values_mut()
-            .find(|entry| entry.port == arrival.port)
-        {
-            entry.dropped += 1;
-        }
     }
 
     /// Sends an ICMP echo request with `sequence` to `target`.

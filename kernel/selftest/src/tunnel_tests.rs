@@ -352,11 +352,6 @@ pub(crate) fn tunnel(plan: Plan) -> Result<(), String> {
     }
     let counters = tunnels.counters();
     let statistics = tunnels.statistics();
-    // Datagrams for the service's port its socket never queued (a stack that
-    // counts them: the native one).
-    if let Ok(Some(dropped)) = datagrams.dropped(socket) {
-        metric("udp_datagrams_dropped", dropped, "count");
-    }
     metric("tunnel_datagrams_sent", statistics.datagrams_sent, "count");
     // What went through the socket, whatever the service made of it: what a
     // host process on the wire can hold the host to.

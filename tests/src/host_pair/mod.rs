@@ -903,9 +903,8 @@ impl HostPairRow {
         if mischief == Mischief::Flood {
             let flooded = proxied.flooded;
             println!("     flooder: {}", flooder_summary(&flooded));
-            let verdict = both(self.judge(&client, 1), self.judge(&server, 2)).and_then(|()| {
-                flood_counted(&server, &flooded, self.host(2).backend == Backend::Native)
-            });
+            let verdict = both(self.judge(&client, 1), self.judge(&server, 2))
+                .and_then(|()| flood_counted(&server, &flooded));
             return concluded(verdict);
         }
         if mischief == Mischief::Watch {
@@ -1079,11 +1078,7 @@ fn flooder_summary(flooded: &Flooded) -> String {
 /// every datagram reached the service; and it counted what the flooder sent it: it
 /// dropped every bad packet and every first packet of the client's it answered
 /// with a puzzle, and nothing else, and refused every forged record request.
-fn flood_counted(
-    server: &Transcript,
-    flooded: &Flooded,
-    counts_socket_drops: bool,
-) -> Result<(), String> {
+fn flood_counted(server: &Transcript, flooded: &Flooded) -> Result<(), String> {
     let host = "host 2 (server)";
     if flooded.first_packets == 0 || flooded.replayed == 0 || flooded.record_requests == 0 {
         return Err(format!(
@@ -1113,20 +1108,12 @@ fn flood_counted(
             flooded.unanswered_waits
         ));
     }
-    // What the native stack dropped at the service's socket (its queue full) never
-    // reached the service: both counts together must account for every bad
-    // packet. NetBSD's stack in the rump kernel keeps its own count.
-    let at_socket = if counts_socket_drops {
-        metric("udp_datagrams_dropped")?
-    } else {
-        0
-    };
-    let dropped = metric("tunnel_datagrams_dropped")? + at_socket;
+    let dropped = metric("tunnel_datagrams_dropped")?;
     let expected = flooded.bad_packets() + flooded.challenges_to_client;
     if dropped != expected {
         return Err(format!(
-            "{host}: dropped {dropped} datagrams ({at_socket} at its socket), but the flooder \
-             sent {} bad ones and host 2 challenged {} of the client's",
+            "{host}: dropped {dropped} datagrams, but the flooder sent {} bad ones and host 2 \
+             challenged {} of the client's",
             flooded.bad_packets(),
             flooded.challenges_to_client
         ));
@@ -1404,38 +1391,21 @@ mod tests {
             let lines: Vec<&str> = lines.iter().map(String::as_str).collect();
             transcript(&lines)
         };
-        assert_eq!(flood_counted(&server(681, 40, 1), &flooded, false), Ok(()));
-        assert!(flood_counted(&server(680, 40, 1), &flooded, false).is_err());
-        assert!(flood_counted(&server(682, 40, 1), &flooded, false).is_err());
-        assert!(flood_counted(&server(681, 39, 1), &flooded, false).is_err());
-        assert!(flood_counted(&server(681, 40, 0), &flooded, false).is_err());
+        assert_eq!(flood_counted(&server(681, 40, 1), &flooded), Ok(()));
+        assert!(flood_counted(&server(680, 40, 1), &flooded).is_err());
+        assert!(flood_counted(&server(682, 40, 1), &flooded).is_err());
+        assert!(flood_counted(&server(681, 39, 1), &flooded).is_err());
+        assert!(flood_counted(&server(681, 40, 0), &flooded).is_err());
         let unpaced = Flooded {
             unanswered_waits: 1,
             ..flooded
         };
-        assert!(flood_counted(&server(681, 40, 1), &unpaced, false).is_err());
+        assert!(flood_counted(&server(681, 40, 1), &unpaced).is_err());
         let unchallenged = Flooded {
             challenges_to_client: 0,
             ..flooded
         };
-        assert!(flood_counted(&server(680, 40, 1), &unchallenged, false).is_err());
-        // A native host also counts what its socket dropped: the two counts
-        // together must be the flooder's, and the socket's count must be there.
-        let with_socket = |dropped: u64, at_socket: u64| {
-            let lines = [
-                format!("@ethos metric name=tunnel_datagrams_dropped value={dropped} unit=count"),
-                "@ethos metric name=tunnel_record_requests_refused value=40 unit=count".into(),
-                "@ethos metric name=tunnel_puzzles_switched_on value=1 unit=count".into(),
-                format!("@ethos metric name=udp_datagrams_dropped value={at_socket} unit=count"),
-            ];
-            let lines: Vec<&str> = lines.iter().map(String::as_str).collect();
-            transcript(&lines)
-        };
-        assert_eq!(flood_counted(&with_socket(681, 0), &flooded, true), Ok(()));
-        assert_eq!(flood_counted(&with_socket(600, 81), &flooded, true), Ok(()));
-        assert!(flood_counted(&with_socket(600, 80), &flooded, true).is_err());
-        assert!(flood_counted(&with_socket(681, 1), &flooded, true).is_err());
-        assert!(flood_counted(&server(681, 40, 1), &flooded, true).is_err());
+        assert!(flood_counted(&server(680, 40, 1), &unchallenged).is_err());
     }
 
     /// Host 1's socket counts must be the wire's, each way.

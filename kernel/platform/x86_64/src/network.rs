@@ -115,9 +115,6 @@ struct Final {
     /// The kernel heap in use at the first and the last sample, if traffic came
     /// to [`HEAP_SAMPLE_VALUES`] values.
     heap_samples: Option<(usize, usize)>,
-    /// Datagrams for the service's port its socket never queued, where the stack
-    /// counts them (the native one).
-    socket_dropped: Option<u64>,
 }
 
 /// Milliseconds since boot.
@@ -337,7 +334,6 @@ fn serve(
         statistics: service.statistics(),
         tunnels: service.tunnel_count(),
         heap_samples,
-        socket_dropped: datagrams.dropped(socket).ok().flatten(),
     };
     x86_64::instructions::interrupts::without_interrupts(|| *FINAL.lock() = Some(counted));
     let _ = datagrams.close(socket);
@@ -389,7 +385,6 @@ pub fn stop() {
         statistics,
         tunnels,
         heap_samples,
-        socket_dropped,
     }) = counted
     else {
         return;
@@ -405,9 +400,6 @@ pub fn stop() {
         metric(name, value / 1_000, "us");
     }
     metric("net_thread_rounds", phases.rounds, "count");
-    if let Some(dropped) = socket_dropped {
-        metric("udp_datagrams_dropped", dropped, "count");
-    }
     if let Some((first, last)) = heap_samples {
         for (name, value) in [
             ("tunnel_heap_at_mark", first),
