@@ -226,7 +226,11 @@ impl Scheduler {
         let Decision::Run(next) = decision else {
             return None;
         };
-        if !crate::user_mode::resume_parked_in(self, model, next) {
+        // A reader a write delivered to was answered already: only a process still
+        // parked makes its call again here.
+        if self.queue.get(next)?.parked.is_some()
+            && !crate::user_mode::resume_parked_in(self, model, next)
+        {
             return None;
         }
         let task = self.queue.get(next)?;
