@@ -256,10 +256,7 @@ fn thread_instructions(link: Link) -> Result<ExitCode, XtaskError> {
             ended_well(&client)
                 .map_err(|reason| format!("client: {reason}"))
                 .and_then(|()| ended_well(&server).map_err(|reason| format!("server: {reason}")))
-                .map_err(|reason| {
-                    keep_logs(System::Ethos, 0, &client, &server);
-                    reason
-                })
+                .inspect_err(|_| keep_logs(System::Ethos, 0, &client, &server))
                 .map(|()| (client, server))
         });
     let (client, server) = match ran {
