@@ -495,8 +495,8 @@ impl ProcessModel {
                     let finished = running
                         .as_mut()
                         .is_some_and(|reader| reader.events.complete_and_retire(waiter.1));
-                    if finished && !self.woken.contains(&waiter.0) {
-                        self.woken.push(waiter.0);
+                    if finished {
+                        self.wake(waiter.0);
                     }
                     return Ok(());
                 }

@@ -404,10 +404,18 @@ impl ProcessModel {
             return false;
         };
         let completed = running.events.complete(event, outcome);
-        if completed && !self.woken.contains(&process) {
-            self.woken.push(process);
+        if completed {
+            self.wake(process);
         }
         completed
+    }
+
+    /// Marks `process`, one of whose events completed, for the scheduler to wake
+    /// ([`ProcessModel::take_woken`]); once, however many completed.
+    pub(super) fn wake(&mut self, process: ProcessId) {
+        if !self.woken.contains(&process) {
+            self.woken.push(process);
+        }
     }
 
     /// Kernel memory `process` holds: its events and their outcomes, the values it

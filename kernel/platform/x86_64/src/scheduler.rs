@@ -147,12 +147,7 @@ impl Scheduler {
     /// Runs the model's timers due now and makes every process the model woke
     /// ready again.
     pub fn wake_due(&mut self, model: &mut ProcessModel) {
-        self.wake_due_at(model, time::since_boot_nanos());
-    }
-
-    /// [`Scheduler::wake_due`] at `now`, as [`time::since_boot_nanos`] read it.
-    fn wake_due_at(&mut self, model: &mut ProcessModel, now: Option<u64>) {
-        if let Some(now) = now {
+        if let Some(now) = time::since_boot_nanos() {
             model.advance_clock(Instant(now));
         }
         self.queue.wake(model.drain_woken());

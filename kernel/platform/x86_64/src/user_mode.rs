@@ -471,6 +471,28 @@ impl<'a> MappedRange<'a> {
     }
 }
 
+/// The one kernel address of a range that is not empty and lies within one page,
+/// translated with the access asked (`InvalidArgument` where the page is not mapped
+/// for it); `None` for any other range, which [`MappedRange`] walks piece by piece.
+/// One translation is then both the check and the place: every value a program
+/// sends or receives comes this way.
+#[inline(always)]
+fn within_one_page(
+    space: &AddressSpace,
+    range: UserRange,
+    access: Access,
+) -> Option<Result<u64, Status>> {
+    let offset = range.address() & (PAGE_SIZE - 1);
+    if range.length() == 0 || offset + range.length() > PAGE_SIZE {
+        return None;
+    }
+    Some(
+        space
+            .translate(range.address(), access == Access::Write)
+            .ok_or(Status::InvalidArgument),
+    )
+}
+
 impl Iterator for MappedRange<'_> {
     /// A piece, or `InvalidArgument` where a page is not mapped for the access.
     type Item = Result<(u64, usize), Status>;
@@ -504,12 +526,8 @@ fn write_into(space: &AddressSpace, range: UserRange, bytes: &[u8]) -> Result<()
         return Err(Status::InvalidArgument);
     }
     let range = UserRange::new(range.address(), bytes.len() as u64, range.length())?;
-    let offset = range.address() & (PAGE_SIZE - 1);
-    if !bytes.is_empty() && offset + range.length() <= PAGE_SIZE {
-        // Within one page, the one translation is both the check and the place.
-        let address = space
-            .translate(range.address(), true)
-            .ok_or(Status::InvalidArgument)?;
+    if let Some(address) = within_one_page(space, range, Access::Write) {
+        let address = address?;
         // SAFETY: as below: one page mapped writable for the process, identity-mapped
         // RAM, and `bytes` ends within it.
         unsafe { core::ptr::copy_nonoverlapping(bytes.as_ptr(), address as *mut u8, bytes.len()) };
@@ -571,13 +589,8 @@ impl Environment for ProcessEnvironment<'_> {
             return Err(Status::InvalidArgument);
         }
         let space = self.space()?;
-        let offset = range.address() & (PAGE_SIZE - 1);
-        if !buffer.is_empty() && offset + range.length() <= PAGE_SIZE {
-            // Within one page, as in `write_into`: one translation is both the
-            // check and the place (every value a program sends comes this way).
-            let address = space
-                .translate(range.address(), false)
-                .ok_or(Status::InvalidArgument)?;
+        if let Some(address) = within_one_page(space, range, Access::Read) {
+            let address = address?;
             // SAFETY: as in `read_memory`: one page mapped readable for the
             // process, identity-mapped RAM, and the range ends within it.
             let piece = unsafe { core::slice::from_raw_parts(address as *const u8, buffer.len()) };
