@@ -259,6 +259,11 @@ pub const HOST_PING_COUNT: u32 = 5;
 /// is the guest's IPv4 address as a big-endian number.
 pub const NET_SERVING_METRIC: &str = "net_serving";
 
+/// The words a host's kernel logs once its MinimaLT service serves (the kernel's
+/// service, or a kernel test's own loop): a client host beside a server whose stack
+/// serves only seconds after boot (the rump kernel's) is booted once they appear.
+pub const NETWORK_SERVICE_UP: &str = "network service up";
+
 #[cfg(test)]
 mod tests {
     extern crate std;

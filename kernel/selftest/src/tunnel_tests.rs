@@ -244,14 +244,12 @@ pub(crate) fn tunnel(plan: Plan) -> Result<(), String> {
              hosts booted far apart may look expired"
         ),
     }
-    // The words the kernel's own service logs when it serves: a client host of the
-    // test harness waits for them from a server on the rump kernel, whose stack
-    // serves only seconds after boot.
     tracing::info!(
         host = %this.name,
         address = %this.address,
         other = %other.name,
-        "network service up (the tunnel test's own loop)"
+        "{} (the tunnel test's own loop)",
+        ethos_abi::drivers::NETWORK_SERVICE_UP
     );
     let client = this.address.ip[3] == 1;
     let mut state = if client {

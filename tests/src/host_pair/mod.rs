@@ -693,8 +693,6 @@ pub fn select(filter: Option<&str>) -> Vec<HostPairRow> {
 
 const TIMEOUT: Duration = Duration::from_secs(180);
 
-/// What a host's kernel logs once its network service runs.
-const SERVICE_UP: &str = "network service up";
 /// How long a client host waits at most for a server host on the rump kernel to
 /// say its network service is up.
 const SERVER_PATIENCE: Duration = Duration::from_secs(120);
@@ -856,7 +854,7 @@ impl HostPairRow {
         let (serving, service_up) = std::sync::mpsc::channel();
         let thread = std::thread::spawn(move || {
             harness::run_observed(&server, TIMEOUT, |line| {
-                if line.contains(SERVICE_UP) {
+                if line.contains(ethos_abi::drivers::NETWORK_SERVICE_UP) {
                     let _ = serving.send(());
                 }
             })

@@ -189,11 +189,14 @@ fn run_once(pairs: &Pairs, system: System, link: Link, run: u32) -> Result<NetFi
     figures
 }
 
+/// The phases an Ethos guest's network thread reports (`net_thread_*`); the last,
+/// `idle`, is its waiting.
+const PHASES: [&str; 6] = ["poll", "receive", "bridge", "transmit", "other", "idle"];
+
 /// The phases of an Ethos guest's network thread over the whole run, as the kernel
 /// reports them when its set ends (`net_thread_*` metrics, microseconds of its
 /// clock): where the time of the round trips went on that host.
 fn thread_phases(transcript: &Transcript) -> String {
-    const PHASES: [&str; 6] = ["poll", "receive", "bridge", "transmit", "other", "idle"];
     let values: Vec<Option<u64>> = PHASES
         .iter()
         .map(|phase| transcript.metric(&format!("net_thread_{phase}")))
@@ -272,8 +275,9 @@ fn thread_instructions(link: Link) -> Result<ExitCode, XtaskError> {
     );
     for (role, transcript) in [("client", &client), ("server", &server)] {
         let metric = |name: &str| transcript.metric(&format!("net_thread_{name}"));
-        let shown: Vec<String> = ["poll", "receive", "bridge", "transmit", "other"]
+        let shown: Vec<String> = PHASES
             .iter()
+            .filter(|name| **name != "idle")
             .map(|name| match metric(name) {
                 // The thread reports microseconds of its clock: thousands of
                 // instructions here.

@@ -298,10 +298,9 @@ impl Window {
     }
 }
 
-/// How often one block ran in a window.
+/// How often one block (keyed by its address and function) ran in a window.
 #[derive(Clone, Copy, Debug)]
 struct BlockRuns {
-    function: usize,
     instructions: u64,
     runs: u64,
 }
@@ -510,7 +509,6 @@ impl<'a> Profiler<'a> {
                 .entry((block.pc, block.function))
                 .and_modify(|runs| runs.runs += 1)
                 .or_insert(BlockRuns {
-                    function: block.function,
                     instructions: block.instructions,
                     runs: 1,
                 });
@@ -566,9 +564,9 @@ impl<'a> Profiler<'a> {
                 let mut blocks: Vec<BlockCount> = block_runs
                     .iter()
                     .filter(|(_, runs)| runs.runs > 0)
-                    .map(|(&(address, _), runs)| BlockCount {
-                        owner: self.functions[runs.function].0,
-                        function: self.functions[runs.function].1.clone(),
+                    .map(|(&(address, function), runs)| BlockCount {
+                        owner: self.functions[function].0,
+                        function: self.functions[function].1.clone(),
                         address,
                         length: runs.instructions,
                         runs: runs.runs,

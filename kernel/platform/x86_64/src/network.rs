@@ -199,7 +199,12 @@ pub fn start(identity: HostIdentity, types: TypeGraph<'static>) -> Result<(), St
         tunnel_now(),
     );
     let bridge = Bridge::new();
-    tracing::info!(host = %this.name, address = %this.address, "network service up");
+    tracing::info!(
+        host = %this.name,
+        address = %this.address,
+        "{}",
+        ethos_abi::drivers::NETWORK_SERVICE_UP
+    );
     processes::with_model(|model| model.attach_network());
     STOPPING.store(false, Ordering::Relaxed);
     STOPPED.store(false, Ordering::Relaxed);
