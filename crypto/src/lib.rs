@@ -31,6 +31,8 @@ mod frame;
 #[cfg(fuzzing)]
 mod fuzzing;
 mod keys;
+#[cfg(not(fuzzing))]
+mod mac;
 mod multiplex;
 #[cfg(not(fuzzing))]
 mod primitives;

@@ -85,6 +85,9 @@ pub struct LinkStatistics {
     pub send_errors: u64,
     /// Receive attempts the device failed.
     pub receive_errors: u64,
+    /// UDP datagrams dropped because their checksum did not hold. The rump backend
+    /// leaves this at zero: NetBSD drops and counts those in its own statistics.
+    pub checksum_errors: u64,
 }
 
 /// Checks a datagram of `length` bytes to `to` against the class's rules before a

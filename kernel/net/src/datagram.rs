@@ -154,6 +154,7 @@ impl<D: NetworkDevice> Datagram for NetStack<D> {
             frames_sent: statistics.frames_sent,
             send_errors: statistics.send_errors,
             receive_errors: statistics.receive_errors,
+            checksum_errors: statistics.checksum_errors,
         }
     }
 }

@@ -14,6 +14,7 @@
 
 extern crate alloc;
 
+mod checksum;
 mod datagram;
 
 pub use datagram::DATAGRAM_QUEUE;
@@ -108,6 +109,8 @@ pub struct NetStatistics {
     pub frames_sent: u64,
     pub send_errors: u64,
     pub receive_errors: u64,
+    /// UDP datagrams dropped because their checksum did not hold.
+    pub checksum_errors: u64,
     /// ICMP echo replies the device accepted: pings this interface answered.
     pub echo_replies_sent: u64,
 }
@@ -156,6 +159,7 @@ impl<D: NetworkDevice> phy::TxToken for TransmitSlot<'_, D> {
     fn consume<R, F: FnOnce(&mut [u8]) -> R>(self, length: usize, f: F) -> R {
         let mut frame = vec![0u8; length];
         let result = f(&mut frame);
+        checksum::fill_udp_checksum(&mut frame);
         match self.device.transmit(&frame) {
             Ok(()) => {
                 self.statistics.frames_sent += 1;
@@ -180,24 +184,31 @@ impl<D: NetworkDevice> phy::Device for Adapter<D> {
         Self: 'a;
 
     fn receive(&mut self, _now: Instant) -> Option<(Self::RxToken<'_>, Self::TxToken<'_>)> {
-        match self.device.receive(&mut self.receive_buffer) {
-            Ok(Some(length)) => {
-                self.statistics.frames_received += 1;
-                let frame = &self.receive_buffer[..length.min(self.receive_buffer.len())];
-                Some((
-                    ReceivedFrame { frame },
-                    TransmitSlot {
-                        device: &mut self.device,
-                        statistics: &mut self.statistics,
-                    },
-                ))
+        let length = loop {
+            match self.device.receive(&mut self.receive_buffer) {
+                Ok(Some(length)) => {
+                    self.statistics.frames_received += 1;
+                    let length = length.min(self.receive_buffer.len());
+                    if checksum::udp_checksum_holds(&self.receive_buffer[..length]) {
+                        break length;
+                    }
+                    self.statistics.checksum_errors += 1;
+                }
+                Ok(None) => return None,
+                Err(_) => {
+                    self.statistics.receive_errors += 1;
+                    return None;
+                }
             }
-            Ok(None) => None,
-            Err(_) => {
-                self.statistics.receive_errors += 1;
-                None
-            }
-        }
+        };
+        let frame = &self.receive_buffer[..length];
+        Some((
+            ReceivedFrame { frame },
+            TransmitSlot {
+                device: &mut self.device,
+                statistics: &mut self.statistics,
+            },
+        ))
     }
 
     fn transmit(&mut self, _now: Instant) -> Option<Self::TxToken<'_>> {
@@ -215,6 +226,8 @@ impl<D: NetworkDevice> phy::Device for Adapter<D> {
         capabilities.medium = Medium::Ethernet;
         capabilities.max_transmission_unit = self.device.max_frame_length();
         capabilities.max_burst_size = Some(1);
+        // UDP checksums are the adapter's, both ways (`checksum`).
+        capabilities.checksum.udp = phy::Checksum::None;
         capabilities
     }
 }

@@ -148,6 +148,46 @@ fn udp_crosses_the_wire_both_ways_byte_exact() {
 }
 
 #[test]
+fn a_corrupted_datagram_is_dropped_and_counted_and_the_next_arrives() {
+    let (mut one, mut two) = wire();
+    let socket_one = one.bind(7000).unwrap();
+    let socket_two = two.bind(7000).unwrap();
+    let to_two = SocketAddrV4::new(NetConfig::peer_address(2), 7000);
+    let mut now = 0;
+    let mut buffer = [0u8; 2048];
+    // The first datagram also settles ARP.
+    one.send_to(socket_one, to_two, b"first").unwrap();
+    run(&mut one, &mut two, &mut now);
+    assert_eq!(
+        two.receive_from(socket_two, &mut buffer)
+            .unwrap()
+            .map(|(n, _)| n),
+        Some(5)
+    );
+
+    one.send_to(socket_one, to_two, b"corrupted on the wire")
+        .unwrap();
+    now += 1;
+    one.poll(now);
+    {
+        let mut queue = two.adapter.device.incoming.borrow_mut();
+        let frame = queue.back_mut().expect("the datagram is on the wire");
+        let last = frame.len() - 1;
+        frame[last] ^= 0x20;
+    }
+    run(&mut one, &mut two, &mut now);
+    assert_eq!(two.receive_from(socket_two, &mut buffer).unwrap(), None);
+    assert_eq!(two.statistics().checksum_errors, 1);
+
+    one.send_to(socket_one, to_two, b"intact").unwrap();
+    run(&mut one, &mut two, &mut now);
+    let (length, _) = two.receive_from(socket_two, &mut buffer).unwrap().unwrap();
+    assert_eq!(&buffer[..length], b"intact");
+    assert_eq!(two.statistics().checksum_errors, 1);
+    assert_eq!(one.statistics().checksum_errors, 0);
+}
+
+#[test]
 fn pings_are_answered() {
     let (mut one, mut two) = wire();
     let mut now = 0;

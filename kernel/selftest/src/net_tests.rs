@@ -49,6 +49,7 @@ fn report_link_statistics(service: &dyn Datagram) {
     metric("frames_received", statistics.frames_received, "count");
     metric("frames_sent", statistics.frames_sent, "count");
     metric("send_errors", statistics.send_errors, "count");
+    metric("checksum_errors", statistics.checksum_errors, "count");
     metric("device_interrupts", drivers::interrupts_total(), "count");
 }
 
