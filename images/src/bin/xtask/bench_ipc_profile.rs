@@ -17,9 +17,6 @@
 //! Writes `target/bench/ipc-profile.md` and `ipc-profile.json`. It never changes
 //! what `bench ipc` measures, and is never part of it.
 
-use std::fs::File;
-use std::io::{BufRead, BufReader};
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
@@ -32,7 +29,7 @@ use serde::Serialize;
 
 use crate::bench_ipc;
 use crate::bench_results::{self, bench_directory};
-use crate::ipc_trace::{self, Executables, Profile, Profiler, Window, WindowProfile};
+use crate::ipc_trace::{self, Entry, Executables, Owner, Profile, Profiler, Window, WindowProfile};
 
 /// Round trips `bench-client` makes per payload size (its `samples=`).
 const SAMPLES: u64 = 2_000;
@@ -300,7 +297,7 @@ fn run_profile(machine: Machine) -> Result<(), ProfileError> {
     let directory = bench_directory();
     std::fs::create_dir_all(&directory).map_err(file_error(&directory))?;
     let pipe = directory.join("ipc-profile.log.pipe");
-    make_pipe(&pipe)?;
+    ipc_trace::make_pipe(&pipe).map_err(file_error(&pipe))?;
     let mut config = bench_ipc::ethos_config(&build.kernel, machine, Accelerator::Tcg, true);
     config.extra.extend([
         "-d".into(),
@@ -316,11 +313,18 @@ fn run_profile(machine: Machine) -> Result<(), ProfileError> {
     );
     let (transcript, streamed) = std::thread::scope(|scope| {
         let reader = scope.spawn(|| {
-            let mut profiler = Profiler::new(&executables, entry_address, windows.to_vec());
-            read_log(&pipe, &mut profiler).map(|bytes| (profiler.finish(), bytes))
+            let mut profiler = Profiler::new(
+                &executables,
+                Entry {
+                    owner: Owner::Client,
+                    address: entry_address,
+                },
+                windows.to_vec(),
+            );
+            ipc_trace::read_log(&pipe, &mut profiler).map(|bytes| (profiler.finish(), bytes))
         });
         let transcript = harness::run(&config, TIMEOUT);
-        release_reader(&pipe, &reader);
+        ipc_trace::release_reader(&pipe, &reader);
         (transcript, reader.join())
     });
     let _ = std::fs::remove_file(&pipe);
@@ -407,60 +411,6 @@ fn window_function(executables: &Executables) -> Result<u64, ProfileError> {
                 .map(|(address, name)| format!("{name} at {address:#x}"))
                 .collect(),
         }),
-    }
-}
-
-/// Makes the named pipe QEMU logs to (anew, should one be left from a run that
-/// was stopped).
-fn make_pipe(path: &Path) -> Result<(), ProfileError> {
-    match std::fs::remove_file(path) {
-        Ok(()) => {}
-        Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
-        Err(error) => return Err(file_error(path)(error)),
-    }
-    nix::unistd::mkfifo(
-        path,
-        nix::sys::stat::Mode::S_IRUSR | nix::sys::stat::Mode::S_IWUSR,
-    )
-    .map_err(|errno| file_error(path)(std::io::Error::from(errno)))
-}
-
-/// Feeds every line of the pipe to `profiler`, until QEMU closes it; the bytes read.
-fn read_log(pipe: &Path, profiler: &mut Profiler<'_>) -> std::io::Result<u64> {
-    const REPORT_EVERY: u64 = 1 << 30;
-    let mut reader = BufReader::with_capacity(1 << 20, File::open(pipe)?);
-    let mut line = Vec::with_capacity(256);
-    let mut bytes = 0u64;
-    let mut reported = 0u64;
-    loop {
-        line.clear();
-        let read = reader.read_until(b'\n', &mut line)?;
-        if read == 0 {
-            return Ok(bytes);
-        }
-        bytes += read as u64;
-        if bytes / REPORT_EVERY > reported {
-            reported = bytes / REPORT_EVERY;
-            println!("  log: {reported} GiB read");
-        }
-        let end = line.len() - usize::from(line.last() == Some(&b'\n'));
-        profiler.line(&line[..end]);
-    }
-}
-
-/// Lets the reader end when QEMU never opened the pipe: opening its writing end
-/// without waiting wakes a reader still waiting to open it, and fails only when no
-/// reader has it open.
-fn release_reader<T>(pipe: &Path, reader: &std::thread::ScopedJoinHandle<'_, T>) {
-    while !reader.is_finished() {
-        let opened = std::fs::OpenOptions::new()
-            .write(true)
-            .custom_flags(nix::fcntl::OFlag::O_NONBLOCK.bits())
-            .open(pipe);
-        if opened.is_ok() {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(20));
     }
 }
 

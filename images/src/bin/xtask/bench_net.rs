@@ -26,6 +26,8 @@
 //! them over several runs in one invocation puts both under the same host load.
 //! Figures are printed and saved to `target/bench/net.json`, never asserted.
 
+mod profile;
+
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -57,6 +59,12 @@ pub(crate) struct NetArguments {
     /// its instructions. No figure is saved.
     #[arg(long)]
     pub(crate) thread_instructions: bool,
+    /// Instead of the timed comparison, run the Ethos pair once under `-icount
+    /// shift=0` with QEMU logging every block the client guest runs, and write where
+    /// its instructions go, by function, to `target/bench/net-profile.md` and
+    /// `.json`. No figure of `bench net` is saved.
+    #[arg(long, conflicts_with = "thread_instructions")]
+    pub(crate) profile: bool,
 }
 
 /// How the host carries frames between the two QEMUs (`-netdev socket`).
@@ -359,6 +367,9 @@ pub(crate) fn host_load() -> String {
 }
 
 pub(crate) fn net(arguments: &NetArguments) -> Result<ExitCode, XtaskError> {
+    if arguments.profile {
+        return profile::profile(arguments.link);
+    }
     if arguments.thread_instructions {
         return thread_instructions(arguments.link);
     }

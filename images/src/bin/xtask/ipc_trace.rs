@@ -1,6 +1,7 @@
 //! Reading QEMU's `-d in_asm,exec,nochain` log as it streams: each executed
 //! translated block's instructions are credited to the function the block starts
-//! in, inside windows delimited by entries into one function of `bench-client`.
+//! in, inside windows delimited by entries into one function (of `bench-client`
+//! for `bench ipc --profile`, of the kernel for `bench net --profile`).
 //!
 //! The log names a translated block twice. When QEMU translates one, it prints
 //! `IN:` and the block's instructions, each with its address and bytes; each time
@@ -21,8 +22,12 @@
 
 use std::collections::HashMap;
 use std::fmt;
+use std::fs::File;
+use std::io::{BufRead, BufReader};
 use std::ops::Range;
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use object::{Object, ObjectSection, ObjectSegment, ObjectSymbol, SectionKind, SymbolKind};
 use serde::Serialize;
@@ -284,6 +289,14 @@ struct Block {
     entry: bool,
 }
 
+/// The function whose entries place the windows: its first block's address in
+/// the code of `owner`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Entry {
+    pub(crate) owner: Owner,
+    pub(crate) address: u64,
+}
+
 /// A stretch of the run to profile: from the `first`-th entry into the window
 /// function (counted from 1) up to, not including, the `end`-th.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -316,7 +329,7 @@ struct Traced {
 /// The parser's state over one log.
 pub(crate) struct Profiler<'a> {
     executables: &'a Executables,
-    entry_address: u64,
+    entry: Entry,
     windows: Vec<Window>,
     /// Every function named so far, and its index.
     functions: Vec<(Owner, String)>,
@@ -398,16 +411,16 @@ pub(crate) struct Profile {
 }
 
 impl<'a> Profiler<'a> {
-    /// A parser crediting blocks inside `windows` of entries into the client's
-    /// function at `entry_address`.
+    /// A parser crediting blocks inside `windows` of entries into the function
+    /// `entry`.
     pub(crate) fn new(
         executables: &'a Executables,
-        entry_address: u64,
+        entry: Entry,
         windows: Vec<Window>,
     ) -> Profiler<'a> {
         Profiler {
             executables,
-            entry_address,
+            entry,
             counts: vec![Vec::new(); windows.len()],
             block_runs: vec![HashMap::new(); windows.len()],
             windows,
@@ -483,7 +496,7 @@ impl<'a> Profiler<'a> {
                 pc,
                 function: self.function(owner, name),
                 instructions: instructions.len() as u64,
-                entry: pc == self.entry_address && owner == Owner::Client,
+                entry: pc == self.entry.address && owner == self.entry.owner,
             };
             self.blocks.insert(host, block);
         }
@@ -592,6 +605,60 @@ impl<'a> Profiler<'a> {
             untranslated: self.untranslated,
             windows,
         }
+    }
+}
+
+/// Makes the named pipe QEMU logs to (anew, should one be left from a run that
+/// was stopped).
+pub(crate) fn make_pipe(path: &Path) -> std::io::Result<()> {
+    match std::fs::remove_file(path) {
+        Ok(()) => {}
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
+        Err(error) => return Err(error),
+    }
+    nix::unistd::mkfifo(
+        path,
+        nix::sys::stat::Mode::S_IRUSR | nix::sys::stat::Mode::S_IWUSR,
+    )
+    .map_err(std::io::Error::from)
+}
+
+/// Feeds every line of the pipe to `profiler`, until QEMU closes it; the bytes read.
+pub(crate) fn read_log(pipe: &Path, profiler: &mut Profiler<'_>) -> std::io::Result<u64> {
+    const REPORT_EVERY: u64 = 1 << 30;
+    let mut reader = BufReader::with_capacity(1 << 20, File::open(pipe)?);
+    let mut line = Vec::with_capacity(256);
+    let mut bytes = 0u64;
+    let mut reported = 0u64;
+    loop {
+        line.clear();
+        let read = reader.read_until(b'\n', &mut line)?;
+        if read == 0 {
+            return Ok(bytes);
+        }
+        bytes += read as u64;
+        if bytes / REPORT_EVERY > reported {
+            reported = bytes / REPORT_EVERY;
+            println!("  log: {reported} GiB read");
+        }
+        let end = line.len() - usize::from(line.last() == Some(&b'\n'));
+        profiler.line(&line[..end]);
+    }
+}
+
+/// Lets the reader end when QEMU never opened the pipe: opening its writing end
+/// without waiting wakes a reader still waiting to open it, and fails only when no
+/// reader has it open.
+pub(crate) fn release_reader<T>(pipe: &Path, reader: &std::thread::ScopedJoinHandle<'_, T>) {
+    while !reader.is_finished() {
+        let opened = std::fs::OpenOptions::new()
+            .write(true)
+            .custom_flags(nix::fcntl::OFlag::O_NONBLOCK.bits())
+            .open(pipe);
+        if opened.is_ok() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(20));
     }
 }
 

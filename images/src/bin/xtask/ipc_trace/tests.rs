@@ -104,7 +104,14 @@ Trace 0: 0x7f0000000500 [0000000000000000/0000400000001000/00c000b3/00000000]
 
 fn run(log: &str, windows: Vec<Window>) -> Profile {
     let executables = executables();
-    let mut profiler = Profiler::new(&executables, CLIENT_BOUNCE, windows);
+    let mut profiler = Profiler::new(
+        &executables,
+        Entry {
+            owner: Owner::Client,
+            address: CLIENT_BOUNCE,
+        },
+        windows,
+    );
     for line in log.lines() {
         profiler.line(line.as_bytes());
     }
