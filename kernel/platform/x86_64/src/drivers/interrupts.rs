@@ -22,6 +22,8 @@ pub(super) const LINES: usize = arch::DEVICE_LINES as usize;
 const SLOTS: usize = arch::MSI_SLOTS as usize;
 
 static COUNTS: [AtomicU64; LINES] = [const { AtomicU64::new(0) }; LINES];
+/// Lines the interrupt path masked and no driver has serviced since.
+static MASKED: [AtomicBool; LINES] = [const { AtomicBool::new(false) }; LINES];
 /// Lines whose interrupts also wake a kernel thread (see [`line_event`]).
 static LINE_WAKES: [AtomicBool; LINES] = [const { AtomicBool::new(false) }; LINES];
 /// The last [`LINES`] thread events belong to the INTx lines, one each.
@@ -108,10 +110,23 @@ impl InterruptLine {
 
 impl ethos_virtio::DeviceInterrupt for InterruptLine {
     /// Acknowledges the device with `acknowledge` and lets an INTx line fire again.
+    ///
+    /// An INTx line that has not fired since its last service is left alone: it is
+    /// unmasked, so whatever the device raises still reaches the interrupt path,
+    /// which masks the line and leaves the work to the next service. Each
+    /// acknowledgement and unmasking is six register accesses, each a trip out of
+    /// the guest under emulation, and drivers service on every look at a queue.
     fn service(self, acknowledge: impl FnOnce() -> InterruptStatus) {
-        let _ = acknowledge();
-        if let Route::Intx(line) = self.0 {
-            arch::unmask_line(line);
+        match self.0 {
+            Route::Intx(line) => {
+                if MASKED[line as usize].swap(false, Ordering::AcqRel) {
+                    let _ = acknowledge();
+                    arch::unmask_line(line);
+                }
+            }
+            Route::MsiX(_) | Route::None => {
+                let _ = acknowledge();
+            }
         }
     }
 }
@@ -122,6 +137,7 @@ pub fn line_fired(line: u8) {
     if let Some(count) = COUNTS.get(line as usize) {
         count.fetch_add(1, Ordering::Relaxed);
         arch::mask_line(line);
+        MASKED[line as usize].store(true, Ordering::Release);
         wake_device_waiter();
         if LINE_WAKES[line as usize].load(Ordering::Acquire)
             && let Some(event) = event_of(line)

@@ -119,7 +119,7 @@ pub fn route_line(line: u8) -> Result<u8, IoApicError> {
     let register = 0x10 + 2 * u32::from(input);
     ROUTED[line as usize].store(base | u64::from(input), Ordering::Release);
     write(base, register + 1, u32::from(apic_id) << 24);
-    write(base, register, u32::from(vector) | (1 << 15));
+    write(base, register, entry_low(line, false));
     Ok(vector)
 }
 
@@ -137,16 +137,22 @@ fn set_mask(line: u8, masked: bool) {
     }
     let (base, input) = (place & !0xfff, (place & 0xff) as u32);
     let register = 0x10 + 2 * input;
-    // The interrupt path masks lines too; keep it out of the select/window pair.
+    // The interrupt path masks lines too; keep it out of the select/window pair. The
+    // entry's low word is known (`entry_low`), so it is written without being read
+    // first: two register accesses, not four, each a trip out of an emulated guest.
     x86_64::instructions::interrupts::without_interrupts(|| {
-        let low = read(base, register);
-        let low = if masked {
-            low | (1 << 16)
-        } else {
-            low & !(1 << 16)
-        };
-        write(base, register, low);
+        write(base, register, entry_low(line, masked));
     });
+}
+
+/// The low word of `line`'s redirection entry as `route_line` sets it: its vector,
+/// level triggered, active high, fixed delivery, and the mask bit. (Its remote IRR
+/// and delivery status bits are the I/O APIC's own; writes leave them alone.)
+fn entry_low(line: u8, masked: bool) -> u32 {
+    const LEVEL_TRIGGERED: u32 = 1 << 15;
+    const MASKED: u32 = 1 << 16;
+    let mask = if masked { MASKED } else { 0 };
+    u32::from(DEVICE_VECTOR_BASE + line) | LEVEL_TRIGGERED | mask
 }
 
 /// Masks a line: the interrupt path does this so a level-triggered line does not
