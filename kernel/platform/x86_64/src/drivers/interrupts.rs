@@ -163,6 +163,7 @@ pub fn line_event(line: u8) -> Option<EventId> {
 /// Lets `line` fire again once its driver serviced the device.
 pub fn unmask_line(line: u8) {
     if (line as usize) < LINES {
+        MASKED[line as usize].store(false, Ordering::Release);
         arch::unmask_line(line);
     }
 }
