@@ -29,7 +29,7 @@ use serde::Serialize;
 
 use crate::bench_ipc;
 use crate::bench_results::{self, bench_directory};
-use crate::ipc_trace::{self, Entry, Executables, Owner, Profile, Profiler, Window, WindowProfile};
+use crate::ipc_trace::{self, Entry, Executables, Owner, Profile, Window, WindowProfile};
 
 /// Round trips `bench-client` makes per payload size (its `samples=`).
 const SAMPLES: u64 = 2_000;
@@ -251,14 +251,9 @@ fn grouped(value: f64) -> String {
 /// What is saved in `ipc-profile.json`.
 #[derive(Serialize)]
 struct Saved<'a> {
-    commit: String,
-    started: String,
-    qemu: String,
-    command: &'a str,
-    window_function: &'a str,
+    #[serde(flatten)]
+    run: bench_results::ProfileRun<'a>,
     sizes: &'a [SizeProfile],
-    log_bytes: u64,
-    untranslated_blocks_run: u64,
 }
 
 pub(crate) fn profile(machine: Machine) -> Result<ExitCode, XtaskError> {
@@ -299,35 +294,21 @@ fn run_profile(machine: Machine) -> Result<(), ProfileError> {
     let pipe = directory.join("ipc-profile.log.pipe");
     ipc_trace::make_pipe(&pipe).map_err(file_error(&pipe))?;
     let mut config = bench_ipc::ethos_config(&build.kernel, machine, Accelerator::Tcg, true);
-    config.extra.extend([
-        "-d".into(),
-        "in_asm,exec,nochain".into(),
-        "-D".into(),
-        pipe.display().to_string(),
-    ]);
+    config.extra.extend(ipc_trace::log_options(&pipe));
     let command = config.display();
     println!("$ {command}");
     println!(
         "(QEMU's log streams through {}; nothing of it is kept)",
         pipe.display()
     );
-    let (transcript, streamed) = std::thread::scope(|scope| {
-        let reader = scope.spawn(|| {
-            let mut profiler = Profiler::new(
-                &executables,
-                Entry {
-                    owner: Owner::Client,
-                    address: entry_address,
-                },
-                windows.to_vec(),
-            );
-            ipc_trace::read_log(&pipe, &mut profiler).map(|bytes| (profiler.finish(), bytes))
+    let entry = Entry {
+        owner: Owner::Client,
+        address: entry_address,
+    };
+    let (transcript, streamed) =
+        ipc_trace::profiled(&pipe, &executables, entry, windows.to_vec(), || {
+            harness::run(&config, TIMEOUT)
         });
-        let transcript = harness::run(&config, TIMEOUT);
-        ipc_trace::release_reader(&pipe, &reader);
-        (transcript, reader.join())
-    });
-    let _ = std::fs::remove_file(&pipe);
     let (profile, log_bytes) = match streamed {
         Ok(result) => result.map_err(file_error(&pipe))?,
         Err(_) => return Err(ProfileError::Run("the log reader panicked".into())),
@@ -376,22 +357,17 @@ fn run_profile(machine: Machine) -> Result<(), ProfileError> {
         println!("{note}");
         report.push(note);
     }
-    let markdown = directory.join("ipc-profile.md");
-    std::fs::write(&markdown, report.join("\n")).map_err(file_error(&markdown))?;
-    let json = directory.join("ipc-profile.json");
     let saved = Saved {
-        commit: bench_results::commit(),
-        started,
-        qemu: bench_results::qemu_version(),
-        command: &command,
-        window_function: WINDOW_FUNCTION,
+        run: bench_results::ProfileRun::new(
+            started,
+            &command,
+            WINDOW_FUNCTION,
+            log_bytes,
+            untranslated,
+        ),
         sizes: &sizes,
-        log_bytes,
-        untranslated_blocks_run: untranslated,
     };
-    let text = serde_json::to_string_pretty(&saved)
-        .map_err(|error| ProfileError::Run(format!("the profile cannot be saved: {error}")))?;
-    std::fs::write(&json, text).map_err(file_error(&json))?;
+    let (markdown, json) = bench_results::write_profile("ipc-profile", &report, &saved)?;
     println!();
     println!("wrote {} and {}", markdown.display(), json.display());
     agreement(&sizes)

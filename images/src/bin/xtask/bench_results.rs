@@ -208,6 +208,59 @@ pub(crate) fn bench_directory() -> PathBuf {
     target_directory().join("bench")
 }
 
+/// What a profile's JSON file records of the run it comes from.
+#[derive(Serialize)]
+pub(crate) struct ProfileRun<'a> {
+    commit: String,
+    started: String,
+    qemu: String,
+    command: &'a str,
+    window_function: &'a str,
+    log_bytes: u64,
+    untranslated_blocks_run: u64,
+}
+
+impl<'a> ProfileRun<'a> {
+    /// The run `command` started at `started`, with its windows placed by
+    /// `window_function`, whose log of `log_bytes` had `untranslated` block runs
+    /// without a translation; the commit and QEMU are this tree's and this machine's.
+    pub(crate) fn new(
+        started: String,
+        command: &'a str,
+        window_function: &'a str,
+        log_bytes: u64,
+        untranslated: u64,
+    ) -> ProfileRun<'a> {
+        ProfileRun {
+            commit: commit(),
+            started,
+            qemu: qemu_version(),
+            command,
+            window_function,
+            log_bytes,
+            untranslated_blocks_run: untranslated,
+        }
+    }
+}
+
+/// Writes a profile's report, `STEM.md` from `markdown`'s lines and `STEM.json` from
+/// `saved`, in the bench directory; their paths.
+pub(crate) fn write_profile(
+    stem: &str,
+    markdown: &[String],
+    saved: &impl Serialize,
+) -> Result<(PathBuf, PathBuf), XtaskError> {
+    let directory = bench_directory();
+    std::fs::create_dir_all(&directory).at(&directory)?;
+    let report = directory.join(format!("{stem}.md"));
+    std::fs::write(&report, markdown.join("\n")).at(&report)?;
+    let json = directory.join(format!("{stem}.json"));
+    let text = serde_json::to_string_pretty(saved)
+        .map_err(|error| XtaskError::Usage(format!("encoding {}: {error}", json.display())))?;
+    std::fs::write(&json, text).at(&json)?;
+    Ok((report, json))
+}
+
 impl BenchResults {
     pub(crate) fn path(bench: &str) -> PathBuf {
         bench_directory().join(format!("{bench}.json"))

@@ -608,6 +608,42 @@ impl<'a> Profiler<'a> {
     }
 }
 
+/// QEMU's options that log every block it translates and runs to `pipe`.
+pub(crate) fn log_options(pipe: &Path) -> [String; 4] {
+    [
+        "-d".into(),
+        "in_asm,exec,nochain".into(),
+        "-D".into(),
+        pipe.display().to_string(),
+    ]
+}
+
+/// What the reader of a log gave: the profile and the bytes it read, the reading's
+/// failure, or `Err` when the reader panicked.
+pub(crate) type Streamed = std::thread::Result<std::io::Result<(Profile, u64)>>;
+
+/// Does `run` (which starts the QEMU that logs to `pipe`) while a thread feeds that
+/// log to a profiler of `executables` with `entry` and `windows`; removes the pipe.
+pub(crate) fn profiled<T>(
+    pipe: &Path,
+    executables: &Executables,
+    entry: Entry,
+    windows: Vec<Window>,
+    run: impl FnOnce() -> T,
+) -> (T, Streamed) {
+    let outcome = std::thread::scope(|scope| {
+        let reader = scope.spawn(|| {
+            let mut profiler = Profiler::new(executables, entry, windows);
+            read_log(pipe, &mut profiler).map(|bytes| (profiler.finish(), bytes))
+        });
+        let ran = run();
+        release_reader(pipe, &reader);
+        (ran, reader.join())
+    });
+    let _ = std::fs::remove_file(pipe);
+    outcome
+}
+
 /// Makes the named pipe QEMU logs to (anew, should one be left from a run that
 /// was stopped).
 pub(crate) fn make_pipe(path: &Path) -> std::io::Result<()> {
@@ -624,7 +660,7 @@ pub(crate) fn make_pipe(path: &Path) -> std::io::Result<()> {
 }
 
 /// Feeds every line of the pipe to `profiler`, until QEMU closes it; the bytes read.
-pub(crate) fn read_log(pipe: &Path, profiler: &mut Profiler<'_>) -> std::io::Result<u64> {
+fn read_log(pipe: &Path, profiler: &mut Profiler<'_>) -> std::io::Result<u64> {
     const REPORT_EVERY: u64 = 1 << 30;
     let mut reader = BufReader::with_capacity(1 << 20, File::open(pipe)?);
     let mut line = Vec::with_capacity(256);
@@ -649,7 +685,7 @@ pub(crate) fn read_log(pipe: &Path, profiler: &mut Profiler<'_>) -> std::io::Res
 /// Lets the reader end when QEMU never opened the pipe: opening its writing end
 /// without waiting wakes a reader still waiting to open it, and fails only when no
 /// reader has it open.
-pub(crate) fn release_reader<T>(pipe: &Path, reader: &std::thread::ScopedJoinHandle<'_, T>) {
+fn release_reader<T>(pipe: &Path, reader: &std::thread::ScopedJoinHandle<'_, T>) {
     while !reader.is_finished() {
         let opened = std::fs::OpenOptions::new()
             .write(true)

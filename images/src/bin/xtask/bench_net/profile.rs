@@ -27,7 +27,7 @@ use serde::Serialize;
 
 use super::{Link, PHASES, Pairs, System, TIMEOUT, keep_logs};
 use crate::bench_results::{self, bench_directory};
-use crate::ipc_trace::{self, Entry, Executables, Owner, Profiler, Window, WindowProfile};
+use crate::ipc_trace::{self, Entry, Executables, Owner, Window, WindowProfile};
 
 /// The kernel function whose one entry starts the profile: the network thread.
 const WINDOW_FUNCTION: &str = "ethos_platform_x86_64::network::serve";
@@ -46,19 +46,15 @@ fn value_bytes() -> (u64, u64) {
     (received + bulk * large, received)
 }
 
+/// What is saved in `net-profile.json`.
 #[derive(Serialize)]
 struct Saved<'a> {
-    commit: String,
-    started: String,
-    qemu: String,
-    command: &'a str,
-    window_function: &'static str,
+    #[serde(flatten)]
+    run: bench_results::ProfileRun<'a>,
     bytes_sent: u64,
     bytes_received: u64,
     client_metrics: Vec<(String, Option<u64>)>,
     profile: &'a WindowProfile,
-    log_bytes: u64,
-    untranslated_blocks_run: u64,
 }
 
 pub(super) fn profile(link: Link) -> Result<ExitCode, XtaskError> {
@@ -119,12 +115,7 @@ pub(super) fn profile(link: Link) -> Result<ExitCode, XtaskError> {
             .extra
             .extend(["-icount".to_string(), "shift=0".to_string()]);
     }
-    client.extra.extend([
-        "-d".into(),
-        "in_asm,exec,nochain".into(),
-        "-D".into(),
-        pipe.display().to_string(),
-    ]);
+    client.extra.extend(ipc_trace::log_options(&pipe));
     let command = client.display();
     println!("$ {}", server.display());
     println!("$ {command}");
@@ -136,16 +127,9 @@ pub(super) fn profile(link: Link) -> Result<ExitCode, XtaskError> {
         first: 1,
         end: u64::MAX,
     }];
-    let (ran, streamed) = std::thread::scope(|scope| {
-        let reader = scope.spawn(|| {
-            let mut profiler = Profiler::new(&executables, entry, windows);
-            ipc_trace::read_log(&pipe, &mut profiler).map(|bytes| (profiler.finish(), bytes))
-        });
-        let ran = run_pair(server, &client, ETHOS_SERVER_READY, TIMEOUT);
-        ipc_trace::release_reader(&pipe, &reader);
-        (ran, reader.join())
+    let (ran, streamed) = ipc_trace::profiled(&pipe, &executables, entry, windows, || {
+        run_pair(server, &client, ETHOS_SERVER_READY, TIMEOUT)
     });
-    let _ = std::fs::remove_file(&pipe);
     let (profile, log_bytes) = match streamed {
         Ok(Ok(result)) => result,
         Ok(Err(error)) => {
@@ -233,33 +217,20 @@ pub(super) fn profile(link: Link) -> Result<ExitCode, XtaskError> {
             profile.untranslated
         ));
     }
-    let markdown = directory.join("net-profile.md");
-    std::fs::write(&markdown, report.join("\n")).map_err(|error| XtaskError::File {
-        path: markdown.clone(),
-        error,
-    })?;
-    let json = directory.join("net-profile.json");
     let saved = Saved {
-        commit: bench_results::commit(),
-        started,
-        qemu: bench_results::qemu_version(),
-        command: &command,
-        window_function: WINDOW_FUNCTION,
+        run: bench_results::ProfileRun::new(
+            started,
+            &command,
+            WINDOW_FUNCTION,
+            log_bytes,
+            profile.untranslated,
+        ),
         bytes_sent: sent,
         bytes_received: received,
         client_metrics: metrics,
         profile: window,
-        log_bytes,
-        untranslated_blocks_run: profile.untranslated,
     };
-    let text = serde_json::to_string_pretty(&saved).map_err(|error| XtaskError::File {
-        path: json.clone(),
-        error: std::io::Error::other(error),
-    })?;
-    std::fs::write(&json, text).map_err(|error| XtaskError::File {
-        path: json.clone(),
-        error,
-    })?;
+    let (markdown, json) = bench_results::write_profile("net-profile", &report, &saved)?;
     println!("wrote {} and {}", markdown.display(), json.display());
     Ok(ExitCode::SUCCESS)
 }
