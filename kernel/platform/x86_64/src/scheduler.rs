@@ -223,8 +223,8 @@ impl Scheduler {
         };
         // A reader a write delivered to was answered already: only a process still
         // parked makes its call again here.
-        if self.queue.get(next)?.parked.is_some()
-            && !crate::user_mode::resume_parked_in(self, model, next)
+        if let Some(call) = self.queue.get(next)?.parked
+            && !crate::user_mode::resume_parked_in(self, model, next, call)
         {
             return None;
         }

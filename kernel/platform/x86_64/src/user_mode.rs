@@ -20,7 +20,7 @@ use core::fmt;
 use ethos_abi::{EventId, ProcessId, Report, Status};
 use ethos_core::memory_map::PAGE_SIZE;
 use ethos_core::process_model::dispatch::{
-    Environment, Outcome, answer_running, handle, parked_collect,
+    Environment, Outcome, ParkedCall, answer_running, handle, parked_collect,
 };
 use ethos_core::process_model::events::Instant;
 use ethos_core::process_model::identity::{ProgramName, UserName};
@@ -325,25 +325,23 @@ fn system_call(frame: &mut SyscallFrame) -> Next {
 /// a second entry into the kernel for every wait. Called from the scheduler's loop
 /// with the scheduler locked (the model is locked after it).
 pub(crate) fn resume_parked(scheduler: &mut Scheduler, process: ProcessId) -> bool {
-    if scheduler.task(process).and_then(Task::parked).is_none() {
+    let Some(call) = scheduler.task(process).and_then(Task::parked) else {
         return true;
-    }
+    };
     let mut guard = SYSTEM.lock();
     match guard.as_mut() {
-        Some(system) => resume_parked_in(scheduler, &mut system.model, process),
+        Some(system) => resume_parked_in(scheduler, &mut system.model, process, call),
         None => true,
     }
 }
 
-/// [`resume_parked`] with the model already locked.
+/// [`resume_parked`] of `process`, parked in `call`, with the model already locked.
 pub(crate) fn resume_parked_in(
     scheduler: &mut Scheduler,
     model: &mut ethos_core::process_model::ProcessModel,
     process: ProcessId,
+    call: ParkedCall,
 ) -> bool {
-    let Some(call) = scheduler.task(process).and_then(Task::parked) else {
-        return true;
-    };
     let outcome = {
         let mut environment = ProcessEnvironment { scheduler, process };
         handle(
