@@ -375,19 +375,11 @@ fn run_profile(machine: Machine) -> Result<(), ProfileError> {
 
 /// The address of `bounce` in bench-client.
 fn window_function(executables: &Executables) -> Result<u64, ProfileError> {
-    let found = executables
+    executables
         .client
         .symbols
-        .addresses_of(|name| name.ends_with(WINDOW_FUNCTION));
-    match found.as_slice() {
-        [(address, _)] => Ok(*address),
-        _ => Err(ProfileError::WindowFunction {
-            found: found
-                .iter()
-                .map(|(address, name)| format!("{name} at {address:#x}"))
-                .collect(),
-        }),
-    }
+        .only_address_of(|name| name.ends_with(WINDOW_FUNCTION))
+        .map_err(|found| ProfileError::WindowFunction { found })
 }
 
 /// The client's figures, when the run ended as the benchmark does.

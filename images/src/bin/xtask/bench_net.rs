@@ -134,6 +134,27 @@ struct LinuxPair {
 }
 
 impl Pairs {
+    /// The Ethos pair alone, as the host-pair rows make it.
+    fn ethos_only() -> Result<Pairs, XtaskError> {
+        Ok(Pairs {
+            ethos: host_set::make_pair(&host_set::host_pair_plan())?,
+            linux: None,
+        })
+    }
+
+    /// The Ethos pair's server and client QEMU with both guests under `-icount
+    /// shift=0` (`sleep` on, so a halted guest still waits for the other's packets in
+    /// real time), on fresh ports when `fresh` (see [`Link::options`]).
+    fn ethos_under_icount(&self, link: Link, fresh: bool) -> Option<[QemuConfig; 2]> {
+        let mut configs = self.configs(System::Ethos, &link.options(fresh)?)?;
+        for config in &mut configs {
+            config
+                .extra
+                .extend(["-icount".to_string(), "shift=0".to_string()]);
+        }
+        Some(configs)
+    }
+
     /// The server's and the client's QEMU, with the `-netdev socket` options
     /// `link`.
     fn configs(&self, system: System, link: &[String; 2]) -> Option<[QemuConfig; 2]> {
@@ -178,9 +199,7 @@ fn run_once(pairs: &Pairs, system: System, link: Link, run: u32) -> Result<NetFi
         System::Linux => LINUX_SERVER_READY,
     };
     let (client, server) = run_pair(server, &client, ready, TIMEOUT)?;
-    let figures = ended_well(&client)
-        .map_err(|reason| format!("client: {reason}"))
-        .and_then(|()| ended_well(&server).map_err(|reason| format!("server: {reason}")))
+    let figures = both_ended_well(&client, &server)
         .and_then(|()| match system {
             System::Ethos => ethos_figures(&client, &server),
             System::Linux => linux_figures(&client),
@@ -195,6 +214,25 @@ fn run_once(pairs: &Pairs, system: System, link: Link, run: u32) -> Result<NetFi
         }
     }
     figures
+}
+
+/// Whether both guests of a pair ended as a benchmark's should; which did not and why.
+fn both_ended_well(client: &Transcript, server: &Transcript) -> Result<(), String> {
+    ended_well(client)
+        .map_err(|reason| format!("client: {reason}"))
+        .and_then(|()| ended_well(server).map_err(|reason| format!("server: {reason}")))
+}
+
+/// Runs the Ethos pair once, outside the timed comparison, and keeps the serial logs
+/// when either guest did not end well: the client's and the server's transcripts.
+fn run_ethos_once(
+    server: QemuConfig,
+    client: &QemuConfig,
+) -> Result<(Transcript, Transcript), String> {
+    let (client, server) = run_pair(server, client, ETHOS_SERVER_READY, TIMEOUT)?;
+    both_ended_well(&client, &server)
+        .inspect_err(|_| keep_logs(System::Ethos, 0, &client, &server))
+        .map(|()| (client, server))
 }
 
 /// The phases an Ethos guest's network thread reports (`net_thread_*`); the last,
@@ -240,37 +278,15 @@ fn thread_phases(transcript: &Transcript) -> String {
 /// client measures mix instructions and waiting and are not figures here.
 fn thread_instructions(link: Link) -> Result<ExitCode, XtaskError> {
     prerequisites::ensure(&[prerequisites::QEMU])?;
-    let plan = host_set::host_pair_plan();
-    let pairs = Pairs {
-        ethos: host_set::make_pair(&plan)?,
-        linux: None,
-    };
-    let configs = |fresh: bool| {
-        let options = link.options(fresh)?;
-        let mut configs = pairs.configs(System::Ethos, &options)?;
-        for config in &mut configs {
-            config
-                .extra
-                .extend(["-icount".to_string(), "shift=0".to_string()]);
-        }
-        Some(configs)
-    };
-    for config in configs(false).into_iter().flatten() {
+    let pairs = Pairs::ethos_only()?;
+    for config in pairs.ethos_under_icount(link, false).into_iter().flatten() {
         println!("$ {}", config.display());
     }
-    let Some([server, client]) = configs(true) else {
+    let Some([server, client]) = pairs.ethos_under_icount(link, true) else {
         println!("bench net --thread-instructions: no free loopback port");
         return Ok(ExitCode::FAILURE);
     };
-    let ran =
-        run_pair(server, &client, ETHOS_SERVER_READY, TIMEOUT).and_then(|(client, server)| {
-            ended_well(&client)
-                .map_err(|reason| format!("client: {reason}"))
-                .and_then(|()| ended_well(&server).map_err(|reason| format!("server: {reason}")))
-                .inspect_err(|_| keep_logs(System::Ethos, 0, &client, &server))
-                .map(|()| (client, server))
-        });
-    let (client, server) = match ran {
+    let (client, server) = match run_ethos_once(server, &client) {
         Ok(transcripts) => transcripts,
         Err(reason) => {
             println!("bench net --thread-instructions: the run failed: {reason}");

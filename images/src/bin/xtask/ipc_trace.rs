@@ -133,13 +133,24 @@ impl SymbolTable {
         }
     }
 
-    /// The addresses of the functions whose demangled names `wanted` accepts.
-    pub(crate) fn addresses_of(&self, wanted: impl Fn(&str) -> bool) -> Vec<(u64, &str)> {
-        self.functions
+    /// The address of the one function whose demangled name `wanted` accepts; when
+    /// there is not exactly one, every function it accepts, named with its address.
+    pub(crate) fn only_address_of(
+        &self,
+        wanted: impl Fn(&str) -> bool,
+    ) -> Result<u64, Vec<String>> {
+        let found: Vec<&Function> = self
+            .functions
             .iter()
             .filter(|function| wanted(&function.name))
-            .map(|function| (function.address, function.name.as_str()))
-            .collect()
+            .collect();
+        match found.as_slice() {
+            [function] => Ok(function.address),
+            _ => Err(found
+                .iter()
+                .map(|function| format!("{} at {:#x}", function.name, function.address))
+                .collect()),
+        }
     }
 }
 

@@ -20,12 +20,11 @@
 use std::process::ExitCode;
 use std::time::Instant;
 
-use ethos_images::{XtaskError, host_set, linux_guest, prerequisites};
+use ethos_images::{XtaskError, linux_guest, prerequisites};
 use ethos_tests::harness::Transcript;
-use ethos_tests::net_bench::{ETHOS_SERVER_READY, ended_well, run_pair};
 use serde::Serialize;
 
-use super::{Link, PHASES, Pairs, System, TIMEOUT, keep_logs};
+use super::{Link, PHASES, Pairs, run_ethos_once};
 use crate::bench_results::{self, bench_directory};
 use crate::ipc_trace::{self, Entry, Executables, Owner, Window, WindowProfile};
 
@@ -61,11 +60,7 @@ pub(super) fn profile(link: Link) -> Result<ExitCode, XtaskError> {
     prerequisites::ensure(&[prerequisites::QEMU])?;
     let started = bench_results::now();
     let clock = Instant::now();
-    let plan = host_set::host_pair_plan();
-    let pairs = Pairs {
-        ethos: host_set::make_pair(&plan)?,
-        linux: None,
-    };
+    let pairs = Pairs::ethos_only()?;
     let client_kernel = pairs.ethos[0].clone();
     let executables = Executables {
         kernel: match ipc_trace::read_executable(&client_kernel) {
@@ -79,18 +74,18 @@ pub(super) fn profile(link: Link) -> Result<ExitCode, XtaskError> {
     };
     let entry = match executables
         .kernel
-        .addresses_of(|name| name == WINDOW_FUNCTION)
-        .as_slice()
+        .only_address_of(|name| name == WINDOW_FUNCTION)
     {
-        [(address, _)] => Entry {
+        Ok(address) => Entry {
             owner: Owner::Kernel,
-            address: *address,
+            address,
         },
-        found => {
+        Err(found) => {
             println!(
                 "bench net --profile: the kernel should have one function `{WINDOW_FUNCTION}`, \
-                 it has {}",
-                found.len()
+                 it has {}: {}",
+                found.len(),
+                found.join(", ")
             );
             return Ok(ExitCode::FAILURE);
         }
@@ -103,18 +98,10 @@ pub(super) fn profile(link: Link) -> Result<ExitCode, XtaskError> {
     std::fs::create_dir_all(&directory).map_err(in_directory)?;
     let pipe = directory.join("net-profile.log.pipe");
     ipc_trace::make_pipe(&pipe).map_err(in_directory)?;
-    let Some(options) = link.options(true) else {
+    let Some([server, mut client]) = pairs.ethos_under_icount(link, true) else {
         println!("bench net --profile: no free loopback port");
         return Ok(ExitCode::FAILURE);
     };
-    let Some([mut server, mut client]) = pairs.configs(System::Ethos, &options) else {
-        return Ok(ExitCode::FAILURE);
-    };
-    for config in [&mut server, &mut client] {
-        config
-            .extra
-            .extend(["-icount".to_string(), "shift=0".to_string()]);
-    }
     client.extra.extend(ipc_trace::log_options(&pipe));
     let command = client.display();
     println!("$ {}", server.display());
@@ -128,7 +115,7 @@ pub(super) fn profile(link: Link) -> Result<ExitCode, XtaskError> {
         end: u64::MAX,
     }];
     let (ran, streamed) = ipc_trace::profiled(&pipe, &executables, entry, windows, || {
-        run_pair(server, &client, ETHOS_SERVER_READY, TIMEOUT)
+        run_ethos_once(server, &client)
     });
     let (profile, log_bytes) = match streamed {
         Ok(Ok(result)) => result,
@@ -140,15 +127,8 @@ pub(super) fn profile(link: Link) -> Result<ExitCode, XtaskError> {
             return Ok(ExitCode::FAILURE);
         }
     };
-    let checked = ran.and_then(|(client, server)| {
-        ended_well(&client)
-            .map_err(|reason| format!("client: {reason}"))
-            .and_then(|()| ended_well(&server).map_err(|reason| format!("server: {reason}")))
-            .inspect_err(|_| keep_logs(System::Ethos, 0, &client, &server))
-            .map(|()| client)
-    });
-    let client = match checked {
-        Ok(client) => client,
+    let client = match ran {
+        Ok((client, _)) => client,
         Err(reason) => {
             println!("bench net --profile: the run failed: {reason}");
             return Ok(ExitCode::FAILURE);
