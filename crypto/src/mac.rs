@@ -57,9 +57,10 @@ impl State {
         }
     }
 
-    /// h = (h + block) × r, partly reduced modulo 2^130 - 5. `high` is the bit above
-    /// the block's 128: set for a full block, clear for the padded last one.
-    fn block(&mut self, block: &[u8; BLOCK], high: u64) {
+    /// h = (h + block) × r, partly reduced modulo 2^130 - 5, for a `block` of
+    /// [`BLOCK`] bytes. `high` is the bit above the block's 128: set for a full
+    /// block, clear for the padded last one.
+    fn block(&mut self, block: &[u8], high: u64) {
         let (t0, t1) = (le64(&block[0..8]), le64(&block[8..16]));
         let [h0, h1, h2] = &mut self.h;
         *h0 += t0 & LOW_44;
@@ -80,8 +81,9 @@ impl State {
         *h0 &= LOW_44;
     }
 
-    /// The tag: h fully reduced, plus the pad, modulo 2^128.
-    fn finish(mut self) -> [u8; TAG_LENGTH] {
+    /// The tag: h fully reduced, plus the pad, modulo 2^128. The state is erased as
+    /// it drops.
+    fn finish(self) -> [u8; TAG_LENGTH] {
         let [mut h0, mut h1, mut h2] = self.h;
         // Carry through twice: h < 2^130 afterwards, and each limb within its width.
         for _ in 0..2 {
@@ -117,7 +119,6 @@ impl State {
         let mut tag = [0u8; TAG_LENGTH];
         tag[..8].copy_from_slice(&low.to_le_bytes());
         tag[8..].copy_from_slice(&high.to_le_bytes());
-        self.h.zeroize();
         tag
     }
 }
@@ -127,9 +128,7 @@ pub(crate) fn poly1305(key: &[u8; KEY_LENGTH], message: &[u8]) -> [u8; TAG_LENGT
     let mut state = State::new(key);
     let mut blocks = message.chunks_exact(BLOCK);
     for block in &mut blocks {
-        let mut array = [0u8; BLOCK];
-        array.copy_from_slice(block);
-        state.block(&array, HIGH_BIT);
+        state.block(block, HIGH_BIT);
     }
     let rest = blocks.remainder();
     if !rest.is_empty() {
@@ -137,7 +136,6 @@ pub(crate) fn poly1305(key: &[u8; KEY_LENGTH], message: &[u8]) -> [u8; TAG_LENGT
         last[..rest.len()].copy_from_slice(rest);
         last[rest.len()] = 1;
         state.block(&last, 0);
-        last.zeroize();
     }
     state.finish()
 }

@@ -78,9 +78,9 @@ pub(crate) fn pseudorandom(key: &[u8; KEY_LENGTH], label: &[u8; NONCE_LENGTH]) -
     output
 }
 
-/// Bytes of the first keystream block that key Poly1305; the rest of that block
-/// encrypts the start of the message.
-const MAC_KEY_LENGTH: usize = 32;
+/// Bytes of keystream block 0 after the Poly1305 key (its first [`KEY_LENGTH`]):
+/// they encrypt the start of the message.
+const HEAD_LENGTH: usize = 32;
 
 /// The XSalsa20 keystream of one box: NaCl's `crypto_secretbox`, as the
 /// `xsalsa20poly1305` crate builds it from the `salsa20` and `poly1305` crates.
@@ -93,8 +93,10 @@ const MAC_KEY_LENGTH: usize = 32;
 /// pseudorandom function against `xsalsa20poly1305` byte for byte.
 struct Keystream {
     core: XSalsaCore<U10>,
-    /// Keystream block 0: the Poly1305 key, then the first message bytes' keystream.
-    first: Block<XSalsaCore<U10>>,
+    /// The first half of keystream block 0: the Poly1305 key.
+    mac_key: [u8; KEY_LENGTH],
+    /// Its second half: the keystream of the message's first bytes.
+    head: [u8; HEAD_LENGTH],
 }
 
 impl Keystream {
@@ -102,24 +104,29 @@ impl Keystream {
         let mut core = XSalsaCore::<U10>::new(key.into(), nonce.into());
         let mut first = Block::<XSalsaCore<U10>>::default();
         core.write_keystream_block(&mut first);
-        Keystream { core, first }
+        let (mac_key, head) = first.split_at(KEY_LENGTH);
+        let mut stream = Keystream {
+            core,
+            mac_key: [0; KEY_LENGTH],
+            head: [0; HEAD_LENGTH],
+        };
+        stream.mac_key.copy_from_slice(mac_key);
+        stream.head.copy_from_slice(head);
+        first.zeroize();
+        stream
     }
 
     /// The box's Poly1305 tag of `ciphertext`, keyed by the first half of keystream
     /// block 0.
     fn tag(&self, ciphertext: &[u8]) -> [u8; TAG_LENGTH] {
-        let mut key = [0u8; KEY_LENGTH];
-        key.copy_from_slice(&self.first[..MAC_KEY_LENGTH]);
-        let tag = mac::poly1305(&key, ciphertext);
-        key.zeroize();
-        tag
+        mac::poly1305(&self.mac_key, ciphertext)
     }
 
     /// XORs the keystream after the MAC key into `buffer`.
     fn apply(&mut self, buffer: &mut [u8]) {
-        let head = buffer.len().min(self.first.len() - MAC_KEY_LENGTH);
+        let head = buffer.len().min(HEAD_LENGTH);
         let (start, rest) = buffer.split_at_mut(head);
-        xor_into(start, &self.first[MAC_KEY_LENGTH..MAC_KEY_LENGTH + head]);
+        xor_into(start, &self.head[..head]);
         let mut block = Block::<XSalsaCore<U10>>::default();
         for chunk in rest.chunks_mut(block.len()) {
             self.core.write_keystream_block(&mut block);
@@ -132,7 +139,8 @@ impl Keystream {
 impl Drop for Keystream {
     fn drop(&mut self) {
         // The core erases its own key state when dropped.
-        self.first.zeroize();
+        self.mac_key.zeroize();
+        self.head.zeroize();
     }
 }
 
