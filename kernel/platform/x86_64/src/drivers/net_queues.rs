@@ -15,16 +15,124 @@
 //! answered and touched by nothing until the device returns that token; the device
 //! (declared first, so dropped first, which unsets its queues) never outlives the
 //! buffers.
+//!
+//! The device is asked never to interrupt for the transmit queue: a sent frame's
+//! buffer is taken back at the next send or receive, so its completion is news to
+//! nobody, and each such interrupt woke the network thread for a round with nothing
+//! to do. `virtio-drivers` sets that request (the available ring's
+//! `VRING_AVAIL_F_NO_INTERRUPT`) only for both queues at once, so the transport is
+//! wrapped ([`Remembering`]) to learn where the transmit queue's available ring is,
+//! and the flag is written there once. (It is the device's only way to know; the
+//! event index that would do the same is not negotiated: see `ethos-virtio`.)
 
 use alloc::boxed::Box;
+use alloc::sync::Arc;
 use alloc::vec;
 use alloc::vec::Vec;
+use core::fmt::Debug;
+use core::ops::BitAnd;
+use core::sync::atomic::{AtomicU64, Ordering};
 
+use bitflags::Flags;
 use ethos_virtio::{NetQueues, ReceiveError};
-use virtio_drivers::Error as VirtioError;
-use virtio_drivers::Hal;
 use virtio_drivers::device::net::VirtIONetRaw;
-use virtio_drivers::transport::{InterruptStatus, Transport};
+use virtio_drivers::transport::{DeviceStatus, DeviceType, InterruptStatus, Transport};
+use virtio_drivers::{Error as VirtioError, Hal, PhysAddr};
+use zerocopy::{FromBytes, Immutable, IntoBytes};
+
+/// virtio-net's transmit queue.
+const TRANSMIT_QUEUE: u16 = 1;
+/// The available ring's flag asking the device not to interrupt (virtio 1.2 §2.7.7).
+const NO_INTERRUPT: u16 = 1;
+
+/// A transport that remembers where the transmit queue's available ring (its
+/// driver area) is; everything else goes to the transport it wraps.
+pub(crate) struct Remembering<T> {
+    inner: T,
+    /// The ring's physical address once the queue is set up (0 until then).
+    transmit_ring: Arc<AtomicU64>,
+}
+
+impl<T: Transport> Transport for Remembering<T> {
+    fn device_type(&self) -> DeviceType {
+        self.inner.device_type()
+    }
+    fn read_device_features(&mut self) -> u64 {
+        self.inner.read_device_features()
+    }
+    fn write_driver_features(&mut self, driver_features: u64) {
+        self.inner.write_driver_features(driver_features)
+    }
+    fn max_queue_size(&mut self, queue: u16) -> u32 {
+        self.inner.max_queue_size(queue)
+    }
+    fn notify(&mut self, queue: u16) {
+        self.inner.notify(queue)
+    }
+    fn get_status(&self) -> DeviceStatus {
+        self.inner.get_status()
+    }
+    fn set_status(&mut self, status: DeviceStatus) {
+        self.inner.set_status(status)
+    }
+    fn set_guest_page_size(&mut self, guest_page_size: u32) {
+        self.inner.set_guest_page_size(guest_page_size)
+    }
+    fn requires_legacy_layout(&self) -> bool {
+        self.inner.requires_legacy_layout()
+    }
+    fn queue_set(
+        &mut self,
+        queue: u16,
+        size: u32,
+        descriptors: PhysAddr,
+        driver_area: PhysAddr,
+        device_area: PhysAddr,
+    ) {
+        if queue == TRANSMIT_QUEUE {
+            self.transmit_ring.store(driver_area, Ordering::Relaxed);
+        }
+        self.inner
+            .queue_set(queue, size, descriptors, driver_area, device_area)
+    }
+    fn queue_unset(&mut self, queue: u16) {
+        if queue == TRANSMIT_QUEUE {
+            self.transmit_ring.store(0, Ordering::Relaxed);
+        }
+        self.inner.queue_unset(queue)
+    }
+    fn queue_used(&mut self, queue: u16) -> bool {
+        self.inner.queue_used(queue)
+    }
+    fn ack_interrupt(&mut self) -> InterruptStatus {
+        self.inner.ack_interrupt()
+    }
+    fn begin_init<F: Flags<Bits = u64> + BitAnd<Output = F> + Debug>(
+        &mut self,
+        supported_features: F,
+    ) -> F {
+        self.inner.begin_init(supported_features)
+    }
+    fn finish_init(&mut self) {
+        self.inner.finish_init()
+    }
+    fn read_config_generation(&self) -> u32 {
+        self.inner.read_config_generation()
+    }
+    fn read_config_space<C: FromBytes + IntoBytes>(
+        &self,
+        offset: usize,
+    ) -> virtio_drivers::Result<C> {
+        self.inner.read_config_space(offset)
+    }
+    fn write_config_space<C: IntoBytes + Immutable>(
+        &mut self,
+        offset: usize,
+        value: C,
+    ) -> virtio_drivers::Result<()> {
+        self.inner.write_config_space(offset, value)
+    }
+}
 
 /// A frame to send, in a buffer of its own: the virtio-net header, then the frame.
 struct Outgoing {
@@ -37,7 +145,7 @@ struct Outgoing {
 pub(crate) struct RawNetQueues<H: Hal, T: Transport, const SIZE: usize> {
     // First, so dropped first: the device lets go of its queues before the buffers
     // they point at are freed.
-    device: VirtIONetRaw<H, T, SIZE>,
+    device: VirtIONetRaw<H, Remembering<T>, SIZE>,
     /// Receive buffers the device holds, by token.
     receiving: Vec<Option<Box<[u8]>>>,
     /// Frames the device holds to send, by token.
@@ -58,9 +166,19 @@ impl<H: Hal, T: Transport, const SIZE: usize> RawNetQueues<H, T, SIZE> {
     /// Takes over `device` and gives it `SIZE` receive buffers of `buffer_length`
     /// bytes.
     pub(crate) fn new(
-        mut device: VirtIONetRaw<H, T, SIZE>,
+        mut device: VirtIONetRaw<H, Remembering<T>, SIZE>,
+        transmit_ring: u64,
         buffer_length: usize,
     ) -> Result<Self, VirtioError> {
+        if transmit_ring != 0 {
+            // SAFETY: `transmit_ring` is the transmit queue's available ring, as the
+            // queue told the transport when it was set up: DMA memory of
+            // `KernelHal`, identity-mapped, that lives as long as the device. Its
+            // first 16 bits are the ring's flags, which `virtio-drivers` writes only
+            // in `enable_interrupts`/`disable_interrupts`, never called here; the
+            // device only reads them.
+            unsafe { (transmit_ring as *mut u16).write_volatile(NO_INTERRUPT) };
+        }
         let mut receiving: Vec<Option<Box<[u8]>>> = (0..SIZE).map(|_| None).collect();
         let mut fill = || -> Result<(), VirtioError> {
             for _ in 0..SIZE {
@@ -113,7 +231,12 @@ impl<H: Hal, T: Transport, const SIZE: usize> NetQueues for RawNetQueues<H, T, S
     type Transport = T;
 
     fn start(transport: T, buffer_length: usize) -> Result<Self, VirtioError> {
-        RawNetQueues::new(VirtIONetRaw::new(transport)?, buffer_length)
+        let transmit_ring = Arc::new(AtomicU64::new(0));
+        let device = VirtIONetRaw::new(Remembering {
+            inner: transport,
+            transmit_ring: transmit_ring.clone(),
+        })?;
+        RawNetQueues::new(device, transmit_ring.load(Ordering::Relaxed), buffer_length)
     }
 
     fn mac_address(&self) -> [u8; 6] {
