@@ -150,6 +150,12 @@ pub trait NetworkDevice {
     fn transmit(&mut self, frame: &[u8]) -> Result<(), NetworkError>;
     /// Copies one received frame into `buffer`; `Ok(None)` when none is waiting.
     fn receive(&mut self, buffer: &mut [u8]) -> Result<Option<usize>, NetworkError>;
+    /// Frames transmitted from here to [`NetworkDevice::end_transmit_batch`] may be
+    /// announced to the device together, once, at its end: for a device whose every
+    /// announcement is costly (a trip out of a virtual machine). Nothing by default.
+    fn begin_transmit_batch(&mut self) {}
+    /// Announces what was transmitted since [`NetworkDevice::begin_transmit_batch`].
+    fn end_transmit_batch(&mut self) {}
 }
 
 /// Why an entropy source gave nothing.
@@ -240,6 +246,12 @@ impl<T: NetworkDevice + ?Sized> NetworkDevice for alloc::boxed::Box<T> {
     }
     fn can_transmit(&mut self) -> bool {
         (**self).can_transmit()
+    }
+    fn begin_transmit_batch(&mut self) {
+        (**self).begin_transmit_batch()
+    }
+    fn end_transmit_batch(&mut self) {
+        (**self).end_transmit_batch()
     }
     fn transmit(&mut self, frame: &[u8]) -> Result<(), NetworkError> {
         (**self).transmit(frame)

@@ -370,11 +370,15 @@ impl<D: NetworkDevice> NetStack<D> {
     /// Moves frames both ways and runs timers; returns whether a socket changed.
     pub fn poll(&mut self, now_ms: u64) -> bool {
         let now = Instant::from_millis(now_ms as i64);
+        // Every frame the stack sends leaves in its poll: the device is told of them
+        // once, after it.
+        self.adapter.device.begin_transmit_batch();
         let changed = !matches!(
             self.interface
                 .poll(now, &mut self.adapter, &mut self.sockets),
             smoltcp::iface::PollResult::None
         );
+        self.adapter.device.end_transmit_batch();
         let Some(dhcp) = self.dhcp else {
             return changed;
         };

@@ -17,13 +17,32 @@ use super::*;
 
 type Queue = Rc<RefCell<VecDeque<Vec<u8>>>>;
 
-/// One end of a wire: frames sent here arrive at the other end.
+/// One end of a wire: frames sent here arrive at the other end. Like a device whose
+/// announcements are batched, frames transmitted inside a batch reach the wire only
+/// when it ends, so a stack that left a batch open would lose them.
 struct WireEnd {
     mac: [u8; 6],
     outgoing: Queue,
     incoming: Queue,
     /// Refuse every transmit, as a broken device would.
     broken: bool,
+    /// The frames of the batch under way, if one is.
+    held: Option<Vec<Vec<u8>>>,
+    /// Batches that ended with frames in them.
+    announcements: usize,
+}
+
+impl WireEnd {
+    fn new(mac: [u8; 6], outgoing: Queue, incoming: Queue) -> WireEnd {
+        WireEnd {
+            mac,
+            outgoing,
+            incoming,
+            broken: false,
+            held: None,
+            announcements: 0,
+        }
+    }
 }
 
 impl NetworkDevice for WireEnd {
@@ -43,8 +62,22 @@ impl NetworkDevice for WireEnd {
         if self.broken {
             return Err(NetworkError::Device);
         }
-        self.outgoing.borrow_mut().push_back(frame.to_vec());
+        match &mut self.held {
+            Some(held) => held.push(frame.to_vec()),
+            None => self.outgoing.borrow_mut().push_back(frame.to_vec()),
+        }
         Ok(())
+    }
+    fn begin_transmit_batch(&mut self) {
+        assert!(self.held.is_none(), "a batch began inside another");
+        self.held = Some(Vec::new());
+    }
+    fn end_transmit_batch(&mut self) {
+        let held = self.held.take().expect("a batch ended that never began");
+        if !held.is_empty() {
+            self.announcements += 1;
+            self.outgoing.borrow_mut().extend(held);
+        }
     }
     fn receive(&mut self, buffer: &mut [u8]) -> Result<Option<usize>, NetworkError> {
         let Some(frame) = self.incoming.borrow_mut().pop_front() else {
@@ -65,18 +98,8 @@ fn peer_mac(number: u8) -> [u8; 6] {
 fn wire() -> (NetStack<WireEnd>, NetStack<WireEnd>) {
     let one_to_two = Queue::default();
     let two_to_one = Queue::default();
-    let one = WireEnd {
-        mac: peer_mac(1),
-        outgoing: one_to_two.clone(),
-        incoming: two_to_one.clone(),
-        broken: false,
-    };
-    let two = WireEnd {
-        mac: peer_mac(2),
-        outgoing: two_to_one,
-        incoming: one_to_two,
-        broken: false,
-    };
+    let one = WireEnd::new(peer_mac(1), one_to_two.clone(), two_to_one.clone());
+    let two = WireEnd::new(peer_mac(2), two_to_one, one_to_two);
     (
         NetStack::new(one, NetConfig::for_mac(peer_mac(1)), 0),
         NetStack::new(two, NetConfig::for_mac(peer_mac(2)), 0),
@@ -117,6 +140,36 @@ fn a_tap_mac_gives_the_tap_network_and_never_the_host_address() {
             NetConfig::for_mac(tap_guest_mac(reserved)),
             NetConfig::USER_NETWORKING
         );
+    }
+}
+
+#[test]
+fn the_frames_of_one_poll_are_announced_to_the_device_once() {
+    let (mut one, mut two) = wire();
+    let socket_one = one.bind(7000).unwrap();
+    let socket_two = two.bind(7000).unwrap();
+    let to_two = SocketAddrV4::new(NetConfig::peer_address(2), 7000);
+    let mut now = 0;
+    // The first datagram resolves the peer's address.
+    one.send_to(socket_one, to_two, b"first").unwrap();
+    run(&mut one, &mut two, &mut now);
+    let mut buffer = [0u8; 2048];
+    assert!(two.receive_from(socket_two, &mut buffer).unwrap().is_some());
+    let before = one.device().announcements;
+    for index in 0..3u8 {
+        one.send_to(socket_one, to_two, &[index; 600]).unwrap();
+    }
+    now += 1;
+    one.poll(now);
+    assert_eq!(
+        one.device().announcements,
+        before + 1,
+        "three datagrams sent in one poll are one announcement"
+    );
+    run(&mut one, &mut two, &mut now);
+    for index in 0..3u8 {
+        let (length, _) = two.receive_from(socket_two, &mut buffer).unwrap().unwrap();
+        assert_eq!(&buffer[..length], &[index; 600][..]);
     }
 }
 
@@ -491,12 +544,11 @@ mod dhcp {
     fn a_dhcp_interface_takes_the_leased_address_and_router() {
         let to_server = Queue::default();
         let to_client = Queue::default();
-        let device = WireEnd {
-            mac: [0x52, 0x54, 0x00, 0x12, 0x34, 0x56],
-            outgoing: to_server.clone(),
-            incoming: to_client.clone(),
-            broken: false,
-        };
+        let device = WireEnd::new(
+            [0x52, 0x54, 0x00, 0x12, 0x34, 0x56],
+            to_server.clone(),
+            to_client.clone(),
+        );
         let mut stack = NetStack::with_dhcp(device, 0);
         assert!(stack.uses_dhcp());
         assert!(!stack.is_configured());
@@ -527,12 +579,11 @@ mod dhcp {
 
     #[test]
     fn without_a_server_a_dhcp_interface_stays_unconfigured() {
-        let device = WireEnd {
-            mac: [0x52, 0x54, 0x00, 0x12, 0x34, 0x57],
-            outgoing: Queue::default(),
-            incoming: Queue::default(),
-            broken: false,
-        };
+        let device = WireEnd::new(
+            [0x52, 0x54, 0x00, 0x12, 0x34, 0x57],
+            Queue::default(),
+            Queue::default(),
+        );
         let mut stack = NetStack::with_dhcp(device, 0);
         for now in (0..5_000).step_by(50) {
             stack.poll(now);

@@ -192,6 +192,14 @@ impl<M: Machine> NetworkDevice for VirtioNetwork<M> {
         self.queues.can_send()
     }
 
+    fn begin_transmit_batch(&mut self) {
+        self.queues.begin_transmit_batch()
+    }
+
+    fn end_transmit_batch(&mut self) {
+        self.queues.end_transmit_batch()
+    }
+
     fn transmit(&mut self, frame: &[u8]) -> Result<(), NetworkError> {
         if frame.len() > self.max_frame_length() {
             return Err(NetworkError::FrameTooLarge {

@@ -40,6 +40,12 @@ pub trait NetQueues: Sized {
     /// device: its length, or `None` when none is waiting. A frame longer than
     /// `out` is dropped.
     fn receive(&mut self, out: &mut [u8]) -> Result<Option<usize>, ReceiveError>;
+
+    /// See `ethos_devices::NetworkDevice::begin_transmit_batch`; nothing by default.
+    fn begin_transmit_batch(&mut self) {}
+
+    /// See `ethos_devices::NetworkDevice::end_transmit_batch`; nothing by default.
+    fn end_transmit_batch(&mut self) {}
 }
 
 /// Why [`NetQueues::receive`] gave no frame.
