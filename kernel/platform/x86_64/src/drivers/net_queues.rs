@@ -41,7 +41,7 @@ use alloc::vec;
 use alloc::vec::Vec;
 use core::fmt::Debug;
 use core::ops::BitAnd;
-use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use core::sync::atomic::{AtomicU8, AtomicU64, Ordering};
 
 use bitflags::Flags;
 use ethos_virtio::{NetQueues, ReceiveError};
@@ -56,17 +56,20 @@ const TRANSMIT_QUEUE: u16 = 1;
 /// The available ring's flag asking the device not to interrupt (virtio 1.2 §2.7.7).
 const NO_INTERRUPT: u16 = 1;
 
+/// Where a batch of sends stands (`Shared::batch`): none under way, then under way
+/// with no notification yet, with its first made, and with a later one held back.
+const NO_BATCH: u8 = 0;
+const BATCH_OPEN: u8 = 1;
+const BATCH_NOTIFIED: u8 = 2;
+const BATCH_HELD: u8 = 3;
+
 /// What the queues and their transport's wrapper share.
 #[derive(Debug, Default)]
 struct Shared {
     /// The transmit queue's available ring (its driver area), once it is set up.
     transmit_ring: AtomicU64,
-    /// Whether a batch of sends is under way.
-    batching: AtomicBool,
-    /// Whether the batch has notified the device once already.
-    notified: AtomicBool,
-    /// Whether a later notification of the batch was held back.
-    held: AtomicBool,
+    /// `NO_BATCH`, `BATCH_OPEN`, `BATCH_NOTIFIED` or `BATCH_HELD`.
+    batch: AtomicU8,
 }
 
 /// The transport of a virtio-net device as its queues use it: every call goes to
@@ -92,12 +95,16 @@ impl<T: Transport> Transport for NetTransport<T> {
         self.inner.lock().max_queue_size(queue)
     }
     fn notify(&mut self, queue: u16) {
-        if queue == TRANSMIT_QUEUE && self.shared.batching.load(Ordering::Relaxed) {
-            // The batch's first frame is announced at once, so it leaves while the
+        if queue == TRANSMIT_QUEUE {
+            // A batch's first frame is announced at once, so it leaves while the
             // others are made; the rest wait for the batch's end.
-            if self.shared.notified.swap(true, Ordering::Relaxed) {
-                self.shared.held.store(true, Ordering::Relaxed);
-                return;
+            match self.shared.batch.load(Ordering::Relaxed) {
+                BATCH_OPEN => self.shared.batch.store(BATCH_NOTIFIED, Ordering::Relaxed),
+                BATCH_NOTIFIED | BATCH_HELD => {
+                    self.shared.batch.store(BATCH_HELD, Ordering::Relaxed);
+                    return;
+                }
+                _ => {}
             }
         }
         self.inner.lock().notify(queue)
@@ -132,9 +139,6 @@ impl<T: Transport> Transport for NetTransport<T> {
             .queue_set(queue, size, descriptors, driver_area, device_area)
     }
     fn queue_unset(&mut self, queue: u16) {
-        if queue == TRANSMIT_QUEUE {
-            self.shared.transmit_ring.store(0, Ordering::Relaxed);
-        }
         self.inner.lock().queue_unset(queue)
     }
     fn queue_used(&mut self, queue: u16) -> bool {
@@ -284,13 +288,11 @@ impl<H: Hal, T: Transport, const SIZE: usize> NetQueues for RawNetQueues<H, T, S
     }
 
     fn begin_transmit_batch(&mut self) {
-        self.shared.notified.store(false, Ordering::Relaxed);
-        self.shared.batching.store(true, Ordering::Relaxed);
+        self.shared.batch.store(BATCH_OPEN, Ordering::Relaxed);
     }
 
     fn end_transmit_batch(&mut self) {
-        self.shared.batching.store(false, Ordering::Relaxed);
-        if self.shared.held.swap(false, Ordering::Relaxed) {
+        if self.shared.batch.swap(NO_BATCH, Ordering::Relaxed) == BATCH_HELD {
             self.transport.lock().notify(TRANSMIT_QUEUE);
         }
     }
