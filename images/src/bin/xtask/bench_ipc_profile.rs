@@ -325,6 +325,7 @@ fn run_profile(machine: Machine) -> Result<(), ProfileError> {
         figures.samples
     );
     let untranslated = profile.untranslated;
+    let untranslated_note = profile.untranslated_note();
     let sizes = sizes(profile, &figures)?;
     let mut report = vec![
         "# Where an Ethos round trip's instructions go".to_string(),
@@ -351,9 +352,7 @@ fn run_profile(machine: Machine) -> Result<(), ProfileError> {
         report.push("```".into());
         report.push(String::new());
     }
-    if untranslated > 0 {
-        let note =
-            format!("{untranslated} block runs had no translation in the log and are not counted");
+    if let Some(note) = untranslated_note {
         println!("{note}");
         report.push(note);
     }

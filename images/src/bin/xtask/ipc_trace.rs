@@ -421,6 +421,18 @@ pub(crate) struct Profile {
     pub(crate) windows: Vec<WindowProfile>,
 }
 
+impl Profile {
+    /// What a report says of the block runs the log had no translation for, if any.
+    pub(crate) fn untranslated_note(&self) -> Option<String> {
+        (self.untranslated > 0).then(|| {
+            format!(
+                "{} block runs had no translation in the log and are not counted",
+                self.untranslated
+            )
+        })
+    }
+}
+
 impl<'a> Profiler<'a> {
     /// A parser crediting blocks inside `windows` of entries into the function
     /// `entry`.

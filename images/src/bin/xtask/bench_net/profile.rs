@@ -191,12 +191,7 @@ pub(super) fn profile(link: Link) -> Result<ExitCode, XtaskError> {
         ));
     }
     report.push("```".to_string());
-    if profile.untranslated > 0 {
-        report.push(format!(
-            "{} block runs had no translation in the log and are not counted",
-            profile.untranslated
-        ));
-    }
+    report.extend(profile.untranslated_note());
     let saved = Saved {
         run: bench_results::ProfileRun::new(
             started,
