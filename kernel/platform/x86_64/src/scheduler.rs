@@ -35,7 +35,7 @@ use ethos_core::scheduling::{Decision, RunQueue};
 use spin::Mutex;
 use x86_64::instructions::interrupts;
 
-use crate::arch::{self, AddressSpace, UserContext};
+use crate::arch::{self, AddressSpace, ContextPlace, ContextSlot, UserContext};
 pub use ethos_core::ending::Finished;
 
 use crate::processes::{self, Ending};
@@ -46,7 +46,8 @@ pub struct Task {
     pub user: UserName,
     pub program: ProgramName,
     pub space: AddressSpace,
-    context: UserContext,
+    /// Its registers while it does not run, and where its system calls save them.
+    context: ContextSlot,
     /// The call it is parked in, made by the kernel before it runs (see
     /// `user_mode::resume_parked`).
     parked: Option<ParkedCall>,
@@ -73,7 +74,7 @@ impl Task {
             user,
             program,
             space,
-            context,
+            context: ContextSlot::new(context),
             parked: None,
         }
     }
@@ -84,10 +85,9 @@ impl Task {
     }
 
     /// It goes on after its parked call, which answered `rax` and `rdx`.
-    pub fn answer_parked(&mut self, (rax, rdx): (u64, u64)) {
+    pub fn answer_parked(&mut self, answer: (u64, u64)) {
         self.parked = None;
-        self.context.rax = rax;
-        self.context.rdx = rdx;
+        self.context.answer(answer);
     }
 }
 
@@ -168,17 +168,17 @@ impl Scheduler {
     /// The current process leaves the CPU but stays ready (its slice is over).
     pub fn preempt(&mut self, context: UserContext) {
         if let Some(task) = self.queue.preempt(time::tick_periods()) {
-            task.context = context;
+            task.context.set(context);
         }
     }
 
-    /// The current process waits in `call` until the model wakes it; `context`
-    /// continues after the call, whose answer the kernel gets by making it again
-    /// before the process runs. `now` is the clock as [`time::since_boot_nanos`]
-    /// read it: a call that parks and then switches reads it once for both.
-    pub fn park_at(&mut self, context: UserContext, call: ParkedCall, now: Option<u64>) {
+    /// The current process waits in `call` until the model wakes it; its context,
+    /// which the `syscall` shell saved, continues after the call, whose answer the
+    /// kernel gets by making it again before the process runs. `now` is the clock
+    /// as [`time::since_boot_nanos`] read it: a call that parks and then switches
+    /// reads it once for both.
+    pub fn park_in(&mut self, call: ParkedCall, now: Option<u64>) {
         if let Some(task) = self.queue.park(time::tick_periods_at(now)) {
-            task.context = context;
             task.parked = Some(call);
         }
     }
@@ -203,7 +203,7 @@ impl Scheduler {
         &mut self,
         model: &mut ProcessModel,
         now: Option<u64>,
-    ) -> Option<&UserContext> {
+    ) -> Option<&ContextSlot> {
         if !self.dying.is_empty() || kernel_threads::want_cpu() {
             return None;
         }
@@ -283,7 +283,7 @@ fn report(finished: &Finished) {
 
 /// What the kernel's loop does next.
 enum Step {
-    Run(UserContext),
+    Run(ContextPlace),
     Wait,
     Again,
     Done,
@@ -335,7 +335,7 @@ pub fn run() -> Ended {
                         match scheduler.queue.get(next) {
                             Some(task) => {
                                 task.space.activate();
-                                Step::Run(task.context)
+                                Step::Run(task.context.place())
                             }
                             None => Step::Again,
                         }
@@ -354,7 +354,9 @@ pub fn run() -> Ended {
             // The kernel stays on the tables of the process it left (every space
             // maps the kernel alike) until another process runs or the space is
             // released: a switch writes CR3 once, not twice.
-            Step::Run(context) => arch::enter_user(&context),
+            // The task outlives the entry: only a system call or a fault of a
+            // process, or this loop, ends one.
+            Step::Run(place) => arch::enter_user(place),
             // Halts with interrupts off until the `hlt`: an interrupt taken since
             // the decision (a frame for the network thread) is seen, not slept
             // through to the next tick.

@@ -28,7 +28,7 @@ use ethos_core::process_model::request::UserRange;
 use ethos_core::program_image::Image;
 use x86_64::instructions::interrupts;
 
-use crate::arch::{self, AddressSpace, PageRights, SyscallFrame, TrapFrame, UserContext};
+use crate::arch::{self, AddressSpace, ContextPlace, PageRights, TrapFrame, UserContext};
 use crate::processes::{Ending, SYSTEM, System};
 use crate::scheduler::{SCHEDULER, Scheduler, Task};
 use crate::{console, memory, time};
@@ -218,46 +218,92 @@ pub fn user_fault(frame: &TrapFrame, address: u64) -> ! {
     end_current(ending)
 }
 
-/// What happens after a system call: back to the program, off the CPU, or on to
-/// another program in its place.
+/// What happens after a system call: back to the program (or, through the same
+/// return, to the one the call switched to), off the CPU, or on to another program
+/// that needs `iretq`.
 enum Next {
     Return,
     Leave,
-    Switch(UserContext),
+    Switch(ContextPlace),
 }
 
-/// Where the `syscall` shell lands, on the system-call stack, interrupts off.
+/// The calling program's registers, which the `syscall` shell saved in its context
+/// slot. The slot is reached only through this pointer while the call runs, and
+/// never through a lasting reference: the call may also answer other programs'
+/// slots, and the shell restores from whichever slot is current when it returns.
+#[derive(Clone, Copy)]
+struct CallFrame(*mut UserContext);
+
+impl CallFrame {
+    fn read(self) -> UserContext {
+        // SAFETY: the caller's slot, live while its call runs (see the type).
+        unsafe { self.0.read() }
+    }
+
+    fn write(self, context: UserContext) {
+        // SAFETY: as in `read`.
+        unsafe { self.0.write(context) }
+    }
+
+    /// The call goes back to its program with `rax` and `rdx`.
+    fn answer(self, (rax, rdx): (u64, u64)) -> Next {
+        // SAFETY: as in `read`; the fields are written through the pointer.
+        unsafe {
+            (*self.0).rax = rax;
+            (*self.0).rdx = rdx;
+        }
+        Next::Return
+    }
+}
+
+/// Where the `syscall` shell lands, on the system-call stack, interrupts off, with
+/// the caller saved in its context slot.
 ///
 /// # Safety
-/// Called only by `syscall_entry`, with `frame` pointing at the frame it pushed.
+/// Called only by `syscall_entry`, with `context` pointing at the slot it pushed
+/// the caller's registers into.
 #[unsafe(no_mangle)]
-unsafe extern "C" fn syscall_dispatch(frame: *mut SyscallFrame) {
-    // SAFETY: the shell passes the frame it just pushed; nothing else refers to it.
-    let frame = unsafe { &mut *frame };
+unsafe extern "C" fn syscall_dispatch(context: *mut UserContext) {
+    let frame = CallFrame(context);
+    // SAFETY: the slot the shell just filled; the reference ends with the block.
+    let (number, arguments, return_address) = unsafe {
+        let context = &mut *context;
+        context.entered_by_syscall();
+        (
+            context.rax,
+            [
+                context.rdi,
+                context.rsi,
+                context.rdx,
+                context.r10,
+                context.r8,
+                context.r9,
+            ],
+            context.rip,
+        )
+    };
     // `sysret` to a non-canonical or kernel address would fault in ring 0.
-    if !(arch::USER_START..arch::USER_STACK_TOP).contains(&frame.rcx) {
-        end_current(Ending::BadReturn(frame.rcx));
+    if !(arch::USER_START..arch::USER_STACK_TOP).contains(&return_address) {
+        end_current(Ending::BadReturn(return_address));
     }
-    frame.r11 = arch::user_flags(frame.r11);
-    match system_call(frame) {
+    match system_call(frame, number, arguments) {
         Next::Return => {}
         Next::Leave => arch::resume_kernel(),
-        // `system_call` has released both locks and saved the caller's registers.
-        Next::Switch(context) => arch::switch_to_user(&context),
+        // `system_call` has released both locks.
+        Next::Switch(place) => arch::switch_to_user(place),
     }
 }
 
-fn answer(frame: &mut SyscallFrame, result: Result<u64, Status>) -> Next {
-    (frame.rax, frame.rdx) = Status::to_registers(result);
-    Next::Return
+fn answer(frame: CallFrame, result: Result<u64, Status>) -> Next {
+    frame.answer(Status::to_registers(result))
 }
 
 /// One system call of the current process, with the scheduler and the model locked.
-fn system_call(frame: &mut SyscallFrame) -> Next {
+fn system_call(frame: CallFrame, number: u64, arguments: [u64; 6]) -> Next {
     let mut scheduler = SCHEDULER.lock();
     // `getPid` and `getTime` need neither the model nor its lock.
     if let Some(process) = scheduler.current()
-        && let Some(result) = answer_running(frame.rax, process, || {
+        && let Some(result) = answer_running(number, process, || {
             Instant(time::since_boot_nanos().unwrap_or(0))
         })
     {
@@ -275,32 +321,29 @@ fn system_call(frame: &mut SyscallFrame) -> Next {
         &mut system.model,
         &mut environment,
         process,
-        frame.rax,
-        [
-            frame.rdi, frame.rsi, frame.rdx, frame.r10, frame.r8, frame.r9,
-        ],
+        number,
+        arguments,
     );
     match outcome {
         Outcome::Return(result) => answer(frame, result),
-        Outcome::Kept { status, event } => {
-            (frame.rax, frame.rdx) = status.to_registers_keeping(event);
-            Next::Return
-        }
+        Outcome::Kept { status, event } => frame.answer(status.to_registers_keeping(event)),
         Outcome::Park(call) => {
             // Parked: when an event completes, the kernel makes `call` (the same
             // `block`, or the `blockAndRetire` a `writeRead` waits in) before the
             // process runs ([`resume_parked`]); the process goes on after its
-            // `syscall`.
-            let context = UserContext::after_system_call(frame);
+            // `syscall`, from the registers the shell saved in its slot.
             // The clock is read once for the park and the switch.
             let now = time::since_boot_nanos();
-            scheduler.park_at(context, call, now);
+            scheduler.park_in(call, now);
             // The next process, when one is ready, runs without a detour through
             // the kernel's loop: through this call's own return when it was
             // parked in a call too (the round trip's case), otherwise by `iretq`.
             match scheduler.switch_directly(&mut system.model, now) {
-                Some(next) if frame.load_returning(next) => Next::Return,
-                Some(next) => Next::Switch(*next),
+                Some(next) if next.returns_by_sysret() => {
+                    arch::return_to_user(next.place());
+                    Next::Return
+                }
+                Some(next) => Next::Switch(next.place()),
                 None => Next::Leave,
             }
         }
@@ -375,7 +418,7 @@ pub(crate) fn resume_parked_in(
 fn fork(
     scheduler: &mut Scheduler,
     system: &mut System,
-    frame: &mut SyscallFrame,
+    frame: CallFrame,
     parent: ProcessId,
     child: ProcessId,
 ) -> Next {
@@ -391,7 +434,7 @@ fn fork(
         let _ = system.model.end_process(child);
         return answer(frame, Err(Status::LimitReached));
     };
-    let mut context = UserContext::after_system_call(frame);
+    let mut context = frame.read();
     (context.rax, context.rdx) = Status::to_registers(Ok(0));
     let child_task = Task::new(task.user.clone(), task.program.clone(), space, context);
     let limit = scheduler.limit(parent);
@@ -404,7 +447,7 @@ fn fork(
 fn exec(
     scheduler: &mut Scheduler,
     system: &mut System,
-    frame: &mut SyscallFrame,
+    frame: CallFrame,
     process: ProcessId,
     program: ProgramName,
 ) -> Next {
@@ -430,7 +473,7 @@ fn exec(
     if let Some(frames) = memory::FRAMES.lock().as_mut() {
         old.release(frames);
     }
-    frame.restart(entry, FIRST_STACK_POINTER);
+    frame.write(UserContext::restarted(entry, FIRST_STACK_POINTER));
     Next::Return
 }
 

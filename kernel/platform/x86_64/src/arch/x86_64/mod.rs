@@ -52,9 +52,10 @@ pub use thread_probe::{
 };
 pub use tsc::{TscFrequency, TscSource, discover_tsc_frequency};
 pub use user::{
-    AddressSpace, MapError, PageRights, SYSCALL_INSTRUCTION_BYTES, SyscallFrame, USER_STACK_TOP,
-    USER_START, UserContext, current_root, enter as enter_user, finish_unfinished_syscall,
-    resume_kernel, supervisor_protection, switch_to as switch_to_user, switch_to_root, user_flags,
+    AddressSpace, ContextPlace, ContextSlot, MapError, PageRights, SYSCALL_INSTRUCTION_BYTES,
+    USER_STACK_TOP, USER_START, UserContext, current_root, enter as enter_user,
+    finish_unfinished_syscall, resume_kernel, return_to as return_to_user, supervisor_protection,
+    switch_to as switch_to_user, switch_to_root, user_flags,
 };
 
 /// Loads the GDT with its TSS, the IDT, masks the legacy interrupt controller and

@@ -35,6 +35,7 @@
 //! flags it runs with: they pass through [`user_flags`].
 
 use core::arch::global_asm;
+use core::ptr::NonNull;
 
 use ethos_core::frames::FrameBitmap;
 use ethos_core::memory_map::PAGE_SIZE;
@@ -58,123 +59,64 @@ pub const USER_STACK_TOP: u64 = USER_END - PAGE_SIZE;
 const USER_PML4_FIRST: usize = (USER_START >> 39) as usize;
 const USER_PML4_END: usize = (USER_END >> 39) as usize;
 
-/// The registers the `syscall` shell saves, in its push order reversed: every
-/// general register a program can see after `syscall` (which overwrote `rcx` and
-/// `r11` with its return address and flags).
-#[derive(Clone, Copy, Debug)]
-#[repr(C)]
-pub struct SyscallFrame {
-    pub rax: u64,
-    pub rdi: u64,
-    pub rsi: u64,
-    pub rdx: u64,
-    pub r10: u64,
-    pub r8: u64,
-    pub r9: u64,
-    /// The program's `rip` after its `syscall` instruction.
-    pub rcx: u64,
-    /// The program's `rflags`.
-    pub r11: u64,
-    pub rbx: u64,
-    pub rbp: u64,
-    pub r12: u64,
-    pub r13: u64,
-    pub r14: u64,
-    pub r15: u64,
-    /// The program's stack pointer.
-    pub rsp: u64,
-}
-
-impl SyscallFrame {
-    /// Makes the shell's `sysretq` continue `context` instead of the caller, when
-    /// that restores it exactly: `sysretq` takes `rip` from `rcx` and the flags from
-    /// `r11`, so the context must hold them there too, as a context saved by
-    /// [`UserContext::after_system_call`] does. Answers whether it did; a context
-    /// taken by an interrupt needs `iretq` ([`switch_to`]).
-    pub fn load_returning(&mut self, context: &UserContext) -> bool {
-        if context.rcx != context.rip || context.r11 != context.rflags {
-            return false;
-        }
-        *self = SyscallFrame {
-            rax: context.rax,
-            rdi: context.rdi,
-            rsi: context.rsi,
-            rdx: context.rdx,
-            r10: context.r10,
-            r8: context.r8,
-            r9: context.r9,
-            rcx: context.rcx,
-            r11: context.r11,
-            rbx: context.rbx,
-            rbp: context.rbp,
-            r12: context.r12,
-            r13: context.r13,
-            r14: context.r14,
-            r15: context.r15,
-            rsp: context.rsp,
-        };
-        true
-    }
-
-    /// Makes the frame start a new program at `entry` with its stack at `stack` and
-    /// every other register zero, as `sysret` leaves it (`exec`).
-    pub fn restart(&mut self, entry: u64, stack: u64) {
-        *self = SyscallFrame {
-            rax: 0,
-            rdi: 0,
-            rsi: 0,
-            rdx: 0,
-            r10: 0,
-            r8: 0,
-            r9: 0,
-            rcx: entry,
-            r11: user_flags(0),
-            rbx: 0,
-            rbp: 0,
-            r12: 0,
-            r13: 0,
-            r14: 0,
-            r15: 0,
-            rsp: stack,
-        };
-    }
-}
-
 /// Everything of a program's state that the kernel keeps while it does not run: its
 /// general registers, where it continues, its flags and its stack. (The target has
 /// no vector registers in use, so there are none to keep.)
+///
+/// The first sixteen words are in the order the `syscall` shell pushes them,
+/// reversed: the shell saves a calling program straight into its context (its
+/// [`ContextSlot`]), so a call that parks the program or switches to another
+/// copies no register. After a `syscall`, `rcx` and `rip` both hold the return
+/// address and `r11` and `rflags` the flags, as `sysretq` restores them.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 #[repr(C)]
 pub struct UserContext {
     pub rax: u64,
-    pub rbx: u64,
-    pub rcx: u64,
-    pub rdx: u64,
-    pub rsi: u64,
     pub rdi: u64,
-    pub rbp: u64,
+    pub rsi: u64,
+    pub rdx: u64,
+    pub r10: u64,
     pub r8: u64,
     pub r9: u64,
-    pub r10: u64,
+    pub rcx: u64,
     pub r11: u64,
+    pub rbx: u64,
+    pub rbp: u64,
     pub r12: u64,
     pub r13: u64,
     pub r14: u64,
     pub r15: u64,
+    pub rsp: u64,
     pub rip: u64,
     pub rflags: u64,
-    pub rsp: u64,
 }
 
-// `user_enter` reads the context by these offsets.
+/// The size of a [`UserContext`]: the shell pushes into a slot from its end.
+const CONTEXT_BYTES: usize = 18 * 8;
+
+// The shell, `user_enter` and `user_switch` read and write a context by these
+// offsets.
 const _: () = {
     use core::mem::offset_of;
-    assert!(offset_of!(UserContext, rdi) == 40);
+    assert!(offset_of!(UserContext, rax) == 0);
+    assert!(offset_of!(UserContext, rdi) == 8);
+    assert!(offset_of!(UserContext, rsi) == 16);
+    assert!(offset_of!(UserContext, rdx) == 24);
+    assert!(offset_of!(UserContext, r10) == 32);
+    assert!(offset_of!(UserContext, r8) == 40);
+    assert!(offset_of!(UserContext, r9) == 48);
+    assert!(offset_of!(UserContext, rcx) == 56);
+    assert!(offset_of!(UserContext, r11) == 64);
+    assert!(offset_of!(UserContext, rbx) == 72);
+    assert!(offset_of!(UserContext, rbp) == 80);
+    assert!(offset_of!(UserContext, r12) == 88);
+    assert!(offset_of!(UserContext, r13) == 96);
+    assert!(offset_of!(UserContext, r14) == 104);
     assert!(offset_of!(UserContext, r15) == 112);
-    assert!(offset_of!(UserContext, rip) == 120);
-    assert!(offset_of!(UserContext, rflags) == 128);
-    assert!(offset_of!(UserContext, rsp) == 136);
-    assert!(size_of::<SyscallFrame>() == 16 * 8);
+    assert!(offset_of!(UserContext, rsp) == 120);
+    assert!(offset_of!(UserContext, rip) == 128);
+    assert!(offset_of!(UserContext, rflags) == 136);
+    assert!(size_of::<UserContext>() == CONTEXT_BYTES);
 };
 
 /// The flags a program may choose for itself: arithmetic flags, direction,
@@ -210,29 +152,29 @@ impl UserContext {
         }
     }
 
-    /// The state of a program that made the system call `frame`, to continue after it
-    /// (the frame's `rax` and `rdx` are the call's answer).
-    pub fn after_system_call(frame: &SyscallFrame) -> UserContext {
+    /// Makes the context, just saved by the `syscall` shell, one the program can be
+    /// continued from after its call by `sysretq` or `iretq` alike: its flags pass
+    /// through [`user_flags`], and `rip` and `rflags` are what `rcx` and `r11` hold.
+    pub fn entered_by_syscall(&mut self) {
+        self.r11 = user_flags(self.r11);
+        self.rflags = self.r11;
+        self.rip = self.rcx;
+    }
+
+    /// Whether the shell's `sysretq` restores this context exactly: it takes `rip`
+    /// from `rcx` and the flags from `r11`, so they must hold the same, as after a
+    /// system call. A context taken by an interrupt needs `iretq` ([`switch_to`]).
+    pub fn returns_by_sysret(&self) -> bool {
+        self.rcx == self.rip && self.r11 == self.rflags
+    }
+
+    /// The context of a new program at `entry` with its stack at `stack` and every
+    /// other register zero, as `sysretq` leaves it (`exec`).
+    pub fn restarted(entry: u64, stack: u64) -> UserContext {
         UserContext {
-            rax: frame.rax,
-            rbx: frame.rbx,
-            // As `sysret` leaves them: the return address and the flags.
-            rcx: frame.rcx,
-            rdx: frame.rdx,
-            rsi: frame.rsi,
-            rdi: frame.rdi,
-            rbp: frame.rbp,
-            r8: frame.r8,
-            r9: frame.r9,
-            r10: frame.r10,
-            r11: frame.r11,
-            r12: frame.r12,
-            r13: frame.r13,
-            r14: frame.r14,
-            r15: frame.r15,
-            rip: frame.rcx,
-            rflags: user_flags(frame.r11),
-            rsp: frame.rsp,
+            rcx: entry,
+            r11: user_flags(0),
+            ..UserContext::start(entry, stack)
         }
     }
 
@@ -259,6 +201,83 @@ impl UserContext {
             rsp: frame.rsp,
         }
     }
+}
+
+/// Where a program's context lives for as long as the program does: a place of its
+/// own on the heap that never moves, so that the `syscall` shell saves the program
+/// there as it enters the kernel and restores it from there as it leaves, whatever
+/// the scheduler does with the task that owns the slot meanwhile. The slot is
+/// reached only through its pointer, never a lasting reference, because the shell
+/// and the system call of its program write it while the task sits in the scheduler.
+#[derive(Debug)]
+pub struct ContextSlot(NonNull<UserContext>);
+
+// SAFETY: the slot owns its context as a `Box` would. It is reached with the
+// scheduler locked and interrupts off, or by the shell and the system call of its
+// own program, on the one CPU.
+unsafe impl Send for ContextSlot {}
+
+/// The place of a [`ContextSlot`], to enter or continue its program by: valid as
+/// long as the slot is.
+#[derive(Clone, Copy, Debug)]
+pub struct ContextPlace(NonNull<UserContext>);
+
+impl ContextSlot {
+    pub fn new(context: UserContext) -> ContextSlot {
+        ContextSlot(NonNull::from(alloc::boxed::Box::leak(
+            alloc::boxed::Box::new(context),
+        )))
+    }
+
+    /// Replaces the context.
+    pub fn set(&mut self, context: UserContext) {
+        // SAFETY: the slot's own allocation; no reference to it lasts (see above).
+        unsafe { self.0.write(context) }
+    }
+
+    /// The program goes on after its system call with `rax` and `rdx` as the answer.
+    pub fn answer(&mut self, (rax, rdx): (u64, u64)) {
+        let context = self.0.as_ptr();
+        // SAFETY: as in `set`; the fields are written through the pointer.
+        unsafe {
+            (*context).rax = rax;
+            (*context).rdx = rdx;
+        }
+    }
+
+    /// Whether the shell's `sysretq` restores the context exactly
+    /// ([`UserContext::returns_by_sysret`]).
+    pub fn returns_by_sysret(&self) -> bool {
+        // SAFETY: as in `set`; the reference lasts for the comparison only.
+        unsafe { self.0.as_ref().returns_by_sysret() }
+    }
+
+    pub fn place(&self) -> ContextPlace {
+        ContextPlace(self.0)
+    }
+}
+
+impl Drop for ContextSlot {
+    fn drop(&mut self) {
+        // SAFETY: made by `Box::leak` in `new` and freed only here. The shell never
+        // reads a slot whose program ended: it ended in a call that left the CPU.
+        drop(unsafe { alloc::boxed::Box::from_raw(self.0.as_ptr()) });
+    }
+}
+
+/// The slot the next `syscall` saves its program into, and the shell's return
+/// restores from: the running program's.
+fn make_current(place: ContextPlace) {
+    // SAFETY: a word the shell reads only during a system call, which cannot happen
+    // while this runs (interrupts are off in a system call and before an entry).
+    unsafe { (&raw mut syscall_context).write(place.0.as_ptr()) };
+}
+
+/// The current system call's shell continues `place`'s program with `sysretq`
+/// instead of the caller: its context must return by `sysretq`
+/// ([`ContextSlot::returns_by_sysret`]), and its address space must be active.
+pub fn return_to(place: ContextPlace) {
+    make_current(place);
 }
 
 /// The bytes of the `syscall` instruction, to step back over when a call is made again.
@@ -295,25 +314,25 @@ user_enter:
     .global user_switch
 user_switch:
     push rdx
-    push qword ptr [rdi + 136]
-    push qword ptr [rdi + 128]
-    push rsi
     push qword ptr [rdi + 120]
+    push qword ptr [rdi + 136]
+    push rsi
+    push qword ptr [rdi + 128]
     mov rax, [rdi + 0]
-    mov rbx, [rdi + 8]
-    mov rcx, [rdi + 16]
+    mov rsi, [rdi + 16]
     mov rdx, [rdi + 24]
-    mov rsi, [rdi + 32]
-    mov rbp, [rdi + 48]
-    mov r8, [rdi + 56]
-    mov r9, [rdi + 64]
-    mov r10, [rdi + 72]
-    mov r11, [rdi + 80]
+    mov r10, [rdi + 32]
+    mov r8, [rdi + 40]
+    mov r9, [rdi + 48]
+    mov rcx, [rdi + 56]
+    mov r11, [rdi + 64]
+    mov rbx, [rdi + 72]
+    mov rbp, [rdi + 80]
     mov r12, [rdi + 88]
     mov r13, [rdi + 96]
     mov r14, [rdi + 104]
     mov r15, [rdi + 112]
-    mov rdi, [rdi + 40]
+    mov rdi, [rdi + 8]
     iretq
 
     .global user_resume
@@ -328,10 +347,19 @@ user_resume:
     pop rbx
     ret
 
+    // The calling program's registers go straight into its context slot
+    // (`syscall_context`), pushed from the slot's end: `rflags` and `rip` as
+    // `syscall` left them in `r11` and `rcx`, then the rest in the reverse of the
+    // context's order. The call then runs on the system-call stack, and the
+    // return restores whichever slot `syscall_context` names by then: the
+    // caller's, or that of the program the call switched to.
     .global syscall_entry
 syscall_entry:
     mov [rip + syscall_user_rsp], rsp
-    mov rsp, [rip + syscall_kernel_stack]
+    mov rsp, [rip + syscall_context]
+    add rsp, {context_bytes}
+    push r11
+    push rcx
     push qword ptr [rip + syscall_user_rsp]
     push r15
     push r14
@@ -350,7 +378,9 @@ syscall_entry:
     push rax
     cld
     mov rdi, rsp
+    mov rsp, [rip + syscall_kernel_stack]
     call syscall_dispatch
+    mov rsp, [rip + syscall_context]
     cmp byte ptr [rip + syscall_return_by_iretq], 0
     jne 2f
     pop rax
@@ -371,30 +401,31 @@ syscall_entry:
     pop rsp
     sysretq
 
-    // The same return through an `iretq` frame built below the saved registers
-    // (see `finish_unfinished_syscall`). A memory operand based on `rsp` is read
-    // before `push` moves `rsp`, so each offset counts the pushes before it.
+    // The same return through an `iretq` frame built on the system-call stack
+    // (see `finish_unfinished_syscall`).
 2:
+    mov rax, rsp
+    mov rsp, [rip + syscall_kernel_stack]
     push qword ptr [rip + syscall_user_data]
-    push qword ptr [rsp + 8 + 120]
-    push qword ptr [rsp + 16 + 64]
+    push qword ptr [rax + 120]
+    push qword ptr [rax + 136]
     push qword ptr [rip + syscall_user_code]
-    push qword ptr [rsp + 32 + 56]
-    mov rax, [rsp + 40 + 0]
-    mov rdi, [rsp + 40 + 8]
-    mov rsi, [rsp + 40 + 16]
-    mov rdx, [rsp + 40 + 24]
-    mov r10, [rsp + 40 + 32]
-    mov r8, [rsp + 40 + 40]
-    mov r9, [rsp + 40 + 48]
-    mov rcx, [rsp + 40 + 56]
-    mov r11, [rsp + 40 + 64]
-    mov rbx, [rsp + 40 + 72]
-    mov rbp, [rsp + 40 + 80]
-    mov r12, [rsp + 40 + 88]
-    mov r13, [rsp + 40 + 96]
-    mov r14, [rsp + 40 + 104]
-    mov r15, [rsp + 40 + 112]
+    push qword ptr [rax + 128]
+    mov rdi, [rax + 8]
+    mov rsi, [rax + 16]
+    mov rdx, [rax + 24]
+    mov r10, [rax + 32]
+    mov r8, [rax + 40]
+    mov r9, [rax + 48]
+    mov rcx, [rax + 56]
+    mov r11, [rax + 64]
+    mov rbx, [rax + 72]
+    mov rbp, [rax + 80]
+    mov r12, [rax + 88]
+    mov r13, [rax + 96]
+    mov r14, [rax + 104]
+    mov r15, [rax + 112]
+    mov rax, [rax + 0]
     iretq
 
     .section .bss.user_mode, "aw", @nobits
@@ -402,6 +433,9 @@ syscall_entry:
 user_resume_rsp:
     .quad 0
 syscall_user_rsp:
+    .quad 0
+    .global syscall_context
+syscall_context:
     .quad 0
     .global syscall_kernel_stack
 syscall_kernel_stack:
@@ -415,7 +449,8 @@ syscall_user_data:
     .global syscall_return_by_iretq
 syscall_return_by_iretq:
     .byte 0
-"#
+"#,
+    context_bytes = const CONTEXT_BYTES,
 );
 
 unsafe extern "C" {
@@ -424,6 +459,7 @@ unsafe extern "C" {
     fn user_switch(context: *const UserContext, code_selector: u64, data_selector: u64) -> !;
     fn syscall_entry();
     static mut syscall_kernel_stack: u64;
+    static mut syscall_context: *mut UserContext;
     static mut syscall_user_code: u64;
     static mut syscall_user_data: u64;
     static mut syscall_return_by_iretq: u8;
@@ -547,9 +583,11 @@ pub fn finish_unfinished_syscall(frame: &mut TrapFrame, fault_address: u64) -> b
 /// The flags the shell starts with: only the bit that is always one (interrupts off).
 const KERNEL_ENTRY_FLAGS: u64 = 1 << 1;
 
-/// Runs the program of the active address space from `context` until it leaves the
-/// CPU and [`resume_kernel`] is called: it waits, its time is up or it ended.
-pub fn enter(context: &UserContext) {
+/// Runs the program of the active address space from the context at `place` until
+/// it leaves the CPU and [`resume_kernel`] is called: it waits, its time is up or it
+/// ended. Its system calls save it at `place`.
+pub fn enter(place: ContextPlace) {
+    make_current(place);
     let selectors = gdt::selectors();
     // SAFETY: `user_enter` saves every callee-saved register and the flags and
     // returns here, with them restored, when `resume_kernel` is called; the context
@@ -557,21 +595,22 @@ pub fn enter(context: &UserContext) {
     // address space with flags from `user_flags`, so ring 3 can touch nothing else.
     unsafe {
         user_enter(
-            context,
+            place.0.as_ptr(),
             u64::from(selectors.user_code.0),
             u64::from(selectors.user_data.0),
         )
     };
 }
 
-/// Runs the program of the active address space from `context` in place of the one
-/// that made the current system call, without going back to the kernel stack that
-/// [`enter`]ed the first: that stack still waits in [`enter`], which returns when
+/// Runs the program of the active address space from the context at `place` in
+/// place of the one that made the current system call, without going back to the
+/// kernel stack that [`enter`]ed the first: that stack still waits in [`enter`], which returns when
 /// [`resume_kernel`] is next called, whichever program calls it. The stack the caller
 /// runs on (the system-call stack) is abandoned, so the caller must hold no lock and
-/// own nothing that needs dropping, and must have saved the state of the program it
-/// leaves. Interrupts must be off, as in every system call.
-pub fn switch_to(context: &UserContext) -> ! {
+/// own nothing that needs dropping; the program it leaves is saved in its slot
+/// already. Interrupts must be off, as in every system call.
+pub fn switch_to(place: ContextPlace) -> ! {
+    make_current(place);
     let selectors = gdt::selectors();
     // SAFETY: `user_switch` is the second half of `user_enter`: it reads the context
     // before `iretq`, whose `rip` and `rsp` are addresses of the active address space
@@ -580,7 +619,7 @@ pub fn switch_to(context: &UserContext) -> ! {
     // has left since (only `user_resume` unwinds it).
     unsafe {
         user_switch(
-            context,
+            place.0.as_ptr(),
             u64::from(selectors.user_code.0),
             u64::from(selectors.user_data.0),
         )
