@@ -240,6 +240,22 @@ impl CallFrame {
         unsafe { self.0.read() }
     }
 
+    /// The call's argument registers, in the order of the system-call ABI.
+    fn arguments(self) -> [u64; 6] {
+        // SAFETY: as in `read`; the fields are read through the pointer.
+        unsafe {
+            let context = self.0;
+            [
+                (*context).rdi,
+                (*context).rsi,
+                (*context).rdx,
+                (*context).r10,
+                (*context).r8,
+                (*context).r9,
+            ]
+        }
+    }
+
     fn write(self, context: UserContext) {
         // SAFETY: as in `read`.
         unsafe { self.0.write(context) }
@@ -266,27 +282,16 @@ impl CallFrame {
 unsafe extern "C" fn syscall_dispatch(context: *mut UserContext) {
     let frame = CallFrame(context);
     // SAFETY: the slot the shell just filled; the reference ends with the block.
-    let (number, arguments, return_address) = unsafe {
+    let (number, return_address) = unsafe {
         let context = &mut *context;
         context.entered_by_syscall();
-        (
-            context.rax,
-            [
-                context.rdi,
-                context.rsi,
-                context.rdx,
-                context.r10,
-                context.r8,
-                context.r9,
-            ],
-            context.rip,
-        )
+        (context.rax, context.rip)
     };
     // `sysret` to a non-canonical or kernel address would fault in ring 0.
     if !(arch::USER_START..arch::USER_STACK_TOP).contains(&return_address) {
         end_current(Ending::BadReturn(return_address));
     }
-    match system_call(frame, number, arguments) {
+    match system_call(frame, number) {
         Next::Return => {}
         Next::Leave => arch::resume_kernel(),
         // `system_call` has released both locks.
@@ -299,7 +304,7 @@ fn answer(frame: CallFrame, result: Result<u64, Status>) -> Next {
 }
 
 /// One system call of the current process, with the scheduler and the model locked.
-fn system_call(frame: CallFrame, number: u64, arguments: [u64; 6]) -> Next {
+fn system_call(frame: CallFrame, number: u64) -> Next {
     let mut scheduler = SCHEDULER.lock();
     // `getPid` and `getTime` need neither the model nor its lock.
     if let Some(process) = scheduler.current()
@@ -322,7 +327,7 @@ fn system_call(frame: CallFrame, number: u64, arguments: [u64; 6]) -> Next {
         &mut environment,
         process,
         number,
-        arguments,
+        frame.arguments(),
     );
     match outcome {
         Outcome::Return(result) => answer(frame, result),
