@@ -96,8 +96,15 @@ pub struct EventTable {
     /// In id order: ids only grow, so a new event goes last and a search halves.
     /// A process holds few events at a time, and the list keeps its memory, so
     /// making and forgetting one allocates nothing (a tree would allocate a node
-    /// each time the process goes from none to one).
+    /// each time the process goes from none to one). Every event but `waited`.
+    /// Its capacity always has room for `waited` too, so that event's completion
+    /// moves it in without allocating.
     events: Vec<(EventId, State)>,
+    /// One pending event kept beside the list: the first made while no other
+    /// was kept here. A process waiting for a reply holds just this one, which
+    /// its reply completes and retires in one step; kept here, neither its
+    /// making nor its forgetting searches or moves the list.
+    waited: Option<(EventId, Waiting)>,
     /// Kernel memory the events hold: [`EVENT_KERNEL_BYTES`] each, plus what their
     /// outcomes hold.
     held: usize,
@@ -111,12 +118,12 @@ impl EventTable {
 
     /// How many events the process holds, pending or completed.
     pub fn len(&self) -> usize {
-        self.events.len()
+        self.events.len() + usize::from(self.waited.is_some())
     }
 
     /// Whether the process holds no event.
     pub fn is_empty(&self) -> bool {
-        self.events.is_empty()
+        self.len() == 0
     }
 
     /// Kernel memory the events hold, for their process's account.
@@ -125,10 +132,14 @@ impl EventTable {
     }
 
     fn allocate(&mut self, state: State) -> Result<EventId, Status> {
-        if self.events.len() >= MAXIMUM_EVENTS {
+        if !self.has_room() {
             return Err(Status::LimitReached);
         }
-        self.events.try_reserve(1).map_err(|_| Status::NoMemory)?;
+        // Room for `waited` as well (see `events`).
+        let room = 1 + usize::from(self.waited.is_some());
+        self.events
+            .try_reserve(room)
+            .map_err(|_| Status::NoMemory)?;
         self.held += EVENT_KERNEL_BYTES + state_bytes(&state);
         self.next_id += 1;
         let id = EventId(self.next_id);
@@ -138,12 +149,30 @@ impl EventTable {
 
     /// Whether a new event can be made.
     pub fn has_room(&self) -> bool {
-        self.events.len() < MAXIMUM_EVENTS
+        self.len() < MAXIMUM_EVENTS
     }
 
     /// A new event waiting for `waiting`.
     pub fn pending(&mut self, waiting: Waiting) -> Result<EventId, Status> {
-        self.allocate(State::Pending(waiting))
+        if self.waited.is_some() {
+            return self.allocate(State::Pending(waiting));
+        }
+        if !self.has_room() {
+            return Err(Status::LimitReached);
+        }
+        self.events.try_reserve(1).map_err(|_| Status::NoMemory)?;
+        self.held += EVENT_KERNEL_BYTES;
+        self.next_id += 1;
+        let id = EventId(self.next_id);
+        self.waited = Some((id, waiting));
+        Ok(id)
+    }
+
+    /// Whether `id` is the event kept beside the list.
+    fn is_waited(&self, id: EventId) -> bool {
+        self.waited
+            .as_ref()
+            .is_some_and(|(waited, _)| *waited == id)
     }
 
     /// A new event that completed as it was made.
@@ -191,6 +220,11 @@ impl EventTable {
 
     /// What event `id` waits for, if it is pending.
     pub fn waiting(&self, id: EventId) -> Option<&Waiting> {
+        if let Some((waited, waiting)) = &self.waited
+            && *waited == id
+        {
+            return Some(waiting);
+        }
         match self.get(id) {
             Some(State::Pending(waiting)) => Some(waiting),
             _ => None,
@@ -202,6 +236,16 @@ impl EventTable {
     pub fn complete(&mut self, id: EventId, outcome: Outcome) -> bool {
         let order = self.completions + 1;
         let held = outcome.held_bytes();
+        if self.is_waited(id) {
+            // Into the list at its place by id; its capacity has the room.
+            self.waited = None;
+            let index = self.events.partition_point(|(event, _)| *event < id);
+            self.events
+                .insert(index, (id, State::Completed { order, outcome }));
+            self.completions = order;
+            self.held += held;
+            return true;
+        }
         match self.get_mut(id) {
             Some(state @ State::Pending(_)) => {
                 *state = State::Completed { order, outcome };
@@ -217,6 +261,12 @@ impl EventTable {
     /// followed by [`Self::retire`] would, for a result that went straight to its
     /// process; false if it is not pending, in which case nothing changes.
     pub fn complete_and_retire(&mut self, id: EventId) -> bool {
+        if self.is_waited(id) {
+            self.waited = None;
+            self.completions += 1;
+            self.held -= EVENT_KERNEL_BYTES;
+            return true;
+        }
         let Some(index) = self.position(id) else {
             return false;
         };
@@ -231,6 +281,9 @@ impl EventTable {
 
     /// The outcome of the completed event `id`, left in place.
     pub fn outcome(&self, id: EventId) -> Result<&Outcome, Status> {
+        if self.is_waited(id) {
+            return Err(Status::WouldBlock);
+        }
         match self.get(id) {
             None => Err(Status::NoSuchObject),
             Some(State::Pending(_)) => Err(Status::WouldBlock),
@@ -240,6 +293,9 @@ impl EventTable {
 
     /// Takes the outcome of the completed event `id` and forgets the event.
     pub fn retire(&mut self, id: EventId) -> Result<Outcome, Status> {
+        if self.is_waited(id) {
+            return Err(Status::WouldBlock);
+        }
         let index = self.position(id).ok_or(Status::NoSuchObject)?;
         if matches!(self.events[index].1, State::Pending(_)) {
             return Err(Status::WouldBlock);
@@ -256,6 +312,13 @@ impl EventTable {
     /// Forgets event `id`, pending or completed, returning what it waited for or its
     /// outcome, so the caller can drop the waiter or release what the outcome holds.
     pub fn cancel(&mut self, id: EventId) -> Result<Cancelled, Status> {
+        if let Some((waited, waiting)) = self.waited.take() {
+            if waited == id {
+                self.held -= EVENT_KERNEL_BYTES;
+                return Ok(Cancelled::Waiting(waiting));
+            }
+            self.waited = Some((waited, waiting));
+        }
         let state = self.remove(id).ok_or(Status::NoSuchObject)?;
         self.held -= EVENT_KERNEL_BYTES + state_bytes(&state);
         match state {
@@ -269,6 +332,9 @@ impl EventTable {
     pub fn first_completed(&self, set: &[EventId]) -> Result<EventId, Status> {
         let mut first: Option<(u64, EventId)> = None;
         for id in set {
+            if self.is_waited(*id) {
+                continue;
+            }
             match self.get(*id) {
                 None => return Err(Status::NoSuchObject),
                 Some(State::Pending(_)) => {}
@@ -284,15 +350,20 @@ impl EventTable {
 
     /// Every pending event and what it waits for.
     pub fn pending_events(&self) -> impl Iterator<Item = (EventId, &Waiting)> {
-        self.events.iter().filter_map(|(id, state)| match state {
+        let listed = self.events.iter().filter_map(|(id, state)| match state {
             State::Pending(waiting) => Some((*id, waiting)),
             State::Completed { .. } => None,
-        })
+        });
+        self.waited
+            .iter()
+            .map(|(id, waiting)| (*id, waiting))
+            .chain(listed)
     }
 
     /// Forgets every event, returning the outcomes that completed (a process ending).
     pub fn drain(&mut self) -> Vec<Outcome> {
         self.held = 0;
+        self.waited = None;
         core::mem::take(&mut self.events)
             .into_iter()
             .filter_map(|(_, state)| match state {
@@ -369,6 +440,168 @@ mod tests {
         // A cancelled event can no longer be completed.
         assert!(!events.complete(pending, Outcome::TimerExpired));
         assert!(events.is_empty());
+    }
+
+    #[test]
+    fn the_event_kept_beside_the_list_behaves_as_any_other() {
+        let mut events = EventTable::new();
+        let kept = events.pending(Waiting::FdReceive).unwrap();
+        let done = events.completed(Outcome::TimerExpired).unwrap();
+        let listed = events.pending(Waiting::Beep(Instant(5))).unwrap();
+        assert_eq!(events.len(), 3);
+        assert_eq!(events.waiting(kept), Some(&Waiting::FdReceive));
+        assert_eq!(events.outcome(kept), Err(Status::WouldBlock));
+        assert_eq!(events.retire(kept), Err(Status::WouldBlock));
+        assert_eq!(events.first_completed(&[kept, done]), Ok(done));
+        assert_eq!(events.first_completed(&[kept]), Err(Status::WouldBlock));
+        // Completed after `done`, it is answered after it, and keeps its id's place.
+        assert!(events.complete(kept, Outcome::Value(alloc::vec![7; 3])));
+        assert!(!events.complete(kept, Outcome::TimerExpired));
+        assert_eq!(events.first_completed(&[kept, done]), Ok(done));
+        let ids: Vec<EventId> = events.events.iter().map(|(id, _)| *id).collect();
+        assert_eq!(ids, [kept, done, listed]);
+        assert_eq!(events.held_bytes(), 3 * EVENT_KERNEL_BYTES + 3);
+        assert_eq!(events.retire(kept), Ok(Outcome::Value(alloc::vec![7; 3])));
+        // The place is free again: the next pending event is kept there, and
+        // completing and retiring it at once leaves nothing.
+        let reply = events.pending(Waiting::FdReceive).unwrap();
+        assert!(events.complete_and_retire(reply));
+        assert!(!events.complete_and_retire(reply));
+        assert_eq!(events.waiting(reply), None);
+        let cancelled = events.pending(Waiting::FdReceive).unwrap();
+        assert_eq!(
+            events.cancel(cancelled),
+            Ok(Cancelled::Waiting(Waiting::FdReceive))
+        );
+        assert_eq!(events.cancel(cancelled), Err(Status::NoSuchObject));
+        assert_eq!(
+            events.pending_events().collect::<Vec<_>>(),
+            [(listed, &Waiting::Beep(Instant(5)))]
+        );
+        assert_eq!(events.len(), 2);
+        assert_eq!(events.held_bytes(), 2 * EVENT_KERNEL_BYTES);
+    }
+
+    /// One step of a process's use of its events, for the comparison below.
+    #[derive(Clone, Debug)]
+    enum Step {
+        Pending,
+        Completed,
+        /// Of the `n`-th id made so far (modulo their number).
+        Complete(usize),
+        CompleteAndRetire(usize),
+        Retire(usize),
+        Cancel(usize),
+        FirstCompleted(usize, usize),
+    }
+
+    fn step() -> impl proptest::strategy::Strategy<Value = Step> {
+        use proptest::prelude::*;
+        prop_oneof![
+            Just(Step::Pending),
+            Just(Step::Completed),
+            any::<usize>().prop_map(Step::Complete),
+            any::<usize>().prop_map(Step::CompleteAndRetire),
+            any::<usize>().prop_map(Step::Retire),
+            any::<usize>().prop_map(Step::Cancel),
+            (any::<usize>(), any::<usize>()).prop_map(|(a, b)| Step::FirstCompleted(a, b)),
+        ]
+    }
+
+    proptest::proptest! {
+        /// The table answers every call as a plain map of ids to states would:
+        /// where an event is kept never shows.
+        #[test]
+        fn the_table_answers_as_a_map_of_ids(steps in proptest::collection::vec(step(), 0..60)) {
+            use alloc::collections::BTreeMap;
+            let mut table = EventTable::new();
+            // The same events: pending (`None`) or completed in this order.
+            let mut model: BTreeMap<EventId, Option<u64>> = BTreeMap::new();
+            let mut made: Vec<EventId> = Vec::new();
+            let mut order = 0;
+            for step in steps {
+                let pick = |n: usize| made.get(n % made.len().max(1)).copied().unwrap_or(EventId(999));
+                match step {
+                    Step::Pending => {
+                        let id = table.pending(Waiting::FdReceive).unwrap();
+                        model.insert(id, None);
+                        made.push(id);
+                    }
+                    Step::Completed => {
+                        let id = table.completed(Outcome::TimerExpired).unwrap();
+                        order += 1;
+                        model.insert(id, Some(order));
+                        made.push(id);
+                    }
+                    Step::Complete(n) => {
+                        let id = pick(n);
+                        let pending = model.get(&id) == Some(&None);
+                        proptest::prop_assert_eq!(table.complete(id, Outcome::TimerExpired), pending);
+                        if pending {
+                            order += 1;
+                            model.insert(id, Some(order));
+                        }
+                    }
+                    Step::CompleteAndRetire(n) => {
+                        let id = pick(n);
+                        let pending = model.get(&id) == Some(&None);
+                        proptest::prop_assert_eq!(table.complete_and_retire(id), pending);
+                        if pending {
+                            order += 1;
+                            model.remove(&id);
+                        }
+                    }
+                    Step::Retire(n) => {
+                        let id = pick(n);
+                        let expected = match model.get(&id) {
+                            None => Err(Status::NoSuchObject),
+                            Some(None) => Err(Status::WouldBlock),
+                            Some(Some(_)) => Ok(Outcome::TimerExpired),
+                        };
+                        if expected.is_ok() {
+                            model.remove(&id);
+                        }
+                        proptest::prop_assert_eq!(table.retire(id), expected);
+                    }
+                    Step::Cancel(n) => {
+                        let id = pick(n);
+                        let expected = match model.remove(&id) {
+                            None => Err(Status::NoSuchObject),
+                            Some(None) => Ok(Cancelled::Waiting(Waiting::FdReceive)),
+                            Some(Some(_)) => Ok(Cancelled::Completed(Outcome::TimerExpired)),
+                        };
+                        proptest::prop_assert_eq!(table.cancel(id), expected);
+                    }
+                    Step::FirstCompleted(a, b) => {
+                        let set = [pick(a), pick(b)];
+                        let mut expected = Err(Status::WouldBlock);
+                        let mut first = u64::MAX;
+                        for id in set {
+                            match model.get(&id) {
+                                None => {
+                                    expected = Err(Status::NoSuchObject);
+                                    break;
+                                }
+                                Some(Some(at)) if *at < first => {
+                                    first = *at;
+                                    expected = Ok(id);
+                                }
+                                _ => {}
+                            }
+                        }
+                        proptest::prop_assert_eq!(table.first_completed(&set), expected);
+                    }
+                }
+                proptest::prop_assert_eq!(table.len(), model.len());
+                proptest::prop_assert_eq!(table.held_bytes(), model.len() * EVENT_KERNEL_BYTES);
+                let pending: Vec<EventId> = model.iter().filter(|(_, at)| at.is_none()).map(|(id, _)| *id).collect();
+                let mut listed: Vec<EventId> = table.pending_events().map(|(id, _)| id).collect();
+                listed.sort_unstable();
+                proptest::prop_assert_eq!(listed, pending);
+                proptest::prop_assert!(table.events.windows(2).all(|pair| pair[0].0 < pair[1].0));
+                proptest::prop_assert!(table.events.capacity() > table.events.len() || table.waited.is_none());
+            }
+        }
     }
 
     #[test]
