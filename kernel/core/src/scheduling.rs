@@ -150,6 +150,7 @@ impl<T> RunQueue<T> {
 
     /// Makes waiting processes ready again, in the order given; a process that is
     /// not waiting is left as it is.
+    #[inline]
     pub fn wake(&mut self, processes: impl IntoIterator<Item = ProcessId>) {
         for process in processes {
             if let Some(entry) = self.entries.get_mut(&process)

@@ -203,7 +203,7 @@ impl Scheduler {
         &mut self,
         model: &mut ProcessModel,
         now: Option<u64>,
-    ) -> Option<&ContextSlot> {
+    ) -> Option<ContextPlace> {
         if !self.dying.is_empty() || kernel_threads::want_cpu() {
             return None;
         }
@@ -223,14 +223,17 @@ impl Scheduler {
         };
         // A reader a write delivered to was answered already: only a process still
         // parked makes its call again here.
-        if let Some(call) = self.queue.get(next)?.parked
-            && !crate::user_mode::resume_parked_in(self, model, next, call)
-        {
+        let task = self.queue.get(next)?;
+        let Some(call) = task.parked else {
+            task.space.activate();
+            return Some(task.context.place());
+        };
+        if !crate::user_mode::resume_parked_in(self, model, next, call) {
             return None;
         }
         let task = self.queue.get(next)?;
         task.space.activate();
-        Some(&task.context)
+        Some(task.context.place())
     }
 
     /// Ends `process` (the current one or another) with `ending`. The model must

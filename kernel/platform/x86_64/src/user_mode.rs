@@ -345,10 +345,10 @@ fn system_call(frame: CallFrame, number: u64) -> Next {
             // parked in a call too (the round trip's case), otherwise by `iretq`.
             match scheduler.switch_directly(&mut system.model, now) {
                 Some(next) if next.returns_by_sysret() => {
-                    arch::return_to_user(next.place());
+                    arch::return_to_user(next);
                     Next::Return
                 }
-                Some(next) => Next::Switch(next.place()),
+                Some(next) => Next::Switch(next),
                 None => Next::Leave,
             }
         }

@@ -245,15 +245,18 @@ impl ContextSlot {
         }
     }
 
-    /// Whether the shell's `sysretq` restores the context exactly
-    /// ([`UserContext::returns_by_sysret`]).
-    pub fn returns_by_sysret(&self) -> bool {
-        // SAFETY: as in `set`; the reference lasts for the comparison only.
-        unsafe { self.0.as_ref().returns_by_sysret() }
-    }
-
     pub fn place(&self) -> ContextPlace {
         ContextPlace(self.0)
+    }
+}
+
+impl ContextPlace {
+    /// Whether the shell's `sysretq` restores the context exactly
+    /// ([`UserContext::returns_by_sysret`]).
+    pub fn returns_by_sysret(self) -> bool {
+        // SAFETY: the place of a live slot (see the type); the reference lasts for
+        // the comparison only.
+        unsafe { self.0.as_ref().returns_by_sysret() }
     }
 }
 
