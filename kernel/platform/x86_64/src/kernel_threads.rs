@@ -443,11 +443,17 @@ pub fn without_preemption<T>(action: impl FnOnce() -> T) -> T {
 /// interrupt signalled an event. Lock-free: the process scheduler asks it from the
 /// timer interrupt.
 pub fn want_cpu() -> bool {
+    want_cpu_at(None)
+}
+
+/// [`want_cpu`] with the clock as `now` (nanoseconds since boot) read it, where the
+/// caller just read it; `None` reads it here.
+pub fn want_cpu_at(now_nanos: Option<u64>) -> bool {
     if ANY_READY.load(Ordering::Relaxed) || SIGNALS.any_pending() {
         return true;
     }
     let deadline = NEXT_DEADLINE.load(Ordering::Relaxed);
-    deadline != u64::MAX && deadline <= now().0
+    deadline != u64::MAX && deadline <= now_nanos.unwrap_or_else(|| now().0)
 }
 
 /// Gives one ready thread a turn, from the hub: it runs until it waits, yields, is

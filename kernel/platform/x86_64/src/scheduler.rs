@@ -204,7 +204,7 @@ impl Scheduler {
         model: &mut ProcessModel,
         now: Option<u64>,
     ) -> Option<ContextPlace> {
-        if !self.dying.is_empty() || kernel_threads::want_cpu() {
+        if !self.dying.is_empty() || kernel_threads::want_cpu_at(now) {
             return None;
         }
         if let Some(now) = now {
