@@ -195,7 +195,8 @@ fn build_embedding(
     build.env(INITIAL_IMAGE_VARIABLE, initial_image);
     build.current_dir(workspace_root()).args([
         "build",
-        "--release",
+        "--profile",
+        KERNEL_PROFILE,
         "-p",
         "ethos-kernel",
         "--target",
@@ -244,7 +245,10 @@ fn build_embedding(
         build.args(["--features", &features.join(",")]);
     }
     command::run(&mut build)?;
-    Ok(release_directory().join("ethos-kernel"))
+    Ok(target_directory()
+        .join(TARGET)
+        .join(KERNEL_PROFILE)
+        .join("ethos-kernel"))
 }
 
 /// The bytes a kernel ELF loads into memory (its `PT_LOAD` segments' file bytes),
@@ -314,7 +318,11 @@ pub fn build_hosted_runner() -> Result<PathBuf, XtaskError> {
     Ok(target_directory().join("release").join(binary))
 }
 
-/// Where cargo puts release builds for the kernel target.
+/// The cargo profile the kernel is built with: `release` with link-time
+/// optimization across its crates (see the workspace's `Cargo.toml`).
+const KERNEL_PROFILE: &str = "kernel";
+
+/// Where cargo puts release builds for the kernel target (the programs).
 fn release_directory() -> PathBuf {
     target_directory().join(TARGET).join("release")
 }
