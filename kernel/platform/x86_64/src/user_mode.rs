@@ -551,7 +551,7 @@ impl Iterator for MappedRange<'_> {
         let piece_end = page_end.min(self.end);
         let translated = self
             .space
-            .translate(self.address, self.access == Access::Write)
+            .walk(self.address, self.access == Access::Write)
             .map(|kernel_address| (kernel_address, (piece_end - self.address) as usize))
             .ok_or(Status::InvalidArgument);
         // A page that is not mapped ends the walk.

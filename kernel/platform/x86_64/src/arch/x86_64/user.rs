@@ -35,6 +35,7 @@
 //! flags it runs with: they pass through [`user_flags`].
 
 use core::arch::global_asm;
+use core::cell::Cell;
 use core::ptr::NonNull;
 
 use ethos_core::frames::FrameBitmap;
@@ -667,9 +668,28 @@ pub struct PageRights {
 }
 
 /// A process's page tables: the kernel entries shared, the user range its own.
+///
+/// A space's user mappings are only ever added ([`AddressSpace::map_new_page`]),
+/// never removed or narrowed while it lives, so a translation once made stays
+/// true: the space remembers the last page it translated for a read and for a
+/// write, and a message's buffers, used again and again, are not walked again.
 #[derive(Debug)]
 pub struct AddressSpace {
     root: u64,
+    last_read: Cell<TranslatedPage>,
+    last_written: Cell<TranslatedPage>,
+}
+
+/// A user page and its frame, as [`AddressSpace::translate`] found them.
+#[derive(Clone, Copy, Debug)]
+struct TranslatedPage {
+    /// The page's address; [`TranslatedPage::NONE`]'s is not a user address.
+    page: u64,
+    frame: u64,
+}
+
+impl TranslatedPage {
+    const NONE: TranslatedPage = TranslatedPage { page: 1, frame: 0 };
 }
 
 fn table(address: u64) -> *mut PageTable {
@@ -684,6 +704,14 @@ fn zeroed_frame(frames: &mut FrameBitmap<'_>) -> Result<u64, MapError> {
 }
 
 impl AddressSpace {
+    fn with_root(root: u64) -> AddressSpace {
+        AddressSpace {
+            root,
+            last_read: Cell::new(TranslatedPage::NONE),
+            last_written: Cell::new(TranslatedPage::NONE),
+        }
+    }
+
     /// A space with the kernel's entries and nothing in the user range.
     pub fn new(frames: &mut FrameBitmap<'_>) -> Result<AddressSpace, MapError> {
         let root = zeroed_frame(frames)?;
@@ -697,7 +725,7 @@ impl AddressSpace {
                 (&mut (*table(root)))[index] = entry;
             }
         }
-        Ok(AddressSpace { root })
+        Ok(AddressSpace::with_root(root))
     }
 
     /// Maps a fresh zeroed frame at the page `address` with `rights` and returns the
@@ -744,6 +772,25 @@ impl AddressSpace {
     /// The identity-mapped address of the byte at user address `address`, if its
     /// page is mapped for the program (and writable, when `write`).
     pub fn translate(&self, address: u64, write: bool) -> Option<u64> {
+        let page = address & !(PAGE_SIZE - 1);
+        let offset = address & (PAGE_SIZE - 1);
+        let last = if write {
+            &self.last_written
+        } else {
+            &self.last_read
+        };
+        let remembered = last.get();
+        if remembered.page == page {
+            return Some(remembered.frame + offset);
+        }
+        let frame = self.walk(page, write)?;
+        last.set(TranslatedPage { page, frame });
+        Some(frame + offset)
+    }
+
+    /// [`AddressSpace::translate`] through the tables, remembering nothing: for a
+    /// range of several pages, whose pages would only displace one another.
+    pub fn walk(&self, address: u64, write: bool) -> Option<u64> {
         if !(USER_START..USER_END).contains(&address) {
             return None;
         }
