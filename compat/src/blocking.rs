@@ -82,26 +82,49 @@ pub fn write_blocking(descriptor: Descriptor, value: &[u8]) -> Result<(), Status
 /// waited out as [`write_blocking`] does; a longer reply is collected with
 /// `retire` into larger buffers. On an error, `bytes` is empty, and whether the
 /// value went is as for the two calls: a refusal of the write sends nothing.
+#[inline]
 pub fn write_read_blocking_into(
     descriptor: Descriptor,
     value: &[u8],
     bytes: &mut Vec<u8>,
 ) -> Result<(), Status> {
+    // The common case, a reply that fits the kept vector, is inline in the caller;
+    // every other answer is handled apart.
     results::empty_with_first_buffer(bytes)?;
+    match calls::write_read_into(descriptor, value, bytes) {
+        Ok(_) => Ok(()),
+        Err(error) => write_read_not_collected(descriptor, value, bytes, error),
+    }
+}
+
+/// What [`write_read_blocking_into`] does when `writeRead` collected no value
+/// (`error`): waits out a full inbox and tries again, collects a longer value with
+/// `retire`, or gives up.
+#[cold]
+#[inline(never)]
+fn write_read_not_collected(
+    descriptor: Descriptor,
+    value: &[u8],
+    bytes: &mut Vec<u8>,
+    mut error: WriteReadError,
+) -> Result<(), Status> {
     loop {
-        match calls::write_read_into(descriptor, value, bytes) {
-            Ok(_) => return Ok(()),
-            Err(WriteReadError::Failed(Status::WouldBlock)) => sleep(WRITE_RETRY_NANOSECONDS)?,
-            Err(WriteReadError::Failed(status)) => return Err(status),
-            Err(WriteReadError::Kept {
+        match error {
+            WriteReadError::Failed(Status::WouldBlock) => sleep(WRITE_RETRY_NANOSECONDS)?,
+            WriteReadError::Failed(status) => return Err(status),
+            WriteReadError::Kept {
                 status: Status::BufferTooSmall,
                 event,
-            }) => return results::retire_growing_into(event, bytes),
-            Err(WriteReadError::Kept { status, event }) => {
+            } => return results::retire_growing_into(event, bytes),
+            WriteReadError::Kept { status, event } => {
                 // Memory this program may not write: the value cannot be had.
                 let _ = calls::cancel(event);
                 return Err(status);
             }
+        }
+        match calls::write_read_into(descriptor, value, bytes) {
+            Ok(_) => return Ok(()),
+            Err(next) => error = next,
         }
     }
 }

@@ -463,6 +463,7 @@ impl core::fmt::Display for WriteReadError {
 
 /// The answer of `writeRead`, from both words: a failure with an event id beside it
 /// kept its value.
+#[inline]
 fn write_read_answer(answer: RawAnswer) -> Result<u64, WriteReadError> {
     match answer.result() {
         Ok(length) => Ok(length),
@@ -499,6 +500,7 @@ pub fn write_read(
 
 /// [`write_read`] into the spare capacity of `buffer`, as [`retire_into`] is to
 /// [`retire`]: the value is added after `buffer`'s contents.
+#[inline]
 pub fn write_read_into(
     descriptor: Descriptor,
     value: &[u8],

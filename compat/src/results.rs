@@ -202,13 +202,31 @@ pub fn block_and_retire_value_into(event: Event, bytes: &mut Vec<u8>) -> Result<
 }
 
 /// Empties `bytes` and gives it room for a value of [`FIRST_VALUE_BUFFER`] bytes at
-/// least, as every collection into a kept vector starts.
+/// least, as every collection into a kept vector starts. Inline, with the allocation
+/// apart: a kept vector has its room from the second value on, and then this is one
+/// comparison in its caller.
+#[inline]
 pub(crate) fn empty_with_first_buffer(bytes: &mut Vec<u8>) -> Result<(), Status> {
     bytes.clear();
-    let first = FIRST_VALUE_BUFFER.min(MAXIMUM_VALUE_SIZE as usize);
-    if bytes.capacity() < first {
-        *bytes = buffer(first)?;
+    if bytes.capacity() < first_value_buffer() {
+        return give_first_buffer(bytes);
     }
+    Ok(())
+}
+
+/// The first buffer for a value, never more than the largest value.
+const fn first_value_buffer() -> usize {
+    if FIRST_VALUE_BUFFER < MAXIMUM_VALUE_SIZE as usize {
+        FIRST_VALUE_BUFFER
+    } else {
+        MAXIMUM_VALUE_SIZE as usize
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn give_first_buffer(bytes: &mut Vec<u8>) -> Result<(), Status> {
+    *bytes = buffer(first_value_buffer())?;
     Ok(())
 }
 
@@ -238,10 +256,17 @@ pub(crate) fn retire_growing_into(event: Event, bytes: &mut Vec<u8>) -> Result<(
 /// Lets a vector kept for [`block_and_retire_value_into`] go of its memory when a
 /// long value grew it past [`FIRST_VALUE_BUFFER`], so that what a program keeps
 /// between values is never more than one first buffer.
+#[inline]
 pub fn release_if_grown(bytes: &mut Vec<u8>) {
     if bytes.capacity() > FIRST_VALUE_BUFFER {
-        *bytes = Vec::new();
+        release(bytes);
     }
+}
+
+#[cold]
+#[inline(never)]
+fn release(bytes: &mut Vec<u8>) {
+    *bytes = Vec::new();
 }
 
 fn next_length(length: usize) -> usize {
