@@ -16,7 +16,8 @@
 //!
 //! The only `unsafe` code is built only for Ethos: the `syscall` instruction and
 //! growing a vector over the bytes `retire` wrote into its spare capacity, in one
-//! module, and the program heap's allocator in [`runtime`]. The library never checks what the kernel decides (rights, types, limits):
+//! module, the program heap's allocator in [`runtime`], and the program's `memcmp`
+//! (turning C's pointers into slices), in `compare`. The library never checks what the kernel decides (rights, types, limits):
 //! it passes arguments exactly as the ABI lays them out and reports the kernel's
 //! answer. It is `no_std` with `alloc`; on a host it also uses `std` for per-thread
 //! state, and the hosted platform for [`hosted`].
@@ -28,6 +29,8 @@ extern crate std;
 
 pub mod blocking;
 pub mod calls;
+#[cfg(any(test, all(feature = "runtime", target_os = "none")))]
+mod compare;
 pub mod console;
 mod event_set;
 pub mod future;

@@ -3,6 +3,7 @@
 //! `retire` results, the blocking helpers, the executor and the typed layer.
 
 mod blocking;
+mod compare;
 mod executor;
 mod fake;
 mod hosted;
