@@ -82,7 +82,7 @@ pub fn write_blocking(descriptor: Descriptor, value: &[u8]) -> Result<(), Status
 /// waited out as [`write_blocking`] does; a longer reply is collected with
 /// `retire` into larger buffers. On an error, `bytes` is empty, and whether the
 /// value went is as for the two calls: a refusal of the write sends nothing.
-#[inline]
+#[inline(always)]
 pub fn write_read_blocking_into(
     descriptor: Descriptor,
     value: &[u8],
