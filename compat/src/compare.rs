@@ -3,13 +3,13 @@
 //!
 //! Hand-written, and why: the target (`x86_64-unknown-none`) has no SSE, and the
 //! `memcmp` of `compiler_builtins` for x86_64 compares 16 bytes a step in 13
-//! instructions, as it keeps the two words of a step apart to find the differing
-//! byte; it has no faster variant to turn on, and no crate in this workspace's reach
-//! has one for this target. This one compares 32 bytes a step with one branch (four
-//! words, their differences folded into one), and looks for the differing byte only
-//! in the step where the two differ, byte by byte: about half the instructions per
-//! byte on equal values, the common case. `compiler_builtins` defines its `memcmp` as
-//! a weak symbol so that a program may define its own, as this one does.
+//! instructions; it has no faster variant to turn on, and no crate in this
+//! workspace's reach has one for this target. This one compares 32 bytes a step (four
+//! words, compiled to a compare and a branch each: 16 instructions a step), and looks
+//! for the differing byte only in the step where the two differ, byte by byte. On
+//! equal values, the common case, that is five eighths of the instructions (a 4 KiB
+//! reply checked against its request: 3,358 to 2,074). `compiler_builtins` defines its
+//! `memcmp` as a weak symbol so that a program may define its own, as this one does.
 //!
 //! This module must never compare with `==` on slices or arrays, nor call anything
 //! that may become a `memcmp`: it would call itself. The comparison is safe code;
