@@ -27,6 +27,7 @@ pub mod graph;
 pub mod hash;
 mod layout;
 mod program;
+mod quick;
 pub mod recognizer;
 pub mod rpc;
 mod utf8;

@@ -22,6 +22,7 @@ use alloc::vec;
 use alloc::vec::Vec;
 
 use crate::graph::{GraphError, Kind, Node, NodeIndex, Scalar};
+use crate::quick::{self, Quick, Shape};
 
 /// The longest program, in instructions, copied into another instead of called. A
 /// copy saves a frame and two dispatches per value; the limit keeps every program's
@@ -92,6 +93,11 @@ pub(crate) struct Code {
     /// For each of `targets`, its node's entry in `straight`: a union's variant or a
     /// method's struct that is straight runs without frames once chosen.
     pub(crate) straight_targets: Vec<Option<u32>>,
+    /// For each node, how it is checked without running its program when the input
+    /// allows (see [`crate::quick`]).
+    pub(crate) quick: Vec<Quick>,
+    /// For each of `targets`, its node's shape, if its program has one.
+    pub(crate) target_shapes: Vec<Option<Shape>>,
 }
 
 fn too_large(_: core::num::TryFromIntError) -> GraphError {
@@ -319,12 +325,23 @@ impl Compiler<'_> {
             .iter()
             .map(|&node| straight.get(node as usize).copied().flatten())
             .collect();
+        let programs: Vec<Option<&[Instruction]>> = self
+            .programs
+            .iter()
+            .map(|program| {
+                let (start, length) = (*program)?;
+                instructions.get(start..start + length)
+            })
+            .collect();
+        let (entries_quick, target_shapes) = quick::tables(&programs, &straight, &self.targets);
         Ok(Code {
             instructions,
             entries,
             straight,
             targets,
             straight_targets,
+            quick: entries_quick,
+            target_shapes,
         })
     }
 }

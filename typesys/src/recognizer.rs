@@ -12,10 +12,14 @@
 //!   array would be written in full on every call), and rejects nesting deeper than
 //!   the graph's bound ([`TypeGraph::maximum_depth`]);
 //! - a plain root (fixed-width numbers only, the common small message) is checked by
-//!   its length alone, straight from the hash lookup; a straight program (no call, no
-//!   sequence of programs) runs in a loop without frames or depth checks, and so does
-//!   the struct a message's method index (or a union's tag) chooses when that struct's
-//!   program is straight;
+//!   its length alone, straight from the hash lookup; a root whose program, or whose
+//!   chosen method struct or union variant, is plain bytes around at most one byte
+//!   slice, sequence of numbers or string (most messages) is accepted from its lengths
+//!   (and the string's UTF-8) by [`crate::quick`], which leaves every value it does
+//!   not accept to the program, so its errors are the program's; a straight program
+//!   (no call, no sequence of programs) runs in a loop without frames or depth checks,
+//!   and so does the struct a message's method index (or a union's tag) chooses when
+//!   that struct's program is straight;
 //! - every read is bounds-checked; lengths are compared with the remaining input before
 //!   use, and products of counts and sizes are checked for overflow;
 //! - a value whose size is fixed and whose every byte pattern is valid (integers,
@@ -34,6 +38,7 @@ use crate::graph::{DEPTH_CAPACITY, Kind, NodeIndex, TypeGraph};
 use crate::hash::TypeHash;
 use crate::layout::Home;
 use crate::program::{Code, Instruction, Operation};
+use crate::quick;
 use crate::utf8::is_utf8;
 use crate::wire::MAXIMUM_MESSAGE_SIZE;
 
@@ -292,9 +297,27 @@ fn check(
     run(graph, root, direction, bytes, maximum_depth)
 }
 
-/// Runs the root's program: what [`recognize`] does for a root that is not plain.
+/// What [`recognize`] does for a root that is not plain: the root's [`quick`] check,
+/// a few loads and comparisons that accept most messages, else its program. The
+/// program's run is a call of its own, so that the quick check, small enough to inline
+/// into the caller, stays small.
 #[inline]
 fn run(
+    graph: &TypeGraph<'_>,
+    root: NodeIndex,
+    direction: Direction,
+    bytes: &[u8],
+    maximum_depth: usize,
+) -> Result<(), TypeError> {
+    if quick::accepts(&graph.layout().code, root, direction, bytes, maximum_depth) {
+        return Ok(());
+    }
+    run_program(graph, root, direction, bytes, maximum_depth)
+}
+
+/// Runs the root's program.
+#[inline(never)]
+pub(crate) fn run_program(
     graph: &TypeGraph<'_>,
     root: NodeIndex,
     direction: Direction,

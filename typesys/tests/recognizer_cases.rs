@@ -3,6 +3,7 @@
 use std::borrow::Cow;
 
 use ethos_typesys::graph::{GraphError, Kind, Member, Node, NodeIndex, Scalar};
+use ethos_typesys::recognizer::{Direction, recognize};
 use ethos_typesys::wire::{self, MAXIMUM_MESSAGE_SIZE};
 use ethos_typesys::{TypeError, TypeGraph, validate};
 use ethos_typesys_sample::*;
@@ -392,4 +393,227 @@ fn a_plain_value_above_the_limit_is_refused_at_its_own_length() {
             length: MAXIMUM_MESSAGE_SIZE + 1
         })
     );
+}
+
+/// `bytes` after the `u32` tag or method index `tag`.
+fn tagged(tag: u32, bytes: &[u8]) -> Vec<u8> {
+    let mut message = tag.to_le_bytes().to_vec();
+    message.extend_from_slice(bytes);
+    message
+}
+
+#[test]
+fn byte_and_number_sequences_are_exactly_their_counted_length() {
+    let graph = graph();
+    // `Blob`: eight plain bytes, then a counted run of bytes.
+    let blob = |count: u64, data: &[u8]| {
+        let mut bytes = 7u64.to_le_bytes().to_vec();
+        bytes.extend_from_slice(&label(count, data));
+        bytes
+    };
+    assert_eq!(validate(&graph, &Blob::TYPE_HASH, &blob(3, b"abc")), Ok(()));
+    assert_eq!(validate(&graph, &Blob::TYPE_HASH, &blob(0, b"")), Ok(()));
+    assert_eq!(
+        validate(&graph, &Blob::TYPE_HASH, &blob(4, b"abc")),
+        Err(TypeError::LengthTooLong {
+            offset: 8,
+            length: 4
+        })
+    );
+    assert_eq!(
+        validate(&graph, &Blob::TYPE_HASH, &blob(2, b"abc")),
+        Err(TypeError::TrailingBytes { offset: 18 })
+    );
+    assert_eq!(
+        validate(&graph, &Blob::TYPE_HASH, &blob(u64::MAX, b"abc")),
+        Err(TypeError::LengthTooLong {
+            offset: 8,
+            length: u64::MAX
+        })
+    );
+    assert_eq!(
+        validate(&graph, &Blob::TYPE_HASH, &blob(3, b"abc")[..12]),
+        Err(TypeError::Truncated {
+            offset: 8,
+            needed: 8
+        })
+    );
+    // `Words`: a count of 2^62 + 1 four-byte words is 4 bytes modulo 2^64, and no
+    // count of them fits in 4 bytes but 1.
+    let wrapping = (1u64 << 62) + 1;
+    assert_eq!(
+        validate(&graph, &Words::TYPE_HASH, &label(wrapping, &[1, 2, 3, 4])),
+        Err(TypeError::LengthTooLong {
+            offset: 0,
+            length: wrapping
+        })
+    );
+    assert_eq!(
+        validate(&graph, &Words::TYPE_HASH, &label(1, &[1, 2, 3, 4])),
+        Ok(())
+    );
+    assert_eq!(
+        validate(&graph, &Words::TYPE_HASH, &label(1, &[1, 2, 3])),
+        Err(TypeError::LengthTooLong {
+            offset: 0,
+            length: 1
+        })
+    );
+    assert_eq!(
+        validate(&graph, &Words::TYPE_HASH, &label(1, &[1, 2, 3, 4, 5])),
+        Err(TypeError::TrailingBytes { offset: 12 })
+    );
+}
+
+#[test]
+fn messages_of_one_string_and_numbers_are_checked_whole() {
+    let graph = graph();
+    let root = graph
+        .find(&Counter::TYPE_HASH)
+        .expect("Counter is in the graph");
+    let reply = |bytes: &[u8]| recognize(&graph, root, Direction::Reply, bytes);
+    let request = |bytes: &[u8]| recognize(&graph, root, Direction::Request, bytes);
+    // `Describe` replies a string then a `float64`.
+    let describe = |length: u64, text: &[u8], area: &[u8]| {
+        let mut bytes = label(length, text);
+        bytes.extend_from_slice(area);
+        tagged(1, &bytes)
+    };
+    let area = 2.5f64.to_le_bytes();
+    assert_eq!(reply(&describe(2, "é".as_bytes(), &area)), Ok(()));
+    assert_eq!(reply(&describe(0, b"", &area)), Ok(()));
+    assert_eq!(
+        reply(&describe(2, &[0xc3, 0x28], &area)),
+        Err(TypeError::InvalidUtf8 { offset: 12 })
+    );
+    assert_eq!(
+        reply(&describe(2, b"ab", &area[..7])),
+        Err(TypeError::Truncated {
+            offset: 14,
+            needed: 8
+        })
+    );
+    assert_eq!(
+        reply(&describe(2, b"ab", &[0; 9])),
+        Err(TypeError::TrailingBytes { offset: 22 })
+    );
+    // A length one short leaves a byte of text over for the `float64`, whose last
+    // byte is then missing; one long takes a byte of it.
+    assert_eq!(
+        reply(&describe(1, b"ab", &area)),
+        Err(TypeError::TrailingBytes { offset: 21 })
+    );
+    assert_eq!(
+        reply(&describe(3, b"ab", &area)),
+        Err(TypeError::Truncated {
+            offset: 15,
+            needed: 8
+        })
+    );
+    // As a request, a `Describe` reply is a `Shape` tag 2 (`Nothing`), a nil label
+    // and bytes over.
+    assert_eq!(
+        request(&describe(2, b"ab", &area)),
+        Err(TypeError::TrailingBytes { offset: 9 })
+    );
+    // `Increment` takes and gives a `uint64`; `Reset`, nothing.
+    assert_eq!(request(&tagged(0, &[9; 8])), Ok(()));
+    assert_eq!(reply(&tagged(0, &[9; 8])), Ok(()));
+    assert_eq!(
+        request(&tagged(0, &[9; 7])),
+        Err(TypeError::Truncated {
+            offset: 4,
+            needed: 8
+        })
+    );
+    assert_eq!(
+        reply(&tagged(0, &[9; 9])),
+        Err(TypeError::TrailingBytes { offset: 12 })
+    );
+    assert_eq!(request(&tagged(2, &[])), Ok(()));
+    assert_eq!(
+        reply(&tagged(2, &[0])),
+        Err(TypeError::TrailingBytes { offset: 4 })
+    );
+    assert_eq!(
+        request(&tagged(3, &[])),
+        Err(TypeError::UnknownMethod {
+            offset: 0,
+            index: 3
+        })
+    );
+    assert_eq!(
+        reply(&[0, 0, 0]),
+        Err(TypeError::Truncated {
+            offset: 0,
+            needed: 4
+        })
+    );
+    // A union's fixed-size variant is its size exactly.
+    let circle = [0u8; 12];
+    assert_eq!(
+        validate(&graph, &Shape::TYPE_HASH, &tagged(0, &circle)),
+        Ok(())
+    );
+    assert_eq!(
+        validate(&graph, &Shape::TYPE_HASH, &tagged(0, &circle[..11])),
+        Err(TypeError::Truncated {
+            offset: 4,
+            needed: 12
+        })
+    );
+    assert_eq!(
+        validate(&graph, &Shape::TYPE_HASH, &tagged(3, &circle)),
+        Err(TypeError::UnknownUnionVariant { offset: 0, tag: 3 })
+    );
+}
+
+#[test]
+fn counted_sequences_in_messages_respect_the_depth_bound() {
+    // `Blob` is at depth 1, its `Data` at 2 and the bytes of it at 3.
+    let blob = {
+        let mut bytes = 7u64.to_le_bytes().to_vec();
+        bytes.extend_from_slice(&label(3, b"abc"));
+        bytes
+    };
+    let empty = [0u8; 16];
+    for (maximum_depth, accepted) in [(2, false), (3, true)] {
+        let graph = graph()
+            .with_maximum_depth(maximum_depth)
+            .expect("bound within capacity");
+        let verdict = validate(&graph, &Blob::TYPE_HASH, &blob);
+        assert_eq!(verdict.is_ok(), accepted, "{verdict:?} at {maximum_depth}");
+        if !accepted {
+            assert_eq!(
+                verdict,
+                Err(TypeError::TooDeep {
+                    offset: 16,
+                    maximum_depth
+                })
+            );
+        }
+        // With no bytes there is nothing at depth 3.
+        assert_eq!(validate(&graph, &Blob::TYPE_HASH, &empty), Ok(()));
+    }
+    // A `Describe` reply's struct is at depth 2 and its string at 3.
+    let describe = {
+        let mut bytes = label(2, b"ab");
+        bytes.extend_from_slice(&[0; 8]);
+        tagged(1, &bytes)
+    };
+    for (maximum_depth, accepted) in [(1, false), (2, false), (3, true)] {
+        let graph = graph()
+            .with_maximum_depth(maximum_depth)
+            .expect("bound within capacity");
+        let root = graph
+            .find(&Counter::TYPE_HASH)
+            .expect("Counter is in the graph");
+        let verdict = recognize(&graph, root, Direction::Reply, &describe);
+        assert_eq!(verdict.is_ok(), accepted, "{verdict:?} at {maximum_depth}");
+        assert_eq!(
+            matches!(verdict, Err(TypeError::TooDeep { .. })),
+            !accepted,
+            "{verdict:?} at {maximum_depth}"
+        );
+    }
 }
