@@ -88,8 +88,12 @@ impl Shape {
     }
 }
 
-/// How a root is checked without running its program, when the input allows.
+/// How a root is checked without running its program, when the input allows. Its
+/// variant is a byte of its own (`repr(u8)`), which one load and compare tell, rather
+/// than a value kept in a spare pattern of the shape's fields, which takes arithmetic
+/// to decode.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
 pub(crate) enum Quick {
     /// Its program runs.
     None,
@@ -221,10 +225,10 @@ fn fits(shape: &Shape, value: &[u8]) -> bool {
         return false;
     };
     let count = u64::from_le_bytes(*count);
-    let length = count
-        .checked_mul(shape.element)
-        .and_then(|length| length.checked_add(shape.tail));
-    if length != Some(elements.len() as u64) {
+    let Some(room) = (elements.len() as u64).checked_sub(shape.tail) else {
+        return false;
+    };
+    if count.checked_mul(shape.element) != Some(room) {
         return false;
     }
     shape.sequence != Sequence::Text || text_fits(elements, count)
