@@ -333,7 +333,8 @@ impl Compiler<'_> {
                 instructions.get(start..start + length)
             })
             .collect();
-        let (entries_quick, target_shapes) = quick::tables(&programs, &straight, &self.targets);
+        let (entries_quick, target_shapes) =
+            quick::tables(&programs, &straight, self.plain_sizes, &self.targets);
         Ok(Code {
             instructions,
             entries,

@@ -97,6 +97,9 @@ impl Shape {
 pub(crate) enum Quick {
     /// Its program runs.
     None,
+    /// It is plain, of this size: the recognizer checks its length (see
+    /// [`crate::layout`]), and finds that out from this one entry.
+    Plain(u64),
     /// Its program has this shape.
     Shape(Shape),
     /// Its whole program is one union (`interface` false) or interface, whose `count`
@@ -110,11 +113,12 @@ pub(crate) enum Quick {
 }
 
 /// Each node's [`Quick`] entry and each target's shape, from the nodes' programs
-/// (`None` for one not compiled), their reaches (see [`Code::straight`]) and the nodes
-/// the targets are of.
+/// (`None` for one not compiled), their reaches (see [`Code::straight`]), their plain
+/// sizes and the nodes the targets are of.
 pub(crate) fn tables(
     programs: &[Option<&[Instruction]>],
     straight: &[Option<u32>],
+    plain_sizes: &[Option<u64>],
     targets: &[NodeIndex],
 ) -> (Vec<Quick>, Vec<Option<Shape>>) {
     let shapes: Vec<Option<Shape>> = programs
@@ -122,33 +126,38 @@ pub(crate) fn tables(
         .zip(straight)
         .map(|(program, reach)| Shape::of((*program)?, (*reach)?))
         .collect();
+    // Every node has a program slot, a reach and a plain size.
     let quick = programs
         .iter()
         .zip(&shapes)
-        .map(|(program, shape)| match (shape, program) {
-            (Some(shape), _) => Quick::Shape(*shape),
-            // An alias of a union or interface is a copy of its program.
-            (None, Some([instruction])) => match *instruction {
-                Instruction {
-                    depth: 0,
-                    operation: Operation::Union { first, count },
-                } => Quick::Choice {
-                    first,
-                    count,
-                    interface: false,
-                },
-                Instruction {
-                    depth: 0,
-                    operation: Operation::Interface { first, count },
-                } => Quick::Choice {
-                    first,
-                    count,
-                    interface: true,
+        .zip(plain_sizes)
+        .map(
+            |((program, shape), plain_size)| match (plain_size, shape, program) {
+                (Some(size), _, _) => Quick::Plain(*size),
+                (None, Some(shape), _) => Quick::Shape(*shape),
+                // An alias of a union or interface is a copy of its program.
+                (None, None, Some([instruction])) => match *instruction {
+                    Instruction {
+                        depth: 0,
+                        operation: Operation::Union { first, count },
+                    } => Quick::Choice {
+                        first,
+                        count,
+                        interface: false,
+                    },
+                    Instruction {
+                        depth: 0,
+                        operation: Operation::Interface { first, count },
+                    } => Quick::Choice {
+                        first,
+                        count,
+                        interface: true,
+                    },
+                    _ => Quick::None,
                 },
                 _ => Quick::None,
             },
-            _ => Quick::None,
-        })
+        )
         .collect();
     let target_shapes = targets
         .iter()
@@ -157,18 +166,19 @@ pub(crate) fn tables(
     (quick, target_shapes)
 }
 
-/// Whether the root's [`Quick`] entry accepts `bytes` with its depths within
-/// `maximum_depth`: `true` only for a value that the root's program accepts too,
-/// `false` for any other, which the program then checks.
+/// Whether the root's [`Quick`] entry, `entry`, accepts `bytes` with its depths
+/// within `maximum_depth`: `true` only for a value that the root's program accepts
+/// too, `false` for any other, which the program then checks. A plain root's length
+/// the recognizer checks before.
 #[inline(always)]
 pub(crate) fn accepts(
     code: &Code,
-    root: NodeIndex,
+    entry: Option<&Quick>,
     direction: Direction,
     bytes: &[u8],
     maximum_depth: usize,
 ) -> bool {
-    let (first, count, interface) = match code.quick.get(root as usize) {
+    let (first, count, interface) = match entry {
         // The root is at depth 1, so its deepest value is at `1 + reach`.
         Some(Quick::Shape(shape)) => {
             return (shape.reach as usize) < maximum_depth && fits(shape, bytes);
@@ -361,7 +371,7 @@ mod tests {
     #[test]
     fn the_quick_check_accepts_only_what_the_program_accepts() {
         let names = [
-            "Payload", "Words", "Points", "Note", "Pair", "Choice", "Bouncer",
+            "Point", "Payload", "Words", "Points", "Note", "Pair", "Choice", "Bouncer",
         ];
         let mut accepted = 0;
         let mut refused = 0;
@@ -375,7 +385,8 @@ mod tests {
                         for direction in [Direction::Request, Direction::Reply] {
                             let program =
                                 run_program(&graph, root, direction, &bytes, maximum_depth);
-                            if accepts(code, root, direction, &bytes, maximum_depth) {
+                            let entry = code.quick.get(root as usize);
+                            if accepts(code, entry, direction, &bytes, maximum_depth) {
                                 assert_eq!(program, Ok(()), "{name} {direction:?} {bytes:02x?}");
                                 accepted += 1;
                             } else {
@@ -413,12 +424,18 @@ mod tests {
             assert_eq!(good.len(), 76);
             assert!(accepts(
                 code,
-                bouncer,
+                code.quick.get(bouncer as usize),
                 direction,
                 &good,
                 graph.maximum_depth()
             ));
-            assert!(accepts(code, bouncer, direction, &2u32.to_le_bytes(), 64));
+            assert!(accepts(
+                code,
+                code.quick.get(bouncer as usize),
+                direction,
+                &2u32.to_le_bytes(),
+                64
+            ));
             let check = |bytes: &[u8]| recognize(&graph, bouncer, direction, bytes);
             assert_eq!(check(&good), Ok(()));
             assert_eq!(
@@ -467,14 +484,14 @@ mod tests {
         let reply = |bytes: &[u8]| recognize(&graph, bouncer, Direction::Reply, bytes);
         assert!(accepts(
             code,
-            bouncer,
+            code.quick.get(bouncer as usize),
             Direction::Request,
             &echo(2, b"hi", &[]),
             64
         ));
         assert!(accepts(
             code,
-            bouncer,
+            code.quick.get(bouncer as usize),
             Direction::Reply,
             &echo(2, b"hi", &[0; 8]),
             64
@@ -517,7 +534,13 @@ mod tests {
         // Two sequences are no shape: the program checks them.
         let pair = root(&graph, "Pair");
         let two = join(&[&counted(1, b"a"), &counted(2, b"bc")]);
-        assert!(!accepts(code, pair, Direction::Request, &two, 64));
+        assert!(!accepts(
+            code,
+            code.quick.get(pair as usize),
+            Direction::Request,
+            &two,
+            64
+        ));
         assert_eq!(recognize(&graph, pair, Direction::Request, &two), Ok(()));
     }
 }

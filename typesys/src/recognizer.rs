@@ -38,7 +38,7 @@ use crate::graph::{DEPTH_CAPACITY, Kind, NodeIndex, TypeGraph};
 use crate::hash::TypeHash;
 use crate::layout::Home;
 use crate::program::{Code, Instruction, Operation};
-use crate::quick;
+use crate::quick::{self, Quick};
 use crate::utf8::is_utf8;
 use crate::wire::MAXIMUM_MESSAGE_SIZE;
 
@@ -278,9 +278,10 @@ fn check(
         });
     }
     let maximum_depth = graph.maximum_depth().min(DEPTH_CAPACITY);
-    let layout = graph.layout();
+    let code = &graph.layout().code;
+    let entry = code.quick.get(root as usize);
     // A plain root, the common small message, needs no program at all.
-    if let Some(size) = layout.plain_size(root)
+    if let Some(&Quick::Plain(size)) = entry
         && maximum_depth >= 1
     {
         return match (bytes.len() as u64).cmp(&size) {
@@ -294,22 +295,10 @@ fn check(
             }),
         };
     }
-    run(graph, root, direction, bytes, maximum_depth)
-}
-
-/// What [`recognize`] does for a root that is not plain: the root's [`quick`] check,
-/// a few loads and comparisons that accept most messages, else its program. The
-/// program's run is a call of its own, so that the quick check, small enough to inline
-/// into the caller, stays small.
-#[inline]
-fn run(
-    graph: &TypeGraph<'_>,
-    root: NodeIndex,
-    direction: Direction,
-    bytes: &[u8],
-    maximum_depth: usize,
-) -> Result<(), TypeError> {
-    if quick::accepts(&graph.layout().code, root, direction, bytes, maximum_depth) {
+    // Nor does most other: the root's quick check (one entry read for both) accepts it
+    // with a few loads and comparisons. The program's run, for anything else, is a
+    // call of its own, so that this part, inlined into the caller, stays small.
+    if quick::accepts(code, entry, direction, bytes, maximum_depth) {
         return Ok(());
     }
     run_program(graph, root, direction, bytes, maximum_depth)
