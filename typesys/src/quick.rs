@@ -18,7 +18,11 @@
 //! check accepts is one the program accepts too (the tests compare the two on the
 //! encodings of every kind of shape and their mutations). Depths are checked as the
 //! program checks them, through the shape's reach: a value deeper than the bound is
-//! left to the program, which refuses it. Never panics, never allocates.
+//! left to the program, which refuses it. The entries are built with the graph;
+//! [`accepts`] never allocates and never panics.
+//!
+//! A plain root's entry holds its size, so that the recognizer's length check of plain
+//! values reads the same entry.
 
 use alloc::vec::Vec;
 
