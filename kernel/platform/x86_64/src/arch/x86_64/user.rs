@@ -405,32 +405,14 @@ syscall_entry:
     pop rsp
     sysretq
 
-    // The same return through an `iretq` frame built on the system-call stack
-    // (see `finish_unfinished_syscall`).
+    // The same return by `iretq` (see `finish_unfinished_syscall`): as a direct
+    // switch to the current slot, from the system-call stack.
 2:
-    mov rax, rsp
+    mov rdi, rsp
     mov rsp, [rip + syscall_kernel_stack]
-    push qword ptr [rip + syscall_user_data]
-    push qword ptr [rax + 120]
-    push qword ptr [rax + 136]
-    push qword ptr [rip + syscall_user_code]
-    push qword ptr [rax + 128]
-    mov rdi, [rax + 8]
-    mov rsi, [rax + 16]
-    mov rdx, [rax + 24]
-    mov r10, [rax + 32]
-    mov r8, [rax + 40]
-    mov r9, [rax + 48]
-    mov rcx, [rax + 56]
-    mov r11, [rax + 64]
-    mov rbx, [rax + 72]
-    mov rbp, [rax + 80]
-    mov r12, [rax + 88]
-    mov r13, [rax + 96]
-    mov r14, [rax + 104]
-    mov r15, [rax + 112]
-    mov rax, [rax + 0]
-    iretq
+    mov rsi, [rip + syscall_user_code]
+    mov rdx, [rip + syscall_user_data]
+    jmp user_switch
 
     .section .bss.user_mode, "aw", @nobits
     .balign 8
