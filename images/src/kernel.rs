@@ -165,7 +165,7 @@ pub fn build_for(
     prerequisites::ensure_kernel_target()?;
     let programs = build_programs(description)?;
     let initial_image = directory.join("initial.tar");
-    write_if_changed(&initial_image, &description.pack(&release_directory())?)?;
+    write_if_changed(&initial_image, &description.pack(&programs_directory())?)?;
     let link_rump = rump_kernel_directory().is_some();
     let built = build_embedding(flavour, link_rump, description, &programs, &initial_image)?;
     let kernel = directory.join(flavour.file_name());
@@ -322,9 +322,13 @@ pub fn build_hosted_runner() -> Result<PathBuf, XtaskError> {
 /// optimization across its crates (see the workspace's `Cargo.toml`).
 const KERNEL_PROFILE: &str = "kernel";
 
-/// Where cargo puts release builds for the kernel target (the programs).
-fn release_directory() -> PathBuf {
-    target_directory().join(TARGET).join("release")
+/// The cargo profile the programs are built with: `release` with one code unit
+/// per crate (see the workspace's `Cargo.toml`).
+const PROGRAM_PROFILE: &str = "programs";
+
+/// Where cargo puts the programs' builds.
+fn programs_directory() -> PathBuf {
+    target_directory().join(TARGET).join(PROGRAM_PROFILE)
 }
 
 /// The packages under `images/programs/`: the `[package] name` of each directory's
@@ -381,17 +385,17 @@ pub fn build_programs(description: &LoadedDescription) -> Result<Vec<PathBuf>, X
     let mut build = cargo();
     build
         .current_dir(workspace_root().join("images").join("programs"))
-        .args(["build", "--release", "--target", TARGET]);
+        .args(["build", "--profile", PROGRAM_PROFILE, "--target", TARGET]);
     for package in &packages {
         build.args(["-p", package]);
     }
     command::run(&mut build)?;
     description.check_programs(&packages, |binary| {
-        release_directory().join(binary).is_file()
+        programs_directory().join(binary).is_file()
     })?;
     Ok(binaries
         .iter()
-        .map(|binary| release_directory().join(binary))
+        .map(|binary| programs_directory().join(binary))
         .collect())
 }
 
@@ -399,7 +403,7 @@ pub fn build_programs(description: &LoadedDescription) -> Result<Vec<PathBuf>, X
 /// (rewriting the file only when its bytes change, so the kernel is rebuilt only
 /// then) and returns its path. The programs must be built.
 pub fn pack_initial_image(description: &LoadedDescription) -> Result<PathBuf, XtaskError> {
-    let bytes = description.pack(&release_directory())?;
+    let bytes = description.pack(&programs_directory())?;
     let path = target_directory().join(PACKED);
     write_if_changed(&path, &bytes)?;
     Ok(path)
