@@ -193,15 +193,9 @@ fn build_embedding(
         }
     }
     build.env(INITIAL_IMAGE_VARIABLE, initial_image);
-    build.current_dir(workspace_root()).args([
-        "build",
-        "--profile",
-        KERNEL_PROFILE,
-        "-p",
-        "ethos-kernel",
-        "--target",
-        TARGET,
-    ]);
+    build
+        .current_dir(workspace_root())
+        .args(["build", "-p", "ethos-kernel", "--target", TARGET]);
     let mut features = Vec::new();
     if flavour == Flavour::Selftest {
         features.push("selftest");
@@ -244,10 +238,16 @@ fn build_embedding(
     if !features.is_empty() {
         build.args(["--features", &features.join(",")]);
     }
+    let profile = if features.contains(&"rump") {
+        RUMP_KERNEL_PROFILE
+    } else {
+        KERNEL_PROFILE
+    };
+    build.args(["--profile", profile]);
     command::run(&mut build)?;
     Ok(target_directory()
         .join(TARGET)
-        .join(KERNEL_PROFILE)
+        .join(profile)
         .join("ethos-kernel"))
 }
 
@@ -321,6 +321,12 @@ pub fn build_hosted_runner() -> Result<PathBuf, XtaskError> {
 /// The cargo profile the kernel is built with: `release` with link-time
 /// optimization across its crates (see the workspace's `Cargo.toml`).
 const KERNEL_PROFILE: &str = "kernel";
+
+/// The cargo profile a kernel that links a rump kernel is built with: as
+/// [`KERNEL_PROFILE`] without link-time optimization, which would make the Rust
+/// side's C library functions (`memcpy` and the like, weak symbols) local to the
+/// kernel's own code, where the rump kernel's objects could no longer reach them.
+const RUMP_KERNEL_PROFILE: &str = "kernel-rump";
 
 /// The cargo profile the programs are built with: `release` with one code unit
 /// per crate (see the workspace's `Cargo.toml`).
