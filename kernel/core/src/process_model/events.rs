@@ -132,19 +132,25 @@ impl EventTable {
     }
 
     fn allocate(&mut self, state: State) -> Result<EventId, Status> {
+        let id = self.next_event(state_bytes(&state))?;
+        self.events.push((id, state));
+        Ok(id)
+    }
+
+    /// The id of a new event whose outcome holds `outcome_bytes`, counted as held,
+    /// with room for it in the list (and for `waited` too, see `events`);
+    /// `LimitReached` when the process holds as many events as it may.
+    fn next_event(&mut self, outcome_bytes: usize) -> Result<EventId, Status> {
         if !self.has_room() {
             return Err(Status::LimitReached);
         }
-        // Room for `waited` as well (see `events`).
         let room = 1 + usize::from(self.waited.is_some());
         self.events
             .try_reserve(room)
             .map_err(|_| Status::NoMemory)?;
-        self.held += EVENT_KERNEL_BYTES + state_bytes(&state);
+        self.held += EVENT_KERNEL_BYTES + outcome_bytes;
         self.next_id += 1;
-        let id = EventId(self.next_id);
-        self.events.push((id, state));
-        Ok(id)
+        Ok(EventId(self.next_id))
     }
 
     /// Whether a new event can be made.
@@ -157,13 +163,7 @@ impl EventTable {
         if self.waited.is_some() {
             return self.allocate(State::Pending(waiting));
         }
-        if !self.has_room() {
-            return Err(Status::LimitReached);
-        }
-        self.events.try_reserve(1).map_err(|_| Status::NoMemory)?;
-        self.held += EVENT_KERNEL_BYTES;
-        self.next_id += 1;
-        let id = EventId(self.next_id);
+        let id = self.next_event(0)?;
         self.waited = Some((id, waiting));
         Ok(id)
     }
