@@ -140,19 +140,24 @@ pub(crate) fn tables(
                 (Some(size), _, _) => Quick::Plain(*size),
                 (None, Some(shape), _) => Quick::Shape(*shape),
                 // An alias of a union or interface is a copy of its program.
-                (None, None, Some([instruction])) => match *instruction {
-                    Instruction {
-                        depth: 0,
-                        operation: Operation::Union { first, count },
-                    } => Quick::Choice {
+                (
+                    None,
+                    None,
+                    Some(
+                        [
+                            Instruction {
+                                depth: 0,
+                                operation,
+                            },
+                        ],
+                    ),
+                ) => match *operation {
+                    Operation::Union { first, count } => Quick::Choice {
                         first,
                         count,
                         interface: false,
                     },
-                    Instruction {
-                        depth: 0,
-                        operation: Operation::Interface { first, count },
-                    } => Quick::Choice {
+                    Operation::Interface { first, count } => Quick::Choice {
                         first,
                         count,
                         interface: true,
