@@ -23,15 +23,17 @@
 //!
 //! [`enter`] saves the kernel's callee-saved registers and stack pointer, loads a
 //! program's whole [`UserContext`] and `iretq`s into ring 3. The program comes back
-//! to the kernel by `syscall` (the shell saves every register on the one system-call
-//! stack, calls `syscall_dispatch` and returns with `sysretq`) or by an interrupt or
-//! exception (on its IST stack). Under a hypervisor that leaves `syscall` in ring
-//! 3, the call arrives as a page fault on the shell's first instruction and is
-//! finished from there (see [`finish_unfinished_syscall`]). When the program must
-//! leave the CPU (it waits, its time slice is over, it ended), the kernel copies its
-//! registers into its context and [`resume_kernel`] abandons whichever stack it runs
-//! on and returns from [`enter`]. So no kernel stack ever holds a waiting program's state: one
-//! system-call stack serves every process, on one CPU. A program never chooses the
+//! to the kernel by `syscall` (the shell saves every register in the program's
+//! [`ContextSlot`], calls `syscall_dispatch` on the one system-call stack and returns
+//! with `sysretq` to whichever slot is current then) or by an interrupt or exception
+//! (on its IST stack). Under a hypervisor that leaves `syscall` in ring 3, the call
+//! arrives as a page fault on the shell's first instruction and is finished from
+//! there (see [`finish_unfinished_syscall`]). When the program must leave the CPU (it
+//! waits, its time slice is over, it ended), its registers are in its slot already
+//! (after an interrupt the kernel copies them there) and [`resume_kernel`] abandons
+//! whichever stack it runs on and returns from [`enter`]. So no kernel stack ever
+//! holds a waiting program's state: one system-call stack serves every process, on
+//! one CPU. A program never chooses the
 //! flags it runs with: they pass through [`user_flags`].
 
 use core::arch::global_asm;
